@@ -1,0 +1,44 @@
+# CDS extraction per sample (GBFF, genome FASTA + GFF3/GTF, CDS FASTA) and the QC summary.
+
+
+rule extract_cds:
+    input:
+        unpack(cds_inputs),
+    output:
+        fasta="results/cds/{sample}.fa.gz",
+        tsv="results/cds/{sample}.tsv",
+    log:
+        "results/logs/cds/{sample}.log",
+    benchmark:
+        "results/benchmarks/cds/{sample}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        sample=lambda wc: SAMPLES[wc.sample],
+        policy=config["cds"],
+    script:
+        "../scripts/extract_cds.py"
+
+
+rule cds_qc:
+    input:
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(SAMPLES)),
+    output:
+        summary=report(
+            "results/cds/qc_summary.tsv",
+            caption="../report/cds_qc_table.rst",
+            category="1. Data",
+            labels={"table": "CDS QC summary"},
+        ),
+        png=report(
+            "results/cds/qc.png",
+            caption="../report/cds_qc.rst",
+            category="1. Data",
+            labels={"figure": "CDS QC"},
+        ),
+    log:
+        "results/logs/cds/qc.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/cds_qc.py"

@@ -1,0 +1,51 @@
+# Acquisition: NCBI accessions and URLs are downloaded to resources/genomes/{sample}/
+# (atomically, retried, verified); local files are used in place and only verified.
+
+
+localrules:
+    download_primary,
+    download_annotation,
+
+
+rule download_primary:
+    output:
+        "resources/genomes/{sample}/primary",
+    log:
+        "results/logs/download/{sample}.primary.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        sample=lambda wc: SAMPLES[wc.sample],
+        cfg=config["download"],
+    script:
+        "../scripts/download.py"
+
+
+rule download_annotation:
+    output:
+        "resources/genomes/{sample}/annotation",
+    log:
+        "results/logs/download/{sample}.annotation.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        sample=lambda wc: SAMPLES[wc.sample],
+        cfg=config["download"],
+    script:
+        "../scripts/download.py"
+
+
+rule verify_sources:
+    input:
+        primary=primary_input,
+        annotation=annotation_input,
+    output:
+        "resources/genomes/{sample}/provenance.json",
+    log:
+        "results/logs/download/{sample}.verify.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        sample=lambda wc: SAMPLES[wc.sample],
+    script:
+        "../scripts/verify_sources.py"

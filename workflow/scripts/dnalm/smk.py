@@ -1,0 +1,36 @@
+"""Glue for the thin scripts in workflow/scripts: send stderr and logging to the rule's
+log file, and turn a DnalmError into one clear line in that log (plus a non-zero exit,
+after which Snakemake deletes the job's outputs)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+
+from dnalm.errors import DnalmError
+from dnalm.log import setup_logging
+
+
+def run_script(snakemake, main: Callable[[object], None]) -> None:
+    """Run `main(snakemake)` with stderr redirected to the rule's first log file."""
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    log_fh = open(log_path, "w", buffering=1) if log_path else sys.stderr  # noqa: SIM115
+    with contextlib.ExitStack() as stack:
+        if log_path:
+            stack.callback(log_fh.close)
+        sys.stderr = log_fh
+        logger = setup_logging(logging.INFO, stream=log_fh)
+        try:
+            main(snakemake)
+        except DnalmError as err:
+            logger.error("%s", err)
+            print(f"dnalm error: {err}", file=sys.__stderr__)
+            sys.exit(1)
+        except Exception:
+            traceback.print_exc(file=log_fh)
+            raise
+        finally:
+            sys.stderr = sys.__stderr__

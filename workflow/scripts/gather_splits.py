@@ -1,0 +1,11 @@
+"""Rule gather_splits: join the per-sample assignments and prove there is no leakage."""
+
+from dnalm.smk import run_script
+from dnalm.splits import gather_assignments
+
+
+def main(smk):
+    gather_assignments(list(smk.input), smk.output.assignment, smk.output.summary)
+
+
+run_script(snakemake, main)
