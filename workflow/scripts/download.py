@@ -1,17 +1,25 @@
 """Rules download_primary / download_annotation: fetch a sample's genome or annotation
 (NCBI accession or URL) to resources/genomes/{sample}/, atomically, retried and verified."""
 
-from dnalm.download import fetch_sample_file
+from pathlib import Path
+
+from dnalm.download import acquire
 from dnalm.smk import run_script
 
 
 def main(smk):
-    which = "annotation" if smk.rule == "download_annotation" else "primary"
+    s = smk.params.sample
     cfg = smk.params.cfg
-    fetch_sample_file(
-        smk.params.sample,
-        which,
-        smk.output[0],
+    out = Path(smk.output[0])
+    annotation = smk.rule == "download_annotation"
+    acquire(
+        s.sample,
+        s.annotation if annotation else s.source,
+        out.parent,
+        filename=out.name,
+        md5=(s.annotation_md5 if annotation else s.md5) or None,
+        sha256=None if annotation else (s.sha256 or None),
+        kind="annotation" if annotation else "genome",
         ncbi_base_url=cfg["ncbi_base_url"],
         retries=cfg["retries"],
         backoff=cfg["backoff_seconds"],

@@ -14,6 +14,7 @@ from dnalm.log import setup_logging
 
 SUBCOMMAND_MODULES: list[str] = [
     "dnalm.samples",
+    "dnalm.download",
 ]
 
 
