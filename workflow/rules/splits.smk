@@ -16,6 +16,7 @@ rule split_cds:
     params:
         seed=config["splits"]["seed"],
         fractions=config["splits"]["fractions"],
+        allow_empty=config["cds"]["allow_empty"],
     script:
         "../scripts/split_cds.py"
 

@@ -1,20 +1,24 @@
 """Rule extract_cds: coding sequences of one sample with a per-CDS QC table (dnalm.cds)."""
 
-from dnalm.cds import DropPolicy, extract_cds, write_cds_outputs
+from dnalm.cds import DropPolicy, run_cds
 from dnalm.smk import run_script
 
 
 def main(smk):
     s = smk.params.sample
-    result = extract_cds(
+    cfg = dict(smk.params.policy)
+    allow_empty = bool(cfg.pop("allow_empty", False))
+    run_cds(
         s.sample,
         s.format,
         smk.input.primary,
+        smk.output.fasta,
+        smk.output.tsv,
         annotation=smk.input.annotation or None,
         genetic_code=s.genetic_code,
-        policy=DropPolicy(**smk.params.policy),
+        policy=DropPolicy.from_config(cfg),
+        allow_empty=allow_empty,
     )
-    write_cds_outputs(result, smk.output.fasta, smk.output.tsv)
 
 
 run_script(snakemake, main)

@@ -12,6 +12,7 @@ def main(smk):
         smk.output.assignment,
         seed=smk.params.seed,
         fractions=smk.params.fractions,
+        allow_empty=smk.params.allow_empty,
     )
 
 

@@ -15,6 +15,7 @@ from dnalm.log import setup_logging
 SUBCOMMAND_MODULES: list[str] = [
     "dnalm.samples",
     "dnalm.download",
+    "dnalm.cds",
     "dnalm.tasks",
 ]
 

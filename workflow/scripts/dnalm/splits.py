@@ -66,8 +66,10 @@ def split_sample(
     assignment_tsv: str | os.PathLike,
     seed: int = 42,
     fractions: Mapping[str, float] | None = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
-    """Assign every CDS of one sample to a split; write one FASTA per split and the table."""
+    """Assign every CDS of one sample to a split; write one FASTA per split and the table.
+    A sample without CDS is an error unless `allow_empty` (then it warns)."""
     fr = check_fractions(fractions or {"train": 0.8, "validation": 0.1, "test": 0.1})
     buckets: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     rows = []
@@ -75,10 +77,12 @@ def split_sample(
         split = split_of(seq, seed, fr)
         buckets[split].append((header, seq))
         rows.append((sample, header.split()[0], seq_digest(seq), len(seq), split))
-    if not rows:
+    if not rows and allow_empty:
+        log.warning("sample %s has no CDS; its splits are empty", sample)
+    elif not rows:
         raise DnalmError(
             f"sample {sample}: {cds_fasta} holds no CDS to split; see results/cds/{sample}.tsv "
-            "for why every CDS was dropped"
+            "for why every CDS was dropped (or set cds.allow_empty: true)"
         )
     table = pd.DataFrame(rows, columns=["sample", "cds_id", "seq_sha1", "length", "split"])
     for split in SPLITS:
