@@ -23,7 +23,7 @@ snakefmt --check workflow/
 snakemake --lint --configfile tests/config/config.yaml --snakefile workflow/Snakefile
 echo "== tests"
 status=0
-pytest -n 2 --durations=25 "$@" || status=$?
+pytest -n 2 --dist loadfile --durations=25 "$@" || status=$?
 if [[ $status -eq 5 ]]; then
     echo "pytest collected no tests" >&2
 fi

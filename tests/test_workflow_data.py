@@ -1,5 +1,6 @@
-"""The data stage end to end through the real workflow: shared genomes -> CDS -> splits,
-downloads through a real HTTP server on 127.0.0.1, and bad input stopping cleanly."""
+"""The data stage through the real workflow: downloads through a real HTTP server on
+127.0.0.1, and bad input stopping cleanly with no partial outputs. (The full shared-data run
+is checked in test_workflow_e2e.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import pandas as pd
 import pytest
 
-from dnalm.io import read_fasta
 from tests.http_server import LocalHTTPServer, gzip_bytes, md5_hex
 from tests.workflow_runner import REPO, make_workdir, snakemake
 
@@ -21,63 +21,6 @@ def fail_message(proc) -> str:
         f"snakemake exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
         f"\n--- stderr\n{proc.stderr[-8000:]}"
     )
-
-
-@pytest.fixture(scope="module")
-def data_run(tmp_path_factory, shared_data):
-    """One run of the data stage on every genome of tests/config/samples.tsv."""
-    workdir = make_workdir(tmp_path_factory.mktemp("data_stage"))
-    proc = snakemake(workdir, *DATA_TARGETS)
-    assert proc.returncode == 0, fail_message(proc)
-    return workdir
-
-
-@pytest.mark.slow
-def test_qc_figures_of_shared_genomes(data_run, shared_data):
-    summary = pd.read_csv(data_run / "results/cds/qc_summary.tsv", sep="\t").set_index("sample")
-    assert len(summary) == 14
-    # NCBI's own CDS FASTA of pPCP1 holds 10 CDS; yeast chrIV has 836 complete CDS.
-    assert summary.loc["ypestis_pPCP1", "kept"] == 10
-    assert summary.loc["yeast_chrIV", "kept"] == 836
-    assert summary.loc["ecoli_hx", "kept"] == 94
-    ours = {h.split()[0]: s for h, s, _ in read_fasta(data_run / "results/cds/ypestis_pPCP1.fa.gz")}
-    ncbi = [s.upper() for _, s, _ in read_fasta(shared_data / "genbank/NC_005816.ffn")]
-    assert sorted(ours.values()) == sorted(ncbi)
-    yeast = [s for _, s, _ in read_fasta(data_run / "results/cds/yeast_chrIV.fa.gz")]
-    assert all(s.startswith("ATG") and len(s) % 3 == 0 for s in yeast)
-    assert all(s[-3:] in {"TAA", "TAG", "TGA"} for s in yeast)
-    assert (data_run / "results/cds/qc.png").stat().st_size > 10_000
-
-
-@pytest.mark.slow
-def test_splits_have_no_leakage(data_run):
-    table = pd.read_csv(data_run / "results/splits/assignment.tsv", sep="\t")
-    assert table.groupby("seq_sha1")["split"].nunique().max() == 1
-    kept = pd.read_csv(data_run / "results/cds/qc_summary.tsv", sep="\t")["kept"].sum()
-    assert len(table) == kept
-    for sample in table["sample"].unique():
-        train = {s for _, s, _ in read_fasta(data_run / f"results/splits/{sample}/train.fa.gz")}
-        test = {s for _, s, _ in read_fasta(data_run / f"results/splits/{sample}/test.fa.gz")}
-        assert not train & test
-    all_train = set(table.loc[table["split"] == "train", "seq_sha1"])
-    all_test = set(table.loc[table["split"] == "test", "seq_sha1"])
-    assert all_test
-    assert not all_train & all_test
-
-
-@pytest.mark.slow
-def test_logs_provenance_and_rerun(data_run):
-    samples = pd.read_csv(data_run / "config/samples.tsv", sep="\t")["sample"]
-    for sample in samples:
-        assert (data_run / f"results/logs/cds/{sample}.log").is_file()
-        prov = json.loads((data_run / f"resources/genomes/{sample}/provenance.json").read_text())
-        assert len(prov["files"]["primary"]["md5"]) == 32
-        # local sources are used in place: nothing copied into resources/
-        assert not (data_run / f"resources/genomes/{sample}/primary").exists()
-    assert (data_run / "results/benchmarks/cds/spyogenes.tsv").is_file()
-    proc = snakemake(data_run, "-n", *DATA_TARGETS)
-    assert proc.returncode == 0
-    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

@@ -49,6 +49,27 @@ def absolutize_sheet(src: Path, dst: Path, keep: list[str] | None = None) -> lis
     return [r["sample"] for r in rows]
 
 
+def _abs(value):
+    if isinstance(value, str) and value and "://" not in value and not value.startswith("/"):
+        return str((REPO / value).resolve())
+    return value
+
+
+def absolutize_task_paths(config: dict) -> None:
+    """Task input paths in the test config are relative to the repository root."""
+    tasks = config.get("tasks") or {}
+    tf = tasks.get("tf_binding") or {}
+    for key in ("sequences", "scores", "genome"):
+        if tf.get(key):
+            tf[key] = _abs(tf[key])
+    for task in (tasks.get("sequence_tasks") or {}).values():
+        for key in ("table", "test_table"):
+            if task.get(key):
+                task[key] = _abs(task[key])
+        for key in ("fasta_by_class", "test_fasta_by_class"):
+            task[key] = {k: _abs(v) for k, v in (task.get(key) or {}).items()}
+
+
 def make_workdir(
     workdir: Path,
     config_overrides: dict | None = None,
@@ -63,6 +84,7 @@ def make_workdir(
         with open(test_config, encoding="utf-8") as fh:
             config = deep_merge(config, yaml.safe_load(fh) or {})
     config = deep_merge(config, config_overrides or {})
+    absolutize_task_paths(config)
     sheet = sheet or REPO / config["samples"]
     absolutize_sheet(Path(sheet), workdir / "config" / "samples.tsv", keep)
     config["samples"] = "config/samples.tsv"

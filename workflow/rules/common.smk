@@ -23,9 +23,28 @@ PRETRAIN_SAMPLES = [s.sample for s in SAMPLE_LIST if s.pretrain]
 SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
 
+TOKENIZERS = dict(config["tokenizers"])
+TASKS = config["tasks"]
+SEQUENCE_TASKS = dict(TASKS["sequence_tasks"] or {})
+for _name in SEQUENCE_TASKS:
+    if _name in ("species_fragments", "tf_binding"):
+        raise WorkflowError(
+            f"tasks.sequence_tasks: the name {_name!r} is reserved; choose another task name"
+        )
+
+
+def _alternatives(names):
+    """A wildcard pattern matching exactly these names (or nothing)."""
+    import re
+
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
+
+
 wildcard_constraints:
-    sample="|".join(sorted(SAMPLES)) or "NO_SAMPLES",
+    sample=_alternatives(SAMPLES),
     split="train|validation|test",
+    tok=_alternatives(TOKENIZERS),
+    task=_alternatives(SEQUENCE_TASKS),
 
 
 def genome_dir(sample):
@@ -63,6 +82,54 @@ def cds_inputs(wildcards):
     }
 
 
+def tokenizer_spec(tok):
+    return dict(TOKENIZERS[tok])
+
+
+def tokenizer_training_input(wildcards):
+    """BPE learns its merges from the pretraining samples' training split; fixed
+    vocabularies need no input."""
+    if TOKENIZERS[wildcards.tok]["type"] != "bpe":
+        return []
+    return expand("results/splits/{sample}/train.fa.gz", sample=PRETRAIN_SAMPLES)
+
+
+def _task_path(value):
+    if value in (None, ""):
+        return None
+    return str(expand_local_path(value))
+
+
+def tf_binding_inputs(wildcards):
+    cfg = TASKS["tf_binding"]
+    files = {"sequences": _task_path(cfg["sequences"])}
+    for key in ("scores", "genome"):
+        if cfg.get(key):
+            files[key] = _task_path(cfg[key])
+    return files
+
+
+def sequence_task_inputs(wildcards):
+    cfg = SEQUENCE_TASKS[wildcards.task]
+    files = {}
+    for key in ("table", "test_table"):
+        if cfg.get(key):
+            files[key] = _task_path(cfg[key])
+    for key in ("fasta_by_class", "test_fasta_by_class"):
+        for label, path in (cfg.get(key) or {}).items():
+            files[f"{key}__{label}"] = _task_path(path)
+    return files
+
+
+def task_names():
+    names = []
+    if TASKS["species_fragments"]["enabled"] and SPECIES_SAMPLES:
+        names.append("species_fragments")
+    if TASKS["tf_binding"].get("sequences"):
+        names.append("tf_binding")
+    return names + sorted(SEQUENCE_TASKS)
+
+
 def all_targets():
     targets = [
         "results/cds/qc_summary.tsv",
@@ -70,4 +137,6 @@ def all_targets():
         "results/splits/assignment.tsv",
         "results/splits/summary.tsv",
     ]
+    targets += expand("results/corpus/{tok}", tok=sorted(TOKENIZERS))
+    targets += expand("results/tasks/{task}/summary.tsv", task=task_names())
     return targets

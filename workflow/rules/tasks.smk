@@ -1,0 +1,76 @@
+# Task datasets: species fragments (from held-out CDS), per-base TF binding, and user
+# sequence classification/regression tasks.
+
+
+rule species_fragments:
+    input:
+        validation=expand(
+            "results/splits/{sample}/validation.fa.gz", sample=SPECIES_SAMPLES
+        ),
+        test=expand("results/splits/{sample}/test.fa.gz", sample=SPECIES_SAMPLES),
+    output:
+        data="results/tasks/species_fragments/data.tsv",
+        summary=report(
+            "results/tasks/species_fragments/summary.tsv",
+            caption="../report/task_summary.rst",
+            category="2. Tasks",
+            labels={"task": "species_fragments"},
+        ),
+        meta="results/tasks/species_fragments/task.json",
+    log:
+        "results/logs/tasks/species_fragments.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        samples=lambda wc: [
+            {"sample": s, "species": SAMPLES[s].species} for s in SPECIES_SAMPLES
+        ],
+        cfg=config["tasks"]["species_fragments"],
+    script:
+        "../scripts/species_fragments.py"
+
+
+rule tf_binding_task:
+    input:
+        unpack(tf_binding_inputs),
+    output:
+        data="results/tasks/tf_binding/data.tsv",
+        summary=report(
+            "results/tasks/tf_binding/summary.tsv",
+            caption="../report/task_summary.rst",
+            category="2. Tasks",
+            labels={"task": "tf_binding"},
+        ),
+        meta="results/tasks/tf_binding/task.json",
+    log:
+        "results/logs/tasks/tf_binding.log",
+    benchmark:
+        "results/benchmarks/tasks/tf_binding.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=config["tasks"]["tf_binding"],
+    script:
+        "../scripts/tf_binding_task.py"
+
+
+rule sequence_task:
+    input:
+        unpack(sequence_task_inputs),
+    output:
+        data="results/tasks/{task}/data.tsv",
+        summary=report(
+            "results/tasks/{task}/summary.tsv",
+            caption="../report/task_summary.rst",
+            category="2. Tasks",
+            labels={"task": "{task}"},
+        ),
+        meta="results/tasks/{task}/task.json",
+    log:
+        "results/logs/tasks/{task}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=lambda wc: config["tasks"]["sequence_tasks"][wc.task],
+    script:
+        "../scripts/sequence_task.py"

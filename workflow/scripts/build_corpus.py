@@ -1,0 +1,22 @@
+"""Rule corpus: tokenized train/validation/test windows of one tokenizer (dnalm.corpus)."""
+
+from dnalm.corpus import build_corpus
+from dnalm.smk import run_script
+
+
+def main(smk):
+    cfg = smk.params.cfg
+    build_corpus(
+        smk.input.tokenizer,
+        {split: list(smk.input[split]) for split in ("train", "validation", "test")},
+        smk.output[0],
+        block_size=cfg["block_size"],
+        packing=cfg["packing"],
+        rc_augment=cfg["rc_augment"],
+        min_length=cfg["min_length"],
+        seed=cfg["seed"],
+        tokenizer_name=smk.wildcards.tok,
+    )
+
+
+run_script(snakemake, main)

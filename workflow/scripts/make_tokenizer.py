@@ -1,0 +1,13 @@
+"""Rule tokenizer: build a tokenizer folder (BPE is trained on the training split)."""
+
+from dnalm.smk import run_script
+from dnalm.tokenizers import make_tokenizer
+
+
+def main(smk):
+    spec = dict(smk.params.spec)
+    tok = make_tokenizer(spec, smk.output[0], train_fastas=list(smk.input.train) or None)
+    print(f"{smk.wildcards.tok}: {spec['type']} tokenizer, vocabulary {tok.vocab_size}")
+
+
+run_script(snakemake, main)

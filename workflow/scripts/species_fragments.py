@@ -1,0 +1,18 @@
+"""Rule species_fragments: in-frame CDS fragments of held-out CDS per species (dnalm.tasks)."""
+
+from dnalm.smk import run_script
+from dnalm.tasks import build_species_fragments
+
+
+def main(smk):
+    cfg = dict(smk.params.cfg)
+    cfg.pop("enabled", None)
+    samples = [
+        {**s, "validation_fasta": v, "test_fasta": t}
+        for s, v, t in zip(smk.params.samples, smk.input.validation, smk.input.test, strict=True)
+    ]
+    out_dir = smk.output.data.rsplit("/", 1)[0]
+    build_species_fragments(samples, out_dir, **cfg)
+
+
+run_script(snakemake, main)
