@@ -17,6 +17,8 @@ SUBCOMMAND_MODULES: list[str] = [
     "dnalm.download",
     "dnalm.cds",
     "dnalm.tasks",
+    "dnalm.tokenizers",
+    "dnalm.corpus",
 ]
 
 

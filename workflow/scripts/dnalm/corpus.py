@@ -410,3 +410,35 @@ def _check_windows(tokens: np.ndarray, split: str, n_tokens: int, pad: int) -> N
 
 
 __all__ = ["PACKINGS", "SPLITS", "build_corpus"]
+
+
+def register(subparsers) -> None:
+    """`dnalm corpus`: tokenize split FASTA files into the pretraining arrays."""
+    p = subparsers.add_parser("corpus", help="build a tokenized pretraining corpus")
+    p.add_argument("tokenizer", help="tokenizer folder")
+    p.add_argument("out_dir", help="corpus folder to write")
+    for split in ("train", "validation", "test"):
+        p.add_argument(f"--{split}", nargs="+", required=True, help=f"{split} FASTA files")
+    p.add_argument("--block-size", type=int, default=256)
+    p.add_argument("--packing", choices=["packed", "padded"], default="packed")
+    p.add_argument("--rc-augment", action="store_true")
+    p.add_argument("--min-length", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+
+    def run(args) -> int:
+        meta = build_corpus(
+            args.tokenizer,
+            {"train": args.train, "validation": args.validation, "test": args.test},
+            args.out_dir,
+            block_size=args.block_size,
+            packing=args.packing,
+            rc_augment=args.rc_augment,
+            min_length=args.min_length,
+            seed=args.seed,
+        )
+        for split in meta["splits"]:
+            s = meta[split]
+            print(f"{split}: {s['n_windows']} windows, {s['n_tokens']} tokens")
+        return 0
+
+    p.set_defaults(func=run)

@@ -1044,3 +1044,28 @@ __all__ = [
     "tokenizer_json_hash",
     "train_bpe",
 ]
+
+
+def register(subparsers) -> None:
+    """`dnalm tokenizer`: build a tokenizer folder (BPE trains on the given FASTA files)."""
+    import json
+
+    p = subparsers.add_parser("tokenizer", help="build and save a tokenizer folder")
+    p.add_argument("out_dir", help="folder to write (tokenizer.json and friends)")
+    p.add_argument(
+        "--spec",
+        required=True,
+        help='tokenizer spec as JSON, e.g. \'{"type": "kmer", "k": 6}\' (see config/README.md)',
+    )
+    p.add_argument("--train-fasta", nargs="*", default=None, help="training FASTA files (bpe)")
+
+    def run(args) -> int:
+        try:
+            spec = json.loads(args.spec)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--spec is not valid JSON: {err}") from None
+        tok = make_tokenizer(spec, args.out_dir, train_fastas=args.train_fasta)
+        print(f"{args.out_dir}: {tok.type} tokenizer, vocabulary {tok.vocab_size}")
+        return 0
+
+    p.set_defaults(func=run)
