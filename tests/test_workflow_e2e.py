@@ -166,3 +166,50 @@ def test_sequence_classification_task(run):
     assert set(test["label"]) == {"oct4", "mafk"}
     summary = pd.read_csv(run / "results/tasks/oct4_vs_mafk/summary.tsv", sep="\t")
     assert {"train", "validation", "test"} <= set(summary["split"])
+
+
+MODELS = {
+    "gpt_nucleotide": "gpt",
+    "gpt_codon": "gpt",
+    "mlm_kmer6": "mlm",
+    "mlm_bpe": "mlm",
+}
+
+
+@pytest.mark.parametrize(("model", "objective"), MODELS.items())
+def test_pretrained_models_load_offline(run, model, objective, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = run / f"results/models/{model}"
+    auto = AutoModelForCausalLM if objective == "gpt" else AutoModelForMaskedLM
+    lm = auto.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert lm.config.vocab_size >= len(tok)
+    ids = tok("ATGGCTAAAGGTGAAGAACTGTTTACCGGTGTTGTTCCG", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        logits = lm(input_ids=ids).logits
+    assert logits.shape[:2] == ids.shape
+    assert torch.isfinite(logits).all()
+    run_json = json.loads((folder / "run.json").read_text())
+    n_params = sum(p.numel() for p in lm.parameters())
+    assert run_json["params"]["total"] == n_params
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_curves_and_test_metrics(run, model):
+    folder = run / f"results/models/{model}"
+    curves = pd.read_csv(folder / "curves.csv")
+    for column in ("step", "tokens_seen", "train_loss", "val_loss", "bits_per_nt", "lr"):
+        assert column in curves.columns
+    assert curves["step"].max() == 60
+    assert curves["tokens_seen"].is_monotonic_increasing
+    first, last = curves["train_loss"].dropna().iloc[[0, -1]]
+    assert last < first, "training loss did not decrease"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("loss", "perplexity", "bits_per_nt", "accuracy"):
+        assert np.isfinite(metrics["model"][key])
+        assert np.isfinite(metrics["baseline"][key])
+    # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
+    assert 0 < metrics["model"]["bits_per_nt"] < 2.5

@@ -24,6 +24,13 @@ SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
 
 TOKENIZERS = dict(config["tokenizers"])
+PRETRAIN_MODELS = dict(config["pretrain"]["models"] or {})
+for _name, _spec in PRETRAIN_MODELS.items():
+    if _spec["tokenizer"] not in TOKENIZERS:
+        raise WorkflowError(
+            f"pretrain.models.{_name}: tokenizer {_spec['tokenizer']!r} is not defined under "
+            f"`tokenizers` (defined: {', '.join(sorted(TOKENIZERS))})"
+        )
 TASKS = config["tasks"]
 SEQUENCE_TASKS = dict(TASKS["sequence_tasks"] or {})
 for _name in SEQUENCE_TASKS:
@@ -45,6 +52,7 @@ wildcard_constraints:
     split="train|validation|test",
     tok=_alternatives(TOKENIZERS),
     task=_alternatives(SEQUENCE_TASKS),
+    model=_alternatives(PRETRAIN_MODELS),
 
 
 def genome_dir(sample):
@@ -79,6 +87,14 @@ def cds_inputs(wildcards):
         "primary": primary_input(wildcards),
         "annotation": annotation_input(wildcards),
         "provenance": f"{genome_dir(wildcards.sample)}/provenance.json",
+    }
+
+
+def pretrain_train_cfg(model):
+    """Shared training settings with the model's own `train` entries on top."""
+    return {
+        **config["pretrain"]["train"],
+        **(PRETRAIN_MODELS[model].get("train") or {}),
     }
 
 
@@ -139,4 +155,7 @@ def all_targets():
     ]
     targets += expand("results/corpus/{tok}", tok=sorted(TOKENIZERS))
     targets += expand("results/tasks/{task}/summary.tsv", task=task_names())
+    targets += expand(
+        "results/models/{model}/metrics.json", model=sorted(PRETRAIN_MODELS)
+    )
     return targets

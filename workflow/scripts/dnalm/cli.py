@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES: list[str] = [
     "dnalm.tasks",
     "dnalm.tokenizers",
     "dnalm.corpus",
+    "dnalm.train",
+    "dnalm.inference",
 ]
 
 

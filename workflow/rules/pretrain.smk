@@ -1,0 +1,31 @@
+# Pretraining: one model per entry of config["pretrain"]["models"] (objective x tokenizer x
+# preset). Checkpoints live in results/models/{model}/checkpoints/ (not declared as output,
+# so a job killed by a time limit resumes from its last checkpoint when it is rerun).
+
+
+rule pretrain:
+    input:
+        corpus=lambda wc: f"results/corpus/{PRETRAIN_MODELS[wc.model]['tokenizer']}",
+    output:
+        config="results/models/{model}/config.json",
+        weights="results/models/{model}/model.safetensors",
+        curves="results/models/{model}/curves.csv",
+        metrics="results/models/{model}/metrics.json",
+        run="results/models/{model}/run.json",
+    log:
+        "results/logs/pretrain/{model}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["pretrain"]["threads"]
+    resources:
+        gpu=config["pretrain"]["gpus"],
+        runtime=lambda wc, attempt: config["pretrain"]["runtime_minutes"] * attempt,
+        mem_mb=lambda wc, attempt: config["pretrain"]["mem_mb"] * attempt,
+    params:
+        spec=lambda wc: PRETRAIN_MODELS[wc.model],
+        train=lambda wc: pretrain_train_cfg(wc.model),
+        gpus=config["pretrain"]["gpus"],
+    script:
+        "../scripts/pretrain.py"

@@ -1,0 +1,50 @@
+"""Rule pretrain: train one language model (dnalm.train). With more than one GPU the
+training runs under torchrun (one process per GPU, DistributedDataParallel)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dnalm.errors import DnalmError
+from dnalm.smk import run_script
+from dnalm.train import pretrain
+
+
+def main(smk):
+    spec = smk.params.spec
+    out_dir = Path(smk.output.config).parent
+    train_cfg = dict(smk.params.train)
+    train_cfg.setdefault("threads", smk.threads)
+    gpus = int(smk.params.gpus)
+    if gpus <= 1:
+        pretrain(
+            smk.input.corpus,
+            out_dir,
+            spec["objective"],
+            spec["preset"],
+            spec.get("overrides") or {},
+            train_cfg,
+            resume=True,
+        )
+        return
+    # Several GPUs: one process per GPU through torchrun (rank 0 writes the outputs).
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_json = out_dir / "launch.json"
+    cfg_json.write_text(json.dumps({"overrides": spec.get("overrides") or {}, "train": train_cfg}))
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc_per_node={gpus}", "-m", "dnalm.train",
+        "--corpus", str(smk.input.corpus), "--out", str(out_dir),
+        "--objective", spec["objective"], "--preset", spec["preset"],
+        "--config-json", str(cfg_json),
+    ]  # fmt: skip
+    print("launching:", " ".join(cmd), file=sys.stderr, flush=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    proc = subprocess.run(cmd, stderr=sys.stderr, stdout=sys.stderr, env=env)
+    if proc.returncode != 0:
+        raise DnalmError(f"torchrun exited with {proc.returncode}; see {smk.log[0]}")
+
+
+run_script(snakemake, main)
