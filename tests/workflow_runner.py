@@ -76,14 +76,17 @@ def make_workdir(
     sheet: Path | None = None,
     keep: list[str] | None = None,
     test_config: Path | None = REPO / "tests" / "config" / "config.yaml",
+    replace: dict | None = None,
 ) -> Path:
-    """Prepare `workdir` with config/config.yaml and config/samples.tsv."""
+    """Prepare `workdir` with config/config.yaml and config/samples.tsv. `replace` sets
+    whole top-level keys after merging (Snakemake-style merging cannot remove entries)."""
     with open(REPO / "config" / "config.yaml", encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     if test_config is not None:
         with open(test_config, encoding="utf-8") as fh:
             config = deep_merge(config, yaml.safe_load(fh) or {})
     config = deep_merge(config, config_overrides or {})
+    config.update(replace or {})
     absolutize_task_paths(config)
     sheet = sheet or REPO / config["samples"]
     absolutize_sheet(Path(sheet), workdir / "config" / "samples.tsv", keep)

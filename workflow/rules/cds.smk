@@ -20,6 +20,10 @@ rule extract_cds:
         "../scripts/extract_cds.py"
 
 
+localrules:
+    cds_qc,
+
+
 rule cds_qc:
     input:
         tsv=expand("results/cds/{sample}.tsv", sample=sorted(SAMPLES)),

@@ -2,9 +2,11 @@
 # (atomically, retried, verified); local files are used in place and only verified.
 
 
+# Downloads need the internet (compute nodes often lack it); verification is quick.
 localrules:
     download_primary,
     download_annotation,
+    verify_sources,
 
 
 rule download_primary:

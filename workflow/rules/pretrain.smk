@@ -20,9 +20,9 @@ rule pretrain:
         "../../envs/torch.yaml"
     threads: config["pretrain"]["threads"]
     resources:
+        # GPUs per job from config (>1: torchrun); runtime and memory on a cluster come
+        # from profiles/slurm (set-resources), growing with each attempt.
         gpu=config["pretrain"]["gpus"],
-        runtime=lambda wc, attempt: config["pretrain"]["runtime_minutes"] * attempt,
-        mem_mb=lambda wc, attempt: config["pretrain"]["mem_mb"] * attempt,
     params:
         spec=lambda wc: PRETRAIN_MODELS[wc.model],
         train=lambda wc: pretrain_train_cfg(wc.model),

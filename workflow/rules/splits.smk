@@ -21,6 +21,10 @@ rule split_cds:
         "../scripts/split_cds.py"
 
 
+localrules:
+    gather_splits,
+
+
 rule gather_splits:
     input:
         expand("results/splits/{sample}/assignment.tsv", sample=sorted(SAMPLES)),
