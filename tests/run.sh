@@ -23,7 +23,7 @@ fi
 echo "== lint"
 ruff check .
 ruff format --check .
-snakefmt --check workflow/
+snakefmt --check workflow/ tests/slurm/smoke/Snakefile
 snakemake --lint --configfile tests/config/config.yaml --snakefile workflow/Snakefile
 echo "== tests"
 status=0
