@@ -43,6 +43,6 @@ rule cds_qc:
     log:
         "results/logs/cds/qc.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/cds_qc.py"
