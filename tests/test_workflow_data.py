@@ -130,3 +130,44 @@ def test_shared_sheet_paths_are_relative_to_repo(shared_data):
     sheet = pd.read_csv(REPO / "tests/config/samples.tsv", sep="\t", comment="#")
     for src in sheet["source"]:
         assert (REPO / src).resolve().is_file(), src
+
+
+@pytest.mark.slow
+def test_pretrain_with_two_gpus_launches_torchrun(tmp_path, shared_data):
+    """pretrain.gpus > 1 makes the rule launch torchrun with one process per GPU; without
+    GPUs the processes train on the CPU with the gloo backend, which exercises the launch."""
+    workdir = make_workdir(
+        tmp_path / "wd",
+        keep=["ypestis_pPCP1", "phiX174", "ecoli_hx"],
+        replace={
+            "tokenizers": {"nucleotide": {"type": "nucleotide"}},
+            "tasks": {
+                "species_fragments": {"enabled": False},
+                "tf_binding": {"sequences": None},
+                "sequence_tasks": {},
+            },
+            "pretrain": {
+                "models": {
+                    "gpt_nuc": {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny"}
+                },
+                "train": {
+                    "max_steps": 10,
+                    "micro_batch_size": 4,
+                    "warmup_steps": 2,
+                    "eval_interval": 5,
+                    "eval_batches": 2,
+                    "log_interval": 5,
+                    "threads": 1,
+                },
+                "gpus": 2,
+                "threads": 1,
+            },
+        },
+    )
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, fail_message(proc)
+    log = (workdir / "results/logs/pretrain/gpt_nuc.log").read_text()
+    assert "torch.distributed.run --standalone --nproc_per_node=2" in log
+    run = json.loads((workdir / "results/models/gpt_nuc/run.json").read_text())
+    assert run["world_size"] == 2
+    assert run["steps"] == 10
