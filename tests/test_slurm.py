@@ -48,9 +48,6 @@ TEST_ONLY_KEYS = {
 }
 SMOKE_TIMEOUT_S = 240
 WORKFLOW_TIMEOUT_S = 1200
-#: The real workflow runs on three small genomes of its test sheet: every SLURM job costs a few
-#: seconds of overhead on the 2-core test node (14 samples: 44 jobs, 271 s).
-REAL_WORKFLOW_SAMPLE_IDS = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
 SUBMITTED_RE = re.compile(
     r"has been submitted with SLURM jobid (\d+) \(log: .*?/slurm_logs/rule_(\w+?)/"
 )
@@ -365,26 +362,10 @@ def test_real_workflow_on_slurm_equals_local(
     config_path = REPO / configfile
     if not config_path.exists():
         pytest.skip(f"{configfile} does not exist yet: the real workflow's test config")
-    from tests.workflow_runner import SNAKEFILE, make_workdir
+    from tests.workflow_runner import SLIM_SAMPLES, SNAKEFILE, make_workdir, slim_config
 
     # A slim version of the test config: three small genomes, one tokenizer, one GPU rule.
-    keep = list(REAL_WORKFLOW_SAMPLE_IDS)
-    replace = {
-        "tokenizers": {"nucleotide": {"type": "nucleotide"}},
-        "tasks": {
-            "species_fragments": {"enabled": False},
-            "tf_binding": {"sequences": None},
-            "sequence_tasks": {},
-        },
-        "pretrain": {
-            "models": {"gpt_nucleotide": {"objective": "gpt", "tokenizer": "nucleotide",
-                                          "preset": "tiny"}},
-            "train": {"max_steps": 10, "micro_batch_size": 4, "warmup_steps": 2,
-                      "eval_interval": 5, "eval_batches": 2, "log_interval": 5, "threads": 1},
-            "gpus": 1,
-            "threads": 1,
-        },
-    }  # fmt: skip
+    keep, replace = list(SLIM_SAMPLES), slim_config()
     runs = {}
     for name, profile in (("slurm", TEST_PROFILE), ("local", DEFAULT_PROFILE)):
         workdir = make_workdir(tmp_path / name, test_config=config_path, keep=keep, replace=replace)

@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 
 from tests.http_server import LocalHTTPServer, gzip_bytes, md5_hex
-from tests.workflow_runner import REPO, make_workdir, snakemake
+from tests.workflow_runner import (
+    REPO,
+    SLIM_SAMPLES,
+    fail_message,
+    make_workdir,
+    slim_config,
+    snakemake,
+)
 
 DATA_TARGETS = ["results/cds/qc_summary.tsv", "results/cds/qc.png", "results/splits/assignment.tsv"]
-
-
-def fail_message(proc) -> str:
-    return (
-        f"snakemake exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
-        f"\n--- stderr\n{proc.stderr[-8000:]}"
-    )
 
 
 @pytest.mark.slow
@@ -137,32 +137,7 @@ def test_pretrain_with_two_gpus_launches_torchrun(tmp_path, shared_data):
     """pretrain.gpus > 1 makes the rule launch torchrun with one process per GPU; without
     GPUs the processes train on the CPU with the gloo backend, which exercises the launch."""
     workdir = make_workdir(
-        tmp_path / "wd",
-        keep=["ypestis_pPCP1", "phiX174", "ecoli_hx"],
-        replace={
-            "tokenizers": {"nucleotide": {"type": "nucleotide"}},
-            "tasks": {
-                "species_fragments": {"enabled": False},
-                "tf_binding": {"sequences": None},
-                "sequence_tasks": {},
-            },
-            "pretrain": {
-                "models": {
-                    "gpt_nuc": {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny"}
-                },
-                "train": {
-                    "max_steps": 10,
-                    "micro_batch_size": 4,
-                    "warmup_steps": 2,
-                    "eval_interval": 5,
-                    "eval_batches": 2,
-                    "log_interval": 5,
-                    "threads": 1,
-                },
-                "gpus": 2,
-                "threads": 1,
-            },
-        },
+        tmp_path / "wd", keep=list(SLIM_SAMPLES), replace=slim_config(gpus=2, model="gpt_nuc")
     )
     proc = snakemake(workdir)
     assert proc.returncode == 0, fail_message(proc)

@@ -15,17 +15,10 @@ from transformers import AutoTokenizer
 
 from dnalm.io import read_fasta
 from dnalm.tokenizers import load_tokenizer
-from tests.workflow_runner import make_workdir, snakemake
+from tests.workflow_runner import fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
 TOKENIZERS = ["nucleotide", "kmer6", "codon", "bpe"]
-
-
-def fail_message(proc) -> str:
-    return (
-        f"snakemake exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
-        f"\n--- stderr\n{proc.stderr[-8000:]}"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +97,7 @@ def test_corpus_arrays_and_meta(run, tok):
     assert meta["block_size"] == 128
     assert meta["tokenizer_hash"] == load_tokenizer(folder / "tokenizer").hash
     assignment = pd.read_csv(run / "results/splits/assignment.tsv", sep="\t")
+    pretrained = assignment[~assignment["sample"].isin(_not_pretrain(run))]
     for split in ("train", "validation", "test"):
         tokens = np.load(folder / f"{split}.tokens.npy")
         positions = np.load(folder / f"{split}.positions.npy")
@@ -113,8 +107,7 @@ def test_corpus_arrays_and_meta(run, tok):
         assert (tokens != meta["pad_id"]).any(axis=1).all(), "a window is all padding"
         stats = meta[split]
         assert stats["n_windows"] == len(tokens)
-        pretrain_cds = assignment[(assignment["split"] == split) & (assignment["length"] >= 60)]
-        n_expected = len(pretrain_cds[~pretrain_cds["sample"].isin(_not_pretrain(run))])
+        n_expected = ((pretrained["split"] == split) & (pretrained["length"] >= 60)).sum()
         assert stats["n_sequences"] == n_expected
         assert int((tokens != meta["pad_id"]).sum()) == stats["n_tokens"]
     if tok == "kmer6":

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from dnalm.samples import classify_source
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 
@@ -28,6 +30,53 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+def repo_path(value):
+    """A relative local path of the shipped configs, made absolute from the repo root (where
+    they expect to run); URLs, accessions, absolute paths and empty values pass unchanged."""
+    if isinstance(value, str) and value and classify_source(value) == "local":
+        return str((REPO / value).resolve())
+    return value
+
+
+def fail_message(proc: subprocess.CompletedProcess) -> str:
+    return (
+        f"snakemake exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+        f"\n--- stderr\n{proc.stderr[-8000:]}"
+    )
+
+
+#: Three small genomes of tests/config/samples.tsv, for runs that exercise the machinery
+#: (cluster submission, torchrun launch) rather than the data. Each SLURM job costs seconds of
+#: overhead on the 2-core test node (all 14 samples: 44 jobs, 271 s).
+SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
+
+
+def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
+    """`replace` for make_workdir: one tokenizer, no tasks, one tiny GPT trained 10 steps."""
+    return {
+        "tokenizers": {"nucleotide": {"type": "nucleotide"}},
+        "tasks": {
+            "species_fragments": {"enabled": False},
+            "tf_binding": {"sequences": None},
+            "sequence_tasks": {},
+        },
+        "pretrain": {
+            "models": {model: {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny"}},
+            "train": {
+                "max_steps": 10,
+                "micro_batch_size": 4,
+                "warmup_steps": 2,
+                "eval_interval": 5,
+                "eval_batches": 2,
+                "log_interval": 5,
+                "threads": 1,
+            },
+            "gpus": gpus,
+            "threads": 1,
+        },
+    }
+
+
 def absolutize_sheet(src: Path, dst: Path, keep: list[str] | None = None) -> list[str]:
     """Copy a sample sheet, making relative local paths absolute (relative to the repo root,
     where the shipped sheets expect to run). `keep` selects samples by ID."""
@@ -38,9 +87,8 @@ def absolutize_sheet(src: Path, dst: Path, keep: list[str] | None = None) -> lis
         rows = [r for r in rows if r["sample"] in keep]
     for row in rows:
         for col in ("source", "annotation"):
-            value = row.get(col) or ""
-            if value and "://" not in value and not value.startswith(("GCF_", "GCA_", "/")):
-                row[col] = str((REPO / value).resolve())
+            if col in row:
+                row[col] = repo_path(row[col])
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(dst, "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
@@ -49,25 +97,19 @@ def absolutize_sheet(src: Path, dst: Path, keep: list[str] | None = None) -> lis
     return [r["sample"] for r in rows]
 
 
-def _abs(value):
-    if isinstance(value, str) and value and "://" not in value and not value.startswith("/"):
-        return str((REPO / value).resolve())
-    return value
-
-
 def absolutize_task_paths(config: dict) -> None:
     """Task input paths in the test config are relative to the repository root."""
     tasks = config.get("tasks") or {}
     tf = tasks.get("tf_binding") or {}
     for key in ("sequences", "scores", "genome"):
         if tf.get(key):
-            tf[key] = _abs(tf[key])
+            tf[key] = repo_path(tf[key])
     for task in (tasks.get("sequence_tasks") or {}).values():
         for key in ("table", "test_table"):
             if task.get(key):
-                task[key] = _abs(task[key])
+                task[key] = repo_path(task[key])
         for key in ("fasta_by_class", "test_fasta_by_class"):
-            task[key] = {k: _abs(v) for k, v in (task.get(key) or {}).items()}
+            task[key] = {k: repo_path(v) for k, v in (task.get(key) or {}).items()}
 
 
 def make_workdir(
