@@ -8,7 +8,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dnalm.errors import DnalmError  # noqa: E402
-from dnalm.samples import load_sample_sheet  # noqa: E402
+from dnalm.samples import expand_local, load_sample_sheet  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -18,7 +18,6 @@ except DnalmError as err:
     raise WorkflowError(str(err)) from None
 
 SAMPLES = {s.sample: s for s in SAMPLE_LIST}
-SPLIT_NAMES = ["train", "validation", "test"]
 PRETRAIN_SAMPLES = [s.sample for s in SAMPLE_LIST if s.pretrain]
 SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
@@ -63,7 +62,7 @@ def primary_input(wildcards):
     """The genome file of a sample: a local path used in place, else the download."""
     s = SAMPLES[wildcards.sample]
     if s.source_kind == "local":
-        return str(expand_local_path(s.source))
+        return str(expand_local(s.source))
     return f"{genome_dir(s.sample)}/primary"
 
 
@@ -72,14 +71,8 @@ def annotation_input(wildcards):
     if not s.annotation:
         return []
     if s.annotation_kind == "local":
-        return str(expand_local_path(s.annotation))
+        return str(expand_local(s.annotation))
     return f"{genome_dir(s.sample)}/annotation"
-
-
-def expand_local_path(path):
-    from dnalm.samples import expand_local
-
-    return expand_local(path)
 
 
 def cds_inputs(wildcards):
@@ -113,7 +106,7 @@ def tokenizer_training_input(wildcards):
 def _task_path(value):
     if value in (None, ""):
         return None
-    return str(expand_local_path(value))
+    return str(expand_local(value))
 
 
 def tf_binding_inputs(wildcards):

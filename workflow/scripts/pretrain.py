@@ -41,7 +41,9 @@ def main(smk):
         "--config-json", str(cfg_json),
     ]  # fmt: skip
     print("launching:", " ".join(cmd), file=sys.stderr, flush=True)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    # the worker processes import dnalm from workflow/scripts, ahead of the user's PYTHONPATH
+    search = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in search if p)}
     proc = subprocess.run(cmd, stderr=sys.stderr, stdout=sys.stderr, env=env)
     if proc.returncode != 0:
         raise DnalmError(f"torchrun exited with {proc.returncode}; see {smk.log[0]}")
