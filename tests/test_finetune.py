@@ -277,3 +277,46 @@ def test_bad_settings():
         ft.FinetuneConfig.from_dict({"regime": "half"})
     with pytest.raises(ConfigError, match="unknown fine-tuning setting"):
         ft.FinetuneConfig.from_dict({"learning_rate": 1})
+
+
+def test_same_settings_resume_changed_settings_start_over(gpt_dir, tmp_path, caplog):
+    df = class_table(n=60)
+    cfg = {**FAST, "max_epochs": 2}
+    first = ft.finetune(gpt_dir, df, tmp_path / "r", cfg)
+    with caplog.at_level(logging.INFO):
+        again = ft.finetune(gpt_dir, df, tmp_path / "r", cfg)  # a rerun: resumes, finished
+    assert "resumed from step" in caplog.text
+    assert again["metrics"]["accuracy"] == first["metrics"]["accuracy"]
+    assert again["fit"]["steps"] == first["fit"]["steps"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        other = ft.finetune(gpt_dir, df, tmp_path / "r", {**cfg, "lr": 5e-4})
+    assert "settings changed" in caplog.text
+    assert "lr" in caplog.text
+    assert other["config"]["lr"] == 5e-4
+
+
+def test_standardized_head_ignores_feature_scale_and_offset():
+    """With standardisation, a per-feature affine change of the pooled states (the common
+    component of a briefly trained LM) leaves the logits unchanged."""
+    from dnalm.heads import SequenceClassificationHead
+
+    torch.manual_seed(0)
+    head = SequenceClassificationHead(8, 3, standardize=True, dropout=0.0).train()
+    hidden = torch.randn(16, 5, 8)
+    shifted = hidden * 1e-2 + torch.linspace(-2, 2, 8)  # variation 1% of the offset
+    torch.testing.assert_close(head(hidden), head(shifted), atol=1e-3, rtol=1e-3)
+    plain = SequenceClassificationHead(8, 3, standardize=False, dropout=0.0).train()
+    assert not torch.allclose(plain(hidden), plain(shifted), atol=1e-3)
+    head.eval()  # running statistics; a batch of one works too
+    assert head(hidden[:1]).shape == (1, 3)
+
+
+def test_subsample_split_is_seeded_and_keeps_other_splits():
+    df = class_table(n=100)
+    a = ft.subsample_split(df, "train", 20, seed=3)
+    b = ft.subsample_split(df, "train", 20, seed=3)
+    assert (a["split"] == "train").sum() == 20
+    assert a["id"].tolist() == b["id"].tolist()
+    assert (a["split"] != "train").sum() == (df["split"] != "train").sum()
+    assert a.attrs["kind"] == "classification"

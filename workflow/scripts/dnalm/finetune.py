@@ -113,6 +113,7 @@ class FinetuneConfig:
     head_hidden: int = 128
     head_kernel: int = 11
     head_dropout: float = 0.2
+    head_standardize: bool = True  # sequence-level heads: standardise pooled features
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -128,6 +129,7 @@ class FinetuneConfig:
     max_shift: int = 10  # per-base tasks; 0 = off
     reverse_complement: bool = False
     max_train_examples: int | None = None  # seeded subsample of train (CI-sized runs)
+    max_validation_examples: int | None = None  # seeded subsample of validation (ditto)
     too_long: str = "truncate"
     seed: int = 0
     device: str = "auto"
@@ -273,7 +275,9 @@ class FinetuneModel(nn.Module):
                 width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout
             )
         else:
-            self.head = SequenceClassificationHead(width, n_out, cfg.pooling, cfg.head_dropout)
+            self.head = SequenceClassificationHead(
+                width, n_out, cfg.pooling, cfg.head_dropout, standardize=cfg.head_standardize
+            )
 
     def train(self, mode: bool = True) -> FinetuneModel:
         super().train(mode)
@@ -520,13 +524,15 @@ def finetune(
     objective = "mlm" if hf_config.model_type == "bert" else "gpt"
 
     parts = split_frames(df, cfg.seed)
-    if cfg.max_train_examples and len(parts["train"]) > cfg.max_train_examples:
-        parts["train"] = (
-            parts["train"]
-            .sample(n=cfg.max_train_examples, random_state=cfg.seed)
-            .reset_index(drop=True)
-        )
-        log.info("training on a seeded subsample of %d examples", cfg.max_train_examples)
+    for split, n_max in (
+        ("train", cfg.max_train_examples),
+        ("validation", cfg.max_validation_examples),
+    ):
+        if n_max and len(parts[split]) > n_max:
+            log.info("%s: a seeded subsample of %d of %d rows", split, n_max, len(parts[split]))
+            parts[split] = (
+                parts[split].sample(n=n_max, random_state=cfg.seed).reset_index(drop=True)
+            )
     per_base = kind == "per_base_regression"
     order = _class_labels(df, None) if kind == "classification" else None
     width = int(df["sequence"].str.len().max())
@@ -621,6 +627,8 @@ def finetune(
     def forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return m(batch)
 
+    ckpt_dir = out_dir / "checkpoints"
+    _discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)})
     result = fit(
         model,
         loaders["train"],
@@ -637,7 +645,7 @@ def finetune(
         max_steps=cfg.max_steps,
         seed=cfg.seed,
         device=device,
-        checkpoint_dir=out_dir / "checkpoints",
+        checkpoint_dir=ckpt_dir,
         precision=cfg.precision,
     )
     out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
@@ -703,6 +711,28 @@ def finetune(
         config=asdict(cfg),
         **extra,
     )
+
+
+def _discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None:
+    """Checkpoints resume a run killed with the *same* settings. When the settings changed
+    (the workflow reruns the job because its parameters changed), the old checkpoints
+    belong to another run: remove them and start over, saying so."""
+    record = ckpt_dir / "settings.json"
+    settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
+    if ckpt_dir.exists():
+        old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+        if old != settings:
+            changed = sorted(k for k in settings if (old or {}).get(k) != settings[k])
+            log.warning(
+                "settings changed since the checkpoints in %s were written (%s): starting over",
+                ckpt_dir,
+                ", ".join(changed[:6]) or "unknown",
+            )
+            shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(record) as fh:
+        json.dump(settings, fh, indent=1, default=str)
+        fh.write("\n")
 
 
 def _tokenizer_name(model_dir: Path) -> str:
@@ -797,19 +827,19 @@ METRIC_COLUMNS = {
 }
 
 
-def subsample_train(df: pd.DataFrame, n_max: int | None, seed: int = 0) -> pd.DataFrame:
-    """The table with its train rows cut to a seeded random `n_max` (CI-sized runs);
-    validation and test rows untouched, row order kept."""
+def subsample_split(df: pd.DataFrame, split: str, n_max: int | None, seed: int = 0) -> pd.DataFrame:
+    """The table with its `split` rows cut to a seeded random `n_max` (CI-sized runs);
+    other rows untouched, row order kept."""
     if not n_max:
         return df
-    train = df.index[df["split"] == "train"]
-    if len(train) <= n_max:
+    rows = df.index[df["split"] == split]
+    if len(rows) <= n_max:
         return df
     rng = np.random.default_rng(seed)
-    drop = rng.permutation(train)[n_max:]
+    drop = rng.permutation(rows)[n_max:]
     out = df.drop(index=drop)
     out.attrs = dict(df.attrs)
-    log.info("training on a seeded subsample of %d of %d train rows", n_max, len(train))
+    log.info("%s: a seeded subsample of %d of %d rows", split, n_max, len(rows))
     return out
 
 
