@@ -193,25 +193,31 @@ class Masker:
         """Mask a batch. tokens # (B, T) int; windows # (B,) window indices; `salt` is the
         epoch for training, a fixed value for evaluation. Returns (inputs, labels) int64."""
         tokens = np.asarray(tokens, dtype=np.int64)
-        inputs = tokens.copy()
-        labels = np.full_like(tokens, IGNORE_INDEX)
-        maskable = ~np.isin(tokens, self.special)
-        t = tokens.shape[1]
-        for b, window in enumerate(windows):
+        b, t = tokens.shape
+        # Each window's own generator draws, in this order, T doubles for the selection
+        # (span starts), T doubles for the action and T indices of random tokens; only
+        # the draws are per window, the rest is done on the whole batch at once.
+        draws = np.empty((b, 2, t))  # (B, 2, T): selection, action
+        picks = np.empty((b, t), dtype=np.int64)  # (B, T)
+        for i, window in enumerate(windows):
             rng = np.random.default_rng([self.seed, 0xA5C, int(salt), int(window)])
-            if self.span == 1:
-                sel = rng.random(t) < self.prob
-            else:
-                starts = (rng.random(t) < self.p_start).astype(np.int64)
-                sel = np.convolve(starts, np.ones(self.span, dtype=np.int64))[:t] > 0
-            sel &= maskable[b]
-            action = rng.random(t)
-            rand_tok = self.normal[rng.integers(0, len(self.normal), t)]
-            labels[b, sel] = tokens[b, sel]
-            to_mask = sel & (action < 0.8)
-            to_rand = sel & (action >= 0.8) & (action < 0.9)
-            inputs[b, to_mask] = self.mask_id
-            inputs[b, to_rand] = rand_tok[to_rand]
+            rng.random(out=draws[i].reshape(-1))
+            picks[i] = rng.integers(0, len(self.normal), t)
+        if self.span == 1:
+            sel = draws[:, 0] < self.prob
+        else:
+            # a token is selected if a span starts at it or at one of the span-1 before it
+            starts = draws[:, 0] < self.p_start  # (B, T)
+            sel = starts.copy()
+            for k in range(1, min(self.span, t)):
+                sel[:, k:] |= starts[:, :-k]
+        sel &= ~np.isin(tokens, self.special)
+        action = draws[:, 1]
+        labels = np.where(sel, tokens, IGNORE_INDEX)
+        inputs = tokens.copy()
+        inputs[sel & (action < 0.8)] = self.mask_id
+        to_rand = sel & (action >= 0.8) & (action < 0.9)
+        inputs[to_rand] = self.normal[picks[to_rand]]
         return inputs, labels
 
 

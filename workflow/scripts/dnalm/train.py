@@ -335,6 +335,9 @@ class Trainer:
         self.bad_evals = 0
         self.last_val = None
         self.curves: list[dict[str, Any]] = []
+        # curves.csv lines of self.curves, formatted once: the file is rewritten (atomically)
+        # at every row, and re-formatting the whole history each time grew quadratically
+        self._curve_lines: list[str] = []
         self.stopped_early = False
 
     # ---- checkpoints
@@ -422,6 +425,7 @@ class Trainer:
         ):
             setattr(self, key, state[key])
         self.curves = list(state["curves"])
+        self._curve_lines = [curve_line(row) for row in self.curves]
         log.info("resumed from %s (step %d)", last, self.step)
         return True
 
@@ -542,8 +546,9 @@ class Trainer:
             "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
         }
         self.curves.append(row)
+        self._curve_lines.append(curve_line(row))
         if self.is_main:
-            write_curves(self.out_dir / "curves.csv", self.curves)
+            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
@@ -572,7 +577,7 @@ class Trainer:
         if not resumed:
             self._evaluate_and_checkpoint(None, self.scheduler.get_last_lr()[0], 0, 0.0)
         if self.is_main and resumed:
-            write_curves(self.out_dir / "curves.csv", self.curves)
+            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
         self.model.train()
         bar = tqdm(
             total=cfg["max_steps"],
@@ -638,12 +643,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def write_curves(path: Path, rows: list[dict[str, Any]]) -> None:
+def curve_line(row: dict[str, Any]) -> str:
+    """The curves.csv line (newline included) of one row."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c)) for c in CURVE_COLUMNS])
+    return buf.getvalue()
+
+
+def write_curves(path: Path, rows: list[dict[str, Any]], lines: list[str] | None = None) -> None:
+    """Write curves.csv (atomically) for `rows`; `lines` are the rows already formatted by
+    curve_line, which a trainer keeps so that each new row costs one line's formatting."""
+    if lines is None:
+        lines = [curve_line(row) for row in rows]
     with atomic_write(path) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CURVE_COLUMNS)
-        for row in rows:
-            writer.writerow([_fmt(row.get(c)) for c in CURVE_COLUMNS])
+        fh.write(",".join(CURVE_COLUMNS) + "\n")
+        fh.writelines(lines)
 
 
 def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
