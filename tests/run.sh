@@ -16,9 +16,10 @@ fi
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 export PATH="$PWD/.venv/bin:$PATH"
-# In CI (root, packages installed above) the SLURM tests must run, not skip.
+# In CI (root, packages installed above) the SLURM and browser tests must run, not skip.
 if [[ "${CI:-}" == "true" ]]; then
     export DNALM_REQUIRE_SLURM=1
+    export DNALM_REQUIRE_BROWSER=1
 fi
 echo "== lint"
 ruff check .

@@ -206,3 +206,171 @@ def test_curves_and_test_metrics(run, model):
         assert np.isfinite(metrics["baseline"][key])
     # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
     assert 0 < metrics["model"]["bits_per_nt"] < 2.5
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+FINETUNE_RUNS = {
+    "tf_binding": {
+        "gpt_nucleotide_frozen", "gpt_nucleotide_random", "gpt_codon_frozen",
+        "mlm_kmer6_partial", "onehot_cnn",
+    },
+    "oct4_vs_mafk": {
+        "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "onehot_cnn",
+        "kmer4",
+    },
+    "species_fragments": {
+        "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "mlm_bpe_lora",
+        "onehot_cnn", "kmer4",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("task", FINETUNE_RUNS)
+def test_finetune_comparison_tables(run, task):
+    table = pd.read_csv(run / f"results/finetune/{task}/comparison.tsv", sep="\t")
+    assert set(table["run"]) == FINETUNE_RUNS[task]
+    assert (table["n_test"] > 0).all()
+    assert (table["trainable_params"] <= table["total_params"]).all()
+    rows = table.set_index("run")
+    assert rows.loc["gpt_nucleotide_random", "random_init"]
+    assert rows.loc["gpt_nucleotide_frozen", "regime"] == "frozen"
+    # frozen: only the head trains (the same head with or without pretrained weights)
+    frozen, rand = rows.loc["gpt_nucleotide_frozen"], rows.loc["gpt_nucleotide_random"]
+    assert frozen["trainable_params"] < frozen["total_params"]
+    assert frozen["trainable_params"] == rand["trainable_params"]
+    for name in FINETUNE_RUNS[task]:
+        folder = run / f"results/finetune/{task}/{name}"
+        assert (folder / "metrics.json").is_file()
+        assert (run / f"results/logs/finetune/{task}/{name}.log").is_file()
+        if not name.startswith("kmer"):
+            curves = pd.read_csv(folder / "curves.csv")
+            assert len(curves) >= 1
+    for fig in ("performance", "time", "curves"):
+        assert (run / f"results/figures/finetune/{task}/{fig}.png").stat().st_size > 5_000
+        assert (run / f"results/figures/finetune/{task}/{fig}.svg").is_file()
+
+
+def test_tf_binding_cnn_reaches_dnallm_level_and_tracks(run):
+    rows = pd.read_csv(run / "results/finetune/tf_binding/comparison.tsv", sep="\t")
+    cnn = rows.set_index("run").loc["onehot_cnn"]
+    assert cnn["total_params"] == 186_497  # DNA-LLM's "about 186k"
+    assert cnn["pearson_r"] >= 0.9  # DNA-LLM: 0.98 with full training
+    with np.load(run / "results/finetune/tf_binding/gpt_codon_frozen/predictions.npz") as z:
+        assert z["predictions"].shape == z["targets"].shape == (2332, 300)
+        assert z["scored"].all()  # 300 bp = 100 codons: every base covered
+    assert (run / "results/figures/finetune/tf_binding/tracks.png").stat().st_size > 10_000
+
+
+def test_oct4_mafk_every_model_beats_chance(run):
+    rows = pd.read_csv(run / "results/finetune/oct4_vs_mafk/comparison.tsv", sep="\t")
+    assert (rows["n_test"] == 200).all()
+    # chance is 0.5 on the provided balanced test split; k-mer baseline is in the table
+    assert (rows["accuracy"] > rows["chance_majority"]).all(), rows[["run", "accuracy"]]
+    assert "kmer4" in set(rows["run"])
+
+
+def test_finetuned_backbone_loads_and_differs(run):
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    before = AutoModelForMaskedLM.from_pretrained(run / "results/models/mlm_kmer6")
+    after = AutoModelForMaskedLM.from_pretrained(
+        run / "results/finetune/species_fragments/mlm_kmer6_partial/model"
+    )
+    b, a = before.state_dict(), after.state_dict()
+    frozen = "bert.encoder.layer.0.attention.self.query.weight"
+    trained = "bert.encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(b[frozen], a[frozen])  # partial: first block frozen
+    assert not torch.equal(b[trained], a[trained])
+    # LoRA adapters were merged into plain weights
+    lora = AutoModelForMaskedLM.from_pretrained(
+        run / "results/finetune/species_fragments/mlm_bpe_lora/model"
+    )
+    assert not any("lora" in k for k in lora.state_dict())
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def test_probe_table_and_umaps(run):
+    table = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    pairs = set(zip(table["model"], table["regime"], strict=True))
+    assert {
+        ("gpt_nucleotide", "pretrained"),
+        ("mlm_kmer6", "pretrained"),
+        ("gpt_nucleotide", "random-init"),
+        ("mlm_kmer6", "random-init"),
+        ("mlm_kmer6_partial", "fine-tuned"),
+        ("4-mer frequencies", "kmer-baseline"),
+    } == pairs
+    assert (table["chance"] == 0.25).all()  # four species
+    kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
+    assert kmer > 0.4  # species differ in composition: k-mers carry it
+    emb = np.load(run / "results/probe/embeddings/pretrained/gpt_nucleotide.npz")
+    assert emb["embeddings"].shape == (len(emb["ids"]), 64)
+    coords = pd.read_csv(run / "results/probe/umap/pretrained/mlm_kmer6.tsv", sep="\t")
+    assert len(coords) == 600  # probe.umap.max_points of the test config
+    assert coords["species"].nunique() == 4
+    for fig in (
+        "probe_accuracy",
+        "umap/pretrained/gpt_nucleotide",
+        "umap/random-init/gpt_nucleotide",
+        "umap/fine-tuned/mlm_kmer6_partial",
+        "umap_before_after/mlm_kmer6_partial",
+        "confusion/pretrained/mlm_kmer6",
+    ):
+        assert (run / f"results/figures/probe/{fig}.png").stat().st_size > 5_000
+        assert (run / f"results/figures/probe/{fig}.svg").is_file()
+    for fig in ("curves", "time"):
+        assert (run / f"results/figures/pretrain/{fig}.png").stat().st_size > 5_000
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@pytest.fixture(scope="module")
+def report(run):
+    proc = snakemake(run, "--report", "results/report.html")
+    assert proc.returncode == 0, fail_message(proc)
+    return run / "results/report.html"
+
+
+def test_report_holds_every_figure(run, report):
+    from tests.browser import image_stats, report_images
+
+    files = report_images(report)
+    pngs = {k for k in files if k.endswith(".png")}
+    expected = {str(p.relative_to(run)) for p in (run / "results/figures").rglob("*.png")} | {
+        "results/cds/qc.png"
+    }
+    assert expected <= pngs, sorted(expected - pngs)
+    for key in expected:
+        f = files[key]
+        assert f.data == (run / key).read_bytes()
+        assert f.caption.strip(), f"{key} has no caption"
+        std, n_colours, _ = image_stats(f.data)
+        assert std > 0
+        assert n_colours > 10
+    tables = {k for k in files if k.endswith(".tsv")}
+    assert "results/probe/probe_table.tsv" in tables
+    assert "results/finetune/tf_binding/comparison.tsv" in tables
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium(report, tmp_path):
+    import os
+
+    from tests.browser import find_chromium, find_subimage, image_stats, screenshot
+
+    if find_chromium() is None:
+        if os.environ.get("DNALM_REQUIRE_BROWSER") == "1":
+            pytest.fail("DNALM_REQUIRE_BROWSER=1 but no Chromium found")
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    landing = screenshot(report, tmp_path / "landing.png", width=1800, height=1400)
+    _, n_colours, nonwhite = image_stats(landing)
+    assert nonwhite > 0.05
+    assert n_colours > 50
+    key = "results/figures/finetune/oct4_vs_mafk/performance.png"
+    shot = screenshot(report, tmp_path / "fig.png", width=1800, height=1400, show_result=key)
+    assert find_subimage(shot, (report.parent.parent / key).read_bytes()) is not None

@@ -52,7 +52,8 @@ SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
 
 
 def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
-    """`replace` for make_workdir: one tokenizer, no tasks, one tiny GPT trained 10 steps."""
+    """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning or probes),
+    one tiny GPT trained 10 steps."""
     return {
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
         "tasks": {
@@ -74,6 +75,8 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
             "gpus": gpus,
             "threads": 1,
         },
+        "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": gpus, "threads": 1},
+        "probe": {"enabled": False, "finetuned": [], "external": {}},
     }
 
 

@@ -39,6 +39,18 @@ for _name in SEQUENCE_TASKS:
         )
 
 
+FINETUNE = config["finetune"]
+FINETUNE_RUNS = dict(FINETUNE["runs"] or {})
+for _name, _run in FINETUNE_RUNS.items():
+    if _run["model"] not in PRETRAIN_MODELS:
+        raise WorkflowError(
+            f"finetune.runs.{_name}: model {_run['model']!r} is not defined under "
+            f"pretrain.models (defined: {', '.join(sorted(PRETRAIN_MODELS)) or 'none'})"
+        )
+BASELINES = config["baselines"]
+PROBE = config["probe"]
+
+
 def _alternatives(names):
     """A wildcard pattern matching exactly these names (or nothing)."""
     import re
@@ -52,6 +64,11 @@ wildcard_constraints:
     tok=_alternatives(TOKENIZERS),
     task=_alternatives(SEQUENCE_TASKS),
     model=_alternatives(PRETRAIN_MODELS),
+    ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
+    run=_alternatives(FINETUNE_RUNS),
+    k=r"\d+",
+    eregime="pretrained|random-init|fine-tuned|external",
+    ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 def genome_dir(sample):
@@ -139,6 +156,179 @@ def task_names():
     return names + sorted(SEQUENCE_TASKS)
 
 
+def task_kind(task):
+    """classification | regression | per_base_regression, from the config alone."""
+    if task == "species_fragments":
+        return "classification"
+    if task == "tf_binding":
+        return "per_base_regression"
+    return SEQUENCE_TASKS[task]["kind"]
+
+
+def run_tasks(run):
+    """The tasks a fine-tuning run trains on (its `tasks`, else every task)."""
+    tasks = task_names()
+    wanted = FINETUNE_RUNS[run].get("tasks")
+    if wanted is None:
+        return tasks
+    unknown = sorted(set(wanted) - set(tasks))
+    if unknown:
+        raise WorkflowError(
+            f"finetune.runs.{run}.tasks: {unknown} are not tasks of this configuration "
+            f"(tasks: {', '.join(tasks) or 'none'})"
+        )
+    return list(wanted)
+
+
+def task_runs(task):
+    """Every result folder name under results/finetune/{task}: fine-tuning runs and
+    baselines that apply to the task."""
+    names = [r for r in sorted(FINETUNE_RUNS) if task in run_tasks(r)]
+    if BASELINES["onehot_cnn"]["enabled"]:
+        names.append("onehot_cnn")
+    if BASELINES["kmer"]["enabled"] and task_kind(task) != "per_base_regression":
+        names += [f"kmer{k}" for k in BASELINES["kmer"]["k"]]
+    return names
+
+
+def finetune_settings(run, task):
+    """Shared fine-tuning settings, then the task's, then the run's own."""
+    spec = FINETUNE_RUNS[run]
+    merged = {
+        **FINETUNE["train"],
+        **(FINETUNE["per_task"].get(task) or {}),
+        **(spec.get("train") or {}),
+    }
+    for key in ("regime", "freeze_layers", "random_init", "pooling"):
+        if key in spec:
+            merged[key] = spec[key]
+    return merged
+
+
+def cnn_settings(task):
+    cnn = BASELINES["onehot_cnn"]
+    return {**cnn["train"], **(cnn["per_task"].get(task) or {})}
+
+
+def model_files(model):
+    return {
+        "config": f"results/models/{model}/config.json",
+        "weights": f"results/models/{model}/model.safetensors",
+        "run": f"results/models/{model}/run.json",
+    }
+
+
+def finetune_inputs(wildcards):
+    return {
+        **model_files(FINETUNE_RUNS[wildcards.run]["model"]),
+        "task": f"results/tasks/{wildcards.ftask}/data.tsv",
+    }
+
+
+def finetune_results(wildcards):
+    return expand(
+        "results/finetune/{task}/{run}/metrics.json",
+        task=wildcards.ftask,
+        run=task_runs(wildcards.ftask),
+    )
+
+
+def probe_enabled():
+    return PROBE["enabled"] and PROBE["task"] in task_names()
+
+
+def probe_models():
+    models = PROBE["models"]
+    models = sorted(PRETRAIN_MODELS) if models is None else list(models)
+    unknown = sorted(set(models) - set(PRETRAIN_MODELS))
+    if unknown:
+        raise WorkflowError(f"probe.models: {unknown} are not under pretrain.models")
+    return models
+
+
+def probe_finetuned():
+    runs = list(PROBE["finetuned"] or [])
+    for r in runs:
+        if r not in FINETUNE_RUNS:
+            raise WorkflowError(f"probe.finetuned: {r!r} is not under finetune.runs")
+        if PROBE["task"] not in run_tasks(r):
+            raise WorkflowError(
+                f"probe.finetuned: run {r!r} does not train on the probe task "
+                f"{PROBE['task']!r}; add it to the run's tasks"
+            )
+    return runs
+
+
+def embeddings():
+    """(regime, name) of every embedded model."""
+    out = [("pretrained", m) for m in probe_models()]
+    if PROBE["random_init"]:
+        out += [("random-init", m) for m in probe_models()]
+    out += [("fine-tuned", r) for r in probe_finetuned()]
+    out += [("external", e) for e in sorted(PROBE["external"] or {})]
+    return out
+
+
+def embed_inputs(wildcards):
+    task = f"results/tasks/{PROBE['task']}/data.tsv"
+    regime, name = wildcards.eregime, wildcards.ename
+    if regime in ("pretrained", "random-init"):
+        if name not in PRETRAIN_MODELS:
+            raise WorkflowError(f"no pretrained model {name!r}")
+        return {**model_files(name), "task": task}
+    if regime == "fine-tuned":
+        return {
+            "metrics": f"results/finetune/{PROBE['task']}/{name}/metrics.json",
+            "task": task,
+        }
+    return {"task": task}
+
+
+def embed_model_path(wildcards):
+    regime, name = wildcards.eregime, wildcards.ename
+    if regime in ("pretrained", "random-init"):
+        return f"results/models/{name}"
+    if regime == "fine-tuned":
+        return f"results/finetune/{PROBE['task']}/{name}/model"
+    return PROBE["external"][name]["model"]
+
+
+def probe_metric_files():
+    files = [f"results/probe/metrics/{r}/{n}.json" for r, n in embeddings()]
+    return files + [f"results/probe/metrics/kmer-baseline/kmer{PROBE['kmer_k']}.json"]
+
+
+def figure_targets():
+    figs = []
+    if PRETRAIN_MODELS:
+        figs += [
+            "results/figures/pretrain/curves.png",
+            "results/figures/pretrain/time.png",
+        ]
+    for task in task_names():
+        if task_runs(task):
+            figs += expand(
+                "results/figures/finetune/{task}/{fig}.png",
+                task=task,
+                fig=["performance", "time", "curves"],
+            )
+            if task_kind(task) == "per_base_regression" and any(
+                r != "onehot_cnn" and not r.startswith("kmer") for r in task_runs(task)
+            ):
+                figs.append(f"results/figures/finetune/{task}/tracks.png")
+    if probe_enabled() and embeddings():
+        figs.append("results/figures/probe/probe_accuracy.png")
+        figs += [f"results/figures/probe/umap/{r}/{n}.png" for r, n in embeddings()]
+        figs += [
+            f"results/figures/probe/confusion/{r}/{n}.png" for r, n in embeddings()
+        ]
+        figs += [
+            f"results/figures/probe/umap_before_after/{r}.png"
+            for r in probe_finetuned()
+        ]
+    return figs
+
+
 def all_targets():
     targets = [
         "results/cds/qc_summary.tsv",
@@ -151,4 +341,11 @@ def all_targets():
     targets += expand(
         "results/models/{model}/metrics.json", model=sorted(PRETRAIN_MODELS)
     )
-    return targets
+    targets += [
+        f"results/finetune/{task}/comparison.tsv"
+        for task in task_names()
+        if task_runs(task)
+    ]
+    if probe_enabled() and embeddings():
+        targets.append("results/probe/probe_table.tsv")
+    return targets + figure_targets()

@@ -558,6 +558,22 @@ def finetune(
             "excluded from loss and metrics" if per_base else "not seen",
         )
 
+    pretrain_block = _pretrain_block_size(model_dir)
+    if pretrain_block and not cfg.random_init:
+        n_tokens = [len(tok.encode(s, add_special_tokens=True)) for s in parts["train"]["sequence"]]
+        longer = sum(n > pretrain_block for n in n_tokens)
+        if longer:
+            log.warning(
+                "%d of %d training sequences are longer (up to %d tokens) than the windows the "
+                "model was pretrained on (%d tokens): the position embeddings past %d were "
+                "never trained. Pretrain with a larger corpus.block_size for such tasks.",
+                longer,
+                len(n_tokens),
+                max(n_tokens),
+                pretrain_block,
+                pretrain_block,
+            )
+
     def arrays(part: pd.DataFrame) -> dict[str, np.ndarray]:
         codes, lengths = encode_sequences(list(part["sequence"]), width)
         mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
@@ -705,6 +721,7 @@ def finetune(
         n_train=len(parts["train"]),
         n_validation=len(parts["validation"]),
         sequences_truncated=n_long,
+        pretrain_block_size=pretrain_block,
         context=context,
         device=str(device),
         fit=fit_info,
@@ -733,6 +750,15 @@ def _discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None
     with atomic_write(record) as fh:
         json.dump(settings, fh, indent=1, default=str)
         fh.write("\n")
+
+
+def _pretrain_block_size(model_dir: Path) -> int | None:
+    """Tokens per pretraining window (run.json), None when unknown."""
+    run_file = model_dir / "run.json"
+    if not run_file.is_file():
+        return None
+    value = json.loads(run_file.read_text(encoding="utf-8")).get("block_size")
+    return int(value) if value else None
 
 
 def _tokenizer_name(model_dir: Path) -> str:

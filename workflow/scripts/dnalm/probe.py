@@ -23,8 +23,8 @@ UMAP (:func:`umap_coords`) follows the post: 15 neighbours, cosine metric, a fix
 (with a seed, umap-learn runs single-threaded and is reproducible), on the test embeddings.
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot state, no GUI backend),
-sized for a paper column or page width with 8-10 pt text, and written as PNG (300 dpi) and
-SVG, each atomically.
+sized for a paper column or page width with 8-10 pt text, and written as PNG and
+SVG, each atomically, in the one style of :mod:`dnalm.figures`.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dnalm import figures
 from dnalm.embed import REGIMES, load_embeddings, read_table
 from dnalm.errors import ConfigError, InputFormatError
-from dnalm.io import atomic_path, atomic_write
+from dnalm.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -504,17 +505,6 @@ def read_coords(path: str | os.PathLike) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- figures
 
-_RC = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "svg.hashsalt": "dnalm",  # stable element ids: identical input -> identical SVG
-    "svg.fonttype": "path",
-}
-
 
 def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     """Species -> colour, by sorted species name, so every figure of a run agrees."""
@@ -526,16 +516,9 @@ def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, flo
 
 
 def _save(fig, png_path: str | os.PathLike) -> list[Path]:
-    """Write `fig` as PNG (300 dpi) and SVG beside it, each atomically."""
-    png = Path(png_path)
-    if png.suffix.lower() != ".png":
-        raise ConfigError(f"{png}: figure path must end in .png (an .svg is written beside it)")
-    svg = png.with_suffix(".svg")
-    with atomic_path(png, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=300, bbox_inches="tight")
-    with atomic_path(svg, suffix=".svg") as tmp:
-        fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
-    return [png, svg]
+    """Write `fig` as PNG and SVG beside it, each atomically (dnalm.figures.save, so probe
+    figures share the resolution and style of every other dnalm figure)."""
+    return figures.save(fig, png_path)
 
 
 def _scatter(ax, df: pd.DataFrame, palette: Mapping[str, Any], title: str) -> None:
@@ -583,12 +566,11 @@ def plot_umap(
     palette: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Scatter of one UMAP (id, species, x, y) coloured by species; PNG + SVG."""
-    import matplotlib as mpl
     from matplotlib.figure import Figure
 
     _check_coords(coords_df, "plot_umap")
     palette = palette or species_palette(coords_df["species"])
-    with mpl.rc_context(_RC):
+    with figures.style():
         fig = Figure(figsize=(4.2, 3.6), layout="constrained")
         _scatter(fig.add_subplot(), coords_df, palette, title)
         _legend(fig, palette)
@@ -604,7 +586,6 @@ def plot_umap_pair(
 ) -> list[Path]:
     """Two UMAP panels side by side (e.g. one model before and after fine-tuning) with one
     shared species legend and the same colours in both; PNG + SVG."""
-    import matplotlib as mpl
     from matplotlib.figure import Figure
 
     if len(titles) != 2:
@@ -614,7 +595,7 @@ def plot_umap_pair(
     palette = palette or species_palette(
         pd.concat([before_df["species"], after_df["species"]]).tolist()
     )
-    with mpl.rc_context(_RC):
+    with figures.style():
         fig = Figure(figsize=(7.2, 3.4), layout="constrained")
         axes = fig.subplots(1, 2)
         _scatter(axes[0], before_df, palette, titles[0])
@@ -632,7 +613,6 @@ def plot_confusion(
 ) -> list[Path]:
     """Confusion-matrix heatmap (rows true, columns predicted). With `normalize` each row is
     divided by its total, so the diagonal is per-species recall; PNG + SVG."""
-    import matplotlib as mpl
     import seaborn as sns
     from matplotlib.figure import Figure
 
@@ -644,7 +624,7 @@ def plot_confusion(
         totals = cm.sum(1, keepdims=True)
         cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
     side = min(7.2, 1.6 + 0.45 * n)
-    with mpl.rc_context(_RC):
+    with figures.style():
         fig = Figure(figsize=(side + 0.9, side), layout="constrained")
         ax = fig.add_subplot()
         sns.heatmap(

@@ -1,0 +1,31 @@
+# Figures of the pretraining stage (DNA-LLM's loss curves and training-time comparison).
+
+
+rule pretrain_figures:
+    input:
+        expand(
+            "results/models/{model}/{f}",
+            model=sorted(PRETRAIN_MODELS),
+            f=["curves.csv", "run.json", "metrics.json"],
+        ),
+    output:
+        curves=report(
+            "results/figures/pretrain/curves.png",
+            caption="../report/pretrain_curves.rst",
+            category="3. Pretraining",
+            labels={"figure": "loss curves"},
+        ),
+        time=report(
+            "results/figures/pretrain/time.png",
+            caption="../report/pretrain_time.rst",
+            category="3. Pretraining",
+            labels={"figure": "training time"},
+        ),
+    log:
+        "results/logs/figures/pretrain.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        models=sorted(PRETRAIN_MODELS),
+    script:
+        "../scripts/pretrain_figures.py"

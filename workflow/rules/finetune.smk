@@ -1,0 +1,122 @@
+# Fine-tuning and baselines: every run under finetune.runs on each of its tasks, the one-hot
+# CNN and the k-mer baselines on the same splits, one comparison table and figures per task.
+# Checkpoints live in results/finetune/{ftask}/{run}/checkpoints/ (not declared: a killed
+# job resumes from them when rerun).
+
+
+rule finetune:
+    input:
+        unpack(finetune_inputs),
+    output:
+        metrics="results/finetune/{ftask}/{run}/metrics.json",
+        curves="results/finetune/{ftask}/{run}/curves.csv",
+        model=directory("results/finetune/{ftask}/{run}/model"),
+    log:
+        "results/logs/finetune/{ftask}/{run}.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/{run}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        gpu=config["finetune"]["gpus"],
+    params:
+        settings=lambda wc: finetune_settings(wc.run, wc.ftask),
+        model=lambda wc: FINETUNE_RUNS[wc.run]["model"],
+    script:
+        "../scripts/finetune_run.py"
+
+
+rule baseline_cnn:
+    input:
+        task="results/tasks/{ftask}/data.tsv",
+    output:
+        metrics="results/finetune/{ftask}/onehot_cnn/metrics.json",
+        curves="results/finetune/{ftask}/onehot_cnn/curves.csv",
+    log:
+        "results/logs/finetune/{ftask}/onehot_cnn.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/onehot_cnn.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        gpu=config["finetune"]["gpus"],
+    params:
+        settings=lambda wc: cnn_settings(wc.ftask),
+    script:
+        "../scripts/baseline_cnn.py"
+
+
+rule baseline_kmer:
+    input:
+        task="results/tasks/{ftask}/data.tsv",
+    output:
+        metrics="results/finetune/{ftask}/kmer{k}/metrics.json",
+    log:
+        "results/logs/finetune/{ftask}/kmer{k}.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/baseline_kmer.py"
+
+
+rule finetune_compare:
+    input:
+        finetune_results,
+    output:
+        table=report(
+            "results/finetune/{ftask}/comparison.tsv",
+            caption="../report/finetune_table.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "table": "comparison"},
+        ),
+        performance=report(
+            "results/figures/finetune/{ftask}/performance.png",
+            caption="../report/finetune_performance.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "figure": "performance"},
+        ),
+        time=report(
+            "results/figures/finetune/{ftask}/time.png",
+            caption="../report/finetune_time.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "figure": "time"},
+        ),
+        curves=report(
+            "results/figures/finetune/{ftask}/curves.png",
+            caption="../report/finetune_curves.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "figure": "training curves"},
+        ),
+    log:
+        "results/logs/finetune/{ftask}/compare.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/finetune_compare.py"
+
+
+rule finetune_tracks:
+    input:
+        finetune_results,
+    output:
+        report(
+            "results/figures/finetune/{ftask}/tracks.png",
+            caption="../report/finetune_tracks.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "figure": "per-base tracks"},
+        ),
+    log:
+        "results/logs/finetune/{ftask}/tracks.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        n_windows=4,
+    script:
+        "../scripts/finetune_tracks.py"

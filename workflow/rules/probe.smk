@@ -1,0 +1,136 @@
+# Embeddings, logistic-regression probes and UMAPs of the probe task (species fragments):
+# pretrained models, the same architectures with random weights, fine-tuned backbones and
+# external Hugging Face models, against a k-mer frequency probe.
+
+
+rule embed:
+    input:
+        unpack(embed_inputs),
+    output:
+        npz="results/probe/embeddings/{eregime}/{ename}.npz",
+        meta="results/probe/embeddings/{eregime}/{ename}.json",
+    log:
+        "results/logs/probe/embed/{eregime}/{ename}.log",
+    benchmark:
+        "results/benchmarks/probe/embed/{eregime}/{ename}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        model=embed_model_path,
+        external=lambda wc: (
+            PROBE["external"].get(wc.ename, {}) if wc.eregime == "external" else {}
+        ),
+        probe=PROBE,
+    script:
+        "../scripts/embed_model.py"
+
+
+rule probe:
+    input:
+        npz="results/probe/embeddings/{eregime}/{ename}.npz",
+        meta="results/probe/embeddings/{eregime}/{ename}.json",
+    output:
+        metrics="results/probe/metrics/{eregime}/{ename}.json",
+        confusion=report(
+            "results/figures/probe/confusion/{eregime}/{ename}.png",
+            caption="../report/probe_confusion.rst",
+            category="5. Species probe",
+            subcategory="confusion matrices",
+            labels={"model": "{ename}", "regime": "{eregime}"},
+        ),
+    log:
+        "results/logs/probe/probe/{eregime}/{ename}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        probe=PROBE,
+    script:
+        "../scripts/probe_model.py"
+
+
+rule probe_kmer:
+    input:
+        task=f"results/tasks/{PROBE['task']}/data.tsv",
+    output:
+        metrics="results/probe/metrics/kmer-baseline/kmer{k}.json",
+    log:
+        "results/logs/probe/kmer{k}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        probe=PROBE,
+    script:
+        "../scripts/probe_kmer.py"
+
+
+rule probe_table:
+    input:
+        probe_metric_files(),
+    output:
+        table=report(
+            "results/probe/probe_table.tsv",
+            caption="../report/probe_table.rst",
+            category="5. Species probe",
+            labels={"table": "probe accuracy"},
+        ),
+        figure=report(
+            "results/figures/probe/probe_accuracy.png",
+            caption="../report/probe_accuracy.rst",
+            category="5. Species probe",
+            labels={"figure": "probe accuracy"},
+        ),
+    log:
+        "results/logs/probe/table.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/probe_table.py"
+
+
+rule umap:
+    input:
+        npz="results/probe/embeddings/{eregime}/{ename}.npz",
+    output:
+        coords="results/probe/umap/{eregime}/{ename}.tsv",
+        figure=report(
+            "results/figures/probe/umap/{eregime}/{ename}.png",
+            caption="../report/probe_umap.rst",
+            category="5. Species probe",
+            subcategory="UMAP",
+            labels={"model": "{ename}", "regime": "{eregime}"},
+        ),
+    log:
+        "results/logs/probe/umap/{eregime}/{ename}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        umap=PROBE["umap"],
+    script:
+        "../scripts/umap_plot.py"
+
+
+rule umap_before_after:
+    input:
+        before=lambda wc: (
+            f"results/probe/umap/pretrained/{FINETUNE_RUNS[wc.run]['model']}.tsv"
+        ),
+        after="results/probe/umap/fine-tuned/{run}.tsv",
+    output:
+        report(
+            "results/figures/probe/umap_before_after/{run}.png",
+            caption="../report/probe_umap_pair.rst",
+            category="5. Species probe",
+            subcategory="UMAP",
+            labels={"model": "{run}", "regime": "before / after fine-tuning"},
+        ),
+    log:
+        "results/logs/probe/umap_before_after/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        model=lambda wc: FINETUNE_RUNS[wc.run]["model"],
+    script:
+        "../scripts/umap_pair.py"

@@ -1,0 +1,27 @@
+"""Rule embed: mean-pooled embeddings of the probe task's sequences (dnalm.embed)."""
+
+import torch
+
+from dnalm.embed import embed_table
+from dnalm.smk import run_script
+
+
+def main(smk):
+    probe, ext = smk.params.probe, dict(smk.params.external)
+    torch.set_num_threads(int(smk.threads))
+    regime = smk.wildcards.eregime
+    embed_table(
+        smk.params.model,
+        smk.input.task,
+        smk.output.npz,
+        layer=int(ext.get("layer", probe["layer"])),
+        pooling=ext.get("pooling", probe["pooling"]),
+        batch_size=int(ext.get("batch_size", probe["batch_size"])),
+        trust_remote_code=bool(ext.get("trust_remote_code", False)),
+        random_init=regime == "random-init",
+        regime=regime,
+        meta={"model": smk.wildcards.ename},
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,23 @@
+"""Rule finetune_compare: one comparison table and the figures of one task."""
+
+from pathlib import Path
+
+from dnalm import figures
+from dnalm.finetune import comparison_table
+from dnalm.io import atomic_write
+from dnalm.smk import run_script
+
+
+def main(smk):
+    table = comparison_table(list(smk.input))
+    with atomic_write(smk.output.table) as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    figures.plot_performance(smk.output.table, smk.output.performance)
+    figures.plot_finetune_time(smk.output.table, smk.output.time)
+    run_dirs = {Path(m).parent.name: Path(m).parent for m in smk.input}
+    figures.plot_finetune_curves(
+        run_dirs, smk.output.curves, title=f"fine-tuning on {smk.wildcards.ftask}"
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,25 @@
+"""Rule finetune: one pretrained model fine-tuned on one task (dnalm.finetune)."""
+
+from pathlib import Path
+
+from dnalm.finetune import finetune, tokenizer_hash_of
+from dnalm.smk import run_script
+
+
+def main(smk):
+    settings = dict(smk.params.settings)
+    settings.setdefault("threads", smk.threads)
+    model_dir = Path(smk.input.config).parent
+    finetune(
+        model_dir,
+        smk.input.task,
+        Path(smk.output.metrics).parent,
+        settings,
+        run_name=smk.wildcards.run,
+        model_name=smk.params.model,
+        task_name=smk.wildcards.ftask,
+        expected_tokenizer_hash=tokenizer_hash_of(model_dir),
+    )
+
+
+run_script(snakemake, main)

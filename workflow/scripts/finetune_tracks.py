@@ -1,0 +1,18 @@
+"""Rule finetune_tracks: predicted versus true per-base tracks of a few test windows."""
+
+from pathlib import Path
+
+from dnalm import figures
+from dnalm.smk import run_script
+
+
+def main(smk):
+    npz = {}
+    for m in smk.input:
+        f = Path(m).parent / "predictions.npz"
+        if f.is_file():
+            npz[f.parent.name] = f
+    figures.plot_tracks(npz, smk.output[0], n_windows=int(smk.params.n_windows))
+
+
+run_script(snakemake, main)

@@ -1,0 +1,16 @@
+"""Rule probe_kmer: the same probe on k-mer frequency vectors (baseline row)."""
+
+from dnalm.probe import probe_kmer
+from dnalm.smk import run_script
+
+
+def main(smk):
+    probe_kmer(
+        smk.input.task,
+        smk.output.metrics,
+        k=int(smk.wildcards.k),
+        cv_folds=int(smk.params.probe["cv_folds"]),
+    )
+
+
+run_script(snakemake, main)

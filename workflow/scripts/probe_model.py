@@ -1,0 +1,18 @@
+"""Rule probe: logistic-regression species probe of one model's embeddings."""
+
+from dnalm.probe import plot_confusion, probe_embeddings
+from dnalm.smk import run_script
+
+
+def main(smk):
+    probe = smk.params.probe
+    m = probe_embeddings(smk.input.npz, smk.output.metrics, cv_folds=int(probe["cv_folds"]))
+    plot_confusion(
+        m["confusion_matrix"],
+        m["classes"],
+        smk.output.confusion,
+        title=f"{m['model']} ({m['regime']}): accuracy {m['accuracy']:.2f}",
+    )
+
+
+run_script(snakemake, main)

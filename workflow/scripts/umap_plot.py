@@ -1,0 +1,24 @@
+"""Rule umap: 2-D UMAP of one model's test embeddings, coloured by species."""
+
+from dnalm.embed import load_embeddings
+from dnalm.probe import plot_umap, umap_from_npz
+from dnalm.smk import run_script
+
+
+def main(smk):
+    u = dict(smk.params.umap)
+    coords = umap_from_npz(
+        smk.input.npz,
+        smk.output.coords,
+        max_points=u["max_points"],
+        seed=int(u["seed"]),
+        n_neighbors=int(u["n_neighbors"]),
+        metric=u["metric"],
+        min_dist=float(u["min_dist"]),
+    )
+    meta = load_embeddings(smk.input.npz).meta
+    title = f"{smk.wildcards.ename} ({meta.get('regime', smk.wildcards.eregime)})"
+    plot_umap(coords, smk.output.figure, title)
+
+
+run_script(snakemake, main)
