@@ -681,8 +681,7 @@ def plot_tracks(
             ax.set_ylabel("signal")
             ax.grid(axis="x", visible=False)
         axes[-1].set_xlabel("position in window (bp)")
-        axes[0].legend(loc="upper right", ncols=min(len(data) + 1, 4), frameon=True,
-                       framealpha=0.9)  # fmt: skip
+        _legend_below(fig, axes[0], "")  # below the panels: it never hides a track
         return save(fig, out_png)
 
 
