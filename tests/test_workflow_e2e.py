@@ -21,10 +21,32 @@ pytestmark = pytest.mark.slow
 TOKENIZERS = ["nucleotide", "kmer6", "codon", "bpe"]
 
 
+def external_model(folder):
+    """A plain Hugging Face model folder (BERT + a WordLevel tokenizer, no dnalm files),
+    standing in for an external model such as the Nucleotide Transformer."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from tests.lm_corpus import VOCAB, save_tokenizer
+
+    save_tokenizer(folder)
+    config = BertConfig(
+        vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128, pad_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, shared_data):
-    """One run of the whole workflow (rule all) on tests/config."""
-    workdir = make_workdir(tmp_path_factory.mktemp("e2e"))
+    """One run of the whole workflow (rule all) on tests/config, plus an external model."""
+    base = tmp_path_factory.mktemp("e2e")
+    ext = external_model(base / "external_bert")
+    workdir = make_workdir(
+        base / "work", {"probe": {"external": {"tiny_bert": {"model": str(ext)}}}}
+    )
     proc = snakemake(workdir)
     assert proc.returncode == 0, fail_message(proc)
     return workdir
@@ -303,6 +325,7 @@ def test_probe_table_and_umaps(run):
         ("mlm_kmer6", "random-init"),
         ("mlm_kmer6_partial", "fine-tuned"),
         ("4-mer frequencies", "kmer-baseline"),
+        ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]

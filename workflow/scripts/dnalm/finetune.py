@@ -607,7 +607,8 @@ def finetune(
     torch.manual_seed(cfg.seed)
     model = FinetuneModel(lm, kind, n_out, cfg)
     apply_regime(model, cfg)
-    trainable, total = count_trainable(model)
+    # backbone + head: the language model's own output head is not part of the task model
+    trainable, total = count_trainable(nn.ModuleList([model.backbone, model.head]))
     log.info(
         "%s on %s (%s, %s%s): %s trainable / %s parameters; train %d, validation %d, test %d",
         model_name,
