@@ -92,6 +92,13 @@ def test_next_and_generate(models):
     lm = inf.load(models["gpt"])
     top = inf.next_tokens(lm, "ACGTA", k=3)
     probs = [p for _, p in top]
+    everything = inf.next_tokens(lm, "ACGTA", k=100)
+    texts = {t for t, _ in everything}
+    eos = lm.token_text(lm.eos_id)
+    others = {lm.token_text(i) for i in lm.special if i != lm.eos_id}
+    assert not texts & others  # no PAD/BOS/MASK/UNK candidates
+    assert len(everything) == lm.model.config.vocab_size - len(others)
+    assert eos in texts  # the end of a sequence is a real next token
     assert probs == sorted(probs, reverse=True)
     assert 0 < sum(probs) <= 1 + 1e-6
     a = inf.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)

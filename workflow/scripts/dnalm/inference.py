@@ -215,11 +215,16 @@ def score_fasta(
 
 @torch.no_grad()
 def next_tokens(lm: LoadedModel, prefix: str, k: int = 5) -> list[tuple[str, float]]:
-    """The `k` most probable next tokens after `prefix` (causal models)."""
+    """The `k` most probable next tokens after `prefix` (causal models), with their
+    probabilities. Special tokens other than EOS (the end of the sequence, a real answer)
+    are never candidates; probabilities are not renormalised over what is listed."""
     _need_causal(lm, "next")
     ids = lm.encode(prefix, eos=False)[-lm.context :]
-    probs = torch.softmax(_logits(lm, ids)[-1], -1)  # (V,)
-    p, i = probs.topk(min(k, probs.numel()))
+    probs = torch.softmax(_logits(lm, ids)[-1].float(), -1)  # (V,)
+    skip = [t for t in lm.special if t != lm.eos_id and t < probs.numel()]
+    probs[skip] = -1.0  # below every probability: never among the top k
+    n = min(k, probs.numel() - len(skip))
+    p, i = probs.topk(n)
     return [(lm.token_text(int(t)), float(v)) for v, t in zip(p, i, strict=True)]
 
 
