@@ -160,8 +160,13 @@ def _last_weights(root: Path) -> bytes:
         ({"max_steps": 6, "eval_every": 3}, {"max_steps": 15, "eval_every": 3}),
         # one evaluation per epoch, stop after 2 of 4 epochs
         ({"max_epochs": 2}, {"max_epochs": 4}),
+        # stopped during the learning-rate warm-up (the lr is a function of the step)
+        (
+            {"max_steps": 8, "eval_every": 4, "warmup_steps": 12},
+            {"max_steps": 20, "eval_every": 4, "warmup_steps": 12},
+        ),
     ],
-    ids=["mid_epoch", "epoch_end", "per_epoch"],
+    ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup"],
 )
 def test_resumed_run_equals_uninterrupted(setup, tmp_path, first, full):
     torch.manual_seed(123)
@@ -424,3 +429,17 @@ def test_bf16_autocast_trains_and_predicts_in_float32(setup):
     np.testing.assert_allclose(out16["pred"], out32["pred"], atol=0.1, rtol=0.05)
     _, fp32 = _fit(setup, None, max_steps=6, eval_every=3)
     assert fp32.precision == "fp32"
+
+
+def test_warmup_changes_the_run(setup):
+    torch.manual_seed(0)
+    a, _ = _fit(setup, None, max_steps=6, eval_every=3)
+    torch.manual_seed(0)
+    b, _ = _fit(setup, None, max_steps=6, eval_every=3, warmup_steps=10)
+    torch.manual_seed(0)
+    c, _ = _fit(setup, None, max_steps=6, eval_every=3, warmup_steps=1)  # lr from step 1
+    _assert_same_weights(a.state_dict(), c.state_dict())
+    assert any(
+        not torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )

@@ -558,6 +558,7 @@ def fit(
     progress: bool | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     precision: str = "auto",
+    warmup_steps: int = 0,
 ) -> FitResult:
     """Train `model` with AdamW and early stopping; on return it holds the best weights.
 
@@ -573,6 +574,10 @@ def fit(
 
     precision: "auto" (bf16 autocast of the forward pass on CUDA, fp32 on CPU), "bf16" or
     "fp32". The loss is computed on float32 predictions, outside autocast.
+
+    warmup_steps: the learning rate rises linearly from lr / warmup_steps to lr over the
+    first `warmup_steps` optimiser steps, then stays (early stopping decides the end, so
+    there is no total to decay towards). A function of the step alone: resumes are exact.
 
     checkpoint_dir: after every validation a checkpoint is written there with
     :mod:`dnalm.checkpoint` (``step-XXXXXXXX/`` folders, ``last.json``, ``best.json``):
@@ -622,6 +627,7 @@ def fit(
         "grad_clip": None if grad_clip is None else float(grad_clip),
         "seed": int(seed),
         "eval_every": eval_every,
+        "warmup_steps": int(warmup_steps),
         "batches_per_epoch": n_batches,
         "trained": [names.get(id(p), "?") for p in params],
     }
@@ -839,6 +845,9 @@ def fit(
             loss.backward()
             if grad_clip:
                 nn.utils.clip_grad_norm_(params, grad_clip)
+            if warmup_steps:
+                for group in opt.param_groups:
+                    group["lr"] = lr * min(1.0, (s.step + 1) / warmup_steps)
             opt.step()
             s.step += 1
             s.consumed += 1

@@ -120,6 +120,7 @@ class FinetuneConfig:
     batch_size: int = 32
     eval_batch_size: int = 64
     lr: float = 1e-3
+    warmup_steps: int = 50  # linear warm-up of the learning rate (0 = off)
     weight_decay: float = 0.01
     max_epochs: int = 10
     patience: int = 3
@@ -663,6 +664,7 @@ def finetune(
         seed=cfg.seed,
         device=device,
         checkpoint_dir=ckpt_dir,
+        warmup_steps=cfg.warmup_steps,
         precision=cfg.precision,
     )
     out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
