@@ -236,6 +236,21 @@ def test_pretrain_time(tmp_path):
         figures.plot_pretrain_time(dirs, tmp_path / "y.png")
 
 
+def test_pretrain_table(tmp_path):
+    dirs = {
+        "gpt_nucleotide": pretrain_dir(tmp_path, "gpt_nucleotide", scale=1.0),
+        "mlm_bpe": pretrain_dir(tmp_path, "mlm_bpe", scale=3.0, test_metrics=False),
+    }
+    table = figures.pretrain_table(dirs).set_index("model")
+    assert list(table.index) == ["gpt_nucleotide", "mlm_bpe"]
+    assert table.loc["gpt_nucleotide", "train_seconds"] == 12.5
+    assert table.loc["gpt_nucleotide", "baseline"] == "markov_order2"
+    assert table.loc["gpt_nucleotide", "baseline_bits_per_nt"] == pytest.approx(1.931, abs=1e-3)
+    assert pd.isna(table.loc["mlm_bpe", "test_bits_per_nt"])  # trained without test eval
+    with pytest.raises(InputFormatError, match="no pretrained models"):
+        figures.pretrain_table({})
+
+
 # ----------------------------------------------------------------------------- fine-tuning
 
 

@@ -378,6 +378,10 @@ def test_report_holds_every_figure(run, report):
     tables = {k for k in files if k.endswith(".tsv")}
     assert "results/probe/probe_table.tsv" in tables
     assert "results/finetune/tf_binding/comparison.tsv" in tables
+    assert "results/models/summary.tsv" in tables
+    models = pd.read_csv(run / "results/models/summary.tsv", sep="\t")
+    assert set(models["model"]) == set(MODELS)
+    assert (models["test_bits_per_nt"] > 0).all()
 
 
 @pytest.mark.browser

@@ -9,6 +9,12 @@ rule pretrain_figures:
             f=["curves.csv", "run.json", "metrics.json"],
         ),
     output:
+        table=report(
+            "results/models/summary.tsv",
+            caption="../report/pretrain_table.rst",
+            category="3. Pretraining",
+            labels={"table": "models"},
+        ),
         curves=report(
             "results/figures/pretrain/curves.png",
             caption="../report/pretrain_curves.rst",

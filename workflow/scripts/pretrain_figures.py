@@ -1,11 +1,16 @@
-"""Rule pretrain_figures: loss curves and the training-time comparison of all models."""
+"""Rule pretrain_figures: the summary table, loss curves and the training-time comparison
+of all pretrained models."""
 
 from dnalm import figures
+from dnalm.io import atomic_write
 from dnalm.smk import run_script
 
 
 def main(smk):
     dirs = {m: f"results/models/{m}" for m in smk.params.models}
+    table = figures.pretrain_table(dirs)
+    with atomic_write(smk.output.table) as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     figures.plot_pretrain_curves(dirs, smk.output.curves)
     figures.plot_pretrain_time(dirs, smk.output.time)
 

@@ -372,6 +372,51 @@ def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
     return rec
 
 
+PRETRAIN_TABLE_COLUMNS = (
+    "model", "objective", "preset", "tokenizer", "params_total", "params_non_embedding",
+    "steps", "tokens_seen", "train_seconds", "best_step", "test_bits_per_nt",
+    "test_accuracy", "baseline", "baseline_bits_per_nt",
+)  # fmt: skip
+
+
+def pretrain_table(model_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
+    """One row per pretrained model from its run.json and metrics.json: size, training
+    cost and test bits per nucleotide beside the count baseline's (empty where the model
+    was trained without test evaluation)."""
+    rows = []
+    for name, folder in model_dirs.items():
+        folder = Path(folder)
+        run = _read_json(folder / "run.json", "run record")
+        metrics = (
+            _read_json(folder / "metrics.json", "test metrics")
+            if (folder / "metrics.json").is_file()
+            else {}
+        )
+        model, base = metrics.get("model") or {}, metrics.get("baseline") or {}
+        params = run.get("params") or {}
+        rows.append(
+            {
+                "model": name,
+                "objective": run.get("objective"),
+                "preset": run.get("preset"),
+                "tokenizer": run.get("tokenizer"),
+                "params_total": params.get("total"),
+                "params_non_embedding": params.get("non_embedding"),
+                "steps": run.get("steps"),
+                "tokens_seen": run.get("tokens_seen"),
+                "train_seconds": run.get("train_seconds"),
+                "best_step": run.get("best_step"),
+                "test_bits_per_nt": model.get("bits_per_nt"),
+                "test_accuracy": model.get("accuracy"),
+                "baseline": base.get("name"),
+                "baseline_bits_per_nt": base.get("bits_per_nt"),
+            }
+        )
+    if not rows:
+        raise InputFormatError("no pretrained models to tabulate")
+    return pd.DataFrame(rows, columns=list(PRETRAIN_TABLE_COLUMNS))
+
+
 def plot_pretrain_time(
     model_dirs: Mapping[str, str | os.PathLike], out_png: str | os.PathLike
 ) -> list[Path]:
