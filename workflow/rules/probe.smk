@@ -17,7 +17,7 @@ rule embed:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=1,
+        gpu=min(1, config["finetune"]["gpus"]),
     params:
         model=embed_model_path,
         external=lambda wc: (
