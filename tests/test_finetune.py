@@ -74,7 +74,11 @@ def class_table(n=240, length=40, seed=1) -> pd.DataFrame:
     return df
 
 
-FAST = {"batch_size": 16, "max_epochs": 6, "patience": 4, "lr": 1e-3, "max_shift": 3, "threads": 1}
+# short runs: a short warm-up (the default 50 steps would be most of such a run)
+FAST = {
+    "batch_size": 16, "max_epochs": 6, "patience": 4, "lr": 1e-3, "max_shift": 3, "threads": 1,
+    "warmup_steps": 5,
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
