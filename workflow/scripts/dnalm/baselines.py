@@ -1027,6 +1027,90 @@ def _seq_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Ten
     return F.mse_loss(pred.squeeze(-1), batch["y"])
 
 
+def task_arrays(
+    part: pd.DataFrame, kind: str, width: int, labels: Sequence[str] | None
+) -> dict[str, np.ndarray]:
+    """The arrays a model of `kind` trains on, for one split of a task table: base codes
+    (N, width) int8 (N and padding = 4), the base mask (N, width) and y: per-base targets
+    (N, width) float32 zero-padded, class indices into `labels` (N,) int64, or sequence
+    labels (N,) float32. Shared by the one-hot CNN and fine-tuned language models."""
+    codes, lengths = encode_sequences(list(part["sequence"]), width)
+    mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
+    if kind == "per_base_regression":
+        y = _targets(part, width)
+    elif kind == "classification":
+        y = np.array([list(labels).index(str(v)) for v in part["label"]], dtype=np.int64)
+    else:
+        y = part["label"].astype(np.float32).to_numpy()
+    return {"codes": codes, "mask": mask, "y": y}
+
+
+def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
+    """(loss_fn, name of the selection metric, val_metric) of a task kind: masked MSE and
+    validation Pearson r over all bases (per-base), cross-entropy and macro-F1
+    (classification), MSE and Pearson r (sequence regression)."""
+    if kind == "per_base_regression":
+
+        def per_base(out: dict) -> float:
+            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
+
+        return _masked_mse, "pearson_r", per_base
+    if kind == "classification":
+
+        def classes(out: dict) -> float:
+            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
+
+        return _cross_entropy, "macro_f1", classes
+
+    def sequence(out: dict) -> float:
+        return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
+
+    return _seq_mse, "pearson_r", sequence
+
+
+def score_test(
+    out_dir: Path,
+    kind: str,
+    test: pd.DataFrame,
+    out: Mapping[str, np.ndarray],
+    labels: Sequence[str] | None,
+    train_labels: Sequence[str] | None = None,
+    **npz_extra: np.ndarray,
+) -> dict[str, Any]:
+    """Metrics of the test predictions `out` (from :func:`predict`) and the predictions
+    file: predictions.npz for per-base tasks (ids, predictions, targets, lengths and any
+    `npz_extra` arrays), predictions.tsv otherwise (id, label, predicted and, for
+    classification, p_<class> per class). Returns the metrics dict."""
+    if kind == "per_base_regression":
+        metrics = regression_metrics(out["y"], out["pred"], out["mask"])
+        lengths = test["sequence"].str.len().to_numpy()
+        _save_npz(
+            out_dir / "predictions.npz",
+            ids=test["id"].to_numpy(dtype=str),
+            predictions=(out["pred"] * out["mask"]).astype(np.float32),
+            targets=out["y"].astype(np.float32),
+            lengths=lengths.astype(np.int64),
+            **npz_extra,
+        )
+        return metrics
+    if kind == "classification":
+        prob = torch.softmax(torch.from_numpy(out["pred"]), 1).numpy()
+        pred_labels = np.array(labels)[prob.argmax(1)]
+        metrics = classification_metrics(
+            test["label"].astype(str), pred_labels, labels, train_labels
+        )
+        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred_labels})
+        for j, lab in enumerate(labels):
+            table[f"p_{lab}"] = prob[:, j]
+    else:
+        metrics = regression_metrics(out["y"], out["pred"][:, 0])
+        table = pd.DataFrame(
+            {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
+        )
+    _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    return metrics
+
+
 def train_onehot_cnn(
     df: pd.DataFrame,
     out_dir: str | os.PathLike,
@@ -1053,17 +1137,6 @@ def train_onehot_cnn(
     width = int(df["sequence"].str.len().max())
     order = _class_labels(df, labels) if kind == "classification" else None
 
-    def arrays(part: pd.DataFrame) -> dict[str, np.ndarray]:
-        codes, lengths = encode_sequences(list(part["sequence"]), width)
-        mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
-        if per_base:
-            y = _targets(part, width)
-        elif kind == "classification":
-            y = np.array([order.index(str(v)) for v in part["label"]], dtype=np.int64)
-        else:
-            y = part["label"].astype(np.float32).to_numpy()
-        return {"codes": codes, "mask": mask, "y": y}
-
     def transform(train: bool) -> Callable:
         def fn(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
             if train and per_base and cfg.max_shift > 0:
@@ -1076,7 +1149,7 @@ def train_onehot_cnn(
 
         return fn
 
-    data = {s: arrays(p) for s, p in parts.items()}
+    data = {s: task_arrays(p, kind, width, order) for s, p in parts.items()}
     train_loader = ArrayBatches(
         data["train"], cfg.batch_size, shuffle=True, seed=cfg.seed, transform=transform(True)
     )
@@ -1084,28 +1157,15 @@ def train_onehot_cnn(
     test_loader = ArrayBatches(data["test"], cfg.eval_batch_size, transform=transform(False))
 
     torch.manual_seed(cfg.seed)
+    loss_fn, select, val_metric = task_objective(kind)
     if per_base:
         model: nn.Module = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
-        loss_fn, select = _masked_mse, "pearson_r"
-
-        def val_metric(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
-
     elif kind == "classification":
         model = OneHotCNNClassifier(
             len(order), cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling
         )
-        loss_fn, select = _cross_entropy, "macro_f1"
-
-        def val_metric(out: dict) -> float:
-            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
-
     else:
         model = OneHotCNNClassifier(1, cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling)
-        loss_fn, select = _seq_mse, "pearson_r"
-
-        def val_metric(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
 
     trainable, total = count_params(model)
     log.info(
@@ -1135,33 +1195,9 @@ def train_onehot_cnn(
     )
     out = predict(model, test_loader, device=cfg.device)  # the one look at test
     test = parts["test"]
-    if per_base:
-        metrics = regression_metrics(out["y"], out["pred"], out["mask"])
-        lengths = test["sequence"].str.len().to_numpy()
-        _save_npz(
-            out_dir / "predictions.npz",
-            ids=test["id"].to_numpy(dtype=str),
-            predictions=(out["pred"] * out["mask"]).astype(np.float32),
-            targets=out["y"].astype(np.float32),
-            lengths=lengths.astype(np.int64),
-        )
-    elif kind == "classification":
-        prob = torch.softmax(torch.from_numpy(out["pred"]), 1).numpy()
-        pred_labels = np.array(order)[prob.argmax(1)]
-        train_labels = parts["train"]["label"].astype(str)
-        metrics = classification_metrics(
-            test["label"].astype(str), pred_labels, order, train_labels
-        )
-        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred_labels})
-        for j, lab in enumerate(order):
-            table[f"p_{lab}"] = prob[:, j]
-        _save_predictions_tsv(out_dir / "predictions.tsv", table)
-    else:
-        metrics = regression_metrics(out["y"], out["pred"][:, 0])
-        table = pd.DataFrame(
-            {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
-        )
-        _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    metrics = score_test(
+        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None
+    )
 
     from safetensors.torch import save_file
 

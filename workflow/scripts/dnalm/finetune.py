@@ -69,27 +69,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dnalm.baselines import (
     ArrayBatches,
     _class_labels,
     _save_curves,
-    _save_npz,
-    _save_predictions_tsv,
-    encode_sequences,
     fit,
     predict,
     random_reverse_complement,
+    score_test,
     shift_crop,
     split_frames,
+    task_arrays,
     task_kind,
+    task_objective,
 )
 from dnalm.errors import ConfigError, InputFormatError
 from dnalm.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 from dnalm.io import atomic_write
-from dnalm.metrics import classification_metrics, regression_metrics, write_metrics_json
+from dnalm.metrics import write_metrics_json
 
 log = logging.getLogger(__name__)
 
@@ -218,15 +217,13 @@ def check_model_tokenizer(
     model_dir = Path(model_dir)
     tok = load_tokenizer(model_dir)
     have = tok.hash
-    run_file = model_dir / "run.json"
-    if run_file.is_file():
-        trained = json.loads(run_file.read_text(encoding="utf-8")).get("tokenizer_hash")
-        if trained and trained != have:
-            raise ConfigError(
-                f"{model_dir}: the tokenizer files in the folder (hash {have[:12]}) are not the "
-                f"tokenizer the model was pretrained with (run.json: {trained[:12]}); restore "
-                "the model's own tokenizer files"
-            )
+    trained = _run_record(model_dir).get("tokenizer_hash")
+    if trained and trained != have:
+        raise ConfigError(
+            f"{model_dir}: the tokenizer files in the folder (hash {have[:12]}) are not the "
+            f"tokenizer the model was pretrained with (run.json: {trained[:12]}); restore "
+            "the model's own tokenizer files"
+        )
     if expected_hash and expected_hash != have:
         raise ConfigError(
             f"{model_dir}: the model was trained with another tokenizer (hash {have[:12]}) "
@@ -445,34 +442,28 @@ class Tokenize:
         return out
 
 
-def _coverage(tok, seqs: Sequence[str], context: int) -> tuple[int, int, int]:
-    """(sequences longer than the context, bases past the cut, bases no token covers)."""
-    n_long = cut = uncovered = 0
+@dataclass
+class _TokenStats:
+    """Tokens per sequence (BOS/EOS included) and the bases lost to truncation at the
+    context or covered by no token, for one split."""
+
+    n_tokens: np.ndarray  # (N,) int64
+    bases_cut: int
+    uncovered: int
+
+
+def _token_stats(tok, seqs: Sequence[str], context: int) -> _TokenStats:
+    """Tokenize every sequence once up front for the length checks and warnings."""
     offset = 0 if tok.bos_id is None else 1
-    for s in seqs:
-        n_tok = len(tok.encode(s, add_special_tokens=True))
+    n_tokens = np.zeros(len(seqs), np.int64)
+    cut = uncovered = 0
+    for i, s in enumerate(seqs):
+        n_tokens[i] = len(tok.encode(s, add_special_tokens=True))
         idx = tok.base_to_token_index(s)
         uncovered += int((idx < 0).sum())
-        if n_tok > context:
-            n_long += 1
+        if n_tokens[i] > context:
             cut += int(((idx + offset) >= context).sum())
-    return n_long, cut, uncovered
-
-
-# ----------------------------------------------------------------------------- losses
-
-
-def _masked_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    m = batch["mask"].to(pred.dtype)  # (B, L)
-    return ((pred.float() - batch["y"]) ** 2 * m).sum() / m.sum().clamp(min=1.0)
-
-
-def _cross_entropy(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    return F.cross_entropy(pred.float(), batch["y"])
-
-
-def _seq_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    return F.mse_loss(pred.float().squeeze(-1), batch["y"])
+    return _TokenStats(n_tokens, cut, uncovered)
 
 
 def _device(name: str) -> torch.device:
@@ -519,6 +510,7 @@ def finetune(
     device = _device(cfg.device)
 
     lm, hf_config = load_backbone(model_dir, cfg.random_init, cfg.seed)
+    run_record = _run_record(model_dir)
     check_model_tokenizer(model_dir, hf_config, expected_tokenizer_hash)
     tok = load_tokenizer(model_dir)
     context = int(hf_config.max_position_embeddings)
@@ -529,19 +521,15 @@ def finetune(
         ("train", cfg.max_train_examples),
         ("validation", cfg.max_validation_examples),
     ):
-        if n_max and len(parts[split]) > n_max:
-            log.info("%s: a seeded subsample of %d of %d rows", split, n_max, len(parts[split]))
-            parts[split] = (
-                parts[split].sample(n=n_max, random_state=cfg.seed).reset_index(drop=True)
-            )
+        parts[split] = subsample_split(parts[split], None, n_max, cfg.seed).reset_index(drop=True)
     per_base = kind == "per_base_regression"
     order = _class_labels(df, None) if kind == "classification" else None
     width = int(df["sequence"].str.len().max())
 
-    coverage = {s: _coverage(tok, list(p["sequence"]), context) for s, p in parts.items()}
-    n_long = sum(c[0] for c in coverage.values())
+    stats = {s: _token_stats(tok, list(p["sequence"]), context) for s, p in parts.items()}
+    n_long = sum(int((st.n_tokens > context).sum()) for st in stats.values())
     if n_long:
-        longest = max(len(tok.encode(s, add_special_tokens=True)) for s in df["sequence"])
+        longest = max(int(st.n_tokens.max()) for st in stats.values())
         msg = (
             f"{where}: {n_long} sequence(s) need more than the model's context of {context} "
             f"tokens (longest: {longest} tokens)"
@@ -555,41 +543,25 @@ def finetune(
             "%s; truncated to the first %d tokens (%d bases past the cut are %s)",
             msg,
             context,
-            sum(c[1] for c in coverage.values()),
+            sum(st.bases_cut for st in stats.values()),
             "excluded from loss and metrics" if per_base else "not seen",
         )
 
-    pretrain_block = _pretrain_block_size(model_dir)
-    if pretrain_block and not cfg.random_init:
-        n_tokens = [len(tok.encode(s, add_special_tokens=True)) for s in parts["train"]["sequence"]]
-        longer = sum(n > pretrain_block for n in n_tokens)
-        if longer:
-            log.warning(
-                "%d of %d training sequences are longer (up to %d tokens) than the windows the "
-                "model was pretrained on (%d tokens): the position embeddings past %d were "
-                "never trained. Pretrain with a larger corpus.block_size for such tasks.",
-                longer,
-                len(n_tokens),
-                max(n_tokens),
-                pretrain_block,
-                pretrain_block,
-            )
+    pretrain_block = run_record.get("block_size")
+    n_train_tokens = stats["train"].n_tokens
+    if pretrain_block and not cfg.random_init and (n_train_tokens > pretrain_block).any():
+        log.warning(
+            "%d of %d training sequences are longer (up to %d tokens) than the windows the "
+            "model was pretrained on (%d tokens): the position embeddings past %d were "
+            "never trained. Pretrain with a larger corpus.block_size for such tasks.",
+            int((n_train_tokens > pretrain_block).sum()),
+            len(n_train_tokens),
+            int(n_train_tokens.max()),
+            pretrain_block,
+            pretrain_block,
+        )
 
-    def arrays(part: pd.DataFrame) -> dict[str, np.ndarray]:
-        codes, lengths = encode_sequences(list(part["sequence"]), width)
-        mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
-        if per_base:
-            y = np.zeros((len(part), width), np.float32)
-            for i, t in enumerate(part["targets"]):
-                arr = t if isinstance(t, np.ndarray) else np.array(str(t).split(","), np.float32)
-                y[i, : len(arr)] = arr
-        elif kind == "classification":
-            y = np.array([order.index(str(v)) for v in part["label"]], dtype=np.int64)
-        else:
-            y = part["label"].astype(np.float32).to_numpy()
-        return {"codes": codes, "mask": mask, "y": y}
-
-    data = {s: arrays(p) for s, p in parts.items()}
+    data = {s: task_arrays(p, kind, width, order) for s, p in parts.items()}
     loaders = {
         "train": ArrayBatches(
             data["train"],
@@ -624,23 +596,7 @@ def finetune(
         len(parts["test"]),
     )
 
-    if per_base:
-        loss_fn, select = _masked_mse, "pearson_r"
-
-        def val_metric(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
-
-    elif kind == "classification":
-        loss_fn, select = _cross_entropy, "macro_f1"
-
-        def val_metric(out: dict) -> float:
-            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
-
-    else:
-        loss_fn, select = _seq_mse, "pearson_r"
-
-        def val_metric(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
+    loss_fn, select, val_metric = task_objective(kind)
 
     def forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return m(batch)
@@ -670,35 +626,13 @@ def finetune(
     out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
     test = parts["test"]
     extra: dict[str, Any] = {}
+    scored = {"scored": out["mask"].astype(bool)} if per_base else {}
+    metrics = score_test(
+        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None,
+        **scored,
+    )  # fmt: skip
     if per_base:
-        metrics = regression_metrics(out["y"], out["pred"], out["mask"])
-        lengths = test["sequence"].str.len().to_numpy()
-        _save_npz(
-            out_dir / "predictions.npz",
-            ids=test["id"].to_numpy(dtype=str),
-            predictions=(out["pred"] * out["mask"]).astype(np.float32),
-            targets=out["y"].astype(np.float32),
-            lengths=lengths.astype(np.int64),
-            scored=out["mask"].astype(bool),
-        )
-        extra["bases_uncovered_test"] = int(coverage["test"][2] + coverage["test"][1])
-    elif kind == "classification":
-        prob = torch.softmax(torch.from_numpy(out["pred"]), 1).numpy()
-        pred_labels = np.array(order)[prob.argmax(1)]
-        metrics = classification_metrics(
-            test["label"].astype(str), pred_labels, order, parts["train"]["label"].astype(str)
-        )
-        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred_labels})
-        for j, lab in enumerate(order):
-            table[f"p_{lab}"] = prob[:, j]
-        _save_predictions_tsv(out_dir / "predictions.tsv", table)
-    else:
-        metrics = regression_metrics(out["y"], out["pred"][:, 0])
-        table = pd.DataFrame(
-            {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
-        )
-        _save_predictions_tsv(out_dir / "predictions.tsv", table)
-
+        extra["bases_uncovered_test"] = int(stats["test"].uncovered + stats["test"].bases_cut)
     if cfg.regime == "lora":
         extra["lora_layers_merged"] = merge_lora(model)
     save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
@@ -708,7 +642,7 @@ def finetune(
     return write_metrics_json(
         out_dir / "metrics.json",
         model=run_name or model_name,
-        tokenizer=_tokenizer_name(model_dir),
+        tokenizer=_tokenizer_name(model_dir, run_record),
         regime=cfg.regime,
         trainable_params=trainable,
         total_params=total,
@@ -724,7 +658,7 @@ def finetune(
         n_train=len(parts["train"]),
         n_validation=len(parts["validation"]),
         sequences_truncated=n_long,
-        pretrain_block_size=pretrain_block,
+        pretrain_block_size=run_record.get("block_size"),
         context=context,
         device=str(device),
         fit=fit_info,
@@ -755,22 +689,16 @@ def _discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None
         fh.write("\n")
 
 
-def _pretrain_block_size(model_dir: Path) -> int | None:
-    """Tokens per pretraining window (run.json), None when unknown."""
-    run_file = model_dir / "run.json"
-    if not run_file.is_file():
-        return None
-    value = json.loads(run_file.read_text(encoding="utf-8")).get("block_size")
-    return int(value) if value else None
+def _run_record(model_dir: Path) -> dict[str, Any]:
+    """The model folder's run.json as pretraining wrote it ({} for folders made elsewhere)."""
+    run_file = Path(model_dir) / "run.json"
+    return json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
 
 
-def _tokenizer_name(model_dir: Path) -> str:
+def _tokenizer_name(model_dir: Path, run_record: Mapping[str, Any]) -> str:
     """The tokenizer's name as pretraining recorded it (run.json), else its type."""
-    run_file = model_dir / "run.json"
-    if run_file.is_file():
-        name = json.loads(run_file.read_text(encoding="utf-8")).get("tokenizer")
-        if name:
-            return str(name)
+    if run_record.get("tokenizer"):
+        return str(run_record["tokenizer"])
     f = model_dir / "dnalm_tokenizer.json"
     if f.is_file():
         return str(json.loads(f.read_text(encoding="utf-8")).get("type", "unknown"))
@@ -856,19 +784,21 @@ METRIC_COLUMNS = {
 }
 
 
-def subsample_split(df: pd.DataFrame, split: str, n_max: int | None, seed: int = 0) -> pd.DataFrame:
-    """The table with its `split` rows cut to a seeded random `n_max` (CI-sized runs);
-    other rows untouched, row order kept."""
+def subsample_split(
+    df: pd.DataFrame, split: str | None, n_max: int | None, seed: int = 0
+) -> pd.DataFrame:
+    """The table with its `split` rows (every row when `split` is None) cut to a seeded
+    random `n_max` (CI-sized runs); other rows untouched, row order kept."""
     if not n_max:
         return df
-    rows = df.index[df["split"] == split]
+    rows = df.index if split is None else df.index[df["split"] == split]
     if len(rows) <= n_max:
         return df
     rng = np.random.default_rng(seed)
     drop = rng.permutation(rows)[n_max:]
     out = df.drop(index=drop)
     out.attrs = dict(df.attrs)
-    log.info("%s: a seeded subsample of %d of %d rows", split, n_max, len(rows))
+    log.info("%s: a seeded subsample of %d of %d rows", split or "table", n_max, len(rows))
     return out
 
 
