@@ -219,8 +219,10 @@ def model_files(model):
 
 
 def finetune_inputs(wildcards):
+    model = FINETUNE_RUNS[wildcards.run]["model"]
     return {
-        **model_files(FINETUNE_RUNS[wildcards.run]["model"]),
+        **model_files(model),
+        "tokenizer": f"results/tokenizers/{PRETRAIN_MODELS[model]['tokenizer']}",
         "task": f"results/tasks/{wildcards.ftask}/data.tsv",
     }
 

@@ -18,7 +18,9 @@ def main(smk):
         run_name=smk.wildcards.run,
         model_name=smk.params.model,
         task_name=smk.wildcards.ftask,
-        expected_tokenizer_hash=tokenizer_hash_of(model_dir),
+        # the tokenizer config names for this model, not the folder's own copy (which
+        # check_model_tokenizer compares with run.json anyway)
+        expected_tokenizer_hash=tokenizer_hash_of(smk.input.tokenizer),
     )
 
 
