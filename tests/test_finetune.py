@@ -146,6 +146,12 @@ def test_classification_partial_beats_chance(mlm_codon_dir, tmp_path):
     np.testing.assert_allclose(pred["p_at"] + pred["p_gc"], 1.0, atol=1e-5)
 
 
+def assert_no_outputs(out_dir):
+    """A refused run leaves no result a later step could take for a finished one."""
+    for name in ("metrics.json", "model", "predictions.npz", "predictions.tsv", "curves.csv"):
+        assert not (out_dir / name).exists(), name
+
+
 def _model(folder, regime, **kw):
     lm, _ = ft.load_backbone(folder, False, 0)
     cfg = ft.FinetuneConfig.from_dict({"regime": regime, **kw})
@@ -234,6 +240,7 @@ def test_too_long_truncates_with_warning_or_errors(gpt_dir, tmp_path, caplog):
         assert z["scored"].sum(1).tolist() == [95] * len(z["ids"])
     with pytest.raises(InputFormatError, match="context of 96"):
         ft.finetune(gpt_dir, df, tmp_path / "b", {**FAST, "too_long": "error"})
+    assert_no_outputs(tmp_path / "b")
 
 
 def test_nan_target_is_named(gpt_dir, tmp_path):
@@ -243,7 +250,7 @@ def test_nan_target_is_named(gpt_dir, tmp_path):
     df.loc[3, "targets"] = ",".join(t)
     with pytest.raises(InputFormatError, match=r"row w3: target at base 6 is nan"):
         ft.finetune(gpt_dir, df, tmp_path / "r", FAST)
-    assert not (tmp_path / "r" / "metrics.json").exists()
+    assert_no_outputs(tmp_path / "r")
 
 
 def test_unseen_label_is_named(mlm_codon_dir, tmp_path):
@@ -252,6 +259,7 @@ def test_unseen_label_is_named(mlm_codon_dir, tmp_path):
     df.attrs["labels"] = None
     with pytest.raises(InputFormatError, match=r"\['novel'\] occur in the test split"):
         ft.finetune(mlm_codon_dir, df, tmp_path / "r", FAST)
+    assert_no_outputs(tmp_path / "r")
 
 
 def test_tokenizer_mismatch_is_refused(gpt_dir, mlm_codon_dir, tmp_path):
@@ -262,6 +270,7 @@ def test_tokenizer_mismatch_is_refused(gpt_dir, mlm_codon_dir, tmp_path):
             shutil.copy2(f, bad / f.name)
     with pytest.raises(ConfigError, match="not the tokenizer the model was pretrained with"):
         ft.finetune(bad, class_table(n=40), tmp_path / "r", FAST)
+    assert_no_outputs(tmp_path / "r")
     other = dtok.build_tokenizer({"type": "kmer", "k": 3}).hash
     with pytest.raises(ConfigError, match="trained with another tokenizer"):
         ft.finetune(gpt_dir, class_table(n=40), tmp_path / "r", FAST, expected_tokenizer_hash=other)
