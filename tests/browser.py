@@ -40,6 +40,12 @@ BASE_FLAGS = (
     "--no-first-run",
     "--hide-scrollbars",
     "--force-device-scale-factor=1",  # one CSS pixel = one screenshot pixel
+    # Finish compositing before each capture. Without it the report's navigation column (a
+    # translucent slate panel with backdrop-filter: blur) was captured in any of four states,
+    # from fully drawn to absent (measured: 4 runs at each of 3 time budgets gave 4 different
+    # colours), and a CI run saw a landing page 0.6% non-white; with it, 32 of 32 captures
+    # under full CPU load were the drawn one.
+    "--run-all-compositor-stages-before-draw",
 )
 
 
@@ -229,7 +235,7 @@ def rendered_app(dom: str) -> str:
 # ----------------------------------------------------------------------------- image numbers
 
 
-def _rgb(png: str | os.PathLike | bytes) -> np.ndarray:
+def rgb_pixels(png: str | os.PathLike | bytes) -> np.ndarray:
     """A PNG file or bytes as uint8 RGB (H, W, 3); transparency composited on white."""
     import io
 
@@ -257,7 +263,7 @@ def find_subimage(
     """(row, column) where the image `needle` appears unscaled in `haystack` (e.g. an embedded
     figure in a browser screenshot), with at least `min_match` of its pixels identical; None
     when it does not. Candidates are the places of the needle's rarest-in-haystack colour."""
-    big, small = _rgb(haystack), _rgb(needle)
+    big, small = rgb_pixels(haystack), rgb_pixels(needle)
     h, w, _ = small.shape
     if h > big.shape[0] or w > big.shape[1]:
         return None
@@ -285,7 +291,7 @@ def image_stats(png: str | os.PathLike | bytes) -> tuple[float, int, float]:
     """(pixel standard deviation, number of distinct RGB colours, fraction of non-white
     pixels: any channel below 250) of a PNG file or PNG bytes; transparent pixels count as
     white. A blank page is (0, 1, 0)."""
-    rgb = _rgb(png)  # (H, W, 3)
+    rgb = rgb_pixels(png)  # (H, W, 3)
     n_colours = len(np.unique(_codes(rgb)))
     nonwhite = float(np.mean(rgb.min(-1) < 250))
     return float(rgb.std() / 255.0), int(n_colours), nonwhite
