@@ -287,7 +287,9 @@ def test_train_onehot_cnn_per_base_outputs(tmp_path):
     cfg = {"max_epochs": 6, "batch_size": 16, "lr": 5e-3, "channels": 16, "max_shift": 4}
     rec = train_onehot_cnn(df, tmp_path, config=cfg, task="toy")
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["curves.csv", "metrics.json", "model.safetensors", "predictions.npz"]
+    assert files == [
+        "checkpoints", "curves.csv", "metrics.json", "model.safetensors", "predictions.npz"
+    ]  # fmt: skip
     loaded = json.loads((tmp_path / "metrics.json").read_text())
     assert list(loaded)[: len(METRICS_JSON_KEYS)] == list(METRICS_JSON_KEYS)
     assert loaded["tokenizer"] == "onehot"
@@ -303,8 +305,10 @@ def test_train_onehot_cnn_per_base_outputs(tmp_path):
         "val_loss",
         "val_metric",
         "elapsed_s",
+        "lr",
     ]
     assert len(curves) == rec["fit"]["epochs_run"]
+    assert (np.diff(curves["lr"]) < 0).all()  # the default cosine decay
     pred = np.load(tmp_path / "predictions.npz", allow_pickle=False)
     assert pred["predictions"].shape == pred["targets"].shape == (40, 40)
     assert pred["ids"].tolist() == df.loc[df.split == "test", "id"].tolist()
@@ -338,6 +342,24 @@ def test_train_onehot_cnn_is_seeded(tmp_path):
     assert a["metrics"] == b["metrics"]
     assert pa.equals(pb)
     assert not np.allclose(pa["p_motif"], pc["p_motif"])
+
+
+def test_train_onehot_cnn_reruns_resume_and_changed_settings_start_over(tmp_path, caplog):
+    """Like the fine-tuning runs, the CNN checkpoints after each validation: a rerun with the
+    same settings picks up the finished run (no more training), changed settings start over."""
+    df = _motif_table(100, 30, seed=4)
+    cfg = {"max_epochs": 3, "channels": 8, "batch_size": 16}
+    first = train_onehot_cnn(df, tmp_path, config=cfg)
+    assert first["fit"]["resumed_from_step"] is None
+    again = train_onehot_cnn(df, tmp_path, config=cfg)
+    assert again["fit"]["resumed_from_step"] == first["fit"]["steps"]
+    assert again["metrics"] == first["metrics"]
+    with caplog.at_level("WARNING", logger="dnalm.baselines"):
+        other = train_onehot_cnn(df, tmp_path, config={**cfg, "lr": 1e-2})
+    assert "settings changed" in caplog.text
+    assert "lr" in caplog.text
+    assert other["fit"]["resumed_from_step"] is None
+    assert other["metrics"] != first["metrics"]
 
 
 def test_train_onehot_cnn_rejects_bad_tables(tmp_path):

@@ -101,10 +101,14 @@ def test_per_base_full_learns_motif_and_writes_outputs(gpt_dir, tmp_path):
         assert z["predictions"].shape == z["targets"].shape == (36, 48)
         assert z["scored"].all()  # nucleotide tokens cover every base
     curves = pd.read_csv(out / "curves.csv")
-    cols = ["epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s"]
+    cols = ["epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s", "lr"]
     assert list(curves.columns) == cols
-    assert len(curves) >= 1
+    assert len(curves) >= 2
     assert np.isfinite(curves["val_loss"]).all()
+    # the default cosine schedule: past warm-up the rate only falls, never below lr * 0.1
+    assert (np.diff(curves["lr"]) < 0).all(), curves["lr"].tolist()
+    assert curves["lr"].min() >= 1e-4 - 1e-12
+    assert curves["lr"].max() <= 1e-3
     # the fine-tuned folder loads with the Auto class and rebuilds the same predictions
     from transformers import AutoModelForCausalLM
 

@@ -8,6 +8,7 @@ runs it again to completion."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import runpy
@@ -23,7 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from dnalm import checkpoint as ckpt
-from dnalm.baselines import ArrayBatches, fit, predict, resolve_precision
+from dnalm.baselines import ArrayBatches, fit, lr_factor, predict, resolve_precision
 from dnalm.errors import ConfigError
 
 SCRIPT = '''
@@ -151,6 +152,9 @@ def _last_weights(root: Path) -> bytes:
 # ----------------------------------------------------------------------------- exact resume
 
 
+COSINE = {"warmup_steps": 3, "lr_schedule": "cosine", "decay_steps": 20}
+
+
 @pytest.mark.parametrize(
     ("first", "full"),
     [
@@ -165,8 +169,13 @@ def _last_weights(root: Path) -> bytes:
             {"max_steps": 8, "eval_every": 4, "warmup_steps": 12},
             {"max_steps": 20, "eval_every": 4, "warmup_steps": 12},
         ),
+        # warm-up then cosine decay over a fixed span, stopped mid-decay
+        (
+            {"max_steps": 10, "eval_every": 5, **COSINE},
+            {"max_steps": 20, "eval_every": 5, **COSINE},
+        ),
     ],
-    ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup"],
+    ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup", "cosine"],
 )
 def test_resumed_run_equals_uninterrupted(setup, tmp_path, first, full):
     torch.manual_seed(123)
@@ -429,6 +438,38 @@ def test_bf16_autocast_trains_and_predicts_in_float32(setup):
     np.testing.assert_allclose(out16["pred"], out32["pred"], atol=0.1, rtol=0.05)
     _, fp32 = _fit(setup, None, max_steps=6, eval_every=3)
     assert fp32.precision == "fp32"
+
+
+def test_lr_factor_warmup_then_cosine():
+    # linear warm-up: (step + 1) / warmup
+    assert [lr_factor(i, 4) for i in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    f = [lr_factor(i, 4, 24, "cosine", 0.1) for i in range(30)]
+    assert f[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert f[4] == 1.0  # the decay starts at the end of the warm-up...
+    assert f[14] == pytest.approx(0.55)  # ...is half-way at its middle...
+    assert f[24] == f[29] == pytest.approx(0.1)  # ...and stays at the floor after the budget
+    assert all(a > b for a, b in itertools.pairwise(f[4:25]))
+    assert lr_factor(10, 0, 20, "cosine", 0.0) == pytest.approx(0.5)
+    assert lr_factor(7, 0, None, "cosine") == 1.0  # no budget: nothing to decay towards
+    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+        lr_factor(0, 0, 10, "linear")
+
+
+def test_cosine_decays_to_the_floor_and_curves_record_the_rate(setup):
+    _, res = _fit(setup, None, max_steps=12, eval_every=3, lr=1e-2, lr_schedule="cosine",
+                  min_lr_ratio=0.2)  # fmt: skip
+    lrs = [r["lr"] for r in res.curves]
+    # the rate of the step before each evaluation (steps 2, 5, 8, 11 of a 12-step budget)
+    assert lrs == pytest.approx([1e-2 * lr_factor(k, 0, 12, "cosine", 0.2) for k in (2, 5, 8, 11)])
+    assert lrs[0] > 0.9e-2
+    assert 0.2e-2 < lrs[-1] < 0.22e-2
+
+
+def test_cosine_checkpoint_of_another_budget_is_refused(setup, tmp_path):
+    root = tmp_path / "ck"
+    _fit(setup, root, max_steps=6, eval_every=3, lr_schedule="cosine")
+    with pytest.raises(ConfigError, match=r"total_steps: checkpoint 6, now 12"):
+        _fit(setup, root, max_steps=12, eval_every=3, lr_schedule="cosine")
 
 
 def test_warmup_changes_the_run(setup):

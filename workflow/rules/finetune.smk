@@ -1,7 +1,7 @@
 # Fine-tuning and baselines: every run under finetune.runs on each of its tasks, the one-hot
 # CNN and the k-mer baselines on the same splits, one comparison table and figures per task.
-# Checkpoints live in results/finetune/{ftask}/{run}/checkpoints/ (not declared: a killed
-# job resumes from them when rerun).
+# Checkpoints live in results/finetune/{ftask}/{run}/checkpoints/, the one-hot CNN's included
+# (not declared: a killed job resumes from them when rerun with the same settings).
 
 
 rule finetune:

@@ -56,6 +56,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -313,8 +314,35 @@ class FitResult:
     resumed_from_step: int | None = None
 
 
-CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s")
+CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s", "lr")
 PRECISIONS = ("auto", "bf16", "fp32")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(
+    step: int,
+    warmup_steps: int = 0,
+    total_steps: int | None = None,
+    schedule: str = "constant",
+    min_lr_ratio: float = 0.1,
+) -> float:
+    """The learning-rate multiplier of optimiser step `step` (0-based) in :func:`fit`.
+
+    Linear warm-up: (step + 1) / warmup_steps over the first `warmup_steps` steps. Then
+    "constant": 1; "cosine": half a cosine from 1 down to `min_lr_ratio` at `total_steps`
+    (the run's step budget), and `min_lr_ratio` after it. A function of the step alone, so
+    a resumed run follows the same schedule."""
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant" or not total_steps:
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, max(0.0, (step - warmup_steps) / span))
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 #: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one)
 FIT_CHECKPOINT_FORMAT = "dnalm.baselines.fit/1"
 
@@ -559,6 +587,9 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     precision: str = "auto",
     warmup_steps: int = 0,
+    lr_schedule: str = "constant",
+    min_lr_ratio: float = 0.1,
+    decay_steps: int | None = None,
 ) -> FitResult:
     """Train `model` with AdamW and early stopping; on return it holds the best weights.
 
@@ -575,9 +606,14 @@ def fit(
     precision: "auto" (bf16 autocast of the forward pass on CUDA, fp32 on CPU), "bf16" or
     "fp32". The loss is computed on float32 predictions, outside autocast.
 
-    warmup_steps: the learning rate rises linearly from lr / warmup_steps to lr over the
-    first `warmup_steps` optimiser steps, then stays (early stopping decides the end, so
-    there is no total to decay towards). A function of the step alone: resumes are exact.
+    warmup_steps, lr_schedule, min_lr_ratio: the learning rate is lr * :func:`lr_factor`
+    of the step: a linear warm-up over the first `warmup_steps` optimiser steps, then
+    constant ("constant") or a cosine decay to lr * min_lr_ratio ("cosine") at the step
+    budget, min(max_steps, max_epochs * batches per epoch), whether or not early stopping
+    ends the run sooner (as pretraining and the Hugging Face Trainer do), or at
+    `decay_steps` when given. A function of the step alone: resumes are exact. Under
+    "cosine" the decay span is part of the setup, so a checkpoint of a run with another
+    budget (other max_steps / max_epochs, no `decay_steps`) cannot be continued.
 
     checkpoint_dir: after every validation a checkpoint is written there with
     :mod:`dnalm.checkpoint` (``step-XXXXXXXX/`` folders, ``last.json``, ``best.json``):
@@ -629,8 +665,24 @@ def fit(
         "eval_every": eval_every,
         "warmup_steps": int(warmup_steps),
         "batches_per_epoch": n_batches,
+        "lr_schedule": lr_schedule,
         "trained": [names.get(id(p), "?") for p in params],
     }
+    if lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    budgets = [b for b in (max_steps, None if n_batches is None else max_epochs * n_batches) if b]
+    total_steps = decay_steps or (min(budgets) if budgets else None)
+    if lr_schedule != "constant":
+        if total_steps is None:
+            raise ConfigError(
+                f"lr_schedule {lr_schedule!r} needs a step budget: set max_steps, or give a "
+                "train loader with a length"
+            )
+        setup.update(min_lr_ratio=float(min_lr_ratio), total_steps=int(total_steps))
+
+    def step_lr(step: int) -> float:
+        return lr * lr_factor(step, warmup_steps, total_steps, lr_schedule, min_lr_ratio)
+
     s = _FitState()
     resumed_from: int | None = None
     t0 = time.perf_counter()
@@ -783,6 +835,7 @@ def fit(
                 "val_loss": out["loss"],
                 "val_metric": metric,
                 "elapsed_s": time.perf_counter() - t0,
+                "lr": step_lr(max(0, s.step - 1)),  # of the last step before this evaluation
             }
         )
         s.run_loss, s.run_n = 0.0, 0
@@ -845,9 +898,8 @@ def fit(
             loss.backward()
             if grad_clip:
                 nn.utils.clip_grad_norm_(params, grad_clip)
-            if warmup_steps:
-                for group in opt.param_groups:
-                    group["lr"] = lr * min(1.0, (s.step + 1) / warmup_steps)
+            for group in opt.param_groups:
+                group["lr"] = step_lr(s.step)
             opt.step()
             s.step += 1
             s.consumed += 1
@@ -1001,6 +1053,9 @@ class CNNConfig:
     reverse_complement: bool = False
     seed: int = 0
     device: str = "cpu"
+    warmup_steps: int = 0
+    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
+    min_lr_ratio: float = 0.1
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> CNNConfig:
@@ -1168,6 +1223,8 @@ def train_onehot_cnn(
         model = OneHotCNNClassifier(1, cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling)
 
     trainable, total = count_params(model)
+    ckpt_dir = out_dir / "checkpoints"
+    discard_stale_checkpoints(ckpt_dir, {"model": model_name, "kind": kind, **asdict(cfg)})
     log.info(
         "one-hot CNN (%s): %d trainable / %d parameters; train %d, validation %d, test %d",
         kind,
@@ -1192,6 +1249,10 @@ def train_onehot_cnn(
         max_steps=cfg.max_steps,
         seed=cfg.seed,
         device=cfg.device,
+        checkpoint_dir=ckpt_dir,
+        warmup_steps=cfg.warmup_steps,
+        lr_schedule=cfg.lr_schedule,
+        min_lr_ratio=cfg.min_lr_ratio,
     )
     out = predict(model, test_loader, device=cfg.device)  # the one look at test
     test = parts["test"]
@@ -1224,6 +1285,29 @@ def train_onehot_cnn(
         fit=fit_info,
         config=asdict(cfg),
     )
+
+
+def discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None:
+    """Checkpoints resume a run killed with the *same* settings. When the settings changed
+    (the workflow reruns the job because its parameters changed), the old checkpoints
+    belong to another run: remove them and start over, saying so. The settings (JSON-able,
+    "threads" and "device" ignored) are recorded in ``settings.json`` of `ckpt_dir`."""
+    record = ckpt_dir / "settings.json"
+    settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
+    if ckpt_dir.exists():
+        old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+        if old != settings:
+            changed = sorted(k for k in settings if (old or {}).get(k) != settings[k])
+            log.warning(
+                "settings changed since the checkpoints in %s were written (%s): starting over",
+                ckpt_dir,
+                ", ".join(changed[:6]) or "unknown",
+            )
+            shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(record) as fh:
+        json.dump(settings, fh, indent=1, default=str)
+        fh.write("\n")
 
 
 # ----------------------------------------------------------------------------- k-mer baseline

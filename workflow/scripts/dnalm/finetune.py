@@ -72,9 +72,11 @@ import torch
 from torch import nn
 
 from dnalm.baselines import (
+    LR_SCHEDULES,
     ArrayBatches,
     _class_labels,
     _save_curves,
+    discard_stale_checkpoints,
     fit,
     predict,
     random_reverse_complement,
@@ -120,6 +122,8 @@ class FinetuneConfig:
     eval_batch_size: int = 64
     lr: float = 1e-3
     warmup_steps: int = 50  # linear warm-up of the learning rate (0 = off)
+    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
+    min_lr_ratio: float = 0.1  # cosine: final lr = lr * min_lr_ratio
     weight_decay: float = 0.01
     max_epochs: int = 10
     patience: int = 3
@@ -148,6 +152,8 @@ class FinetuneConfig:
         cfg = cls(**d)
         if cfg.regime not in REGIMES:
             raise ConfigError(f"regime must be one of {REGIMES}, got {cfg.regime!r}")
+        if cfg.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
         if cfg.too_long not in TOO_LONG:
             raise ConfigError(f"too_long must be one of {TOO_LONG}, got {cfg.too_long!r}")
         if cfg.freeze_layers < 0:
@@ -602,7 +608,7 @@ def finetune(
         return m(batch)
 
     ckpt_dir = out_dir / "checkpoints"
-    _discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)})
+    discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)})
     result = fit(
         model,
         loaders["train"],
@@ -621,6 +627,8 @@ def finetune(
         device=device,
         checkpoint_dir=ckpt_dir,
         warmup_steps=cfg.warmup_steps,
+        lr_schedule=cfg.lr_schedule,
+        min_lr_ratio=cfg.min_lr_ratio,
         precision=cfg.precision,
     )
     out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
@@ -665,28 +673,6 @@ def finetune(
         config=asdict(cfg),
         **extra,
     )
-
-
-def _discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None:
-    """Checkpoints resume a run killed with the *same* settings. When the settings changed
-    (the workflow reruns the job because its parameters changed), the old checkpoints
-    belong to another run: remove them and start over, saying so."""
-    record = ckpt_dir / "settings.json"
-    settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
-    if ckpt_dir.exists():
-        old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-        if old != settings:
-            changed = sorted(k for k in settings if (old or {}).get(k) != settings[k])
-            log.warning(
-                "settings changed since the checkpoints in %s were written (%s): starting over",
-                ckpt_dir,
-                ", ".join(changed[:6]) or "unknown",
-            )
-            shutil.rmtree(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(record) as fh:
-        json.dump(settings, fh, indent=1, default=str)
-        fh.write("\n")
 
 
 def _run_record(model_dir: Path) -> dict[str, Any]:
