@@ -93,6 +93,14 @@ def test_logs_provenance_and_rerun(run):
         # local sources are used in place: nothing copied into resources/
         assert not (run / f"resources/genomes/{sample}/primary").exists()
     assert (run / "results/benchmarks/cds/spyogenes.tsv").is_file()
+    # logs are for reading: no progress-bar redraws (ours are off without a terminal, the
+    # Hugging Face ones are switched off by dnalm.smk.run_script)
+    logs = sorted((run / "results/logs").rglob("*.log"))
+    assert len(logs) > 50
+    for log in logs:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert "\r" not in text, f"{log} holds progress-bar redraws"
+        assert "Loading weights" not in text, log
     proc = snakemake(run, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr

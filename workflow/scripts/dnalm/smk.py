@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -14,9 +15,23 @@ from dnalm.errors import DnalmError
 from dnalm.log import setup_logging
 
 
+def quiet_library_progress_bars() -> None:
+    """No Hugging Face progress bars ("Loading weights", "Writing model shards"): in a log
+    file each is a line of carriage-return redraws per model load or save. Our own bars
+    already switch off when stderr is not a terminal (dnalm.log.progress_disabled)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for imports still to come
+    if "transformers" in sys.modules:  # imported already: its switch was read at import
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def run_script(snakemake, main: Callable[[object], None]) -> None:
-    """Run `main(snakemake)` with stderr redirected to the rule's first log file."""
+    """Run `main(snakemake)` with stderr redirected to the rule's first log file (without
+    library progress bars there)."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
+    if log_path:
+        quiet_library_progress_bars()
     log_fh = open(log_path, "w", buffering=1) if log_path else sys.stderr  # noqa: SIM115
     with contextlib.ExitStack() as stack:
         if log_path:
