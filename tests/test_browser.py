@@ -7,7 +7,7 @@ the result shows the very same pixels and its caption.
 
 Thresholds, measured on Chromium 156 at 1800x1400 with this report: the rendered landing page
 has ~18% non-white pixels (the navigation bar is a dark column of 1/5 of the width) and ~840
-colours, the same in every capture since the browser finishes compositing first (see
+colours, stable across captures since the browser finishes compositing first (see
 BASE_FLAGS in tests/browser.py; before that, one CI capture missed the column: 0.6%
 non-white). The same page with its scripts removed (what a user sees when the app fails to
 start: "Loading Snakemake Report...") has 0.25% non-white pixels; an empty page has 0% and
@@ -136,10 +136,13 @@ def test_landing_page_renders(chromium, report, tmp_path):
     std, n_colours, nonwhite = image_stats(shot)
     assert nonwhite > MIN_NONWHITE, (std, n_colours, nonwhite)
     assert n_colours > MIN_COLOURS, (std, n_colours, nonwhite)
-    # The capture is deterministic: a second run draws the very same pixels (the translucent,
-    # blurred navigation column used to come out in different states; see BASE_FLAGS).
+    # The capture is stable: a second run draws the same page. The translucent, blurred
+    # navigation column (18% of the pixels) used to come out in different states (see
+    # BASE_FLAGS); what still varies is the anti-aliasing of the menu entries' text, which
+    # have colour transitions (measured under full CPU load: 0 or ~1,200 px, 0.05%).
     again = screenshot(report, tmp_path / "landing_again.png", width=WIDTH, height=HEIGHT)
-    assert (rgb_pixels(again) == rgb_pixels(shot)).all(), "two captures of the same page differ"
+    differ = float((rgb_pixels(again) != rgb_pixels(shot)).any(-1).mean())
+    assert differ < 0.005, f"two captures of the same page differ in {differ:.2%} of pixels"
     # Negative control: the same report without its scripts must fail the thresholds.
     html = report.read_text(encoding="utf-8")
     dead = tmp_path / "no_scripts.html"
