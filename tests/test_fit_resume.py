@@ -125,9 +125,13 @@ def setup(script):
     return ns["build"], ns["val_metric"]
 
 
-def _fit(setup, ckpt_dir=None, model_seed=0, channels=8, **kw):
+def _fit(setup, ckpt_dir=None, model_seed=0, channels=8, freeze_conv=False, **kw):
     build, val_metric = setup
     model, train, val, loss_fn = build(model_seed=model_seed, channels=channels)
+    if freeze_conv:  # a frozen "backbone": seeded like the rest, whatever model_seed is
+        torch.manual_seed(freeze_conv if freeze_conv is not True else 0)
+        model.conv.reset_parameters()
+        model.conv.requires_grad_(False)
     args = {"val_metric": val_metric, "max_epochs": 1000, "patience": 1000, "lr": 3e-3}
     args["progress"] = False
     args.update(kw)
@@ -174,8 +178,13 @@ COSINE = {"warmup_steps": 3, "lr_schedule": "cosine", "decay_steps": 20}
             {"max_steps": 10, "eval_every": 5, **COSINE},
             {"max_steps": 20, "eval_every": 5, **COSINE},
         ),
+        # a frozen part (checkpoints hold only the trained parameters and buffers)
+        (
+            {"max_steps": 8, "eval_every": 4, "freeze_conv": True},
+            {"max_steps": 20, "eval_every": 4, "freeze_conv": True},
+        ),
     ],
-    ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup", "cosine"],
+    ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup", "cosine", "frozen_part"],
 )
 def test_resumed_run_equals_uninterrupted(setup, tmp_path, first, full):
     torch.manual_seed(123)
@@ -438,6 +447,23 @@ def test_bf16_autocast_trains_and_predicts_in_float32(setup):
     np.testing.assert_allclose(out16["pred"], out32["pred"], atol=0.1, rtol=0.05)
     _, fp32 = _fit(setup, None, max_steps=6, eval_every=3)
     assert fp32.precision == "fp32"
+
+
+def test_frozen_part_is_not_checkpointed_and_must_match_on_resume(setup, tmp_path):
+    root = tmp_path / "ck"
+    model, _ = _fit(setup, root, max_steps=4, eval_every=2, freeze_conv=True)
+    saved = load_file(str(ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE))
+    frozen = {k for k in model.state_dict() if k.startswith("conv.")}
+    assert frozen
+    assert not frozen & set(saved)  # the frozen conv is left out...
+    assert set(saved) == set(model.state_dict()) - frozen  # ...all else is there
+    full_root = tmp_path / "full"
+    _fit(setup, full_root, max_steps=4, eval_every=2)
+    full = (ckpt.last_checkpoint(full_root) / ckpt.WEIGHTS_FILE).stat().st_size
+    assert (ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE).stat().st_size < full
+    # resuming onto other frozen weights would silently train another model: refused
+    with pytest.raises(ConfigError, match="frozen_weights_sha256"):
+        _fit(setup, root, max_steps=8, eval_every=2, freeze_conv=5)
 
 
 def test_lr_factor_warmup_then_cosine():

@@ -465,9 +465,34 @@ def _set_loader_state(loader: Iterable, state: torch.Tensor | None) -> None:
         log.warning("the checkpoint has a loader RNG state but this train loader has none")
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    # a CPU copy: a GPU model's best weights need no second copy in GPU memory
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+def _snapshot(model: nn.Module, skip: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+    # a CPU copy: a GPU model's best weights need no second copy in GPU memory; tensors
+    # in `skip` (frozen, so the same in every snapshot) are left out
+    return {
+        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items() if k not in skip
+    }
+
+
+def _frozen_keys(model: nn.Module, trained: Sequence[nn.Parameter]) -> frozenset[str]:
+    """State-dict names of the model's parameters that are not trained (every name of a
+    tied parameter)."""
+    ids = {id(p) for p in trained}
+    return frozenset(
+        n for n, p in model.named_parameters(remove_duplicate=False) if id(p) not in ids
+    )
+
+
+def _fingerprint(model: nn.Module, keys: frozenset[str]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of the state-dict tensors `keys`."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        if k in keys:
+            t = v.detach().to("cpu").contiguous()
+            h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _shapes(model: nn.Module) -> dict[str, list[int]]:
@@ -617,8 +642,10 @@ def fit(
 
     checkpoint_dir: after every validation a checkpoint is written there with
     :mod:`dnalm.checkpoint` (``step-XXXXXXXX/`` folders, ``last.json``, ``best.json``):
-    ``model.safetensors`` holds the current weights, and the folder ``best.json`` names
-    holds the best-validation weights (no second copy); ``trainer_state.pt`` (read with
+    ``model.safetensors`` holds the current weights (only the trained parameters and the
+    buffers when some parameters are frozen, e.g. a frozen backbone: the frozen ones are
+    fingerprinted in the setup instead), and the folder ``best.json`` names holds the
+    best-validation weights (no second copy); ``trainer_state.pt`` (read with
     weights_only) holds the optimizer, step, position in the data (complete epochs,
     batches consumed of the current one, the train loader's RNG state and the global RNG
     states at that epoch's start), the global RNG states now, the early-stopping state
@@ -668,6 +695,13 @@ def fit(
         "lr_schedule": lr_schedule,
         "trained": [names.get(id(p), "?") for p in params],
     }
+    # Parameters that stay frozen (a frozen backbone) are neither checkpointed nor kept in
+    # the best-weights snapshot: checkpoints hold what training changes (trained parameters
+    # and buffers), and the frozen tensors' fingerprint in the setup makes a resume onto
+    # other frozen weights (another pretrained model, say) a ConfigError.
+    frozen = _frozen_keys(model, params)
+    if frozen and root is not None:
+        setup["frozen_weights_sha256"] = _fingerprint(model, frozen)
     if lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     budgets = [b for b in (max_steps, None if n_batches is None else max_epochs * n_batches) if b]
@@ -726,7 +760,28 @@ def fit(
             "best_val": s.best["metric"],
             "last_val": s.curves[-1]["val_metric"] if s.curves else None,
         }
-        ckpt.save_checkpoint(root, s.step, model, state, best=improved)
+        weights = None
+        if frozen:  # own copies: safetensors refuses tensors that share storage
+            weights = {
+                k: v.detach().contiguous().clone()
+                for k, v in model.state_dict().items()
+                if k not in frozen
+            }
+        ckpt.save_checkpoint(root, s.step, model, state, best=improved, weights=weights)
+
+    def load_weights(folder: Path) -> None:
+        if not frozen:
+            ckpt.load_weights(folder, model, device)
+            return
+        from safetensors.torch import load_file
+
+        saved = load_file(str(folder / ckpt.WEIGHTS_FILE), device=str(device))
+        missing, unexpected = model.load_state_dict(saved, strict=False)
+        if set(missing) != frozen or unexpected:
+            raise RuntimeError(
+                f"checkpoint {folder}: missing {sorted(set(missing) - frozen)[:5]}, "
+                f"unexpected {sorted(unexpected)[:5]}"
+            )
 
     def resume(last: Path) -> float:
         """Restore everything from checkpoint `last`; returns the elapsed seconds so far."""
@@ -774,11 +829,11 @@ def fit(
             )
         try:
             if best_dir != last:
-                ckpt.load_weights(best_dir, model, device)
-                s.best_state = _snapshot(model)
-            ckpt.load_weights(last, model, device)
+                load_weights(best_dir)
+                s.best_state = _snapshot(model, frozen)
+            load_weights(last)
             if best_dir == last:
-                s.best_state = _snapshot(model)
+                s.best_state = _snapshot(model, frozen)
             opt.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise ConfigError(
@@ -850,7 +905,7 @@ def fit(
         improved = key > s.best_key or s.best_state is None
         if improved:
             s.best_key, s.bad_evals = key, 0
-            s.best_state = _snapshot(model)
+            s.best_state = _snapshot(model, frozen)
             s.best.update(epoch=s.epoch, step=s.step, metric=metric, loss=out["loss"])
         else:
             s.bad_evals += 1
@@ -922,7 +977,7 @@ def fit(
     if s.run_n and not s.stopped:  # steps since the last evaluation (eval_every / max_steps)
         evaluate()
     if s.best_state is not None:
-        model.load_state_dict(s.best_state)
+        model.load_state_dict(s.best_state, strict=not frozen)
     return FitResult(
         best_epoch=s.best["epoch"],
         best_step=s.best["step"],

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 
 from dnalm.io import atomic_write
 
@@ -85,17 +85,26 @@ def best_checkpoint(root: str | Path) -> Path | None:
 
 
 def save_checkpoint(
-    root: str | Path, step: int, model: torch.nn.Module, state: dict[str, Any], best: bool
+    root: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    best: bool,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a complete checkpoint for `step`, point `last` (and `best` if `best`) at it,
-    then remove folders that no pointer names. Call on rank 0 only."""
+    then remove folders that no pointer names. Call on rank 0 only. `weights`: the tensors
+    to write instead of the whole model (a run that trains part of it; no shared storage)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = root / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_model(model, str(tmp / WEIGHTS_FILE))
+    if weights is None:
+        save_model(model, str(tmp / WEIGHTS_FILE))
+    else:
+        save_file(weights, str(tmp / WEIGHTS_FILE))
     torch.save(state, tmp / STATE_FILE)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
     (tmp / "state.json").write_text(json.dumps(summary, indent=1) + "\n")
