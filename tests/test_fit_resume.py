@@ -125,11 +125,11 @@ def setup(script):
     return ns["build"], ns["val_metric"]
 
 
-def _fit(setup, ckpt_dir=None, model_seed=0, channels=8, freeze_conv=False, **kw):
+def _fit(setup, ckpt_dir=None, model_seed=0, channels=8, frozen_conv_seed=None, **kw):
     build, val_metric = setup
     model, train, val, loss_fn = build(model_seed=model_seed, channels=channels)
-    if freeze_conv:  # a frozen "backbone": seeded like the rest, whatever model_seed is
-        torch.manual_seed(freeze_conv if freeze_conv is not True else 0)
+    if frozen_conv_seed is not None:  # a frozen "backbone" of its own seed, not model_seed's
+        torch.manual_seed(frozen_conv_seed)
         model.conv.reset_parameters()
         model.conv.requires_grad_(False)
     args = {"val_metric": val_metric, "max_epochs": 1000, "patience": 1000, "lr": 3e-3}
@@ -180,8 +180,8 @@ COSINE = {"warmup_steps": 3, "lr_schedule": "cosine", "decay_steps": 20}
         ),
         # a frozen part (checkpoints hold only the trained parameters and buffers)
         (
-            {"max_steps": 8, "eval_every": 4, "freeze_conv": True},
-            {"max_steps": 20, "eval_every": 4, "freeze_conv": True},
+            {"max_steps": 8, "eval_every": 4, "frozen_conv_seed": 0},
+            {"max_steps": 20, "eval_every": 4, "frozen_conv_seed": 0},
         ),
     ],
     ids=["mid_epoch", "epoch_end", "per_epoch", "mid_warmup", "cosine", "frozen_part"],
@@ -451,7 +451,7 @@ def test_bf16_autocast_trains_and_predicts_in_float32(setup):
 
 def test_frozen_part_is_not_checkpointed_and_must_match_on_resume(setup, tmp_path):
     root = tmp_path / "ck"
-    model, _ = _fit(setup, root, max_steps=4, eval_every=2, freeze_conv=True)
+    model, _ = _fit(setup, root, max_steps=4, eval_every=2, frozen_conv_seed=0)
     saved = load_file(str(ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE))
     frozen = {k for k in model.state_dict() if k.startswith("conv.")}
     assert frozen
@@ -463,7 +463,7 @@ def test_frozen_part_is_not_checkpointed_and_must_match_on_resume(setup, tmp_pat
     assert (ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE).stat().st_size < full
     # resuming onto other frozen weights would silently train another model: refused
     with pytest.raises(ConfigError, match="frozen_weights_sha256"):
-        _fit(setup, root, max_steps=8, eval_every=2, freeze_conv=5)
+        _fit(setup, root, max_steps=8, eval_every=2, frozen_conv_seed=5)
 
 
 def test_lr_factor_warmup_then_cosine():

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -465,14 +466,6 @@ def _set_loader_state(loader: Iterable, state: torch.Tensor | None) -> None:
         log.warning("the checkpoint has a loader RNG state but this train loader has none")
 
 
-def _snapshot(model: nn.Module, skip: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
-    # a CPU copy: a GPU model's best weights need no second copy in GPU memory; tensors
-    # in `skip` (frozen, so the same in every snapshot) are left out
-    return {
-        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items() if k not in skip
-    }
-
-
 def _frozen_keys(model: nn.Module, trained: Sequence[nn.Parameter]) -> frozenset[str]:
     """State-dict names of the model's parameters that are not trained (every name of a
     tied parameter)."""
@@ -484,8 +477,6 @@ def _frozen_keys(model: nn.Module, trained: Sequence[nn.Parameter]) -> frozenset
 
 def _fingerprint(model: nn.Module, keys: frozenset[str]) -> str:
     """sha256 over the names, dtypes, shapes and bytes of the state-dict tensors `keys`."""
-    import hashlib
-
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
         if k in keys:
@@ -760,28 +751,7 @@ def fit(
             "best_val": s.best["metric"],
             "last_val": s.curves[-1]["val_metric"] if s.curves else None,
         }
-        weights = None
-        if frozen:  # own copies: safetensors refuses tensors that share storage
-            weights = {
-                k: v.detach().contiguous().clone()
-                for k, v in model.state_dict().items()
-                if k not in frozen
-            }
-        ckpt.save_checkpoint(root, s.step, model, state, best=improved, weights=weights)
-
-    def load_weights(folder: Path) -> None:
-        if not frozen:
-            ckpt.load_weights(folder, model, device)
-            return
-        from safetensors.torch import load_file
-
-        saved = load_file(str(folder / ckpt.WEIGHTS_FILE), device=str(device))
-        missing, unexpected = model.load_state_dict(saved, strict=False)
-        if set(missing) != frozen or unexpected:
-            raise RuntimeError(
-                f"checkpoint {folder}: missing {sorted(set(missing) - frozen)[:5]}, "
-                f"unexpected {sorted(unexpected)[:5]}"
-            )
+        ckpt.save_checkpoint(root, s.step, model, state, best=improved, skip=frozen)
 
     def resume(last: Path) -> float:
         """Restore everything from checkpoint `last`; returns the elapsed seconds so far."""
@@ -829,11 +799,11 @@ def fit(
             )
         try:
             if best_dir != last:
-                load_weights(best_dir)
-                s.best_state = _snapshot(model, frozen)
-            load_weights(last)
+                ckpt.load_weights(best_dir, model, device, frozen)
+                s.best_state = ckpt.snapshot(model, frozen)
+            ckpt.load_weights(last, model, device, frozen)
             if best_dir == last:
-                s.best_state = _snapshot(model, frozen)
+                s.best_state = ckpt.snapshot(model, frozen)
             opt.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise ConfigError(
@@ -905,7 +875,7 @@ def fit(
         improved = key > s.best_key or s.best_state is None
         if improved:
             s.best_key, s.bad_evals = key, 0
-            s.best_state = _snapshot(model, frozen)
+            s.best_state = ckpt.snapshot(model, frozen)
             s.best.update(epoch=s.epoch, step=s.step, metric=metric, loss=out["loss"])
         else:
             s.bad_evals += 1

@@ -3,7 +3,8 @@
 Layout of `checkpoints/`::
 
     step-00000120/        one complete checkpoint (written as .tmp-*, then renamed)
-        model.safetensors   weights (safetensors; tied tensors stored once)
+        model.safetensors   weights (safetensors; tied tensors stored once; without the
+                            tensors a run keeps frozen when saved with `skip`)
         trainer_state.pt    optimizer, scheduler, RNG states of every process (python,
                             numpy, torch, cuda), step, early-stopping state, curve rows
         state.json          step and losses, for people
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_file, save_model
+from safetensors.torch import load_file, load_model, save_file, save_model
 
 from dnalm.io import atomic_write
 
@@ -84,27 +85,36 @@ def best_checkpoint(root: str | Path) -> Path | None:
     return _read_pointer(Path(root), "best")
 
 
+def snapshot(model: torch.nn.Module, skip: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """A CPU copy of the model's state dict without the names in `skip` (a GPU model's
+    copy takes no GPU memory; tied tensors become separate copies)."""
+    return {
+        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items() if k not in skip
+    }
+
+
 def save_checkpoint(
     root: str | Path,
     step: int,
     model: torch.nn.Module,
     state: dict[str, Any],
     best: bool,
-    weights: dict[str, torch.Tensor] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Path:
     """Write a complete checkpoint for `step`, point `last` (and `best` if `best`) at it,
-    then remove folders that no pointer names. Call on rank 0 only. `weights`: the tensors
-    to write instead of the whole model (a run that trains part of it; no shared storage)."""
+    then remove folders that no pointer names. Call on rank 0 only. `skip`: state-dict
+    names left out of the weights (tensors the run keeps frozen); load with the same
+    `skip`."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = root / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    if weights is None:
-        save_model(model, str(tmp / WEIGHTS_FILE))
+    if skip:
+        save_file(snapshot(model, skip), str(tmp / WEIGHTS_FILE))
     else:
-        save_file(weights, str(tmp / WEIGHTS_FILE))
+        save_model(model, str(tmp / WEIGHTS_FILE))
     torch.save(state, tmp / STATE_FILE)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
     (tmp / "state.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -133,8 +143,20 @@ def load_state(folder: str | Path) -> dict[str, Any]:
     return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
-def load_weights(folder: str | Path, model: torch.nn.Module, device="cpu") -> None:
-    """Load checkpoint weights into `model` (strict; tied tensors handled)."""
-    missing, unexpected = load_model(model, str(Path(folder) / WEIGHTS_FILE), device=str(device))
+def load_weights(
+    folder: str | Path, model: torch.nn.Module, device="cpu", skip: frozenset[str] = frozenset()
+) -> None:
+    """Load checkpoint weights into `model` (strict; tied tensors handled). With `skip`
+    (as saved), exactly those tensors must be absent from the file; they keep their values."""
+    path = str(Path(folder) / WEIGHTS_FILE)
+    if not skip:
+        missing, unexpected = load_model(model, path, device=str(device))
+    else:
+        missing, unexpected = model.load_state_dict(
+            load_file(path, device=str(device)), strict=False
+        )
+        present = sorted(skip - set(missing))  # tensors the run keeps frozen, yet in the file
+        missing = sorted(set(missing) - skip)
+        unexpected = sorted(unexpected) + [f"{k} (kept frozen)" for k in present]
     if missing or unexpected:
         raise RuntimeError(f"checkpoint {folder}: missing {missing}, unexpected {unexpected}")
