@@ -24,8 +24,9 @@ import torch
 from safetensors.torch import load_file
 
 from dnalm import checkpoint as ckpt
-from dnalm.baselines import ArrayBatches, fit, lr_factor, predict, resolve_precision
+from dnalm.baselines import ArrayBatches, fit, predict, resolve_precision
 from dnalm.errors import ConfigError
+from dnalm.schedule import lr_factor
 
 SCRIPT = '''
 """Train a small one-hot CNN with dnalm.baselines.fit (used by tests/test_fit_resume.py).

@@ -78,6 +78,7 @@ from dnalm.heads import PerBaseRegressionHead, SequenceClassificationHead
 from dnalm.io import atomic_path, atomic_write
 from dnalm.log import progress_disabled
 from dnalm.metrics import classification_metrics, regression_metrics, write_metrics_json
+from dnalm.schedule import check_lr_schedule, lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -317,31 +318,16 @@ class FitResult:
 
 CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s", "lr")
 PRECISIONS = ("auto", "bf16", "fp32")
-LR_SCHEDULES = ("constant", "cosine")
+#: the fit() settings that a run's config (CNNConfig, finetune.FinetuneConfig) carries
+FIT_SETTINGS = (
+    "max_epochs", "patience", "lr", "weight_decay", "grad_clip", "eval_every", "max_steps",
+    "seed", "warmup_steps", "lr_schedule", "min_lr_ratio",
+)  # fmt: skip
 
 
-def lr_factor(
-    step: int,
-    warmup_steps: int = 0,
-    total_steps: int | None = None,
-    schedule: str = "constant",
-    min_lr_ratio: float = 0.1,
-) -> float:
-    """The learning-rate multiplier of optimiser step `step` (0-based) in :func:`fit`.
-
-    Linear warm-up: (step + 1) / warmup_steps over the first `warmup_steps` steps. Then
-    "constant": 1; "cosine": half a cosine from 1 down to `min_lr_ratio` at `total_steps`
-    (the run's step budget), and `min_lr_ratio` after it. A function of the step alone, so
-    a resumed run follows the same schedule."""
-    if schedule not in LR_SCHEDULES:
-        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
-    if warmup_steps and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant" or not total_steps:
-        return 1.0
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, max(0.0, (step - warmup_steps) / span))
-    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+def fit_settings(cfg: Any) -> dict[str, Any]:
+    """The :func:`fit` keyword arguments named in FIT_SETTINGS, read from `cfg`."""
+    return {k: getattr(cfg, k) for k in FIT_SETTINGS}
 
 
 #: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one)
@@ -693,8 +679,7 @@ def fit(
     frozen = _frozen_keys(model, params)
     if frozen and root is not None:
         setup["frozen_weights_sha256"] = _fingerprint(model, frozen)
-    if lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    check_lr_schedule(lr_schedule)
     budgets = [b for b in (max_steps, None if n_batches is None else max_epochs * n_batches) if b]
     total_steps = decay_steps or (min(budgets) if budgets else None)
     if lr_schedule != "constant":
@@ -1265,19 +1250,9 @@ def train_onehot_cnn(
         val_loader,
         loss_fn,
         val_metric=val_metric,
-        max_epochs=cfg.max_epochs,
-        patience=cfg.patience,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        grad_clip=cfg.grad_clip,
-        eval_every=cfg.eval_every,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed,
         device=cfg.device,
         checkpoint_dir=ckpt_dir,
-        warmup_steps=cfg.warmup_steps,
-        lr_schedule=cfg.lr_schedule,
-        min_lr_ratio=cfg.min_lr_ratio,
+        **fit_settings(cfg),
     )
     out = predict(model, test_loader, device=cfg.device)  # the one look at test
     test = parts["test"]

@@ -72,12 +72,12 @@ import torch
 from torch import nn
 
 from dnalm.baselines import (
-    LR_SCHEDULES,
     ArrayBatches,
     _class_labels,
     _save_curves,
     discard_stale_checkpoints,
     fit,
+    fit_settings,
     predict,
     random_reverse_complement,
     score_test,
@@ -91,6 +91,7 @@ from dnalm.errors import ConfigError, InputFormatError
 from dnalm.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 from dnalm.io import atomic_write
 from dnalm.metrics import write_metrics_json
+from dnalm.schedule import check_lr_schedule
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,7 @@ class FinetuneConfig:
         cfg = cls(**d)
         if cfg.regime not in REGIMES:
             raise ConfigError(f"regime must be one of {REGIMES}, got {cfg.regime!r}")
-        if cfg.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg.lr_schedule!r}")
+        check_lr_schedule(cfg.lr_schedule)
         if cfg.too_long not in TOO_LONG:
             raise ConfigError(f"too_long must be one of {TOO_LONG}, got {cfg.too_long!r}")
         if cfg.freeze_layers < 0:
@@ -616,20 +616,10 @@ def finetune(
         loss_fn,
         forward=forward,
         val_metric=val_metric,
-        max_epochs=cfg.max_epochs,
-        patience=cfg.patience,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        grad_clip=cfg.grad_clip,
-        eval_every=cfg.eval_every,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed,
         device=device,
         checkpoint_dir=ckpt_dir,
-        warmup_steps=cfg.warmup_steps,
-        lr_schedule=cfg.lr_schedule,
-        min_lr_ratio=cfg.min_lr_ratio,
         precision=cfg.precision,
+        **fit_settings(cfg),
     )
     out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
     test = parts["test"]

@@ -84,6 +84,7 @@ from dnalm.models import (
     resolve_arch,
     training_flops_per_token,
 )
+from dnalm.schedule import cosine_factor
 
 log = logging.getLogger("dnalm.train")
 
@@ -161,9 +162,7 @@ class WarmupCosine:
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return (step + 1) / (self.warmup + 1)
-        span = max(1, self.total - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
-        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return cosine_factor(step, self.warmup, self.total, self.min_ratio)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
