@@ -360,6 +360,14 @@ def test_train_onehot_cnn_reruns_resume_and_changed_settings_start_over(tmp_path
     assert "lr" in caplog.text
     assert other["fit"]["resumed_from_step"] is None
     assert other["metrics"] != first["metrics"]
+    # other training rows, same count and settings (a smaller max_train_examples drawn
+    # elsewhere, a rebuilt task table): start over rather than reuse the finished run
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dnalm.baselines"):
+        new = train_onehot_cnn(_motif_table(100, 30, seed=5), tmp_path, config={**cfg, "lr": 1e-2})
+    assert "settings changed" in caplog.text
+    assert "data" in caplog.text
+    assert new["fit"]["resumed_from_step"] is None
 
 
 def test_train_onehot_cnn_rejects_bad_tables(tmp_path):

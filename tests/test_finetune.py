@@ -311,6 +311,14 @@ def test_same_settings_resume_changed_settings_start_over(gpt_dir, tmp_path, cap
     assert "settings changed" in caplog.text
     assert "lr" in caplog.text
     assert other["config"]["lr"] == 5e-4
+    # the same settings on other training data (the task table was rebuilt): start over,
+    # not "resume" the finished run trained on the old data
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        new = ft.finetune(gpt_dir, class_table(n=60, seed=9), tmp_path / "r", {**cfg, "lr": 5e-4})
+    assert "settings changed" in caplog.text
+    assert "data" in caplog.text
+    assert new["fit"]["resumed_from_step"] is None
 
 
 def test_standardized_head_ignores_feature_scale_and_offset():

@@ -1234,7 +1234,7 @@ def train_onehot_cnn(
 
     trainable, total = count_params(model)
     ckpt_dir = out_dir / "checkpoints"
-    discard_stale_checkpoints(ckpt_dir, {"model": model_name, "kind": kind, **asdict(cfg)})
+    discard_stale_checkpoints(ckpt_dir, {"model": model_name, "kind": kind, **asdict(cfg)}, data)
     log.info(
         "one-hot CNN (%s): %d trainable / %d parameters; train %d, validation %d, test %d",
         kind,
@@ -1287,13 +1287,24 @@ def train_onehot_cnn(
     )
 
 
-def discard_stale_checkpoints(ckpt_dir: Path, settings: dict[str, Any]) -> None:
-    """Checkpoints resume a run killed with the *same* settings. When the settings changed
-    (the workflow reruns the job because its parameters changed), the old checkpoints
-    belong to another run: remove them and start over, saying so. The settings (JSON-able,
-    "threads" and "device" ignored) are recorded in ``settings.json`` of `ckpt_dir`."""
+def discard_stale_checkpoints(
+    ckpt_dir: Path, settings: dict[str, Any], data: Mapping[str, Mapping[str, np.ndarray]]
+) -> None:
+    """Checkpoints resume a run killed with the *same* settings and data. When either
+    changed (the workflow reruns the job because its parameters or its task table changed),
+    the old checkpoints belong to another run: remove them and start over, saying so. The
+    settings (JSON-able, "threads" and "device" ignored) and a sha256 of the training and
+    validation arrays (`data`: split -> task_arrays) are recorded in ``settings.json`` of
+    `ckpt_dir`."""
     record = ckpt_dir / "settings.json"
     settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
+    h = hashlib.sha256()
+    for split in ("train", "validation"):
+        for key, arr in sorted(data[split].items()):
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{split}|{key}|{arr.dtype}|{arr.shape}|".encode())
+            h.update(arr.tobytes())
+    settings["data"] = h.hexdigest()
     if ckpt_dir.exists():
         old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
         if old != settings:

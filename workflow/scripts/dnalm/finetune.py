@@ -608,7 +608,7 @@ def finetune(
         return m(batch)
 
     ckpt_dir = out_dir / "checkpoints"
-    discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)})
+    discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)}, data)
     result = fit(
         model,
         loaders["train"],
