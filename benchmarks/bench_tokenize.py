@@ -1,4 +1,4 @@
-"""Tokenization throughput: the NumPy path of dnalm.tokenizers versus the `tokenizers`
+"""Tokenization throughput: the NumPy path of dnalm.tokenization.tokenizers versus the `tokenizers`
 library (tokenizer.json, Rust) batch path, on the CDS of a real genome, on one CPU core.
 
 Usage:  python benchmarks/bench_tokenize.py [GENBANK] [--repeat N]
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 import numpy as np  # noqa: E402
 
-from dnalm.tokenizers import build_tokenizer  # noqa: E402
+from dnalm.tokenization.build import build_tokenizer  # noqa: E402
 
 SPECS = [
     {"type": "nucleotide"},

@@ -27,7 +27,7 @@ tokens/s counts the non-pad input tokens of the training steps over the whole lo
 time, validation included on both sides. Peak RSS (``resource.getrusage``) comes from a
 short run (2 log intervals) of each side alone in a fresh process; on CUDA also the peak
 allocated memory and the model FLOPs utilisation of the training steps (FLOPs from
-dnalm.models.training_flops_per_token, time = loop time minus validation, over
+dnalm.modeling.models.training_flops_per_token, time = loop time minus validation, over
 `--peak-tflops`, default 989: the dense bf16 peak of an H100/H200 SXM).
 
     python benchmarks/bench_train.py                       # CPU: gpt/tiny and gpt/seed
@@ -136,8 +136,8 @@ def _warm_up(tr, model) -> None:
     import torch
     import torch.nn.functional as F
 
-    from dnalm.lm_data import IGNORE_INDEX
-    from dnalm.models import forward_logits
+    from dnalm.modeling.models import forward_logits
+    from dnalm.training.lm_data import IGNORE_INDEX
 
     x, pos, y = (t.to(tr.device) for t in tr.micro_batches(0)[0])
     for _ in range(2):
@@ -187,10 +187,10 @@ def run_reference(tr, model) -> Generator[int, None, dict[str, Any]]:
     import torch
     import torch.nn.functional as F
 
-    from dnalm.lm_data import IGNORE_INDEX, causal_labels
-    from dnalm.lm_eval import EVAL_SALT
-    from dnalm.models import forward_logits
-    from dnalm.train import WarmupCosine, param_groups
+    from dnalm.modeling.models import forward_logits
+    from dnalm.training.lm_data import IGNORE_INDEX, causal_labels
+    from dnalm.training.lm_eval import EVAL_SALT
+    from dnalm.training.pretrain import WarmupCosine, param_groups
 
     cfg, dev, amp = tr.cfg, tr.device, tr.amp_dtype
     schedule = copy.copy(tr.schedule)
@@ -292,7 +292,7 @@ def run_reference(tr, model) -> Generator[int, None, dict[str, Any]]:
 
 
 def _new_trainer(spec: dict[str, Any], tag: str):
-    from dnalm.train import Trainer
+    from dnalm.training.pretrain import Trainer
 
     return Trainer(
         spec["corpus"],
@@ -423,7 +423,7 @@ def spawn(spec: dict[str, Any]) -> dict[str, Any]:
 def build_corpus(folder: Path, block: int, train_windows: int, val_windows: int) -> Path:
     """The synthetic Markov corpus of the tests, with at least about the requested window
     counts (its sequences average ~57 tokens with [BOS]/[EOS])."""
-    from tests.lm_corpus import make_corpus
+    from tests.support.lm_corpus import make_corpus
 
     per = 55.0 / block  # windows per sequence, a slight underestimate
     n_train = math.ceil(train_windows / per)
@@ -505,7 +505,7 @@ def bench_preset(name: str, args, dev_kind: str, workdir: Path) -> dict[str, Any
     for key in ("data_s", "checkpoint_s", "curves_s"):
         out[f"ours_{key}"] = statistics.median(rep["ours"][key] for rep in reps)
     if desc["device"].startswith("cuda"):
-        from dnalm.models import training_flops_per_token
+        from dnalm.modeling.models import training_flops_per_token
 
         # every position of the batch counted (the synthetic corpus pads only its last window)
         fpt = training_flops_per_token(desc["arch"], desc["non_embedding"], block)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages that some tests need, when run as root and they are missing:
-#   slurm-wlm munge  -> tests/test_slurm.py (a real single-node SLURM, tests/slurm/cluster.py)
+#   slurm-wlm munge  -> tests/test_workflow_slurm.py (a real single-node SLURM, tests/support/slurm_cluster.py)
 #   chromium         -> the browser test of the Snakemake report
 # Runs `apt-get update` at most once. As a non-root user it changes nothing and says so: the
 # tests that need these packages then skip with the reason.

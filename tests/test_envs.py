@@ -84,8 +84,18 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
         return set()
     seen.add(path)
     tree = ast.parse(path.read_text())
+    # imports under `if TYPE_CHECKING:` never run
+    typing_only = {
+        id(sub)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for stmt in node.body
+        for sub in ast.walk(stmt)
+    }
     mods: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

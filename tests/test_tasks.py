@@ -15,18 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnalm.errors import ConfigError, InputFormatError
-from dnalm.io import read_fasta
-from dnalm.tasks import (
-    build_sequence_task,
-    build_species_fragments,
-    build_tf_binding,
-    group_windows,
-    load_task,
-    normalize_sequence,
-    register,
-    targets_matrix,
-)
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import read_fasta
+from dnalm.tasks.cli import register
+from dnalm.tasks.common import load_task, normalize_sequence, targets_matrix
+from dnalm.tasks.sequence import build_sequence_task
+from dnalm.tasks.species import build_species_fragments
+from dnalm.tasks.tf_binding import build_tf_binding, group_windows
 
 # --------------------------------------------------------------------------- helpers
 

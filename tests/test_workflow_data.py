@@ -10,8 +10,8 @@ import json
 import pandas as pd
 import pytest
 
-from tests.http_server import LocalHTTPServer, gzip_bytes, md5_hex
-from tests.workflow_runner import (
+from tests.support.http_server import LocalHTTPServer, gzip_bytes, md5_hex
+from tests.support.workflow_runner import (
     REPO,
     SLIM_SAMPLES,
     fail_message,

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from dnalm.io import read_fasta
-from dnalm.tokenizers import load_tokenizer
-from tests.workflow_runner import fail_message, make_workdir, snakemake
+from dnalm.core.io import read_fasta
+from dnalm.tokenization.build import load_tokenizer
+from tests.support.workflow_runner import fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
 TOKENIZERS = ["nucleotide", "kmer6", "codon", "bpe"]
@@ -27,7 +27,7 @@ def external_model(folder):
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
-    from tests.lm_corpus import VOCAB, save_tokenizer
+    from tests.support.lm_corpus import VOCAB, save_tokenizer
 
     save_tokenizer(folder)
     config = BertConfig(
@@ -94,7 +94,7 @@ def test_logs_provenance_and_rerun(run):
         assert not (run / f"resources/genomes/{sample}/primary").exists()
     assert (run / "results/benchmarks/cds/spyogenes.tsv").is_file()
     # logs are for reading: no progress-bar redraws (ours are off without a terminal, the
-    # Hugging Face ones are switched off by dnalm.smk.run_script)
+    # Hugging Face ones are switched off by dnalm.core.smk.run_script)
     logs = sorted((run / "results/logs").rglob("*.log"))
     assert len(logs) > 50
     for log in logs:
@@ -368,7 +368,7 @@ def report(run):
 
 
 def test_report_holds_every_figure(run, report):
-    from tests.browser import image_stats, report_images
+    from tests.support.browser import image_stats, report_images
 
     files = report_images(report)
     pngs = {k for k in files if k.endswith(".png")}
@@ -396,7 +396,7 @@ def test_report_holds_every_figure(run, report):
 def test_report_renders_in_chromium(report, tmp_path):
     import os
 
-    from tests.browser import find_chromium, find_subimage, image_stats, screenshot
+    from tests.support.browser import find_chromium, find_subimage, image_stats, screenshot
 
     if find_chromium() is None:
         if os.environ.get("DNALM_REQUIRE_BROWSER") == "1":

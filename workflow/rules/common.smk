@@ -7,8 +7,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
-from dnalm.errors import DnalmError  # noqa: E402
-from dnalm.samples import expand_local, load_sample_sheet  # noqa: E402
+from dnalm.core.errors import DnalmError  # noqa: E402
+from dnalm.genome.samples import expand_local, load_sample_sheet  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 

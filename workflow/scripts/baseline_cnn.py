@@ -1,13 +1,13 @@
-"""Rule baseline_cnn: the one-hot CNN of DNA-LLM on one task (dnalm.baselines)."""
+"""Rule baseline_cnn: the one-hot CNN of DNA-LLM on one task (dnalm.finetuning.baselines)."""
 
 from pathlib import Path
 
 import torch
 
-from dnalm.baselines import train_onehot_cnn
-from dnalm.finetune import subsample_split, validate_task_table
-from dnalm.smk import run_script
-from dnalm.tasks import load_task
+from dnalm.core.smk import run_script
+from dnalm.finetuning.baselines import train_onehot_cnn
+from dnalm.finetuning.finetune import subsample_split, validate_task_table
+from dnalm.tasks.common import load_task
 
 
 def main(smk):

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from dnalm.baselines import run_kmer_baseline
-from dnalm.finetune import validate_task_table
-from dnalm.smk import run_script
-from dnalm.tasks import load_task
+from dnalm.core.smk import run_script
+from dnalm.finetuning.baselines import run_kmer_baseline
+from dnalm.finetuning.finetune import validate_task_table
+from dnalm.tasks.common import load_task
 
 
 def main(smk):

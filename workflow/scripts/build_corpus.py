@@ -1,7 +1,8 @@
-"""Rule corpus: tokenized train/validation/test windows of one tokenizer (dnalm.corpus)."""
+"""Rule corpus: tokenized train/validation/test windows of one tokenizer
+(dnalm.tokenization.corpus)."""
 
-from dnalm.corpus import build_corpus
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.tokenization.corpus import build_corpus
 
 
 def main(smk):

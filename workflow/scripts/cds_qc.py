@@ -1,7 +1,7 @@
-"""Rule cds_qc: the QC summary table and plot across samples (dnalm.cds)."""
+"""Rule cds_qc: the QC summary table and plot across samples (dnalm.genome.cds)."""
 
-from dnalm.cds import write_qc_summary
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.genome.qc import write_qc_summary
 
 
 def main(smk):

@@ -3,8 +3,8 @@
 
 from pathlib import Path
 
-from dnalm.download import acquire
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.genome.download import acquire
 
 
 def main(smk):

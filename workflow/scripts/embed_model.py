@@ -1,9 +1,9 @@
-"""Rule embed: mean-pooled embeddings of the probe task's sequences (dnalm.embed)."""
+"""Rule embed: mean-pooled embeddings of the probe task's sequences (dnalm.evaluation.embed)."""
 
 import torch
 
-from dnalm.embed import embed_table
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.embed import embed_table
 
 
 def main(smk):

@@ -1,7 +1,7 @@
-"""Rule extract_cds: coding sequences of one sample with a per-CDS QC table (dnalm.cds)."""
+"""Rule extract_cds: coding sequences of one sample with a per-CDS QC table (dnalm.genome.cds)."""
 
-from dnalm.cds import DropPolicy, run_cds
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.genome.cds import DropPolicy, run_cds
 
 
 def main(smk):

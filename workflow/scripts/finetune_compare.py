@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from dnalm import figures
-from dnalm.finetune import comparison_table
-from dnalm.io import atomic_write
-from dnalm.smk import run_script
+from dnalm.core.io import atomic_write
+from dnalm.core.smk import run_script
+from dnalm.finetuning.finetune import comparison_table
+from dnalm.report import figures
 
 
 def main(smk):

@@ -1,9 +1,9 @@
-"""Rule finetune: one pretrained model fine-tuned on one task (dnalm.finetune)."""
+"""Rule finetune: one pretrained model fine-tuned on one task (dnalm.finetuning.finetune)."""
 
 from pathlib import Path
 
-from dnalm.finetune import finetune, tokenizer_hash_of
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.finetuning.finetune import finetune, tokenizer_hash_of
 
 
 def main(smk):

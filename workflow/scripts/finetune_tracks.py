@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from dnalm import figures
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.report import figures
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Rule gather_splits: join the per-sample assignments and prove there is no leakage."""
 
-from dnalm.smk import run_script
-from dnalm.splits import gather_assignments
+from dnalm.core.smk import run_script
+from dnalm.genome.splits import gather_assignments
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Rule tokenizer: build a tokenizer folder (BPE is trained on the training split)."""
 
-from dnalm.smk import run_script
-from dnalm.tokenizers import make_tokenizer
+from dnalm.core.smk import run_script
+from dnalm.tokenization.build import make_tokenizer
 
 
 def main(smk):

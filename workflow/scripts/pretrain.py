@@ -1,4 +1,4 @@
-"""Rule pretrain: train one language model (dnalm.train). With more than one GPU the
+"""Rule pretrain: train one language model (dnalm.training.pretrain). With more than one GPU the
 training runs under torchrun (one process per GPU, DistributedDataParallel)."""
 
 import json
@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dnalm.errors import DnalmError
-from dnalm.smk import run_script
-from dnalm.train import pretrain
+from dnalm.core.errors import DnalmError
+from dnalm.core.smk import run_script
+from dnalm.training.pretrain import pretrain
 
 
 def main(smk):
@@ -35,7 +35,7 @@ def main(smk):
     cfg_json.write_text(json.dumps({"overrides": spec.get("overrides") or {}, "train": train_cfg}))
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={gpus}", "-m", "dnalm.train",
+        f"--nproc_per_node={gpus}", "-m", "dnalm.training.pretrain",
         "--corpus", str(smk.input.corpus), "--out", str(out_dir),
         "--objective", spec["objective"], "--preset", spec["preset"],
         "--config-json", str(cfg_json),

@@ -1,9 +1,9 @@
 """Rule pretrain_figures: the summary table, loss curves and the training-time comparison
 of all pretrained models."""
 
-from dnalm import figures
-from dnalm.io import atomic_write
-from dnalm.smk import run_script
+from dnalm.core.io import atomic_write
+from dnalm.core.smk import run_script
+from dnalm.report import figures
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Rule probe_kmer: the same probe on k-mer frequency vectors (baseline row)."""
 
-from dnalm.probe import probe_kmer
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.probe import probe_kmer
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Rule probe: logistic-regression species probe of one model's embeddings."""
 
-from dnalm.probe import plot_confusion, probe_embeddings
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.probe import probe_embeddings
+from dnalm.report.probe_plots import plot_confusion
 
 
 def main(smk):

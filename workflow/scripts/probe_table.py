@@ -1,8 +1,8 @@
 """Rule probe_table: one row per probed model, and the accuracy figure."""
 
-from dnalm import figures
-from dnalm.probe import assemble_table
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.probe import assemble_table
+from dnalm.report import figures
 
 
 def main(smk):

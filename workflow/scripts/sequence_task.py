@@ -1,7 +1,7 @@
 """Rule sequence_task: a user's sequence classification/regression dataset (dnalm.tasks)."""
 
-from dnalm.smk import run_script
-from dnalm.tasks import build_sequence_task
+from dnalm.core.smk import run_script
+from dnalm.tasks.sequence import build_sequence_task
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Rule species_fragments: in-frame CDS fragments of held-out CDS per species (dnalm.tasks)."""
 
-from dnalm.smk import run_script
-from dnalm.tasks import build_species_fragments
+from dnalm.core.smk import run_script
+from dnalm.tasks.species import build_species_fragments
 
 
 def main(smk):

@@ -1,7 +1,7 @@
-"""Rule split_cds: assign one sample's CDS to train/validation/test (dnalm.splits)."""
+"""Rule split_cds: assign one sample's CDS to train/validation/test (dnalm.genome.splits)."""
 
-from dnalm.smk import run_script
-from dnalm.splits import split_sample
+from dnalm.core.smk import run_script
+from dnalm.genome.splits import split_sample
 
 
 def main(smk):

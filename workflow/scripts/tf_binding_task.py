@@ -1,7 +1,7 @@
 """Rule tf_binding_task: the per-base regression dataset with position-grouped splits."""
 
-from dnalm.smk import run_script
-from dnalm.tasks import build_tf_binding
+from dnalm.core.smk import run_script
+from dnalm.tasks.tf_binding import build_tf_binding
 
 
 def main(smk):

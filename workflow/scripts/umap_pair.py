@@ -1,7 +1,8 @@
 """Rule umap_before_after: the same model's UMAP before and after fine-tuning."""
 
-from dnalm.probe import plot_umap_pair, read_coords
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.probe import read_coords
+from dnalm.report.probe_plots import plot_umap_pair
 
 
 def main(smk):

@@ -1,8 +1,9 @@
 """Rule umap: 2-D UMAP of one model's test embeddings, coloured by species."""
 
-from dnalm.embed import load_embeddings
-from dnalm.probe import plot_umap, umap_from_npz
-from dnalm.smk import run_script
+from dnalm.core.smk import run_script
+from dnalm.evaluation.embed import load_embeddings
+from dnalm.evaluation.probe import umap_from_npz
+from dnalm.report.probe_plots import plot_umap
 
 
 def main(smk):

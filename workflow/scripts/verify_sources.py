@@ -5,9 +5,9 @@ import json
 from datetime import UTC, datetime
 
 from dnalm import __version__
-from dnalm.download import verify_file
-from dnalm.io import atomic_write, is_gzip
-from dnalm.smk import run_script
+from dnalm.core.io import atomic_write, is_gzip
+from dnalm.core.smk import run_script
+from dnalm.genome.download import verify_file
 
 
 def main(smk):

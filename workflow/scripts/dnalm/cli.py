@@ -9,18 +9,18 @@ import logging
 import sys
 
 from dnalm import __version__
-from dnalm.errors import DnalmError
-from dnalm.log import setup_logging
+from dnalm.core.errors import DnalmError
+from dnalm.core.log import setup_logging
 
 SUBCOMMAND_MODULES: list[str] = [
-    "dnalm.samples",
-    "dnalm.download",
-    "dnalm.cds",
-    "dnalm.tasks",
-    "dnalm.tokenizers",
-    "dnalm.corpus",
-    "dnalm.train",
-    "dnalm.inference",
+    "dnalm.genome.samples",
+    "dnalm.genome.download",
+    "dnalm.genome.cds",
+    "dnalm.tasks.cli",
+    "dnalm.tokenization.build",
+    "dnalm.tokenization.corpus",
+    "dnalm.training.pretrain",
+    "dnalm.evaluation.inference",
 ]
 
 

@@ -1,0 +1,164 @@
+"""Run the real workflow in a temporary working directory, as a user would from a clone.
+
+The working directory gets `config/config.yaml` (the repository's defaults merged with the
+test config and any overrides) and a sample sheet whose relative paths are made absolute,
+so that nothing is written into the repository's own results/ or resources/."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from dnalm.genome.samples import classify_source
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def repo_path(value):
+    """A relative local path of the shipped configs, made absolute from the repo root (where
+    they expect to run); URLs, accessions, absolute paths and empty values pass unchanged."""
+    if isinstance(value, str) and value and classify_source(value) == "local":
+        return str((REPO / value).resolve())
+    return value
+
+
+def fail_message(proc: subprocess.CompletedProcess) -> str:
+    return (
+        f"snakemake exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+        f"\n--- stderr\n{proc.stderr[-8000:]}"
+    )
+
+
+#: Three small genomes of tests/config/samples.tsv, for runs that exercise the machinery
+#: (cluster submission, torchrun launch) rather than the data. Each SLURM job costs seconds of
+#: overhead on the 2-core test node (all 14 samples: 44 jobs, 271 s).
+SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
+
+
+def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
+    """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning or probes),
+    one tiny GPT trained 10 steps."""
+    return {
+        "tokenizers": {"nucleotide": {"type": "nucleotide"}},
+        "tasks": {
+            "species_fragments": {"enabled": False},
+            "tf_binding": {"sequences": None},
+            "sequence_tasks": {},
+        },
+        "pretrain": {
+            "models": {model: {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny"}},
+            "train": {
+                "max_steps": 10,
+                "micro_batch_size": 4,
+                "warmup_steps": 2,
+                "eval_interval": 5,
+                "eval_batches": 2,
+                "log_interval": 5,
+                "threads": 1,
+            },
+            "gpus": gpus,
+            "threads": 1,
+        },
+        "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": gpus, "threads": 1},
+        "probe": {"enabled": False, "finetuned": [], "external": {}},
+    }
+
+
+def absolutize_sheet(src: Path, dst: Path, keep: list[str] | None = None) -> list[str]:
+    """Copy a sample sheet, making relative local paths absolute (relative to the repo root,
+    where the shipped sheets expect to run). `keep` selects samples by ID."""
+    with open(src, encoding="utf-8") as fh:
+        lines = [line for line in fh if line.strip() and not line.startswith("#")]
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    if keep is not None:
+        rows = [r for r in rows if r["sample"] in keep]
+    for row in rows:
+        for col in ("source", "annotation"):
+            if col in row:
+                row[col] = repo_path(row[col])
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return [r["sample"] for r in rows]
+
+
+def absolutize_task_paths(config: dict) -> None:
+    """Task input paths in the test config are relative to the repository root."""
+    tasks = config.get("tasks") or {}
+    tf = tasks.get("tf_binding") or {}
+    for key in ("sequences", "scores", "genome"):
+        if tf.get(key):
+            tf[key] = repo_path(tf[key])
+    for task in (tasks.get("sequence_tasks") or {}).values():
+        for key in ("table", "test_table"):
+            if task.get(key):
+                task[key] = repo_path(task[key])
+        for key in ("fasta_by_class", "test_fasta_by_class"):
+            task[key] = {k: repo_path(v) for k, v in (task.get(key) or {}).items()}
+
+
+def make_workdir(
+    workdir: Path,
+    config_overrides: dict | None = None,
+    sheet: Path | None = None,
+    keep: list[str] | None = None,
+    test_config: Path | None = REPO / "tests" / "config" / "config.yaml",
+    replace: dict | None = None,
+) -> Path:
+    """Prepare `workdir` with config/config.yaml and config/samples.tsv. `replace` sets
+    whole top-level keys after merging (Snakemake-style merging cannot remove entries)."""
+    with open(REPO / "config" / "config.yaml", encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if test_config is not None:
+        with open(test_config, encoding="utf-8") as fh:
+            config = deep_merge(config, yaml.safe_load(fh) or {})
+    config = deep_merge(config, config_overrides or {})
+    config.update(replace or {})
+    absolutize_task_paths(config)
+    sheet = sheet or REPO / config["samples"]
+    absolutize_sheet(Path(sheet), workdir / "config" / "samples.tsv", keep)
+    config["samples"] = "config/samples.tsv"
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
+def snakemake(
+    workdir: Path, *args: str, cores: int = 2, timeout: float = 1500, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run snakemake on `workdir` (output captured; check .returncode)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        "--workflow-profile",
+        str(REPO / "profiles" / "default"),
+        *args,
+    ]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full_env
+    )

@@ -1,0 +1,144 @@
+"""Using trained model folders: score (causal and pseudo-log-likelihood), generate, next."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.evaluation import inference as inf
+from dnalm.training.pretrain import pretrain
+from tests.support.lm_corpus import VOCAB, make_corpus, save_tokenizer
+
+TRAIN = {
+    "max_steps": 40,
+    "micro_batch_size": 8,
+    "eval_interval": 20,
+    "warmup_steps": 3,
+    "eval_batches": 2,
+    "threads": 1,
+    "test_eval": False,
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inference")
+    corpus = make_corpus(root / "corpus")
+    out = {}
+    for objective in ("gpt", "mlm"):
+        pretrain(corpus, root / objective, objective, "tiny", {"context": 40}, TRAIN)
+        out[objective] = root / objective
+    return out
+
+
+def test_causal_scores_match_the_model_and_sum_to_the_total(models, tmp_path):
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">s1 first\nACGTACGTAC\n>s2\nTTTTGGGA\n")
+    per, tot = tmp_path / "per.tsv", tmp_path / "tot.tsv"
+    assert inf.score_fasta(models["gpt"], fasta, per, tot) == 2
+    with open(per) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    with open(tot) as fh:
+        totals = {r["id"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    s1 = [r for r in rows if r["id"] == "s1"]
+    assert [r["token"] for r in s1] == [*"ACGTACGTAC", "[EOS]"]
+    assert math.isclose(
+        sum(float(r["log_likelihood"]) for r in s1),
+        float(totals["s1"]["log_likelihood"]),
+        abs_tol=1e-4,
+    )
+    assert int(totals["s1"]["n_nt"]) == 10
+    # independent check of one value against the model's own softmax
+    lm = inf.load(models["gpt"])
+    ids = lm.encode("ACGTACGTAC")
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids[:3]])).logits[0, -1]
+    expected = float(torch.log_softmax(logits, -1)[ids[3]])
+    assert math.isclose(float(s1[2]["log_likelihood"]), expected, abs_tol=1e-5)
+    # the trained chain prefers the successor nucleotide (A->C->G->T->A)
+    assert float(s1[1]["log_likelihood"]) > math.log(0.3)
+
+
+def test_long_sequences_use_a_sliding_window(models):
+    lm = inf.load(models["gpt"])
+    ids = lm.encode("ACGT" * 30)  # 122 tokens > context 40
+    ll = inf.score_ids(lm, ids)
+    assert np.isnan(ll[0])
+    assert np.isfinite(ll[1:]).all()
+
+
+def test_pseudo_log_likelihood_for_mlm(models):
+    lm = inf.load(models["mlm"])
+    ids = lm.encode("ACGTACGT")
+    ll = inf.score_ids(lm, ids)
+    assert np.isnan(ll[0])
+    assert np.isnan(ll[-1])
+    assert (ll[1:-1] < 0).all()
+    assert np.isfinite(ll[1:-1]).all()
+    with pytest.raises(ConfigError, match="longer than the masked model's context"):
+        inf.score_ids(lm, lm.encode("A" * 60))
+    with pytest.raises(ConfigError, match="needs a causal"):
+        inf.next_tokens(lm, "ACG")
+
+
+def test_next_and_generate(models):
+    lm = inf.load(models["gpt"])
+    top = inf.next_tokens(lm, "ACGTA", k=3)
+    probs = [p for _, p in top]
+    everything = inf.next_tokens(lm, "ACGTA", k=100)
+    texts = {t for t, _ in everything}
+    eos = lm.token_text(lm.eos_id)
+    others = {lm.token_text(i) for i in lm.special if i != lm.eos_id}
+    assert not texts & others  # no PAD/BOS/MASK/UNK candidates
+    assert len(everything) == lm.model.config.vocab_size - len(others)
+    assert eos in texts  # the end of a sequence is a real next token
+    assert probs == sorted(probs, reverse=True)
+    assert 0 < sum(probs) <= 1 + 1e-6
+    a = inf.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
+    b = inf.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
+    assert a == b
+    assert all(s.startswith("ATG") and set(s) <= set("ACGTN") for s in a)
+    assert all(len(s) <= 33 for s in a)
+    stops = inf.generate(lm, "ATG", n=5, max_new_tokens=60, seed=2, stop_codon=True)
+    for s in stops:
+        if len(s) % 3 == 0 and s[-3:] in inf.STOP_CODONS:
+            assert not any(s[i : i + 3] in inf.STOP_CODONS for i in range(3, len(s) - 3, 3))
+
+
+def test_tokenizer_of_another_vocabulary_is_rejected(models, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(models["gpt"], folder)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.add_tokens(["X"])
+    tok.save_pretrained(folder)
+    with pytest.raises(InputFormatError, match=f"tokenizer has {len(VOCAB) + 1} tokens"):
+        inf.load(folder)
+
+
+def test_cli_commands(models, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    inf.register(sub)
+    args = parser.parse_args(["next", "--model", str(models["gpt"]), "--prefix", "ACG"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.startswith("token\tprobability\n")
+    args = parser.parse_args(
+        ["generate", "--model", str(models["gpt"]), "-n", "2", "--max-new-tokens", "10"]
+    )
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.count(">sample") == 2
+
+
+def test_loading_a_folder_without_model_is_an_error(tmp_path):
+    save_tokenizer(tmp_path)
+    with pytest.raises(InputFormatError, match=r"no config\.json"):
+        inf.load(tmp_path)

@@ -1,0 +1,51 @@
+"""Glue for the thin scripts in workflow/scripts: send stderr and logging to the rule's
+log file, and turn a DnalmError into one clear line in that log (plus a non-zero exit,
+after which Snakemake deletes the job's outputs)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+from dnalm.core.errors import DnalmError
+from dnalm.core.log import setup_logging
+
+
+def quiet_library_progress_bars() -> None:
+    """No Hugging Face progress bars ("Loading weights", "Writing model shards"): in a log
+    file each is a line of carriage-return redraws per model load or save. Our own bars
+    already switch off when stderr is not a terminal (dnalm.core.log.progress_disabled)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for imports still to come
+    if "transformers" in sys.modules:  # imported already: its switch was read at import
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+def run_script(snakemake, main: Callable[[object], None]) -> None:
+    """Run `main(snakemake)` with stderr redirected to the rule's first log file (without
+    library progress bars there)."""
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    if log_path:
+        quiet_library_progress_bars()
+    log_fh = open(log_path, "w", buffering=1) if log_path else sys.stderr  # noqa: SIM115
+    with contextlib.ExitStack() as stack:
+        if log_path:
+            stack.callback(log_fh.close)
+        sys.stderr = log_fh
+        logger = setup_logging(logging.INFO, stream=log_fh)
+        try:
+            main(snakemake)
+        except DnalmError as err:
+            logger.error("%s", err)
+            print(f"dnalm error: {err}", file=sys.__stderr__)
+            sys.exit(1)
+        except Exception:
+            traceback.print_exc(file=log_fh)
+            raise
+        finally:
+            sys.stderr = sys.__stderr__

@@ -1,0 +1,1 @@
+"""Metrics, language-model scoring, embeddings, probes and inference (rules in probe.smk)."""

@@ -1,0 +1,600 @@
+"""Sequence embeddings from a language model: one vector per sequence of a task table.
+
+Used by the probing stage (species probe of the Nucleotide Transformer post: mean-pooled
+embeddings of CDS fragments, a logistic-regression probe and a UMAP), for three kinds of model:
+
+* a model folder trained by the workflow (``results/models/{model}/``: ``config.json``,
+  ``model.safetensors`` and the tokenizer files);
+* any Hugging Face model named by a local path or a hub id (Nucleotide Transformer,
+  DNABERT-2, HyenaDNA, ...). Remote code runs only when the caller passes
+  ``trust_remote_code=True`` for that model;
+* the same architecture as a folder's ``config.json`` with freshly initialised, seeded weights
+  (``random_init=True``), the "what does pretraining add" control.
+
+Method. Every sequence is tokenized by the model's own tokenizer (``AutoTokenizer``; special
+tokens added as the tokenizer's post-processor does), the model is run with
+``output_hidden_states=True`` and the hidden states of one layer (``layer=-1``: the last; 0 is
+the embedding layer) are pooled:
+
+``mean``  the mean over the sequence's non-pad positions (special tokens included, unless
+          ``exclude_special_tokens``), computed in float32;
+``cls``   the first position (the [CLS]/BOS token of encoders). For a causal model the first
+          token sees only itself, so its vector is the same for every sequence; that is
+          refused with an error that points to ``last``;
+``last``  the last non-pad position (the natural summary of a causal model).
+
+Pad positions cannot change a sequence's vector: padding is on the right, the attention mask
+hides pad keys from every query, and causal models never look right anyway
+(``tests/test_evaluation_embed.py`` checks batched against alone). Sequences are sorted by token
+length
+and cut into batches (length bucketing, so little compute is spent on padding); the vectors
+are written back in table order. Inference runs under ``torch.inference_mode``, with bf16
+autocast on CUDA (float32 on CPU).
+
+Output: ``{name}.npz`` with ``ids``, ``labels``, ``split`` (unicode arrays, no pickles),
+``embeddings`` (float32, (N, D)) and ``n_tokens`` (int32, tokens per sequence incl.
+specials), plus a JSON sidecar ``{name}.json`` (model, layer, pooling, dim, n, regime, ...).
+Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_path, atomic_write
+from dnalm.core.log import progress_disabled
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls", "last")
+#: Regimes a probe row can have (``kmer-baseline`` is written by dnalm.evaluation.probe).
+REGIMES = ("pretrained", "fine-tuned", "random-init", "external", "kmer-baseline")
+REQUIRED_COLUMNS = ("id", "sequence", "split")
+#: tokenizer.model_max_length above this is transformers' "no limit" sentinel
+_NO_LIMIT = 1_000_000
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` if given, else CUDA when available, else Apple MPS when available, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _is_local(name: str | os.PathLike) -> bool:
+    return Path(name).exists()
+
+
+def _auto_class(config) -> tuple[Any, str]:
+    """The Auto class that matches the saved architecture, and the objective it implies
+    ('gpt' = causal / next-token, 'mlm' = masked, 'encoder' = plain backbone)."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    archs = list(getattr(config, "architectures", None) or [])
+    arch = archs[0] if archs else ""
+    if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
+        return AutoModelForCausalLM, "gpt"
+    if arch.endswith("ForMaskedLM"):
+        return AutoModelForMaskedLM, "mlm"
+    causal = bool(getattr(config, "is_decoder", False)) and not getattr(
+        config, "is_encoder_decoder", False
+    )
+    return AutoModel, "gpt" if causal else "encoder"
+
+
+def _is_causal(model, objective: str) -> bool:
+    config = model.config
+    if objective == "gpt":
+        return True
+    return bool(getattr(config, "is_decoder", False)) and config.model_type != "bert"
+
+
+def load_model(
+    model: str | os.PathLike,
+    *,
+    random_init: bool = False,
+    seed: int = 0,
+    trust_remote_code: bool = False,
+    device: str | torch.device | None = None,
+):
+    """Load `model` (folder or hub id) for embedding, in eval mode on `device`.
+
+    The class is the Auto class matching ``config.architectures`` (so a causal-LM or
+    masked-LM checkpoint loads exactly, without missing weights); the forward pass later uses
+    its backbone. A checkpoint that leaves weights uninitialised is an error, because their
+    random values would silently enter the embeddings. With `random_init` the weights are
+    drawn afresh (``torch.manual_seed(seed)``) from the same config instead.
+
+    Returns (model, objective, config)."""
+    from transformers import AutoConfig
+
+    name = str(model)
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        hint = (
+            "the folder needs a config.json (a Hugging Face model folder)"
+            if _is_local(name)
+            else "not a local path; as a hub id it needs network access or the HF cache"
+        )
+        if "trust_remote_code" in str(err):
+            hint = "the model uses custom code: set trust_remote_code for it in the config"
+        raise ConfigError(f"cannot load model config of {name!r}: {hint} ({err})") from err
+    cls, objective = _auto_class(config)
+    if random_init:
+        with _seeded(seed):
+            net = cls.from_config(config, trust_remote_code=trust_remote_code)
+    else:
+        try:
+            net, info = cls.from_pretrained(
+                name, trust_remote_code=trust_remote_code, output_loading_info=True
+            )
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot load model weights of {name!r}: {err}") from err
+        # Only the backbone matters here; a missing LM head is harmless.
+        prefix = getattr(net, "base_model_prefix", "") or ""
+        missing = [
+            k
+            for k in info.get("missing_keys", [])
+            if not prefix or k.startswith(prefix + ".") or net.base_model is net
+        ]
+        if missing:
+            raise InputFormatError(
+                f"{name}: {len(missing)} weight(s) missing from the checkpoint (e.g. "
+                f"{missing[:3]}); they would be random. Is this the right model folder / "
+                f"architecture ({config.architectures})?"
+            )
+    net = net.to(select_device(device)).eval()
+    return net, objective, config
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Seed torch's global RNG for a block and restore the previous state afterwards."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def load_text_tokenizer(
+    model: str | os.PathLike,
+    tokenizer: str | os.PathLike | None = None,
+    trust_remote_code: bool = False,
+):
+    """AutoTokenizer of `tokenizer` (default: the model folder / id), padding on the right.
+
+    Returns (hf_tokenizer, to_text, info): `to_text(seq)` is the text to give the tokenizer
+    (the sequence itself, except for dnalm's overlapping k-mer tokenizer whose tokenizer.json
+    expects space-separated k-mers; read from ``dnalm_tokenizer.json`` when present) and
+    `info` describes the tokenizer for the sidecar."""
+    from transformers import AutoTokenizer
+
+    src = str(tokenizer if tokenizer is not None else model)
+    try:
+        hf = AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"cannot load the tokenizer of {src!r} (expected tokenizer.json / "
+            f"tokenizer_config.json there): {err}"
+        ) from err
+    hf.padding_side = "right"
+    info: dict[str, Any] = {"source": src, "class": type(hf).__name__}
+    to_text = _identity
+    dnalm_file = Path(src) / "dnalm_tokenizer.json"
+    if dnalm_file.is_file():
+        try:
+            meta = json.loads(dnalm_file.read_text(encoding="utf-8"))
+            info.update(type=meta.get("type"), spec=meta.get("spec"), hash=meta.get("hash"))
+        except json.JSONDecodeError as err:
+            raise InputFormatError(f"{dnalm_file}: not valid JSON ({err})") from err
+        with contextlib.suppress(ImportError, AttributeError):
+            from dnalm.tokenization.build import load_tokenizer
+
+            to_text = load_tokenizer(src).hf_text
+    if hf.pad_token_id is None:
+        # GPT-style tokenizers without a pad token: any id works because pads are masked
+        # and pooled over nothing; EOS is the usual stand-in.
+        if hf.eos_token is None:
+            raise ConfigError(f"tokenizer of {src!r} has neither a pad nor an eos token")
+        hf.pad_token = hf.eos_token
+    return hf, to_text, info
+
+
+def _identity(seq: str) -> str:
+    return seq
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+@dataclass
+class Embeddings:
+    """What an embeddings .npz holds, plus its sidecar."""
+
+    ids: np.ndarray  # (N,) str
+    labels: np.ndarray  # (N,) str
+    split: np.ndarray  # (N,) str
+    embeddings: np.ndarray  # (N, D) float32
+    n_tokens: np.ndarray  # (N,) int32
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def subset(self, split: str | Sequence[str]) -> Embeddings:
+        """The rows of one split (or several)."""
+        splits = [split] if isinstance(split, str) else list(split)
+        keep = np.isin(self.split, splits)
+        return Embeddings(
+            self.ids[keep],
+            self.labels[keep],
+            self.split[keep],
+            self.embeddings[keep],
+            self.n_tokens[keep],
+            dict(self.meta),
+        )
+
+
+def sidecar_path(npz_path: str | os.PathLike) -> Path:
+    """The JSON sidecar of an embeddings file: ``x.npz`` -> ``x.json``."""
+    return Path(npz_path).with_suffix(".json")
+
+
+def load_embeddings(path: str | os.PathLike) -> Embeddings:
+    """Read an embeddings .npz (no pickles) and its sidecar (empty meta when absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFormatError(f"{path}: embeddings file not found; run the embed step first")
+    with np.load(path, allow_pickle=False) as z:
+        missing = {"ids", "labels", "split", "embeddings"} - set(z.files)
+        if missing:
+            raise InputFormatError(f"{path}: not a dnalm embeddings file (missing {missing})")
+        n_tokens = z["n_tokens"] if "n_tokens" in z.files else np.zeros(len(z["ids"]), np.int32)
+        emb = Embeddings(z["ids"], z["labels"], z["split"], z["embeddings"], n_tokens)
+    side = sidecar_path(path)
+    if side.is_file():
+        emb.meta = json.loads(side.read_text(encoding="utf-8"))
+    return emb
+
+
+def read_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """A task table (DataFrame, task folder or data.tsv) checked for id, sequence, split.
+
+    ``label`` is optional (empty strings when absent, e.g. regression tasks)."""
+    if isinstance(table, pd.DataFrame):
+        df, where = table, "table"
+    else:
+        from dnalm.tasks.common import load_task
+
+        df, where = load_task(table), str(table)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputFormatError(f"{where}: missing column(s) {missing}; need {REQUIRED_COLUMNS}")
+    out = pd.DataFrame(
+        {
+            "id": df["id"].astype(str).to_numpy(),
+            "sequence": df["sequence"].astype(str).to_numpy(),
+            "split": df["split"].astype(str).to_numpy(),
+            "label": df["label"].astype(str).to_numpy() if "label" in df else "",
+        }
+    )
+    dup = out["id"].duplicated()
+    if dup.any():
+        raise InputFormatError(
+            f"{where}: duplicate id {out['id'][dup].iloc[0]!r}; ids must be unique"
+        )
+    return out
+
+
+def _hidden_states(out, layer: int, model_name: str) -> torch.Tensor:
+    """The hidden states of `layer` from a model output. # -> (B, T, C)"""
+    hs = getattr(out, "hidden_states", None)
+    if hs is None and isinstance(out, tuple | list) and len(out) > 2:
+        hs = out[2] if isinstance(out[2], tuple | list) else None
+    if hs is None:
+        # Some remote-code models (DNABERT-2) return only the last layer.
+        last = getattr(out, "last_hidden_state", None)
+        if last is None and isinstance(out, tuple | list):
+            last = out[0]
+        if layer in (-1,) and last is not None:
+            return last
+        raise ConfigError(
+            f"{model_name}: the model returns no per-layer hidden states; only layer -1 "
+            "(the last) can be embedded"
+        )
+    n = len(hs)
+    if not -n <= layer < n:
+        raise ConfigError(
+            f"{model_name}: layer {layer} does not exist; the model has {n} hidden-state "
+            f"layers (0 = embedding output .. {n - 1} = last; negative counts from the end)"
+        )
+    return hs[layer]
+
+
+def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool (B, T, C) hidden states over the positions where mask (B, T) is 1. -> (B, C)"""
+    hidden = hidden.float()
+    if pooling == "mean":
+        m = mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, C)
+    if pooling == "cls":
+        return hidden[:, 0]  # (B, C)
+    last = mask.shape[1] - 1 - mask.flip(1).to(torch.int64).argmax(1)  # (B,)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, C)
+
+
+def _max_length(hf_tok, config, max_length: int | None) -> int | None:
+    if max_length is not None:
+        if max_length < 1:
+            raise ConfigError(f"max_length must be positive, got {max_length}")
+        return int(max_length)
+    limits = []
+    tml = getattr(hf_tok, "model_max_length", None)
+    if isinstance(tml, int) and 0 < tml < _NO_LIMIT:
+        limits.append(tml)
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        v = getattr(config, key, None)
+        if isinstance(v, int) and v > 0:
+            limits.append(v)
+            break
+    return min(limits) if limits else None
+
+
+def embed_sequences(
+    net,
+    hf_tok,
+    sequences: Sequence[str],
+    *,
+    layer: int = -1,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_length: int | None = None,
+    exclude_special_tokens: bool = False,
+    to_text=_identity,
+    ids: Sequence[str] | None = None,
+    model_name: str = "model",
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Embed `sequences` with a loaded model and tokenizer.
+
+    Returns (embeddings float32 (N, D) in input order, tokens per sequence int32 (N,),
+    number of sequences truncated to `max_length`)."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown pooling {pooling!r}; choose one of {list(POOLINGS)}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    n = len(sequences)
+    texts = [to_text(s) for s in sequences]
+    kwargs = {
+        "add_special_tokens": True,
+        "return_special_tokens_mask": exclude_special_tokens,
+        "return_attention_mask": False,
+    }
+    enc = hf_tok(texts, **kwargs)
+    lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=n)
+    n_truncated = int((lengths > max_length).sum()) if max_length is not None else 0
+    if n_truncated:  # tokenize again with truncation (keeps the special tokens at the ends)
+        enc = hf_tok(texts, truncation=True, max_length=max_length, **kwargs)
+        lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=n)
+    input_ids: list[list[int]] = enc["input_ids"]
+    keep_masks = enc.get("special_tokens_mask") if exclude_special_tokens else None
+    content = (
+        np.fromiter((len(m) - sum(m) for m in keep_masks), np.int64, count=n)
+        if keep_masks is not None
+        else lengths
+    )
+    empty = np.flatnonzero(content == 0)
+    if empty.size:
+        name = ids[empty[0]] if ids is not None else f"#{empty[0]}"
+        raise InputFormatError(
+            f"sequence {name} ({len(sequences[empty[0]])} nt) gives no tokens to pool "
+            f"({empty.size} such sequence(s)); drop sequences shorter than the tokenizer's "
+            "smallest unit"
+        )
+    device = next(net.parameters()).device
+    backbone = getattr(net, "base_model", net)
+    pad_id = int(hf_tok.pad_token_id)
+    order = np.argsort(-lengths, kind="stable")  # longest first: an OOM shows up at once
+    out: np.ndarray | None = None
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    with torch.inference_mode(), autocast:
+        for idx in tqdm(batches, desc=f"embed {model_name}", disable=progress_disabled()):
+            t_max = int(lengths[idx].max())
+            tokens = torch.full((len(idx), t_max), pad_id, dtype=torch.long)  # (B, T)
+            attn = torch.zeros((len(idx), t_max), dtype=torch.long)  # (B, T)
+            pool_mask = torch.zeros((len(idx), t_max), dtype=torch.long)  # (B, T)
+            for row, i in enumerate(idx):
+                seq_ids = input_ids[i]
+                tokens[row, : len(seq_ids)] = torch.tensor(seq_ids, dtype=torch.long)
+                attn[row, : len(seq_ids)] = 1
+                if keep_masks is not None:
+                    pool_mask[row, : len(seq_ids)] = 1 - torch.tensor(keep_masks[i])
+                else:
+                    pool_mask[row, : len(seq_ids)] = 1
+            tokens, attn, pool_mask = tokens.to(device), attn.to(device), pool_mask.to(device)
+            res = backbone(input_ids=tokens, attention_mask=attn, output_hidden_states=True)
+            hidden = _hidden_states(res, layer, model_name)  # (B, T, C)
+            vec = _pool(hidden, pool_mask if pooling == "mean" else attn, pooling)  # (B, C)
+            if out is None:
+                out = np.empty((n, vec.shape[1]), dtype=np.float32)
+            out[idx] = vec.cpu().numpy()
+    if out is None:
+        out = np.empty((0, 0), dtype=np.float32)
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
+        name = ids[bad] if ids is not None else f"#{bad}"
+        raise FloatingPointError(f"{model_name}: non-finite embedding for sequence {name}")
+    return out, lengths.astype(np.int32), n_truncated
+
+
+def embed_table(
+    model_dir: str | os.PathLike,
+    table: pd.DataFrame | str | os.PathLike,
+    out_npz: str | os.PathLike,
+    layer: int = -1,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_length: int | None = None,
+    trust_remote_code: bool = False,
+    device: str | torch.device | None = None,
+    *,
+    random_init: bool = False,
+    seed: int = 0,
+    splits: Sequence[str] | None = None,
+    exclude_special_tokens: bool = False,
+    tokenizer: str | os.PathLike | None = None,
+    regime: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Embed every row of a task table with one model and write ``out_npz`` + sidecar.
+
+    `model_dir`: a model folder or hub id; `table`: DataFrame, task folder or data.tsv with
+    columns id, sequence, split (label optional); `layer`: hidden-state index (-1 last, 0
+    embedding output); `pooling`: mean | cls | last; `max_length`: token limit (default: the
+    smaller of the tokenizer's and the position table's); `random_init`: same config, fresh
+    weights drawn with `seed`; `splits`: only rows of these splits; `tokenizer`: a tokenizer
+    folder or id other than the model's; `regime`: the probe-table regime (default
+    "random-init" or "pretrained"); `meta`: extra keys for the sidecar (e.g. model and
+    tokenizer names from the config). Returns the path of the .npz."""
+    t0 = time.perf_counter()
+    df = read_table(table)
+    if splits is not None:
+        df = df[df["split"].isin(list(splits))].reset_index(drop=True)
+        if df.empty:
+            raise InputFormatError(f"{table}: no rows in split(s) {list(splits)}")
+    regime = regime or ("random-init" if random_init else "pretrained")
+    if regime not in REGIMES:
+        raise ConfigError(f"unknown regime {regime!r}; choose one of {list(REGIMES)}")
+    net, objective, config = load_model(
+        model_dir,
+        random_init=random_init,
+        seed=seed,
+        trust_remote_code=trust_remote_code,
+        device=device,
+    )
+    if pooling == "cls" and _is_causal(net, objective):
+        raise ConfigError(
+            f"{model_dir}: pooling 'cls' on a causal model takes the first token, which attends "
+            "only to itself, so every sequence gets the same vector; use 'last' or 'mean'"
+        )
+    hf_tok, to_text, tok_info = load_text_tokenizer(model_dir, tokenizer, trust_remote_code)
+    limit = _max_length(hf_tok, config, max_length)
+    name = str(model_dir)
+    emb, n_tokens, n_trunc = embed_sequences(
+        net,
+        hf_tok,
+        df["sequence"].tolist(),
+        layer=layer,
+        pooling=pooling,
+        batch_size=batch_size,
+        max_length=limit,
+        exclude_special_tokens=exclude_special_tokens,
+        to_text=to_text,
+        ids=df["id"].tolist(),
+        model_name=name,
+    )
+    if n_trunc:
+        log.warning("%s: %d sequence(s) truncated to %d tokens", name, n_trunc, limit)
+    n_hidden = getattr(config, "num_hidden_layers", None)
+    sidecar = {
+        "model": Path(name).name if _is_local(name) else name,
+        "model_path": str(Path(name).resolve()) if _is_local(name) else name,
+        "architecture": (config.architectures or [type(net).__name__])[0],
+        "model_type": config.model_type,
+        "objective": objective,
+        "regime": regime,
+        "random_init": random_init,
+        "seed": seed if random_init else None,
+        "layer": layer,
+        "layer_index": (layer % (n_hidden + 1)) if isinstance(n_hidden, int) else None,
+        "n_layers": n_hidden,
+        "pooling": pooling,
+        "exclude_special_tokens": exclude_special_tokens,
+        "dim": int(emb.shape[1]),
+        "n": len(df),
+        "n_per_split": {k: int(v) for k, v in df["split"].value_counts().sort_index().items()},
+        "max_length": limit,
+        "n_truncated": n_trunc,
+        "tokenizer": tok_info,
+        "trust_remote_code": trust_remote_code,
+        "device": str(next(net.parameters()).device),
+        "dtype": "bfloat16-autocast" if next(net.parameters()).is_cuda else "float32",
+        "n_params": int(sum(p.numel() for p in net.parameters())),
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - t0, 3),
+        **dict(meta or {}),
+    }
+    write_embeddings(
+        out_npz,
+        Embeddings(
+            df["id"].to_numpy(dtype=str),
+            df["label"].to_numpy(dtype=str),
+            df["split"].to_numpy(dtype=str),
+            emb,
+            n_tokens,
+            sidecar,
+        ),
+    )
+    log.info("%s: %d x %d embeddings -> %s", name, emb.shape[0], emb.shape[1], out_npz)
+    return Path(out_npz)
+
+
+def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
+    """Write an embeddings .npz and its JSON sidecar, each atomically."""
+    out_npz = Path(out_npz)
+    if out_npz.suffix != ".npz":
+        raise ConfigError(f"{out_npz}: the embeddings file name must end in .npz")
+    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            ids=np.asarray(emb.ids, dtype=str),
+            labels=np.asarray(emb.labels, dtype=str),
+            split=np.asarray(emb.split, dtype=str),
+            embeddings=np.asarray(emb.embeddings, dtype=np.float32),
+            n_tokens=np.asarray(emb.n_tokens, dtype=np.int32),
+        )
+    with atomic_write(sidecar_path(out_npz)) as fh:
+        fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
+    return out_npz
+
+
+__all__ = [
+    "POOLINGS",
+    "REGIMES",
+    "Embeddings",
+    "embed_sequences",
+    "embed_table",
+    "load_embeddings",
+    "load_model",
+    "load_text_tokenizer",
+    "read_table",
+    "select_device",
+    "sidecar_path",
+    "write_embeddings",
+]

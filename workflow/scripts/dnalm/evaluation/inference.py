@@ -1,0 +1,341 @@
+"""Using a trained model folder: score sequences, sample continuations, list next tokens.
+
+Every function loads a model folder written by pretraining (or any folder with the same
+files) through the Auto classes and tokenizes with
+``dnalm.tokenization.tokenizers.load_tokenizer`` when
+the folder carries ``dnalm_tokenizer.json``, else with ``AutoTokenizer``. Sequences are
+encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer has them).
+
+* score (causal): log p(token | tokens before it) for every token after [BOS], [EOS]
+  included (how likely the sequence ends there). Sequences longer than the model's context
+  are scored with a sliding window of the context length and stride context/2, each token
+  with at least context/2 tokens of left context (position ids restart in every window).
+* score (masked): pseudo-log-likelihood: each token is masked in turn (with its k-1
+  neighbours on each side for overlapping k-mers, so the base cannot be read from them) and
+  scored from the rest. Sequences must fit the context.
+* generate (causal): temperature / top-k sampling from a prefix, until [EOS], an in-frame
+  stop codon (`stop_codon=True`, frame counted from the first base of the prefix) or
+  `max_new_tokens`.
+* next (causal): the top-k next tokens and their probabilities.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_write, read_fasta
+from dnalm.modeling.models import forward_logits, load_pretrained, objective_of
+from dnalm.training.lm_data import mask_span_for, read_tokenizer_spec
+
+STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer and what inference needs to know about them."""
+
+    model: Any
+    objective: str
+    tokenizer: Any  # dnalm.tokenization.tokenizers.DnaTokenizer or a transformers tokenizer
+    dna_tokenizer: bool
+    spec: dict | None
+    context: int
+    bos_id: int | None
+    eos_id: int | None
+    mask_id: int | None
+    special: set[int]
+    device: torch.device
+
+    def encode(self, seq: str, name: str | None = None, eos: bool = True) -> list[int]:
+        """[BOS] ids [EOS] (EOS only if `eos`)."""
+        if self.dna_tokenizer:
+            ids = [int(i) for i in self.tokenizer.encode(seq, name=name)]
+        else:
+            ids = list(self.tokenizer(seq.upper(), add_special_tokens=False)["input_ids"])
+        head = [self.bos_id] if self.bos_id is not None else []
+        tail = [self.eos_id] if eos and self.eos_id is not None else []
+        return head + ids + tail
+
+    def token_text(self, token_id: int) -> str:
+        if self.dna_tokenizer:
+            return str(self.tokenizer._id_to_token[token_id])
+        return str(self.tokenizer.convert_ids_to_tokens(int(token_id)))
+
+    def decode(self, ids: list[int]) -> str:
+        ids = [i for i in ids if i not in self.special]
+        if self.dna_tokenizer:
+            return self.tokenizer.decode(np.asarray(ids, dtype=np.int64))
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return "".join(text.split())
+
+
+def load(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
+    """Load a trained model folder (see the module docstring)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise InputFormatError(f"{model_dir}: no config.json; not a trained model folder")
+    model = load_pretrained(model_dir, device=device)
+    objective = objective_of(model)
+    spec = read_tokenizer_spec(model_dir)
+    if spec is not None:
+        from dnalm.tokenization.build import load_tokenizer
+
+        tok = load_tokenizer(model_dir)
+        dna = True
+        vocab = tok.vocab_size
+        ids = tok.special_ids
+        special = {int(v) for v in ids.values() if v is not None}
+        bos, eos, mask = ids.get("bos_id"), ids.get("eos_id"), ids.get("mask_id")
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(model_dir))
+        dna = False
+        vocab = len(tok)
+        special = set(tok.all_special_ids)
+        bos, eos, mask = tok.bos_token_id, tok.eos_token_id, tok.mask_token_id
+    if vocab != model.config.vocab_size:
+        raise InputFormatError(
+            f"{model_dir}: the tokenizer has {vocab} tokens but the model's vocabulary has "
+            f"{model.config.vocab_size}; the tokenizer files do not belong to this model"
+        )
+    return LoadedModel(
+        model,
+        objective,
+        tok,
+        dna,
+        spec,
+        int(model.config.max_position_embeddings),
+        bos,
+        eos,
+        mask,
+        special,
+        torch.device(device),
+    )
+
+
+def _logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
+    x = torch.tensor([ids], dtype=torch.long, device=lm.device)  # (1, T)
+    pos = torch.arange(len(ids), device=lm.device)[None]  # (1, T)
+    return forward_logits(lm.model, x, pos)[0].float()  # (T, V)
+
+
+@torch.no_grad()
+def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
+    """Log-likelihood (nats) of each token of `ids` (causal: ids[1:], masked: every
+    non-special token; NaN where not scored). # (T,)"""
+    out = np.full(len(ids), np.nan)
+    if lm.objective == "gpt":
+        ctx, stride = lm.context, max(1, lm.context // 2)
+        done = 1  # first token (BOS) has no left context
+        start = 0
+        while done < len(ids):
+            window = ids[start : start + ctx]
+            logp = torch.log_softmax(_logits(lm, window), -1)  # (W, V)
+            for t in range(max(done, start + 1), start + len(window)):
+                out[t] = float(logp[t - start - 1, ids[t]])
+            done = start + len(window)
+            start += stride
+        return out
+    if len(ids) > lm.context:
+        raise ConfigError(
+            f"sequence of {len(ids)} tokens is longer than the masked model's context "
+            f"{lm.context}; pseudo-log-likelihood needs the whole sequence in one window"
+        )
+    if lm.mask_id is None:
+        raise ConfigError("the tokenizer has no mask token: cannot compute pseudo-likelihood")
+    span = mask_span_for(lm.spec)
+    targets = [i for i, t in enumerate(ids) if t not in lm.special]
+    if not targets:
+        return out
+    x = torch.tensor(ids, dtype=torch.long, device=lm.device).repeat(len(targets), 1)  # (K, T)
+    for row, i in enumerate(targets):
+        lo, hi = max(0, i - span + 1), min(len(ids), i + span)
+        for j in range(lo, hi):
+            if ids[j] not in lm.special:
+                x[row, j] = lm.mask_id
+    pos = torch.arange(len(ids), device=lm.device)[None].expand_as(x)
+    for s in range(0, len(targets), 64):
+        logits = forward_logits(lm.model, x[s : s + 64], pos[s : s + 64]).float()  # (k, T, V)
+        logp = torch.log_softmax(logits, -1)
+        for r, i in enumerate(targets[s : s + 64]):
+            out[i] = float(logp[r, i, ids[i]])
+    return out
+
+
+def score_fasta(
+    model_dir: str | Path,
+    fasta: str | Path,
+    out_tsv: str | Path,
+    totals_tsv: str | Path,
+    device: str = "cpu",
+) -> int:
+    """Per-token log-likelihoods (`out_tsv`: id, index, token, log_likelihood) and per
+    sequence totals (`totals_tsv`: id, n_tokens, n_nt, log_likelihood, mean_per_token,
+    bits_per_nt) of every sequence in `fasta`. Returns the number of sequences."""
+    lm = load(model_dir, device)
+    n = 0
+    with atomic_write(out_tsv) as fh_pos, atomic_write(totals_tsv) as fh_tot:
+        wp = csv.writer(fh_pos, delimiter="\t", lineterminator="\n")
+        wt = csv.writer(fh_tot, delimiter="\t", lineterminator="\n")
+        wp.writerow(["id", "index", "token", "log_likelihood"])
+        wt.writerow(["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"])
+        for header, seq, lineno in read_fasta(fasta):
+            sid = header.split()[0] if header.split() else f"line{lineno}"
+            if not seq:
+                raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
+            ids = lm.encode(seq, name=f"{fasta}:{lineno} ({sid})")
+            ll = score_ids(lm, ids)
+            scored = ~np.isnan(ll)
+            for i in np.flatnonzero(scored):
+                wp.writerow([sid, int(i), lm.token_text(ids[i]), f"{ll[i]:.6f}"])
+            total = float(ll[scored].sum())
+            k = int(scored.sum())
+            wt.writerow(
+                [
+                    sid,
+                    k,
+                    len(seq),
+                    f"{total:.6f}",
+                    f"{total / max(k, 1):.6f}",
+                    f"{-total / math.log(2) / len(seq):.6f}",
+                ]
+            )
+            n += 1
+    return n
+
+
+@torch.no_grad()
+def next_tokens(lm: LoadedModel, prefix: str, k: int = 5) -> list[tuple[str, float]]:
+    """The `k` most probable next tokens after `prefix` (causal models), with their
+    probabilities. Special tokens other than EOS (the end of the sequence, a real answer)
+    are never candidates; probabilities are not renormalised over what is listed."""
+    _need_causal(lm, "next")
+    ids = lm.encode(prefix, eos=False)[-lm.context :]
+    probs = torch.softmax(_logits(lm, ids)[-1].float(), -1)  # (V,)
+    skip = [t for t in lm.special if t != lm.eos_id and t < probs.numel()]
+    probs[skip] = -1.0  # below every probability: never among the top k
+    n = min(k, probs.numel() - len(skip))
+    p, i = probs.topk(n)
+    return [(lm.token_text(int(t)), float(v)) for v, t in zip(p, i, strict=True)]
+
+
+def _need_causal(lm: LoadedModel, what: str) -> None:
+    if lm.objective != "gpt":
+        raise ConfigError(f"`{what}` needs a causal (gpt) model; this one is masked (mlm)")
+
+
+@torch.no_grad()
+def generate(
+    lm: LoadedModel,
+    prefix: str,
+    n: int = 1,
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+    stop_codon: bool = False,
+) -> list[str]:
+    """`n` sampled continuations of `prefix` (the returned strings include the prefix)."""
+    _need_causal(lm, "generate")
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be > 0, got {temperature}")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    out = []
+    for _ in range(n):
+        ids = lm.encode(prefix, eos=False)
+        out.append(_sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon))
+    return out
+
+
+def _sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon) -> str:
+    for _ in range(max_new_tokens):
+        logits = _logits(lm, ids[-lm.context :])[-1] / temperature  # (V,)
+        if top_k:
+            kth = logits.topk(min(top_k, logits.numel())).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, -1).cpu()
+        token = int(torch.multinomial(probs, 1, generator=gen))
+        if token == lm.eos_id:
+            break
+        ids.append(token)
+        if stop_codon:
+            seq = lm.decode(ids)
+            end = len(seq) - len(seq) % 3
+            if end >= 3 and seq[end - 3 : end] in STOP_CODONS:
+                return seq[:end]
+    return lm.decode(ids)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _cmd_score(args) -> int:
+    totals = args.totals or str(Path(args.out).with_suffix("")) + ".totals.tsv"
+    n = score_fasta(args.model, args.fasta, args.out, totals, device=args.device)
+    print(f"scored {n} sequences: {args.out}, {totals}", file=sys.stderr)
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    lm = load(args.model, args.device)
+    seqs = generate(
+        lm,
+        args.prefix,
+        args.n,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_k,
+        args.seed,
+        args.stop_codon,
+    )
+    for i, seq in enumerate(seqs, 1):
+        print(f">sample{i} prefix={args.prefix}\n{seq}")
+    return 0
+
+
+def _cmd_next(args) -> int:
+    lm = load(args.model, args.device)
+    print("token\tprobability")
+    for token, p in next_tokens(lm, args.prefix, args.k):
+        print(f"{token}\t{p:.6f}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """`dnalm score`, `dnalm generate`, `dnalm next`."""
+    p = subparsers.add_parser("score", help="per-token log-likelihoods of FASTA sequences")
+    p.add_argument("--model", required=True, help="trained model folder")
+    p.add_argument("--fasta", required=True)
+    p.add_argument("--out", required=True, help="per-token TSV (id, index, token, ll)")
+    p.add_argument("--totals", help="per-sequence TSV (default: OUT minus suffix + .totals.tsv)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_score)
+
+    p = subparsers.add_parser("generate", help="sample continuations of a prefix (gpt)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prefix", default="ATG", help="DNA prefix (default ATG)")
+    p.add_argument("-n", type=int, default=1, help="number of samples")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop-codon", action="store_true", help="stop at an in-frame stop codon")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_generate)
+
+    p = subparsers.add_parser("next", help="top-k next tokens after a prefix (gpt)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_next)

@@ -1,0 +1,475 @@
+"""Linear probes, k-mer baseline, UMAP and figures for sequence embeddings.
+
+The species probe of the Nucleotide Transformer post, for any embedded model: a multinomial
+logistic regression reads one mean-pooled embedding per CDS fragment and predicts the
+species; its held-out accuracy, set against chance, says how much species information the
+representation carries in linearly readable form. A k-mer frequency vector of the same
+fragment, probed the same way, is the baseline any learned representation has to beat
+(species differ in GC content and codon usage, which 3- and 4-mers already capture).
+
+Probe protocol (:func:`fit_probe`), chosen so that nothing about the test split leaks into the
+fitted probe:
+
+* features are standardised by a ``StandardScaler`` fitted on the training rows only (inside
+  each cross-validation fold on that fold's training part, then on the whole training split);
+* the inverse regularisation strength ``C`` is chosen by stratified, seeded k-fold
+  cross-validation on the training split (accuracy), the probe is refitted on the whole
+  training split with that ``C``, and the test split is predicted once;
+* reported: accuracy, macro-F1, balanced accuracy, per-class recall, the confusion matrix
+  (rows true, columns predicted, classes sorted), chance = 1 / number of classes and the
+  majority rate (test accuracy of always answering the most frequent training class).
+
+UMAP (:func:`umap_coords`) follows the post: 15 neighbours, cosine metric, a fixed seed
+(with a seed, umap-learn runs single-threaded and is reproducible), on the test embeddings.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot state, no GUI backend),
+sized for a paper column or page width with 8-10 pt text, and written as PNG and
+SVG, each atomically, in the one style of :mod:`dnalm.report.figures`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnalm.core.alphabet import kmer_frequencies
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_write
+from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+
+log = logging.getLogger(__name__)
+
+#: Candidate C values for the cross-validated choice (inverse L2 strength).
+DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+DEFAULT_K = 4
+TABLE_COLUMNS = (
+    "model",
+    "tokenizer",
+    "objective",
+    "regime",
+    "layer",
+    "pooling",
+    "accuracy",
+    "macro_f1",
+    "chance",
+    "majority_rate",
+    "n_classes",
+    "n_train",
+    "n_test",
+    "n_features",
+    "best_C",
+    "metrics_file",
+)
+#: A row of the table is identified by these columns (append replaces a row with the same key).
+TABLE_KEY = ("model", "regime", "layer", "pooling")
+
+# ----------------------------------------------------------------------------- k-mer features
+
+
+# ----------------------------------------------------------------------------- probe
+
+
+@dataclass
+class ProbeResult:
+    """A fitted probe: the metrics dict, the sklearn pipeline and the test predictions."""
+
+    metrics: dict[str, Any]
+    model: Any  # sklearn Pipeline(StandardScaler, LogisticRegression)
+    y_pred: np.ndarray
+
+
+def fit_probe(
+    x_train: np.ndarray,
+    y_train: Sequence[str] | np.ndarray,
+    x_test: np.ndarray,
+    y_test: Sequence[str] | np.ndarray,
+    *,
+    cs: Sequence[float] = DEFAULT_CS,
+    cv_folds: int = 5,
+    seed: int = 0,
+    max_iter: int = 2000,
+    n_jobs: int | None = None,
+) -> ProbeResult:
+    """Standardise, choose C by stratified CV on the training rows, refit, score the test rows.
+
+    `x_*` are (N, D) feature matrices and `y_*` class labels. Raises InputFormatError when
+    fewer than two classes are present, a class has fewer than two training rows (no CV
+    possible) or the test split has a class the probe never saw."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        recall_score,
+    )
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x_train = np.asarray(x_train, dtype=np.float64)
+    x_test = np.asarray(x_test, dtype=np.float64)
+    y_train = np.asarray(y_train).astype(str)
+    y_test = np.asarray(y_test).astype(str)
+    if x_train.ndim != 2 or x_test.ndim != 2 or x_train.shape[1] != x_test.shape[1]:
+        raise InputFormatError(
+            f"probe features must be 2-D with the same width: train {x_train.shape}, "
+            f"test {x_test.shape}"
+        )
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise InputFormatError("probe features and labels differ in length")
+    classes, counts = np.unique(y_train, return_counts=True)
+    if len(classes) < 2:
+        raise InputFormatError(f"the training split has {len(classes)} class(es); need two")
+    if counts.min() < 2:
+        raise InputFormatError(
+            f"class {classes[counts.argmin()]!r} has {counts.min()} training row(s); "
+            "cross-validation needs at least two per class"
+        )
+    if len(y_test) == 0:
+        raise InputFormatError("the test split is empty")
+    unseen = sorted(set(y_test) - set(classes))
+    if unseen:
+        raise InputFormatError(
+            f"test labels {unseen[:5]} never occur in the training split; the probe cannot "
+            "predict them"
+        )
+    folds = int(min(cv_folds, counts.min()))
+    if folds < 2:
+        raise ConfigError(f"cv_folds must be at least 2, got {cv_folds}")
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    search = GridSearchCV(
+        pipe,
+        {"logisticregression__C": [float(c) for c in cs]},
+        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        scoring="accuracy",
+        refit=True,
+        n_jobs=n_jobs,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        search.fit(x_train, y_train)
+    n_conv = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if n_conv:
+        log.warning("probe: %d fit(s) hit max_iter=%d before converging", n_conv, max_iter)
+    y_pred = search.predict(x_test)
+    labels = list(classes)
+    recall = recall_score(y_test, y_pred, labels=labels, average=None, zero_division=0)
+    majority = classes[counts.argmax()]
+    present = [c for c in labels if c in set(y_test)]
+    metrics = {
+        "accuracy": float(accuracy_score(y_test, y_pred)),
+        "macro_f1": float(f1_score(y_test, y_pred, labels=present, average="macro")),
+        "balanced_accuracy": float(balanced_accuracy_score(y_test, y_pred)),
+        "chance": 1.0 / len(classes),
+        "majority_class": str(majority),
+        "majority_rate": float(np.mean(y_test == majority)),
+        "n_classes": len(classes),
+        "classes": labels,
+        "per_class_recall": {c: float(r) for c, r in zip(labels, recall, strict=True)},
+        "confusion_matrix": confusion_matrix(y_test, y_pred, labels=labels).tolist(),
+        "best_C": float(search.best_params_["logisticregression__C"]),
+        "cv_accuracy": float(search.best_score_),
+        "cv_accuracy_by_C": {
+            repr(float(c)): float(s)
+            for c, s in zip(
+                search.cv_results_["param_logisticregression__C"],
+                search.cv_results_["mean_test_score"],
+                strict=True,
+            )
+        },
+        "cv_folds": folds,
+        "seed": seed,
+        "convergence_warnings": n_conv,
+        "n_train": len(y_train),
+        "n_test": len(y_test),
+        "n_features": int(x_train.shape[1]),
+    }
+    return ProbeResult(metrics, search.best_estimator_, y_pred)
+
+
+def _split_rows(split: np.ndarray, train_splits: Sequence[str], test_split: str, where: str):
+    train = np.isin(split, list(train_splits))
+    test = split == test_split
+    if not train.any():
+        raise InputFormatError(f"{where}: no rows in training split(s) {list(train_splits)}")
+    if not test.any():
+        raise InputFormatError(f"{where}: no rows in test split {test_split!r}")
+    if test_split in train_splits:
+        raise ConfigError(f"test split {test_split!r} is also a training split")
+    return train, test
+
+
+def _tokenizer_label(meta: Mapping[str, Any]) -> str:
+    if meta.get("tokenizer_name"):
+        return str(meta["tokenizer_name"])
+    tok = meta.get("tokenizer")
+    if isinstance(tok, Mapping):
+        spec = tok.get("spec") or {}
+        if tok.get("type"):
+            k = spec.get("k")
+            return f"{tok['type']}{k}" if k else str(tok["type"])
+        return str(tok.get("class", ""))
+    return "" if tok is None else str(tok)
+
+
+def _write_metrics(out_json: str | os.PathLike | None, metrics: dict[str, Any]) -> None:
+    if out_json is not None:
+        with atomic_write(out_json) as fh:
+            fh.write(json.dumps(metrics, indent=2, default=str) + "\n")
+
+
+def probe_embeddings(
+    npz_path: str | os.PathLike,
+    out_json: str | os.PathLike | None = None,
+    *,
+    train_splits: Sequence[str] = ("train",),
+    test_split: str = "test",
+    meta: Mapping[str, Any] | None = None,
+    **probe_kwargs: Any,
+) -> dict[str, Any]:
+    """Probe the embeddings of one model (a :func:`dnalm.evaluation.embed.embed_table` output) and
+    write
+    the metrics JSON: the probe metrics plus model, tokenizer, objective, regime, layer and
+    pooling taken from the sidecar (`meta` overrides them). Returns the metrics."""
+    emb = load_embeddings(npz_path)
+    train, test = _split_rows(emb.split, train_splits, test_split, str(npz_path))
+    res = fit_probe(
+        emb.embeddings[train], emb.labels[train], emb.embeddings[test], emb.labels[test],
+        **probe_kwargs,
+    )  # fmt: skip
+    side = {**emb.meta, **dict(meta or {})}
+    metrics = {
+        "model": side.get("model", Path(npz_path).stem),
+        "tokenizer": _tokenizer_label(side),
+        "objective": side.get("objective", ""),
+        "regime": side.get("regime", ""),
+        "layer": side.get("layer"),
+        "pooling": side.get("pooling", ""),
+        "probe_input": "embeddings",
+        "embeddings": str(npz_path),
+        "train_splits": list(train_splits),
+        "test_split": test_split,
+        **res.metrics,
+    }
+    _write_metrics(out_json, metrics)
+    log.info(
+        "probe %s (%s): accuracy %.3f (chance %.3f, majority %.3f)",
+        metrics["model"], metrics["regime"], metrics["accuracy"], metrics["chance"],
+        metrics["majority_rate"],
+    )  # fmt: skip
+    return metrics
+
+
+def probe_kmer(
+    table: pd.DataFrame | str | os.PathLike,
+    out_json: str | os.PathLike | None = None,
+    *,
+    k: int = DEFAULT_K,
+    train_splits: Sequence[str] = ("train",),
+    test_split: str = "test",
+    meta: Mapping[str, Any] | None = None,
+    **probe_kwargs: Any,
+) -> dict[str, Any]:
+    """The same probe on overlapping k-mer frequency vectors of the task table's sequences
+    (the baseline row of the probe table). Returns the metrics, also written to `out_json`."""
+    df = read_table(table)
+    split = df["split"].to_numpy(dtype=str)
+    train, test = _split_rows(split, train_splits, test_split, str(table))
+    feats = kmer_frequencies(df["sequence"].tolist(), k=k)
+    labels = df["label"].to_numpy(dtype=str)
+    res = fit_probe(feats[train], labels[train], feats[test], labels[test], **probe_kwargs)
+    metrics = {
+        "model": f"{k}-mer frequencies",
+        "tokenizer": f"kmer_overlapping{k}",
+        "objective": "none",
+        "regime": "kmer-baseline",
+        "layer": None,
+        "pooling": "frequency",
+        "probe_input": "kmer",
+        "k": k,
+        "train_splits": list(train_splits),
+        "test_split": test_split,
+        **dict(meta or {}),
+        **res.metrics,
+    }
+    _write_metrics(out_json, metrics)
+    log.info("probe %d-mer baseline: accuracy %.3f", k, metrics["accuracy"])
+    return metrics
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def _row(metrics: Mapping[str, Any], source: str) -> dict[str, Any]:
+    missing = [c for c in ("model", "regime", "accuracy", "macro_f1", "chance") if c not in metrics]
+    if missing:
+        raise InputFormatError(f"{source}: not a probe metrics file (missing {missing})")
+    if metrics["regime"] not in REGIMES:
+        raise InputFormatError(
+            f"{source}: regime {metrics['regime']!r} is not one of {list(REGIMES)}"
+        )
+    row = {c: metrics.get(c) for c in TABLE_COLUMNS}
+    row["metrics_file"] = source
+    return row
+
+
+def _finish_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    df["layer"] = df["layer"].astype("Int64")
+    regime_order = {r: i for i, r in enumerate(REGIMES)}
+    df = df.assign(_r=df["regime"].map(regime_order))
+    df = df.sort_values(["_r", "model", "layer", "pooling"], na_position="first", kind="stable")
+    return df.drop(columns="_r").reset_index(drop=True)
+
+
+def _write_table(df: pd.DataFrame, out_tsv: str | os.PathLike) -> None:
+    with atomic_write(out_tsv) as fh:
+        df.to_csv(fh, sep="\t", index=False, float_format="%.4f")
+
+
+def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFormatError(f"{path}: probe metrics file not found") from None
+    except json.JSONDecodeError as err:
+        raise InputFormatError(f"{path}: not valid JSON ({err})") from err
+
+
+def assemble_table(
+    metrics_files: Iterable[str | os.PathLike], out_tsv: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """One row per probe metrics JSON (embedded models and k-mer baselines), in a fixed order
+    (regime, model, layer); written as TSV when `out_tsv` is given."""
+    rows = [_row(read_metrics(p), str(p)) for p in metrics_files]
+    df = _finish_table(rows)
+    if out_tsv is not None:
+        _write_table(df, out_tsv)
+    return df
+
+
+def append_to_table(metrics_file: str | os.PathLike, table_tsv: str | os.PathLike) -> pd.DataFrame:
+    """Add one probe's row to a table TSV (created if absent), replacing a row with the same
+    model, regime, layer and pooling."""
+    new = _row(read_metrics(metrics_file), str(metrics_file))
+    rows: list[dict[str, Any]] = []
+    if Path(table_tsv).is_file():
+        old = pd.read_csv(table_tsv, sep="\t", keep_default_na=False, na_values=[""])
+        old["layer"] = old["layer"].astype("Int64")
+        key = tuple(new[c] for c in TABLE_KEY)
+        for rec in old.to_dict("records"):
+            rec_key = tuple(None if pd.isna(rec[c]) else rec[c] for c in TABLE_KEY)
+            if rec_key != key:
+                rows.append(rec)
+    rows.append(new)
+    df = _finish_table(rows)
+    _write_table(df, table_tsv)
+    return df
+
+
+# ----------------------------------------------------------------------------- UMAP
+
+
+def umap_coords(
+    embeddings: np.ndarray,
+    ids: Sequence[str],
+    labels: Sequence[str],
+    *,
+    n_neighbors: int = 15,
+    metric: str = "cosine",
+    min_dist: float = 0.1,
+    seed: int = 42,
+) -> pd.DataFrame:
+    """2-D UMAP of `embeddings` (N, D) -> DataFrame(id, species, x, y), reproducible for a
+    given seed. With fewer than `n_neighbors` + 1 points the neighbourhood shrinks to N - 1."""
+    import umap  # imported here: it takes seconds (numba) and only this function needs it
+
+    x = np.asarray(embeddings, dtype=np.float32)
+    n = x.shape[0]
+    if n < 3:
+        raise InputFormatError(f"UMAP needs at least 3 points, got {n}")
+    k = min(n_neighbors, n - 1)
+    if k < n_neighbors:
+        log.warning("UMAP: only %d points; using %d neighbours instead of %d", n, k, n_neighbors)
+    reducer = umap.UMAP(
+        n_neighbors=k, metric=metric, min_dist=min_dist, random_state=seed, n_components=2
+    )
+    with warnings.catch_warnings():
+        # "n_jobs value 1 overridden to 1 by setting random_state": expected, we want the seed
+        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
+        xy = reducer.fit_transform(x)  # (N, 2)
+    return pd.DataFrame(
+        {
+            "id": np.asarray(ids, dtype=str),
+            "species": np.asarray(labels, dtype=str),
+            "x": xy[:, 0].astype(np.float64),
+            "y": xy[:, 1].astype(np.float64),
+        }
+    )
+
+
+def umap_from_npz(
+    npz_path: str | os.PathLike,
+    out_tsv: str | os.PathLike | None = None,
+    *,
+    split: str = "test",
+    max_points: int | None = None,
+    seed: int = 42,
+    **umap_kwargs: Any,
+) -> pd.DataFrame:
+    """UMAP of one split of an embeddings file, written as TSV (id, species, x, y).
+    `max_points` keeps a seeded random subset (same rows for every model embedding the same
+    table, so panels are comparable)."""
+    emb = load_embeddings(npz_path).subset(split)
+    if len(emb.ids) == 0:
+        raise InputFormatError(f"{npz_path}: no rows in split {split!r}")
+    if max_points is not None and len(emb.ids) > max_points:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(emb.ids), size=max_points, replace=False))
+        emb.ids, emb.labels = emb.ids[keep], emb.labels[keep]
+        emb.embeddings = emb.embeddings[keep]
+    df = umap_coords(emb.embeddings, emb.ids, emb.labels, seed=seed, **umap_kwargs)
+    if out_tsv is not None:
+        with atomic_write(out_tsv) as fh:
+            df.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    return df
+
+
+def read_coords(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a UMAP coordinates TSV written by :func:`umap_from_npz`."""
+    df = pd.read_csv(path, sep="\t", dtype={"id": str, "species": str})
+    missing = {"id", "species", "x", "y"} - set(df.columns)
+    if missing:
+        raise InputFormatError(f"{path}: not a UMAP coordinates table (missing {missing})")
+    return df
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+__all__ = [
+    "DEFAULT_CS",
+    "TABLE_COLUMNS",
+    "ProbeResult",
+    "append_to_table",
+    "assemble_table",
+    "fit_probe",
+    "probe_embeddings",
+    "probe_kmer",
+    "read_coords",
+    "read_metrics",
+    "umap_coords",
+    "umap_from_npz",
+]

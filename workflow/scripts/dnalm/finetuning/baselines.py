@@ -1,0 +1,404 @@
+"""The baselines of the fine-tuning stage.
+
+Two baselines, both trained only on a task's train split, selected on its validation split
+and scored once on its test split with :mod:`dnalm.evaluation.metrics`:
+
+- **One-hot CNN** (:mod:`dnalm.modeling.cnn`): the DNA-LLM project's
+  baseline. Bases are one-hot encoded (A, C, G, T; N and padding = all zeros), a
+  Conv1d(4 -> 128, kernel 11, same padding) + GELU extracts motif features, and the same
+  head a pretrained backbone gets sits on top: :class:`dnalm.modeling.heads.PerBaseRegressionHead`
+  for per-base regression, a pooled :class:`dnalm.modeling.heads.SequenceClassificationHead` for
+  classification (or sequence regression with one output). Parameter count of the per-base
+  model: first conv 4*128*11 + 128 = 5,760; head LayerNorm 2*128 = 256, conv
+  128*128*11 + 128 = 180,352, linear 128 + 1 = 129; total **186,497** (the "about 186k").
+- **k-mer frequencies + linear model** (:func:`run_kmer_baseline`): overlapping k-mer counts
+  (k = 3..6) normalised to frequencies, standardised, then multinomial logistic regression
+  (classification) or ridge regression (sequence regression), the inverse regularisation C /
+  the ridge alpha chosen on the validation split (5-fold CV on train when there is none).
+  A k-mer *bag* has no positions, so it cannot predict per base: per-base tasks are refused
+  with a clear error (the one-hot CNN is the per-base baseline).
+
+The CNN trains with :func:`dnalm.training.fit.fit`, the loop fine-tuning uses.
+
+Outputs of every run, in `out_dir` (each written atomically; metrics.json is written last,
+so its presence means the run finished):
+
+- ``curves.csv``: epoch, step, train_loss, val_loss, val_metric, elapsed_s per evaluation;
+- ``model.safetensors``: best-validation weights (CNN only);
+- ``predictions.npz`` (per-base: ``ids`` (N,), ``predictions`` and ``targets`` (N, L)
+  float32 padded with 0, ``lengths`` (N,)) or ``predictions.tsv`` (sequence tasks: id,
+  label, predicted and, for classification, one ``p_<class>`` column per class);
+- ``metrics.json``: see :func:`dnalm.evaluation.metrics.write_metrics_json`.
+
+Augmentations (per-base regression, training batches only):
+
+- shift: every training sequence is cropped to ``L - 2*max_shift`` bases starting at
+  ``max_shift + s`` with s uniform in [-max_shift, max_shift], targets cropped alike. The
+  model is fully convolutional, so the shorter inputs need nothing special, and no base
+  is invented: the vacated ends are *dropped by cropping*, not filled with N and zero
+  targets (DNA-LLM fills with N / 0, which teaches the model that N-padded edges are
+  unbound, and clips motifs at the edge).
+- reverse complement (option): with probability 1/2 a training sequence is replaced by its
+  reverse complement and its per-base targets are reversed (class labels are unchanged).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from dnalm.core.alphabet import kmer_frequencies_sparse, one_hot
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_path, atomic_write
+from dnalm.evaluation.metrics import classification_metrics, regression_metrics, write_metrics_json
+from dnalm.finetuning.data import (
+    _class_labels,
+    _save_curves,
+    _save_predictions_tsv,
+    discard_stale_checkpoints,
+    score_test,
+    split_frames,
+    task_arrays,
+    task_kind,
+    task_objective,
+)
+from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
+from dnalm.training.augment import random_reverse_complement, shift_crop
+from dnalm.training.fit import ArrayBatches, fit, fit_settings, predict
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+# ----------------------------------------------------------------------------- training loop
+
+
+# ----------------------------------------------------------------------------- one-hot CNN
+
+
+@dataclass
+class CNNConfig:
+    """Settings of the one-hot CNN baseline. Defaults: the DNA-LLM architecture (128
+    channels, kernel 11, dropout 0.2) with a learning rate that converges in a few epochs
+    on CPU; DNA-LLM used lr 1e-4, weight decay 1e-4, batch 64, patience 10, up to 100
+    epochs, selection on validation loss."""
+
+    channels: int = 128
+    kernel_size: int = 11
+    dropout: float = 0.2
+    pooling: str = "max"  # classification / sequence regression only
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    max_epochs: int = 30
+    patience: int = 5
+    eval_every: int | None = None  # steps; None = once per epoch
+    max_steps: int | None = None
+    grad_clip: float | None = 1.0
+    max_shift: int = 10  # per-base regression only; 0 = off
+    reverse_complement: bool = False
+    seed: int = 0
+    device: str = "cpu"
+    warmup_steps: int = 0
+    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
+    min_lr_ratio: float = 0.1
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> CNNConfig:
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(
+                f"unknown one-hot CNN setting(s) {sorted(unknown)}; "
+                f"known: {sorted(cls.__dataclass_fields__)}"
+            )
+        return cls(**d)
+
+
+def train_onehot_cnn(
+    df: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    kind: str | None = None,
+    labels: Sequence[str] | None = None,
+    config: CNNConfig | Mapping[str, Any] | None = None,
+    model_name: str = "onehot_cnn",
+    task: str | None = None,
+) -> dict[str, Any]:
+    """Train, select and test the one-hot CNN on a task table; write the run's outputs
+    (module docstring) to `out_dir` and return the metrics.json record.
+
+    df: a task table (dnalm.tasks.load_task, or any frame with id, sequence, split and
+    label or targets). kind: classification | regression | per_base_regression (default:
+    from the table). labels: class order (default: the task's, else sorted)."""
+    t_start = time.perf_counter()
+    cfg = config if isinstance(config, CNNConfig) else CNNConfig.from_dict(config)
+    kind = task_kind(df, kind)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = split_frames(df, cfg.seed)
+    per_base = kind == "per_base_regression"
+    width = int(df["sequence"].str.len().max())
+    order = _class_labels(df, labels) if kind == "classification" else None
+
+    def transform(train: bool) -> Callable:
+        def fn(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+            if train and per_base and cfg.max_shift > 0:
+                batch = shift_crop(batch, cfg.max_shift, gen)
+            if train and cfg.reverse_complement:
+                batch = random_reverse_complement(batch, gen, per_base)
+            batch = dict(batch)
+            batch["x"] = one_hot(batch.pop("codes"))  # (B, L, 4)
+            return batch
+
+        return fn
+
+    data = {s: task_arrays(p, kind, width, order) for s, p in parts.items()}
+    train_loader = ArrayBatches(
+        data["train"], cfg.batch_size, shuffle=True, seed=cfg.seed, transform=transform(True)
+    )
+    val_loader = ArrayBatches(data["validation"], cfg.eval_batch_size, transform=transform(False))
+    test_loader = ArrayBatches(data["test"], cfg.eval_batch_size, transform=transform(False))
+
+    torch.manual_seed(cfg.seed)
+    loss_fn, select, val_metric = task_objective(kind)
+    if per_base:
+        model: nn.Module = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
+    elif kind == "classification":
+        model = OneHotCNNClassifier(
+            len(order), cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling
+        )
+    else:
+        model = OneHotCNNClassifier(1, cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling)
+
+    trainable, total = count_params(model)
+    ckpt_dir = out_dir / "checkpoints"
+    discard_stale_checkpoints(ckpt_dir, {"model": model_name, "kind": kind, **asdict(cfg)}, data)
+    log.info(
+        "one-hot CNN (%s): %d trainable / %d parameters; train %d, validation %d, test %d",
+        kind,
+        trainable,
+        total,
+        len(parts["train"]),
+        len(parts["validation"]),
+        len(parts["test"]),
+    )
+    result = fit(
+        model,
+        train_loader,
+        val_loader,
+        loss_fn,
+        val_metric=val_metric,
+        device=cfg.device,
+        checkpoint_dir=ckpt_dir,
+        **fit_settings(cfg),
+    )
+    out = predict(model, test_loader, device=cfg.device)  # the one look at test
+    test = parts["test"]
+    metrics = score_test(
+        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None
+    )
+
+    from safetensors.torch import save_file
+
+    with atomic_path(out_dir / "model.safetensors") as tmp:
+        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+    _save_curves(out_dir / "curves.csv", result.curves)
+    fit_info = asdict(result)
+    fit_info.pop("curves")
+    return write_metrics_json(
+        out_dir / "metrics.json",
+        model=model_name,
+        tokenizer="onehot",
+        regime="baseline",
+        trainable_params=trainable,
+        total_params=total,
+        wall_time_s=time.perf_counter() - t_start,
+        n_test=len(test),
+        metrics=metrics,
+        task=task,
+        kind=kind,
+        selection_metric=f"validation {select}",
+        n_train=len(parts["train"]),
+        n_validation=len(parts["validation"]),
+        fit=fit_info,
+        config=asdict(cfg),
+    )
+
+
+def _select_on_grid(
+    make: Callable[[float], Any],
+    grid: list[float],
+    name: str,
+    X: Mapping[str, Any],
+    y: Mapping[str, np.ndarray],
+    score: Callable[[np.ndarray, np.ndarray], float],
+    score_name: str,
+    splitter: type,
+    seed: int,
+    folds: int = 5,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Pick the grid value whose model (fitted on train) scores best: on the validation
+    split when there is one, else averaged over `folds` (stratified) CV folds of train.
+    Ties go to the first (most regularised) value. Returns (best, one row per value)."""
+    rows: list[dict[str, Any]] = []
+    if "validation" in X:
+        for v in grid:
+            m = make(v).fit(X["train"], y["train"])
+            rows.append(
+                {
+                    name: v,
+                    f"validation_{score_name}": score(y["validation"], m.predict(X["validation"])),
+                }
+            )
+    else:
+        cv = splitter(n_splits=folds, shuffle=True, random_state=seed)
+        splits = list(cv.split(np.zeros(len(y["train"])), y["train"]))
+        for v in grid:
+            vals = []
+            for tr, va in splits:
+                m = make(v).fit(X["train"][tr], y["train"][tr])
+                vals.append(score(y["train"][va], m.predict(X["train"][va])))
+            rows.append({name: v, f"cv{folds}_{score_name}": float(np.mean(vals))})
+    key = next(k for k in rows[0] if k != name)
+    finite = [r for r in rows if math.isfinite(r[key])]
+    best = max(finite, key=lambda r: r[key])[name] if finite else grid[0]
+    return float(best), rows
+
+
+def run_kmer_baseline(
+    df: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    k: int = 4,
+    kind: str | None = None,
+    labels: Sequence[str] | None = None,
+    Cs: Sequence[float] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    alphas: Sequence[float] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0),
+    seed: int = 0,
+    task: str | None = None,
+) -> dict[str, Any]:
+    """k-mer frequencies + linear model on a task table; writes selection.csv (the
+    validation score of every C or alpha tried), predictions.tsv and metrics.json to
+    `out_dir` and returns the metrics.json record.
+
+    Classification: StandardScaler (no centring, the features are sparse) + logistic
+    regression (lbfgs, the multinomial/softmax loss for more than two classes); C chosen
+    by validation macro-F1, or by 5-fold stratified CV on train when the table has no
+    validation rows. Sequence regression: the same with ridge regression and validation
+    Pearson r. The chosen model is the one fitted on train only (validation only selects),
+    as for the CNN. Per-base regression is refused: a bag of k-mers has no positions."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    t_start = time.perf_counter()
+    kind = task_kind(df, kind)
+    if kind == "per_base_regression":
+        raise ConfigError(
+            "the k-mer baseline cannot predict per base (a k-mer frequency vector has no "
+            "positions); use the one-hot CNN baseline for per-base tasks"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    has_val = bool((df["split"] == "validation").any())
+    parts = {
+        s: df[df["split"] == s].reset_index(drop=True) for s in ("train", "validation", "test")
+    }
+    for s in ("train", "test"):
+        if parts[s].empty:
+            raise InputFormatError(f"the task table has no {s} rows")
+    X = {s: kmer_frequencies_sparse(list(p["sequence"]), k) for s, p in parts.items() if len(p)}
+    parts = {s: p for s, p in parts.items() if len(p)}
+    selection: list[dict[str, Any]] = []
+    test = parts["test"]
+
+    if kind == "classification":
+        order = _class_labels(df, labels)
+        y = {s: p["label"].astype(str).to_numpy() for s, p in parts.items()}
+
+        def make(c: float):
+            return make_pipeline(
+                StandardScaler(with_mean=False),
+                LogisticRegression(C=c, max_iter=2000, random_state=seed),
+            )
+
+        def score(yt: np.ndarray, yp: np.ndarray) -> float:
+            return classification_metrics(yt, yp)["macro_f1"]
+
+        best_c, selection = _select_on_grid(
+            make, list(Cs), "C", X, y, score, "macro_f1", StratifiedKFold, seed
+        )
+        model = make(best_c).fit(X["train"], y["train"])
+        lr = model[-1]
+        prob_raw = model.predict_proba(X["test"])
+        classes = list(lr.classes_)
+        prob = np.zeros((len(test), len(order)))
+        for j, lab in enumerate(order):
+            if lab in classes:
+                prob[:, j] = prob_raw[:, classes.index(lab)]
+        pred = model.predict(X["test"])
+        metrics = classification_metrics(y["test"], pred, order, y["train"])
+        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred})
+        for j, lab in enumerate(order):
+            table[f"p_{lab}"] = prob[:, j]
+        n_params = int(lr.coef_.size + lr.intercept_.size)
+        chosen = {"C": best_c}
+        name = "kmer_logreg"
+    else:
+        y = {s: p["label"].astype(float).to_numpy() for s, p in parts.items()}
+
+        def make(a: float):
+            return make_pipeline(StandardScaler(with_mean=False), Ridge(alpha=a))
+
+        def score(yt: np.ndarray, yp: np.ndarray) -> float:
+            return regression_metrics(yt, yp)["pearson_r"]
+
+        best_a, selection = _select_on_grid(
+            make, list(alphas), "alpha", X, y, score, "pearson_r", KFold, seed
+        )
+        model = make(best_a).fit(X["train"], y["train"])
+        pred = model.predict(X["test"])
+        metrics = regression_metrics(y["test"], pred)
+        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred})
+        n_params = int(np.size(model[-1].coef_) + np.size(model[-1].intercept_))
+        chosen = {"alpha": best_a}
+        name = "kmer_ridge"
+
+    with atomic_write(out_dir / "selection.csv") as fh:
+        pd.DataFrame(selection).to_csv(fh, index=False, float_format="%.6g")
+    _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    return write_metrics_json(
+        out_dir / "metrics.json",
+        model=name,
+        tokenizer=f"kmer{k}",
+        regime="baseline",
+        trainable_params=n_params,
+        total_params=n_params,
+        wall_time_s=time.perf_counter() - t_start,
+        n_test=len(test),
+        metrics=metrics,
+        task=task,
+        kind=kind,
+        k=k,
+        selection_metric="validation" if has_val else "5-fold CV on train",
+        chosen=chosen,
+        n_train=len(parts["train"]),
+        n_validation=len(parts["validation"]) if "validation" in parts else 0,
+        seed=seed,
+    )

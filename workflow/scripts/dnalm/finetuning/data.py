@@ -1,0 +1,244 @@
+"""Task arrays for the fine-tuning stage: the kind of a task, its split frames, integer-coded
+sequences and targets, the loss and selection metric of each kind, test scoring, curve and
+prediction files, and the discarding of checkpoints that were trained on other settings or data."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from dnalm.core.alphabet import encode_sequences
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_path, atomic_write
+from dnalm.evaluation.metrics import classification_metrics, regression_metrics
+from dnalm.tasks.common import KINDS
+from dnalm.training.fit import CURVE_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def task_kind(df: pd.DataFrame, kind: str | None = None) -> str:
+    """The task kind: `kind` if given, else df.attrs['kind'] (set by dnalm.tasks.load_task),
+    else per_base_regression when a `targets` column exists, else classification."""
+    kind = (
+        kind
+        or df.attrs.get("kind")
+        or ("per_base_regression" if "targets" in df.columns else "classification")
+    )
+    if kind not in KINDS:
+        raise ConfigError(f"task kind must be one of {KINDS}, got {kind!r}")
+    need = "targets" if kind == "per_base_regression" else "label"
+    missing = {"id", "sequence", "split", need} - set(df.columns)
+    if missing:
+        raise InputFormatError(f"task table lacks column(s) {sorted(missing)} for a {kind} task")
+    return kind
+
+
+def split_frames(
+    df: pd.DataFrame, seed: int = 0, val_fraction: float = 0.1
+) -> dict[str, pd.DataFrame]:
+    """train/validation/test frames of a task table. A table without validation rows gets
+    a seeded `val_fraction` of train as validation (logged), because early stopping and
+    model selection must not look at test."""
+    parts = {
+        s: df[df["split"] == s].reset_index(drop=True) for s in ("train", "validation", "test")
+    }
+    unknown = set(df["split"]) - set(parts)
+    if unknown:
+        raise InputFormatError(
+            f"unknown split name(s) {sorted(unknown)}: use train/validation/test"
+        )
+    for s in ("train", "test"):
+        if parts[s].empty:
+            raise InputFormatError(f"the task table has no {s} rows")
+    if parts["validation"].empty:
+        rng = np.random.default_rng(seed)
+        n_val = max(1, round(val_fraction * len(parts["train"])))
+        pick = np.zeros(len(parts["train"]), bool)
+        pick[rng.permutation(len(parts["train"]))[:n_val]] = True
+        log.warning(
+            "no validation rows: using %d random train rows (seed %d) as validation", n_val, seed
+        )
+        parts["validation"] = parts["train"][pick].reset_index(drop=True)
+        parts["train"] = parts["train"][~pick].reset_index(drop=True)
+    return parts
+
+
+def _targets(df: pd.DataFrame, width: int) -> np.ndarray:
+    """Per-base targets (N, width) float32, zero-padded; each row must match its sequence."""
+    out = np.zeros((len(df), width), np.float32)
+    for i, (t, s, rid) in enumerate(zip(df["targets"], df["sequence"], df["id"], strict=True)):
+        arr = t if isinstance(t, np.ndarray) else np.array(str(t).split(","), dtype=np.float32)
+        if len(arr) != len(s):
+            raise InputFormatError(f"row {rid}: {len(arr)} targets for a {len(s)}-bp sequence")
+        out[i, : len(arr)] = arr
+    return out
+
+
+def _class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
+    order = labels or df.attrs.get("labels") or sorted(df["label"].astype(str).unique())
+    order = [str(x) for x in order]
+    unknown = set(df["label"].astype(str)) - set(order)
+    if unknown:
+        raise InputFormatError(f"labels {sorted(unknown)[:5]} are not in the class list {order}")
+    return order
+
+
+def _save_curves(path: Path, rows: list[dict[str, float]]) -> None:
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CURVE_COLUMNS)
+        for r in rows:
+            w.writerow([f"{r[c]:.6g}" if isinstance(r[c], float) else r[c] for c in CURVE_COLUMNS])
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def _save_predictions_tsv(path: Path, table: pd.DataFrame) -> None:
+    with atomic_write(path) as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+
+
+def _masked_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    m = batch["mask"].to(pred.dtype)  # (B, L)
+    return ((pred - batch["y"]) ** 2 * m).sum() / m.sum().clamp(min=1.0)
+
+
+def _cross_entropy(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return F.cross_entropy(pred, batch["y"])
+
+
+def _seq_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return F.mse_loss(pred.squeeze(-1), batch["y"])
+
+
+def task_arrays(
+    part: pd.DataFrame, kind: str, width: int, labels: Sequence[str] | None
+) -> dict[str, np.ndarray]:
+    """The arrays a model of `kind` trains on, for one split of a task table: base codes
+    (N, width) int8 (N and padding = 4), the base mask (N, width) and y: per-base targets
+    (N, width) float32 zero-padded, class indices into `labels` (N,) int64, or sequence
+    labels (N,) float32. Shared by the one-hot CNN and fine-tuned language models."""
+    codes, lengths = encode_sequences(list(part["sequence"]), width)
+    mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
+    if kind == "per_base_regression":
+        y = _targets(part, width)
+    elif kind == "classification":
+        y = np.array([list(labels).index(str(v)) for v in part["label"]], dtype=np.int64)
+    else:
+        y = part["label"].astype(np.float32).to_numpy()
+    return {"codes": codes, "mask": mask, "y": y}
+
+
+def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
+    """(loss_fn, name of the selection metric, val_metric) of a task kind: masked MSE and
+    validation Pearson r over all bases (per-base), cross-entropy and macro-F1
+    (classification), MSE and Pearson r (sequence regression)."""
+    if kind == "per_base_regression":
+
+        def per_base(out: dict) -> float:
+            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
+
+        return _masked_mse, "pearson_r", per_base
+    if kind == "classification":
+
+        def classes(out: dict) -> float:
+            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
+
+        return _cross_entropy, "macro_f1", classes
+
+    def sequence(out: dict) -> float:
+        return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
+
+    return _seq_mse, "pearson_r", sequence
+
+
+def score_test(
+    out_dir: Path,
+    kind: str,
+    test: pd.DataFrame,
+    out: Mapping[str, np.ndarray],
+    labels: Sequence[str] | None,
+    train_labels: Sequence[str] | None = None,
+    **npz_extra: np.ndarray,
+) -> dict[str, Any]:
+    """Metrics of the test predictions `out` (from :func:`predict`) and the predictions
+    file: predictions.npz for per-base tasks (ids, predictions, targets, lengths and any
+    `npz_extra` arrays), predictions.tsv otherwise (id, label, predicted and, for
+    classification, p_<class> per class). Returns the metrics dict."""
+    if kind == "per_base_regression":
+        metrics = regression_metrics(out["y"], out["pred"], out["mask"])
+        lengths = test["sequence"].str.len().to_numpy()
+        _save_npz(
+            out_dir / "predictions.npz",
+            ids=test["id"].to_numpy(dtype=str),
+            predictions=(out["pred"] * out["mask"]).astype(np.float32),
+            targets=out["y"].astype(np.float32),
+            lengths=lengths.astype(np.int64),
+            **npz_extra,
+        )
+        return metrics
+    if kind == "classification":
+        prob = torch.softmax(torch.from_numpy(out["pred"]), 1).numpy()
+        pred_labels = np.array(labels)[prob.argmax(1)]
+        metrics = classification_metrics(
+            test["label"].astype(str), pred_labels, labels, train_labels
+        )
+        table = pd.DataFrame({"id": test["id"], "label": test["label"], "predicted": pred_labels})
+        for j, lab in enumerate(labels):
+            table[f"p_{lab}"] = prob[:, j]
+    else:
+        metrics = regression_metrics(out["y"], out["pred"][:, 0])
+        table = pd.DataFrame(
+            {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
+        )
+    _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    return metrics
+
+
+def discard_stale_checkpoints(
+    ckpt_dir: Path, settings: dict[str, Any], data: Mapping[str, Mapping[str, np.ndarray]]
+) -> None:
+    """Checkpoints resume a run killed with the *same* settings and data. When either
+    changed (the workflow reruns the job because its parameters or its task table changed),
+    the old checkpoints belong to another run: remove them and start over, saying so. The
+    settings (JSON-able, "threads" and "device" ignored) and a sha256 of the training and
+    validation arrays (`data`: split -> task_arrays) are recorded in ``settings.json`` of
+    `ckpt_dir`."""
+    record = ckpt_dir / "settings.json"
+    settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
+    h = hashlib.sha256()
+    for split in ("train", "validation"):
+        for key, arr in sorted(data[split].items()):
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{split}|{key}|{arr.dtype}|{arr.shape}|".encode())
+            h.update(arr.tobytes())
+    settings["data"] = h.hexdigest()
+    if ckpt_dir.exists():
+        old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+        if old != settings:
+            changed = sorted(k for k in settings if (old or {}).get(k) != settings[k])
+            log.warning(
+                "settings changed since the checkpoints in %s were written (%s): starting over",
+                ckpt_dir,
+                ", ".join(changed[:6]) or "unknown",
+            )
+            shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(record) as fh:
+        json.dump(settings, fh, indent=1, default=str)
+        fh.write("\n")

@@ -1,0 +1,820 @@
+"""Fine-tuning a pretrained (or randomly initialised) dnalm backbone on a task table.
+
+One run = one backbone folder (``results/models/{model}``, a Hugging Face folder written by
+pretraining) x one task x one regime. The same task tables, splits, metrics, training loop
+(:func:`dnalm.training.fit.fit`: AdamW, early stopping on validation, checkpoints and exact
+resume, bf16 autocast on GPU, progress bar) and output files as the baselines, so a run's
+row in the comparison table is directly comparable to the one-hot CNN's.
+
+Model = backbone -> head:
+
+- the backbone is the transformer body of the language model (``OPTModel`` of a GPT,
+  ``BertModel`` of an MLM; the LM head is not used), run on ``BOS tokens EOS`` exactly as in
+  the pretraining corpus, right-padded, with a 2-D attention mask;
+- per-base regression (TF binding): token states are spread back onto bases
+  (:func:`dnalm.modeling.heads.tokens_to_bases`: each base takes the state of the token covering it,
+  so a 6-mer's state is repeated for its six bases and a codon's for its three), then the
+  DNA-LLM head (:class:`dnalm.modeling.heads.PerBaseRegressionHead`) gives one score per base.
+  Bases no token covers (the tail after the last whole codon or k-mer, or bases beyond a
+  truncated context) get a zero state and are excluded from the loss and from the metrics
+  (counted in ``metrics.json`` as ``bases_uncovered``);
+- classification / sequence regression: :class:`dnalm.modeling.heads.SequenceClassificationHead` on
+  the states pooled over real (non-pad) tokens: ``mean`` (default), ``cls`` (position 0,
+  the [CLS] token of an MLM), ``last`` or ``max``.
+
+Regimes (``regime``):
+
+``frozen``   only the head trains; the backbone stays in eval mode (no dropout), as the
+             DNA-LLM regression experiment;
+``partial``  token/position embeddings and the first ``freeze_layers`` transformer blocks
+             frozen, the rest and the head train (the species fine-tuning of the Nucleotide
+             Transformer post froze the embeddings and the first layers);
+``full``     everything trains;
+``lora``     low-rank adapters (``peft``) on the attention query/value projections, merged
+             into the weights when the run ends; only adapters and head train.
+
+``random_init: true`` starts from the same architecture with seeded random weights: the
+"what does pretraining add" control, fine-tuned the same way.
+
+Sequences longer than the model's context: ``too_long: truncate`` (default) keeps the first
+``context`` tokens (BOS included, EOS dropped) and logs how many sequences and bases were
+cut; per-base targets of bases past the cut are excluded, never guessed. ``too_long: error``
+stops instead. Sliding windows were not chosen: task windows here (200 bp TF-binding
+windows, 60 nt fragments, ChIP-seq peaks) fit any preset's context, and stitching windows
+would make a per-base score depend on where a window happened to start.
+
+Augmentations (training batches only) are done on bases, before tokenization, so a shifted
+window is re-tokenized in its new frame: random shifts up to ``max_shift`` bp with targets
+shifted alike (by cropping, see :mod:`dnalm.finetuning.baselines`), optional reverse complement.
+
+Outputs in ``out_dir`` (each atomic; ``metrics.json`` last): ``curves.csv``,
+``predictions.npz`` (per-base) or ``predictions.tsv``, ``model/`` (the fine-tuned language
+model folder, loadable by the Auto classes like a pretrained one and embeddable by
+:mod:`dnalm.evaluation.embed`, plus ``head.safetensors`` and ``finetune.json``), ``metrics.json``.
+Checkpoints go to ``out_dir/checkpoints`` and make an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from dnalm.core.alphabet import CODE_TO_BASE
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import atomic_write
+from dnalm.evaluation.metrics import write_metrics_json
+from dnalm.finetuning.data import (
+    _class_labels,
+    _save_curves,
+    discard_stale_checkpoints,
+    score_test,
+    split_frames,
+    task_arrays,
+    task_kind,
+    task_objective,
+)
+from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
+from dnalm.training.augment import random_reverse_complement, shift_crop
+from dnalm.training.fit import ArrayBatches, fit, fit_settings, predict
+from dnalm.training.schedule import check_lr_schedule
+
+log = logging.getLogger(__name__)
+
+REGIMES = ("frozen", "partial", "full", "lora")
+TOO_LONG = ("truncate", "error")
+#: attention projections LoRA adapts, per architecture (peft target_modules)
+LORA_TARGETS = {"opt": ["q_proj", "v_proj"], "bert": ["query", "value"]}
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of one fine-tuning run (workflow config `finetune.train` and the run entry).
+
+    Head sizes default to DNA-LLM's regression head (128 channels, kernel 11, dropout 0.2)."""
+
+    regime: str = "frozen"
+    freeze_layers: int = 1  # partial: embeddings + this many first blocks frozen
+    random_init: bool = False
+    pooling: str = "mean"  # classification heads: mean | cls | last | max
+    head_hidden: int = 128
+    head_kernel: int = 11
+    head_dropout: float = 0.2
+    head_standardize: bool = True  # sequence-level heads: standardise pooled features
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 50  # linear warm-up of the learning rate (0 = off)
+    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
+    min_lr_ratio: float = 0.1  # cosine: final lr = lr * min_lr_ratio
+    weight_decay: float = 0.01
+    max_epochs: int = 10
+    patience: int = 3
+    eval_every: int | None = None  # optimizer steps between validations; None = per epoch
+    max_steps: int | None = None
+    grad_clip: float | None = 1.0
+    max_shift: int = 10  # per-base tasks; 0 = off
+    reverse_complement: bool = False
+    max_train_examples: int | None = None  # seeded subsample of train (CI-sized runs)
+    max_validation_examples: int | None = None  # seeded subsample of validation (ditto)
+    too_long: str = "truncate"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> FinetuneConfig:
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown fine-tuning setting(s) {sorted(unknown)}; known: {sorted(known)}"
+            )
+        cfg = cls(**d)
+        if cfg.regime not in REGIMES:
+            raise ConfigError(f"regime must be one of {REGIMES}, got {cfg.regime!r}")
+        check_lr_schedule(cfg.lr_schedule)
+        if cfg.too_long not in TOO_LONG:
+            raise ConfigError(f"too_long must be one of {TOO_LONG}, got {cfg.too_long!r}")
+        if cfg.freeze_layers < 0:
+            raise ConfigError(f"freeze_layers must be >= 0, got {cfg.freeze_layers}")
+        return cfg
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def validate_task_table(df: pd.DataFrame, kind: str, where: str = "task table") -> None:
+    """Refuse tables a model cannot be trained or scored on, naming the row at fault:
+    non-finite or ragged per-base targets, non-finite regression labels, and class labels
+    of validation/test rows that never occur in train (no model can predict those)."""
+    if kind == "per_base_regression":
+        for rid, seq, t in zip(df["id"], df["sequence"], df["targets"], strict=True):
+            arr = t if isinstance(t, np.ndarray) else np.array(str(t).split(","), np.float32)
+            if len(arr) != len(seq):
+                raise InputFormatError(
+                    f"{where}: row {rid}: {len(arr)} targets for a {len(seq)}-bp sequence"
+                )
+            if not np.isfinite(arr).all():
+                pos = int(np.flatnonzero(~np.isfinite(arr))[0])
+                raise InputFormatError(
+                    f"{where}: row {rid}: target at base {pos + 1} is {arr[pos]} (NaN/inf); "
+                    "fix or drop the row (targets must be finite numbers)"
+                )
+    elif kind == "regression":
+        y = pd.to_numeric(df["label"], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputFormatError(
+                f"{where}: row {df['id'].iloc[i]}: label {df['label'].iloc[i]!r} is not a "
+                "finite number"
+            )
+    else:
+        labels = df["label"].astype(str)
+        train = set(labels[df["split"] == "train"])
+        for split in ("validation", "test"):
+            rows = df[(df["split"] == split) & ~labels.isin(train)]
+            if len(rows):
+                unseen = sorted(set(rows["label"].astype(str)))
+                raise InputFormatError(
+                    f"{where}: label(s) {unseen[:5]} occur in the {split} split ({len(rows)} "
+                    f"rows, e.g. {rows['id'].iloc[0]}) but never in train; a classifier "
+                    "cannot predict a class it never saw: add training examples or drop them"
+                )
+
+
+def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
+    """The dnalm tokenizer hash recorded in a tokenizer or model folder (None if absent)."""
+    f = Path(folder) / "dnalm_tokenizer.json"
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text(encoding="utf-8")).get("hash")
+
+
+def check_model_tokenizer(
+    model_dir: str | os.PathLike, config, expected_hash: str | None = None
+) -> None:
+    """A model folder must hold the tokenizer it was trained with: its tokenizer hash must
+    match the one pretraining recorded in run.json (and `expected_hash`, when the run names
+    a tokenizer), and the vocabulary must fit the embedding table."""
+    from dnalm.tokenization.build import load_tokenizer
+
+    model_dir = Path(model_dir)
+    tok = load_tokenizer(model_dir)
+    have = tok.hash
+    trained = _run_record(model_dir).get("tokenizer_hash")
+    if trained and trained != have:
+        raise ConfigError(
+            f"{model_dir}: the tokenizer files in the folder (hash {have[:12]}) are not the "
+            f"tokenizer the model was pretrained with (run.json: {trained[:12]}); restore "
+            "the model's own tokenizer files"
+        )
+    if expected_hash and expected_hash != have:
+        raise ConfigError(
+            f"{model_dir}: the model was trained with another tokenizer (hash {have[:12]}) "
+            f"than the one this run names (hash {expected_hash[:12]}); fine-tune with the "
+            "tokenizer the checkpoint was pretrained with"
+        )
+    if tok.vocab_size > int(config.vocab_size):
+        raise ConfigError(
+            f"{model_dir}: tokenizer has {tok.vocab_size} tokens but the model's embedding "
+            f"table only {config.vocab_size}; tokenizer and checkpoint do not belong together"
+        )
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def _layers(backbone: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of an OPT or BERT body."""
+    for path in ("decoder.layers", "encoder.layer", "layers", "h"):
+        obj: Any = backbone
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ConfigError(f"cannot find the transformer blocks of {type(backbone).__name__}")
+
+
+def _embedding_modules(backbone: nn.Module) -> list[nn.Module]:
+    return [m for m in backbone.modules() if isinstance(m, nn.Embedding)]
+
+
+class FinetuneModel(nn.Module):
+    """Backbone + task head. forward(batch) -> (B, L) per-base scores or (B, C) logits."""
+
+    def __init__(self, lm, kind: str, n_out: int, cfg: FinetuneConfig) -> None:
+        super().__init__()
+        self.lm = lm  # kept whole so the fine-tuned LM can be saved as a model folder
+        self.backbone = lm.base_model
+        self.kind = kind
+        self.is_causal = lm.config.model_type != "bert"
+        self.frozen_backbone = cfg.regime == "frozen"
+        width = int(lm.config.hidden_size)
+        if kind == "per_base_regression":
+            self.head: nn.Module = PerBaseRegressionHead(
+                width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout
+            )
+        else:
+            self.head = SequenceClassificationHead(
+                width, n_out, cfg.pooling, cfg.head_dropout, standardize=cfg.head_standardize
+            )
+
+    def train(self, mode: bool = True) -> FinetuneModel:
+        super().train(mode)
+        if self.frozen_backbone:
+            self.backbone.eval()  # frozen features: no dropout noise
+        return self
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        kwargs: dict[str, Any] = {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+        }
+        if self.is_causal:
+            kwargs["use_cache"] = False
+        hidden = self.backbone(**kwargs).last_hidden_state  # (B, T, E)
+        if self.kind == "per_base_regression":
+            per_base = tokens_to_bases(hidden, batch["base_index"])  # (B, L, E)
+            return self.head(per_base, batch["mask"])  # (B, L)
+        return self.head(hidden, batch["attention_mask"])  # (B, C)
+
+
+def load_backbone(model_dir: str | os.PathLike, random_init: bool, seed: int):
+    """The language model of a folder (Auto class from its config), or the same
+    architecture with seeded random weights."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"{model_dir}: not a model folder (no config.json); pretrain it first")
+    config = AutoConfig.from_pretrained(model_dir)
+    cls = AutoModelForMaskedLM if config.model_type == "bert" else AutoModelForCausalLM
+    if random_init:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            lm = cls.from_config(config)
+        finally:
+            torch.random.set_rng_state(state)
+    else:
+        lm = cls.from_pretrained(model_dir)
+    return lm, config
+
+
+def apply_regime(model: FinetuneModel, cfg: FinetuneConfig) -> None:
+    """Set requires_grad (and LoRA adapters) for the regime."""
+    backbone = model.backbone
+    if cfg.regime == "full":
+        backbone.requires_grad_(True)
+        return
+    backbone.requires_grad_(False)
+    if cfg.regime == "partial":
+        layers = _layers(backbone)
+        if cfg.freeze_layers > len(layers):
+            raise ConfigError(
+                f"freeze_layers={cfg.freeze_layers} but the backbone has {len(layers)} blocks"
+            )
+        backbone.requires_grad_(True)
+        for m in _embedding_modules(backbone):
+            m.requires_grad_(False)
+        for block in layers[: cfg.freeze_layers]:
+            block.requires_grad_(False)
+    elif cfg.regime == "lora":
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError as err:  # pragma: no cover - peft is a pinned dependency
+            raise ConfigError("regime lora needs the `peft` package") from err
+        targets = LORA_TARGETS.get(model.lm.config.model_type)
+        if targets is None:
+            raise ConfigError(f"no LoRA targets known for {model.lm.config.model_type}")
+        lcfg = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            bias="none",
+        )
+        inject_adapter_in_model(lcfg, backbone)  # adds trainable lora_A/lora_B in place
+        for name, p in backbone.named_parameters():
+            p.requires_grad_("lora_" in name)
+
+
+def merge_lora(model: FinetuneModel) -> int:
+    """Fold LoRA adapters into the base weights (W + B A * alpha / r) and remove them, so
+    the saved model is a plain transformers model. Returns the number of merged layers."""
+    n = 0
+    for parent in list(model.backbone.modules()):
+        for name, child in list(parent.named_children()):
+            if hasattr(child, "merge") and hasattr(child, "get_base_layer"):
+                child.merge()
+                setattr(parent, name, child.get_base_layer())
+                n += 1
+    return n
+
+
+def count_trainable(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) unique parameters (tied weights counted once)."""
+    seen: dict[int, nn.Parameter] = {}
+    for p in model.parameters():
+        seen.setdefault(id(p), p)
+    total = sum(p.numel() for p in seen.values())
+    trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
+    return trainable, total
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+class Tokenize:
+    """Batch transform: integer base codes (B, W) + base mask -> model inputs.
+
+    Augments first (shift crop, reverse complement; training only), then decodes each row
+    back to its bases, tokenizes it with the model's tokenizer (``BOS tokens EOS``),
+    truncates to `context` tokens and builds input_ids / attention_mask (B, T) and, for
+    per-base tasks, base_index (B, W) with the base mask cleared where no token covers."""
+
+    def __init__(self, tok, context: int, per_base: bool, train: bool, cfg: FinetuneConfig) -> None:
+        self.tok = tok
+        self.context = int(context)
+        self.per_base = per_base
+        self.train = train
+        self.cfg = cfg
+        self.pad_id = tok.pad_id if tok.pad_id is not None else (tok.eos_id or 0)
+        self.offset = 0 if tok.bos_id is None else 1
+
+    def __call__(self, batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict:
+        if self.train and self.per_base and self.cfg.max_shift > 0:
+            batch = shift_crop(batch, self.cfg.max_shift, gen)
+        if self.train and self.cfg.reverse_complement:
+            batch = random_reverse_complement(batch, gen, self.per_base)
+        codes = batch["codes"].numpy()  # (B, W)
+        lengths = batch["mask"].sum(1).numpy()  # (B,)
+        b, width = codes.shape
+        ids_list, index_rows = [], []
+        for i in range(b):
+            seq = CODE_TO_BASE[codes[i, : lengths[i]]].tobytes().decode("ascii")
+            ids = self.tok.encode(seq, add_special_tokens=True).astype(np.int64)
+            if self.per_base:
+                idx = self.tok.base_to_token_index(seq)
+                idx = np.where(idx >= 0, idx + self.offset, -1)
+            if len(ids) > self.context:
+                ids = ids[: self.context]
+                if self.per_base:
+                    idx = np.where(idx < self.context, idx, -1)
+            ids_list.append(ids)
+            if self.per_base:
+                row = np.full(width, -1, np.int64)
+                row[: len(idx)] = idx
+                index_rows.append(row)
+        t_max = max(len(x) for x in ids_list)
+        input_ids = np.full((b, t_max), self.pad_id, np.int64)
+        attn = np.zeros((b, t_max), np.int64)
+        for i, ids in enumerate(ids_list):
+            input_ids[i, : len(ids)] = ids
+            attn[i, : len(ids)] = 1
+        out = {
+            "input_ids": torch.from_numpy(input_ids),  # (B, T)
+            "attention_mask": torch.from_numpy(attn),  # (B, T)
+            "y": batch["y"],
+        }
+        if self.per_base:
+            base_index = torch.from_numpy(np.stack(index_rows))  # (B, W)
+            out["base_index"] = base_index
+            out["mask"] = batch["mask"] & (base_index >= 0)  # (B, W)
+        return out
+
+
+@dataclass
+class _TokenStats:
+    """Tokens per sequence (BOS/EOS included) and the bases lost to truncation at the
+    context or covered by no token, for one split."""
+
+    n_tokens: np.ndarray  # (N,) int64
+    bases_cut: int
+    uncovered: int
+
+
+def _token_stats(tok, seqs: Sequence[str], context: int) -> _TokenStats:
+    """Tokenize every sequence once up front for the length checks and warnings."""
+    offset = 0 if tok.bos_id is None else 1
+    n_tokens = np.zeros(len(seqs), np.int64)
+    cut = uncovered = 0
+    for i, s in enumerate(seqs):
+        n_tokens[i] = len(tok.encode(s, add_special_tokens=True))
+        idx = tok.base_to_token_index(s)
+        uncovered += int((idx < 0).sum())
+        if n_tokens[i] > context:
+            cut += int(((idx + offset) >= context).sum())
+    return _TokenStats(n_tokens, cut, uncovered)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def finetune(
+    model_dir: str | os.PathLike,
+    task: pd.DataFrame | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: FinetuneConfig | Mapping[str, Any] | None = None,
+    *,
+    run_name: str | None = None,
+    model_name: str | None = None,
+    task_name: str | None = None,
+    expected_tokenizer_hash: str | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the model in `model_dir` on `task` (a task folder / data.tsv or a table as
+    from :func:`dnalm.tasks.load_task`) and write the run's outputs (module docstring) to
+    `out_dir`. Returns the metrics.json record."""
+    from dnalm.tasks.common import load_task
+    from dnalm.tokenization.build import load_tokenizer
+
+    t_start = time.perf_counter()
+    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    df = task if isinstance(task, pd.DataFrame) else load_task(task)
+    where = str(task) if not isinstance(task, pd.DataFrame) else (task_name or "task table")
+    kind = task_kind(df, None)
+    validate_task_table(df, kind, where)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").unlink(missing_ok=True)  # a stale result must not look current
+    model_dir = Path(model_dir)
+    model_name = model_name or model_dir.name
+    device = _device(cfg.device)
+
+    lm, hf_config = load_backbone(model_dir, cfg.random_init, cfg.seed)
+    run_record = _run_record(model_dir)
+    check_model_tokenizer(model_dir, hf_config, expected_tokenizer_hash)
+    tok = load_tokenizer(model_dir)
+    context = int(hf_config.max_position_embeddings)
+    objective = "mlm" if hf_config.model_type == "bert" else "gpt"
+
+    parts = split_frames(df, cfg.seed)
+    for split, n_max in (
+        ("train", cfg.max_train_examples),
+        ("validation", cfg.max_validation_examples),
+    ):
+        parts[split] = subsample_split(parts[split], None, n_max, cfg.seed).reset_index(drop=True)
+    per_base = kind == "per_base_regression"
+    order = _class_labels(df, None) if kind == "classification" else None
+    width = int(df["sequence"].str.len().max())
+
+    stats = {s: _token_stats(tok, list(p["sequence"]), context) for s, p in parts.items()}
+    n_long = sum(int((st.n_tokens > context).sum()) for st in stats.values())
+    if n_long:
+        longest = max(int(st.n_tokens.max()) for st in stats.values())
+        msg = (
+            f"{where}: {n_long} sequence(s) need more than the model's context of {context} "
+            f"tokens (longest: {longest} tokens)"
+        )
+        if cfg.too_long == "error":
+            raise InputFormatError(
+                msg + "; use a model with a longer context, shorter sequences, or "
+                "too_long: truncate"
+            )
+        log.warning(
+            "%s; truncated to the first %d tokens (%d bases past the cut are %s)",
+            msg,
+            context,
+            sum(st.bases_cut for st in stats.values()),
+            "excluded from loss and metrics" if per_base else "not seen",
+        )
+
+    pretrain_block = run_record.get("block_size")
+    n_train_tokens = stats["train"].n_tokens
+    if pretrain_block and not cfg.random_init and (n_train_tokens > pretrain_block).any():
+        log.warning(
+            "%d of %d training sequences are longer (up to %d tokens) than the windows the "
+            "model was pretrained on (%d tokens): the position embeddings past %d were "
+            "never trained. Pretrain with a larger corpus.block_size for such tasks.",
+            int((n_train_tokens > pretrain_block).sum()),
+            len(n_train_tokens),
+            int(n_train_tokens.max()),
+            pretrain_block,
+            pretrain_block,
+        )
+
+    data = {s: task_arrays(p, kind, width, order) for s, p in parts.items()}
+    loaders = {
+        "train": ArrayBatches(
+            data["train"],
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            transform=Tokenize(tok, context, per_base, True, cfg),
+        )
+    }
+    for s in ("validation", "test"):
+        loaders[s] = ArrayBatches(
+            data[s], cfg.eval_batch_size, transform=Tokenize(tok, context, per_base, False, cfg)
+        )
+
+    n_out = len(order) if kind == "classification" else 1
+    torch.manual_seed(cfg.seed)
+    model = FinetuneModel(lm, kind, n_out, cfg)
+    apply_regime(model, cfg)
+    # backbone + head: the language model's own output head is not part of the task model
+    trainable, total = count_trainable(nn.ModuleList([model.backbone, model.head]))
+    log.info(
+        "%s on %s (%s, %s%s): %s trainable / %s parameters; train %d, validation %d, test %d",
+        model_name,
+        task_name or where,
+        kind,
+        cfg.regime,
+        ", random init" if cfg.random_init else "",
+        f"{trainable:,}",
+        f"{total:,}",
+        len(parts["train"]),
+        len(parts["validation"]),
+        len(parts["test"]),
+    )
+
+    loss_fn, select, val_metric = task_objective(kind)
+
+    def forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return m(batch)
+
+    ckpt_dir = out_dir / "checkpoints"
+    discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)}, data)
+    result = fit(
+        model,
+        loaders["train"],
+        loaders["validation"],
+        loss_fn,
+        forward=forward,
+        val_metric=val_metric,
+        device=device,
+        checkpoint_dir=ckpt_dir,
+        precision=cfg.precision,
+        **fit_settings(cfg),
+    )
+    out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
+    test = parts["test"]
+    extra: dict[str, Any] = {}
+    scored = {"scored": out["mask"].astype(bool)} if per_base else {}
+    metrics = score_test(
+        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None,
+        **scored,
+    )  # fmt: skip
+    if per_base:
+        extra["bases_uncovered_test"] = int(stats["test"].uncovered + stats["test"].bases_cut)
+    if cfg.regime == "lora":
+        extra["lora_layers_merged"] = merge_lora(model)
+    save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
+    _save_curves(out_dir / "curves.csv", result.curves)
+    fit_info = asdict(result)
+    fit_info.pop("curves")
+    return write_metrics_json(
+        out_dir / "metrics.json",
+        model=run_name or model_name,
+        tokenizer=_tokenizer_name(model_dir, run_record),
+        regime=cfg.regime,
+        trainable_params=trainable,
+        total_params=total,
+        wall_time_s=time.perf_counter() - t_start,
+        n_test=len(test),
+        metrics=metrics,
+        task=task_name,
+        kind=kind,
+        backbone=model_name,
+        objective=objective,
+        random_init=cfg.random_init,
+        selection_metric=f"validation {select}",
+        n_train=len(parts["train"]),
+        n_validation=len(parts["validation"]),
+        sequences_truncated=n_long,
+        pretrain_block_size=run_record.get("block_size"),
+        context=context,
+        device=str(device),
+        fit=fit_info,
+        config=asdict(cfg),
+        **extra,
+    )
+
+
+def _run_record(model_dir: Path) -> dict[str, Any]:
+    """The model folder's run.json as pretraining wrote it ({} for folders made elsewhere)."""
+    run_file = Path(model_dir) / "run.json"
+    return json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+
+
+def _tokenizer_name(model_dir: Path, run_record: Mapping[str, Any]) -> str:
+    """The tokenizer's name as pretraining recorded it (run.json), else its type."""
+    if run_record.get("tokenizer"):
+        return str(run_record["tokenizer"])
+    f = model_dir / "dnalm_tokenizer.json"
+    if f.is_file():
+        return str(json.loads(f.read_text(encoding="utf-8")).get("type", "unknown"))
+    return "unknown"
+
+
+def save_finetuned(
+    model: FinetuneModel,
+    model_dir: Path,
+    out: Path,
+    cfg: FinetuneConfig,
+    kind: str,
+    labels: Sequence[str] | None,
+) -> None:
+    """Write the fine-tuned language model folder (config, weights, tokenizer files), the
+    head's weights and finetune.json; the folder appears complete or not at all."""
+    from safetensors.torch import save_file
+
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.lm.save_pretrained(tmp, safe_serialization=True)
+    for f in Path(model_dir).iterdir():
+        if f.is_file() and (f.name.startswith("tokenizer") or f.name in _TOKENIZER_FILES):
+            shutil.copy2(f, tmp / f.name)
+    head = {k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()}
+    save_file(head, str(tmp / "head.safetensors"))
+    info = {
+        "base_model": str(model_dir),
+        "kind": kind,
+        "labels": list(labels) if labels else None,
+        "head": type(model.head).__name__,
+        "config": asdict(cfg),
+    }
+    with atomic_write(tmp / "finetune.json") as fh:
+        json.dump(info, fh, indent=1)
+        fh.write("\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+_TOKENIZER_FILES = {"special_tokens_map.json", "dnalm_tokenizer.json"}
+
+
+def load_finetuned(folder: str | os.PathLike, device: str = "cpu") -> FinetuneModel:
+    """Rebuild a fine-tuned model (backbone + head) from a run's ``model/`` folder."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    info_file = folder / "finetune.json"
+    if not info_file.is_file():
+        raise InputFormatError(f"{folder}: no finetune.json; not a fine-tuned model folder")
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    cfg = FinetuneConfig.from_dict({**info["config"], "regime": "full"})
+    lm, _ = load_backbone(folder, False, 0)
+    n_out = len(info["labels"]) if info.get("labels") else 1
+    model = FinetuneModel(lm, info["kind"], n_out, cfg)
+    model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    return model.to(device).eval()
+
+
+# ----------------------------------------------------------------------------- tables
+
+#: Columns of a task's comparison table before the metric columns.
+COMPARISON_COLUMNS = (
+    "task",
+    "run",
+    "model",
+    "tokenizer",
+    "objective",
+    "regime",
+    "random_init",
+    "trainable_params",
+    "total_params",
+    "wall_time_s",
+    "n_train",
+    "n_test",
+)
+METRIC_COLUMNS = {
+    "per_base_regression": ("pearson_r", "spearman_r", "mse", "auprc_bound", "bound_fraction"),
+    "regression": ("pearson_r", "spearman_r", "mse"),
+    "classification": ("accuracy", "macro_f1", "mcc", "chance_majority", "chance_uniform"),
+}
+
+
+def subsample_split(
+    df: pd.DataFrame, split: str | None, n_max: int | None, seed: int = 0
+) -> pd.DataFrame:
+    """The table with its `split` rows (every row when `split` is None) cut to a seeded
+    random `n_max` (CI-sized runs); other rows untouched, row order kept."""
+    if not n_max:
+        return df
+    rows = df.index if split is None else df.index[df["split"] == split]
+    if len(rows) <= n_max:
+        return df
+    rng = np.random.default_rng(seed)
+    drop = rng.permutation(rows)[n_max:]
+    out = df.drop(index=drop)
+    out.attrs = dict(df.attrs)
+    log.info("%s: a seeded subsample of %d of %d rows", split or "table", n_max, len(rows))
+    return out
+
+
+def comparison_table(metrics_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per run (fine-tuned models and baselines) of one task, from their
+    metrics.json files: the COMPARISON_COLUMNS, then the metrics of the task's kind. The
+    run name is the metrics file's folder name. Sorted by the task's main metric, best
+    first."""
+    rows, kinds = [], set()
+    for f in metrics_files:
+        f = Path(f)
+        try:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputFormatError(f"{f}: cannot read run metrics ({err})") from err
+        kind = rec.get("kind")
+        if kind not in METRIC_COLUMNS:
+            raise InputFormatError(f"{f}: unknown task kind {kind!r}")
+        kinds.add(kind)
+        row = {
+            "task": rec.get("task"),
+            "run": f.parent.name,
+            "model": rec.get("backbone") or rec.get("model"),
+            "tokenizer": rec.get("tokenizer"),
+            "objective": rec.get("objective", "none"),
+            "regime": rec.get("regime"),
+            "random_init": bool(rec.get("random_init", False)),
+            "trainable_params": rec.get("trainable_params"),
+            "total_params": rec.get("total_params"),
+            "wall_time_s": rec.get("wall_time_s"),
+            "n_train": rec.get("n_train"),
+            "n_test": rec.get("n_test"),
+        }
+        for c in METRIC_COLUMNS[kind]:
+            v = rec["metrics"].get(c)
+            row[c] = float("nan") if v is None else v
+        rows.append(row)
+    if len(kinds) > 1:
+        raise InputFormatError(f"runs of different task kinds in one table: {sorted(kinds)}")
+    if not rows:
+        raise InputFormatError("no runs to compare")
+    kind = kinds.pop()
+    df = pd.DataFrame(rows, columns=[*COMPARISON_COLUMNS, *METRIC_COLUMNS[kind]])
+    main = METRIC_COLUMNS[kind][0]
+    return df.sort_values(main, ascending=False, kind="stable", na_position="last").reset_index(
+        drop=True
+    )

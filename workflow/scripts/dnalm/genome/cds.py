@@ -1,0 +1,484 @@
+"""CDS extraction: from an annotated genome to one FASTA of coding sequences per sample, with a
+QC table that accounts for every annotated CDS (kept or dropped, and why).
+
+Three input formats (the sample sheet's ``format`` column):
+
+``gbff``
+    GenBank flat file(s), gzip or plain, any number of records. Each ``CDS`` feature is
+    extracted with Biopython (joins, ``complement``, mixed-strand trans-splicing, and joins
+    across the origin of a circular record such as ``join(3981..5386,1..136)``), then
+    trimmed by ``/codon_start``. Features that cannot be extracted are skipped with a warning
+    naming the record, the feature's index and its locus_tag/gene: a location Biopython could
+    not parse (``None``), a join into another record (``AL121804.2:40..610``), an ``order()``
+    or imprecise location (``one-of``, ``(1.5)``; policy ``fuzzy_location``), a location past
+    the record's end, or a record without sequence (CONTIG/WGS master records).
+``fasta_gff``
+    Genome FASTA (gzip, bgzip or plain) + GFF3 or GTF (see :mod:`dnalm.genome.gff` for grouping,
+    phase and the GTF stop-codon rule). The FASTA is streamed once: validated (IUPAC DNA
+    only) and written uncompressed, upper-case and with uniform line width into a temporary
+    directory (``tmpdir``; :func:`run_cds` uses the output folder), where pyfaidx indexes it
+    for random access; plain gzip cannot be indexed by pyfaidx and the source folder may be
+    read-only, so this copy is always made, then deleted. A sequence id of the annotation
+    that is not in the FASTA is an error (a ``chr`` prefix present on one side only is
+    tolerated, with a warning).
+``cds_fasta``
+    CDS already extracted (Ensembl ``*.cds.all.fa``, NCBI ``*.ffn``/``cds_from_genomic.fna``).
+    The first word of each header is the CDS id (a repeated id gets a ``_2``, ``_3`` suffix
+    and a warning); NCBI bracket tags ``[transl_table=N]``, ``[pseudo=true]``,
+    ``[partial=...]``, ``[locus_tag=...]``, ``[gene=...]``, ``[protein=...]`` are honoured.
+
+All sequences are upper-cased and U is read as T. IUPAC ambiguity codes are allowed and
+counted (``n_ambiguous``); any other character is an :class:`InputFormatError` naming the
+file, line and character.
+
+**Genetic code** (column ``genetic_code``), highest priority first:
+
+1. the sample sheet's ``genetic_code``, when given, for every CDS of the sample;
+2. ``/transl_table`` of the feature (gbff), ``[transl_table=N]`` in the header (cds_fasta);
+3. the default: 11 when the record is bacterial or archaeal (first taxonomy term Bacteria,
+   Eubacteria, Archaea, Archaebacteria) or a plastid (source ``/organelle`` starting with
+   ``plastid``/``chloroplast``, or ``chloroplast``/``plastid`` in the DEFINITION line);
+   otherwise 1. For a mitochondrion (``/organelle="mitochondrion..."`` or DEFINITION) code 1
+   is used with a warning, because mitochondrial codes vary (2 vertebrates, 3 yeasts, 4
+   moulds, 5 invertebrates, ...): set ``genetic_code`` in the sheet. Phages without
+   ``/transl_table`` get 1 by this rule (the translation is the same as 11; only
+   alternative start codons differ). For fasta_gff without a sheet value: 1.
+
+**QC** per CDS (codons read in frame from the first base after codon_start/phase):
+``start_codon_ok`` (first codon is a start codon of the genetic code, Bio.Data.CodonTable),
+``stop_codon_ok`` (length divisible by 3 and the last codon is a stop), ``len_div3``,
+``internal_stop`` (a stop codon before the last codon, ignoring ``/transl_except`` sites
+such as selenocysteine), ``translation_match`` (gbff with ``/translation`` only: the
+translation with the CDS's genetic code, first codon read as M when it is a start codon,
+``/transl_except`` applied and the terminal stop removed, equals ``/translation``; empty
+when there is no ``/translation``), ``gc`` (G+C over unambiguous bases).
+
+**Drop policy** (:class:`DropPolicy`). Every CDS gets a list of ``issues``; its ``status``
+is ``kept`` or the first issue, in :data:`REASONS` order, that the policy drops. CDS without
+a usable sequence are always dropped (:data:`ALWAYS_DROP`). Of the others, by default
+``pseudo``, ``partial`` (``<``/``>`` ends, codon_start/phase > 1, NCBI/GENCODE partial
+tags), ``fuzzy_location``, ``not_div3`` and ``internal_stop`` are dropped: a language model
+of coding sequence should see complete, in-frame reading frames. ``no_start``, ``no_stop``,
+``translation_mismatch``, ``ambiguous`` and ``too_short`` (``min_length``) are only flagged
+unless the config adds them. Known limits: a ``/transl_except`` TERM that completes a stop
+codon by polyadenylation (some mitochondria) is not applied, so such CDS are ``not_div3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from dnalm.core.alphabet import IUPAC, reverse_complement
+from dnalm.core.errors import InputFormatError, SampleSheetError
+from dnalm.core.io import atomic_write, open_text, write_fasta
+from dnalm.genome.cds_record import (
+    _BAD_CHAR,
+    DEFAULT_DROP,
+    OPTIONAL_REASONS,
+    CdsResult,
+    DropPolicy,
+    _Assembler,
+    _Cds,
+    _check_code,
+    _check_nonempty,
+    _clean_desc,
+    _codon_table,
+)
+from dnalm.genome.gbff import _extract_gbff
+from dnalm.genome.qc import write_qc_summary
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("gbff", "fasta_gff", "cds_fasta")
+
+
+# --------------------------------------------------------------------------- policy, results
+
+
+# --------------------------------------------------------------------------- shared QC
+
+
+# --------------------------------------------------------------------------- gbff
+
+
+# --------------------------------------------------------------------------- FASTA reading
+
+
+def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tuple[str, str, int]]:
+    """Yield (header, sequence, header_line) like :func:`dnalm.core.io.read_fasta`, but raise
+    InputFormatError naming file, line and column for any non-IUPAC character."""
+    who = f"sample {sample}: " if sample else ""
+    header = None
+    hline = 0
+    chunks: list[str] = []
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith(">"):
+                if header is not None:
+                    yield header, "".join(chunks), hline
+                header, hline, chunks = line[1:].strip(), lineno, []
+                continue
+            if line.startswith(";"):
+                continue
+            text = "".join(line.split())
+            if not text:
+                continue
+            if header is None:
+                raise InputFormatError(
+                    f"{who}{path}:{lineno}: sequence data before the first '>' header; is this "
+                    "a FASTA file?"
+                )
+            bad = _BAD_CHAR.search(text)
+            if bad:
+                col = line.find(bad.group()) + 1
+                raise InputFormatError(
+                    f"{who}{path}:{lineno}:{col}: character {bad.group()!r} is not an IUPAC "
+                    f"nucleotide code (allowed: {IUPAC}, any case). A protein FASTA or an "
+                    "alignment with gaps is not valid here; fix or remove that line"
+                )
+            chunks.append(text)
+    if header is not None:
+        yield header, "".join(chunks), hline
+
+
+# --------------------------------------------------------------------------- fasta_gff
+
+
+@contextlib.contextmanager
+def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
+    """Validated, uncompressed, upper-case copy of a genome FASTA, opened with pyfaidx."""
+    import pyfaidx
+
+    work = Path(tempfile.mkdtemp(prefix=".dnalm-genome-", dir=tmpdir))
+    try:
+        copy = work / "genome.fa"
+        names: dict[str, int] = {}
+        with open(copy, "w", encoding="ascii") as out:
+            for header, seq, hline in iter_fasta_checked(path, sample):
+                name = header.split()[0] if header.split() else ""
+                if not name:
+                    raise InputFormatError(f"sample {sample}: {path}:{hline}: empty FASTA header")
+                if name in names:
+                    raise InputFormatError(
+                        f"sample {sample}: {path}:{hline}: sequence name {name!r} repeats line "
+                        f"{names[name]}; names (first word of the header) must be unique"
+                    )
+                names[name] = hline
+                if not seq:
+                    continue  # pyfaidx cannot index empty records; nothing to extract anyway
+                out.write(f">{name}\n")
+                seq = seq.upper().replace("U", "T")
+                for i in range(0, len(seq), 80):
+                    out.write(seq[i : i + 80] + "\n")
+        if not names:
+            raise InputFormatError(f"sample {sample}: {path}: no FASTA records found")
+        fasta = pyfaidx.Fasta(str(copy), as_raw=True, sequence_always_upper=True)
+        try:
+            yield fasta, names
+        finally:
+            fasta.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _extract_fasta_gff(
+    sample: str,
+    fasta_path: Path,
+    ann_path: Path,
+    code: int,
+    asm: _Assembler,
+    tmpdir: str | os.PathLike | None,
+) -> None:
+    from dnalm.genome.gff import read_cds_models
+
+    models = read_cds_models(ann_path)
+    if not models:
+        raise InputFormatError(
+            f"sample {sample}: {ann_path}: no CDS rows; the annotation must have CDS features "
+            "(GTF: CDS rows with transcript_id; GFF3: CDS rows with Parent)"
+        )
+    with _indexed_genome(fasta_path, sample, tmpdir) as (fasta, names):
+        alias: dict[str, str] = {}
+        for model in models:
+            seqid = alias.get(model.seqid, model.seqid)
+            if seqid not in fasta:
+                other = model.seqid[3:] if model.seqid.startswith("chr") else "chr" + model.seqid
+                if other in fasta:
+                    log.warning(
+                        "sample %s: annotation sequence id %r matched FASTA sequence %r",
+                        sample,
+                        model.seqid,
+                        other,
+                    )
+                    alias[model.seqid] = seqid = other
+                else:
+                    shown = ", ".join(list(names)[:5]) + (", ..." if len(names) > 5 else "")
+                    raise InputFormatError(
+                        f"sample {sample}: {ann_path}:{model.line}: sequence id {model.seqid!r} "
+                        f"is not in the genome FASTA {fasta_path} (its sequences: {shown}). "
+                        "Use the annotation of the same assembly, or rename the sequences so "
+                        "that column 1 matches the FASTA headers"
+                    )
+            length = len(fasta[seqid])
+            if model.end > length:
+                raise InputFormatError(
+                    f"sample {sample}: {ann_path}:{model.line}: CDS of {model.transcript_id} "
+                    f"ends at {model.end}, past the end of {seqid} ({length} bp) in "
+                    f"{fasta_path}; annotation and genome are from different assemblies?"
+                )
+            cds = _Cds(
+                record=model.seqid,
+                feature=f"line{model.line}",
+                id_candidates=[model.transcript_id, model.protein_id, model.gene_id],
+                locus_tag=model.gene_id,
+                gene=model.gene_name,
+                product=model.product,
+                protein_id=model.protein_id,
+                start=model.start + 1,
+                end=model.end,
+                strand=model.strand,
+                location=f"{model.seqid}:{model.location_string()}",
+                genetic_code=code,
+                partial5=model.partial5,
+            )
+            if model.pseudo:
+                cds.issues.append("pseudo")
+            if model.partial5 or model.partial3:
+                cds.issues.append("partial")
+            if model.problems:
+                log.warning(
+                    "sample %s: %s:%d: CDS rows of %s are on different %s; skipped",
+                    sample,
+                    ann_path,
+                    model.line,
+                    model.transcript_id,
+                    " and ".join(p.split("_")[1] + "s" for p in model.problems),
+                )
+                cds.issues.append("inconsistent_segments")
+                asm.add(cds)
+                continue
+            pieces = [fasta[seqid][s:e] for s, e in model.segments]
+            if model.strand == "-":
+                pieces = [reverse_complement(p) for p in pieces]
+            cds.seq = "".join(pieces)[model.phase :]
+            asm.add(cds)
+
+
+# --------------------------------------------------------------------------- cds_fasta
+
+_BRACKET = re.compile(r"\[(\w+)=([^\]]*)\]")
+
+
+def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: _Assembler) -> None:
+    n = 0
+    for header, seq, hline in iter_fasta_checked(path, sample):
+        n += 1
+        words = header.split(maxsplit=1)
+        ident = words[0] if words else f"cds{n}"
+        desc = words[1] if len(words) > 1 else ""
+        tags = {k.lower(): v for k, v in _BRACKET.findall(desc)}
+        code = sheet_code
+        cds = _Cds(
+            record="",
+            feature=f"line{hline}",
+            id_candidates=[ident],
+            locus_tag=tags.get("locus_tag", ""),
+            gene=tags.get("gene", "") or (re.findall(r"gene_symbol:(\S+)", desc) or [""])[0],
+            product=tags.get("protein", tags.get("product", "")),
+            protein_id=tags.get("protein_id", ""),
+            strand="+",
+        )
+        if code is None:
+            try:
+                code = int(tags["transl_table"]) if "transl_table" in tags else 1
+                _codon_table(code)
+            except (KeyError, ValueError):
+                log.warning(
+                    "sample %s: %s:%d: unknown [transl_table=%s]",
+                    sample,
+                    path,
+                    hline,
+                    tags["transl_table"],
+                )
+                cds.issues.append("unknown_genetic_code")
+                code = 1
+        cds.genetic_code = code
+        if tags.get("pseudo", "").lower() == "true":
+            cds.issues.append("pseudo")
+        if "partial" in tags:
+            cds.issues.append("partial")
+            cds.partial5 = "5" in tags["partial"]
+        cds.seq = seq.upper().replace("U", "T")
+        cds.start, cds.end = (1, len(seq)) if seq else (None, None)
+        if desc:
+            cds.extra_description.append(f"[source_header={_clean_desc(desc)}]")
+        asm.add(cds)
+    if n == 0:
+        raise InputFormatError(f"sample {sample}: {path}: no FASTA records ('>' headers) found")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def extract_cds(
+    sample: str,
+    fmt: str,
+    source: str | os.PathLike,
+    annotation: str | os.PathLike | None = None,
+    genetic_code: int | str | None = None,
+    policy: DropPolicy | None = None,
+    tmpdir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> CdsResult:
+    """Extract and QC every CDS of one sample (see the module docstring for the rules).
+
+    `fmt` is the sample sheet's format; `annotation` the GFF3/GTF for ``fasta_gff``;
+    `genetic_code` the sheet's value (None/"" = not given). Unextractable or odd CDS are
+    recorded as dropped rows with warnings, never raised; malformed or empty files raise
+    InputFormatError naming the file, line and sample."""
+    policy = policy or DropPolicy()
+    if fmt not in FORMATS:
+        raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
+    code = _check_code(genetic_code, sample)
+    src = Path(source)
+    _check_nonempty(src, sample, "source")
+    asm = _Assembler(sample, policy, warn_duplicates=fmt == "cds_fasta")
+    ann = Path(annotation) if annotation else None
+    if fmt == "fasta_gff":
+        if ann is None:
+            raise SampleSheetError(
+                f"sample {sample}: format fasta_gff needs the annotation column (GFF3 or GTF)"
+            )
+        _check_nonempty(ann, sample, "annotation")
+    try:
+        if fmt == "gbff":
+            _extract_gbff(sample, src, code, asm, progress)
+        elif fmt == "fasta_gff":
+            _extract_fasta_gff(sample, src, ann, code or 1, asm, tmpdir)
+        else:
+            _extract_cds_fasta(sample, src, code, asm)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as err:
+        files = f"{src}" + (f" or {ann}" if ann else "")
+        raise InputFormatError(
+            f"sample {sample}: {files} cannot be read ({type(err).__name__}: {err}); the file "
+            "is truncated, corrupt or not text: download it again"
+        ) from err
+    if not asm.result.rows:
+        raise InputFormatError(
+            f"sample {sample}: {src}: no CDS annotated; use an annotated genome (GenBank with "
+            "CDS features, or a GFF3/GTF with CDS rows)"
+        )
+    counts = asm.result.status_counts()
+    dropped = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "kept")
+    log.info(
+        "sample %s: %d CDS, %d kept%s",
+        sample,
+        len(asm.result.rows),
+        counts.get("kept", 0),
+        f"; dropped: {dropped}" if dropped else "",
+    )
+    return asm.result
+
+
+def write_cds_outputs(
+    result: CdsResult, fasta_path: str | os.PathLike, tsv_path: str | os.PathLike
+) -> None:
+    """Write the kept CDS (FASTA, gzip when the name ends in .gz) and the QC table (TSV),
+    each atomically."""
+    with atomic_write(fasta_path) as fh:
+        write_fasta(
+            fh, ((f"{r.cds_id} {r.description}".strip(), r.sequence) for r in result.records)
+        )
+    with atomic_write(tsv_path) as fh:
+        result.table().to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")
+
+
+def run_cds(
+    sample: str,
+    fmt: str,
+    source: str | os.PathLike,
+    fasta_out: str | os.PathLike,
+    tsv_out: str | os.PathLike,
+    annotation: str | os.PathLike | None = None,
+    genetic_code: int | str | None = None,
+    policy: DropPolicy | None = None,
+    tmpdir: str | os.PathLike | None = None,
+    allow_empty: bool = False,
+    progress: bool = False,
+) -> CdsResult:
+    """The workflow rule: extract, refuse a sample with no kept CDS, write both outputs.
+    The genome copy of fasta_gff goes to `tmpdir`, by default the output FASTA's folder
+    (a hidden ``.dnalm-genome-*`` folder, removed afterwards)."""
+    if tmpdir is None:
+        tmpdir = Path(fasta_out).parent
+        tmpdir.mkdir(parents=True, exist_ok=True)
+    result = extract_cds(sample, fmt, source, annotation, genetic_code, policy, tmpdir, progress)
+    if result.n_kept == 0 and not allow_empty:
+        counts = ", ".join(f"{k}: {v}" for k, v in result.status_counts().most_common())
+        raise InputFormatError(
+            f"sample {sample}: none of the {len(result.rows)} CDS in {source} passed QC "
+            f"({counts}); check the sample's genetic_code and the cds drop policy in the config"
+        )
+    write_cds_outputs(result, fasta_out, tsv_out)
+    return result
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def register(subparsers) -> None:
+    """Add the ``cds`` and ``cds-qc`` subcommands to the dnalm CLI."""
+    p = subparsers.add_parser("cds", help="extract and QC the CDS of one sample")
+    p.add_argument("--sample", required=True)
+    p.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+    p.add_argument("--source", required=True, help="GBFF, genome FASTA or CDS FASTA")
+    p.add_argument("--annotation", help="GFF3/GTF (format fasta_gff)")
+    p.add_argument("--genetic-code", type=int, help="override every CDS's genetic code")
+    p.add_argument(
+        "--drop",
+        nargs="*",
+        default=sorted(DEFAULT_DROP),
+        choices=OPTIONAL_REASONS,
+        help=f"QC issues that drop a CDS (default: {' '.join(sorted(DEFAULT_DROP))})",
+    )
+    p.add_argument("--min-length", type=int, default=0, help="too_short below this many nt")
+    p.add_argument("--fasta-out", required=True)
+    p.add_argument("--tsv-out", required=True)
+    p.add_argument("--allow-empty", action="store_true", help="write outputs with 0 kept CDS")
+    p.set_defaults(func=_cli_cds)
+    q = subparsers.add_parser("cds-qc", help="summarise CDS QC tables across samples")
+    q.add_argument("tsv", nargs="+", help="per-sample CDS tables")
+    q.add_argument("--summary", required=True, help="output TSV")
+    q.add_argument("--png", help="output plot")
+    q.set_defaults(func=_cli_qc)
+
+
+def _cli_cds(args: argparse.Namespace) -> int:
+    policy = DropPolicy(drop=frozenset(args.drop), min_length=args.min_length)
+    run_cds(
+        args.sample,
+        args.fmt,
+        args.source,
+        args.fasta_out,
+        args.tsv_out,
+        annotation=args.annotation,
+        genetic_code=args.genetic_code,
+        policy=policy,
+        allow_empty=args.allow_empty,
+    )
+    return 0
+
+
+def _cli_qc(args: argparse.Namespace) -> int:
+    write_qc_summary(args.tsv, args.summary, args.png)
+    return 0

@@ -1,0 +1,418 @@
+"""One CDS as the extraction sees it: the drop reasons, the drop policy, the per-CDS QC flags,
+the record/result types and the assembler that turns candidate CDS into kept sequences and
+the per-CDS table. Shared by the GBFF, FASTA+GFF and CDS-FASTA readers of
+:mod:`dnalm.genome.cds`."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnalm.core.alphabet import IUPAC
+from dnalm.core.errors import ConfigError, InputFormatError, SampleSheetError
+from dnalm.core.io import open_text
+
+log = logging.getLogger(__name__)
+
+
+#: Reasons a CDS has no usable sequence: always dropped.
+ALWAYS_DROP: tuple[str, ...] = (
+    "unparseable_location",
+    "remote_join",
+    "out_of_bounds",
+    "no_sequence",
+    "invalid_codon_start",
+    "unknown_genetic_code",
+    "inconsistent_segments",
+    "empty",
+)
+
+
+#: Reasons the drop policy may or may not drop.
+OPTIONAL_REASONS: tuple[str, ...] = (
+    "pseudo",
+    "partial",
+    "fuzzy_location",
+    "not_div3",
+    "internal_stop",
+    "no_start",
+    "no_stop",
+    "translation_mismatch",
+    "ambiguous",
+    "too_short",
+)
+
+
+#: All reasons in priority order: a CDS's status is the first one that applies and is dropped.
+REASONS: tuple[str, ...] = ALWAYS_DROP + OPTIONAL_REASONS
+
+
+DEFAULT_DROP: frozenset[str] = frozenset(
+    {"pseudo", "partial", "fuzzy_location", "not_div3", "internal_stop"}
+)
+
+
+TSV_COLUMNS: tuple[str, ...] = (
+    "sample",
+    "cds_id",
+    "record",
+    "feature",
+    "locus_tag",
+    "gene",
+    "product",
+    "protein_id",
+    "start",
+    "end",
+    "strand",
+    "length",
+    "gc",
+    "n_ambiguous",
+    "genetic_code",
+    "start_codon_ok",
+    "stop_codon_ok",
+    "len_div3",
+    "internal_stop",
+    "translation_match",
+    "issues",
+    "status",
+)
+
+
+_BAD_CHAR = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
+
+
+_NO_ID = {"", ".", "<unknown id>", "unknown"}
+
+
+@dataclass(frozen=True)
+class DropPolicy:
+    """Which QC issues drop a CDS (see the module docstring). ``drop`` holds names from
+    :data:`OPTIONAL_REASONS`; ``min_length`` (nt, after codon_start trimming) defines
+    ``too_short``, which only drops when listed in ``drop``."""
+
+    drop: frozenset[str] = DEFAULT_DROP
+    min_length: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drop", frozenset(self.drop))
+        unknown = sorted(self.drop - set(OPTIONAL_REASONS))
+        if unknown:
+            raise ConfigError(
+                f"cds drop policy: unknown reason(s) {unknown}; choose from "
+                f"{list(OPTIONAL_REASONS)} ({list(ALWAYS_DROP)} are always dropped)"
+            )
+        if not isinstance(self.min_length, int) or self.min_length < 0:
+            raise ConfigError(f"cds min_length must be an integer >= 0, got {self.min_length!r}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> DropPolicy:
+        """Build from a config mapping ``{"drop": [...], "min_length": int}`` (keys optional)."""
+        cfg = dict(cfg or {})
+        extra = sorted(set(cfg) - {"drop", "min_length"})
+        if extra:
+            raise ConfigError(f"cds policy: unknown key(s) {extra}; allowed: drop, min_length")
+        drop = cfg.get("drop", DEFAULT_DROP)
+        if isinstance(drop, str):
+            drop = [drop]
+        return cls(drop=frozenset(drop), min_length=int(cfg.get("min_length", 0)))
+
+    def status(self, issues: Sequence[str]) -> str:
+        for reason in REASONS:
+            if reason in issues and (reason in ALWAYS_DROP or reason in self.drop):
+                return reason
+        return "kept"
+
+
+@dataclass
+class CdsRecord:
+    """One kept CDS: FASTA header is ``f"{cds_id} {description}"``."""
+
+    cds_id: str
+    description: str
+    sequence: str
+
+
+@dataclass
+class CdsResult:
+    """Everything extracted for one sample: kept sequences and one QC row per CDS."""
+
+    sample: str
+    records: list[CdsRecord] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_kept(self) -> int:
+        return len(self.records)
+
+    def status_counts(self) -> Counter:
+        return Counter(row["status"] for row in self.rows)
+
+    def table(self):
+        """The QC rows as a pandas DataFrame with :data:`TSV_COLUMNS`."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows, columns=list(TSV_COLUMNS))
+        for col in ("start", "end", "length", "n_ambiguous", "genetic_code"):
+            df[col] = df[col].astype("Int64")  # integers with empty cells for dropped CDS
+        return df
+
+
+@dataclass
+class _Cds:
+    """A CDS candidate before QC: annotation fields, sequence (None if unextractable)."""
+
+    record: str
+    feature: str  # where it came from: feature index (gbff), line (gff, fasta)
+    id_candidates: list[str]
+    locus_tag: str = ""
+    gene: str = ""
+    product: str = ""
+    protein_id: str = ""
+    start: int | None = None
+    end: int | None = None
+    strand: str = ""
+    location: str = ""
+    seq: str | None = None
+    genetic_code: int = 1
+    translation: str | None = None
+    except_map: dict[int, str] = field(default_factory=dict)  # codon index -> amino acid
+    partial5: bool = False
+    issues: list[str] = field(default_factory=list)
+    extra_description: list[str] = field(default_factory=list)
+
+
+def _codon_table(code: int):
+    from Bio.Data import CodonTable
+
+    return CodonTable.unambiguous_dna_by_id[code]
+
+
+def known_genetic_codes() -> list[int]:
+    from Bio.Data import CodonTable
+
+    return sorted(CodonTable.unambiguous_dna_by_id)
+
+
+def _qc(cds: _Cds, policy: DropPolicy) -> dict[str, Any]:
+    """Compute the QC columns of a CDS with a sequence and append the issues found."""
+    from Bio.Data.CodonTable import TranslationError
+    from Bio.Seq import Seq
+
+    seq = cds.seq or ""
+    table = _codon_table(cds.genetic_code)
+    starts, stops = set(table.start_codons), set(table.stop_codons)
+    n = len(seq)
+    div3 = n % 3 == 0
+    codons = [seq[i : i + 3] for i in range(0, n - n % 3, 3)]
+    start_ok = bool(codons) and codons[0] in starts
+    stop_ok = div3 and bool(codons) and codons[-1] in stops
+    body = codons[:-1] if div3 else codons
+    internal = any(c in stops and i not in cds.except_map for i, c in enumerate(body))
+    acgt = sum(seq.count(b) for b in "ACGT")
+    gc = (seq.count("G") + seq.count("C")) / acgt if acgt else float("nan")
+    n_amb = n - acgt
+    match: bool | None = None
+    if cds.translation is not None and codons:
+        try:
+            prot = list(str(Seq("".join(codons)).translate(table=cds.genetic_code)))
+        except TranslationError:
+            prot = []
+        for i, aa in cds.except_map.items():
+            if i < len(prot):
+                prot[i] = aa
+        if prot and start_ok and not cds.partial5:
+            prot[0] = "M"
+        protein = "".join(prot)
+        if stop_ok and protein.endswith("*"):
+            protein = protein[:-1]
+        match = protein == cds.translation
+    issues = cds.issues
+    if n == 0:
+        issues.append("empty")
+    if not div3:
+        issues.append("not_div3")
+    if internal:
+        issues.append("internal_stop")
+    if not start_ok:
+        issues.append("no_start")
+    if not stop_ok:
+        issues.append("no_stop")
+    if match is False:
+        issues.append("translation_mismatch")
+    if n_amb:
+        issues.append("ambiguous")
+    if n < policy.min_length:
+        issues.append("too_short")
+    return {
+        "length": n,
+        "gc": round(gc, 4) if acgt else None,
+        "n_ambiguous": n_amb,
+        "start_codon_ok": start_ok,
+        "stop_codon_ok": stop_ok,
+        "len_div3": div3,
+        "internal_stop": internal,
+        "translation_match": match,
+    }
+
+
+def _clean_id(text: str) -> str:
+    return re.sub(r"\s+", "_", text.strip())
+
+
+def _clean_desc(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("[", "(").replace("]", ")")).strip()
+
+
+class _Assembler:
+    """Turns _Cds candidates into QC rows and kept records, with unique ids."""
+
+    def __init__(self, sample: str, policy: DropPolicy, warn_duplicates: bool = False):
+        self.result = CdsResult(sample=sample)
+        self.policy = policy
+        self.used: set[str] = set()
+        self.warn_duplicates = warn_duplicates
+
+    def _unique(self, cds: _Cds) -> str:
+        base = next((_clean_id(c) for c in cds.id_candidates if _clean_id(c)), "cds")
+        if base not in self.used:
+            self.used.add(base)
+            return base
+        k = 2
+        while f"{base}_{k}" in self.used:
+            k += 1
+        new = f"{base}_{k}"
+        self.used.add(new)
+        (log.warning if self.warn_duplicates else log.debug)(
+            "sample %s: id %r is repeated (%s); renamed to %r",
+            self.result.sample,
+            base,
+            cds.feature,
+            new,
+        )
+        return new
+
+    def add(self, cds: _Cds) -> None:
+        qc: dict[str, Any] = dict.fromkeys(
+            (
+                "length",
+                "gc",
+                "n_ambiguous",
+                "start_codon_ok",
+                "stop_codon_ok",
+                "len_div3",
+                "internal_stop",
+                "translation_match",
+            )
+        )
+        if cds.seq is not None:
+            qc = _qc(cds, self.policy)
+        # keep issue order stable and unique
+        issues = [r for r in REASONS if r in set(cds.issues)]
+        status = self.policy.status(issues)
+        cds_id = self._unique(cds)
+        row = {
+            "sample": self.result.sample,
+            "cds_id": cds_id,
+            "record": cds.record,
+            "feature": cds.feature,
+            "locus_tag": cds.locus_tag,
+            "gene": cds.gene,
+            "product": cds.product,
+            "protein_id": cds.protein_id,
+            "start": cds.start,
+            "end": cds.end,
+            "strand": cds.strand,
+            "genetic_code": cds.genetic_code,
+            "issues": ";".join(issues),
+            "status": status,
+            **qc,
+        }
+        self.result.rows.append(row)
+        if status == "kept":
+            tags = [
+                ("gene", cds.gene),
+                ("locus_tag", cds.locus_tag),
+                ("protein_id", cds.protein_id),
+                ("product", cds.product),
+                ("location", cds.location),
+                ("record", cds.record),
+            ]
+            desc = [f"[{k}={_clean_desc(v)}]" for k, v in tags if v]
+            desc.append(f"[transl_table={cds.genetic_code}]")
+            desc.extend(cds.extra_description)
+            self.result.records.append(CdsRecord(cds_id, " ".join(desc), cds.seq or ""))
+
+
+def _check_code(code: int | str | None, sample: str) -> int | None:
+    if code is None or (isinstance(code, str) and not code.strip()):
+        return None
+    if isinstance(code, float) and code != code:  # NaN: an empty cell read by pandas
+        return None
+    try:
+        value = int(code)
+    except (TypeError, ValueError):
+        value = -1
+    if value not in known_genetic_codes():
+        raise SampleSheetError(
+            f"sample {sample}: genetic_code {code!r} is not an NCBI translation table; use one "
+            f"of {known_genetic_codes()} or leave it empty"
+        )
+    return value
+
+
+def _check_nonempty(path: Path, sample: str, what: str) -> None:
+    if not path.exists():
+        raise InputFormatError(f"sample {sample}: {what} {path} does not exist")
+    if path.stat().st_size == 0:
+        raise InputFormatError(
+            f"sample {sample}: {what} {path} is empty (0 bytes); download it again or fix "
+            "the path in the sample sheet"
+        )
+    try:
+        with open_text(path) as fh:
+            head = fh.read(4096)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputFormatError(
+            f"sample {sample}: {what} {path} cannot be read ({type(err).__name__}); it is "
+            "corrupt or not a text file: download it again"
+        ) from err
+    if not head.strip():
+        raise InputFormatError(
+            f"sample {sample}: {what} {path} holds no data (empty after decompression); "
+            "download it again"
+        )
+
+
+class _LineCounter:
+    """A text handle that counts the lines read, so parser errors can name a line."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.lineno = 0
+
+    def readline(self, *args):
+        line = self.handle.readline(*args)
+        if line:
+            self.lineno += 1
+        return line
+
+    def read(self, size: int = -1):
+        text = self.handle.read(size)
+        self.lineno += text.count("\n")
+        return text
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line

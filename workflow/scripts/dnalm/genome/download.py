@@ -1,0 +1,775 @@
+"""Genome acquisition: turn a sample sheet `source` into a verified local file.
+
+A source is one of three kinds (see `classify_source`):
+
+* **NCBI assembly accession** — ``GCF_`` or ``GCA_`` + 9 digits, with or without a version
+  (``GCF_000005845.2`` or ``GCF_000005845``). It is resolved on NCBI's genomes server
+  (``https://ftp.ncbi.nlm.nih.gov/genomes/all/``, the HTTPS view of the FTP site; the base
+  is the argument ``ncbi_base_url``, so tests point it at a server on 127.0.0.1):
+
+  1. the 9 digits split in three give the folder of the accession,
+     e.g. ``GCF_000005845.2`` -> ``{base}GCF/000/005/845/``;
+  2. that folder's HTML index lists one subfolder per assembly version, named
+     ``{prefix}_{digits}.{version}_{assembly name}/`` (``GCF_000005845.2_ASM584v2/``); the
+     subfolder of the requested version is used, or the highest version when the accession
+     has none;
+  3. in that subfolder ``{subfolder}_genomic.gbff.gz`` is the annotated GenBank flat file
+     (other files: ``_genomic.fna.gz``, ``_genomic.gff.gz``, ``_cds_from_genomic.fna.gz``,
+     see `NCBI_FILES`) and ``md5checksums.txt`` lists the md5 of every file, one per line
+     as ``<md5>  ./<file name>``. The download is checked against that md5.
+
+* **URL** — ``http://``, ``https://`` or ``ftp://``; downloaded as given (stdlib urllib).
+
+* **local path** — anything else. ``~`` and ``$VARS`` (e.g. ``$DNALM_SHARED_DATA``) are
+  expanded and relative paths are taken from the working directory. The file is used in
+  place (never copied); it is only verified.
+
+Downloads are written atomically (streamed to a temporary file beside the destination,
+verified, then renamed), so a failed or corrupt download leaves nothing behind. Transient
+failures (HTTP 5xx, 408 and 429, connection resets, time-outs, a body shorter than its
+Content-Length) are retried with exponential backoff (``backoff * 2**(attempt - 1)`` seconds,
+capped at ``max_backoff``, at least the server's ``Retry-After``); a permanent failure
+(HTTP 404, 403 and other 4xx, FTP 550) stops at once. A file that fails verification
+(checksum mismatch, corrupt gzip) is fetched again, at most ``retries`` more times, then the
+error gives the expected and actual checksum.
+
+Verification, for downloads and local files alike: the sheet's md5 and/or sha256 when given,
+NCBI's published md5 for accessions, and for gzip content (gzip magic bytes, or a name
+ending in ``.gz``) a full streaming decompression, which catches truncated or corrupt
+archives that a checksum of unknown value cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from dnalm import __version__
+from dnalm.core.errors import DownloadError
+from dnalm.core.io import GZIP_MAGIC, atomic_path
+from dnalm.core.log import progress_disabled
+from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local
+
+__all__ = [
+    "ACCESSION_RE",
+    "NCBI_BASE",
+    "NCBI_FILES",
+    "FileDigests",
+    "NcbiAssembly",
+    "acquire",
+    "check_gzip",
+    "classify_source",
+    "download",
+    "register",
+    "resolve_local",
+    "resolve_ncbi_assembly",
+    "verify_file",
+]
+
+log = logging.getLogger("dnalm.genome.download")
+
+NCBI_BASE = "https://ftp.ncbi.nlm.nih.gov/genomes/all/"
+# Suffixes of the files NCBI publishes in each assembly folder (after the folder name).
+NCBI_FILES: dict[str, str] = {
+    "gbff": "_genomic.gbff.gz",
+    "fna": "_genomic.fna.gz",
+    "gff": "_genomic.gff.gz",
+    "gtf": "_genomic.gtf.gz",
+    "cds_fasta": "_cds_from_genomic.fna.gz",
+}
+USER_AGENT = f"dnalm/{__version__} (python-urllib)"
+CHUNK = 1 << 20  # bytes read per network/disk read
+_ACCESSION_PARTS = re.compile(r"^(GC[AF])_(\d{9})(?:\.(\d+))?$")
+_HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt (server hiccup, network, bad bytes in transit)."""
+
+    def __init__(self, message: str, hint: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.hint = hint
+        self.retry_after = retry_after
+
+
+_NETWORK_HINT = (
+    "the server or the network failed repeatedly; try again later, or raise the number of "
+    "retries (config download.retries / --retries)"
+)
+
+
+def _who(sample: str, kind: str = "") -> str:
+    return f"sample {sample!r}" + (f" ({kind})" if kind else "")
+
+
+def _hint_for_status(status: int) -> str:
+    if status == 404:
+        return "the file does not exist at that address; check the URL (or accession) for typos"
+    if status in (401, 403):
+        return (
+            "the server refused access; the link may need a login or may have expired, or the "
+            "file may be private"
+        )
+    return "the server rejected the request; check the URL"
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+def _retry_after(headers) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: ignore it and use our own backoff
+
+
+def _open(url: str, timeout: float, who: str):
+    """Open `url` and return the response. Raises _Retryable for transient failures and
+    DownloadError for permanent ones (4xx, FTP 550, unsupported scheme)."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        err.close()
+        status = f"HTTP {err.code} {err.reason}"
+        if err.code >= 500 or err.code in (408, 429):
+            raise _Retryable(
+                f"{status} from {url}", _NETWORK_HINT, _retry_after(err.headers)
+            ) from None
+        raise DownloadError(f"{who}: {status} for {url}; {_hint_for_status(err.code)}") from None
+    except urllib.error.URLError as err:
+        reason = str(err.reason)
+        if url.lower().startswith("ftp://") and ("550" in reason or "error_perm" in reason):
+            raise DownloadError(
+                f"{who}: FTP server says {reason!r} for {url}; the file does not exist there, "
+                "check the URL"
+            ) from None
+        if isinstance(err.reason, str) and reason.startswith("unknown url type"):
+            raise DownloadError(f"{who}: cannot download {url}: {reason}") from None
+        raise _Retryable(f"cannot connect for {url}: {reason}", _NETWORK_HINT) from None
+    except (http.client.HTTPException, OSError) as err:  # reset, timeout, bad status line
+        raise _Retryable(f"connection failed for {url}: {err!r}", _NETWORK_HINT) from None
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _read_chunks(response, url: str, expected: int | None):
+    """Yield the body in chunks; raise _Retryable if the connection drops or the body is
+    shorter (or longer) than the announced Content-Length."""
+    got = 0
+    while True:
+        try:
+            block = response.read(CHUNK)
+        except (http.client.HTTPException, OSError) as err:  # IncompleteRead, reset, timeout
+            raise _Retryable(
+                f"connection broke after {got} bytes of {url}: {err!r}", _NETWORK_HINT
+            ) from None
+        if not block:
+            break
+        got += len(block)
+        yield block
+    if expected is not None and got != expected:
+        raise _Retryable(
+            f"truncated body from {url}: got {got} bytes, Content-Length said {expected}",
+            _NETWORK_HINT,
+        )
+
+
+def _with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    who: str,
+    url: str,
+    retries: int,
+    backoff: float,
+    max_backoff: float,
+) -> T:
+    """Run `action` up to 1 + `retries` times, sleeping with exponential backoff between
+    attempts that raised _Retryable. DownloadError passes through at once."""
+    attempts = 1 + max(0, int(retries))
+    last: _Retryable | None = None
+    for attempt in range(1, attempts + 1):
+        log.info("%s: %s %s (attempt %d/%d)", who, what, url, attempt, attempts)
+        try:
+            return action()
+        except _Retryable as err:
+            last = err
+            if attempt == attempts:
+                break
+            delay = min(max_backoff, backoff * 2 ** (attempt - 1))
+            if err.retry_after is not None:
+                delay = max(delay, min(max_backoff, err.retry_after))
+            log.warning(
+                "%s: attempt %d/%d failed: %s; retrying in %.2f s",
+                who,
+                attempt,
+                attempts,
+                err,
+                delay,
+            )
+            time.sleep(delay)
+    assert last is not None
+    hint = f"; {last.hint}" if last.hint else ""
+    raise DownloadError(
+        f"{who}: {what} {url} failed after {attempts} attempt(s); last error: {last}{hint}"
+    )
+
+
+def _fetch_bytes(
+    url: str, *, who: str, timeout: float, retries: int, backoff: float, max_backoff: float
+) -> bytes:
+    """A small file (index page, checksum list) in memory, with the same retry policy."""
+
+    def action() -> bytes:
+        with _open(url, timeout, who) as response:
+            return b"".join(_read_chunks(response, url, _content_length(response)))
+
+    return _with_retries(
+        action,
+        what="fetching",
+        who=who,
+        url=url,
+        retries=retries,
+        backoff=backoff,
+        max_backoff=max_backoff,
+    )
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    """Size and checksums of a file (for logs and provenance records)."""
+
+    size: int
+    md5: str
+    sha256: str
+
+
+def _normalise_checksum(value: str | None, algorithm: str, who: str) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip().lower()
+    if not _HEX[algorithm].match(value):
+        n = 32 if algorithm == "md5" else 64
+        raise DownloadError(
+            f"{who}: expected {algorithm} {value!r} is not {n} hexadecimal characters; fix the "
+            f"{algorithm} column of the sample sheet"
+        )
+    return value
+
+
+def _compare(algorithm: str, expected: str | None, got: str, where: str) -> str | None:
+    """None when it matches (or nothing is expected), else the mismatch message."""
+    if expected is None or expected == got:
+        return None
+    return f"{algorithm} mismatch for {where}: expected {expected}, got {got}"
+
+
+def check_gzip(path: str | os.PathLike) -> int:
+    """Decompress `path` fully (streaming, all members) and return the uncompressed size.
+    Raises ValueError with the reason when the file is not a valid, complete gzip file."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(CHUNK):
+                total += len(block)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"corrupt gzip data ({err})") from None
+    return total
+
+
+def _gzip_expected(path: Path, *names: str) -> bool:
+    """Check gzip when the content starts with the gzip magic or a name says .gz."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2) == GZIP_MAGIC
+    return magic or any(n.lower().endswith(".gz") for n in names if n)
+
+
+def _verify_content(
+    path: Path,
+    digests: FileDigests,
+    md5: str | None,
+    sha256: str | None,
+    where: str,
+    names: tuple[str, ...],
+) -> str | None:
+    """Return a message describing the first verification failure, or None."""
+    for algorithm, expected, got in (("md5", md5, digests.md5), ("sha256", sha256, digests.sha256)):
+        problem = _compare(algorithm, expected, got, where)
+        if problem:
+            return problem
+    if _gzip_expected(path, *names):
+        try:
+            check_gzip(path)
+        except ValueError as err:
+            return f"{where} is not a valid gzip file: {err}"
+    return None
+
+
+def _digest_file(path: Path) -> FileDigests:
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            md5.update(block)
+            sha.update(block)
+            size += len(block)
+    return FileDigests(size, md5.hexdigest(), sha.hexdigest())
+
+
+def verify_file(
+    path: str | os.PathLike,
+    *,
+    sample: str,
+    md5: str | None = None,
+    sha256: str | None = None,
+    kind: str = "",
+) -> FileDigests:
+    """Verify an existing file (a local source): md5/sha256 when given, and gzip integrity
+    when the file is gzip (by content or a ``.gz`` name). Returns its size and checksums.
+    Raises DownloadError naming the sample and path on any mismatch."""
+    path = Path(path)
+    who = _who(sample, kind)
+    md5 = _normalise_checksum(md5, "md5", who)
+    sha256 = _normalise_checksum(sha256, "sha256", who)
+    digests = _digest_file(path)
+    problem = _verify_content(path, digests, md5, sha256, str(path), (path.name,))
+    if problem:
+        raise DownloadError(
+            f"{who}: {problem}; the file is damaged or is not the one the sample sheet "
+            "describes: replace it or fix the md5/sha256 column"
+        )
+    return digests
+
+
+# --------------------------------------------------------------------------- download
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sample: str,
+    md5: str | None = None,
+    sha256: str | None = None,
+    retries: int = 4,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    max_backoff: float = 60.0,
+    kind: str = "",
+) -> Path:
+    """Download `url` to `dest` atomically and verify it; return `dest` as a Path.
+
+    Tries at most ``1 + retries`` times. Transient failures and failed verification
+    (md5/sha256 mismatch, corrupt or truncated gzip) are retried after
+    ``min(max_backoff, backoff * 2**(attempt - 1))`` seconds; HTTP 4xx (except 408/429) and
+    FTP 550 fail at once. gzip integrity is checked when the content starts with the gzip
+    magic or the URL or `dest` name ends in ``.gz``. On failure, DownloadError names the
+    sample and URL, and neither `dest` nor a temporary file is left behind (an existing
+    `dest` is left untouched). `timeout` is seconds per connect/read, not for the whole file.
+    """
+    dest = Path(dest)
+    who = _who(sample, kind)
+    md5 = _normalise_checksum(md5, "md5", who)
+    sha256 = _normalise_checksum(sha256, "sha256", who)
+    url_name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+
+    def attempt() -> FileDigests:
+        with atomic_path(dest) as tmp:
+            with _open(url, timeout, who) as response:
+                expected = _content_length(response)
+                h_md5, h_sha = hashlib.md5(), hashlib.sha256()
+                size = 0
+                with (
+                    open(tmp, "wb") as out,
+                    tqdm(
+                        total=expected,
+                        unit="B",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        desc=f"{sample}: {url_name or dest.name}",
+                        leave=False,
+                        disable=progress_disabled(),
+                    ) as bar,
+                ):
+                    for block in _read_chunks(response, url, expected):
+                        out.write(block)
+                        h_md5.update(block)
+                        h_sha.update(block)
+                        size += len(block)
+                        bar.update(len(block))
+            digests = FileDigests(size, h_md5.hexdigest(), h_sha.hexdigest())
+            problem = _verify_content(tmp, digests, md5, sha256, url, (url_name, dest.name))
+            if problem:
+                raise _Retryable(
+                    problem,
+                    "the file on the server differs from what was expected: check the "
+                    "md5/sha256 in the sample sheet, or whether the file changed upstream",
+                )
+        return digests
+
+    digests = _with_retries(
+        attempt,
+        what="downloading",
+        who=who,
+        url=url,
+        retries=retries,
+        backoff=backoff,
+        max_backoff=max_backoff,
+    )
+    log.info(
+        "%s: saved %s (%d bytes, md5 %s, sha256 %s)",
+        who,
+        dest,
+        digests.size,
+        digests.md5,
+        digests.sha256,
+    )
+    return dest
+
+
+# --------------------------------------------------------------------------- NCBI
+
+
+@dataclass(frozen=True)
+class NcbiAssembly:
+    """One resolved NCBI assembly version.
+
+    accession: with version (``GCF_000005845.2``); name: the folder name
+    (``GCF_000005845.2_ASM584v2``); folder_url ends in ``/``; gbff_url and md5: the
+    ``_genomic.gbff.gz`` file and its published md5 (None when NCBI lists no GBFF);
+    checksums: every file name in ``md5checksums.txt`` -> md5."""
+
+    accession: str
+    name: str
+    folder_url: str
+    gbff_url: str
+    md5: str | None
+    checksums: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def file_url(self, suffix: str) -> str:
+        return self.folder_url + urllib.parse.quote(self.name + suffix)
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag.lower() == "a":
+            for key, value in attrs:
+                if key.lower() == "href" and value:
+                    self.hrefs.append(value)
+
+
+def _listing_names(html: str) -> list[str]:
+    """Last path component of every link in an HTML directory index."""
+    parser = _LinkParser()
+    parser.feed(html)
+    names = []
+    for href in parser.hrefs:
+        path = urllib.parse.urlsplit(href).path.rstrip("/")
+        if path:
+            names.append(urllib.parse.unquote(path.rsplit("/", 1)[-1]))
+    return names
+
+
+def parse_md5checksums(text: str) -> dict[str, str]:
+    """``<md5>  ./<file name>`` lines -> {file name: md5}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) == 2 and _HEX["md5"].match(parts[0].lower()):
+            name = parts[1].strip()
+            name = name[2:] if name.startswith("./") else name
+            out[name] = parts[0].lower()
+    return out
+
+
+def _base(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def resolve_ncbi_assembly(
+    accession: str,
+    ncbi_base_url: str = NCBI_BASE,
+    *,
+    sample: str = "",
+    timeout: float = 60.0,
+    retries: int = 4,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
+) -> NcbiAssembly:
+    """Find the folder of `accession` on NCBI's genomes server and read its md5 list.
+
+    A versionless accession resolves to the highest version listed. Raises DownloadError
+    when the accession or version is not there (listing the versions that are)."""
+    m = _ACCESSION_PARTS.match(accession.strip())
+    who = _who(sample) if sample else f"accession {accession}"
+    if not m:
+        raise DownloadError(
+            f"{who}: {accession!r} is not an NCBI assembly accession (GCF_ or GCA_ followed "
+            "by 9 digits and an optional .version, e.g. GCF_000005845.2)"
+        )
+    prefix, digits, version = m.groups()
+    listing_url = f"{_base(ncbi_base_url)}{prefix}/{digits[0:3]}/{digits[3:6]}/{digits[6:9]}/"
+    fetch = {
+        "who": who,
+        "timeout": timeout,
+        "retries": retries,
+        "backoff": backoff,
+        "max_backoff": max_backoff,
+    }
+    try:
+        html = _fetch_bytes(listing_url, **fetch).decode("utf-8", "replace")
+    except DownloadError as err:
+        raise DownloadError(
+            f"{err} (looking up assembly {accession}: check that the accession exists; "
+            "GCF_ is RefSeq and GCA_ GenBank)"
+        ) from None
+    folder_re = re.compile(rf"^{prefix}_{digits}\.(\d+)_(.+)$")
+    versions: dict[int, str] = {}
+    for name in _listing_names(html):
+        fm = folder_re.match(name)
+        if fm:
+            versions[int(fm.group(1))] = name
+    if not versions:
+        raise DownloadError(
+            f"{who}: no assembly folder for {prefix}_{digits} in {listing_url}; check the "
+            "accession (GCF_ is RefSeq, GCA_ GenBank)"
+        )
+    if version is None:
+        chosen = max(versions)
+        log.info("%s: %s resolves to version %d (%s)", who, accession, chosen, versions[chosen])
+    else:
+        chosen = int(version)
+        if chosen not in versions:
+            have = ", ".join(f"{prefix}_{digits}.{v}" for v in sorted(versions))
+            raise DownloadError(
+                f"{who}: assembly {accession} not found in {listing_url}; available: {have}"
+            )
+    name = versions[chosen]
+    folder_url = listing_url + urllib.parse.quote(name) + "/"
+    checksums = parse_md5checksums(
+        _fetch_bytes(folder_url + "md5checksums.txt", **fetch).decode("utf-8", "replace")
+    )
+    if not checksums:
+        raise DownloadError(f"{who}: {folder_url}md5checksums.txt lists no files")
+    gbff = name + NCBI_FILES["gbff"]
+    return NcbiAssembly(
+        accession=f"{prefix}_{digits}.{chosen}",
+        name=name,
+        folder_url=folder_url,
+        gbff_url=folder_url + urllib.parse.quote(gbff),
+        md5=checksums.get(gbff),
+        checksums=checksums,
+    )
+
+
+# --------------------------------------------------------------------------- acquire
+
+
+def resolve_local(source: str, *, sample: str, kind: str = "") -> Path:
+    """A local source as a path: ``~`` and ``$VARS`` expanded, relative to the working
+    directory. Raises DownloadError naming the sample when a variable is unset or the file
+    is missing. The path is returned as written (symlinks are not resolved), the same
+    path the workflow's input functions use."""
+    who = _who(sample, kind)
+    expanded = os.path.expandvars(os.path.expanduser(source))
+    unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+    if unset:
+        raise DownloadError(
+            f"{who}: source {source!r} uses environment variable(s) {', '.join(unset)} that "
+            "are not set; export them before running, or write the full path"
+        )
+    path = expand_local(source)
+    if not path.exists():
+        raise DownloadError(
+            f"{who}: local file {source!r} not found (looked at {path}). A source that is "
+            "neither an NCBI accession (GCF_/GCA_ + 9 digits) nor an http(s)/ftp URL is "
+            "taken as a path; fix the path in the sample sheet"
+        )
+    if not path.is_file():
+        raise DownloadError(f"{who}: local source {path} is not a regular file")
+    return path
+
+
+def _url_filename(url: str, who: str) -> str:
+    name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    if not name or name in (".", ".."):
+        raise DownloadError(
+            f"{who}: URL {url} has no file name (it ends in '/'); give the URL of the file"
+        )
+    return name
+
+
+def acquire(
+    sample: str,
+    source: str,
+    dest_dir: str | os.PathLike,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    kind: str = "genome",
+    filename: str | None = None,
+    ncbi_file: str = "gbff",
+    ncbi_base_url: str = NCBI_BASE,
+    retries: int = 4,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    max_backoff: float = 60.0,
+) -> Path:
+    """Make `source` available as a verified local file and return its path.
+
+    * NCBI accession: resolved with `resolve_ncbi_assembly`, then
+      ``{name}{NCBI_FILES[ncbi_file]}`` (default the GBFF) is downloaded to
+      ``dest_dir/{filename or that file name}`` and checked against NCBI's md5 and the
+      sheet's md5/sha256. A sheet md5 that differs from NCBI's fails before downloading.
+    * URL: downloaded to ``dest_dir/{filename or the URL's last path component}``.
+    * local path: verified and returned in place (`dest_dir` is not used).
+
+    `kind` ("genome", "annotation") only labels messages."""
+    who = _who(sample, kind)
+    source = source.strip()
+    how = classify_source(source)
+    retry = {"retries": retries, "backoff": backoff, "timeout": timeout, "max_backoff": max_backoff}
+    if how == "local":
+        path = resolve_local(source, sample=sample, kind=kind)
+        digests = verify_file(path, sample=sample, md5=md5, sha256=sha256, kind=kind)
+        log.info(
+            "%s: using local file %s in place (%d bytes, md5 %s)",
+            who,
+            path,
+            digests.size,
+            digests.md5,
+        )
+        return path
+    if how == "url":
+        dest = Path(dest_dir) / (filename or _url_filename(source, who))
+        return download(source, dest, sample=sample, md5=md5, sha256=sha256, kind=kind, **retry)
+    if ncbi_file not in NCBI_FILES:
+        raise ValueError(f"ncbi_file must be one of {sorted(NCBI_FILES)}, not {ncbi_file!r}")
+    asm = resolve_ncbi_assembly(source, ncbi_base_url, sample=sample, **retry)
+    file_name = asm.name + NCBI_FILES[ncbi_file]
+    published = asm.checksums.get(file_name)
+    if published is None:
+        raise DownloadError(
+            f"{who}: assembly {asm.accession} has no {file_name} in {asm.folder_url} "
+            f"(md5checksums.txt lists {len(asm.checksums)} files); it may be unannotated: "
+            "use an annotated (usually GCF_) accession, or give a URL/path instead"
+        )
+    sheet_md5 = _normalise_checksum(md5, "md5", who)
+    if sheet_md5 is not None and sheet_md5 != published:
+        raise DownloadError(
+            f"{who}: the sample sheet's md5 {sheet_md5} differs from NCBI's published md5 "
+            f"{published} for {asm.file_url(NCBI_FILES[ncbi_file])}; the file on NCBI has "
+            "changed (pin a versioned accession) or the md5 column is wrong"
+        )
+    dest = Path(dest_dir) / (filename or file_name)
+    return download(
+        asm.file_url(NCBI_FILES[ncbi_file]),
+        dest,
+        sample=sample,
+        md5=published,
+        sha256=sha256,
+        kind=kind,
+        **retry,
+    )
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def register(subparsers) -> None:
+    """Add ``dnalm fetch``: acquire one source and print the path of the usable file."""
+    p = subparsers.add_parser(
+        "fetch",
+        help="download (or locate) and verify one genome source; prints its path",
+        description=(
+            "Resolve an NCBI assembly accession, download a URL, or check a local path; "
+            "verify checksums and gzip integrity; print the path of the usable file."
+        ),
+    )
+    p.add_argument("--sample", required=True, help="sample ID (used in messages)")
+    p.add_argument("--source", required=True, help="GCF_/GCA_ accession, URL or local path")
+    p.add_argument("--dest-dir", default=".", help="folder for downloads (default: .)")
+    p.add_argument("--filename", default=None, help="save under this name in --dest-dir")
+    p.add_argument("--md5", default=None, help="expected md5 of the file")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the file")
+    p.add_argument("--kind", default="genome", help="label for messages (genome, annotation)")
+    p.add_argument(
+        "--ncbi-file",
+        default="gbff",
+        choices=sorted(NCBI_FILES),
+        help="which file of an NCBI assembly (default: gbff)",
+    )
+    p.add_argument(
+        "--ncbi-base-url",
+        default=os.environ.get("DNALM_NCBI_BASE_URL", NCBI_BASE),
+        help="NCBI genomes base URL (default: $DNALM_NCBI_BASE_URL or %(default)s)",
+    )
+    p.add_argument("--retries", type=int, default=4, help="extra attempts (default: 4)")
+    p.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        help="first retry delay in seconds, doubled each time (default: 1)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds per connect/read (default: 60)"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        path = acquire(
+            args.sample,
+            args.source,
+            args.dest_dir,
+            md5=args.md5,
+            sha256=args.sha256,
+            kind=args.kind,
+            filename=args.filename,
+            ncbi_file=args.ncbi_file,
+            ncbi_base_url=args.ncbi_base_url,
+            retries=args.retries,
+            backoff=args.backoff,
+            timeout=args.timeout,
+        )
+        print(path)
+        return 0
+
+    p.set_defaults(func=run)

@@ -1,0 +1,79 @@
+"""The CDS QC summary across samples: counts per sample and drop reason, lengths and GC, read
+from the per-sample CDS tables (the figure is drawn by :mod:`dnalm.report.cds_plots`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dnalm.core.io import atomic_write
+from dnalm.genome.cds_record import REASONS
+from dnalm.report.cds_plots import plot_qc
+
+
+def read_cds_tables(tsv_paths: Iterable[str | os.PathLike]):
+    """Concatenate per-sample QC tables (as written by :func:`write_cds_outputs`)."""
+    import pandas as pd
+
+    frames = [
+        pd.read_csv(
+            p,
+            sep="\t",
+            dtype={"cds_id": str, "record": str, "locus_tag": str, "gene": str, "sample": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
+        for p in tsv_paths
+    ]
+    if not frames:
+        raise ValueError("no CDS tables given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _as_bool(series):
+    return series.map(lambda v: {"True": True, "False": False}.get(str(v), v))
+
+
+def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
+    """One row per sample: CDS counts (total, kept, dropped by reason), median length and
+    GC of kept CDS, and the % of kept CDS with /translation whose translation matches."""
+    import pandas as pd
+
+    df = read_cds_tables(tsv_paths)
+    rows = []
+    for sample, g in df.groupby("sample", sort=False):
+        kept = g[g["status"] == "kept"]
+        tm = _as_bool(kept["translation_match"]).dropna()
+        row: dict[str, Any] = {
+            "sample": sample,
+            "n_cds": len(g),
+            "kept": len(kept),
+            "dropped": len(g) - len(kept),
+            "median_length": float(kept["length"].median()) if len(kept) else float("nan"),
+            "median_gc": float(kept["gc"].median()) if len(kept) else float("nan"),
+            "n_with_translation": len(tm),
+            "pct_translation_match": 100.0 * float(tm.astype(bool).mean())
+            if len(tm)
+            else float("nan"),
+        }
+        for reason in REASONS:
+            row[f"dropped_{reason}"] = int((g["status"] == reason).sum())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    empty = [c for c in out.columns if c.startswith("dropped_") and not out[c].any()]
+    return out.drop(columns=empty)
+
+
+def write_qc_summary(
+    tsv_paths: Sequence[str | os.PathLike],
+    summary_path: str | os.PathLike,
+    png_path: str | os.PathLike | None = None,
+):
+    """Write the cross-sample summary TSV (and the plot when `png_path` is given)."""
+    summary = qc_summary(tsv_paths)
+    with atomic_write(summary_path) as fh:
+        summary.to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")
+    if png_path is not None:
+        plot_qc(summary, read_cds_tables(tsv_paths), png_path)
+    return summary

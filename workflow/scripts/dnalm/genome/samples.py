@@ -1,0 +1,263 @@
+"""The sample sheet: one row per genome.
+
+Loaded and validated before any work starts (from `workflow/rules/common.smk`), so that a bad
+row stops the run with one message naming the sheet, the line and the fix. The columns and
+their types are defined by `workflow/schemas/samples.schema.yaml`; this module adds the
+checks a JSON schema cannot express (unique IDs, unknown columns with a hint, conditional
+columns, missing local files) and turns the schema's errors into line-numbered messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from dnalm.core.errors import SampleSheetError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "samples.schema.yaml"
+ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}(\.\d+)?$")
+URL_RE = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
+# NCBI translation tables that exist (https://www.ncbi.nlm.nih.gov/Taxonomy/Utils/wprintgc.cgi);
+# checked against Bio.Data.CodonTable in tests/test_genome_samples.py.
+GENETIC_CODES = frozenset([1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, *range(21, 34)])
+TRUE = {"true", "yes", "1", "y", "t"}
+FALSE = {"false", "no", "0", "n", "f"}
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@dataclass(frozen=True)
+class Sample:
+    sample: str
+    species: str
+    source: str
+    format: str
+    annotation: str = ""
+    genetic_code: int | None = None
+    md5: str = ""
+    sha256: str = ""
+    annotation_md5: str = ""
+    pretrain: bool = True
+    species_task: bool = True
+    line: int = 0
+
+    @property
+    def source_kind(self) -> str:
+        return classify_source(self.source)
+
+    @property
+    def annotation_kind(self) -> str | None:
+        return classify_source(self.annotation) if self.annotation else None
+
+
+def classify_source(source: str) -> str:
+    """'ncbi' for an assembly accession, 'url' for http(s)/ftp, else 'local'."""
+    if ACCESSION_RE.match(source):
+        return "ncbi"
+    if URL_RE.match(source):
+        return "url"
+    return "local"
+
+
+def expand_local(path: str, base: Path | None = None) -> Path:
+    """Expand ~ and $VARS; relative paths are taken from `base` (default: the working
+    directory, which is where Snakemake runs)."""
+    p = Path(os.path.expandvars(os.path.expanduser(path)))
+    if not p.is_absolute():
+        p = (base or Path.cwd()) / p
+    return p
+
+
+def _coerce(row: dict[str, str], where: str) -> dict:
+    out: dict = {}
+    for key, raw in row.items():
+        value = raw.strip() if isinstance(raw, str) else raw
+        if key == "genetic_code":
+            if value in ("", None):
+                out[key] = None
+                continue
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise SampleSheetError(
+                    f"{where}: genetic_code {value!r} is not an integer; give an NCBI "
+                    "translation table number (e.g. 11 for bacteria) or leave it empty"
+                ) from None
+        elif key in ("pretrain", "species_task"):
+            if value in ("", None):
+                continue  # default applies
+            low = value.lower()
+            if low in TRUE:
+                out[key] = True
+            elif low in FALSE:
+                out[key] = False
+            else:
+                raise SampleSheetError(
+                    f"{where}: column {key} is {value!r}; use true or false (or leave empty)"
+                )
+        else:
+            out[key] = value if value is not None else ""
+    return out
+
+
+def _schema_message(err: jsonschema.ValidationError, where: str, schema: dict) -> str:
+    field = err.path[0] if err.path else None
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(schema["properties"]))
+        return (
+            f"{where}: unknown column(s) {', '.join(extra)}; allowed columns are "
+            f"{', '.join(schema['properties'])} (see config/README.md)"
+        )
+    if err.validator == "required":
+        return f"{where}: {err.message}"
+    if field == "sample" and err.validator == "pattern":
+        value = err.instance
+        hint = " (path-like IDs are not allowed)" if ("/" in value or ".." in value) else ""
+        return (
+            f"{where}: sample ID {value!r} is invalid{hint}: use letters, digits, '_', '.', "
+            "'-' only, starting with a letter or digit"
+        )
+    if field == "format":
+        return f"{where}: unknown format {err.instance!r}; use one of gbff, fasta_gff, cds_fasta"
+    if field in ("md5", "sha256", "annotation_md5"):
+        n = 64 if field == "sha256" else 32
+        return f"{where}: {field} {err.instance!r} is not {n} hexadecimal characters"
+    return f"{where}: column {field}: {err.message}"
+
+
+def load_sample_sheet(
+    path: str | os.PathLike,
+    schema: dict | None = None,
+    check_local_files: bool = True,
+    base_dir: Path | None = None,
+) -> list[Sample]:
+    """Read and validate the sample sheet. Raises SampleSheetError naming the sheet and line.
+
+    Lines starting with '#' and blank lines are ignored. Empty cells take the schema default.
+    """
+    path = Path(path)
+    schema = schema or load_schema()
+    if not path.is_file():
+        raise SampleSheetError(
+            f"sample sheet {path} not found; set the config key `samples` to an existing TSV "
+            "(e.g. --config samples=config/samples.tsv)"
+        )
+    with open(path, encoding="utf-8", newline="") as fh:
+        numbered = [
+            (i, line)
+            for i, line in enumerate(fh, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if not numbered:
+        raise SampleSheetError(
+            f"{path}: the sample sheet is empty; add a header and one row per genome"
+        )
+    header_line = numbered[0][0]
+    reader = csv.reader([text for _, text in numbered], delimiter="\t")
+    rows = list(reader)
+    header = [h.strip() for h in rows[0]]
+    if len(header) == 1 and ("," in header[0] or " " in header[0].strip()):
+        raise SampleSheetError(
+            f"{path}:{header_line}: the header has one column {header[0]!r}; the sheet must be "
+            "tab-separated (TSV), not comma- or space-separated"
+        )
+    dupes = {h for h in header if header.count(h) > 1}
+    if dupes:
+        raise SampleSheetError(
+            f"{path}:{header_line}: duplicate column(s) {', '.join(sorted(dupes))}"
+        )
+    missing = [c for c in schema["required"] if c not in header]
+    if missing:
+        raise SampleSheetError(
+            f"{path}:{header_line}: missing required column(s) {', '.join(missing)}; "
+            f"the header must include {', '.join(schema['required'])}"
+        )
+    unknown = [c for c in header if c not in schema["properties"]]
+    if unknown:
+        raise SampleSheetError(
+            f"{path}:{header_line}: unknown column(s) {', '.join(unknown)}; allowed columns are "
+            f"{', '.join(schema['properties'])} (see config/README.md)"
+        )
+    if len(rows) == 1:
+        raise SampleSheetError(f"{path}: the sample sheet has a header but no rows")
+
+    validator = jsonschema.Draft202012Validator(schema)
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for (lineno, _), cells in zip(numbered[1:], rows[1:], strict=True):
+        where = f"{path}:{lineno}"
+        if len(cells) != len(header):
+            raise SampleSheetError(
+                f"{where}: {len(cells)} fields but the header has {len(header)}; "
+                "check the tabs in this line"
+            )
+        record = _coerce(dict(zip(header, cells, strict=True)), where)
+        for key, prop in schema["properties"].items():
+            if key not in record and "default" in prop:
+                record[key] = prop["default"]
+        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
+        if errors:
+            raise SampleSheetError(_schema_message(errors[0], where, schema))
+        sid = record["sample"]
+        if sid in seen:
+            raise SampleSheetError(
+                f"{where}: duplicate sample ID {sid!r} (first used on line {seen[sid]}); "
+                "sample IDs must be unique"
+            )
+        seen[sid] = lineno
+        gc = record.get("genetic_code")
+        if gc is not None and gc not in GENETIC_CODES:
+            raise SampleSheetError(
+                f"{where}: sample {sid}: genetic_code {gc} is not an NCBI translation table "
+                f"(valid: {', '.join(map(str, sorted(GENETIC_CODES)))})"
+            )
+        fmt = record["format"]
+        kind = classify_source(record["source"])
+        if fmt == "fasta_gff" and not record["annotation"]:
+            raise SampleSheetError(
+                f"{where}: sample {sid} has format fasta_gff but no annotation; add the GFF3/GTF "
+                "path or URL in the `annotation` column"
+            )
+        if fmt != "fasta_gff" and record["annotation"]:
+            raise SampleSheetError(
+                f"{where}: sample {sid} has an annotation but format {fmt}; annotation is only "
+                "used with format fasta_gff"
+            )
+        if kind == "ncbi" and fmt != "gbff":
+            raise SampleSheetError(
+                f"{where}: sample {sid}: an NCBI accession always yields a GBFF; set format to gbff"
+            )
+        if check_local_files:
+            for col in ("source", "annotation"):
+                value = record[col]
+                if value and classify_source(value) == "local":
+                    local = expand_local(value, base_dir)
+                    if not local.is_file():
+                        raise SampleSheetError(
+                            f"{where}: sample {sid}: local {col} file {value} not found "
+                            f"(looked at {local}); fix the path or use a URL/accession"
+                        )
+        samples.append(Sample(**record, line=lineno))
+    return samples
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("samples", help="validate a sample sheet and print its rows")
+    p.add_argument("sheet", help="path to the TSV sample sheet")
+    p.add_argument("--no-file-check", action="store_true", help="do not check local files exist")
+
+    def run(args) -> int:
+        for s in load_sample_sheet(args.sheet, check_local_files=not args.no_file_check):
+            print(f"{s.sample}\t{s.species}\t{s.format}\t{s.source_kind}\t{s.source}")
+        return 0
+
+    p.set_defaults(func=run)

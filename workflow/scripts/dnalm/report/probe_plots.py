@@ -1,0 +1,154 @@
+"""Probe figures: UMAP scatter plots (one model, or before/after fine-tuning side by side) and
+confusion matrices, in the one style of :mod:`dnalm.report.figures`."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.report import figures
+
+
+def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """Species -> colour, by sorted species name, so every figure of a run agrees."""
+    import seaborn as sns
+
+    names = sorted({str(s) for s in species})
+    colors = sns.color_palette("colorblind" if len(names) <= 10 else "husl", len(names))
+    return dict(zip(names, colors, strict=True))
+
+
+def _save(fig, png_path: str | os.PathLike) -> list[Path]:
+    """Write `fig` as PNG and SVG beside it, each atomically (dnalm.report.figures.save, so probe
+    figures share the resolution and style of every other dnalm figure)."""
+    return figures.save(fig, png_path)
+
+
+def _scatter(ax, df: pd.DataFrame, palette: Mapping[str, Any], title: str) -> None:
+    n = len(df)
+    size = 12 if n <= 2000 else max(2.0, 12 * math.sqrt(2000 / n))
+    for name in palette:
+        sub = df[df["species"] == name]
+        if len(sub):
+            ax.scatter(
+                sub["x"], sub["y"], s=size, color=palette[name], alpha=0.75, linewidths=0,
+                label=name, rasterized=n > 5000,
+            )  # fmt: skip
+    ax.set_title(title)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _legend(fig, palette: Mapping[str, Any]) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=c, markersize=6, label=name)
+        for name, c in palette.items()
+    ]
+    fig.legend(
+        handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+        title="species",
+    )  # fmt: skip
+
+
+def _check_coords(df: pd.DataFrame, what: str) -> None:
+    missing = {"species", "x", "y"} - set(df.columns)
+    if missing:
+        raise InputFormatError(f"{what}: coordinates table lacks columns {sorted(missing)}")
+
+
+def plot_umap(
+    coords_df: pd.DataFrame,
+    png_path: str | os.PathLike,
+    title: str,
+    palette: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Scatter of one UMAP (id, species, x, y) coloured by species; PNG + SVG."""
+    from matplotlib.figure import Figure
+
+    _check_coords(coords_df, "plot_umap")
+    palette = palette or species_palette(coords_df["species"])
+    with figures.style():
+        fig = Figure(figsize=(4.2, 3.6), layout="constrained")
+        _scatter(fig.add_subplot(), coords_df, palette, title)
+        _legend(fig, palette)
+        return _save(fig, png_path)
+
+
+def plot_umap_pair(
+    before_df: pd.DataFrame,
+    after_df: pd.DataFrame,
+    png_path: str | os.PathLike,
+    titles: Sequence[str] = ("before fine-tuning", "after fine-tuning"),
+    palette: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Two UMAP panels side by side (e.g. one model before and after fine-tuning) with one
+    shared species legend and the same colours in both; PNG + SVG."""
+    from matplotlib.figure import Figure
+
+    if len(titles) != 2:
+        raise ConfigError(f"plot_umap_pair needs two titles, got {len(titles)}")
+    _check_coords(before_df, "plot_umap_pair (before)")
+    _check_coords(after_df, "plot_umap_pair (after)")
+    palette = palette or species_palette(
+        pd.concat([before_df["species"], after_df["species"]]).tolist()
+    )
+    with figures.style():
+        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
+        axes = fig.subplots(1, 2)
+        _scatter(axes[0], before_df, palette, titles[0])
+        _scatter(axes[1], after_df, palette, titles[1])
+        _legend(fig, palette)
+        return _save(fig, png_path)
+
+
+def plot_confusion(
+    cm: np.ndarray | Sequence[Sequence[int]],
+    labels: Sequence[str],
+    png_path: str | os.PathLike,
+    title: str | None = None,
+    normalize: bool = True,
+) -> list[Path]:
+    """Confusion-matrix heatmap (rows true, columns predicted). With `normalize` each row is
+    divided by its total, so the diagonal is per-species recall; PNG + SVG."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(cm, dtype=np.float64)
+    n = len(labels)
+    if cm.shape != (n, n):
+        raise InputFormatError(f"confusion matrix shape {cm.shape} does not match {n} labels")
+    if normalize:
+        totals = cm.sum(1, keepdims=True)
+        cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+    side = min(7.2, 1.6 + 0.45 * n)
+    with figures.style():
+        fig = Figure(figsize=(side + 0.9, side), layout="constrained")
+        ax = fig.add_subplot()
+        sns.heatmap(
+            cm, ax=ax, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None, square=True,
+            annot=n <= 12, fmt=".2f" if normalize else ".0f", annot_kws={"fontsize": 7},
+            xticklabels=list(labels), yticklabels=list(labels),
+            cbar_kws={"label": "fraction of true class" if normalize else "count"},
+        )  # fmt: skip
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.tick_params(axis="x", labelrotation=45)
+        for t in ax.get_xticklabels():
+            t.set_horizontalalignment("right")
+        ax.tick_params(axis="y", labelrotation=0)
+        if title:
+            ax.set_title(title)
+        return _save(fig, png_path)

@@ -1,0 +1,1 @@
+"""Task datasets (rules in tasks.smk): species fragments, per-base TF binding, sequence tasks."""

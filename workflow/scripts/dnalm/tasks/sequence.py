@@ -1,0 +1,210 @@
+"""Sequence classification/regression task tables from a TSV/CSV table or FASTA files per class,
+with leakage-aware split assignment."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import read_fasta
+from dnalm.tasks.common import (
+    DEFAULT_FRACTIONS,
+    SPLITS,
+    _as_paths,
+    _assign_splits,
+    _check_class_splits,
+    _check_exists,
+    _check_fractions,
+    _log_norm,
+    _Norm,
+    _read_table,
+    _regression_strata,
+    _write_task,
+    normalize_sequence,
+)
+from dnalm.tasks.tf_binding import group_windows, parse_window_name
+
+log = logging.getLogger(__name__)
+
+
+def _rows_from_table(path: Path, kind: str, default_split: str, counts: _Norm) -> list[dict]:
+    df = _read_table(path, ["sequence", "label"], f"sequence {kind}")
+    rows = []
+    for i, r in enumerate(df.to_dict("records")):
+        where = f"{path}:{i + 2}"
+        seq, n_iupac, n_u = normalize_sequence(r["sequence"], where, counts)
+        label = str(r["label"]).strip()
+        if not label:
+            raise InputFormatError(f"{where}: empty label")
+        if kind == "regression":
+            try:
+                value = float(label)
+            except ValueError as err:
+                raise InputFormatError(f"{where}: label {label!r} is not a number") from err
+            if not math.isfinite(value):
+                raise InputFormatError(f"{where}: label is {label!r}; regression needs a number")
+            label = value
+        split = default_split or str(r.get("split", "")).strip().lower()
+        if split and split not in SPLITS:
+            raise InputFormatError(
+                f"{where}: split {r.get('split')!r} is not one of {', '.join(SPLITS)} (or empty)"
+            )
+        rec = {k: v for k, v in r.items() if k not in ("sequence", "label", "split", "id")}
+        rec.update(
+            name=str(r.get("id", "")).strip(),
+            sequence=seq,
+            label=label,
+            preset=split,
+            source=str(path),
+            source_line=i + 2,
+            n_iupac_to_n=n_iupac,
+            n_u_to_t=n_u,
+        )
+        rows.append(rec)
+    return rows
+
+
+def _rows_from_fasta(label: str, path: Path, split: str, counts: _Norm) -> list[dict]:
+    rows = []
+    for header, raw, line in read_fasta(path):
+        where = f"{path}:{line}"
+        seq, n_iupac, n_u = normalize_sequence(raw, where, counts)
+        rows.append(
+            {
+                "name": header.split(maxsplit=1)[0] if header else "",
+                "sequence": seq,
+                "label": label,
+                "preset": split,
+                "source": str(path),
+                "source_line": line,
+                "n_iupac_to_n": n_iupac,
+                "n_u_to_t": n_u,
+            }
+        )
+    if not rows:
+        raise InputFormatError(f"{path}: no FASTA records (class {label!r})")
+    return rows
+
+
+def _leakage_groups(df: pd.DataFrame) -> tuple[np.ndarray, bool]:
+    """Group ids joining rows with identical sequences and, when every name is a genomic
+    window (chr1:100-300, chr1_100_300), rows whose windows overlap or abut. Returns the ids
+    and whether positions were used."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    _, seq_groups = np.unique(df["sequence"].to_numpy(), return_inverse=True)
+    coords = [parse_window_name(str(n)) for n in df["name"]]
+    if not coords or any(c is None for c in coords):
+        return seq_groups, False
+    pos_groups = group_windows(
+        [c[0] for c in coords], np.array([c[1] for c in coords]), np.array([c[2] for c in coords])
+    )
+    # bipartite graph: sequence-group nodes, then position-group nodes; one edge per row
+    n_s, n_p = int(seq_groups.max()) + 1, int(pos_groups.max()) + 1
+    graph = coo_matrix(
+        (np.ones(len(df)), (seq_groups, n_s + pos_groups)), shape=(n_s + n_p, n_s + n_p)
+    )
+    _, comp = connected_components(graph, directed=False)
+    return comp[seq_groups], True
+
+
+def build_sequence_task(
+    out_dir: str | os.PathLike,
+    kind: str = "classification",
+    table: str | os.PathLike | None = None,
+    fasta_by_class: Mapping[str, str | os.PathLike | Sequence[str | os.PathLike]] | None = None,
+    test_table: str | os.PathLike | None = None,
+    test_fasta_by_class: Mapping[str, str | os.PathLike | Sequence] | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Whole-sequence classification or regression from user files.
+
+    Inputs: `table` (CSV/TSV with ``sequence`` and ``label``; optional ``id`` and ``split``
+    (train/validation/test); other columns are kept as provenance) and/or `fasta_by_class`
+    ({class name: FASTA path(s)}, classification only). A provided test set (`test_table`,
+    `test_fasta_by_class`, or ``split=test`` rows) is used as is; otherwise test is carved
+    with fraction fractions[2]. Validation (unless given) is carved from train in the ratio
+    fractions[1] : fractions[0]. Carving is seeded, stratified by label (regression: label
+    deciles) and keeps identical sequences in one split. Identical sequences in a provided
+    test and in train are reported as a warning (possible leakage)."""
+    if kind not in ("classification", "regression"):
+        raise ConfigError(f"unknown task kind {kind!r}; use classification or regression")
+    fr = _check_fractions(fractions)
+    if table is None and not fasta_by_class:
+        raise ConfigError("sequence task: give a table (sequence,label) or FASTA files per class")
+    if kind == "regression" and (fasta_by_class or test_fasta_by_class):
+        raise ConfigError("sequence regression takes a table with numeric labels, not FASTA")
+    counts = _Norm()
+    rows: list[dict] = []
+    inputs: list[Path] = []
+    for path, split in ((table, ""), (test_table, "test")):
+        if path is not None:
+            inputs.append(Path(path))
+            _check_exists([Path(path)])
+            rows += _rows_from_table(Path(path), kind, split, counts)
+    for mapping, split in ((fasta_by_class, ""), (test_fasta_by_class, "test")):
+        for label, paths in (mapping or {}).items():
+            for p in _as_paths(paths):
+                inputs.append(p)
+                _check_exists([p])
+                rows += _rows_from_fasta(str(label), p, split, counts)
+    _log_norm(counts, "sequence task")
+    df = pd.DataFrame.from_records(rows)
+
+    groups, by_position = _leakage_groups(df)
+    if kind == "classification":
+        strata = df["label"].astype(str).to_numpy()
+    else:
+        strata = _regression_strata(df["label"].astype(float).to_numpy())
+    df["split"] = _assign_splits(df["preset"].to_numpy(), strata, groups, fr, seed)
+    df = df.drop(columns="preset")
+
+    split_arr = df["split"].to_numpy()
+    test_groups = set(groups[split_arr == "test"].tolist())
+    leak = np.flatnonzero((split_arr != "test") & np.isin(groups, list(test_groups)))
+    if len(leak):
+        first = df.iloc[leak[0]]
+        log.warning(
+            "%d train/validation sequence(s) are identical to%s a test sequence (first %s:%s); "
+            "test metrics may be optimistic",
+            len(leak),
+            " or overlap the genomic window of" if by_position else "",
+            first["source"],
+            first["source_line"],
+        )
+    names = df["name"].astype(str)
+    if (names != "").all() and names.is_unique:
+        df["id"] = names
+    else:
+        if (names != "").any():
+            log.warning("sequence ids are missing or not unique; using row numbers as ids")
+        df["id"] = [f"seq{i:07d}" for i in range(len(df))]
+    df["split"] = pd.Categorical(df["split"], SPLITS)
+    df = df.sort_values("split", kind="stable").reset_index(drop=True)
+    df["split"] = df["split"].astype(str)
+    if kind == "classification":
+        df["label"] = df["label"].astype(str)
+        _check_class_splits(df)
+    params = {
+        "task": f"sequence_{kind}",
+        "fractions": list(fr),
+        "seed": seed,
+        "table": str(table) if table else None,
+        "fasta_by_class": {
+            k: [str(p) for p in _as_paths(v)] for k, v in (fasta_by_class or {}).items()
+        },
+        "test_table": str(test_table) if test_table else None,
+        "test_fasta_by_class": {
+            k: [str(p) for p in _as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
+        },
+    }
+    return _write_task(out_dir, df, kind, params, inputs)

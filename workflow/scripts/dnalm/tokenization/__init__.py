@@ -1,0 +1,1 @@
+"""Tokenizers and token corpora (rules in tokenize.smk)."""

@@ -1,0 +1,825 @@
+"""DNA tokenizers: nucleotide, non-overlapping k-mer, overlapping k-mer, codon and BPE.
+
+Every tokenizer exists twice, and the two must agree token for token:
+
+* a Hugging Face ``tokenizer.json`` (library ``tokenizers``), saved with
+  ``tokenizer_config.json`` and ``special_tokens_map.json`` so that
+  ``transformers.AutoTokenizer.from_pretrained(folder)`` loads it offline and a trained model
+  folder carries the exact tokenizer it was trained with;
+* for the fixed vocabularies (nucleotide, kmer, kmer_overlapping, codon) a vectorised NumPy
+  encoder (bytes -> lookup table -> uint16 ids), 20-200x faster on one core (see
+  benchmarks/bench_tokenize.py), used for bulk work such as
+  building the pretraining corpus. ``tests/test_tokenization_tokenizers.py`` proves with
+  hypothesis that
+  both paths give the same ids.
+
+Input normalisation (both paths): letters are upper-cased (unless ``keep_case`` for the
+nucleotide tokenizer, which keeps soft-masked lower case as its own tokens), U becomes T,
+and the IUPAC ambiguity codes R Y S W K M B D H V become N. Any other character (gap '-',
+'*', digits, non-ASCII, ...) is an error naming the sequence and the 1-based position in the
+NumPy path (in the ``tokenizer.json`` path it becomes the unknown token). An empty sequence
+encodes to no tokens.
+
+The schemes, with the vocabulary layout (ids are fixed, so models trained with the same
+spec share ids):
+
+``nucleotide``
+    ``[PAD] [UNK] [CLS] [SEP] [MASK]`` = 0..4, then A C G T N = 5..9 and, with
+    ``keep_case: true``, a c g t n = 10..14. One token per base.
+``kmer`` (non-overlapping, Nucleotide-Transformer style), option ``k`` (1..7, default 6)
+    specials 0..4, single bases A C G T N = 5..9, then the 4^k k-mers in lexicographic
+    A<C<G<T order (id = 10 + base-4 value). Reading left to right, a k-mer token is emitted
+    when the next k bases are all A/C/G/T; otherwise the next base becomes a single-base
+    token. So within each stretch free of N the k-mers are read from the stretch start, the
+    last (length mod k) bases of the stretch become single bases, every N is a single token,
+    and k-mer reading restarts right after an N. Examples with k = 6::
+
+        ATGGTAGCTACATCATCT     -> ATGGTA GCTACA TCATCT          (with specials: [CLS] first)
+        ATGGTAGCNTACATCATCTGA  -> ATGGTA G C N TACATC ATCTGA
+        ATGGTAGCTACATCATCTGAC  -> ATGGTA GCTACA TCATCT G A C    (tail shorter than k)
+
+    In ``tokenizer.json`` this is a ``Split`` pre-tokenizer with the regex
+    ``[ACGT]{k}|[ACGTN]`` (leftmost match, first alternative preferred, isolated pieces)
+    followed by a ``WordLevel`` model.
+``kmer_overlapping`` (DNABERT-1 style), option ``k`` (1..7, default 6)
+    specials 0..4 then the 4^k k-mers (id = 5 + base-4 value). The tokens are all k-length
+    windows at stride 1 (n - k + 1 tokens for n >= k bases; none for n < k); a window
+    containing N is ``[UNK]``. ``decode`` rebuilds the sequence (first window plus the last
+    base of every following one; bases covered only by ``[UNK]`` windows come back as N).
+    ``tokenizer.json`` cannot produce overlapping pieces (pre-tokenizers partition the text),
+    so, as in DNABERT, its input is the sequence written as space-separated k-mers:
+    ``DnaTokenizer.hf_text(seq)`` produces that text, and ``AutoTokenizer`` users must do
+    the same. ``hf().decode`` returns the space-separated k-mers.
+``codon``
+    ``<PAD> <UNK> <BOS_CDS> <EOS_CDS> <SEP> <MASK>`` = 0..5, then the 64 codons in
+    lexicographic order (id = 6 + base-4 value). The sequence is read in frame from its
+    first base. A codon containing N (or an ambiguity code) is ``<UNK>`` (the CDS is not
+    split), so ``decode(encode(s)) == s`` holds only for unambiguous input; ``<UNK>`` decodes
+    to NNN. A trailing partial codon (length not a multiple of 3) is dropped: those 1-2
+    bases get no token (``base_to_token_index`` gives -1 for them) and the corpus builder
+    counts such sequences in ``meta.json`` (``n_trimmed_partial_codon``).
+``bpe`` (DNABERT-2 style), options ``vocab_size`` (default 4096), ``min_frequency``
+    (default 2), ``max_train_nt`` (default: all)
+    byte-pair encoding trained with ``tokenizers`` on the training split, one word per
+    sequence, initial alphabet A C G T N, specials 0..4 as for ``nucleotide``. The trained
+    vocabulary can end up smaller than ``vocab_size`` when no pair is frequent enough.
+    No NumPy path: ``encode`` validates and normalises in NumPy, then calls ``tokenizers``.
+
+Special tokens: for all but codon, BOS is ``[CLS]`` and EOS is ``[SEP]`` (BERT layout);
+``encode(seq, add_special_tokens=True)`` and the ``tokenizer.json`` post-processor give
+``BOS tokens EOS`` (pairs: ``BOS A SEP B EOS``).
+
+Every spec may also set ``model_max_length`` (default 1024), written to
+``tokenizer_config.json``; it does not enter the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dnalm.core.alphabet import AMBIGUITY, IUPAC
+from dnalm.core.errors import ConfigError, InputFormatError
+
+FORMAT_VERSION = 1
+DNALM_FILE = "dnalm_tokenizer.json"
+TOKENIZER_TYPES = ("nucleotide", "kmer", "kmer_overlapping", "codon", "bpe")
+MAX_UINT16_VOCAB = 65535  # ids are stored as uint16; 65535 stays free as an "invalid" marker
+
+# Codes used inside the NumPy encoders for the upper-case schemes.
+_N = 4  # N (and every ambiguity code)
+_SENT = 5  # separator between sequences in a concatenated batch
+_BAD = 255  # not an IUPAC letter
+
+_BERT_SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+_BERT_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_CODON_ORDER = ["<PAD>", "<UNK>", "<BOS_CDS>", "<EOS_CDS>", "<SEP>", "<MASK>"]
+
+
+def _upper_code_lut() -> np.ndarray:
+    """byte -> code: A/a 0, C/c 1, G/g 2, T/t/U/u 3, N/n and ambiguity codes 4, NUL 5
+    (batch separator), anything else 255."""
+    lut = np.full(256, _BAD, dtype=np.uint8)
+    for ch, code in (("A", 0), ("C", 1), ("G", 2), ("T", 3), ("U", 3), ("N", _N)):
+        lut[ord(ch)] = lut[ord(ch.lower())] = code
+    for ch in AMBIGUITY:
+        lut[ord(ch)] = lut[ord(ch.lower())] = _N
+    lut[0] = _SENT
+    return lut
+
+
+def _normalise_lut(keep_case: bool) -> np.ndarray:
+    """byte -> normalised byte (0 = invalid)."""
+    lut = np.zeros(256, dtype=np.uint8)
+    for ch in "ACGTN":
+        lut[ord(ch)] = ord(ch)
+        lut[ord(ch.lower())] = ord(ch.lower() if keep_case else ch)
+    lut[ord("U")] = ord("T")
+    lut[ord("u")] = ord("t" if keep_case else "T")
+    for ch in AMBIGUITY:
+        lut[ord(ch)] = ord("N")
+        lut[ord(ch.lower())] = ord("n" if keep_case else "N")
+    return lut
+
+
+_CODE_LUT = _upper_code_lut()
+
+
+def _seq_label(names: Sequence[str] | None, i: int) -> str:
+    return repr(names[i]) if names is not None else f"#{i + 1} of the batch"
+
+
+def _invalid_char_error(
+    seqs: Sequence[str], names: Sequence[str] | None, flat_pos: int, sep_len: int
+) -> InputFormatError:
+    """Build the error for the invalid character at `flat_pos` of `sep.join(seqs)`."""
+    pos = flat_pos
+    for i, s in enumerate(seqs):
+        if pos < len(s):
+            ch = s[pos]
+            return InputFormatError(
+                f"sequence {_seq_label(names, i)}: character {ch!r} at position {pos + 1} "
+                f"(1-based) is not an IUPAC nucleotide code ({IUPAC}, either case); fix or "
+                "drop this sequence in the input FASTA"
+            )
+        pos -= len(s) + sep_len
+    raise AssertionError("invalid position outside the batch")  # pragma: no cover
+
+
+def _canonical_json(text: str) -> str:
+    obj = json.loads(text)
+    for runtime_key in ("padding", "truncation"):
+        obj.pop(runtime_key, None)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def tokenizer_json_hash(text: str) -> str:
+    """sha256 of a ``tokenizer.json`` text, made stable: parsed and re-dumped with sorted
+    keys, without the runtime ``padding``/``truncation`` settings."""
+    return hashlib.sha256(_canonical_json(text).encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------
+# spec validation
+
+
+_SPEC_KEYS: dict[str, dict[str, Any]] = {
+    "nucleotide": {"keep_case": False},
+    "kmer": {"k": 6},
+    "kmer_overlapping": {"k": 6},
+    "codon": {},
+    "bpe": {"vocab_size": 4096, "min_frequency": 2, "max_train_nt": None},
+}
+
+
+def normalise_spec(spec: dict) -> dict:
+    """Validate a tokenizer spec and fill in its defaults. Raises ConfigError naming the
+    offending key."""
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError(f"tokenizer spec {spec!r}: a mapping with a 'type' key is required")
+    kind = spec["type"]
+    if kind not in _SPEC_KEYS:
+        raise ConfigError(
+            f"tokenizer spec {spec!r}: unknown type {kind!r}; choose one of {TOKENIZER_TYPES}"
+        )
+    allowed = {"type", "model_max_length", *_SPEC_KEYS[kind]}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"tokenizer spec {spec!r}: unknown key(s) {unknown} for type {kind!r}; "
+            f"allowed: {sorted(allowed)}"
+        )
+    out = {"type": kind, **_SPEC_KEYS[kind], **spec}
+    out.setdefault("model_max_length", 1024)
+
+    def _int(key: str, lo: int, hi: int) -> None:
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ConfigError(f"tokenizer spec {spec!r}: {key} must be an integer in [{lo}, {hi}]")
+
+    _int("model_max_length", 1, 10**9)
+    if kind in ("kmer", "kmer_overlapping"):
+        # 4^8 k-mers plus specials would not fit uint16 ids.
+        _int("k", 1, 7)
+    if kind == "nucleotide" and not isinstance(out["keep_case"], bool):
+        raise ConfigError(f"tokenizer spec {spec!r}: keep_case must be true or false")
+    if kind == "bpe":
+        _int("vocab_size", len(_BERT_ORDER) + 5 + 1, MAX_UINT16_VOCAB)
+        _int("min_frequency", 1, 10**9)
+        if out["max_train_nt"] is not None:
+            _int("max_train_nt", 1, 10**15)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# the tokenizer classes
+
+
+class DnaTokenizer:
+    """A DNA tokenizer: a ``tokenizers.Tokenizer`` plus, for fixed vocabularies, a NumPy
+    encoder that gives the same ids. Build one with :func:`build_tokenizer`, restore a saved
+    one with :func:`load_tokenizer`.
+
+    Ids are ``np.uint16`` arrays. ``encode`` adds no special tokens unless asked."""
+
+    type: ClassVar[str] = ""
+    keep_case: bool = False
+    #: smallest sequence length (nt) that yields at least one token
+    min_tokenizable_length: int = 1
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        self.spec = spec
+        self._tok = tok  # tokenizers.Tokenizer
+        self._hf = None
+        vocab = tok.get_vocab(with_added_tokens=True)
+        self._vocab = vocab
+        self._id_to_token = np.empty(len(vocab), dtype=object)
+        for t, i in vocab.items():
+            self._id_to_token[i] = t
+        roles = self.special_tokens()
+        for role in ("pad", "unk", "cls", "sep", "mask", "bos", "eos"):
+            t = roles.get(role)
+            setattr(self, f"{role}_id", None if t is None else int(vocab[t]))
+        self._special_ids = np.array(
+            sorted({vocab[t] for t in roles.values() if t is not None}), dtype=np.int64
+        )
+        self._is_special = np.zeros(len(vocab), dtype=bool)
+        self._is_special[self._special_ids] = True
+        self._norm_lut = _normalise_lut(self.keep_case)
+
+    # ---- description -------------------------------------------------------------------
+
+    pad_id: int | None
+    unk_id: int | None
+    cls_id: int | None
+    sep_id: int | None
+    mask_id: int | None
+    bos_id: int | None
+    eos_id: int | None
+
+    @classmethod
+    def special_tokens(cls) -> dict[str, str | None]:
+        """Role -> special token string (None where the scheme has no such token)."""
+        return {**_BERT_SPECIALS, "bos": "[CLS]", "eos": "[SEP]"}
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._tok.get_vocab_size(with_added_tokens=True))
+
+    @property
+    def special_ids(self) -> dict[str, int | None]:
+        return {
+            f"{r}_id": getattr(self, f"{r}_id")
+            for r in ("pad", "unk", "bos", "eos", "sep", "mask", "cls")
+        }
+
+    @property
+    def hash(self) -> str:
+        """Stable sha256 of the tokenizer.json content (see :func:`tokenizer_json_hash`)."""
+        return tokenizer_json_hash(self._tok.to_str())
+
+    @property
+    def has_numpy_path(self) -> bool:
+        return True
+
+    def id_to_token(self, token_id: int) -> str:
+        """The token string of one id."""
+        return str(self._id_to_token[int(token_id)])
+
+    def is_special(self, ids: np.ndarray) -> np.ndarray:
+        """Boolean mask of the special-token ids in `ids` (UNK counts as special)."""
+        return self._is_special[np.asarray(ids, dtype=np.int64)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r}, vocab_size={self.vocab_size})"
+
+    # ---- normalisation -----------------------------------------------------------------
+
+    def normalize(self, seq: str, name: str | None = None) -> str:
+        """Upper-case (unless keep_case), U -> T, ambiguity codes -> N; raises
+        InputFormatError naming `name` and the position for a non-IUPAC character."""
+        if not seq:
+            return ""
+        arr = self._ascii([seq], None if name is None else [name], "")
+        out = self._norm_lut[arr]
+        if not out.all():
+            raise _invalid_char_error(
+                [seq], None if name is None else [name], int(np.flatnonzero(out == 0)[0]), 0
+            )
+        return out.tobytes().decode("ascii")
+
+    @staticmethod
+    def _ascii(seqs: Sequence[str], names: Sequence[str] | None, sep: str) -> np.ndarray:
+        joined = sep.join(seqs)
+        try:
+            raw = joined.encode("ascii")
+        except UnicodeEncodeError as e:
+            raise _invalid_char_error(seqs, names, e.start, len(sep)) from None
+        return np.frombuffer(raw, dtype=np.uint8)
+
+    def _codes(self, seqs: Sequence[str], names: Sequence[str] | None, sep: str) -> np.ndarray:
+        """Concatenate `seqs` (joined by `sep`, '' or NUL) and map bytes to codes 0..5,
+        raising for characters outside IUPAC (including a NUL inside a sequence)."""
+        arr = self._ascii(seqs, names, sep)
+        codes = _CODE_LUT[arr]
+        bad = codes == _BAD
+        if sep:
+            n_sent = int(np.count_nonzero(codes == _SENT))
+            if n_sent != max(len(seqs) - 1, 0):  # a NUL inside a sequence
+                for i, s in enumerate(seqs):
+                    if "\x00" in s:
+                        pos = sum(len(x) + 1 for x in seqs[:i]) + s.index("\x00")
+                        raise _invalid_char_error(seqs, names, pos, 1)
+        elif len(seqs) and np.any(codes == _SENT):
+            bad |= codes == _SENT
+        if bad.any():
+            raise _invalid_char_error(seqs, names, int(np.flatnonzero(bad)[0]), len(sep))
+        return codes
+
+    # ---- encoding ----------------------------------------------------------------------
+
+    def encode_concat(
+        self, seqs: Sequence[str], names: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many sequences at once (no special tokens). Returns the concatenated ids
+        (uint16) and offsets (int64, len(seqs) + 1): the tokens of sequence i are
+        ``ids[offsets[i]:offsets[i + 1]]``. This is the bulk path the corpus builder uses."""
+        raise NotImplementedError
+
+    def encode(
+        self, seq: str, name: str | None = None, add_special_tokens: bool = False
+    ) -> np.ndarray:
+        """Token ids of one sequence, uint16 (no specials unless `add_special_tokens`, then
+        ``BOS ... EOS`` as the tokenizer.json post-processor does)."""
+        ids, _ = self.encode_concat([seq], None if name is None else [name])
+        if add_special_tokens:
+            ids = self._add_specials(ids)
+        return ids
+
+    def encode_batch(
+        self,
+        seqs: Sequence[str],
+        names: Sequence[str] | None = None,
+        add_special_tokens: bool = False,
+    ) -> list[np.ndarray]:
+        """List of uint16 id arrays, one per sequence (views into one buffer)."""
+        seqs = list(seqs)
+        ids, off = self.encode_concat(seqs, names)
+        out = [ids[off[i] : off[i + 1]] for i in range(len(seqs))]
+        if add_special_tokens:
+            out = [self._add_specials(x) for x in out]
+        return out
+
+    def _add_specials(self, ids: np.ndarray) -> np.ndarray:
+        head = [] if self.bos_id is None else [self.bos_id]
+        tail = [] if self.eos_id is None else [self.eos_id]
+        return np.concatenate(
+            [np.array(head, np.uint16), ids.astype(np.uint16), np.array(tail, np.uint16)]
+        )
+
+    def hf_text(self, seq: str) -> str:
+        """The text to give the tokenizer.json / AutoTokenizer path for `seq` (the sequence
+        itself; space-separated k-mers for kmer_overlapping)."""
+        return seq
+
+    def encode_hf(self, seqs: Sequence[str], add_special_tokens: bool = False) -> list[np.ndarray]:
+        """Reference path: encode with the ``tokenizers`` library (tokenizer.json) alone."""
+        encs = self._tok.encode_batch(
+            [self.hf_text(s) for s in seqs], add_special_tokens=add_special_tokens
+        )
+        return [np.asarray(e.ids, dtype=np.uint16) for e in encs]
+
+    # ---- decoding ----------------------------------------------------------------------
+
+    def _token_text(self) -> np.ndarray:
+        """id -> text used by decode for content tokens (UNK -> N per base)."""
+        table = self._id_to_token.copy()
+        if self.unk_id is not None:
+            table[self.unk_id] = "N"
+        return table
+
+    def decode(self, ids: Iterable[int] | np.ndarray, skip_special_tokens: bool = True) -> str:
+        """Sequence text of `ids`. Special tokens are dropped (or written as their token
+        strings with ``skip_special_tokens=False``); UNK decodes to N per base it stands
+        for."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"token id out of range [0, {self.vocab_size})")
+        table = self._token_text()
+        if skip_special_tokens:
+            keep = ~self._is_special[ids]
+            if self.unk_id is not None:
+                keep |= ids == self.unk_id
+            ids = ids[keep]
+        else:
+            table[self._special_ids] = self._id_to_token[self._special_ids]
+        return "".join(table[ids].tolist())
+
+    # ---- per-base mapping --------------------------------------------------------------
+
+    def token_lengths(self, ids: np.ndarray) -> np.ndarray:
+        """Nucleotides spanned by each token (0 for specials), int64."""
+        raise NotImplementedError
+
+    def base_to_token_index(self, seq: str, name: str | None = None) -> np.ndarray:
+        """For each base of `seq`, the index (into ``encode(seq)``, no specials) of the token
+        that covers it; -1 for bases no token covers. int64, length len(seq)."""
+        ids = self.encode(seq, name)
+        lens = self.token_lengths(ids)
+        out = np.repeat(np.arange(ids.size, dtype=np.int64), lens)
+        if out.size < len(seq):
+            out = np.concatenate([out, np.full(len(seq) - out.size, -1, np.int64)])
+        return out
+
+    # ---- HF objects and persistence ----------------------------------------------------
+
+    def tokenizers_object(self):
+        """The underlying ``tokenizers.Tokenizer``."""
+        return self._tok
+
+    def hf(self):
+        """A ``transformers.PreTrainedTokenizerFast`` with the special tokens declared."""
+        if self._hf is None:
+            from transformers import PreTrainedTokenizerFast
+
+            roles = self.special_tokens()
+            kwargs = {f"{r}_token": t for r, t in roles.items() if t is not None}
+            self._hf = PreTrainedTokenizerFast(
+                tokenizer_object=self._tok.__class__.from_str(self._tok.to_str()),
+                model_max_length=self.spec["model_max_length"],
+                **kwargs,
+            )
+        return self._hf
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Write the tokenizer folder (tokenizer.json, tokenizer_config.json,
+        special_tokens_map.json, dnalm_tokenizer.json) atomically: it is assembled in a
+        temporary folder beside `out_dir` and renamed into place (replacing an older one)."""
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+        try:
+            self.hf().save_pretrained(str(tmp))
+            text = self._tok.to_str(pretty=True)
+            (tmp / "tokenizer.json").write_text(text, encoding="utf-8")
+            roles = self.special_tokens()
+            stm = {f"{r}_token": t for r, t in roles.items() if t is not None}
+            (tmp / "special_tokens_map.json").write_text(
+                json.dumps(stm, indent=2) + "\n", encoding="utf-8"
+            )
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "type": self.type,
+                "spec": self.spec,
+                "hash": tokenizer_json_hash(text),
+                "vocab_size": self.vocab_size,
+                "special_ids": self.special_ids,
+                "special_tokens": roles,
+            }
+            (tmp / DNALM_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            _replace_dir(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out_dir
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Rename `tmp` to `final`, replacing an existing folder (moved aside, then deleted)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old.{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- fixed vocabularies -----------------------------------------------------------------
+
+
+class NucleotideTokenizer(DnaTokenizer):
+    """One token per base (A C G T N; with keep_case also a c g t n)."""
+
+    type = "nucleotide"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        self.keep_case = bool(spec.get("keep_case", False))
+        super().__init__(spec, tok)
+        lut = np.full(256, 0xFFFF, dtype=np.uint16)
+        norm = self._norm_lut
+        for b in range(256):
+            if norm[b]:
+                lut[b] = self._vocab[chr(norm[b])]
+        self._id_lut = lut
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        arr = self._ascii(seqs, names, "")
+        ids = self._id_lut[arr]  # (n_nt,) uint16
+        if ids.size and ids.max() == 0xFFFF:
+            raise _invalid_char_error(seqs, names, int(np.flatnonzero(ids == 0xFFFF)[0]), 0)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in seqs], out=off[1:])
+        return ids, off
+
+    def token_lengths(self, ids):
+        return (~self._is_special[np.asarray(ids, np.int64)]).astype(np.int64)
+
+    def decode(self, ids, skip_special_tokens=True):
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if skip_special_tokens and ids.size and ids.min() >= 0 and ids.max() < self.vocab_size:
+            # fast path: a byte table
+            if not hasattr(self, "_dec_bytes"):
+                tb = np.zeros(self.vocab_size, dtype=np.uint8)
+                for i, t in enumerate(self._id_to_token):
+                    if len(t) == 1:
+                        tb[i] = ord(t)
+                tb[self.unk_id] = ord("N")
+                self._dec_bytes = tb
+            keep = ~self._is_special[ids] | (ids == self.unk_id)
+            return self._dec_bytes[ids[keep]].tobytes().decode("ascii")
+        return super().decode(ids, skip_special_tokens)
+
+
+class KmerTokenizer(DnaTokenizer):
+    """Non-overlapping k-mers with single-base fallback (see the module docstring)."""
+
+    type = "kmer"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self.k = int(spec["k"])
+        self._single_off = self._vocab["A"]  # A C G T N are consecutive
+        self._kmer_off = self._vocab["A" * self.k] if self.k > 1 else self._single_off
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        k = self.k
+        codes = self._codes(seqs, names, "\x00")  # (n,) with _SENT between sequences
+        n = codes.size
+        if not seqs:
+            return np.zeros(0, np.uint16), np.zeros(1, np.int64)
+        if k == 1:  # every base is a single token; 1-mers are the singles
+            keep = codes != _SENT
+            ids = (codes[keep] + self._single_off).astype(np.uint16)
+            off = np.zeros(len(seqs) + 1, dtype=np.int64)
+            np.cumsum([len(s) for s in seqs], out=off[1:])
+            return ids, off
+        brk = np.flatnonzero(codes >= _N)  # N or separator: ends a run of A/C/G/T
+        ends = np.append(brk, n)  # run r is [starts[r], ends[r]); ends[r] is a break
+        starts = np.concatenate(([0], brk + 1))
+        run_len = ends - starts
+        q = run_len // k  # k-mers per run
+        t = run_len - q * k  # single-base tail per run
+        brk_code = codes[brk]
+        is_n = np.append(brk_code == _N, False)  # the break after run r is an N token
+        cnt = q + t + is_n
+        off_run = np.zeros(cnt.size + 1, dtype=np.int64)
+        np.cumsum(cnt, out=off_run[1:])
+        out = np.empty(int(off_run[-1]), dtype=np.uint16)
+        # k-mers
+        n_k = int(q.sum())
+        if n_k:
+            r = np.repeat(np.arange(q.size), q)
+            j = np.arange(n_k) - np.repeat(np.cumsum(q) - q, q)
+            pos = starts[r] + j * k
+            val = np.zeros(n_k, dtype=np.int64)
+            for jj in range(k):
+                val = val * 4 + codes[pos + jj]
+            out[off_run[r] + j] = val + self._kmer_off
+        # tails
+        n_t = int(t.sum())
+        if n_t:
+            r = np.repeat(np.arange(t.size), t)
+            j = np.arange(n_t) - np.repeat(np.cumsum(t) - t, t)
+            out[off_run[r] + q[r] + j] = codes[starts[r] + q[r] * k + j] + self._single_off
+        # N tokens
+        rn = np.flatnonzero(is_n)
+        out[off_run[rn] + q[rn] + t[rn]] = self._single_off + _N
+        # sequence ends: the runs followed by a separator, and the last run
+        seq_end_run = np.append(np.flatnonzero(brk_code == _SENT), q.size - 1)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        off[1:] = off_run[seq_end_run] + q[seq_end_run] + t[seq_end_run]
+        return out, off
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.where(ids >= self._kmer_off, self.k, 1)
+        lens[self._is_special[ids]] = 0
+        if self.unk_id is not None:
+            lens[ids == self.unk_id] = 1
+        return lens.astype(np.int64)
+
+
+class OverlappingKmerTokenizer(DnaTokenizer):
+    """All k-length windows at stride 1 (DNABERT-1); windows with N are UNK."""
+
+    type = "kmer_overlapping"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self.k = int(spec["k"])
+        self.min_tokenizable_length = self.k
+        self._kmer_off = self._vocab["A" * self.k]
+
+    def hf_text(self, seq: str) -> str:
+        k = self.k
+        return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        k = self.k
+        codes = self._codes(seqs, names, "\x00")
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        counts = np.maximum(lengths - k + 1, 0)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=off[1:])
+        n = codes.size
+        if n < k or off[-1] == 0:
+            return np.zeros(0, np.uint16), off
+        m = n - k + 1  # windows over the concatenation, some straddle a separator
+        sent = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(codes == _SENT, out=sent[1:])
+        nn = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(codes == _N, out=nn[1:])
+        keep = sent[k:] == sent[:m]  # window [p, p + k) has no separator
+        has_n = nn[k:] != nn[:m]
+        low = codes & 3  # N/separator values are masked by has_n/keep anyway
+        val = np.zeros(m, dtype=np.uint16)  # 4^7 < 2^16
+        for j in range(k):
+            val = val * np.uint16(4) + low[j : j + m]
+        ids = np.where(has_n, np.uint16(self.unk_id), val + np.uint16(self._kmer_off))
+        ids = ids[keep].astype(np.uint16)
+        assert ids.size == off[-1]
+        return ids, off
+
+    def decode(self, ids, skip_special_tokens=True):
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if not skip_special_tokens:
+            return " ".join(self._id_to_token[ids].tolist())
+        ids = ids[~self._is_special[ids] | (ids == self.unk_id)]
+        if ids.size == 0:
+            return ""
+        k = self.k
+        bases = np.full(ids.size + k - 1, ord("N"), dtype=np.uint8)
+        ok = ids != self.unk_id
+        val = ids[ok] - self._kmer_off
+        idx = np.flatnonzero(ok)
+        acgt = np.frombuffer(b"ACGT", dtype=np.uint8)
+        for j in range(k):
+            bases[idx + j] = acgt[(val // 4 ** (k - 1 - j)) % 4]
+        return bases.tobytes().decode("ascii")
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.full(ids.size, self.k, np.int64)
+        lens[self._is_special[ids] & (ids != self.unk_id)] = 0
+        return lens
+
+    def base_to_token_index(self, seq, name=None):
+        """Base i maps to the window centred on it, ``clip(i - k // 2, 0, n - k)``
+        (the first and last bases map to the first and last windows); -1 if n < k."""
+        self.normalize(seq, name)  # validation only
+        n, k = len(seq), self.k
+        if n < k:
+            return np.full(n, -1, np.int64)
+        return np.clip(np.arange(n, dtype=np.int64) - k // 2, 0, n - k)
+
+
+class CodonTokenizer(DnaTokenizer):
+    """In-frame codons; a codon with N is UNK; a trailing partial codon is dropped."""
+
+    type = "codon"
+    min_tokenizable_length = 3
+
+    @classmethod
+    def special_tokens(cls):
+        return {
+            "pad": "<PAD>",
+            "unk": "<UNK>",
+            "cls": None,
+            "sep": "<SEP>",
+            "mask": "<MASK>",
+            "bos": "<BOS_CDS>",
+            "eos": "<EOS_CDS>",
+        }
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self._codon_off = self._vocab["AAA"]
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        codes = self._codes(seqs, names, "")
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        n_codons = lengths // 3
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum(n_codons, out=off[1:])
+        total = int(off[-1])
+        if total == 0:
+            return np.zeros(0, np.uint16), off
+        if np.all(lengths % 3 == 0):
+            c = codes.reshape(-1, 3)  # (n_codons, 3)
+        else:  # gather the in-frame codon starts of each sequence
+            seq_start = np.cumsum(lengths) - lengths
+            r = np.repeat(np.arange(len(seqs)), n_codons)
+            j = np.arange(total) - np.repeat(off[:-1], n_codons)
+            pos = seq_start[r] + 3 * j
+            c = np.stack([codes[pos], codes[pos + 1], codes[pos + 2]], axis=1)
+        c = c.astype(np.uint16)
+        val = c[:, 0] * 16 + c[:, 1] * 4 + c[:, 2] + self._codon_off
+        amb = (c[:, 0] | c[:, 1] | c[:, 2]) >= _N  # N is 0b100, bases are <= 0b011
+        return np.where(amb, np.uint16(self.unk_id), val).astype(np.uint16), off
+
+    def _token_text(self):
+        table = super()._token_text()
+        table[self.unk_id] = "NNN"
+        return table
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.full(ids.size, 3, np.int64)
+        lens[self._is_special[ids] & (ids != self.unk_id)] = 0
+        return lens
+
+
+class BpeTokenizer(DnaTokenizer):
+    """Byte-pair encoding trained on the training split (DNABERT-2 style)."""
+
+    type = "bpe"
+
+    @property
+    def has_numpy_path(self) -> bool:
+        return False
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        # validate + normalise with NumPy, then tokenize the normalised text
+        texts: list[str] = []
+        if seqs:
+            self._codes(seqs, names, "\x00")  # raises for non-IUPAC characters
+            arr = self._ascii(seqs, names, "\x00")
+            texts = self._norm_lut[arr].tobytes().decode("ascii").split("\x00")
+        encs = self._tok.encode_batch(texts, add_special_tokens=False)
+        parts = [np.asarray(e.ids, dtype=np.uint16) for e in encs]
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([p.size for p in parts], out=off[1:])
+        ids = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
+        return ids.astype(np.uint16), off
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.array([len(t) for t in self._id_to_token], dtype=np.int64)
+        lens[self._special_ids] = 0
+        if self.unk_id is not None:
+            lens[self.unk_id] = 1
+        return lens[ids]
+
+    def base_to_token_index(self, seq, name=None):
+        """From the ``tokenizers`` offsets of the normalised sequence."""
+        norm = self.normalize(seq, name)
+        enc = self._tok.encode(norm, add_special_tokens=False)
+        out = np.full(len(seq), -1, np.int64)
+        for i, (a, b) in enumerate(enc.offsets):
+            out[a:b] = i
+        return out
+
+
+_CLASSES: dict[str, type[DnaTokenizer]] = {
+    c.type: c
+    for c in (
+        NucleotideTokenizer,
+        KmerTokenizer,
+        OverlappingKmerTokenizer,
+        CodonTokenizer,
+        BpeTokenizer,
+    )
+}
+
+
+# ----------------------------------------------------------------------------------------
+# building the tokenizers.Tokenizer objects
+
+
+__all__ = [
+    "TOKENIZER_TYPES",
+    "BpeTokenizer",
+    "CodonTokenizer",
+    "DnaTokenizer",
+    "KmerTokenizer",
+    "NucleotideTokenizer",
+    "OverlappingKmerTokenizer",
+    "normalise_spec",
+    "tokenizer_json_hash",
+]

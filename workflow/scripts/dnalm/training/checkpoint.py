@@ -1,0 +1,162 @@
+"""Training checkpoints that make a resumed run exact.
+
+Layout of `checkpoints/`::
+
+    step-00000120/        one complete checkpoint (written as .tmp-*, then renamed)
+        model.safetensors   weights (safetensors; tied tensors stored once; without the
+                            tensors a run keeps frozen when saved with `skip`)
+        trainer_state.pt    optimizer, scheduler, RNG states of every process (python,
+                            numpy, torch, cuda), step, early-stopping state, curve rows
+        state.json          step and losses, for people
+    last.json             {"dir": "step-00000120", "step": 120}  (atomic rename)
+    best.json             same for the best validation loss
+
+A run killed at any moment leaves `last.json` pointing at a complete folder; stale and
+temporary folders are removed by the next save. `trainer_state.pt` holds only tensors and
+plain Python values, and is read with ``torch.load(weights_only=True)`` (no pickle code runs).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from dnalm.core.io import atomic_write
+
+STATE_FILE = "trainer_state.pt"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's RNG states as tensors and plain values (loadable with weights_only)."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": npst["key"].numpy().astype(np.uint32), "pos": npst["pos"]},
+            "has_gauss": npst["has_gauss"],
+            "gauss": npst["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _read_pointer(root: Path, name: str) -> Path | None:
+    path = root / f"{name}.json"
+    if not path.is_file():
+        return None
+    target = root / json.loads(path.read_text())["dir"]
+    return target if (target / STATE_FILE).is_file() else None
+
+
+def last_checkpoint(root: str | Path) -> Path | None:
+    """The folder of the last complete checkpoint under `root`, or None."""
+    return _read_pointer(Path(root), "last")
+
+
+def best_checkpoint(root: str | Path) -> Path | None:
+    return _read_pointer(Path(root), "best")
+
+
+def snapshot(model: torch.nn.Module, skip: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """A CPU copy of the model's state dict without the names in `skip` (a GPU model's
+    copy takes no GPU memory; tied tensors become separate copies)."""
+    return {
+        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items() if k not in skip
+    }
+
+
+def save_checkpoint(
+    root: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    best: bool,
+    skip: frozenset[str] = frozenset(),
+) -> Path:
+    """Write a complete checkpoint for `step`, point `last` (and `best` if `best`) at it,
+    then remove folders that no pointer names. Call on rank 0 only. `skip`: state-dict
+    names left out of the weights (tensors the run keeps frozen); load with the same
+    `skip`."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    if skip:
+        save_file(snapshot(model, skip), str(tmp / WEIGHTS_FILE))
+    else:
+        save_model(model, str(tmp / WEIGHTS_FILE))
+    torch.save(state, tmp / STATE_FILE)
+    summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
+    (tmp / "state.json").write_text(json.dumps(summary, indent=1) + "\n")
+    final = root / name
+    if final.exists():
+        # Only possible when a run resumed from this very step re-saves it.
+        old = root / f".old-{name}"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    tmp.rename(final)
+    pointer = json.dumps({"dir": name, "step": step}) + "\n"
+    with atomic_write(root / "last.json") as fh:
+        fh.write(pointer)
+    if best:
+        with atomic_write(root / "best.json") as fh:
+            fh.write(pointer)
+    keep = {p.name for p in (last_checkpoint(root), best_checkpoint(root)) if p is not None}
+    for child in root.iterdir():
+        if child.is_dir() and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+    return final
+
+
+def load_state(folder: str | Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint, read with weights_only=True."""
+    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def load_weights(
+    folder: str | Path, model: torch.nn.Module, device="cpu", skip: frozenset[str] = frozenset()
+) -> None:
+    """Load checkpoint weights into `model` (strict; tied tensors handled). With `skip`
+    (as saved), exactly those tensors must be absent from the file; they keep their values."""
+    path = str(Path(folder) / WEIGHTS_FILE)
+    if not skip:
+        missing, unexpected = load_model(model, path, device=str(device))
+    else:
+        missing, unexpected = model.load_state_dict(
+            load_file(path, device=str(device)), strict=False
+        )
+        present = sorted(skip - set(missing))  # tensors the run keeps frozen, yet in the file
+        missing = sorted(set(missing) - skip)
+        unexpected = sorted(unexpected) + [f"{k} (kept frozen)" for k in present]
+    if missing or unexpected:
+        raise RuntimeError(f"checkpoint {folder}: missing {missing}, unexpected {unexpected}")

@@ -1,0 +1,739 @@
+"""The epoch loop of fine-tuning and of the one-hot CNN.
+
+:func:`fit` is generic: AdamW, evaluation on validation every epoch (or every `eval_every`
+steps), early stopping with `patience`, the best-validation weights restored at the end; with
+`checkpoint_dir` a checkpoint after every evaluation and an exact resume (the
+:mod:`dnalm.training.checkpoint` format), bf16 autocast on GPU (`precision`). It knows nothing
+about DNA: a `forward(model, batch)` maps a batch to predictions and a `loss_fn(pred, batch)`
+to a loss, so a fine-tuned transformer plugs in with its own batch format."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from dnalm.core.errors import ConfigError
+from dnalm.core.io import atomic_write
+from dnalm.core.log import progress_disabled
+from dnalm.training import checkpoint as ckpt
+from dnalm.training.schedule import check_lr_schedule, lr_factor
+
+log = logging.getLogger(__name__)
+
+
+class ArrayBatches:
+    """Mini-batches over equally long arrays (first axis = examples), re-iterable.
+
+    Each pass yields dicts of tensors with the same keys as `arrays`, shuffled with a
+    seeded generator (a different, reproducible order every pass) when `shuffle`, then
+    passed through `transform` (augmentation, one-hot encoding). Indexing pre-built
+    arrays keeps CPU training free of per-example Python work."""
+
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray | torch.Tensor],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        transform: Callable[[dict[str, torch.Tensor], torch.Generator], dict] | None = None,
+    ) -> None:
+        self.arrays = {k: torch.as_tensor(v) for k, v in arrays.items()}
+        sizes = {len(v) for v in self.arrays.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"arrays have different lengths: {sizes}")
+        self.n = sizes.pop()
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.transform = transform
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def get_state(self) -> torch.Tensor:
+        """The generator's state (a uint8 tensor): shuffling and transforms of the next
+        pass follow from it. :func:`fit` stores it at every epoch start in checkpoints."""
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        """Reset the generator to a state from :meth:`get_state` (resume)."""
+        self.generator.set_state(state)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else None
+        for start in range(0, self.n, self.batch_size):
+            if order is None:
+                batch = {k: v[start : start + self.batch_size] for k, v in self.arrays.items()}
+            else:
+                idx = order[start : start + self.batch_size]
+                batch = {k: v[idx] for k, v in self.arrays.items()}
+            yield self.transform(batch, self.generator) if self.transform else batch
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did. `curves` rows have the curves.csv columns. `precision` is the
+    resolved precision ("bf16" | "fp32"); `resumed_from_step` the step of the checkpoint
+    this call resumed from (None for a fresh start)."""
+
+    best_epoch: int
+    best_step: int
+    best_val_metric: float
+    best_val_loss: float
+    epochs_run: int
+    steps: int
+    stopped_early: bool
+    elapsed_s: float
+    curves: list[dict[str, float]] = field(default_factory=list)
+    precision: str = "fp32"
+    resumed_from_step: int | None = None
+
+
+CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s", "lr")
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+#: the fit() settings that a run's config (CNNConfig, finetune.FinetuneConfig) carries
+FIT_SETTINGS = (
+    "max_epochs", "patience", "lr", "weight_decay", "grad_clip", "eval_every", "max_steps",
+    "seed", "warmup_steps", "lr_schedule", "min_lr_ratio",
+)  # fmt: skip
+
+
+def fit_settings(cfg: Any) -> dict[str, Any]:
+    """The :func:`fit` keyword arguments named in FIT_SETTINGS, read from `cfg`."""
+    return {k: getattr(cfg, k) for k in FIT_SETTINGS}
+
+
+#: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one)
+FIT_CHECKPOINT_FORMAT = "dnalm.baselines.fit/1"
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """The resolved precision, "bf16" or "fp32", of `precision` on `device`: "auto" is bf16
+    autocast on CUDA and fp32 elsewhere (CPU bf16 is slow and changes results);
+    "bf16" / "fp32" force it."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for the forward pass, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _as_float32(pred: torch.Tensor) -> torch.Tensor:
+    """Predictions of an autocast forward in float32 (no copy when they already are), so
+    losses, metrics and numpy see full precision."""
+    return pred.float() if pred.is_floating_point() and pred.dtype != torch.float32 else pred
+
+
+def default_forward(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """model(x, mask) for batches with keys "x" and optionally "mask"."""
+    return model(batch["x"], batch.get("mask"))
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: Iterable[Mapping[str, torch.Tensor]],
+    forward: Callable = default_forward,
+    loss_fn: Callable | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    precision: str = "auto",
+) -> dict[str, Any]:
+    """Run `model` in eval mode over `loader` (in order). Returns numpy arrays "pred", "y"
+    (and "mask" when batches carry one), concatenated over batches (padded with 0 along
+    axis 1 when per-base lengths differ between batches), and "loss" (the example-weighted
+    mean of loss_fn, or nan). `precision` as in :func:`fit`: the forward pass runs under
+    bf16 autocast on CUDA by default; predictions are cast to float32 before the loss and
+    numpy."""
+    device = torch.device(device)
+    prec = resolve_precision(precision, device)
+    was_training = model.training
+    model.eval()
+    preds, ys, masks = [], [], []
+    loss_sum, n = 0.0, 0
+    try:
+        for batch in loader:
+            batch = _to_device(batch, device)
+            with _autocast(device, prec):
+                pred = forward(model, batch)
+            pred = _as_float32(pred)
+            bsz = pred.shape[0]
+            if loss_fn is not None:
+                loss_sum += float(loss_fn(pred, batch)) * bsz
+            n += bsz
+            preds.append(pred.cpu().numpy())
+            ys.append(batch["y"].cpu().numpy())
+            if "mask" in batch:
+                masks.append(batch["mask"].cpu().numpy())
+    finally:
+        model.train(was_training)
+    out = {"pred": _concat(preds), "y": _concat(ys), "loss": loss_sum / n if n else math.nan}
+    if masks:
+        out["mask"] = _concat(masks)
+    return out
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, np.float32)
+    if parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:
+        width = max(p.shape[1] for p in parts)
+        parts = [
+            np.pad(p, [(0, 0), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2)) for p in parts
+        ]
+    return np.concatenate(parts)
+
+
+def _n_batches(loader: Iterable) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _loader_state(loader: Iterable) -> torch.Tensor | None:
+    """The shuffling RNG state of a training loader: ``loader.get_state()`` (ArrayBatches),
+    else the state of a ``loader.generator`` torch.Generator (a DataLoader given one), else
+    None (a loader without its own RNG)."""
+    if hasattr(loader, "get_state"):
+        return loader.get_state()
+    gen = getattr(loader, "generator", None)
+    return gen.get_state() if isinstance(gen, torch.Generator) else None
+
+
+def _set_loader_state(loader: Iterable, state: torch.Tensor | None) -> None:
+    if state is None:
+        return
+    if hasattr(loader, "set_state"):
+        loader.set_state(state)
+        return
+    gen = getattr(loader, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.set_state(state)
+    else:
+        log.warning("the checkpoint has a loader RNG state but this train loader has none")
+
+
+def _frozen_keys(model: nn.Module, trained: Sequence[nn.Parameter]) -> frozenset[str]:
+    """State-dict names of the model's parameters that are not trained (every name of a
+    tied parameter)."""
+    ids = {id(p) for p in trained}
+    return frozenset(
+        n for n, p in model.named_parameters(remove_duplicate=False) if id(p) not in ids
+    )
+
+
+def _fingerprint(model: nn.Module, keys: frozenset[str]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of the state-dict tensors `keys`."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        if k in keys:
+            t = v.detach().to("cpu").contiguous()
+            h.update(f"{k}|{t.dtype}|{list(t.shape)}|".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _shapes(model: nn.Module) -> dict[str, list[int]]:
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+def _architecture_error(
+    folder: Path, root: Path, saved: dict[str, list[int]], now: dict[str, list[int]]
+) -> ConfigError:
+    missing = sorted(set(saved) - set(now))
+    new = sorted(set(now) - set(saved))
+    changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k])
+    parts = []
+    if changed:
+        eg = ", ".join(f"{k}: {saved[k]} -> {now[k]}" for k in changed[:3])
+        parts.append(f"{len(changed)} tensor(s) changed shape, e.g. {eg}")
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) no longer in the model, e.g. {missing[:3]}")
+    if new:
+        parts.append(f"{len(new)} tensor(s) new in the model, e.g. {new[:3]}")
+    return ConfigError(
+        f"cannot resume from checkpoint {folder}: it was written for a different model "
+        f"architecture ({'; '.join(parts)}). Delete the folder {root} to train this model "
+        "from scratch, or restore the previous model settings to resume."
+    )
+
+
+def _folder_step(folder: Path) -> int | None:
+    try:
+        return int(json.loads((folder / "state.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class _FitState:
+    """Everything of a fit() run that a checkpoint must carry (besides weights, optimizer
+    and RNG). Position in the data: `epochs_done` complete epochs, then `consumed` batches
+    of the next one, whose shuffle started from `epoch_loader` / `epoch_rng`."""
+
+    step: int = 0
+    epoch: int = 0  # the epoch being run (1-based), for curve rows
+    epochs_done: int = 0
+    consumed: int = 0
+    epoch_loader: torch.Tensor | None = None
+    epoch_rng: dict[str, Any] | None = None
+    best_key: float = -math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    best: dict[str, float] = field(
+        default_factory=lambda: {"epoch": 0, "step": 0, "metric": math.nan, "loss": math.nan}
+    )
+    bad_evals: int = 0
+    stopped: bool = False
+    run_loss: float = 0.0
+    run_n: int = 0
+    curves: list[dict[str, float]] = field(default_factory=list)
+    resume_iter: Iterator | None = None  # a resumed epoch's iterator, already fast-forwarded
+
+
+def _nonfinite_message(
+    loss: torch.Tensor,
+    batch: Mapping[str, Any],
+    s: _FitState,
+    lr: float,
+    precision: str,
+    root: Path | None,
+) -> str:
+    where = f"at step {s.step + 1} (epoch {s.epoch}, batch {s.consumed + 1})"
+    y = batch.get("y")
+    if isinstance(y, torch.Tensor) and y.is_floating_point() and not torch.isfinite(y).all():
+        bad = int((~torch.isfinite(y)).sum())
+        cause = (
+            f"this batch's targets hold {bad} NaN/inf value(s): check the task's targets for "
+            "NaN (missing values must be dropped or masked before training)"
+        )
+    else:
+        cause = (
+            "the targets of this batch are finite, so training diverged: lower the learning "
+            f"rate (lr={lr:g}), keep grad_clip on"
+            + (", or use precision='fp32'" if precision == "bf16" else "")
+            + "; also check the inputs and targets for NaN"
+        )
+    msg = f"non-finite training loss ({float(loss.detach())}) {where}: {cause}."
+    if root is not None:
+        last = ckpt.last_checkpoint(root)
+        if last is not None:
+            msg += (
+                f" The last checkpoint {last} (step {_folder_step(last)}) is intact; after the "
+                "fix, rerunning resumes from it (delete the folder to start over after "
+                "changing lr or the data)."
+            )
+        else:
+            msg += f" No checkpoint was written to {root} yet."
+    return msg
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Mapping[str, torch.Tensor]],
+    val_loader: Iterable[Mapping[str, torch.Tensor]],
+    loss_fn: Callable[[torch.Tensor, Mapping[str, torch.Tensor]], torch.Tensor],
+    *,
+    forward: Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor] = default_forward,
+    val_metric: Callable[[dict[str, Any]], float] | None = None,
+    higher_is_better: bool = True,
+    max_epochs: int = 20,
+    patience: int = 3,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    grad_clip: float | None = 1.0,
+    eval_every: int | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    parameters: Iterable[nn.Parameter] | None = None,
+    progress: bool | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    precision: str = "auto",
+    warmup_steps: int = 0,
+    lr_schedule: str = "constant",
+    min_lr_ratio: float = 0.1,
+    decay_steps: int | None = None,
+) -> FitResult:
+    """Train `model` with AdamW and early stopping; on return it holds the best weights.
+
+    forward(model, batch) -> predictions; loss_fn(predictions, batch) -> scalar loss.
+    Validation runs every `eval_every` optimiser steps (default: once per epoch) and at the
+    end; the model is selected on `val_metric(predict(...))` (higher better unless
+    `higher_is_better=False`) or, without one, on the validation loss (lower better).
+    Training stops after `patience` evaluations without improvement, after `max_epochs`
+    epochs, or after `max_steps` steps (counted over the whole run, resumes included).
+    `parameters` restricts what is trained (a frozen backbone: pass the head's
+    parameters); default all with requires_grad. Seeded: the same seed, data order and
+    model give the same run.
+
+    precision: "auto" (bf16 autocast of the forward pass on CUDA, fp32 on CPU), "bf16" or
+    "fp32". The loss is computed on float32 predictions, outside autocast.
+
+    warmup_steps, lr_schedule, min_lr_ratio: the learning rate is lr * :func:`lr_factor`
+    of the step: a linear warm-up over the first `warmup_steps` optimiser steps, then
+    constant ("constant") or a cosine decay to lr * min_lr_ratio ("cosine") at the step
+    budget, min(max_steps, max_epochs * batches per epoch), whether or not early stopping
+    ends the run sooner (as pretraining and the Hugging Face Trainer do), or at
+    `decay_steps` when given. A function of the step alone: resumes are exact. Under
+    "cosine" the decay span is part of the setup, so a checkpoint of a run with another
+    budget (other max_steps / max_epochs, no `decay_steps`) cannot be continued.
+
+    checkpoint_dir: after every validation a checkpoint is written there with
+    :mod:`dnalm.training.checkpoint` (``step-XXXXXXXX/`` folders, ``last.json``, ``best.json``):
+    ``model.safetensors`` holds the current weights (only the trained parameters and the
+    buffers when some parameters are frozen, e.g. a frozen backbone: the frozen ones are
+    fingerprinted in the setup instead), and the folder ``best.json`` names holds the
+    best-validation weights (no second copy); ``trainer_state.pt`` (read with
+    weights_only) holds the optimizer, step, position in the data (complete epochs,
+    batches consumed of the current one, the train loader's RNG state and the global RNG
+    states at that epoch's start), the global RNG states now, the early-stopping state
+    (best key, epoch, step, metric, loss, bad_evals, stopped), the running loss sums, the
+    curve rows, the elapsed time, and what must not change on resume (tensor names and
+    shapes; lr, weight_decay, grad_clip, seed, eval_every, batches per epoch, the names of
+    the trained parameters). When `checkpoint_dir` holds a checkpoint, fit() resumes from
+    it: the train loader's generator is reset to the epoch's start and the batches already
+    used are drawn again and skipped (so augmentations drawing from the generator stay in
+    step), and on CPU the run ends with bitwise the same weights and curves (elapsed_s
+    aside) as an uninterrupted one. A finished or early-stopped run returns at once. A
+    checkpoint of a different architecture or setup is a ConfigError that says to delete
+    the folder. Raising `max_steps` or `max_epochs` of a finished run continues it as if
+    it had been started with the larger value when the old stop fell on a regular
+    evaluation (max_steps a multiple of `eval_every`, or an epoch end without
+    `eval_every`); otherwise the extra evaluation at the old stop stays in the curves.
+    The folder is left in place after training (the caller decides when to delete it).
+
+    The train loader must give the same batches for the same RNG state: ArrayBatches
+    (get_state/set_state), a DataLoader with a `generator`, or any loader using the global
+    torch RNG only when iteration starts (its state at the epoch start is replayed).
+    A non-finite training loss raises FloatingPointError naming the step, before the
+    optimizer step, so the last checkpoint stays intact."""
+    device = torch.device(device)
+    prec = resolve_precision(precision, device)
+    torch.manual_seed(seed)
+    model.to(device)
+    params = [
+        p for p in (model.parameters() if parameters is None else parameters) if p.requires_grad
+    ]
+    if not params:
+        raise ValueError("no trainable parameters")
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    disable = progress_disabled() if progress is None else not progress
+    root = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    n_batches = _n_batches(train_loader)
+    names = {id(p): n for n, p in model.named_parameters()}
+    shapes = _shapes(model)
+    setup = {
+        "lr": float(lr),
+        "weight_decay": float(weight_decay),
+        "grad_clip": None if grad_clip is None else float(grad_clip),
+        "seed": int(seed),
+        "eval_every": eval_every,
+        "warmup_steps": int(warmup_steps),
+        "batches_per_epoch": n_batches,
+        "lr_schedule": lr_schedule,
+        "trained": [names.get(id(p), "?") for p in params],
+    }
+    # Parameters that stay frozen (a frozen backbone) are neither checkpointed nor kept in
+    # the best-weights snapshot: checkpoints hold what training changes (trained parameters
+    # and buffers), and the frozen tensors' fingerprint in the setup makes a resume onto
+    # other frozen weights (another pretrained model, say) a ConfigError.
+    frozen = _frozen_keys(model, params)
+    if frozen and root is not None:
+        setup["frozen_weights_sha256"] = _fingerprint(model, frozen)
+    check_lr_schedule(lr_schedule)
+    budgets = [b for b in (max_steps, None if n_batches is None else max_epochs * n_batches) if b]
+    total_steps = decay_steps or (min(budgets) if budgets else None)
+    if lr_schedule != "constant":
+        if total_steps is None:
+            raise ConfigError(
+                f"lr_schedule {lr_schedule!r} needs a step budget: set max_steps, or give a "
+                "train loader with a length"
+            )
+        setup.update(min_lr_ratio=float(min_lr_ratio), total_steps=int(total_steps))
+
+    def step_lr(step: int) -> float:
+        return lr * lr_factor(step, warmup_steps, total_steps, lr_schedule, min_lr_ratio)
+
+    s = _FitState()
+    resumed_from: int | None = None
+    t0 = time.perf_counter()
+
+    def score(out: dict[str, Any]) -> float:
+        if val_metric is None:
+            return -out["loss"]
+        value = float(val_metric(out))
+        return value if higher_is_better else -value
+
+    def position() -> tuple[int, int, torch.Tensor | None, dict[str, Any] | None]:
+        """(complete epochs, batches of the next, its loader and global RNG start states)."""
+        if s.consumed and s.consumed == n_batches:  # the epoch is used up: next one starts
+            return s.epochs_done + 1, 0, _loader_state(train_loader), None
+        if s.consumed == 0:
+            return s.epochs_done, 0, _loader_state(train_loader), None
+        return s.epochs_done, s.consumed, s.epoch_loader, s.epoch_rng
+
+    def save(improved: bool) -> None:
+        epochs_done, consumed, loader_state, epoch_rng = position()
+        state = {
+            "format": FIT_CHECKPOINT_FORMAT,
+            "shapes": shapes,
+            "setup": setup,
+            "precision": prec,
+            "optimizer": opt.state_dict(),
+            "rng": ckpt.capture_rng(),
+            "epoch_rng": epoch_rng,
+            "loader_state": loader_state,
+            "step": s.step,
+            "epochs_done": epochs_done,
+            "batches_done": consumed,
+            "best_key": s.best_key,
+            "best": dict(s.best),
+            "bad_evals": s.bad_evals,
+            "stopped": s.stopped,
+            "run_loss": s.run_loss,
+            "run_n": s.run_n,
+            "curves": [dict(r) for r in s.curves],
+            "elapsed": time.perf_counter() - t0,
+            "best_val": s.best["metric"],
+            "last_val": s.curves[-1]["val_metric"] if s.curves else None,
+        }
+        ckpt.save_checkpoint(root, s.step, model, state, best=improved, skip=frozen)
+
+    def resume(last: Path) -> float:
+        """Restore everything from checkpoint `last`; returns the elapsed seconds so far."""
+        nonlocal resumed_from
+        state = ckpt.load_state(last)
+        if state.get("format") != FIT_CHECKPOINT_FORMAT:
+            raise ConfigError(
+                f"{last} is not a checkpoint of a fine-tuning/baseline run (format "
+                f"{state.get('format')!r}); delete the folder {root} or pass another "
+                "checkpoint_dir"
+            )
+        if state["shapes"] != shapes:
+            raise _architecture_error(last, root, state["shapes"], shapes)
+        saved = state["setup"]
+        diff = {k: (saved.get(k), v) for k, v in setup.items() if saved.get(k) != v}
+        if diff:
+            lines = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
+            raise ConfigError(
+                f"cannot resume from checkpoint {last}: the training setup changed ({lines}). "
+                f"Restore the previous settings to resume, or delete the folder {root} to "
+                "start over."
+            )
+        if state["precision"] != prec:
+            log.warning(
+                "checkpoint %s was trained in %s, resuming in %s: the run will not match an "
+                "uninterrupted one bit for bit",
+                last,
+                state["precision"],
+                prec,
+            )
+        best_dir = ckpt.best_checkpoint(root)
+        step = int(state["step"])
+        if int(state["best"]["step"]) == step and state["curves"]:
+            # the best is this very checkpoint; repair best.json if a kill fell between
+            # the writes of last.json and best.json
+            if best_dir != last:
+                with atomic_write(root / "best.json") as fh:
+                    fh.write(json.dumps({"dir": last.name, "step": step}) + "\n")
+            best_dir = last
+        elif best_dir is None or _folder_step(best_dir) != int(state["best"]["step"]):
+            raise ConfigError(
+                f"checkpoint folder {root} is inconsistent: the best step "
+                f"{state['best']['step']} has no checkpoint (best.json -> {best_dir}). "
+                "Delete the folder to start over."
+            )
+        try:
+            if best_dir != last:
+                ckpt.load_weights(best_dir, model, device, frozen)
+                s.best_state = ckpt.snapshot(model, frozen)
+            ckpt.load_weights(last, model, device, frozen)
+            if best_dir == last:
+                s.best_state = ckpt.snapshot(model, frozen)
+            opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise ConfigError(
+                f"cannot resume from checkpoint {last}: it does not fit this model or its "
+                f"trained parameters ({e}). Delete the folder {root} to start over."
+            ) from e
+        s.step = step
+        s.epochs_done = int(state["epochs_done"])
+        s.consumed = int(state["batches_done"])
+        s.epoch_loader = state["loader_state"]
+        s.epoch_rng = state["epoch_rng"]
+        s.best_key = float(state["best_key"])
+        s.best = dict(state["best"])
+        s.bad_evals = int(state["bad_evals"])
+        s.stopped = bool(state["stopped"])
+        s.run_loss, s.run_n = float(state["run_loss"]), int(state["run_n"])
+        s.curves = [dict(r) for r in state["curves"]]
+        _set_loader_state(train_loader, s.epoch_loader)
+        if s.consumed:
+            # replay the epoch's start and draw (and drop) the batches already trained on
+            ckpt.restore_rng(s.epoch_rng)
+            it = iter(train_loader)
+            skipped = sum(1 for _ in zip(range(s.consumed), it, strict=False))
+            if skipped < s.consumed:
+                raise ConfigError(
+                    f"cannot resume from checkpoint {last}: the train loader now has fewer "
+                    f"batches ({skipped}) than the checkpoint had used of this epoch "
+                    f"({s.consumed}). Delete the folder {root} to start over."
+                )
+            s.resume_iter = it
+        ckpt.restore_rng(state["rng"])
+        resumed_from = step
+        log.info(
+            "resumed from step %d (%s): %d epoch(s) done, %d batch(es) of the next skipped",
+            step,
+            last,
+            s.epochs_done,
+            s.consumed,
+        )
+        return float(state["elapsed"])
+
+    def evaluate() -> bool:
+        """One validation pass (and checkpoint); returns True when training should stop."""
+        out = predict(model, val_loader, forward, loss_fn, device, precision=prec)
+        key = score(out)
+        metric = float(val_metric(out)) if val_metric is not None else out["loss"]
+        if not math.isfinite(key):
+            key = -math.inf
+        s.curves.append(
+            {
+                "epoch": s.epoch,
+                "step": s.step,
+                "train_loss": s.run_loss / s.run_n if s.run_n else math.nan,
+                "val_loss": out["loss"],
+                "val_metric": metric,
+                "elapsed_s": time.perf_counter() - t0,
+                "lr": step_lr(max(0, s.step - 1)),  # of the last step before this evaluation
+            }
+        )
+        s.run_loss, s.run_n = 0.0, 0
+        log.info(
+            "epoch %d step %d: train_loss %.4g val_loss %.4g val_metric %.4g",
+            s.epoch,
+            s.step,
+            s.curves[-1]["train_loss"],
+            out["loss"],
+            metric,
+        )
+        improved = key > s.best_key or s.best_state is None
+        if improved:
+            s.best_key, s.bad_evals = key, 0
+            s.best_state = ckpt.snapshot(model, frozen)
+            s.best.update(epoch=s.epoch, step=s.step, metric=metric, loss=out["loss"])
+        else:
+            s.bad_evals += 1
+        stop = not improved and s.bad_evals >= patience
+        s.stopped = s.stopped or stop
+        if root is not None:
+            save(improved)
+        return stop
+
+    if root is not None:
+        last = ckpt.last_checkpoint(root)
+        if last is not None:
+            t0 -= resume(last)
+
+    model.train()
+    out_of_steps = max_steps is not None and s.step >= max_steps
+    while s.epochs_done < max_epochs and not s.stopped and not out_of_steps:
+        s.epoch = s.epochs_done + 1
+        if s.resume_iter is not None:
+            it, s.resume_iter = s.resume_iter, None
+        else:
+            s.consumed = 0
+            s.epoch_loader = _loader_state(train_loader)
+            s.epoch_rng = ckpt.capture_rng() if root is not None else None
+            it = iter(train_loader)
+        bar = tqdm(
+            it,
+            total=n_batches,
+            initial=s.consumed,
+            desc=f"epoch {s.epoch}",
+            leave=False,
+            disable=disable,
+        )
+        complete = True
+        for batch in bar:
+            batch = _to_device(batch, device)
+            with _autocast(device, prec):
+                pred = forward(model, batch)
+            pred = _as_float32(pred)
+            loss = loss_fn(pred, batch)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(_nonfinite_message(loss, batch, s, lr, prec, root))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(params, grad_clip)
+            for group in opt.param_groups:
+                group["lr"] = step_lr(s.step)
+            opt.step()
+            s.step += 1
+            s.consumed += 1
+            s.run_loss += float(loss.detach()) * pred.shape[0]
+            s.run_n += pred.shape[0]
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}", refresh=False)
+            if eval_every and s.step % eval_every == 0 and evaluate():
+                complete = False
+                break
+            if max_steps is not None and s.step >= max_steps:
+                out_of_steps, complete = True, False
+                break
+        bar.close()
+        if complete or s.consumed == n_batches:
+            if s.consumed == 0:
+                raise ValueError("the train loader yielded no batches")
+            s.epochs_done, s.consumed = s.epochs_done + 1, 0
+            if not eval_every and not s.stopped:
+                evaluate()
+    if s.run_n and not s.stopped:  # steps since the last evaluation (eval_every / max_steps)
+        evaluate()
+    if s.best_state is not None:
+        model.load_state_dict(s.best_state, strict=not frozen)
+    return FitResult(
+        best_epoch=s.best["epoch"],
+        best_step=s.best["step"],
+        best_val_metric=s.best["metric"],
+        best_val_loss=s.best["loss"],
+        epochs_run=s.epochs_done + (1 if s.consumed else 0),
+        steps=s.step,
+        stopped_early=s.stopped,
+        elapsed_s=time.perf_counter() - t0,
+        curves=s.curves,
+        precision=prec,
+        resumed_from_step=resumed_from,
+    )

@@ -1,0 +1,238 @@
+"""Pretraining data: the token-window corpus (see the corpus contract in the design docs),
+a data order that is a pure function of (seed, epoch), and masked-LM masking that is a pure
+function of (seed, epoch, window), so that a resumed run sees exactly the batches and masks
+an uninterrupted run would have seen, whatever the number of processes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dnalm.core.errors import ConfigError, InputFormatError
+
+SPLITS = ("train", "validation", "test")
+SPECIAL_KEYS = ("pad_id", "unk_id", "bos_id", "eos_id", "sep_id", "mask_id")
+IGNORE_INDEX = -100
+
+
+def load_meta(corpus_dir: str | Path) -> dict[str, Any]:
+    """Read and check `meta.json` of a corpus folder."""
+    path = Path(corpus_dir) / "meta.json"
+    if not path.is_file():
+        raise InputFormatError(
+            f"{path}: corpus metadata not found; build the corpus first (dnalm corpus / the "
+            "`corpus` rule) and pass its folder"
+        )
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputFormatError(f"{path}: not valid JSON ({err})") from err
+    for key in ("vocab_size", "block_size"):
+        if not isinstance(meta.get(key), int) or meta[key] < 1:
+            raise InputFormatError(f"{path}: `{key}` must be a positive integer")
+    for key in SPECIAL_KEYS:
+        meta.setdefault(key, None)
+    return meta
+
+
+def special_ids(meta: dict[str, Any]) -> dict[str, int | None]:
+    return {key: meta.get(key) for key in SPECIAL_KEYS}
+
+
+def special_id_list(meta: dict[str, Any]) -> list[int]:
+    """Ids of every special token named in the corpus metadata."""
+    return sorted({v for k in SPECIAL_KEYS if (v := meta.get(k)) is not None})
+
+
+def nt_per_token(meta: dict[str, Any], split: str) -> float:
+    """Mean nucleotides per non-special token of `split` (falls back to the train split)."""
+    for name in (split, "train"):
+        value = (meta.get(name) or {}).get("nt_per_token")
+        if value:
+            return float(value)
+    return 1.0
+
+
+def load_split(corpus_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Memory-map `{split}.tokens.npy` and `{split}.positions.npy`. # (N, T) each
+
+    Raises InputFormatError for a missing file, a shape mismatch or an empty split."""
+    corpus_dir = Path(corpus_dir)
+    tok_path = corpus_dir / f"{split}.tokens.npy"
+    pos_path = corpus_dir / f"{split}.positions.npy"
+    for path in (tok_path, pos_path):
+        if not path.is_file():
+            raise InputFormatError(f"{path}: missing; rebuild the corpus folder {corpus_dir}")
+    tokens = np.load(tok_path, mmap_mode="r")
+    positions = np.load(pos_path, mmap_mode="r")
+    if tokens.ndim != 2 or tokens.shape != positions.shape:
+        raise InputFormatError(
+            f"{tok_path}: shape {tokens.shape} does not match {pos_path.name} "
+            f"{positions.shape}; both must be (n_windows, block_size)"
+        )
+    if tokens.shape[0] == 0:
+        hint = (
+            "add sequences to that split (more CDS or other split fractions) or use a "
+            "smaller block_size"
+        )
+        raise InputFormatError(f"{tok_path}: the {split} split is empty (0 windows); {hint}")
+    return tokens, positions
+
+
+def check_split(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, context: int, path):
+    """Reject token ids outside the vocabulary and positions outside the position table."""
+    tmax = int(tokens.max())
+    if tmax >= vocab_size:
+        raise InputFormatError(
+            f"{path}: token id {tmax} >= vocab_size {vocab_size}; the corpus and its tokenizer "
+            "disagree, rebuild the corpus"
+        )
+    pmax = int(positions.max())
+    if pmax >= context:
+        raise ConfigError(
+            f"{path}: position id {pmax} does not fit the model's position table of {context}; "
+            "raise the model `context` or lower the corpus block_size"
+        )
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of the `n` training windows in `epoch`: a pure function of (seed, epoch)."""
+    return np.random.default_rng([int(seed), 0x5EED, int(epoch)]).permutation(n)
+
+
+class BatchSchedule:
+    """Which windows each optimizer step uses. Step `s` (0-based) of an epoch of
+    `steps_per_epoch` steps takes the next `global_batch` windows of that epoch's
+    permutation (the remainder of an epoch is dropped). The global batch is laid out as
+    (grad_accum, world_size, micro_batch): process `rank` runs micro-batch `m` on
+    `[m, rank]`, so 1 process x 2 accumulation steps sees the same windows per step as
+    2 processes x 1 step."""
+
+    def __init__(self, n_windows: int, micro_batch: int, grad_accum: int, world_size: int, seed):
+        self.n = n_windows
+        self.micro, self.accum, self.world = micro_batch, grad_accum, world_size
+        self.global_batch = micro_batch * grad_accum * world_size
+        self.seed = seed
+        self.steps_per_epoch = n_windows // self.global_batch
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"the train split has {n_windows} windows, fewer than one global batch of "
+                f"{self.global_batch} (micro_batch_size x grad_accum x processes); lower the "
+                "batch size or add data"
+            )
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def windows(self, step: int) -> np.ndarray:
+        """Window indices of `step`. # (grad_accum, world_size, micro_batch)"""
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if self._cache is None or self._cache[0] != epoch:
+            self._cache = (epoch, epoch_permutation(self.seed, epoch, self.n))
+        gb = self.global_batch
+        idx = self._cache[1][k * gb : (k + 1) * gb]
+        return idx.reshape(self.accum, self.world, self.micro)
+
+
+def causal_labels(tokens: torch.Tensor, positions: torch.Tensor, pad_id: int | None):
+    """Targets for next-token prediction inside each packed sequence. # (B,T) -> (B,T)
+
+    labels[:, t] is the token that logits[:, t - 1] must predict (the HF convention, shifted
+    by the loss): IGNORE_INDEX where token t starts a new sequence (nothing before it in the
+    same CDS) or is padding."""
+    labels = tokens.clone()
+    starts = torch.ones_like(tokens, dtype=torch.bool)
+    starts[:, 1:] = positions[:, 1:] != positions[:, :-1] + 1
+    labels[starts] = IGNORE_INDEX
+    if pad_id is not None:
+        labels[tokens == pad_id] = IGNORE_INDEX
+    return labels
+
+
+def mask_span_for(tokenizer_spec: dict[str, Any] | None) -> int:
+    """Masking span: k for overlapping k-mer tokens (a base sits in k consecutive tokens, so
+    masking fewer would let the model read it from a neighbour), else 1 (each token of a
+    non-overlapping k-mer, codon, nucleotide or BPE vocabulary is already a whole unit)."""
+    if tokenizer_spec and tokenizer_spec.get("type") == "kmer_overlapping":
+        return int(tokenizer_spec.get("k", 1))
+    return 1
+
+
+class Masker:
+    """BERT-style masking as a pure function of (seed, epoch, window index).
+
+    Each maskable token (not special, not padding) is selected with probability
+    `mask_prob`; with span k > 1, span starts are drawn with probability
+    p_start = 1 - (1 - mask_prob)^(1/k) and each start masks the k tokens from it, so about
+    `mask_prob` of tokens are selected. Selected tokens are replaced by [MASK] (80%), a
+    random non-special token (10%) or kept (10%); labels hold the original id at selected
+    positions and IGNORE_INDEX elsewhere."""
+
+    def __init__(self, meta: dict[str, Any], seed: int, mask_prob: float = 0.15, span: int = 1):
+        if meta.get("mask_id") is None:
+            raise ConfigError(
+                "the corpus tokenizer has no mask token (meta.json mask_id is null); masked-LM "
+                "pretraining needs one: rebuild the tokenizer with a [MASK] special token"
+            )
+        if not 0.0 < mask_prob < 1.0:
+            raise ConfigError(f"mask_prob must be in (0, 1), got {mask_prob}")
+        self.mask_id = int(meta["mask_id"])
+        self.vocab = int(meta["vocab_size"])
+        self.special = np.array(special_id_list(meta), dtype=np.int64)
+        self.normal = np.setdiff1d(np.arange(self.vocab), self.special)
+        self.seed, self.prob, self.span = int(seed), float(mask_prob), max(1, int(span))
+        self.p_start = 1.0 - (1.0 - self.prob) ** (1.0 / self.span)
+
+    def __call__(self, tokens: np.ndarray, windows: np.ndarray, salt: int) -> tuple:
+        """Mask a batch. tokens # (B, T) int; windows # (B,) window indices; `salt` is the
+        epoch for training, a fixed value for evaluation. Returns (inputs, labels) int64."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        b, t = tokens.shape
+        # Each window's own generator draws, in this order, T doubles for the selection
+        # (span starts), T doubles for the action and T indices of random tokens; only
+        # the draws are per window, the rest is done on the whole batch at once.
+        draws = np.empty((b, 2, t))  # (B, 2, T): selection, action
+        picks = np.empty((b, t), dtype=np.int64)  # (B, T)
+        for i, window in enumerate(windows):
+            rng = np.random.default_rng([self.seed, 0xA5C, int(salt), int(window)])
+            rng.random(out=draws[i].reshape(-1))
+            picks[i] = rng.integers(0, len(self.normal), t)
+        if self.span == 1:
+            sel = draws[:, 0] < self.prob
+        else:
+            # a token is selected if a span starts at it or at one of the span-1 before it
+            starts = draws[:, 0] < self.p_start  # (B, T)
+            sel = starts.copy()
+            for k in range(1, min(self.span, t)):
+                sel[:, k:] |= starts[:, :-k]
+        sel &= ~np.isin(tokens, self.special)
+        action = draws[:, 1]
+        labels = np.where(sel, tokens, IGNORE_INDEX)
+        inputs = tokens.copy()
+        inputs[sel & (action < 0.8)] = self.mask_id
+        to_rand = sel & (action >= 0.8) & (action < 0.9)
+        inputs[to_rand] = self.normal[picks[to_rand]]
+        return inputs, labels
+
+
+def read_tokenizer_spec(tokenizer_dir: str | Path) -> dict[str, Any] | None:
+    """The dnalm tokenizer spec (`{"type": ..., ...}`) saved beside a tokenizer, if any."""
+    path = Path(tokenizer_dir) / "dnalm_tokenizer.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    spec = data.get("spec", data)
+    return spec if isinstance(spec, dict) and "type" in spec else None
+
+
+def bits_per_nt(loss_sum_nats: float, n_nonspecial_targets: int, nt_per_tok: float) -> float:
+    """Total loss converted to bits per nucleotide: the nats of every target (specials
+    included) over the nucleotides the non-special targets stand for."""
+    n_nt = n_nonspecial_targets * nt_per_tok
+    return loss_sum_nats / math.log(2) / n_nt if n_nt else float("nan")

@@ -1,0 +1,231 @@
+"""Held-out evaluation of a language model and the count-based baseline it must beat.
+
+Both score exactly the same targets of a split:
+* causal (gpt): every token that has a predecessor in the same CDS of its window and is not
+  padding, predicted from the tokens before it;
+* masked (mlm): the tokens chosen by a fixed, seeded mask (Masker with a fixed salt), the
+  same for every evaluation and every model of a corpus.
+
+Baseline: an order-k Markov model on tokens with add-one smoothing, fitted on the train
+split (context restricted to the same CDS; shorter contexts at a CDS start are padded with a
+start symbol). For codon tokens the default order is 0: the codon-usage unigram. For other
+tokenizers it is the largest k (at most 8) for which the train split holds on average at
+least 10 tokens per table cell (see default_markov_order). The baseline is fitted on every
+non-pad train token. For masked LM it sees only the left context: it is the bar to clear,
+not a bidirectional model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dnalm.modeling.models import forward_logits
+from dnalm.training.lm_data import IGNORE_INDEX, Masker, bits_per_nt, causal_labels, special_id_list
+
+EVAL_SALT = 2**32 - 1  # Masker salt of evaluation masks (training uses the epoch)
+
+
+def targets_for(tokens, positions, meta, objective: str, masker: Masker | None, windows):
+    """(inputs, labels) int64 numpy arrays for evaluation of `objective`. # (B, T) each"""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if objective == "gpt":
+        labels = causal_labels(
+            torch.from_numpy(tokens),
+            torch.from_numpy(np.asarray(positions, np.int64)),
+            meta.get("pad_id"),
+        ).numpy()
+        return tokens, labels
+    return masker(tokens, windows, EVAL_SALT)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model,
+    tokens: np.ndarray,
+    positions: np.ndarray,
+    meta: dict[str, Any],
+    objective: str,
+    nt_per_tok: float,
+    batch_size: int = 32,
+    max_batches: int | None = None,
+    masker: Masker | None = None,
+    device: str | torch.device = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+    module=None,
+    window_ids: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Loss (nats/token), perplexity, bits per nucleotide and token accuracy of `model` on
+    windows `tokens`/`positions` # (N, T). `max_batches` limits it to the first batches.
+    `window_ids` (N,) are the windows' indices in their split (they seed the MLM masks);
+    default 0..N-1."""
+    was_training = model.training
+    model.eval()
+    special = torch.tensor(special_id_list(meta), dtype=torch.long, device=device)
+    n = tokens.shape[0] if max_batches is None else min(tokens.shape[0], max_batches * batch_size)
+    loss_sum, n_targets, n_nonspecial, n_correct = 0.0, 0, 0, 0
+    device = torch.device(device)
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, min(start + batch_size, n))
+        windows = rows if window_ids is None else np.asarray(window_ids)[rows]
+        inputs, labels = targets_for(
+            tokens[rows], positions[rows], meta, objective, masker, windows
+        )
+        x = torch.from_numpy(inputs).to(device)  # (B, T)
+        y = torch.from_numpy(labels).to(device)  # (B, T)
+        pos = torch.from_numpy(np.asarray(positions[rows], dtype=np.int64)).to(device)
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            logits = forward_logits(model, x, pos, module=module)  # (B, T, V)
+        logits = logits.float()
+        if objective == "gpt":
+            logits, y = logits[:, :-1], y[:, 1:]
+        valid = y != IGNORE_INDEX
+        if not valid.any():
+            continue
+        lv, yv = logits[valid], y[valid]  # (K, V), (K,)
+        loss_sum += F.cross_entropy(lv, yv, reduction="sum").item()
+        n_targets += int(yv.numel())
+        n_nonspecial += int((~torch.isin(yv, special)).sum())
+        n_correct += int((lv.argmax(-1) == yv).sum())
+    model.train(was_training)
+    return summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok)
+
+
+def summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok) -> dict[str, float]:
+    loss = loss_sum / n_targets if n_targets else float("nan")
+    return {
+        "loss": loss,
+        "perplexity": math.exp(loss) if n_targets and loss < 700 else float("inf"),
+        "bits_per_nt": bits_per_nt(loss_sum, n_nonspecial, nt_per_tok),
+        "accuracy": n_correct / n_targets if n_targets else float("nan"),
+        "n_targets": int(n_targets),
+        "loss_sum": float(loss_sum),
+        "n_nonspecial": int(n_nonspecial),
+        "n_correct": int(n_correct),
+    }
+
+
+def default_markov_order(
+    vocab_size: int, tokenizer_type: str | None, n_train_tokens: int, n_special: int = 0
+) -> int:
+    """0 for codon tokens (codon usage); else the largest k <= 8 whose table
+    (V_content^(k+1) cells) gets on average >= 10 training tokens per cell and whose code
+    space (V+1)^k * V stays <= 2e7."""
+    if tokenizer_type == "codon":
+        return 0
+    v_content = max(2, vocab_size - n_special)
+    k = 0
+    while (
+        k < 8
+        and v_content ** (k + 2) * 10 <= n_train_tokens
+        and (vocab_size + 1) ** (k + 1) * vocab_size <= 2e7
+    ):
+        k += 1
+    return k
+
+
+def _context_codes(tokens: np.ndarray, positions: np.ndarray, order: int, vocab: int):
+    """Code of the `order` previous tokens in the same sequence for every token. # (N, T)"""
+    start = vocab  # symbol for "before the sequence start"
+    tokens = tokens.astype(np.int64)
+    n, t = tokens.shape
+    seg_start = np.ones((n, t), dtype=bool)
+    seg_start[:, 1:] = positions[:, 1:] != positions[:, :-1] + 1
+    seg = np.cumsum(seg_start, axis=1)
+    code = np.zeros((n, t), dtype=np.int64)
+    for i in range(1, order + 1):
+        prev = np.full((n, t), start, dtype=np.int64)
+        prev[:, i:] = tokens[:, :-i]
+        same = np.zeros((n, t), dtype=bool)
+        same[:, i:] = seg[:, i:] == seg[:, :-i]
+        prev[~same] = start
+        code = code * (vocab + 1) + prev
+    return code
+
+
+class MarkovBaseline:
+    """Order-k token Markov model with add-one smoothing (see the module docstring)."""
+
+    def __init__(self, order: int, vocab_size: int):
+        self.order, self.vocab = int(order), int(vocab_size)
+
+    def fit(self, tokens, positions, pad_id: int | None, batch: int = 4096) -> MarkovBaseline:
+        """Count (context, token) pairs over every non-pad token of the train windows."""
+        codes_all, counts_all = [], []
+        for start in range(0, tokens.shape[0], batch):
+            tok = np.asarray(tokens[start : start + batch], dtype=np.int64)
+            pos = np.asarray(positions[start : start + batch], dtype=np.int64)
+            labels = tok if pad_id is None else np.where(tok == pad_id, IGNORE_INDEX, tok)
+            ctx = _context_codes(tok, pos, self.order, self.vocab)
+            valid = labels != IGNORE_INDEX
+            codes = ctx[valid] * self.vocab + labels[valid]
+            u, c = np.unique(codes, return_counts=True)
+            codes_all.append(u)
+            counts_all.append(c)
+        codes = np.concatenate(codes_all) if codes_all else np.zeros(0, np.int64)
+        counts = np.concatenate(counts_all) if counts_all else np.zeros(0, np.int64)
+        self.joint_codes, inv = np.unique(codes, return_inverse=True)
+        self.joint_counts = np.bincount(inv, weights=counts).astype(np.int64)
+        ctx = self.joint_codes // self.vocab
+        self.ctx_codes, inv = np.unique(ctx, return_inverse=True)
+        self.ctx_counts = np.bincount(inv, weights=self.joint_counts).astype(np.int64)
+        # most frequent target per context (ties: lowest id), and overall
+        order = np.lexsort((-self.joint_counts, ctx))
+        first = np.r_[True, ctx[order][1:] != ctx[order][:-1]]
+        self.ctx_best = (self.joint_codes[order][first] % self.vocab).astype(np.int64)
+        target_totals = np.bincount(
+            self.joint_codes % self.vocab, weights=self.joint_counts, minlength=self.vocab
+        )
+        self.global_best = int(np.argmax(target_totals)) if len(self.joint_codes) else 0
+        return self
+
+    @staticmethod
+    def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray):
+        idx = np.searchsorted(keys, query)
+        idx_c = np.minimum(idx, max(len(keys) - 1, 0))
+        found = (
+            (idx < len(keys)) & (keys[idx_c] == query)
+            if len(keys)
+            else np.zeros_like(query, dtype=bool)
+        )
+        return found, idx_c
+
+    def evaluate(self, tokens, positions, labels_fn, meta, nt_per_tok, batch: int = 4096):
+        special = np.array(special_id_list(meta), dtype=np.int64)
+        loss_sum, n_t, n_ns, n_c = 0.0, 0, 0, 0
+        for start in range(0, tokens.shape[0], batch):
+            tok = np.asarray(tokens[start : start + batch], dtype=np.int64)
+            pos = np.asarray(positions[start : start + batch], dtype=np.int64)
+            labels = labels_fn(tok, pos, np.arange(start, start + tok.shape[0]))
+            valid = labels != IGNORE_INDEX
+            ctx = _context_codes(tok, pos, self.order, self.vocab)[valid]
+            y = labels[valid]
+            fj, ij = self._lookup(self.joint_codes, self.joint_counts, ctx * self.vocab + y)
+            joint = np.where(fj, self.joint_counts[ij] if len(self.joint_codes) else 0, 0)
+            fc, ic = self._lookup(self.ctx_codes, self.ctx_counts, ctx)
+            ctxn = np.where(fc, self.ctx_counts[ic] if len(self.ctx_codes) else 0, 0)
+            loss_sum += float(-np.log((joint + 1.0) / (ctxn + self.vocab)).sum())
+            pred = np.where(fc, self.ctx_best[ic] if len(self.ctx_codes) else 0, self.global_best)
+            n_t += len(y)
+            n_ns += int((~np.isin(y, special)).sum())
+            n_c += int((pred == y).sum())
+        return summarise(loss_sum, n_t, n_ns, n_c, nt_per_tok)
+
+
+def labels_function(meta: dict[str, Any], objective: str, masker: Masker | None, salt: int):
+    """`labels_fn(tokens, positions, windows)` giving the targets scored for `objective`."""
+
+    def fn(tok, pos, windows):
+        if objective == "gpt":
+            return causal_labels(
+                torch.from_numpy(tok), torch.from_numpy(pos), meta.get("pad_id")
+            ).numpy()
+        return masker(tok, windows, salt)[1]
+
+    return fn

@@ -1,0 +1,899 @@
+"""Pretraining of causal (gpt) and masked (mlm) DNA language models on a token corpus.
+
+One function, :func:`pretrain`, used by the workflow script, the ``dnalm pretrain`` command
+and ``python -m dnalm.training.pretrain`` (what ``torchrun`` launches for several GPUs/processes).
+
+What a run does:
+* AdamW with two parameter groups: weight decay on the weight matrices of linear layers
+  only; none on biases, LayerNorm weights and embedding tables (token and position), the
+  usual choice since decaying those pulls scales and rare-token rows towards zero for no
+  regularisation benefit;
+* linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `max_steps`;
+  gradient clipping; gradient accumulation; bf16 autocast on GPU, fp32 on CPU; optional
+  ``torch.compile``;
+* the loss of a step is the sum of per-token losses over the whole global batch (all
+  micro-batches and processes) divided by its number of targets, so 1 process with k
+  accumulation steps and k processes give the same gradient;
+* validation every `eval_interval` steps (and at step 0), early stopping after `patience`
+  evaluations without improvement, checkpoints `last` and `best` (checkpoint.py), rows of
+  `curves.csv`; a non-finite loss stops the run with the step and a hint, and the last
+  good checkpoint stays as it was;
+* at the end: the best weights are exported as a Hugging Face folder (config.json,
+  model.safetensors, tokenizer files), and the test split is scored against a count-based
+  baseline (lm_eval.py): metrics.json, metrics.tsv, run.json.
+
+Exactness: the data order is a function of (seed, epoch) and the MLM masks of
+(seed, epoch, window); checkpoints carry every RNG state, so on CPU a run killed at any
+moment and resumed ends with bitwise the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from dnalm.core.errors import ConfigError, DnalmError, InputFormatError
+from dnalm.core.io import atomic_write
+from dnalm.core.log import progress_disabled
+from dnalm.modeling.models import (
+    build_model,
+    count_parameters,
+    forward_logits,
+    resolve_arch,
+    training_flops_per_token,
+)
+from dnalm.training import checkpoint as ckpt
+from dnalm.training.lm_data import (
+    IGNORE_INDEX,
+    BatchSchedule,
+    Masker,
+    causal_labels,
+    check_split,
+    load_meta,
+    load_split,
+    mask_span_for,
+    nt_per_token,
+    read_tokenizer_spec,
+    special_id_list,
+    special_ids,
+)
+from dnalm.training.lm_eval import (
+    EVAL_SALT,
+    MarkovBaseline,
+    default_markov_order,
+    evaluate_model,
+    labels_function,
+    summarise,
+)
+from dnalm.training.schedule import cosine_factor
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(DnalmError):
+    """The training or validation loss became NaN or infinite."""
+
+
+#: Training settings and their defaults (workflow config `pretrain.train`).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "micro_batch_size": 16,  # windows per process per micro-batch
+    "grad_accum": 1,  # micro-batches per optimizer step
+    "max_steps": 2000,
+    "lr": 1e-3,
+    "min_lr_ratio": 0.1,  # final lr = lr * min_lr_ratio
+    "warmup_steps": 100,
+    "weight_decay": 0.1,
+    "beta1": 0.9,
+    "beta2": 0.95,
+    "eps": 1e-8,
+    "grad_clip": 1.0,  # max global grad norm; 0 or null: off
+    "eval_interval": 100,  # steps between validations (and checkpoints)
+    "eval_batches": 50,  # validation batches per evaluation (null: the whole split)
+    "eval_batch_size": None,  # null: micro_batch_size
+    "log_interval": 10,  # steps between rows of curves.csv
+    "patience": 10,  # evaluations without improvement before stopping (null: never)
+    "min_delta": 0.0,  # improvement smaller than this does not count
+    "mask_prob": 0.15,  # mlm only
+    "mask_span": None,  # mlm only; null: k for overlapping k-mers, else 1
+    "baseline_order": None,  # null: 0 for codon tokens, else the largest affordable order
+    "device": "auto",  # auto | cpu | cuda
+    "precision": "auto",  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    "compile": False,  # torch.compile the model
+    "threads": None,  # torch CPU threads (null: torch's default)
+    "test_eval": True,  # score the test split and the baseline at the end
+}
+
+CURVE_COLUMNS = [
+    "step",
+    "tokens_seen",
+    "train_loss",
+    "val_loss",
+    "bits_per_nt",
+    "lr",
+    "elapsed_s",
+    "tokens_per_s",
+]
+METRIC_COLUMNS = ["model", "split", "loss", "perplexity", "bits_per_nt", "accuracy", "n_targets"]
+
+
+def resolve_train_cfg(train_cfg: dict | None) -> dict[str, Any]:
+    cfg = dict(TRAIN_DEFAULTS)
+    for key, value in (train_cfg or {}).items():
+        if key not in TRAIN_DEFAULTS:
+            raise ConfigError(f"unknown training setting {key!r}; valid: {sorted(TRAIN_DEFAULTS)}")
+        cfg[key] = value
+    for key in ("micro_batch_size", "grad_accum", "max_steps", "eval_interval", "log_interval"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            raise ConfigError(f"training setting {key} must be a positive integer, got {cfg[key]}")
+    if cfg["precision"] not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"precision must be auto, bf16 or fp32, got {cfg['precision']!r}")
+    if cfg["device"] not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg['device']!r}")
+    return cfg
+
+
+class WarmupCosine:
+    """LR multiplier: linear warm-up over `warmup` steps, cosine to `min_ratio` at `total`.
+    A class (not a lambda) so LambdaLR's state_dict stays plain data."""
+
+    def __init__(self, warmup: int, total: int, min_ratio: float):
+        self.warmup, self.total, self.min_ratio = int(warmup), int(total), float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        return cosine_factor(step, self.warmup, self.total, self.min_ratio)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay the weight matrices of Linear layers; not biases, norms or embeddings."""
+    decay, no_decay, seen = [], [], set()
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in seen or not param.requires_grad:
+                continue
+            seen.add(id(param))
+            is_matrix = isinstance(module, torch.nn.Linear) and name == "weight"
+            (decay if is_matrix else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment (1 process without)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def _all_reduce_sum(values: list[float], device) -> list[float]:
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _broadcast_error(err: Exception | None, device) -> None:
+    """Raise on every rank if any rank failed a check (rank 0's message wins)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        if err:
+            raise err
+        return
+    flag = torch.tensor([1.0 if err else 0.0], device=device)
+    dist.all_reduce(flag)
+    if flag.item() > 0:
+        raise err or DnalmError("another process failed; see its log")
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """State and steps of one pretraining run (one process of it under torchrun)."""
+
+    def __init__(self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume):
+        self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
+        self.objective, self.preset = objective, preset
+        self.cfg = resolve_train_cfg(train_cfg)
+        self.arch = resolve_arch(objective, preset, overrides)
+        self.rank, self.world, self.local_rank = dist_info()
+        self.is_main = self.rank == 0
+        self.resume = resume
+        if self.cfg["threads"]:
+            torch.set_num_threads(int(self.cfg["threads"]))
+        self._setup_device()
+        self._setup_data()
+        self._setup_model()
+
+    # ---- setup
+
+    def _setup_device(self) -> None:
+        want = self.cfg["device"]
+        use_cuda = torch.cuda.is_available() and want != "cpu"
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device: cuda was requested but no CUDA device is available")
+        self.device = torch.device(f"cuda:{self.local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group(
+                backend="nccl" if use_cuda else "gloo",
+                timeout=datetime.timedelta(minutes=30),
+            )
+        precision = self.cfg["precision"]
+        if precision == "auto":
+            precision = "bf16" if use_cuda else "fp32"
+        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.precision = precision
+
+    def _setup_data(self) -> None:
+        meta = load_meta(self.corpus_dir)
+        self.meta = meta
+        self.block_size = int(meta["block_size"])
+        if self.block_size > self.arch["context"]:
+            raise ConfigError(
+                f"corpus {self.corpus_dir} has block_size {self.block_size}, longer than the "
+                f"position table of model {self.objective}/{self.preset} (context "
+                f"{self.arch['context']}); set the model override `context` >= "
+                f"{self.block_size} or build the corpus with a smaller block_size"
+            )
+        self.tokenizer_dir = self.corpus_dir / "tokenizer"
+        self.tokenizer_spec = read_tokenizer_spec(self.tokenizer_dir)
+        self.vocab_size = check_tokenizer_vocab(self.tokenizer_dir, int(meta["vocab_size"]))
+        self.train_tok, self.train_pos = load_split(self.corpus_dir, "train")
+        self.val_tok, self.val_pos = load_split(self.corpus_dir, "validation")
+        for split, (tok, pos) in {
+            "train": (self.train_tok, self.train_pos),
+            "validation": (self.val_tok, self.val_pos),
+        }.items():
+            if tok.shape[1] != self.block_size:
+                raise InputFormatError(
+                    f"{self.corpus_dir}/{split}.tokens.npy: window length {tok.shape[1]} "
+                    f"differs from meta.json block_size {self.block_size}"
+                )
+            check_split(
+                tok,
+                pos,
+                self.vocab_size,
+                self.arch["context"],
+                self.corpus_dir / f"{split}.tokens.npy",
+            )
+        self.nt_per_tok = nt_per_token(meta, "validation")
+        self.pad_id = meta.get("pad_id")
+        self.special = torch.tensor(special_id_list(meta), dtype=torch.long)
+        cfg = self.cfg
+        self.schedule = BatchSchedule(
+            self.train_tok.shape[0],
+            cfg["micro_batch_size"],
+            cfg["grad_accum"],
+            self.world,
+            cfg["seed"],
+        )
+        self.masker = None
+        if self.objective == "mlm":
+            span = cfg["mask_span"] or mask_span_for(self.tokenizer_spec)
+            self.masker = Masker(meta, cfg["seed"], cfg["mask_prob"], span)
+
+    def _setup_model(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg["seed"])  # same initial weights on every rank
+        self.model = build_model(self.objective, self.arch, self.vocab_size, special_ids(self.meta))
+        self.model.to(self.device)
+        self.params = count_parameters(self.model)
+        # dropout streams differ between ranks, deterministically
+        torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.model, cfg["weight_decay"]),
+            lr=cfg["lr"],
+            betas=(cfg["beta1"], cfg["beta2"]),
+            eps=cfg["eps"],
+            fused=fused,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, WarmupCosine(cfg["warmup_steps"], cfg["max_steps"], cfg["min_lr_ratio"])
+        )
+        self.module: torch.nn.Module = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if cfg["compile"]:
+            self.module = torch.compile(self.module)
+        self.step = 0
+        self.tokens_seen = 0
+        self.elapsed = 0.0
+        self.best_val = math.inf
+        self.best_step = 0
+        self.bad_evals = 0
+        self.last_val = None
+        self.curves: list[dict[str, Any]] = []
+        # curves.csv lines of self.curves, formatted once: the file is rewritten (atomically)
+        # at every row, and re-formatting the whole history each time grew quadratically
+        self._curve_lines: list[str] = []
+        self.stopped_early = False
+
+    # ---- checkpoints
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must agree on to be resumed."""
+        return {
+            "objective": self.objective,
+            "arch": self.arch,
+            "vocab_size": self.vocab_size,
+            "tokenizer_hash": self.meta.get("tokenizer_hash"),
+            "global_batch": self.schedule.global_batch,
+            "seed": self.cfg["seed"],
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = ckpt.capture_rng()
+        if self.world > 1:
+            gathered: list[Any] = [None] * self.world
+            dist.all_gather_object(gathered, rng)
+            rngs = gathered
+        else:
+            rngs = [rng]
+        return {
+            "fingerprint": self.fingerprint(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rngs,
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "elapsed": self.elapsed,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "last_val": self.last_val,
+            "curves": self.curves,
+            "train_cfg": dict(self.cfg),
+        }
+
+    def save(self, best: bool) -> None:
+        state = self.state_dict()  # collective under DDP: every rank calls it
+        if self.is_main:
+            ckpt.save_checkpoint(self.ckpt_dir, self.step, self.model, state, best)
+        if self.world > 1:
+            dist.barrier()
+
+    def try_resume(self) -> bool:
+        last = ckpt.last_checkpoint(self.ckpt_dir)
+        if last is None or not self.resume:
+            if self.is_main and self.ckpt_dir.exists() and not self.resume:
+                shutil.rmtree(self.ckpt_dir)
+            if self.world > 1:
+                dist.barrier()
+            return False
+        state = ckpt.load_state(last)
+        saved, now = state["fingerprint"], self.fingerprint()
+        diff = {k: (saved.get(k), now[k]) for k in now if saved.get(k) != now[k]}
+        if diff:
+            lines = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
+            key = "vocabulary" if "vocab_size" in diff or "tokenizer_hash" in diff else "setup"
+            raise ConfigError(
+                f"cannot resume from {last}: the {key} changed ({lines}). Restore the "
+                f"previous settings, or start over with resume=False (--no-resume), which "
+                f"deletes {self.ckpt_dir}"
+            )
+        ckpt.load_weights(last, self.model, device=self.device)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        rngs = state["rng"]
+        if len(rngs) != self.world:
+            raise ConfigError(f"{last}: saved by {len(rngs)} processes, resumed by {self.world}")
+        ckpt.restore_rng(rngs[self.rank])
+        for key in (
+            "step",
+            "tokens_seen",
+            "elapsed",
+            "best_val",
+            "best_step",
+            "bad_evals",
+            "last_val",
+        ):
+            setattr(self, key, state[key])
+        self.curves = list(state["curves"])
+        self._curve_lines = [curve_line(row) for row in self.curves]
+        log.info("resumed from %s (step %d)", last, self.step)
+        return True
+
+    # ---- steps
+
+    def micro_batches(self, step: int) -> list[tuple[torch.Tensor, ...]]:
+        """This rank's micro-batches of `step`: (inputs, positions, labels) # (B, T) each."""
+        windows = self.schedule.windows(step)[:, self.rank]  # (accum, micro)
+        epoch = self.schedule.epoch_of(step)
+        out = []
+        for w in windows:
+            order = np.sort(w)  # sorted reads of the memmap; the batch is a set anyway
+            tok = np.asarray(self.train_tok[order], dtype=np.int64)
+            pos = torch.from_numpy(np.asarray(self.train_pos[order], dtype=np.int64))
+            if self.objective == "gpt":
+                inputs = torch.from_numpy(tok)
+                labels = causal_labels(inputs, pos, self.pad_id)
+            else:
+                x, y = self.masker(tok, order, epoch)
+                inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
+            out.append((inputs, pos, labels))
+        return out
+
+    def train_step(self, batches) -> tuple[float, int, int]:
+        """One optimizer step over `batches` (this rank's micro-batches). Returns the global
+        (mean loss, number of targets, number of non-pad input tokens)."""
+        dev = self.device
+        n_local = sum(int((lab != IGNORE_INDEX).sum()) for _, _, lab in batches)
+        n_inputs = sum(
+            int((x != self.pad_id).sum()) if self.pad_id is not None else x.numel()
+            for x, _, _ in batches
+        )
+        n_global, n_in_global = _all_reduce_sum([n_local, n_inputs], dev)
+        scale = self.world / max(n_global, 1.0)  # DDP averages gradients over ranks
+        loss_sum = torch.zeros((), device=dev)
+        for i, (x, pos, y) in enumerate(batches):
+            x, pos, y = (t.to(dev, non_blocking=True) for t in (x, pos, y))
+            sync = self.world == 1 or i == len(batches) - 1
+            ctx = contextlib.nullcontext() if sync else self.module.no_sync()
+            with ctx:
+                with torch.autocast(
+                    dev.type,
+                    dtype=self.amp_dtype or torch.float32,
+                    enabled=self.amp_dtype is not None,
+                ):
+                    logits = forward_logits(self.model, x, pos, module=self.module)  # (B,T,V)
+                if self.objective == "gpt":
+                    logits, y = logits[:, :-1], y[:, 1:]
+                loss = F.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]),
+                    y.reshape(-1),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="sum",
+                )
+                (loss * scale).backward()
+            loss_sum += loss.detach()
+        total = _all_reduce_sum([loss_sum.item()], dev)[0]
+        mean = total / max(n_global, 1.0)
+        if not math.isfinite(mean):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingDivergedError(
+                f"training loss is {mean} at step {self.step + 1} (run {self.out_dir}); the "
+                f"last good checkpoint is kept in {self.ckpt_dir}. Lower `lr` (now "
+                f"{self.cfg['lr']}), lengthen `warmup_steps`, keep `grad_clip` on, or use "
+                "precision fp32; then resume"
+            )
+        if self.cfg["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return mean, int(n_global), int(n_in_global)
+
+    def validate(self) -> dict[str, float]:
+        bs = self.cfg["eval_batch_size"] or self.cfg["micro_batch_size"]
+        n = self.val_tok.shape[0]
+        max_b = self.cfg["eval_batches"]
+        # each rank scores a strided share of the evaluation windows; sums are all-reduced
+        n_eval = n if max_b is None else min(n, max_b * bs)
+        mine = np.arange(self.rank, n_eval, self.world)
+        tok = self.val_tok[mine] if self.world > 1 else self.val_tok[:n_eval]
+        pos = self.val_pos[mine] if self.world > 1 else self.val_pos[:n_eval]
+        res = evaluate_model(
+            self.model,
+            tok,
+            pos,
+            self.meta,
+            self.objective,
+            self.nt_per_tok,
+            batch_size=bs,
+            masker=self.masker,
+            device=self.device,
+            autocast_dtype=self.amp_dtype,
+            window_ids=mine,
+        )
+        if self.world > 1:
+            keys = ("loss_sum", "n_targets", "n_nonspecial", "n_correct")
+            sums = _all_reduce_sum([float(res[k]) for k in keys], self.device)
+            res = summarise(*sums, self.nt_per_tok)
+        if not math.isfinite(res["loss"]):
+            raise TrainingDivergedError(
+                f"validation loss is {res['loss']} at step {self.step} (run {self.out_dir}); "
+                f"the last good checkpoint is kept in {self.ckpt_dir}. Lower `lr`, lengthen "
+                "`warmup_steps` or use precision fp32; then resume"
+            )
+        return res
+
+    def _record(self, train_loss, val, lr, interval_tokens, interval_s) -> None:
+        row = {
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "train_loss": train_loss,
+            "val_loss": val["loss"] if val else None,
+            "bits_per_nt": val["bits_per_nt"] if val else None,
+            "lr": lr,
+            "elapsed_s": round(self.elapsed, 3),
+            "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
+        }
+        self.curves.append(row)
+        self._curve_lines.append(curve_line(row))
+        if self.is_main:
+            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+
+    def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
+        val = self.validate()
+        self.last_val = val["loss"]
+        improved = val["loss"] < self.best_val - self.cfg["min_delta"]
+        if improved:
+            self.best_val, self.best_step, self.bad_evals = val["loss"], self.step, 0
+        else:
+            self.bad_evals += 1
+        self._record(train_loss, val, lr, itok, isec)
+        self.save(best=improved)
+        patience = self.cfg["patience"]
+        if patience is not None and self.bad_evals >= patience:
+            self.stopped_early = True
+            log.info(
+                "early stop at step %d: no improvement for %d evaluations (best %.4f at step %d)",
+                self.step,
+                self.bad_evals,
+                self.best_val,
+                self.best_step,
+            )
+
+    def fit(self) -> None:
+        cfg = self.cfg
+        resumed = self.try_resume()
+        if not resumed:
+            self._evaluate_and_checkpoint(None, self.scheduler.get_last_lr()[0], 0, 0.0)
+        if self.is_main and resumed:
+            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+        self.model.train()
+        bar = tqdm(
+            total=cfg["max_steps"],
+            initial=self.step,
+            unit="step",
+            desc="pretrain",
+            disable=progress_disabled() or not self.is_main,
+            dynamic_ncols=True,
+        )
+        loss_acc, n_acc, itok, isec = 0.0, 0, 0, 0.0
+        while self.step < cfg["max_steps"] and not self.stopped_early:
+            t0 = time.perf_counter()
+            lr = self.scheduler.get_last_lr()[0]
+            loss, n_targets, n_in = self.train_step(self.micro_batches(self.step))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            self.elapsed += dt
+            self.tokens_seen += n_in
+            loss_acc += loss * n_targets
+            n_acc += n_targets
+            itok += n_in
+            isec += dt
+            bar.update(1)
+            at_eval = self.step % cfg["eval_interval"] == 0 or self.step == cfg["max_steps"]
+            if at_eval or self.step % cfg["log_interval"] == 0:
+                train_loss = loss_acc / max(n_acc, 1)
+                bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{itok / max(isec, 1e-9):,.0f}")
+                if at_eval:
+                    self._evaluate_and_checkpoint(train_loss, lr, itok, isec)
+                else:
+                    self._record(train_loss, None, lr, itok, isec)
+                loss_acc, n_acc, itok, isec = 0.0, 0, 0, 0.0
+        bar.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
+    """Check that the tokenizer folder agrees with the corpus vocabulary size."""
+    from transformers import AutoTokenizer
+
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        raise InputFormatError(
+            f"{tokenizer_dir}/tokenizer.json: missing; the corpus folder must hold a copy of "
+            "its tokenizer (rebuild the corpus)"
+        )
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if len(tok) != meta_vocab:
+        raise InputFormatError(
+            f"{tokenizer_dir}: tokenizer has {len(tok)} tokens but the corpus meta.json says "
+            f"vocab_size {meta_vocab}; the corpus was built with another tokenizer, rebuild it"
+        )
+    return meta_vocab
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def curve_line(row: dict[str, Any]) -> str:
+    """The curves.csv line (newline included) of one row."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c)) for c in CURVE_COLUMNS])
+    return buf.getvalue()
+
+
+def write_curves(path: Path, rows: list[dict[str, Any]], lines: list[str] | None = None) -> None:
+    """Write curves.csv (atomically) for `rows`; `lines` are the rows already formatted by
+    curve_line, which a trainer keeps so that each new row costs one line's formatting."""
+    if lines is None:
+        lines = [curve_line(row) for row in rows]
+    with atomic_write(path) as fh:
+        fh.write(",".join(CURVE_COLUMNS) + "\n")
+        fh.writelines(lines)
+
+
+def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
+    """Write config.json, model.safetensors and the tokenizer files into `out_dir`, each
+    file appearing only once complete."""
+    tmp = out_dir / ".export-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    for f in tokenizer_dir.iterdir():
+        if f.is_file():
+            shutil.copy2(f, tmp / f.name)
+    for f in tmp.iterdir():
+        os.replace(f, out_dir / f.name)
+    tmp.rmdir()
+
+
+def evaluate_test(tr: Trainer) -> dict[str, Any]:
+    """Score the test split with the best model and the count-based baseline."""
+    meta, objective = tr.meta, tr.objective
+    test_tok, test_pos = load_split(tr.corpus_dir, "test")
+    check_split(
+        test_tok, test_pos, tr.vocab_size, tr.arch["context"], tr.corpus_dir / "test.tokens.npy"
+    )
+    ntpt = nt_per_token(meta, "test")
+    bs = tr.cfg["eval_batch_size"] or tr.cfg["micro_batch_size"]
+    model_res = evaluate_model(
+        tr.model,
+        test_tok,
+        test_pos,
+        meta,
+        objective,
+        ntpt,
+        batch_size=bs,
+        masker=tr.masker,
+        device=tr.device,
+        autocast_dtype=tr.amp_dtype,
+    )
+    ttype = (tr.tokenizer_spec or {}).get("type")
+    order = tr.cfg["baseline_order"]
+    if order is None:
+        n_train = int(meta.get("train", {}).get("n_tokens") or tr.train_tok.size)
+        order = default_markov_order(tr.vocab_size, ttype, n_train, len(special_id_list(meta)))
+    base = MarkovBaseline(order, tr.vocab_size).fit(tr.train_tok, tr.train_pos, tr.pad_id)
+    labels_fn = labels_function(meta, objective, tr.masker, EVAL_SALT)
+    base_res = base.evaluate(test_tok, test_pos, labels_fn, meta, ntpt)
+    base_name = "codon_usage_unigram" if order == 0 and ttype == "codon" else f"markov_order{order}"
+    return {
+        "split": "test",
+        "objective": objective,
+        "targets": "next token" if objective == "gpt" else "masked tokens (fixed seeded mask)",
+        "model": model_res,
+        "baseline": {"name": base_name, "order": order, **base_res},
+    }
+
+
+def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
+    with atomic_write(out_dir / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=1, default=float)
+        fh.write("\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(METRIC_COLUMNS)
+    for name, res in (
+        ("model", metrics["model"]),
+        (metrics["baseline"]["name"], metrics["baseline"]),
+    ):
+        writer.writerow([name, metrics["split"]] + [_fmt(res[c]) for c in METRIC_COLUMNS[2:]])
+    with atomic_write(out_dir / "metrics.tsv") as fh:
+        fh.write(buf.getvalue())
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def pretrain(
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    objective: str,
+    preset: str,
+    overrides: dict | None = None,
+    train_cfg: dict | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Pretrain a `objective` ('gpt' | 'mlm') model of `preset` (models.PRESETS, with
+    `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
+
+    Resumes from `out_dir/checkpoints` when `resume` (and they exist); otherwise starts over.
+    Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
+    content (parameters, steps, best step, test metrics)."""
+    out_dir = Path(out_dir)
+    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume)
+    if tr.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.json", "metrics.tsv", "run.json"):
+            (out_dir / name).unlink(missing_ok=True)  # a stale result must not look current
+        log.info(
+            "model %s/%s: %s parameters (%s non-embedding)",
+            objective,
+            preset,
+            f"{tr.params['total']:,}",
+            f"{tr.params['non_embedding']:,}",
+        )
+        print(
+            f"parameters: {tr.params['total']:,} total, {tr.params['non_embedding']:,} "
+            f"non-embedding",
+            file=sys.stderr,
+        )
+    try:
+        tr.fit()
+        best = ckpt.best_checkpoint(tr.ckpt_dir)
+        if best is not None:
+            ckpt.load_weights(best, tr.model, device=tr.device)
+        run = {
+            "objective": objective,
+            "preset": preset,
+            "arch": tr.arch,
+            "hf_config": tr.model.config.to_dict(),
+            "params": tr.params,
+            "train": tr.cfg,
+            "world_size": tr.world,
+            "device": str(tr.device),
+            "precision": tr.precision,
+            "corpus": str(tr.corpus_dir),
+            "tokenizer": tr.meta.get("tokenizer"),
+            "tokenizer_hash": tr.meta.get("tokenizer_hash"),
+            "vocab_size": tr.vocab_size,
+            "block_size": tr.block_size,
+            "steps": tr.step,
+            "tokens_seen": tr.tokens_seen,
+            "best_step": tr.best_step,
+            "best_val_loss": tr.best_val,
+            "stopped_early": tr.stopped_early,
+            "train_seconds": tr.elapsed,
+            "flops_per_token": training_flops_per_token(
+                tr.arch, tr.params["non_embedding"], tr.block_size
+            ),
+        }
+        if tr.is_main:
+            if tr.cfg["test_eval"]:
+                run["metrics"] = evaluate_test(tr)
+                write_metrics(out_dir, run["metrics"])
+            export_model(tr.model, tr.tokenizer_dir, out_dir)
+            with atomic_write(out_dir / "run.json") as fh:
+                json.dump(run, fh, indent=1, default=str)
+                fh.write("\n")
+        if tr.world > 1:
+            dist.barrier()
+        return run
+    finally:
+        if tr.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{tok})")
+    p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
+    p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
+    p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")
+    p.add_argument(
+        "--model-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override an architecture key, e.g. n_layer=6 (repeatable)",
+    )
+    p.add_argument(
+        "--train-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="training setting, e.g. lr=3e-4 max_steps=500 (repeatable)",
+    )
+    p.add_argument("--config-json", help="JSON file {overrides: {...}, train: {...}}")
+    p.add_argument("--no-resume", action="store_true", help="start over (deletes checkpoints)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    overrides, train_cfg = {}, {}
+    if args.config_json:
+        data = json.loads(Path(args.config_json).read_text())
+        overrides.update(data.get("overrides") or {})
+        train_cfg.update(data.get("train") or {})
+    overrides.update(_parse_kv(args.model_set, "--model-set"))
+    train_cfg.update(_parse_kv(args.train_set, "--train-set"))
+    run = pretrain(
+        args.corpus,
+        args.out,
+        args.objective,
+        args.preset,
+        overrides,
+        train_cfg,
+        resume=not args.no_resume,
+    )
+    if dist_info()[0] == 0 and "metrics" in run:
+        m, b = run["metrics"]["model"], run["metrics"]["baseline"]
+        print(
+            f"test loss {m['loss']:.4f} ({m['bits_per_nt']:.4f} bits/nt); baseline "
+            f"{b['name']} {b['loss']:.4f} ({b['bits_per_nt']:.4f} bits/nt)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def register(subparsers) -> None:
+    """`dnalm pretrain`: see add_arguments."""
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pretrain a gpt or mlm model on a corpus",
+        description=__doc__.split("\n\n")[0],
+    )
+    add_arguments(p)
+    p.set_defaults(func=run_from_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dnalm.core.log import setup_logging
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dnalm.training.pretrain", description=__doc__.split("\n\n")[0]
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(logging.INFO)
+    try:
+        return run_from_args(args)
+    except DnalmError as err:
+        print(f"dnalm: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Learning-rate schedules, as multipliers of the base rate (a function of the step alone,
+so a resumed run follows the same schedule).
+
+- :func:`cosine_factor`: half a cosine from 1 at step `start` down to `min_ratio` at `total`,
+  `min_ratio` after it; the decay of pretraining (dnalm.training.pretrain.WarmupCosine) and of
+  fine-tuning (:func:`lr_factor`, used by dnalm.training.fit.fit).
+- :func:`lr_factor`: fine-tuning's linear warm-up, then "constant" or "cosine".
+"""
+
+from __future__ import annotations
+
+import math
+
+from dnalm.core.errors import ConfigError
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def check_lr_schedule(schedule: str) -> str:
+    """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    return schedule
+
+
+def cosine_factor(step: int, start: int, total: int, min_ratio: float) -> float:
+    """Multiplier at `step` of a cosine decay from 1 at `start` to `min_ratio` at `total`
+    (1 before `start`, `min_ratio` from `total` on)."""
+    span = max(1, total - start)
+    progress = min(1.0, max(0.0, (step - start) / span))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_factor(
+    step: int,
+    warmup_steps: int = 0,
+    total_steps: int | None = None,
+    schedule: str = "constant",
+    min_lr_ratio: float = 0.1,
+) -> float:
+    """The learning-rate multiplier of optimiser step `step` (0-based) in fine-tuning.
+
+    Linear warm-up: (step + 1) / warmup_steps over the first `warmup_steps` steps. Then
+    "constant": 1; "cosine": :func:`cosine_factor` from the end of the warm-up to
+    `total_steps` (the run's step budget; without one, 1)."""
+    check_lr_schedule(schedule)
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant" or not total_steps:
+        return 1.0
+    return cosine_factor(step, warmup_steps, total_steps, min_lr_ratio)
