@@ -1,0 +1,128 @@
+"""Bad input, reruns and shared clusters: each kind of bad input stops with one message that
+names the culprit (sheet and line, sample, file, config key) and the fix, and leaves no
+output or trusted cache file behind."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+import lzma
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pytest
+import yaml
+
+from dnalm.cds import qc_summary, run_cds
+from dnalm.download import acquire, download, resolve_local, verify_file
+from dnalm.errors import ConfigError, DownloadError, InputFormatError, SampleSheetError
+from dnalm.gff import read_cds_models
+from dnalm.io import atomic_path, atomic_write
+from dnalm.samples import check_config_names, load_sample_sheet
+from tests.http_server import LocalHTTPServer
+from tests.workflow_runner import REPO, make_workdir, snakemake
+
+HEADER = "sample\tspecies\tsource\tformat"
+SCRIPTS = REPO / "workflow" / "scripts"
+
+
+def sheet_with(tmp_path: Path, *rows: str, name: str = "samples.tsv") -> Path:
+    sheet = tmp_path / name
+    sheet.write_text(HEADER + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return sheet
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file and folder under `folder`, hidden ones included; [] when absent."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+@pytest.fixture
+def server(tmp_path):
+    with LocalHTTPServer(tmp_path / "www") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def mgal_cds_fasta(tmp_path_factory, shared_data) -> Path:
+    """M. gallisepticum (genetic code 4) as a CDS FASTA without [transl_table=...] tags: the
+    719 non-pseudo CDS of the shared GBFF."""
+    from Bio import SeqIO
+
+    out = tmp_path_factory.mktemp("mgal") / "mgal.cds.fa"
+    with gzip.open(shared_data / "genbank/Mgallisepticum.gbff.gz", "rt") as fh, open(out, "w") as o:
+        for record in SeqIO.parse(fh, "genbank"):
+            for f in record.features:
+                if f.type == "CDS" and "pseudo" not in f.qualifiers:
+                    tag = f.qualifiers.get("locus_tag", ["cds"])[0]
+                    o.write(f">{tag}\n{f.extract(record.seq)}\n")
+    return out
+
+
+# --------------------------------------------------------------------------- 2: config names
+
+
+NAMED_KEYS = {
+    "tokenizers": {"tokenizers": {"../../../ESCAPED_tok": {"type": "nucleotide"}}},
+    "tasks.sequence_tasks": {
+        "tasks": {"sequence_tasks": {"../../../ESCAPED_task": {"table": "t.tsv"}}}
+    },
+    "pretrain.models": {
+        "pretrain": {
+            "models": {"../ESCAPED_m": {"objective": "gpt", "tokenizer": "x", "preset": "tiny"}}
+        }
+    },
+    "finetune.runs": {"finetune": {"runs": {"a/ESCAPED_run": {"model": "m"}}}},
+    "probe.external": {"probe": {"external": {"../ESCAPED_ext": {"model": "m"}}}},
+}
+
+
+@pytest.mark.parametrize("key", list(NAMED_KEYS))
+def test_path_like_config_names_are_refused(key):
+    """Every config key whose names become path components rejects '../x' and 'a/b', in
+    the schema itself and with a message naming the key."""
+    config = NAMED_KEYS[key]
+    name = next(iter(eval_path(config, key)))
+    with pytest.raises(ConfigError, match=re.escape(f"config key {key}: the name {name!r}")):
+        check_config_names(config)
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors({"samples": "x", **config}))
+    assert any(e.instance == name for e in errors), [e.message for e in errors]
+
+
+def eval_path(config: dict, dotted: str) -> dict:
+    for key in dotted.split("."):
+        config = config[key]
+    return config
+
+
+def test_reserved_run_name_is_named():
+    with pytest.raises(ConfigError, match=r"finetune\.runs: the name 'onehot_cnn' is reserved"):
+        check_config_names({"finetune": {"runs": {"onehot_cnn": {"model": "m"}}}})
+
+
+def test_escaping_task_name_stops_dry_run_before_any_job(tmp_path):
+    workdir = make_workdir(
+        tmp_path / "wd",
+        {"tasks": {"sequence_tasks": {"../../../ESCAPED_task": {"table": "t.tsv"}}}},
+        keep=["phiX174"],
+    )
+    proc = snakemake(workdir, "-n", timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key tasks.sequence_tasks: the name '../../../ESCAPED_task' is not allowed" in out
+    assert not (workdir / "results").exists()
+    assert not [p for p in tmp_path.rglob("*") if "ESCAPED" in p.name]
