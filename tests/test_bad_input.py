@@ -126,3 +126,77 @@ def test_escaping_task_name_stops_dry_run_before_any_job(tmp_path):
     assert "config key tasks.sequence_tasks: the name '../../../ESCAPED_task' is not allowed" in out
     assert not (workdir / "results").exists()
     assert not [p for p in tmp_path.rglob("*") if "ESCAPED" in p.name]
+
+
+# --------------------------------------------------------------------------- 5: file modes
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (restored afterwards)."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_atomic_writes_get_the_umask_mode(tmp_path, umask, mask, mode):
+    umask(mask)
+    with atomic_write(tmp_path / "a.tsv") as fh:
+        fh.write("x\n")
+    with atomic_write(tmp_path / "a.fa.gz") as fh:
+        fh.write(">x\nACGT\n")
+    with atomic_path(tmp_path / "a.png", suffix=".png") as tmp:
+        tmp.write_bytes(b"png")
+    for name in ("a.tsv", "a.fa.gz", "a.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_tokenizer_folder_gets_the_umask_mode(tmp_path, umask):
+    from dnalm.tokenizers import build_tokenizer
+
+    umask(0o022)
+    out = build_tokenizer({"type": "nucleotide"}).save(tmp_path / "nucleotide")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in out.iterdir())
+
+
+# --------------------------------------------------------------------------- 16: leftovers
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from dnalm.cds import _indexed_genome
+from dnalm.io import atomic_write
+out = Path(sys.argv[1])
+open_writes = [atomic_write(out / name) for name in ("ecoli.tsv", "ecoli.fa.gz")]
+for writer in open_writes:
+    writer.__enter__().write("half a table")
+genome = _indexed_genome(Path(sys.argv[2]), "ecoli", out)
+genome.__enter__()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_leftovers_of_a_killed_run_are_removed_on_rerun(tmp_path, shared_data):
+    out = tmp_path / "results/cds"
+    out.mkdir(parents=True)
+    cds = shared_data / "cds_fasta/ecoli_highly_expressed_genes.fasta"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(out), str(cds)],
+        env={**os.environ, "PYTHONPATH": str(SCRIPTS)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = files_under(out)
+    assert len([n for n in left if n.endswith(".part")]) == 2, left
+    assert [n for n in left if n.startswith(".dnalm-genome-ecoli+")], left
+    # another sample's temporary files (a running job) are not touched
+    other = [out / ".ecoli.x.tsv.abcd1234.part", out / ".dnalm-genome-ecoli.x+abcd1234"]
+    other[0].write_text("busy")
+    other[1].mkdir()
+    run_cds("ecoli", "cds_fasta", cds, out / "ecoli.fa.gz", out / "ecoli.tsv")
+    assert files_under(out) == sorted(["ecoli.fa.gz", "ecoli.tsv", *(p.name for p in other)])
+    assert pd.read_csv(out / "ecoli.tsv", sep="\t").shape[0] == 94

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import gzip
 import logging
 import os
@@ -83,7 +84,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalm.errors import ConfigError, InputFormatError, SampleSheetError
-from dnalm.io import atomic_path, atomic_write, open_text, write_fasta
+from dnalm.io import atomic_path, atomic_write, open_text, remove_stale_parts, write_fasta
 
 log = logging.getLogger(__name__)
 
@@ -857,12 +858,28 @@ def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tu
 # --------------------------------------------------------------------------- fasta_gff
 
 
+def _genome_copy_prefix(sample: str) -> str:
+    """Name prefix of a sample's temporary genome copy (``+`` cannot occur in a sample ID,
+    so one sample's prefix never matches another's copies)."""
+    return ".dnalm-genome-" + re.sub(r"[^A-Za-z0-9_.-]", "_", sample) + "+"
+
+
+def remove_stale_genome_copies(sample: str, tmpdir: str | os.PathLike) -> list[Path]:
+    """Remove the genome copies a killed run of `sample` left in `tmpdir`."""
+    prefix = _genome_copy_prefix(sample)
+    stale = [p for p in Path(tmpdir).glob(glob.escape(prefix) + "*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+        log.info("sample %s: removed %s, left by an interrupted earlier run", sample, p)
+    return stale
+
+
 @contextlib.contextmanager
 def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
     """Validated, uncompressed, upper-case copy of a genome FASTA, opened with pyfaidx."""
     import pyfaidx
 
-    work = Path(tempfile.mkdtemp(prefix=".dnalm-genome-", dir=tmpdir))
+    work = Path(tempfile.mkdtemp(prefix=_genome_copy_prefix(sample), dir=tmpdir))
     try:
         copy = work / "genome.fa"
         names: dict[str, int] = {}
@@ -1121,10 +1138,14 @@ def run_cds(
 ) -> CdsResult:
     """The workflow rule: extract, refuse a sample with no kept CDS, write both outputs.
     The genome copy of fasta_gff goes to `tmpdir`, by default the output FASTA's folder
-    (a hidden ``.dnalm-genome-*`` folder, removed afterwards)."""
+    (a hidden ``.dnalm-genome-{sample}+*`` folder, removed afterwards). Temporary files that
+    a killed earlier run of this sample left there are removed first."""
     if tmpdir is None:
         tmpdir = Path(fasta_out).parent
         tmpdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_genome_copies(sample, tmpdir)
+    for out in (fasta_out, tsv_out):
+        remove_stale_parts(out)
     result = extract_cds(sample, fmt, source, annotation, genetic_code, policy, tmpdir, progress)
     if result.n_kept == 0 and not allow_empty:
         counts = ", ".join(f"{k}: {v}" for k, v in result.status_counts().most_common())

@@ -56,7 +56,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dnalm.errors import ConfigError, DnalmError
-from dnalm.io import read_fasta
+from dnalm.io import default_file_mode, read_fasta
 from dnalm.log import progress_disabled
 from dnalm.tokenizers import DnaTokenizer, _replace_dir, load_tokenizer, reverse_complement
 
@@ -318,6 +318,7 @@ def build_corpus(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    os.chmod(tmp, default_file_mode(directory=True))  # mkdtemp gives 0700
     try:
         for split in SPLITS:
             if split not in split_fastas:

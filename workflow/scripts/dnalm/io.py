@@ -8,12 +8,16 @@ import contextlib
 import gzip
 import hashlib
 import io
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dnalm.errors import InputFormatError
+
+log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -21,6 +25,51 @@ GZIP_MAGIC = b"\x1f\x8b"
 def is_gzip(path: str | os.PathLike) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
+
+
+def default_file_mode(directory: bool = False) -> int:
+    """The mode a new file (0666) or folder (0777) gets under the process umask."""
+    umask = None
+    try:  # Linux >= 4.7: read without changing it (os.umask is process-wide, not thread-safe)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except (OSError, ValueError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def _part_pattern(final: Path, suffix: str) -> re.Pattern:
+    """Names of atomic_path's temporary files for `final` (tempfile's 8 random characters)."""
+    return re.compile(rf"^\.{re.escape(final.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}\.part$")
+
+
+def remove_stale_parts(final: str | os.PathLike, suffix: str = "") -> list[Path]:
+    """Remove temporary files that an interrupted (killed) atomic write of `final` left
+    beside it; returns what was removed. Only the job that makes `final` writes these, so a
+    new attempt at `final` may remove them."""
+    final = Path(final)
+    pattern = _part_pattern(final, suffix)
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(final.parent):
+            if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    if removed:
+        log.info(
+            "removed %d temporary file(s) of an interrupted earlier write of %s: %s",
+            len(removed),
+            final,
+            ", ".join(p.name for p in removed),
+        )
+    return removed
 
 
 def open_text(path: str | os.PathLike, mode: str = "rt"):
@@ -37,11 +86,17 @@ def open_text(path: str | os.PathLike, mode: str = "rt"):
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it to `final` only if the block
-    succeeds. On any exception the temporary file is removed and `final` is untouched."""
+    succeeds. On any exception the temporary file is removed and `final` is untouched.
+    Temporary files of an earlier write of `final` that was killed are removed first. The
+    file gets the usual mode of a new file (0666 less the umask), not mkstemp's 0600."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(final, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".part", dir=final.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, default_file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
