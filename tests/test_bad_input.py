@@ -128,6 +128,81 @@ def test_escaping_task_name_stops_dry_run_before_any_job(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if "ESCAPED" in p.name]
 
 
+# --------------------------------------------------------------------------- 3: drop share
+
+
+def test_default_code_dropping_most_cds_warns_in_log_and_summary(tmp_path, mgal_cds_fasta, caplog):
+    out = tmp_path / "results/cds"
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        result = run_cds("mgal", "cds_fasta", mgal_cds_fasta, out / "mgal.fa.gz", out / "mgal.tsv")
+    assert result.status_counts()["internal_stop"] == 542
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = "sample mgal: 542 of 719 CDS (75%) dropped as internal_stop; likely fix: set "
+    assert any(w.startswith(expected) and "genetic_code" in w for w in warnings), warnings
+    summary = qc_summary([out / "mgal.tsv"]).set_index("sample")
+    flag = summary.loc["mgal", "drop_warning"]
+    assert flag.startswith("542 of 719 CDS (75%) dropped as internal_stop; likely fix: set ")
+    assert "genetic_code" in flag
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        run_cds(
+            "mgal", "cds_fasta", mgal_cds_fasta, out / "m4.fa.gz", out / "m4.tsv", genetic_code=4
+        )
+    assert not [r for r in caplog.records if "dropped as" in r.getMessage()]
+    assert not qc_summary([out / "m4.tsv"]).loc[0, "drop_warning"]
+
+
+def test_max_drop_fraction_fails_the_sample_with_no_outputs(tmp_path, mgal_cds_fasta):
+    out = tmp_path / "results/cds"
+    with pytest.raises(InputFormatError) as err:
+        run_cds(
+            "mgal",
+            "cds_fasta",
+            mgal_cds_fasta,
+            out / "mgal.fa.gz",
+            out / "mgal.tsv",
+            max_drop_fraction=0.5,
+        )
+    msg = str(err.value)
+    assert msg.startswith(f"sample mgal: 542 of 719 CDS (75%) in {mgal_cds_fasta} were dropped")
+    assert "(internal_stop 542), more than cds.max_drop_fraction 0.5" in msg
+    assert "likely fix: set genetic_code in the sample sheet" in msg
+    assert files_under(out) == []
+
+
+@pytest.mark.slow
+def test_drop_share_through_the_workflow(tmp_path, mgal_cds_fasta):
+    """extract_cds reads cds.max_drop_fraction from the config: unset, the sample passes with
+    the WARNING in its log and the flag in the summary; 0.5, it stops with no outputs."""
+    sheet = sheet_with(tmp_path, f"mgal\tM. gallisepticum\t{mgal_cds_fasta}\tcds_fasta")
+    workdir = make_workdir(tmp_path / "wd", sheet=sheet)
+    proc = snakemake(workdir, "results/cds/qc_summary.tsv", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (workdir / "results/logs/cds/mgal.log").read_text()
+    assert "WARNING dnalm.cds: sample mgal: 542 of 719 CDS (75%) dropped as internal_stop" in log
+    summary = pd.read_csv(workdir / "results/cds/qc_summary.tsv", sep="\t")
+    assert summary.loc[0, "drop_warning"].startswith("542 of 719 CDS (75%) dropped as internal")
+
+    workdir = make_workdir(tmp_path / "wd2", {"cds": {"max_drop_fraction": 0.5}}, sheet=sheet)
+    proc = snakemake(workdir, "results/cds/mgal.tsv", timeout=600)
+    assert proc.returncode != 0
+    log = (workdir / "results/logs/cds/mgal.log").read_text()
+    assert "ERROR dnalm: sample mgal: 542 of 719 CDS (75%)" in log
+    assert "more than cds.max_drop_fraction 0.5; likely fix: set genetic_code" in log
+    assert files_under(workdir / "results/cds") == []
+
+
+def test_max_drop_fraction_is_in_the_schema_and_readme():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for ok in (None, 0, 0.2, 1):
+        assert not list(validator.iter_errors({"samples": "x", "cds": {"max_drop_fraction": ok}}))
+    assert list(validator.iter_errors({"samples": "x", "cds": {"max_drop_fraction": 1.5}}))
+    assert "`max_drop_fraction`" in (REPO / "config/README.md").read_text()
+    assert "max_drop_fraction: null" in (REPO / "config/config.yaml").read_text()
+
+
 # --------------------------------------------------------------------------- 5: file modes
 
 

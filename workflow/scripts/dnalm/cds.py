@@ -120,6 +120,26 @@ DEFAULT_DROP: frozenset[str] = frozenset(
     {"pseudo", "partial", "fuzzy_location", "not_div3", "internal_stop"}
 )
 
+#: One drop reason that removes more than this share of a sample's CDS is warned about
+#: (the config's cds.max_drop_fraction turns a large share into an error).
+HIGH_DROP_FRACTION = 0.2
+#: The likely fix when one reason drops many CDS of a sample.
+DROP_HINTS: dict[str, str] = {
+    "internal_stop": (
+        "set genetic_code in the sample sheet (the default code reads this genome's sense "
+        "codons as stops; e.g. 4 for Mycoplasma/Spiroplasma, where TGA is Trp)"
+    ),
+    "no_stop": "set genetic_code in the sample sheet (the stop codons differ)",
+    "no_start": "set genetic_code in the sample sheet (the start codons differ)",
+    "translation_mismatch": "set genetic_code in the sample sheet (/translation disagrees)",
+    "not_div3": "check that the annotation belongs to this genome and that format is right",
+    "partial": "use a more complete assembly, or remove partial from cds.drop",
+    "pseudo": "use another annotation, or remove pseudo from cds.drop",
+    "remote_join": "use a file that holds every record the CDS join",
+    "no_sequence": "download the GenBank file with its sequence",
+}
+_DEFAULT_HINT = "check the sample's genetic_code and format, and the cds.drop policy"
+
 TSV_COLUMNS: tuple[str, ...] = (
     "sample",
     "cds_id",
@@ -419,6 +439,22 @@ class _Assembler:
             desc.append(f"[transl_table={cds.genetic_code}]")
             desc.extend(cds.extra_description)
             self.result.records.append(CdsRecord(cds_id, " ".join(desc), cds.seq or ""))
+
+
+def drop_warnings(
+    counts: Mapping[str, int], total: int, threshold: float = HIGH_DROP_FRACTION
+) -> list[str]:
+    """One line per drop reason that removes more than `threshold` of a sample's `total`
+    CDS (`counts`: status -> count), largest first, with the likely fix."""
+    out = []
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        if reason == "kept" or not total or n / total <= threshold:
+            continue
+        out.append(
+            f"{n} of {total} CDS ({100 * n / total:.0f}%) dropped as {reason}; likely fix: "
+            f"{DROP_HINTS.get(reason, _DEFAULT_HINT)}"
+        )
+    return out
 
 
 def _check_code(code: int | str | None, sample: str) -> int | None:
@@ -1107,6 +1143,8 @@ def extract_cds(
         counts.get("kept", 0),
         f"; dropped: {dropped}" if dropped else "",
     )
+    for line in drop_warnings(counts, len(asm.result.rows)):
+        log.warning("sample %s: %s", sample, line)
     return asm.result
 
 
@@ -1135,8 +1173,10 @@ def run_cds(
     tmpdir: str | os.PathLike | None = None,
     allow_empty: bool = False,
     progress: bool = False,
+    max_drop_fraction: float | None = None,
 ) -> CdsResult:
-    """The workflow rule: extract, refuse a sample with no kept CDS, write both outputs.
+    """The workflow rule: extract, refuse a sample with no kept CDS (or, with
+    `max_drop_fraction`, with more than that share of its CDS dropped), write both outputs.
     The genome copy of fasta_gff goes to `tmpdir`, by default the output FASTA's folder
     (a hidden ``.dnalm-genome-{sample}+*`` folder, removed afterwards). Temporary files that
     a killed earlier run of this sample left there are removed first."""
@@ -1152,6 +1192,17 @@ def run_cds(
         raise InputFormatError(
             f"sample {sample}: none of the {len(result.rows)} CDS in {source} passed QC "
             f"({counts}); check the sample's genetic_code and the cds drop policy in the config"
+        )
+    total, dropped = len(result.rows), len(result.rows) - result.n_kept
+    if max_drop_fraction is not None and total and dropped / total > max_drop_fraction:
+        counts = result.status_counts()
+        reasons = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "kept")
+        hints = drop_warnings(counts, total, threshold=0.0)[:1]
+        fix = hints[0].split("likely fix: ", 1)[1] if hints else _DEFAULT_HINT
+        raise InputFormatError(
+            f"sample {sample}: {dropped} of {total} CDS ({100 * dropped / total:.0f}%) in "
+            f"{source} were dropped ({reasons}), more than cds.max_drop_fraction "
+            f"{max_drop_fraction}; likely fix: {fix}; or raise cds.max_drop_fraction"
         )
     write_cds_outputs(result, fasta_out, tsv_out)
     return result
@@ -1182,7 +1233,9 @@ def _as_bool(series):
 
 def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
     """One row per sample: CDS counts (total, kept, dropped by reason), median length and
-    GC of kept CDS, and the % of kept CDS with /translation whose translation matches."""
+    GC of kept CDS, the % of kept CDS with /translation whose translation matches, and
+    ``drop_warning``: each drop reason that removes more than :data:`HIGH_DROP_FRACTION` of
+    the sample's CDS, with the likely fix (empty when none does)."""
     import pandas as pd
 
     df = read_cds_tables(tsv_paths)
@@ -1204,6 +1257,10 @@ def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
         }
         for reason in REASONS:
             row[f"dropped_{reason}"] = int((g["status"] == reason).sum())
+        warned = drop_warnings(g["status"].value_counts().to_dict(), len(g))
+        row["drop_warning"] = " | ".join(warned)
+        for line in warned:
+            log.warning("sample %s: %s", sample, line)
         rows.append(row)
     out = pd.DataFrame(rows)
     empty = [c for c in out.columns if c.startswith("dropped_") and not out[c].any()]
@@ -1297,6 +1354,12 @@ def register(subparsers) -> None:
     p.add_argument("--fasta-out", required=True)
     p.add_argument("--tsv-out", required=True)
     p.add_argument("--allow-empty", action="store_true", help="write outputs with 0 kept CDS")
+    p.add_argument(
+        "--max-drop-fraction",
+        type=float,
+        default=None,
+        help="fail when more than this share of the CDS is dropped (default: no limit)",
+    )
     p.set_defaults(func=_cli_cds)
     q = subparsers.add_parser("cds-qc", help="summarise CDS QC tables across samples")
     q.add_argument("tsv", nargs="+", help="per-sample CDS tables")
@@ -1317,6 +1380,7 @@ def _cli_cds(args: argparse.Namespace) -> int:
         genetic_code=args.genetic_code,
         policy=policy,
         allow_empty=args.allow_empty,
+        max_drop_fraction=args.max_drop_fraction,
     )
     return 0
 
