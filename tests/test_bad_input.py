@@ -236,6 +236,70 @@ def test_tokenizer_folder_gets_the_umask_mode(tmp_path, umask):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in out.iterdir())
 
 
+# --------------------------------------------------------------------------- 7: reserved IDs
+
+
+@pytest.mark.parametrize("sid", ["qc_summary", "QC_Summary", "qc", "gather", "summary.tsv"])
+def test_reserved_sample_ids_are_refused(tmp_path, sid):
+    src = tmp_path / "g.gbff"
+    src.write_text("LOCUS x\n")
+    sheet = sheet_with(tmp_path, f"ok\tS\t{src}\tgbff", f"{sid}\tS\t{src}\tgbff")
+    with pytest.raises(SampleSheetError) as err:
+        load_sample_sheet(sheet)
+    msg = str(err.value)
+    assert msg.startswith(f"{sheet}:3: sample ID {sid!r} is reserved")
+    assert "qc_summary, qc, gather, assignment.tsv, summary.tsv; rename the sample" in msg
+
+
+# --------------------------------------------------------------------------- 8: BOM
+
+
+def test_sheet_with_byte_order_mark_loads(tmp_path):
+    src = tmp_path / "g.gbff"
+    src.write_text("LOCUS x\n")
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\na\tS\t{src}\tgbff\n".encode())
+    assert [s.sample for s in load_sample_sheet(sheet)] == ["a"]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_inputs_with_byte_order_mark_are_read(tmp_path, shared_data, packed):
+    bom = b"\xef\xbb\xbf"
+    cds = bom + (shared_data / "cds_fasta/ecoli_highly_expressed_genes.fasta").read_bytes()
+    gbff = bom + (shared_data / "genbank/NC_005816.gb").read_bytes()
+    pack = gzip.compress if packed else bytes
+    (tmp_path / "cds.fa").write_bytes(pack(cds))
+    (tmp_path / "g.gb").write_bytes(pack(gbff))
+    out = tmp_path / "out"
+    assert (
+        run_cds("e", "cds_fasta", tmp_path / "cds.fa", out / "e.fa.gz", out / "e.tsv").n_kept == 94
+    )
+    assert run_cds("y", "gbff", tmp_path / "g.gb", out / "y.fa.gz", out / "y.tsv").n_kept == 10
+
+
+# --------------------------------------------------------------------------- 9: encoding
+
+
+def test_latin1_byte_in_sheet_names_line_column_and_byte(tmp_path):
+    src = tmp_path / "g.gbff"
+    src.write_text("LOCUS x\n")
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes(
+        f"{HEADER}\na\tE. coli\t{src}\tgbff\n".encode()
+        + b"b\tCaf\xe9 yeast\t"
+        + f"{src}\tgbff\n".encode()
+    )
+    with pytest.raises(SampleSheetError) as err:
+        load_sample_sheet(sheet)
+    assert str(err.value) == (
+        f"{sheet}:3: byte 0xe9 at column 6 is not UTF-8 ('é' in Latin-1/Windows-1252?); save "
+        "the sample sheet as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
+    sheet.write_bytes(b"\xef\xbb\xbf" + sheet.read_bytes())  # with a BOM: same line, column
+    with pytest.raises(SampleSheetError, match=re.escape(f"{sheet}:3: byte 0xe9 at column 6 ")):
+        load_sample_sheet(sheet)
+
+
 # --------------------------------------------------------------------------- 16: leftovers
 
 KILLED_WRITER = """

@@ -75,9 +75,10 @@ def remove_stale_parts(final: str | os.PathLike, suffix: str = "") -> list[Path]
 def open_text(path: str | os.PathLike, mode: str = "rt"):
     """Open a possibly gzip-compressed text file (decided by content, not by name)."""
     if "r" in mode:
+        # utf-8-sig: a leading byte-order mark (some Windows editors write one) is dropped
         if is_gzip(path):
-            return gzip.open(path, "rt", encoding="utf-8", newline=None)
-        return open(path, encoding="utf-8", newline=None)
+            return gzip.open(path, "rt", encoding="utf-8-sig", newline=None)
+        return open(path, encoding="utf-8-sig", newline=None)
     if str(path).endswith(".gz"):
         return gzip.open(path, mode if "t" in mode else mode + "t", encoding="utf-8")
     return open(path, mode, encoding="utf-8")

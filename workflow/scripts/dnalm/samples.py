@@ -10,6 +10,7 @@ columns, missing local files) and turns the schema's errors into line-numbered m
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -76,6 +77,37 @@ def expand_local(path: str, base: Path | None = None) -> Path:
     if not p.is_absolute():
         p = (base or Path.cwd()) / p
     return p
+
+
+def reserved_sample_ids(schema: dict) -> list[str]:
+    """Sample IDs the workflow's own files use (results/cds/qc_summary.tsv, ...)."""
+    return list(schema["properties"]["sample"].get("not", {}).get("enum", []))
+
+
+def _reserved_message(where: str, sid: str, reserved: list[str]) -> str:
+    return (
+        f"{where}: sample ID {sid!r} is reserved: it would collide with the workflow's own "
+        f"files (such as results/cds/qc_summary.tsv); reserved IDs (in any case): "
+        f"{', '.join(reserved)}; rename the sample"
+    )
+
+
+def _decode_sheet(path: Path, data: bytes) -> str:
+    """The sheet's text (UTF-8, a leading byte-order mark dropped); a byte that is not
+    UTF-8 is a SampleSheetError naming the line, column and byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        pos = err.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, pos) + 1
+        col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        byte = data[pos]
+        latin = bytes([byte]).decode("cp1252", errors="replace")
+        raise SampleSheetError(
+            f"{path}:{line}: byte 0x{byte:02x} at column {col} is not UTF-8 ({latin!r} in "
+            "Latin-1/Windows-1252?); save the sample sheet as UTF-8 (e.g. iconv -f latin1 "
+            "-t utf-8)"
+        ) from None
 
 
 #: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).
@@ -161,6 +193,8 @@ def _schema_message(err: jsonschema.ValidationError, where: str, schema: dict) -
         )
     if err.validator == "required":
         return f"{where}: {err.message}"
+    if field == "sample" and err.validator == "not":
+        return _reserved_message(where, err.instance, reserved_sample_ids(schema))
     if field == "sample" and err.validator == "pattern":
         value = err.instance
         hint = " (path-like IDs are not allowed)" if ("/" in value or ".." in value) else ""
@@ -193,7 +227,14 @@ def load_sample_sheet(
             f"sample sheet {path} not found; set the config key `samples` to an existing TSV "
             "(e.g. --config samples=config/samples.tsv)"
         )
-    with open(path, encoding="utf-8", newline="") as fh:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SampleSheetError(
+            f"sample sheet {path} cannot be read ({err.strerror}); make it readable"
+        ) from None
+    text = _decode_sheet(path, data)
+    with io.StringIO(text, newline="") as fh:
         numbered = [
             (i, line)
             for i, line in enumerate(fh, start=1)
@@ -250,6 +291,9 @@ def load_sample_sheet(
         if errors:
             raise SampleSheetError(_schema_message(errors[0], where, schema))
         sid = record["sample"]
+        reserved = reserved_sample_ids(schema)
+        if sid.lower() in {r.lower() for r in reserved}:
+            raise SampleSheetError(_reserved_message(where, sid, reserved))
         if sid in seen:
             raise SampleSheetError(
                 f"{where}: duplicate sample ID {sid!r} (first used on line {seen[sid]}); "
