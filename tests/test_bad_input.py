@@ -300,6 +300,56 @@ def test_latin1_byte_in_sheet_names_line_column_and_byte(tmp_path):
         load_sample_sheet(sheet)
 
 
+# --------------------------------------------------------------------------- 10: GTF vs GFF3
+
+GFF3 = textwrap.dedent(
+    """\
+    ##gff-version 3
+    chr1\tx\tgene\t1\t12\t.\t+\t.\tID=g1;Name=abc
+    chr1\tx\tmRNA\t1\t12\t.\t+\t.\tID=t1;Parent=g1
+    chr1\tx\tCDS\t1\t6\t.\t+\t0\tID=c1;Parent=t1
+    chr1\tx\tCDS\t7\t12\t.\t+\t0\tID=c1;Parent=t1
+    """
+)
+
+
+def test_gtf_content_in_a_gff3_file_is_read_as_gtf(tmp_path, shared_data, caplog):
+    gtf = shared_data / "fasta_gff/sacCer3_chrIV.annotation.gtf.gz"
+    misnamed = tmp_path / "chrIV.gff3.gz"
+    shutil.copy(gtf, misnamed)
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        models = read_cds_models(misnamed)
+    assert models == read_cds_models(gtf)
+    assert len(models) == 836
+    assert sum(m.stop_codon_added for m in models) == 836  # the GTF stop-codon rule applied
+    assert (
+        f"{misnamed}: the name says GFF3 but column 9 has GTF attribute syntax "
+        '(key "value";); reading it as GTF'
+    ) in caplog.text
+
+
+def test_gff3_content_in_a_gtf_file_is_read_as_gff3(tmp_path, caplog):
+    (tmp_path / "a.gff3").write_text(GFF3)
+    (tmp_path / "a.gtf").write_text(GFF3)
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        models = read_cds_models(tmp_path / "a.gtf")
+    assert models == read_cds_models(tmp_path / "a.gff3")
+    assert [(m.transcript_id, m.segments, m.gene_name) for m in models] == [
+        ("t1", [(0, 12)], "abc")
+    ]
+    assert "the name says GTF but column 9 has GFF3 attribute syntax (key=value)" in caplog.text
+
+
+def test_misnamed_gtf_extracts_through_run_cds(tmp_path, shared_data):
+    gtf = shared_data / "fasta_gff/sacCer3_chrIV.annotation.gtf.gz"
+    misnamed = tmp_path / "chrIV.gff3.gz"
+    shutil.copy(gtf, misnamed)
+    fasta = shared_data / "fasta_gff/sacCer3_chrIV.fa.gz"
+    out = tmp_path / "out"
+    result = run_cds("yeast", "fasta_gff", fasta, out / "y.fa.gz", out / "y.tsv", misnamed)
+    assert result.n_kept == 836
+
+
 # --------------------------------------------------------------------------- 16: leftovers
 
 KILLED_WRITER = """
