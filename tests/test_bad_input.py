@@ -350,6 +350,187 @@ def test_misnamed_gtf_extracts_through_run_cds(tmp_path, shared_data):
     assert result.n_kept == 836
 
 
+# --------------------------------------------------------------------------- 11: unreadable
+
+
+def _load_as(user: pwd.struct_passwd, sheet: Path) -> str:
+    """load_sample_sheet(sheet) in a forked child that has become `user`; its error message
+    (or 'loaded')."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            try:
+                load_sample_sheet(sheet)
+                message = "loaded"
+            except SampleSheetError as err:
+                message = str(err)
+            os.write(write_end, message.encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        message = fh.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, message
+    return message
+
+
+def test_unreadable_source_is_refused_at_validation():
+    """chmod 000: a real open() fails for an ordinary user. Root can read anything, so as
+    root the check runs in a forked child that has become an unprivileged user (nobody)."""
+    folder = Path(tempfile.mkdtemp(prefix="dnalm-unreadable-"))  # not under pytest's 0700 tmp
+    try:
+        folder.chmod(0o755)
+        src = folder / "genome.gbff"
+        src.write_text("LOCUS x\n")
+        src.chmod(0o000)
+        sheet = sheet_with(folder, f"a\tS\t{src}\tgbff", f"locked\tS\t{src}\tgbff")
+        sheet.chmod(0o644)
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam("nobody")
+            except KeyError:
+                pytest.skip("running as root and there is no user nobody to run the check as")
+            message = _load_as(user, sheet)
+        else:
+            with pytest.raises(SampleSheetError) as err:
+                load_sample_sheet(sheet)
+            message = str(err.value)
+        assert message == (
+            f"{sheet}:2: sample a: local source file {src} cannot be read (Permission denied) "
+            f"(looked at {src}); make it readable for the user running the workflow "
+            "(e.g. chmod a+r)"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_unreadable_source_check_uses_open(tmp_path, monkeypatch):
+    """The same check, in process (root included): open() refusing is what counts."""
+    import dnalm.samples
+
+    src = tmp_path / "genome.gbff"
+    src.write_text("LOCUS x\n")
+    sheet = sheet_with(tmp_path, f"a\tS\t{src}\tgbff")
+
+    def refuse(path, *args, **kwargs):
+        if Path(path) == src:
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(dnalm.samples, "open", refuse, raising=False)
+    with pytest.raises(SampleSheetError) as err:
+        load_sample_sheet(sheet)
+    assert str(err.value).startswith(
+        f"{sheet}:2: sample a: local source file {src} cannot be read (Permission denied)"
+    )
+
+
+# --------------------------------------------------------------------------- 12: compression
+
+
+def _compressed(kind: str, data: bytes, folder: Path) -> bytes:
+    if kind == "zip":
+        buf = folder / "x.zip"
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("NC_005816.gb", data)
+        return buf.read_bytes()
+    if kind == "bzip2":
+        return bz2.compress(data)
+    if kind == "xz":
+        return lzma.compress(data)
+    if shutil.which("zstd"):
+        return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True).stdout
+    return b"\x28\xb5\x2f\xfd" + bytes(16)  # the zstd frame magic
+
+
+COMPRESSED = {
+    "zip": ("a zip archive", "unzip"),
+    "bzip2": ("a bzip2-compressed file", "bunzip2"),
+    "xz": ("an xz-compressed file", "unxz"),
+    "zstd": ("a zstd-compressed file", "unzstd"),
+}
+
+
+@pytest.mark.parametrize("kind", list(COMPRESSED))
+def test_compressed_sources_are_named(tmp_path, shared_data, server, kind):
+    what, unpack = COMPRESSED[kind]
+    data = _compressed(kind, (shared_data / "genbank/NC_005816.gb").read_bytes(), tmp_path)
+    src = tmp_path / f"genome.gbff.{kind}"
+    src.write_bytes(data)
+    tail = f"is {what}, not a plain or gzip-compressed file"
+    # sheet validation
+    sheet = sheet_with(tmp_path, f"y\tS\t{src}\tgbff")
+    with pytest.raises(SampleSheetError) as err:
+        load_sample_sheet(sheet)
+    assert str(err.value).startswith(f"{sheet}:2: sample y: local source file {src} {tail}")
+    assert f"only plain text and gzip (.gz) are read: unpack it ({unpack})" in str(err.value)
+    # verify_sources
+    with pytest.raises(DownloadError, match=re.escape(f"sample 'y' (genome): {src} {tail}")):
+        verify_file(src, sample="y", kind="genome")
+    # extraction (a sheet checked without files)
+    out = tmp_path / "out"
+    with pytest.raises(InputFormatError, match=re.escape(f"sample y: source {src} {tail}")):
+        run_cds("y", "gbff", src, out / "y.fa.gz", out / "y.tsv")
+    assert files_under(out) == []
+    # download
+    url = server.add_file(f"pub/genome.gbff.{kind}", data)
+    dest = tmp_path / "resources/genomes/y"
+    with pytest.raises(DownloadError, match=re.escape(f"sample 'y' (genome): {url} {tail}")):
+        acquire("y", url, dest, retries=2, backoff=0.01, filename="primary")
+    assert files_under(dest) == []
+    assert server.hits(f"pub/genome.gbff.{kind}") == 1
+
+
+# --------------------------------------------------------------------------- 13: HTML pages
+
+
+def test_html_index_page_is_refused_at_download(tmp_path, server):
+    """A URL of a folder (no trailing '/') redirects to an HTML index (text/html)."""
+    server.add_file("pub/genomes/readme.txt", "x")
+    url = server.url("pub/genomes")
+    dest = tmp_path / "resources/genomes/s"
+    with pytest.raises(DownloadError) as err:
+        acquire("s", url, dest, filename="primary", retries=3, backoff=0.01)
+    msg = str(err.value)
+    assert msg.startswith(
+        f"sample 's' (genome): {url} answered with an HTML page (Content-Type text/html"
+    )
+    assert "use the direct download link of the file. Nothing was saved" in msg
+    assert files_under(dest) == []
+    assert server.hits("pub/genomes") == 1  # not retried: the same page would come back
+
+
+def test_html_body_is_refused_whatever_its_content_type(tmp_path, server):
+    page = b"\n  <!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n"
+    url = server.add_file("portal/download/genome.gbff", page)  # as octet-stream
+    dest = tmp_path / "resources/genomes/s"
+    dest.mkdir(parents=True)
+    (dest / "primary").write_bytes(b"LOCUS old\n")
+    with pytest.raises(DownloadError, match=re.escape(f"{url} answered with an HTML page")):
+        download(url, dest / "primary", sample="s", retries=0)
+    assert (dest / "primary").read_bytes() == b"LOCUS old\n"  # untouched
+    assert files_under(dest) == ["primary"]
+
+
+def test_html_page_left_by_an_earlier_run_fails_verification(tmp_path):
+    cached = tmp_path / "resources/genomes/s/primary"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"<!doctype html><html><body>Not here</body></html>")
+    with pytest.raises(DownloadError) as err:
+        verify_file(cached, sample="s", kind="genome")
+    assert str(err.value).startswith(f"sample 's' (genome): {cached} is an HTML page")
+    assert "delete it so that the next run fetches it again" in str(err.value)
+
+
 # --------------------------------------------------------------------------- 16: leftovers
 
 KILLED_WRITER = """
@@ -389,3 +570,47 @@ def test_leftovers_of_a_killed_run_are_removed_on_rerun(tmp_path, shared_data):
     run_cds("ecoli", "cds_fasta", cds, out / "ecoli.fa.gz", out / "ecoli.tsv")
     assert files_under(out) == sorted(["ecoli.fa.gz", "ecoli.tsv", *(p.name for p in other)])
     assert pd.read_csv(out / "ecoli.tsv", sep="\t").shape[0] == 94
+
+
+# --------------------------------------------------------------------------- 17: not a file
+
+
+def _loop(folder: Path) -> Path:
+    a, b = folder / "loop_a.gbff", folder / "loop_b.gbff"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    return a
+
+
+def _broken(folder: Path) -> Path:
+    link = folder / "broken.gbff"
+    link.symlink_to(folder / "gone.gbff")
+    return link
+
+
+def _directory(folder: Path) -> Path:
+    d = folder / "genome_dir"
+    d.mkdir()
+    return d
+
+
+NOT_A_FILE = {
+    "directory": (_directory, "is a directory, not a file", "give the path of the file inside"),
+    "symlink loop": (_loop, "is a symbolic link loop", "point the link at the real file"),
+    "broken link": (_broken, "is a broken symbolic link (to ", "fix or replace the link"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_A_FILE))
+def test_source_that_is_not_a_file_says_what_it_is(tmp_path, case):
+    make, what, fix = NOT_A_FILE[case]
+    src = make(tmp_path)
+    sheet = sheet_with(tmp_path, f"s\tS\t{src}\tgbff")
+    with pytest.raises(SampleSheetError) as err:
+        load_sample_sheet(sheet)
+    msg = str(err.value)
+    assert msg.startswith(f"{sheet}:2: sample s: local source file {src} {what}")
+    assert fix in msg
+    assert "not found" not in msg
+    with pytest.raises(DownloadError, match=re.escape(f"local file {str(src)!r} {what}")):
+        resolve_local(str(src), sample="s")

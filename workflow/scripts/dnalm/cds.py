@@ -84,7 +84,15 @@ from pathlib import Path
 from typing import Any
 
 from dnalm.errors import ConfigError, InputFormatError, SampleSheetError
-from dnalm.io import atomic_path, atomic_write, open_text, remove_stale_parts, write_fasta
+from dnalm.io import (
+    HEAD_BYTES,
+    atomic_path,
+    atomic_write,
+    content_problem,
+    open_text,
+    remove_stale_parts,
+    write_fasta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -482,6 +490,16 @@ def _check_nonempty(path: Path, sample: str, what: str) -> None:
             f"sample {sample}: {what} {path} is empty (0 bytes); download it again or fix "
             "the path in the sample sheet"
         )
+    try:
+        with open(path, "rb") as fh:
+            problem = content_problem(fh.read(HEAD_BYTES))
+    except OSError as err:
+        raise InputFormatError(
+            f"sample {sample}: {what} {path} cannot be read ({err.strerror}); make it readable "
+            "for the user running the workflow (e.g. chmod a+r)"
+        ) from None
+    if problem:
+        raise InputFormatError(f"sample {sample}: {what} {path} {problem}")
     try:
         with open_text(path) as fh:
             head = fh.read(4096)

@@ -20,11 +20,48 @@ from dnalm.errors import InputFormatError
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: Compressed or archive formats that are not read (only plain text and gzip are), by their
+#: leading bytes: (magic, what it is, how to unpack it).
+OTHER_FORMATS: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive", "unzip"),
+    (b"PK\x05\x06", "an (empty) zip archive", "unzip"),
+    (b"PK\x07\x08", "a zip archive", "unzip"),
+    (b"BZh", "a bzip2-compressed file", "bunzip2"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "unzstd"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x"),
+)
+_HTML_START = re.compile(rb"^(\xef\xbb\xbf)?\s*<(!doctype\s+html|html[\s>])", re.IGNORECASE)
+HEAD_BYTES = 64  # enough leading bytes for `content_problem`
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
+
+
+def looks_like_html(head: bytes) -> bool:
+    """True when `head` (the first bytes of a file) starts an HTML page."""
+    return bool(_HTML_START.match(head))
+
+
+def content_problem(head: bytes) -> str | None:
+    """What is wrong with a file whose first bytes are `head` (at least HEAD_BYTES of them,
+    or the whole file): 'is a zip archive; ...' with the fix, or None for anything that may
+    be plain text or gzip. Only plain text and gzip are read."""
+    for magic, what, unpack in OTHER_FORMATS:
+        if head.startswith(magic) and (magic != b"BZh" or head[3:4] in b"123456789"):
+            return (
+                f"is {what}, not a plain or gzip-compressed file; only plain text and gzip "
+                f"(.gz) are read: unpack it ({unpack}) and point to the file inside, or "
+                "recompress it with gzip"
+            )
+    if looks_like_html(head):
+        return (
+            "is an HTML page, not a data file (a download link that leads to a web page, such "
+            "as a landing or login page?); use the direct link to the file"
+        )
+    return None
 
 
 def default_file_mode(directory: bool = False) -> int:

@@ -10,9 +10,11 @@ columns, missing local files) and turns the schema's errors into line-numbered m
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import jsonschema
 import yaml
 
 from dnalm.errors import ConfigError, SampleSheetError
+from dnalm.io import HEAD_BYTES, content_problem
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "samples.schema.yaml"
 CONFIG_SCHEMA_PATH = SCHEMA_PATH.parent / "config.schema.yaml"
@@ -77,6 +80,46 @@ def expand_local(path: str, base: Path | None = None) -> Path:
     if not p.is_absolute():
         p = (base or Path.cwd()) / p
     return p
+
+
+def local_file_problem(path: Path) -> tuple[str, str] | None:
+    """Why `path` cannot be read as an input file, as (what it is, the fix), e.g. ("is a
+    directory, not a file", "give the path of the file inside it"); None for a readable
+    regular file that may be plain text or gzip. Opens the file (the real test of
+    permission) and reads its first bytes (zip, bzip2, xz, zstd and HTML are recognised)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return (
+                f"is a broken symbolic link (to {os.readlink(path)}, which does not exist)",
+                "fix or replace the link",
+            )
+        return "not found", "fix the path or use a URL/accession"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return (
+                "is a symbolic link loop (the link leads back to itself)",
+                "point the link at the real file",
+            )
+        return f"cannot be reached ({err.strerror})", "fix the path or its folders' permissions"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file", "give the path of the file inside it"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a pipe, socket or device)", "give the path of a file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as err:
+        return (
+            f"cannot be read ({err.strerror})",
+            "make it readable for the user running the workflow (e.g. chmod a+r)",
+        )
+    problem = content_problem(head)
+    if problem:
+        what, _, fix = problem.partition("; ")
+        return what, fix
+    return None
 
 
 def reserved_sample_ids(schema: dict) -> list[str]:
@@ -223,8 +266,10 @@ def load_sample_sheet(
     path = Path(path)
     schema = schema or load_schema()
     if not path.is_file():
+        problem = local_file_problem(path)
+        what = problem[0] if problem and problem[0] != "not found" else "not found"
         raise SampleSheetError(
-            f"sample sheet {path} not found; set the config key `samples` to an existing TSV "
+            f"sample sheet {path} {what}; set the config key `samples` to an existing TSV "
             "(e.g. --config samples=config/samples.tsv)"
         )
     try:
@@ -327,10 +372,11 @@ def load_sample_sheet(
                 value = record[col]
                 if value and classify_source(value) == "local":
                     local = expand_local(value, base_dir)
-                    if not local.is_file():
+                    problem = local_file_problem(local)
+                    if problem:
                         raise SampleSheetError(
-                            f"{where}: sample {sid}: local {col} file {value} not found "
-                            f"(looked at {local}); fix the path or use a URL/accession"
+                            f"{where}: sample {sid}: local {col} file {value} {problem[0]} "
+                            f"(looked at {local}); {problem[1]}"
                         )
         samples.append(Sample(**record, line=lineno))
     return samples
