@@ -366,7 +366,7 @@ def test_corrupt_gzip_without_checksum(server, dest_dir):
 def test_html_page_instead_of_gzip(server, dest_dir):
     """A .gz address answering 200 with a web page (a proxy or portal) is caught."""
     url = server.add_file("pub/data/genome.gbff.gz", b"<html><body>Sign in</body></html>")
-    with pytest.raises(DownloadError, match="not a valid gzip file"):
+    with pytest.raises(DownloadError, match="answered with an HTML page"):
         acquire("s1", url, dest_dir, retries=0, backoff=0.01)
     assert leftovers(dest_dir) == []
 

@@ -8,8 +8,16 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dnalm.core.errors import DnalmError  # noqa: E402
-from dnalm.genome.samples import expand_local, load_sample_sheet  # noqa: E402
+from dnalm.genome.samples import (  # noqa: E402
+    check_config_names,
+    expand_local,
+    load_sample_sheet,
+)
 
+try:  # names that become paths, with a clearer message than the schema's
+    check_config_names(config)
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
 validate(config, schema="../schemas/config.schema.yaml")
 
 try:

@@ -8,6 +8,7 @@ def main(smk):
     s = smk.params.sample
     cfg = dict(smk.params.policy)
     allow_empty = bool(cfg.pop("allow_empty", False))
+    max_drop_fraction = cfg.pop("max_drop_fraction", None)
     run_cds(
         s.sample,
         s.format,
@@ -18,6 +19,7 @@ def main(smk):
         genetic_code=s.genetic_code,
         policy=DropPolicy.from_config(cfg),
         allow_empty=allow_empty,
+        max_drop_fraction=max_drop_fraction,
     )
 
 

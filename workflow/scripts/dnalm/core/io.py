@@ -8,14 +8,31 @@ import contextlib
 import gzip
 import hashlib
 import io
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dnalm.core.errors import InputFormatError
 
+log = logging.getLogger(__name__)
+
 GZIP_MAGIC = b"\x1f\x8b"
+#: Compressed or archive formats that are not read (only plain text and gzip are), by their
+#: leading bytes: (magic, what it is, how to unpack it).
+OTHER_FORMATS: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive", "unzip"),
+    (b"PK\x05\x06", "an (empty) zip archive", "unzip"),
+    (b"PK\x07\x08", "a zip archive", "unzip"),
+    (b"BZh", "a bzip2-compressed file", "bunzip2"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "unzstd"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x"),
+)
+_HTML_START = re.compile(rb"^(\xef\xbb\xbf)?\s*<(!doctype\s+html|html[\s>])", re.IGNORECASE)
+HEAD_BYTES = 64  # enough leading bytes for `content_problem`
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
@@ -23,12 +40,82 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return fh.read(2) == GZIP_MAGIC
 
 
+def looks_like_html(head: bytes) -> bool:
+    """True when `head` (the first bytes of a file) starts an HTML page."""
+    return bool(_HTML_START.match(head))
+
+
+def content_problem(head: bytes) -> str | None:
+    """What is wrong with a file whose first bytes are `head` (at least HEAD_BYTES of them,
+    or the whole file): 'is a zip archive; ...' with the fix, or None for anything that may
+    be plain text or gzip. Only plain text and gzip are read."""
+    for magic, what, unpack in OTHER_FORMATS:
+        if head.startswith(magic) and (magic != b"BZh" or head[3:4] in b"123456789"):
+            return (
+                f"is {what}, not a plain or gzip-compressed file; only plain text and gzip "
+                f"(.gz) are read: unpack it ({unpack}) and point to the file inside, or "
+                "recompress it with gzip"
+            )
+    if looks_like_html(head):
+        return (
+            "is an HTML page, not a data file (a download link that leads to a web page, such "
+            "as a landing or login page?); use the direct link to the file"
+        )
+    return None
+
+
+def default_file_mode(directory: bool = False) -> int:
+    """The mode a new file (0666) or folder (0777) gets under the process umask."""
+    umask = None
+    try:  # Linux >= 4.7: read without changing it (os.umask is process-wide, not thread-safe)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except (OSError, ValueError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def _part_pattern(final: Path, suffix: str) -> re.Pattern:
+    """Names of atomic_path's temporary files for `final` (tempfile's 8 random characters)."""
+    return re.compile(rf"^\.{re.escape(final.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}\.part$")
+
+
+def remove_stale_parts(final: str | os.PathLike, suffix: str = "") -> list[Path]:
+    """Remove temporary files that an interrupted (killed) atomic write of `final` left
+    beside it; returns what was removed. Only the job that makes `final` writes these, so a
+    new attempt at `final` may remove them."""
+    final = Path(final)
+    pattern = _part_pattern(final, suffix)
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(final.parent):
+            if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    if removed:
+        log.info(
+            "removed %d temporary file(s) of an interrupted earlier write of %s: %s",
+            len(removed),
+            final,
+            ", ".join(p.name for p in removed),
+        )
+    return removed
+
+
 def open_text(path: str | os.PathLike, mode: str = "rt"):
     """Open a possibly gzip-compressed text file (decided by content, not by name)."""
     if "r" in mode:
+        # utf-8-sig: a leading byte-order mark (some Windows editors write one) is dropped
         if is_gzip(path):
-            return gzip.open(path, "rt", encoding="utf-8", newline=None)
-        return open(path, encoding="utf-8", newline=None)
+            return gzip.open(path, "rt", encoding="utf-8-sig", newline=None)
+        return open(path, encoding="utf-8-sig", newline=None)
     if str(path).endswith(".gz"):
         return gzip.open(path, mode if "t" in mode else mode + "t", encoding="utf-8")
     return open(path, mode, encoding="utf-8")
@@ -37,11 +124,17 @@ def open_text(path: str | os.PathLike, mode: str = "rt"):
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it to `final` only if the block
-    succeeds. On any exception the temporary file is removed and `final` is untouched."""
+    succeeds. On any exception the temporary file is removed and `final` is untouched.
+    Temporary files of an earlier write of `final` that was killed are removed first. The
+    file gets the usual mode of a new file (0666 less the umask), not mkstemp's 0600."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(final, suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix + ".part", dir=final.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, default_file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

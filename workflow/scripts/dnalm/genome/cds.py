@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import gzip
 import logging
 import os
@@ -80,9 +81,15 @@ from pathlib import Path
 
 from dnalm.core.alphabet import IUPAC, reverse_complement
 from dnalm.core.errors import InputFormatError, SampleSheetError
-from dnalm.core.io import atomic_write, open_text, write_fasta
+from dnalm.core.io import (
+    atomic_write,
+    open_text,
+    remove_stale_parts,
+    write_fasta,
+)
 from dnalm.genome.cds_record import (
     _BAD_CHAR,
+    _DEFAULT_HINT,
     DEFAULT_DROP,
     OPTIONAL_REASONS,
     CdsResult,
@@ -93,6 +100,7 @@ from dnalm.genome.cds_record import (
     _check_nonempty,
     _clean_desc,
     _codon_table,
+    drop_warnings,
 )
 from dnalm.genome.gbff import _extract_gbff
 from dnalm.genome.qc import write_qc_summary
@@ -154,12 +162,28 @@ def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tu
 # --------------------------------------------------------------------------- fasta_gff
 
 
+def _genome_copy_prefix(sample: str) -> str:
+    """Name prefix of a sample's temporary genome copy (``+`` cannot occur in a sample ID,
+    so one sample's prefix never matches another's copies)."""
+    return ".dnalm-genome-" + re.sub(r"[^A-Za-z0-9_.-]", "_", sample) + "+"
+
+
+def remove_stale_genome_copies(sample: str, tmpdir: str | os.PathLike) -> list[Path]:
+    """Remove the genome copies a killed run of `sample` left in `tmpdir`."""
+    prefix = _genome_copy_prefix(sample)
+    stale = [p for p in Path(tmpdir).glob(glob.escape(prefix) + "*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+        log.info("sample %s: removed %s, left by an interrupted earlier run", sample, p)
+    return stale
+
+
 @contextlib.contextmanager
 def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
     """Validated, uncompressed, upper-case copy of a genome FASTA, opened with pyfaidx."""
     import pyfaidx
 
-    work = Path(tempfile.mkdtemp(prefix=".dnalm-genome-", dir=tmpdir))
+    work = Path(tempfile.mkdtemp(prefix=_genome_copy_prefix(sample), dir=tmpdir))
     try:
         copy = work / "genome.fa"
         names: dict[str, int] = {}
@@ -387,6 +411,8 @@ def extract_cds(
         counts.get("kept", 0),
         f"; dropped: {dropped}" if dropped else "",
     )
+    for line in drop_warnings(counts, len(asm.result.rows)):
+        log.warning("sample %s: %s", sample, line)
     return asm.result
 
 
@@ -415,19 +441,36 @@ def run_cds(
     tmpdir: str | os.PathLike | None = None,
     allow_empty: bool = False,
     progress: bool = False,
+    max_drop_fraction: float | None = None,
 ) -> CdsResult:
-    """The workflow rule: extract, refuse a sample with no kept CDS, write both outputs.
+    """The workflow rule: extract, refuse a sample with no kept CDS (or, with
+    `max_drop_fraction`, with more than that share of its CDS dropped), write both outputs.
     The genome copy of fasta_gff goes to `tmpdir`, by default the output FASTA's folder
-    (a hidden ``.dnalm-genome-*`` folder, removed afterwards)."""
+    (a hidden ``.dnalm-genome-{sample}+*`` folder, removed afterwards). Temporary files that
+    a killed earlier run of this sample left there are removed first."""
     if tmpdir is None:
         tmpdir = Path(fasta_out).parent
         tmpdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_genome_copies(sample, tmpdir)
+    for out in (fasta_out, tsv_out):
+        remove_stale_parts(out)
     result = extract_cds(sample, fmt, source, annotation, genetic_code, policy, tmpdir, progress)
     if result.n_kept == 0 and not allow_empty:
         counts = ", ".join(f"{k}: {v}" for k, v in result.status_counts().most_common())
         raise InputFormatError(
             f"sample {sample}: none of the {len(result.rows)} CDS in {source} passed QC "
             f"({counts}); check the sample's genetic_code and the cds drop policy in the config"
+        )
+    total, dropped = len(result.rows), len(result.rows) - result.n_kept
+    if max_drop_fraction is not None and total and dropped / total > max_drop_fraction:
+        counts = result.status_counts()
+        reasons = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "kept")
+        hints = drop_warnings(counts, total, threshold=0.0)[:1]
+        fix = hints[0].split("likely fix: ", 1)[1] if hints else _DEFAULT_HINT
+        raise InputFormatError(
+            f"sample {sample}: {dropped} of {total} CDS ({100 * dropped / total:.0f}%) in "
+            f"{source} were dropped ({reasons}), more than cds.max_drop_fraction "
+            f"{max_drop_fraction}; likely fix: {fix}; or raise cds.max_drop_fraction"
         )
     write_cds_outputs(result, fasta_out, tsv_out)
     return result
@@ -455,6 +498,12 @@ def register(subparsers) -> None:
     p.add_argument("--fasta-out", required=True)
     p.add_argument("--tsv-out", required=True)
     p.add_argument("--allow-empty", action="store_true", help="write outputs with 0 kept CDS")
+    p.add_argument(
+        "--max-drop-fraction",
+        type=float,
+        default=None,
+        help="fail when more than this share of the CDS is dropped (default: no limit)",
+    )
     p.set_defaults(func=_cli_cds)
     q = subparsers.add_parser("cds-qc", help="summarise CDS QC tables across samples")
     q.add_argument("tsv", nargs="+", help="per-sample CDS tables")
@@ -475,6 +524,7 @@ def _cli_cds(args: argparse.Namespace) -> int:
         genetic_code=args.genetic_code,
         policy=policy,
         allow_empty=args.allow_empty,
+        max_drop_fraction=args.max_drop_fraction,
     )
     return 0
 

@@ -1,7 +1,7 @@
 """One CDS as the extraction sees it: the drop reasons, the drop policy, the per-CDS QC flags,
-the record/result types and the assembler that turns candidate CDS into kept sequences and
-the per-CDS table. Shared by the GBFF, FASTA+GFF and CDS-FASTA readers of
-:mod:`dnalm.genome.cds`."""
+the record/result types, the assembler that turns candidate CDS into kept sequences and the
+per-CDS table, and the warning when one reason drops much of a sample. Shared by the GBFF,
+FASTA+GFF and CDS-FASTA readers of :mod:`dnalm.genome.cds`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ from typing import Any
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError, SampleSheetError
-from dnalm.core.io import open_text
+from dnalm.core.io import (
+    HEAD_BYTES,
+    content_problem,
+    open_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,31 @@ REASONS: tuple[str, ...] = ALWAYS_DROP + OPTIONAL_REASONS
 DEFAULT_DROP: frozenset[str] = frozenset(
     {"pseudo", "partial", "fuzzy_location", "not_div3", "internal_stop"}
 )
+
+
+#: One drop reason that removes more than this share of a sample's CDS is warned about
+#: (the config's cds.max_drop_fraction turns a large share into an error).
+HIGH_DROP_FRACTION = 0.2
+
+
+#: The likely fix when one reason drops many CDS of a sample.
+DROP_HINTS: dict[str, str] = {
+    "internal_stop": (
+        "set genetic_code in the sample sheet (the default code reads this genome's sense "
+        "codons as stops; e.g. 4 for Mycoplasma/Spiroplasma, where TGA is Trp)"
+    ),
+    "no_stop": "set genetic_code in the sample sheet (the stop codons differ)",
+    "no_start": "set genetic_code in the sample sheet (the start codons differ)",
+    "translation_mismatch": "set genetic_code in the sample sheet (/translation disagrees)",
+    "not_div3": "check that the annotation belongs to this genome and that format is right",
+    "partial": "use a more complete assembly, or remove partial from cds.drop",
+    "pseudo": "use another annotation, or remove pseudo from cds.drop",
+    "remote_join": "use a file that holds every record the CDS join",
+    "no_sequence": "download the GenBank file with its sequence",
+}
+
+
+_DEFAULT_HINT = "check the sample's genetic_code and format, and the cds.drop policy"
 
 
 TSV_COLUMNS: tuple[str, ...] = (
@@ -350,6 +379,22 @@ class _Assembler:
             self.result.records.append(CdsRecord(cds_id, " ".join(desc), cds.seq or ""))
 
 
+def drop_warnings(
+    counts: Mapping[str, int], total: int, threshold: float = HIGH_DROP_FRACTION
+) -> list[str]:
+    """One line per drop reason that removes more than `threshold` of a sample's `total`
+    CDS (`counts`: status -> count), largest first, with the likely fix."""
+    out = []
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        if reason == "kept" or not total or n / total <= threshold:
+            continue
+        out.append(
+            f"{n} of {total} CDS ({100 * n / total:.0f}%) dropped as {reason}; likely fix: "
+            f"{DROP_HINTS.get(reason, _DEFAULT_HINT)}"
+        )
+    return out
+
+
 def _check_code(code: int | str | None, sample: str) -> int | None:
     if code is None or (isinstance(code, str) and not code.strip()):
         return None
@@ -375,6 +420,16 @@ def _check_nonempty(path: Path, sample: str, what: str) -> None:
             f"sample {sample}: {what} {path} is empty (0 bytes); download it again or fix "
             "the path in the sample sheet"
         )
+    try:
+        with open(path, "rb") as fh:
+            problem = content_problem(fh.read(HEAD_BYTES))
+    except OSError as err:
+        raise InputFormatError(
+            f"sample {sample}: {what} {path} cannot be read ({err.strerror}); make it readable "
+            "for the user running the workflow (e.g. chmod a+r)"
+        ) from None
+    if problem:
+        raise InputFormatError(f"sample {sample}: {what} {path} {problem}")
     try:
         with open_text(path) as fh:
             head = fh.read(4096)

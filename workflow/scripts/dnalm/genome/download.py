@@ -63,9 +63,9 @@ from tqdm import tqdm
 
 from dnalm import __version__
 from dnalm.core.errors import DownloadError
-from dnalm.core.io import GZIP_MAGIC, atomic_path
+from dnalm.core.io import GZIP_MAGIC, HEAD_BYTES, atomic_path, content_problem, looks_like_html
 from dnalm.core.log import progress_disabled
-from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local
+from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local, local_file_problem
 
 __all__ = [
     "ACCESSION_RE",
@@ -340,6 +340,27 @@ def _verify_content(
     return None
 
 
+def _read_head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+def _html_answer(url: str, content_type: str, head: bytes) -> str | None:
+    """The problem when a download answered with an HTML page instead of the file: the body
+    starts like HTML, or it is labelled text/html and starts with markup. None otherwise."""
+    labelled = content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml")
+    if looks_like_html(head) or (labelled and head.lstrip().startswith(b"<")):
+        shown = head[:40].decode("utf-8", "replace").strip()
+        return (
+            f"{url} answered with an HTML page (Content-Type {content_type or 'not given'}, "
+            f"starts with {shown!r}), not the file: the link leads to a web page (a landing, "
+            "login or error page); use the direct download link of the file. Nothing was saved"
+        )
+    if labelled:
+        log.warning("%s is labelled %s but does not look like HTML; kept", url, content_type)
+    return None
+
+
 def _digest_file(path: Path) -> FileDigests:
     md5, sha = hashlib.md5(), hashlib.sha256()
     size = 0
@@ -366,6 +387,18 @@ def verify_file(
     who = _who(sample, kind)
     md5 = _normalise_checksum(md5, "md5", who)
     sha256 = _normalise_checksum(sha256, "sha256", who)
+    try:
+        problem = content_problem(_read_head(path))
+    except OSError as err:
+        raise DownloadError(
+            f"{who}: {path} cannot be read ({err.strerror}); make it readable for the user "
+            "running the workflow (e.g. chmod a+r)"
+        ) from None
+    if problem:
+        raise DownloadError(
+            f"{who}: {path} {problem} (if it was downloaded, delete it so that the next run "
+            "fetches it again)"
+        )
     digests = _digest_file(path)
     problem = _verify_content(path, digests, md5, sha256, str(path), (path.name,))
     if problem:
@@ -412,6 +445,7 @@ def download(
         with atomic_path(dest) as tmp:
             with _open(url, timeout, who) as response:
                 expected = _content_length(response)
+                content_type = response.headers.get("Content-Type", "")
                 h_md5, h_sha = hashlib.md5(), hashlib.sha256()
                 size = 0
                 with (
@@ -432,6 +466,16 @@ def download(
                         h_sha.update(block)
                         size += len(block)
                         bar.update(len(block))
+            head = _read_head(tmp)
+            html = _html_answer(url, content_type, head)
+            if html:  # permanent: the same page comes back on every attempt
+                raise DownloadError(f"{who}: {html}")
+            other = content_problem(head)
+            if other:
+                raise DownloadError(
+                    f"{who}: {url} {other}; download and unpack it yourself and give the local "
+                    "path in the sample sheet. Nothing was saved"
+                )
             digests = FileDigests(size, h_md5.hexdigest(), h_sha.hexdigest())
             problem = _verify_content(tmp, digests, md5, sha256, url, (url_name, dest.name))
             if problem:
@@ -618,14 +662,17 @@ def resolve_local(source: str, *, sample: str, kind: str = "") -> Path:
             "are not set; export them before running, or write the full path"
         )
     path = expand_local(source)
-    if not path.exists():
+    problem = local_file_problem(path)
+    if problem and problem[0] == "not found":
         raise DownloadError(
             f"{who}: local file {source!r} not found (looked at {path}). A source that is "
             "neither an NCBI accession (GCF_/GCA_ + 9 digits) nor an http(s)/ftp URL is "
             "taken as a path; fix the path in the sample sheet"
         )
-    if not path.is_file():
-        raise DownloadError(f"{who}: local source {path} is not a regular file")
+    if problem:
+        raise DownloadError(
+            f"{who}: local file {source!r} {problem[0]} (looked at {path}); {problem[1]}"
+        )
     return path
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError
-from dnalm.core.io import open_text
+from dnalm.core.io import (
+    open_text,
+)
 from dnalm.genome.cds_record import _BAD_CHAR, _NO_ID, _Assembler, _Cds, _codon_table, _LineCounter
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,9 @@ coding sequence in transcription order, the phase of the 5'-most segment, and a 
 
 Format rules implemented here (checked against the shared sacCer3 chrIV GTF in tests):
 
-* **Dialect.** ``.gtf``/``.gff3``/``.gff`` in the file name decides (``.gz`` ignored);
-  otherwise column 9 of the first feature line: ``key "value";`` is GTF, ``key=value`` GFF3.
+* **Dialect.** The attribute syntax of column 9 decides: ``key "value";`` is GTF,
+  ``key=value`` GFF3 (a warning when it disagrees with a ``.gtf``/``.gff3``/``.gff`` name);
+  when no line shows either, the name (``.gz`` ignored), then ``##gff-version 3``.
 * **Grouping.** GTF: CDS rows are grouped by ``transcript_id`` (required). GFF3: by
   ``Parent`` (a CDS row with several parents belongs to each), or by ``ID`` when there is no
   ``Parent``. A GFF3 ``##FASTA`` section ends the annotation.
@@ -82,15 +83,61 @@ class CdsModel:
         return f"complement({body})" if self.strand == "-" else body
 
 
+#: Feature lines whose column 9 is looked at to tell GTF from GFF3.
+SNIFF_LINES = 1000
+
+
+def _sniff_attributes(path: str | os.PathLike) -> str | None:
+    """``"gtf"`` or ``"gff3"`` from the attribute syntax of column 9 (``key "value";`` or
+    ``key=value``) of the first feature lines that show one, else None."""
+    with open_text(path) as fh:
+        seen = 0
+        for line in fh:
+            if line.startswith("##FASTA"):
+                break
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) != 9:
+                continue
+            attrs = cols[8].strip()
+            if re.match(r'^[^\s=;"]+\s+"', attrs):
+                return "gtf"
+            if re.match(r"^[^\s=;]+=", attrs):
+                return "gff3"
+            seen += 1
+            if seen >= SNIFF_LINES:
+                break
+    return None
+
+
 def detect_format(path: str | os.PathLike) -> str:
-    """Return ``"gtf"`` or ``"gff3"`` for an annotation file (by name, then by column 9)."""
+    """Return ``"gtf"`` or ``"gff3"`` for an annotation file: by the attribute syntax of
+    column 9 (``key "value";`` is GTF, ``key=value`` GFF3), else by the name. When the
+    content disagrees with the name (GTF content in a ``.gff3`` file), the content wins and
+    a warning says so."""
     name = Path(path).name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
+    by_name = None
     if name.endswith(".gtf"):
-        return "gtf"
-    if name.endswith((".gff3", ".gff")):
-        return "gff3"
+        by_name = "gtf"
+    elif name.endswith((".gff3", ".gff")):
+        by_name = "gff3"
+    by_content = _sniff_attributes(path)
+    if by_content is not None:
+        if by_name is not None and by_name != by_content:
+            log.warning(
+                "%s: the name says %s but column 9 has %s attribute syntax (%s); reading it as %s",
+                path,
+                by_name.upper(),
+                by_content.upper(),
+                'key "value";' if by_content == "gtf" else "key=value",
+                by_content.upper(),
+            )
+        return by_content
+    if by_name is not None:
+        return by_name
     with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if line.startswith("##gff-version 3"):

@@ -3,13 +3,18 @@ from the per-sample CDS tables (the figure is drawn by :mod:`dnalm.report.cds_pl
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dnalm.core.io import atomic_write
-from dnalm.genome.cds_record import REASONS
+from dnalm.core.io import (
+    atomic_write,
+)
+from dnalm.genome.cds_record import REASONS, drop_warnings
 from dnalm.report.cds_plots import plot_qc
+
+log = logging.getLogger(__name__)
 
 
 def read_cds_tables(tsv_paths: Iterable[str | os.PathLike]):
@@ -37,7 +42,9 @@ def _as_bool(series):
 
 def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
     """One row per sample: CDS counts (total, kept, dropped by reason), median length and
-    GC of kept CDS, and the % of kept CDS with /translation whose translation matches."""
+    GC of kept CDS, the % of kept CDS with /translation whose translation matches, and
+    ``drop_warning``: each drop reason that removes more than :data:`HIGH_DROP_FRACTION` of
+    the sample's CDS, with the likely fix (empty when none does)."""
     import pandas as pd
 
     df = read_cds_tables(tsv_paths)
@@ -59,6 +66,10 @@ def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
         }
         for reason in REASONS:
             row[f"dropped_{reason}"] = int((g["status"] == reason).sum())
+        warned = drop_warnings(g["status"].value_counts().to_dict(), len(g))
+        row["drop_warning"] = " | ".join(warned)
+        for line in warned:
+            log.warning("sample %s: %s", sample, line)
         rows.append(row)
     out = pd.DataFrame(rows)
     empty = [c for c in out.columns if c.startswith("dropped_") and not out[c].any()]

@@ -10,17 +10,22 @@ columns, missing local files) and turns the schema's errors into line-numbered m
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from dnalm.core.errors import SampleSheetError
+from dnalm.core.errors import ConfigError, SampleSheetError
+from dnalm.core.io import HEAD_BYTES, content_problem
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "samples.schema.yaml"
+CONFIG_SCHEMA_PATH = SCHEMA_PATH.parent / "config.schema.yaml"
 ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}(\.\d+)?$")
 URL_RE = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
 # NCBI translation tables that exist (https://www.ncbi.nlm.nih.gov/Taxonomy/Utils/wprintgc.cgi);
@@ -77,6 +82,118 @@ def expand_local(path: str, base: Path | None = None) -> Path:
     return p
 
 
+def local_file_problem(path: Path) -> tuple[str, str] | None:
+    """Why `path` cannot be read as an input file, as (what it is, the fix), e.g. ("is a
+    directory, not a file", "give the path of the file inside it"); None for a readable
+    regular file that may be plain text or gzip. Opens the file (the real test of
+    permission) and reads its first bytes (zip, bzip2, xz, zstd and HTML are recognised)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return (
+                f"is a broken symbolic link (to {os.readlink(path)}, which does not exist)",
+                "fix or replace the link",
+            )
+        return "not found", "fix the path or use a URL/accession"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return (
+                "is a symbolic link loop (the link leads back to itself)",
+                "point the link at the real file",
+            )
+        return f"cannot be reached ({err.strerror})", "fix the path or its folders' permissions"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file", "give the path of the file inside it"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a pipe, socket or device)", "give the path of a file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as err:
+        return (
+            f"cannot be read ({err.strerror})",
+            "make it readable for the user running the workflow (e.g. chmod a+r)",
+        )
+    problem = content_problem(head)
+    if problem:
+        what, _, fix = problem.partition("; ")
+        return what, fix
+    return None
+
+
+def reserved_sample_ids(schema: dict) -> list[str]:
+    """Sample IDs the workflow's own files use (results/cds/qc_summary.tsv, ...)."""
+    return list(schema["properties"]["sample"].get("not", {}).get("enum", []))
+
+
+def _reserved_message(where: str, sid: str, reserved: list[str]) -> str:
+    return (
+        f"{where}: sample ID {sid!r} is reserved: it would collide with the workflow's own "
+        f"files (such as results/cds/qc_summary.tsv); reserved IDs (in any case): "
+        f"{', '.join(reserved)}; rename the sample"
+    )
+
+
+def _decode_sheet(path: Path, data: bytes) -> str:
+    """The sheet's text (UTF-8, a leading byte-order mark dropped); a byte that is not
+    UTF-8 is a SampleSheetError naming the line, column and byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        pos = err.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, pos) + 1
+        col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        byte = data[pos]
+        latin = bytes([byte]).decode("cp1252", errors="replace")
+        raise SampleSheetError(
+            f"{path}:{line}: byte 0x{byte:02x} at column {col} is not UTF-8 ({latin!r} in "
+            "Latin-1/Windows-1252?); save the sample sheet as UTF-8 (e.g. iconv -f latin1 "
+            "-t utf-8)"
+        ) from None
+
+
+#: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).
+NAMED_CONFIG_KEYS = (
+    ("tokenizers",),
+    ("tasks", "sequence_tasks"),
+    ("pretrain", "models"),
+    ("finetune", "runs"),
+    ("probe", "external"),
+)
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_config_names(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> None:
+    """Refuse config entries whose names would become unsafe paths (``../x``, ``a/b``):
+    every name in :data:`NAMED_CONFIG_KEYS` must match its `propertyNames` pattern in the
+    config schema (the sample-ID pattern). Raises ConfigError naming the key and the name."""
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    for keys in NAMED_CONFIG_KEYS:
+        node, sub = config, schema
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+            sub = sub["properties"][key]
+        if not isinstance(node, dict):
+            continue
+        pattern = re.compile(sub["propertyNames"]["pattern"])
+        for name in node:
+            if isinstance(name, str) and pattern.match(name):
+                continue
+            dotted = ".".join(keys)
+            if isinstance(name, str) and ID_RE.match(name):
+                raise ConfigError(
+                    f"config key {dotted}: the name {name!r} is reserved (pattern "
+                    f"{pattern.pattern}); choose another name"
+                )
+            raise ConfigError(
+                f"config key {dotted}: the name {name!r} is not allowed: names become file "
+                "and folder names under results/, so use letters, digits, '_', '.', '-' only, "
+                "starting with a letter or digit (no '/', no '..')"
+            )
+
+
 def _coerce(row: dict[str, str], where: str) -> dict:
     out: dict = {}
     for key, raw in row.items():
@@ -119,6 +236,8 @@ def _schema_message(err: jsonschema.ValidationError, where: str, schema: dict) -
         )
     if err.validator == "required":
         return f"{where}: {err.message}"
+    if field == "sample" and err.validator == "not":
+        return _reserved_message(where, err.instance, reserved_sample_ids(schema))
     if field == "sample" and err.validator == "pattern":
         value = err.instance
         hint = " (path-like IDs are not allowed)" if ("/" in value or ".." in value) else ""
@@ -147,11 +266,20 @@ def load_sample_sheet(
     path = Path(path)
     schema = schema or load_schema()
     if not path.is_file():
+        problem = local_file_problem(path)
+        what = problem[0] if problem and problem[0] != "not found" else "not found"
         raise SampleSheetError(
-            f"sample sheet {path} not found; set the config key `samples` to an existing TSV "
+            f"sample sheet {path} {what}; set the config key `samples` to an existing TSV "
             "(e.g. --config samples=config/samples.tsv)"
         )
-    with open(path, encoding="utf-8", newline="") as fh:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SampleSheetError(
+            f"sample sheet {path} cannot be read ({err.strerror}); make it readable"
+        ) from None
+    text = _decode_sheet(path, data)
+    with io.StringIO(text, newline="") as fh:
         numbered = [
             (i, line)
             for i, line in enumerate(fh, start=1)
@@ -208,6 +336,9 @@ def load_sample_sheet(
         if errors:
             raise SampleSheetError(_schema_message(errors[0], where, schema))
         sid = record["sample"]
+        reserved = reserved_sample_ids(schema)
+        if sid.lower() in {r.lower() for r in reserved}:
+            raise SampleSheetError(_reserved_message(where, sid, reserved))
         if sid in seen:
             raise SampleSheetError(
                 f"{where}: duplicate sample ID {sid!r} (first used on line {seen[sid]}); "
@@ -241,10 +372,11 @@ def load_sample_sheet(
                 value = record[col]
                 if value and classify_source(value) == "local":
                     local = expand_local(value, base_dir)
-                    if not local.is_file():
+                    problem = local_file_problem(local)
+                    if problem:
                         raise SampleSheetError(
-                            f"{where}: sample {sid}: local {col} file {value} not found "
-                            f"(looked at {local}); fix the path or use a URL/accession"
+                            f"{where}: sample {sid}: local {col} file {value} {problem[0]} "
+                            f"(looked at {local}); {problem[1]}"
                         )
         samples.append(Sample(**record, line=lineno))
     return samples

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import warnings
 
-from dnalm.core.io import atomic_path
+from dnalm.core.io import (
+    atomic_path,
+)
 
 
 def plot_qc(summary_df, per_cds_df, png_path: str | os.PathLike) -> None:

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, DnalmError
-from dnalm.core.io import read_fasta
+from dnalm.core.io import default_file_mode, read_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.tokenization.tokenizers import DnaTokenizer, _replace_dir
@@ -320,6 +320,7 @@ def build_corpus(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    os.chmod(tmp, default_file_mode(directory=True))  # mkdtemp gives 0700
     try:
         for split in SPLITS:
             if split not in split_fastas:

@@ -88,6 +88,7 @@ import numpy as np
 
 from dnalm.core.alphabet import AMBIGUITY, IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import default_file_mode
 
 FORMAT_VERSION = 1
 DNALM_FILE = "dnalm_tokenizer.json"
@@ -466,6 +467,7 @@ class DnaTokenizer:
         out_dir = Path(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+        os.chmod(tmp, default_file_mode(directory=True))  # mkdtemp gives 0700
         try:
             self.hf().save_pretrained(str(tmp))
             text = self._tok.to_str(pretty=True)
