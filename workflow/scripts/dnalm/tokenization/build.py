@@ -11,17 +11,14 @@ from typing import Any
 
 from dnalm.core.alphabet import kmer_names
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.tokenization.kinds import CLASSES, BpeTokenizer, CodonTokenizer, NucleotideTokenizer
 from dnalm.tokenization.tokenizers import (
     _BERT_ORDER,
-    _CLASSES,
     _CODON_ORDER,
     AMBIGUITY,
     DNALM_FILE,
     MAX_UINT16_VOCAB,
-    BpeTokenizer,
-    CodonTokenizer,
     DnaTokenizer,
-    NucleotideTokenizer,
     normalise_spec,
     tokenizer_json_hash,
 )
@@ -81,7 +78,7 @@ def _build_fixed(spec: dict):
     from tokenizers import Regex, pre_tokenizers
 
     kind = spec["type"]
-    cls = _CLASSES[kind]
+    cls = CLASSES[kind]
     if kind == "nucleotide":
         letters = list("ACGTN") + (list("acgtn") if spec["keep_case"] else [])
         tok = _wordlevel(letters, cls)
@@ -156,7 +153,7 @@ def build_tokenizer(spec: dict, train_sequences: Iterable[str] | None = None) ->
             )
     else:
         tok = _build_fixed(spec)
-    return _CLASSES[spec["type"]](spec, tok)
+    return CLASSES[spec["type"]](spec, tok)
 
 
 def train_bpe(
@@ -224,7 +221,7 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
                 f"{folder}/tokenizer.json: vocabulary differs from the {spec['type']} spec "
                 f"{spec}; rebuild the tokenizer folder"
             )
-    return _CLASSES[spec["type"]](spec, tok)
+    return CLASSES[spec["type"]](spec, tok)
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,312 @@
+"""The five tokenizer kinds on the :class:`~dnalm.tokenization.tokenizers.DnaTokenizer` base:
+nucleotide (optionally case-keeping), non-overlapping k-mer (Nucleotide Transformer),
+overlapping k-mer (DNABERT), codon, and BPE (DNABERT-2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dnalm.tokenization.tokenizers import _N, _SENT, DnaTokenizer, _invalid_char_error
+
+
+class NucleotideTokenizer(DnaTokenizer):
+    """One token per base (A C G T N; with keep_case also a c g t n)."""
+
+    type = "nucleotide"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        self.keep_case = bool(spec.get("keep_case", False))
+        super().__init__(spec, tok)
+        lut = np.full(256, 0xFFFF, dtype=np.uint16)
+        norm = self._norm_lut
+        for b in range(256):
+            if norm[b]:
+                lut[b] = self._vocab[chr(norm[b])]
+        self._id_lut = lut
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        arr = self._ascii(seqs, names, "")
+        ids = self._id_lut[arr]  # (n_nt,) uint16
+        if ids.size and ids.max() == 0xFFFF:
+            raise _invalid_char_error(seqs, names, int(np.flatnonzero(ids == 0xFFFF)[0]), 0)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in seqs], out=off[1:])
+        return ids, off
+
+    def token_lengths(self, ids):
+        return (~self._is_special[np.asarray(ids, np.int64)]).astype(np.int64)
+
+    def decode(self, ids, skip_special_tokens=True):
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if skip_special_tokens and ids.size and ids.min() >= 0 and ids.max() < self.vocab_size:
+            # fast path: a byte table
+            if not hasattr(self, "_dec_bytes"):
+                tb = np.zeros(self.vocab_size, dtype=np.uint8)
+                for i, t in enumerate(self._id_to_token):
+                    if len(t) == 1:
+                        tb[i] = ord(t)
+                tb[self.unk_id] = ord("N")
+                self._dec_bytes = tb
+            keep = ~self._is_special[ids] | (ids == self.unk_id)
+            return self._dec_bytes[ids[keep]].tobytes().decode("ascii")
+        return super().decode(ids, skip_special_tokens)
+
+
+class KmerTokenizer(DnaTokenizer):
+    """Non-overlapping k-mers with single-base fallback (see the module docstring)."""
+
+    type = "kmer"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self.k = int(spec["k"])
+        self._single_off = self._vocab["A"]  # A C G T N are consecutive
+        self._kmer_off = self._vocab["A" * self.k] if self.k > 1 else self._single_off
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        k = self.k
+        codes = self._codes(seqs, names, "\x00")  # (n,) with _SENT between sequences
+        n = codes.size
+        if not seqs:
+            return np.zeros(0, np.uint16), np.zeros(1, np.int64)
+        if k == 1:  # every base is a single token; 1-mers are the singles
+            keep = codes != _SENT
+            ids = (codes[keep] + self._single_off).astype(np.uint16)
+            off = np.zeros(len(seqs) + 1, dtype=np.int64)
+            np.cumsum([len(s) for s in seqs], out=off[1:])
+            return ids, off
+        brk = np.flatnonzero(codes >= _N)  # N or separator: ends a run of A/C/G/T
+        ends = np.append(brk, n)  # run r is [starts[r], ends[r]); ends[r] is a break
+        starts = np.concatenate(([0], brk + 1))
+        run_len = ends - starts
+        q = run_len // k  # k-mers per run
+        t = run_len - q * k  # single-base tail per run
+        brk_code = codes[brk]
+        is_n = np.append(brk_code == _N, False)  # the break after run r is an N token
+        cnt = q + t + is_n
+        off_run = np.zeros(cnt.size + 1, dtype=np.int64)
+        np.cumsum(cnt, out=off_run[1:])
+        out = np.empty(int(off_run[-1]), dtype=np.uint16)
+        # k-mers
+        n_k = int(q.sum())
+        if n_k:
+            r = np.repeat(np.arange(q.size), q)
+            j = np.arange(n_k) - np.repeat(np.cumsum(q) - q, q)
+            pos = starts[r] + j * k
+            val = np.zeros(n_k, dtype=np.int64)
+            for jj in range(k):
+                val = val * 4 + codes[pos + jj]
+            out[off_run[r] + j] = val + self._kmer_off
+        # tails
+        n_t = int(t.sum())
+        if n_t:
+            r = np.repeat(np.arange(t.size), t)
+            j = np.arange(n_t) - np.repeat(np.cumsum(t) - t, t)
+            out[off_run[r] + q[r] + j] = codes[starts[r] + q[r] * k + j] + self._single_off
+        # N tokens
+        rn = np.flatnonzero(is_n)
+        out[off_run[rn] + q[rn] + t[rn]] = self._single_off + _N
+        # sequence ends: the runs followed by a separator, and the last run
+        seq_end_run = np.append(np.flatnonzero(brk_code == _SENT), q.size - 1)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        off[1:] = off_run[seq_end_run] + q[seq_end_run] + t[seq_end_run]
+        return out, off
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.where(ids >= self._kmer_off, self.k, 1)
+        lens[self._is_special[ids]] = 0
+        if self.unk_id is not None:
+            lens[ids == self.unk_id] = 1
+        return lens.astype(np.int64)
+
+
+class OverlappingKmerTokenizer(DnaTokenizer):
+    """All k-length windows at stride 1 (DNABERT-1); windows with N are UNK."""
+
+    type = "kmer_overlapping"
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self.k = int(spec["k"])
+        self.min_tokenizable_length = self.k
+        self._kmer_off = self._vocab["A" * self.k]
+
+    def hf_text(self, seq: str) -> str:
+        k = self.k
+        return " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        k = self.k
+        codes = self._codes(seqs, names, "\x00")
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        counts = np.maximum(lengths - k + 1, 0)
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=off[1:])
+        n = codes.size
+        if n < k or off[-1] == 0:
+            return np.zeros(0, np.uint16), off
+        m = n - k + 1  # windows over the concatenation, some straddle a separator
+        sent = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(codes == _SENT, out=sent[1:])
+        nn = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(codes == _N, out=nn[1:])
+        keep = sent[k:] == sent[:m]  # window [p, p + k) has no separator
+        has_n = nn[k:] != nn[:m]
+        low = codes & 3  # N/separator values are masked by has_n/keep anyway
+        val = np.zeros(m, dtype=np.uint16)  # 4^7 < 2^16
+        for j in range(k):
+            val = val * np.uint16(4) + low[j : j + m]
+        ids = np.where(has_n, np.uint16(self.unk_id), val + np.uint16(self._kmer_off))
+        ids = ids[keep].astype(np.uint16)
+        assert ids.size == off[-1]
+        return ids, off
+
+    def decode(self, ids, skip_special_tokens=True):
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if not skip_special_tokens:
+            return " ".join(self._id_to_token[ids].tolist())
+        ids = ids[~self._is_special[ids] | (ids == self.unk_id)]
+        if ids.size == 0:
+            return ""
+        k = self.k
+        bases = np.full(ids.size + k - 1, ord("N"), dtype=np.uint8)
+        ok = ids != self.unk_id
+        val = ids[ok] - self._kmer_off
+        idx = np.flatnonzero(ok)
+        acgt = np.frombuffer(b"ACGT", dtype=np.uint8)
+        for j in range(k):
+            bases[idx + j] = acgt[(val // 4 ** (k - 1 - j)) % 4]
+        return bases.tobytes().decode("ascii")
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.full(ids.size, self.k, np.int64)
+        lens[self._is_special[ids] & (ids != self.unk_id)] = 0
+        return lens
+
+    def base_to_token_index(self, seq, name=None):
+        """Base i maps to the window centred on it, ``clip(i - k // 2, 0, n - k)``
+        (the first and last bases map to the first and last windows); -1 if n < k."""
+        self.normalize(seq, name)  # validation only
+        n, k = len(seq), self.k
+        if n < k:
+            return np.full(n, -1, np.int64)
+        return np.clip(np.arange(n, dtype=np.int64) - k // 2, 0, n - k)
+
+
+class CodonTokenizer(DnaTokenizer):
+    """In-frame codons; a codon with N is UNK; a trailing partial codon is dropped."""
+
+    type = "codon"
+    min_tokenizable_length = 3
+
+    @classmethod
+    def special_tokens(cls):
+        return {
+            "pad": "<PAD>",
+            "unk": "<UNK>",
+            "cls": None,
+            "sep": "<SEP>",
+            "mask": "<MASK>",
+            "bos": "<BOS_CDS>",
+            "eos": "<EOS_CDS>",
+        }
+
+    def __init__(self, spec: dict, tok: Any) -> None:
+        super().__init__(spec, tok)
+        self._codon_off = self._vocab["AAA"]
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        codes = self._codes(seqs, names, "")
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        n_codons = lengths // 3
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum(n_codons, out=off[1:])
+        total = int(off[-1])
+        if total == 0:
+            return np.zeros(0, np.uint16), off
+        if np.all(lengths % 3 == 0):
+            c = codes.reshape(-1, 3)  # (n_codons, 3)
+        else:  # gather the in-frame codon starts of each sequence
+            seq_start = np.cumsum(lengths) - lengths
+            r = np.repeat(np.arange(len(seqs)), n_codons)
+            j = np.arange(total) - np.repeat(off[:-1], n_codons)
+            pos = seq_start[r] + 3 * j
+            c = np.stack([codes[pos], codes[pos + 1], codes[pos + 2]], axis=1)
+        c = c.astype(np.uint16)
+        val = c[:, 0] * 16 + c[:, 1] * 4 + c[:, 2] + self._codon_off
+        amb = (c[:, 0] | c[:, 1] | c[:, 2]) >= _N  # N is 0b100, bases are <= 0b011
+        return np.where(amb, np.uint16(self.unk_id), val).astype(np.uint16), off
+
+    def _token_text(self):
+        table = super()._token_text()
+        table[self.unk_id] = "NNN"
+        return table
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.full(ids.size, 3, np.int64)
+        lens[self._is_special[ids] & (ids != self.unk_id)] = 0
+        return lens
+
+
+class BpeTokenizer(DnaTokenizer):
+    """Byte-pair encoding trained on the training split (DNABERT-2 style)."""
+
+    type = "bpe"
+
+    @property
+    def has_numpy_path(self) -> bool:
+        return False
+
+    def encode_concat(self, seqs, names=None):
+        seqs = list(seqs)
+        # validate + normalise with NumPy, then tokenize the normalised text
+        texts: list[str] = []
+        if seqs:
+            self._codes(seqs, names, "\x00")  # raises for non-IUPAC characters
+            arr = self._ascii(seqs, names, "\x00")
+            texts = self._norm_lut[arr].tobytes().decode("ascii").split("\x00")
+        encs = self._tok.encode_batch(texts, add_special_tokens=False)
+        parts = [np.asarray(e.ids, dtype=np.uint16) for e in encs]
+        off = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([p.size for p in parts], out=off[1:])
+        ids = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
+        return ids.astype(np.uint16), off
+
+    def token_lengths(self, ids):
+        ids = np.asarray(ids, np.int64)
+        lens = np.array([len(t) for t in self._id_to_token], dtype=np.int64)
+        lens[self._special_ids] = 0
+        if self.unk_id is not None:
+            lens[self.unk_id] = 1
+        return lens[ids]
+
+    def base_to_token_index(self, seq, name=None):
+        """From the ``tokenizers`` offsets of the normalised sequence."""
+        norm = self.normalize(seq, name)
+        enc = self._tok.encode(norm, add_special_tokens=False)
+        out = np.full(len(seq), -1, np.int64)
+        for i, (a, b) in enumerate(enc.offsets):
+            out[a:b] = i
+        return out
+
+
+#: tokenizer type (the spec's ``type``) -> class
+CLASSES: dict[str, type[DnaTokenizer]] = {
+    c.type: c
+    for c in (
+        NucleotideTokenizer,
+        KmerTokenizer,
+        OverlappingKmerTokenizer,
+        CodonTokenizer,
+        BpeTokenizer,
+    )
+}
