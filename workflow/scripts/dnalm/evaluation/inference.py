@@ -1,9 +1,9 @@
 """Using a trained model folder: score sequences, sample continuations, list next tokens.
 
 Every function loads a model folder written by pretraining (or any folder with the same
-files) through the Auto classes and tokenizes with
-``dnalm.tokenization.tokenizers.load_tokenizer`` when
-the folder carries ``dnalm_tokenizer.json``, else with ``AutoTokenizer``. Sequences are
+files) with :func:`dnalm.modeling.loader.load_model_folder` (Auto classes, safetensors, no
+remote code) and tokenizes with the dnalm tokenizer when the folder carries
+``dnalm_tokenizer.json``, else with ``AutoTokenizer``. Sequences are
 encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer has them).
 
 * score (causal): log p(token | tokens before it) for every token after [BOS], [EOS]
@@ -33,7 +33,8 @@ import torch
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
-from dnalm.modeling.models import forward_logits, load_pretrained, objective_of
+from dnalm.modeling.loader import load_model_folder
+from dnalm.modeling.models import forward_logits
 from dnalm.training.lm_data import mask_span_for, read_tokenizer_spec
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
@@ -77,50 +78,31 @@ class LoadedModel:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         return "".join(text.split())
 
-
-def load(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
-    """Load a trained model folder (see the module docstring)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise InputFormatError(f"{model_dir}: no config.json; not a trained model folder")
-    model = load_pretrained(model_dir, device=device)
-    objective = objective_of(model)
-    spec = read_tokenizer_spec(model_dir)
-    if spec is not None:
-        from dnalm.tokenization.build import load_tokenizer
-
-        tok = load_tokenizer(model_dir)
-        dna = True
-        vocab = tok.vocab_size
-        ids = tok.special_ids
-        special = {int(v) for v in ids.values() if v is not None}
-        bos, eos, mask = ids.get("bos_id"), ids.get("eos_id"), ids.get("mask_id")
-    else:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(str(model_dir))
-        dna = False
-        vocab = len(tok)
-        special = set(tok.all_special_ids)
-        bos, eos, mask = tok.bos_token_id, tok.eos_token_id, tok.mask_token_id
-    if vocab != model.config.vocab_size:
-        raise InputFormatError(
-            f"{model_dir}: the tokenizer has {vocab} tokens but the model's vocabulary has "
-            f"{model.config.vocab_size}; the tokenizer files do not belong to this model"
+    @classmethod
+    def from_folder(cls, model_dir: str | Path, device: str = "cpu") -> LoadedModel:
+        """Load a trained model folder (dnalm.modeling.loader, kind "lm")."""
+        folder = load_model_folder(model_dir, kind="lm", device=device)
+        tok = folder.tokenizer
+        if folder.dna_tokenizer:
+            ids = tok.special_ids
+            special = {int(v) for v in ids.values() if v is not None}
+            bos, eos, mask = ids.get("bos_id"), ids.get("eos_id"), ids.get("mask_id")
+        else:
+            special = set(tok.all_special_ids)
+            bos, eos, mask = tok.bos_token_id, tok.eos_token_id, tok.mask_token_id
+        return cls(
+            folder.model,
+            folder.objective,
+            tok,
+            folder.dna_tokenizer,
+            read_tokenizer_spec(model_dir),
+            int(folder.config.max_position_embeddings),
+            bos,
+            eos,
+            mask,
+            special,
+            torch.device(device),
         )
-    return LoadedModel(
-        model,
-        objective,
-        tok,
-        dna,
-        spec,
-        int(model.config.max_position_embeddings),
-        bos,
-        eos,
-        mask,
-        special,
-        torch.device(device),
-    )
 
 
 def _logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
@@ -182,7 +164,7 @@ def score_fasta(
     """Per-token log-likelihoods (`out_tsv`: id, index, token, log_likelihood) and per
     sequence totals (`totals_tsv`: id, n_tokens, n_nt, log_likelihood, mean_per_token,
     bits_per_nt) of every sequence in `fasta`. Returns the number of sequences."""
-    lm = load(model_dir, device)
+    lm = LoadedModel.from_folder(model_dir, device)
     n = 0
     with atomic_write(out_tsv) as fh_pos, atomic_write(totals_tsv) as fh_tot:
         wp = csv.writer(fh_pos, delimiter="\t", lineterminator="\n")
@@ -287,7 +269,7 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    lm = load(args.model, args.device)
+    lm = LoadedModel.from_folder(args.model, args.device)
     seqs = generate(
         lm,
         args.prefix,
@@ -304,7 +286,7 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_next(args) -> int:
-    lm = load(args.model, args.device)
+    lm = LoadedModel.from_folder(args.model, args.device)
     print("token\tprobability")
     for token, p in next_tokens(lm, args.prefix, args.k):
         print(f"{token}\t{p:.6f}")
