@@ -1,5 +1,6 @@
 """The one model-folder loader: kinds, tokenizer, run record, and the folders it refuses in
-one line without running anything (pickle weights, a model type that needs remote code)."""
+one line without running anything (pickle weights, a model type that needs remote code).
+Also the inference CLI's count and prefix checks, which sit on top of it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pickle
 import pytest
 import torch
 
+from dnalm.cli import main
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.evaluation import inference as inf
 from dnalm.modeling import models as dmodels
 from dnalm.modeling.loader import check_folder, load_model_folder
 from dnalm.tokenization import build as dtok
@@ -128,3 +131,49 @@ def test_folders_that_are_not_model_folders(gpt_dir, tmp_path):
         load_model_folder(gpt_dir, kind="lm", trust_remote_code=True)
     with pytest.raises(ConfigError, match="unknown model folder kind"):
         load_model_folder(gpt_dir, kind="pickle")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--model", "m", "-n", "0"],
+        ["generate", "--model", "m", "--max-new-tokens", "-5"],
+        ["generate", "--model", "m", "--top-k", "0"],
+        ["next", "--model", "m", "--prefix", "ACG", "-k", "0"],
+    ],
+)
+def test_cli_rejects_non_positive_counts(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert "must be a positive integer" in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("command", ["generate", "next"])
+def test_cli_bad_prefix_names_the_prefix(command, gpt_dir, capsys):
+    assert main([command, "--model", str(gpt_dir), "--prefix", "ACGZT"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dnalm: error: prefix 'ACGZT': character 'Z' at position 4 ")
+    assert "input FASTA" not in err
+    assert err.count("\n") == 1  # refused before the model loads
+
+
+def test_cli_generate_and_next_still_work(gpt_dir, capsys):
+    assert main(["next", "--model", str(gpt_dir), "--prefix", "acg", "-k", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main(["generate", "--model", str(gpt_dir), "-n", "2", "--max-new-tokens", "3"]) == 0
+    assert capsys.readouterr().out.count(">sample") == 2
+
+
+def test_library_rejects_bad_counts_and_prefixes(gpt_dir):
+    lm = inf.LoadedModel.from_folder(gpt_dir)
+    with pytest.raises(ConfigError, match="n must be a positive integer, got 0"):
+        inf.generate(lm, "ATG", n=0)
+    with pytest.raises(ConfigError, match="max_new_tokens must be a positive integer"):
+        inf.generate(lm, "ATG", max_new_tokens=-5)
+    with pytest.raises(ConfigError, match="k must be a positive integer"):
+        inf.next_tokens(lm, "ATG", k=0)
+    with pytest.raises(ConfigError, match=r"prefix 'AT-G': character '-' at position 3"):
+        inf.next_tokens(lm, "AT-G")

@@ -21,6 +21,7 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import sys
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
 from dnalm.modeling.loader import load_model_folder
@@ -202,13 +204,42 @@ def next_tokens(lm: LoadedModel, prefix: str, k: int = 5) -> list[tuple[str, flo
     probabilities. Special tokens other than EOS (the end of the sequence, a real answer)
     are never candidates; probabilities are not renormalised over what is listed."""
     _need_causal(lm, "next")
-    ids = lm.encode(prefix, eos=False)[-lm.context :]
+    _positive(k=k)
+    ids = encode_prefix(lm, prefix)[-lm.context :]
     probs = torch.softmax(_logits(lm, ids)[-1].float(), -1)  # (V,)
     skip = [t for t in lm.special if t != lm.eos_id and t < probs.numel()]
     probs[skip] = -1.0  # below every probability: never among the top k
     n = min(k, probs.numel() - len(skip))
     p, i = probs.topk(n)
     return [(lm.token_text(int(t)), float(v)) for v, t in zip(p, i, strict=True)]
+
+
+def _positive(**counts: int) -> None:
+    for key, value in counts.items():
+        if not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+
+def check_prefix(prefix: str) -> None:
+    """A ConfigError naming the prefix, the character and its position unless `prefix` is
+    DNA (IUPAC letters, either case; empty is allowed: sampling starts after BOS)."""
+    allowed = set(IUPAC + IUPAC.lower())
+    bad = next((i for i, ch in enumerate(prefix) if ch not in allowed), None)
+    if bad is not None:
+        raise ConfigError(
+            f"prefix {prefix!r}: character {prefix[bad]!r} at position {bad + 1} is not a "
+            f"nucleotide code ({IUPAC}, either case); give --prefix as DNA letters"
+        )
+
+
+def encode_prefix(lm: LoadedModel, prefix: str) -> list[int]:
+    """[BOS] + the tokens of `prefix` (no EOS); a prefix that is not DNA is a ConfigError
+    naming the prefix, the character and its position."""
+    check_prefix(prefix)
+    try:
+        return lm.encode(prefix, name=f"prefix {prefix!r}", eos=False)
+    except InputFormatError as err:  # a tokenizer stricter than IUPAC
+        raise ConfigError(f"prefix {prefix!r} cannot be tokenized: {err}") from err
 
 
 def _need_causal(lm: LoadedModel, what: str) -> None:
@@ -231,10 +262,13 @@ def generate(
     _need_causal(lm, "generate")
     if temperature <= 0:
         raise ConfigError(f"temperature must be > 0, got {temperature}")
+    _positive(n=n, max_new_tokens=max_new_tokens)
+    if top_k is not None:
+        _positive(top_k=top_k)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(n):
-        ids = lm.encode(prefix, eos=False)
+        ids = encode_prefix(lm, prefix)
         out.append(_sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon))
     return out
 
@@ -269,6 +303,7 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_generate(args) -> int:
+    check_prefix(args.prefix)  # before the model loads
     lm = LoadedModel.from_folder(args.model, args.device)
     seqs = generate(
         lm,
@@ -286,11 +321,23 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_next(args) -> int:
+    check_prefix(args.prefix)
     lm = LoadedModel.from_folder(args.model, args.device)
     print("token\tprobability")
     for token, p in next_tokens(lm, args.prefix, args.k):
         print(f"{token}\t{p:.6f}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -306,10 +353,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="sample continuations of a prefix (gpt)")
     p.add_argument("--model", required=True)
     p.add_argument("--prefix", default="ATG", help="DNA prefix (default ATG)")
-    p.add_argument("-n", type=int, default=1, help="number of samples")
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("-n", type=positive_int, default=1, help="number of samples")
+    p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-codon", action="store_true", help="stop at an in-frame stop codon")
     p.add_argument("--device", default="cpu")
@@ -318,6 +365,6 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("next", help="top-k next tokens after a prefix (gpt)")
     p.add_argument("--model", required=True)
     p.add_argument("--prefix", required=True)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=positive_int, default=5, help="number of tokens to list")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_next)
