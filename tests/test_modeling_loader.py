@@ -83,6 +83,9 @@ def test_pickle_weights_are_refused_in_one_line_and_never_unpickled(tmp_path):
         assert "pytorch_model.bin" in msg
         assert "pickle weights are never loaded (nothing in them was executed)" in msg
         assert "save_pretrained(folder, safe_serialization=True)" in msg
+    # not even for an external model whose custom code the user trusts
+    with pytest.raises(InputFormatError, match="pickle weights are never loaded"):
+        load_model_folder(folder, kind="auto", trust_remote_code=True)
     assert not marker.exists()
 
 

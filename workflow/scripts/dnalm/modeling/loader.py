@@ -80,12 +80,15 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any]:
         raise InputFormatError(f"{f}: not valid JSON ({err})") from err
 
 
-def check_folder(path: str | os.PathLike, *, weights: bool = True) -> dict[str, Any]:
+def check_folder(
+    path: str | os.PathLike, *, weights: bool = True, remote_code: bool = False
+) -> dict[str, Any]:
     """Check a local model folder before transformers reads it; returns its config.json.
 
-    Raises ConfigError (no such folder, a model type that needs the folder's own code) or
-    InputFormatError (not a model folder, pickle weights, no weights), each one line naming
-    the folder."""
+    Raises ConfigError (no such folder, a model type that needs the folder's own code, unless
+    `remote_code`: an external model the user opted in for) or InputFormatError (not a model
+    folder, pickle weights, no weights: only with `weights`), each one line naming the
+    folder."""
     folder = Path(path)
     config_file = folder / "config.json"
     if not folder.is_dir():
@@ -98,7 +101,8 @@ def check_folder(path: str | os.PathLike, *, weights: bool = True) -> dict[str, 
         raise InputFormatError(f"{config_file}: not valid JSON ({err})") from err
     if not isinstance(config, dict):
         raise InputFormatError(f"{config_file}: not a model config (a JSON object)")
-    _check_model_type(folder, config)
+    if not remote_code:
+        _check_model_type(folder, config)
     if weights:
         _check_weights(folder)
     return config
@@ -203,8 +207,7 @@ def load_model_folder(
     local = kind != "auto" or Path(name).exists() or Path(name).expanduser().is_absolute()
     if local:
         path = Path(name)
-        if not trust_remote_code:
-            check_folder(path, weights=not random_init)
+        check_folder(path, weights=not random_init, remote_code=trust_remote_code)
     from transformers import AutoConfig
 
     try:
@@ -241,8 +244,9 @@ def load_model_folder(
         net = net.to(torch.device(device or "cpu")).eval()
     loaded = LoadedFolder(path, net, config, objective, run=read_run_record(path) if local else {})
     if kind == "backbone":
-        check_model_tokenizer(path, config, expected_tokenizer_hash, loaded.run)
-    if tokenizer and kind != "auto":
+        tok = check_model_tokenizer(path, config, expected_tokenizer_hash, loaded.run)
+        loaded.tokenizer = tok if tokenizer else None
+    elif tokenizer and kind != "auto":
         loaded.tokenizer = load_folder_tokenizer(path)
         if kind == "lm":
             _check_vocab(path, loaded)
@@ -299,10 +303,11 @@ def check_model_tokenizer(
     config,
     expected_hash: str | None = None,
     run_record: dict[str, Any] | None = None,
-) -> None:
+):
     """A model folder must hold the tokenizer it was trained with: its tokenizer hash must
     match the one pretraining recorded in run.json (and `expected_hash`, when the run names
-    a tokenizer), and the vocabulary must fit the embedding table."""
+    a tokenizer), and the vocabulary must fit the embedding table. Returns the (dnalm)
+    tokenizer."""
     from dnalm.tokenization.build import load_tokenizer
 
     model_dir = Path(model_dir)
@@ -327,6 +332,7 @@ def check_model_tokenizer(
             f"{model_dir}: tokenizer has {tok.vocab_size} tokens but the model's embedding "
             f"table only {config.vocab_size}; tokenizer and checkpoint do not belong together"
         )
+    return tok
 
 
 def _load_finetuned(folder: Path, device) -> LoadedFolder:
