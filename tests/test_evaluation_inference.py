@@ -56,7 +56,7 @@ def test_causal_scores_match_the_model_and_sum_to_the_total(models, tmp_path):
     )
     assert int(totals["s1"]["n_nt"]) == 10
     # independent check of one value against the model's own softmax
-    lm = inf.load(models["gpt"])
+    lm = inf.LoadedModel.from_folder(models["gpt"])
     ids = lm.encode("ACGTACGTAC")
     with torch.no_grad():
         logits = lm.model(input_ids=torch.tensor([ids[:3]])).logits[0, -1]
@@ -67,7 +67,7 @@ def test_causal_scores_match_the_model_and_sum_to_the_total(models, tmp_path):
 
 
 def test_long_sequences_use_a_sliding_window(models):
-    lm = inf.load(models["gpt"])
+    lm = inf.LoadedModel.from_folder(models["gpt"])
     ids = lm.encode("ACGT" * 30)  # 122 tokens > context 40
     ll = inf.score_ids(lm, ids)
     assert np.isnan(ll[0])
@@ -75,7 +75,7 @@ def test_long_sequences_use_a_sliding_window(models):
 
 
 def test_pseudo_log_likelihood_for_mlm(models):
-    lm = inf.load(models["mlm"])
+    lm = inf.LoadedModel.from_folder(models["mlm"])
     ids = lm.encode("ACGTACGT")
     ll = inf.score_ids(lm, ids)
     assert np.isnan(ll[0])
@@ -89,7 +89,7 @@ def test_pseudo_log_likelihood_for_mlm(models):
 
 
 def test_next_and_generate(models):
-    lm = inf.load(models["gpt"])
+    lm = inf.LoadedModel.from_folder(models["gpt"])
     top = inf.next_tokens(lm, "ACGTA", k=3)
     probs = [p for _, p in top]
     everything = inf.next_tokens(lm, "ACGTA", k=100)
@@ -121,7 +121,7 @@ def test_tokenizer_of_another_vocabulary_is_rejected(models, tmp_path):
     tok.add_tokens(["X"])
     tok.save_pretrained(folder)
     with pytest.raises(InputFormatError, match=f"tokenizer has {len(VOCAB) + 1} tokens"):
-        inf.load(folder)
+        inf.LoadedModel.from_folder(folder)
 
 
 def test_cli_commands(models, tmp_path, capsys):
@@ -141,4 +141,4 @@ def test_cli_commands(models, tmp_path, capsys):
 def test_loading_a_folder_without_model_is_an_error(tmp_path):
     save_tokenizer(tmp_path)
     with pytest.raises(InputFormatError, match=r"no config\.json"):
-        inf.load(tmp_path)
+        inf.LoadedModel.from_folder(tmp_path)

@@ -18,6 +18,7 @@ import torch
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.finetuning import finetune as ft
 from dnalm.modeling import models as dmodels
+from dnalm.modeling.loader import load_model_folder
 from dnalm.tokenization import build as dtok
 
 MOTIF = "GATAAG"
@@ -113,7 +114,7 @@ def test_per_base_full_learns_motif_and_writes_outputs(gpt_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(out / "model")
-    model = ft.load_finetuned(out / "model")
+    model = load_model_folder(out / "model", kind="finetuned").model
     df = per_base_table()
     test = df[df["split"] == "test"].reset_index(drop=True)
     tok = dtok.load_tokenizer(out / "model")
@@ -157,7 +158,7 @@ def assert_no_outputs(out_dir):
 
 
 def _model(folder, regime, **kw):
-    lm, _ = ft.load_backbone(folder, False, 0)
+    lm = load_model_folder(folder, kind="backbone").model
     cfg = ft.FinetuneConfig.from_dict({"regime": regime, **kw})
     model = ft.FinetuneModel(lm, "classification", 2, cfg)
     ft.apply_regime(model, cfg)
@@ -281,9 +282,9 @@ def test_tokenizer_mismatch_is_refused(gpt_dir, mlm_codon_dir, tmp_path):
 
 
 def test_random_init_is_seeded_and_differs(gpt_dir):
-    a, _ = ft.load_backbone(gpt_dir, True, 0)
-    b, _ = ft.load_backbone(gpt_dir, True, 0)
-    c, _ = ft.load_backbone(gpt_dir, False, 0)
+    a = load_model_folder(gpt_dir, kind="backbone", random_init=True, seed=0).model
+    b = load_model_folder(gpt_dir, kind="backbone", random_init=True, seed=0).model
+    c = load_model_folder(gpt_dir, kind="backbone").model
     wa = a.state_dict()["model.decoder.layers.0.self_attn.q_proj.weight"]
     torch.testing.assert_close(wa, b.state_dict()["model.decoder.layers.0.self_attn.q_proj.weight"])
     assert not torch.equal(wa, c.state_dict()["model.decoder.layers.0.self_attn.q_proj.weight"])

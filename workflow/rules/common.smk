@@ -218,11 +218,25 @@ def cnn_settings(task):
     return {**cnn["train"], **(cnn["per_task"].get(task) or {})}
 
 
+def run_dir(stage, name, task=None):
+    """The folder of one run, the one place its path is built; scripts get it as a param
+    (model_dir, out_dir) and never derive it from a file's parent. Stage "pretrain": the
+    model folder of pretrain.models entry `name` (results/models/{name}); stage
+    "finetune": run `name` on `task` (results/finetune/{task}/{name}), whose fine-tuned
+    model folder is model/ inside it."""
+    if stage == "pretrain":
+        return f"results/models/{name}"
+    if stage == "finetune":
+        return f"results/finetune/{task}/{name}"
+    raise WorkflowError(f"run_dir: unknown stage {stage!r}")
+
+
 def model_files(model):
+    folder = run_dir("pretrain", model)
     return {
-        "config": f"results/models/{model}/config.json",
-        "weights": f"results/models/{model}/model.safetensors",
-        "run": f"results/models/{model}/run.json",
+        "config": f"{folder}/config.json",
+        "weights": f"{folder}/model.safetensors",
+        "run": f"{folder}/run.json",
     }
 
 
@@ -288,18 +302,19 @@ def embed_inputs(wildcards):
         return {**model_files(name), "task": task}
     if regime == "fine-tuned":
         return {
-            "metrics": f"results/finetune/{PROBE['task']}/{name}/metrics.json",
+            "metrics": f"{run_dir('finetune', name, PROBE['task'])}/metrics.json",
             "task": task,
         }
     return {"task": task}
 
 
-def embed_model_path(wildcards):
+def embed_model_dir(wildcards):
+    """The model folder (or, for an external model, the folder or hub id) to embed with."""
     regime, name = wildcards.eregime, wildcards.ename
     if regime in ("pretrained", "random-init"):
-        return f"results/models/{name}"
+        return run_dir("pretrain", name)
     if regime == "fine-tuned":
-        return f"results/finetune/{PROBE['task']}/{name}/model"
+        return f"{run_dir('finetune', name, PROBE['task'])}/model"
     return PROBE["external"][name]["model"]
 
 

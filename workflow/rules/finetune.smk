@@ -23,6 +23,8 @@ rule finetune:
     params:
         settings=lambda wc: finetune_settings(wc.run, wc.ftask),
         model=lambda wc: FINETUNE_RUNS[wc.run]["model"],
+        model_dir=lambda wc: run_dir("pretrain", FINETUNE_RUNS[wc.run]["model"]),
+        out_dir=lambda wc: run_dir("finetune", wc.run, wc.ftask),
     script:
         "../scripts/finetune_run.py"
 

@@ -27,5 +27,6 @@ rule pretrain:
         spec=lambda wc: PRETRAIN_MODELS[wc.model],
         train=lambda wc: pretrain_train_cfg(wc.model),
         gpus=config["pretrain"]["gpus"],
+        model_dir=lambda wc: run_dir("pretrain", wc.model),
     script:
         "../scripts/pretrain.py"

@@ -19,7 +19,7 @@ rule embed:
     resources:
         gpu=min(1, config["finetune"]["gpus"]),
     params:
-        model=embed_model_path,
+        model_dir=embed_model_dir,
         external=lambda wc: (
             PROBE["external"].get(wc.ename, {}) if wc.eregime == "external" else {}
         ),

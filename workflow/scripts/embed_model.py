@@ -11,7 +11,7 @@ def main(smk):
     torch.set_num_threads(int(smk.threads))
     regime = smk.wildcards.eregime
     embed_table(
-        smk.params.model,
+        smk.params.model_dir,
         smk.input.task,
         smk.output.npz,
         layer=int(ext.get("layer", probe["layer"])),

@@ -1,7 +1,5 @@
 """Rule finetune: one pretrained model fine-tuned on one task (dnalm.finetuning.finetune)."""
 
-from pathlib import Path
-
 from dnalm.core.smk import run_script
 from dnalm.finetuning.finetune import finetune, tokenizer_hash_of
 
@@ -9,11 +7,10 @@ from dnalm.finetuning.finetune import finetune, tokenizer_hash_of
 def main(smk):
     settings = dict(smk.params.settings)
     settings.setdefault("threads", smk.threads)
-    model_dir = Path(smk.input.config).parent
     finetune(
-        model_dir,
+        smk.params.model_dir,
         smk.input.task,
-        Path(smk.output.metrics).parent,
+        smk.params.out_dir,
         settings,
         run_name=smk.wildcards.run,
         model_name=smk.params.model,

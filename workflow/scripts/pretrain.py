@@ -14,7 +14,7 @@ from dnalm.training.pretrain import pretrain
 
 def main(smk):
     spec = smk.params.spec
-    out_dir = Path(smk.output.config).parent
+    out_dir = Path(smk.params.model_dir)
     train_cfg = dict(smk.params.train)
     train_cfg.setdefault("threads", smk.threads)
     gpus = int(smk.params.gpus)

@@ -11,6 +11,8 @@ embeddings of CDS fragments, a logistic-regression probe and a UMAP), for three 
 * the same architecture as a folder's ``config.json`` with freshly initialised, seeded weights
   (``random_init=True``), the "what does pretraining add" control.
 
+All three load through :func:`dnalm.modeling.loader.load_model_folder` (``kind="auto"``).
+
 Method. Every sequence is tokenized by the model's own tokenizer (``AutoTokenizer``; special
 tokens added as the tokenizer's post-processor does), the model is run with
 ``output_hidden_states=True`` and the hidden states of one layer (``layer=-1``: the last; 0 is
@@ -57,6 +59,7 @@ from tqdm import tqdm
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
+from dnalm.modeling.loader import load_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -87,98 +90,11 @@ def _is_local(name: str | os.PathLike) -> bool:
     return Path(name).exists()
 
 
-def _auto_class(config) -> tuple[Any, str]:
-    """The Auto class that matches the saved architecture, and the objective it implies
-    ('gpt' = causal / next-token, 'mlm' = masked, 'encoder' = plain backbone)."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
-
-    archs = list(getattr(config, "architectures", None) or [])
-    arch = archs[0] if archs else ""
-    if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
-        return AutoModelForCausalLM, "gpt"
-    if arch.endswith("ForMaskedLM"):
-        return AutoModelForMaskedLM, "mlm"
-    causal = bool(getattr(config, "is_decoder", False)) and not getattr(
-        config, "is_encoder_decoder", False
-    )
-    return AutoModel, "gpt" if causal else "encoder"
-
-
 def _is_causal(model, objective: str) -> bool:
     config = model.config
     if objective == "gpt":
         return True
     return bool(getattr(config, "is_decoder", False)) and config.model_type != "bert"
-
-
-def load_model(
-    model: str | os.PathLike,
-    *,
-    random_init: bool = False,
-    seed: int = 0,
-    trust_remote_code: bool = False,
-    device: str | torch.device | None = None,
-):
-    """Load `model` (folder or hub id) for embedding, in eval mode on `device`.
-
-    The class is the Auto class matching ``config.architectures`` (so a causal-LM or
-    masked-LM checkpoint loads exactly, without missing weights); the forward pass later uses
-    its backbone. A checkpoint that leaves weights uninitialised is an error, because their
-    random values would silently enter the embeddings. With `random_init` the weights are
-    drawn afresh (``torch.manual_seed(seed)``) from the same config instead.
-
-    Returns (model, objective, config)."""
-    from transformers import AutoConfig
-
-    name = str(model)
-    try:
-        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
-        hint = (
-            "the folder needs a config.json (a Hugging Face model folder)"
-            if _is_local(name)
-            else "not a local path; as a hub id it needs network access or the HF cache"
-        )
-        if "trust_remote_code" in str(err):
-            hint = "the model uses custom code: set trust_remote_code for it in the config"
-        raise ConfigError(f"cannot load model config of {name!r}: {hint} ({err})") from err
-    cls, objective = _auto_class(config)
-    if random_init:
-        with _seeded(seed):
-            net = cls.from_config(config, trust_remote_code=trust_remote_code)
-    else:
-        try:
-            net, info = cls.from_pretrained(
-                name, trust_remote_code=trust_remote_code, output_loading_info=True
-            )
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot load model weights of {name!r}: {err}") from err
-        # Only the backbone matters here; a missing LM head is harmless.
-        prefix = getattr(net, "base_model_prefix", "") or ""
-        missing = [
-            k
-            for k in info.get("missing_keys", [])
-            if not prefix or k.startswith(prefix + ".") or net.base_model is net
-        ]
-        if missing:
-            raise InputFormatError(
-                f"{name}: {len(missing)} weight(s) missing from the checkpoint (e.g. "
-                f"{missing[:3]}); they would be random. Is this the right model folder / "
-                f"architecture ({config.architectures})?"
-            )
-    net = net.to(select_device(device)).eval()
-    return net, objective, config
-
-
-@contextlib.contextmanager
-def _seeded(seed: int):
-    """Seed torch's global RNG for a block and restore the previous state afterwards."""
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        torch.random.set_rng_state(state)
 
 
 def load_text_tokenizer(
@@ -491,13 +407,15 @@ def embed_table(
     regime = regime or ("random-init" if random_init else "pretrained")
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; choose one of {list(REGIMES)}")
-    net, objective, config = load_model(
+    loaded = load_model_folder(
         model_dir,
+        kind="auto",
         random_init=random_init,
         seed=seed,
         trust_remote_code=trust_remote_code,
-        device=device,
+        device=select_device(device),
     )
+    net, objective, config = loaded.model, loaded.objective, loaded.config
     if pooling == "cls" and _is_causal(net, objective):
         raise ConfigError(
             f"{model_dir}: pooling 'cls' on a causal model takes the first token, which attends "
@@ -591,7 +509,6 @@ __all__ = [
     "embed_sequences",
     "embed_table",
     "load_embeddings",
-    "load_model",
     "load_text_tokenizer",
     "read_table",
     "select_device",

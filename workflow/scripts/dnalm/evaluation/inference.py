@@ -1,9 +1,9 @@
 """Using a trained model folder: score sequences, sample continuations, list next tokens.
 
 Every function loads a model folder written by pretraining (or any folder with the same
-files) through the Auto classes and tokenizes with
-``dnalm.tokenization.tokenizers.load_tokenizer`` when
-the folder carries ``dnalm_tokenizer.json``, else with ``AutoTokenizer``. Sequences are
+files) with :func:`dnalm.modeling.loader.load_model_folder` (Auto classes, safetensors, no
+remote code) and tokenizes with the dnalm tokenizer when the folder carries
+``dnalm_tokenizer.json``, else with ``AutoTokenizer``. Sequences are
 encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer has them).
 
 * score (causal): log p(token | tokens before it) for every token after [BOS], [EOS]
@@ -21,6 +21,7 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import sys
@@ -31,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
-from dnalm.modeling.models import forward_logits, load_pretrained, objective_of
+from dnalm.modeling.loader import load_model_folder
+from dnalm.modeling.models import forward_logits
 from dnalm.training.lm_data import mask_span_for, read_tokenizer_spec
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
@@ -77,50 +80,31 @@ class LoadedModel:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         return "".join(text.split())
 
-
-def load(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
-    """Load a trained model folder (see the module docstring)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise InputFormatError(f"{model_dir}: no config.json; not a trained model folder")
-    model = load_pretrained(model_dir, device=device)
-    objective = objective_of(model)
-    spec = read_tokenizer_spec(model_dir)
-    if spec is not None:
-        from dnalm.tokenization.build import load_tokenizer
-
-        tok = load_tokenizer(model_dir)
-        dna = True
-        vocab = tok.vocab_size
-        ids = tok.special_ids
-        special = {int(v) for v in ids.values() if v is not None}
-        bos, eos, mask = ids.get("bos_id"), ids.get("eos_id"), ids.get("mask_id")
-    else:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(str(model_dir))
-        dna = False
-        vocab = len(tok)
-        special = set(tok.all_special_ids)
-        bos, eos, mask = tok.bos_token_id, tok.eos_token_id, tok.mask_token_id
-    if vocab != model.config.vocab_size:
-        raise InputFormatError(
-            f"{model_dir}: the tokenizer has {vocab} tokens but the model's vocabulary has "
-            f"{model.config.vocab_size}; the tokenizer files do not belong to this model"
+    @classmethod
+    def from_folder(cls, model_dir: str | Path, device: str = "cpu") -> LoadedModel:
+        """Load a trained model folder (dnalm.modeling.loader, kind "lm")."""
+        folder = load_model_folder(model_dir, kind="lm", device=device)
+        tok = folder.tokenizer
+        if folder.dna_tokenizer:
+            ids = tok.special_ids
+            special = {int(v) for v in ids.values() if v is not None}
+            bos, eos, mask = ids.get("bos_id"), ids.get("eos_id"), ids.get("mask_id")
+        else:
+            special = set(tok.all_special_ids)
+            bos, eos, mask = tok.bos_token_id, tok.eos_token_id, tok.mask_token_id
+        return cls(
+            folder.model,
+            folder.objective,
+            tok,
+            folder.dna_tokenizer,
+            read_tokenizer_spec(model_dir),
+            int(folder.config.max_position_embeddings),
+            bos,
+            eos,
+            mask,
+            special,
+            torch.device(device),
         )
-    return LoadedModel(
-        model,
-        objective,
-        tok,
-        dna,
-        spec,
-        int(model.config.max_position_embeddings),
-        bos,
-        eos,
-        mask,
-        special,
-        torch.device(device),
-    )
 
 
 def _logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
@@ -182,7 +166,7 @@ def score_fasta(
     """Per-token log-likelihoods (`out_tsv`: id, index, token, log_likelihood) and per
     sequence totals (`totals_tsv`: id, n_tokens, n_nt, log_likelihood, mean_per_token,
     bits_per_nt) of every sequence in `fasta`. Returns the number of sequences."""
-    lm = load(model_dir, device)
+    lm = LoadedModel.from_folder(model_dir, device)
     n = 0
     with atomic_write(out_tsv) as fh_pos, atomic_write(totals_tsv) as fh_tot:
         wp = csv.writer(fh_pos, delimiter="\t", lineterminator="\n")
@@ -220,13 +204,42 @@ def next_tokens(lm: LoadedModel, prefix: str, k: int = 5) -> list[tuple[str, flo
     probabilities. Special tokens other than EOS (the end of the sequence, a real answer)
     are never candidates; probabilities are not renormalised over what is listed."""
     _need_causal(lm, "next")
-    ids = lm.encode(prefix, eos=False)[-lm.context :]
+    _positive(k=k)
+    ids = encode_prefix(lm, prefix)[-lm.context :]
     probs = torch.softmax(_logits(lm, ids)[-1].float(), -1)  # (V,)
     skip = [t for t in lm.special if t != lm.eos_id and t < probs.numel()]
     probs[skip] = -1.0  # below every probability: never among the top k
     n = min(k, probs.numel() - len(skip))
     p, i = probs.topk(n)
     return [(lm.token_text(int(t)), float(v)) for v, t in zip(p, i, strict=True)]
+
+
+def _positive(**counts: int) -> None:
+    for key, value in counts.items():
+        if not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+
+def check_prefix(prefix: str) -> None:
+    """A ConfigError naming the prefix, the character and its position unless `prefix` is
+    DNA (IUPAC letters, either case; empty is allowed: sampling starts after BOS)."""
+    allowed = set(IUPAC + IUPAC.lower())
+    bad = next((i for i, ch in enumerate(prefix) if ch not in allowed), None)
+    if bad is not None:
+        raise ConfigError(
+            f"prefix {prefix!r}: character {prefix[bad]!r} at position {bad + 1} is not a "
+            f"nucleotide code ({IUPAC}, either case); give --prefix as DNA letters"
+        )
+
+
+def encode_prefix(lm: LoadedModel, prefix: str) -> list[int]:
+    """[BOS] + the tokens of `prefix` (no EOS); a prefix that is not DNA is a ConfigError
+    naming the prefix, the character and its position."""
+    check_prefix(prefix)
+    try:
+        return lm.encode(prefix, name=f"prefix {prefix!r}", eos=False)
+    except InputFormatError as err:  # a tokenizer stricter than IUPAC
+        raise ConfigError(f"prefix {prefix!r} cannot be tokenized: {err}") from err
 
 
 def _need_causal(lm: LoadedModel, what: str) -> None:
@@ -249,10 +262,13 @@ def generate(
     _need_causal(lm, "generate")
     if temperature <= 0:
         raise ConfigError(f"temperature must be > 0, got {temperature}")
+    _positive(n=n, max_new_tokens=max_new_tokens)
+    if top_k is not None:
+        _positive(top_k=top_k)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(n):
-        ids = lm.encode(prefix, eos=False)
+        ids = encode_prefix(lm, prefix)
         out.append(_sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon))
     return out
 
@@ -287,7 +303,8 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    lm = load(args.model, args.device)
+    check_prefix(args.prefix)  # before the model loads
+    lm = LoadedModel.from_folder(args.model, args.device)
     seqs = generate(
         lm,
         args.prefix,
@@ -304,11 +321,23 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_next(args) -> int:
-    lm = load(args.model, args.device)
+    check_prefix(args.prefix)
+    lm = LoadedModel.from_folder(args.model, args.device)
     print("token\tprobability")
     for token, p in next_tokens(lm, args.prefix, args.k):
         print(f"{token}\t{p:.6f}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -324,10 +353,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="sample continuations of a prefix (gpt)")
     p.add_argument("--model", required=True)
     p.add_argument("--prefix", default="ATG", help="DNA prefix (default ATG)")
-    p.add_argument("-n", type=int, default=1, help="number of samples")
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("-n", type=positive_int, default=1, help="number of samples")
+    p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-codon", action="store_true", help="stop at an in-frame stop codon")
     p.add_argument("--device", default="cpu")
@@ -336,6 +365,6 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("next", help="top-k next tokens after a prefix (gpt)")
     p.add_argument("--model", required=True)
     p.add_argument("--prefix", required=True)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=positive_int, default=5, help="number of tokens to list")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_next)

@@ -50,7 +50,8 @@ shifted alike (by cropping, see :mod:`dnalm.finetuning.baselines`), optional rev
 Outputs in ``out_dir`` (each atomic; ``metrics.json`` last): ``curves.csv``,
 ``predictions.npz`` (per-base) or ``predictions.tsv``, ``model/`` (the fine-tuned language
 model folder, loadable by the Auto classes like a pretrained one and embeddable by
-:mod:`dnalm.evaluation.embed`, plus ``head.safetensors`` and ``finetune.json``), ``metrics.json``.
+:mod:`dnalm.evaluation.embed`, plus ``head.safetensors`` and ``finetune.json``; rebuilt with
+``dnalm.modeling.loader.load_model_folder(folder, kind="finetuned")``), ``metrics.json``.
 Checkpoints go to ``out_dir/checkpoints`` and make an interrupted run resume.
 """
 
@@ -86,6 +87,7 @@ from dnalm.finetuning.data import (
     task_objective,
 )
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
+from dnalm.modeling.loader import load_model_folder
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, fit_settings, predict
 from dnalm.training.schedule import check_lr_schedule
@@ -208,37 +210,6 @@ def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
     return json.loads(f.read_text(encoding="utf-8")).get("hash")
 
 
-def check_model_tokenizer(
-    model_dir: str | os.PathLike, config, expected_hash: str | None = None
-) -> None:
-    """A model folder must hold the tokenizer it was trained with: its tokenizer hash must
-    match the one pretraining recorded in run.json (and `expected_hash`, when the run names
-    a tokenizer), and the vocabulary must fit the embedding table."""
-    from dnalm.tokenization.build import load_tokenizer
-
-    model_dir = Path(model_dir)
-    tok = load_tokenizer(model_dir)
-    have = tok.hash
-    trained = _run_record(model_dir).get("tokenizer_hash")
-    if trained and trained != have:
-        raise ConfigError(
-            f"{model_dir}: the tokenizer files in the folder (hash {have[:12]}) are not the "
-            f"tokenizer the model was pretrained with (run.json: {trained[:12]}); restore "
-            "the model's own tokenizer files"
-        )
-    if expected_hash and expected_hash != have:
-        raise ConfigError(
-            f"{model_dir}: the model was trained with another tokenizer (hash {have[:12]}) "
-            f"than the one this run names (hash {expected_hash[:12]}); fine-tune with the "
-            "tokenizer the checkpoint was pretrained with"
-        )
-    if tok.vocab_size > int(config.vocab_size):
-        raise ConfigError(
-            f"{model_dir}: tokenizer has {tok.vocab_size} tokens but the model's embedding "
-            f"table only {config.vocab_size}; tokenizer and checkpoint do not belong together"
-        )
-
-
 # ----------------------------------------------------------------------------- model
 
 
@@ -297,28 +268,6 @@ class FinetuneModel(nn.Module):
             per_base = tokens_to_bases(hidden, batch["base_index"])  # (B, L, E)
             return self.head(per_base, batch["mask"])  # (B, L)
         return self.head(hidden, batch["attention_mask"])  # (B, C)
-
-
-def load_backbone(model_dir: str | os.PathLike, random_init: bool, seed: int):
-    """The language model of a folder (Auto class from its config), or the same
-    architecture with seeded random weights."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise ConfigError(f"{model_dir}: not a model folder (no config.json); pretrain it first")
-    config = AutoConfig.from_pretrained(model_dir)
-    cls = AutoModelForMaskedLM if config.model_type == "bert" else AutoModelForCausalLM
-    if random_init:
-        state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
-        try:
-            lm = cls.from_config(config)
-        finally:
-            torch.random.set_rng_state(state)
-    else:
-        lm = cls.from_pretrained(model_dir)
-    return lm, config
 
 
 def apply_regime(model: FinetuneModel, cfg: FinetuneConfig) -> None:
@@ -494,7 +443,6 @@ def finetune(
     from :func:`dnalm.tasks.load_task`) and write the run's outputs (module docstring) to
     `out_dir`. Returns the metrics.json record."""
     from dnalm.tasks.common import load_task
-    from dnalm.tokenization.build import load_tokenizer
 
     t_start = time.perf_counter()
     cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
@@ -511,10 +459,14 @@ def finetune(
     model_name = model_name or model_dir.name
     device = _device(cfg.device)
 
-    lm, hf_config = load_backbone(model_dir, cfg.random_init, cfg.seed)
-    run_record = _run_record(model_dir)
-    check_model_tokenizer(model_dir, hf_config, expected_tokenizer_hash)
-    tok = load_tokenizer(model_dir)
+    loaded = load_model_folder(
+        model_dir,
+        kind="backbone",
+        random_init=cfg.random_init,
+        seed=cfg.seed,
+        expected_tokenizer_hash=expected_tokenizer_hash,
+    )
+    lm, hf_config, run_record, tok = loaded.model, loaded.config, loaded.run, loaded.tokenizer
     context = int(hf_config.max_position_embeddings)
     objective = "mlm" if hf_config.model_type == "bert" else "gpt"
 
@@ -661,12 +613,6 @@ def finetune(
     )
 
 
-def _run_record(model_dir: Path) -> dict[str, Any]:
-    """The model folder's run.json as pretraining wrote it ({} for folders made elsewhere)."""
-    run_file = Path(model_dir) / "run.json"
-    return json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
-
-
 def _tokenizer_name(model_dir: Path, run_record: Mapping[str, Any]) -> str:
     """The tokenizer's name as pretraining recorded it (run.json), else its type."""
     if run_record.get("tokenizer"):
@@ -713,23 +659,6 @@ def save_finetuned(
 
 
 _TOKENIZER_FILES = {"special_tokens_map.json", "dnalm_tokenizer.json"}
-
-
-def load_finetuned(folder: str | os.PathLike, device: str = "cpu") -> FinetuneModel:
-    """Rebuild a fine-tuned model (backbone + head) from a run's ``model/`` folder."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    info_file = folder / "finetune.json"
-    if not info_file.is_file():
-        raise InputFormatError(f"{folder}: no finetune.json; not a fine-tuned model folder")
-    info = json.loads(info_file.read_text(encoding="utf-8"))
-    cfg = FinetuneConfig.from_dict({**info["config"], "regime": "full"})
-    lm, _ = load_backbone(folder, False, 0)
-    n_out = len(info["labels"]) if info.get("labels") else 1
-    model = FinetuneModel(lm, info["kind"], n_out, cfg)
-    model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
-    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------- tables

@@ -38,8 +38,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
     BertConfig,
     BertForMaskedLM,
     OPTConfig,
@@ -258,17 +256,6 @@ def objective_of(model_or_config) -> str:
     """'gpt' or 'mlm' for a model or config built here."""
     config = getattr(model_or_config, "config", model_or_config)
     return "mlm" if config.model_type == "bert" else "gpt"
-
-
-def load_pretrained(path, objective: str | None = None, device: str | torch.device = "cpu"):
-    """Load a trained model folder with the Auto classes (no remote code), in eval mode."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    objective = objective or objective_of(config)
-    cls = AutoModelForCausalLM if objective == "gpt" else AutoModelForMaskedLM
-    model = cls.from_pretrained(path)
-    return model.to(device).eval()
 
 
 def training_flops_per_token(arch: dict[str, Any], n_params_non_embedding: int, seq: int) -> float:
