@@ -206,6 +206,26 @@ def test_presets_agree_with_the_models_and_the_schema():
     assert entry["properties"]["objective"]["enum"] == list(PRESETS)
 
 
+def test_architecture_keys_agree_with_the_models_and_the_schema():
+    from dnalm.core.config import ARCH_KEY_NAMES
+    from dnalm.modeling.models import ARCH_KEYS
+
+    assert set(ARCH_KEY_NAMES) == ARCH_KEYS
+    overrides = section_schema("pretrain.models")["additionalProperties"]["properties"]
+    assert overrides["overrides"]["propertyNames"]["enum"] == list(ARCH_KEY_NAMES)
+    config = {
+        "pretrain": {
+            "models": {"m": {"objective": "gpt", "preset": "tiny", "overrides": {"n_layers": 3}}}
+        }
+    }
+    with pytest.raises(ConfigError) as err:
+        check_config_keys(config)
+    assert str(err.value).startswith(
+        "pretrain.models.m.overrides: unknown architecture setting 'n_layers' (did you mean "
+        "'n_layer'?)"
+    )
+
+
 def test_unknown_preset_names_the_model_and_the_presets():
     config = {
         "pretrain": {"models": {"big": {"objective": "mlm", "tokenizer": "t", "preset": "seed"}}}

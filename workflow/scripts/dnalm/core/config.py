@@ -38,6 +38,12 @@ PRESET_NAMES: dict[str, tuple[str, ...]] = {
     "mlm": ("tiny", "small", "base"),
 }
 
+#: Architecture keys a model's `overrides` may set: dnalm.modeling.models.ARCH_KEYS.
+ARCH_KEY_NAMES: tuple[str, ...] = (
+    "n_layer", "n_head", "d_model", "context", "d_ff", "dropout", "attention_dropout", "bias",
+    "tie_embeddings", "activation", "attn_implementation",
+)  # fmt: skip
+
 REGIMES = ("frozen", "partial", "full", "lora")
 TOO_LONG = ("truncate", "error")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -365,11 +371,20 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
 
 
 def check_presets(config: Mapping[str, Any]) -> None:
-    """Every pretrain.models entry names a preset of its objective (ConfigError naming the
-    model, the preset and the presets there are)."""
+    """Every pretrain.models entry names a preset of its objective and overrides only
+    architecture keys (ConfigError naming the model, the preset and the presets there are,
+    or the key)."""
     for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
         if not isinstance(spec, Mapping):
             continue
+        overrides = spec.get("overrides")
+        if isinstance(overrides, Mapping):
+            unknown = sorted((k for k in overrides if k not in ARCH_KEY_NAMES), key=str)
+            if unknown:
+                raise ConfigError(
+                    f"pretrain.models.{name}.overrides: "
+                    + unknown_keys_message(unknown, list(ARCH_KEY_NAMES), "architecture")
+                )
         objective, preset = spec.get("objective"), spec.get("preset")
         if objective not in PRESET_NAMES or preset is None:
             continue  # the schema names a bad or missing objective or preset
