@@ -26,10 +26,11 @@ from dnalm.core.alphabet import (
 from dnalm.core.alphabet import (
     kmer_frequencies_sparse as kmer_frequencies,
 )
+from dnalm.core.config import CNNTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
 from dnalm.evaluation.metrics import METRICS_JSON_KEYS
-from dnalm.finetuning.baselines import CNNConfig, run_kmer_baseline, train_onehot_cnn
+from dnalm.finetuning.baselines import run_kmer_baseline, train_onehot_cnn
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
 from dnalm.modeling.heads import (
     PerBaseRegressionHead,
@@ -318,7 +319,7 @@ def test_train_onehot_cnn_per_base_outputs(tmp_path):
 def test_train_onehot_cnn_classifier_without_validation(tmp_path):
     df = _motif_table(300, 60, seed=1)
     df.loc[df.split == "validation", "split"] = "train"
-    cfg = CNNConfig(max_epochs=8, channels=32, lr=1e-2, batch_size=32, reverse_complement=True)
+    cfg = CNNTrainConfig(max_epochs=8, channels=32, lr=1e-2, batch_size=32, reverse_complement=True)
     rec = train_onehot_cnn(df, tmp_path, config=cfg)
     assert rec["n_validation"] == 24  # 10% of the 240 train rows carved off
     pred = pd.read_csv(tmp_path / "predictions.tsv", sep="\t")

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.finetuning import finetune as ft
 from dnalm.modeling import models as dmodels
@@ -118,7 +119,7 @@ def test_per_base_full_learns_motif_and_writes_outputs(gpt_dir, tmp_path):
     df = per_base_table()
     test = df[df["split"] == "test"].reset_index(drop=True)
     tok = dtok.load_tokenizer(out / "model")
-    cfg = ft.FinetuneConfig.from_dict(FAST)
+    cfg = FinetuneTrainConfig.from_dict(FAST)
     tf = ft.Tokenize(tok, 96, True, False, cfg)
     from dnalm.core.alphabet import encode_sequences
 
@@ -159,7 +160,7 @@ def assert_no_outputs(out_dir):
 
 def _model(folder, regime, **kw):
     lm = load_model_folder(folder, kind="backbone").model
-    cfg = ft.FinetuneConfig.from_dict({"regime": regime, **kw})
+    cfg = FinetuneTrainConfig.from_dict({"regime": regime, **kw})
     model = ft.FinetuneModel(lm, "classification", 2, cfg)
     ft.apply_regime(model, cfg)
     return model, cfg
@@ -214,7 +215,7 @@ def test_lora_merge_keeps_outputs(gpt_dir, tmp_path):
 
 def test_codon_tokens_map_back_to_bases(mlm_codon_dir):
     tok = dtok.load_tokenizer(mlm_codon_dir)
-    cfg = ft.FinetuneConfig()
+    cfg = FinetuneTrainConfig()
     tf = ft.Tokenize(tok, 96, True, False, cfg)
     seq = "ATGGCTTAAGC"  # 3 codons + a 2-base tail
     from dnalm.core.alphabet import encode_sequences
@@ -292,9 +293,9 @@ def test_random_init_is_seeded_and_differs(gpt_dir):
 
 def test_bad_settings():
     with pytest.raises(ConfigError, match="regime must be one of"):
-        ft.FinetuneConfig.from_dict({"regime": "half"})
+        FinetuneTrainConfig.from_dict({"regime": "half"})
     with pytest.raises(ConfigError, match="unknown fine-tuning setting"):
-        ft.FinetuneConfig.from_dict({"learning_rate": 1})
+        FinetuneTrainConfig.from_dict({"learning_rate": 1})
 
 
 def test_same_settings_resume_changed_settings_start_over(gpt_dir, tmp_path, caplog):

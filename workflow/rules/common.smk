@@ -7,6 +7,11 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
+from dnalm.core.config import (  # noqa: E402
+    check_config_keys,
+    restore_training_settings,
+    user_training_settings,
+)
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
     check_config_names,
@@ -14,11 +19,17 @@ from dnalm.genome.samples import (  # noqa: E402
     load_sample_sheet,
 )
 
-try:  # names that become paths, with a clearer message than the schema's
+try:  # names that become paths, unknown settings and presets: clearer than the schema's
     check_config_names(config)
+    check_config_keys(config)
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
+# The schema fills in every default; the training settings stay as the config wrote them
+# (the dataclasses of dnalm.core.config add the same defaults in the job), so that rule
+# params, and with them Snakemake's rerun decisions, do not change with this check.
+_USER_TRAINING_SETTINGS = user_training_settings(config)
 validate(config, schema="../schemas/config.schema.yaml")
+restore_training_settings(config, _USER_TRAINING_SETTINGS)
 
 try:
     SAMPLE_LIST = load_sample_sheet(config["samples"])

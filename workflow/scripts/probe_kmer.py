@@ -1,5 +1,6 @@
 """Rule probe_kmer: the same probe on k-mer frequency vectors (baseline row)."""
 
+from dnalm.core.config import ProbeConfig
 from dnalm.core.smk import run_script
 from dnalm.evaluation.probe import probe_kmer
 
@@ -9,7 +10,7 @@ def main(smk):
         smk.input.task,
         smk.output.metrics,
         k=int(smk.wildcards.k),
-        cv_folds=int(smk.params.probe["cv_folds"]),
+        cv_folds=int(ProbeConfig.from_dict(smk.params.probe, "probe").cv_folds),
     )
 
 

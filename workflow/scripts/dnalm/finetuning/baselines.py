@@ -49,7 +49,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import kmer_frequencies_sparse, one_hot
+from dnalm.core.config import CNNTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.evaluation.metrics import classification_metrics, regression_metrics, write_metrics_json
@@ -75,7 +76,7 @@ from dnalm.finetuning.data import (
 )
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
 from dnalm.training.augment import random_reverse_complement, shift_crop
-from dnalm.training.fit import ArrayBatches, fit, fit_settings, predict
+from dnalm.training.fit import ArrayBatches, fit, predict
 
 log = logging.getLogger(__name__)
 
@@ -89,44 +90,9 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- one-hot CNN
 
 
-@dataclass
-class CNNConfig:
-    """Settings of the one-hot CNN baseline. Defaults: the DNA-LLM architecture (128
-    channels, kernel 11, dropout 0.2) with a learning rate that converges in a few epochs
-    on CPU; DNA-LLM used lr 1e-4, weight decay 1e-4, batch 64, patience 10, up to 100
-    epochs, selection on validation loss."""
-
-    channels: int = 128
-    kernel_size: int = 11
-    dropout: float = 0.2
-    pooling: str = "max"  # classification / sequence regression only
-    batch_size: int = 64
-    eval_batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    max_epochs: int = 30
-    patience: int = 5
-    eval_every: int | None = None  # steps; None = once per epoch
-    max_steps: int | None = None
-    grad_clip: float | None = 1.0
-    max_shift: int = 10  # per-base regression only; 0 = off
-    reverse_complement: bool = False
-    seed: int = 0
-    device: str = "cpu"
-    warmup_steps: int = 0
-    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
-    min_lr_ratio: float = 0.1
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> CNNConfig:
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(
-                f"unknown one-hot CNN setting(s) {sorted(unknown)}; "
-                f"known: {sorted(cls.__dataclass_fields__)}"
-            )
-        return cls(**d)
+#: Settings of the one-hot CNN baseline (dnalm.core.config; workflow config
+#: `baselines.onehot_cnn.train`), under the name this module's functions use.
+CNNConfig = CNNTrainConfig
 
 
 def train_onehot_cnn(

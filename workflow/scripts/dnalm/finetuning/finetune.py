@@ -63,7 +63,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE
+from dnalm.core.config import FinetuneTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.metrics import write_metrics_json
@@ -89,74 +90,17 @@ from dnalm.finetuning.data import (
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 from dnalm.modeling.loader import load_model_folder
 from dnalm.training.augment import random_reverse_complement, shift_crop
-from dnalm.training.fit import ArrayBatches, fit, fit_settings, predict
-from dnalm.training.schedule import check_lr_schedule
+from dnalm.training.fit import ArrayBatches, fit, predict
 
 log = logging.getLogger(__name__)
 
-REGIMES = ("frozen", "partial", "full", "lora")
-TOO_LONG = ("truncate", "error")
 #: attention projections LoRA adapts, per architecture (peft target_modules)
 LORA_TARGETS = {"opt": ["q_proj", "v_proj"], "bert": ["query", "value"]}
 
 
-@dataclass
-class FinetuneConfig:
-    """Settings of one fine-tuning run (workflow config `finetune.train` and the run entry).
-
-    Head sizes default to DNA-LLM's regression head (128 channels, kernel 11, dropout 0.2)."""
-
-    regime: str = "frozen"
-    freeze_layers: int = 1  # partial: embeddings + this many first blocks frozen
-    random_init: bool = False
-    pooling: str = "mean"  # classification heads: mean | cls | last | max
-    head_hidden: int = 128
-    head_kernel: int = 11
-    head_dropout: float = 0.2
-    head_standardize: bool = True  # sequence-level heads: standardise pooled features
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 50  # linear warm-up of the learning rate (0 = off)
-    lr_schedule: str = "cosine"  # after warm-up: cosine | constant
-    min_lr_ratio: float = 0.1  # cosine: final lr = lr * min_lr_ratio
-    weight_decay: float = 0.01
-    max_epochs: int = 10
-    patience: int = 3
-    eval_every: int | None = None  # optimizer steps between validations; None = per epoch
-    max_steps: int | None = None
-    grad_clip: float | None = 1.0
-    max_shift: int = 10  # per-base tasks; 0 = off
-    reverse_complement: bool = False
-    max_train_examples: int | None = None  # seeded subsample of train (CI-sized runs)
-    max_validation_examples: int | None = None  # seeded subsample of validation (ditto)
-    too_long: str = "truncate"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> FinetuneConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown fine-tuning setting(s) {sorted(unknown)}; known: {sorted(known)}"
-            )
-        cfg = cls(**d)
-        if cfg.regime not in REGIMES:
-            raise ConfigError(f"regime must be one of {REGIMES}, got {cfg.regime!r}")
-        check_lr_schedule(cfg.lr_schedule)
-        if cfg.too_long not in TOO_LONG:
-            raise ConfigError(f"too_long must be one of {TOO_LONG}, got {cfg.too_long!r}")
-        if cfg.freeze_layers < 0:
-            raise ConfigError(f"freeze_layers must be >= 0, got {cfg.freeze_layers}")
-        return cfg
+#: Settings of one fine-tuning run (dnalm.core.config; workflow config `finetune.train`
+#: and the run entry), under the name this module's functions use.
+FinetuneConfig = FinetuneTrainConfig
 
 
 # ----------------------------------------------------------------------------- checks

@@ -109,18 +109,6 @@ CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elaps
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
-#: the fit() settings that a run's config (CNNConfig, finetune.FinetuneConfig) carries
-FIT_SETTINGS = (
-    "max_epochs", "patience", "lr", "weight_decay", "grad_clip", "eval_every", "max_steps",
-    "seed", "warmup_steps", "lr_schedule", "min_lr_ratio",
-)  # fmt: skip
-
-
-def fit_settings(cfg: Any) -> dict[str, Any]:
-    """The :func:`fit` keyword arguments named in FIT_SETTINGS, read from `cfg`."""
-    return {k: getattr(cfg, k) for k in FIT_SETTINGS}
-
-
 #: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one)
 FIT_CHECKPOINT_FORMAT = "dnalm.baselines.fit/1"
 

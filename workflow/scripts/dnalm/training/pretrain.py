@@ -51,6 +51,7 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
+from dnalm.core.config import PretrainTrainConfig
 from dnalm.core.errors import ConfigError, DnalmError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
@@ -93,36 +94,6 @@ class TrainingDivergedError(DnalmError):
     """The training or validation loss became NaN or infinite."""
 
 
-#: Training settings and their defaults (workflow config `pretrain.train`).
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "micro_batch_size": 16,  # windows per process per micro-batch
-    "grad_accum": 1,  # micro-batches per optimizer step
-    "max_steps": 2000,
-    "lr": 1e-3,
-    "min_lr_ratio": 0.1,  # final lr = lr * min_lr_ratio
-    "warmup_steps": 100,
-    "weight_decay": 0.1,
-    "beta1": 0.9,
-    "beta2": 0.95,
-    "eps": 1e-8,
-    "grad_clip": 1.0,  # max global grad norm; 0 or null: off
-    "eval_interval": 100,  # steps between validations (and checkpoints)
-    "eval_batches": 50,  # validation batches per evaluation (null: the whole split)
-    "eval_batch_size": None,  # null: micro_batch_size
-    "log_interval": 10,  # steps between rows of curves.csv
-    "patience": 10,  # evaluations without improvement before stopping (null: never)
-    "min_delta": 0.0,  # improvement smaller than this does not count
-    "mask_prob": 0.15,  # mlm only
-    "mask_span": None,  # mlm only; null: k for overlapping k-mers, else 1
-    "baseline_order": None,  # null: 0 for codon tokens, else the largest affordable order
-    "device": "auto",  # auto | cpu | cuda
-    "precision": "auto",  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
-    "compile": False,  # torch.compile the model
-    "threads": None,  # torch CPU threads (null: torch's default)
-    "test_eval": True,  # score the test split and the baseline at the end
-}
-
 CURVE_COLUMNS = [
     "step",
     "tokens_seen",
@@ -137,19 +108,8 @@ METRIC_COLUMNS = ["model", "split", "loss", "perplexity", "bits_per_nt", "accura
 
 
 def resolve_train_cfg(train_cfg: dict | None) -> dict[str, Any]:
-    cfg = dict(TRAIN_DEFAULTS)
-    for key, value in (train_cfg or {}).items():
-        if key not in TRAIN_DEFAULTS:
-            raise ConfigError(f"unknown training setting {key!r}; valid: {sorted(TRAIN_DEFAULTS)}")
-        cfg[key] = value
-    for key in ("micro_batch_size", "grad_accum", "max_steps", "eval_interval", "log_interval"):
-        if not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ConfigError(f"training setting {key} must be a positive integer, got {cfg[key]}")
-    if cfg["precision"] not in ("auto", "bf16", "fp32"):
-        raise ConfigError(f"precision must be auto, bf16 or fp32, got {cfg['precision']!r}")
-    if cfg["device"] not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg['device']!r}")
-    return cfg
+    """The full training settings (PretrainTrainConfig: defaults, then `train_cfg`) as a dict."""
+    return PretrainTrainConfig.from_dict(train_cfg).as_dict()
 
 
 class WarmupCosine:
