@@ -181,7 +181,10 @@ def test_drop_share_through_the_workflow(tmp_path, mgal_cds_fasta):
     proc = snakemake(workdir, "results/cds/qc_summary.tsv", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = (workdir / "results/logs/cds/mgal.log").read_text()
-    assert "WARNING dnalm.genome.cds: sample mgal: 542 of 719 CDS (75%) dropped as internal_stop" in log
+    assert (
+        "WARNING dnalm.genome.cds: sample mgal: 542 of 719 CDS (75%) dropped as internal_stop"
+        in log
+    )
     summary = pd.read_csv(workdir / "results/cds/qc_summary.tsv", sep="\t")
     assert summary.loc[0, "drop_warning"].startswith("542 of 719 CDS (75%) dropped as internal")
 
