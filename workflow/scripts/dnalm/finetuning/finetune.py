@@ -72,6 +72,7 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE
+from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.metrics import write_metrics_json
@@ -468,14 +469,6 @@ def _token_stats(tok, seqs: Sequence[str], context: int) -> _TokenStats:
     return _TokenStats(n_tokens, cut, uncovered)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -509,7 +502,7 @@ def finetune(
     (out_dir / "metrics.json").unlink(missing_ok=True)  # a stale result must not look current
     model_dir = Path(model_dir)
     model_name = model_name or model_dir.name
-    device = _device(cfg.device)
+    device = select_device(cfg.device)
 
     lm, hf_config = load_backbone(model_dir, cfg.random_init, cfg.seed)
     run_record = _run_record(model_dir)
