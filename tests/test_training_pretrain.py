@@ -245,18 +245,17 @@ def test_two_gloo_processes_follow_the_single_process_trajectory(corpus, tmp_pat
     assert run2["world_size"] == 2
 
 
-def test_early_stopping_stops_after_patience(corpus, tmp_path):
-    run = pretrain(
-        corpus,
-        tmp_path / "m",
-        "gpt",
-        "tiny",
-        {},
-        {**FAST, "max_steps": 100, "patience": 1, "min_delta": 100.0, "test_eval": False},
-    )
+def test_early_stopping_stops_after_patience(corpus, tmp_path, monkeypatch):
+    cfg = {**FAST, "max_steps": 100, "patience": 1, "min_delta": 100.0, "test_eval": False}
+    run = pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, cfg)
     assert run["stopped_early"]
     assert run["steps"] == 10
     assert run["best_step"] == 0
+    # a rerun picks the stopped run up as it is (it used to train another eval_interval)
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batches: pytest.fail("trained"))
+    again = pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, cfg)
+    assert again["stopped_early"]
+    assert again["steps"] == 10
 
 
 def test_context_longer_than_position_table_is_rejected(corpus, tmp_path):
