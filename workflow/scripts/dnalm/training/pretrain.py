@@ -197,6 +197,7 @@ class Trainer:
         self._setup_device()
         self._setup_data()
         self._setup_model()
+        self._setup = self.setup()  # what its checkpoints record
 
     # ---- setup
 
@@ -377,7 +378,6 @@ class Trainer:
         """Restore the last checkpoint of this very run (same setup). Checkpoints of another
         setup, or all of them when not `resume`, are removed (with a warning naming the
         changed settings) and the run starts over."""
-        self._setup = self.setup()
         last = ckpt.last_checkpoint(self.ckpt_dir)
         state = ckpt.load_state(last) if last is not None and self.resume else None
         why = None if state is None else self._stale(state)
