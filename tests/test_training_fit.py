@@ -23,7 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import ConfigError, DnalmError, TrainingDivergedError
 from dnalm.training import checkpoint as ckpt
 from dnalm.training.fit import ArrayBatches, fit, predict, resolve_precision
 from dnalm.training.schedule import lr_factor
@@ -373,6 +373,18 @@ def test_changed_architecture_or_setup_is_a_config_error(setup, tmp_path):
     assert _last_weights(root) == before  # refused runs leave the checkpoint alone
 
 
+def test_checkpoint_of_the_old_format_is_refused_naming_the_folder(setup, tmp_path):
+    root = tmp_path / "ck"
+    _fit(setup, root, max_steps=2, eval_every=2)
+    last = ckpt.last_checkpoint(root)
+    state = ckpt.load_state(last)
+    state["format"] = "dnalm.baselines.fit/1"  # before the shared weight-decay rule
+    torch.save(state, last / ckpt.STATE_FILE)
+    with pytest.raises(ConfigError, match=r"older dnalm .* Delete the folder") as err:
+        _fit(setup, root, max_steps=4, eval_every=2)
+    assert str(root) in str(err.value)
+
+
 def test_pretraining_checkpoint_is_refused(setup, tmp_path):
     build, _ = setup
     model, *_ = build()
@@ -391,7 +403,7 @@ def test_nan_targets_name_the_step_and_keep_the_checkpoint(setup, tmp_path):
     y[2 * 16 + 5, 7] = float("nan")  # in the third batch of an unshuffled epoch
     train = ArrayBatches({**train.arrays, "y": y}, 16, transform=train.transform)
     root = tmp_path / "ck"
-    with pytest.raises(FloatingPointError) as err:
+    with pytest.raises(TrainingDivergedError) as err:
         fit(
             model,
             train,
@@ -414,10 +426,11 @@ def test_nan_targets_name_the_step_and_keep_the_checkpoint(setup, tmp_path):
 def test_divergence_names_the_step_and_suggests_lower_lr(setup):
     build, _ = setup
     model, train, val, loss_fn = build()
-    with pytest.raises(FloatingPointError) as err:
+    with pytest.raises(TrainingDivergedError) as err:
         fit(model, train, val, loss_fn, lr=1e30, grad_clip=None, progress=False)
+    assert isinstance(err.value, DnalmError)  # one line in the log, no traceback
     msg = str(err.value)
-    assert "non-finite training loss" in msg
+    assert "the training loss is nan" in msg
     assert "at step 2 " in msg
     assert "lower the learning rate (lr=1e+30)" in msg
 

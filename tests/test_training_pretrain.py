@@ -1,10 +1,13 @@
 """Pretraining end to end on a tiny synthetic corpus: outputs, exact resume after SIGKILL,
-2 processes (gloo) against 1, early stopping, and the clear errors for bad input."""
+2 processes (gloo) against 1, early stopping, reruns with the same or changed settings,
+torch.compile, and the clear errors for bad input."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import logging
 import math
 import os
 import signal
@@ -23,7 +26,7 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.modeling.models import count_parameters
 from dnalm.training import checkpoint as ckpt
 from dnalm.training.lm_eval import MarkovBaseline
-from dnalm.training.pretrain import CURVE_COLUMNS, TrainingDivergedError, pretrain
+from dnalm.training.pretrain import CURVE_COLUMNS, Trainer, TrainingDivergedError, pretrain
 from tests.support.lm_corpus import VOCAB, make_corpus, markov_sequences, pack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,18 +245,17 @@ def test_two_gloo_processes_follow_the_single_process_trajectory(corpus, tmp_pat
     assert run2["world_size"] == 2
 
 
-def test_early_stopping_stops_after_patience(corpus, tmp_path):
-    run = pretrain(
-        corpus,
-        tmp_path / "m",
-        "gpt",
-        "tiny",
-        {},
-        {**FAST, "max_steps": 100, "patience": 1, "min_delta": 100.0, "test_eval": False},
-    )
+def test_early_stopping_stops_after_patience(corpus, tmp_path, monkeypatch):
+    cfg = {**FAST, "max_steps": 100, "patience": 1, "min_delta": 100.0, "test_eval": False}
+    run = pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, cfg)
     assert run["stopped_early"]
     assert run["steps"] == 10
     assert run["best_step"] == 0
+    # a rerun picks the stopped run up as it is (it used to train another eval_interval)
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batches: pytest.fail("trained"))
+    again = pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, cfg)
+    assert again["stopped_early"]
+    assert again["steps"] == 10
 
 
 def test_context_longer_than_position_table_is_rejected(corpus, tmp_path):
@@ -270,33 +272,150 @@ def test_tokenizer_and_corpus_vocabulary_mismatch_is_rejected(tmp_path):
         pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, FAST)
 
 
-def test_resuming_with_another_vocabulary_or_architecture_is_rejected(tmp_path):
+SHORT = {**FAST, "max_steps": 10, "eval_interval": 5, "test_eval": False}
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_finished_run_with_the_same_settings_is_picked_up_without_training(
+    corpus, tmp_path, monkeypatch, caplog
+):
+    out = tmp_path / "m"
+    first = pretrain(corpus, out, "gpt", "tiny", {}, SHORT)
+    weights = (out / "model.safetensors").read_bytes()
+
+    def no_training(self, batches):
+        raise AssertionError("a finished run trained again")
+
+    monkeypatch.setattr(Trainer, "train_step", no_training)
+    # settings that do not change the weights (curve rows, threads, the test score) may differ
+    again = {**SHORT, "log_interval": 2, "threads": None, "test_eval": True}
+    with caplog.at_level(logging.INFO, logger="dnalm.training.pretrain"):
+        run = pretrain(corpus, out, "gpt", "tiny", {}, again)
+    assert "resumed from" in caplog.text
+    assert not _warnings(caplog)
+    assert run["steps"] == first["steps"] == 10
+    assert run["best_val_loss"] == first["best_val_loss"]
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert json.loads((out / "run.json").read_text())["train"]["log_interval"] == 2
+
+
+def test_changed_lr_starts_over_with_a_warning_naming_it(corpus, tmp_path, caplog):
+    """Item: a rerun with another lr and warm-up used to 'resume' the finished run and
+    record the new settings in run.json without applying them."""
+    out, fresh = tmp_path / "m", tmp_path / "fresh"
+    pretrain(corpus, out, "gpt", "tiny", {}, {**SHORT, "lr": 1e-3, "warmup_steps": 2})
+    before = load_file(out / "model.safetensors")
+    changed = {**SHORT, "lr": 1e-5, "warmup_steps": 8}
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        run = pretrain(corpus, out, "gpt", "tiny", {}, changed)
+    (warning,) = _warnings(caplog)
+    assert "settings changed since the checkpoints in" in warning
+    assert "step 10" in warning
+    assert ": lr, warmup_steps (lr: checkpoint 0.001, now 1e-05;" in warning
+    assert "starting over" in warning
+    assert run["steps"] == 10
+    assert run["train"]["lr"] == 1e-5
+    after = load_file(out / "model.safetensors")
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+    pretrain(corpus, fresh, "gpt", "tiny", {}, changed)  # the rerun is a fresh run, exactly
+    assert _same_weights(out, fresh)
+    rows = _curves(out / "curves.csv")
+    assert [int(r["step"]) for r in rows if r["val_loss"]] == [0, 5, 10]
+
+
+def test_changed_data_starts_over(tmp_path, caplog):
     corpus = make_corpus(tmp_path / "c")
     out = tmp_path / "m"
-    pretrain(corpus, out, "gpt", "tiny", {}, {**FAST, "max_steps": 5, "test_eval": False})
-    with pytest.raises(ConfigError, match=r"the setup changed \(arch"):
-        pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, {**FAST, "max_steps": 10})
+    pretrain(corpus, out, "gpt", "tiny", {}, SHORT)
+    for kind in ("tokens", "positions"):  # same windows, same meta.json, another order
+        path = corpus / f"train.{kind}.npy"
+        np.save(path, np.load(path)[::-1].copy())
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        run = pretrain(corpus, out, "gpt", "tiny", {}, SHORT)
+    (warning,) = _warnings(caplog)
+    assert "settings changed since the checkpoints" in warning
+    assert ": data.train (data.train: checkpoint '" in warning
+    assert run["steps"] == 10
+
+
+def test_changed_architecture_or_vocabulary_starts_over_with_a_warning(tmp_path, caplog):
+    """Item: a run killed and rerun after an architecture change used to stop, saying to use
+    'resume=False (--no-resume)', which the workflow does not offer."""
+    corpus = make_corpus(tmp_path / "c")
+    out = tmp_path / "m"
+    cfg = {**FAST, "max_steps": 5, "test_eval": False}
+    pretrain(corpus, out, "gpt", "tiny", {}, cfg)
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        run = pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, cfg)
+    (warning,) = _warnings(caplog)
+    assert ": arch.n_layer (arch.n_layer: checkpoint 2, now 3)" in warning
+    assert "starting over" in warning
+    assert "no-resume" not in warning
+    assert run["arch"]["n_layer"] == 3
+    assert run["steps"] == 5
+    caplog.clear()
     meta = json.loads((corpus / "meta.json").read_text())
     meta["tokenizer_hash"] = "another-tokenizer"
     (corpus / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match="the vocabulary changed"):
-        pretrain(corpus, out, "gpt", "tiny", {}, {**FAST, "max_steps": 10})
-    # starting over is allowed
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, cfg)
+    (warning,) = _warnings(caplog)
+    assert ": data.meta, tokenizer_hash (" in warning
+    # a checkpoint of the older format (architecture only) is not trusted either
+    last = ckpt.last_checkpoint(out / "checkpoints")
+    state = ckpt.load_state(last)
+    del state["format"]
+    torch.save(state, last / ckpt.STATE_FILE)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, cfg)
+    (warning,) = _warnings(caplog)
+    assert "were written by an older dnalm" in warning
+    assert "starting over" in warning
+    # resume=False (--no-resume) still starts over without a word
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
+        pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, cfg, resume=False)
+    assert not _warnings(caplog)
+
+
+_COMPILE_STEP = {**FAST, "max_steps": 1, "eval_interval": 1, "eval_batches": 1}
+
+
+@pytest.mark.parametrize("objective", ["gpt", "mlm"])
+def test_compile_trains(corpus, tmp_path, monkeypatch, objective):
+    """Item: `compile: true` crashed at the first step (the compiled wrapper's len()). One
+    compiled step per objective through torch.compile's graph capture and autograd
+    (backend aot_eager: seconds; test_compile_trains_with_inductor runs the default
+    backend, which takes about a minute per objective on a CPU)."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     run = pretrain(
-        corpus,
-        out,
-        "gpt",
-        "tiny",
-        {"n_layer": 3},
-        {**FAST, "max_steps": 5, "test_eval": False},
-        resume=False,
+        corpus, tmp_path / "m", objective, "tiny", {}, {**_COMPILE_STEP, "compile": True}
     )
-    assert run["arch"]["n_layer"] == 3
+    assert run["steps"] == 1
+    assert math.isfinite(run["best_val_loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["gpt", "mlm"])
+def test_compile_trains_with_inductor(corpus, tmp_path, objective):
+    cfg = {**_COMPILE_STEP, "compile": True, "test_eval": False}
+    run = pretrain(corpus, tmp_path / "m", objective, "tiny", {}, cfg)
+    assert run["steps"] == 1
+    assert math.isfinite(run["best_val_loss"])
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(corpus, tmp_path):
     out = tmp_path / "m"
-    with pytest.raises(TrainingDivergedError, match=r"at step \d+.*Lower `lr`"):
+    with pytest.raises(TrainingDivergedError, match=r"at step \d+ \(epoch 1.*lower `lr`") as err:
         pretrain(
             corpus,
             out,
@@ -307,6 +426,7 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(corpus, 
         )
     last = ckpt.last_checkpoint(out / "checkpoints")
     assert last is not None
+    assert f"The last checkpoint {last} (step " in str(err.value)
     weights = load_file(last / "model.safetensors")
     assert all(torch.isfinite(w).all() for w in weights.values())
     assert not (out / "model.safetensors").exists()

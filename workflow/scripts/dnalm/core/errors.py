@@ -20,3 +20,8 @@ class DownloadError(DnalmError):
 
 class InputFormatError(DnalmError):
     """An input file (GBFF, FASTA, GFF/GTF, task table) is malformed."""
+
+
+class TrainingDivergedError(DnalmError):
+    """A training or validation loss became NaN or infinite (pretraining, fine-tuning, the
+    one-hot CNN); the message names the step and says what to change."""

@@ -56,6 +56,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
@@ -72,18 +73,6 @@ _NO_LIMIT = 1_000_000
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-def select_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` if given, else CUDA when available, else Apple MPS when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _is_local(name: str | os.PathLike) -> bool:

@@ -90,18 +90,13 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- one-hot CNN
 
 
-#: Settings of the one-hot CNN baseline (dnalm.core.config; workflow config
-#: `baselines.onehot_cnn.train`), under the name this module's functions use.
-CNNConfig = CNNTrainConfig
-
-
 def train_onehot_cnn(
     df: pd.DataFrame,
     out_dir: str | os.PathLike,
     *,
     kind: str | None = None,
     labels: Sequence[str] | None = None,
-    config: CNNConfig | Mapping[str, Any] | None = None,
+    config: CNNTrainConfig | Mapping[str, Any] | None = None,
     model_name: str = "onehot_cnn",
     task: str | None = None,
 ) -> dict[str, Any]:
@@ -112,7 +107,7 @@ def train_onehot_cnn(
     label or targets). kind: classification | regression | per_base_regression (default:
     from the table). labels: class order (default: the task's, else sorted)."""
     t_start = time.perf_counter()
-    cfg = config if isinstance(config, CNNConfig) else CNNConfig.from_dict(config)
+    cfg = config if isinstance(config, CNNTrainConfig) else CNNTrainConfig.from_dict(config)
     kind = task_kind(df, kind)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

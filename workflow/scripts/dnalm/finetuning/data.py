@@ -4,7 +4,6 @@ prediction files, and the discarding of checkpoints that were trained on other s
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -23,7 +22,8 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.evaluation.metrics import classification_metrics, regression_metrics
 from dnalm.tasks.common import KINDS
-from dnalm.training.fit import CURVE_COLUMNS
+from dnalm.training.core import write_curves
+from dnalm.training.fit import CURVE_COLUMNS, FIT_CHECKPOINT_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,8 @@ def _class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
 
 
 def _save_curves(path: Path, rows: list[dict[str, float]]) -> None:
-    with atomic_write(path) as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(CURVE_COLUMNS)
-        for r in rows:
-            w.writerow([f"{r[c]:.6g}" if isinstance(r[c], float) else r[c] for c in CURVE_COLUMNS])
+    """curves.csv of a fit() run (training.core.write_curves, fit's columns)."""
+    write_curves(path, rows, CURVE_COLUMNS)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -218,7 +215,8 @@ def discard_stale_checkpoints(
     the old checkpoints belong to another run: remove them and start over, saying so. The
     settings (JSON-able, "threads" and "device" ignored) and a sha256 of the training and
     validation arrays (`data`: split -> task_arrays) are recorded in ``settings.json`` of
-    `ckpt_dir`."""
+    `ckpt_dir`, with the checkpoint format of fit() (checkpoints of an older format are
+    removed alike)."""
     record = ckpt_dir / "settings.json"
     settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
     h = hashlib.sha256()
@@ -228,6 +226,7 @@ def discard_stale_checkpoints(
             h.update(f"{split}|{key}|{arr.dtype}|{arr.shape}|".encode())
             h.update(arr.tobytes())
     settings["data"] = h.hexdigest()
+    settings["checkpoint_format"] = FIT_CHECKPOINT_FORMAT
     if ckpt_dir.exists():
         old = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
         if old != settings:

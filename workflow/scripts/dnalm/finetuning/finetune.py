@@ -74,6 +74,7 @@ from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE
 from dnalm.core.config import FinetuneTrainConfig, fit_settings
+from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.metrics import write_metrics_json
@@ -96,11 +97,6 @@ log = logging.getLogger(__name__)
 
 #: attention projections LoRA adapts, per architecture (peft target_modules)
 LORA_TARGETS = {"opt": ["q_proj", "v_proj"], "bert": ["query", "value"]}
-
-
-#: Settings of one fine-tuning run (dnalm.core.config; workflow config `finetune.train`
-#: and the run entry), under the name this module's functions use.
-FinetuneConfig = FinetuneTrainConfig
 
 
 # ----------------------------------------------------------------------------- checks
@@ -177,7 +173,7 @@ def _embedding_modules(backbone: nn.Module) -> list[nn.Module]:
 class FinetuneModel(nn.Module):
     """Backbone + task head. forward(batch) -> (B, L) per-base scores or (B, C) logits."""
 
-    def __init__(self, lm, kind: str, n_out: int, cfg: FinetuneConfig) -> None:
+    def __init__(self, lm, kind: str, n_out: int, cfg: FinetuneTrainConfig) -> None:
         super().__init__()
         self.lm = lm  # kept whole so the fine-tuned LM can be saved as a model folder
         self.backbone = lm.base_model
@@ -214,7 +210,7 @@ class FinetuneModel(nn.Module):
         return self.head(hidden, batch["attention_mask"])  # (B, C)
 
 
-def apply_regime(model: FinetuneModel, cfg: FinetuneConfig) -> None:
+def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
     """Set requires_grad (and LoRA adapters) for the regime."""
     backbone = model.backbone
     if cfg.regime == "full":
@@ -286,7 +282,9 @@ class Tokenize:
     truncates to `context` tokens and builds input_ids / attention_mask (B, T) and, for
     per-base tasks, base_index (B, W) with the base mask cleared where no token covers."""
 
-    def __init__(self, tok, context: int, per_base: bool, train: bool, cfg: FinetuneConfig) -> None:
+    def __init__(
+        self, tok, context: int, per_base: bool, train: bool, cfg: FinetuneTrainConfig
+    ) -> None:
         self.tok = tok
         self.context = int(context)
         self.per_base = per_base
@@ -361,14 +359,6 @@ def _token_stats(tok, seqs: Sequence[str], context: int) -> _TokenStats:
     return _TokenStats(n_tokens, cut, uncovered)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -376,7 +366,7 @@ def finetune(
     model_dir: str | os.PathLike,
     task: pd.DataFrame | str | os.PathLike,
     out_dir: str | os.PathLike,
-    config: FinetuneConfig | Mapping[str, Any] | None = None,
+    config: FinetuneTrainConfig | Mapping[str, Any] | None = None,
     *,
     run_name: str | None = None,
     model_name: str | None = None,
@@ -389,7 +379,9 @@ def finetune(
     from dnalm.tasks.common import load_task
 
     t_start = time.perf_counter()
-    cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
+    cfg = (
+        config if isinstance(config, FinetuneTrainConfig) else FinetuneTrainConfig.from_dict(config)
+    )
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     df = task if isinstance(task, pd.DataFrame) else load_task(task)
@@ -401,7 +393,7 @@ def finetune(
     (out_dir / "metrics.json").unlink(missing_ok=True)  # a stale result must not look current
     model_dir = Path(model_dir)
     model_name = model_name or model_dir.name
-    device = _device(cfg.device)
+    device = select_device(cfg.device)
 
     loaded = load_model_folder(
         model_dir,
@@ -571,7 +563,7 @@ def save_finetuned(
     model: FinetuneModel,
     model_dir: Path,
     out: Path,
-    cfg: FinetuneConfig,
+    cfg: FinetuneTrainConfig,
     kind: str,
     labels: Sequence[str] | None,
 ) -> None:

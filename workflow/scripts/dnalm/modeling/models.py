@@ -249,7 +249,9 @@ def forward_logits(
     }
     if causal:
         kwargs["use_cache"] = False
-    return (module or model)(**kwargs).logits
+    # `is not None`, not truthiness: a torch.compile wrapper forwards len() to the model,
+    # which raises TypeError
+    return (module if module is not None else model)(**kwargs).logits
 
 
 def objective_of(model_or_config) -> str:

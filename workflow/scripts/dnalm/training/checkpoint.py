@@ -5,8 +5,11 @@ Layout of `checkpoints/`::
     step-00000120/        one complete checkpoint (written as .tmp-*, then renamed)
         model.safetensors   weights (safetensors; tied tensors stored once; without the
                             tensors a run keeps frozen when saved with `skip`)
-        trainer_state.pt    optimizer, scheduler, RNG states of every process (python,
-                            numpy, torch, cuda), step, early-stopping state, curve rows
+        trainer_state.pt    `format` (which loop wrote it, and the version), `setup`
+                            (every setting that changes the result: a run resumes only
+                            when it has the same, see setup_changes), optimizer,
+                            scheduler, RNG states of every process (python, numpy, torch,
+                            cuda), step, early-stopping state, curve rows
         state.json          step and losses, for people
     last.json             {"dir": "step-00000120", "step": 120}  (atomic rename)
     best.json             same for the best validation loss
@@ -19,8 +22,10 @@ plain Python values, and is read with ``torch.load(weights_only=True)`` (no pick
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +165,44 @@ def load_weights(
         unexpected = sorted(unexpected) + [f"{k} (kept frozen)" for k in present]
     if missing or unexpected:
         raise RuntimeError(f"checkpoint {folder}: missing {missing}, unexpected {unexpected}")
+
+
+def folder_step(folder: Path) -> int | None:
+    """The step of a checkpoint folder (from its state.json), or None."""
+    try:
+        return int(json.loads((Path(folder) / "state.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def setup_changes(
+    saved: Mapping[str, Any] | None, now: Mapping[str, Any], prefix: str = ""
+) -> dict[str, tuple[Any, Any]]:
+    """The entries of a run's setup `now` that differ from the `saved` one of a checkpoint:
+    {key: (saved value, value now)}, nested dicts compared entry by entry under dotted keys
+    ("arch.n_layer"). Both training loops record their setup in a checkpoint's `setup`
+    entry and resume only when this is empty."""
+    saved = saved or {}
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(saved) | set(now), key=str):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.update(setup_changes(a, b, f"{prefix}{key}."))
+        elif not _same(a, b):
+            out[f"{prefix}{key}"] = (a, b)
+    return out
+
+
+def describe_changes(changes: Mapping[str, tuple[Any, Any]], limit: int = 8) -> str:
+    """'lr: checkpoint 0.001, now 1e-05; ...' for the result of setup_changes."""
+    items = list(changes.items())
+    text = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in items[:limit])
+    if len(items) > limit:
+        text += f"; and {len(items) - limit} more"
+    return text

@@ -5,11 +5,15 @@ steps), early stopping with `patience`, the best-validation weights restored at 
 `checkpoint_dir` a checkpoint after every evaluation and an exact resume (the
 :mod:`dnalm.training.checkpoint` format), bf16 autocast on GPU (`precision`). It knows nothing
 about DNA: a `forward(model, batch)` maps a batch to predictions and a `loss_fn(pred, batch)`
-to a loss, so a fine-tuned transformer plugs in with its own batch format."""
+to a loss, so a fine-tuned transformer plugs in with its own batch format.
+
+Device, precision, AdamW's parameter groups (the weight-decay rule: matrices and kernels are
+decayed, not biases, norms or embedding tables), early stopping, curve writing, the
+divergence error and the checkpoint setup check are the ones pretraining uses
+(:mod:`dnalm.training.core`)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -26,10 +30,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dnalm.core.errors import ConfigError
+from dnalm.core.device import select_device
+from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.training import checkpoint as ckpt
+from dnalm.training.core import (
+    PRECISIONS,
+    EarlyStopping,
+    autocast,
+    divergence_error,
+    param_groups,
+    resolve_precision,
+)
 from dnalm.training.schedule import check_lr_schedule, lr_factor
 
 log = logging.getLogger(__name__)
@@ -104,31 +117,14 @@ class FitResult:
 
 
 CURVE_COLUMNS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "elapsed_s", "lr")
+__all__ = ["PRECISIONS", "ArrayBatches", "FitResult", "fit", "predict", "resolve_precision"]
 
 
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-#: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one)
-FIT_CHECKPOINT_FORMAT = "dnalm.baselines.fit/1"
-
-
-def resolve_precision(precision: str, device: str | torch.device) -> str:
-    """The resolved precision, "bf16" or "fp32", of `precision` on `device`: "auto" is bf16
-    autocast on CUDA and fp32 elsewhere (CPU bf16 is slow and changes results);
-    "bf16" / "fp32" force it."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if torch.device(device).type == "cuda" else "fp32"
-    return precision
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast for the forward pass, or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+#: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one).
+#: Version 2: AdamW's two parameter groups of the shared weight-decay rule, and the
+#: early-stopping state of training.core.EarlyStopping; version 1 checkpoints are refused.
+FIT_CHECKPOINT_FORMAT = "dnalm.training.fit/2"
+OLD_FIT_FORMATS = ("dnalm.baselines.fit/1",)
 
 
 def _as_float32(pred: torch.Tensor) -> torch.Tensor:
@@ -162,7 +158,7 @@ def predict(
     mean of loss_fn, or nan). `precision` as in :func:`fit`: the forward pass runs under
     bf16 autocast on CUDA by default; predictions are cast to float32 before the loss and
     numpy."""
-    device = torch.device(device)
+    device = select_device(device)
     prec = resolve_precision(precision, device)
     was_training = model.training
     model.eval()
@@ -171,7 +167,7 @@ def predict(
     try:
         for batch in loader:
             batch = _to_device(batch, device)
-            with _autocast(device, prec):
+            with autocast(device, prec):
                 pred = forward(model, batch)
             pred = _as_float32(pred)
             bsz = pred.shape[0]
@@ -276,13 +272,6 @@ def _architecture_error(
     )
 
 
-def _folder_step(folder: Path) -> int | None:
-    try:
-        return int(json.loads((folder / "state.json").read_text())["step"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 @dataclass
 class _FitState:
     """Everything of a fit() run that a checkpoint must carry (besides weights, optimizer
@@ -295,27 +284,25 @@ class _FitState:
     consumed: int = 0
     epoch_loader: torch.Tensor | None = None
     epoch_rng: dict[str, Any] | None = None
-    best_key: float = -math.inf
+    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(None))
     best_state: dict[str, torch.Tensor] | None = None
     best: dict[str, float] = field(
         default_factory=lambda: {"epoch": 0, "step": 0, "metric": math.nan, "loss": math.nan}
     )
-    bad_evals: int = 0
-    stopped: bool = False
     run_loss: float = 0.0
     run_n: int = 0
     curves: list[dict[str, float]] = field(default_factory=list)
     resume_iter: Iterator | None = None  # a resumed epoch's iterator, already fast-forwarded
 
 
-def _nonfinite_message(
+def _diverged(
     loss: torch.Tensor,
     batch: Mapping[str, Any],
     s: _FitState,
     lr: float,
     precision: str,
     root: Path | None,
-) -> str:
+) -> TrainingDivergedError:
     where = f"at step {s.step + 1} (epoch {s.epoch}, batch {s.consumed + 1})"
     y = batch.get("y")
     if isinstance(y, torch.Tensor) and y.is_floating_point() and not torch.isfinite(y).all():
@@ -331,18 +318,11 @@ def _nonfinite_message(
             + (", or use precision='fp32'" if precision == "bf16" else "")
             + "; also check the inputs and targets for NaN"
         )
-    msg = f"non-finite training loss ({float(loss.detach())}) {where}: {cause}."
-    if root is not None:
-        last = ckpt.last_checkpoint(root)
-        if last is not None:
-            msg += (
-                f" The last checkpoint {last} (step {_folder_step(last)}) is intact; after the "
-                "fix, rerunning resumes from it (delete the folder to start over after "
-                "changing lr or the data)."
-            )
-        else:
-            msg += f" No checkpoint was written to {root} yet."
-    return msg
+    rerun = (
+        "after the fix, rerunning with the same settings resumes from it (fit() refuses "
+        "changed settings; delete the folder to start over after changing lr or the data)."
+    )
+    return divergence_error("the training loss", float(loss.detach()), where, cause, root, rerun)
 
 
 def fit(
@@ -423,9 +403,9 @@ def fit(
     The train loader must give the same batches for the same RNG state: ArrayBatches
     (get_state/set_state), a DataLoader with a `generator`, or any loader using the global
     torch RNG only when iteration starts (its state at the epoch start is replayed).
-    A non-finite training loss raises FloatingPointError naming the step, before the
-    optimizer step, so the last checkpoint stays intact."""
-    device = torch.device(device)
+    A non-finite training loss raises TrainingDivergedError naming the step, epoch and
+    batch, before the optimizer step, so the last checkpoint stays intact."""
+    device = select_device(device)
     prec = resolve_precision(precision, device)
     torch.manual_seed(seed)
     model.to(device)
@@ -434,7 +414,7 @@ def fit(
     ]
     if not params:
         raise ValueError("no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, weight_decay, params), lr=lr)
     disable = progress_disabled() if progress is None else not progress
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     n_batches = _n_batches(train_loader)
@@ -472,7 +452,7 @@ def fit(
     def step_lr(step: int) -> float:
         return lr * lr_factor(step, warmup_steps, total_steps, lr_schedule, min_lr_ratio)
 
-    s = _FitState()
+    s = _FitState(stopper=EarlyStopping(patience, higher_is_better=True))
     resumed_from: int | None = None
     t0 = time.perf_counter()
 
@@ -504,10 +484,8 @@ def fit(
             "step": s.step,
             "epochs_done": epochs_done,
             "batches_done": consumed,
-            "best_key": s.best_key,
+            "early_stopping": s.stopper.state_dict(),
             "best": dict(s.best),
-            "bad_evals": s.bad_evals,
-            "stopped": s.stopped,
             "run_loss": s.run_loss,
             "run_n": s.run_n,
             "curves": [dict(r) for r in s.curves],
@@ -521,6 +499,12 @@ def fit(
         """Restore everything from checkpoint `last`; returns the elapsed seconds so far."""
         nonlocal resumed_from
         state = ckpt.load_state(last)
+        if state.get("format") in OLD_FIT_FORMATS:
+            raise ConfigError(
+                f"cannot resume from checkpoint {last}: it was written by an older dnalm "
+                f"(format {state['format']!r}, before the shared weight-decay rule), whose "
+                f"optimizer state does not fit. Delete the folder {root} to start over."
+            )
         if state.get("format") != FIT_CHECKPOINT_FORMAT:
             raise ConfigError(
                 f"{last} is not a checkpoint of a fine-tuning/baseline run (format "
@@ -529,10 +513,9 @@ def fit(
             )
         if state["shapes"] != shapes:
             raise _architecture_error(last, root, state["shapes"], shapes)
-        saved = state["setup"]
-        diff = {k: (saved.get(k), v) for k, v in setup.items() if saved.get(k) != v}
+        diff = ckpt.setup_changes(state["setup"], setup)
         if diff:
-            lines = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
+            lines = ckpt.describe_changes(diff)
             raise ConfigError(
                 f"cannot resume from checkpoint {last}: the training setup changed ({lines}). "
                 f"Restore the previous settings to resume, or delete the folder {root} to "
@@ -555,7 +538,7 @@ def fit(
                 with atomic_write(root / "best.json") as fh:
                     fh.write(json.dumps({"dir": last.name, "step": step}) + "\n")
             best_dir = last
-        elif best_dir is None or _folder_step(best_dir) != int(state["best"]["step"]):
+        elif best_dir is None or ckpt.folder_step(best_dir) != int(state["best"]["step"]):
             raise ConfigError(
                 f"checkpoint folder {root} is inconsistent: the best step "
                 f"{state['best']['step']} has no checkpoint (best.json -> {best_dir}). "
@@ -579,10 +562,8 @@ def fit(
         s.consumed = int(state["batches_done"])
         s.epoch_loader = state["loader_state"]
         s.epoch_rng = state["epoch_rng"]
-        s.best_key = float(state["best_key"])
+        s.stopper.load_state_dict(state["early_stopping"])
         s.best = dict(state["best"])
-        s.bad_evals = int(state["bad_evals"])
-        s.stopped = bool(state["stopped"])
         s.run_loss, s.run_n = float(state["run_loss"]), int(state["run_n"])
         s.curves = [dict(r) for r in state["curves"]]
         _set_loader_state(train_loader, s.epoch_loader)
@@ -636,15 +617,11 @@ def fit(
             out["loss"],
             metric,
         )
-        improved = key > s.best_key or s.best_state is None
+        improved = s.stopper.update(key)
         if improved:
-            s.best_key, s.bad_evals = key, 0
             s.best_state = ckpt.snapshot(model, frozen)
             s.best.update(epoch=s.epoch, step=s.step, metric=metric, loss=out["loss"])
-        else:
-            s.bad_evals += 1
-        stop = not improved and s.bad_evals >= patience
-        s.stopped = s.stopped or stop
+        stop = not improved and s.stopper.stopped
         if root is not None:
             save(improved)
         return stop
@@ -656,7 +633,7 @@ def fit(
 
     model.train()
     out_of_steps = max_steps is not None and s.step >= max_steps
-    while s.epochs_done < max_epochs and not s.stopped and not out_of_steps:
+    while s.epochs_done < max_epochs and not s.stopper.stopped and not out_of_steps:
         s.epoch = s.epochs_done + 1
         if s.resume_iter is not None:
             it, s.resume_iter = s.resume_iter, None
@@ -676,13 +653,13 @@ def fit(
         complete = True
         for batch in bar:
             batch = _to_device(batch, device)
-            with _autocast(device, prec):
+            with autocast(device, prec):
                 pred = forward(model, batch)
             pred = _as_float32(pred)
             loss = loss_fn(pred, batch)
             if not torch.isfinite(loss):
                 bar.close()
-                raise FloatingPointError(_nonfinite_message(loss, batch, s, lr, prec, root))
+                raise _diverged(loss, batch, s, lr, prec, root)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -706,9 +683,9 @@ def fit(
             if s.consumed == 0:
                 raise ValueError("the train loader yielded no batches")
             s.epochs_done, s.consumed = s.epochs_done + 1, 0
-            if not eval_every and not s.stopped:
+            if not eval_every and not s.stopper.stopped:
                 evaluate()
-    if s.run_n and not s.stopped:  # steps since the last evaluation (eval_every / max_steps)
+    if s.run_n and not s.stopper.stopped:  # steps since the last evaluation
         evaluate()
     if s.best_state is not None:
         model.load_state_dict(s.best_state, strict=not frozen)
@@ -719,7 +696,7 @@ def fit(
         best_val_loss=s.best["loss"],
         epochs_run=s.epochs_done + (1 if s.consumed else 0),
         steps=s.step,
-        stopped_early=s.stopped,
+        stopped_early=s.stopper.stopped,
         elapsed_s=time.perf_counter() - t0,
         curves=s.curves,
         precision=prec,

@@ -5,6 +5,7 @@ an uninterrupted run would have seen, whatever the number of processes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import file_digest
 
 SPLITS = ("train", "validation", "test")
 SPECIAL_KEYS = ("pad_id", "unk_id", "bos_id", "eos_id", "sep_id", "mask_id")
@@ -236,3 +238,36 @@ def bits_per_nt(loss_sum_nats: float, n_nonspecial_targets: int, nt_per_tok: flo
     included) over the nucleotides the non-special targets stand for."""
     n_nt = n_nonspecial_targets * nt_per_tok
     return loss_sum_nats / math.log(2) / n_nt if n_nt else float("nan")
+
+
+def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
+    """Check that the tokenizer folder agrees with the corpus vocabulary size."""
+    from transformers import AutoTokenizer
+
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        raise InputFormatError(
+            f"{tokenizer_dir}/tokenizer.json: missing; the corpus folder must hold a copy of "
+            "its tokenizer (rebuild the corpus)"
+        )
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if len(tok) != meta_vocab:
+        raise InputFormatError(
+            f"{tokenizer_dir}: tokenizer has {len(tok)} tokens but the corpus meta.json says "
+            f"vocab_size {meta_vocab}; the corpus was built with another tokenizer, rebuild it"
+        )
+    return meta_vocab
+
+
+def corpus_fingerprint(corpus_dir: str | Path, meta: dict[str, Any]) -> dict[str, str]:
+    """What identifies the data of a pretraining run: sha256 of meta.json's content
+    (tokenizer, block size, packing, split statistics) and of the train and validation
+    token and position arrays. A checkpoint resumes only a run with the same."""
+    corpus_dir = Path(corpus_dir)
+    text = json.dumps(meta, sort_keys=True, default=str).encode()
+    out = {"meta": hashlib.sha256(text).hexdigest()}
+    for split in ("train", "validation"):
+        h = hashlib.sha256()
+        for kind in ("tokens", "positions"):
+            h.update(file_digest(corpus_dir / f"{split}.{kind}.npy", "sha256").encode())
+        out[split] = h.hexdigest()
+    return out

@@ -17,17 +17,33 @@ not a bidirectional model.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dnalm.core.io import atomic_write
 from dnalm.modeling.models import forward_logits
-from dnalm.training.lm_data import IGNORE_INDEX, Masker, bits_per_nt, causal_labels, special_id_list
+from dnalm.training.core import format_value
+from dnalm.training.lm_data import (
+    IGNORE_INDEX,
+    Masker,
+    bits_per_nt,
+    causal_labels,
+    check_split,
+    load_split,
+    nt_per_token,
+    special_id_list,
+)
 
 EVAL_SALT = 2**32 - 1  # Masker salt of evaluation masks (training uses the epoch)
+METRIC_COLUMNS = ["model", "split", "loss", "perplexity", "bits_per_nt", "accuracy", "n_targets"]
 
 
 def targets_for(tokens, positions, meta, objective: str, masker: Masker | None, windows):
@@ -229,3 +245,60 @@ def labels_function(meta: dict[str, Any], objective: str, masker: Masker | None,
         return masker(tok, windows, salt)[1]
 
     return fn
+
+
+def evaluate_test(tr) -> dict[str, Any]:
+    """Score the test split with the best model of the pretraining Trainer `tr` and the
+    count-based baseline."""
+    meta, objective = tr.meta, tr.objective
+    test_tok, test_pos = load_split(tr.corpus_dir, "test")
+    check_split(
+        test_tok, test_pos, tr.vocab_size, tr.arch["context"], tr.corpus_dir / "test.tokens.npy"
+    )
+    ntpt = nt_per_token(meta, "test")
+    bs = tr.cfg["eval_batch_size"] or tr.cfg["micro_batch_size"]
+    model_res = evaluate_model(
+        tr.model,
+        test_tok,
+        test_pos,
+        meta,
+        objective,
+        ntpt,
+        batch_size=bs,
+        masker=tr.masker,
+        device=tr.device,
+        autocast_dtype=tr.amp_dtype,
+    )
+    ttype = (tr.tokenizer_spec or {}).get("type")
+    order = tr.cfg["baseline_order"]
+    if order is None:
+        n_train = int(meta.get("train", {}).get("n_tokens") or tr.train_tok.size)
+        order = default_markov_order(tr.vocab_size, ttype, n_train, len(special_id_list(meta)))
+    base = MarkovBaseline(order, tr.vocab_size).fit(tr.train_tok, tr.train_pos, tr.pad_id)
+    labels_fn = labels_function(meta, objective, tr.masker, EVAL_SALT)
+    base_res = base.evaluate(test_tok, test_pos, labels_fn, meta, ntpt)
+    base_name = "codon_usage_unigram" if order == 0 and ttype == "codon" else f"markov_order{order}"
+    return {
+        "split": "test",
+        "objective": objective,
+        "targets": "next token" if objective == "gpt" else "masked tokens (fixed seeded mask)",
+        "model": model_res,
+        "baseline": {"name": base_name, "order": order, **base_res},
+    }
+
+
+def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
+    with atomic_write(out_dir / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=1, default=float)
+        fh.write("\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(METRIC_COLUMNS)
+    for name, res in (
+        ("model", metrics["model"]),
+        (metrics["baseline"]["name"], metrics["baseline"]),
+    ):
+        row = [format_value(res[c]) for c in METRIC_COLUMNS[2:]]
+        writer.writerow([name, metrics["split"], *row])
+    with atomic_write(out_dir / "metrics.tsv") as fh:
+        fh.write(buf.getvalue())

@@ -4,10 +4,10 @@ One function, :func:`pretrain`, used by the workflow script, the ``dnalm pretrai
 and ``python -m dnalm.training.pretrain`` (what ``torchrun`` launches for several GPUs/processes).
 
 What a run does:
-* AdamW with two parameter groups: weight decay on the weight matrices of linear layers
-  only; none on biases, LayerNorm weights and embedding tables (token and position), the
-  usual choice since decaying those pulls scales and rare-token rows towards zero for no
-  regularisation benefit;
+* AdamW with two parameter groups (the weight-decay rule of dnalm.training.core, shared with
+  fine-tuning): weight decay on weight matrices; none on biases, LayerNorm weights and
+  embedding tables (token and position), since decaying those pulls scales and rare-token
+  rows towards zero for no regularisation benefit;
 * linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `max_steps`;
   gradient clipping; gradient accumulation; bf16 autocast on GPU, fp32 on CPU; optional
   ``torch.compile``;
@@ -17,7 +17,14 @@ What a run does:
 * validation every `eval_interval` steps (and at step 0), early stopping after `patience`
   evaluations without improvement, checkpoints `last` and `best` (checkpoint.py), rows of
   `curves.csv`; a non-finite loss stops the run with the step and a hint, and the last
-  good checkpoint stays as it was;
+  good checkpoint stays as it was (device, precision, early stopping, curves, the
+  divergence error and the checkpoint check are those of dnalm.training.core, which
+  fine-tuning uses too);
+* a rerun resumes from the last checkpoint only when every setting that changes the result
+  is the same (architecture, optimizer, schedule, batch sizes, seed, evaluation and
+  stopping, precision, and the corpus: meta.json and the train/validation arrays, by
+  sha256); otherwise it starts over with a warning that names the changed settings, and a
+  finished run with the same settings is picked up without training;
 * at the end: the best weights are exported as a Hugging Face folder (config.json,
   model.safetensors, tokenizer files), and the test split is scored against a count-based
   baseline (lm_eval.py): metrics.json, metrics.tsv, run.json.
@@ -31,9 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime
-import io
 import json
 import logging
 import math
@@ -52,7 +57,8 @@ import yaml
 from tqdm import tqdm
 
 from dnalm.core.config import PretrainTrainConfig
-from dnalm.core.errors import ConfigError, DnalmError, InputFormatError
+from dnalm.core.device import select_device
+from dnalm.core.errors import ConfigError, DnalmError, InputFormatError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.models import (
@@ -63,12 +69,16 @@ from dnalm.modeling.models import (
     training_flops_per_token,
 )
 from dnalm.training import checkpoint as ckpt
+from dnalm.training import core
+from dnalm.training.core import EarlyStopping, divergence_error, param_groups
 from dnalm.training.lm_data import (
     IGNORE_INDEX,
     BatchSchedule,
     Masker,
     causal_labels,
     check_split,
+    check_tokenizer_vocab,
+    corpus_fingerprint,
     load_meta,
     load_split,
     mask_span_for,
@@ -77,21 +87,19 @@ from dnalm.training.lm_data import (
     special_id_list,
     special_ids,
 )
-from dnalm.training.lm_eval import (
-    EVAL_SALT,
-    MarkovBaseline,
-    default_markov_order,
-    evaluate_model,
-    labels_function,
-    summarise,
-)
-from dnalm.training.schedule import cosine_factor
+from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
+from dnalm.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 
+__all__ = ["TrainingDivergedError", "WarmupCosine", "param_groups", "pretrain", "write_curves"]
 
-class TrainingDivergedError(DnalmError):
-    """The training or validation loss became NaN or infinite."""
+#: `format` entry of a pretraining checkpoint's trainer_state.pt. Version 2 records the
+#: `setup` (every result-changing setting); older checkpoints (a `fingerprint` of the
+#: architecture only) cannot tell whether they match, so a run starts over from them.
+PRETRAIN_CHECKPOINT_FORMAT = "dnalm.training.pretrain/2"
+#: training settings that do not change the weights (left out of a checkpoint's setup)
+RESULT_NEUTRAL = ("log_interval", "baseline_order", "test_eval", "device", "threads")
 
 
 CURVE_COLUMNS = [
@@ -104,41 +112,11 @@ CURVE_COLUMNS = [
     "elapsed_s",
     "tokens_per_s",
 ]
-METRIC_COLUMNS = ["model", "split", "loss", "perplexity", "bits_per_nt", "accuracy", "n_targets"]
 
 
 def resolve_train_cfg(train_cfg: dict | None) -> dict[str, Any]:
     """The full training settings (PretrainTrainConfig: defaults, then `train_cfg`) as a dict."""
     return PretrainTrainConfig.from_dict(train_cfg).as_dict()
-
-
-class WarmupCosine:
-    """LR multiplier: linear warm-up over `warmup` steps, cosine to `min_ratio` at `total`.
-    A class (not a lambda) so LambdaLR's state_dict stays plain data."""
-
-    def __init__(self, warmup: int, total: int, min_ratio: float):
-        self.warmup, self.total, self.min_ratio = int(warmup), int(total), float(min_ratio)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / (self.warmup + 1)
-        return cosine_factor(step, self.warmup, self.total, self.min_ratio)
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay the weight matrices of Linear layers; not biases, norms or embeddings."""
-    decay, no_decay, seen = [], [], set()
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if id(param) in seen or not param.requires_grad:
-                continue
-            seen.add(id(param))
-            is_matrix = isinstance(module, torch.nn.Linear) and name == "weight"
-            (decay if is_matrix else no_decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
 
 
 # --------------------------------------------------------------------------- distributed
@@ -160,18 +138,6 @@ def _all_reduce_sum(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
-def _broadcast_error(err: Exception | None, device) -> None:
-    """Raise on every rank if any rank failed a check (rank 0's message wins)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        if err:
-            raise err
-        return
-    flag = torch.tensor([1.0 if err else 0.0], device=device)
-    dist.all_reduce(flag)
-    if flag.item() > 0:
-        raise err or DnalmError("another process failed; see its log")
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -191,15 +157,13 @@ class Trainer:
         self._setup_device()
         self._setup_data()
         self._setup_model()
+        self._setup = self.setup()  # what its checkpoints record
 
     # ---- setup
 
     def _setup_device(self) -> None:
-        want = self.cfg["device"]
-        use_cuda = torch.cuda.is_available() and want != "cpu"
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device: cuda was requested but no CUDA device is available")
-        self.device = torch.device(f"cuda:{self.local_rank}" if use_cuda else "cpu")
+        self.device = select_device(self.cfg["device"], local_rank=self.local_rank)
+        use_cuda = self.device.type == "cuda"
         if use_cuda:
             torch.cuda.set_device(self.device)
         if self.world > 1 and not dist.is_initialized():
@@ -207,11 +171,8 @@ class Trainer:
                 backend="nccl" if use_cuda else "gloo",
                 timeout=datetime.timedelta(minutes=30),
             )
-        precision = self.cfg["precision"]
-        if precision == "auto":
-            precision = "bf16" if use_cuda else "fp32"
-        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
-        self.precision = precision
+        self.precision = core.resolve_precision(self.cfg["precision"], self.device)
+        self.amp_dtype = core.amp_dtype(self.precision)
 
     def _setup_data(self) -> None:
         meta = load_meta(self.corpus_dir)
@@ -289,15 +250,21 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.elapsed = 0.0
-        self.best_val = math.inf
+        self.stopper = EarlyStopping(cfg["patience"], min_delta=cfg["min_delta"])
         self.best_step = 0
-        self.bad_evals = 0
         self.last_val = None
         self.curves: list[dict[str, Any]] = []
         # curves.csv lines of self.curves, formatted once: the file is rewritten (atomically)
         # at every row, and re-formatting the whole history each time grew quadratically
         self._curve_lines: list[str] = []
-        self.stopped_early = False
+
+    @property
+    def best_val(self) -> float:
+        return math.inf if self.stopper.best is None else self.stopper.best
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stopper.stopped
 
     # ---- checkpoints
 
@@ -305,15 +272,19 @@ class Trainer:
     def ckpt_dir(self) -> Path:
         return self.out_dir / "checkpoints"
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What a checkpoint must agree on to be resumed."""
+    def setup(self) -> dict[str, Any]:
+        """Every setting that changes the result: a checkpoint resumes only a run with the
+        same (checkpoint.setup_changes)."""
+        train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
+        train["precision"] = self.precision
         return {
+            **train,
             "objective": self.objective,
             "arch": self.arch,
             "vocab_size": self.vocab_size,
             "tokenizer_hash": self.meta.get("tokenizer_hash"),
             "global_batch": self.schedule.global_batch,
-            "seed": self.cfg["seed"],
+            "data": corpus_fingerprint(self.corpus_dir, self.meta),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -325,7 +296,8 @@ class Trainer:
         else:
             rngs = [rng]
         return {
-            "fingerprint": self.fingerprint(),
+            "format": PRETRAIN_CHECKPOINT_FORMAT,
+            "setup": self._setup,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": rngs,
@@ -334,10 +306,9 @@ class Trainer:
             "elapsed": self.elapsed,
             "best_val": self.best_val,
             "best_step": self.best_step,
-            "bad_evals": self.bad_evals,
+            "early_stopping": self.stopper.state_dict(),
             "last_val": self.last_val,
             "curves": self.curves,
-            "train_cfg": dict(self.cfg),
         }
 
     def save(self, best: bool) -> None:
@@ -347,44 +318,53 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
 
+    def _stale(self, state: dict[str, Any]) -> str | None:
+        """Why the checkpoint `state` belongs to another run (None: it is this run's)."""
+        where = f"the checkpoints in {self.ckpt_dir} (step {state.get('step')})"
+        if state.get("format") != PRETRAIN_CHECKPOINT_FORMAT:
+            return (
+                f"{where} were written by an older dnalm that recorded only the architecture, "
+                "not the other settings"
+            )
+        changes = ckpt.setup_changes(state["setup"], self._setup)
+        if changes:
+            return (
+                f"settings changed since {where} were written: {', '.join(changes)} "
+                f"({ckpt.describe_changes(changes)})"
+            )
+        return None
+
     def try_resume(self) -> bool:
+        """Restore the last checkpoint of this very run (same setup). Checkpoints of another
+        setup, or all of them when not `resume`, are removed (with a warning naming the
+        changed settings) and the run starts over."""
         last = ckpt.last_checkpoint(self.ckpt_dir)
-        if last is None or not self.resume:
-            if self.is_main and self.ckpt_dir.exists() and not self.resume:
+        state = ckpt.load_state(last) if last is not None and self.resume else None
+        why = None if state is None else self._stale(state)
+        if state is None or why:
+            if why and self.is_main:
+                log.warning("%s; starting over (the checkpoints are removed)", why)
+            if self.is_main and self.ckpt_dir.exists() and (why or not self.resume):
                 shutil.rmtree(self.ckpt_dir)
             if self.world > 1:
                 dist.barrier()
             return False
-        state = ckpt.load_state(last)
-        saved, now = state["fingerprint"], self.fingerprint()
-        diff = {k: (saved.get(k), now[k]) for k in now if saved.get(k) != now[k]}
-        if diff:
-            lines = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
-            key = "vocabulary" if "vocab_size" in diff or "tokenizer_hash" in diff else "setup"
+        rngs = state["rng"]
+        if len(rngs) != self.world:
             raise ConfigError(
-                f"cannot resume from {last}: the {key} changed ({lines}). Restore the "
-                f"previous settings, or start over with resume=False (--no-resume), which "
-                f"deletes {self.ckpt_dir}"
+                f"cannot resume from {last}: it was saved by {len(rngs)} process(es), this run "
+                f"has {self.world}; run with {len(rngs)} process(es) to resume, or delete "
+                f"the folder {self.ckpt_dir} to start over"
             )
         ckpt.load_weights(last, self.model, device=self.device)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        rngs = state["rng"]
-        if len(rngs) != self.world:
-            raise ConfigError(f"{last}: saved by {len(rngs)} processes, resumed by {self.world}")
         ckpt.restore_rng(rngs[self.rank])
-        for key in (
-            "step",
-            "tokens_seen",
-            "elapsed",
-            "best_val",
-            "best_step",
-            "bad_evals",
-            "last_val",
-        ):
+        for key in ("step", "tokens_seen", "elapsed", "best_step", "last_val"):
             setattr(self, key, state[key])
+        self.stopper.load_state_dict(state["early_stopping"])
         self.curves = list(state["curves"])
-        self._curve_lines = [curve_line(row) for row in self.curves]
+        self._curve_lines = [core.curve_line(row, CURVE_COLUMNS) for row in self.curves]
         log.info("resumed from %s (step %d)", last, self.step)
         return True
 
@@ -425,11 +405,7 @@ class Trainer:
             sync = self.world == 1 or i == len(batches) - 1
             ctx = contextlib.nullcontext() if sync else self.module.no_sync()
             with ctx:
-                with torch.autocast(
-                    dev.type,
-                    dtype=self.amp_dtype or torch.float32,
-                    enabled=self.amp_dtype is not None,
-                ):
+                with core.autocast(dev, self.precision):
                     logits = forward_logits(self.model, x, pos, module=self.module)  # (B,T,V)
                 if self.objective == "gpt":
                     logits, y = logits[:, :-1], y[:, 1:]
@@ -445,12 +421,7 @@ class Trainer:
         mean = total / max(n_global, 1.0)
         if not math.isfinite(mean):
             self.optimizer.zero_grad(set_to_none=True)
-            raise TrainingDivergedError(
-                f"training loss is {mean} at step {self.step + 1} (run {self.out_dir}); the "
-                f"last good checkpoint is kept in {self.ckpt_dir}. Lower `lr` (now "
-                f"{self.cfg['lr']}), lengthen `warmup_steps`, keep `grad_clip` on, or use "
-                "precision fp32; then resume"
-            )
+            raise self._diverged("the training loss", mean, self.step + 1)
         if self.cfg["grad_clip"]:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
         self.optimizer.step()
@@ -486,12 +457,20 @@ class Trainer:
             sums = _all_reduce_sum([float(res[k]) for k in keys], self.device)
             res = summarise(*sums, self.nt_per_tok)
         if not math.isfinite(res["loss"]):
-            raise TrainingDivergedError(
-                f"validation loss is {res['loss']} at step {self.step} (run {self.out_dir}); "
-                f"the last good checkpoint is kept in {self.ckpt_dir}. Lower `lr`, lengthen "
-                "`warmup_steps` or use precision fp32; then resume"
-            )
+            raise self._diverged("the validation loss", res["loss"], self.step)
         return res
+
+    def _diverged(self, what: str, value: float, step: int) -> TrainingDivergedError:
+        epoch = self.schedule.epoch_of(max(step - 1, 0)) + 1
+        cause = (
+            f"lower `lr` (now {self.cfg['lr']}), lengthen `warmup_steps`, keep `grad_clip` on, "
+            "or use precision fp32"
+        )
+        rerun = (
+            "a rerun with the same settings resumes from it, one with changed settings starts over."
+        )
+        where = f"at step {step} (epoch {epoch} of the training windows; run {self.out_dir})"
+        return divergence_error(what, value, where, cause, self.ckpt_dir, rerun)
 
     def _record(self, train_loss, val, lr, interval_tokens, interval_s) -> None:
         row = {
@@ -505,27 +484,23 @@ class Trainer:
             "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
         }
         self.curves.append(row)
-        self._curve_lines.append(curve_line(row))
+        self._curve_lines.append(core.curve_line(row, CURVE_COLUMNS))
         if self.is_main:
             write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
         self.last_val = val["loss"]
-        improved = val["loss"] < self.best_val - self.cfg["min_delta"]
+        improved = self.stopper.update(val["loss"])
         if improved:
-            self.best_val, self.best_step, self.bad_evals = val["loss"], self.step, 0
-        else:
-            self.bad_evals += 1
+            self.best_step = self.step
         self._record(train_loss, val, lr, itok, isec)
         self.save(best=improved)
-        patience = self.cfg["patience"]
-        if patience is not None and self.bad_evals >= patience:
-            self.stopped_early = True
+        if self.stopper.stopped:
             log.info(
                 "early stop at step %d: no improvement for %d evaluations (best %.4f at step %d)",
                 self.step,
-                self.bad_evals,
+                self.stopper.bad_evals,
                 self.best_val,
                 self.best_step,
             )
@@ -576,47 +551,9 @@ class Trainer:
 # --------------------------------------------------------------------------- helpers
 
 
-def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
-    """Check that the tokenizer folder agrees with the corpus vocabulary size."""
-    from transformers import AutoTokenizer
-
-    if not (tokenizer_dir / "tokenizer.json").is_file():
-        raise InputFormatError(
-            f"{tokenizer_dir}/tokenizer.json: missing; the corpus folder must hold a copy of "
-            "its tokenizer (rebuild the corpus)"
-        )
-    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    if len(tok) != meta_vocab:
-        raise InputFormatError(
-            f"{tokenizer_dir}: tokenizer has {len(tok)} tokens but the corpus meta.json says "
-            f"vocab_size {meta_vocab}; the corpus was built with another tokenizer, rebuild it"
-        )
-    return meta_vocab
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def curve_line(row: dict[str, Any]) -> str:
-    """The curves.csv line (newline included) of one row."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c)) for c in CURVE_COLUMNS])
-    return buf.getvalue()
-
-
 def write_curves(path: Path, rows: list[dict[str, Any]], lines: list[str] | None = None) -> None:
-    """Write curves.csv (atomically) for `rows`; `lines` are the rows already formatted by
-    curve_line, which a trainer keeps so that each new row costs one line's formatting."""
-    if lines is None:
-        lines = [curve_line(row) for row in rows]
-    with atomic_write(path) as fh:
-        fh.write(",".join(CURVE_COLUMNS) + "\n")
-        fh.writelines(lines)
+    """Write pretraining's curves.csv (atomically; training.core.write_curves)."""
+    core.write_curves(path, rows, CURVE_COLUMNS, lines)
 
 
 def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
@@ -631,61 +568,6 @@ def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
     tmp.rmdir()
-
-
-def evaluate_test(tr: Trainer) -> dict[str, Any]:
-    """Score the test split with the best model and the count-based baseline."""
-    meta, objective = tr.meta, tr.objective
-    test_tok, test_pos = load_split(tr.corpus_dir, "test")
-    check_split(
-        test_tok, test_pos, tr.vocab_size, tr.arch["context"], tr.corpus_dir / "test.tokens.npy"
-    )
-    ntpt = nt_per_token(meta, "test")
-    bs = tr.cfg["eval_batch_size"] or tr.cfg["micro_batch_size"]
-    model_res = evaluate_model(
-        tr.model,
-        test_tok,
-        test_pos,
-        meta,
-        objective,
-        ntpt,
-        batch_size=bs,
-        masker=tr.masker,
-        device=tr.device,
-        autocast_dtype=tr.amp_dtype,
-    )
-    ttype = (tr.tokenizer_spec or {}).get("type")
-    order = tr.cfg["baseline_order"]
-    if order is None:
-        n_train = int(meta.get("train", {}).get("n_tokens") or tr.train_tok.size)
-        order = default_markov_order(tr.vocab_size, ttype, n_train, len(special_id_list(meta)))
-    base = MarkovBaseline(order, tr.vocab_size).fit(tr.train_tok, tr.train_pos, tr.pad_id)
-    labels_fn = labels_function(meta, objective, tr.masker, EVAL_SALT)
-    base_res = base.evaluate(test_tok, test_pos, labels_fn, meta, ntpt)
-    base_name = "codon_usage_unigram" if order == 0 and ttype == "codon" else f"markov_order{order}"
-    return {
-        "split": "test",
-        "objective": objective,
-        "targets": "next token" if objective == "gpt" else "masked tokens (fixed seeded mask)",
-        "model": model_res,
-        "baseline": {"name": base_name, "order": order, **base_res},
-    }
-
-
-def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
-    with atomic_write(out_dir / "metrics.json") as fh:
-        json.dump(metrics, fh, indent=1, default=float)
-        fh.write("\n")
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(METRIC_COLUMNS)
-    for name, res in (
-        ("model", metrics["model"]),
-        (metrics["baseline"]["name"], metrics["baseline"]),
-    ):
-        writer.writerow([name, metrics["split"]] + [_fmt(res[c]) for c in METRIC_COLUMNS[2:]])
-    with atomic_write(out_dir / "metrics.tsv") as fh:
-        fh.write(buf.getvalue())
 
 
 # --------------------------------------------------------------------------- entry points

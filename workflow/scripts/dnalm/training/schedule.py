@@ -2,8 +2,10 @@
 so a resumed run follows the same schedule).
 
 - :func:`cosine_factor`: half a cosine from 1 at step `start` down to `min_ratio` at `total`,
-  `min_ratio` after it; the decay of pretraining (dnalm.training.pretrain.WarmupCosine) and of
-  fine-tuning (:func:`lr_factor`, used by dnalm.training.fit.fit).
+  `min_ratio` after it; the decay of pretraining (:class:`WarmupCosine`, used by
+  dnalm.training.pretrain.Trainer) and of fine-tuning (:func:`lr_factor`, used by
+  dnalm.training.fit.fit).
+- :class:`WarmupCosine`: pretraining's linear warm-up, then the cosine.
 - :func:`lr_factor`: fine-tuning's linear warm-up, then "constant" or "cosine".
 """
 
@@ -49,3 +51,17 @@ def lr_factor(
     if schedule == "constant" or not total_steps:
         return 1.0
     return cosine_factor(step, warmup_steps, total_steps, min_lr_ratio)
+
+
+class WarmupCosine:
+    """LR multiplier of pretraining: linear warm-up over `warmup` steps, cosine to
+    `min_ratio` at `total`. A class (not a lambda) so LambdaLR's state_dict stays plain
+    data."""
+
+    def __init__(self, warmup: int, total: int, min_ratio: float):
+        self.warmup, self.total, self.min_ratio = int(warmup), int(total), float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        return cosine_factor(step, self.warmup, self.total, self.min_ratio)

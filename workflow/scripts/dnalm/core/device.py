@@ -1,0 +1,46 @@
+"""The one choice of compute device for every stage (pretraining, fine-tuning, the one-hot
+CNN, embeddings): :func:`select_device`."""
+
+from __future__ import annotations
+
+import torch
+
+from dnalm.core.errors import ConfigError
+
+
+def mps_available() -> bool:
+    """True when Apple's Metal (MPS) backend can run here."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def select_device(
+    device: str | torch.device | None = "auto", local_rank: int | None = None
+) -> torch.device:
+    """The torch device for `device`: "auto" (or None) picks CUDA when available, else
+    Apple MPS when available, else the CPU; "cpu", "cuda", "cuda:1", "mps" are taken as they
+    are, and a CUDA or MPS device that is not available is a ConfigError (not a failure at
+    the first tensor). `local_rank` (a torchrun process's GPU) selects ``cuda:<local_rank>``
+    when the choice is a bare CUDA device."""
+    want = "auto" if device is None else str(device)
+    if want == "auto":
+        if torch.cuda.is_available():
+            chosen = torch.device("cuda")
+        elif mps_available():
+            chosen = torch.device("mps")
+        else:
+            chosen = torch.device("cpu")
+    else:
+        try:
+            chosen = torch.device(want)
+        except RuntimeError as e:
+            raise ConfigError(
+                f"device {want!r} is not a device name; use auto, cpu, cuda, cuda:N or mps"
+            ) from e
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {want!r} was requested but no CUDA device is available")
+        if chosen.type == "mps" and not mps_available():
+            raise ConfigError(f"device {want!r} was requested but Apple MPS is not available")
+    if chosen.type == "cuda" and chosen.index is None and local_rank is not None:
+        chosen = torch.device("cuda", local_rank)
+    return chosen
