@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from dnalm.core.errors import ConfigError
-from dnalm.training.schedule import check_lr_schedule
 
 #: Preset names per objective: the keys of dnalm.modeling.models.PRESETS, here without
 #: importing torch (the schema's enums and tests/test_core_config.py keep the three equal).
@@ -422,3 +421,13 @@ def restore_training_settings(config: dict[str, Any], saved: Mapping[str, Any]) 
     for path, parent, key, _ in list(training_settings(config)):
         if isinstance(parent, dict) and key in parent:
             parent[key] = copy.deepcopy(saved.get(path, {}))
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def check_lr_schedule(schedule: str) -> str:
+    """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    return schedule

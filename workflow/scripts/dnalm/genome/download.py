@@ -44,27 +44,31 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import http.client
 import logging
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from tqdm import tqdm
 
-from dnalm import __version__
 from dnalm.core.errors import DownloadError
 from dnalm.core.io import GZIP_MAGIC, HEAD_BYTES, atomic_path, content_problem, looks_like_html
 from dnalm.core.log import progress_disabled
+from dnalm.genome.http import (
+    CHUNK,
+    _content_length,
+    _open,
+    _read_chunks,
+    _Retryable,
+    _who,
+    _with_retries,
+)
+from dnalm.genome.ncbi import _HEX, NCBI_BASE, NCBI_FILES, resolve_ncbi_assembly
 from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local, local_file_problem
 
 __all__ = [
@@ -72,199 +76,22 @@ __all__ = [
     "NCBI_BASE",
     "NCBI_FILES",
     "FileDigests",
-    "NcbiAssembly",
     "acquire",
     "check_gzip",
     "classify_source",
     "download",
     "register",
     "resolve_local",
-    "resolve_ncbi_assembly",
     "verify_file",
 ]
 
 log = logging.getLogger("dnalm.genome.download")
 
-NCBI_BASE = "https://ftp.ncbi.nlm.nih.gov/genomes/all/"
-# Suffixes of the files NCBI publishes in each assembly folder (after the folder name).
-NCBI_FILES: dict[str, str] = {
-    "gbff": "_genomic.gbff.gz",
-    "fna": "_genomic.fna.gz",
-    "gff": "_genomic.gff.gz",
-    "gtf": "_genomic.gtf.gz",
-    "cds_fasta": "_cds_from_genomic.fna.gz",
-}
-USER_AGENT = f"dnalm/{__version__} (python-urllib)"
-CHUNK = 1 << 20  # bytes read per network/disk read
-_ACCESSION_PARTS = re.compile(r"^(GC[AF])_(\d{9})(?:\.(\d+))?$")
-_HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
-
-T = TypeVar("T")
-
 
 # --------------------------------------------------------------------------- errors
 
 
-class _Retryable(Exception):
-    """A failure worth another attempt (server hiccup, network, bad bytes in transit)."""
-
-    def __init__(self, message: str, hint: str = "", retry_after: float | None = None):
-        super().__init__(message)
-        self.hint = hint
-        self.retry_after = retry_after
-
-
-_NETWORK_HINT = (
-    "the server or the network failed repeatedly; try again later, or raise the number of "
-    "retries (config download.retries / --retries)"
-)
-
-
-def _who(sample: str, kind: str = "") -> str:
-    return f"sample {sample!r}" + (f" ({kind})" if kind else "")
-
-
-def _hint_for_status(status: int) -> str:
-    if status == 404:
-        return "the file does not exist at that address; check the URL (or accession) for typos"
-    if status in (401, 403):
-        return (
-            "the server refused access; the link may need a login or may have expired, or the "
-            "file may be private"
-        )
-    return "the server rejected the request; check the URL"
-
-
 # --------------------------------------------------------------------------- HTTP plumbing
-
-
-def _retry_after(headers) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: ignore it and use our own backoff
-
-
-def _open(url: str, timeout: float, who: str):
-    """Open `url` and return the response. Raises _Retryable for transient failures and
-    DownloadError for permanent ones (4xx, FTP 550, unsupported scheme)."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        err.close()
-        status = f"HTTP {err.code} {err.reason}"
-        if err.code >= 500 or err.code in (408, 429):
-            raise _Retryable(
-                f"{status} from {url}", _NETWORK_HINT, _retry_after(err.headers)
-            ) from None
-        raise DownloadError(f"{who}: {status} for {url}; {_hint_for_status(err.code)}") from None
-    except urllib.error.URLError as err:
-        reason = str(err.reason)
-        if url.lower().startswith("ftp://") and ("550" in reason or "error_perm" in reason):
-            raise DownloadError(
-                f"{who}: FTP server says {reason!r} for {url}; the file does not exist there, "
-                "check the URL"
-            ) from None
-        if isinstance(err.reason, str) and reason.startswith("unknown url type"):
-            raise DownloadError(f"{who}: cannot download {url}: {reason}") from None
-        raise _Retryable(f"cannot connect for {url}: {reason}", _NETWORK_HINT) from None
-    except (http.client.HTTPException, OSError) as err:  # reset, timeout, bad status line
-        raise _Retryable(f"connection failed for {url}: {err!r}", _NETWORK_HINT) from None
-
-
-def _content_length(response) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _read_chunks(response, url: str, expected: int | None):
-    """Yield the body in chunks; raise _Retryable if the connection drops or the body is
-    shorter (or longer) than the announced Content-Length."""
-    got = 0
-    while True:
-        try:
-            block = response.read(CHUNK)
-        except (http.client.HTTPException, OSError) as err:  # IncompleteRead, reset, timeout
-            raise _Retryable(
-                f"connection broke after {got} bytes of {url}: {err!r}", _NETWORK_HINT
-            ) from None
-        if not block:
-            break
-        got += len(block)
-        yield block
-    if expected is not None and got != expected:
-        raise _Retryable(
-            f"truncated body from {url}: got {got} bytes, Content-Length said {expected}",
-            _NETWORK_HINT,
-        )
-
-
-def _with_retries(
-    action: Callable[[], T],
-    *,
-    what: str,
-    who: str,
-    url: str,
-    retries: int,
-    backoff: float,
-    max_backoff: float,
-) -> T:
-    """Run `action` up to 1 + `retries` times, sleeping with exponential backoff between
-    attempts that raised _Retryable. DownloadError passes through at once."""
-    attempts = 1 + max(0, int(retries))
-    last: _Retryable | None = None
-    for attempt in range(1, attempts + 1):
-        log.info("%s: %s %s (attempt %d/%d)", who, what, url, attempt, attempts)
-        try:
-            return action()
-        except _Retryable as err:
-            last = err
-            if attempt == attempts:
-                break
-            delay = min(max_backoff, backoff * 2 ** (attempt - 1))
-            if err.retry_after is not None:
-                delay = max(delay, min(max_backoff, err.retry_after))
-            log.warning(
-                "%s: attempt %d/%d failed: %s; retrying in %.2f s",
-                who,
-                attempt,
-                attempts,
-                err,
-                delay,
-            )
-            time.sleep(delay)
-    assert last is not None
-    hint = f"; {last.hint}" if last.hint else ""
-    raise DownloadError(
-        f"{who}: {what} {url} failed after {attempts} attempt(s); last error: {last}{hint}"
-    )
-
-
-def _fetch_bytes(
-    url: str, *, who: str, timeout: float, retries: int, backoff: float, max_backoff: float
-) -> bytes:
-    """A small file (index page, checksum list) in memory, with the same retry policy."""
-
-    def action() -> bytes:
-        with _open(url, timeout, who) as response:
-            return b"".join(_read_chunks(response, url, _content_length(response)))
-
-    return _with_retries(
-        action,
-        what="fetching",
-        who=who,
-        url=url,
-        retries=retries,
-        backoff=backoff,
-        max_backoff=max_backoff,
-    )
 
 
 # --------------------------------------------------------------------------- verification
@@ -507,142 +334,6 @@ def download(
 
 
 # --------------------------------------------------------------------------- NCBI
-
-
-@dataclass(frozen=True)
-class NcbiAssembly:
-    """One resolved NCBI assembly version.
-
-    accession: with version (``GCF_000005845.2``); name: the folder name
-    (``GCF_000005845.2_ASM584v2``); folder_url ends in ``/``; gbff_url and md5: the
-    ``_genomic.gbff.gz`` file and its published md5 (None when NCBI lists no GBFF);
-    checksums: every file name in ``md5checksums.txt`` -> md5."""
-
-    accession: str
-    name: str
-    folder_url: str
-    gbff_url: str
-    md5: str | None
-    checksums: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
-
-    def file_url(self, suffix: str) -> str:
-        return self.folder_url + urllib.parse.quote(self.name + suffix)
-
-
-class _LinkParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag.lower() == "a":
-            for key, value in attrs:
-                if key.lower() == "href" and value:
-                    self.hrefs.append(value)
-
-
-def _listing_names(html: str) -> list[str]:
-    """Last path component of every link in an HTML directory index."""
-    parser = _LinkParser()
-    parser.feed(html)
-    names = []
-    for href in parser.hrefs:
-        path = urllib.parse.urlsplit(href).path.rstrip("/")
-        if path:
-            names.append(urllib.parse.unquote(path.rsplit("/", 1)[-1]))
-    return names
-
-
-def parse_md5checksums(text: str) -> dict[str, str]:
-    """``<md5>  ./<file name>`` lines -> {file name: md5}."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and _HEX["md5"].match(parts[0].lower()):
-            name = parts[1].strip()
-            name = name[2:] if name.startswith("./") else name
-            out[name] = parts[0].lower()
-    return out
-
-
-def _base(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
-def resolve_ncbi_assembly(
-    accession: str,
-    ncbi_base_url: str = NCBI_BASE,
-    *,
-    sample: str = "",
-    timeout: float = 60.0,
-    retries: int = 4,
-    backoff: float = 1.0,
-    max_backoff: float = 60.0,
-) -> NcbiAssembly:
-    """Find the folder of `accession` on NCBI's genomes server and read its md5 list.
-
-    A versionless accession resolves to the highest version listed. Raises DownloadError
-    when the accession or version is not there (listing the versions that are)."""
-    m = _ACCESSION_PARTS.match(accession.strip())
-    who = _who(sample) if sample else f"accession {accession}"
-    if not m:
-        raise DownloadError(
-            f"{who}: {accession!r} is not an NCBI assembly accession (GCF_ or GCA_ followed "
-            "by 9 digits and an optional .version, e.g. GCF_000005845.2)"
-        )
-    prefix, digits, version = m.groups()
-    listing_url = f"{_base(ncbi_base_url)}{prefix}/{digits[0:3]}/{digits[3:6]}/{digits[6:9]}/"
-    fetch = {
-        "who": who,
-        "timeout": timeout,
-        "retries": retries,
-        "backoff": backoff,
-        "max_backoff": max_backoff,
-    }
-    try:
-        html = _fetch_bytes(listing_url, **fetch).decode("utf-8", "replace")
-    except DownloadError as err:
-        raise DownloadError(
-            f"{err} (looking up assembly {accession}: check that the accession exists; "
-            "GCF_ is RefSeq and GCA_ GenBank)"
-        ) from None
-    folder_re = re.compile(rf"^{prefix}_{digits}\.(\d+)_(.+)$")
-    versions: dict[int, str] = {}
-    for name in _listing_names(html):
-        fm = folder_re.match(name)
-        if fm:
-            versions[int(fm.group(1))] = name
-    if not versions:
-        raise DownloadError(
-            f"{who}: no assembly folder for {prefix}_{digits} in {listing_url}; check the "
-            "accession (GCF_ is RefSeq, GCA_ GenBank)"
-        )
-    if version is None:
-        chosen = max(versions)
-        log.info("%s: %s resolves to version %d (%s)", who, accession, chosen, versions[chosen])
-    else:
-        chosen = int(version)
-        if chosen not in versions:
-            have = ", ".join(f"{prefix}_{digits}.{v}" for v in sorted(versions))
-            raise DownloadError(
-                f"{who}: assembly {accession} not found in {listing_url}; available: {have}"
-            )
-    name = versions[chosen]
-    folder_url = listing_url + urllib.parse.quote(name) + "/"
-    checksums = parse_md5checksums(
-        _fetch_bytes(folder_url + "md5checksums.txt", **fetch).decode("utf-8", "replace")
-    )
-    if not checksums:
-        raise DownloadError(f"{who}: {folder_url}md5checksums.txt lists no files")
-    gbff = name + NCBI_FILES["gbff"]
-    return NcbiAssembly(
-        accession=f"{prefix}_{digits}.{chosen}",
-        name=name,
-        folder_url=folder_url,
-        gbff_url=folder_url + urllib.parse.quote(gbff),
-        md5=checksums.get(gbff),
-        checksums=checksums,
-    )
 
 
 # --------------------------------------------------------------------------- acquire

@@ -339,7 +339,8 @@ def _load_finetuned(folder: Path, device) -> LoadedFolder:
     """A fine-tuning run's ``model/`` folder: backbone + head, in eval mode."""
     from safetensors.torch import load_file
 
-    from dnalm.finetuning.finetune import FinetuneConfig, FinetuneModel
+    from dnalm.core.config import FinetuneTrainConfig
+    from dnalm.modeling.task_model import FinetuneModel
 
     info_file = folder / "finetune.json"
     if not info_file.is_file():
@@ -349,7 +350,7 @@ def _load_finetuned(folder: Path, device) -> LoadedFolder:
         raise InputFormatError(f"{folder}: no head.safetensors; the fine-tuned head is missing")
     info = json.loads(info_file.read_text(encoding="utf-8"))
     base = load_model_folder(folder, kind="lm", tokenizer=False)
-    cfg = FinetuneConfig.from_dict({**info["config"], "regime": "full"})
+    cfg = FinetuneTrainConfig.from_dict({**info["config"], "regime": "full"})
     n_out = len(info["labels"]) if info.get("labels") else 1
     model = FinetuneModel(base.model, info["kind"], n_out, cfg)
     model.head.load_state_dict(load_file(str(head_file)))

@@ -13,16 +13,7 @@ from __future__ import annotations
 
 import math
 
-from dnalm.core.errors import ConfigError
-
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def check_lr_schedule(schedule: str) -> str:
-    """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
-    if schedule not in LR_SCHEDULES:
-        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
-    return schedule
+from dnalm.core.config import check_lr_schedule
 
 
 def cosine_factor(step: int, start: int, total: int, min_ratio: float) -> float:

@@ -1,0 +1,71 @@
+"""A language-model backbone with a task head (per-base regression or pooled sequence
+classification/regression): what fine-tuning trains and a fine-tuned model folder holds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dnalm.core.config import FinetuneTrainConfig
+from dnalm.core.errors import ConfigError
+from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
+
+
+def _layers(backbone: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of an OPT or BERT body."""
+    for path in ("decoder.layers", "encoder.layer", "layers", "h"):
+        obj: Any = backbone
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ConfigError(f"cannot find the transformer blocks of {type(backbone).__name__}")
+
+
+def _embedding_modules(backbone: nn.Module) -> list[nn.Module]:
+    return [m for m in backbone.modules() if isinstance(m, nn.Embedding)]
+
+
+class FinetuneModel(nn.Module):
+    """Backbone + task head. forward(batch) -> (B, L) per-base scores or (B, C) logits."""
+
+    def __init__(self, lm, kind: str, n_out: int, cfg: FinetuneTrainConfig) -> None:
+        super().__init__()
+        self.lm = lm  # kept whole so the fine-tuned LM can be saved as a model folder
+        self.backbone = lm.base_model
+        self.kind = kind
+        self.is_causal = lm.config.model_type != "bert"
+        self.frozen_backbone = cfg.regime == "frozen"
+        width = int(lm.config.hidden_size)
+        if kind == "per_base_regression":
+            self.head: nn.Module = PerBaseRegressionHead(
+                width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout
+            )
+        else:
+            self.head = SequenceClassificationHead(
+                width, n_out, cfg.pooling, cfg.head_dropout, standardize=cfg.head_standardize
+            )
+
+    def train(self, mode: bool = True) -> FinetuneModel:
+        super().train(mode)
+        if self.frozen_backbone:
+            self.backbone.eval()  # frozen features: no dropout noise
+        return self
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        kwargs: dict[str, Any] = {
+            "input_ids": batch["input_ids"],
+            "attention_mask": batch["attention_mask"],
+        }
+        if self.is_causal:
+            kwargs["use_cache"] = False
+        hidden = self.backbone(**kwargs).last_hidden_state  # (B, T, E)
+        if self.kind == "per_base_regression":
+            per_base = tokens_to_bases(hidden, batch["base_index"])  # (B, L, E)
+            return self.head(per_base, batch["mask"])  # (B, L)
+        return self.head(hidden, batch["attention_mask"])  # (B, C)
