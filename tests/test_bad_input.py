@@ -33,8 +33,8 @@ from dnalm.genome.download import acquire, download, resolve_local, verify_file
 from dnalm.genome.gff import read_cds_models
 from dnalm.genome.qc import qc_summary
 from dnalm.genome.samples import check_config_names, load_sample_sheet
-from tests.http_server import LocalHTTPServer
-from tests.workflow_runner import REPO, make_workdir, snakemake
+from tests.support.http_server import LocalHTTPServer
+from tests.support.workflow_runner import REPO, make_workdir, snakemake
 
 HEADER = "sample\tspecies\tsource\tformat"
 SCRIPTS = REPO / "workflow" / "scripts"

@@ -22,7 +22,7 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.evaluation.metrics import write_metrics_json
 from dnalm.evaluation.probe import assemble_table
 from dnalm.report import figures
-from dnalm.training.pretrain import write_curves
+from dnalm.training.pretrain import write_pretrain_curves
 from tests.support.browser import image_stats
 
 BASELINE_RGB = (0x9E, 0x9E, 0x9E)  # the baseline bar colour of dnalm.report.figures
@@ -79,7 +79,7 @@ def pretrain_dir(root: Path, name: str, *, scale: float, test_metrics: bool = Tr
                 "tokens_per_s": 5000.0,
             }
         )
-    write_curves(folder / "curves.csv", rows)
+    write_pretrain_curves(folder / "curves.csv", rows)
     run = {
         "objective": "gpt",
         "preset": "tiny",

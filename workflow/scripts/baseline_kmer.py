@@ -4,8 +4,8 @@ from pathlib import Path
 
 from dnalm.core.smk import run_script
 from dnalm.finetuning.baselines import run_kmer_baseline
+from dnalm.finetuning.data import load_task
 from dnalm.finetuning.finetune import validate_task_table
-from dnalm.tasks.common import load_task
 
 
 def main(smk):

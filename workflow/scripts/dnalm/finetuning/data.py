@@ -21,7 +21,10 @@ from dnalm.core.alphabet import encode_sequences
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.evaluation.metrics import classification_metrics, regression_metrics
-from dnalm.tasks.common import KINDS
+from dnalm.tasks.common import (
+    KINDS,
+    load_task,  # noqa: F401 (the task table every run reads)
+)
 from dnalm.training.core import write_curves
 from dnalm.training.fit import CURVE_COLUMNS, FIT_CHECKPOINT_FORMAT
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dnalm.core.alphabet import CODE_TO_BASE
 from dnalm.tokenization.tokenizers import _N, _SENT, DnaTokenizer, _invalid_char_error
 
 
@@ -179,9 +180,8 @@ class OverlappingKmerTokenizer(DnaTokenizer):
         ok = ids != self.unk_id
         val = ids[ok] - self._kmer_off
         idx = np.flatnonzero(ok)
-        acgt = np.frombuffer(b"ACGT", dtype=np.uint8)
         for j in range(k):
-            bases[idx + j] = acgt[(val // 4 ** (k - 1 - j)) % 4]
+            bases[idx + j] = CODE_TO_BASE[(val // 4 ** (k - 1 - j)) % 4]
         return bases.tobytes().decode("ascii")
 
     def token_lengths(self, ids):

@@ -92,7 +92,13 @@ from dnalm.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainingDivergedError", "WarmupCosine", "param_groups", "pretrain", "write_curves"]
+__all__ = [
+    "TrainingDivergedError",
+    "WarmupCosine",
+    "param_groups",
+    "pretrain",
+    "write_pretrain_curves",
+]
 
 #: `format` entry of a pretraining checkpoint's trainer_state.pt. Version 2 records the
 #: `setup` (every result-changing setting); older checkpoints (a `fingerprint` of the
@@ -486,7 +492,7 @@ class Trainer:
         self.curves.append(row)
         self._curve_lines.append(core.curve_line(row, CURVE_COLUMNS))
         if self.is_main:
-            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+            write_pretrain_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
@@ -511,7 +517,7 @@ class Trainer:
         if not resumed:
             self._evaluate_and_checkpoint(None, self.scheduler.get_last_lr()[0], 0, 0.0)
         if self.is_main and resumed:
-            write_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+            write_pretrain_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
         self.model.train()
         bar = tqdm(
             total=cfg["max_steps"],
@@ -551,7 +557,9 @@ class Trainer:
 # --------------------------------------------------------------------------- helpers
 
 
-def write_curves(path: Path, rows: list[dict[str, Any]], lines: list[str] | None = None) -> None:
+def write_pretrain_curves(
+    path: Path, rows: list[dict[str, Any]], lines: list[str] | None = None
+) -> None:
     """Write pretraining's curves.csv (atomically; training.core.write_curves)."""
     core.write_curves(path, rows, CURVE_COLUMNS, lines)
 
