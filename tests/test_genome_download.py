@@ -192,7 +192,7 @@ def test_backoff_doubles(server, dest_dir, cds_url, caplog):
     url, _ = cds_url
     key = url.split("/", 3)[3]
     server.fail(key, status=500, times=3)
-    with caplog.at_level(logging.INFO, logger="dnalm.genome.download"):
+    with caplog.at_level(logging.INFO, logger="dnalm.genome"):
         acquire("s1", url, dest_dir, retries=3, backoff=0.01, timeout=5)
     delays = [float(d) for d in re.findall(r"retrying in ([0-9.]+) s", caplog.text)]
     assert delays == [0.01, 0.02, 0.04]

@@ -64,10 +64,10 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.evaluation.metrics import classification_metrics, regression_metrics, write_metrics_json
 from dnalm.finetuning.data import (
-    _class_labels,
-    _save_curves,
-    _save_predictions_tsv,
+    class_labels,
     discard_stale_checkpoints,
+    save_curves,
+    save_predictions_tsv,
     score_test,
     split_frames,
     task_arrays,
@@ -114,7 +114,7 @@ def train_onehot_cnn(
     parts = split_frames(df, cfg.seed)
     per_base = kind == "per_base_regression"
     width = int(df["sequence"].str.len().max())
-    order = _class_labels(df, labels) if kind == "classification" else None
+    order = class_labels(df, labels) if kind == "classification" else None
 
     def transform(train: bool) -> Callable:
         def fn(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -178,7 +178,7 @@ def train_onehot_cnn(
 
     with atomic_path(out_dir / "model.safetensors") as tmp:
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-    _save_curves(out_dir / "curves.csv", result.curves)
+    save_curves(out_dir / "curves.csv", result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")
     return write_metrics_json(
@@ -290,7 +290,7 @@ def run_kmer_baseline(
     test = parts["test"]
 
     if kind == "classification":
-        order = _class_labels(df, labels)
+        order = class_labels(df, labels)
         y = {s: p["label"].astype(str).to_numpy() for s, p in parts.items()}
 
         def make(c: float):
@@ -343,7 +343,7 @@ def run_kmer_baseline(
 
     with atomic_write(out_dir / "selection.csv") as fh:
         pd.DataFrame(selection).to_csv(fh, index=False, float_format="%.6g")
-    _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    save_predictions_tsv(out_dir / "predictions.tsv", table)
     return write_metrics_json(
         out_dir / "metrics.json",
         model=name,

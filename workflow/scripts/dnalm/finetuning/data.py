@@ -89,7 +89,7 @@ def _targets(df: pd.DataFrame, width: int) -> np.ndarray:
     return out
 
 
-def _class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
+def class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
     order = labels or df.attrs.get("labels") or sorted(df["label"].astype(str).unique())
     order = [str(x) for x in order]
     unknown = set(df["label"].astype(str)) - set(order)
@@ -98,7 +98,7 @@ def _class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
     return order
 
 
-def _save_curves(path: Path, rows: list[dict[str, float]]) -> None:
+def save_curves(path: Path, rows: list[dict[str, float]]) -> None:
     """curves.csv of a fit() run (training.core.write_curves, fit's columns)."""
     write_curves(path, rows, CURVE_COLUMNS)
 
@@ -108,7 +108,7 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def _save_predictions_tsv(path: Path, table: pd.DataFrame) -> None:
+def save_predictions_tsv(path: Path, table: pd.DataFrame) -> None:
     with atomic_write(path) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
 
@@ -206,7 +206,7 @@ def score_test(
         table = pd.DataFrame(
             {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
         )
-    _save_predictions_tsv(out_dir / "predictions.tsv", table)
+    save_predictions_tsv(out_dir / "predictions.tsv", table)
     return metrics
 
 

@@ -79,9 +79,9 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.metrics import write_metrics_json
 from dnalm.finetuning.data import (
-    _class_labels,
-    _save_curves,
+    class_labels,
     discard_stale_checkpoints,
+    save_curves,
     score_test,
     split_frames,
     task_arrays,
@@ -89,7 +89,7 @@ from dnalm.finetuning.data import (
     task_objective,
 )
 from dnalm.modeling.loader import load_model_folder
-from dnalm.modeling.task_model import FinetuneModel, _embedding_modules, _layers
+from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transformer_blocks
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
 
@@ -161,13 +161,13 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
         return
     backbone.requires_grad_(False)
     if cfg.regime == "partial":
-        layers = _layers(backbone)
+        layers = transformer_blocks(backbone)
         if cfg.freeze_layers > len(layers):
             raise ConfigError(
                 f"freeze_layers={cfg.freeze_layers} but the backbone has {len(layers)} blocks"
             )
         backbone.requires_grad_(True)
-        for m in _embedding_modules(backbone):
+        for m in embedding_modules(backbone):
             m.requires_grad_(False)
         for block in layers[: cfg.freeze_layers]:
             block.requires_grad_(False)
@@ -356,7 +356,7 @@ def finetune(
     ):
         parts[split] = subsample_split(parts[split], None, n_max, cfg.seed).reset_index(drop=True)
     per_base = kind == "per_base_regression"
-    order = _class_labels(df, None) if kind == "classification" else None
+    order = class_labels(df, None) if kind == "classification" else None
     width = int(df["sequence"].str.len().max())
 
     stats = {s: _token_stats(tok, list(p["sequence"]), context) for s, p in parts.items()}
@@ -461,7 +461,7 @@ def finetune(
     if cfg.regime == "lora":
         extra["lora_layers_merged"] = merge_lora(model)
     save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
-    _save_curves(out_dir / "curves.csv", result.curves)
+    save_curves(out_dir / "curves.csv", result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")
     return write_metrics_json(

@@ -88,21 +88,21 @@ from dnalm.core.io import (
     write_fasta,
 )
 from dnalm.genome.cds_record import (
-    _BAD_CHAR,
-    _DEFAULT_HINT,
+    BAD_CHAR,
     DEFAULT_DROP,
+    DEFAULT_HINT,
     OPTIONAL_REASONS,
+    Assembler,
+    CandidateCds,
     CdsResult,
     DropPolicy,
-    _Assembler,
-    _Cds,
-    _check_code,
-    _check_nonempty,
-    _clean_desc,
-    _codon_table,
+    check_code,
+    check_nonempty,
+    clean_desc,
+    codon_table,
     drop_warnings,
 )
-from dnalm.genome.gbff import _extract_gbff
+from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.qc import write_qc_summary
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tu
                     f"{who}{path}:{lineno}: sequence data before the first '>' header; is this "
                     "a FASTA file?"
                 )
-            bad = _BAD_CHAR.search(text)
+            bad = BAD_CHAR.search(text)
             if bad:
                 col = line.find(bad.group()) + 1
                 raise InputFormatError(
@@ -220,7 +220,7 @@ def _extract_fasta_gff(
     fasta_path: Path,
     ann_path: Path,
     code: int,
-    asm: _Assembler,
+    asm: Assembler,
     tmpdir: str | os.PathLike | None,
 ) -> None:
     from dnalm.genome.gff import read_cds_models
@@ -260,7 +260,7 @@ def _extract_fasta_gff(
                     f"ends at {model.end}, past the end of {seqid} ({length} bp) in "
                     f"{fasta_path}; annotation and genome are from different assemblies?"
                 )
-            cds = _Cds(
+            cds = CandidateCds(
                 record=model.seqid,
                 feature=f"line{model.line}",
                 id_candidates=[model.transcript_id, model.protein_id, model.gene_id],
@@ -303,7 +303,7 @@ def _extract_fasta_gff(
 _BRACKET = re.compile(r"\[(\w+)=([^\]]*)\]")
 
 
-def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: _Assembler) -> None:
+def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: Assembler) -> None:
     n = 0
     for header, seq, hline in iter_fasta_checked(path, sample):
         n += 1
@@ -312,7 +312,7 @@ def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: _As
         desc = words[1] if len(words) > 1 else ""
         tags = {k.lower(): v for k, v in _BRACKET.findall(desc)}
         code = sheet_code
-        cds = _Cds(
+        cds = CandidateCds(
             record="",
             feature=f"line{hline}",
             id_candidates=[ident],
@@ -325,7 +325,7 @@ def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: _As
         if code is None:
             try:
                 code = int(tags["transl_table"]) if "transl_table" in tags else 1
-                _codon_table(code)
+                codon_table(code)
             except (KeyError, ValueError):
                 log.warning(
                     "sample %s: %s:%d: unknown [transl_table=%s]",
@@ -345,7 +345,7 @@ def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: _As
         cds.seq = seq.upper().replace("U", "T")
         cds.start, cds.end = (1, len(seq)) if seq else (None, None)
         if desc:
-            cds.extra_description.append(f"[source_header={_clean_desc(desc)}]")
+            cds.extra_description.append(f"[source_header={clean_desc(desc)}]")
         asm.add(cds)
     if n == 0:
         raise InputFormatError(f"sample {sample}: {path}: no FASTA records ('>' headers) found")
@@ -373,20 +373,20 @@ def extract_cds(
     policy = policy or DropPolicy()
     if fmt not in FORMATS:
         raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
-    code = _check_code(genetic_code, sample)
+    code = check_code(genetic_code, sample)
     src = Path(source)
-    _check_nonempty(src, sample, "source")
-    asm = _Assembler(sample, policy, warn_duplicates=fmt == "cds_fasta")
+    check_nonempty(src, sample, "source")
+    asm = Assembler(sample, policy, warn_duplicates=fmt == "cds_fasta")
     ann = Path(annotation) if annotation else None
     if fmt == "fasta_gff":
         if ann is None:
             raise SampleSheetError(
                 f"sample {sample}: format fasta_gff needs the annotation column (GFF3 or GTF)"
             )
-        _check_nonempty(ann, sample, "annotation")
+        check_nonempty(ann, sample, "annotation")
     try:
         if fmt == "gbff":
-            _extract_gbff(sample, src, code, asm, progress)
+            extract_gbff(sample, src, code, asm, progress)
         elif fmt == "fasta_gff":
             _extract_fasta_gff(sample, src, ann, code or 1, asm, tmpdir)
         else:
@@ -466,7 +466,7 @@ def run_cds(
         counts = result.status_counts()
         reasons = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "kept")
         hints = drop_warnings(counts, total, threshold=0.0)[:1]
-        fix = hints[0].split("likely fix: ", 1)[1] if hints else _DEFAULT_HINT
+        fix = hints[0].split("likely fix: ", 1)[1] if hints else DEFAULT_HINT
         raise InputFormatError(
             f"sample {sample}: {dropped} of {total} CDS ({100 * dropped / total:.0f}%) in "
             f"{source} were dropped ({reasons}), more than cds.max_drop_fraction "

@@ -85,7 +85,7 @@ DROP_HINTS: dict[str, str] = {
 }
 
 
-_DEFAULT_HINT = "check the sample's genetic_code and format, and the cds.drop policy"
+DEFAULT_HINT = "check the sample's genetic_code and format, and the cds.drop policy"
 
 
 TSV_COLUMNS: tuple[str, ...] = (
@@ -114,10 +114,10 @@ TSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-_BAD_CHAR = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
+BAD_CHAR = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 
 
-_NO_ID = {"", ".", "<unknown id>", "unknown"}
+NO_ID = {"", ".", "<unknown id>", "unknown"}
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class CdsResult:
 
 
 @dataclass
-class _Cds:
+class CandidateCds:
     """A CDS candidate before QC: annotation fields, sequence (None if unextractable)."""
 
     record: str
@@ -217,7 +217,7 @@ class _Cds:
     extra_description: list[str] = field(default_factory=list)
 
 
-def _codon_table(code: int):
+def codon_table(code: int):
     from Bio.Data import CodonTable
 
     return CodonTable.unambiguous_dna_by_id[code]
@@ -229,13 +229,13 @@ def known_genetic_codes() -> list[int]:
     return sorted(CodonTable.unambiguous_dna_by_id)
 
 
-def _qc(cds: _Cds, policy: DropPolicy) -> dict[str, Any]:
+def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     """Compute the QC columns of a CDS with a sequence and append the issues found."""
     from Bio.Data.CodonTable import TranslationError
     from Bio.Seq import Seq
 
     seq = cds.seq or ""
-    table = _codon_table(cds.genetic_code)
+    table = codon_table(cds.genetic_code)
     starts, stops = set(table.start_codons), set(table.stop_codons)
     n = len(seq)
     div3 = n % 3 == 0
@@ -291,16 +291,16 @@ def _qc(cds: _Cds, policy: DropPolicy) -> dict[str, Any]:
     }
 
 
-def _clean_id(text: str) -> str:
+def clean_id(text: str) -> str:
     return re.sub(r"\s+", "_", text.strip())
 
 
-def _clean_desc(text: str) -> str:
+def clean_desc(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("[", "(").replace("]", ")")).strip()
 
 
-class _Assembler:
-    """Turns _Cds candidates into QC rows and kept records, with unique ids."""
+class Assembler:
+    """Turns CandidateCds candidates into QC rows and kept records, with unique ids."""
 
     def __init__(self, sample: str, policy: DropPolicy, warn_duplicates: bool = False):
         self.result = CdsResult(sample=sample)
@@ -308,8 +308,8 @@ class _Assembler:
         self.used: set[str] = set()
         self.warn_duplicates = warn_duplicates
 
-    def _unique(self, cds: _Cds) -> str:
-        base = next((_clean_id(c) for c in cds.id_candidates if _clean_id(c)), "cds")
+    def _unique(self, cds: CandidateCds) -> str:
+        base = next((clean_id(c) for c in cds.id_candidates if clean_id(c)), "cds")
         if base not in self.used:
             self.used.add(base)
             return base
@@ -327,7 +327,7 @@ class _Assembler:
         )
         return new
 
-    def add(self, cds: _Cds) -> None:
+    def add(self, cds: CandidateCds) -> None:
         qc: dict[str, Any] = dict.fromkeys(
             (
                 "length",
@@ -373,7 +373,7 @@ class _Assembler:
                 ("location", cds.location),
                 ("record", cds.record),
             ]
-            desc = [f"[{k}={_clean_desc(v)}]" for k, v in tags if v]
+            desc = [f"[{k}={clean_desc(v)}]" for k, v in tags if v]
             desc.append(f"[transl_table={cds.genetic_code}]")
             desc.extend(cds.extra_description)
             self.result.records.append(CdsRecord(cds_id, " ".join(desc), cds.seq or ""))
@@ -390,12 +390,12 @@ def drop_warnings(
             continue
         out.append(
             f"{n} of {total} CDS ({100 * n / total:.0f}%) dropped as {reason}; likely fix: "
-            f"{DROP_HINTS.get(reason, _DEFAULT_HINT)}"
+            f"{DROP_HINTS.get(reason, DEFAULT_HINT)}"
         )
     return out
 
 
-def _check_code(code: int | str | None, sample: str) -> int | None:
+def check_code(code: int | str | None, sample: str) -> int | None:
     if code is None or (isinstance(code, str) and not code.strip()):
         return None
     if isinstance(code, float) and code != code:  # NaN: an empty cell read by pandas
@@ -412,7 +412,7 @@ def _check_code(code: int | str | None, sample: str) -> int | None:
     return value
 
 
-def _check_nonempty(path: Path, sample: str, what: str) -> None:
+def check_nonempty(path: Path, sample: str, what: str) -> None:
     if not path.exists():
         raise InputFormatError(f"sample {sample}: {what} {path} does not exist")
     if path.stat().st_size == 0:
@@ -445,7 +445,7 @@ def _check_nonempty(path: Path, sample: str, what: str) -> None:
         )
 
 
-class _LineCounter:
+class LineCounter:
     """A text handle that counts the lines read, so parser errors can name a line."""
 
     def __init__(self, handle):

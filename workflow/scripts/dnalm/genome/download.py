@@ -61,14 +61,14 @@ from dnalm.core.io import GZIP_MAGIC, HEAD_BYTES, atomic_path, content_problem, 
 from dnalm.core.log import progress_disabled
 from dnalm.genome.http import (
     CHUNK,
-    _content_length,
-    _open,
-    _read_chunks,
-    _Retryable,
-    _who,
-    _with_retries,
+    Retryable,
+    content_length,
+    open_url,
+    read_chunks,
+    who_label,
+    with_retries,
 )
-from dnalm.genome.ncbi import _HEX, NCBI_BASE, NCBI_FILES, resolve_ncbi_assembly
+from dnalm.genome.ncbi import HEX_DIGESTS, NCBI_BASE, NCBI_FILES, resolve_ncbi_assembly
 from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local, local_file_problem
 
 __all__ = [
@@ -85,7 +85,7 @@ __all__ = [
     "verify_file",
 ]
 
-log = logging.getLogger("dnalm.genome.download")
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- errors
@@ -110,7 +110,7 @@ def _normalise_checksum(value: str | None, algorithm: str, who: str) -> str | No
     if value is None or not str(value).strip():
         return None
     value = str(value).strip().lower()
-    if not _HEX[algorithm].match(value):
+    if not HEX_DIGESTS[algorithm].match(value):
         n = 32 if algorithm == "md5" else 64
         raise DownloadError(
             f"{who}: expected {algorithm} {value!r} is not {n} hexadecimal characters; fix the "
@@ -211,7 +211,7 @@ def verify_file(
     when the file is gzip (by content or a ``.gz`` name). Returns its size and checksums.
     Raises DownloadError naming the sample and path on any mismatch."""
     path = Path(path)
-    who = _who(sample, kind)
+    who = who_label(sample, kind)
     md5 = _normalise_checksum(md5, "md5", who)
     sha256 = _normalise_checksum(sha256, "sha256", who)
     try:
@@ -263,15 +263,15 @@ def download(
     `dest` is left untouched). `timeout` is seconds per connect/read, not for the whole file.
     """
     dest = Path(dest)
-    who = _who(sample, kind)
+    who = who_label(sample, kind)
     md5 = _normalise_checksum(md5, "md5", who)
     sha256 = _normalise_checksum(sha256, "sha256", who)
     url_name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
 
     def attempt() -> FileDigests:
         with atomic_path(dest) as tmp:
-            with _open(url, timeout, who) as response:
-                expected = _content_length(response)
+            with open_url(url, timeout, who) as response:
+                expected = content_length(response)
                 content_type = response.headers.get("Content-Type", "")
                 h_md5, h_sha = hashlib.md5(), hashlib.sha256()
                 size = 0
@@ -287,7 +287,7 @@ def download(
                         disable=progress_disabled(),
                     ) as bar,
                 ):
-                    for block in _read_chunks(response, url, expected):
+                    for block in read_chunks(response, url, expected):
                         out.write(block)
                         h_md5.update(block)
                         h_sha.update(block)
@@ -306,14 +306,14 @@ def download(
             digests = FileDigests(size, h_md5.hexdigest(), h_sha.hexdigest())
             problem = _verify_content(tmp, digests, md5, sha256, url, (url_name, dest.name))
             if problem:
-                raise _Retryable(
+                raise Retryable(
                     problem,
                     "the file on the server differs from what was expected: check the "
                     "md5/sha256 in the sample sheet, or whether the file changed upstream",
                 )
         return digests
 
-    digests = _with_retries(
+    digests = with_retries(
         attempt,
         what="downloading",
         who=who,
@@ -344,7 +344,7 @@ def resolve_local(source: str, *, sample: str, kind: str = "") -> Path:
     directory. Raises DownloadError naming the sample when a variable is unset or the file
     is missing. The path is returned as written (symlinks are not resolved), the same
     path the workflow's input functions use."""
-    who = _who(sample, kind)
+    who = who_label(sample, kind)
     expanded = os.path.expandvars(os.path.expanduser(source))
     unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
     if unset:
@@ -402,7 +402,7 @@ def acquire(
     * local path: verified and returned in place (`dest_dir` is not used).
 
     `kind` ("genome", "annotation") only labels messages."""
-    who = _who(sample, kind)
+    who = who_label(sample, kind)
     source = source.strip()
     how = classify_source(source)
     retry = {"retries": retries, "backoff": backoff, "timeout": timeout, "max_backoff": max_backoff}

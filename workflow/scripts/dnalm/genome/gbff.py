@@ -16,7 +16,14 @@ from dnalm.core.errors import InputFormatError
 from dnalm.core.io import (
     open_text,
 )
-from dnalm.genome.cds_record import _BAD_CHAR, _NO_ID, _Assembler, _Cds, _codon_table, _LineCounter
+from dnalm.genome.cds_record import (
+    BAD_CHAR,
+    NO_ID,
+    Assembler,
+    CandidateCds,
+    LineCounter,
+    codon_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +128,7 @@ def _except_map(feature, location, codon_start: int) -> dict[int, str]:
 
 def _gbff_candidates(
     record, rec_label: str, sheet_code: int | None, sample: str, path: Path, progress: bool
-) -> Iterator[_Cds]:
+) -> Iterator[CandidateCds]:
     from Bio.Seq import UndefinedSequenceError
     from tqdm import tqdm
 
@@ -130,7 +137,7 @@ def _gbff_candidates(
         genome = str(record.seq).upper().replace("U", "T")
     except UndefinedSequenceError:
         genome = None
-    bad = _BAD_CHAR.search(genome) if genome else None
+    bad = BAD_CHAR.search(genome) if genome else None
     if bad:
         raise InputFormatError(
             f"sample {sample}: {path}: record {rec_label}: character {bad.group()!r} at "
@@ -149,7 +156,7 @@ def _gbff_candidates(
         )
     warned_default = False
     mismatched_tables = 0
-    refs_ok = {record.id, record.name, record.id.split(".")[0]} - _NO_ID
+    refs_ok = {record.id, record.name, record.id.split(".")[0]} - NO_ID
     for k, feat in enumerate(tqdm(features, disable=not progress, desc=rec_label), start=1):
         q = feat.qualifiers
         locus_tag = (q.get("locus_tag") or [""])[0]
@@ -157,7 +164,7 @@ def _gbff_candidates(
         label = f"record {rec_label} CDS #{k}" + (
             f" (locus_tag {locus_tag})" if locus_tag else f" (gene {gene})" if gene else ""
         )
-        cds = _Cds(
+        cds = CandidateCds(
             record=rec_label,
             feature=f"CDS#{k}",
             id_candidates=[locus_tag, (q.get("protein_id") or [""])[0], f"{rec_label}_cds{k}"],
@@ -176,7 +183,7 @@ def _gbff_candidates(
         elif table is not None:
             try:
                 cds.genetic_code = int(table)
-                _codon_table(cds.genetic_code)
+                codon_table(cds.genetic_code)
             except (KeyError, ValueError):
                 log.warning("sample %s: %s has unknown /transl_table=%s", sample, label, table)
                 cds.issues.append("unknown_genetic_code")
@@ -292,7 +299,7 @@ def _parse_gbff(path: Path, sample: str) -> list:
 
     with open_text(path) as raw, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BiopythonParserWarning)
-        handle = _LineCounter(raw)
+        handle = LineCounter(raw)
         try:
             records = list(SeqIO.parse(handle, "genbank"))
         except Exception as err:  # Biopython raises ValueError and friends
@@ -328,14 +335,14 @@ def _parse_gbff(path: Path, sample: str) -> list:
     return records
 
 
-def _extract_gbff(
-    sample: str, path: Path, sheet_code: int | None, asm: _Assembler, progress: bool
+def extract_gbff(
+    sample: str, path: Path, sheet_code: int | None, asm: Assembler, progress: bool
 ) -> None:
     records = _parse_gbff(path, sample)
     labels: Counter = Counter()
     for i, record in enumerate(records, start=1):
-        label = record.id if record.id not in _NO_ID else (record.name or f"record{i}")
-        if label in _NO_ID:
+        label = record.id if record.id not in NO_ID else (record.name or f"record{i}")
+        if label in NO_ID:
             label = f"record{i}"
         labels[label] += 1
         if labels[label] > 1:

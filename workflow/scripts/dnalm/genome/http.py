@@ -28,7 +28,7 @@ CHUNK = 1 << 20  # bytes read per network/disk read
 T = TypeVar("T")
 
 
-class _Retryable(Exception):
+class Retryable(Exception):
     """A failure worth another attempt (server hiccup, network, bad bytes in transit)."""
 
     def __init__(self, message: str, hint: str = "", retry_after: float | None = None):
@@ -43,7 +43,7 @@ _NETWORK_HINT = (
 )
 
 
-def _who(sample: str, kind: str = "") -> str:
+def who_label(sample: str, kind: str = "") -> str:
     return f"sample {sample!r}" + (f" ({kind})" if kind else "")
 
 
@@ -68,8 +68,8 @@ def _retry_after(headers) -> float | None:
         return None  # an HTTP date: ignore it and use our own backoff
 
 
-def _open(url: str, timeout: float, who: str):
-    """Open `url` and return the response. Raises _Retryable for transient failures and
+def open_url(url: str, timeout: float, who: str):
+    """Open `url` and return the response. Raises Retryable for transient failures and
     DownloadError for permanent ones (4xx, FTP 550, unsupported scheme)."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
@@ -78,7 +78,7 @@ def _open(url: str, timeout: float, who: str):
         err.close()
         status = f"HTTP {err.code} {err.reason}"
         if err.code >= 500 or err.code in (408, 429):
-            raise _Retryable(
+            raise Retryable(
                 f"{status} from {url}", _NETWORK_HINT, _retry_after(err.headers)
             ) from None
         raise DownloadError(f"{who}: {status} for {url}; {_hint_for_status(err.code)}") from None
@@ -91,12 +91,12 @@ def _open(url: str, timeout: float, who: str):
             ) from None
         if isinstance(err.reason, str) and reason.startswith("unknown url type"):
             raise DownloadError(f"{who}: cannot download {url}: {reason}") from None
-        raise _Retryable(f"cannot connect for {url}: {reason}", _NETWORK_HINT) from None
+        raise Retryable(f"cannot connect for {url}: {reason}", _NETWORK_HINT) from None
     except (http.client.HTTPException, OSError) as err:  # reset, timeout, bad status line
-        raise _Retryable(f"connection failed for {url}: {err!r}", _NETWORK_HINT) from None
+        raise Retryable(f"connection failed for {url}: {err!r}", _NETWORK_HINT) from None
 
 
-def _content_length(response) -> int | None:
+def content_length(response) -> int | None:
     value = response.headers.get("Content-Length")
     try:
         return int(value) if value is not None else None
@@ -104,15 +104,15 @@ def _content_length(response) -> int | None:
         return None
 
 
-def _read_chunks(response, url: str, expected: int | None):
-    """Yield the body in chunks; raise _Retryable if the connection drops or the body is
+def read_chunks(response, url: str, expected: int | None):
+    """Yield the body in chunks; raise Retryable if the connection drops or the body is
     shorter (or longer) than the announced Content-Length."""
     got = 0
     while True:
         try:
             block = response.read(CHUNK)
         except (http.client.HTTPException, OSError) as err:  # IncompleteRead, reset, timeout
-            raise _Retryable(
+            raise Retryable(
                 f"connection broke after {got} bytes of {url}: {err!r}", _NETWORK_HINT
             ) from None
         if not block:
@@ -120,13 +120,13 @@ def _read_chunks(response, url: str, expected: int | None):
         got += len(block)
         yield block
     if expected is not None and got != expected:
-        raise _Retryable(
+        raise Retryable(
             f"truncated body from {url}: got {got} bytes, Content-Length said {expected}",
             _NETWORK_HINT,
         )
 
 
-def _with_retries(
+def with_retries(
     action: Callable[[], T],
     *,
     what: str,
@@ -137,14 +137,14 @@ def _with_retries(
     max_backoff: float,
 ) -> T:
     """Run `action` up to 1 + `retries` times, sleeping with exponential backoff between
-    attempts that raised _Retryable. DownloadError passes through at once."""
+    attempts that raised Retryable. DownloadError passes through at once."""
     attempts = 1 + max(0, int(retries))
-    last: _Retryable | None = None
+    last: Retryable | None = None
     for attempt in range(1, attempts + 1):
         log.info("%s: %s %s (attempt %d/%d)", who, what, url, attempt, attempts)
         try:
             return action()
-        except _Retryable as err:
+        except Retryable as err:
             last = err
             if attempt == attempts:
                 break
@@ -167,16 +167,16 @@ def _with_retries(
     )
 
 
-def _fetch_bytes(
+def fetch_bytes(
     url: str, *, who: str, timeout: float, retries: int, backoff: float, max_backoff: float
 ) -> bytes:
     """A small file (index page, checksum list) in memory, with the same retry policy."""
 
     def action() -> bytes:
-        with _open(url, timeout, who) as response:
-            return b"".join(_read_chunks(response, url, _content_length(response)))
+        with open_url(url, timeout, who) as response:
+            return b"".join(read_chunks(response, url, content_length(response)))
 
-    return _with_retries(
+    return with_retries(
         action,
         what="fetching",
         who=who,

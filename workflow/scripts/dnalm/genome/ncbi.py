@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from dnalm.core.errors import DownloadError
-from dnalm.genome.http import _fetch_bytes, _who
+from dnalm.genome.http import fetch_bytes, who_label
 
 NCBI_BASE = "https://ftp.ncbi.nlm.nih.gov/genomes/all/"
 
@@ -28,7 +28,7 @@ NCBI_FILES: dict[str, str] = {
 }
 
 
-_HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
+HEX_DIGESTS = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def parse_md5checksums(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
         parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and _HEX["md5"].match(parts[0].lower()):
+        if len(parts) == 2 and HEX_DIGESTS["md5"].match(parts[0].lower()):
             name = parts[1].strip()
             name = name[2:] if name.startswith("./") else name
             out[name] = parts[0].lower()
@@ -111,7 +111,7 @@ def resolve_ncbi_assembly(
     A versionless accession resolves to the highest version listed. Raises DownloadError
     when the accession or version is not there (listing the versions that are)."""
     m = _ACCESSION_PARTS.match(accession.strip())
-    who = _who(sample) if sample else f"accession {accession}"
+    who = who_label(sample) if sample else f"accession {accession}"
     if not m:
         raise DownloadError(
             f"{who}: {accession!r} is not an NCBI assembly accession (GCF_ or GCA_ followed "
@@ -127,7 +127,7 @@ def resolve_ncbi_assembly(
         "max_backoff": max_backoff,
     }
     try:
-        html = _fetch_bytes(listing_url, **fetch).decode("utf-8", "replace")
+        html = fetch_bytes(listing_url, **fetch).decode("utf-8", "replace")
     except DownloadError as err:
         raise DownloadError(
             f"{err} (looking up assembly {accession}: check that the accession exists; "
@@ -157,7 +157,7 @@ def resolve_ncbi_assembly(
     name = versions[chosen]
     folder_url = listing_url + urllib.parse.quote(name) + "/"
     checksums = parse_md5checksums(
-        _fetch_bytes(folder_url + "md5checksums.txt", **fetch).decode("utf-8", "replace")
+        fetch_bytes(folder_url + "md5checksums.txt", **fetch).decode("utf-8", "replace")
     )
     if not checksums:
         raise DownloadError(f"{who}: {folder_url}md5checksums.txt lists no files")

@@ -14,7 +14,7 @@ from dnalm.core.errors import ConfigError
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 
 
-def _layers(backbone: nn.Module) -> nn.ModuleList:
+def transformer_blocks(backbone: nn.Module) -> nn.ModuleList:
     """The list of transformer blocks of an OPT or BERT body."""
     for path in ("decoder.layers", "encoder.layer", "layers", "h"):
         obj: Any = backbone
@@ -27,7 +27,7 @@ def _layers(backbone: nn.Module) -> nn.ModuleList:
     raise ConfigError(f"cannot find the transformer blocks of {type(backbone).__name__}")
 
 
-def _embedding_modules(backbone: nn.Module) -> list[nn.Module]:
+def embedding_modules(backbone: nn.Module) -> list[nn.Module]:
     return [m for m in backbone.modules() if isinstance(m, nn.Embedding)]
 
 

@@ -76,14 +76,14 @@ DEFAULT_MAX_PER_CDS = 10
 _TO_N = str.maketrans(AMBIGUITY, "N" * len(AMBIGUITY))
 _DROP_AMBIGUOUS = str.maketrans("", "", AMBIGUITY)
 _INVALID = re.compile(r"[^ACGTN]")
-_WINDOW_NAME = re.compile(r"^(?P<chrom>.+?)[_:](?P<start>\d+)[_-](?P<end>\d+)$")
+WINDOW_NAME = re.compile(r"^(?P<chrom>.+?)[_:](?P<start>\d+)[_-](?P<end>\d+)$")
 
 
 # ----------------------------------------------------------------------------- normalising
 
 
 @dataclass
-class _Norm:
+class NormCounts:
     """Running counts of what sequence normalisation changed (for the log)."""
 
     lowercase: int = 0
@@ -91,7 +91,9 @@ class _Norm:
     u: int = 0
 
 
-def normalize_sequence(raw: str, where: str, counts: _Norm | None = None) -> tuple[str, int, int]:
+def normalize_sequence(
+    raw: str, where: str, counts: NormCounts | None = None
+) -> tuple[str, int, int]:
     """Upper-case, U->T and IUPAC ambiguity codes -> N; returns (sequence, n_iupac_to_n,
     n_u_to_t). Raises InputFormatError naming `where` (file:line) for an empty sequence or a
     character that is not a nucleotide code."""
@@ -119,7 +121,7 @@ def normalize_sequence(raw: str, where: str, counts: _Norm | None = None) -> tup
     return up, n_iupac, n_u
 
 
-def _log_norm(counts: _Norm, what: str) -> None:
+def log_norm(counts: NormCounts, what: str) -> None:
     if counts.lowercase:
         log.info("%s: %d sequence(s) had lower-case bases, upper-cased", what, counts.lowercase)
     if counts.u:
@@ -136,11 +138,11 @@ def _log_norm(counts: _Norm, what: str) -> None:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _stable_u64(text: str) -> int:
+def stable_u64(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(fractions) != 3:
         raise ConfigError(f"fractions must be (train, validation, test), got {fractions!r}")
     fr = tuple(float(f) for f in fractions)
@@ -164,7 +166,7 @@ def _sniff_delimiter(path: Path) -> str:
     return "\t" if header.count("\t") >= header.count(",") and "\t" in header else ","
 
 
-def _read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
+def read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     """Read a CSV/TSV as strings (nothing turned into NaN); column names are stripped and
     matched case-insensitively against `required` and renamed to them."""
     sep = _sniff_delimiter(path)
@@ -193,13 +195,13 @@ def _read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     return df
 
 
-def _as_paths(x: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+def as_paths(x: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     if isinstance(x, str | os.PathLike):
         return [Path(x)]
     return [Path(p) for p in x]
 
 
-def _check_exists(paths: Iterable[Path]) -> None:
+def check_exists(paths: Iterable[Path]) -> None:
     for p in paths:
         if not Path(p).is_file():
             raise InputFormatError(f"{p}: input file not found")
@@ -277,7 +279,7 @@ def _extra_labels(extra: Mapping[tuple[str, str], Mapping] | None, split: str) -
     return {lab for (s, lab) in (extra or {}) if s == split and lab != "*"}
 
 
-def _write_task(
+def write_task(
     out_dir: str | os.PathLike,
     df: pd.DataFrame,
     kind: str,
@@ -328,7 +330,7 @@ def _write_task(
     return summary
 
 
-def _check_class_splits(df: pd.DataFrame, min_classes: int = 2) -> None:
+def check_class_splits(df: pd.DataFrame, min_classes: int = 2) -> None:
     """Classification: every label in test (or validation) must occur in train (an error
     naming the label and its file); a train label absent from test/validation is a warning."""
     train = set(df.loc[df["split"] == "train", "label"])
@@ -396,7 +398,7 @@ def _carve(
     return np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
 
 
-def _regression_strata(y: np.ndarray) -> np.ndarray:
+def regression_strata(y: np.ndarray) -> np.ndarray:
     """Label deciles (fewer bins for small tables) as strata for a regression split."""
     n_bins = int(min(10, max(1, len(y) // 20)))
     if n_bins <= 1:
@@ -405,7 +407,7 @@ def _regression_strata(y: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, y, side="right")
 
 
-def _assign_splits(
+def assign_splits(
     preset: np.ndarray,
     strata: np.ndarray,
     groups: np.ndarray,

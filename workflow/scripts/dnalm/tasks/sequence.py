@@ -17,25 +17,25 @@ from dnalm.core.io import read_fasta
 from dnalm.tasks.common import (
     DEFAULT_FRACTIONS,
     SPLITS,
-    _as_paths,
-    _assign_splits,
-    _check_class_splits,
-    _check_exists,
-    _check_fractions,
-    _log_norm,
-    _Norm,
-    _read_table,
-    _regression_strata,
-    _write_task,
+    NormCounts,
+    as_paths,
+    assign_splits,
+    check_class_splits,
+    check_exists,
+    check_fractions,
+    log_norm,
     normalize_sequence,
+    read_table,
+    regression_strata,
+    write_task,
 )
 from dnalm.tasks.tf_binding import group_windows, parse_window_name
 
 log = logging.getLogger(__name__)
 
 
-def _rows_from_table(path: Path, kind: str, default_split: str, counts: _Norm) -> list[dict]:
-    df = _read_table(path, ["sequence", "label"], f"sequence {kind}")
+def _rows_from_table(path: Path, kind: str, default_split: str, counts: NormCounts) -> list[dict]:
+    df = read_table(path, ["sequence", "label"], f"sequence {kind}")
     rows = []
     for i, r in enumerate(df.to_dict("records")):
         where = f"{path}:{i + 2}"
@@ -71,7 +71,7 @@ def _rows_from_table(path: Path, kind: str, default_split: str, counts: _Norm) -
     return rows
 
 
-def _rows_from_fasta(label: str, path: Path, split: str, counts: _Norm) -> list[dict]:
+def _rows_from_fasta(label: str, path: Path, split: str, counts: NormCounts) -> list[dict]:
     rows = []
     for header, raw, line in read_fasta(path):
         where = f"{path}:{line}"
@@ -138,34 +138,34 @@ def build_sequence_task(
     test and in train are reported as a warning (possible leakage)."""
     if kind not in ("classification", "regression"):
         raise ConfigError(f"unknown task kind {kind!r}; use classification or regression")
-    fr = _check_fractions(fractions)
+    fr = check_fractions(fractions)
     if table is None and not fasta_by_class:
         raise ConfigError("sequence task: give a table (sequence,label) or FASTA files per class")
     if kind == "regression" and (fasta_by_class or test_fasta_by_class):
         raise ConfigError("sequence regression takes a table with numeric labels, not FASTA")
-    counts = _Norm()
+    counts = NormCounts()
     rows: list[dict] = []
     inputs: list[Path] = []
     for path, split in ((table, ""), (test_table, "test")):
         if path is not None:
             inputs.append(Path(path))
-            _check_exists([Path(path)])
+            check_exists([Path(path)])
             rows += _rows_from_table(Path(path), kind, split, counts)
     for mapping, split in ((fasta_by_class, ""), (test_fasta_by_class, "test")):
         for label, paths in (mapping or {}).items():
-            for p in _as_paths(paths):
+            for p in as_paths(paths):
                 inputs.append(p)
-                _check_exists([p])
+                check_exists([p])
                 rows += _rows_from_fasta(str(label), p, split, counts)
-    _log_norm(counts, "sequence task")
+    log_norm(counts, "sequence task")
     df = pd.DataFrame.from_records(rows)
 
     groups, by_position = _leakage_groups(df)
     if kind == "classification":
         strata = df["label"].astype(str).to_numpy()
     else:
-        strata = _regression_strata(df["label"].astype(float).to_numpy())
-    df["split"] = _assign_splits(df["preset"].to_numpy(), strata, groups, fr, seed)
+        strata = regression_strata(df["label"].astype(float).to_numpy())
+    df["split"] = assign_splits(df["preset"].to_numpy(), strata, groups, fr, seed)
     df = df.drop(columns="preset")
 
     split_arr = df["split"].to_numpy()
@@ -193,18 +193,18 @@ def build_sequence_task(
     df["split"] = df["split"].astype(str)
     if kind == "classification":
         df["label"] = df["label"].astype(str)
-        _check_class_splits(df)
+        check_class_splits(df)
     params = {
         "task": f"sequence_{kind}",
         "fractions": list(fr),
         "seed": seed,
         "table": str(table) if table else None,
         "fasta_by_class": {
-            k: [str(p) for p in _as_paths(v)] for k, v in (fasta_by_class or {}).items()
+            k: [str(p) for p in as_paths(v)] for k, v in (fasta_by_class or {}).items()
         },
         "test_table": str(test_table) if test_table else None,
         "test_fasta_by_class": {
-            k: [str(p) for p in _as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
+            k: [str(p) for p in as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
         },
     }
-    return _write_task(out_dir, df, kind, params, inputs)
+    return write_task(out_dir, df, kind, params, inputs)

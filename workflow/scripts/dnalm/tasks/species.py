@@ -18,10 +18,10 @@ from dnalm.core.io import read_fasta
 from dnalm.tasks.common import (
     DEFAULT_MAX_PER_CDS,
     SPLITS,
-    _check_class_splits,
-    _check_exists,
-    _stable_u64,
-    _write_task,
+    check_class_splits,
+    check_exists,
+    stable_u64,
+    write_task,
 )
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class _Cds:
 
 
 def _read_cds_pool(sample: str, path: Path) -> list[_Cds]:
-    _check_exists([path])
+    check_exists([path])
     pool = []
     for header, seq, line in read_fasta(path):
         cds_id = header.split(maxsplit=1)[0] if header else ""
@@ -155,7 +155,7 @@ def build_species_fragments(
             test_pool += _read_cds_pool(str(s["sample"]), tpath)
         val_pool: list[_Cds] = []
         if n_validation:
-            rng = np.random.default_rng([seed, _stable_u64(species), 7])
+            rng = np.random.default_rng([seed, stable_u64(species), 7])
             order = rng.permutation(len(train_pool))
             n_val_cds = round(len(train_pool) * n_validation / (n_train + n_validation))
             val_pool = [train_pool[i] for i in order[:n_val_cds]]
@@ -183,7 +183,7 @@ def build_species_fragments(
         if not requested[split]:
             continue
         for species in sorted(pools):
-            rng = np.random.default_rng([seed, _stable_u64(species), split_idx])
+            rng = np.random.default_rng([seed, stable_u64(species), split_idx])
             pool = pools[species][split]
             got = _draw(pool, requested[split], length, max_per_cds, rng, used)
             drawn[(split, species)] = got
@@ -250,7 +250,7 @@ def build_species_fragments(
     df = df.sort_values(["split", "label", "sample", "cds_id", "offset"], kind="stable")
     df = df.reset_index(drop=True)
     df["split"] = df["split"].astype(str)
-    _check_class_splits(df)
+    check_class_splits(df)
 
     extra: dict[tuple[str, str], dict] = {}
     for (split, species), frags in drawn.items():
@@ -271,4 +271,4 @@ def build_species_fragments(
         "balance": balance,
         "samples": [{k: str(s[k]) for k in keys} for s in samples],
     }
-    return _write_task(out_dir, df, "classification", params, inputs, extra)
+    return write_task(out_dir, df, "classification", params, inputs, extra)

@@ -18,17 +18,17 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import open_text
 from dnalm.core.log import progress_disabled
 from dnalm.tasks.common import (
-    _WINDOW_NAME,
     DEFAULT_FRACTIONS,
     SPLITS,
-    _check_exists,
-    _check_fractions,
-    _log_norm,
-    _Norm,
-    _read_table,
-    _stable_u64,
-    _write_task,
+    WINDOW_NAME,
+    NormCounts,
+    check_exists,
+    check_fractions,
+    log_norm,
     normalize_sequence,
+    read_table,
+    stable_u64,
+    write_task,
 )
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def parse_window_name(name: str) -> tuple[str, int, int] | None:
     """chrom, start, end from names like chr22_10510500_10510799 or chr22:100-400."""
-    m = _WINDOW_NAME.match(name)
+    m = WINDOW_NAME.match(name)
     if not m:
         return None
     return m["chrom"], int(m["start"]), int(m["end"])
@@ -68,7 +68,7 @@ def _hash_split(keys: Sequence[str], fractions: tuple[float, float, float], seed
     f_train, f_val, _ = fractions
     out = []
     for k in keys:
-        u = _stable_u64(f"{seed}:{k}") / 2**64
+        u = stable_u64(f"{seed}:{k}") / 2**64
         out.append("train" if u < f_train else "validation" if u < f_train + f_val else "test")
     return out
 
@@ -78,10 +78,10 @@ def _format_targets(mat_rows: Iterable[np.ndarray]) -> list[str]:
     return [",".join(map(str, r.tolist())) for r in mat_rows]
 
 
-def _read_dnallm(sequences: Path, scores: Path, counts: _Norm) -> tuple[pd.DataFrame, list]:
+def _read_dnallm(sequences: Path, scores: Path, counts: NormCounts) -> tuple[pd.DataFrame, list]:
     """The DNA-LLM format: sequences TSV (sequence, window_name) + scores TSV whose column j
     (header = window name) holds the per-base scores of window j."""
-    seq_df = _read_table(sequences, ["sequence", "window_name"], "window sequences")
+    seq_df = read_table(sequences, ["sequence", "window_name"], "window sequences")
     names = seq_df["window_name"].str.strip().tolist()
     dup = pd.Series(names)[pd.Series(names).duplicated()]
     if len(dup):
@@ -175,10 +175,10 @@ def _parse_targets(text: str, where: str) -> np.ndarray:
     return arr
 
 
-def _read_pb_tsv(path: Path, counts: _Norm) -> tuple[pd.DataFrame, list, bool]:
+def _read_pb_tsv(path: Path, counts: NormCounts) -> tuple[pd.DataFrame, list, bool]:
     """Generic per-base TSV/CSV: sequence, targets (+ optional id, chrom, start, end with BED
     conventions: 0-based start, end exclusive, default end = start + length)."""
-    df = _read_table(path, ["sequence", "targets"], "per-base targets")
+    df = read_table(path, ["sequence", "targets"], "per-base targets")
     has_pos = "chrom" in df.columns and "start" in df.columns
     rows, targets = [], []
     for i, r in enumerate(df.to_dict("records")):
@@ -210,13 +210,15 @@ def _read_pb_tsv(path: Path, counts: _Norm) -> tuple[pd.DataFrame, list, bool]:
     return pd.DataFrame.from_records(rows), targets, has_pos
 
 
-def _read_pb_bed(bed: Path, genome: Path, scores: Path, counts: _Norm) -> tuple[pd.DataFrame, list]:
+def _read_pb_bed(
+    bed: Path, genome: Path, scores: Path, counts: NormCounts
+) -> tuple[pd.DataFrame, list]:
     """BED (chrom, start, end, name[, score, strand]) + genome FASTA (pyfaidx) + scores TSV
     (name<TAB>comma-separated scores, in the 5'->3' order of the reported sequence, i.e.
     already reversed for '-' strand windows, whose sequence is reverse-complemented)."""
     import pyfaidx
 
-    _check_exists([genome])
+    check_exists([genome])
     score_by_name: dict[str, tuple[str, int]] = {}
     with open_text(scores) as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -325,34 +327,34 @@ def build_tf_binding(
     The split groups windows that overlap, abut or lie within `group_distance` bp and assigns
     each group by a seeded hash of its first window's position, with `fractions` =
     (train, validation, test); validation is for early stopping, test is used once."""
-    fr = _check_fractions(fractions)
+    fr = check_fractions(fractions)
     if fmt not in ("dnallm", "tsv", "bed"):
         raise ConfigError(f"tf_binding: unknown format {fmt!r}; use dnallm, tsv or bed")
     if group_distance < 0:
         raise ConfigError(f"tf_binding: group_distance must be >= 0, got {group_distance}")
     seq_path = Path(sequences)
     inputs = [seq_path]
-    counts = _Norm()
+    counts = NormCounts()
     has_pos = True
     if fmt == "dnallm":
         if scores is None:
             raise ConfigError("tf_binding: the dnallm format needs a scores file")
         inputs.append(Path(scores))
-        _check_exists(inputs)
+        check_exists(inputs)
         df, targets = _read_dnallm(seq_path, Path(scores), counts)
         closed_end = df["end"].to_numpy()
     elif fmt == "tsv":
-        _check_exists(inputs)
+        check_exists(inputs)
         df, targets, has_pos = _read_pb_tsv(seq_path, counts)
         closed_end = df["end"].to_numpy() - 1 if has_pos else None
     else:
         if scores is None or genome is None:
             raise ConfigError("tf_binding: the bed format needs a scores file and a genome FASTA")
         inputs += [Path(scores), Path(genome)]
-        _check_exists(inputs)
+        check_exists(inputs)
         df, targets = _read_pb_bed(seq_path, Path(genome), Path(scores), counts)
         closed_end = df["end"].to_numpy() - 1
-    _log_norm(counts, str(seq_path))
+    log_norm(counts, str(seq_path))
 
     if has_pos:
         groups = group_windows(df["chrom"].tolist(), df["start"].to_numpy(), closed_end,
@@ -388,4 +390,4 @@ def build_tf_binding(
         "grouped_by_position": has_pos,
         "n_groups": len(gkeys),
     }
-    return _write_task(out_dir, df, "per_base_regression", params, inputs)
+    return write_task(out_dir, df, "per_base_regression", params, inputs)

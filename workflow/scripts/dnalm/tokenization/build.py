@@ -13,9 +13,9 @@ from dnalm.core.alphabet import kmer_names
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.tokenization.kinds import CLASSES, BpeTokenizer, CodonTokenizer, NucleotideTokenizer
 from dnalm.tokenization.tokenizers import (
-    _BERT_ORDER,
-    _CODON_ORDER,
     AMBIGUITY,
+    BERT_ORDER,
+    CODON_ORDER,
     DNALM_FILE,
     MAX_UINT16_VOCAB,
     DnaTokenizer,
@@ -48,7 +48,7 @@ def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = 
 
     roles = cls.special_tokens()
     tok.normalizer = _normalizer(keep_case)
-    order = _CODON_ORDER if cls is CodonTokenizer else _BERT_ORDER
+    order = CODON_ORDER if cls is CodonTokenizer else BERT_ORDER
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in order])
     vocab = tok.get_vocab(with_added_tokens=True)
     bos, eos, sep = roles["bos"], roles["eos"], roles["sep"]
@@ -65,7 +65,7 @@ def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = 
 def _wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
     from tokenizers import Tokenizer, models
 
-    order = _CODON_ORDER if cls is CodonTokenizer else _BERT_ORDER
+    order = CODON_ORDER if cls is CodonTokenizer else BERT_ORDER
     vocab = {t: i for i, t in enumerate([*order, *vocab_tokens])}
     assert len(vocab) == len(order) + len(vocab_tokens), "duplicate token"
     if len(vocab) > MAX_UINT16_VOCAB:
@@ -127,7 +127,7 @@ def _train_bpe(spec: dict, train_sequences: Iterable[str]):
     trainer = trainers.BpeTrainer(
         vocab_size=spec["vocab_size"],
         min_frequency=spec["min_frequency"],
-        special_tokens=list(_BERT_ORDER),
+        special_tokens=list(BERT_ORDER),
         initial_alphabet=list("ACGTN"),
         show_progress=False,
     )
@@ -146,7 +146,7 @@ def build_tokenizer(spec: dict, train_sequences: Iterable[str] | None = None) ->
         if train_sequences is None:
             raise ConfigError("a bpe tokenizer must be trained: pass train_sequences")
         tok = _train_bpe(spec, train_sequences)
-        if tok.get_vocab_size() <= len(_BERT_ORDER) + 5:
+        if tok.get_vocab_size() <= len(BERT_ORDER) + 5:
             raise ConfigError(
                 "BPE training produced no merges: the training sequences are empty or too "
                 "few for min_frequency; check the training split"

@@ -60,9 +60,9 @@ from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.core.io import default_file_mode, read_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.tokenization.build import load_tokenizer
-from dnalm.tokenization.tokenizers import DnaTokenizer, _replace_dir
+from dnalm.tokenization.tokenizers import DnaTokenizer, replace_dir
 
-log = logging.getLogger("dnalm.tokenization.corpus")
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 PACKINGS = ("packed", "padded")
@@ -389,7 +389,7 @@ def build_corpus(
                 log.warning("corpus: split %s is empty (0 windows)", split)
         tok.save(tmp / "tokenizer")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

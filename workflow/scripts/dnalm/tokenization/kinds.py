@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from dnalm.core.alphabet import CODE_TO_BASE
-from dnalm.tokenization.tokenizers import _N, _SENT, DnaTokenizer, _invalid_char_error
+from dnalm.tokenization.tokenizers import LUT_N, LUT_SEP, DnaTokenizer, invalid_char_error
 
 
 class NucleotideTokenizer(DnaTokenizer):
@@ -32,7 +32,7 @@ class NucleotideTokenizer(DnaTokenizer):
         arr = self._ascii(seqs, names, "")
         ids = self._id_lut[arr]  # (n_nt,) uint16
         if ids.size and ids.max() == 0xFFFF:
-            raise _invalid_char_error(seqs, names, int(np.flatnonzero(ids == 0xFFFF)[0]), 0)
+            raise invalid_char_error(seqs, names, int(np.flatnonzero(ids == 0xFFFF)[0]), 0)
         off = np.zeros(len(seqs) + 1, dtype=np.int64)
         np.cumsum([len(s) for s in seqs], out=off[1:])
         return ids, off
@@ -70,24 +70,24 @@ class KmerTokenizer(DnaTokenizer):
     def encode_concat(self, seqs, names=None):
         seqs = list(seqs)
         k = self.k
-        codes = self._codes(seqs, names, "\x00")  # (n,) with _SENT between sequences
+        codes = self._codes(seqs, names, "\x00")  # (n,) with LUT_SEP between sequences
         n = codes.size
         if not seqs:
             return np.zeros(0, np.uint16), np.zeros(1, np.int64)
         if k == 1:  # every base is a single token; 1-mers are the singles
-            keep = codes != _SENT
+            keep = codes != LUT_SEP
             ids = (codes[keep] + self._single_off).astype(np.uint16)
             off = np.zeros(len(seqs) + 1, dtype=np.int64)
             np.cumsum([len(s) for s in seqs], out=off[1:])
             return ids, off
-        brk = np.flatnonzero(codes >= _N)  # N or separator: ends a run of A/C/G/T
+        brk = np.flatnonzero(codes >= LUT_N)  # N or separator: ends a run of A/C/G/T
         ends = np.append(brk, n)  # run r is [starts[r], ends[r]); ends[r] is a break
         starts = np.concatenate(([0], brk + 1))
         run_len = ends - starts
         q = run_len // k  # k-mers per run
         t = run_len - q * k  # single-base tail per run
         brk_code = codes[brk]
-        is_n = np.append(brk_code == _N, False)  # the break after run r is an N token
+        is_n = np.append(brk_code == LUT_N, False)  # the break after run r is an N token
         cnt = q + t + is_n
         off_run = np.zeros(cnt.size + 1, dtype=np.int64)
         np.cumsum(cnt, out=off_run[1:])
@@ -110,9 +110,9 @@ class KmerTokenizer(DnaTokenizer):
             out[off_run[r] + q[r] + j] = codes[starts[r] + q[r] * k + j] + self._single_off
         # N tokens
         rn = np.flatnonzero(is_n)
-        out[off_run[rn] + q[rn] + t[rn]] = self._single_off + _N
+        out[off_run[rn] + q[rn] + t[rn]] = self._single_off + LUT_N
         # sequence ends: the runs followed by a separator, and the last run
-        seq_end_run = np.append(np.flatnonzero(brk_code == _SENT), q.size - 1)
+        seq_end_run = np.append(np.flatnonzero(brk_code == LUT_SEP), q.size - 1)
         off = np.zeros(len(seqs) + 1, dtype=np.int64)
         off[1:] = off_run[seq_end_run] + q[seq_end_run] + t[seq_end_run]
         return out, off
@@ -154,9 +154,9 @@ class OverlappingKmerTokenizer(DnaTokenizer):
             return np.zeros(0, np.uint16), off
         m = n - k + 1  # windows over the concatenation, some straddle a separator
         sent = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(codes == _SENT, out=sent[1:])
+        np.cumsum(codes == LUT_SEP, out=sent[1:])
         nn = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(codes == _N, out=nn[1:])
+        np.cumsum(codes == LUT_N, out=nn[1:])
         keep = sent[k:] == sent[:m]  # window [p, p + k) has no separator
         has_n = nn[k:] != nn[:m]
         low = codes & 3  # N/separator values are masked by has_n/keep anyway
@@ -242,7 +242,7 @@ class CodonTokenizer(DnaTokenizer):
             c = np.stack([codes[pos], codes[pos + 1], codes[pos + 2]], axis=1)
         c = c.astype(np.uint16)
         val = c[:, 0] * 16 + c[:, 1] * 4 + c[:, 2] + self._codon_off
-        amb = (c[:, 0] | c[:, 1] | c[:, 2]) >= _N  # N is 0b100, bases are <= 0b011
+        amb = (c[:, 0] | c[:, 1] | c[:, 2]) >= LUT_N  # N is 0b100, bases are <= 0b011
         return np.where(amb, np.uint16(self.unk_id), val).astype(np.uint16), off
 
     def _token_text(self):

@@ -96,24 +96,24 @@ TOKENIZER_TYPES = ("nucleotide", "kmer", "kmer_overlapping", "codon", "bpe")
 MAX_UINT16_VOCAB = 65535  # ids are stored as uint16; 65535 stays free as an "invalid" marker
 
 # Codes used inside the NumPy encoders for the upper-case schemes.
-_N = 4  # N (and every ambiguity code)
-_SENT = 5  # separator between sequences in a concatenated batch
+LUT_N = 4  # N (and every ambiguity code)
+LUT_SEP = 5  # separator between sequences in a concatenated batch
 _BAD = 255  # not an IUPAC letter
 
 _BERT_SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
-_BERT_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-_CODON_ORDER = ["<PAD>", "<UNK>", "<BOS_CDS>", "<EOS_CDS>", "<SEP>", "<MASK>"]
+BERT_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CODON_ORDER = ["<PAD>", "<UNK>", "<BOS_CDS>", "<EOS_CDS>", "<SEP>", "<MASK>"]
 
 
 def _upper_code_lut() -> np.ndarray:
     """byte -> code: A/a 0, C/c 1, G/g 2, T/t/U/u 3, N/n and ambiguity codes 4, NUL 5
     (batch separator), anything else 255."""
     lut = np.full(256, _BAD, dtype=np.uint8)
-    for ch, code in (("A", 0), ("C", 1), ("G", 2), ("T", 3), ("U", 3), ("N", _N)):
+    for ch, code in (("A", 0), ("C", 1), ("G", 2), ("T", 3), ("U", 3), ("N", LUT_N)):
         lut[ord(ch)] = lut[ord(ch.lower())] = code
     for ch in AMBIGUITY:
-        lut[ord(ch)] = lut[ord(ch.lower())] = _N
-    lut[0] = _SENT
+        lut[ord(ch)] = lut[ord(ch.lower())] = LUT_N
+    lut[0] = LUT_SEP
     return lut
 
 
@@ -138,7 +138,7 @@ def _seq_label(names: Sequence[str] | None, i: int) -> str:
     return repr(names[i]) if names is not None else f"#{i + 1} of the batch"
 
 
-def _invalid_char_error(
+def invalid_char_error(
     seqs: Sequence[str], names: Sequence[str] | None, flat_pos: int, sep_len: int
 ) -> InputFormatError:
     """Build the error for the invalid character at `flat_pos` of `sep.join(seqs)`."""
@@ -213,7 +213,7 @@ def normalise_spec(spec: dict) -> dict:
     if kind == "nucleotide" and not isinstance(out["keep_case"], bool):
         raise ConfigError(f"tokenizer spec {spec!r}: keep_case must be true or false")
     if kind == "bpe":
-        _int("vocab_size", len(_BERT_ORDER) + 5 + 1, MAX_UINT16_VOCAB)
+        _int("vocab_size", len(BERT_ORDER) + 5 + 1, MAX_UINT16_VOCAB)
         _int("min_frequency", 1, 10**9)
         if out["max_train_nt"] is not None:
             _int("max_train_nt", 1, 10**15)
@@ -312,7 +312,7 @@ class DnaTokenizer:
         arr = self._ascii([seq], None if name is None else [name], "")
         out = self._norm_lut[arr]
         if not out.all():
-            raise _invalid_char_error(
+            raise invalid_char_error(
                 [seq], None if name is None else [name], int(np.flatnonzero(out == 0)[0]), 0
             )
         return out.tobytes().decode("ascii")
@@ -323,7 +323,7 @@ class DnaTokenizer:
         try:
             raw = joined.encode("ascii")
         except UnicodeEncodeError as e:
-            raise _invalid_char_error(seqs, names, e.start, len(sep)) from None
+            raise invalid_char_error(seqs, names, e.start, len(sep)) from None
         return np.frombuffer(raw, dtype=np.uint8)
 
     def _codes(self, seqs: Sequence[str], names: Sequence[str] | None, sep: str) -> np.ndarray:
@@ -333,16 +333,16 @@ class DnaTokenizer:
         codes = _CODE_LUT[arr]
         bad = codes == _BAD
         if sep:
-            n_sent = int(np.count_nonzero(codes == _SENT))
+            n_sent = int(np.count_nonzero(codes == LUT_SEP))
             if n_sent != max(len(seqs) - 1, 0):  # a NUL inside a sequence
                 for i, s in enumerate(seqs):
                     if "\x00" in s:
                         pos = sum(len(x) + 1 for x in seqs[:i]) + s.index("\x00")
-                        raise _invalid_char_error(seqs, names, pos, 1)
-        elif len(seqs) and np.any(codes == _SENT):
-            bad |= codes == _SENT
+                        raise invalid_char_error(seqs, names, pos, 1)
+        elif len(seqs) and np.any(codes == LUT_SEP):
+            bad |= codes == LUT_SEP
         if bad.any():
-            raise _invalid_char_error(seqs, names, int(np.flatnonzero(bad)[0]), len(sep))
+            raise invalid_char_error(seqs, names, int(np.flatnonzero(bad)[0]), len(sep))
         return codes
 
     # ---- encoding ----------------------------------------------------------------------
@@ -487,14 +487,14 @@ class DnaTokenizer:
                 "special_tokens": roles,
             }
             (tmp / DNALM_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            _replace_dir(tmp, out_dir)
+            replace_dir(tmp, out_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out_dir
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
+def replace_dir(tmp: Path, final: Path) -> None:
     """Rename `tmp` to `final`, replacing an existing folder (moved aside, then deleted)."""
     old = None
     if final.exists():
