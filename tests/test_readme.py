@@ -93,5 +93,5 @@ def test_main_command_runs_from_a_fresh_copy(tmp_path):
         assert len(table) >= 2, task
     probe = pd.read_csv(repo / "results" / "probe" / "probe_table.tsv", sep="\t")
     assert (probe["accuracy"] > 0).all()
-    models = sorted(p.name for p in (repo / "results" / "models").iterdir())
+    models = sorted(p.name for p in (repo / "results" / "models").iterdir() if p.is_dir())
     assert models == ["gpt_codon", "gpt_nucleotide", "mlm_bpe", "mlm_kmer6"]
