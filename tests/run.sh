@@ -25,7 +25,7 @@ echo "== lint"
 ruff check .
 ruff format --check .
 snakefmt --check workflow/ tests/slurm/smoke/Snakefile
-snakemake --lint --configfile tests/config/config.yaml --snakefile workflow/Snakefile
+snakemake --lint --configfile tests/config/demo.yaml --snakefile workflow/Snakefile
 echo "== tests"
 status=0
 pytest -n 2 --dist loadfile --durations=25 "$@" || status=$?
