@@ -26,13 +26,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from dnalm.core.config import check_config_names
 from dnalm.core.errors import ConfigError, DownloadError, InputFormatError, SampleSheetError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.genome.cds import run_cds
 from dnalm.genome.download import acquire, download, resolve_local, verify_file
 from dnalm.genome.gff import read_cds_models
 from dnalm.genome.qc import qc_summary
-from dnalm.genome.samples import check_config_names, load_sample_sheet
+from dnalm.genome.samples import load_sample_sheet
 from tests.support.http_server import LocalHTTPServer
 from tests.support.workflow_runner import REPO, make_workdir, snakemake
 

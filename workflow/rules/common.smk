@@ -9,12 +9,12 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from dnalm.core.config import (  # noqa: E402
     check_config_keys,
+    check_config_names,
     restore_training_settings,
     user_training_settings,
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
-    check_config_names,
     expand_local,
     load_sample_sheet,
 )

@@ -17,18 +17,26 @@ so a typo fails when the DAG is built; tests/test_core_config.py checks that sch
 dataclasses agree. The fields that :func:`dnalm.training.fit.fit` takes carry
 ``metadata={"fit": True}`` (:meth:`Section.fit_settings`).
 
-Torch-free: common.smk imports this module at DAG build (:func:`check_config_keys`).
+Torch-free: common.smk imports this module at DAG build (:func:`check_config_names`,
+:func:`check_config_keys`).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
+
 from dnalm.core.errors import ConfigError
+
+#: the config schema (names of path-like entries are checked against its patterns)
+CONFIG_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
 #: Preset names per objective: the keys of dnalm.modeling.models.PRESETS, here without
 #: importing torch (the schema's enums and tests/test_core_config.py keep the three equal).
@@ -46,6 +54,14 @@ ARCH_KEY_NAMES: tuple[str, ...] = (
 REGIMES = ("frozen", "partial", "full", "lora")
 TOO_LONG = ("truncate", "error")
 PRECISIONS = ("auto", "bf16", "fp32")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def check_lr_schedule(schedule: str) -> str:
+    """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    return schedule
 
 
 def _fit(default: Any) -> Any:
@@ -358,9 +374,7 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
         if unknown:
             raise ConfigError(f"{path}: {unknown_keys_message(unknown, known)}")
     for path in ("baselines.kmer", "probe", "probe.umap"):
-        node: Any = config
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
+        node = _get(config, tuple(path.split(".")))
         if isinstance(node, Mapping):
             known = section_keys(SECTION_CLASSES[path])
             unknown = sorted((k for k in node if k not in known), key=str)
@@ -423,11 +437,44 @@ def restore_training_settings(config: dict[str, Any], saved: Mapping[str, Any]) 
             parent[key] = copy.deepcopy(saved.get(path, {}))
 
 
-LR_SCHEDULES = ("constant", "cosine")
+#: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).
+NAMED_CONFIG_KEYS = (
+    ("tokenizers",),
+    ("tasks", "sequence_tasks"),
+    ("pretrain", "models"),
+    ("finetune", "runs"),
+    ("probe", "external"),
+)
 
 
-def check_lr_schedule(schedule: str) -> str:
-    """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
-    if schedule not in LR_SCHEDULES:
-        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
-    return schedule
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_config_names(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> None:
+    """Refuse config entries whose names would become unsafe paths (``../x``, ``a/b``):
+    every name in :data:`NAMED_CONFIG_KEYS` must match its `propertyNames` pattern in the
+    config schema (the sample-ID pattern). Raises ConfigError naming the key and the name."""
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    for keys in NAMED_CONFIG_KEYS:
+        node, sub = config, schema
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+            sub = sub["properties"][key]
+        if not isinstance(node, dict):
+            continue
+        pattern = re.compile(sub["propertyNames"]["pattern"])
+        for name in node:
+            if isinstance(name, str) and pattern.match(name):
+                continue
+            dotted = ".".join(keys)
+            if isinstance(name, str) and ID_RE.match(name):
+                raise ConfigError(
+                    f"config key {dotted}: the name {name!r} is reserved (pattern "
+                    f"{pattern.pattern}); choose another name"
+                )
+            raise ConfigError(
+                f"config key {dotted}: the name {name!r} is not allowed: names become file "
+                "and folder names under results/, so use letters, digits, '_', '.', '-' only, "
+                "starting with a letter or digit (no '/', no '..')"
+            )

@@ -21,11 +21,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from dnalm.core.errors import ConfigError, SampleSheetError
+from dnalm.core.errors import SampleSheetError
 from dnalm.core.io import HEAD_BYTES, content_problem
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "samples.schema.yaml"
-CONFIG_SCHEMA_PATH = SCHEMA_PATH.parent / "config.schema.yaml"
 ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}(\.\d+)?$")
 URL_RE = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
 # NCBI translation tables that exist (https://www.ncbi.nlm.nih.gov/Taxonomy/Utils/wprintgc.cgi);
@@ -151,47 +150,6 @@ def _decode_sheet(path: Path, data: bytes) -> str:
             "Latin-1/Windows-1252?); save the sample sheet as UTF-8 (e.g. iconv -f latin1 "
             "-t utf-8)"
         ) from None
-
-
-#: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).
-NAMED_CONFIG_KEYS = (
-    ("tokenizers",),
-    ("tasks", "sequence_tasks"),
-    ("pretrain", "models"),
-    ("finetune", "runs"),
-    ("probe", "external"),
-)
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def check_config_names(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> None:
-    """Refuse config entries whose names would become unsafe paths (``../x``, ``a/b``):
-    every name in :data:`NAMED_CONFIG_KEYS` must match its `propertyNames` pattern in the
-    config schema (the sample-ID pattern). Raises ConfigError naming the key and the name."""
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
-    for keys in NAMED_CONFIG_KEYS:
-        node, sub = config, schema
-        for key in keys:
-            node = node.get(key) if isinstance(node, dict) else None
-            sub = sub["properties"][key]
-        if not isinstance(node, dict):
-            continue
-        pattern = re.compile(sub["propertyNames"]["pattern"])
-        for name in node:
-            if isinstance(name, str) and pattern.match(name):
-                continue
-            dotted = ".".join(keys)
-            if isinstance(name, str) and ID_RE.match(name):
-                raise ConfigError(
-                    f"config key {dotted}: the name {name!r} is reserved (pattern "
-                    f"{pattern.pattern}); choose another name"
-                )
-            raise ConfigError(
-                f"config key {dotted}: the name {name!r} is not allowed: names become file "
-                "and folder names under results/, so use letters, digits, '_', '.', '-' only, "
-                "starting with a letter or digit (no '/', no '..')"
-            )
 
 
 def _coerce(row: dict[str, str], where: str) -> dict:

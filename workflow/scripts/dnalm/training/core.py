@@ -34,12 +34,10 @@ from typing import Any
 
 import torch
 
+from dnalm.core.config import PRECISIONS
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.training import checkpoint as ckpt
-
-PRECISIONS = ("auto", "bf16", "fp32")
-
 
 # --------------------------------------------------------------------------- precision
 
