@@ -72,9 +72,6 @@ TABLE_COLUMNS = (
 #: A row of the table is identified by these columns (append replaces a row with the same key).
 TABLE_KEY = ("model", "regime", "layer", "pooling")
 
-# ----------------------------------------------------------------------------- k-mer features
-
-
 # ----------------------------------------------------------------------------- probe
 
 
@@ -454,9 +451,6 @@ def read_coords(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise InputFormatError(f"{path}: not a UMAP coordinates table (missing {missing})")
     return df
-
-
-# ----------------------------------------------------------------------------- figures
 
 
 __all__ = [

@@ -91,6 +91,7 @@ from dnalm.genome.cds_record import (
     BAD_CHAR,
     DEFAULT_DROP,
     DEFAULT_HINT,
+    DROP_HINTS,
     OPTIONAL_REASONS,
     Assembler,
     CandidateCds,
@@ -108,15 +109,6 @@ from dnalm.genome.qc import write_qc_summary
 log = logging.getLogger(__name__)
 
 FORMATS = ("gbff", "fasta_gff", "cds_fasta")
-
-
-# --------------------------------------------------------------------------- policy, results
-
-
-# --------------------------------------------------------------------------- shared QC
-
-
-# --------------------------------------------------------------------------- gbff
 
 
 # --------------------------------------------------------------------------- FASTA reading
@@ -465,8 +457,8 @@ def run_cds(
     if max_drop_fraction is not None and total and dropped / total > max_drop_fraction:
         counts = result.status_counts()
         reasons = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != "kept")
-        hints = drop_warnings(counts, total, threshold=0.0)[:1]
-        fix = hints[0].split("likely fix: ", 1)[1] if hints else DEFAULT_HINT
+        top = next((k for k, _ in counts.most_common() if k != "kept"), None)
+        fix = DROP_HINTS.get(top, DEFAULT_HINT)
         raise InputFormatError(
             f"sample {sample}: {dropped} of {total} CDS ({100 * dropped / total:.0f}%) in "
             f"{source} were dropped ({reasons}), more than cds.max_drop_fraction "

@@ -433,15 +433,6 @@ def assign_splits(
     return split
 
 
-# ----------------------------------------------------------------------------- species fragments
-
-
-# ----------------------------------------------------------------------------- tf binding
-
-
-# ----------------------------------------------------------------------------- user tables
-
-
 # ----------------------------------------------------------------------------- loading
 
 
@@ -479,9 +470,6 @@ def targets_matrix(df: pd.DataFrame) -> np.ndarray:
     if len(lengths) > 1:
         raise InputFormatError(f"targets have different lengths {sorted(lengths)[:5]}; pad first")
     return np.stack(arrs).astype(np.float32)  # (N, L)
-
-
-# ----------------------------------------------------------------------------- CLI
 
 
 __all__ = [
