@@ -38,7 +38,7 @@ def test_user_error_is_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(
-        "unknown format 'embl'; use one of gbff, fasta_gff, cds_fasta"
+        "unknown format 'embl'; use one of gbff, fasta_gff, cds_fasta, fasta"
     )
     assert "Traceback" not in proc.stderr
 
