@@ -1,7 +1,7 @@
 """CDS extraction: from an annotated genome to one FASTA of coding sequences per sample, with a
 QC table that accounts for every annotated CDS (kept or dropped, and why).
 
-Three input formats (the sample sheet's ``format`` column):
+Input formats (the sample sheet's ``format`` column), and gene calling:
 
 ``gbff``
     GenBank flat file(s), gzip or plain, any number of records. Each ``CDS`` feature is
@@ -26,6 +26,12 @@ Three input formats (the sample sheet's ``format`` column):
     The first word of each header is the CDS id (a repeated id gets a ``_2``, ``_3`` suffix
     and a warning); NCBI bracket tags ``[transl_table=N]``, ``[pseudo=true]``,
     ``[partial=...]``, ``[locus_tag=...]``, ``[gene=...]``, ``[protein=...]`` are honoured.
+
+``fasta`` + ``annotate`` (or ``annotate`` on gbff/fasta_gff)
+    Genes called on the genome sequence by :mod:`dnalm.genome.genecall` (pyrodigal), one
+    CDS per call (id ``{contig}_{n}``), ``evidence`` = predicted in the table, then the same
+    QC as annotated CDS (a call running off a contig end is ``partial``). ``fasta`` without
+    ``annotate`` has no CDS (SampleSheetError).
 
 All sequences are upper-cased and U is read as T. IUPAC ambiguity codes are allowed and
 counted (``n_ambiguous``); any other character is an :class:`InputFormatError` naming the
