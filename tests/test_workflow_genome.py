@@ -5,10 +5,12 @@ gene calling gets genome files but no CDS; anything asking for its CDS stops bef
 from __future__ import annotations
 
 import gzip
+import json
 
 import pandas as pd
 import pytest
 
+from tests.support.http_server import LocalHTTPServer, gzip_bytes
 from tests.support.workflow_runner import fail_message, make_workdir, slim_config, snakemake
 
 
@@ -102,3 +104,37 @@ def test_cds_corpus_without_cds_samples_is_refused(tmp_path, shared_data):
     out = proc.stderr + proc.stdout
     assert "the CDS pretraining corpus would be empty" in out
     assert "sample bare has format fasta and no annotate: no CDS" in out
+
+
+@pytest.mark.slow
+def test_ncbi_accession_with_format_fasta_downloads_the_genome_fasta(tmp_path, shared_data):
+    """Through the download rule: a format fasta row with an accession takes the assembly's
+    _genomic.fna.gz (checked against md5checksums.txt), never its GBFF."""
+    gbff = gzip_bytes((shared_data / "genbank/NC_005816.gb").read_bytes())
+    fna = gzip_bytes((shared_data / "genbank/NC_005816.fna").read_bytes())
+    with LocalHTTPServer(tmp_path / "www") as server:
+        entry = server.add_ncbi_assembly(
+            "GCF_000009065.1", "ASM906v1", {"_genomic.gbff.gz": gbff, "_genomic.fna.gz": fna}
+        )
+        path = tmp_path / "sheet.tsv"
+        path.write_text(
+            "sample\tspecies\tsource\tformat\tspecies_task\tannotate\tannotate_mode\n"
+            "ypestis\tYersinia pestis\tGCF_000009065.1\tfasta\tfalse\tpyrodigal\tmeta\n"
+        )
+        wd = make_workdir(
+            tmp_path / "wd",
+            {"download": {"ncbi_base_url": server.ncbi_base_url, "backoff_seconds": 0.05}},
+            sheet=path,
+            replace=slim_config(),
+        )
+        proc = snakemake(wd, "results/cds/qc_summary.tsv", "results/genome/ypestis/contigs.tsv")
+        assert proc.returncode == 0, fail_message(proc)
+        assert server.hits(entry.paths["_genomic.fna.gz"]) == 1
+        assert server.hits(entry.paths["_genomic.gbff.gz"]) == 0
+    assert (wd / "resources/genomes/ypestis/primary").read_bytes() == fna
+    prov = json.loads((wd / "resources/genomes/ypestis/provenance.json").read_text())
+    assert prov["files"]["primary"]["md5"] == entry.md5["_genomic.fna.gz"]
+    summary = pd.read_csv(wd / "results/cds/qc_summary.tsv", sep="\t").set_index("sample")
+    assert summary.loc["ypestis", "kept"] == 9
+    contigs = pd.read_csv(wd / "results/genome/ypestis/contigs.tsv", sep="\t")
+    assert contigs["length"].tolist() == [9609]
