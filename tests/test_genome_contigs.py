@@ -182,3 +182,38 @@ def test_repeated_contig_name_is_refused(shared_data, tmp_path):
     with pytest.raises(InputFormatError, match=r"dup.fa:3: sequence name 'c1' repeats line 1"):
         write_genome("dup", "fasta", fa, tmp_path / "g.fa.gz", tmp_path / "c.tsv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.fa"]
+
+
+def test_gff3_and_renamed_gtf_give_the_same_features(shared_data, tmp_path):
+    """The yeast GTF rewritten as GFF3 (gene/mRNA/exon rows, CDS rows with the stop codon
+    inside, Parent links) gives the same feature table; so does the GTF with Ensembl-style
+    sequence ids ('IV'), renamed to the genome's contig 'chrIV'."""
+    from dnalm.core.io import open_text
+    from dnalm.genome.gff import read_cds_models
+
+    fa = shared_data / "fasta_gff" / "sacCer3_chrIV.fa.gz"
+    gtf = shared_data / "fasta_gff" / "sacCer3_chrIV.annotation.gtf.gz"
+    _, _, expected = build(tmp_path, "gtf", "fasta_gff", fa, gtf)
+    with open_text(gtf) as fh:
+        rows = [line.rstrip("\n").split("\t") for line in fh if line.strip()]
+    lines = ["##gff-version 3"]
+    for c in rows:
+        tid = c[8].split('transcript_id "')[1].split('"')[0]
+        gid = c[8].split('gene_id "')[1].split('"')[0]
+        if c[2] == "transcript":
+            lines.append("\t".join([*c[:2], "gene", *c[3:8], f"ID={gid};Name={gid}"]))
+            lines.append("\t".join([*c[:2], "mRNA", *c[3:8], f"ID={tid};Parent={gid}"]))
+        elif c[2] == "exon":
+            lines.append("\t".join([*c[:8], f"Parent={tid}"]))
+    for m in read_cds_models(gtf):
+        for s, e in m.segments:
+            lines.append(f"chrIV\tt\tCDS\t{s + 1}\t{e}\t.\t{m.strand}\t0\tParent={m.transcript_id}")
+    gff3 = tmp_path / "yeast.gff3"
+    gff3.write_text("\n".join(lines) + "\n")
+    _, _, got = build(tmp_path, "gff3", "fasta_gff", fa, gff3)
+    assert got == expected
+    renamed = tmp_path / "ensembl.gtf"
+    with open_text(gtf) as fh:
+        renamed.write_text("".join(line.replace("chrIV\t", "IV\t", 1) for line in fh))
+    _, _, got = build(tmp_path, "ensembl", "fasta_gff", fa, renamed)
+    assert got == expected
