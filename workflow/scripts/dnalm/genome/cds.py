@@ -109,6 +109,7 @@ from dnalm.genome.cds_record import (
 from dnalm.genome.contigs import iter_contigs, iter_fasta_checked
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.qc import write_qc_summary
+from dnalm.genome.samples import no_cds_message
 
 log = logging.getLogger(__name__)
 
@@ -378,10 +379,7 @@ def extract_cds(
             f"sample {sample}: annotate {annotate!r} is not one of {list(CALLERS)}"
         )
     if fmt == "fasta" and not annotate:
-        raise SampleSheetError(
-            f"sample {sample} has format fasta and no annotate: no CDS; set annotate: "
-            "pyrodigal (gene calling) or use the sample for genome corpora only"
-        )
+        raise SampleSheetError(no_cds_message(sample, "use the sample for genome corpora only"))
     if fmt == "cds_fasta" and annotate:
         raise SampleSheetError(
             f"sample {sample}: annotate {annotate} needs a genome sequence; format cds_fasta "
