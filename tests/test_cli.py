@@ -24,7 +24,7 @@ def test_samples_command_lists_rows(repo_root, shared_data, monkeypatch, capsys)
     monkeypatch.chdir(repo_root)
     assert main(["samples", "tests/config/samples.tsv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 14
+    assert len(lines) == 15
     assert lines[0].startswith("spyogenes\tStreptococcus pyogenes\tgbff\tlocal\t")
 
 
@@ -38,7 +38,7 @@ def test_user_error_is_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith(
-        "unknown format 'embl'; use one of gbff, fasta_gff, cds_fasta"
+        "unknown format 'embl'; use one of gbff, fasta_gff, cds_fasta, fasta"
     )
     assert "Traceback" not in proc.stderr
 

@@ -22,6 +22,7 @@ from dnalm.genome.download import (
     resolve_ncbi_assembly,
     verify_file,
 )
+from dnalm.genome.samples import load_sample_sheet
 from tests.support.http_server import LocalHTTPServer, gzip_bytes, md5_hex
 
 FAST = {"retries": 3, "backoff": 0.01, "timeout": 5.0}
@@ -325,6 +326,49 @@ def test_ncbi_md5_mismatch(server, dest_dir, gbff_gz):
     assert f"expected {md5_hex(gbff_gz)}, got {md5_hex(other)}" in msg
     assert entry.urls[GBFF] in msg
     assert "'ecoli'" in msg
+    assert leftovers(dest_dir) == []
+
+
+def test_ncbi_fasta_sample_takes_genomic_fna(server, tmp_path, dest_dir, gbff_gz, shared_data):
+    """A sheet row with format fasta and an accession takes {assembly}_genomic.fna.gz (not
+    the GBFF beside it), checked against md5checksums.txt like the GBFF."""
+    fna_gz = gzip_bytes((shared_data / "genbank" / "NC_005816.fna").read_bytes())
+    fna = NCBI_FILES["fna"]
+    entry = server.add_ncbi_assembly("GCF_000009065.1", "ASM906v1", {GBFF: gbff_gz, fna: fna_gz})
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(
+        "sample\tspecies\tsource\tformat\tannotate\tannotate_mode\n"
+        "ypestis\tYersinia pestis\tGCF_000009065\tfasta\tpyrodigal\tmeta\n"
+    )
+    (row,) = load_sample_sheet(sheet)
+    assert row.ncbi_file == "fna"
+
+    def fetch():
+        return acquire(
+            row.sample,
+            row.source,
+            dest_dir,
+            filename="primary",
+            ncbi_file=row.ncbi_file,
+            ncbi_base_url=server.ncbi_base_url,
+            **FAST,
+        )
+
+    path = fetch()
+    assert path.read_bytes() == fna_gz
+    assert gzip.decompress(path.read_bytes()).startswith(b">gi|45478711|ref|NC_005816.1|")
+    assert server.hits(entry.paths[fna]) == 1
+    assert server.hits(entry.paths[GBFF]) == 0
+    path.unlink()
+    # a body that does not match NCBI's published md5 is retried, then refused
+    other = gzip_bytes(b">NOT_THE_ONE\nACGT\n")
+    server.wrong_content(entry.paths[fna], other, times=None)
+    with pytest.raises(DownloadError) as err:
+        fetch()
+    msg = str(err.value)
+    assert f"expected {md5_hex(fna_gz)}, got {md5_hex(other)}" in msg
+    assert entry.urls[fna] in msg
+    assert "'ypestis'" in msg
     assert leftovers(dest_dir) == []
 
 

@@ -34,8 +34,15 @@ def test_shipped_sheets_load(repo_root, shared_data, monkeypatch):
     assert all(s.source_kind == "url" and s.format == "cds_fasta" for s in default)
     assert all("release-113" in s.source or "release-60" in s.source for s in default)
     shared = load_sample_sheet(repo_root / "tests/config/samples.tsv")
-    assert len(shared) == 14
-    assert {s.format for s in shared} == {"gbff", "fasta_gff", "cds_fasta"}
+    assert len(shared) == 15
+    assert {s.format for s in shared} == {"gbff", "fasta_gff", "cds_fasta", "fasta"}
+    fna = {s.sample: s for s in shared}["ypestis_fna"]
+    assert (fna.annotate, fna.annotate_mode, fna.has_cds, fna.has_genome) == (
+        "pyrodigal",
+        "meta",
+        True,
+        True,
+    )
 
 
 def test_defaults_and_types(tmp_path, local_file):
@@ -51,6 +58,36 @@ def test_defaults_and_types(tmp_path, local_file):
     a, b = load_sample_sheet(sheet)
     assert (a.genetic_code, a.pretrain, a.species_task, a.line) == (4, False, True, 3)
     assert (b.genetic_code, b.pretrain, b.source_kind, b.line) == (None, True, "ncbi", 5)
+
+
+def test_genome_fasta_rows(tmp_path, local_file):
+    """format fasta: gene calling optional (single by default); without it no CDS, so
+    species_task must be false; NCBI accessions take the genome FASTA."""
+    sheet = write(
+        tmp_path,
+        HEADER
+        + "\tannotate\tannotate_mode\tspecies_task\tgenetic_code\n"
+        + f"called\tS\t{local_file}\tfasta\tpyrodigal\t\t\t4\n"
+        + f"bare\tS\t{local_file}\tfasta\t\t\tfalse\t\n"
+        + "ncbi\tS\tGCF_000005845.2\tfasta\tpyrodigal\tmeta\t\t\n"
+        + f"recalled\tS\t{local_file}\tgbff\tpyrodigal\tsingle\t\t\n"
+        + f"cds\tS\t{local_file}\tcds_fasta\t\t\t\t\n",
+    )
+    rows = {s.sample: s for s in load_sample_sheet(sheet)}
+    assert rows["called"].annotate_mode == "single"
+    assert rows["called"].genetic_code == 4
+    assert rows["called"].has_cds
+    assert rows["called"].has_genome
+    assert not rows["bare"].has_cds
+    assert rows["bare"].has_genome
+    assert rows["bare"].pretrain
+    assert not rows["bare"].species_task
+    assert rows["ncbi"].ncbi_file == "fna"
+    assert rows["ncbi"].annotate_mode == "meta"
+    assert rows["recalled"].ncbi_file == "gbff"
+    assert rows["recalled"].has_cds
+    assert rows["cds"].has_cds
+    assert not rows["cds"].has_genome
 
 
 def test_classify_source():
@@ -132,7 +169,33 @@ BAD = [
     (
         "ncbi format",
         HEADER + "\na\tS\tGCF_000005845.2\tcds_fasta\n",
-        r":2: sample a: an NCBI accession always yields a GBFF",
+        r":2: sample a: an NCBI accession yields a GBFF \(format gbff\) or a genome FASTA",
+    ),
+    (
+        "annotate value",
+        HEADER + "\tannotate\na\tS\t{f}\tfasta\tprodigal\n",
+        r":2: column annotate is 'prodigal'; use one of pyrodigal or leave it empty",
+    ),
+    (
+        "annotate_mode value",
+        HEADER + "\tannotate\tannotate_mode\na\tS\t{f}\tfasta\tpyrodigal\tmetagenome\n",
+        r":2: column annotate_mode is 'metagenome'; use one of single, meta",
+    ),
+    (
+        "annotate cds_fasta",
+        HEADER + "\tannotate\na\tS\t{f}\tcds_fasta\tpyrodigal\n",
+        r":2: sample a: annotate pyrodigal needs a genome sequence, but format cds_fasta",
+    ),
+    (
+        "annotate_mode alone",
+        HEADER + "\tannotate_mode\na\tS\t{f}\tfasta\tmeta\n",
+        r":2: sample a: annotate_mode meta without annotate",
+    ),
+    (
+        "fasta species task",
+        HEADER + "\na\tS\t{f}\tfasta\n",
+        r":2: sample a has format fasta and no annotate: no CDS; set annotate: pyrodigal "
+        r"\(gene calling\) or species_task: false",
     ),
     ("fields", HEADER + "\na\tS\t{f}\n", r":2: 3 fields but the header has 4"),
     ("empty", "", r"the sample sheet is empty"),

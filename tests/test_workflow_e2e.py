@@ -54,7 +54,9 @@ def run(tmp_path_factory, shared_data):
 
 def test_qc_figures_of_shared_genomes(run, shared_data):
     summary = pd.read_csv(run / "results/cds/qc_summary.tsv", sep="\t").set_index("sample")
-    assert len(summary) == 14
+    assert len(summary) == 15
+    # the same plasmid as a bare genome FASTA, genes called by pyrodigal (meta mode)
+    assert summary.loc["ypestis_fna", "kept"] == 9
     # NCBI's own CDS FASTA of pPCP1 holds 10 CDS; yeast chrIV has 836 complete CDS.
     assert summary.loc["ypestis_pPCP1", "kept"] == 10
     assert summary.loc["yeast_chrIV", "kept"] == 836

@@ -26,7 +26,7 @@ localrules:
 
 rule cds_qc:
     input:
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
     output:
         summary=report(
             "results/cds/qc_summary.tsv",

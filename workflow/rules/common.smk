@@ -17,6 +17,7 @@ from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
     expand_local,
     load_sample_sheet,
+    no_cds_message,
 )
 
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
@@ -37,7 +38,12 @@ except DnalmError as err:
     raise WorkflowError(str(err)) from None
 
 SAMPLES = {s.sample: s for s in SAMPLE_LIST}
-PRETRAIN_SAMPLES = [s.sample for s in SAMPLE_LIST if s.pretrain]
+# Samples with CDS (all but format fasta without annotate): CDS, QC, splits.
+CDS_SAMPLES = [s.sample for s in SAMPLE_LIST if s.has_cds]
+# PRETRAIN_SAMPLES feed the CDS corpus, so they are the pretraining samples with CDS;
+# PRETRAIN_GENOME_SAMPLES (every pretraining sample with a genome sequence) feed genome corpora.
+PRETRAIN_SAMPLES = [s.sample for s in SAMPLE_LIST if s.pretrain and s.has_cds]
+PRETRAIN_GENOME_SAMPLES = [s.sample for s in SAMPLE_LIST if s.pretrain and s.has_genome]
 SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
 
@@ -49,6 +55,22 @@ for _name, _spec in PRETRAIN_MODELS.items():
             f"pretrain.models.{_name}: tokenizer {_spec['tokenizer']!r} is not defined under "
             f"`tokenizers` (defined: {', '.join(sorted(TOKENIZERS))})"
         )
+_NO_CDS_PRETRAIN = [s.sample for s in SAMPLE_LIST if s.pretrain and not s.has_cds]
+if _NO_CDS_PRETRAIN and TOKENIZERS:
+    if not PRETRAIN_SAMPLES:
+        raise WorkflowError(
+            "the CDS pretraining corpus would be empty: "
+            + "; ".join(
+                no_cds_message(s, "add a pretraining sample with CDS")
+                for s in _NO_CDS_PRETRAIN
+            )
+        )
+    from snakemake.logging import logger
+
+    logger.info(
+        f"CDS corpus: left out {', '.join(_NO_CDS_PRETRAIN)} (format fasta without annotate: "
+        "no CDS; only genome corpora use them)"
+    )
 TASKS = config["tasks"]
 SEQUENCE_TASKS = dict(TASKS["sequence_tasks"] or {})
 for _name in SEQUENCE_TASKS:
@@ -112,11 +134,44 @@ def annotation_input(wildcards):
 
 
 def cds_inputs(wildcards):
+    s = SAMPLES[wildcards.sample]
+    if not s.has_cds:
+        raise WorkflowError(no_cds_message(s, "do not ask for its CDS"))
     return {
         "primary": primary_input(wildcards),
         "annotation": annotation_input(wildcards),
         "provenance": f"{genome_dir(wildcards.sample)}/provenance.json",
     }
+
+
+def genome_inputs(wildcards):
+    """The genome file of a sample with a genome sequence (every format but cds_fasta)."""
+    s = SAMPLES[wildcards.sample]
+    if not s.has_genome:
+        raise WorkflowError(
+            f"sample {s.sample} has format cds_fasta: it has no genome, so no "
+            f"results/genome/{s.sample}/ files; give its genome as gbff, fasta_gff or fasta"
+        )
+    return {
+        "primary": primary_input(wildcards),
+        "provenance": f"{genome_dir(s.sample)}/provenance.json",
+    }
+
+
+def feature_inputs(wildcards):
+    """A sample's feature table is built from its genome's contig table and its annotation
+    (GBFF, GFF3/GTF) or, with gene calling, its CDS table."""
+    s = SAMPLES[wildcards.sample]
+    files = genome_inputs(wildcards)
+    files["contigs"] = f"results/genome/{s.sample}/contigs.tsv"
+    if s.annotate:
+        files["cds"] = f"results/cds/{s.sample}.tsv"
+        del files["primary"]
+    elif s.format == "fasta_gff":
+        files["annotation"] = annotation_input(wildcards)
+    elif s.format == "fasta":
+        del files["primary"]
+    return files
 
 
 def pretrain_train_cfg(model):

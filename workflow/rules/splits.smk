@@ -27,7 +27,7 @@ localrules:
 
 rule gather_splits:
     input:
-        expand("results/splits/{sample}/assignment.tsv", sample=sorted(SAMPLES)),
+        expand("results/splits/{sample}/assignment.tsv", sample=sorted(CDS_SAMPLES)),
     output:
         assignment="results/splits/assignment.tsv",
         summary=report(

@@ -20,6 +20,7 @@ def main(smk):
         md5=(s.annotation_md5 if annotation else s.md5) or None,
         sha256=None if annotation else (s.sha256 or None),
         kind="annotation" if annotation else "genome",
+        ncbi_file=s.ncbi_file,
         ncbi_base_url=cfg["ncbi_base_url"],
         retries=cfg["retries"],
         backoff=cfg["backoff_seconds"],

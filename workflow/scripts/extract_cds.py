@@ -20,6 +20,8 @@ def main(smk):
         policy=DropPolicy.from_config(cfg),
         allow_empty=allow_empty,
         max_drop_fraction=max_drop_fraction,
+        annotate=s.annotate,
+        annotate_mode=s.annotate_mode,
     )
 
 

@@ -1,7 +1,7 @@
 """CDS extraction: from an annotated genome to one FASTA of coding sequences per sample, with a
 QC table that accounts for every annotated CDS (kept or dropped, and why).
 
-Three input formats (the sample sheet's ``format`` column):
+Input formats (the sample sheet's ``format`` column), and gene calling:
 
 ``gbff``
     GenBank flat file(s), gzip or plain, any number of records. Each ``CDS`` feature is
@@ -26,6 +26,12 @@ Three input formats (the sample sheet's ``format`` column):
     The first word of each header is the CDS id (a repeated id gets a ``_2``, ``_3`` suffix
     and a warning); NCBI bracket tags ``[transl_table=N]``, ``[pseudo=true]``,
     ``[partial=...]``, ``[locus_tag=...]``, ``[gene=...]``, ``[protein=...]`` are honoured.
+
+``fasta`` + ``annotate`` (or ``annotate`` on gbff/fasta_gff)
+    Genes called on the genome sequence by :mod:`dnalm.genome.genecall` (pyrodigal), one
+    CDS per call (id ``{contig}_{n}``), ``evidence`` = predicted in the table, then the same
+    QC as annotated CDS (a call running off a contig end is ``partial``). ``fasta`` without
+    ``annotate`` has no CDS (SampleSheetError).
 
 All sequences are upper-cased and U is read as T. IUPAC ambiguity codes are allowed and
 counted (``n_ambiguous``); any other character is an :class:`InputFormatError` naming the
@@ -76,19 +82,16 @@ import re
 import shutil
 import tempfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
-from dnalm.core.alphabet import IUPAC, reverse_complement
+from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import (
     atomic_write,
-    open_text,
     remove_stale_parts,
     write_fasta,
 )
 from dnalm.genome.cds_record import (
-    BAD_CHAR,
     DEFAULT_DROP,
     DEFAULT_HINT,
     DROP_HINTS,
@@ -103,52 +106,14 @@ from dnalm.genome.cds_record import (
     codon_table,
     drop_warnings,
 )
+from dnalm.genome.contigs import iter_contigs, iter_fasta_checked
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.qc import write_qc_summary
+from dnalm.genome.samples import no_cds_message
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("gbff", "fasta_gff", "cds_fasta")
-
-
-# --------------------------------------------------------------------------- FASTA reading
-
-
-def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tuple[str, str, int]]:
-    """Yield (header, sequence, header_line) like :func:`dnalm.core.io.read_fasta`, but raise
-    InputFormatError naming file, line and column for any non-IUPAC character."""
-    who = f"sample {sample}: " if sample else ""
-    header = None
-    hline = 0
-    chunks: list[str] = []
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.startswith(">"):
-                if header is not None:
-                    yield header, "".join(chunks), hline
-                header, hline, chunks = line[1:].strip(), lineno, []
-                continue
-            if line.startswith(";"):
-                continue
-            text = "".join(line.split())
-            if not text:
-                continue
-            if header is None:
-                raise InputFormatError(
-                    f"{who}{path}:{lineno}: sequence data before the first '>' header; is this "
-                    "a FASTA file?"
-                )
-            bad = BAD_CHAR.search(text)
-            if bad:
-                col = line.find(bad.group()) + 1
-                raise InputFormatError(
-                    f"{who}{path}:{lineno}:{col}: character {bad.group()!r} is not an IUPAC "
-                    f"nucleotide code (allowed: {IUPAC}, any case). A protein FASTA or an "
-                    "alignment with gaps is not valid here; fix or remove that line"
-                )
-            chunks.append(text)
-    if header is not None:
-        yield header, "".join(chunks), hline
+FORMATS = ("gbff", "fasta_gff", "cds_fasta", "fasta")
 
 
 # --------------------------------------------------------------------------- fasta_gff
@@ -343,6 +308,43 @@ def _extract_cds_fasta(sample: str, path: Path, sheet_code: int | None, asm: Ass
         raise InputFormatError(f"sample {sample}: {path}: no FASTA records ('>' headers) found")
 
 
+# --------------------------------------------------------------------------- gene calling
+
+
+def _extract_predicted(
+    sample: str,
+    fmt: str,
+    src: Path,
+    code: int | None,
+    mode: str,
+    asm: Assembler,
+) -> None:
+    """CDS called by pyrodigal on the genome sequence of `src` (any genome format)."""
+    from dnalm.genome.genecall import DEFAULT_CODE, call_genes
+
+    genes = call_genes(iter_contigs(fmt, src, sample), mode, code, sample)
+    for gene in genes:
+        cds = CandidateCds(
+            record=gene.contig,
+            feature=f"pyrodigal#{gene.index}",
+            id_candidates=[gene.gene_id],
+            start=gene.start,
+            end=gene.end,
+            strand=gene.strand,
+            location=gene.location,
+            seq=gene.sequence,
+            genetic_code=DEFAULT_CODE if code is None else code,
+            partial5=gene.partial5,
+            evidence="predicted",
+        )
+        if gene.partial5 or gene.partial3:
+            cds.issues.append("partial")
+        cds.extra_description.append(
+            f"[evidence=predicted pyrodigal {mode}, start {gene.start_type}, score {gene.score}]"
+        )
+        asm.add(cds)
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -355,29 +357,49 @@ def extract_cds(
     policy: DropPolicy | None = None,
     tmpdir: str | os.PathLike | None = None,
     progress: bool = False,
+    annotate: str = "",
+    annotate_mode: str = "single",
 ) -> CdsResult:
     """Extract and QC every CDS of one sample (see the module docstring for the rules).
 
     `fmt` is the sample sheet's format; `annotation` the GFF3/GTF for ``fasta_gff``;
-    `genetic_code` the sheet's value (None/"" = not given). Unextractable or odd CDS are
-    recorded as dropped rows with warnings, never raised; malformed or empty files raise
-    InputFormatError naming the file, line and sample."""
+    `genetic_code` the sheet's value (None/"" = not given). With `annotate` ("pyrodigal")
+    the CDS are called on the genome sequence (:mod:`dnalm.genome.genecall`, mode
+    `annotate_mode`) instead of read from the annotation, and marked ``evidence`` =
+    predicted. Unextractable or odd CDS are recorded as dropped rows with warnings, never
+    raised; malformed or empty files raise InputFormatError naming the file, line and
+    sample."""
+    from dnalm.genome.genecall import CALLERS
+
     policy = policy or DropPolicy()
     if fmt not in FORMATS:
         raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
+    if annotate and annotate not in CALLERS:
+        raise SampleSheetError(
+            f"sample {sample}: annotate {annotate!r} is not one of {list(CALLERS)}"
+        )
+    if fmt == "fasta" and not annotate:
+        raise SampleSheetError(no_cds_message(sample, "use the sample for genome corpora only"))
+    if fmt == "cds_fasta" and annotate:
+        raise SampleSheetError(
+            f"sample {sample}: annotate {annotate} needs a genome sequence; format cds_fasta "
+            "has none"
+        )
     code = check_code(genetic_code, sample)
     src = Path(source)
     check_nonempty(src, sample, "source")
     asm = Assembler(sample, policy, warn_duplicates=fmt == "cds_fasta")
     ann = Path(annotation) if annotation else None
-    if fmt == "fasta_gff":
+    if fmt == "fasta_gff" and not annotate:
         if ann is None:
             raise SampleSheetError(
                 f"sample {sample}: format fasta_gff needs the annotation column (GFF3 or GTF)"
             )
         check_nonempty(ann, sample, "annotation")
     try:
-        if fmt == "gbff":
+        if annotate:
+            _extract_predicted(sample, fmt, src, code, annotate_mode, asm)
+        elif fmt == "gbff":
             extract_gbff(sample, src, code, asm, progress)
         elif fmt == "fasta_gff":
             _extract_fasta_gff(sample, src, ann, code or 1, asm, tmpdir)
@@ -389,6 +411,12 @@ def extract_cds(
             f"sample {sample}: {files} cannot be read ({type(err).__name__}: {err}); the file "
             "is truncated, corrupt or not text: download it again"
         ) from err
+    if not asm.result.rows and annotate:
+        raise InputFormatError(
+            f"sample {sample}: {src}: {annotate} called no genes on this genome; is it a "
+            "prokaryotic genome (gene calling with pyrodigal is for bacteria, archaea, "
+            "plastids and phages)?"
+        )
     if not asm.result.rows:
         raise InputFormatError(
             f"sample {sample}: {src}: no CDS annotated; use an annotated genome (GenBank with "
@@ -434,6 +462,8 @@ def run_cds(
     allow_empty: bool = False,
     progress: bool = False,
     max_drop_fraction: float | None = None,
+    annotate: str = "",
+    annotate_mode: str = "single",
 ) -> CdsResult:
     """The workflow rule: extract, refuse a sample with no kept CDS (or, with
     `max_drop_fraction`, with more than that share of its CDS dropped), write both outputs.
@@ -446,7 +476,18 @@ def run_cds(
     remove_stale_genome_copies(sample, tmpdir)
     for out in (fasta_out, tsv_out):
         remove_stale_parts(out)
-    result = extract_cds(sample, fmt, source, annotation, genetic_code, policy, tmpdir, progress)
+    result = extract_cds(
+        sample,
+        fmt,
+        source,
+        annotation,
+        genetic_code,
+        policy,
+        tmpdir,
+        progress,
+        annotate=annotate,
+        annotate_mode=annotate_mode,
+    )
     if result.n_kept == 0 and not allow_empty:
         counts = ", ".join(f"{k}: {v}" for k, v in result.status_counts().most_common())
         raise InputFormatError(
@@ -487,6 +528,10 @@ def register(subparsers) -> None:
         help=f"QC issues that drop a CDS (default: {' '.join(sorted(DEFAULT_DROP))})",
     )
     p.add_argument("--min-length", type=int, default=0, help="too_short below this many nt")
+    p.add_argument(
+        "--annotate", default="", choices=["", "pyrodigal"], help="call genes (e.g. pyrodigal)"
+    )
+    p.add_argument("--annotate-mode", default="single", choices=["single", "meta"])
     p.add_argument("--fasta-out", required=True)
     p.add_argument("--tsv-out", required=True)
     p.add_argument("--allow-empty", action="store_true", help="write outputs with 0 kept CDS")
@@ -517,6 +562,8 @@ def _cli_cds(args: argparse.Namespace) -> int:
         policy=policy,
         allow_empty=args.allow_empty,
         max_drop_fraction=args.max_drop_fraction,
+        annotate=args.annotate,
+        annotate_mode=args.annotate_mode,
     )
     return 0
 

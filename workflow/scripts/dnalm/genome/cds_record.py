@@ -111,7 +111,12 @@ TSV_COLUMNS: tuple[str, ...] = (
     "translation_match",
     "issues",
     "status",
+    "evidence",
 )
+
+#: Values of the CDS table's ``evidence`` column: from the annotation (or a CDS FASTA), or
+#: called on the genome sequence (sheet column ``annotate``).
+EVIDENCE: tuple[str, ...] = ("annotated", "predicted")
 
 
 BAD_CHAR = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
@@ -215,6 +220,7 @@ class CandidateCds:
     partial5: bool = False
     issues: list[str] = field(default_factory=list)
     extra_description: list[str] = field(default_factory=list)
+    evidence: str = "annotated"  # or "predicted" (gene calling)
 
 
 def codon_table(code: int):
@@ -361,6 +367,7 @@ class Assembler:
             "genetic_code": cds.genetic_code,
             "issues": ";".join(issues),
             "status": status,
+            "evidence": cds.evidence,
             **qc,
         }
         self.result.rows.append(row)

@@ -335,9 +335,11 @@ def _parse_gbff(path: Path, sample: str) -> list:
     return records
 
 
-def extract_gbff(
-    sample: str, path: Path, sheet_code: int | None, asm: Assembler, progress: bool
-) -> None:
+def iter_records(path: Path, sample: str) -> Iterator[tuple[str, object]]:
+    """(label, Biopython record) of every record of a GBFF file. The label is the record's
+    ``id`` (``NC_002737.1``), else its name, else ``record{i}``; a repeated label gets a
+    ``_2``, ``_3`` suffix. CDS rows (``record`` column), genome FASTA ids and feature
+    tables all use it."""
     records = _parse_gbff(path, sample)
     labels: Counter = Counter()
     for i, record in enumerate(records, start=1):
@@ -347,5 +349,12 @@ def extract_gbff(
         labels[label] += 1
         if labels[label] > 1:
             label = f"{label}_{labels[label]}"
+        yield label, record
+
+
+def extract_gbff(
+    sample: str, path: Path, sheet_code: int | None, asm: Assembler, progress: bool
+) -> None:
+    for label, record in iter_records(path, sample):
         for cds in _gbff_candidates(record, label, sheet_code, sample, path, progress):
             asm.add(cds)

@@ -385,3 +385,114 @@ def _build_model(
     if len(grp.strands) > 1:
         model.problems.append("mixed_strand")
     return model
+
+
+# --------------------------------------------------------------------------- other features
+
+#: Annotation feature types that :func:`read_feature_rows` keeps, and the name each gets in
+#: the genome feature table (``UTR``, GTF 2.2's and GENCODE's unsided UTR, is resolved to a
+#: side from the transcript's CDS by :mod:`dnalm.genome.features`).
+FEATURE_TYPES: dict[str, str] = {
+    "gene": "gene",
+    "exon": "exon",
+    "five_prime_UTR": "five_prime_UTR",
+    "five_prime_utr": "five_prime_UTR",
+    "5UTR": "five_prime_UTR",
+    "three_prime_UTR": "three_prime_UTR",
+    "three_prime_utr": "three_prime_UTR",
+    "3UTR": "three_prime_UTR",
+    "UTR": "UTR",
+}
+
+
+@dataclass
+class FeatureRow:
+    """One gene, exon or UTR row of an annotation; 0-based half-open."""
+
+    seqid: str
+    start: int
+    end: int
+    strand: str  # "+", "-" (rows without a strand are not returned)
+    type: str  # a value of FEATURE_TYPES
+    name: str
+    transcript: str = ""  # the transcript (GTF transcript_id, GFF3 Parent) of exons and UTRs
+    line: int = 0
+
+
+def read_feature_rows(path: str | os.PathLike, fmt: str | None = None) -> list[FeatureRow]:
+    """The gene, exon and UTR rows of a GFF3 or GTF (gzip or plain), in file order, for the
+    genome feature table (CDS intervals come from :func:`read_cds_models`, which folds GTF
+    stop codons in). A GTF without ``gene`` rows (GTF 2.2) gets one gene per ``gene_id``
+    spanning all its rows. Rows without a + or - strand are skipped with one warning."""
+    fmt = fmt or detect_format(path)
+    gtf = fmt == "gtf"
+    rows: list[FeatureRow] = []
+    spans: dict[str, list] = {}  # GTF gene_id -> [seqid, start, end, strand, name, line]
+    has_gene_rows = False
+    unstranded = 0
+    with open_text(path) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.startswith("##FASTA"):
+                break
+            if raw.startswith("#") or not raw.strip():
+                continue
+            cols = raw.rstrip("\r\n").split("\t")
+            if len(cols) != 9:
+                raise InputFormatError(
+                    f"{path}:{lineno}: expected 9 tab-separated columns, found {len(cols)} "
+                    "(GFF3/GTF columns must be separated by tabs, not spaces)"
+                )
+            ftype = FEATURE_TYPES.get(cols[2])
+            if ftype is None and not gtf:
+                continue
+            try:
+                start, end = int(cols[3]) - 1, int(cols[4])
+            except ValueError:
+                raise InputFormatError(
+                    f"{path}:{lineno}: start/end {cols[3]!r}/{cols[4]!r} are not integers"
+                ) from None
+            if start < 0 or end <= start:
+                raise InputFormatError(
+                    f"{path}:{lineno}: invalid interval {cols[3]}..{cols[4]} (1-based, "
+                    "start <= end)"
+                )
+            strand = cols[6]
+            attrs = _parse_gtf_attrs(cols[8]) if gtf else _parse_gff3_attrs(cols[8])
+            if gtf and strand in ("+", "-"):
+                gid = _first(attrs, "gene_id")
+                if gid:
+                    span = spans.get(gid)
+                    name = _first(attrs, "gene_name") or gid
+                    if span is None:
+                        spans[gid] = [cols[0], start, end, strand, name, lineno]
+                    elif span[0] == cols[0]:
+                        span[1], span[2] = min(span[1], start), max(span[2], end)
+            if ftype is None:
+                continue
+            if strand not in ("+", "-"):
+                unstranded += 1
+                continue
+            if ftype == "gene":
+                has_gene_rows = True
+                name = (
+                    _first(attrs, "gene_name", "gene_id")
+                    if gtf
+                    else _first(attrs, "Name", "gene", "locus_tag", "ID")
+                )
+                transcript = ""
+            else:
+                transcript = (
+                    _first(attrs, "transcript_id") if gtf else _first(attrs, "Parent", "ID")
+                )
+                name = transcript
+            rows.append(FeatureRow(cols[0], start, end, strand, ftype, name, transcript, lineno))
+    if gtf and not has_gene_rows:
+        for seqid, start, end, strand, name, lineno in spans.values():
+            rows.append(FeatureRow(seqid, start, end, strand, "gene", name, "", lineno))
+    if unstranded:
+        log.warning(
+            "%s: %d gene/exon/UTR rows without a + or - strand left out of the feature table",
+            path,
+            unstranded,
+        )
+    return rows

@@ -52,6 +52,8 @@ class Sample:
     annotation_md5: str = ""
     pretrain: bool = True
     species_task: bool = True
+    annotate: str = ""
+    annotate_mode: str = "single"
     line: int = 0
 
     @property
@@ -61,6 +63,32 @@ class Sample:
     @property
     def annotation_kind(self) -> str | None:
         return classify_source(self.annotation) if self.annotation else None
+
+    @property
+    def has_cds(self) -> bool:
+        """Whether the sample yields CDS: annotated, given as CDS, or gene-called. A
+        `fasta` sample without `annotate` has none (it only feeds genome corpora)."""
+        return self.format != "fasta" or bool(self.annotate)
+
+    @property
+    def has_genome(self) -> bool:
+        """Whether the sample has a genome sequence (every format but cds_fasta)."""
+        return self.format != "cds_fasta"
+
+    @property
+    def ncbi_file(self) -> str:
+        """Which file of an NCBI assembly the sample takes (a key of
+        dnalm.genome.ncbi.NCBI_FILES): the genome FASTA for `fasta`, else the GBFF."""
+        return "fna" if self.format == "fasta" else "gbff"
+
+
+def no_cds_message(sample: Sample | str, fix: str) -> str:
+    """The error for something that needs the CDS of a `fasta` sample without gene calling."""
+    sid = sample.sample if isinstance(sample, Sample) else sample
+    return (
+        f"sample {sid} has format fasta and no annotate: no CDS; set annotate: pyrodigal "
+        f"(gene calling) or {fix}"
+    )
 
 
 def classify_source(source: str) -> str:
@@ -167,6 +195,8 @@ def _coerce(row: dict[str, str], where: str) -> dict:
                     f"{where}: genetic_code {value!r} is not an integer; give an NCBI "
                     "translation table number (e.g. 11 for bacteria) or leave it empty"
                 ) from None
+        elif key == "annotate_mode" and value in ("", None):
+            continue  # default applies
         elif key in ("pretrain", "species_task"):
             if value in ("", None):
                 continue  # default applies
@@ -204,7 +234,15 @@ def _schema_message(err: jsonschema.ValidationError, where: str, schema: dict) -
             "'-' only, starting with a letter or digit"
         )
     if field == "format":
-        return f"{where}: unknown format {err.instance!r}; use one of gbff, fasta_gff, cds_fasta"
+        return (
+            f"{where}: unknown format {err.instance!r}; use one of gbff, fasta_gff, cds_fasta, "
+            "fasta"
+        )
+    if field in ("annotate", "annotate_mode"):
+        allowed = [v for v in schema["properties"][field]["enum"] if v]
+        return f"{where}: column {field} is {err.instance!r}; use one of {', '.join(allowed)}" + (
+            " or leave it empty" if field == "annotate" else " (default single)"
+        )
     if field in ("md5", "sha256", "annotation_md5"):
         n = 64 if field == "sha256" else 32
         return f"{where}: {field} {err.instance!r} is not {n} hexadecimal characters"
@@ -321,9 +359,26 @@ def load_sample_sheet(
                 f"{where}: sample {sid} has an annotation but format {fmt}; annotation is only "
                 "used with format fasta_gff"
             )
-        if kind == "ncbi" and fmt != "gbff":
+        if kind == "ncbi" and fmt not in ("gbff", "fasta"):
             raise SampleSheetError(
-                f"{where}: sample {sid}: an NCBI accession always yields a GBFF; set format to gbff"
+                f"{where}: sample {sid}: an NCBI accession yields a GBFF (format gbff) or a "
+                "genome FASTA (format fasta); set format to one of them"
+            )
+        annotate = record.get("annotate", "")
+        if annotate and fmt == "cds_fasta":
+            raise SampleSheetError(
+                f"{where}: sample {sid}: annotate {annotate} needs a genome sequence, but format "
+                "cds_fasta has none; use format fasta, gbff or fasta_gff, or leave annotate empty"
+            )
+        if not annotate and record.get("annotate_mode", "single") != "single":
+            raise SampleSheetError(
+                f"{where}: sample {sid}: annotate_mode {record['annotate_mode']} without "
+                "annotate; set annotate: pyrodigal or leave annotate_mode empty"
+            )
+        if fmt == "fasta" and not annotate and record.get("species_task", True):
+            raise SampleSheetError(
+                f"{where}: {no_cds_message(sid, 'species_task: false')} (the species task is "
+                "built from held-out CDS)"
             )
         if check_local_files:
             for col in ("source", "annotation"):
