@@ -121,6 +121,14 @@ def cds_inputs(wildcards):
     }
 
 
+def split_cds_input(wildcards):
+    """A sample's CDS, plus the clusters of all samples under splits.method: mmseqs."""
+    inputs = {"cds": f"results/cds/{wildcards.sample}.fa.gz"}
+    if config["splits"]["method"] == "mmseqs":
+        inputs["clusters"] = "results/splits/clusters.tsv"
+    return inputs
+
+
 def pretrain_train_cfg(model):
     """Shared training settings with the model's own `train` entries on top."""
     return {

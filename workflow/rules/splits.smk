@@ -3,13 +3,6 @@
 # leakage report (best identity of each test CDS to any train CDS).
 
 
-def split_cds_input(wildcards):
-    inputs = {"cds": f"results/cds/{wildcards.sample}.fa.gz"}
-    if config["splits"]["method"] == "mmseqs":
-        inputs["clusters"] = "results/splits/clusters.tsv"
-    return inputs
-
-
 rule cluster_cds:
     input:
         fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(SAMPLES)),
