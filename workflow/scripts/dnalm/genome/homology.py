@@ -50,7 +50,7 @@ import pandas as pd
 
 from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.core.io import atomic_write, read_fasta, write_fasta
-from dnalm.genome.splits import check_fractions, seq_digest
+from dnalm.genome.splits import seq_digest
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,6 @@ def check_split_settings(splits: Mapping | None) -> tuple[str, MmseqsSettings]:
     unknown = sorted(set(raw) - set(known), key=str)
     if unknown:
         raise ConfigError(f"splits.mmseqs: unknown setting(s) {unknown}; known: {known}")
-    if "fractions" in splits:
-        check_fractions(splits["fractions"])
     return method, MmseqsSettings(**raw).check()
 
 
