@@ -54,7 +54,12 @@ def plot_leakage(
                 ax.text(t, 1.0, f" {frac:.1%}", transform=ax.get_xaxis_transform(), fontsize=7,
                         va="top", ha="left")  # fmt: skip
             if min_identity is not None:
-                ax.axvline(min_identity, color="#d55e00", lw=1.0, label="clustering min_identity")
+                ax.axvline(
+                    min_identity,
+                    color="#d55e00",
+                    lw=1.0,
+                    label=f"splits.mmseqs.min_identity ({min_identity:g})",
+                )
             ax.plot([], [], " ", label=f"{none} without one (identity 0, not drawn)")
             ax.set_xlim(0, 1.02)
             ax.set_xlabel("identity to the closest train CDS")
