@@ -14,6 +14,7 @@ from dnalm.core.config import (  # noqa: E402
     user_training_settings,
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
+from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
     expand_local,
     load_sample_sheet,
@@ -23,6 +24,7 @@ from dnalm.genome.samples import (  # noqa: E402
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
     check_config_names(config)
     check_config_keys(config)
+    check_split_settings(config.get("splits"))
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 # The schema fills in every default; the training settings stay as the config wrote them
@@ -172,6 +174,14 @@ def feature_inputs(wildcards):
     elif s.format == "fasta":
         del files["primary"]
     return files
+
+
+def split_cds_input(wildcards):
+    """A sample's CDS, plus the clusters of all samples under splits.method: mmseqs."""
+    inputs = {"cds": f"results/cds/{wildcards.sample}.fa.gz"}
+    if config["splits"]["method"] == "mmseqs":
+        inputs["clusters"] = "results/splits/clusters.tsv"
+    return inputs
 
 
 def pretrain_train_cfg(model):
@@ -427,6 +437,11 @@ def all_targets():
         "results/splits/assignment.tsv",
         "results/splits/summary.tsv",
     ]
+    if config["splits"]["leakage"]:
+        targets += [
+            "results/splits/leakage_summary.tsv",
+            "results/figures/splits/leakage.png",
+        ]
     targets += expand("results/corpus/{tok}", tok=sorted(TOKENIZERS))
     targets += expand("results/tasks/{task}/summary.tsv", task=task_names())
     targets += expand(

@@ -1,9 +1,29 @@
-# Leakage-free train/validation/test assignment: a seeded hash of each CDS sequence.
+# Leakage-free train/validation/test assignment: a seeded hash of each CDS sequence
+# (splits.method: identity) or of its MMseqs2 cluster across all samples (mmseqs), and the
+# leakage report (best identity of each test CDS to any train CDS).
+
+
+rule cluster_cds:
+    input:
+        fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(CDS_SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+    output:
+        "results/splits/clusters.tsv",
+    log:
+        "results/logs/splits/cluster.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 4
+    params:
+        samples=sorted(CDS_SAMPLES),
+        mmseqs=config["splits"]["mmseqs"],
+    script:
+        "../scripts/cluster_cds.py"
 
 
 rule split_cds:
     input:
-        "results/cds/{sample}.fa.gz",
+        unpack(split_cds_input),
     output:
         train="results/splits/{sample}/train.fa.gz",
         validation="results/splits/{sample}/validation.fa.gz",
@@ -17,6 +37,7 @@ rule split_cds:
         seed=config["splits"]["seed"],
         fractions=config["splits"]["fractions"],
         allow_empty=config["cds"]["allow_empty"],
+        method=config["splits"]["method"],
     script:
         "../scripts/split_cds.py"
 
@@ -42,3 +63,36 @@ rule gather_splits:
         "../../envs/data.yaml"
     script:
         "../scripts/gather_splits.py"
+
+
+rule split_leakage:
+    input:
+        train=expand("results/splits/{sample}/train.fa.gz", sample=sorted(CDS_SAMPLES)),
+        test=expand("results/splits/{sample}/test.fa.gz", sample=sorted(CDS_SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        assignment="results/splits/assignment.tsv",
+    output:
+        table="results/splits/leakage.tsv",
+        summary=report(
+            "results/splits/leakage_summary.tsv",
+            caption="../report/leakage_table.rst",
+            category="1. Data",
+            labels={"table": "Train/test leakage"},
+        ),
+        png=report(
+            "results/figures/splits/leakage.png",
+            caption="../report/leakage.rst",
+            category="1. Data",
+            labels={"figure": "Train/test leakage"},
+        ),
+    log:
+        "results/logs/splits/leakage.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: 4
+    params:
+        samples=sorted(CDS_SAMPLES),
+        method=config["splits"]["method"],
+        mmseqs=config["splits"]["mmseqs"],
+    script:
+        "../scripts/split_leakage.py"

@@ -7,7 +7,9 @@ deterministic, independent of file order and of which other samples are in the r
 identical sequences always land in the same split, within and across samples (a gene
 duplicated in one genome, or conserved byte for byte between two genomes, can never sit in
 train and test at once). Near-identical sequences (paralogs, orthologs with a few
-substitutions) are not grouped; see the README's note on homology.
+substitutions) are not grouped by this rule; ``splits.method: mmseqs`` groups them into
+MMseqs2 clusters first (dnalm.genome.homology) and applies the same rule to each cluster's
+key (:func:`split_of_cluster`), so a whole cluster lands in one split.
 
 Per sample the splits are written as FASTA (same headers as results/cds/{sample}.fa.gz) and
 an assignment table; `gather_assignments` joins all samples and checks for leakage.
@@ -48,15 +50,25 @@ def seq_digest(seq: str) -> str:
     return hashlib.sha1(seq.upper().encode("ascii")).hexdigest()
 
 
-def split_of(seq: str, seed: int, fractions: Mapping[str, float]) -> str:
-    """The split of one sequence (see the module docstring for the rule)."""
-    h = hashlib.sha1(f"{seed}:".encode() + seq.upper().encode("ascii")).digest()
+def _bucket(data: bytes, seed: int, fractions: Mapping[str, float]) -> str:
+    h = hashlib.sha1(f"{seed}:".encode() + data).digest()
     u = int.from_bytes(h[:8], "big") / 2**64
     if u < fractions["train"]:
         return "train"
     if u < fractions["train"] + fractions["validation"]:
         return "validation"
     return "test"
+
+
+def split_of(seq: str, seed: int, fractions: Mapping[str, float]) -> str:
+    """The split of one sequence (see the module docstring for the rule)."""
+    return _bucket(seq.upper().encode("ascii"), seed, fractions)
+
+
+def split_of_cluster(key: str, seed: int, fractions: Mapping[str, float]) -> str:
+    """The split of a homology cluster (``splits.method: mmseqs``): the same rule applied to
+    "cluster:" + the cluster's key (:func:`dnalm.genome.homology.cluster_cds`)."""
+    return _bucket(f"cluster:{key}".encode("ascii"), seed, fractions)
 
 
 def split_sample(
@@ -67,16 +79,31 @@ def split_sample(
     seed: int = 42,
     fractions: Mapping[str, float] | None = None,
     allow_empty: bool = False,
+    clusters: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Assign every CDS of one sample to a split; write one FASTA per split and the table.
-    A sample without CDS is an error unless `allow_empty` (then it warns)."""
+    A sample without CDS is an error unless `allow_empty` (then it warns). With `clusters`
+    (cds_id -> cluster key, ``splits.method: mmseqs``) a CDS goes where its cluster goes
+    (:func:`split_of_cluster`); the table's ``cluster`` column is the key (under the
+    identity method, the sequence digest)."""
     fr = check_fractions(fractions or {"train": 0.8, "validation": 0.1, "test": 0.1})
     buckets: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     rows = []
-    for header, seq, _ in read_fasta(cds_fasta):
-        split = split_of(seq, seed, fr)
+    for header, seq, line in read_fasta(cds_fasta):
+        cds_id = header.split()[0] if header.split() else ""
+        digest = seq_digest(seq)
+        if clusters is None:
+            key, split = digest, split_of(seq, seed, fr)
+        elif cds_id in clusters:
+            key = clusters[cds_id]
+            split = split_of_cluster(key, seed, fr)
+        else:
+            raise DnalmError(
+                f"sample {sample}: {cds_fasta}:{line}: CDS {cds_id!r} is not in the clusters "
+                "table (results/splits/clusters.tsv is older than the CDS?); rerun cluster_cds"
+            )
         buckets[split].append((header, seq))
-        rows.append((sample, header.split()[0], seq_digest(seq), len(seq), split))
+        rows.append((sample, cds_id, digest, len(seq), split, key))
     if not rows and allow_empty:
         log.warning("sample %s has no CDS; its splits are empty", sample)
     elif not rows:
@@ -84,7 +111,9 @@ def split_sample(
             f"sample {sample}: {cds_fasta} holds no CDS to split; see results/cds/{sample}.tsv "
             "for why every CDS was dropped (or set cds.allow_empty: true)"
         )
-    table = pd.DataFrame(rows, columns=["sample", "cds_id", "seq_sha1", "length", "split"])
+    table = pd.DataFrame(
+        rows, columns=["sample", "cds_id", "seq_sha1", "length", "split", "cluster"]
+    )
     for split in SPLITS:
         with atomic_write(out_fastas[split]) as fh:
             write_fasta(fh, buckets[split])
@@ -96,10 +125,14 @@ def split_sample(
 
 
 def find_leaks(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose sequence occurs in more than one split (must be empty)."""
-    n_splits = table.groupby("seq_sha1")["split"].nunique()
-    bad = n_splits[n_splits > 1].index
-    return table[table["seq_sha1"].isin(bad)]
+    """Rows whose sequence, or cluster (column ``cluster``, when there), occurs in more than
+    one split (must be empty)."""
+    bad = pd.Series(False, index=table.index)
+    for col in ("seq_sha1", "cluster"):
+        if col in table.columns:
+            n_splits = table.groupby(col)["split"].nunique()
+            bad |= table[col].isin(n_splits[n_splits > 1].index)
+    return table[bad]
 
 
 def gather_assignments(
@@ -110,7 +143,7 @@ def gather_assignments(
     leaks = find_leaks(table)
     if len(leaks):
         raise DnalmError(
-            f"{len(leaks)} CDS share a sequence with a CDS of another split (first: "
+            f"{len(leaks)} CDS share a sequence or cluster with a CDS of another split (first: "
             f"{leaks.iloc[0]['sample']}/{leaks.iloc[0]['cds_id']}); the split tables are "
             "inconsistent - were they made with different seeds or fractions? Rerun the splits."
         )
