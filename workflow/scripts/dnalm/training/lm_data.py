@@ -154,6 +154,12 @@ def split_path(corpus_dir: str | Path, split: str) -> Path:
     return corpus_dir / f"{split}.tokens.npy" if _legacy(corpus_dir, split) else corpus_dir / split
 
 
+def target_weights(flags, weight: float) -> np.ndarray:
+    """Loss weight of each token as a target: `weight` where its lower-case flag is set,
+    else 1. # (B, T) uint8 -> (B, T) float32"""
+    return np.where(np.asarray(flags) != 0, np.float32(weight), np.float32(1.0))
+
+
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order of the `n` training windows in `epoch`: a pure function of (seed, epoch)."""
     return np.random.default_rng([int(seed), 0x5EED, int(epoch)]).permutation(n)
