@@ -120,18 +120,18 @@ def load_lowercase(corpus_dir: str | Path, split: str) -> ShardedArray | None:
 
 
 def _blocks(tokens, positions, path):
-    """(path, tokens, positions) per shard (one block for a plain array)."""
+    """(tokens path, positions path, tokens, positions) per shard (one block for arrays)."""
     if isinstance(tokens, ShardedArray):
-        for (p, t), (_, q) in zip(tokens.iter_shards(), positions.iter_shards(), strict=True):
-            yield p, t, q
+        for (p, t), (q, u) in zip(tokens.iter_shards(), positions.iter_shards(), strict=True):
+            yield p, q, t, u
     else:
-        yield path, tokens, positions
+        yield path, path, tokens, positions
 
 
 def check_split(tokens, positions, vocab_size: int, context: int, path):
     """Reject token ids outside the vocabulary and positions outside the position table
-    (shard by shard for a sharded split; the error names the shard)."""
-    for where, tok, pos in _blocks(tokens, positions, path):
+    (shard by shard for a sharded split; the error names the shard file)."""
+    for where, where_pos, tok, pos in _blocks(tokens, positions, path):
         if not tok.size:
             continue
         tmax = int(tok.max())
@@ -143,7 +143,7 @@ def check_split(tokens, positions, vocab_size: int, context: int, path):
         pmax = int(pos.max())
         if pmax >= context:
             raise ConfigError(
-                f"{where}: position id {pmax} does not fit the model's position table of "
+                f"{where_pos}: position id {pmax} does not fit the model's position table of "
                 f"{context}; raise the model `context` or lower the corpus block_size"
             )
 
