@@ -242,3 +242,13 @@ def test_bpe_flags_follow_the_token_offsets(chr4_records, tmp_path):
         assert f[1 : ids.size + 1].tolist() == expected.tolist()
         assert np.array_equal(t[1 : ids.size + 1], ids)
     assert meta["train"]["lowercase_fraction"] == pytest.approx(60 / 300)
+
+
+def test_is_special_in_blocks_matches_the_lookup():
+    tok = build_tokenizer({"type": "kmer", "k": 3})
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, tok.vocab_size, size=(3 << 20) + 17).astype(np.uint16)
+    special = np.zeros(tok.vocab_size, bool)
+    special[[v for v in tok.special_ids.values() if v is not None]] = True
+    assert np.array_equal(tok.is_special(ids), special[ids.astype(np.int64)])
+    assert tok.is_special(ids[:6].reshape(2, 3)).shape == (2, 3)

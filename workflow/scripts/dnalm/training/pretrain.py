@@ -219,6 +219,13 @@ class Trainer:
         self.low_weight = float(self.cfg["lowercase_loss_weight"])
         self.train_low = load_lowercase(self.corpus_dir, "train")
         self.val_low = load_lowercase(self.corpus_dir, "validation")
+        if self.low_weight != 1.0 and self.train_low is None and self.rank == 0:
+            log.warning(
+                "lowercase_loss_weight %g has no effect: the train split of %s has no "
+                "soft-masked (lower-case) input",
+                self.low_weight,
+                self.corpus_dir,
+            )
         if self.low_weight == 1.0:
             self.train_low = None  # every target weighs 1: the plain mean
         self.nt_per_tok = nt_per_token(meta, "validation")
