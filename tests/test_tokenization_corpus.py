@@ -14,7 +14,9 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, DnalmError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta, write_fasta
 from dnalm.tokenization.build import build_tokenizer, load_tokenizer
-from dnalm.tokenization.corpus import _check_windows, build_corpus
+from dnalm.tokenization.corpus import build_corpus
+from dnalm.tokenization.shards import ShardWriter
+from dnalm.training import lm_data
 
 
 def _random_cds(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[str]:
@@ -28,8 +30,7 @@ def _fasta(path, seqs, prefix="cds"):
 
 
 def load_split(corpus_dir, split):
-    tokens = np.load(corpus_dir / f"{split}.tokens.npy")
-    positions = np.load(corpus_dir / f"{split}.positions.npy")
+    tokens, positions = (np.asarray(a) for a in lm_data.load_split(corpus_dir, split))
     return tokens, positions, json.loads((corpus_dir / "meta.json").read_text())
 
 
@@ -194,14 +195,13 @@ def test_meta_json_and_tokenizer_copy(short_cds, tmp_path):
         assert s["n_trimmed_partial_codon"] == sum(len(x) % 3 != 0 for x in seqs)
         assert s["nt_per_token"] == pytest.approx(3.0)
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
-    assert names == [
-        "meta.json",
-        "tokenizer",
-        "train.positions.npy",
-        "train.tokens.npy",
-        "validation.positions.npy",
-        "validation.tokens.npy",
-    ]
+    assert names == ["meta.json", "tokenizer", "train", "validation"]
+    for split in ("train", "validation"):
+        shards = meta[split]["shards"]
+        assert sum(s["n_windows"] for s in shards) == meta[split]["n_windows"]
+        files = sorted(p.name for p in (tmp_path / "c" / split).iterdir())
+        expected = [f"{s['name']}.{k}.npy" for s in shards for k in ("positions", "tokens")]
+        assert files == sorted(["index.json", *expected])  # no lower case: no flag files
 
 
 def test_same_seed_same_arrays(short_cds, tmp_path):
@@ -217,15 +217,27 @@ def test_same_seed_same_arrays(short_cds, tmp_path):
     assert not (a.shape == d.shape and np.array_equal(a, d))
 
 
-def test_all_padding_window_is_an_integrity_error():
-    tokens = np.zeros((5, 8), dtype=np.uint16)
-    tokens[[0, 2, 4], 0] = 7
-    with pytest.raises(DnalmError, match=r"2 of 5 train windows are only padding"):
-        _check_windows(tokens, "train", 3, pad=0)
-    tokens[[1, 3], :2] = 9
-    _check_windows(tokens, "train", 7, pad=0)
+def test_all_padding_window_is_an_integrity_error(tmp_path):
+    def writer():
+        return ShardWriter(tmp_path, "train", 8, 10, np.uint16, pad=0)
+
+    rows = np.zeros((5, 8), dtype=np.uint16)
+    rows[[0, 2, 4], 0] = 7
+    w = writer()
+    for row, fill in zip(rows, [1, 0, 1, 0, 1], strict=True):
+        w.add(row, np.zeros(8, np.uint16), np.zeros(8, np.uint8), fill)
+    with pytest.raises(DnalmError, match=r"2 train windows of shard-00000 are only padding"):
+        w.flush()
+    rows[[1, 3], :2] = 9
+    w = writer()
+    for row, fill in zip(rows, [1, 3, 1, 2, 1], strict=True):  # one count is wrong
+        w.add(row, np.zeros(8, np.uint16), np.zeros(8, np.uint8), fill)
     with pytest.raises(DnalmError, match="non-pad tokens"):
-        _check_windows(tokens, "train", 8, pad=0)
+        w.flush()
+    w = writer()
+    for row, fill in zip(rows, [1, 2, 1, 2, 1], strict=True):
+        w.add(row, np.zeros(8, np.uint16), np.zeros(8, np.uint8), fill)
+    assert w.close() == [{"name": "shard-00000", "n_windows": 5}]
 
 
 def test_bad_input_is_reported_and_leaves_nothing(tmp_path):
@@ -287,7 +299,6 @@ def test_real_cds_bpe_and_kmer_corpora(shared_data, tmp_path):
 def test_meta_and_positions_follow_the_training_side_contract(short_cds, tmp_path):
     """The consumers in dnalm.training.lm_data / dnalm.modeling.models read what build_corpus
     writes."""
-    lm_data = pytest.importorskip("dnalm.training.lm_data")
     splits, train, _ = short_cds
     tok = build_tokenizer({"type": "kmer", "k": 3})
     meta = build_corpus(tok, splits, tmp_path / "c", block_size=128)
@@ -296,7 +307,7 @@ def test_meta_and_positions_follow_the_training_side_contract(short_cds, tmp_pat
     assert lm_data.nt_per_token(read, "validation") == pytest.approx(
         meta["validation"]["nt_per_token"]
     )
-    tokens, positions = lm_data.load_split(tmp_path / "c", "train")
+    tokens, positions = (np.asarray(a) for a in lm_data.load_split(tmp_path / "c", "train"))
     # the model side finds segments where a position does not continue the previous by 1
     cont = np.zeros_like(positions, dtype=bool)  # column 0 always starts a segment
     cont[:, 1:] = positions[:, 1:].astype(np.int64) == positions[:, :-1].astype(np.int64) + 1

@@ -1,4 +1,6 @@
-"""A small synthetic pretraining corpus in the corpus contract's layout, for the model,
+"""A small synthetic pretraining corpus in the corpus contract's format-1 layout (one
+`{split}.tokens.npy`/`positions.npy` pair per split, which load_split still reads beside the
+sharded layout dnalm.tokenization.corpus writes now), for the model,
 training and inference tests (independent of dnalm.tokenization.tokenizers /
 dnalm.tokenization.corpus).
 

@@ -2,7 +2,7 @@
 (dnalm.tokenization.corpus)."""
 
 from dnalm.core.smk import run_script
-from dnalm.tokenization.corpus import build_corpus
+from dnalm.tokenization.corpus import SHARD_TOKENS, build_corpus
 
 
 def main(smk):
@@ -17,6 +17,7 @@ def main(smk):
         min_length=cfg["min_length"],
         seed=cfg["seed"],
         tokenizer_name=smk.wildcards.tok,
+        shard_tokens=cfg.get("shard_tokens", SHARD_TOKENS),
     )
 
 

@@ -154,6 +154,7 @@ class PretrainTrainConfig(Section):
     min_delta: float = 0.0  # improvement smaller than this does not count
     mask_prob: float = 0.15  # mlm only
     mask_span: int | None = None  # mlm only; None: k for overlapping k-mers, else 1
+    lowercase_loss_weight: float = 1.0  # loss weight of soft-masked (lower-case) targets
     baseline_order: int | None = None  # None: 0 for codon tokens, else the largest affordable
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
@@ -170,6 +171,11 @@ class PretrainTrainConfig(Section):
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        w = self.lowercase_loss_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0:
+            raise ConfigError(
+                f"pretrain.train.lowercase_loss_weight must be a number in [0, 1], got {w!r}"
+            )
 
 
 @dataclass

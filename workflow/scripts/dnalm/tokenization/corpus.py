@@ -1,18 +1,36 @@
 """Pretraining corpus: tokenized CDS packed into fixed-length windows (uint16 ``.npy``).
 
-Output folder (``results/corpus/{tok}/``):
+Output folder (``results/corpus/{tok}/``, format version 2):
 
-* ``{split}.tokens.npy`` — uint16 (n_windows, block_size) token ids;
-* ``{split}.positions.npy`` — uint16 (n_windows, block_size) position ids, restarting at 0
-  at the start of every segment (CDS or CDS chunk); padding has position 0;
+* ``{split}/shard-NNNNN.tokens.npy`` — (n, block_size) token ids, uint16 (uint32 for a
+  vocabulary beyond 65,536); ``{split}/shard-NNNNN.positions.npy`` — uint16 position ids,
+  restarting at 0 at the start of every segment (CDS or CDS chunk); padding has position 0;
+  ``{split}/shard-NNNNN.lowercase.npy`` — uint8, 1 where a token covers at least one
+  soft-masked (lower-case) input nucleotide, written only when the split has lower case;
+  ``{split}/index.json`` — the shard list. Every shard but the last holds
+  ``shard_windows = max(1, shard_tokens // block_size)`` windows (dnalm.tokenization.shards
+  writes and reads them; dnalm.training.lm_data.load_split memory-maps them);
 * ``meta.json`` — tokenizer name/hash/spec, vocab size, block size, packing, special ids
-  (``pad_id`` ... ``cls_id``, null where absent), build options, ``splits`` (the names
-  built) and, under each split name, its counts: n_windows, n_tokens (non-pad), n_sequences
-  (kept input CDS), n_dropped_short, n_rc_added, nucleotides (bases the tokens stand for,
-  RC copies included), n_content_tokens (not BOS/EOS/pad; UNK counts as content),
-  nt_per_token (nucleotides / n_content_tokens), n_unk, n_segments, n_chunked_sequences,
-  pad_fraction, files and, for codon, n_trimmed_partial_codon;
+  (``pad_id`` ... ``cls_id``, null where absent), build options (pool_size, batch_nt,
+  shard_tokens, shard_windows, dtype), ``splits`` (the names built) and, under each split
+  name, its counts: n_windows, n_tokens (non-pad), n_sequences (kept input CDS),
+  n_dropped_short, n_rc_added, nucleotides (bases the tokens stand for, RC copies
+  included), n_content_tokens (not BOS/EOS/pad; UNK counts as content), nt_per_token
+  (nucleotides / n_content_tokens), n_unk, n_segments, n_chunked_sequences, pad_fraction,
+  n_lowercase_nt, lowercase_fraction (lower-case share of the nucleotides),
+  n_lowercase_tokens, lowercase_token_fraction, has_lowercase, n_shards, shards (name and
+  n_windows of each), files and, for codon, n_trimmed_partial_codon;
 * ``tokenizer/`` — a copy of the tokenizer folder.
+
+Memory. A build streams its input: records are read and encoded in batches of about
+``BATCH_NT`` nucleotides, the batch's chunks are packed into a bounded pool of open windows,
+and windows leaving the pool go to a shard buffer written out when full. Peak memory is
+bounded by batch + pool + shard buffer, whatever the input size.
+
+Soft-masked lower case. The tokens follow the tokenizer (the nucleotide tokenizer with
+``keep_case: true`` has lower-case tokens; the others upper-case their input), but the
+lower-case flag of each token is kept either way: pretraining can weight the loss of those
+targets (``lowercase_loss_weight``).
 
 How a CDS becomes tokens. Each kept CDS is encoded (no specials) and written as the
 segment ``BOS tokens EOS`` (for the BERT-layout tokenizers BOS = ``[CLS]`` and EOS =
@@ -24,12 +42,19 @@ with EOS, and every chunk's positions restart at 0.
 
 Packing:
 
-* ``packed``: chunks are placed, in a seeded random order, into windows by first-fit over a
-  pool of open windows (when none of them has room, the fullest is closed and a new one
-  opened). A CDS that fits in a window is never split across windows, so every CDS of at
-  most ``block_size - 2`` tokens is seen whole, with its start; the padding left at the end
-  of windows is reported as ``pad_fraction`` (typically a few percent). Position ids
-  restart per segment, which lets the model use block-diagonal attention.
+* ``packed``: chunks are placed into windows by first-fit over a pool of ``pool_size`` open
+  windows (when none of them has room, the fullest is closed and a new one opened; a full
+  window is closed at once). A CDS that fits in a window is never split across windows, so
+  every CDS of at most ``block_size - 2`` tokens is seen whole, with its start; the padding
+  left at the end of windows is reported as ``pad_fraction`` (typically a few percent).
+  Position ids restart per segment, which lets the model use block-diagonal attention.
+  Order: the chunks of each input batch (about ``BATCH_NT`` nt of consecutive records) are
+  shuffled with a generator seeded by ``seed``; windows are written in the order they
+  close. The trade-off of streaming: a segment only shares windows with segments of its own
+  batch or of a neighbouring one (the pool outlives a batch), whereas a whole-split shuffle
+  mixed any two; training still reads windows in a fresh random order every epoch, so this
+  only limits which CDS sit side by side in a window. The windows depend on the seed, the
+  batch size and the pool, never on the shard size.
 * ``padded``: one chunk per window, the rest padded.
 
 Sequences shorter than ``min_length`` nt (or too short to give one token: k nt for
@@ -60,81 +85,39 @@ from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.core.io import default_file_mode, read_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.tokenization.build import load_tokenizer
+from dnalm.tokenization.shards import ShardWriter, token_dtype
 from dnalm.tokenization.tokenizers import DnaTokenizer, replace_dir
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 PACKINGS = ("packed", "padded")
-FORMAT_VERSION = 1
-#: sequences are encoded in batches of about this many nucleotides (bounds memory)
-BATCH_NT = 8_000_000
-#: tokens written per vectorised fill step
-FILL_TOKENS = 1 << 23
+#: 2: windows in shards ({split}/shard-NNNNN.*.npy, see dnalm.tokenization.shards)
+FORMAT_VERSION = 2
+#: sequences are read, encoded and shuffled in batches of about this many nucleotides; with
+#: the packing pool and the shard buffer this bounds the memory of a build
+BATCH_NT = 4_000_000
+#: default tokens per shard file (corpus.shard_tokens)
+SHARD_TOKENS = 1 << 23
 
 
-def _records(paths: Sequence[str | os.PathLike], desc: str) -> Iterator[tuple[str, str]]:
-    """(name, sequence) of every record of `paths`; name = 'path:line id'."""
-    bar = tqdm(desc=desc, unit=" seq", disable=progress_disabled())
-    try:
-        for path in paths:
-            for header, seq, lineno in read_fasta(path):
-                ident = header.split(maxsplit=1)[0] if header else "<no id>"
-                bar.update(1)
-                yield f"{path}:{lineno} {ident}", seq
-    finally:
-        bar.close()
+def _records(paths: Sequence[str | os.PathLike], bar: tqdm) -> Iterator[tuple[str, str]]:
+    """(name, sequence) of every record of `paths`, streamed; name = 'path:line id'."""
+    for path in paths:
+        for header, seq, lineno in read_fasta(path):
+            ident = header.split(maxsplit=1)[0] if header else "<no id>"
+            bar.update(len(seq))
+            yield f"{path}:{lineno} {ident}", seq
 
 
-def _encode_split(
-    tok: DnaTokenizer,
-    paths: Sequence[str | os.PathLike],
-    split: str,
-    rc: bool,
-    min_length: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Encode every kept sequence of one split. Returns the concatenated ids, the token
-    count of each sequence (originals and RC copies) and counts."""
-    stats = {
-        "files": [str(p) for p in paths],
-        "n_input_sequences": 0,
-        "n_sequences": 0,
-        "n_dropped_short": 0,
-        "n_rc_added": 0,
-        "nucleotides": 0,
-    }
-    is_codon = tok.type == "codon"
-    if is_codon:
-        stats["n_trimmed_partial_codon"] = 0
-    parts: list[np.ndarray] = []
-    counts: list[np.ndarray] = []
+def _batches(
+    paths: Sequence[str | os.PathLike], min_length: int, stats: dict[str, Any], bar: tqdm
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Kept (sequences, names) in batches of about BATCH_NT nucleotides; counts drops."""
     seqs: list[str] = []
     names: list[str] = []
     batch_nt = 0
-
-    def flush() -> None:
-        nonlocal seqs, names, batch_nt
-        if not seqs:
-            return
-        todo = [(seqs, names)]
-        if rc:
-            todo.append(
-                ([reverse_complement(s) for s in seqs], [f"{n} (rev. comp.)" for n in names])
-            )
-        for ss, nn in todo:
-            ids, off = tok.encode_concat(ss, nn)
-            parts.append(ids)
-            counts.append(np.diff(off))
-            lengths = np.fromiter((len(s) for s in ss), dtype=np.int64, count=len(ss))
-            if is_codon:
-                stats["n_trimmed_partial_codon"] += int(np.count_nonzero(lengths % 3))
-                lengths -= lengths % 3
-            stats["nucleotides"] += int(lengths.sum())
-        if rc:
-            stats["n_rc_added"] += len(seqs)
-        seqs, names, batch_nt = [], [], 0
-
-    for name, seq in _records(paths, f"{split}: encoding"):
+    for name, seq in _records(paths, bar):
         stats["n_input_sequences"] += 1
         if len(seq) < min_length:
             stats["n_dropped_short"] += 1
@@ -144,24 +127,83 @@ def _encode_split(
         names.append(name)
         batch_nt += len(seq)
         if batch_nt >= BATCH_NT:
-            flush()
-    flush()
-    ids = np.concatenate(parts) if parts else np.zeros(0, np.uint16)
-    cnt = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    return ids, cnt, stats
+            yield seqs, names
+            seqs, names, batch_nt = [], [], 0
+    if seqs:
+        yield seqs, names
 
 
-def _segments(
-    ids: np.ndarray, counts: np.ndarray, bos: int | None, eos: int | None, block: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Lay out ``BOS ids EOS`` per sequence in one flat array and cut it into chunks of at
-    most `block` tokens. Returns (flat, chunk_start, chunk_len, n_chunked_sequences)."""
+def lowercase_flags(
+    tok: DnaTokenizer, seqs: Sequence[str], ids: np.ndarray, off: np.ndarray
+) -> tuple[np.ndarray | None, int]:
+    """Per token of ``ids, off = tok.encode_concat(seqs)``: 1 where the token covers at least
+    one lower-case (soft-masked) nucleotide of its sequence, uint8; None when no sequence
+    has lower case. Also returns the number of lower-case nucleotides."""
+    raw = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
+    low = raw >= ord("a")  # validated IUPAC letters: lower case is a..z
+    n_low = int(np.count_nonzero(low))
+    if not n_low:
+        return None, 0
+    cl = np.zeros(raw.size + 1, dtype=np.int64)
+    np.cumsum(low, out=cl[1:])
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    seq_start = np.cumsum(lengths) - lengths
+    ntok = np.diff(off)
+    if tok.type == "kmer_overlapping":  # token j of a sequence covers [j, j + k)
+        span = np.full(ids.size, int(tok.k), dtype=np.int64)
+        a = np.arange(ids.size, dtype=np.int64) + np.repeat(seq_start - off[:-1], ntok)
+    else:  # consecutive tokens tile their sequence from its start
+        span = tok.token_lengths(ids)
+        a = np.cumsum(span) - span
+        if ids.size:
+            first = a[np.minimum(off[:-1], ids.size - 1)]
+            a += np.repeat(np.where(ntok > 0, seq_start - first, 0), ntok)
+    return (cl[a + span] - cl[a] > 0).astype(np.uint8), n_low
+
+
+def _encode_batch(tok, seqs, names, rc, stats):
+    """Encode one batch (and its reverse complements when `rc`). Returns the ids, the token
+    count of each sequence and the per-token lower-case flags (None: no lower case)."""
+    todo = [(seqs, names)]
+    if rc:
+        todo.append(([reverse_complement(s) for s in seqs], [f"{n} (rev. comp.)" for n in names]))
+        stats["n_rc_added"] += len(seqs)
+    parts, counts, flags = [], [], []
+    for ss, nn in todo:
+        ids, off = tok.encode_concat(ss, nn)
+        low, n_low = lowercase_flags(tok, ss, ids, off)
+        parts.append(ids)
+        counts.append(np.diff(off))
+        flags.append(low)
+        lengths = np.fromiter((len(x) for x in ss), dtype=np.int64, count=len(ss))
+        if tok.type == "codon":
+            stats["n_trimmed_partial_codon"] += int(np.count_nonzero(lengths % 3))
+            lengths -= lengths % 3
+        stats["nucleotides"] += int(lengths.sum())
+        stats["n_lowercase_nt"] += n_low
+    ids = np.concatenate(parts)
+    if all(f is None for f in flags):
+        low = None
+    else:
+        low = np.concatenate(
+            [
+                np.zeros(p.size, np.uint8) if f is None else f
+                for p, f in zip(parts, flags, strict=True)
+            ]
+        )
+    return ids, np.concatenate(counts), low
+
+
+def _segments(ids, low, counts, bos, eos, block, dtype):
+    """Lay out ``BOS ids EOS`` per sequence in one flat array (and its flags) and cut it
+    into chunks of at most `block` tokens. Returns (flat, flat_low, chunk_start, chunk_len,
+    n_chunked_sequences)."""
     nb, ne = int(bos is not None), int(eos is not None)
     n = counts.size
     full_len = counts + nb + ne  # (n,)
     full_off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(full_len, out=full_off[1:])
-    flat = np.empty(int(full_off[-1]), dtype=np.uint16)
+    flat = np.empty(int(full_off[-1]), dtype=dtype)
     content = np.ones(flat.size, dtype=bool)
     if nb:
         flat[full_off[:-1]] = bos
@@ -170,74 +212,143 @@ def _segments(
         flat[full_off[1:] - 1] = eos
         content[full_off[1:] - 1] = False
     flat[content] = ids
+    flat_low = None
+    if low is not None:  # a special token covers no nucleotide
+        flat_low = np.zeros(flat.size, dtype=np.uint8)
+        flat_low[content] = low
     n_chunks = -(-full_len // block)  # ceil
     r = np.repeat(np.arange(n), n_chunks)
     j = np.arange(int(n_chunks.sum())) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
     start = full_off[r] + j * block
     length = np.minimum(block, full_len[r] - j * block)
-    return flat, start, length, int(np.count_nonzero(n_chunks > 1))
+    return flat, flat_low, start, length, int(np.count_nonzero(n_chunks > 1))
 
 
-def _pack_first_fit(
-    lengths: np.ndarray, block: int, pool: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Assign segments (in the given order) to windows by first-fit over `pool` open
-    windows. Returns (window index, offset in window) per segment and the window count."""
-    n = lengths.size
-    win = np.empty(n, dtype=np.int64)
-    off = np.empty(n, dtype=np.int64)
-    rem = np.full(pool, -1, dtype=np.int64)  # room left in each open window; -1 = free slot
-    slot_win = np.full(pool, -1, dtype=np.int64)
-    n_win = 0
-    for s in tqdm(range(n), desc="packing", unit=" seg", disable=progress_disabled()):
-        length = int(lengths[s])
-        if length == block:  # a full chunk fills a window of its own
-            win[s], off[s] = n_win, 0
-            n_win += 1
-            continue
-        fits = np.flatnonzero(rem >= length)
-        if fits.size:
-            j = int(fits[0])
-        else:
-            free = np.flatnonzero(rem < 0)
-            j = int(free[0]) if free.size else int(np.argmin(rem))  # close the fullest
-            slot_win[j] = n_win
-            rem[j] = block
-            n_win += 1
-        win[s] = slot_win[j]
-        off[s] = block - rem[j]
-        rem[j] -= length
-    return win, off, n_win
+class _Packer:
+    """First-fit over a bounded pool of open windows (``packed``) or one chunk per window
+    (``padded``). A window leaves the pool (and goes to the ShardWriter) when it is full,
+    when it is the fullest and a segment needs a window that none has room for, or at the
+    end of the split; so memory is the pool, whatever the input size."""
+
+    def __init__(self, writer: ShardWriter, block: int, pool: int, packed: bool, dtype, pad):
+        self.w, self.block, self.packed, self.pad = writer, block, packed, pad
+        self.rem = np.full(pool, -1, dtype=np.int64)  # room left per slot; -1: free slot
+        self.tok = np.full((pool, block), pad, dtype=dtype)  # (P, B)
+        self.pos = np.zeros((pool, block), dtype=np.uint16)  # (P, B)
+        self.low = np.zeros((pool, block), dtype=np.uint8)  # (P, B)
+        self.ar = np.arange(block, dtype=np.uint16)
+        self.row_tok = np.full(block, pad, dtype=dtype)
+        self.row_pos = np.zeros(block, dtype=np.uint16)
+        self.row_low = np.zeros(block, dtype=np.uint8)
+
+    def _close(self, j: int) -> None:
+        self.w.add(self.tok[j], self.pos[j], self.low[j], self.block - int(self.rem[j]))
+        self.tok[j] = self.pad
+        self.pos[j] = 0
+        self.low[j] = 0
+        self.rem[j] = -1
+
+    def add(self, flat, flat_low, start, length) -> None:
+        """Place the chunks flat[start[i]:start[i] + length[i]], in the given order."""
+        block, rem = self.block, self.rem
+        for a, n in zip(start.tolist(), length.tolist(), strict=True):
+            seg = flat[a : a + n]
+            seg_low = flat_low[a : a + n] if flat_low is not None else 0
+            if not self.packed or n == block:  # a window of its own
+                self.row_tok[:n], self.row_pos[:n], self.row_low[:n] = seg, self.ar[:n], seg_low
+                self.row_tok[n:], self.row_pos[n:], self.row_low[n:] = self.pad, 0, 0
+                self.w.add(self.row_tok, self.row_pos, self.row_low, n)
+                continue
+            fits = np.flatnonzero(rem >= n)
+            if fits.size:
+                j = int(fits[0])
+            else:
+                free = np.flatnonzero(rem < 0)
+                if free.size:
+                    j = int(free[0])
+                else:  # close the fullest
+                    j = int(np.argmin(rem))
+                    self._close(j)
+                rem[j] = block
+            o = block - int(rem[j])
+            self.tok[j, o : o + n] = seg
+            self.pos[j, o : o + n] = self.ar[:n]
+            self.low[j, o : o + n] = seg_low
+            rem[j] -= n
+            if rem[j] == 0:
+                self._close(j)
+
+    def finish(self) -> None:
+        for j in np.flatnonzero(self.rem >= 0):
+            self._close(int(j))
 
 
-def _fill(
-    flat: np.ndarray,
-    start: np.ndarray,
-    length: np.ndarray,
-    win: np.ndarray,
-    woff: np.ndarray,
-    n_win: int,
-    block: int,
-    pad: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Write the segments into (n_win, block) token and position arrays."""
-    tokens = np.full((n_win, block), pad, dtype=np.uint16)  # (W, B)
-    positions = np.zeros((n_win, block), dtype=np.uint16)  # (W, B)
-    tflat, pflat = tokens.reshape(-1), positions.reshape(-1)
-    dst = win * block + woff
-    cum = np.cumsum(length)
-    s0 = 0
-    while s0 < length.size:
-        base = cum[s0] - length[s0]
-        s1 = int(np.searchsorted(cum, base + FILL_TOKENS, side="right"))
-        s1 = max(s1, s0 + 1)
-        ln = length[s0:s1]
-        rep = np.repeat(np.arange(s1 - s0), ln)
-        within = np.arange(int(ln.sum())) - np.repeat(np.cumsum(ln) - ln, ln)
-        tflat[dst[s0:s1][rep] + within] = flat[start[s0:s1][rep] + within]
-        pflat[dst[s0:s1][rep] + within] = within
-        s0 = s1
-    return tokens, positions
+def _build_split(tok, paths, split, tmp, opts) -> dict[str, Any]:
+    """Stream one split: read, encode, cut, shuffle within a batch, pack, write shards."""
+    stats: dict[str, Any] = {
+        "files": [str(p) for p in paths],
+        "n_input_sequences": 0,
+        "n_sequences": 0,
+        "n_dropped_short": 0,
+        "n_rc_added": 0,
+        "nucleotides": 0,
+        "n_lowercase_nt": 0,
+    }
+    if tok.type == "codon":
+        stats["n_trimmed_partial_codon"] = 0
+    block, dtype = opts["block_size"], opts["dtype"]
+    writer = ShardWriter(tmp, split, block, opts["shard_windows"], dtype, tok.pad_id)
+    packer = _Packer(
+        writer, block, opts["pool_size"], opts["packing"] == "packed", dtype, tok.pad_id
+    )
+    rng = np.random.default_rng(opts["seed"])
+    n_tok = n_content = n_unk = n_low_tok = n_seg = n_chunked = 0
+    bar = tqdm(desc=f"{split}: building", unit="nt", unit_scale=True, disable=progress_disabled())
+    try:
+        for seqs, names in _batches(paths, opts["min_length"], stats, bar):
+            ids, counts, low = _encode_batch(tok, seqs, names, opts["rc"], stats)
+            if np.any(counts == 0):  # pragma: no cover - cannot happen after min_length
+                raise AssertionError(f"{split}: a sequence gave no tokens")
+            special = tok.is_special(ids)
+            if tok.unk_id is not None:
+                unk = ids == tok.unk_id
+                n_unk += int(np.count_nonzero(unk))
+                special &= ~unk
+            n_content += int(ids.size - np.count_nonzero(special))
+            if low is not None:
+                n_low_tok += int(np.count_nonzero(low))
+            flat, flat_low, start, length, nch = _segments(
+                ids, low, counts, tok.bos_id, tok.eos_id, block, dtype
+            )
+            del ids, low
+            order = rng.permutation(length.size)  # the shuffle buffer is the batch
+            packer.add(flat, flat_low, start[order], length[order])
+            n_tok += int(length.sum())
+            n_seg += int(length.size)
+            n_chunked += nch
+        packer.finish()
+        writer.close()
+    finally:
+        bar.close()
+    n_win = writer.n_windows
+    nt = stats["nucleotides"]
+    stats.update(
+        n_windows=n_win,
+        n_tokens=n_tok,
+        n_content_tokens=n_content,
+        n_unk=n_unk,
+        n_segments=n_seg,
+        n_chunked_sequences=n_chunked,
+        nt_per_token=(nt / n_content) if n_content else None,
+        pad_fraction=(1.0 - n_tok / (n_win * block)) if n_win else None,
+        has_lowercase=writer.any_lowercase,
+        n_lowercase_tokens=n_low_tok,
+        lowercase_fraction=(stats["n_lowercase_nt"] / nt) if nt else 0.0,
+        lowercase_token_fraction=(n_low_tok / n_content) if n_content else 0.0,
+        n_shards=len(writer.shards),
+        shards=writer.shards,
+    )
+    return stats
 
 
 def build_corpus(
@@ -251,6 +362,7 @@ def build_corpus(
     seed: int = 0,
     tokenizer_name: str | None = None,
     pool_size: int = 64,
+    shard_tokens: int = SHARD_TOKENS,
 ) -> dict[str, Any]:
     """Build the pretraining corpus of one tokenizer (see the module docstring).
 
@@ -266,6 +378,8 @@ def build_corpus(
         seed: seed of the order in which segments are packed (and written).
         tokenizer_name: recorded in meta.json (default: the folder name or the type).
         pool_size: open windows first-fit packing chooses among.
+        shard_tokens: tokens per shard file (rounded down to whole windows, at least one);
+            it decides only where windows are cut into files, never the windows.
 
     Returns the meta dict also written to ``meta.json``.
     """
@@ -289,6 +403,8 @@ def build_corpus(
         )
     if not isinstance(min_length, int) or min_length < 0:
         raise ConfigError(f"corpus: min_length must be a non-negative integer, got {min_length!r}")
+    if isinstance(shard_tokens, bool) or not isinstance(shard_tokens, int) or shard_tokens < 1:
+        raise ConfigError(f"corpus.shard_tokens must be a positive integer, got {shard_tokens!r}")
     if rc_augment and tok.type == "codon":
         raise ConfigError(
             "corpus: rc_augment is not allowed with the codon tokenizer: the reverse "
@@ -297,6 +413,8 @@ def build_corpus(
     if tok.pad_id is None:  # pragma: no cover - every dnalm scheme has one
         raise ConfigError("corpus: the tokenizer has no padding token")
     min_eff = max(min_length, tok.min_tokenizable_length, 1)
+    dtype = token_dtype(tok.vocab_size)
+    shard_windows = max(1, shard_tokens // block_size)
 
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -312,7 +430,11 @@ def build_corpus(
         "min_length": min_length,
         "min_length_effective": min_eff,
         "seed": seed,
-        "dtype": "uint16",
+        "pool_size": pool_size,
+        "batch_nt": BATCH_NT,
+        "shard_tokens": shard_tokens,
+        "shard_windows": shard_windows,
+        "dtype": np.dtype(dtype).name,
         "segment_layout": "BOS tokens EOS per CDS; BOS only on a CDS's first chunk, EOS only "
         "on its last; positions restart at 0 per chunk; pad position 0",
         "splits": [],
@@ -325,49 +447,23 @@ def build_corpus(
         for split in SPLITS:
             if split not in split_fastas:
                 continue
-            rc = bool(rc_augment) and split == "train"
-            ids, counts, stats = _encode_split(tok, list(split_fastas[split]), split, rc, min_eff)
-            empty = counts == 0  # cannot happen after min_eff; kept as a guard
-            if empty.any():  # pragma: no cover
-                raise AssertionError(f"{split}: {int(empty.sum())} sequences gave no tokens")
-            flat, start, length, n_chunked = _segments(
-                ids, counts, tok.bos_id, tok.eos_id, block_size
-            )
-            order = np.random.default_rng(seed).permutation(length.size)
-            start, length = start[order], length[order]
-            if packing == "packed":
-                win, woff, n_win = _pack_first_fit(length, block_size, pool_size)
-            else:
-                win = np.arange(length.size, dtype=np.int64)
-                woff = np.zeros(length.size, dtype=np.int64)
-                n_win = int(length.size)
-            tokens, positions = _fill(flat, start, length, win, woff, n_win, block_size, tok.pad_id)
-            _check_windows(tokens, split, int(length.sum()), tok.pad_id)
-            n_tok = int(length.sum())
-            special = tok.is_special(flat)
-            if tok.unk_id is not None:
-                n_unk = int(np.count_nonzero(flat == tok.unk_id))
-                special &= flat != tok.unk_id
-            else:  # pragma: no cover
-                n_unk = 0
-            n_content = int(flat.size - np.count_nonzero(special))
-            stats.update(
-                n_windows=n_win,
-                n_tokens=n_tok,
-                n_content_tokens=n_content,
-                n_unk=n_unk,
-                n_segments=int(length.size),
-                n_chunked_sequences=n_chunked,
-                nt_per_token=(stats["nucleotides"] / n_content) if n_content else None,
-                pad_fraction=(1.0 - n_tok / (n_win * block_size)) if n_win else None,
-            )
+            opts = {
+                "block_size": block_size,
+                "dtype": dtype,
+                "shard_windows": shard_windows,
+                "pool_size": pool_size,
+                "packing": packing,
+                "seed": seed,
+                "min_length": min_eff,
+                "rc": bool(rc_augment) and split == "train",
+            }
+            stats = _build_split(tok, list(split_fastas[split]), split, tmp, opts)
             meta["splits"].append(split)
             meta[split] = stats
-            np.save(tmp / f"{split}.tokens.npy", tokens)
-            np.save(tmp / f"{split}.positions.npy", positions)
+            n_win = stats["n_windows"]
             log.info(
-                "%s: %d sequences (%d dropped < %d nt, %d RC added) -> %d windows of %d, "
-                "%.1f%% padding, %.2f nt/token",
+                "%s: %d sequences (%d dropped < %d nt, %d RC added) -> %d windows of %d in %d "
+                "shard(s), %.1f%% padding, %.2f nt/token, %.1f%% lower-case nt",
                 split,
                 stats["n_sequences"],
                 stats["n_dropped_short"],
@@ -375,8 +471,10 @@ def build_corpus(
                 stats["n_rc_added"],
                 n_win,
                 block_size,
+                stats["n_shards"],
                 100 * (stats["pad_fraction"] or 0.0),
                 stats["nt_per_token"] or 0.0,
+                100 * stats["lowercase_fraction"],
             )
             if n_win == 0:
                 if split == "train":
@@ -396,23 +494,7 @@ def build_corpus(
     return meta
 
 
-def _check_windows(tokens: np.ndarray, split: str, n_tokens: int, pad: int) -> None:
-    """Integrity check: no window is all padding and every placed token is in place."""
-    nonpad = np.count_nonzero(tokens != pad, axis=1)  # (W,)
-    n_empty = int(np.count_nonzero(nonpad == 0))
-    if n_empty:
-        raise DnalmError(
-            f"corpus integrity: {n_empty} of {tokens.shape[0]} {split} windows are only "
-            "padding; this is a bug in the packing, please report it"
-        )
-    if int(nonpad.sum()) != n_tokens:
-        raise DnalmError(
-            f"corpus integrity: {split} holds {int(nonpad.sum())} non-pad tokens, expected "
-            f"{n_tokens} (a padding id inside a sequence, or overlapping segments)"
-        )
-
-
-__all__ = ["PACKINGS", "SPLITS", "build_corpus"]
+__all__ = ["PACKINGS", "SHARD_TOKENS", "SPLITS", "build_corpus", "lowercase_flags"]
 
 
 def register(subparsers) -> None:
@@ -427,6 +509,7 @@ def register(subparsers) -> None:
     p.add_argument("--rc-augment", action="store_true")
     p.add_argument("--min-length", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS, help="tokens per shard")
 
     def run(args) -> int:
         meta = build_corpus(
@@ -438,6 +521,7 @@ def register(subparsers) -> None:
             rc_augment=args.rc_augment,
             min_length=args.min_length,
             seed=args.seed,
+            shard_tokens=args.shard_tokens,
         )
         for split in meta["splits"]:
             s = meta[split]

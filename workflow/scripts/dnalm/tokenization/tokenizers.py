@@ -105,6 +105,10 @@ BERT_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CODON_ORDER = ["<PAD>", "<UNK>", "<BOS_CDS>", "<EOS_CDS>", "<SEP>", "<MASK>"]
 
 
+#: ids looked up per block in DnaTokenizer.is_special (bounds the 64-bit index copy)
+_LOOKUP_BLOCK = 1 << 20
+
+
 def _upper_code_lut() -> np.ndarray:
     """byte -> code: A/a 0, C/c 1, G/g 2, T/t/U/u 3, N/n and ambiguity codes 4, NUL 5
     (batch separator), anything else 255."""
@@ -296,8 +300,16 @@ class DnaTokenizer:
         return str(self._id_to_token[int(token_id)])
 
     def is_special(self, ids: np.ndarray) -> np.ndarray:
-        """Boolean mask of the special-token ids in `ids` (UNK counts as special)."""
-        return self._is_special[np.asarray(ids, dtype=np.int64)]
+        """Boolean mask of the special-token ids in `ids` (UNK counts as special). Looked
+        up in blocks, so a large uint16 array is never copied whole into 64-bit indices."""
+        ids = np.asarray(ids)
+        if ids.size <= _LOOKUP_BLOCK:
+            return self._is_special[ids.astype(np.intp, copy=False)]
+        flat = ids.reshape(-1)
+        out = np.empty(flat.size, dtype=bool)
+        for i in range(0, flat.size, _LOOKUP_BLOCK):
+            out[i : i + _LOOKUP_BLOCK] = self._is_special[flat[i : i + _LOOKUP_BLOCK]]
+        return out.reshape(ids.shape)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(spec={self.spec!r}, vocab_size={self.vocab_size})"

@@ -16,6 +16,7 @@ import torch
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
+from dnalm.tokenization.shards import KINDS, ShardedArray, open_split
 
 SPLITS = ("train", "validation", "test")
 SPECIAL_KEYS = ("pad_id", "unk_id", "bos_id", "eos_id", "sep_id", "mask_id")
@@ -60,18 +61,38 @@ def nt_per_token(meta: dict[str, Any], split: str) -> float:
     return 1.0
 
 
-def load_split(corpus_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Memory-map `{split}.tokens.npy` and `{split}.positions.npy`. # (N, T) each
+def _legacy(corpus_dir: Path, split: str) -> bool:
+    """A format-1 corpus: one `{split}.tokens.npy` / `{split}.positions.npy` pair."""
+    return (corpus_dir / f"{split}.tokens.npy").is_file()
 
+
+def load_split(corpus_dir: str | Path, split: str) -> tuple[Any, Any]:
+    """Memory-map the token and position windows of `split`. # (N, T) each
+
+    A sharded corpus (format 2) gives two ShardedArray (one memory map per shard, see
+    dnalm.tokenization.shards); a format-1 folder (`{split}.tokens.npy`) two memmaps.
     Raises InputFormatError for a missing file, a shape mismatch or an empty split."""
     corpus_dir = Path(corpus_dir)
-    tok_path = corpus_dir / f"{split}.tokens.npy"
-    pos_path = corpus_dir / f"{split}.positions.npy"
-    for path in (tok_path, pos_path):
-        if not path.is_file():
-            raise InputFormatError(f"{path}: missing; rebuild the corpus folder {corpus_dir}")
-    tokens = np.load(tok_path, mmap_mode="r")
-    positions = np.load(pos_path, mmap_mode="r")
+    if _legacy(corpus_dir, split):
+        tok_path = corpus_dir / f"{split}.tokens.npy"
+        pos_path = corpus_dir / f"{split}.positions.npy"
+        if not pos_path.is_file():
+            raise InputFormatError(f"{pos_path}: missing; rebuild the corpus folder {corpus_dir}")
+        tokens = np.load(tok_path, mmap_mode="r")
+        positions = np.load(pos_path, mmap_mode="r")
+    else:
+        meta = load_meta(corpus_dir)
+        info = meta.get(split)
+        tok_path = pos_path = corpus_dir / split
+        if isinstance(info, dict) and info.get("n_windows") == 0:
+            tokens = positions = np.zeros((0, int(meta["block_size"])), np.uint16)
+        else:
+            tokens = open_split(corpus_dir, split, meta, "tokens")
+            positions = open_split(corpus_dir, split, meta, "positions")
+            if [p.shape for p in tokens.parts] != [p.shape for p in positions.parts]:
+                raise InputFormatError(
+                    f"{tok_path}: token and position shards differ in shape; rebuild the corpus"
+                )
     if tokens.ndim != 2 or tokens.shape != positions.shape:
         raise InputFormatError(
             f"{tok_path}: shape {tokens.shape} does not match {pos_path.name} "
@@ -86,20 +107,57 @@ def load_split(corpus_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarr
     return tokens, positions
 
 
-def check_split(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, context: int, path):
-    """Reject token ids outside the vocabulary and positions outside the position table."""
-    tmax = int(tokens.max())
-    if tmax >= vocab_size:
-        raise InputFormatError(
-            f"{path}: token id {tmax} >= vocab_size {vocab_size}; the corpus and its tokenizer "
-            "disagree, rebuild the corpus"
-        )
-    pmax = int(positions.max())
-    if pmax >= context:
-        raise ConfigError(
-            f"{path}: position id {pmax} does not fit the model's position table of {context}; "
-            "raise the model `context` or lower the corpus block_size"
-        )
+def load_lowercase(corpus_dir: str | Path, split: str) -> ShardedArray | None:
+    """The per-token lower-case flags of `split` # (N, T) uint8, or None when the split has
+    no soft-masked input (or the corpus predates the flags)."""
+    corpus_dir = Path(corpus_dir)
+    if _legacy(corpus_dir, split):
+        return None
+    meta = load_meta(corpus_dir)
+    if not (meta.get(split) or {}).get("has_lowercase"):
+        return None
+    return open_split(corpus_dir, split, meta, "lowercase")
+
+
+def _blocks(tokens, positions, path):
+    """(tokens path, positions path, tokens, positions) per shard (one block for arrays)."""
+    if isinstance(tokens, ShardedArray):
+        for (p, t), (q, u) in zip(tokens.iter_shards(), positions.iter_shards(), strict=True):
+            yield p, q, t, u
+    else:
+        yield path, path, tokens, positions
+
+
+def check_split(tokens, positions, vocab_size: int, context: int, path):
+    """Reject token ids outside the vocabulary and positions outside the position table
+    (shard by shard for a sharded split; the error names the shard file)."""
+    for where, where_pos, tok, pos in _blocks(tokens, positions, path):
+        if not tok.size:
+            continue
+        tmax = int(tok.max())
+        if tmax >= vocab_size:
+            raise InputFormatError(
+                f"{where}: token id {tmax} >= vocab_size {vocab_size}; the corpus and its "
+                "tokenizer disagree, rebuild the corpus"
+            )
+        pmax = int(pos.max())
+        if pmax >= context:
+            raise ConfigError(
+                f"{where_pos}: position id {pmax} does not fit the model's position table of "
+                f"{context}; raise the model `context` or lower the corpus block_size"
+            )
+
+
+def split_path(corpus_dir: str | Path, split: str) -> Path:
+    """What names a split in messages: its `.tokens.npy` (format 1) or its shard folder."""
+    corpus_dir = Path(corpus_dir)
+    return corpus_dir / f"{split}.tokens.npy" if _legacy(corpus_dir, split) else corpus_dir / split
+
+
+def target_weights(flags, weight: float) -> np.ndarray:
+    """Loss weight of each token as a target: `weight` where its lower-case flag is set,
+    else 1. # (B, T) uint8 -> (B, T) float32"""
+    return np.where(np.asarray(flags) != 0, np.float32(weight), np.float32(1.0))
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -260,14 +318,25 @@ def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
 
 def corpus_fingerprint(corpus_dir: str | Path, meta: dict[str, Any]) -> dict[str, str]:
     """What identifies the data of a pretraining run: sha256 of meta.json's content
-    (tokenizer, block size, packing, split statistics) and of the train and validation
-    token and position arrays. A checkpoint resumes only a run with the same."""
+    (tokenizer, block size, packing, split statistics, shard lists) and of the train and
+    validation token, position and (where present) lower-case arrays, shard by shard. A
+    checkpoint resumes only a run with the same."""
     corpus_dir = Path(corpus_dir)
     text = json.dumps(meta, sort_keys=True, default=str).encode()
     out = {"meta": hashlib.sha256(text).hexdigest()}
     for split in ("train", "validation"):
         h = hashlib.sha256()
-        for kind in ("tokens", "positions"):
-            h.update(file_digest(corpus_dir / f"{split}.{kind}.npy", "sha256").encode())
+        if _legacy(corpus_dir, split):
+            files = [corpus_dir / f"{split}.{kind}.npy" for kind in ("tokens", "positions")]
+        else:
+            info = meta.get(split) or {}
+            kinds = KINDS if info.get("has_lowercase") else KINDS[:2]
+            files = [
+                corpus_dir / split / f"{shard['name']}.{kind}.npy"
+                for shard in info.get("shards") or []
+                for kind in kinds
+            ]
+        for path in files:
+            h.update(file_digest(path, "sha256").encode())
         out[split] = h.hexdigest()
     return out

@@ -37,13 +37,26 @@ from dnalm.training.lm_data import (
     bits_per_nt,
     causal_labels,
     check_split,
+    load_lowercase,
     load_split,
     nt_per_token,
     special_id_list,
+    split_path,
+    target_weights,
 )
 
 EVAL_SALT = 2**32 - 1  # Masker salt of evaluation masks (training uses the epoch)
-METRIC_COLUMNS = ["model", "split", "loss", "perplexity", "bits_per_nt", "accuracy", "n_targets"]
+METRIC_COLUMNS = [
+    "model",
+    "split",
+    "loss",
+    "perplexity",
+    "bits_per_nt",
+    "accuracy",
+    "n_targets",
+    "loss_weighted",
+    "bits_per_nt_weighted",
+]
 
 
 def targets_for(tokens, positions, meta, objective: str, masker: Masker | None, windows):
@@ -74,16 +87,20 @@ def evaluate_model(
     autocast_dtype: torch.dtype | None = None,
     module=None,
     window_ids: np.ndarray | None = None,
+    lowercase=None,
+    lowercase_weight: float = 1.0,
 ) -> dict[str, float]:
     """Loss (nats/token), perplexity, bits per nucleotide and token accuracy of `model` on
     windows `tokens`/`positions` # (N, T). `max_batches` limits it to the first batches.
     `window_ids` (N,) are the windows' indices in their split (they seed the MLM masks);
-    default 0..N-1."""
+    default 0..N-1. `lowercase` # (N, T): the corpus's lower-case flags (or None); the
+    `*_weighted` results weight those targets by `lowercase_weight`."""
     was_training = model.training
     model.eval()
     special = torch.tensor(special_id_list(meta), dtype=torch.long, device=device)
     n = tokens.shape[0] if max_batches is None else min(tokens.shape[0], max_batches * batch_size)
     loss_sum, n_targets, n_nonspecial, n_correct = 0.0, 0, 0, 0
+    loss_w, weight_sum, nonspecial_w = 0.0, 0.0, 0.0
     device = torch.device(device)
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(start + batch_size, n))
@@ -105,17 +122,47 @@ def evaluate_model(
         if not valid.any():
             continue
         lv, yv = logits[valid], y[valid]  # (K, V), (K,)
-        loss_sum += F.cross_entropy(lv, yv, reduction="sum").item()
+        ce = F.cross_entropy(lv, yv, reduction="none")  # (K,)
+        nonspecial = ~torch.isin(yv, special)
+        loss_sum += ce.sum().item()
         n_targets += int(yv.numel())
-        n_nonspecial += int((~torch.isin(yv, special)).sum())
+        n_nonspecial += int(nonspecial.sum())
         n_correct += int((lv.argmax(-1) == yv).sum())
+        if lowercase is None:
+            continue
+        w = torch.from_numpy(target_weights(lowercase[rows], lowercase_weight)).to(device)
+        wv = (w[:, 1:] if objective == "gpt" else w)[valid]  # (K,)
+        loss_w += (ce * wv).sum().item()
+        weight_sum += wv.sum().item()
+        nonspecial_w += wv[nonspecial].sum().item()
     model.train(was_training)
-    return summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok)
+    if lowercase is None:
+        return summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok)
+    weighted = (loss_w, weight_sum, nonspecial_w)
+    return summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok, *weighted)
 
 
-def summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok) -> dict[str, float]:
+def summarise(
+    loss_sum,
+    n_targets,
+    n_nonspecial,
+    n_correct,
+    nt_per_tok,
+    loss_sum_weighted=None,
+    weight_sum=None,
+    n_nonspecial_weighted=None,
+) -> dict[str, float]:
+    """Loss, perplexity, bits/nt and accuracy from sums; the `*_weighted` ones from the
+    lower-case-weighted sums (equal to the unweighted ones when those are None)."""
     loss = loss_sum / n_targets if n_targets else float("nan")
+    if loss_sum_weighted is None:
+        loss_sum_weighted, weight_sum, n_nonspecial_weighted = loss_sum, n_targets, n_nonspecial
     return {
+        "loss_weighted": loss_sum_weighted / weight_sum if weight_sum else float("nan"),
+        "bits_per_nt_weighted": bits_per_nt(loss_sum_weighted, n_nonspecial_weighted, nt_per_tok),
+        "loss_sum_weighted": float(loss_sum_weighted),
+        "weight_sum": float(weight_sum),
+        "n_nonspecial_weighted": float(n_nonspecial_weighted),
         "loss": loss,
         "perplexity": math.exp(loss) if n_targets and loss < 700 else float("inf"),
         "bits_per_nt": bits_per_nt(loss_sum, n_nonspecial, nt_per_tok),
@@ -212,9 +259,12 @@ class MarkovBaseline:
         )
         return found, idx_c
 
-    def evaluate(self, tokens, positions, labels_fn, meta, nt_per_tok, batch: int = 4096):
+    def evaluate(
+        self, tokens, positions, labels_fn, meta, nt_per_tok, batch=4096, lowercase=None, weight=1.0
+    ):
         special = np.array(special_id_list(meta), dtype=np.int64)
         loss_sum, n_t, n_ns, n_c = 0.0, 0, 0, 0
+        loss_w, w_sum, ns_w = 0.0, 0.0, 0.0
         for start in range(0, tokens.shape[0], batch):
             tok = np.asarray(tokens[start : start + batch], dtype=np.int64)
             pos = np.asarray(positions[start : start + batch], dtype=np.int64)
@@ -226,12 +276,21 @@ class MarkovBaseline:
             joint = np.where(fj, self.joint_counts[ij] if len(self.joint_codes) else 0, 0)
             fc, ic = self._lookup(self.ctx_codes, self.ctx_counts, ctx)
             ctxn = np.where(fc, self.ctx_counts[ic] if len(self.ctx_codes) else 0, 0)
-            loss_sum += float(-np.log((joint + 1.0) / (ctxn + self.vocab)).sum())
+            nll = -np.log((joint + 1.0) / (ctxn + self.vocab))  # (K,)
+            loss_sum += float(nll.sum())
             pred = np.where(fc, self.ctx_best[ic] if len(self.ctx_codes) else 0, self.global_best)
+            nonspecial = ~np.isin(y, special)
             n_t += len(y)
-            n_ns += int((~np.isin(y, special)).sum())
+            n_ns += int(nonspecial.sum())
             n_c += int((pred == y).sum())
-        return summarise(loss_sum, n_t, n_ns, n_c, nt_per_tok)
+            if lowercase is not None:
+                w = target_weights(lowercase[start : start + tok.shape[0]], weight)[valid]
+                loss_w += float((nll * w).sum())
+                w_sum += float(w.sum())
+                ns_w += float(w[nonspecial].sum())
+        if lowercase is None:
+            return summarise(loss_sum, n_t, n_ns, n_c, nt_per_tok)
+        return summarise(loss_sum, n_t, n_ns, n_c, nt_per_tok, loss_w, w_sum, ns_w)
 
 
 def labels_function(meta: dict[str, Any], objective: str, masker: Masker | None, salt: int):
@@ -253,8 +312,10 @@ def evaluate_test(tr) -> dict[str, Any]:
     meta, objective = tr.meta, tr.objective
     test_tok, test_pos = load_split(tr.corpus_dir, "test")
     check_split(
-        test_tok, test_pos, tr.vocab_size, tr.arch["context"], tr.corpus_dir / "test.tokens.npy"
+        test_tok, test_pos, tr.vocab_size, tr.arch["context"], split_path(tr.corpus_dir, "test")
     )
+    test_low = load_lowercase(tr.corpus_dir, "test")
+    lw = tr.low_weight
     ntpt = nt_per_token(meta, "test")
     bs = tr.cfg["eval_batch_size"] or tr.cfg["micro_batch_size"]
     model_res = evaluate_model(
@@ -268,6 +329,8 @@ def evaluate_test(tr) -> dict[str, Any]:
         masker=tr.masker,
         device=tr.device,
         autocast_dtype=tr.amp_dtype,
+        lowercase=test_low,
+        lowercase_weight=lw,
     )
     ttype = (tr.tokenizer_spec or {}).get("type")
     order = tr.cfg["baseline_order"]
@@ -276,12 +339,16 @@ def evaluate_test(tr) -> dict[str, Any]:
         order = default_markov_order(tr.vocab_size, ttype, n_train, len(special_id_list(meta)))
     base = MarkovBaseline(order, tr.vocab_size).fit(tr.train_tok, tr.train_pos, tr.pad_id)
     labels_fn = labels_function(meta, objective, tr.masker, EVAL_SALT)
-    base_res = base.evaluate(test_tok, test_pos, labels_fn, meta, ntpt)
+    base_res = base.evaluate(
+        test_tok, test_pos, labels_fn, meta, ntpt, lowercase=test_low, weight=lw
+    )
     base_name = "codon_usage_unigram" if order == 0 and ttype == "codon" else f"markov_order{order}"
     return {
         "split": "test",
         "objective": objective,
         "targets": "next token" if objective == "gpt" else "masked tokens (fixed seeded mask)",
+        "lowercase_loss_weight": lw,
+        "lowercase_flags": test_low is not None,
         "model": model_res,
         "baseline": {"name": base_name, "order": order, **base_res},
     }

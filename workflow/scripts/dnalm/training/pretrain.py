@@ -13,7 +13,10 @@ What a run does:
   ``torch.compile``;
 * the loss of a step is the sum of per-token losses over the whole global batch (all
   micro-batches and processes) divided by its number of targets, so 1 process with k
-  accumulation steps and k processes give the same gradient;
+  accumulation steps and k processes give the same gradient; with ``lowercase_loss_weight``
+  below 1 and a corpus with soft-masked input, each target's loss and count are weighted
+  (lower-case targets by the weight), and the validation loss and bits/nt are reported both
+  weighted (the objective, also for early stopping) and unweighted;
 * validation every `eval_interval` steps (and at step 0), early stopping after `patience`
   evaluations without improvement, checkpoints `last` and `best` (checkpoint.py), rows of
   `curves.csv`; a non-finite loss stops the run with the step and a hint, and the last
@@ -79,6 +82,7 @@ from dnalm.training.lm_data import (
     check_split,
     check_tokenizer_vocab,
     corpus_fingerprint,
+    load_lowercase,
     load_meta,
     load_split,
     mask_span_for,
@@ -86,6 +90,8 @@ from dnalm.training.lm_data import (
     read_tokenizer_spec,
     special_id_list,
     special_ids,
+    split_path,
+    target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
 from dnalm.training.schedule import WarmupCosine
@@ -114,6 +120,8 @@ CURVE_COLUMNS = [
     "train_loss",
     "val_loss",
     "bits_per_nt",
+    "val_loss_weighted",
+    "bits_per_nt_weighted",
     "lr",
     "elapsed_s",
     "tokens_per_s",
@@ -200,18 +208,26 @@ class Trainer:
             "train": (self.train_tok, self.train_pos),
             "validation": (self.val_tok, self.val_pos),
         }.items():
+            where = split_path(self.corpus_dir, split)
             if tok.shape[1] != self.block_size:
                 raise InputFormatError(
-                    f"{self.corpus_dir}/{split}.tokens.npy: window length {tok.shape[1]} "
-                    f"differs from meta.json block_size {self.block_size}"
+                    f"{where}: window length {tok.shape[1]} differs from meta.json block_size "
+                    f"{self.block_size}"
                 )
-            check_split(
-                tok,
-                pos,
-                self.vocab_size,
-                self.arch["context"],
-                self.corpus_dir / f"{split}.tokens.npy",
+            check_split(tok, pos, self.vocab_size, self.arch["context"], where)
+        # soft-masked targets: loss weight lowercase_loss_weight (None: no flags, weight 1)
+        self.low_weight = float(self.cfg["lowercase_loss_weight"])
+        self.train_low = load_lowercase(self.corpus_dir, "train")
+        self.val_low = load_lowercase(self.corpus_dir, "validation")
+        if self.low_weight != 1.0 and self.train_low is None and self.rank == 0:
+            log.warning(
+                "lowercase_loss_weight %g has no effect: the train split of %s has no "
+                "soft-masked (lower-case) input",
+                self.low_weight,
+                self.corpus_dir,
             )
+        if self.low_weight == 1.0:
+            self.train_low = None  # every target weighs 1: the plain mean
         self.nt_per_tok = nt_per_token(meta, "validation")
         self.pad_id = meta.get("pad_id")
         self.special = torch.tensor(special_id_list(meta), dtype=torch.long)
@@ -376,8 +392,9 @@ class Trainer:
 
     # ---- steps
 
-    def micro_batches(self, step: int) -> list[tuple[torch.Tensor, ...]]:
-        """This rank's micro-batches of `step`: (inputs, positions, labels) # (B, T) each."""
+    def micro_batches(self, step: int) -> list[tuple[Any, ...]]:
+        """This rank's micro-batches of `step`: (inputs, positions, labels, weights)
+        # (B, T) each; weights (the target's loss weight) is None when all are 1."""
         windows = self.schedule.windows(step)[:, self.rank]  # (accum, micro)
         epoch = self.schedule.epoch_of(step)
         out = []
@@ -391,22 +408,33 @@ class Trainer:
             else:
                 x, y = self.masker(tok, order, epoch)
                 inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
-            out.append((inputs, pos, labels))
+            weights = None
+            if self.train_low is not None:
+                flags = self.train_low[order]
+                weights = torch.from_numpy(target_weights(flags, self.low_weight))
+            out.append((inputs, pos, labels, weights))
         return out
 
     def train_step(self, batches) -> tuple[float, int, int]:
         """One optimizer step over `batches` (this rank's micro-batches). Returns the global
-        (mean loss, number of targets, number of non-pad input tokens)."""
+        (mean loss, total target weight, number of non-pad input tokens): the loss is the
+        mean over targets weighted by their lower-case weight (the plain mean when every
+        target weighs 1, as without lower-case flags)."""
         dev = self.device
-        n_local = sum(int((lab != IGNORE_INDEX).sum()) for _, _, lab in batches)
+        n_local = sum(
+            float(w[lab != IGNORE_INDEX].sum())
+            if w is not None
+            else int((lab != IGNORE_INDEX).sum())
+            for _, _, lab, w in batches
+        )
         n_inputs = sum(
             int((x != self.pad_id).sum()) if self.pad_id is not None else x.numel()
-            for x, _, _ in batches
+            for x, _, _, _ in batches
         )
         n_global, n_in_global = _all_reduce_sum([n_local, n_inputs], dev)
         scale = self.world / max(n_global, 1.0)  # DDP averages gradients over ranks
         loss_sum = torch.zeros((), device=dev)
-        for i, (x, pos, y) in enumerate(batches):
+        for i, (x, pos, y, w) in enumerate(batches):
             x, pos, y = (t.to(dev, non_blocking=True) for t in (x, pos, y))
             sync = self.world == 1 or i == len(batches) - 1
             ctx = contextlib.nullcontext() if sync else self.module.no_sync()
@@ -415,16 +443,19 @@ class Trainer:
                     logits = forward_logits(self.model, x, pos, module=self.module)  # (B,T,V)
                 if self.objective == "gpt":
                     logits, y = logits[:, :-1], y[:, 1:]
+                    w = None if w is None else w[:, 1:]
                 loss = F.cross_entropy(
                     logits.float().reshape(-1, logits.shape[-1]),
                     y.reshape(-1),
                     ignore_index=IGNORE_INDEX,
-                    reduction="sum",
+                    reduction="sum" if w is None else "none",
                 )
+                if w is not None:  # ignored targets have loss 0
+                    loss = (loss * w.to(dev, non_blocking=True).reshape(-1)).sum()
                 (loss * scale).backward()
             loss_sum += loss.detach()
         total = _all_reduce_sum([loss_sum.item()], dev)[0]
-        mean = total / max(n_global, 1.0)
+        mean = total / n_global if n_global > 0 else 0.0
         if not math.isfinite(mean):
             self.optimizer.zero_grad(set_to_none=True)
             raise self._diverged("the training loss", mean, self.step + 1)
@@ -434,7 +465,7 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return mean, int(n_global), int(n_in_global)
+        return mean, n_global, int(n_in_global)
 
     def validate(self) -> dict[str, float]:
         bs = self.cfg["eval_batch_size"] or self.cfg["micro_batch_size"]
@@ -443,8 +474,9 @@ class Trainer:
         # each rank scores a strided share of the evaluation windows; sums are all-reduced
         n_eval = n if max_b is None else min(n, max_b * bs)
         mine = np.arange(self.rank, n_eval, self.world)
-        tok = self.val_tok[mine] if self.world > 1 else self.val_tok[:n_eval]
-        pos = self.val_pos[mine] if self.world > 1 else self.val_pos[:n_eval]
+        rows = mine if self.world > 1 else slice(0, n_eval)
+        tok, pos = self.val_tok[rows], self.val_pos[rows]
+        low = None if self.val_low is None else self.val_low[rows]
         res = evaluate_model(
             self.model,
             tok,
@@ -457,13 +489,17 @@ class Trainer:
             device=self.device,
             autocast_dtype=self.amp_dtype,
             window_ids=mine,
+            lowercase=low,
+            lowercase_weight=self.low_weight,
         )
         if self.world > 1:
             keys = ("loss_sum", "n_targets", "n_nonspecial", "n_correct")
-            sums = _all_reduce_sum([float(res[k]) for k in keys], self.device)
-            res = summarise(*sums, self.nt_per_tok)
-        if not math.isfinite(res["loss"]):
-            raise self._diverged("the validation loss", res["loss"], self.step)
+            wkeys = ("loss_sum_weighted", "weight_sum", "n_nonspecial_weighted")
+            sums = _all_reduce_sum([float(res[k]) for k in (*keys, *wkeys)], self.device)
+            res = summarise(*sums[:4], self.nt_per_tok, *sums[4:])
+        for key in ("loss", "loss_weighted"):
+            if not math.isfinite(res[key]) and (key == "loss" or res["weight_sum"] > 0):
+                raise self._diverged("the validation loss", res[key], self.step)
         return res
 
     def _diverged(self, what: str, value: float, step: int) -> TrainingDivergedError:
@@ -485,6 +521,8 @@ class Trainer:
             "train_loss": train_loss,
             "val_loss": val["loss"] if val else None,
             "bits_per_nt": val["bits_per_nt"] if val else None,
+            "val_loss_weighted": val["loss_weighted"] if val else None,
+            "bits_per_nt_weighted": val["bits_per_nt_weighted"] if val else None,
             "lr": lr,
             "elapsed_s": round(self.elapsed, 3),
             "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
@@ -496,8 +534,10 @@ class Trainer:
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
-        self.last_val = val["loss"]
-        improved = self.stopper.update(val["loss"])
+        # the objective: the weighted loss (the plain one when every target weighs 1)
+        objective = val["loss_weighted"] if math.isfinite(val["loss_weighted"]) else val["loss"]
+        self.last_val = objective
+        improved = self.stopper.update(objective)
         if improved:
             self.best_step = self.step
         self._record(train_loss, val, lr, itok, isec)
