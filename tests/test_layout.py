@@ -39,6 +39,7 @@ RULE_PACKAGES = {
     "download": {"genome"},
     "cds": {"genome"},
     "splits": {"genome"},
+    "windows": {"genome"},
     "tasks": {"tasks"},
     "tokenize": {"tokenization"},
     "pretrain": {"training"},
