@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from dnalm.core.alphabet import reverse_complement
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
 from dnalm.genome.corpora import check_window_fits, corpus_spec, corpus_specs
 from dnalm.genome.regions import overlaps_union, target_regions, union
@@ -22,6 +22,7 @@ from dnalm.genome.windows import (
     SPLITS,
     cut_windows,
     leakage_table,
+    load_exclusions,
     parse_record_name,
     task_intervals,
 )
@@ -321,3 +322,27 @@ def test_window_longer_than_context_stops_dry_run(tmp_path):
     assert proc.returncode != 0
     assert "corpora.long.window: a window of 2000 nt is 2000 nucleotide tokens" in out
     assert not (workdir / "results").exists()
+
+
+def test_exclusions_from_a_task_table_and_a_bed_file(tmp_path, yeast_features):
+    genes = yeast_features[yeast_features["type"] == "gene"].head(4)
+    bed = tmp_path / "genes.bed"
+    lines = [f"{r.contig}\t{r.start}\t{r.end}\t{r.name}" for r in genes.itertuples()]
+    bed.write_text("track name=genes\n" + "\n".join(lines) + "\n")
+    table = tmp_path / "data.tsv"
+    pd.DataFrame({
+        "id": ["chr22_10510500_10510799"], "sequence": ["A" * 300], "split": ["test"],
+        "targets": [",".join(["0"] * 300)], "chrom": ["chr22"], "start": [10510500],
+        "end": [10510799],
+    }).to_csv(table, sep="\t", index=False)  # fmt: skip
+    got = load_exclusions({"tf_binding": (table, True)}, [str(bed)])
+    assert list(got) == ["task:tf_binding", f"bed:{bed}"]
+    tf = got["task:tf_binding"].iloc[0]
+    assert (tf["chrom"], tf["start"], tf["end"]) == ("chr22", 10510500, 10510800)  # 300 bp
+    regions = got[f"bed:{bed}"]
+    assert list(regions["id"]) == list(genes["name"])
+    assert (regions["end"].to_numpy() == genes["end"].to_numpy()).all()
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chrIV\t100\tx\n")
+    with pytest.raises(InputFormatError, match=r"bad\.bed:1: BED start/end must be integers"):
+        load_exclusions({}, [str(bad)])

@@ -11,7 +11,7 @@ def main(smk):
     path = getattr(smk.input, "features", None)
     features = read_features(path) if path else None
     tasks = {t: (smk.input[f"task_{t}"], inclusive) for t, inclusive in smk.params.tasks.items()}
-    exclude = load_exclusions(tasks, spec["exclude_regions"])
+    exclude = load_exclusions(tasks, list(smk.input.beds))
     cut_windows(
         smk.wildcards.sample,
         smk.input.genome,

@@ -11,7 +11,7 @@ from dnalm.genome.windows import leakage_table, load_exclusions
 def main(smk):
     spec = smk.params.spec
     tasks = {t: (smk.input[f"task_{t}"], inclusive) for t, inclusive in smk.params.tasks.items()}
-    sources = load_exclusions(tasks, spec["exclude_regions"])
+    sources = load_exclusions(tasks, list(smk.input.beds))
     read = lambda files: pd.concat([pd.read_csv(f, sep="\t") for f in files])  # noqa: E731
     excluded = [s for s in sources if spec["exclude_tasks"] or not s.startswith("task:")]
     table = leakage_table(
