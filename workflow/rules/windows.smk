@@ -27,6 +27,10 @@ rule genome_windows:
         "../scripts/genome_windows.py"
 
 
+localrules:
+    window_leakage,
+
+
 rule window_leakage:
     input:
         unpack(window_leakage_inputs),
