@@ -40,6 +40,7 @@ RULE_PACKAGES = {
     "cds": {"genome"},
     "splits": {"genome"},
     "genome": {"genome"},
+    "windows": {"genome"},
     "tasks": {"tasks"},
     "tokenize": {"tokenization"},
     "pretrain": {"training"},

@@ -123,7 +123,7 @@ def test_tokenizers_load_with_autotokenizer(run, tok, monkeypatch):
 
 @pytest.mark.parametrize("tok", TOKENIZERS)
 def test_corpus_arrays_and_meta(run, tok):
-    folder = run / f"results/corpus/{tok}"
+    folder = run / f"results/corpus/cds/{tok}"
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["tokenizer"] == tok
     assert meta["block_size"] == 128
@@ -198,6 +198,8 @@ MODELS = {
     "gpt_codon": "gpt",
     "mlm_kmer6": "mlm",
     "mlm_bpe": "mlm",
+    "gpt_genome": "gpt",  # on the genome corpus (yeast chrIV + S. pyogenes windows)
+    "gpt_regions": "gpt",  # on the regions corpus (yeast promoters + intergenic)
 }
 
 
@@ -238,6 +240,34 @@ def test_curves_and_test_metrics(run, model):
         assert np.isfinite(metrics["baseline"][key])
     # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
     assert 0 < metrics["model"]["bits_per_nt"] < 2.5
+
+
+def test_genome_and_region_corpora(run):
+    """Window corpora: 120-nt windows in 20 kb blocks, the models trained on them, and the
+    leakage tables (no pretraining contig is named chr22, and the table says so)."""
+    for corpus, samples in (("genome", {"yeast_chrIV", "spyogenes"}), ("regions", {"yeast_chrIV"})):
+        summary = pd.read_csv(run / f"results/windows/{corpus}/summary.tsv", sep="\t")
+        assert set(summary["sample"]) == samples
+        meta = json.loads((run / f"results/corpus/{corpus}/nucleotide/meta.json").read_text())
+        for split in ("train", "validation", "test"):
+            n = summary.loc[summary["split"] == split, "n_windows"].sum()
+            assert n > 0
+            assert meta[split]["n_input_sequences"] == n
+        leakage = pd.read_csv(run / f"results/windows/{corpus}/leakage.tsv", sep="\t")
+        assert list(leakage["split"]) == ["train", "validation", "test"]
+        assert (leakage["source"] == "task:tf_binding").all()
+        assert (leakage["n_windows"] == 2332).all()  # the task's test windows
+        assert (leakage["overlapping"] == 0).all()
+        assert leakage["contig_match"].str.contains("no pretraining contig is named chr22").all()
+        names = [
+            h for h, _, _ in read_fasta(run / f"results/windows/{corpus}/yeast_chrIV/test.fa.gz")
+        ]
+        assert names
+        assert all(n.startswith("chrIV:") and n.endswith("(+)") for n in names)
+    genome = pd.read_csv(run / "results/windows/genome/summary.tsv", sep="\t")
+    assert genome.groupby("sample")["n_windows"].sum().to_dict() == {
+        "spyogenes": 7688, "yeast_chrIV": 6358,
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -389,6 +419,11 @@ def test_report_holds_every_figure(run, report):
     assert "results/probe/probe_table.tsv" in tables
     assert "results/finetune/tf_binding/comparison.tsv" in tables
     assert "results/models/summary.tsv" in tables
+    for corpus in ("genome", "regions"):
+        for table in ("leakage", "summary"):
+            key = f"results/windows/{corpus}/{table}.tsv"
+            assert key in tables
+            assert files[key].caption.strip(), f"{key} has no caption"
     models = pd.read_csv(run / "results/models/summary.tsv", sep="\t")
     assert set(models["model"]) == set(MODELS)
     assert (models["test_bits_per_nt"] > 0).all()

@@ -15,6 +15,7 @@ from dnalm.core.config import (  # noqa: E402
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
+from dnalm.genome.corpora import check_window_fits, corpus_specs  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
     expand_local,
     load_sample_sheet,
@@ -25,6 +26,7 @@ try:  # names that become paths, unknown settings and presets: clearer than the 
     check_config_names(config)
     check_config_keys(config)
     check_split_settings(config.get("splits"))
+    corpus_specs(config, None)  # the corpora checks that need no sample sheet
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 # The schema fills in every default; the training settings stay as the config wrote them
@@ -57,21 +59,32 @@ for _name, _spec in PRETRAIN_MODELS.items():
             f"pretrain.models.{_name}: tokenizer {_spec['tokenizer']!r} is not defined under "
             f"`tokenizers` (defined: {', '.join(sorted(TOKENIZERS))})"
         )
-_NO_CDS_PRETRAIN = [s.sample for s in SAMPLE_LIST if s.pretrain and not s.has_cds]
-if _NO_CDS_PRETRAIN and TOKENIZERS:
-    if not PRETRAIN_SAMPLES:
-        raise WorkflowError(
-            "the CDS pretraining corpus would be empty: "
-            + "; ".join(
-                no_cds_message(s, "add a pretraining sample with CDS")
-                for s in _NO_CDS_PRETRAIN
+try:  # corpora: sources, samples, windows and splits, checked before any job
+    CORPORA = corpus_specs(config, SAMPLES)
+    for _name, _spec in PRETRAIN_MODELS.items():
+        _corpus = _spec.setdefault("corpus", "cds")
+        if _corpus not in CORPORA:
+            raise WorkflowError(
+                f"pretrain.models.{_name}.corpus: {_corpus!r} is not defined under `corpora` "
+                f"(defined: {', '.join(sorted(CORPORA))})"
             )
+        check_window_fits(
+            _corpus,
+            CORPORA[_corpus],
+            _spec["tokenizer"],
+            TOKENIZERS[_spec["tokenizer"]],
+            config["corpus"]["block_size"],
         )
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
+WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] != "cds")
+_NO_CDS_PRETRAIN = [s.sample for s in SAMPLE_LIST if s.pretrain and not s.has_cds]
+if _NO_CDS_PRETRAIN and any(s["source"] == "cds" for s in CORPORA.values()):
     from snakemake.logging import logger
 
     logger.info(
-        f"CDS corpus: left out {', '.join(_NO_CDS_PRETRAIN)} (format fasta without annotate: "
-        "no CDS; only genome corpora use them)"
+        f"CDS corpora: left out {', '.join(_NO_CDS_PRETRAIN)} (format fasta without "
+        "annotate: no CDS; only genome corpora use them)"
     )
 TASKS = config["tasks"]
 SEQUENCE_TASKS = dict(TASKS["sequence_tasks"] or {})
@@ -105,6 +118,8 @@ wildcard_constraints:
     sample=_alternatives(SAMPLES),
     split="train|validation|test",
     tok=_alternatives(TOKENIZERS),
+    corpus=_alternatives(CORPORA),
+    wcorpus=_alternatives(WINDOW_CORPORA),
     task=_alternatives(SEQUENCE_TASKS),
     model=_alternatives(PRETRAIN_MODELS),
     ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
@@ -202,6 +217,78 @@ def tokenizer_training_input(wildcards):
     if TOKENIZERS[wildcards.tok]["type"] != "bpe":
         return []
     return expand("results/splits/{sample}/train.fa.gz", sample=PRETRAIN_SAMPLES)
+
+
+def corpus_targets():
+    """results/corpus/{corpus}/{tok}: every tokenizer on the `cds` corpus (as before
+    corpora existed, when one is defined), and each model's corpus with its tokenizer.
+    """
+    pairs = set()
+    if "cds" in CORPORA and CORPORA["cds"]["source"] == "cds":
+        pairs |= {("cds", tok) for tok in TOKENIZERS}
+    pairs |= {(s["corpus"], s["tokenizer"]) for s in PRETRAIN_MODELS.values()}
+    return [f"results/corpus/{c}/{t}" for c, t in sorted(pairs)]
+
+
+def model_corpus(model):
+    spec = PRETRAIN_MODELS[model]
+    return f"results/corpus/{spec['corpus']}/{spec['tokenizer']}"
+
+
+def corpus_split_inputs(wildcards):
+    """The sequences a corpus is made of: CDS splits, or genome/region windows."""
+    spec = CORPORA[wildcards.corpus]
+    if spec["source"] == "cds":
+        pattern = "results/splits/{sample}/{split}.fa.gz"
+    else:
+        pattern = f"results/windows/{wildcards.corpus}/{{sample}}/{{split}}.fa.gz"
+    return {
+        split: expand(pattern, sample=spec["samples"], split=split)
+        for split in ("train", "validation", "test")
+    }
+
+
+def window_tasks():
+    """Task tables placed on a genome: task name -> are the ends of its windows inclusive
+    (DNA-LLM window names: chr22_10510500_10510799 is 300 bp)."""
+    if "tf_binding" not in task_names():
+        return {}
+    return {"tf_binding": TASKS["tf_binding"]["format"] == "dnallm"}
+
+
+def window_task_inputs(corpus):
+    return {f"task_{t}": f"results/tasks/{t}/data.tsv" for t in window_tasks()}
+
+
+def genome_windows_inputs(wildcards):
+    spec = CORPORA[wildcards.wcorpus]
+    files = {
+        "genome": f"results/genome/{wildcards.sample}/genome.fa.gz",
+        **window_task_inputs(wildcards.wcorpus),
+    }
+    if spec["source"] == "regions":
+        files["features"] = f"results/genome/{wildcards.sample}/features.tsv"
+    files["beds"] = [_task_path(p) for p in spec["exclude_regions"]]
+    return files
+
+
+def window_leakage_inputs(wildcards):
+    spec = CORPORA[wildcards.wcorpus]
+    files = {
+        key: expand(
+            "results/windows/{corpus}/{sample}/{name}.tsv",
+            corpus=wildcards.wcorpus,
+            sample=spec["samples"],
+            name=name,
+        )
+        for key, name in (
+            ("summary", "windows"),
+            ("contigs", "contigs"),
+            ("overlaps", "overlaps"),
+        )
+    }
+    files["beds"] = [_task_path(p) for p in spec["exclude_regions"]]
+    return {**files, **window_task_inputs(wildcards.wcorpus)}
 
 
 def _task_path(value):
@@ -442,7 +529,8 @@ def all_targets():
             "results/splits/leakage_summary.tsv",
             "results/figures/splits/leakage.png",
         ]
-    targets += expand("results/corpus/{tok}", tok=sorted(TOKENIZERS))
+    targets += corpus_targets()
+    targets += expand("results/windows/{corpus}/leakage.tsv", corpus=WINDOW_CORPORA)
     targets += expand("results/tasks/{task}/summary.tsv", task=task_names())
     targets += expand(
         "results/models/{model}/metrics.json", model=sorted(PRETRAIN_MODELS)

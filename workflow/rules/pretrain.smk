@@ -5,7 +5,7 @@
 
 rule pretrain:
     input:
-        corpus=lambda wc: f"results/corpus/{PRETRAIN_MODELS[wc.model]['tokenizer']}",
+        corpus=lambda wc: model_corpus(wc.model),
     output:
         config="results/models/{model}/config.json",
         weights="results/models/{model}/model.safetensors",

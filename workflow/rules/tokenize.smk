@@ -1,5 +1,6 @@
 # Tokenizers (fixed vocabularies, or BPE trained on the pretraining samples' training split)
-# and the tokenized pretraining corpus of each tokenizer.
+# and the tokenized pretraining corpora: results/corpus/{corpus}/{tok}, one per corpus of
+# `corpora` (CDS splits, or genome/region windows) and tokenizer.
 
 
 rule tokenizer:
@@ -21,18 +22,14 @@ rule tokenizer:
 
 rule corpus:
     input:
+        unpack(corpus_split_inputs),
         tokenizer="results/tokenizers/{tok}",
-        train=expand("results/splits/{sample}/train.fa.gz", sample=PRETRAIN_SAMPLES),
-        validation=expand(
-            "results/splits/{sample}/validation.fa.gz", sample=PRETRAIN_SAMPLES
-        ),
-        test=expand("results/splits/{sample}/test.fa.gz", sample=PRETRAIN_SAMPLES),
     output:
-        directory("results/corpus/{tok}"),
+        directory("results/corpus/{corpus}/{tok}"),
     log:
-        "results/logs/tokenize/{tok}.corpus.log",
+        "results/logs/tokenize/{corpus}/{tok}.corpus.log",
     benchmark:
-        "results/benchmarks/tokenize/{tok}.corpus.tsv"
+        "results/benchmarks/tokenize/{corpus}/{tok}.corpus.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -446,6 +446,7 @@ def restore_training_settings(config: dict[str, Any], saved: Mapping[str, Any]) 
 #: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).
 NAMED_CONFIG_KEYS = (
     ("tokenizers",),
+    ("corpora",),
     ("tasks", "sequence_tasks"),
     ("pretrain", "models"),
     ("finetune", "runs"),

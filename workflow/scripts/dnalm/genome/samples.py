@@ -76,6 +76,12 @@ class Sample:
         return self.format != "cds_fasta"
 
     @property
+    def has_features(self) -> bool:
+        """Whether the sample has a feature table with genes: annotated (gbff, fasta_gff) or
+        gene-called."""
+        return self.format in ("gbff", "fasta_gff") or bool(self.annotate)
+
+    @property
     def ncbi_file(self) -> str:
         """Which file of an NCBI assembly the sample takes (a key of
         dnalm.genome.ncbi.NCBI_FILES): the genome FASTA for `fasta`, else the GBFF."""

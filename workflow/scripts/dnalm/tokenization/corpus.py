@@ -1,6 +1,6 @@
 """Pretraining corpus: tokenized CDS packed into fixed-length windows (uint16 ``.npy``).
 
-Output folder (``results/corpus/{tok}/``, format version 2):
+Output folder (``results/corpus/{corpus}/{tok}/``, format version 2):
 
 * ``{split}/shard-NNNNN.tokens.npy`` — (n, block_size) token ids, uint16 (uint32 for a
   vocabulary beyond 65,536); ``{split}/shard-NNNNN.positions.npy`` — uint16 position ids,

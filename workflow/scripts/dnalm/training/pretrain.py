@@ -711,7 +711,7 @@ def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{tok})")
+    p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
     p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
     p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
     p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")

@@ -1,0 +1,60 @@
+# Genome and region windows of the genome/regions corpora (config `corpora`): each sample's
+# genome cut into blocks that go to train/validation/test, windows inside blocks only, task
+# windows removed from train by coordinates, and a leakage table per corpus.
+
+
+rule genome_windows:
+    input:
+        unpack(genome_windows_inputs),
+    output:
+        train="results/windows/{wcorpus}/{sample}/train.fa.gz",
+        validation="results/windows/{wcorpus}/{sample}/validation.fa.gz",
+        test="results/windows/{wcorpus}/{sample}/test.fa.gz",
+        summary="results/windows/{wcorpus}/{sample}/windows.tsv",
+        contigs="results/windows/{wcorpus}/{sample}/contigs.tsv",
+        overlaps="results/windows/{wcorpus}/{sample}/overlaps.tsv",
+    log:
+        "results/logs/windows/{wcorpus}/{sample}.log",
+    benchmark:
+        "results/benchmarks/windows/{wcorpus}/{sample}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: CORPORA[wc.wcorpus],
+        fractions=config["splits"]["fractions"],
+        tasks=window_tasks(),
+    script:
+        "../scripts/genome_windows.py"
+
+
+localrules:
+    window_leakage,
+
+
+rule window_leakage:
+    input:
+        unpack(window_leakage_inputs),
+    output:
+        leakage=report(
+            "results/windows/{wcorpus}/leakage.tsv",
+            caption="../report/window_leakage.rst",
+            category="1. Data",
+            subcategory="Genome windows",
+            labels={"corpus": "{wcorpus}", "table": "leakage"},
+        ),
+        summary=report(
+            "results/windows/{wcorpus}/summary.tsv",
+            caption="../report/window_summary.rst",
+            category="1. Data",
+            subcategory="Genome windows",
+            labels={"corpus": "{wcorpus}", "table": "windows"},
+        ),
+    log:
+        "results/logs/windows/{wcorpus}/leakage.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: CORPORA[wc.wcorpus],
+        tasks=window_tasks(),
+    script:
+        "../scripts/window_leakage.py"
