@@ -293,9 +293,10 @@ def test_corpus_config_errors():
     # defaults: the cds corpus; genome corpora take only samples with a genome
     corpora = {"c": {"source": "cds"}, "g": {"source": "genome", "window": 10}}
     specs = corpus_specs({"corpora": corpora}, SAMPLES)
-    assert specs["c"]["samples"] == ["yeast", "spy", "hx", "bare"]
+    assert specs["c"]["samples"] == ["yeast", "spy", "hx"]  # "bare" has no CDS
     assert specs["g"]["samples"] == ["yeast", "spy", "bare"]
-    assert corpus_specs({}, SAMPLES) == {"cds": {"source": "cds", "samples": list(SAMPLES)}}
+    cds_samples = ["yeast", "spy", "hx"]
+    assert corpus_specs({}, SAMPLES) == {"cds": {"source": "cds", "samples": cds_samples}}
 
 
 def test_window_longer_than_context_stops_dry_run(tmp_path):
@@ -322,6 +323,33 @@ def test_window_longer_than_context_stops_dry_run(tmp_path):
     assert proc.returncode != 0
     assert "corpora.long.window: a window of 2000 nt is 2000 nucleotide tokens" in out
     assert not (workdir / "results").exists()
+
+
+def test_missing_held_out_contig_stops_dry_run(tmp_path):
+    """A contig list naming a contig the genome lacks stops the run before any job, with the
+    key named; the GBFF record label (NC_002737) and the FASTA name (chrIV) are accepted."""
+
+    def dry_run(contigs: dict, name: str):
+        held = {"source": "genome", "window": 100, "samples": ["yeast_chrIV", "spyogenes"],
+                "split": {"method": "contigs", "contigs": contigs}}  # fmt: skip
+        model = {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny", "corpus": "held"}
+        workdir = make_workdir(
+            tmp_path / name,
+            {"corpora": {"held": held}, "pretrain": {"models": {"gpt_held": model}}},
+            keep=["yeast_chrIV", "spyogenes"],
+        )
+        proc = snakemake(workdir, "-n", timeout=300)
+        return proc, proc.stdout + proc.stderr, workdir
+
+    proc, out, workdir = dry_run({"yeast_chrIV": {"test": ["chrV"]}}, "bad")
+    assert proc.returncode != 0
+    assert "corpora.held.split.contigs.yeast_chrIV.test: contig(s) ['chrV']" in out
+    assert "its contigs: chrIV" in out
+    assert not (workdir / "results").exists()
+    proc, out, _ = dry_run(
+        {"yeast_chrIV": {"test": ["chrIV"]}, "spyogenes": {"validation": ["NC_002737"]}}, "ok"
+    )
+    assert proc.returncode == 0, out[-3000:]
 
 
 def test_exclusions_from_a_task_table_and_a_bed_file(tmp_path, yeast_features):

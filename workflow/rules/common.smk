@@ -15,7 +15,12 @@ from dnalm.core.config import (  # noqa: E402
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
-from dnalm.genome.corpora import check_window_fits, corpus_specs  # noqa: E402
+from dnalm.genome.contigs import contig_names  # noqa: E402
+from dnalm.genome.corpora import (  # noqa: E402
+    check_contig_lists,
+    check_window_fits,
+    corpus_specs,
+)
 from dnalm.genome.samples import (  # noqa: E402
     expand_local,
     load_sample_sheet,
@@ -78,6 +83,22 @@ try:  # corpora: sources, samples, windows and splits, checked before any job
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] != "cds")
+
+
+def _genome_contigs(sample):
+    """Contig names of a sample's genome file once it is on disk (local, or downloaded)."""
+    s = SAMPLES[sample]
+    if s.source_kind == "local":
+        path = Path(expand_local(s.source))
+    else:
+        path = Path(f"resources/genomes/{sample}/primary")
+    return contig_names(s.format, path, sample) if path.is_file() else None
+
+
+try:  # held-out contigs must exist: checked now wherever the genome file is already here
+    check_contig_lists(CORPORA, _genome_contigs)
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
 _NO_CDS_PRETRAIN = [s.sample for s in SAMPLE_LIST if s.pretrain and not s.has_cds]
 if _NO_CDS_PRETRAIN and any(s["source"] == "cds" for s in CORPORA.values()):
     from snakemake.logging import logger

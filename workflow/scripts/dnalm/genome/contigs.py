@@ -149,6 +149,26 @@ def iter_contigs(fmt: str, path: str | os.PathLike, sample: str) -> Iterator[tup
         )
 
 
+def contig_names(fmt: str, path: str | os.PathLike, sample: str) -> list[str]:
+    """The contig names of a sample's genome file, as :func:`iter_contigs` names them, without
+    keeping sequences: FASTA header lines only; GBFF record labels. Used to check contig
+    lists in the config before any job runs."""
+    if fmt not in GENOME_FORMATS:
+        raise no_genome_error(sample)
+    if fmt == "gbff":
+        from dnalm.genome.gbff import iter_records
+
+        return [label for label, _ in iter_records(Path(path), sample)]
+    names = []
+    with open_text(path) as fh:
+        for line in fh:
+            if line.startswith(">"):
+                words = line[1:].split()
+                if words:
+                    names.append(words[0])
+    return names
+
+
 @dataclass(frozen=True)
 class ContigStats:
     contig: str

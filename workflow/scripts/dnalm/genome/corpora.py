@@ -12,7 +12,7 @@ regions, ``features`` and ``upstream``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dnalm.core.errors import ConfigError
@@ -248,6 +248,34 @@ def corpus_specs(config: Mapping[str, Any], samples: Mapping[str, Any] | None) -
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError("corpora: must map corpus names to specs (e.g. {cds: {source: cds}})")
     return {name: corpus_spec(name, spec, samples) for name, spec in raw.items()}
+
+
+def check_contig_lists(
+    corpora: Mapping[str, Mapping[str, Any]],
+    contigs_of: Callable[[str], Sequence[str] | None],
+) -> None:
+    """Every contig named under `corpora.X.split.contigs.SAMPLE` must be a contig of SAMPLE's
+    genome. `contigs_of(sample)` gives its contig names, or None when the genome file is not
+    there yet (a download): then the windows job checks it. Raises ConfigError naming the key.
+    """
+    for name, spec in corpora.items():
+        held = (spec.get("split") or {}).get("contigs") or {}
+        for sample, parts in held.items():
+            listed = [c for part in ("validation", "test") for c in parts.get(part, ())]
+            if not listed:
+                continue
+            names = contigs_of(sample)
+            if names is None:
+                continue
+            have = set(names)
+            for part in ("validation", "test"):
+                missing = [c for c in parts.get(part, ()) if c not in have]
+                if missing:
+                    shown = ", ".join(list(names)[:20]) + (" ..." if len(names) > 20 else "")
+                    raise ConfigError(
+                        f"corpora.{name}.split.contigs.{sample}.{part}: contig(s) {missing} "
+                        f"are not in the genome of sample {sample} (its contigs: {shown})"
+                    )
 
 
 def content_tokens(nt: int, tokenizer: Mapping[str, Any]) -> int | None:
