@@ -15,6 +15,7 @@ from transformers import AutoTokenizer
 
 from dnalm.core.io import read_fasta
 from dnalm.tokenization.build import load_tokenizer
+from dnalm.training.lm_data import load_split
 from tests.support.workflow_runner import fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,14 @@ def test_splits_have_no_leakage(run):
         train = {s for _, s, _ in read_fasta(run / f"results/splits/{sample}/train.fa.gz")}
         test = {s for _, s, _ in read_fasta(run / f"results/splits/{sample}/test.fa.gz")}
         assert not train & test
+    # the shared-data config splits by MMseqs2 cluster: a cluster never straddles splits,
+    # so no test CDS has a train CDS at >= 80% identity over >= 80% of both
+    assert table.groupby("cluster")["split"].nunique().max() == 1
+    leakage = pd.read_csv(run / "results/splits/leakage_summary.tsv", sep="\t")
+    overall = leakage.set_index("sample").loc["all"]
+    assert overall["n_test"] == (table["split"] == "test").sum()
+    assert overall["frac_ge_80_covered"] == 0
+    assert (run / "results/splits/clusters.tsv").is_file()
     all_train = set(table.loc[table["split"] == "train", "seq_sha1"])
     all_test = set(table.loc[table["split"] == "test", "seq_sha1"])
     assert all_test
@@ -131,8 +140,9 @@ def test_corpus_arrays_and_meta(run, tok):
     assignment = pd.read_csv(run / "results/splits/assignment.tsv", sep="\t")
     pretrained = assignment[~assignment["sample"].isin(_not_pretrain(run))]
     for split in ("train", "validation", "test"):
-        tokens = np.load(folder / f"{split}.tokens.npy")
-        positions = np.load(folder / f"{split}.positions.npy")
+        tok_shards, pos_shards = load_split(folder, split)  # the shards, memory-mapped
+        assert len(meta[split]["shards"]) >= 1
+        tokens, positions = np.asarray(tok_shards), np.asarray(pos_shards)
         assert tokens.dtype == np.uint16
         assert tokens.shape == positions.shape
         assert tokens.shape[1] == 128
