@@ -106,7 +106,7 @@ from dnalm.genome.cds_record import (
     codon_table,
     drop_warnings,
 )
-from dnalm.genome.contigs import iter_contigs, iter_fasta_checked
+from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fasta
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
@@ -143,17 +143,9 @@ def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
     work = Path(tempfile.mkdtemp(prefix=_genome_copy_prefix(sample), dir=tmpdir))
     try:
         copy = work / "genome.fa"
-        names: dict[str, int] = {}
+        names: dict[str, int] = {}  # contig name -> header line
         with open(copy, "w", encoding="ascii") as out:
-            for header, seq, hline in iter_fasta_checked(path, sample):
-                name = header.split()[0] if header.split() else ""
-                if not name:
-                    raise InputFormatError(f"sample {sample}: {path}:{hline}: empty FASTA header")
-                if name in names:
-                    raise InputFormatError(
-                        f"sample {sample}: {path}:{hline}: sequence name {name!r} repeats line "
-                        f"{names[name]}; names (first word of the header) must be unique"
-                    )
+            for name, seq, hline in iter_named_fasta(path, sample):
                 names[name] = hline
                 if not seq:
                     continue  # pyfaidx cannot index empty records; nothing to extract anyway

@@ -85,6 +85,24 @@ def iter_fasta_checked(path: str | os.PathLike, sample: str = "") -> Iterator[tu
         yield header, "".join(chunks), hline
 
 
+def iter_named_fasta(path: str | os.PathLike, sample: str = "") -> Iterator[tuple[str, str, int]]:
+    """(name, sequence, header line) of every record of a genome FASTA, checked as
+    :func:`iter_fasta_checked`; the name is the first word of the header and must be
+    non-empty and unique (InputFormatError naming file and line)."""
+    names: dict[str, int] = {}
+    for header, seq, hline in iter_fasta_checked(path, sample):
+        name = header.split()[0] if header.split() else ""
+        if not name:
+            raise InputFormatError(f"sample {sample}: {path}:{hline}: empty FASTA header")
+        if name in names:
+            raise InputFormatError(
+                f"sample {sample}: {path}:{hline}: sequence name {name!r} repeats line "
+                f"{names[name]}; contig names (first word of the header) must be unique"
+            )
+        names[name] = hline
+        yield name, seq, hline
+
+
 def no_genome_error(sample: str) -> SampleSheetError:
     return SampleSheetError(
         f"sample {sample} has format cds_fasta: it has no genome sequence (no genome FASTA, "
@@ -125,17 +143,7 @@ def iter_contigs(fmt: str, path: str | os.PathLike, sample: str) -> Iterator[tup
             n += 1
             yield label, seq.translate(_U_TO_T)
     else:
-        names: dict[str, int] = {}
-        for header, seq, hline in iter_fasta_checked(path, sample):
-            name = header.split()[0] if header.split() else ""
-            if not name:
-                raise InputFormatError(f"sample {sample}: {path}:{hline}: empty FASTA header")
-            if name in names:
-                raise InputFormatError(
-                    f"sample {sample}: {path}:{hline}: sequence name {name!r} repeats line "
-                    f"{names[name]}; contig names (first word of the header) must be unique"
-                )
-            names[name] = hline
+        for name, seq, hline in iter_named_fasta(path, sample):
             if not seq:
                 log.warning(
                     "sample %s: %s:%d: record %s is empty; left out", sample, path, hline, name

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -237,17 +238,9 @@ class _Group:
     seqids: set[str] = field(default_factory=set)
 
 
-def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[CdsModel]:
-    """Parse `path` (GFF3 or GTF, gzip or plain) into one :class:`CdsModel` per transcript
-    that has CDS rows, in file order. Raises InputFormatError naming the file and line for
-    malformed rows."""
-    fmt = fmt or detect_format(path)
-    if fmt not in ("gtf", "gff3"):
-        raise ValueError(f"unknown annotation format {fmt!r}")
-    gtf = fmt == "gtf"
-    groups: dict[str, _Group] = {}
-    features: dict[str, dict[str, list[str]]] = {}  # GFF3 ID -> attributes (for names)
-    n_rows = 0
+def iter_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the 9 columns) of every feature line of a GFF3/GTF file, up to a
+    ``##FASTA`` section; InputFormatError names the file and line of a malformed row."""
     with open_text(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             if raw.startswith("##FASTA"):
@@ -260,62 +253,77 @@ def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[Cds
                     f"{path}:{lineno}: expected 9 tab-separated columns, found {len(cols)} "
                     "(GFF3/GTF columns must be separated by tabs, not spaces)"
                 )
-            n_rows += 1
-            ftype = cols[2]
-            attrs = _parse_gtf_attrs(cols[8]) if gtf else _parse_gff3_attrs(cols[8])
-            if not gtf and "ID" in attrs and ftype != "CDS":
-                features.setdefault(attrs["ID"][0], attrs)
-            if ftype not in ("CDS", "stop_codon"):
-                continue
-            if ftype == "stop_codon" and not gtf:
-                continue  # GFF3 CDS rows already include the stop codon
-            try:
-                start, end = int(cols[3]), int(cols[4])
-            except ValueError:
+            yield lineno, cols
+
+
+def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[CdsModel]:
+    """Parse `path` (GFF3 or GTF, gzip or plain) into one :class:`CdsModel` per transcript
+    that has CDS rows, in file order. Raises InputFormatError naming the file and line for
+    malformed rows."""
+    fmt = fmt or detect_format(path)
+    if fmt not in ("gtf", "gff3"):
+        raise ValueError(f"unknown annotation format {fmt!r}")
+    gtf = fmt == "gtf"
+    groups: dict[str, _Group] = {}
+    features: dict[str, dict[str, list[str]]] = {}  # GFF3 ID -> attributes (for names)
+    n_rows = 0
+    for lineno, cols in iter_rows(path):
+        n_rows += 1
+        ftype = cols[2]
+        attrs = _parse_gtf_attrs(cols[8]) if gtf else _parse_gff3_attrs(cols[8])
+        if not gtf and "ID" in attrs and ftype != "CDS":
+            features.setdefault(attrs["ID"][0], attrs)
+        if ftype not in ("CDS", "stop_codon"):
+            continue
+        if ftype == "stop_codon" and not gtf:
+            continue  # GFF3 CDS rows already include the stop codon
+        try:
+            start, end = int(cols[3]), int(cols[4])
+        except ValueError:
+            raise InputFormatError(
+                f"{path}:{lineno}: start/end {cols[3]!r}/{cols[4]!r} are not integers"
+            ) from None
+        if start < 1 or end < start:
+            raise InputFormatError(
+                f"{path}:{lineno}: invalid interval {start}..{end} (1-based, start <= end)"
+            )
+        strand = cols[6]
+        if strand not in ("+", "-"):
+            raise InputFormatError(
+                f"{path}:{lineno}: {ftype} row with strand {strand!r}; CDS need + or -"
+            )
+        phase = int(cols[7]) if cols[7] in ("0", "1", "2") else 0
+        if gtf:
+            keys = attrs.get("transcript_id", [])
+            if not keys:
                 raise InputFormatError(
-                    f"{path}:{lineno}: start/end {cols[3]!r}/{cols[4]!r} are not integers"
-                ) from None
-            if start < 1 or end < start:
-                raise InputFormatError(
-                    f"{path}:{lineno}: invalid interval {start}..{end} (1-based, start <= end)"
+                    f"{path}:{lineno}: GTF {ftype} row without transcript_id; every CDS "
+                    "row of a GTF needs gene_id and transcript_id"
                 )
-            strand = cols[6]
-            if strand not in ("+", "-"):
+        else:
+            keys = attrs.get("Parent") or attrs.get("ID") or []
+            if not keys:
                 raise InputFormatError(
-                    f"{path}:{lineno}: {ftype} row with strand {strand!r}; CDS need + or -"
+                    f"{path}:{lineno}: GFF3 CDS row without Parent or ID; cannot tell "
+                    "which transcript it belongs to"
                 )
-            phase = int(cols[7]) if cols[7] in ("0", "1", "2") else 0
-            if gtf:
-                keys = attrs.get("transcript_id", [])
-                if not keys:
-                    raise InputFormatError(
-                        f"{path}:{lineno}: GTF {ftype} row without transcript_id; every CDS "
-                        "row of a GTF needs gene_id and transcript_id"
-                    )
+        for key in keys:
+            grp = groups.get(key)
+            if grp is None:
+                grp = groups[key] = _Group(seqid=cols[0], strand=strand, line=lineno)
+            grp.seqids.add(cols[0])
+            grp.strands.add(strand)
+            if ftype == "CDS":
+                grp.cds.append((start - 1, end, phase))
+                for k, v in attrs.items():
+                    grp.attrs.setdefault(k, v)
+                if "tag" in attrs:
+                    grp.attrs["tag"] = sorted(set(grp.attrs["tag"]) | set(attrs["tag"]))
+                for k in ("pseudo", "partial", "start_range", "end_range"):
+                    if k in attrs:
+                        grp.attrs[k] = attrs[k]
             else:
-                keys = attrs.get("Parent") or attrs.get("ID") or []
-                if not keys:
-                    raise InputFormatError(
-                        f"{path}:{lineno}: GFF3 CDS row without Parent or ID; cannot tell "
-                        "which transcript it belongs to"
-                    )
-            for key in keys:
-                grp = groups.get(key)
-                if grp is None:
-                    grp = groups[key] = _Group(seqid=cols[0], strand=strand, line=lineno)
-                grp.seqids.add(cols[0])
-                grp.strands.add(strand)
-                if ftype == "CDS":
-                    grp.cds.append((start - 1, end, phase))
-                    for k, v in attrs.items():
-                        grp.attrs.setdefault(k, v)
-                    if "tag" in attrs:
-                        grp.attrs["tag"] = sorted(set(grp.attrs["tag"]) | set(attrs["tag"]))
-                    for k in ("pseudo", "partial", "start_range", "end_range"):
-                        if k in attrs:
-                            grp.attrs[k] = attrs[k]
-                else:
-                    grp.stops.append((start - 1, end))
+                grp.stops.append((start - 1, end))
     if n_rows == 0:
         raise InputFormatError(f"{path}: no annotation rows (empty or only comments)")
     models = []
@@ -430,62 +438,48 @@ def read_feature_rows(path: str | os.PathLike, fmt: str | None = None) -> list[F
     spans: dict[str, list] = {}  # GTF gene_id -> [seqid, start, end, strand, name, line]
     has_gene_rows = False
     unstranded = 0
-    with open_text(path) as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if raw.startswith("##FASTA"):
-                break
-            if raw.startswith("#") or not raw.strip():
-                continue
-            cols = raw.rstrip("\r\n").split("\t")
-            if len(cols) != 9:
-                raise InputFormatError(
-                    f"{path}:{lineno}: expected 9 tab-separated columns, found {len(cols)} "
-                    "(GFF3/GTF columns must be separated by tabs, not spaces)"
-                )
-            ftype = FEATURE_TYPES.get(cols[2])
-            if ftype is None and not gtf:
-                continue
-            try:
-                start, end = int(cols[3]) - 1, int(cols[4])
-            except ValueError:
-                raise InputFormatError(
-                    f"{path}:{lineno}: start/end {cols[3]!r}/{cols[4]!r} are not integers"
-                ) from None
-            if start < 0 or end <= start:
-                raise InputFormatError(
-                    f"{path}:{lineno}: invalid interval {cols[3]}..{cols[4]} (1-based, "
-                    "start <= end)"
-                )
-            strand = cols[6]
-            attrs = _parse_gtf_attrs(cols[8]) if gtf else _parse_gff3_attrs(cols[8])
-            if gtf and strand in ("+", "-"):
-                gid = _first(attrs, "gene_id")
-                if gid:
-                    span = spans.get(gid)
-                    name = _first(attrs, "gene_name") or gid
-                    if span is None:
-                        spans[gid] = [cols[0], start, end, strand, name, lineno]
-                    elif span[0] == cols[0]:
-                        span[1], span[2] = min(span[1], start), max(span[2], end)
-            if ftype is None:
-                continue
-            if strand not in ("+", "-"):
-                unstranded += 1
-                continue
-            if ftype == "gene":
-                has_gene_rows = True
-                name = (
-                    _first(attrs, "gene_name", "gene_id")
-                    if gtf
-                    else _first(attrs, "Name", "gene", "locus_tag", "ID")
-                )
-                transcript = ""
-            else:
-                transcript = (
-                    _first(attrs, "transcript_id") if gtf else _first(attrs, "Parent", "ID")
-                )
-                name = transcript
-            rows.append(FeatureRow(cols[0], start, end, strand, ftype, name, transcript, lineno))
+    for lineno, cols in iter_rows(path):
+        ftype = FEATURE_TYPES.get(cols[2])
+        if ftype is None and not gtf:
+            continue
+        try:
+            start, end = int(cols[3]) - 1, int(cols[4])
+        except ValueError:
+            raise InputFormatError(
+                f"{path}:{lineno}: start/end {cols[3]!r}/{cols[4]!r} are not integers"
+            ) from None
+        if start < 0 or end <= start:
+            raise InputFormatError(
+                f"{path}:{lineno}: invalid interval {cols[3]}..{cols[4]} (1-based, start <= end)"
+            )
+        strand = cols[6]
+        attrs = _parse_gtf_attrs(cols[8]) if gtf else _parse_gff3_attrs(cols[8])
+        if gtf and strand in ("+", "-"):
+            gid = _first(attrs, "gene_id")
+            if gid:
+                span = spans.get(gid)
+                name = _first(attrs, "gene_name") or gid
+                if span is None:
+                    spans[gid] = [cols[0], start, end, strand, name, lineno]
+                elif span[0] == cols[0]:
+                    span[1], span[2] = min(span[1], start), max(span[2], end)
+        if ftype is None:
+            continue
+        if strand not in ("+", "-"):
+            unstranded += 1
+            continue
+        if ftype == "gene":
+            has_gene_rows = True
+            name = (
+                _first(attrs, "gene_name", "gene_id")
+                if gtf
+                else _first(attrs, "Name", "gene", "locus_tag", "ID")
+            )
+            transcript = ""
+        else:
+            transcript = _first(attrs, "transcript_id") if gtf else _first(attrs, "Parent", "ID")
+            name = transcript
+        rows.append(FeatureRow(cols[0], start, end, strand, ftype, name, transcript, lineno))
     if gtf and not has_gene_rows:
         for seqid, start, end, strand, name, lineno in spans.values():
             rows.append(FeatureRow(seqid, start, end, strand, "gene", name, "", lineno))

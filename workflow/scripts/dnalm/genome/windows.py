@@ -43,6 +43,7 @@ from dnalm.core.alphabet import BASES, reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
 from dnalm.core.log import progress_disabled
+from dnalm.genome.corpora import check_contig_lists
 from dnalm.genome.regions import overlaps_union, read_bed, target_regions, union
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,8 @@ def cut_windows(
                 stats[p]["nt"] += int((w["end"][idx] - w["start"][idx]).sum()) * strands
             bar.update(len(seq))
         bar.close()
-        _check_contig_lists(corpus, sample, spec, seen)
+        names = sorted(seen)
+        check_contig_lists({corpus: spec}, lambda s: names if s == sample else None)
         summary = pd.DataFrame([{"sample": sample, "split": p, **stats[p]} for p in SPLITS])
         with atomic_write(out["summary"]) as fh:
             summary.to_csv(fh, sep="\t", index=False)
@@ -286,18 +288,6 @@ def cut_windows(
     for p in SPLITS:
         log.info("%s %s: %s", sample, p, stats[p])
     return summary
-
-
-def _check_contig_lists(corpus: str, sample: str, spec: Mapping, seen: set[str]) -> None:
-    held = spec["split"]["contigs"].get(sample, {})
-    for part in ("validation", "test"):
-        missing = [c for c in held.get(part, ()) if c not in seen]
-        if missing:
-            shown = ", ".join(sorted(seen)[:20]) + (" ..." if len(seen) > 20 else "")
-            raise ConfigError(
-                f"corpora.{corpus}.split.contigs.{sample}.{part}: contig(s) {missing} are not "
-                f"in the genome of {sample} (its contigs: {shown})"
-            )
 
 
 def parse_record_name(name: str) -> tuple[str, int, int, str]:
