@@ -102,7 +102,7 @@ def test_cds_corpus_without_cds_samples_is_refused(tmp_path, shared_data):
     proc = snakemake(wd, "-n")
     assert proc.returncode != 0
     out = proc.stderr + proc.stdout
-    assert "the CDS pretraining corpus would be empty" in out
+    assert "corpora.cds: no samples (source cds: pretrain samples with CDS)" in out
     assert "sample bare has format fasta and no annotate: no CDS" in out
 
 

@@ -115,6 +115,26 @@ def absolutize_task_paths(config: dict) -> None:
             task[key] = {k: repo_path(v) for k, v in (task.get(key) or {}).items()}
 
 
+def prune_corpora(config: dict, samples: set[str]) -> None:
+    """Fit the test config's corpora to a smaller sheet: samples not on it leave the corpora's
+    `samples` lists; a corpus left with none goes, with the models pretrained on it."""
+    corpora = config.get("corpora") or {}
+    gone = set()
+    for name, spec in list(corpora.items()):
+        if spec.get("samples") is None:
+            continue
+        spec["samples"] = [s for s in spec["samples"] if s in samples]
+        held = (spec.get("split") or {}).get("contigs")
+        if held:
+            spec["split"]["contigs"] = {s: v for s, v in held.items() if s in samples}
+        if not spec["samples"]:
+            del corpora[name]
+            gone.add(name)
+    models = (config.get("pretrain") or {}).get("models") or {}
+    for model in [m for m, spec in models.items() if spec.get("corpus") in gone]:
+        del models[model]
+
+
 def make_workdir(
     workdir: Path,
     config_overrides: dict | None = None,
@@ -134,7 +154,8 @@ def make_workdir(
     config.update(replace or {})
     absolutize_task_paths(config)
     sheet = sheet or REPO / config["samples"]
-    absolutize_sheet(Path(sheet), workdir / "config" / "samples.tsv", keep)
+    kept = absolutize_sheet(Path(sheet), workdir / "config" / "samples.tsv", keep)
+    prune_corpora(config, set(kept))
     config["samples"] = "config/samples.tsv"
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return workdir

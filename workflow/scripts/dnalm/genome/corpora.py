@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dnalm.core.errors import ConfigError
+from dnalm.genome.samples import no_cds_message
 
 SOURCES = ("cds", "genome", "regions")
 FEATURES = (
@@ -102,10 +103,16 @@ def _samples(name: str, spec: Mapping, samples: Mapping[str, Any]) -> list[str]:
                     "corpus needs features (gbff, fasta_gff, or annotate: pyrodigal)"
                 )
     if not names:
+        hint = ""
+        if source == "cds" and wanted is None:
+            no_cds = [s for s in samples.values() if s.pretrain and not s.has_cds]
+            hint = "".join(
+                f"; {no_cds_message(s, 'use it in a genome corpus only')}" for s in no_cds
+            )
         raise ConfigError(
             f"corpora.{name}: no samples (source {source}: pretrain samples"
-            + (" with a genome" if source != "cds" else "")
-            + "); name them under `samples`"
+            + (" with a genome" if source != "cds" else " with CDS")
+            + f"); name them under `samples`{hint}"
         )
     return names
 
