@@ -299,7 +299,7 @@ def test_corpus_config_errors():
     assert corpus_specs({}, SAMPLES) == {"cds": {"source": "cds", "samples": cds_samples}}
 
 
-def test_window_longer_than_context_stops_dry_run(tmp_path):
+def test_window_longer_than_context_stops_dry_run(tmp_path, shared_data):
     workdir = make_workdir(
         tmp_path / "wd",
         {
@@ -325,7 +325,7 @@ def test_window_longer_than_context_stops_dry_run(tmp_path):
     assert not (workdir / "results").exists()
 
 
-def test_missing_held_out_contig_stops_dry_run(tmp_path):
+def test_missing_held_out_contig_stops_dry_run(tmp_path, shared_data):
     """A contig list naming a contig the genome lacks stops the run before any job, with the
     key named; the GBFF record label (NC_002737) and the FASTA name (chrIV) are accepted."""
 
