@@ -266,7 +266,9 @@ def sample_figures(
     """Figures (a) and (b) from each sample's held-out CDS: overlaid walks and CGR images.
     Returns sample -> number of sequences drawn."""
     walks, images, counts = {}, {}, {}
-    for sample, path in tqdm(test_fastas.items(), desc="walks and CGR", unit="sample", disable=progress_disabled()):
+    for sample, path in tqdm(
+        test_fastas.items(), desc="walks and CGR", unit="sample", disable=progress_disabled()
+    ):
         seqs = read_sequences(path, max_sequences, seed)
         counts[sample] = len(seqs)
         walks[sample] = walk_batch(seqs, points)
@@ -297,7 +299,9 @@ def generated_figures(
 
     images: dict[str, dict[str, np.ndarray]] = {}
     pools: dict[str, dict[str, None]] = {"natural": {}}
-    for model, files in tqdm(fastas.items(), desc="generated", unit="model", disable=progress_disabled()):
+    for model, files in tqdm(
+        fastas.items(), desc="generated", unit="model", disable=progress_disabled()
+    ):
         row = {}
         for key, label in (("natural", "natural"), ("samples", model), ("markov", "markov")):
             seqs = read_sequences(files[key], max_sequences, seed)
