@@ -63,6 +63,10 @@ def test_plot_walks(tmp_path, shared_data):
 
 def test_plot_cgr_grid(tmp_path, shared_data):
     seqs = real_cds(shared_data)
+    images = {"": {"ecoli_hx": cgr_image(seqs, 5), "none": cgr_image([], 5)}}
+    png = tmp_path / "empty.png"
+    texts, _ = assert_figure(walk_plots.plot_cgr_grid(images, png, 5, wrap=4), png)
+    assert "no sequences" in texts
     images = {
         "": {"ecoli_hx": cgr_image(seqs, 5), "at_rich": cgr_image(at_gc_rich(5, 500, 0.3, 1), 5)}
     }

@@ -87,7 +87,8 @@ def plot_walks(
             else:
                 ax.text(0.5, 0.5, "no sequences", ha="center", va="center",
                         transform=ax.transAxes)  # fmt: skip
-            ax.plot([0], [0], marker="o", color="black", ms=3)
+            if paths.size:
+                ax.plot([0], [0], marker="o", color="black", ms=3)
             ax.axhline(0, color=figures.CHANCE_COLOR, lw=0.4, ls=":")
             ax.axvline(0, color=figures.CHANCE_COLOR, lw=0.4, ls=":")
             ax.set_title(f"{name} ({len(paths)})", fontsize=9)
@@ -144,7 +145,7 @@ def plot_cgr_grid(
     else:
         n_rows = len(images)
         n_cols = max(len(row) for row in images.values())
-        titles = [f"{r}: {c}" if len(images) > 1 else c for r, c, _ in cells]
+        titles = [f"{r}: {c}" if r else c for r, c, _ in cells]
     with figures.style():
         fig = figures.new_figure(min(figures.WIDTH_2COL, 1.8 * n_cols + 1.0), 1.8 * n_rows + 0.5)
         axes = fig.subplots(n_rows, n_cols, squeeze=False)
@@ -159,6 +160,9 @@ def plot_cgr_grid(
         im = None
         for ax, (_, _, img), name in zip(flat, cells, titles, strict=False):
             im = _draw_cgr(ax, np.asarray(img, dtype=np.float64), vmin, vmax, corners=True)
+            if not np.any(img):
+                ax.text(0.5, 0.5, "no sequences", ha="center", va="center",
+                        transform=ax.transAxes)  # fmt: skip
             ax.set_title(name, fontsize=8)
             ax.grid(False)
         if wrap and len(images) == 1:
