@@ -7,6 +7,7 @@ import gzip
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.support.workflow_runner import fail_message, make_workdir, slim_config, snakemake
 from tests.test_report_figures import assert_figure
@@ -31,7 +32,8 @@ def workdir(tmp_path, shared_data, generated: bool, enabled: bool = True):
         tmp_path / "wd",
         sheet=sheet,
         config_overrides={
-            "walks": {"enabled": enabled, "generated": generated, "k": 4, "max_sequences": 40}
+            "walks": {"enabled": enabled, "generated": generated, "k": 4, "max_sequences": 40},
+            "splits": {"method": "identity"},
         },
         replace=slim_config(),
     )
@@ -47,6 +49,14 @@ def test_walk_rules_are_default_targets_behind_their_switches(tmp_path, shared_d
     rules = dry_run_rules(workdir(tmp_path / "on", shared_data, generated=False))
     assert "walk_figures" in rules
     assert "walk_generated_figures" not in rules
+    # generated on: its figures are default targets only once a rule writes the generation
+    # stage's samples; until then the run says so and goes on without them
+    wd = workdir(tmp_path / "gen", shared_data, generated=True)
+    proc = snakemake(wd, "-n", "--quiet", "rules")
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout + proc.stderr
+    notice = "walks.generated: no rule writes results/generate/{model}/samples.fa.gz"
+    assert ("walk_generated_figures" in out) != (notice in out), out[-3000:]
     rules = dry_run_rules(workdir(tmp_path / "off", shared_data, False, enabled=False))
     assert "walk_figures" not in rules
     assert "split_cds" in rules  # the rest of the workflow is still there
@@ -58,6 +68,7 @@ def write_fa(path, seqs):
         fh.writelines(f">g{i}\n{s}\n" for i, s in enumerate(seqs))
 
 
+@pytest.mark.slow
 def test_walk_and_cgr_figures_run_on_two_genomes(tmp_path, shared_data):
     wd = workdir(tmp_path, shared_data, generated=True)
     proc = snakemake(wd, *WALK_FIGURES)

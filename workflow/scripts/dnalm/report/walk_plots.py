@@ -87,6 +87,8 @@ def plot_walks(
             else:
                 ax.text(0.5, 0.5, "no sequences", ha="center", va="center",
                         transform=ax.transAxes)  # fmt: skip
+                ax.set_xticks([])
+                ax.set_yticks([])
             if paths.size:
                 ax.plot([0], [0], marker="o", color="black", ms=3)
             ax.axhline(0, color=figures.CHANCE_COLOR, lw=0.4, ls=":")
