@@ -47,6 +47,7 @@ RULE_PACKAGES = {
     "finetune": {"finetuning"},
     "probe": {"evaluation"},
     "figures": set(),
+    "walks": set(),
 }
 
 

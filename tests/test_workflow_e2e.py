@@ -402,6 +402,20 @@ def test_probe_table_and_umaps(run):
 # ----------------------------------------------------------------------------- report
 
 
+def test_walk_and_cgr_figures(run):
+    from tests.test_report_figures import svg_texts
+
+    with_cds = set(pd.read_csv(run / "results/cds/qc_summary.tsv", sep="\t")["sample"])
+    for name in ("walks", "cgr"):
+        texts = svg_texts(run / f"results/figures/walks/{name}.svg")
+        titled = {t.split(" (")[0] for t in texts if t.endswith(")")}
+        assert with_cds <= titled, sorted(with_cds - titled)
+    umap = run / "results/figures/walks/generated_umap.tsv"
+    if umap.exists():  # with the generation stage: natural, markov and every causal model
+        sources = set(pd.read_csv(umap, sep="\t")["source"])
+        assert {"natural", "markov"} < sources
+
+
 @pytest.fixture(scope="module")
 def report(run):
     proc = snakemake(run, "--report", "results/report.html")

@@ -126,6 +126,7 @@ for _name, _run in FINETUNE_RUNS.items():
         )
 BASELINES = config["baselines"]
 PROBE = config["probe"]
+WALKS = config["walks"]
 
 
 def _alternatives(names):
@@ -507,8 +508,47 @@ def probe_metric_files():
     return files + [f"results/probe/metrics/kmer-baseline/kmer{PROBE['kmer_k']}.json"]
 
 
-def figure_targets():
+def walk_samples():
+    """Samples whose held-out CDS are drawn as walks and CGR images: every sample with CDS."""
+    return sorted(CDS_SAMPLES) if WALKS["enabled"] else []
+
+
+def walk_generated_models():
+    """Causal models whose generated sequences are compared with natural ones."""
+    if not (WALKS["enabled"] and WALKS["generated"]):
+        return []
+    return sorted(m for m, s in PRETRAIN_MODELS.items() if s["objective"] == "gpt")
+
+
+GENERATED_SAMPLES = "results/generate/{model}/samples.fa.gz"
+
+
+def generation_stage_present():
+    """Whether a rule writes the generation stage's samples (read by the walk figures)."""
+    return any(str(f) == GENERATED_SAMPLES for r in workflow.rules for f in r.output)
+
+
+def walk_targets():
     figs = []
+    if walk_samples():
+        figs += ["results/figures/walks/walks.png", "results/figures/walks/cgr.png"]
+    if walk_generated_models() and not generation_stage_present():
+        from snakemake.logging import logger
+
+        logger.info(
+            f"walks.generated: no rule writes {GENERATED_SAMPLES}; the natural-vs-generated "
+            "figures are left out of the default targets"
+        )
+    elif walk_generated_models():
+        figs += [
+            "results/figures/walks/generated_cgr.png",
+            "results/figures/walks/generated_umap.png",
+        ]
+    return figs
+
+
+def figure_targets():
+    figs = walk_targets()
     if PRETRAIN_MODELS:
         figs += [
             "results/figures/pretrain/curves.png",

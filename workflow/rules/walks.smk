@@ -1,0 +1,62 @@
+# 2-D pictures of sequences: DNA walks and chaos-game representation (CGR) of each sample's
+# held-out CDS, and natural vs generated sequences (CGR and a k-mer UMAP) of every causal model.
+
+
+rule walk_figures:
+    input:
+        expand("results/splits/{sample}/test.fa.gz", sample=walk_samples()),
+    output:
+        walks=report(
+            "results/figures/walks/walks.png",
+            caption="../report/walks.rst",
+            category="7. Walks and CGR",
+            labels={"figure": "DNA walks"},
+        ),
+        cgr=report(
+            "results/figures/walks/cgr.png",
+            caption="../report/walks_cgr.rst",
+            category="7. Walks and CGR",
+            labels={"figure": "CGR per sample"},
+        ),
+    log:
+        "results/logs/figures/walks.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        samples=walk_samples(),
+        walks=WALKS,
+    script:
+        "../scripts/walk_figures.py"
+
+
+rule walk_generated_figures:
+    input:
+        expand(
+            "results/generate/{model}/{f}.fa.gz",
+            model=walk_generated_models(),
+            f=["natural", "samples", "markov"],
+        ),
+    output:
+        umap_tsv="results/figures/walks/generated_umap.tsv",
+        cgr=report(
+            "results/figures/walks/generated_cgr.png",
+            caption="../report/walks_generated_cgr.rst",
+            category="7. Walks and CGR",
+            labels={"figure": "CGR natural vs generated"},
+        ),
+        umap=report(
+            "results/figures/walks/generated_umap.png",
+            caption="../report/walks_generated_umap.rst",
+            category="7. Walks and CGR",
+            labels={"figure": "UMAP natural vs generated"},
+        ),
+    log:
+        "results/logs/figures/walks_generated.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        models=walk_generated_models(),
+        walks=WALKS,
+        umap=PROBE["umap"],
+    script:
+        "../scripts/walk_generated_figures.py"
