@@ -44,6 +44,7 @@ import pandas as pd
 from dnalm.core.alphabet import kmer_frequencies
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
+from dnalm.core.umap2d import umap_2d
 from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
 
 log = logging.getLogger(__name__)
@@ -391,22 +392,7 @@ def umap_coords(
 ) -> pd.DataFrame:
     """2-D UMAP of `embeddings` (N, D) -> DataFrame(id, species, x, y), reproducible for a
     given seed. With fewer than `n_neighbors` + 1 points the neighbourhood shrinks to N - 1."""
-    import umap  # imported here: it takes seconds (numba) and only this function needs it
-
-    x = np.asarray(embeddings, dtype=np.float32)
-    n = x.shape[0]
-    if n < 3:
-        raise InputFormatError(f"UMAP needs at least 3 points, got {n}")
-    k = min(n_neighbors, n - 1)
-    if k < n_neighbors:
-        log.warning("UMAP: only %d points; using %d neighbours instead of %d", n, k, n_neighbors)
-    reducer = umap.UMAP(
-        n_neighbors=k, metric=metric, min_dist=min_dist, random_state=seed, n_components=2
-    )
-    with warnings.catch_warnings():
-        # "n_jobs value 1 overridden to 1 by setting random_state": expected, we want the seed
-        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-        xy = reducer.fit_transform(x)  # (N, 2)
+    xy = umap_2d(embeddings, n_neighbors=n_neighbors, metric=metric, min_dist=min_dist, seed=seed)
     return pd.DataFrame(
         {
             "id": np.asarray(ids, dtype=str),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from dnalm.core.alphabet import kmer_frequencies
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import read_fasta
 from dnalm.core.log import progress_disabled
+from dnalm.core.umap2d import umap_2d
 from dnalm.core.walks import CGR_CORNERS, cgr_image, walk_batch
 from dnalm.report import figures
 
@@ -188,24 +188,18 @@ def source_umap(
     """UMAP of sequences from several sources (source -> sequences) on their overlapping
     k-mer frequency vectors (:func:`dnalm.core.alphabet.kmer_frequencies`, 4^k features, each
     row summing to 1). -> DataFrame(source, index, length, x, y), reproducible for a seed."""
-    import umap  # imported here: it takes seconds (numba) and only this function needs it
-
     names = [s for s, seqs in sequences.items() for _ in seqs]
     seqs = [q for qs in sequences.values() for q in qs]
-    n = len(seqs)
-    if n < 3:
-        raise InputFormatError(f"UMAP needs at least 3 sequences, got {n}")
-    x = kmer_frequencies(seqs, k)
-    nn = min(n_neighbors, n - 1)
-    if nn < n_neighbors:
-        log.warning("UMAP: only %d sequences; using %d neighbours instead of %d", n, nn,
-                    n_neighbors)  # fmt: skip
-    reducer = umap.UMAP(
-        n_neighbors=nn, metric=metric, min_dist=min_dist, random_state=seed, n_components=2
+    if len(seqs) < 3:
+        raise InputFormatError(f"UMAP needs at least 3 sequences, got {len(seqs)}")
+    xy = umap_2d(
+        kmer_frequencies(seqs, k),
+        n_neighbors=n_neighbors,
+        metric=metric,
+        min_dist=min_dist,
+        seed=seed,
+        what="sequences",
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*overridden to 1 by setting random_state.*")
-        xy = reducer.fit_transform(x)
     index = [i for qs in sequences.values() for i in range(len(qs))]
     return pd.DataFrame(
         {
