@@ -563,4 +563,5 @@ def all_targets():
     ]
     if probe_enabled() and embeddings():
         targets.append("results/probe/probe_table.tsv")
+    targets += generation_targets()  # rules/generate.smk
     return targets + figure_targets()
