@@ -137,14 +137,17 @@ def test_generate_with_top_p(models):
     # with a tiny nucleus every step takes the most probable token: sampling is greedy
     a = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=1, top_p=1e-6)
     b = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=7, top_p=1e-6)
-    assert a == b and a[0] == a[1]
+    assert a == b
+    assert a[0] == a[1]
     ids = inf.encode_prefix(lm, "ACG")
     greedy = inf.next_tokens(lm, "ACG", k=1)[0][0]
     if greedy != lm.token_text(lm.eos_id):
         assert a[0][3] == greedy
     gen = torch.Generator().manual_seed(0)
     seq, why = inf.sample_continuation(lm, ids, 5, 1.0, None, gen, top_p=0.9)
-    assert why in {"eos", "length_cap"} and seq.startswith("ACG") and len(seq) <= 8
+    assert why in {"eos", "length_cap"}
+    assert seq.startswith("ACG")
+    assert len(seq) <= 8
 
 
 def test_tokenizer_of_another_vocabulary_is_rejected(models, tmp_path):

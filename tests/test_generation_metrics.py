@@ -51,7 +51,8 @@ def test_memorisation_flags_an_exact_copy_not_a_shuffled_one(ecoli_cds):
     shuffled = "".join(rng.permutation(list(copy)))
     rc = reverse_complement(copy)
     cont = [index.containment(s) for s in (copy, rc, shuffled, rest[0])]
-    assert cont[0] == 1.0 and cont[1] == 1.0
+    assert cont[0] == 1.0
+    assert cont[1] == 1.0
     assert cont[2] < 0.05
     assert list(gm.memorised(cont)) == [True, True, False, False]
     # a copy with one base changed in the middle loses the 31 k-mers over that base
@@ -107,7 +108,8 @@ def test_set_metrics_of_natural_halves_and_a_random_set(ecoli_cds):
     index = gm.KmerIndex(ecoli_cds[:60])
     near = gm.set_metrics(natural[:20], natural[20:], cds=True, index=index)
     far = gm.set_metrics(natural, random, cds=True, index=index)
-    assert near["memorised"] == 1.0 and far["memorised"] == 0.0
+    assert near["memorised"] == 1.0
+    assert far["memorised"] == 0.0
     assert near["valid_orf"] > 0.9 > far["valid_orf"]
     for key in ("jsd_k6", "codon_kl", "gc3_ks"):
         assert near[key] < far[key], key
@@ -121,7 +123,8 @@ def test_markov_codon_trigram_emits_seen_codons_and_stops_in_frame(ecoli_cds):
     reasons = []
     for s in ecoli_cds[60:70]:
         seq, why = sampler.sample(s[:30], 900, rng, stop_codon=True)
-        assert seq.startswith(s[:30]) and len(seq) % 3 == 0
+        assert seq.startswith(s[:30])
+        assert len(seq) % 3 == 0
         assert set(codons(seq)) <= seen
         if why == "stop_codon":
             assert codons(seq)[-1] in STOP_CODONS
@@ -133,7 +136,8 @@ def test_markov_codon_trigram_emits_seen_codons_and_stops_in_frame(ecoli_cds):
 def test_markov_nucleotide_sampler_follows_a_deterministic_chain():
     sampler = MarkovSampler(3).fit(["ACGT" * 30])
     seq, why = sampler.sample("ACG", 20, np.random.default_rng(0))
-    assert seq == ("ACGT" * 10)[:23] and why == "length_cap"
+    assert seq == ("ACGT" * 10)[:23]
+    assert why == "length_cap"
     # a context never seen backs off to a shorter one
     seq, _ = sampler.sample("AAA", 5, np.random.default_rng(0))
     assert len(seq) == 8
