@@ -59,24 +59,15 @@ def generate_splits(model):
 
 
 def generate_inputs(wildcards):
+    """The model, its corpus's test (prefixes, natural set) and training split (Markov
+    baseline, memorisation) and the reference model of the Fréchet distance."""
     splits = generate_splits(wildcards.model)
-    return {
+    out = {
         **model_files(wildcards.model),
         "test": splits["test"],
         "train": splits["train"],
     }
-
-
-def generation_metrics_inputs(wildcards):
     ref = generate_reference()
-    out = {
-        "sets": expand(
-            "results/generate/{model}/{name}.fa.gz",
-            model=wildcards.model,
-            name=["samples", "markov", "natural"],
-        ),
-        "train": generate_splits(wildcards.model)["train"],
-    }
     if ref is not None:
         out.update({f"ref_{k}": v for k, v in model_files(ref).items()})
     return out
@@ -91,6 +82,7 @@ def generation_targets():
     ]
 
 
+# One job per model samples (model, Markov baseline, natural set) and scores the three sets.
 rule generate:
     input:
         unpack(generate_inputs),
@@ -99,6 +91,7 @@ rule generate:
         markov="results/generate/{model}/markov.fa.gz",
         natural="results/generate/{model}/natural.fa.gz",
         table="results/generate/{model}/samples.tsv",
+        metrics="results/generate/{model}/metrics.tsv",
     log:
         "results/logs/generate/{model}.log",
     benchmark:
@@ -114,31 +107,13 @@ rule generate:
         settings=GENERATE,
         unit=lambda wc: token_unit(TOKENIZERS[PRETRAIN_MODELS[wc.model]["tokenizer"]]),
         cds=lambda wc: generate_corpus(wc.model)["source"] == "cds",
-        device="auto",
-    script:
-        "../scripts/generate_samples.py"
-
-
-rule generation_metrics:
-    input:
-        unpack(generation_metrics_inputs),
-    output:
-        metrics="results/generate/{model}/metrics.tsv",
-    log:
-        "results/logs/generate/{model}.metrics.log",
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["finetune"]["threads"]
-    params:
-        set_dir=lambda wc: f"results/generate/{wc.model}",
         reference=lambda wc: generate_reference() or "",
         reference_dir=lambda wc: (
             run_dir("pretrain", generate_reference()) if generate_reference() else None
         ),
-        cds=lambda wc: generate_corpus(wc.model)["source"] == "cds",
         device="auto",
     script:
-        "../scripts/generation_metrics.py"
+        "../scripts/generate_samples.py"
 
 
 rule generation_summary:

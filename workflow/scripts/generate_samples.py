@@ -1,13 +1,15 @@
-"""Rule generate: samples of one causal model, its Markov baseline and the natural set."""
+"""Rule generate: samples of one causal model, its Markov baseline and the natural set, and
+their metric table."""
 
 import torch
 
 from dnalm.core.smk import run_script
-from dnalm.generation.run import generate_sets
+from dnalm.generation.run import generate_sets, metrics_table
 
 
 def main(smk):
     torch.set_num_threads(int(smk.threads))
+    cds = bool(smk.params.cds)
     generate_sets(
         smk.params.model_dir,
         list(smk.input.test),
@@ -15,7 +17,17 @@ def main(smk):
         smk.params.out_dir,
         smk.params.settings,
         unit=int(smk.params.unit),
-        cds=bool(smk.params.cds),
+        cds=cds,
+        device=smk.params.device,
+    )
+    metrics_table(
+        smk.wildcards.model,
+        smk.params.out_dir,
+        list(smk.input.train),
+        smk.params.reference_dir,
+        smk.output.metrics,
+        cds=cds,
+        reference_name=smk.params.reference,
         device=smk.params.device,
     )
 

@@ -7,8 +7,9 @@ Sets of one model, under ``results/generate/{model}/``:
 * ``samples.fa.gz``: the model's samples. ``n_prefix`` continuations of held-out prefixes
   (the first ``prefix_nt`` nt, whole tokens of the model's tokenizer and, on a CDS corpus,
   whole codons; ids ``prefix{i}``, the held-out id in the header) and ``n_free`` samples from
-  [BOS] alone (``free{i}``). Each has at most ``prefix_nt + max_new_nt`` nt; sampling ends at
-  [EOS], at an in-frame stop codon (CDS corpora) or at that cap.
+  [BOS] alone (``free{i}``). Each has at most ``prefix_nt + max_new_nt`` nt (free samples
+  too, so every set has the same cap); sampling ends at [EOS], at an in-frame stop codon (CDS
+  corpora) or at that cap.
 * ``markov.fa.gz``: the count-model sampler (:mod:`dnalm.generation.markov`), the same
   prefixes and number of free samples, the same cap.
 * ``natural.fa.gz``: the natural reference set (:mod:`dnalm.generation.sequences`).
@@ -148,7 +149,6 @@ def generate_sets(
     lm = LoadedModel.from_folder(model_dir, str(select_device(device)))
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    max_tokens = math.ceil(max_new_nt / unit)
     samples = []
     for kind, rid, pid, prefix in tqdm(
         jobs, desc="generate", unit="seq", disable=progress_disabled()
@@ -157,15 +157,15 @@ def generate_sets(
         seq, stop = sample_continuation(
             lm,
             ids,
-            max_tokens,
+            math.ceil((cap - len(prefix)) / unit),
             float(settings["temperature"]),
             settings.get("top_k"),
             gen,
             stop_codon=cds,
             top_p=settings.get("top_p"),
         )
-        if len(seq) > len(prefix) + max_new_nt:
-            seq, stop = seq[: len(prefix) + max_new_nt], "length_cap"
+        if len(seq) > cap:
+            seq, stop = seq[:cap], "length_cap"
         samples.append(Record(rid, seq, kind, pid, stop))
 
     train = [s for _, s in read_sequences(train_fastas)]
@@ -174,7 +174,7 @@ def generate_sets(
     rng = np.random.default_rng(seed)
     markov = []
     for kind, rid, pid, prefix in jobs:
-        seq, stop = sampler.sample(prefix, max_new_nt, rng, stop_codon=cds)
+        seq, stop = sampler.sample(prefix, cap - len(prefix), rng, stop_codon=cds)
         markov.append(Record(rid, seq, kind, pid, stop))
 
     _write_fasta(out_dir / "samples.fa.gz", samples)
@@ -272,6 +272,13 @@ def metrics_table(
         )
         rows.append({"model": model, "row": "natural_half", **row})
     df = pd.DataFrame(rows)
+    log.info(
+        "%s: 6-mer JSD %s, valid ORFs %s (rows %s)",
+        model,
+        [round(v, 4) for v in df["jsd_k6"]],
+        [round(v, 3) for v in df["valid_orf"]],
+        list(df["row"]),
+    )
     df.insert(2, "reference_model", reference_name)
     with atomic_write(out_tsv) as fh:
         df.to_csv(fh, sep="\t", index=False, float_format="%.6g", na_rep="NA")
