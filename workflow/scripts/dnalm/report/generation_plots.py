@@ -63,9 +63,8 @@ def plot_generation_summary(
                     ax.text(0, yi, " n/a" if np.isnan(v) else f" {v:.3g}", va="center", fontsize=6)
             ax.set_title(title)
             ax.set_yticks(y, models)
-            ax.invert_yaxis()
+        axes[0].invert_yaxis()  # shared y: once for both panels (first model on top)
         axes[1].set_xlim(0, 1.05)
-        axes[0].legend(
-            loc="lower center", bbox_to_anchor=(1.0, 1.12), ncol=len(ROW_KINDS), frameon=False
-        )
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncol=len(ROW_KINDS), frameon=False)
         return figures.save(fig, out_png)
