@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from dnalm.core.alphabet import BASES, N_CODE, encode_sequences
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.log import progress_disabled
 from dnalm.generation.sequences import STOP_CODONS, clean
 
 #: largest count table (entries) a sampler may allocate
@@ -61,7 +63,7 @@ class MarkovSampler:
 
     def fit(self, sequences: Sequence[str]) -> MarkovSampler:
         lengths = []
-        for seq in sequences:
+        for seq in tqdm(sequences, desc="Markov counts", unit="seq", disable=progress_disabled()):
             u = unit_codes(seq, self.unit)
             lengths.append(len(seq))
             for j in range(self.order + 1):

@@ -29,8 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import linalg, stats
 from scipy.spatial.distance import jensenshannon
+from tqdm import tqdm
 
 from dnalm.core.alphabet import N_CODE, encode_sequences, kmer_frequencies
+from dnalm.core.log import progress_disabled
 from dnalm.generation.sequences import clean, codons, gc3_fraction, gc_fraction, orf_check
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,10 @@ class KmerIndex:
         if not 1 <= k <= 31:
             raise ValueError(f"k must be 1..31 for 2-bit codes in int64, got {k}")
         self.k = k
-        parts = [np.unique(_kmer_codes(s, k)) for s in sequences]
+        parts = [
+            np.unique(_kmer_codes(s, k))
+            for s in tqdm(sequences, desc=f"{k}-mer index", unit="seq", disable=progress_disabled())
+        ]
         self.codes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def containment(self, seq: str) -> float:
