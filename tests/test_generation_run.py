@@ -166,3 +166,41 @@ def test_bad_settings_and_inputs(job, tmp_path):
             cds=True,
         )
     assert not (tmp_path / "samples.fa.gz").exists()
+
+
+def test_generate_rule_on_a_model_trained_here(job, shared_data, tmp_path):
+    """Rules generate and generation_summary (only those: the model folder and the CDS
+    splits are put in place), on the shared-data config cut down to one CDS sample."""
+    import shutil
+
+    from tests.support.workflow_runner import fail_message, make_workdir, slim_config, snakemake
+
+    replace = {
+        **slim_config(model="gpt_tiny"),
+        "generate": {"n_prefix": 4, "n_free": 2, "max_new_nt": 45, "top_k": 3},
+    }
+    wd = make_workdir(tmp_path / "wd", keep=["ecoli_hx"], replace=replace)
+    shutil.copytree(job["model"], wd / "results/models/gpt_tiny")
+    splits = wd / "results/splits/ecoli_hx"
+    splits.mkdir(parents=True)
+    shutil.copy(job["train"], splits / "train.fa.gz")
+    shutil.copy(job["test"], splits / "test.fa.gz")
+    shutil.copy(job["test"], splits / "validation.fa.gz")
+    proc = snakemake(
+        wd,
+        "results/generate/summary.tsv",
+        "--allowed-rules",  # the rest of the DAG exists or is not needed
+        "generate",
+        "generation_summary",
+        timeout=600,
+    )
+    assert proc.returncode == 0, fail_message(proc)
+    out = wd / "results/generate/gpt_tiny"
+    assert [len(read_set(out / f"{n}.fa.gz")) for n in ("samples", "markov", "natural")] == [6] * 3
+    summary = pd.read_csv(wd / "results/generate/summary.tsv", sep="\t")
+    assert list(summary["row"]) == ["gpt_tiny", "markov", "natural_half"]
+    assert (summary["reference_model"] == "gpt_tiny").all()
+    assert summary["valid_orf"].notna().all()
+    log = (wd / "results/logs/generate/gpt_tiny.log").read_text()
+    assert "6-mer JSD" in log
+    assert (wd / "results/figures/generate/summary.png").stat().st_size > 5_000
