@@ -204,3 +204,12 @@ def test_generate_rule_on_a_model_trained_here(job, shared_data, tmp_path):
     log = (wd / "results/logs/generate/gpt_tiny.log").read_text()
     assert "6-mer JSD" in log
     assert (wd / "results/figures/generate/summary.png").stat().st_size > 5_000
+
+
+def test_a_masked_model_under_generate_models_stops_the_dag(tmp_path, shared_data):
+    from tests.support.workflow_runner import make_workdir, snakemake
+
+    wd = make_workdir(tmp_path / "wd", {"generate": {"models": ["mlm_kmer6"]}})
+    proc = snakemake(wd, "-n", timeout=300)
+    assert proc.returncode != 0
+    assert "generate.models: 'mlm_kmer6' is a masked (mlm) model" in proc.stdout + proc.stderr
