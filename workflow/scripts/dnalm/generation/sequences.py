@@ -111,9 +111,9 @@ def choose_held_out(
     cds: bool,
     where: str,
 ) -> list[tuple[str, str]]:
-    """A seeded sample of `n` held-out records long enough for a prefix (and, for CDS, a whole
-    number of codons without N in the prefix). Fewer when fewer qualify (with a warning);
-    InputFormatError naming `where` when none does."""
+    """A seeded sample of `n` held-out records, in random order, long enough for a prefix
+    (and, for CDS, a whole number of codons without N in the prefix). Fewer when fewer
+    qualify (with a warning); InputFormatError naming `where` when none does."""
     ok = [
         (sid, s)
         for sid, s in records
@@ -128,7 +128,7 @@ def choose_held_out(
     if len(ok) < n:
         log.warning("%s: only %d held-out sequences qualify (wanted %d)", where, len(ok), n)
     pick = np.random.default_rng(seed).permutation(len(ok))[: min(n, len(ok))]
-    return [ok[i] for i in sorted(pick)]
+    return [ok[i] for i in pick]  # random order: prefix and free roles are random too
 
 
 def properties(rec: Record, source: str, cds: bool) -> dict:
