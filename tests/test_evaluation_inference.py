@@ -112,6 +112,44 @@ def test_next_and_generate(models):
             assert not any(s[i : i + 3] in inf.STOP_CODONS for i in range(3, len(s) - 3, 3))
 
 
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([0.05, 0.5, 0.15, 0.3])
+    logits = probs.log()
+
+    def kept(p):
+        return set(torch.isfinite(inf.filter_logits(logits, top_p=p)).nonzero().flatten().tolist())
+
+    assert kept(0.5) == {1}  # the top token alone reaches 0.5
+    assert kept(0.79) == {1, 3}
+    assert kept(0.81) == {1, 3, 2}  # 0.5 + 0.3 = 0.8 < 0.81
+    assert kept(0.96) == {0, 1, 2, 3}
+    assert kept(0.01) == {1}  # never empty
+    assert kept(1.0) == {0, 1, 2, 3}
+    assert set(
+        torch.isfinite(inf.filter_logits(logits, top_k=3, top_p=0.7)).nonzero().flatten().tolist()
+    ) == {1, 3}
+    with pytest.raises(ConfigError, match="top_p"):
+        inf._check_sampling(1.0, None, 1.5)
+
+
+def test_generate_with_top_p(models):
+    lm = inf.LoadedModel.from_folder(models["gpt"])
+    # with a tiny nucleus every step takes the most probable token: sampling is greedy
+    a = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=1, top_p=1e-6)
+    b = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=7, top_p=1e-6)
+    assert a == b
+    assert a[0] == a[1]
+    ids = inf.encode_prefix(lm, "ACG")
+    greedy = inf.next_tokens(lm, "ACG", k=1)[0][0]
+    if greedy != lm.token_text(lm.eos_id):
+        assert a[0][3] == greedy
+    gen = torch.Generator().manual_seed(0)
+    seq, why = inf.sample_continuation(lm, ids, 5, 1.0, None, gen, top_p=0.9)
+    assert why in {"eos", "length_cap"}
+    assert seq.startswith("ACG")
+    assert len(seq) <= 8
+
+
 def test_tokenizer_of_another_vocabulary_is_rejected(models, tmp_path):
     folder = tmp_path / "m"
     shutil.copytree(models["gpt"], folder)

@@ -33,6 +33,7 @@ ALLOWED = {
     "training": {"core", "modeling", "tokenization"},
     "evaluation": {"core", "modeling", "tasks", "tokenization", "training", "report"},
     "finetuning": {"core", "modeling", "tasks", "tokenization", "training", "evaluation"},
+    "generation": {"core", "tokenization", "modeling", "evaluation", "genome"},
 }
 #: rule file -> the stage packages its scripts use (besides core and report)
 RULE_PACKAGES = {
@@ -46,6 +47,7 @@ RULE_PACKAGES = {
     "pretrain": {"training"},
     "finetune": {"finetuning"},
     "probe": {"evaluation"},
+    "generate": {"generation"},
     "figures": set(),
     "walks": set(),
 }

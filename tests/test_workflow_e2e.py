@@ -399,6 +399,40 @@ def test_probe_table_and_umaps(run):
         assert (run / f"results/figures/pretrain/{fig}.png").stat().st_size > 5_000
 
 
+# ----------------------------------------------------------------------------- generation
+
+CAUSAL = ["gpt_nucleotide", "gpt_codon", "gpt_genome", "gpt_regions"]
+
+
+def test_generation_from_every_causal_model(run):
+    """8 prefix continuations + 4 free samples per causal model (tests/config), the Markov
+    baseline and the natural set of the model's own corpus, and one metric table each."""
+    from dnalm.generation.run import read_set
+
+    summary = pd.read_csv(run / "results/generate/summary.tsv", sep="\t")
+    assert sorted(summary["model"].unique()) == sorted(CAUSAL)
+    for model in CAUSAL:
+        folder = run / "results/generate" / model
+        sets = {n: read_set(folder / f"{n}.fa.gz") for n in ("samples", "markov", "natural")}
+        assert [len(v) for v in sets.values()] == [12, 12, 12], model
+        assert sum(r.kind == "prefix" for r in sets["samples"]) == 8
+        cap = 30 + 90  # prefix + max_new_nt
+        assert all(len(r.seq) <= cap for v in sets.values() for r in v)
+        metrics = pd.read_csv(folder / "metrics.tsv", sep="\t").set_index("row")
+        assert {model, "markov"} <= set(metrics.index)
+        assert (metrics["reference_model"] == "gpt_nucleotide").all()
+        assert metrics[[f"jsd_k{k}" for k in range(1, 7)]].stack().between(0, 1).all()
+        assert metrics["frechet"].notna().all()
+        cds = model in ("gpt_nucleotide", "gpt_codon")
+        assert metrics["valid_orf"].notna().all() == cds
+        table = pd.read_csv(folder / "samples.tsv", sep="\t")
+        assert len(table) == 36
+    # the codon model's prefixes and the codon trigram's samples are whole codons
+    codon = read_set(run / "results/generate/gpt_codon/markov.fa.gz")
+    assert all(len(r.seq) % 3 == 0 for r in codon)
+    assert (run / "results/figures/generate/summary.png").stat().st_size > 5_000
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -441,6 +475,7 @@ def test_report_holds_every_figure(run, report):
         assert n_colours > 10
     tables = {k for k in files if k.endswith(".tsv")}
     assert "results/probe/probe_table.tsv" in tables
+    assert "results/generate/summary.tsv" in tables
     assert "results/finetune/tf_binding/comparison.tsv" in tables
     assert "results/models/summary.tsv" in tables
     for corpus in ("genome", "regions"):

@@ -53,7 +53,7 @@ SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
 
 def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
     """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning or probes),
-    one tiny GPT trained 10 steps."""
+    one tiny GPT trained 10 steps, no generation."""
     return {
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
         "tasks": {
@@ -77,6 +77,7 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
         },
         "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": gpus, "threads": 1},
         "probe": {"enabled": False, "finetuned": [], "external": {}},
+        "generate": {"enabled": False},
     }
 
 

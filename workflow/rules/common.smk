@@ -1,5 +1,6 @@
 # Sample sheet, config validation, input functions and wildcard constraints. No rules here.
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -514,32 +515,18 @@ def walk_samples():
 
 
 def walk_generated_models():
-    """Causal models whose generated sequences are compared with natural ones."""
-    if not (WALKS["enabled"] and WALKS["generated"]):
+    """Causal models whose generated sequences are compared with natural ones: those of the
+    generation stage (generate.smk), when both it and walks.generated are on."""
+    if not (WALKS["enabled"] and WALKS["generated"]) or not generate_enabled():
         return []
-    return sorted(m for m, s in PRETRAIN_MODELS.items() if s["objective"] == "gpt")
-
-
-GENERATED_SAMPLES = "results/generate/{model}/samples.fa.gz"
-
-
-def generation_stage_present():
-    """Whether a rule writes the generation stage's samples (read by the walk figures)."""
-    return any(str(f) == GENERATED_SAMPLES for r in workflow.rules for f in r.output)
+    return sorted(generate_models())
 
 
 def walk_targets():
     figs = []
     if walk_samples():
         figs += ["results/figures/walks/walks.png", "results/figures/walks/cgr.png"]
-    if walk_generated_models() and not generation_stage_present():
-        from snakemake.logging import logger
-
-        logger.info(
-            f"walks.generated: no rule writes {GENERATED_SAMPLES}; the natural-vs-generated "
-            "figures are left out of the default targets"
-        )
-    elif walk_generated_models():
+    if walk_generated_models():
         figs += [
             "results/figures/walks/generated_cgr.png",
             "results/figures/walks/generated_umap.png",
@@ -603,4 +590,88 @@ def all_targets():
     ]
     if probe_enabled() and embeddings():
         targets.append("results/probe/probe_table.tsv")
+    targets += generation_targets()  # rules/generate.smk
     return targets + figure_targets()
+
+
+# ---- generation stage (generate.smk)
+
+GENERATE = config["generate"]
+
+
+def generate_models():
+    """Causal models to sample from (generate.models, default every gpt model)."""
+    causal = [m for m, s in PRETRAIN_MODELS.items() if s["objective"] == "gpt"]
+    models = causal if GENERATE["models"] is None else list(GENERATE["models"])
+    for m in models:
+        if m not in PRETRAIN_MODELS:
+            raise WorkflowError(
+                f"generate.models: {m!r} is not under pretrain.models "
+                f"(defined: {', '.join(sorted(PRETRAIN_MODELS)) or 'none'})"
+            )
+        if PRETRAIN_MODELS[m]["objective"] != "gpt":
+            raise WorkflowError(
+                f"generate.models: {m!r} is a masked (mlm) model; only causal (gpt) "
+                "models generate"
+            )
+    return models
+
+
+def generate_reference():
+    """The model whose embeddings the Fréchet distance uses (the same for every row)."""
+    ref = GENERATE["reference_model"]
+    if ref is None:
+        probe = PROBE["models"] or []
+        ref = probe[0] if probe else next(iter(PRETRAIN_MODELS), None)
+    if ref is not None and ref not in PRETRAIN_MODELS:
+        raise WorkflowError(
+            f"generate.reference_model: {ref!r} is not under pretrain.models "
+            f"(defined: {', '.join(sorted(PRETRAIN_MODELS)) or 'none'})"
+        )
+    return ref
+
+
+def token_unit(tokenizer_spec):
+    """Nucleotides per token of a fixed-width tokenizer (codon 3, k-mer k), else 1."""
+    kind = tokenizer_spec.get("type")
+    if kind == "codon":
+        return 3
+    return int(tokenizer_spec.get("k", 1)) if kind == "kmer" else 1
+
+
+def generate_enabled():
+    return bool(GENERATE["enabled"]) and bool(generate_models())
+
+
+def generate_corpus(model):
+    return CORPORA[PRETRAIN_MODELS[model]["corpus"]]
+
+
+def generate_splits(model):
+    return corpus_split_inputs(SimpleNamespace(corpus=PRETRAIN_MODELS[model]["corpus"]))
+
+
+def generate_inputs(wildcards):
+    """The model, its corpus's test (prefixes, natural set) and training split (Markov
+    baseline, memorisation) and the reference model of the Fréchet distance."""
+    splits = generate_splits(wildcards.model)
+    out = {
+        **model_files(wildcards.model),
+        "test": splits["test"],
+        "train": splits["train"],
+    }
+    ref = generate_reference()
+    if ref is not None:
+        out.update({f"ref_{k}": v for k, v in model_files(ref).items()})
+    return out
+
+
+def generation_targets():
+    if not generate_enabled():
+        return []
+    return [
+        "results/generate/summary.tsv",
+        "results/figures/generate/summary.png",
+    ]
+
+# One job per model samples (model, Markov baseline, natural set) and scores the three sets.

@@ -13,9 +13,11 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 * score (masked): pseudo-log-likelihood: each token is masked in turn (with its k-1
   neighbours on each side for overlapping k-mers, so the base cannot be read from them) and
   scored from the rest. Sequences must fit the context.
-* generate (causal): temperature / top-k sampling from a prefix, until [EOS], an in-frame
-  stop codon (`stop_codon=True`, frame counted from the first base of the prefix) or
-  `max_new_tokens`.
+* generate (causal): temperature / top-k / top-p (nucleus) sampling from a prefix, until
+  [EOS], an in-frame stop codon (`stop_codon=True`, frame counted from the first base of the
+  prefix) or `max_new_tokens`. Top-k keeps the k most probable tokens; top-p then keeps the
+  smallest set of the most probable tokens whose probabilities (after temperature and top-k)
+  sum to at least p (:func:`filter_logits`).
 * next (causal): the top-k next tokens and their probabilities.
 """
 
@@ -247,6 +249,37 @@ def _need_causal(lm: LoadedModel, what: str) -> None:
         raise ConfigError(f"`{what}` needs a causal (gpt) model; this one is masked (mlm)")
 
 
+def filter_logits(
+    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Logits (V,) with every token outside the top-k and outside the nucleus set to -inf.
+
+    Top-k keeps the `top_k` largest logits (ties at the k-th value are kept). Top-p keeps the
+    smallest set of the most probable tokens whose softmax probabilities sum to at least
+    `top_p` (the token that crosses p is kept; at least one token always is)."""
+    if top_k:
+        kth = logits.topk(min(top_k, logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        order = torch.argsort(logits, descending=True)
+        probs = torch.softmax(logits[order], -1)
+        before = torch.cumsum(probs, -1) - probs  # mass of the tokens ranked above each one
+        drop = before >= top_p
+        drop[0] = False
+        logits = logits.clone()
+        logits[order[drop]] = float("-inf")
+    return logits
+
+
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be > 0, got {temperature}")
+    if top_k is not None:
+        _positive(top_k=top_k)
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+
+
 @torch.no_grad()
 def generate(
     lm: LoadedModel,
@@ -257,39 +290,52 @@ def generate(
     top_k: int | None = None,
     seed: int = 0,
     stop_codon: bool = False,
+    top_p: float | None = None,
 ) -> list[str]:
     """`n` sampled continuations of `prefix` (the returned strings include the prefix)."""
     _need_causal(lm, "generate")
-    if temperature <= 0:
-        raise ConfigError(f"temperature must be > 0, got {temperature}")
+    _check_sampling(temperature, top_k, top_p)
     _positive(n=n, max_new_tokens=max_new_tokens)
-    if top_k is not None:
-        _positive(top_k=top_k)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(n):
         ids = encode_prefix(lm, prefix)
-        out.append(_sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon))
+        seq, _reason = sample_continuation(
+            lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon, top_p
+        )
+        out.append(seq)
     return out
 
 
-def _sample_one(lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon) -> str:
+@torch.no_grad()
+def sample_continuation(
+    lm: LoadedModel,
+    ids: list[int],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    gen: torch.Generator,
+    stop_codon: bool = False,
+    top_p: float | None = None,
+) -> tuple[str, str]:
+    """Extend the token ids `ids` ([BOS] + prefix tokens) by sampling. Returns (sequence,
+    stop reason): "eos", "stop_codon" (the sequence ends with the in-frame stop, frame from
+    its first base) or "length_cap" (`max_new_tokens` sampled)."""
+    _need_causal(lm, "generate")
+    _check_sampling(temperature, top_k, top_p)
     for _ in range(max_new_tokens):
         logits = _logits(lm, ids[-lm.context :])[-1] / temperature  # (V,)
-        if top_k:
-            kth = logits.topk(min(top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, -1).cpu()
+        probs = torch.softmax(filter_logits(logits, top_k, top_p), -1).cpu()
         token = int(torch.multinomial(probs, 1, generator=gen))
         if token == lm.eos_id:
-            break
+            return lm.decode(ids), "eos"
         ids.append(token)
         if stop_codon:
             seq = lm.decode(ids)
             end = len(seq) - len(seq) % 3
             if end >= 3 and seq[end - 3 : end] in STOP_CODONS:
-                return seq[:end]
-    return lm.decode(ids)
+                return seq[:end], "stop_codon"
+    return lm.decode(ids), "length_cap"
 
 
 # --------------------------------------------------------------------------- command line
@@ -314,6 +360,7 @@ def _cmd_generate(args) -> int:
         args.top_k,
         args.seed,
         args.stop_codon,
+        args.top_p,
     )
     for i, seq in enumerate(seqs, 1):
         print(f">sample{i} prefix={args.prefix}\n{seq}")
@@ -357,6 +404,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=None)
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (0, 1]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-codon", action="store_true", help="stop at an in-frame stop codon")
     p.add_argument("--device", default="cpu")
