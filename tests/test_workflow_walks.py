@@ -19,7 +19,7 @@ GENERATED_FIGURES = [
 ]
 
 
-def workdir(tmp_path, shared_data, generated: bool, enabled: bool = True):
+def workdir(tmp_path, shared_data, generated: bool, enabled: bool = True, generate: bool = False):
     tmp_path.mkdir(parents=True, exist_ok=True)
     sheet = tmp_path / "sheet.tsv"
     gb = shared_data / "genbank"
@@ -35,7 +35,7 @@ def workdir(tmp_path, shared_data, generated: bool, enabled: bool = True):
             "walks": {"enabled": enabled, "generated": generated, "k": 4, "max_sequences": 40},
             "splits": {"method": "identity"},
         },
-        replace=slim_config(),
+        replace={**slim_config(), **({"generate": {"enabled": True}} if generate else {})},
     )
 
 
@@ -49,14 +49,13 @@ def test_walk_rules_are_default_targets_behind_their_switches(tmp_path, shared_d
     rules = dry_run_rules(workdir(tmp_path / "on", shared_data, generated=False))
     assert "walk_figures" in rules
     assert "walk_generated_figures" not in rules
-    # generated on: its figures are default targets only once a rule writes the generation
-    # stage's samples; until then the run says so and goes on without them
-    wd = workdir(tmp_path / "gen", shared_data, generated=True)
-    proc = snakemake(wd, "-n", "--quiet", "rules")
-    assert proc.returncode == 0, fail_message(proc)
-    out = proc.stdout + proc.stderr
-    notice = "walks.generated: no rule writes results/generate/{model}/samples.fa.gz"
-    assert ("walk_generated_figures" in out) != (notice in out), out[-3000:]
+    # generated on: its figures follow the generation stage (off in the slim config, on here)
+    rules = dry_run_rules(workdir(tmp_path / "gen_off", shared_data, generated=True))
+    assert "generate" not in rules
+    assert "walk_generated_figures" not in rules
+    wd = workdir(tmp_path / "gen", shared_data, generated=True, generate=True)
+    rules = dry_run_rules(wd)
+    assert {"generate", "walk_generated_figures"} <= rules
     rules = dry_run_rules(workdir(tmp_path / "off", shared_data, False, enabled=False))
     assert "walk_figures" not in rules
     assert "split_cds" in rules  # the rest of the workflow is still there
