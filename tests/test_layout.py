@@ -46,6 +46,7 @@ RULE_PACKAGES = {
     "pretrain": {"training"},
     "finetune": {"finetuning"},
     "probe": {"evaluation"},
+    "sweep": {"evaluation"},
     "figures": set(),
 }
 
