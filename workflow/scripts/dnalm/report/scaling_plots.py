@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import NullFormatter
 
 from dnalm.core.errors import InputFormatError
 from dnalm.report import figures
@@ -30,6 +29,8 @@ def plot_scaling(
     `predict` (None: no fit) labelled `fit_text` (the formula, or 'no fit: N points'),
     and the count baseline (median of the runs' baseline bits/nt) as a horizontal line.
     Writes PNG + SVG atomically; returns their paths."""
+    from matplotlib.ticker import NullFormatter
+
     df = summary if isinstance(summary, pd.DataFrame) else pd.read_csv(summary, sep="\t")
     missing = [c for c in NEEDED if c not in df.columns]
     if missing:
