@@ -46,9 +46,10 @@ def plot_scaling(
         for size in sizes:
             sub = df[df["size"] == size]
             n = int(sub["non_embedding_params"].iloc[0])
+            label = f"{size} ({figures.human(n)} non-emb. params)"
             ax.scatter(
                 sub["flops"], sub["test_bits_per_nt"], s=36, color=colours[size], zorder=4,
-                edgecolor="black", linewidth=0.4, label=f"{size} ({figures.human(n)} non-emb. params)",
+                edgecolor="black", linewidth=0.4, label=label,
             )  # fmt: skip
         front = df[df["on_frontier"]].sort_values("flops")
         if len(front):
