@@ -48,6 +48,7 @@ RULE_PACKAGES = {
     "finetune": {"finetuning"},
     "probe": {"evaluation"},
     "generate": {"generation"},
+    "sweep": {"evaluation"},
     "figures": set(),
     "walks": set(),
 }

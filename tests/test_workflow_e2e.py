@@ -252,6 +252,36 @@ def test_curves_and_test_metrics(run, model):
     assert 0 < metrics["model"]["bits_per_nt"] < 2.5
 
 
+def test_scaling_sweep_summary_and_fit(run):
+    """The shared-data sweep: 3 widths of the tiny GPT x 3 token budgets (tests/config)."""
+    df = pd.read_csv(run / "results/sweeps/tiny_gpt/summary.tsv", sep="\t")
+    assert len(df) == 9
+    assert set(df["size"]) == {"tiny-D32", "tiny-D64", "tiny-D96"}
+    assert sorted(set(df["steps"])) == [8, 16, 32]  # 8000/16000/32000 tokens of 8 x 128
+    for _, runs in df.groupby("size"):
+        runs = runs.sort_values("budget_tokens")
+        assert runs["flops"].is_monotonic_increasing
+        assert runs["flops"].iloc[-1] > 3.5 * runs["flops"].iloc[0]
+        assert runs["non_embedding_params"].nunique() == 1
+    # the FLOPs per token of a size: 6 N + 12 x n_layer x block_size x d_model
+    expected = 6 * df["non_embedding_params"] + 12 * df["n_layer"] * 128 * df["d_model"]
+    assert np.allclose(df["flops_per_token"], expected)
+    assert np.allclose(df["flops"], df["flops_per_token"] * df["tokens_seen"])
+    assert (df["test_bits_per_nt"] > 0).all()
+    assert df["on_frontier"].sum() >= 3
+    fit = pd.read_csv(run / "results/sweeps/tiny_gpt/fit.tsv", sep="\t").set_index("name")
+    status = fit.loc["status", "value"]
+    if status == "fitted":
+        b = float(fit.loc["b", "value"])
+        assert 0 < b < 1, b  # more compute, lower test bits/nt
+    else:
+        assert status.startswith("no fit:")
+    # sweep runs are neither in the pretraining table nor probed
+    models = pd.read_csv(run / "results/models/summary.tsv", sep="\t")
+    assert not models["model"].str.startswith("sweep_").any()
+    assert not list((run / "results/probe/embeddings").rglob("sweep_*"))
+
+
 def test_genome_and_region_corpora(run):
     """Window corpora: 120-nt windows in 20 kb blocks, the models trained on them, and the
     leakage tables (no pretraining contig is named chr22, and the table says so)."""
@@ -478,6 +508,10 @@ def test_report_holds_every_figure(run, report):
     assert "results/generate/summary.tsv" in tables
     assert "results/finetune/tf_binding/comparison.tsv" in tables
     assert "results/models/summary.tsv" in tables
+    for key in ("results/sweeps/tiny_gpt/summary.tsv", "results/sweeps/tiny_gpt/fit.tsv"):
+        assert key in tables
+        assert files[key].caption.strip(), f"{key} has no caption"
+    assert "results/figures/sweeps/tiny_gpt/scaling.png" in pngs
     for corpus in ("genome", "regions"):
         for table in ("leakage", "summary"):
             key = f"results/windows/{corpus}/{table}.tsv"

@@ -27,6 +27,7 @@ from dnalm.genome.samples import (  # noqa: E402
     load_sample_sheet,
     no_cds_message,
 )
+from dnalm.training.sweeps import expand_sweeps  # noqa: E402
 
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
     check_config_names(config)
@@ -59,6 +60,13 @@ SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
 TOKENIZERS = dict(config["tokenizers"])
 PRETRAIN_MODELS = dict(config["pretrain"]["models"] or {})
+try:  # scaling sweeps: each grid point becomes a pretrain.models entry (sweep_{name}_...)
+    SWEEPS = expand_sweeps(config, PRETRAIN_MODELS)
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
+# sweep runs are pretrained and summarised, not fine-tuned or probed unless named there
+SWEEP_MODELS = {p.model for points in SWEEPS.values() for p in points}
+PRETRAIN_MODELS.update({p.model: p.spec for points in SWEEPS.values() for p in points})
 for _name, _spec in PRETRAIN_MODELS.items():
     if _spec["tokenizer"] not in TOKENIZERS:
         raise WorkflowError(
@@ -147,6 +155,7 @@ wildcard_constraints:
     model=_alternatives(PRETRAIN_MODELS),
     ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
     run=_alternatives(FINETUNE_RUNS),
+    sweep=_alternatives(SWEEPS),
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
@@ -449,7 +458,9 @@ def probe_enabled():
 
 def probe_models():
     models = PROBE["models"]
-    models = sorted(PRETRAIN_MODELS) if models is None else list(models)
+    if models is None:  # every model but the sweeps' runs
+        models = sorted(set(PRETRAIN_MODELS) - SWEEP_MODELS)
+    models = list(models)
     unknown = sorted(set(models) - set(PRETRAIN_MODELS))
     if unknown:
         raise WorkflowError(f"probe.models: {unknown} are not under pretrain.models")
@@ -534,9 +545,41 @@ def walk_targets():
     return figs
 
 
+def pretrain_figure_models():
+    """The models of the pretraining table and figures: all but the sweeps' runs (their
+    own table and figure are under results/sweeps/)."""
+    return sorted(set(PRETRAIN_MODELS) - SWEEP_MODELS)
+
+
+def sweep_points(sweep):
+    """The runs of a sweep as plain records (sweep, model, size, budget, tokens, seed)."""
+    keys = ("sweep", "model", "size", "budget", "tokens", "seed")
+    return [{k: getattr(p, k) for k in keys} for p in SWEEPS[sweep]]
+
+
+def sweep_fit(sweep):
+    """The fit settings of a sweep: form (loglog | offset) and points (frontier | all)."""
+    return {
+        "form": "loglog",
+        "points": "frontier",
+        **(config["sweeps"][sweep].get("fit") or {}),
+    }
+
+
+def sweep_targets():
+    return expand(
+        [
+            "results/sweeps/{sweep}/summary.tsv",
+            "results/sweeps/{sweep}/fit.tsv",
+            "results/figures/sweeps/{sweep}/scaling.png",
+        ],
+        sweep=sorted(SWEEPS),
+    )
+
+
 def figure_targets():
     figs = walk_targets()
-    if PRETRAIN_MODELS:
+    if pretrain_figure_models():
         figs += [
             "results/figures/pretrain/curves.png",
             "results/figures/pretrain/time.png",
@@ -591,7 +634,7 @@ def all_targets():
     if probe_enabled() and embeddings():
         targets.append("results/probe/probe_table.tsv")
     targets += generation_targets()  # rules/generate.smk
-    return targets + figure_targets()
+    return targets + figure_targets() + sweep_targets()
 
 
 # ---- generation stage (generate.smk)
@@ -601,7 +644,12 @@ GENERATE = config["generate"]
 
 def generate_models():
     """Causal models to sample from (generate.models, default every gpt model)."""
-    causal = [m for m, s in PRETRAIN_MODELS.items() if s["objective"] == "gpt"]
+    causal = [
+        m
+        for m, s in PRETRAIN_MODELS.items()
+        if s["objective"] == "gpt"
+        and m not in SWEEP_MODELS  # sweeps: their own summary
+    ]
     models = causal if GENERATE["models"] is None else list(GENERATE["models"])
     for m in models:
         if m not in PRETRAIN_MODELS:
@@ -673,5 +721,3 @@ def generation_targets():
         "results/generate/summary.tsv",
         "results/figures/generate/summary.png",
     ]
-
-# One job per model samples (model, Markov baseline, natural set) and scores the three sets.

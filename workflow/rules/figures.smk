@@ -5,7 +5,7 @@ rule pretrain_figures:
     input:
         expand(
             "results/models/{model}/{f}",
-            model=sorted(PRETRAIN_MODELS),
+            model=pretrain_figure_models(),
             f=["curves.csv", "run.json", "metrics.json"],
         ),
     output:
@@ -32,6 +32,6 @@ rule pretrain_figures:
     conda:
         "../../envs/torch.yaml"
     params:
-        models=sorted(PRETRAIN_MODELS),
+        models=pretrain_figure_models(),
     script:
         "../scripts/pretrain_figures.py"

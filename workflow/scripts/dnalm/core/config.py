@@ -346,6 +346,8 @@ def training_settings(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping,
     yield "pretrain.train", pretrain, "train", PretrainTrainConfig
     for name, spec in _dicts(pretrain, "models").items():
         yield f"pretrain.models.{name}.train", spec, "train", PretrainTrainConfig
+    for name, sweep in _dicts(config, "sweeps").items():
+        yield f"sweeps.{name}.train", sweep, "train", PretrainTrainConfig
     finetune = _dicts(config, "finetune")
     yield "finetune.train", finetune, "train", FinetuneTrainConfig
     per_task = _dicts(finetune, "per_task")
@@ -451,6 +453,7 @@ NAMED_CONFIG_KEYS = (
     ("pretrain", "models"),
     ("finetune", "runs"),
     ("probe", "external"),
+    ("sweeps",),
 )
 
 
