@@ -84,11 +84,20 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
         return set()
     seen.add(path)
     tree = ast.parse(path.read_text())
-    # imports under `if TYPE_CHECKING:` never run
+
+    # imports under `if TYPE_CHECKING:` never run, and those under `if "x" in sys.modules:`
+    # only touch a module something else imported already
+    def never_imports(test: ast.expr) -> bool:
+        if getattr(test, "id", None) == "TYPE_CHECKING":
+            return True
+        return isinstance(test, ast.Compare) and any(
+            ast.unparse(c) == "sys.modules" for c in test.comparators
+        )
+
     typing_only = {
         id(sub)
         for node in ast.walk(tree)
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        if isinstance(node, ast.If) and never_imports(node.test)
         for stmt in node.body
         for sub in ast.walk(stmt)
     }

@@ -69,7 +69,7 @@ def write_fa(path, seqs):
 
 @pytest.mark.slow
 def test_walk_and_cgr_figures_run_on_two_genomes(tmp_path, shared_data):
-    wd = workdir(tmp_path, shared_data, generated=True)
+    wd = workdir(tmp_path, shared_data, generated=True, generate=True)
     proc = snakemake(wd, *WALK_FIGURES)
     assert proc.returncode == 0, fail_message(proc)
     for fig in WALK_FIGURES:
