@@ -8,12 +8,14 @@ import contextlib
 import gzip
 import hashlib
 import io
+import json
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dnalm.core.errors import InputFormatError
 
@@ -211,3 +213,18 @@ def file_digest(path: str | os.PathLike, algorithm: str = "md5", chunk: int = 1 
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The JSON object in `path`; InputFormatError naming the file and `what` it should be
+    when it is missing, not JSON, or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFormatError(f"{path}: {what} not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputFormatError(f"{path}: {what} is not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise InputFormatError(f"{path}: {what} must hold a JSON object")
+    return data

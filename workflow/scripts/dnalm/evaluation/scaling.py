@@ -26,7 +26,6 @@ table and the figure say ``no fit: N points``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write
+from dnalm.core.io import atomic_write, read_json_object
 from dnalm.modeling.models import training_flops_per_token
 
 FIT_PARAMS = {"loglog": ("a", "b"), "offset": ("a", "b", "c")}
@@ -153,24 +152,12 @@ def compute_frontier(compute: Sequence[float], loss: Sequence[float]) -> np.ndar
     return on
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputFormatError(f"{path}: {what} not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputFormatError(f"{path}: {what} is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise InputFormatError(f"{path}: {what} must hold a JSON object")
-    return data
-
-
 def run_row(folder: str | os.PathLike, point: Mapping[str, Any]) -> dict[str, Any]:
     """One summary row from a model folder (run.json, metrics.json) and its grid point
     (sweep, model, size, budget, tokens, seed)."""
     folder = Path(folder)
-    run = _read_json(folder / "run.json", "pretraining run record")
-    metrics = _read_json(folder / "metrics.json", "pretraining test metrics")
+    run = read_json_object(folder / "run.json", "pretraining run record")
+    metrics = read_json_object(folder / "metrics.json", "pretraining test metrics")
     params = run.get("params") or {}
     arch = run.get("arch") or {}
     non_emb = params.get("non_embedding")

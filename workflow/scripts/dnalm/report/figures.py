@@ -20,7 +20,6 @@ report rule fails with the path at fault rather than a pandas traceback.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_path
+from dnalm.core.io import atomic_path, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +155,6 @@ def _read_csv(
     if df.empty:
         raise InputFormatError(f"{path}: {what} has a header but no rows")
     return df
-
-
-def _read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputFormatError(f"{path}: {what} not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputFormatError(f"{path}: {what} is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise InputFormatError(f"{path}: {what} must hold a JSON object")
-    return data
 
 
 def _nonempty(mapping: Mapping[str, Any], what: str) -> list[tuple[str, Path]]:
@@ -344,7 +330,7 @@ def plot_pretrain_curves(
 
 
 def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
-    run = _read_json(folder / "run.json", "pretraining run record")
+    run = read_json_object(folder / "run.json", "pretraining run record")
     secs = _num(run.get("train_seconds"))
     if not math.isfinite(secs):
         raise InputFormatError(f"{folder / 'run.json'}: no numeric 'train_seconds'")
@@ -365,7 +351,7 @@ def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
     }
     metrics_path = folder / "metrics.json"
     if metrics_path.is_file():  # absent when test_eval is off
-        m = _read_json(metrics_path, "pretraining test metrics")
+        m = read_json_object(metrics_path, "pretraining test metrics")
         rec["test_bpn"] = _num((m.get("model") or {}).get("bits_per_nt"))
         base = m.get("baseline") or {}
         rec["baseline_bpn"] = _num(base.get("bits_per_nt"))
@@ -387,9 +373,9 @@ def pretrain_table(model_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
     rows = []
     for name, folder in model_dirs.items():
         folder = Path(folder)
-        run = _read_json(folder / "run.json", "run record")
+        run = read_json_object(folder / "run.json", "run record")
         metrics = (
-            _read_json(folder / "metrics.json", "test metrics")
+            read_json_object(folder / "metrics.json", "test metrics")
             if (folder / "metrics.json").is_file()
             else {}
         )
@@ -490,7 +476,7 @@ def _is_kmer_run(name: str, folder: Path) -> bool:
     metrics = folder / "metrics.json"
     if metrics.is_file():
         with contextlib.suppress(InputFormatError):
-            return str(_read_json(metrics, "metrics").get("tokenizer", "")).startswith("kmer")
+            return str(read_json_object(metrics, "metrics").get("tokenizer", "")).startswith("kmer")
     return False
 
 
@@ -513,7 +499,7 @@ def plot_finetune_curves(
         curves[name] = _read_csv(path, "fine-tuning curves", FT_CURVE_REQUIRED)
         if metric_name is None and (folder / "metrics.json").is_file():
             with contextlib.suppress(InputFormatError):
-                kind = _read_json(folder / "metrics.json", "metrics").get("kind")
+                kind = read_json_object(folder / "metrics.json", "metrics").get("kind")
                 metric_name = MAIN_METRIC.get(str(kind))
     if not curves:
         raise InputFormatError(f"none of the runs {[n for n, _ in items]} has a curves.csv to plot")
