@@ -104,7 +104,7 @@ def test_bad_sweeps_name_the_key(sweep, models, message):
 SWEEP = {"objective": "gpt", "tokenizer": "nucleotide", "presets": ["tiny"], "budgets": [8000]}
 
 
-def test_a_bad_sweep_stops_the_workflow_before_any_job(tmp_path):
+def test_a_bad_sweep_stops_the_workflow_before_any_job(tmp_path, shared_data):
     workdir = make_workdir(tmp_path / "wd", {"sweeps": {"s": {**SWEEP, "budgets": [100]}}})
     proc = snakemake(workdir, "-n", timeout=300)
     assert proc.returncode != 0
