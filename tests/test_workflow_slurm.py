@@ -110,7 +110,7 @@ def submissions(output: str) -> list[tuple[str, str]]:
 
 
 def scontrol_job(jobid: str) -> dict[str, str]:
-    """`scontrol show job -o` as a dict (kept by slurmctld for MinJobAge=300 s after the end)."""
+    """`scontrol show job -o` as a dict (kept by slurmctld for MinJobAge seconds after the end)."""
     out = subprocess.run(
         ["scontrol", "show", "job", "-o", jobid],
         env=cluster.ClusterInfo.env(None),  # type: ignore[arg-type]
@@ -120,6 +120,18 @@ def scontrol_job(jobid: str) -> dict[str, str]:
         timeout=30,
     ).stdout
     return dict(item.split("=", 1) for item in out.split() if "=" in item)
+
+
+def check_submitted_jobs(output: str) -> None:
+    """Every job this Snakemake run submitted completed; its GPU rules asked for a GPU."""
+    jobs = submissions(output)
+    assert jobs, "no job was submitted to SLURM:\n" + output[-3000:]
+    assert "pretrain" in {rule for rule, _ in jobs}, jobs
+    for rule, jobid in jobs:
+        job = scontrol_job(jobid)
+        assert job["JobState"] == "COMPLETED", (rule, job)
+        if rule in GPU_RULES:
+            assert gpu_request(job) is not None, (rule, job)
 
 
 def gpu_request(job: dict[str, str]) -> str | None:
@@ -402,15 +414,10 @@ def test_real_workflow_on_slurm_equals_local(
         print(f"real workflow, {name}: {time.monotonic() - started:.1f} s")
         assert proc.returncode == 0, failure(proc, f"snakemake ({name})")
         runs[name] = (workdir, proc.stdout + proc.stderr)
+        if name == "slurm":
+            # Read the job records now: slurmctld forgets a finished job after MinJobAge.
+            check_submitted_jobs(runs["slurm"][1])
 
-    jobs = submissions(runs["slurm"][1])
-    assert jobs, "no job was submitted to SLURM:\n" + runs["slurm"][1][-3000:]
-    assert "pretrain" in {rule for rule, _ in jobs}, jobs
-    for rule, jobid in jobs:
-        job = scontrol_job(jobid)
-        assert job["JobState"] == "COMPLETED", (rule, job)
-        if rule in GPU_RULES:
-            assert gpu_request(job) is not None, (rule, job)
     assert "SLURM jobid" not in runs["local"][1]
     slurm_results = result_digests(runs["slurm"][0])
     assert slurm_results, "the SLURM run wrote no comparable results"

@@ -369,8 +369,9 @@ def render_slurm_conf(paths: _Paths, hw: dict[str, str], memory_mb: int, gpus: i
         "MpiDefault=none",
         "MailProg=/bin/true",
         "ReturnToService=2",
-        # The plugin's squeue status checks need finished jobs kept >= 3 x init seconds.
-        "MinJobAge=300",
+        # The plugin's squeue status checks need finished jobs kept >= 3 x init seconds;
+        # the tests read job records after long workflow runs, so keep them an hour.
+        "MinJobAge=3600",
         # Without it a job with no --mem takes the whole node's memory and runs alone.
         f"DefMemPerCPU={DEFAULT_MEM_PER_CPU_MB}",
         "AccountingStorageType=accounting_storage/none",
