@@ -250,6 +250,16 @@ def test_curves_and_test_metrics(run, model):
         assert np.isfinite(metrics["baseline"][key])
     # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
     assert 0 < metrics["model"]["bits_per_nt"] < 2.5
+    # every baseline row scores the same targets; the reported bar is the strongest one
+    names = [b["name"] for b in metrics["baselines"]]
+    assert {b["n_targets"] for b in metrics["baselines"]} == {metrics["model"]["n_targets"]}
+    assert metrics["baseline"]["loss"] == min(b["loss"] for b in metrics["baselines"])
+    table = pd.read_csv(folder / "metrics.tsv", sep="\t")
+    assert list(table["model"]) == ["model", *names]
+    if "codon" in model:
+        assert names == ["codon_usage_unigram", "codon_bigram", "codon_trigram"]
+        # on ~1 M training codons the bigram already beats codon usage
+        assert metrics["baselines"][1]["loss"] < metrics["baselines"][0]["loss"]
 
 
 def test_scaling_sweep_summary_and_fit(run):

@@ -155,7 +155,8 @@ class PretrainTrainConfig(Section):
     mask_prob: float = 0.15  # mlm only
     mask_span: int | None = None  # mlm only; None: k for overlapping k-mers, else 1
     lowercase_loss_weight: float = 1.0  # loss weight of soft-masked (lower-case) targets
-    baseline_order: int | None = None  # None: 0 for codon tokens, else the largest affordable
+    baseline_order: int | None = None  # None: 0, 1, 2 for codon tokens, else the largest affordable
+    baseline_alpha: float | None = None  # None: 0.01 for codon tokens, else 1 (add-one)
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
     compile: bool = False  # torch.compile the model

@@ -6,13 +6,20 @@ Both score exactly the same targets of a split:
 * masked (mlm): the tokens chosen by a fixed, seeded mask (Masker with a fixed salt), the
   same for every evaluation and every model of a corpus.
 
-Baseline: an order-k Markov model on tokens with add-one smoothing, fitted on the train
-split (context restricted to the same CDS; shorter contexts at a CDS start are padded with a
-start symbol). For codon tokens the default order is 0: the codon-usage unigram. For other
-tokenizers it is the largest k (at most 8) for which the train split holds on average at
-least 10 tokens per table cell (see default_markov_order). The baseline is fitted on every
-non-pad train token. For masked LM it sees only the left context: it is the bar to clear,
-not a bidirectional model.
+Baselines: order-k Markov models on tokens with additive smoothing,
+p(y | ctx) = (n(ctx, y) + alpha) / (n(ctx) + alpha * V), V the vocabulary without the pad
+token (never a target), fitted on the train split (context restricted to the same CDS or
+segment, never across a boundary; shorter contexts at a segment start are padded with a
+start symbol). For codon tokens the default is three rows, as genomics-lm reports them:
+codon usage (order 0), codon bigram (1) and codon trigram (2), with alpha = 0.01 (the
+genomics-lm setting; add-one would flatten the sparse 64 x 64 x 64 trigram table). For other
+tokenizers the default is one row, the largest k (at most 8) for which the train split holds
+on average at least 10 tokens per table cell (see default_markov_order), with add-one
+smoothing. `baseline_order` / `baseline_alpha` in the training settings override both. Every
+baseline is fitted on every non-pad train token. For masked LM it sees only the left
+context: it is the bar to clear, not a bidirectional model. ``metrics["baselines"]`` lists
+every row; ``metrics["baseline"]`` is the strongest (lowest test loss), the bar the model
+has to clear.
 """
 
 from __future__ import annotations
@@ -193,6 +200,23 @@ def default_markov_order(
     return k
 
 
+def baseline_specs(
+    tokenizer_type: str | None, vocab_size: int, n_train: int, n_special: int, cfg
+) -> list[tuple[int, float, str]]:
+    """(order, alpha, name) of every count baseline of a corpus (module docstring)."""
+    codon = tokenizer_type == "codon"
+    if cfg.get("baseline_order") is not None:
+        orders = [int(cfg["baseline_order"])]
+    elif codon:
+        orders = [0, 1, 2]
+    else:
+        orders = [default_markov_order(vocab_size, tokenizer_type, n_train, n_special)]
+    alpha = cfg.get("baseline_alpha")
+    alpha = float(alpha) if alpha is not None else (CODON_ALPHA if codon else 1.0)
+    names = CODON_BASELINE_NAMES if codon else {}
+    return [(k, alpha, names.get(k, f"markov_order{k}")) for k in orders]
+
+
 def _context_codes(tokens: np.ndarray, positions: np.ndarray, order: int, vocab: int):
     """Code of the `order` previous tokens in the same sequence for every token. # (N, T)"""
     start = vocab  # symbol for "before the sequence start"
@@ -212,14 +236,26 @@ def _context_codes(tokens: np.ndarray, positions: np.ndarray, order: int, vocab:
     return code
 
 
-class MarkovBaseline:
-    """Order-k token Markov model with add-one smoothing (see the module docstring)."""
+#: Additive smoothing constant of the codon n-gram baselines (genomics-lm's value).
+CODON_ALPHA = 0.01
+CODON_BASELINE_NAMES = {0: "codon_usage_unigram", 1: "codon_bigram", 2: "codon_trigram"}
 
-    def __init__(self, order: int, vocab_size: int):
-        self.order, self.vocab = int(order), int(vocab_size)
+
+class MarkovBaseline:
+    """Order-k token Markov model with additive smoothing (see the module docstring).
+
+    `alpha` is the pseudo-count of every (context, token) cell; the outcomes are the
+    vocabulary without the pad token (set by `fit`)."""
+
+    def __init__(self, order: int, vocab_size: int, alpha: float = 1.0):
+        if alpha <= 0:
+            raise ValueError(f"baseline smoothing alpha must be positive, got {alpha}")
+        self.order, self.vocab, self.alpha = int(order), int(vocab_size), float(alpha)
+        self.n_outcomes = self.vocab
 
     def fit(self, tokens, positions, pad_id: int | None, batch: int = 4096) -> MarkovBaseline:
         """Count (context, token) pairs over every non-pad token of the train windows."""
+        self.n_outcomes = self.vocab - int(pad_id is not None and 0 <= pad_id < self.vocab)
         codes_all, counts_all = [], []
         for start in range(0, tokens.shape[0], batch):
             tok = np.asarray(tokens[start : start + batch], dtype=np.int64)
@@ -276,7 +312,7 @@ class MarkovBaseline:
             joint = np.where(fj, self.joint_counts[ij] if len(self.joint_codes) else 0, 0)
             fc, ic = self._lookup(self.ctx_codes, self.ctx_counts, ctx)
             ctxn = np.where(fc, self.ctx_counts[ic] if len(self.ctx_codes) else 0, 0)
-            nll = -np.log((joint + 1.0) / (ctxn + self.vocab))  # (K,)
+            nll = -np.log((joint + self.alpha) / (ctxn + self.alpha * self.n_outcomes))  # (K,)
             loss_sum += float(nll.sum())
             pred = np.where(fc, self.ctx_best[ic] if len(self.ctx_codes) else 0, self.global_best)
             nonspecial = ~np.isin(y, special)
@@ -333,16 +369,19 @@ def evaluate_test(tr) -> dict[str, Any]:
         lowercase_weight=lw,
     )
     ttype = (tr.tokenizer_spec or {}).get("type")
-    order = tr.cfg["baseline_order"]
-    if order is None:
-        n_train = int(meta.get("train", {}).get("n_tokens") or tr.train_tok.size)
-        order = default_markov_order(tr.vocab_size, ttype, n_train, len(special_id_list(meta)))
-    base = MarkovBaseline(order, tr.vocab_size).fit(tr.train_tok, tr.train_pos, tr.pad_id)
+    n_train = int(meta.get("train", {}).get("n_tokens") or tr.train_tok.size)
     labels_fn = labels_function(meta, objective, tr.masker, EVAL_SALT)
-    base_res = base.evaluate(
-        test_tok, test_pos, labels_fn, meta, ntpt, lowercase=test_low, weight=lw
-    )
-    base_name = "codon_usage_unigram" if order == 0 and ttype == "codon" else f"markov_order{order}"
+    baselines = []
+    for order, alpha, name in baseline_specs(
+        ttype, tr.vocab_size, n_train, len(special_id_list(meta)), tr.cfg
+    ):
+        fitted = MarkovBaseline(order, tr.vocab_size, alpha)
+        fitted.fit(tr.train_tok, tr.train_pos, tr.pad_id)
+        res = fitted.evaluate(
+            test_tok, test_pos, labels_fn, meta, ntpt, lowercase=test_low, weight=lw
+        )
+        baselines.append({"name": name, "order": order, "alpha": alpha, **res})
+    best = min(baselines, key=lambda b: b["loss"] if math.isfinite(b["loss"]) else math.inf)
     return {
         "split": "test",
         "objective": objective,
@@ -350,7 +389,8 @@ def evaluate_test(tr) -> dict[str, Any]:
         "lowercase_loss_weight": lw,
         "lowercase_flags": test_low is not None,
         "model": model_res,
-        "baseline": {"name": base_name, "order": order, **base_res},
+        "baseline": best,
+        "baselines": baselines,
     }
 
 
@@ -361,10 +401,9 @@ def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
     writer.writerow(METRIC_COLUMNS)
-    for name, res in (
-        ("model", metrics["model"]),
-        (metrics["baseline"]["name"], metrics["baseline"]),
-    ):
+    rows = [("model", metrics["model"])]
+    rows += [(b["name"], b) for b in metrics.get("baselines") or [metrics["baseline"]]]
+    for name, res in rows:
         row = [format_value(res[c]) for c in METRIC_COLUMNS[2:]]
         writer.writerow([name, metrics["split"], *row])
     with atomic_write(out_dir / "metrics.tsv") as fh:

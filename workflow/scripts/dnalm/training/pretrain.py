@@ -111,7 +111,14 @@ __all__ = [
 #: architecture only) cannot tell whether they match, so a run starts over from them.
 PRETRAIN_CHECKPOINT_FORMAT = "dnalm.training.pretrain/2"
 #: training settings that do not change the weights (left out of a checkpoint's setup)
-RESULT_NEUTRAL = ("log_interval", "baseline_order", "test_eval", "device", "threads")
+RESULT_NEUTRAL = (
+    "log_interval",
+    "baseline_order",
+    "baseline_alpha",
+    "test_eval",
+    "device",
+    "threads",
+)
 
 
 CURVE_COLUMNS = [
