@@ -358,6 +358,21 @@ def test_finetune_comparison_tables(run, task):
         if not name.startswith("kmer"):
             curves = pd.read_csv(folder / "curves.csv")
             assert len(curves) >= 1
+    # bootstrap CIs: every row's interval holds its metric; every row but the best
+    # baseline has a paired CI of its difference to it, which holds the difference
+    main = "accuracy" if "accuracy" in table else "pearson_r"
+    assert set(table["split"]) == {"test"}
+    assert table["metric"].str.startswith(main).all()
+    assert (table["ci95_low"] <= table[main] + 1e-9).all()
+    assert (table[main] <= table["ci95_high"] + 1e-9).all()
+    best = table["best_baseline"].iloc[0]
+    assert best in {"onehot_cnn", "kmer4"}
+    others = table[table["run"] != best]
+    best_value = rows.loc[best, main]
+    assert np.allclose(others["delta_vs_best_baseline"], others[main] - best_value, atol=1e-6)
+    assert (others["delta_ci95_low"] <= others["delta_vs_best_baseline"] + 1e-9).all()
+    assert (others["delta_vs_best_baseline"] <= others["delta_ci95_high"] + 1e-9).all()
+    assert np.isnan(rows.loc[best, "delta_vs_best_baseline"])
     for fig in ("performance", "time", "curves"):
         assert (run / f"results/figures/finetune/{task}/{fig}.png").stat().st_size > 5_000
         assert (run / f"results/figures/finetune/{task}/{fig}.svg").is_file()

@@ -95,6 +95,9 @@ rule finetune_compare:
             subcategory="{ftask}",
             labels={"task": "{ftask}", "figure": "training curves"},
         ),
+    params:
+        n_boot=config["finetune"]["bootstrap"]["n_boot"],
+        seed=config["finetune"]["bootstrap"]["seed"],
     log:
         "results/logs/finetune/{ftask}/compare.log",
     conda:

@@ -4,17 +4,22 @@ from pathlib import Path
 
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
+from dnalm.finetuning.compare import add_confidence_intervals, kind_of
 from dnalm.finetuning.finetune import comparison_table
 from dnalm.report import figures
 
 
 def main(smk):
     table = comparison_table(list(smk.input))
+    run_dirs = {Path(m).parent.name: Path(m).parent for m in smk.input}
+    if smk.params.n_boot:
+        table = add_confidence_intervals(
+            table, run_dirs, kind_of(table), n_boot=smk.params.n_boot, seed=smk.params.seed
+        )
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     figures.plot_performance(smk.output.table, smk.output.performance)
     figures.plot_finetune_time(smk.output.table, smk.output.time)
-    run_dirs = {Path(m).parent.name: Path(m).parent for m in smk.input}
     figures.plot_finetune_curves(
         run_dirs, smk.output.curves, title=f"fine-tuning on {smk.wildcards.ftask}"
     )

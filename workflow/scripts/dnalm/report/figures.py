@@ -34,6 +34,7 @@ import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, read_json_object
+from dnalm.core.predictions import read_per_base
 
 log = logging.getLogger(__name__)
 
@@ -550,6 +551,21 @@ def _one_value(df: pd.DataFrame, col: str, path: Any) -> float:
     return float(np.max(vals))
 
 
+def _ci_whiskers(ax, df: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Draw each row's bootstrap 95% CI (ci95_low/ci95_high) as a whisker on its bar;
+    returns the interval ends (nan where the table has none)."""
+    if not {"ci95_low", "ci95_high"} <= set(df.columns):
+        return np.full(0, np.nan)
+    low = pd.to_numeric(df["ci95_low"], errors="coerce").to_numpy(dtype=float)
+    high = pd.to_numeric(df["ci95_high"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(low) & np.isfinite(high) & np.isfinite(values)
+    if ok.any():
+        y = np.arange(len(values))[ok]
+        err = np.vstack([values[ok] - low[ok], high[ok] - values[ok]]).clip(min=0)
+        ax.errorbar(values[ok], y, xerr=err, fmt="none", ecolor="0.15", elinewidth=0.8, capsize=2)
+    return np.r_[low, high]
+
+
 def plot_performance(
     comparison_tsv: str | os.PathLike,
     out_png: str | os.PathLike,
@@ -557,7 +573,8 @@ def plot_performance(
     title: str | None = None,
 ) -> list[Path]:
     """The task's main test metric per run (Pearson r, or accuracy with the majority-class
-    and uniform chance levels as lines), runs in table order; baselines grey and hatched."""
+    and uniform chance levels as lines), runs in table order; baselines grey and hatched;
+    whiskers: the bootstrap 95% CI over test items when the table has one."""
     df = _comparison(comparison_tsv)
     metric = metric or main_metric(df)
     if metric not in df.columns:
@@ -570,8 +587,9 @@ def plot_performance(
         ax = fig.add_subplot()
         bars = _barh(ax, runs, values, _bar_styles(regimes))
         _label_bars(ax, bars, [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in values])
+        ci = _ci_whiskers(ax, df, values)
         lo = min(0.0, np.nanmin(values) if np.isfinite(values).any() else 0.0)
-        hi = np.nanmax(np.r_[values[np.isfinite(values)], 0.0])
+        hi = np.nanmax(np.r_[values[np.isfinite(values)], ci[np.isfinite(ci)], 0.0])
         extra = []
         if metric == "accuracy":
             hi = 1.0
@@ -626,31 +644,6 @@ def plot_finetune_time(comparison_tsv: str | os.PathLike, out_png: str | os.Path
 
 # ----------------------------------------------------------------------------- tracks
 
-NPZ_KEYS = ("ids", "predictions", "targets", "lengths")
-
-
-def _load_predictions(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise InputFormatError(f"{path}: per-base predictions file not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in NPZ_KEYS if k not in z.files]
-            if missing:
-                raise InputFormatError(f"{path}: predictions archive lacks {missing}")
-            out = {k: z[k] for k in NPZ_KEYS}
-    except (ValueError, OSError) as err:  # not a zip / object arrays
-        raise InputFormatError(f"{path}: not a readable predictions .npz ({err})") from err
-    n = len(out["ids"])
-    if n == 0:
-        raise InputFormatError(f"{path}: predictions archive holds no windows")
-    if out["predictions"].shape != out["targets"].shape or out["targets"].shape[0] != n:
-        raise InputFormatError(
-            f"{path}: predictions {out['predictions'].shape}, targets "
-            f"{out['targets'].shape} and ids ({n},) disagree"
-        )
-    out["ids"] = out["ids"].astype(str)
-    return out
-
 
 def choose_windows(targets: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
     """Row indices of the `n` windows with the most bound bases (target > 0 within each
@@ -674,7 +667,7 @@ def plot_tracks(
     Windows are `ids` when given, otherwise the `n_windows` with the most bound bases in the
     first file; every file must hold those ids (they are matched by id, not by row)."""
     items = _nonempty(prediction_npz, "prediction files")
-    data = {name: _load_predictions(path) for name, path in items}
+    data = {name: read_per_base(path) for name, path in items}
     first_name, first_path = items[0]
     first = data[first_name]
     if ids is None:
