@@ -20,7 +20,7 @@ from dnalm.evaluation.stats import (
     pearson_from_sums,
     pearson_stats,
 )
-from dnalm.finetuning.compare import add_confidence_intervals
+from dnalm.finetuning.compare import summarise_runs
 
 
 def test_pearson_from_item_sums_equals_pearson_of_the_concatenated_positions():
@@ -117,9 +117,7 @@ def test_comparison_table_gets_intervals_against_the_best_baseline(tmp_path):
             }
         )
     df = pd.DataFrame(table)
-    out = add_confidence_intervals(
-        df, {r: tmp_path / r for r in noise}, "per_base_regression", n_boot=300
-    )
+    out = summarise_runs(df, {r: tmp_path / r for r in noise}, "per_base_regression", n_boot=300)
     rows = out.set_index("run")
     assert set(out["best_baseline"]) == {"cnn"}
     assert np.isnan(rows.loc["cnn", "delta_vs_best_baseline"])
@@ -134,4 +132,4 @@ def test_comparison_table_gets_intervals_against_the_best_baseline(tmp_path):
     assert set(out["metric"]) == {"pearson_r over all flattened test positions (items: windows)"}
     missing = dict.fromkeys(noise, tmp_path / "missing")
     with pytest.raises(InputFormatError, match=r"predictions\.npz"):
-        add_confidence_intervals(df, missing, "per_base_regression")
+        summarise_runs(df, missing, "per_base_regression")

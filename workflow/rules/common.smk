@@ -27,6 +27,7 @@ from dnalm.genome.samples import (  # noqa: E402
     load_sample_sheet,
     no_cds_message,
 )
+from dnalm.core.seeds import cnn_replicates, expand_models, expand_runs  # noqa: E402
 from dnalm.training.sweeps import expand_sweeps  # noqa: E402
 
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
@@ -59,13 +60,23 @@ SPECIES_SAMPLES = [s.sample for s in SAMPLE_LIST if s.species_task]
 
 
 TOKENIZERS = dict(config["tokenizers"])
-PRETRAIN_MODELS = dict(config["pretrain"]["models"] or {})
+try:  # `seeds: [..]` entries become one entry per seed (dnalm.core.seeds)
+    PRETRAIN_MODELS = expand_models(dict(config["pretrain"]["models"] or {}))
+    FINETUNE_RUNS = expand_runs(
+        dict(config["finetune"]["runs"] or {}), dict(config["pretrain"]["models"] or {})
+    )
+    CNN_RUNS = cnn_replicates(config["baselines"]["onehot_cnn"])
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
 try:  # scaling sweeps: each grid point becomes a pretrain.models entry (sweep_{name}_...)
     SWEEPS = expand_sweeps(config, PRETRAIN_MODELS)
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 # sweep runs are pretrained and summarised, not fine-tuned or probed unless named there
 SWEEP_MODELS = {p.model for points in SWEEPS.values() for p in points}
+# further seed replicates (X_seed1, ...): fine-tuned where a run names them, not probed or
+# sampled by default (the first replicate, under the entry's own name, is)
+REPLICATE_MODELS = set(PRETRAIN_MODELS) - set(config["pretrain"]["models"] or {})
 PRETRAIN_MODELS.update({p.model: p.spec for points in SWEEPS.values() for p in points})
 for _name, _spec in PRETRAIN_MODELS.items():
     if _spec["tokenizer"] not in TOKENIZERS:
@@ -126,7 +137,6 @@ for _name in SEQUENCE_TASKS:
 
 
 FINETUNE = config["finetune"]
-FINETUNE_RUNS = dict(FINETUNE["runs"] or {})
 for _name, _run in FINETUNE_RUNS.items():
     if _run["model"] not in PRETRAIN_MODELS:
         raise WorkflowError(
@@ -155,6 +165,7 @@ wildcard_constraints:
     model=_alternatives(PRETRAIN_MODELS),
     ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
     run=_alternatives(FINETUNE_RUNS),
+    cnn=_alternatives(CNN_RUNS),
     sweep=_alternatives(SWEEPS),
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external",
@@ -388,7 +399,7 @@ def task_runs(task):
     baselines that apply to the task."""
     names = [r for r in sorted(FINETUNE_RUNS) if task in run_tasks(r)]
     if BASELINES["onehot_cnn"]["enabled"]:
-        names.append("onehot_cnn")
+        names += list(CNN_RUNS)
     if BASELINES["kmer"]["enabled"] and task_kind(task) != "per_base_regression":
         names += [f"kmer{k}" for k in BASELINES["kmer"]["k"]]
     return names
@@ -408,9 +419,13 @@ def finetune_settings(run, task):
     return merged
 
 
-def cnn_settings(task):
+def cnn_settings(task, name="onehot_cnn"):
+    """The CNN's settings on `task`; a seed replicate's (`name`) with its seed."""
     cnn = BASELINES["onehot_cnn"]
-    return {**cnn["train"], **(cnn["per_task"].get(task) or {})}
+    settings = {**cnn["train"], **(cnn["per_task"].get(task) or {})}
+    if CNN_RUNS.get(name) is not None:
+        settings["seed"] = CNN_RUNS[name]
+    return settings
 
 
 def run_dir(stage, name, task=None):
@@ -459,7 +474,7 @@ def probe_enabled():
 def probe_models():
     models = PROBE["models"]
     if models is None:  # every model but the sweeps' runs
-        models = sorted(set(PRETRAIN_MODELS) - SWEEP_MODELS)
+        models = sorted(set(PRETRAIN_MODELS) - SWEEP_MODELS - REPLICATE_MODELS)
     models = list(models)
     unknown = sorted(set(models) - set(PRETRAIN_MODELS))
     if unknown:
@@ -592,7 +607,7 @@ def figure_targets():
                 fig=["performance", "time", "curves"],
             )
             if task_kind(task) == "per_base_regression" and any(
-                r != "onehot_cnn" and not r.startswith("kmer") for r in task_runs(task)
+                r not in CNN_RUNS and not r.startswith("kmer") for r in task_runs(task)
             ):
                 figs.append(f"results/figures/finetune/{task}/tracks.png")
     if probe_enabled() and embeddings():
@@ -649,6 +664,7 @@ def generate_models():
         for m, s in PRETRAIN_MODELS.items()
         if s["objective"] == "gpt"
         and m not in SWEEP_MODELS  # sweeps: their own summary
+        and m not in REPLICATE_MODELS
     ]
     models = causal if GENERATE["models"] is None else list(GENERATE["models"])
     for m in models:

@@ -33,19 +33,19 @@ rule baseline_cnn:
     input:
         task="results/tasks/{ftask}/data.tsv",
     output:
-        metrics="results/finetune/{ftask}/onehot_cnn/metrics.json",
-        curves="results/finetune/{ftask}/onehot_cnn/curves.csv",
+        metrics="results/finetune/{ftask}/{cnn}/metrics.json",
+        curves="results/finetune/{ftask}/{cnn}/curves.csv",
     log:
-        "results/logs/finetune/{ftask}/onehot_cnn.log",
+        "results/logs/finetune/{ftask}/{cnn}.log",
     benchmark:
-        "results/benchmarks/finetune/{ftask}/onehot_cnn.tsv"
+        "results/benchmarks/finetune/{ftask}/{cnn}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
         gpu=config["finetune"]["gpus"],
     params:
-        settings=lambda wc: cnn_settings(wc.ftask),
+        settings=lambda wc: cnn_settings(wc.ftask, wc.cnn),
     script:
         "../scripts/baseline_cnn.py"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
-from dnalm.finetuning.compare import add_confidence_intervals, kind_of
+from dnalm.finetuning.compare import kind_of, summarise_runs
 from dnalm.finetuning.finetune import comparison_table
 from dnalm.report import figures
 
@@ -12,10 +12,9 @@ from dnalm.report import figures
 def main(smk):
     table = comparison_table(list(smk.input))
     run_dirs = {Path(m).parent.name: Path(m).parent for m in smk.input}
-    if smk.params.n_boot:
-        table = add_confidence_intervals(
-            table, run_dirs, kind_of(table), n_boot=smk.params.n_boot, seed=smk.params.seed
-        )
+    table = summarise_runs(
+        table, run_dirs, kind_of(table), n_boot=smk.params.n_boot, seed=smk.params.seed
+    )
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     figures.plot_performance(smk.output.table, smk.output.performance)

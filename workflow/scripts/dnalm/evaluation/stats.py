@@ -118,30 +118,46 @@ def _interval(estimate: float, values: np.ndarray, n_items: int, level: float) -
     return Interval(float(estimate), low, high, n_items, int(values.size), level)
 
 
+def _as_list(stats) -> list[np.ndarray]:
+    return [stats] if isinstance(stats, np.ndarray) else list(stats)
+
+
+def _seed_mean(finish, sums: list[np.ndarray]) -> np.ndarray:
+    """The metric averaged over seed replicates, per resample (or for the full set)."""
+    return np.mean([finish(s) for s in sums], axis=0)
+
+
 def bootstrap(
-    stats: np.ndarray, metric: str, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    stats, metric: str, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> Interval:
-    """Percentile bootstrap interval of `metric` ('pearson' | 'accuracy') of one run."""
-    finish = FINISH[metric]
-    (sums,) = resample_sums([stats], n_boot, seed)
-    return _interval(float(finish(stats.sum(0))), finish(sums), stats.shape[0], level)
+    """Percentile bootstrap interval of `metric` ('pearson' | 'accuracy') of one run, or of
+    its mean over seed replicates when `stats` is a list of (N, k) matrices whose row i is
+    the same item in each."""
+    finish, stats = FINISH[metric], _as_list(stats)
+    sums = resample_sums(stats, n_boot, seed)
+    estimate = float(_seed_mean(finish, [s.sum(0) for s in stats]))
+    return _interval(estimate, _seed_mean(finish, sums), stats[0].shape[0], level)
 
 
 def paired_bootstrap(
-    stats_a: np.ndarray,
-    stats_b: np.ndarray,
+    stats_a,
+    stats_b,
     metric: str,
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[Interval, Interval, Interval]:
     """Intervals of run a, run b and of the difference a - b, all from the same resamples
-    of the items the two runs share (row i is the same item in both)."""
+    of the items the two runs share (row i is the same item in every matrix). Either side
+    may be a list of seed replicates: its metric is then the mean over seeds."""
     finish = FINISH[metric]
-    sa, sb = resample_sums([stats_a, stats_b], n_boot, seed)
-    ea, eb = float(finish(stats_a.sum(0))), float(finish(stats_b.sum(0)))
-    va, vb = finish(sa), finish(sb)
-    n = stats_a.shape[0]
+    stats_a, stats_b = _as_list(stats_a), _as_list(stats_b)
+    sums = resample_sums([*stats_a, *stats_b], n_boot, seed)
+    va = _seed_mean(finish, sums[: len(stats_a)])
+    vb = _seed_mean(finish, sums[len(stats_a) :])
+    ea = float(_seed_mean(finish, [s.sum(0) for s in stats_a]))
+    eb = float(_seed_mean(finish, [s.sum(0) for s in stats_b]))
+    n = stats_a[0].shape[0]
     return (
         _interval(ea, va, n, level),
         _interval(eb, vb, n, level),

@@ -1,10 +1,17 @@
-"""Confidence intervals in the fine-tuning comparison table.
+"""Seed replicates and confidence intervals in the fine-tuning comparison table.
 
-Every row (fine-tuned model or baseline) of a task gets the percentile bootstrap 95% CI of
-the task's main metric over its test items, and every row but the best baseline gets the
-paired bootstrap 95% CI of its difference to the best baseline on the same items
-(:mod:`dnalm.evaluation.stats`). The table also names its metric and its split in words,
-because "r" of a per-base task has been read as a per-window mean elsewhere.
+One row per config entry: a fine-tuning run, or a baseline. Seed replicates of an entry
+(``X``, ``X_seed1``, ...; :mod:`dnalm.core.seeds`) are folded into its row: every metric
+column is the mean over seeds, and the main metric also gets its standard deviation
+(``<metric>_sd``, ddof 1; empty for one seed) and its per-seed values (``<metric>_per_seed``,
+in the order of ``seeds``).
+
+Every row gets the percentile bootstrap 95% CI of its (seed-mean) main metric over its test
+items, and every row but the best baseline gets the paired bootstrap 95% CI of its
+difference to the best baseline on the same items (:mod:`dnalm.evaluation.stats`; both sides
+seed means, so the interval covers item sampling, while the sd covers training seeds). The
+table also names its metric and its split in words, because "r" of a per-base task has been
+read as a per-window mean elsewhere.
 
 Main metrics: ``pearson_r`` over all flattened test positions (per-base regression; the
 resampled item is a whole window), ``pearson_r`` over test sequences (regression),
@@ -23,7 +30,15 @@ import pandas as pd
 
 from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import position_mask, read_per_base, read_sequence
-from dnalm.evaluation.stats import accuracy_stats, bootstrap, paired_bootstrap, pearson_stats
+from dnalm.core.seeds import replicate_base
+from dnalm.evaluation.stats import (
+    accuracy_stats,
+    bootstrap,
+    mean_sd,
+    paired_bootstrap,
+    pearson_stats,
+)
+from dnalm.finetuning.finetune import METRIC_COLUMNS
 
 BASELINE_REGIME = "baseline"
 METRIC_TEXT = {
@@ -69,43 +84,80 @@ def item_statistics(run_dir: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return df["id"].to_numpy(str), pearson_stats(t, p)
 
 
-def _aligned(ids_a, stats_a, ids_b, stats_b, where: str):
-    shared, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
-    if shared.size == 0:
-        raise InputFormatError(f"{where}: no test item in common with the best baseline")
-    return stats_a[ia], stats_b[ib]
+def _common_items(items: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each run's statistics restricted to the test items every run scored, in one order."""
+    shared = None
+    for ids, _ in items.values():
+        shared = np.asarray(ids) if shared is None else np.intersect1d(shared, ids)
+    if shared is None or shared.size == 0:
+        raise InputFormatError(f"runs {sorted(items)} share no test item")
+    out = {}
+    for run, (ids, stats) in items.items():
+        order = np.argsort(ids)
+        pos = np.searchsorted(np.asarray(ids)[order], shared)
+        out[run] = stats[order[pos]]
+    return out
 
 
-def add_confidence_intervals(
+def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """One row per entry: the metric columns averaged over its seed replicates, the main
+    metric's sd and per-seed values, `seeds`, `n_seeds` and `replicates` (run folders)."""
+    main = "accuracy" if kind == "classification" else "pearson_r"
+    metric_cols = [c for c in METRIC_COLUMNS[kind] if c in table.columns]
+    rows = []
+    entries = table.assign(entry=[replicate_base(str(r)) for r in table["run"]])
+    for entry, group in entries.groupby("entry", sort=False):
+        group = group.sort_values("seed", kind="stable") if "seed" in group else group
+        row = group.iloc[0].to_dict()
+        row["run"] = entry
+        for c in metric_cols:
+            row[c] = pd.to_numeric(group[c], errors="coerce").mean()
+        values = pd.to_numeric(group[main], errors="coerce").to_numpy(float)
+        row[f"{main}_sd"] = mean_sd(values)[1]
+        row[f"{main}_per_seed"] = ";".join(f"{v:.6g}" for v in values)
+        seeds = group["seed"] if "seed" in group else pd.Series([math.nan] * len(group))
+        row["seeds"] = ";".join("" if pd.isna(v) else str(int(v)) for v in seeds)
+        row["n_seeds"] = len(group)
+        row["replicates"] = ";".join(map(str, group["run"]))
+        rows.append(row)
+    out = pd.DataFrame(rows).drop(columns=["entry"])
+    return out.sort_values(main, ascending=False, kind="stable", na_position="last").reset_index(
+        drop=True
+    )
+
+
+def summarise_runs(
     table: pd.DataFrame,
     run_dirs: Mapping[str, str | os.PathLike],
     kind: str,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """`table` (finetune.comparison_table, one task) with the CI_COLUMNS added; the run
-    folders hold each row's predictions. Rows keep their order."""
-    metric = "accuracy" if kind == "classification" else "pearson"
-    items = {run: item_statistics(Path(run_dirs[run]), kind) for run in table["run"]}
-    main = "accuracy" if kind == "classification" else "pearson_r"
-    baselines = table[table["regime"] == BASELINE_REGIME]
-    best = None
-    if len(baselines):
-        best = str(baselines.sort_values(main, ascending=False, kind="stable")["run"].iloc[0])
-    out = table.copy()
+    """`table` (finetune.comparison_table: one row per run folder of one task) folded to one
+    row per entry (fold_replicates), with the CI_COLUMNS added when `n_boot` > 0; the run
+    folders hold each row's predictions."""
+    out = fold_replicates(table, kind)
     for column in CI_COLUMNS:
         out[column] = math.nan
     out["metric"], out["split"] = METRIC_TEXT[kind], "test"
-    out["best_baseline"] = best or ""
+    baselines = out[out["regime"] == BASELINE_REGIME]
+    best = str(baselines["run"].iloc[0]) if len(baselines) else ""  # out is sorted by main
+    out["best_baseline"] = best
     out["n_boot"] = n_boot
-    for i, run in enumerate(out["run"]):
-        ids, stats = items[run]
-        alone = bootstrap(stats, metric, n_boot, seed=seed)
-        out.loc[i, ["ci95_low", "ci95_high"]] = [alone.low, alone.high]
-        if best is None or run == best:
+    if not n_boot:
+        return out
+    metric = "accuracy" if kind == "classification" else "pearson"
+    stats = _common_items({run: item_statistics(Path(run_dirs[run]), kind) for run in table["run"]})
+    reps = {row["run"]: str(row["replicates"]).split(";") for _, row in out.iterrows()}
+    for i, entry in enumerate(out["run"]):
+        mine = [stats[r] for r in reps[entry]]
+        if entry == best or not best:
+            ci = bootstrap(mine, metric, n_boot, seed=seed)
+            out.loc[i, ["ci95_low", "ci95_high"]] = [ci.low, ci.high]
             continue
-        a, b = _aligned(ids, stats, *items[best], where=str(run_dirs[run]))
-        _, _, diff = paired_bootstrap(a, b, metric, n_boot, seed=seed)
+        theirs = [stats[r] for r in reps[best]]
+        ci, _, diff = paired_bootstrap(mine, theirs, metric, n_boot, seed=seed)
+        out.loc[i, ["ci95_low", "ci95_high"]] = [ci.low, ci.high]
         out.loc[i, ["delta_vs_best_baseline", "delta_ci95_low", "delta_ci95_high"]] = [
             diff.estimate,
             diff.low,

@@ -566,6 +566,17 @@ def _ci_whiskers(ax, df: pd.DataFrame, values: np.ndarray) -> np.ndarray:
     return np.r_[low, high]
 
 
+def _seed_points(ax, df: pd.DataFrame, metric: str) -> None:
+    """Each seed replicate's value (`<metric>_per_seed`) as a dot on its row's bar."""
+    column = f"{metric}_per_seed"
+    if column not in df.columns:
+        return
+    for y, text in enumerate(df[column].fillna("").astype(str)):
+        values = pd.to_numeric(pd.Series(text.split(";")), errors="coerce").dropna()
+        if len(values) > 1:
+            ax.plot(values, [y] * len(values), "o", ms=3, mfc="white", mec="0.1", mew=0.7)
+
+
 def plot_performance(
     comparison_tsv: str | os.PathLike,
     out_png: str | os.PathLike,
@@ -574,7 +585,8 @@ def plot_performance(
 ) -> list[Path]:
     """The task's main test metric per run (Pearson r, or accuracy with the majority-class
     and uniform chance levels as lines), runs in table order; baselines grey and hatched;
-    whiskers: the bootstrap 95% CI over test items when the table has one."""
+    whiskers: the bootstrap 95% CI over test items when the table has one; dots: the
+    values of each seed replicate when there are several."""
     df = _comparison(comparison_tsv)
     metric = metric or main_metric(df)
     if metric not in df.columns:
@@ -588,6 +600,7 @@ def plot_performance(
         bars = _barh(ax, runs, values, _bar_styles(regimes))
         _label_bars(ax, bars, [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in values])
         ci = _ci_whiskers(ax, df, values)
+        _seed_points(ax, df, metric)
         lo = min(0.0, np.nanmin(values) if np.isfinite(values).any() else 0.0)
         hi = np.nanmax(np.r_[values[np.isfinite(values)], ci[np.isfinite(ci)], 0.0])
         extra = []
