@@ -11,12 +11,14 @@ import json
 import math
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from dnalm.core.alphabet import reverse_complement
-from dnalm.core.config import check_losses, loss_settings
+from dnalm.core.config import LOSS_OPTIONS, check_config_keys, loss_settings
 from dnalm.core.errors import ConfigError
 from dnalm.modeling.models import build_model, forward_logits, resolve_arch
 from dnalm.tokenization.build import build_tokenizer
@@ -30,6 +32,10 @@ from dnalm.training.objectives import (
 )
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import BOS, EOS, MASK, PAD, VOCAB, make_corpus
+from tests.support.workflow_runner import make_workdir, snakemake
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 META = {"pad_id": PAD, "unk_id": 1, "bos_id": BOS, "eos_id": EOS, "sep_id": None, "mask_id": MASK}
 
@@ -229,7 +235,37 @@ def test_loss_config_checks_name_the_model_and_key():
         "pretrain": {"models": {"g": {"objective": "gpt", "tokenizer": "codon", "loss": "rc"}}},
     }
     with pytest.raises(ConfigError, match=r"pretrain.models.g.loss: the rc loss cannot .* codon"):
-        check_losses(config)
+        check_config_keys(config)
+
+
+def test_schema_knows_every_loss_and_option():
+    entry = SCHEMA["properties"]["pretrain"]["properties"]["models"]["additionalProperties"]
+    assert entry["properties"]["loss"]["enum"] == list(LOSS_OPTIONS)
+    options = {k for opts in LOSS_OPTIONS.values() for k in opts}
+    assert set(entry["properties"]["loss_options"]["properties"]) == options
+    models = {
+        f"g_{loss}": {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny", "loss": loss}
+        for loss in LOSS_OPTIONS
+    }
+    models["g_rc"]["loss_options"] = {"consistency": 0.5}
+    config = {"samples": "x.tsv", "pretrain": {"models": models}}
+    jsonschema.Draft202012Validator(SCHEMA).validate(config)
+    models["g_rc"]["loss_options"] = {"consistency": -1}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(SCHEMA).validate(config)
+
+
+def test_dry_run_refuses_rc_on_codons_before_any_job(tmp_path):
+    models = {
+        "gpt_codon": {"objective": "gpt", "tokenizer": "codon", "preset": "tiny", "loss": "rc"}
+    }
+    wd = make_workdir(tmp_path / "wd", {"pretrain": {"models": models}}, keep=["phiX174"])
+    proc = snakemake(wd, "-n", timeout=300)
+    assert proc.returncode != 0
+    assert "pretrain.models.gpt_codon.loss: the rc loss cannot be used with the codon" in (
+        proc.stdout + proc.stderr
+    )
+    assert not (wd / "results").exists()
 
 
 # --------------------------------------------------------------------------- pretraining runs
