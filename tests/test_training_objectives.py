@@ -326,6 +326,18 @@ def test_pretraining_with_each_loss_reports_plain_ce_and_the_objective(
     assert run["best_val_loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_a_changed_loss_starts_the_run_over(corpus, tmp_path, caplog):
+    out = tmp_path / "m"
+    short = {**FAST, "max_steps": 8}
+    pretrain(corpus, out, "gpt", "tiny", {}, short, resume=False, loss={"loss": "rc"})
+    again = pretrain(corpus, out, "gpt", "tiny", {}, short, loss={"loss": "rc"})
+    assert again["steps"] == 8  # the finished run is picked up
+    with caplog.at_level("WARNING"):
+        run = pretrain(corpus, out, "gpt", "tiny", {}, short, loss={"loss": "headless"})
+    assert run["loss"] == "headless"
+    assert "loss: checkpoint 'rc', now 'headless'" in caplog.text
+
+
 def test_a_masked_model_with_another_loss_is_refused(corpus, tmp_path):
     with pytest.raises(ConfigError, match=r"pretrain.models.bert.loss: 'rc' .*objective is 'mlm'"):
         pretrain(corpus, tmp_path / "bert", "mlm", "tiny", {}, FAST, loss={"loss": "rc"})
