@@ -246,6 +246,7 @@ def test_pretrain_table(tmp_path):
     table = figures.pretrain_table(dirs).set_index("model")
     assert list(table.index) == ["gpt_nucleotide", "mlm_bpe"]
     assert table.loc["gpt_nucleotide", "train_seconds"] == 12.5
+    assert table.loc["gpt_nucleotide", "loss"] == "ce"  # run.json without `loss`: before losses
     assert table.loc["gpt_nucleotide", "baseline"] == "markov_order2"
     assert table.loc["gpt_nucleotide", "baseline_bits_per_nt"] == pytest.approx(1.931, abs=1e-3)
     assert pd.isna(table.loc["mlm_bpe", "test_bits_per_nt"])  # trained without test eval

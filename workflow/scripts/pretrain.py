@@ -18,6 +18,8 @@ def main(smk):
     train_cfg = dict(smk.params.train)
     train_cfg.setdefault("threads", smk.threads)
     gpus = int(smk.params.gpus)
+    # the model's pretraining loss (dnalm.training.objectives; absent: ce)
+    loss = {"loss": spec.get("loss") or "ce", "loss_options": spec.get("loss_options") or {}}
     if gpus <= 1:
         pretrain(
             smk.input.corpus,
@@ -27,12 +29,14 @@ def main(smk):
             spec.get("overrides") or {},
             train_cfg,
             resume=True,
+            loss=loss,
         )
         return
     # Several GPUs: one process per GPU through torchrun (rank 0 writes the outputs).
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_json = out_dir / "launch.json"
-    cfg_json.write_text(json.dumps({"overrides": spec.get("overrides") or {}, "train": train_cfg}))
+    launch = {"overrides": spec.get("overrides") or {}, "train": train_cfg, **loss}
+    cfg_json.write_text(json.dumps(launch))
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc_per_node={gpus}", "-m", "dnalm.training.pretrain",

@@ -19,7 +19,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "dnalm.tasks.cli",
     "dnalm.tokenization.build",
     "dnalm.tokenization.corpus",
-    "dnalm.training.pretrain",
+    "dnalm.training.pretrain_cli",
     "dnalm.evaluation.inference",
 ]
 

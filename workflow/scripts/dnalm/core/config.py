@@ -56,6 +56,29 @@ TOO_LONG = ("truncate", "error")
 PRECISIONS = ("auto", "bf16", "fp32")
 LR_SCHEDULES = ("constant", "cosine")
 
+#: Pretraining losses of a causal model (`pretrain.models.*.loss`) and the options each takes
+#: under `loss_options`, with their defaults (dnalm.training.objectives defines them).
+LOSS_OPTIONS: dict[str, dict[str, Any]] = {
+    "ce": {},
+    "rc": {"consistency": 0.0},
+    "two_d": {},
+    "two_d_ce": {"two_d_weight": 1.0},
+    "headless": {"prefix": 0},
+}
+#: tokenizer types each loss refuses, and why
+LOSS_REFUSES: dict[str, tuple[tuple[str, ...], str]] = {
+    "rc": (
+        ("codon", "bpe"),
+        "its tokens have no token-level reverse complement (a codon is read in the CDS's "
+        "own frame and strand; a BPE token's reverse complement need not be in the vocabulary)",
+    ),
+    "two_d": (
+        ("kmer", "kmer_overlapping", "codon", "bpe"),
+        "the DNA walk needs one token per base (a nucleotide tokenizer)",
+    ),
+}
+LOSS_REFUSES["two_d_ce"] = LOSS_REFUSES["two_d"]
+
 
 def check_lr_schedule(schedule: str) -> str:
     """`schedule` when it is one of LR_SCHEDULES, else a ConfigError."""
@@ -390,6 +413,7 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
             if unknown:
                 raise ConfigError(f"{path}: {unknown_keys_message(unknown, known)}")
     check_presets(config)
+    check_losses(config)
 
 
 def check_presets(config: Mapping[str, Any]) -> None:
@@ -416,6 +440,63 @@ def check_presets(config: Mapping[str, Any]) -> None:
                 f"of {', '.join(PRESET_NAMES[objective])} (sizes in between: a preset and "
                 "its keys under `overrides`)"
             )
+
+
+def loss_settings(
+    name: str, spec: Mapping[str, Any], tokenizer_type: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(loss, its options with defaults) of the pretrain.models entry `name` (`spec`), after
+    checking them: a known loss, a causal (gpt) model unless the loss is ce, known option keys
+    with non-negative numbers (`prefix` an integer), and a tokenizer of `tokenizer_type` (None:
+    not known here) the loss can use. Raises ConfigError naming the model and the key."""
+    loss = spec.get("loss", "ce")
+    if loss is None:
+        loss = "ce"
+    where = f"pretrain.models.{name}"
+    if not isinstance(loss, str) or loss not in LOSS_OPTIONS:
+        raise ConfigError(
+            f"{where}.loss: unknown loss {loss!r}; choose one of {', '.join(LOSS_OPTIONS)}"
+        )
+    if loss != "ce" and spec.get("objective") != "gpt":
+        raise ConfigError(
+            f"{where}.loss: {loss!r} is a loss of causal models, but the model's objective is "
+            f"{spec.get('objective')!r}; masked (mlm) models train with ce only"
+        )
+    given = spec.get("loss_options") or {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"{where}.loss_options: must be a mapping, got {given!r}")
+    known = LOSS_OPTIONS[loss]
+    unknown = sorted((k for k in given if k not in known), key=str)
+    if unknown:
+        raise ConfigError(
+            f"{where}.loss_options: {unknown_keys_message(unknown, list(known), f'{loss} loss')}"
+            if known
+            else f"{where}.loss_options: the {loss} loss takes no options, got {unknown}"
+        )
+    options = {**known, **given}
+    for key, value in options.items():
+        integer = key == "prefix"
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or value < 0:
+            kind = "an integer" if integer else "a number"
+            raise ConfigError(f"{where}.loss_options.{key}: must be {kind} >= 0, got {value!r}")
+    refused, why = LOSS_REFUSES.get(loss, ((), ""))
+    if tokenizer_type in refused:
+        raise ConfigError(
+            f"{where}.loss: the {loss} loss cannot be used with the {tokenizer_type} tokenizer "
+            f"{spec.get('tokenizer')!r}: {why}"
+        )
+    return loss, options
+
+
+def check_losses(config: Mapping[str, Any]) -> None:
+    """loss_settings for every pretrain.models entry (the tokenizer type from `tokenizers`)."""
+    tokenizers = _dicts(config, "tokenizers")
+    for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
+        if not isinstance(spec, Mapping):
+            continue
+        tok = tokenizers.get(spec.get("tokenizer"))
+        loss_settings(name, spec, tok.get("type") if isinstance(tok, Mapping) else None)
 
 
 def _get(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:

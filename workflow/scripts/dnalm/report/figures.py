@@ -361,16 +361,16 @@ def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
 
 
 PRETRAIN_TABLE_COLUMNS = (
-    "model", "objective", "preset", "tokenizer", "params_total", "params_non_embedding",
+    "model", "objective", "loss", "preset", "tokenizer", "params_total", "params_non_embedding",
     "steps", "tokens_seen", "train_seconds", "best_step", "test_bits_per_nt",
     "test_accuracy", "baseline", "baseline_bits_per_nt",
 )  # fmt: skip
 
 
 def pretrain_table(model_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
-    """One row per pretrained model from its run.json and metrics.json: size, training
-    cost and test bits per nucleotide beside the count baseline's (empty where the model
-    was trained without test evaluation)."""
+    """One row per pretrained model from its run.json and metrics.json: size, loss, training
+    cost and test bits per nucleotide (plain cross-entropy, whatever the loss) beside the
+    count baseline's (empty where the model was trained without test evaluation)."""
     rows = []
     for name, folder in model_dirs.items():
         folder = Path(folder)
@@ -386,6 +386,7 @@ def pretrain_table(model_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
             {
                 "model": name,
                 "objective": run.get("objective"),
+                "loss": run.get("loss", "ce"),  # the pretraining loss (before it: ce)
                 "preset": run.get("preset"),
                 "tokenizer": run.get("tokenizer"),
                 "params_total": params.get("total"),

@@ -28,16 +28,38 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from dnalm.core.config import PRECISIONS
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.training import checkpoint as ckpt
+
+# --------------------------------------------------------------------------- distributed
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment (1 process without)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def all_reduce_sum(values: list[float], device) -> list[float]:
+    """`values` summed over the processes of a torchrun job (themselves with one process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
 
 # --------------------------------------------------------------------------- precision
 

@@ -17,6 +17,8 @@ What a run does:
   below 1 and a corpus with soft-masked input, each target's loss and count are weighted
   (lower-case targets by the weight), and the validation loss and bits/nt are reported both
   weighted (the objective, also for early stopping) and unweighted;
+* a causal model's per-target loss is its `loss` (cross-entropy by default; the others and
+  what curves report for them: dnalm.training.objectives);
 * validation every `eval_interval` steps (and at step 0), early stopping after `patience`
   evaluations without improvement, checkpoints `last` and `best` (checkpoint.py), rows of
   `curves.csv`; a non-finite loss stops the run with the step and a hint, and the last
@@ -39,7 +41,6 @@ moment and resumed ends with bitwise the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
@@ -56,12 +57,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
 from dnalm.core.config import PretrainTrainConfig
 from dnalm.core.device import select_device
-from dnalm.core.errors import ConfigError, DnalmError, InputFormatError, TrainingDivergedError
+from dnalm.core.errors import ConfigError, InputFormatError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.models import (
@@ -73,7 +73,9 @@ from dnalm.modeling.models import (
 )
 from dnalm.training import checkpoint as ckpt
 from dnalm.training import core
-from dnalm.training.core import EarlyStopping, divergence_error, param_groups
+from dnalm.training.checkpoint import export_model
+from dnalm.training.core import EarlyStopping, dist_info, divergence_error, param_groups
+from dnalm.training.core import all_reduce_sum as _all_reduce_sum
 from dnalm.training.lm_data import (
     IGNORE_INDEX,
     BatchSchedule,
@@ -94,6 +96,7 @@ from dnalm.training.lm_data import (
     target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
+from dnalm.training.objectives import build_objective, test_objective
 from dnalm.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,7 @@ CURVE_COLUMNS = [
     "bits_per_nt",
     "val_loss_weighted",
     "bits_per_nt_weighted",
+    "val_loss_objective",
     "lr",
     "elapsed_s",
     "tokens_per_s",
@@ -140,32 +144,15 @@ def resolve_train_cfg(train_cfg: dict | None) -> dict[str, Any]:
     return PretrainTrainConfig.from_dict(train_cfg).as_dict()
 
 
-# --------------------------------------------------------------------------- distributed
-
-
-def dist_info() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from the torchrun environment (1 process without)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    return rank, world, local
-
-
-def _all_reduce_sum(values: list[float], device) -> list[float]:
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
 class Trainer:
     """State and steps of one pretraining run (one process of it under torchrun)."""
 
-    def __init__(self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume):
+    def __init__(
+        self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, loss_spec=None
+    ):
         self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
         self.objective, self.preset = objective, preset
         self.cfg = resolve_train_cfg(train_cfg)
@@ -177,6 +164,16 @@ class Trainer:
             torch.set_num_threads(int(self.cfg["threads"]))
         self._setup_device()
         self._setup_data()
+        spec = loss_spec or {}  # {loss, loss_options} of the model entry
+        self.loss = build_objective(
+            spec.get("loss"),
+            spec.get("loss_options"),
+            self.meta,
+            self.tokenizer_dir,
+            self.tokenizer_spec,
+            objective,
+            self.out_dir.name,
+        )
         self._setup_model()
         self._setup = self.setup()  # what its checkpoints record
 
@@ -314,6 +311,7 @@ class Trainer:
             "tokenizer_hash": self.meta.get("tokenizer_hash"),
             "global_batch": self.schedule.global_batch,
             "data": corpus_fingerprint(self.corpus_dir, self.meta),
+            **({} if self.loss.name == "ce" else self.loss.spec()),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -446,19 +444,18 @@ class Trainer:
             sync = self.world == 1 or i == len(batches) - 1
             ctx = contextlib.nullcontext() if sync else self.module.no_sync()
             with ctx:
-                with core.autocast(dev, self.precision):
-                    logits = forward_logits(self.model, x, pos, module=self.module)  # (B,T,V)
-                if self.objective == "gpt":
-                    logits, y = logits[:, :-1], y[:, 1:]
-                    w = None if w is None else w[:, 1:]
-                loss = F.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]),
-                    y.reshape(-1),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum" if w is None else "none",
-                )
-                if w is not None:  # ignored targets have loss 0
-                    loss = (loss * w.to(dev, non_blocking=True).reshape(-1)).sum()
+                if self.objective == "gpt":  # the `loss` of the model (objectives.py)
+                    loss = self.loss.loss_sum(self._forward, x, pos, y, w)
+                else:
+                    logits = self._forward(x, pos)  # (B, T, V)
+                    loss = F.cross_entropy(
+                        logits.float().reshape(-1, logits.shape[-1]),
+                        y.reshape(-1),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="sum" if w is None else "none",
+                    )
+                    if w is not None:  # ignored targets have loss 0
+                        loss = (loss * w.to(dev, non_blocking=True).reshape(-1)).sum()
                 (loss * scale).backward()
             loss_sum += loss.detach()
         total = _all_reduce_sum([loss_sum.item()], dev)[0]
@@ -473,6 +470,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return mean, n_global, int(n_in_global)
+
+    def _forward(self, x, pos):
+        with core.autocast(self.device, self.precision):
+            return forward_logits(self.model, x, pos, module=self.module)  # (B, T, V)
 
     def validate(self) -> dict[str, float]:
         bs = self.cfg["eval_batch_size"] or self.cfg["micro_batch_size"]
@@ -504,7 +505,15 @@ class Trainer:
             wkeys = ("loss_sum_weighted", "weight_sum", "n_nonspecial_weighted")
             sums = _all_reduce_sum([float(res[k]) for k in (*keys, *wkeys)], self.device)
             res = summarise(*sums[:4], self.nt_per_tok, *sums[4:])
-        for key in ("loss", "loss_weighted"):
+        # the objective: the weighted CE for ce (the plain one when every target weighs 1)
+        res["loss_objective"] = res["loss_weighted"]
+        if not math.isfinite(res["loss_weighted"]):
+            res["loss_objective"] = res["loss"]
+        if self.loss.name != "ce":
+            args = (self.model, tok, pos, bs, self.device, self.amp_dtype, low, self.low_weight)
+            num, den = _all_reduce_sum(list(self.loss.validation_sums(*args)), self.device)
+            res["loss_objective"] = num / den if den else float("nan")
+        for key in ("loss", "loss_weighted", "loss_objective"):
             if not math.isfinite(res[key]) and (key == "loss" or res["weight_sum"] > 0):
                 raise self._diverged("the validation loss", res[key], self.step)
         return res
@@ -530,6 +539,7 @@ class Trainer:
             "bits_per_nt": val["bits_per_nt"] if val else None,
             "val_loss_weighted": val["loss_weighted"] if val else None,
             "bits_per_nt_weighted": val["bits_per_nt_weighted"] if val else None,
+            "val_loss_objective": val["loss_objective"] if val else None,
             "lr": lr,
             "elapsed_s": round(self.elapsed, 3),
             "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
@@ -541,8 +551,7 @@ class Trainer:
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
-        # the objective: the weighted loss (the plain one when every target weighs 1)
-        objective = val["loss_weighted"] if math.isfinite(val["loss_weighted"]) else val["loss"]
+        objective = val["loss_objective"]  # validate(); objectives.py says which
         self.last_val = objective
         improved = self.stopper.update(objective)
         if improved:
@@ -611,20 +620,6 @@ def write_pretrain_curves(
     core.write_curves(path, rows, CURVE_COLUMNS, lines)
 
 
-def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
-    """Write config.json, model.safetensors and the tokenizer files into `out_dir`, each
-    file appearing only once complete."""
-    tmp = out_dir / ".export-tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    for f in tokenizer_dir.iterdir():
-        if f.is_file():
-            shutil.copy2(f, tmp / f.name)
-    for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)
-    tmp.rmdir()
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -636,15 +631,17 @@ def pretrain(
     overrides: dict | None = None,
     train_cfg: dict | None = None,
     resume: bool = True,
+    loss: dict | None = None,
 ) -> dict[str, Any]:
     """Pretrain a `objective` ('gpt' | 'mlm') model of `preset` (models.PRESETS, with
     `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
+    `loss`: the model entry's {loss, loss_options} (training.objectives; None: ce).
 
     Resumes from `out_dir/checkpoints` when `resume` (and they exist); otherwise starts over.
     Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
     content (parameters, steps, best step, test metrics)."""
     out_dir = Path(out_dir)
-    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume)
+    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, loss)
     if tr.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "metrics.tsv", "run.json"):
@@ -684,7 +681,8 @@ def pretrain(
             "steps": tr.step,
             "tokens_seen": tr.tokens_seen,
             "best_step": tr.best_step,
-            "best_val_loss": tr.best_val,
+            "best_val_loss": tr.best_val,  # of the loss (objectives.py)
+            **tr.loss.spec(),
             "stopped_early": tr.stopped_early,
             "train_seconds": tr.elapsed,
             "flops_per_token": training_flops_per_token(
@@ -694,6 +692,7 @@ def pretrain(
         if tr.is_main:
             if tr.cfg["test_eval"]:
                 run["metrics"] = evaluate_test(tr)
+                run["metrics"].update(test_objective(tr, run["metrics"]["model"]))
                 write_metrics(out_dir, run["metrics"])
             export_model(tr.model, tr.tokenizer_dir, out_dir)
             with atomic_write(out_dir / "run.json") as fh:
@@ -707,89 +706,11 @@ def pretrain(
             dist.destroy_process_group()
 
 
-def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
-    p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
-    p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
-    p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")
-    p.add_argument(
-        "--model-set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override an architecture key, e.g. n_layer=6 (repeatable)",
-    )
-    p.add_argument(
-        "--train-set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="training setting, e.g. lr=3e-4 max_steps=500 (repeatable)",
-    )
-    p.add_argument("--config-json", help="JSON file {overrides: {...}, train: {...}}")
-    p.add_argument("--no-resume", action="store_true", help="start over (deletes checkpoints)")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    overrides, train_cfg = {}, {}
-    if args.config_json:
-        data = json.loads(Path(args.config_json).read_text())
-        overrides.update(data.get("overrides") or {})
-        train_cfg.update(data.get("train") or {})
-    overrides.update(_parse_kv(args.model_set, "--model-set"))
-    train_cfg.update(_parse_kv(args.train_set, "--train-set"))
-    run = pretrain(
-        args.corpus,
-        args.out,
-        args.objective,
-        args.preset,
-        overrides,
-        train_cfg,
-        resume=not args.no_resume,
-    )
-    if dist_info()[0] == 0 and "metrics" in run:
-        m, b = run["metrics"]["model"], run["metrics"]["baseline"]
-        print(
-            f"test loss {m['loss']:.4f} ({m['bits_per_nt']:.4f} bits/nt); baseline "
-            f"{b['name']} {b['loss']:.4f} ({b['bits_per_nt']:.4f} bits/nt)",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def register(subparsers) -> None:
-    """`dnalm pretrain`: see add_arguments."""
-    p = subparsers.add_parser(
-        "pretrain",
-        help="pretrain a gpt or mlm model on a corpus",
-        description=__doc__.split("\n\n")[0],
-    )
-    add_arguments(p)
-    p.set_defaults(func=run_from_args)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from dnalm.core.log import setup_logging
+    """`python -m dnalm.training.pretrain` (what torchrun launches): dnalm.training.pretrain_cli."""
+    from dnalm.training.pretrain_cli import main as cli_main
 
-    parser = argparse.ArgumentParser(
-        prog="python -m dnalm.training.pretrain", description=__doc__.split("\n\n")[0]
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    setup_logging(logging.INFO)
-    try:
-        return run_from_args(args)
-    except DnalmError as err:
-        print(f"dnalm: error: {err}", file=sys.stderr)
-        return 2
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""The command line of pretraining: ``dnalm pretrain`` and ``python -m dnalm.training.pretrain``
+(what ``torchrun`` launches for several GPUs or processes). Pretrain a gpt or mlm model on a
+token corpus (dnalm.training.pretrain)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.training.core import dist_info
+from dnalm.training.pretrain import pretrain
+
+
+def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"{what} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
+    p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
+    p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
+    p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")
+    p.add_argument(
+        "--model-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override an architecture key, e.g. n_layer=6 (repeatable)",
+    )
+    p.add_argument(
+        "--train-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="training setting, e.g. lr=3e-4 max_steps=500 (repeatable)",
+    )
+    p.add_argument("--config-json", help="JSON file {overrides: {...}, train: {...}}")
+    p.add_argument(
+        "--loss", default="ce", help="pretraining loss (gpt): ce rc two_d two_d_ce headless"
+    )
+    p.add_argument(
+        "--loss-set", action="append", metavar="KEY=VALUE", help="loss option, e.g. consistency=0.1"
+    )
+    p.add_argument("--no-resume", action="store_true", help="start over (deletes checkpoints)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    overrides, train_cfg, data = {}, {}, {}
+    if args.config_json:
+        data = json.loads(Path(args.config_json).read_text())
+        overrides.update(data.get("overrides") or {})
+        train_cfg.update(data.get("train") or {})
+    overrides.update(_parse_kv(args.model_set, "--model-set"))
+    train_cfg.update(_parse_kv(args.train_set, "--train-set"))
+    loss = {"loss": data.get("loss", args.loss), "loss_options": data.get("loss_options") or {}}
+    loss["loss_options"].update(_parse_kv(args.loss_set, "--loss-set"))
+    run = pretrain(
+        args.corpus,
+        args.out,
+        args.objective,
+        args.preset,
+        overrides,
+        train_cfg,
+        resume=not args.no_resume,
+        loss=loss,
+    )
+    if dist_info()[0] == 0 and "metrics" in run:
+        m, b = run["metrics"]["model"], run["metrics"]["baseline"]
+        print(
+            f"test loss {m['loss']:.4f} ({m['bits_per_nt']:.4f} bits/nt); baseline "
+            f"{b['name']} {b['loss']:.4f} ({b['bits_per_nt']:.4f} bits/nt)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def register(subparsers) -> None:
+    """`dnalm pretrain`: see add_arguments."""
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pretrain a gpt or mlm model on a corpus",
+        description=__doc__.split("\n\n")[-1],
+    )
+    add_arguments(p)
+    p.set_defaults(func=run_from_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dnalm.core.log import setup_logging
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dnalm.training.pretrain", description=__doc__.split("\n\n")[-1]
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(logging.INFO)
+    try:
+        return run_from_args(args)
+    except DnalmError as err:
+        print(f"dnalm: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
