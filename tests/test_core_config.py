@@ -109,7 +109,8 @@ def test_schema_and_dataclass_have_the_same_keys_and_defaults(path):
 def test_finetune_run_keys_are_the_run_fields():
     entry = section_schema("finetune.runs")["additionalProperties"]
     run_fields = {f.name: f for f in fields(FinetuneTrainConfig) if f.metadata.get("run")}
-    assert sorted(run_fields) == sorted(set(entry["properties"]) - {"model", "tasks", "train", "seeds"})
+    not_fields = {"model", "tasks", "train", "seeds"}
+    assert sorted(run_fields) == sorted(set(entry["properties"]) - not_fields)
     for name, f in run_fields.items():
         assert entry["properties"][name]["default"] == f.default, name
     from dnalm.core.config import REGIMES

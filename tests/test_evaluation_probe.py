@@ -16,6 +16,7 @@ from dnalm.core.alphabet import kmer_names
 from dnalm.core.errors import InputFormatError
 from dnalm.evaluation.embed import Embeddings, write_embeddings
 from dnalm.evaluation.probe import (
+    PROBE_CI_COLUMNS,
     TABLE_COLUMNS,
     append_to_table,
     assemble_table,
@@ -206,8 +207,10 @@ def test_probe_embeddings_and_table(tmp_path):
 
     files = [tmp_path / f"probe_{x}.json" for x in ("r", "k", "e")]
     table = assemble_table(files, tmp_path / "probes.tsv")
-    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert list(table.columns) == [*TABLE_COLUMNS, *PROBE_CI_COLUMNS]
     assert table["regime"].tolist() == ["pretrained", "random-init", "kmer-baseline"]
+    assert (table["ci95_low"] <= table["accuracy"]).all()
+    assert (table["accuracy"] <= table["ci95_high"]).all()
     assert table.loc[1, "layer"] == 2
     assert table.loc[0, "accuracy"] > table.loc[1, "accuracy"]
     on_disk = pd.read_csv(tmp_path / "probes.tsv", sep="\t")
@@ -221,6 +224,32 @@ def test_probe_embeddings_and_table(tmp_path):
     df = append_to_table(files[2], t)
     assert len(df) == 2
     assert sorted(pd.read_csv(t, sep="\t")["regime"]) == ["pretrained", "random-init"]
+
+
+def test_table_intervals_against_the_best_kmer_baseline(tmp_path):
+    """Paired CI of a model's accuracy difference to the better of two k-mer baselines."""
+    rng = np.random.default_rng(0)
+    ids = [f"f{i}" for i in range(400)]
+    rows = {"m": ("pretrained", 0.8), "k3": ("kmer-baseline", 0.5), "k4": ("kmer-baseline", 0.6)}
+    for name, (regime, rate) in rows.items():
+        correct = (rng.random(400) < rate).astype(int).tolist()
+        rec = {
+            "model": name,
+            "regime": regime,
+            "accuracy": float(np.mean(correct)),
+            "macro_f1": 0.0,
+            "chance": 0.25,
+            "test_items": {"id": ids, "correct": correct},
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    table = assemble_table([tmp_path / f"{n}.json" for n in rows]).set_index("model")
+    assert set(table["best_baseline"]) == {"k4"}
+    m = table.loc["m"]
+    expected = m["accuracy"] - table.loc["k4", "accuracy"]
+    assert m["delta_vs_best_baseline"] == pytest.approx(expected)
+    assert 0 < m["delta_ci95_low"] < expected < m["delta_ci95_high"]
+    assert table.loc["k3", "delta_vs_best_baseline"] < 0
+    assert np.isnan(table.loc["k4", "delta_vs_best_baseline"])
 
 
 def test_table_rejects_non_metrics(tmp_path):

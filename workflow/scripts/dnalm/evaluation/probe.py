@@ -46,6 +46,7 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.umap2d import umap_2d
 from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+from dnalm.evaluation.stats import accuracy_stats, bootstrap, paired_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,13 @@ def _tokenizer_label(meta: Mapping[str, Any]) -> str:
     return "" if tok is None else str(tok)
 
 
+def _test_items(ids, labels, predicted) -> dict[str, list]:
+    """The test fragments and whether the probe got each right: what the table's bootstrap
+    intervals resample."""
+    correct = np.asarray(labels).astype(str) == np.asarray(predicted).astype(str)
+    return {"id": [str(i) for i in ids], "correct": correct.astype(int).tolist()}
+
+
 def _write_metrics(out_json: str | os.PathLike | None, metrics: dict[str, Any]) -> None:
     if out_json is not None:
         with atomic_write(out_json) as fh:
@@ -259,6 +267,7 @@ def probe_embeddings(
         "train_splits": list(train_splits),
         "test_split": test_split,
         **res.metrics,
+        "test_items": _test_items(emb.ids[test], emb.labels[test], res.y_pred),
     }
     _write_metrics(out_json, metrics)
     log.info(
@@ -300,6 +309,7 @@ def probe_kmer(
         "test_split": test_split,
         **dict(meta or {}),
         **res.metrics,
+        "test_items": _test_items(df["id"].to_numpy(dtype=str)[test], labels[test], res.y_pred),
     }
     _write_metrics(out_json, metrics)
     log.info("probe %d-mer baseline: accuracy %.3f", k, metrics["accuracy"])
@@ -347,12 +357,18 @@ def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def assemble_table(
-    metrics_files: Iterable[str | os.PathLike], out_tsv: str | os.PathLike | None = None
+    metrics_files: Iterable[str | os.PathLike],
+    out_tsv: str | os.PathLike | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per probe metrics JSON (embedded models and k-mer baselines), in a fixed order
-    (regime, model, layer); written as TSV when `out_tsv` is given."""
-    rows = [_row(read_metrics(p), str(p)) for p in metrics_files]
+    (regime, model, layer), with bootstrap intervals (add_probe_intervals); written as TSV
+    when `out_tsv` is given."""
+    files = [str(p) for p in metrics_files]
+    rows = [_row(read_metrics(p), p) for p in files]
     df = _finish_table(rows)
+    df = add_probe_intervals(df, n_boot=n_boot, seed=seed)
     if out_tsv is not None:
         _write_table(df, out_tsv)
     return df
@@ -375,6 +391,54 @@ def append_to_table(metrics_file: str | os.PathLike, table_tsv: str | os.PathLik
     df = _finish_table(rows)
     _write_table(df, table_tsv)
     return df
+
+
+PROBE_CI_COLUMNS = (
+    "metric",
+    "ci95_low",
+    "ci95_high",
+    "best_baseline",
+    "delta_vs_best_baseline",
+    "delta_ci95_low",
+    "delta_ci95_high",
+)
+
+
+def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The table with the percentile bootstrap 95% CI of each row's test accuracy over test
+    fragments, and each row's paired bootstrap CI of its accuracy difference to the best
+    k-mer baseline on the same fragments (dnalm.evaluation.stats). Rows whose metrics file
+    has no `test_items` (written before they existed) get empty intervals."""
+    out = df.copy()
+    for column in PROBE_CI_COLUMNS:
+        out[column] = np.nan
+    out["metric"] = "accuracy over test fragments"
+    items = {}
+    for i, f in enumerate(out["metrics_file"]):
+        got = read_metrics(f).get("test_items") if n_boot else None
+        if got:
+            items[i] = pd.Series(got["correct"], index=got["id"], dtype=float)
+    base = out[(out["regime"] == "kmer-baseline") & out.index.isin(list(items))]
+    best = int(base["accuracy"].astype(float).idxmax()) if len(base) else None
+    out["best_baseline"] = "" if best is None else str(out.loc[best, "model"])
+    for i, correct in items.items():
+        ci = bootstrap(accuracy_stats(correct.to_numpy()), "accuracy", n_boot, seed=seed)
+        out.loc[i, ["ci95_low", "ci95_high"]] = [ci.low, ci.high]
+        if best is None or i == best:
+            continue
+        shared = correct.index.intersection(items[best].index)
+        if shared.empty:
+            log.warning("%s: no test fragment in common with the baseline", out.loc[i, "model"])
+            continue
+        a = accuracy_stats(correct.loc[shared].to_numpy())
+        b = accuracy_stats(items[best].loc[shared].to_numpy())
+        _, _, diff = paired_bootstrap(a, b, "accuracy", n_boot, seed=seed)
+        out.loc[i, ["delta_vs_best_baseline", "delta_ci95_low", "delta_ci95_high"]] = [
+            diff.estimate,
+            diff.low,
+            diff.high,
+        ]
+    return out
 
 
 # ----------------------------------------------------------------------------- UMAP

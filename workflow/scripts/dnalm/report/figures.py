@@ -734,7 +734,8 @@ def plot_probe_accuracy(
 ) -> list[Path]:
     """Species-probe test accuracy per representation (the probe table of
     :func:`dnalm.evaluation.probe.assemble_table`): one bar per row, coloured by regime, the k-mer
-    baseline grey and hatched, chance (1 / classes) and the majority-class rate as lines."""
+    baseline grey and hatched, chance (1 / classes) and the majority-class rate as lines;
+    whiskers: bootstrap 95% CIs over test fragments when the table has them."""
     df = _read_csv(probe_table_tsv, "probe table", PROBE_REQUIRED, sep="\t")
     acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(dtype=float)
     labels = []
@@ -752,6 +753,7 @@ def plot_probe_accuracy(
         ax = fig.add_subplot()
         bars = _barh(ax, labels, acc, _bar_styles(regimes))
         _label_bars(ax, bars, [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in acc])
+        _ci_whiskers(ax, df, acc)
         extra = _chance_lines(
             ax, [(majority, "--", "chance: majority class"), (chance, ":", "chance: uniform")]
         )
