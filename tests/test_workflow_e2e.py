@@ -435,6 +435,12 @@ def test_probe_table_and_umaps(run):
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
     assert kmer > 0.4  # species differ in composition: k-mers carry it
+    # paired CIs against the k-mer baseline: every embedded model scored on the same fragments
+    assert set(table["best_baseline"]) == {"4-mer frequencies"}
+    others = table[table["regime"] != "kmer-baseline"]
+    assert np.allclose(others["delta_vs_best_baseline"], others["accuracy"] - kmer, atol=1e-3)
+    assert (others["delta_ci95_low"] <= others["delta_ci95_high"]).all()
+    assert (table["ci95_low"] <= table["accuracy"] + 1e-4).all()
     emb = np.load(run / "results/probe/embeddings/pretrained/gpt_nucleotide.npz")
     assert emb["embeddings"].shape == (len(emb["ids"]), 64)
     coords = pd.read_csv(run / "results/probe/umap/pretrained/mlm_kmer6.tsv", sep="\t")
