@@ -32,6 +32,9 @@ What torch 2.13 allows (measured on CPU, tests/test_modeling_attention.py):
   ``torch.compile(flex_attention)`` alone works), so :func:`check_flex_forward` refuses a
   compiled module on CPU with that explanation. On CUDA it is the path PyTorch documents
   for flex attention; it could not be run here (no GPU).
+* The choice is not written to a model folder's ``config.json``: a folder pretrained with
+  flex attention loads with transformers' default (sdpa), so fine-tuning, embedding and
+  ``dnalm score`` of it on CPU are unaffected.
 * The refusals come at the first forward pass that would hit them (the first training step
   of a run, before any update), with the fix in the message.
 """
