@@ -327,3 +327,37 @@ def test_cuda_bf16_close_to_cpu(bert_dir, tmp_path):
         np.linalg.norm(cpu, axis=1) * np.linalg.norm(gpu.embeddings, axis=1)
     )
     assert cos.min() > 0.99
+
+
+@pytest.mark.parametrize("which", ["bert", "opt_kmer3"])
+def test_rc_average_embedding_is_strand_symmetric(which, bert_dir, tmp_path):
+    """With rc_average a sequence and its reverse complement get the same vector (and
+    without it they do not), for a per-base WordLevel tokenizer and a workflow folder with
+    an overlapping 3-mer tokenizer whose tokens do not line up across strands."""
+    from dnalm.core.alphabet import reverse_complement
+
+    folder = bert_dir
+    if which == "opt_kmer3":
+        tokenizers = pytest.importorskip("dnalm.tokenization.build")
+        dmodels = pytest.importorskip("dnalm.modeling.models")
+        folder = tmp_path / "model"
+        tok = tokenizers.build_tokenizer({"type": "kmer_overlapping", "k": 3})
+        tok.save(folder)
+        arch = dmodels.resolve_arch("gpt", "tiny", {"context": 64})
+        torch.manual_seed(0)
+        dmodels.build_model("gpt", arch, tok.vocab_size, tok.special_ids).save_pretrained(
+            str(folder)
+        )
+    seqs = [s for s in SEQS if len(s) >= 6]
+    df = _table(seqs + [reverse_complement(s) for s in seqs])
+    n = len(seqs)
+    rc = load_embeddings(_embed(folder, df, tmp_path / "rc.npz", rc_average=True))
+    assert rc.meta["rc_average"] is True
+    np.testing.assert_allclose(rc.embeddings[:n], rc.embeddings[n:], rtol=1e-5, atol=1e-6)
+    plain = load_embeddings(_embed(folder, df, tmp_path / "plain.npz"))
+    assert plain.meta["rc_average"] is False
+    assert not np.allclose(plain.embeddings[:n], plain.embeddings[n:], atol=1e-4)
+    # the average of the two strands' plain vectors
+    np.testing.assert_allclose(
+        rc.embeddings[:n], (plain.embeddings[:n] + plain.embeddings[n:]) / 2, atol=1e-5
+    )

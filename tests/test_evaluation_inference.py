@@ -180,3 +180,34 @@ def test_loading_a_folder_without_model_is_an_error(tmp_path):
     save_tokenizer(tmp_path)
     with pytest.raises(InputFormatError, match=r"no config\.json"):
         inf.LoadedModel.from_folder(tmp_path)
+
+
+@pytest.mark.parametrize("objective", ["gpt", "mlm"])
+def test_rc_average_score_is_strand_symmetric(models, objective, tmp_path):
+    from dnalm.core.alphabet import reverse_complement
+
+    seq = "ACGTTGCAGGATAAGCTTAC"
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(f">f\n{seq}\n>r\n{reverse_complement(seq)}\n")
+
+    def totals(rc_average):
+        per, tot = tmp_path / "per.tsv", tmp_path / "tot.tsv"
+        inf.score_fasta(models[objective], fasta, per, tot, rc_average=rc_average)
+        with open(tot) as fh:
+            rows = {r["id"]: r for r in csv.DictReader(fh, delimiter="\t")}
+        with open(per) as fh:
+            return rows, list(csv.DictReader(fh, delimiter="\t"))
+
+    plain, _ = totals(False)
+    assert plain["f"]["log_likelihood"] != plain["r"]["log_likelihood"]
+    rc, per = totals(True)
+    for key in ("log_likelihood", "mean_per_token", "bits_per_nt"):
+        assert rc["f"][key] == rc["r"][key], key
+    assert rc["f"]["log_likelihood_forward"] == plain["f"]["log_likelihood"]
+    assert rc["f"]["log_likelihood_reverse"] == plain["r"]["log_likelihood"]
+    mean = (float(plain["f"]["log_likelihood"]) + float(plain["r"]["log_likelihood"])) / 2
+    assert math.isclose(float(rc["f"]["log_likelihood"]), mean, abs_tol=2e-6)
+    # the reverse strand's per-token rows are flipped back: indices run downwards
+    minus = [int(r["index"]) for r in per if r["id"] == "f" and r["strand"] == "-"]
+    assert len(minus) > 1
+    assert minus == sorted(minus, reverse=True)

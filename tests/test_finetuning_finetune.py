@@ -347,3 +347,95 @@ def test_subsample_split_is_seeded_and_keeps_other_splits():
     assert a["id"].tolist() == b["id"].tolist()
     assert (a["split"] != "train").sum() == (df["split"] != "train").sum()
     assert a.attrs["kind"] == "classification"
+
+
+def _arrays_for(seqs, width, kind="per_base_regression", labels=None):
+    from dnalm.finetuning.data import task_arrays
+
+    part = pd.DataFrame({"id": [f"r{i}" for i in range(len(seqs))], "sequence": seqs})
+    if kind == "per_base_regression":
+        part["targets"] = [",".join("0" for _ in s) for s in seqs]
+    else:
+        part["label"] = labels[0]
+    return task_arrays(part, kind, width, labels)
+
+
+def test_rc_average_per_base_is_strand_symmetric(gpt_dir, tmp_path):
+    """With rc_average the per-base prediction for a window equals the flipped prediction
+    for its reverse complement; without it the two differ (the model is not symmetric)."""
+    from dnalm.core.alphabet import reverse_complement
+
+    settings = {**FAST, "regime": "full", "max_epochs": 1, "rc_average": True}
+    out = tmp_path / "run"
+    rec = ft.finetune(gpt_dir, per_base_table(n=120), out, settings, task_name="t")
+    assert rec["config"]["rc_average"] is True
+    model = load_model_folder(out / "model", kind="finetuned").model
+    tok = dtok.load_tokenizer(out / "model")
+    # lower case and N go through the string-level reverse complement
+    seqs = ["ACGTTGCAGGATAAGCTTACGNNATGCA", "ttgacGATAAGcca"]
+    both = [s for x in seqs for s in (x, reverse_complement(x))]
+    arrays = _arrays_for(both, 30)
+    lengths = [len(s) for s in both]
+    for rc_average in (True, False):
+        cfg = FinetuneTrainConfig.from_dict({**settings, "rc_average": rc_average})
+        pred = ft.predict_arrays(model, arrays, tok, 96, "per_base_regression", cfg)["pred"]
+        for i in range(0, len(both), 2):
+            n = lengths[i]
+            fwd, rev = pred[i, :n], pred[i + 1, :n][::-1]
+            if rc_average:
+                np.testing.assert_allclose(fwd, rev, rtol=1e-5, atol=1e-6)
+            else:
+                assert not np.allclose(fwd, rev, atol=1e-4)
+    # the test predictions written by the run are the rc-averaged ones
+    test = per_base_table(n=120)
+    test = test[test["split"] == "test"].reset_index(drop=True)
+    cfg = FinetuneTrainConfig.from_dict(settings)
+    again = ft.predict_arrays(model, _arrays_for(list(test["sequence"]), 48), tok, 96,
+                              "per_base_regression", cfg)  # fmt: skip
+    with np.load(out / "predictions.npz") as z:
+        np.testing.assert_allclose(again["pred"], z["predictions"], atol=1e-5)
+
+
+def test_rc_average_classification_is_strand_symmetric(mlm_codon_dir, tmp_path):
+    from dnalm.core.alphabet import reverse_complement
+
+    settings = {**FAST, "regime": "full", "max_epochs": 1, "rc_average": True}
+    out = tmp_path / "run"
+    ft.finetune(mlm_codon_dir, class_table(n=120), out, settings, task_name="t")
+    model = load_model_folder(out / "model", kind="finetuned").model
+    tok = dtok.load_tokenizer(out / "model")
+    seqs = ["ATGGCGCCGTTAGCAGGCGCATTTAA", "GGGCCCATATTTCGAN"]  # 26 and 16 nt: partial codons
+    both = [s for x in seqs for s in (x, reverse_complement(x))]
+    arrays = _arrays_for(both, 26, "classification", ["at", "gc"])
+    for rc_average in (True, False):
+        cfg = FinetuneTrainConfig.from_dict({**settings, "rc_average": rc_average})
+        logits = ft.predict_arrays(model, arrays, tok, 96, "classification", cfg)["pred"]
+        prob = torch.softmax(torch.from_numpy(logits), 1).numpy()
+        if rc_average:
+            np.testing.assert_allclose(prob[0::2], prob[1::2], atol=1e-6)
+        else:
+            assert not np.allclose(prob[0::2], prob[1::2], atol=1e-5)
+
+
+def test_average_strands_flips_back_within_length_and_keeps_one_strand_bases():
+    from dnalm.finetuning.data import average_strands
+
+    fwd = {
+        "pred": np.array([[1.0, 2.0, 3.0, 0.0]], np.float32),
+        "mask": np.array([[True, True, False, False]]),  # last base uncovered forward
+        "y": np.zeros((1, 4), np.float32),
+    }
+    rev = {
+        "pred": np.array([[10.0, 20.0, 30.0, 0.0]], np.float32),  # reverse strand order
+        "mask": np.array([[True, True, True, False]]),
+        "y": np.zeros((1, 4), np.float32),
+    }
+    out = average_strands(fwd, rev, "per_base_regression", np.array([3]))
+    # base 0 <- rev base 2 (30), base 1 <- rev base 1 (20), base 2 <- rev base 0 (10) only
+    np.testing.assert_allclose(out["pred"], [[15.5, 11.0, 10.0, 0.0]])
+    assert out["mask"].tolist() == [[True, True, True, False]]
+    reg = average_strands(
+        {"pred": np.array([[1.0]], np.float32)}, {"pred": np.array([[3.0]], np.float32)},
+        "sequence_regression", np.array([5]),
+    )  # fmt: skip
+    assert reg["pred"].tolist() == [[2.0]]

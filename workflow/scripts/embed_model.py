@@ -17,6 +17,7 @@ def main(smk):
         layer=int(ext.get("layer", probe["layer"])),
         pooling=ext.get("pooling", probe["pooling"]),
         batch_size=int(ext.get("batch_size", probe["batch_size"])),
+        rc_average=bool(ext.get("rc_average", probe.get("rc_average", False))),
         trust_remote_code=bool(ext.get("trust_remote_code", False)),
         random_init=regime == "random-init",
         regime=regime,

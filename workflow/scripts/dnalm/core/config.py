@@ -237,6 +237,7 @@ class FinetuneTrainConfig(Section):
     grad_clip: float | None = _fit(1.0)
     max_shift: int = 10  # per-base tasks; 0 = off
     reverse_complement: bool = False
+    rc_average: bool = False  # test predictions: mean over the strand and its reverse complement
     max_train_examples: int | None = None  # seeded subsample of train (CI-sized runs)
     max_validation_examples: int | None = None  # seeded subsample of validation (ditto)
     too_long: str = "truncate"
@@ -326,6 +327,7 @@ class ProbeConfig(Section):
     external: dict[str, dict[str, Any]] = field(default_factory=dict)
     layer: int = -1
     pooling: str = "mean"
+    rc_average: bool = False  # mean of the sequence's and its reverse complement's vectors
     batch_size: int = 64
     kmer_k: int = 4
     cv_folds: int = 5

@@ -25,6 +25,13 @@ the embedding layer) are pooled:
           refused with an error that points to ``last``;
 ``last``  the last non-pad position (the natural summary of a causal model).
 
+Reverse-complement averaging (``rc_average=True``, config ``probe.rc_average``; as Caduceus,
+GPN and Evo 2 do): each sequence is also embedded as its reverse complement
+(:func:`dnalm.core.alphabet.reverse_complement` on the DNA string, case kept, N stays N, then
+the model's own tokenizer, so it works for every tokenizer) and the vector is the mean of the
+two pooled vectors. This module only writes pooled vectors; there is no per-token output to
+flip. ``n_tokens`` stays the forward strand's count.
+
 Pad positions cannot change a sequence's vector: padding is on the right, the attention mask
 hides pad keys from every query, and causal models never look right anyway
 (``tests/test_evaluation_embed.py`` checks batched against alone). Sequences are sorted by token
@@ -56,6 +63,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from dnalm.core.alphabet import reverse_complement
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
@@ -280,11 +288,28 @@ def embed_sequences(
     to_text=_identity,
     ids: Sequence[str] | None = None,
     model_name: str = "model",
+    rc_average: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Embed `sequences` with a loaded model and tokenizer.
 
     Returns (embeddings float32 (N, D) in input order, tokens per sequence int32 (N,),
-    number of sequences truncated to `max_length`)."""
+    number of sequences truncated to `max_length`). `rc_average`: the mean of the vectors
+    of each sequence and of its reverse complement (truncation counted on both strands)."""
+    if rc_average:
+        same = {
+            "layer": layer,
+            "pooling": pooling,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "exclude_special_tokens": exclude_special_tokens,
+            "to_text": to_text,
+            "ids": ids,
+            "model_name": model_name,
+        }
+        fwd, n_tok, n_cut = embed_sequences(net, hf_tok, sequences, **same)
+        rc_seqs = [reverse_complement(s) for s in sequences]
+        rev, _, n_cut_rc = embed_sequences(net, hf_tok, rc_seqs, **same)
+        return (fwd + rev) / np.float32(2.0), n_tok, n_cut + n_cut_rc
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}; choose one of {list(POOLINGS)}")
     if batch_size < 1:
@@ -376,6 +401,7 @@ def embed_table(
     tokenizer: str | os.PathLike | None = None,
     regime: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    rc_average: bool = False,
 ) -> Path:
     """Embed every row of a task table with one model and write ``out_npz`` + sidecar.
 
@@ -384,7 +410,8 @@ def embed_table(
     embedding output); `pooling`: mean | cls | last; `max_length`: token limit (default: the
     smaller of the tokenizer's and the position table's); `random_init`: same config, fresh
     weights drawn with `seed`; `splits`: only rows of these splits; `tokenizer`: a tokenizer
-    folder or id other than the model's; `regime`: the probe-table regime (default
+    folder or id other than the model's; `rc_average`: average each sequence's vector with its
+    reverse complement's (module docstring); `regime`: the probe-table regime (default
     "random-init" or "pretrained"); `meta`: extra keys for the sidecar (e.g. model and
     tokenizer names from the config). Returns the path of the .npz."""
     t0 = time.perf_counter()
@@ -425,6 +452,7 @@ def embed_table(
         to_text=to_text,
         ids=df["id"].tolist(),
         model_name=name,
+        rc_average=rc_average,
     )
     if n_trunc:
         log.warning("%s: %d sequence(s) truncated to %d tokens", name, n_trunc, limit)
@@ -443,6 +471,7 @@ def embed_table(
         "n_layers": n_hidden,
         "pooling": pooling,
         "exclude_special_tokens": exclude_special_tokens,
+        "rc_average": bool(rc_average),
         "dim": int(emb.shape[1]),
         "n": len(df),
         "n_per_split": {k: int(v) for k, v in df["split"].value_counts().sort_index().items()},

@@ -13,6 +13,16 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 * score (masked): pseudo-log-likelihood: each token is masked in turn (with its k-1
   neighbours on each side for overlapping k-mers, so the base cannot be read from them) and
   scored from the rest. Sequences must fit the context.
+* score with ``rc_average`` (``dnalm score --rc-average``; as Caduceus, GPN and Evo 2 do):
+  each sequence is also scored as its reverse complement
+  (:func:`dnalm.core.alphabet.reverse_complement` on the DNA string, case kept, N stays N,
+  then tokenized like the forward strand, so any tokenizer works); the sequence's
+  log-likelihood is the mean of the two strands' totals (both strands are in the totals
+  table too). The per-token table then lists the reverse strand's tokens as well
+  (``strand`` column ``+``/``-``), flipped back: the ``-`` rows run in forward base order
+  (the reverse strand's last token first) and ``index`` is the token's index in the
+  reverse strand's encoding. Per-token values are not averaged: a k-mer, codon or BPE token
+  of one strand has no counterpart token on the other.
 * generate (causal): temperature / top-k / top-p (nucleus) sampling from a prefix, until
   [EOS], an in-frame stop codon (`stop_codon=True`, frame counted from the first base of the
   prefix) or `max_new_tokens`. Top-k keeps the k most probable tokens; top-p then keeps the
@@ -34,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dnalm.core.alphabet import IUPAC
+from dnalm.core.alphabet import IUPAC, reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
 from dnalm.modeling.loader import load_model_folder
@@ -164,36 +174,52 @@ def score_fasta(
     out_tsv: str | Path,
     totals_tsv: str | Path,
     device: str = "cpu",
+    rc_average: bool = False,
 ) -> int:
     """Per-token log-likelihoods (`out_tsv`: id, index, token, log_likelihood) and per
     sequence totals (`totals_tsv`: id, n_tokens, n_nt, log_likelihood, mean_per_token,
-    bits_per_nt) of every sequence in `fasta`. Returns the number of sequences."""
+    bits_per_nt) of every sequence in `fasta`. Returns the number of sequences.
+
+    `rc_average` (module docstring): totals are the mean over the sequence and its reverse
+    complement (plus columns log_likelihood_forward, log_likelihood_reverse); the per-token
+    table gains a ``strand`` column and the reverse strand's rows."""
     lm = LoadedModel.from_folder(model_dir, device)
     n = 0
     with atomic_write(out_tsv) as fh_pos, atomic_write(totals_tsv) as fh_tot:
         wp = csv.writer(fh_pos, delimiter="\t", lineterminator="\n")
         wt = csv.writer(fh_tot, delimiter="\t", lineterminator="\n")
-        wp.writerow(["id", "index", "token", "log_likelihood"])
-        wt.writerow(["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"])
+        head = ["id", "index", "token", "log_likelihood"]
+        wp.writerow([*head, "strand"] if rc_average else head)
+        head = ["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"]
+        extra = ["log_likelihood_forward", "log_likelihood_reverse"] if rc_average else []
+        wt.writerow(head + extra)
         for header, seq, lineno in read_fasta(fasta):
             sid = header.split()[0] if header.split() else f"line{lineno}"
             if not seq:
                 raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
-            ids = lm.encode(seq, name=f"{fasta}:{lineno} ({sid})")
-            ll = score_ids(lm, ids)
-            scored = ~np.isnan(ll)
-            for i in np.flatnonzero(scored):
-                wp.writerow([sid, int(i), lm.token_text(ids[i]), f"{ll[i]:.6f}"])
-            total = float(ll[scored].sum())
-            k = int(scored.sum())
+            where = f"{fasta}:{lineno} ({sid})"
+            strands = [("+", seq)] + ([("-", reverse_complement(seq))] if rc_average else [])
+            totals, counts = [], []
+            for strand, text in strands:
+                ids = lm.encode(text, name=where)
+                ll = score_ids(lm, ids)
+                scored = np.flatnonzero(~np.isnan(ll))
+                for i in scored if strand == "+" else scored[::-1]:
+                    row = [sid, int(i), lm.token_text(ids[i]), f"{ll[i]:.6f}"]
+                    wp.writerow([*row, strand] if rc_average else row)
+                totals.append(float(ll[scored].sum()))
+                counts.append(len(scored))
+            total = sum(totals) / len(totals)
+            mean_per_token = sum(t / max(k, 1) for t, k in zip(totals, counts, strict=True))
             wt.writerow(
                 [
                     sid,
-                    k,
+                    counts[0],
                     len(seq),
                     f"{total:.6f}",
-                    f"{total / max(k, 1):.6f}",
+                    f"{mean_per_token / len(totals):.6f}",
                     f"{-total / math.log(2) / len(seq):.6f}",
+                    *(f"{t:.6f}" for t in (totals if rc_average else [])),
                 ]
             )
             n += 1
@@ -343,7 +369,9 @@ def sample_continuation(
 
 def _cmd_score(args) -> int:
     totals = args.totals or str(Path(args.out).with_suffix("")) + ".totals.tsv"
-    n = score_fasta(args.model, args.fasta, args.out, totals, device=args.device)
+    n = score_fasta(
+        args.model, args.fasta, args.out, totals, device=args.device, rc_average=args.rc_average
+    )
     print(f"scored {n} sequences: {args.out}, {totals}", file=sys.stderr)
     return 0
 
@@ -394,6 +422,11 @@ def register(subparsers) -> None:
     p.add_argument("--fasta", required=True)
     p.add_argument("--out", required=True, help="per-token TSV (id, index, token, ll)")
     p.add_argument("--totals", help="per-sequence TSV (default: OUT minus suffix + .totals.tsv)")
+    p.add_argument(
+        "--rc-average",
+        action="store_true",
+        help="sequence score = mean of the forward and reverse-complement scores",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_score)
 

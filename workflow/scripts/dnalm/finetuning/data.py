@@ -167,6 +167,48 @@ def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]],
     return _seq_mse, "pearson_r", sequence
 
 
+def flip_within_length(values: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """Reverse each row's first `lengths[i]` entries (positions past a row's length are 0);
+    rows padded or cut to `width`. # (N, W') -> (N, width)"""
+    n = values.shape[0]
+    src = lengths[:, None] - 1 - np.arange(width)[None]  # (N, width)
+    valid = (src >= 0) & (src < values.shape[1])
+    out = np.take_along_axis(values, np.clip(src, 0, values.shape[1] - 1), axis=1)
+    return np.where(valid, out, np.zeros((), values.dtype)).reshape(n, width)
+
+
+def average_strands(
+    fwd: Mapping[str, np.ndarray], rev: Mapping[str, np.ndarray], kind: str, lengths: np.ndarray
+) -> dict[str, Any]:
+    """Reverse-complement averaging of two :func:`dnalm.training.fit.predict` outputs, of
+    the same rows forward (`fwd`) and reverse-complemented (`rev`): class probabilities
+    (returned as their log, so a softmax gives them back), regression values, or per-base
+    predictions, where each row of `rev` is first flipped back within its length
+    (`lengths`, bases) and a base scored on one strand only keeps that strand's value.
+    Targets (``y``) are the forward ones; ``loss`` is not defined for the mean (nan)."""
+    out = dict(fwd)
+    out["loss"] = float("nan")
+    if kind == "per_base_regression":
+        width = fwd["pred"].shape[1]
+        lengths = np.asarray(lengths, np.int64)
+        m_f = fwd["mask"].astype(bool)
+        m_r = flip_within_length(rev["mask"].astype(bool), lengths, width)
+        p_r = flip_within_length(rev["pred"], lengths, width)
+        both = m_f.astype(np.float32) + m_r
+        total = np.where(m_f, fwd["pred"], 0.0) + np.where(m_r, p_r, 0.0)
+        out["pred"] = (total / np.maximum(both, 1.0)).astype(np.float32)
+        out["mask"] = m_f | m_r
+    elif kind == "classification":
+        prob = (
+            torch.softmax(torch.from_numpy(fwd["pred"]), 1)
+            + torch.softmax(torch.from_numpy(rev["pred"]), 1)
+        ) / 2
+        out["pred"] = torch.log(prob).numpy()
+    else:
+        out["pred"] = ((fwd["pred"] + rev["pred"]) / 2).astype(np.float32)
+    return out
+
+
 def score_test(
     out_dir: Path,
     kind: str,

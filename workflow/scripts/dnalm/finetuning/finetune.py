@@ -47,6 +47,12 @@ Augmentations (training batches only) are done on bases, before tokenization, so
 window is re-tokenized in its new frame: random shifts up to ``max_shift`` bp with targets
 shifted alike (by cropping, see :mod:`dnalm.finetuning.baselines`), optional reverse complement.
 
+Reverse-complement averaging (``rc_average``; test predictions only, training and model
+selection unchanged): every test row is also predicted from its reverse complement (the DNA
+string complemented, then tokenized, so any tokenizer works) and the two predictions are
+averaged: class probabilities, regression values, or per-base scores after flipping the
+reverse strand's track back along the sequence (:func:`predict_arrays`).
+
 Outputs in ``out_dir`` (each atomic; ``metrics.json`` last): ``curves.csv``,
 ``predictions.npz`` (per-base) or ``predictions.tsv``, ``model/`` (the fine-tuned language
 model folder, loadable by the Auto classes like a pretrained one and embeddable by
@@ -72,13 +78,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dnalm.core.alphabet import CODE_TO_BASE
+from dnalm.core.alphabet import CODE_TO_BASE, reverse_complement
 from dnalm.core.config import FinetuneTrainConfig, fit_settings
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.metrics import write_metrics_json
 from dnalm.finetuning.data import (
+    average_strands,
     class_labels,
     discard_stale_checkpoints,
     save_curves,
@@ -223,12 +230,22 @@ class Tokenize:
     Augments first (shift crop, reverse complement; training only), then decodes each row
     back to its bases, tokenizes it with the model's tokenizer (``BOS tokens EOS``),
     truncates to `context` tokens and builds input_ids / attention_mask (B, T) and, for
-    per-base tasks, base_index (B, W) with the base mask cleared where no token covers."""
+    per-base tasks, base_index (B, W) with the base mask cleared where no token covers.
+    `rc`: tokenize the reverse complement of every row instead (the DNA string is
+    complemented, then tokenized); base_index and the base mask are then in the reverse
+    strand's coordinates (base j of the output is base L-1-j of the row), y is unchanged."""
 
     def __init__(
-        self, tok, context: int, per_base: bool, train: bool, cfg: FinetuneTrainConfig
+        self,
+        tok,
+        context: int,
+        per_base: bool,
+        train: bool,
+        cfg: FinetuneTrainConfig,
+        rc: bool = False,
     ) -> None:
         self.tok = tok
+        self.rc = rc
         self.context = int(context)
         self.per_base = per_base
         self.train = train
@@ -247,6 +264,8 @@ class Tokenize:
         ids_list, index_rows = [], []
         for i in range(b):
             seq = CODE_TO_BASE[codes[i, : lengths[i]]].tobytes().decode("ascii")
+            if self.rc:
+                seq = reverse_complement(seq)
             ids = self.tok.encode(seq, add_special_tokens=True).astype(np.int64)
             if self.per_base:
                 idx = self.tok.base_to_token_index(seq)
@@ -404,10 +423,11 @@ def finetune(
             transform=Tokenize(tok, context, per_base, True, cfg),
         )
     }
-    for s in ("validation", "test"):
-        loaders[s] = ArrayBatches(
-            data[s], cfg.eval_batch_size, transform=Tokenize(tok, context, per_base, False, cfg)
-        )
+    loaders["validation"] = ArrayBatches(
+        data["validation"],
+        cfg.eval_batch_size,
+        transform=Tokenize(tok, context, per_base, False, cfg),
+    )
 
     n_out = len(order) if kind == "classification" else 1
     torch.manual_seed(cfg.seed)
@@ -448,7 +468,7 @@ def finetune(
         precision=cfg.precision,
         **fit_settings(cfg),
     )
-    out = predict(model, loaders["test"], forward, device=device, precision=cfg.precision)
+    out = predict_arrays(model, data["test"], tok, context, kind, cfg, device)
     test = parts["test"]
     extra: dict[str, Any] = {}
     scored = {"scored": out["mask"].astype(bool)} if per_base else {}
@@ -490,6 +510,37 @@ def finetune(
         config=asdict(cfg),
         **extra,
     )
+
+
+def predict_arrays(
+    model: FinetuneModel,
+    arrays: Mapping[str, np.ndarray],
+    tok,
+    context: int,
+    kind: str,
+    cfg: FinetuneTrainConfig,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Predictions of a fine-tuned model for task arrays (:func:`task_arrays`), in order,
+    as :func:`dnalm.training.fit.predict` returns them. With ``cfg.rc_average`` every row is
+    also predicted from its reverse complement and the two are averaged
+    (:func:`dnalm.finetuning.data.average_strands`)."""
+    per_base = kind == "per_base_regression"
+
+    def run(rc: bool) -> dict[str, Any]:
+        tf = Tokenize(tok, context, per_base, False, cfg, rc=rc)
+        loader = ArrayBatches(arrays, cfg.eval_batch_size, transform=tf)
+        return predict(model, loader, _forward, device=device, precision=cfg.precision)
+
+    out = run(False)
+    if not cfg.rc_average:
+        return out
+    lengths = np.asarray(arrays["mask"]).sum(1)
+    return average_strands(out, run(True), kind, lengths)
+
+
+def _forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return m(batch)
 
 
 def _tokenizer_name(model_dir: Path, run_record: Mapping[str, Any]) -> str:

@@ -216,9 +216,14 @@ def packed_attention_mask(
 ) -> torch.Tensor:
     """The 4-D attention mask that keeps every packed sequence to itself. # (B, T) -> (B,1,T,T)
 
-    Boolean (True = may attend) for sdpa/flex; additive float (0 or dtype min) for eager,
-    which adds the mask to the attention scores."""
+    Boolean (True = may attend) for sdpa; additive float (0 or dtype min) for eager,
+    which adds the mask to the attention scores; for flex_attention a FlexAttention
+    BlockMask with the same rule and no dense (T, T) tensor (dnalm.modeling.attention)."""
     seg = segment_ids(positions)  # (B, T)
+    if attn_implementation == "flex_attention":
+        from dnalm.modeling.attention import flex_block_mask
+
+        return flex_block_mask(seg, causal)
     allowed = seg[:, :, None] == seg[:, None, :]  # (B, T, T)
     if causal:
         t = positions.shape[1]
@@ -241,6 +246,10 @@ def forward_logits(
     dtype = next(model.parameters()).dtype
     if torch.is_autocast_enabled(tokens.device.type):
         dtype = torch.get_autocast_dtype(tokens.device.type)
+    if impl == "flex_attention":
+        from dnalm.modeling.attention import check_flex_forward
+
+        check_flex_forward(model, tokens.device, module)
     mask = packed_attention_mask(positions, causal, impl, dtype)
     kwargs: dict[str, Any] = {
         "input_ids": tokens,
