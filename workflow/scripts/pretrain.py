@@ -27,6 +27,7 @@ def main(smk):
             spec.get("overrides") or {},
             train_cfg,
             resume=True,
+            arch=spec.get("arch"),
         )
         return
     # Several GPUs: one process per GPU through torchrun (rank 0 writes the outputs).
@@ -38,6 +39,7 @@ def main(smk):
         f"--nproc_per_node={gpus}", "-m", "dnalm.training.pretrain",
         "--corpus", str(smk.input.corpus), "--out", str(out_dir),
         "--objective", spec["objective"], "--preset", spec["preset"],
+        *(["--arch", spec["arch"]] if spec.get("arch") else []),
         "--config-json", str(cfg_json),
     ]  # fmt: skip
     print("launching:", " ".join(cmd), file=sys.stderr, flush=True)

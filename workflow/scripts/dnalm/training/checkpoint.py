@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 from collections.abc import Mapping
@@ -206,3 +207,17 @@ def describe_changes(changes: Mapping[str, tuple[Any, Any]], limit: int = 8) -> 
     if len(items) > limit:
         text += f"; and {len(items) - limit} more"
     return text
+
+
+def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
+    """Write config.json, model.safetensors and the tokenizer files into `out_dir`, each
+    file appearing only once complete."""
+    tmp = out_dir / ".export-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    for f in tokenizer_dir.iterdir():
+        if f.is_file():
+            shutil.copy2(f, tmp / f.name)
+    for f in tmp.iterdir():
+        os.replace(f, out_dir / f.name)
+    tmp.rmdir()

@@ -65,7 +65,9 @@ from dnalm.core.errors import ConfigError, DnalmError, InputFormatError, Trainin
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.models import (
+    DEFAULT_ARCH,
     build_model,
+    check_packed_support,
     count_parameters,
     forward_logits,
     resolve_arch,
@@ -158,11 +160,11 @@ def _all_reduce_sum(values: list[float], device) -> list[float]:
 class Trainer:
     """State and steps of one pretraining run (one process of it under torchrun)."""
 
-    def __init__(self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume):
+    def __init__(self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch):
         self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
         self.objective, self.preset = objective, preset
         self.cfg = resolve_train_cfg(train_cfg)
-        self.arch = resolve_arch(objective, preset, overrides)
+        self.arch = resolve_arch(objective, preset, overrides, arch)
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
         self.resume = resume
@@ -191,11 +193,12 @@ class Trainer:
     def _setup_data(self) -> None:
         meta = load_meta(self.corpus_dir)
         self.meta = meta
+        check_packed_support(self.arch["arch"], meta.get("packing"), str(self.corpus_dir))
         self.block_size = int(meta["block_size"])
         if self.block_size > self.arch["context"]:
             raise ConfigError(
                 f"corpus {self.corpus_dir} has block_size {self.block_size}, longer than the "
-                f"position table of model {self.objective}/{self.preset} (context "
+                f"position table (context) of model {self.arch['arch']}/{self.preset} (context "
                 f"{self.arch['context']}); set the model override `context` >= "
                 f"{self.block_size} or build the corpus with a smaller block_size"
             )
@@ -299,10 +302,12 @@ class Trainer:
         same (checkpoint.setup_changes)."""
         train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
         train["precision"] = self.precision
+        o = self.objective
         return {
             **train,
             "objective": self.objective,
-            "arch": self.arch,
+            # the default arch unnamed, as before there were others: old checkpoints resume
+            "arch": {k: v for k, v in self.arch.items() if (k, v) != ("arch", DEFAULT_ARCH[o])},
             "vocab_size": self.vocab_size,
             "tokenizer_hash": self.meta.get("tokenizer_hash"),
             "global_batch": self.schedule.global_batch,
@@ -604,20 +609,6 @@ def write_pretrain_curves(
     core.write_curves(path, rows, CURVE_COLUMNS, lines)
 
 
-def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
-    """Write config.json, model.safetensors and the tokenizer files into `out_dir`, each
-    file appearing only once complete."""
-    tmp = out_dir / ".export-tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    for f in tokenizer_dir.iterdir():
-        if f.is_file():
-            shutil.copy2(f, tmp / f.name)
-    for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)
-    tmp.rmdir()
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -629,22 +620,24 @@ def pretrain(
     overrides: dict | None = None,
     train_cfg: dict | None = None,
     resume: bool = True,
+    arch: str | None = None,
 ) -> dict[str, Any]:
-    """Pretrain a `objective` ('gpt' | 'mlm') model of `preset` (models.PRESETS, with
+    """Pretrain a `objective` ('gpt' | 'mlm') model of architecture `arch` (None: the
+    objective's default; models.ARCHS) and `preset` (models.presets_of, with
     `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
 
     Resumes from `out_dir/checkpoints` when `resume` (and they exist); otherwise starts over.
     Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
     content (parameters, steps, best step, test metrics)."""
     out_dir = Path(out_dir)
-    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume)
+    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch)
     if tr.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "metrics.tsv", "run.json"):
             (out_dir / name).unlink(missing_ok=True)  # a stale result must not look current
         log.info(
             "model %s/%s: %s parameters (%s non-embedding)",
-            objective,
+            tr.arch["arch"],
             preset,
             f"{tr.params['total']:,}",
             f"{tr.params['non_embedding']:,}",
@@ -662,6 +655,7 @@ def pretrain(
         run = {
             "objective": objective,
             "preset": preset,
+            "architecture": tr.arch["arch"],
             "arch": tr.arch,
             "hf_config": tr.model.config.to_dict(),
             "params": tr.params,
@@ -688,7 +682,7 @@ def pretrain(
             if tr.cfg["test_eval"]:
                 run["metrics"] = evaluate_test(tr)
                 write_metrics(out_dir, run["metrics"])
-            export_model(tr.model, tr.tokenizer_dir, out_dir)
+            ckpt.export_model(tr.model, tr.tokenizer_dir, out_dir)
             with atomic_write(out_dir / "run.json") as fh:
                 json.dump(run, fh, indent=1, default=str)
                 fh.write("\n")
@@ -714,7 +708,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
     p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
     p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
-    p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")
+    p.add_argument("--arch", help="architecture (models.ARCHS; default: opt for gpt, bert for mlm)")
+    p.add_argument("--preset", default="tiny", help="architecture preset (models.presets_of)")
     p.add_argument(
         "--model-set",
         action="append",
@@ -747,6 +742,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         overrides,
         train_cfg,
         resume=not args.no_resume,
+        arch=args.arch,
     )
     if dist_info()[0] == 0 and "metrics" in run:
         m, b = run["metrics"]["model"], run["metrics"]["baseline"]
