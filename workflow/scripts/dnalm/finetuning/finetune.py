@@ -165,8 +165,11 @@ def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
 
 
 def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
-    """Set requires_grad (and LoRA adapters) for the regime."""
+    """Set requires_grad (and LoRA adapters) for the regime. The LM's own head outside the
+    backbone (BERT's and ModernBERT's prediction head, an untied output layer) is unused by
+    fine-tuning and stays frozen in every regime."""
     backbone = model.backbone
+    model.lm.requires_grad_(False)  # a tied output layer follows the backbone's setting below
     if cfg.regime == "full":
         backbone.requires_grad_(True)
         return

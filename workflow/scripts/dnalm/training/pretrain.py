@@ -198,7 +198,7 @@ class Trainer:
         if self.block_size > self.arch["context"]:
             raise ConfigError(
                 f"corpus {self.corpus_dir} has block_size {self.block_size}, longer than the "
-                f"position table (context) of model {self.arch['arch']}/{self.preset} (context "
+                f"position table of model {self.arch['arch']}/{self.preset} (context "
                 f"{self.arch['context']}); set the model override `context` >= "
                 f"{self.block_size} or build the corpus with a smaller block_size"
             )
