@@ -252,7 +252,7 @@ def resolve_arch(
     name = f"{objective}/{preset}" if arch == DEFAULT_ARCH[objective] else f"{arch}/{preset}"
     if preset not in presets:
         raise ConfigError(
-            f"unknown {arch} preset {preset!r}; choose one of {sorted(presets)} "
+            f"unknown {name.split('/')[0]} preset {preset!r}; choose one of {sorted(presets)} "
             "(or pick one and override its keys)"
         )
     extra = ARCH_EXTRA_KEYS.get(arch, {})
