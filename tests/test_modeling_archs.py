@@ -381,3 +381,21 @@ def _regime_model(folder, regime):
     model = ft.FinetuneModel(lm, "classification", 2, cfg)
     ft.apply_regime(model, cfg)
     return model, cfg
+
+
+def test_a_sweep_passes_its_arch_to_every_run():
+    from dnalm.training.sweeps import expand_sweeps
+
+    sweep = {"objective": "gpt", "arch": "llama", "tokenizer": "t", "presets": ["tiny"]}
+    sweep |= {"architectures": [{"d_model": 32}], "tokens_per_param": [1]}
+    config = {"tokenizers": {"t": {}}, "corpus": {"block_size": 8}, "sweeps": {"s": sweep}}
+    points = expand_sweeps(config, {})["s"]
+    assert [p.spec["arch"] for p in points] == ["llama", "llama"]
+    tiny = dm.build_model("gpt", dm.resolve_arch("gpt", "tiny", {}, "llama"), 8, {"pad_id": 0})
+    assert points[0].tokens == dm.count_parameters(tiny)["non_embedding"]  # llama's, not opt's
+    config["sweeps"]["s"] = {**sweep, "presets": ["seed"], "architectures": []}
+    with pytest.raises(ConfigError, match=r"sweeps\.s\.presets: unknown llama preset 'seed'"):
+        expand_sweeps(config, {})
+    config["sweeps"]["s"] = {**sweep, "arch": "mamba"}
+    with pytest.raises(ConfigError, match=r"sweeps\.s\.arch: mamba cannot train on packed"):
+        expand_sweeps(config, {})
