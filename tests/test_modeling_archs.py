@@ -399,3 +399,16 @@ def test_a_sweep_passes_its_arch_to_every_run():
     config["sweeps"]["s"] = {**sweep, "arch": "mamba"}
     with pytest.raises(ConfigError, match=r"sweeps\.s\.arch: mamba cannot train on packed"):
         expand_sweeps(config, {})
+
+
+def test_mamba_state_rates_are_not_weight_decayed():
+    from dnalm.training.core import param_groups
+
+    model = _tiny("gpt", "mamba")
+    decayed, rest = param_groups(model, 0.1)
+    a_logs = [m.A_log for m in model.modules() if hasattr(m, "A_log")]
+    assert len(a_logs) == 2
+    assert all(a.ndim == 2 for a in a_logs)  # a matrix: the plain rule would decay it
+    assert not any(p is a for p in decayed["params"] for a in a_logs)
+    assert sum(any(p is a for p in rest["params"]) for a in a_logs) == 2
+    assert any(p is model.backbone.layers[0].mixer.in_proj.weight for p in decayed["params"])
