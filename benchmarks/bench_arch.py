@@ -58,10 +58,18 @@ from torch import nn  # noqa: E402
 
 from dnalm.modeling import models as dmodels  # noqa: E402
 
-#: architecture name -> (objective, extra arch overrides). One line per architecture.
-ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
-    "opt": ("gpt", {}),
-    "bert": ("mlm", {}),
+#: name -> (objective, arch, the shape keys it takes). One line per architecture. Equal
+#: parameter count at one width: SwiGLU/GeGLU MLPs default to d_ff = 8/3 x width (three
+#: matrices, the same count as a 4 x width GELU MLP); a Mamba layer holds about half a
+#: transformer block's weights, so it gets twice the layers (as in the Mamba paper).
+ATTENTION_KEYS = ("n_layer", "n_head", "d_model", "context", "dropout")
+ARCHS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "opt": ("gpt", "opt", {"d_ff": 4}),
+    "gpt_neox": ("gpt", "gpt_neox", {"d_ff": 4}),
+    "llama": ("gpt", "llama", {"drop": ("dropout",)}),
+    "mamba": ("gpt", "mamba", {"layers": 2, "drop": ("n_head", "dropout")}),
+    "bert": ("mlm", "bert", {"d_ff": 4}),
+    "modernbert": ("mlm", "modernbert", {"d_ff_frac": 8 / 3}),
 }
 VOCAB = 16  # a nucleotide-sized vocabulary (ACGTN + specials)
 SPECIAL = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "sep_id": None, "mask_id": 4}
@@ -152,11 +160,16 @@ def build_side(name: str, args, attn: str) -> dict[str, Any]:
         model = RefDecoder(VOCAB, args.block, args.n_layer, args.n_head, args.d_model)
         arch = shape
     else:
-        objective, extra = ARCHS[name]
-        impl = "flex_attention" if attn == "flex" else "sdpa"
-        arch = dmodels.resolve_arch(
-            objective, "tiny", {**shape, "attn_implementation": impl, **extra}
-        )
+        objective, arch_name, how = ARCHS[name]
+        over = {k: shape[k] for k in ATTENTION_KEYS if k not in how.get("drop", ())}
+        over["n_layer"] = args.n_layer * how.get("layers", 1)
+        if "d_ff" in how:
+            over["d_ff"] = how["d_ff"] * args.d_model
+        if "d_ff_frac" in how:
+            over["d_ff"] = round(how["d_ff_frac"] * args.d_model)
+        if arch_name not in dmodels.SSM_ARCHS:
+            over["attn_implementation"] = "flex_attention" if attn == "flex" else "sdpa"
+        arch = dmodels.resolve_arch(objective, "tiny", over, arch_name)
         model = dmodels.build_model(objective, arch, VOCAB, SPECIAL)
     model.to(args.torch_device).train()
     return {"name": name, "model": model, "arch": arch, "n": count(model)}
@@ -223,7 +236,13 @@ def run(args) -> list[dict[str, Any]]:
     sides = {(name, attn): build_side(name, args, attn) for name in ["ref", *archs]
              for attn in needed}  # fmt: skip
     data = {(w, a): make_batches(args, w == "packed", args.warmup + args.steps) for w, a in cases}
-    keys = [(name, w, a) for w, a in cases for name in ["ref", *archs]]
+    # a state-space model cannot keep packed sequences apart (it refuses them): plain only
+    keys = [
+        (name, w, a)
+        for w, a in cases
+        for name in ["ref", *archs]
+        if w == "plain" or name == "ref" or ARCHS[name][1] not in dmodels.SSM_ARCHS
+    ]
     for name, w, a in keys:  # warm-up: threads, allocator, kernel selection, compiles
         train_steps(sides[(name, a)], data[(w, a)][: args.warmup], w == "packed", a, args)
     times: dict[tuple, list[float]] = {k: [] for k in keys}
@@ -289,7 +308,7 @@ def print_table(rows: list[dict[str, Any]], args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--archs", default="opt,bert", help=f"comma-separated, of {sorted(ARCHS)}")
+    ap.add_argument("--archs", default=",".join(ARCHS), help=f"comma-separated, of {sorted(ARCHS)}")
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--d-model", type=int, default=128)

@@ -30,6 +30,7 @@ def main(smk):
             train_cfg,
             resume=True,
             loss=loss,
+            arch=spec.get("arch"),
         )
         return
     # Several GPUs: one process per GPU through torchrun (rank 0 writes the outputs).
@@ -42,6 +43,7 @@ def main(smk):
         f"--nproc_per_node={gpus}", "-m", "dnalm.training.pretrain",
         "--corpus", str(smk.input.corpus), "--out", str(out_dir),
         "--objective", spec["objective"], "--preset", spec["preset"],
+        *(["--arch", spec["arch"]] if spec.get("arch") else []),
         "--config-json", str(cfg_json),
     ]  # fmt: skip
     print("launching:", " ".join(cmd), file=sys.stderr, flush=True)

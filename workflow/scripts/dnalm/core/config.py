@@ -45,11 +45,37 @@ PRESET_NAMES: dict[str, tuple[str, ...]] = {
     "mlm": ("tiny", "small", "base"),
 }
 
+#: Architectures per objective, the first the default: dnalm.modeling.models.ARCHS.
+ARCH_NAMES: dict[str, tuple[str, ...]] = {
+    "gpt": ("opt", "gpt_neox", "llama", "mamba", "mamba2"),
+    "mlm": ("bert", "modernbert"),
+}
+#: Preset names of the other architectures: the keys of dnalm.modeling.models.ARCH_PRESETS
+#: (the default architectures have PRESET_NAMES of their objective).
+ARCH_PRESET_NAMES: dict[str, tuple[str, ...]] = {
+    "gpt_neox": ("tiny", "14m", "31m", "70m", "160m"),
+    "llama": ("tiny", "small", "base"),
+    "mamba": ("tiny", "small", "130m"),
+    "mamba2": ("tiny", "small", "130m"),
+    "modernbert": ("tiny", "base"),
+}
+#: architectures that carry a state across packed sequences (dnalm.modeling.models.NO_PACKING)
+NO_PACKING_ARCHS = ("mamba", "mamba2")
+
 #: Architecture keys a model's `overrides` may set: dnalm.modeling.models.ARCH_KEYS.
 ARCH_KEY_NAMES: tuple[str, ...] = (
     "n_layer", "n_head", "d_model", "context", "d_ff", "dropout", "attention_dropout", "bias",
-    "tie_embeddings", "activation", "attn_implementation",
+    "tie_embeddings", "activation", "attn_implementation", "state_size", "conv_kernel",
+    "expand", "local_attention", "global_attn_every_n_layers",
 )  # fmt: skip
+
+
+def preset_names(objective: str, arch: str | None = None) -> tuple[str, ...]:
+    """The preset names of `arch` of `objective` (None: the objective's default arch)."""
+    if arch is None or arch == ARCH_NAMES[objective][0]:
+        return PRESET_NAMES[objective]
+    return ARCH_PRESET_NAMES[arch]
+
 
 REGIMES = ("frozen", "partial", "full", "lora")
 TOO_LONG = ("truncate", "error")
@@ -419,9 +445,11 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
 
 
 def check_presets(config: Mapping[str, Any]) -> None:
-    """Every pretrain.models entry names a preset of its objective and overrides only
-    architecture keys (ConfigError naming the model, the preset and the presets there are,
-    or the key)."""
+    """Every pretrain.models entry names an arch of its objective and a preset of its arch,
+    overrides only architecture keys, and a state-space arch is not trained on packed
+    windows (ConfigError naming the model, the arch or preset and those there are, or the
+    key)."""
+    packing = _dicts(config, "corpus").get("packing", "packed")
     for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
         if not isinstance(spec, Mapping):
             continue
@@ -434,12 +462,30 @@ def check_presets(config: Mapping[str, Any]) -> None:
                     + unknown_keys_message(unknown, list(ARCH_KEY_NAMES), "architecture")
                 )
         objective, preset = spec.get("objective"), spec.get("preset")
-        if objective not in PRESET_NAMES or preset is None:
-            continue  # the schema names a bad or missing objective or preset
-        if preset not in PRESET_NAMES[objective]:
+        if objective not in PRESET_NAMES:
+            continue  # the schema names a bad or missing objective
+        arch = spec.get("arch")
+        if arch is not None and arch not in ARCH_NAMES[objective]:
+            other = [o for o, names in ARCH_NAMES.items() if arch in names]
+            hint = f" ({arch!r} is an {other[0]} architecture)" if other else ""
             raise ConfigError(
-                f"pretrain.models.{name}: unknown {objective} preset {preset!r}; choose one "
-                f"of {', '.join(PRESET_NAMES[objective])} (sizes in between: a preset and "
+                f"pretrain.models.{name}.arch: {arch!r} is not an {objective} architecture"
+                f"{hint}; choose one of {', '.join(ARCH_NAMES[objective])}"
+            )
+        if arch in NO_PACKING_ARCHS and packing == "packed":
+            raise ConfigError(
+                f"pretrain.models.{name}: arch {arch} cannot train on packed windows "
+                "(corpus.packing: packed): a state-space model carries its state from one "
+                "packed sequence into the next; set corpus.packing: padded"
+            )
+        if preset is None:
+            continue  # the schema names a missing preset
+        known = preset_names(objective, arch)
+        if preset not in known:
+            label = objective if arch is None else arch
+            raise ConfigError(
+                f"pretrain.models.{name}: unknown {label} preset {preset!r}; choose one "
+                f"of {', '.join(known)} (sizes in between: a preset and "
                 "its keys under `overrides`)"
             )
 

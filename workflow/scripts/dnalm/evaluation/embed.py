@@ -69,6 +69,7 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.loader import load_model_folder
+from dnalm.modeling.models import objective_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _is_causal(model, objective: str) -> bool:
     config = model.config
     if objective == "gpt":
         return True
-    return bool(getattr(config, "is_decoder", False)) and config.model_type != "bert"
+    return bool(getattr(config, "is_decoder", False)) and objective_of(model) == "gpt"
 
 
 def load_text_tokenizer(
@@ -267,7 +268,7 @@ def _max_length(hf_tok, config, max_length: int | None) -> int | None:
     tml = getattr(hf_tok, "model_max_length", None)
     if isinstance(tml, int) and 0 < tml < _NO_LIMIT:
         limits.append(tml)
-    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len", "dnalm_context"):
         v = getattr(config, key, None)
         if isinstance(v, int) and v > 0:
             limits.append(v)

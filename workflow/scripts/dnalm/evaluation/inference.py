@@ -48,7 +48,7 @@ from dnalm.core.alphabet import IUPAC, reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
 from dnalm.modeling.loader import load_model_folder
-from dnalm.modeling.models import forward_logits
+from dnalm.modeling.models import forward_logits, model_context
 from dnalm.training.lm_data import mask_span_for, read_tokenizer_spec
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
@@ -110,7 +110,7 @@ class LoadedModel:
             tok,
             folder.dna_tokenizer,
             read_tokenizer_spec(model_dir),
-            int(folder.config.max_position_embeddings),
+            model_context(folder.config),
             bos,
             eos,
             mask,

@@ -96,14 +96,25 @@ from dnalm.finetuning.data import (
     task_objective,
 )
 from dnalm.modeling.loader import load_model_folder
+from dnalm.modeling.models import model_context, objective_of
 from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transformer_blocks
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
 
 log = logging.getLogger(__name__)
 
-#: attention projections LoRA adapts, per architecture (peft target_modules)
-LORA_TARGETS = {"opt": ["q_proj", "v_proj"], "bert": ["query", "value"]}
+#: the projections LoRA adapts, per architecture (peft target_modules): query and value of
+#: the attention (gpt_neox and modernbert fuse q, k and v into one projection), and for the
+#: state-space models, which have no attention, the mixer's input and output projections
+LORA_TARGETS = {
+    "opt": ["q_proj", "v_proj"],
+    "bert": ["query", "value"],
+    "gpt_neox": ["query_key_value"],
+    "llama": ["q_proj", "v_proj"],
+    "mamba": ["in_proj", "out_proj"],
+    "mamba2": ["in_proj", "out_proj"],
+    "modernbert": ["Wqkv"],
+}
 
 
 # ----------------------------------------------------------------------------- checks
@@ -161,8 +172,11 @@ def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
 
 
 def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
-    """Set requires_grad (and LoRA adapters) for the regime."""
+    """Set requires_grad (and LoRA adapters) for the regime. The LM's own head outside the
+    backbone (BERT's and ModernBERT's prediction head, an untied output layer) is unused by
+    fine-tuning and stays frozen in every regime."""
     backbone = model.backbone
+    model.lm.requires_grad_(False)  # a tied output layer follows the backbone's setting below
     if cfg.regime == "full":
         backbone.requires_grad_(True)
         return
@@ -365,8 +379,8 @@ def finetune(
         expected_tokenizer_hash=expected_tokenizer_hash,
     )
     lm, hf_config, run_record, tok = loaded.model, loaded.config, loaded.run, loaded.tokenizer
-    context = int(hf_config.max_position_embeddings)
-    objective = "mlm" if hf_config.model_type == "bert" else "gpt"
+    context = model_context(hf_config)
+    objective = objective_of(hf_config)
 
     parts = split_frames(df, cfg.seed)
     for split, n_max in (

@@ -197,7 +197,9 @@ def embed_mean(
     """Mean-pooled last-layer embeddings of `seqs` under the model folder (N, D)."""
     loaded = load_model_folder(model_dir, kind="auto", device=select_device(device))
     hf, to_text, _ = load_text_tokenizer(model_dir)
-    limit = getattr(loaded.config, "max_position_embeddings", None)
+    limit = getattr(loaded.config, "max_position_embeddings", None) or getattr(
+        loaded.config, "dnalm_context", None
+    )
     emb, _, _ = embed_sequences(
         loaded.model,
         hf,

@@ -18,7 +18,7 @@ folder we refuse says why in one line, naming the folder, instead of a traceback
 
 Kinds (``load_model_folder(path, kind=...)``):
 
-``lm``         the language model (causal for OPT/GPT configs, masked for BERT), in eval
+``lm``         the language model (masked for BERT/ModernBERT, causal otherwise), in eval
                mode on `device` (default CPU), with its tokenizer: inference;
 ``backbone``   the same class, left where transformers puts it (or seeded random weights
                with `random_init`), with the dnalm tokenizer checked against run.json:
@@ -152,10 +152,12 @@ def seeded(seed: int):
 
 
 def _lm_class(config) -> tuple[Any, str]:
-    """The LM class of a dnalm folder: masked for BERT, causal otherwise."""
+    """The LM class of a dnalm folder: masked for BERT-like models, causal otherwise."""
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
-    if config.model_type == "bert":
+    from dnalm.modeling.models import objective_of
+
+    if objective_of(config) == "mlm":
         return AutoModelForMaskedLM, "mlm"
     return AutoModelForCausalLM, "gpt"
 

@@ -12,10 +12,12 @@ from torch import nn
 from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
+from dnalm.modeling.models import objective_of
 
 
 def transformer_blocks(backbone: nn.Module) -> nn.ModuleList:
-    """The list of transformer blocks of an OPT or BERT body."""
+    """The list of blocks of a model body (OPT ``decoder.layers``, BERT ``encoder.layer``;
+    GPT-NeoX, LLaMA, Mamba and ModernBERT ``layers``)."""
     for path in ("decoder.layers", "encoder.layer", "layers", "h"):
         obj: Any = backbone
         for part in path.split("."):
@@ -39,7 +41,7 @@ class FinetuneModel(nn.Module):
         self.lm = lm  # kept whole so the fine-tuned LM can be saved as a model folder
         self.backbone = lm.base_model
         self.kind = kind
-        self.is_causal = lm.config.model_type != "bert"
+        self.is_causal = objective_of(lm) == "gpt"
         self.frozen_backbone = cfg.regime == "frozen"
         width = int(lm.config.hidden_size)
         if kind == "per_base_regression":

@@ -20,7 +20,9 @@ trained parameter with two or more dimensions (weight matrices of linear layers,
 convolution kernels) except embedding tables (token and position embeddings, and an output
 layer tied to them); biases, normalisation scales and shifts (LayerNorm, BatchNorm) and any
 other vector or scalar are not decayed. Decaying those pulls scales, offsets and rare-token
-rows towards zero for no regularisation benefit.
+rows towards zero for no regularisation benefit. A state-space mixer's ``A_log`` (a matrix in
+Mamba) is not decayed either, as in the Mamba recipe: it sets the decay rates of the state,
+and pulling it to zero would give every state channel the same rate.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def amp_dtype(precision: str) -> torch.dtype | None:
 def decays(module: torch.nn.Module, param: torch.nn.Parameter) -> bool:
     """The weight-decay rule (module docstring): True for a parameter of `module` that
     AdamW decays."""
+    if getattr(module, "A_log", None) is param:  # Mamba's state decay rates
+        return False
     return param.ndim >= 2 and not isinstance(module, torch.nn.Embedding)
 
 

@@ -65,7 +65,9 @@ from dnalm.core.errors import ConfigError, InputFormatError, TrainingDivergedErr
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.models import (
+    DEFAULT_ARCH,
     build_model,
+    check_packed_support,
     count_parameters,
     forward_logits,
     resolve_arch,
@@ -73,7 +75,6 @@ from dnalm.modeling.models import (
 )
 from dnalm.training import checkpoint as ckpt
 from dnalm.training import core
-from dnalm.training.checkpoint import export_model
 from dnalm.training.core import EarlyStopping, dist_info, divergence_error, param_groups
 from dnalm.training.core import all_reduce_sum as _all_reduce_sum
 from dnalm.training.lm_data import (
@@ -151,12 +152,21 @@ class Trainer:
     """State and steps of one pretraining run (one process of it under torchrun)."""
 
     def __init__(
-        self, corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, loss_spec=None
+        self,
+        corpus_dir,
+        out_dir,
+        objective,
+        preset,
+        overrides,
+        train_cfg,
+        resume,
+        arch=None,
+        loss_spec=None,
     ):
         self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
         self.objective, self.preset = objective, preset
         self.cfg = resolve_train_cfg(train_cfg)
-        self.arch = resolve_arch(objective, preset, overrides)
+        self.arch = resolve_arch(objective, preset, overrides, arch)
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
         self.resume = resume
@@ -195,11 +205,12 @@ class Trainer:
     def _setup_data(self) -> None:
         meta = load_meta(self.corpus_dir)
         self.meta = meta
+        check_packed_support(self.arch["arch"], meta.get("packing"), str(self.corpus_dir))
         self.block_size = int(meta["block_size"])
         if self.block_size > self.arch["context"]:
             raise ConfigError(
                 f"corpus {self.corpus_dir} has block_size {self.block_size}, longer than the "
-                f"position table of model {self.objective}/{self.preset} (context "
+                f"position table of model {self.arch['arch']}/{self.preset} (context "
                 f"{self.arch['context']}); set the model override `context` >= "
                 f"{self.block_size} or build the corpus with a smaller block_size"
             )
@@ -303,10 +314,12 @@ class Trainer:
         same (checkpoint.setup_changes)."""
         train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
         train["precision"] = self.precision
+        o = self.objective
         return {
             **train,
             "objective": self.objective,
-            "arch": self.arch,
+            # the default arch unnamed, as before there were others: old checkpoints resume
+            "arch": {k: v for k, v in self.arch.items() if (k, v) != ("arch", DEFAULT_ARCH[o])},
             "vocab_size": self.vocab_size,
             "tokenizer_hash": self.meta.get("tokenizer_hash"),
             "global_batch": self.schedule.global_batch,
@@ -632,8 +645,10 @@ def pretrain(
     train_cfg: dict | None = None,
     resume: bool = True,
     loss: dict | None = None,
+    arch: str | None = None,
 ) -> dict[str, Any]:
-    """Pretrain a `objective` ('gpt' | 'mlm') model of `preset` (models.PRESETS, with
+    """Pretrain a `objective` ('gpt' | 'mlm') model of architecture `arch` (None: the
+    objective's default; models.ARCHS) and `preset` (models.presets_of, with
     `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
     `loss`: the model entry's {loss, loss_options} (training.objectives; None: ce).
 
@@ -641,14 +656,14 @@ def pretrain(
     Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
     content (parameters, steps, best step, test metrics)."""
     out_dir = Path(out_dir)
-    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, loss)
+    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch, loss)
     if tr.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "metrics.tsv", "run.json"):
             (out_dir / name).unlink(missing_ok=True)  # a stale result must not look current
         log.info(
             "model %s/%s: %s parameters (%s non-embedding)",
-            objective,
+            tr.arch["arch"],
             preset,
             f"{tr.params['total']:,}",
             f"{tr.params['non_embedding']:,}",
@@ -666,6 +681,7 @@ def pretrain(
         run = {
             "objective": objective,
             "preset": preset,
+            "architecture": tr.arch["arch"],
             "arch": tr.arch,
             "hf_config": tr.model.config.to_dict(),
             "params": tr.params,
@@ -694,7 +710,7 @@ def pretrain(
                 run["metrics"] = evaluate_test(tr)
                 run["metrics"].update(test_objective(tr, run["metrics"]["model"]))
                 write_metrics(out_dir, run["metrics"])
-            export_model(tr.model, tr.tokenizer_dir, out_dir)
+            ckpt.export_model(tr.model, tr.tokenizer_dir, out_dir)
             with atomic_write(out_dir / "run.json") as fh:
                 json.dump(run, fh, indent=1, default=str)
                 fh.write("\n")

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
     p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
     p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
-    p.add_argument("--preset", default="tiny", help="architecture preset (models.PRESETS)")
+    p.add_argument("--arch", help="architecture (models.ARCHS; default: opt for gpt, bert for mlm)")
+    p.add_argument("--preset", default="tiny", help="architecture preset (models.presets_of)")
     p.add_argument(
         "--model-set",
         action="append",
@@ -74,6 +75,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         train_cfg,
         resume=not args.no_resume,
         loss=loss,
+        arch=args.arch,
     )
     if dist_info()[0] == 0 and "metrics" in run:
         m, b = run["metrics"]["model"], run["metrics"]["baseline"]

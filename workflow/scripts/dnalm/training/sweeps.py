@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnalm.core.config import ARCH_KEY_NAMES, ID_RE, PRESET_NAMES, PretrainTrainConfig
+from dnalm.core.config import (
+    ARCH_KEY_NAMES,
+    ARCH_NAMES,
+    ID_RE,
+    NO_PACKING_ARCHS,
+    PretrainTrainConfig,
+    preset_names,
+)
 from dnalm.core.errors import ConfigError
 
 #: short labels of the size keys in a model name (tiny-L1-D32: preset tiny, 1 layer, width 32)
@@ -62,28 +69,35 @@ def size_label(preset: str, overrides: Mapping[str, Any]) -> str:
     return "-".join(str(p) for p in parts)
 
 
-def non_embedding_params(objective: str, preset: str, overrides: Mapping[str, Any]) -> int:
+def non_embedding_params(
+    objective: str, preset: str, overrides: Mapping[str, Any], arch: str | None = None
+) -> int:
     """Non-embedding parameters of a model (dnalm.modeling.models.count_parameters), built
     on the meta device (no memory, no initialisation; the vocabulary does not matter)."""
     import torch
 
     from dnalm.modeling.models import build_model, count_parameters, resolve_arch
 
-    arch = resolve_arch(objective, preset, dict(overrides))
+    spec = resolve_arch(objective, preset, dict(overrides), arch)
     with torch.device("meta"):
-        model = build_model(objective, arch, 8, {"pad_id": 0})
+        model = build_model(objective, spec, 8, {"pad_id": 0})
     return count_parameters(model)["non_embedding"]
 
 
 def _sizes(where: str, sweep: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(size label, preset, overrides) of every model size of a sweep."""
-    objective = sweep["objective"]
-    known = PRESET_NAMES.get(objective, ())
+    objective, family = sweep["objective"], sweep.get("arch")
+    if family is not None and family not in ARCH_NAMES.get(objective, ()):
+        raise ConfigError(
+            f"{where}.arch: {family!r} is not an {objective} architecture; choose one of "
+            f"{', '.join(ARCH_NAMES.get(objective, ()))}"
+        )
+    known = preset_names(objective, family) if objective in ARCH_NAMES else ()
     sizes = []
     for preset in sweep.get("presets") or []:
         if preset not in known:
             raise ConfigError(
-                f"{where}.presets: unknown {objective} preset {preset!r}; choose one of "
+                f"{where}.presets: unknown {family or objective} preset {preset!r}; choose one of "
                 f"{', '.join(known)}"
             )
         sizes.append((preset, preset, {}))
@@ -93,7 +107,8 @@ def _sizes(where: str, sweep: Mapping[str, Any]) -> list[tuple[str, str, dict[st
         label = arch.pop("label", None)
         if preset not in known:
             raise ConfigError(
-                f"{where}.architectures[{i}].preset: unknown {objective} preset {preset!r}; "
+                f"{where}.architectures[{i}].preset: unknown {family or objective} preset "
+                f"{preset!r}; "
                 f"choose one of {', '.join(known)}"
             )
         unknown = sorted(k for k in arch if k not in ARCH_KEY_NAMES)
@@ -135,7 +150,8 @@ def expand_sweep(
             grid = [(f"{where}.budgets[{i}]", int(b), budget_label(int(b))) for i, b in
                     enumerate(budgets)]  # fmt: skip
         else:
-            n = param_counter(sweep["objective"], preset, overrides)
+            extra = {"arch": sweep["arch"]} if sweep.get("arch") else {}
+            n = param_counter(sweep["objective"], preset, overrides, **extra)
             grid = [(f"{where}.tokens_per_param[{i}]", math.ceil(r * n), f"tpp{r:g}") for i, r in
                     enumerate(tpp)]  # fmt: skip
         if not ID_RE.match(f"sweep_{name}_{size}"):
@@ -162,6 +178,7 @@ def expand_sweep(
                     "tokenizer": sweep["tokenizer"],
                     "corpus": sweep.get("corpus") or "cds",
                     "preset": preset,
+                    **({"arch": sweep["arch"]} if sweep.get("arch") else {}),
                     "overrides": dict(overrides),
                     "train": train,
                 }
@@ -191,6 +208,13 @@ def expand_sweeps(config: Mapping[str, Any], existing: Mapping[str, Any]) -> dic
             raise ConfigError(
                 f"{where}.corpus: {corpus!r} is not defined under `corpora` (defined: "
                 f"{', '.join(sorted(corpora))})"
+            )
+        packing = (config.get("corpus") or {}).get("packing", "packed")
+        if sweep.get("arch") in NO_PACKING_ARCHS and packing == "packed":
+            raise ConfigError(
+                f"{where}.arch: {sweep['arch']} cannot train on packed windows (corpus.packing: "
+                "packed): a state-space model carries its state from one packed sequence into "
+                "the next; set corpus.packing: padded"
             )
         points = expand_sweep(
             name, sweep, pretrain.get("train"), block, pretrain.get("gpus", 1) or 1
