@@ -81,6 +81,15 @@ def test_wrong_arch_unused_and_foreign_keys_are_refused():
     with pytest.raises(ConfigError, match=r"pretrain\.models\.s: arch mamba cannot train on pa"):
         dconfig.check_presets({"pretrain": {"models": {"s": ssm}}})
     dconfig.check_presets({"corpus": {"packing": "padded"}, "pretrain": {"models": {"s": ssm}}})
+    # a corpus of its own with padded windows, beside packed ones for the attention models
+    own = {
+        "corpora": {"cds": {"source": "cds"}, "g": {"source": "genome", "packing": "padded"}},
+        "pretrain": {"models": {"s": {**ssm, "corpus": "g"}, "c": {**ssm, "corpus": "cds"}}},
+    }
+    with pytest.raises(ConfigError, match=r"models\.c: .*set corpora\.cds\.packing: padded"):
+        dconfig.check_presets(own)
+    del own["pretrain"]["models"]["c"]
+    dconfig.check_presets(own)
     bad = {**ssm, "arch": "llama", "preset": "130m"}
     with pytest.raises(ConfigError, match="unknown llama preset '130m'; choose one of tiny"):
         dconfig.check_presets({"pretrain": {"models": {"x": bad}}})

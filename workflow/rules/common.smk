@@ -273,6 +273,14 @@ def corpus_targets():
     return [f"results/corpus/{c}/{t}" for c, t in sorted(pairs)]
 
 
+def corpus_build_settings(corpus):
+    """corpus settings of one corpus: the shared `corpus` block, its own packing on top."""
+    settings = dict(config["corpus"])
+    if CORPORA[corpus].get("packing"):
+        settings["packing"] = CORPORA[corpus]["packing"]
+    return settings
+
+
 def model_corpus(model):
     spec = PRETRAIN_MODELS[model]
     return f"results/corpus/{spec['corpus']}/{spec['tokenizer']}"

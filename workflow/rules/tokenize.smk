@@ -33,6 +33,6 @@ rule corpus:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=config["corpus"],
+        cfg=lambda wc: corpus_build_settings(wc.corpus),
     script:
         "../scripts/build_corpus.py"

@@ -444,15 +444,21 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
     check_losses(config)
 
 
+def corpus_packing(config: Mapping[str, Any], corpus: str | None) -> str:
+    """The packing of corpus `corpus` (None: cds): its own `packing`, else corpus.packing."""
+    own = _dicts(_dicts(config, "corpora"), corpus or "cds").get("packing")
+    return own or _dicts(config, "corpus").get("packing", "packed")
+
+
 def check_presets(config: Mapping[str, Any]) -> None:
     """Every pretrain.models entry names an arch of its objective and a preset of its arch,
     overrides only architecture keys, and a state-space arch is not trained on packed
     windows (ConfigError naming the model, the arch or preset and those there are, or the
     key)."""
-    packing = _dicts(config, "corpus").get("packing", "packed")
     for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
         if not isinstance(spec, Mapping):
             continue
+        packing = corpus_packing(config, spec.get("corpus"))
         overrides = spec.get("overrides")
         if isinstance(overrides, Mapping):
             unknown = sorted((k for k in overrides if k not in ARCH_KEY_NAMES), key=str)
@@ -473,10 +479,12 @@ def check_presets(config: Mapping[str, Any]) -> None:
                 f"{hint}; choose one of {', '.join(ARCH_NAMES[objective])}"
             )
         if arch in NO_PACKING_ARCHS and packing == "packed":
+            corpus = spec.get("corpus") or "cds"
             raise ConfigError(
-                f"pretrain.models.{name}: arch {arch} cannot train on packed windows "
-                "(corpus.packing: packed): a state-space model carries its state from one "
-                "packed sequence into the next; set corpus.packing: padded"
+                f"pretrain.models.{name}: arch {arch} cannot train on packed windows (corpus "
+                f"{corpus!r} is packed): a state-space model carries its state from one "
+                f"packed sequence into the next; set corpora.{corpus}.packing: padded (or "
+                "corpus.packing: padded)"
             )
         if preset is None:
             continue  # the schema names a missing preset

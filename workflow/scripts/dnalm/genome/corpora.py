@@ -50,10 +50,14 @@ SPLIT_DEFAULTS: dict[str, Any] = {
     "contigs": {},
 }
 KEYS = {
-    "cds": {"source", "samples"},
-    "genome": {"source", "samples", "window", "split", *WINDOW_DEFAULTS},
-    "regions": {"source", "samples", "window", "split", "features", "upstream", *WINDOW_DEFAULTS},
-}
+    "cds": {"source", "samples", "packing"},
+    "genome": {"source", "samples", "window", "split", "packing", *WINDOW_DEFAULTS},
+    "regions": {
+        "source", "samples", "window", "split", "features", "upstream", "packing",
+        *WINDOW_DEFAULTS,
+    },
+}  # fmt: skip
+PACKINGS = ("packed", "padded")
 
 
 def _int(value: Any, key: str, minimum: int) -> int:
@@ -185,6 +189,10 @@ def corpus_spec(name: str, raw: Any, samples: Mapping[str, Any] | None) -> dict[
             f"{key}: unknown key(s) {unknown} for source {source} (known: {sorted(KEYS[source])})"
         )
     spec: dict[str, Any] = {"source": source}
+    if raw.get("packing") is not None:  # absent: corpus.packing
+        if raw["packing"] not in PACKINGS:
+            raise ConfigError(f"{key}.packing: {raw['packing']!r} is not one of {PACKINGS}")
+        spec["packing"] = raw["packing"]
     spec["samples"] = (
         _samples(name, {**raw, "source": source}, samples)
         if samples is not None

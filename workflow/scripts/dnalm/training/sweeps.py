@@ -28,6 +28,7 @@ from dnalm.core.config import (
     ID_RE,
     NO_PACKING_ARCHS,
     PretrainTrainConfig,
+    corpus_packing,
     preset_names,
 )
 from dnalm.core.errors import ConfigError
@@ -209,12 +210,11 @@ def expand_sweeps(config: Mapping[str, Any], existing: Mapping[str, Any]) -> dic
                 f"{where}.corpus: {corpus!r} is not defined under `corpora` (defined: "
                 f"{', '.join(sorted(corpora))})"
             )
-        packing = (config.get("corpus") or {}).get("packing", "packed")
-        if sweep.get("arch") in NO_PACKING_ARCHS and packing == "packed":
+        if sweep.get("arch") in NO_PACKING_ARCHS and corpus_packing(config, corpus) == "packed":
             raise ConfigError(
-                f"{where}.arch: {sweep['arch']} cannot train on packed windows (corpus.packing: "
-                "packed): a state-space model carries its state from one packed sequence into "
-                "the next; set corpus.packing: padded"
+                f"{where}.arch: {sweep['arch']} cannot train on packed windows (corpus "
+                f"{corpus!r} is packed): a state-space model carries its state from one packed "
+                f"sequence into the next; set corpora.{corpus}.packing: padded"
             )
         points = expand_sweep(
             name, sweep, pretrain.get("train"), block, pretrain.get("gpus", 1) or 1
