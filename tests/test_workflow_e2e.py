@@ -210,7 +210,19 @@ MODELS = {
     "mlm_bpe": "mlm",
     "gpt_genome": "gpt",  # on the genome corpus (yeast chrIV + S. pyogenes windows)
     "gpt_regions": "gpt",  # on the regions corpus (yeast promoters + intergenic)
+    "neox_nucleotide": "gpt",  # GPT-NeoX (Pythia)
+    "llama_codon": "gpt",
+    "modernbert_kmer6": "mlm",
+    "mamba_ecoli": "gpt",  # a state-space model on a padded corpus, 20 steps
+    "gpt_nuc_rc": "gpt",  # the further pretraining losses
+    "gpt_nuc_two_d": "gpt",
+    "gpt_nuc_two_d_ce": "gpt",
+    "gpt_nuc_headless": "gpt",
 }
+LOSSES = {"gpt_nuc_rc": "rc", "gpt_nuc_two_d": "two_d", "gpt_nuc_two_d_ce": "two_d_ce",
+          "gpt_nuc_headless": "headless"}  # fmt: skip
+ARCHS = {"neox_nucleotide": "gpt_neox", "llama_codon": "llama", "modernbert_kmer6": "modernbert",
+         "mamba_ecoli": "mamba"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("model", "objective"), MODELS.items())
@@ -234,22 +246,36 @@ def test_pretrained_models_load_offline(run, model, objective, monkeypatch):
     assert run_json["params"]["total"] == n_params
 
 
+def objective_of(model: str) -> bool:
+    """True for the causal models of the test config."""
+    return MODELS[model] == "gpt"
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_curves_and_test_metrics(run, model):
     folder = run / f"results/models/{model}"
     curves = pd.read_csv(folder / "curves.csv")
     for column in ("step", "tokens_seen", "train_loss", "val_loss", "bits_per_nt", "lr"):
         assert column in curves.columns
-    assert curves["step"].max() == 60
+    assert curves["step"].max() == (20 if model == "mamba_ecoli" else 60)
     assert curves["tokens_seen"].is_monotonic_increasing
     first, last = curves["train_loss"].dropna().iloc[[0, -1]]
-    assert last < first, "training loss did not decrease"
+    assert last < first, "training loss (the loss being optimised) did not decrease"
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("loss", "perplexity", "bits_per_nt", "accuracy"):
         assert np.isfinite(metrics["model"][key])
         assert np.isfinite(metrics["baseline"][key])
-    # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
-    assert 0 < metrics["model"]["bits_per_nt"] < 2.5
+    run_json = json.loads((folder / "run.json").read_text())
+    assert run_json["architecture"] == ARCHS.get(model, "opt" if objective_of(model) else "bert")
+    if model in LOSSES:
+        # the optimised loss is reported beside plain cross-entropy, which stays comparable
+        assert metrics["loss"] == LOSSES[model]
+        assert np.isfinite(metrics["model"]["loss_objective"])
+        assert curves["val_loss_objective"].notna().any()
+        assert 0 < metrics["model"]["bits_per_nt"] < 8
+    else:
+        # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
+        assert 0 < metrics["model"]["bits_per_nt"] < 2.5
     # every baseline row scores the same targets; the reported bar is the strongest one
     names = [b["name"] for b in metrics["baselines"]]
     assert {b["n_targets"] for b in metrics["baselines"]} == {metrics["model"]["n_targets"]}
@@ -325,7 +351,7 @@ def test_genome_and_region_corpora(run):
 FINETUNE_RUNS = {
     "tf_binding": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "gpt_codon_frozen",
-        "mlm_kmer6_partial", "onehot_cnn",
+        "mlm_kmer6_partial", "onehot_cnn", "llama_codon_lora",
     },
     "oct4_vs_mafk": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "onehot_cnn",
@@ -333,7 +359,7 @@ FINETUNE_RUNS = {
     },
     "species_fragments": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "mlm_bpe_lora",
-        "onehot_cnn", "kmer4",
+        "onehot_cnn", "kmer4", "modernbert_kmer6_lora",
     },
 }  # fmt: skip
 
@@ -345,6 +371,14 @@ def test_finetune_comparison_tables(run, task):
     assert (table["n_test"] > 0).all()
     assert (table["trainable_params"] <= table["total_params"]).all()
     rows = table.set_index("run")
+    # two seeds of one run folded into one row: mean, sd and the per-seed values
+    seeded = rows.loc["gpt_nucleotide_frozen"]
+    main_metric = "accuracy" if "accuracy" in table else "pearson_r"
+    assert (seeded["n_seeds"], seeded["seeds"]) == (2, "0;1")
+    per_seed = [float(v) for v in seeded[f"{main_metric}_per_seed"].split(";")]
+    assert np.isclose(np.mean(per_seed), seeded[main_metric], atol=1e-5)
+    assert np.isclose(np.std(per_seed, ddof=1), seeded[f"{main_metric}_sd"], atol=1e-5)
+    assert (run / f"results/finetune/{task}/gpt_nucleotide_frozen_seed1/metrics.json").is_file()
     assert rows.loc["gpt_nucleotide_random", "random_init"]
     assert rows.loc["gpt_nucleotide_frozen", "regime"] == "frozen"
     # frozen: only the head trains (the same head with or without pretrained weights)
@@ -431,6 +465,11 @@ def test_probe_table_and_umaps(run):
         ("mlm_kmer6_partial", "fine-tuned"),
         ("4-mer frequencies", "kmer-baseline"),
         ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
+        ("llama_codon", "pretrained"),
+        ("llama_codon", "random-init"),
+        ("modernbert_kmer6", "pretrained"),
+        ("modernbert_kmer6", "random-init"),
+        ("modernbert_kmer6_lora", "fine-tuned"),
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
@@ -462,7 +501,7 @@ def test_probe_table_and_umaps(run):
 
 # ----------------------------------------------------------------------------- generation
 
-CAUSAL = ["gpt_nucleotide", "gpt_codon", "gpt_genome", "gpt_regions"]
+CAUSAL = ["gpt_nucleotide", "gpt_codon", "gpt_genome", "gpt_regions", "gpt_nuc_two_d", "gpt_nuc_rc"]
 
 
 def test_generation_from_every_causal_model(run):
@@ -484,7 +523,7 @@ def test_generation_from_every_causal_model(run):
         assert (metrics["reference_model"] == "gpt_nucleotide").all()
         assert metrics[[f"jsd_k{k}" for k in range(1, 7)]].stack().between(0, 1).all()
         assert metrics["frechet"].notna().all()
-        cds = model in ("gpt_nucleotide", "gpt_codon")
+        cds = model not in ("gpt_genome", "gpt_regions")  # the CDS-corpus models
         assert metrics["valid_orf"].notna().all() == cds
         table = pd.read_csv(folder / "samples.tsv", sep="\t")
         assert len(table) == 36
