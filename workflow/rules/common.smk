@@ -19,6 +19,7 @@ from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
+    check_task_corpora,
     check_window_fits,
     corpus_specs,
 )
@@ -102,7 +103,8 @@ try:  # corpora: sources, samples, windows and splits, checked before any job
         )
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
-WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] != "cds")
+WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] in ("genome", "regions"))
+TASK_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] == "task")
 
 
 def _genome_contigs(sample):
@@ -161,6 +163,7 @@ wildcard_constraints:
     tok=_alternatives(TOKENIZERS),
     corpus=_alternatives(CORPORA),
     wcorpus=_alternatives(WINDOW_CORPORA),
+    tcorpus=_alternatives(TASK_CORPORA),
     task=_alternatives(SEQUENCE_TASKS),
     model=_alternatives(PRETRAIN_MODELS),
     ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
@@ -283,6 +286,11 @@ def corpus_split_inputs(wildcards):
     spec = CORPORA[wildcards.corpus]
     if spec["source"] == "cds":
         pattern = "results/splits/{sample}/{split}.fa.gz"
+    elif spec["source"] == "task":
+        return {
+            split: [f"results/windows/{wildcards.corpus}/task/{split}.fa.gz"]
+            for split in ("train", "validation", "test")
+        }
     else:
         pattern = f"results/windows/{wildcards.corpus}/{{sample}}/{{split}}.fa.gz"
     return {
@@ -368,6 +376,17 @@ def task_names():
     if TASKS["tf_binding"].get("sequences"):
         names.append("tf_binding")
     return names + sorted(SEQUENCE_TASKS)
+
+
+try:  # a task corpus must name a task this configuration builds
+    check_task_corpora(CORPORA, task_names())
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
+
+
+def task_corpus_input(wildcards):
+    """The task table a task corpus cuts its windows from."""
+    return f"results/tasks/{CORPORA[wildcards.tcorpus]['task']}/data.tsv"
 
 
 def task_kind(task):
