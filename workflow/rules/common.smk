@@ -112,7 +112,9 @@ try:  # corpora: sources, samples, windows and splits, checked before any job
         )
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
-WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] in ("genome", "regions"))
+WINDOW_CORPORA = sorted(
+    c for c, s in CORPORA.items() if s["source"] in ("genome", "regions")
+)
 TASK_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] == "task")
 
 
@@ -697,12 +699,17 @@ def reproduce_targets():
 
 def model_replicates(model):
     """A pretrain.models entry's replicate names (X, X_seed{s}, ...), in seed order."""
-    return [m for m in PRETRAIN_MODELS if replicate_base(m) == model and m not in SWEEP_MODELS]
+    return [
+        m
+        for m in PRETRAIN_MODELS
+        if replicate_base(m) == model and m not in SWEEP_MODELS
+    ]
 
 
 def reproduce_inputs(wildcards):
     """Each row's sources: the metrics.json of a model's replicates, a task's comparison
-    table, the probe table. A name the configuration lacks stops the run, naming the row."""
+    table, the probe table. A name the configuration lacks stops the run, naming the row.
+    """
     files = {}
     for i, row in enumerate(REPRODUCE_ROWS):
         where = f"reproduce.rows[{i}]"
@@ -712,7 +719,8 @@ def reproduce_inputs(wildcards):
                     f"{where}.model: {row['model']!r} is not under pretrain.models"
                 )
             files[f"pretrain__{row['model']}"] = [
-                f"{run_dir('pretrain', m)}/metrics.json" for m in model_replicates(row["model"])
+                f"{run_dir('pretrain', m)}/metrics.json"
+                for m in model_replicates(row["model"])
             ]
         elif row["source"] == "finetune":
             if row["task"] not in task_names():
