@@ -120,3 +120,17 @@ def test_cpu_table_target_builds_no_figures(tmp_path, shared_data):
     jobs = set(re.findall(r"^rule (\w+):", proc.stdout, flags=re.M))
     assert {"pretrain", "finetune", "probe", "reproduce_table", "task_windows"} <= jobs
     assert not jobs & {"pretrain_figures", "generate", "umap", "walk_figures", "finetune_tracks"}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_dry_runs_with_the_slurm_profile(tmp_path, shared_data, name):
+    """README.md's cluster form: the same configs under profiles/slurm (a dry run submits
+    nothing, so no SLURM is needed); the GPU rules ask for their GPU."""
+    work = _workdir(tmp_path, shared_data)
+    proc = snakemake(
+        work, "-n", "--profile", str(REPO / "profiles" / "slurm"),
+        "--configfile", f"config/reproduce/{name}.yaml", timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, fail_message(proc)
+    assert "reproduce_table" in proc.stdout
+    assert "gpu=1" in proc.stdout
