@@ -25,6 +25,7 @@ from dnalm.genome.windows import (
     load_exclusions,
     parse_record_name,
     task_intervals,
+    task_windows,
 )
 from tests.support.workflow_runner import make_workdir, snakemake
 
@@ -374,3 +375,125 @@ def test_exclusions_from_a_task_table_and_a_bed_file(tmp_path, yeast_features):
     bad.write_text("chrIV\t100\tx\n")
     with pytest.raises(InputFormatError, match=r"bad\.bed:1: BED start/end must be integers"):
         load_exclusions({}, [str(bad)])
+
+
+# --- task corpora (source: task): windows over one split of a task dataset -----------------
+
+
+def test_task_corpus_spec_defaults_and_errors():
+    spec = corpus_spec("tfc", {"source": "task", "task": "tf_binding", "window": 100}, SAMPLES)
+    assert spec == {"source": "task", "samples": [], "task": "tf_binding",
+                    "task_splits": ["train"], "window": 100, "stride": 100,
+                    "min_length": 100, "seed": 42}  # fmt: skip
+    # the window-key defaults the schema fills in are not errors; genome-only keys are
+    filled = {"source": "task", "task": "t", "window": 10, "max_n_fraction": 0.1, "n_runs": "keep"}
+    assert corpus_spec("tfc", filled, SAMPLES)["window"] == 10
+    bad = [
+        ({"source": "task", "window": 10}, "corpora.tfc.task: a task corpus needs"),
+        ({"source": "task", "task": "t"}, "corpora.tfc.window: a task corpus needs"),
+        ({"source": "task", "task": "t", "window": 10, "task_splits": ["dev"]},
+         "corpora.tfc.task_splits: must be a non-empty list"),
+        ({"source": "task", "task": "t", "window": 10, "samples": ["yeast"]},
+         "corpora.tfc.samples: a task corpus takes its sequences from `task`"),
+        ({"source": "task", "task": "t", "window": 10, "split": {"method": "blocks"}},
+         "unknown key(s) ['split'] for source task"),
+        ({"source": "task", "task": "t", "window": 10, "min_length": 11},
+         "corpora.tfc.min_length: 11 is longer than the window (10)"),
+    ]  # fmt: skip
+    for raw, message in bad:
+        with pytest.raises(ConfigError) as err:
+            corpus_spec("tfc", raw, SAMPLES)
+        assert message in str(err.value)
+
+
+def test_task_windows_hold_only_the_named_task_split(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(300):
+        seq = "".join(rng.choice(list("ACGT"), size=250))
+        rows.append(
+            {"id": f"w{i}", "sequence": seq, "split": ["train", "validation", "test"][i % 3]}
+        )
+    data = pd.DataFrame(rows)
+    path = tmp_path / "data.tsv"
+    data.to_csv(path, sep="\t", index=False)
+    spec = corpus_spec(
+        "tfc", {"source": "task", "task": "tf_binding", "window": 100, "min_length": 40}, None
+    )
+    out = {p: tmp_path / f"{p}.fa.gz" for p in SPLITS} | {"summary": tmp_path / "windows.tsv"}
+    summary = task_windows(path, out, spec, FRACTIONS, corpus="tfc")
+    seqs = dict(zip(data["id"], data["sequence"], strict=True))
+    train_ids = set(data.loc[data["split"] == "train", "id"])
+    item_split = {}
+    for p in SPLITS:
+        for name, seq, _ in read_fasta(out[p]):
+            item, s, e, strand = parse_record_name(name)
+            assert item in train_ids  # never a window of a validation or test task item
+            assert seq == seqs[item][s:e]
+            assert strand == "+"
+            assert item_split.setdefault(item, p) == p  # a whole item goes to one split
+    # 250 nt at window 100: 0-100, 100-200, 200-250 (50 >= min_length 40)
+    assert set(item_split) == train_ids
+    counts = summary.set_index("split")
+    assert counts["n_items"].sum() == 100
+    assert counts["n_windows"].sum() == 300
+    assert counts["nt"].sum() == 100 * 250
+    assert counts.loc["train", "n_items"] > counts.loc["test", "n_items"] > 0
+    assert pd.read_csv(out["summary"], sep="\t")["n_windows"].sum() == 300
+    # the same inputs give the same corpus
+    out2 = {p: tmp_path / f"again_{p}.fa.gz" for p in SPLITS} | {"summary": tmp_path / "s2.tsv"}
+    task_windows(path, out2, spec, FRACTIONS, corpus="tfc")
+    assert out2["train"].read_bytes() == out["train"].read_bytes()  # gzip with mtime 0
+    spec_none = {**spec, "task_splits": ["validation"]}
+    data[data["split"] != "validation"].to_csv(path, sep="\t", index=False)
+    with pytest.raises(InputFormatError, match="has no items in the splits"):
+        task_windows(path, out, spec_none, FRACTIONS, corpus="tfc")
+
+
+def test_task_corpus_through_the_workflow(tmp_path):
+    """The embedded demo's DNA-LLM windows: a corpus of the tf_binding training split only,
+    tokenized for pretraining; an unknown task stops the dry run, naming the key."""
+    model = {"objective": "gpt", "tokenizer": "nucleotide", "preset": "tiny", "corpus": "tfc"}
+    over = {
+        "corpora": {
+            "cds": {"source": "cds"},
+            "tfc": {"source": "task", "task": "tf_binding", "window": 120},
+        },
+        "pretrain": {"models": {"gpt_tf": model}},
+    }
+    demo = Path(__file__).parent / "config" / "demo.yaml"
+    off = {
+        "probe": {"enabled": False, "finetuned": [], "external": {}},
+        "finetune": {"runs": {}, "train": {}, "per_task": {}, "threads": 1},
+    }
+    workdir = make_workdir(tmp_path / "wd", over, test_config=demo, keep=["phiX174"], replace=off)
+    proc = snakemake(workdir, "results/corpus/tfc/nucleotide", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    task = pd.read_csv(
+        workdir / "results/tasks/tf_binding/data.tsv", sep="\t", usecols=["id", "split"]
+    )
+    held_out = set(task.loc[task["split"] != "train", "id"])
+    names = [
+        parse_record_name(n)[0]
+        for p in SPLITS
+        for n, _, _ in read_fasta(workdir / f"results/windows/tfc/task/{p}.fa.gz")
+    ]
+    assert names
+    assert not held_out & set(names)
+    assert set(names) == set(task.loc[task["split"] == "train", "id"])
+    meta = (workdir / "results/corpus/tfc/nucleotide/meta.json").read_text()
+    assert '"train"' in meta
+    bad = {
+        "corpora": {
+            **over["corpora"],
+            "tfc": {"source": "task", "task": "promoters", "window": 120},
+        }
+    }
+    workdir = make_workdir(
+        tmp_path / "bad", {**over, **bad}, test_config=demo, keep=["phiX174"], replace=off
+    )
+    proc = snakemake(workdir, "-n", timeout=300)
+    assert proc.returncode != 0
+    assert "corpora.tfc.task: 'promoters' is not a task of this configuration" in (
+        proc.stdout + proc.stderr
+    )

@@ -51,6 +51,7 @@ RULE_PACKAGES = {
     "sweep": {"evaluation"},
     "figures": set(),
     "walks": set(),
+    "reproduce": set(),
 }
 
 

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from dnalm.core.config import (  # noqa: E402
     check_config_keys,
     check_config_names,
+    drop_null_entries,
     restore_training_settings,
     user_training_settings,
 )
@@ -19,6 +20,7 @@ from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
+    check_task_corpora,
     check_window_fits,
     corpus_specs,
 )
@@ -27,9 +29,17 @@ from dnalm.genome.samples import (  # noqa: E402
     load_sample_sheet,
     no_cds_message,
 )
-from dnalm.core.seeds import cnn_replicates, expand_models, expand_runs  # noqa: E402
+from dnalm.core.seeds import (  # noqa: E402
+    cnn_replicates,
+    expand_models,
+    expand_runs,
+    replicate_base,
+)
+from dnalm.report.reproduce import check_rows  # noqa: E402
 from dnalm.training.sweeps import expand_sweeps  # noqa: E402
 
+# an entry set to null (in a later --configfile) is removed: merging cannot remove it
+_DROPPED = drop_null_entries(config)
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
     check_config_names(config)
     check_config_keys(config)
@@ -102,7 +112,10 @@ try:  # corpora: sources, samples, windows and splits, checked before any job
         )
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
-WINDOW_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] != "cds")
+WINDOW_CORPORA = sorted(
+    c for c, s in CORPORA.items() if s["source"] in ("genome", "regions")
+)
+TASK_CORPORA = sorted(c for c, s in CORPORA.items() if s["source"] == "task")
 
 
 def _genome_contigs(sample):
@@ -161,6 +174,7 @@ wildcard_constraints:
     tok=_alternatives(TOKENIZERS),
     corpus=_alternatives(CORPORA),
     wcorpus=_alternatives(WINDOW_CORPORA),
+    tcorpus=_alternatives(TASK_CORPORA),
     task=_alternatives(SEQUENCE_TASKS),
     model=_alternatives(PRETRAIN_MODELS),
     ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
@@ -291,6 +305,11 @@ def corpus_split_inputs(wildcards):
     spec = CORPORA[wildcards.corpus]
     if spec["source"] == "cds":
         pattern = "results/splits/{sample}/{split}.fa.gz"
+    elif spec["source"] == "task":
+        return {
+            split: [f"results/windows/{wildcards.corpus}/task/{split}.fa.gz"]
+            for split in ("train", "validation", "test")
+        }
     else:
         pattern = f"results/windows/{wildcards.corpus}/{{sample}}/{{split}}.fa.gz"
     return {
@@ -376,6 +395,17 @@ def task_names():
     if TASKS["tf_binding"].get("sequences"):
         names.append("tf_binding")
     return names + sorted(SEQUENCE_TASKS)
+
+
+try:  # a task corpus must name a task this configuration builds
+    check_task_corpora(CORPORA, task_names())
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
+
+
+def task_corpus_input(wildcards):
+    """The task table a task corpus cuts its windows from."""
+    return f"results/tasks/{CORPORA[wildcards.tcorpus]['task']}/data.tsv"
 
 
 def task_kind(task):
@@ -657,7 +687,69 @@ def all_targets():
     if probe_enabled() and embeddings():
         targets.append("results/probe/probe_table.tsv")
     targets += generation_targets()  # rules/generate.smk
+    targets += reproduce_targets()
     return targets + figure_targets() + sweep_targets()
+
+
+# ---- the reproduction table (reproduce.smk)
+
+try:
+    REPRODUCE_ROWS = check_rows((config.get("reproduce") or {}).get("rows"))
+except DnalmError as err:
+    raise WorkflowError(str(err)) from None
+
+
+def reproduce_targets():
+    if not REPRODUCE_ROWS:
+        return []
+    return ["results/reproduce/table.tsv", "results/reproduce/table.md"]
+
+
+def model_replicates(model):
+    """A pretrain.models entry's replicate names (X, X_seed{s}, ...), in seed order."""
+    return [
+        m
+        for m in PRETRAIN_MODELS
+        if replicate_base(m) == model and m not in SWEEP_MODELS
+    ]
+
+
+def reproduce_inputs(wildcards):
+    """Each row's sources: the metrics.json of a model's replicates, a task's comparison
+    table, the probe table. A name the configuration lacks stops the run, naming the row.
+    """
+    files = {}
+    for i, row in enumerate(REPRODUCE_ROWS):
+        where = f"reproduce.rows[{i}]"
+        if row["source"] == "pretrain":
+            if row["model"] not in (config["pretrain"]["models"] or {}):
+                raise WorkflowError(
+                    f"{where}.model: {row['model']!r} is not under pretrain.models"
+                )
+            files[f"pretrain__{row['model']}"] = [
+                f"{run_dir('pretrain', m)}/metrics.json"
+                for m in model_replicates(row["model"])
+            ]
+        elif row["source"] == "finetune":
+            if row["task"] not in task_names():
+                raise WorkflowError(
+                    f"{where}.task: {row['task']!r} is not a task of this configuration "
+                    f"(tasks: {', '.join(task_names())})"
+                )
+            entries = {replicate_base(r) for r in task_runs(row["task"])}
+            if row["run"] not in entries:
+                raise WorkflowError(
+                    f"{where}.run: {row['run']!r} is not a run or baseline of task "
+                    f"{row['task']} (entries: {', '.join(sorted(entries))})"
+                )
+            files[f"comparison__{row['task']}"] = (
+                f"results/finetune/{row['task']}/comparison.tsv"
+            )
+        else:
+            if not probe_enabled():
+                raise WorkflowError(f"{where}: a probe row needs probe.enabled")
+            files["probe"] = "results/probe/probe_table.tsv"
+    return files
 
 
 # ---- generation stage (generate.smk)

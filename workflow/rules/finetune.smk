@@ -95,13 +95,13 @@ rule finetune_compare:
             subcategory="{ftask}",
             labels={"task": "{ftask}", "figure": "training curves"},
         ),
-    params:
-        n_boot=config["finetune"]["bootstrap"]["n_boot"],
-        seed=config["finetune"]["bootstrap"]["seed"],
     log:
         "results/logs/finetune/{ftask}/compare.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        n_boot=config["finetune"]["bootstrap"]["n_boot"],
+        seed=config["finetune"]["bootstrap"]["seed"],
     script:
         "../scripts/finetune_compare.py"
 

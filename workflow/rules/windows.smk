@@ -1,6 +1,7 @@
 # Genome and region windows of the genome/regions corpora (config `corpora`): each sample's
 # genome cut into blocks that go to train/validation/test, windows inside blocks only, task
-# windows removed from train by coordinates, and a leakage table per corpus.
+# windows removed from train by coordinates, and a leakage table per corpus; and the windows
+# of a task corpus (one split of a task dataset).
 
 
 rule genome_windows:
@@ -58,3 +59,22 @@ rule window_leakage:
         tasks=window_tasks(),
     script:
         "../scripts/window_leakage.py"
+
+
+rule task_windows:
+    input:
+        task=task_corpus_input,
+    output:
+        train="results/windows/{tcorpus}/task/train.fa.gz",
+        validation="results/windows/{tcorpus}/task/validation.fa.gz",
+        test="results/windows/{tcorpus}/task/test.fa.gz",
+        summary="results/windows/{tcorpus}/task/windows.tsv",
+    log:
+        "results/logs/windows/{tcorpus}/task.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: CORPORA[wc.tcorpus],
+        fractions=config["splits"]["fractions"],
+    script:
+        "../scripts/task_windows.py"

@@ -626,3 +626,22 @@ def check_config_names(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> 
                 "and folder names under results/, so use letters, digits, '_', '.', '-' only, "
                 "starting with a letter or digit (no '/', no '..')"
             )
+
+
+def drop_null_entries(config: dict) -> list[str]:
+    """Remove the entries set to null under the named sections (:data:`NAMED_CONFIG_KEYS`:
+    tokenizers, corpora, sequence tasks, models, runs, external probe models, sweeps), so
+    that a second config file (``--configfile``) can remove an entry of the first, which
+    Snakemake's merge cannot otherwise do (``pretrain: {models: {gpt_codon: null}}``).
+    Returns the dotted names removed."""
+    removed = []
+    for keys in NAMED_CONFIG_KEYS:
+        node = config
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for name in [n for n, v in node.items() if v is None]:
+            del node[name]
+            removed.append(".".join((*keys, str(name))))
+    return removed

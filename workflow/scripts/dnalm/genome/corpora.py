@@ -1,13 +1,15 @@
 """The `corpora` section of the config: what each pretraining corpus is made of (CDS, whole
-genomes cut into windows, or annotated regions cut into windows) and how its genome windows
-are split. Every check that needs no data runs here, before any job; the contig names of
-`split.contigs` are checked again against the genome in the job that cuts the windows.
+genomes cut into windows, annotated regions cut into windows, or the sequences of one split
+of a task dataset cut into windows) and how its windows are split. Every check that needs
+no data runs here, before any job; the contig names of `split.contigs` are checked again
+against the genome in the job that cuts the windows.
 
 A corpus spec after :func:`corpus_specs` holds every key with its default filled in:
 ``source``, ``samples`` and, for genome/regions, ``window``, ``stride``, ``min_length``,
 ``max_n_fraction``, ``n_runs``, ``min_n_run``, ``both_strands``, ``split`` (``method``,
 ``block_size``, ``seed``, ``contigs``), ``exclude_tasks``, ``exclude_regions`` and, for
-regions, ``features`` and ``upstream``.
+regions, ``features`` and ``upstream``. A task corpus holds ``source``, ``samples`` (empty),
+``task``, ``task_splits``, ``window``, ``stride``, ``min_length`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from dnalm.core.errors import ConfigError
 from dnalm.genome.samples import no_cds_message
 
-SOURCES = ("cds", "genome", "regions")
+SOURCES = ("cds", "genome", "regions", "task")
+TASK_SPLITS = ("train", "validation", "test")
 FEATURES = (
     "promoter",
     "upstream",
@@ -55,6 +58,10 @@ KEYS = {
     "regions": {
         "source", "samples", "window", "split", "features", "upstream", "packing",
         *WINDOW_DEFAULTS,
+    },
+    "task": {
+        "source", "samples", "task", "task_splits", "window", "stride", "min_length", "seed",
+        "packing",
     },
 }  # fmt: skip
 PACKINGS = ("packed", "padded")
@@ -178,16 +185,18 @@ def corpus_spec(name: str, raw: Any, samples: Mapping[str, Any] | None) -> dict[
     source = raw.get("source", "cds")
     if source not in SOURCES:
         raise ConfigError(f"{key}.source: {source!r} is not one of {', '.join(SOURCES)}")
-    # the schema fills in the defaults of window keys also for a cds corpus: not an error
+    # the schema fills in the defaults of window keys also for cds/task corpora: not an error
     unknown = sorted(
         k
         for k in set(raw) - KEYS[source]
-        if not (source == "cds" and k in WINDOW_DEFAULTS and raw[k] == WINDOW_DEFAULTS[k])
+        if not (source in ("cds", "task") and k in WINDOW_DEFAULTS and raw[k] == WINDOW_DEFAULTS[k])
     )
     if unknown:
         raise ConfigError(
             f"{key}: unknown key(s) {unknown} for source {source} (known: {sorted(KEYS[source])})"
         )
+    if source == "task":
+        return _task_spec(name, raw)
     spec: dict[str, Any] = {"source": source}
     if raw.get("packing") is not None:  # absent: corpus.packing
         if raw["packing"] not in PACKINGS:
@@ -203,19 +212,7 @@ def corpus_spec(name: str, raw: Any, samples: Mapping[str, Any] | None) -> dict[
     if "window" not in raw:
         raise ConfigError(f"{key}.window: a {source} corpus needs a window length (nt)")
     spec.update({k: raw.get(k, v) for k, v in WINDOW_DEFAULTS.items()})
-    spec["window"] = _int(raw["window"], f"{key}.window", 1)
-    spec["stride"] = _int(
-        spec["window"] if spec["stride"] is None else spec["stride"], f"{key}.stride", 1
-    )
-    spec["min_length"] = _int(
-        spec["window"] if spec["min_length"] is None else spec["min_length"],
-        f"{key}.min_length",
-        1,
-    )
-    if spec["min_length"] > spec["window"]:
-        raise ConfigError(
-            f"{key}.min_length: {spec['min_length']} is longer than the window ({spec['window']})"
-        )
+    _window_lengths(key, raw, spec)
     frac = spec["max_n_fraction"]
     if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0 <= frac <= 1:
         raise ConfigError(f"{key}.max_n_fraction: must be a number in [0, 1], got {frac!r}")
@@ -253,6 +250,58 @@ def corpus_spec(name: str, raw: Any, samples: Mapping[str, Any] | None) -> dict[
     elif "features" in raw or "upstream" in raw:  # pragma: no cover - KEYS rejects them
         raise ConfigError(f"{key}: features/upstream are for source regions")
     return spec
+
+
+def _window_lengths(key: str, raw: Mapping, spec: dict[str, Any]) -> None:
+    spec["window"] = _int(raw["window"], f"{key}.window", 1)
+    stride, min_length = raw.get("stride"), raw.get("min_length")
+    spec["stride"] = _int(spec["window"] if stride is None else stride, f"{key}.stride", 1)
+    spec["min_length"] = _int(
+        spec["window"] if min_length is None else min_length, f"{key}.min_length", 1
+    )
+    if spec["min_length"] > spec["window"]:
+        raise ConfigError(
+            f"{key}.min_length: {spec['min_length']} is longer than the window ({spec['window']})"
+        )
+
+
+def _task_spec(name: str, raw: Mapping) -> dict[str, Any]:
+    """A corpus of the sequences of one task's splits (`task_splits`, default train), cut
+    into windows; its own train/validation/test come from a seeded hash of each task item."""
+    key = f"corpora.{name}"
+    if raw.get("samples"):
+        raise ConfigError(f"{key}.samples: a task corpus takes its sequences from `task`")
+    task = raw.get("task")
+    if not isinstance(task, str) or not task:
+        raise ConfigError(f"{key}.task: a task corpus needs the name of a task (e.g. tf_binding)")
+    parts = raw.get("task_splits", ["train"])
+    if (
+        not isinstance(parts, list)
+        or not parts
+        or any(p not in TASK_SPLITS for p in parts)
+        or len(set(parts)) != len(parts)
+    ):
+        raise ConfigError(
+            f"{key}.task_splits: must be a non-empty list of distinct splits from "
+            f"{', '.join(TASK_SPLITS)}, got {parts!r}"
+        )
+    if "window" not in raw:
+        raise ConfigError(f"{key}.window: a task corpus needs a window length (nt)")
+    spec: dict[str, Any] = {"source": "task", "samples": [], "task": task}
+    spec["task_splits"] = list(parts)
+    _window_lengths(key, raw, spec)
+    spec["seed"] = _int(raw.get("seed", 42), f"{key}.seed", 0)
+    return spec
+
+
+def check_task_corpora(corpora: Mapping[str, Mapping[str, Any]], tasks: Sequence[str]) -> None:
+    """Every task corpus must name a task that this configuration builds."""
+    for name, spec in corpora.items():
+        if spec["source"] == "task" and spec["task"] not in tasks:
+            raise ConfigError(
+                f"corpora.{name}.task: {spec['task']!r} is not a task of this configuration "
+                f"(tasks: {', '.join(tasks) or 'none'})"
+            )
 
 
 def corpus_specs(config: Mapping[str, Any], samples: Mapping[str, Any] | None) -> dict[str, dict]:

@@ -1,4 +1,5 @@
-"""Genome and region windows for pretraining corpora, split without leakage.
+"""Genome and region windows for pretraining corpora, split without leakage (and the
+windows of a task corpus, :func:`task_windows`).
 
 One sample at a time, one contig in memory at a time (the genome FASTA is streamed):
 
@@ -380,3 +381,55 @@ def load_exclusions(
     for bed in beds:
         out[f"bed:{bed}"] = read_bed(bed)
     return out
+
+
+def task_windows(
+    task_data: str | os.PathLike,
+    out: Mapping[str, str | os.PathLike],
+    spec: Mapping[str, Any],
+    fractions: Mapping[str, float],
+    *,
+    corpus: str,
+) -> pd.DataFrame:
+    """A task corpus (``source: task``): the sequences of the task's ``task_splits`` (read
+    from its data.tsv: id, sequence, split), each cut into windows as a genome block is
+    (:func:`window_starts`), each whole item sent to the corpus's train/validation/test by
+    the hash of :func:`block_split` over (task, id) with ``splits.fractions``. So only
+    sequences of the named task splits enter pretraining: a corpus of the training split
+    never holds a window of the task's validation or test items. Records are
+    ``{id}:{start}-{end}(+)`` (case kept). Writes out['train'|'validation'|'test'] and
+    out['summary'] (per split: items, windows, nt; and the task splits read)."""
+    df = pd.read_csv(
+        task_data, sep="\t", usecols=["id", "sequence", "split"], dtype=str, keep_default_na=False
+    )
+    chosen = df[df["split"].isin(spec["task_splits"])]
+    if chosen.empty:
+        raise InputFormatError(
+            f"{task_data}: corpora.{corpus}: task {spec['task']} has no items in the splits "
+            f"{spec['task_splits']} (its splits: {sorted(set(df['split']))})"
+        )
+    stats = {p: dict.fromkeys(("n_items", "n_windows", "nt"), 0) for p in SPLITS}
+    with contextlib.ExitStack() as stack:
+        fhs = {p: stack.enter_context(atomic_write(out[p])) for p in SPLITS}
+        for item, seq in zip(chosen["id"], chosen["sequence"], strict=True):
+            part = block_split(spec["task"], item, 0, spec["seed"], fractions)
+            starts, ends = window_starts(
+                0, len(seq), spec["window"], spec["stride"], spec["min_length"]
+            )
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+                fhs[part].write(f">{item}:{s}-{e}(+)\n{seq[s:e]}\n")
+            stats[part]["n_items"] += 1
+            stats[part]["n_windows"] += starts.size
+            stats[part]["nt"] += int((ends - starts).sum())
+    summary = pd.DataFrame(
+        [
+            {"task": spec["task"], "task_splits": ",".join(spec["task_splits"]), "split": p}
+            | stats[p]
+            for p in SPLITS
+        ]
+    )
+    with atomic_write(out["summary"]) as fh:
+        summary.to_csv(fh, sep="\t", index=False)
+    for p in SPLITS:
+        log.info("task corpus %s %s: %s", corpus, p, stats[p])
+    return summary

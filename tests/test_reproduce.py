@@ -1,0 +1,136 @@
+"""The reproduction configs (config/reproduce/*.yaml): each dry-runs with `--configfile` as
+README.md shows, the published numbers of each config's header match README.md's
+"Reproducing published results" tables, and every `reproduce.rows` number is one of them.
+
+The dry runs happen in a temporary copy of the repository's config folder. Stand-ins there:
+`../shared/data` is a link to the shared data (the CPU config's sheet names it relative to
+the repository), and the DNA-LLM TF-binding files, which the user downloads with the
+config's `curl` command, are the embedded demo's cut of them (tests/data). A dry run
+downloads nothing: no resources/ or results/ appear."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.workflow_runner import fail_message, snakemake
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = ("cpu", "dnallm", "genomics_lm", "nt_species_probe")
+NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?!\w|\.\d)")  # a sentence's full stop may follow
+
+
+def header_numbers(path: Path) -> set[float]:
+    """The numbers with a decimal point in the config header's "Published numbers" block
+    (from that line to the end of the leading comment)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Published numbers"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line)
+    return {float(x) for x in NUMBER.findall(" ".join(block))}
+
+
+def readme_numbers() -> dict[str, set[float]]:
+    """config path -> the numbers of its 'published number(s)' cell in README.md's section
+    "Reproducing published results"."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Reproducing published results", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, set[float]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[1].startswith("`config/reproduce/"):
+            continue
+        out[cells[1].strip("`")] = {float(x) for x in NUMBER.findall(cells[2])}
+    return out
+
+
+def test_header_numbers_match_the_readme_table():
+    table = readme_numbers()
+    assert set(table) == {f"config/reproduce/{c}.yaml" for c in CONFIGS}
+    for name in CONFIGS:
+        path = REPO / "config" / "reproduce" / f"{name}.yaml"
+        header = header_numbers(path)
+        assert header, f"{path}: no published numbers in its header"
+        assert header == table[f"config/reproduce/{name}.yaml"], name
+    # the CPU reproduction lists the three papers' numbers
+    papers = set().union(*(header_numbers(REPO / "config/reproduce" / f"{c}.yaml")
+                           for c in CONFIGS if c != "cpu"))  # fmt: skip
+    assert header_numbers(REPO / "config/reproduce/cpu.yaml") <= papers
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_table_rows_use_the_header_numbers(name):
+    path = REPO / "config" / "reproduce" / f"{name}.yaml"
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["reproduce"]["rows"]
+    assert rows
+    header = header_numbers(path)
+    for row in rows:
+        values = row["published"] if isinstance(row["published"], list) else [row["published"]]
+        assert set(map(float, values)) <= header, (name, row["metric"])
+        assert row["deviation"].strip(), (name, row["metric"])
+
+
+def _workdir(tmp_path: Path, shared: Path) -> Path:
+    """A repository-shaped folder: config/ (the defaults and config/reproduce/) and, beside
+    it, ../shared/data; the DNA-LLM TF files as downloaded by the config's command."""
+    work = tmp_path / "repo"
+    shutil.copytree(REPO / "config", work / "config")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(shared, target_is_directory=True)
+    tf = work / "resources" / "dnallm"
+    tf.mkdir(parents=True)
+    for f in ("chr22_sequences.txt.gz", "chr22_scores.txt.gz"):
+        shutil.copy(REPO / "tests" / "data" / "tasks" / "tf_binding" / f, tf / f)
+    return work
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_dry_runs(tmp_path, shared_data, name):
+    work = _workdir(tmp_path, shared_data)
+    before = sorted(p.relative_to(work) for p in (work / "resources").rglob("*"))
+    proc = snakemake(work, "-n", "--configfile", f"config/reproduce/{name}.yaml", timeout=600)
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout
+    assert "reproduce_table" in out  # the table is part of the run
+    assert "pretrain" in out
+    if name == "dnallm":  # hg38 is a URL: downloaded by a job, not by the dry run
+        assert "download_primary" in out
+    if name == "cpu":  # the TF windows' training split is a pretraining corpus
+        assert "task_windows" in out
+    after = sorted(p.relative_to(work) for p in (work / "resources").rglob("*"))
+    assert after == before
+    assert not (work / "results").exists()
+
+
+def test_cpu_table_target_builds_no_figures(tmp_path, shared_data):
+    """The README's CPU command asks for the table only: no figure, generation or walk jobs."""
+    work = _workdir(tmp_path, shared_data)
+    proc = snakemake(
+        work, "-n", "results/reproduce/table.md", "--configfile", "config/reproduce/cpu.yaml",
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, fail_message(proc)
+    jobs = set(re.findall(r"^rule (\w+):", proc.stdout, flags=re.M))
+    assert {"pretrain", "finetune", "probe", "reproduce_table", "task_windows"} <= jobs
+    assert not jobs & {"pretrain_figures", "generate", "umap", "walk_figures", "finetune_tracks"}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_dry_runs_with_the_slurm_profile(tmp_path, shared_data, name):
+    """README.md's cluster form: the same configs under profiles/slurm (a dry run submits
+    nothing, so no SLURM is needed); the GPU rules ask for their GPU."""
+    work = _workdir(tmp_path, shared_data)
+    proc = snakemake(
+        work, "-n", "--profile", str(REPO / "profiles" / "slurm"),
+        "--configfile", f"config/reproduce/{name}.yaml", timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, fail_message(proc)
+    assert "reproduce_table" in proc.stdout
+    assert "gpu=1" in proc.stdout

@@ -1,0 +1,27 @@
+# The reproduction table (config `reproduce.rows`): each published number beside ours, with
+# the seed spread, the comparison with the baseline and the deviation from the paper's setup.
+
+
+localrules:
+    reproduce_table,
+
+
+rule reproduce_table:
+    input:
+        unpack(reproduce_inputs),
+    output:
+        tsv=report(
+            "results/reproduce/table.tsv",
+            caption="../report/reproduce_table.rst",
+            category="0. Reproduction",
+            labels={"table": "published vs ours"},
+        ),
+        md="results/reproduce/table.md",
+    log:
+        "results/logs/reproduce/table.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        rows=REPRODUCE_ROWS,
+    script:
+        "../scripts/reproduce_table.py"
