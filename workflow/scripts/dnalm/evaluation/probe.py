@@ -46,7 +46,12 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.umap2d import umap_2d
 from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
-from dnalm.evaluation.stats import accuracy_stats, bootstrap, paired_bootstrap
+from dnalm.evaluation.stats import (
+    INTERVAL_COLUMNS,
+    accuracy_stats,
+    bootstrap,
+    paired_bootstrap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -393,15 +398,7 @@ def append_to_table(metrics_file: str | os.PathLike, table_tsv: str | os.PathLik
     return df
 
 
-PROBE_CI_COLUMNS = (
-    "metric",
-    "ci95_low",
-    "ci95_high",
-    "best_baseline",
-    "delta_vs_best_baseline",
-    "delta_ci95_low",
-    "delta_ci95_high",
-)
+PROBE_CI_COLUMNS = ("metric", *INTERVAL_COLUMNS)
 
 
 def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -27,6 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The interval columns every comparison table adds (fine-tuning, probes).
+INTERVAL_COLUMNS = (
+    "ci95_low",
+    "ci95_high",
+    "best_baseline",
+    "delta_vs_best_baseline",
+    "delta_ci95_low",
+    "delta_ci95_high",
+)
 #: Resamples summed at once (bounds the (chunk, n_items) count matrix).
 CHUNK = 128
 

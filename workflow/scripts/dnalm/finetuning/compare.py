@@ -32,6 +32,7 @@ from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import position_mask, read_per_base, read_sequence
 from dnalm.core.seeds import replicate_base
 from dnalm.evaluation.stats import (
+    INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
     mean_sd,
@@ -46,17 +47,7 @@ METRIC_TEXT = {
     "regression": "pearson_r over test sequences",
     "classification": "accuracy over test sequences",
 }
-CI_COLUMNS = (
-    "metric",
-    "split",
-    "ci95_low",
-    "ci95_high",
-    "best_baseline",
-    "delta_vs_best_baseline",
-    "delta_ci95_low",
-    "delta_ci95_high",
-    "n_boot",
-)
+CI_COLUMNS = ("metric", "split", *INTERVAL_COLUMNS, "n_boot")
 
 
 def kind_of(table: pd.DataFrame) -> str:

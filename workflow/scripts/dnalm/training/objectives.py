@@ -79,10 +79,9 @@ from dnalm.training.lm_data import (
 Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def ce_sum(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None):
-    """Summed next-token cross-entropy of a causal batch: logits # (B, T, V), labels and
-    weights # (B, T) as causal_labels gives them (unshifted)."""
-    logits, y = logits[:, :-1], labels[:, 1:]
+def token_ce_sum(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None):
+    """Summed (target-weighted) cross-entropy of aligned logits # (B, T, V) and targets
+    # (B, T) (IGNORE_INDEX: no loss); weights # (B, T) or None."""
     loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
         y.reshape(-1),
@@ -90,8 +89,15 @@ def ce_sum(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | N
         reduction="sum" if weights is None else "none",
     )
     if weights is not None:  # ignored targets have loss 0
-        loss = (loss * weights[:, 1:].to(loss.device).reshape(-1)).sum()
+        loss = (loss * weights.to(loss.device, non_blocking=True).reshape(-1)).sum()
     return loss
+
+
+def ce_sum(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None):
+    """Summed next-token cross-entropy of a causal batch: logits # (B, T, V), labels and
+    weights # (B, T) as causal_labels gives them (unshifted)."""
+    w = None if weights is None else weights[:, 1:]
+    return token_ce_sum(logits[:, :-1], labels[:, 1:], w)
 
 
 def segment_starts(positions: torch.Tensor) -> torch.Tensor:

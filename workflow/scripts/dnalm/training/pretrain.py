@@ -56,7 +56,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from dnalm.core.config import PretrainTrainConfig
@@ -97,7 +96,7 @@ from dnalm.training.lm_data import (
     target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
-from dnalm.training.objectives import build_objective, test_objective
+from dnalm.training.objectives import build_objective, test_objective, token_ce_sum
 from dnalm.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -460,15 +459,7 @@ class Trainer:
                 if self.objective == "gpt":  # the `loss` of the model (objectives.py)
                     loss = self.loss.loss_sum(self._forward, x, pos, y, w)
                 else:
-                    logits = self._forward(x, pos)  # (B, T, V)
-                    loss = F.cross_entropy(
-                        logits.float().reshape(-1, logits.shape[-1]),
-                        y.reshape(-1),
-                        ignore_index=IGNORE_INDEX,
-                        reduction="sum" if w is None else "none",
-                    )
-                    if w is not None:  # ignored targets have loss 0
-                        loss = (loss * w.to(dev, non_blocking=True).reshape(-1)).sum()
+                    loss = token_ce_sum(self._forward(x, pos), y, w)  # masked targets
                 (loss * scale).backward()
             loss_sum += loss.detach()
         total = _all_reduce_sum([loss_sum.item()], dev)[0]
