@@ -575,3 +575,26 @@ def test_onehot_cnn_classifier_beats_chance_on_chipseq(shared_data, tmp_path):
     )
     assert m["n"] == 200
     assert _beats_chance(m) < 1e-3
+
+
+def test_standardizing_per_base_head_equalises_feature_scales():
+    """head_norm: standardize scales every feature to unit variance over the real positions
+    (pads excluded), and evaluation uses the running statistics."""
+    torch.manual_seed(0)
+    head = PerBaseRegressionHead(3, hidden_dim=4, kernel_size=3, norm="standardize")
+    scales = torch.tensor([100.0, 1.0, 0.01])
+    hidden = torch.randn(4, 50, 3) * scales + torch.tensor([5.0, -2.0, 0.3])
+    mask = torch.ones(4, 50)
+    mask[:, 40:] = 0
+    hidden[:, 40:] = 1e6  # pads must not move the statistics
+    z = head.norm(hidden, mask)
+    real = z[:, :40].reshape(-1, 3)
+    assert torch.allclose(real.mean(0), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(real.std(0), torch.ones(3), atol=1e-2)
+    for _ in range(60):  # running statistics converge to the batch statistics
+        head.norm(hidden, mask)
+    head.eval()
+    assert torch.allclose(head.norm(hidden, mask)[:, :40], z[:, :40], atol=1e-2)
+    assert head(hidden, mask).shape == (4, 50)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        PerBaseRegressionHead(3, norm="batch")

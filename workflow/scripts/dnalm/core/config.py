@@ -246,6 +246,7 @@ class FinetuneTrainConfig(Section):
     head_kernel: int = 11
     head_dropout: float = 0.2
     head_standardize: bool = True  # sequence-level heads: standardise pooled features
+    head_norm: str = "layernorm"  # per-base head: layernorm (DNA-LLM) | standardize
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
@@ -280,6 +281,8 @@ class FinetuneTrainConfig(Section):
             raise ConfigError(f"too_long must be one of {TOO_LONG}, got {self.too_long!r}")
         if self.freeze_layers < 0:
             raise ConfigError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+        if self.head_norm not in ("layernorm", "standardize"):
+            raise ConfigError(f"head_norm must be layernorm or standardize, got {self.head_norm!r}")
 
 
 @dataclass

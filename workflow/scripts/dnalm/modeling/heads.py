@@ -22,30 +22,80 @@ from torch import nn
 POOLINGS = ("mean", "cls", "last", "max")
 
 
+class MaskedStandardize(nn.Module):
+    """Parameter-free per-feature standardisation of per-position states (B, T, E) over the
+    real positions (BatchNorm over batch and length without affine, pads excluded): batch
+    statistics in training, running statistics in eval (set by the first training batch,
+    then an exponential moving average)."""
+
+    def __init__(self, embed_dim: int, momentum: float = 0.1, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(embed_dim))
+        self.register_buffer("running_var", torch.ones(embed_dim))
+        self.register_buffer("tracked", torch.zeros((), dtype=torch.long))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = h.float()
+        if self.training:
+            w = torch.ones(h.shape[:2], device=h.device) if mask is None else mask.float()
+            n = w.sum().clamp(min=2.0)
+            mean = (h * w.unsqueeze(-1)).sum((0, 1)) / n  # (E,)
+            var = (((h - mean) ** 2) * w.unsqueeze(-1)).sum((0, 1)) / (n - 1)  # (E,)
+            with torch.no_grad():  # the first batch sets them: feature variances may be tiny
+                rate = 1.0 if int(self.tracked) == 0 else self.momentum
+                self.running_mean.lerp_(mean.detach(), rate)
+                self.running_var.lerp_(var.detach(), rate)
+                self.tracked += 1
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (h - mean) / torch.sqrt(var + self.eps)
+
+
+HEAD_NORMS = ("layernorm", "standardize")
+
+
 class PerBaseRegressionHead(nn.Module):
     """Per-position regression on hidden states: (B, T, E) -> (B, T).
 
-    LayerNorm over the features, a 'same'-padded convolution along the sequence (so each
-    score sees `kernel_size` neighbouring positions: 11 covers a ~10-bp motif), GELU,
-    dropout, and a linear map to one score. With ``mask`` (B, T) (1 = real position), the
-    normalised states of padded positions are zeroed before the convolution, so padding
-    contributes exactly what the convolution's own zero padding at the ends does.
+    LayerNorm over the features (DNA-LLM's head; ``norm="standardize"`` instead standardises
+    each feature over positions, :class:`MaskedStandardize`), a 'same'-padded convolution
+    along the sequence (so each score sees `kernel_size` neighbouring positions: 11 covers a
+    ~10-bp motif), GELU, dropout, and a linear map to one score. With ``mask`` (B, T)
+    (1 = real position), the normalised states of padded positions are zeroed before the
+    convolution, so padding contributes exactly what the convolution's own zero padding at
+    the ends does.
+
+    Why ``standardize``: a pretrained language model's states can be strongly anisotropic
+    (a frozen tiny GPT's last layer had a participation ratio of ~2 directions against ~15
+    for the same architecture with random weights; benchmarks/diagnose_frozen_features.py).
+    LayerNorm rescales each position as a whole, so the low-variance directions that carry
+    the base information stay tiny for the convolution; per-feature standardisation, like the
+    StandardScaler of a linear probe, puts every direction on one scale.
     """
 
     def __init__(
-        self, embed_dim: int, hidden_dim: int = 128, kernel_size: int = 11, dropout: float = 0.2
+        self,
+        embed_dim: int,
+        hidden_dim: int = 128,
+        kernel_size: int = 11,
+        dropout: float = 0.2,
+        norm: str = "layernorm",
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        self.norm = nn.LayerNorm(embed_dim)
+        if norm not in HEAD_NORMS:
+            raise ValueError(f"norm must be one of {HEAD_NORMS}, got {norm!r}")
+        self.masked_norm = norm == "standardize"
+        self.norm = MaskedStandardize(embed_dim) if self.masked_norm else nn.LayerNorm(embed_dim)
         self.conv = nn.Conv1d(embed_dim, hidden_dim, kernel_size, padding=kernel_size // 2)
         self.act = nn.GELU()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_dim, 1)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.norm(hidden)  # (B, T, E)
+        h = self.norm(hidden, mask) if self.masked_norm else self.norm(hidden)  # (B, T, E)
         if mask is not None:
             h = h * mask.unsqueeze(-1).to(h.dtype)  # (B, T, E), pads -> 0
         h = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, E, T) -> (B, H, T) -> (B, T, H)

@@ -46,7 +46,7 @@ class FinetuneModel(nn.Module):
         width = int(lm.config.hidden_size)
         if kind == "per_base_regression":
             self.head: nn.Module = PerBaseRegressionHead(
-                width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout
+                width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout, cfg.head_norm
             )
         else:
             self.head = SequenceClassificationHead(
