@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from dnalm.modeling.loader import load_model_folder  # noqa: E402
+from dnalm.modeling.loader import load_model_folder
 
 
 def token_states(model, tokenizer, seqs: list[str]) -> list[np.ndarray]:
@@ -59,7 +59,7 @@ def identity_accuracy(states: np.ndarray, seqs: list[str], offset: int, rng) -> 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    n, length, _ = states.shape
+    length = states.shape[1]
     pos = np.arange(max(0, -offset), length - max(0, offset))
     base = np.array([[s[p + offset] for p in pos] for s in seqs])  # (N, P)
     x = states[:, pos].reshape(-1, states.shape[-1])
@@ -83,7 +83,7 @@ def effective_dim(states: np.ndarray) -> float:
 def task_r(states: np.ndarray, targets: np.ndarray, half: int = 5) -> float:
     from sklearn.linear_model import Ridge
 
-    n, length, d = states.shape
+    n, length = states.shape[:2]
     pos = np.arange(half, length - half)
     x = np.concatenate([states[:, pos + k] for k in range(-half, half + 1)], axis=-1)
     y = targets[:, pos]
