@@ -132,8 +132,12 @@ def prune_corpora(config: dict, samples: set[str]) -> None:
             del corpora[name]
             gone.add(name)
     models = (config.get("pretrain") or {}).get("models") or {}
-    for model in [m for m, spec in models.items() if spec.get("corpus") in gone]:
+    dropped = {m for m, spec in models.items() if spec.get("corpus") in gone}
+    for model in dropped:
         del models[model]
+    generate = config.get("generate") or {}
+    if generate.get("models") is not None:  # an explicit list names only models still there
+        generate["models"] = [m for m in generate["models"] if m not in dropped]
 
 
 def make_workdir(
