@@ -453,6 +453,22 @@ def corpus_packing(config: Mapping[str, Any], corpus: str | None) -> str:
     return own or _dicts(config, "corpus").get("packing", "packed")
 
 
+def check_ssm_packing(
+    where: str, arch: str | None, corpus: str | None, config: Mapping[str, Any]
+) -> None:
+    """A state-space `arch` (NO_PACKING_ARCHS) is not trained on packed windows of `corpus`
+    (None: cds): ConfigError naming `where` (the model or sweep key), the arch and the corpus,
+    and the setting that fixes it."""
+    if arch not in NO_PACKING_ARCHS or corpus_packing(config, corpus) != "packed":
+        return
+    corpus = corpus or "cds"
+    raise ConfigError(
+        f"{where}: arch {arch} cannot train on packed windows (corpus {corpus!r} is packed): "
+        "a state-space model carries its state from one packed sequence into the next; set "
+        f"corpora.{corpus}.packing: padded (or corpus.packing: padded)"
+    )
+
+
 def check_presets(config: Mapping[str, Any]) -> None:
     """Every pretrain.models entry names an arch of its objective and a preset of its arch,
     overrides only architecture keys, and a state-space arch is not trained on packed
@@ -461,7 +477,6 @@ def check_presets(config: Mapping[str, Any]) -> None:
     for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
         if not isinstance(spec, Mapping):
             continue
-        packing = corpus_packing(config, spec.get("corpus"))
         overrides = spec.get("overrides")
         if isinstance(overrides, Mapping):
             unknown = sorted((k for k in overrides if k not in ARCH_KEY_NAMES), key=str)
@@ -481,14 +496,7 @@ def check_presets(config: Mapping[str, Any]) -> None:
                 f"pretrain.models.{name}.arch: {arch!r} is not an {objective} architecture"
                 f"{hint}; choose one of {', '.join(ARCH_NAMES[objective])}"
             )
-        if arch in NO_PACKING_ARCHS and packing == "packed":
-            corpus = spec.get("corpus") or "cds"
-            raise ConfigError(
-                f"pretrain.models.{name}: arch {arch} cannot train on packed windows (corpus "
-                f"{corpus!r} is packed): a state-space model carries its state from one "
-                f"packed sequence into the next; set corpora.{corpus}.packing: padded (or "
-                "corpus.packing: padded)"
-            )
+        check_ssm_packing(f"pretrain.models.{name}", arch, spec.get("corpus"), config)
         if preset is None:
             continue  # the schema names a missing preset
         known = preset_names(objective, arch)

@@ -26,9 +26,8 @@ from dnalm.core.config import (
     ARCH_KEY_NAMES,
     ARCH_NAMES,
     ID_RE,
-    NO_PACKING_ARCHS,
     PretrainTrainConfig,
-    corpus_packing,
+    check_ssm_packing,
     preset_names,
 )
 from dnalm.core.errors import ConfigError
@@ -210,12 +209,7 @@ def expand_sweeps(config: Mapping[str, Any], existing: Mapping[str, Any]) -> dic
                 f"{where}.corpus: {corpus!r} is not defined under `corpora` (defined: "
                 f"{', '.join(sorted(corpora))})"
             )
-        if sweep.get("arch") in NO_PACKING_ARCHS and corpus_packing(config, corpus) == "packed":
-            raise ConfigError(
-                f"{where}.arch: {sweep['arch']} cannot train on packed windows (corpus "
-                f"{corpus!r} is packed): a state-space model carries its state from one packed "
-                f"sequence into the next; set corpora.{corpus}.packing: padded"
-            )
+        check_ssm_packing(where, sweep.get("arch"), corpus, config)
         points = expand_sweep(
             name, sweep, pretrain.get("train"), block, pretrain.get("gpus", 1) or 1
         )
