@@ -157,13 +157,13 @@ def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> E
     from dnalm.modeling.models import model_context
 
     loaded = load_model_folder(run_dir / "model", kind="finetuned", device=device)
-    if loaded.info.get("kind") != kind:
+    if loaded.finetune.get("kind") != kind:
         raise InputFormatError(
             f"{run_dir}/model was fine-tuned for a {loaded.info.get('kind')} task, not {kind}"
         )
     tok = loaded.tokenizer
     context = model_context(loaded.config)
-    cfg = FinetuneTrainConfig.from_dict(loaded.info["config"])
+    cfg = FinetuneTrainConfig.from_dict(loaded.finetune["config"])
     per_base = kind == "per_base_regression"
     tf = Tokenize(tok, context, per_base, False, cfg)
     gen = torch.Generator().manual_seed(0)
