@@ -118,7 +118,9 @@ def test_motif_similarity_finds_the_reverse_strand_and_offset():
     oct4 = motifs.consensus_matrix("ATGCAAAT")
     rc_in_context = motifs.consensus_matrix("GGATTTGCATCC")  # revcomp of ATGCAAAT inside
     r, off, rc = motifs.pwm_similarity(rc_in_context, oct4)
-    assert r == pytest.approx(1.0) and rc and off == 2
+    assert r == pytest.approx(1.0)
+    assert rc
+    assert off == 2
     mafk = motifs.consensus_matrix("TGCTGAC")
     assert motifs.pwm_similarity(mafk, oct4)[0] < 0.6
     assert motifs.random_null(oct4, 8) < 0.9
@@ -151,7 +153,7 @@ def test_seqlet_clustering_recovers_a_planted_motif_on_both_strands():
 
 
 def test_settings_are_checked():
-    with pytest.raises(ConfigError, match="interpret.methods"):
+    with pytest.raises(ConfigError, match=r"interpret\.methods"):
         InterpretSettings.from_dict({"methods": ["saliency"]})
     with pytest.raises(ConfigError, match="unknown setting"):
         InterpretSettings.from_dict({"n_window": 3})
@@ -206,8 +208,10 @@ def test_run_on_a_finetuned_codon_model_projects_tokens_to_bases(codon_run, tmp_
     assert (summary["model_family"] == "token").all()
     with np.load(out / "attributions.npz") as z:
         # 40 bp in codons: 13 tokens cover 39 bases, the last base none
-        assert z["mask"][:, :39].all() and not z["mask"][:, 39].any()
-        assert np.all(z["ism_delta"][:, 39] == 0) and np.all(z["ig"][:, 39] == 0)
+        assert z["mask"][:, :39].all()
+        assert not z["mask"][:, 39].any()
+        assert np.all(z["ism_delta"][:, 39] == 0)
+        assert np.all(z["ig"][:, 39] == 0)
         assert np.abs(z["ism_delta"]).sum() > 0
         for m in ("grad_x_input", "ig"):
             t = z[m][:, :39].reshape(4, 13, 3)

@@ -78,7 +78,9 @@ def onehot_scorer(model: OneHotScalar, device: torch.device | str = "cpu") -> Co
         c = torch.as_tensor(codes, device=device)
         with torch.no_grad():
             out = model(
-                one_hot(c), torch.as_tensor(mask, device=device), torch.as_tensor(cls, device=device)
+                one_hot(c),
+                torch.as_tensor(mask, device=device),
+                torch.as_tensor(cls, device=device),
             )
         return out.float().cpu().numpy()
 

@@ -39,7 +39,6 @@ import numpy as np
 from dnalm.core.alphabet import BASES, N_CODE
 from dnalm.core.errors import ConfigError, InputFormatError
 
-
 # ----------------------------------------------------------------------------- AUROC
 
 
@@ -75,7 +74,7 @@ def bound_auroc(track: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dic
     return {
         "auroc_pooled": auroc(score[mask], bound[mask]),
         "auroc_window_mean": float(np.mean(per_window)) if per_window else float("nan"),
-        "n_windows": int(len(track)),
+        "n_windows": len(track),
         "n_windows_with_both": len(per_window),
         "n_bound_bases": int(bound[mask].sum()),
         "n_bases": int(mask.sum()),
@@ -118,9 +117,7 @@ def _best_offset(a: np.ndarray, b: np.ndarray, min_overlap: int) -> tuple[float,
     return best, best_off
 
 
-def pwm_similarity(
-    a: np.ndarray, b: np.ndarray, min_overlap: int = 6
-) -> tuple[float, int, bool]:
+def pwm_similarity(a: np.ndarray, b: np.ndarray, min_overlap: int = 6) -> tuple[float, int, bool]:
     """(best Pearson r, offset of b in a, b reverse-complemented?) over offsets and both
     strands of `b` (module docstring); -inf when no overlap qualifies."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -165,12 +162,15 @@ def find_seqlets(
         raise ConfigError(f"interpret.seqlet_width={width} is longer than the sequences")
     kernel = np.ones(width)
     sums = np.stack([np.convolve(t, kernel, mode="valid") for t in track])  # (N, L-w+1)
-    ok = np.stack(
-        [
-            np.convolve((np.asarray(m, bool) & (c != N_CODE)).astype(float), kernel, "valid")
-            for m, c in zip(mask, codes, strict=True)
-        ]
-    ) == width  # windows of A/C/G/T bases only
+    ok = (
+        np.stack(
+            [
+                np.convolve((np.asarray(m, bool) & (c != N_CODE)).astype(float), kernel, "valid")
+                for m, c in zip(mask, codes, strict=True)
+            ]
+        )
+        == width
+    )  # windows of A/C/G/T bases only
     if not ok.any():
         return []
     cut = max(0.0, float(np.quantile(sums[ok], quantile)))
@@ -234,9 +234,7 @@ def cluster_seqlets(
 def random_null(known: np.ndarray, length: int, n: int = 200, seed: int = 0) -> float:
     """95th percentile of the best score of `known` against random consensus strings."""
     rng = np.random.default_rng(seed)
-    vals = [
-        pwm_similarity(np.eye(4)[rng.integers(0, 4, length)], known)[0] for _ in range(n)
-    ]
+    vals = [pwm_similarity(np.eye(4)[rng.integers(0, 4, length)], known)[0] for _ in range(n)]
     return float(np.quantile(vals, 0.95))
 
 

@@ -139,9 +139,7 @@ def onehot_explainer(
     model = attr.OneHotScalar(net.to(device).eval(), kind)
 
     def gradients(codes, mask, cls, method):
-        a = attr.onehot_gradients(
-            model, codes, mask, cls, method, steps=s.ig_steps, device=device
-        )
+        a = attr.onehot_gradients(model, codes, mask, cls, method, steps=s.ig_steps, device=device)
         return a.sum(-1), a - a.mean(-1, keepdims=True)
 
     return Explainer(
@@ -234,8 +232,10 @@ def interpret_run(
     from dnalm.tasks.common import load_task
 
     t0 = time.perf_counter()
-    s = settings if isinstance(settings, InterpretSettings) else InterpretSettings.from_dict(
+    s = (
         settings
+        if isinstance(settings, InterpretSettings)
+        else InterpretSettings.from_dict(settings)
     )
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -292,9 +292,8 @@ def interpret_run(
         timings[method] = time.perf_counter() - t
         log.info("%s: %s on %d sequences in %.1f s", run_name, method, len(rows), timings[method])
 
-    with atomic_path(out_dir / "attributions.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    with atomic_path(out_dir / "attributions.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     summary = summarize(arrays, kind, s, order)
     summary.insert(0, "run", run_name or run_dir.name)
     summary.insert(0, "task", task_name)
