@@ -265,7 +265,7 @@ def interpret_run(
         else np.zeros(len(rows), np.int64)
     )
     arrays: dict[str, np.ndarray] = {
-        "ids": rows["id"].astype(str).to_numpy(),
+        "ids": rows["id"].astype(str).to_numpy(dtype=str),
         "codes": codes,
         "mask": mask,
         "cls": cls,
@@ -276,7 +276,7 @@ def interpret_run(
             targets[i, : len(t)] = t
         arrays["targets"] = targets
     else:
-        arrays["labels"] = rows["label"].astype(str).to_numpy()
+        arrays["labels"] = rows["label"].astype(str).to_numpy(dtype=str)
     timings = {}
     for method in s.methods:
         t = time.perf_counter()
