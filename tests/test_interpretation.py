@@ -185,6 +185,11 @@ def test_run_on_a_onehot_cnn(tmp_path):
         assert np.abs(z["ism"]).sum() > 0
         assert ((z["targets"] > 0).any(1) & (z["targets"] == 0).any(1)).all()
     assert pd.read_csv(out / "summary.tsv", sep="\t").shape[0] == 3
+    from dnalm.report.attribution_plots import plot_attribution_tracks, plot_auroc
+
+    png = plot_attribution_tracks(out / "attributions.npz", tmp_path / "tracks.png", 2)[0]
+    assert png.stat().st_size > 0
+    assert plot_auroc(summary, tmp_path / "auroc.png")[0].stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +210,9 @@ def test_run_on_a_finetuned_codon_model_projects_tokens_to_bases(codon_run, tmp_
     settings = {"n_windows": 4, "ig_steps": 4, "min_seqlets": 1}
     summary = interpret_run(codon_run, df, out, settings, task_name="t")
     assert set(summary["class"]) == {"at", "gc"}
+    from dnalm.report.attribution_plots import plot_motif_similarity
+
+    assert plot_motif_similarity(summary, tmp_path / "motifs.png")[0].stat().st_size > 0
     assert (summary["model_family"] == "token").all()
     with np.load(out / "attributions.npz") as z:
         # 40 bp in codons: 13 tokens cover 39 bases, the last base none
