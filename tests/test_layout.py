@@ -34,6 +34,15 @@ ALLOWED = {
     "evaluation": {"core", "modeling", "tasks", "tokenization", "training", "report"},
     "finetuning": {"core", "modeling", "tasks", "tokenization", "training", "evaluation"},
     "generation": {"core", "tokenization", "modeling", "evaluation", "genome"},
+    "interpretation": {
+        "core",
+        "modeling",
+        "tasks",
+        "tokenization",
+        "training",
+        "finetuning",
+        "report",
+    },
 }
 #: rule file -> the stage packages its scripts use (besides core and report)
 RULE_PACKAGES = {
@@ -52,6 +61,7 @@ RULE_PACKAGES = {
     "figures": set(),
     "walks": set(),
     "reproduce": set(),
+    "interpret": {"interpretation"},
 }
 
 

@@ -184,6 +184,8 @@ wildcard_constraints:
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    itask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
+    irun=r"[^/]+",
 
 
 def genome_dir(sample):
@@ -661,6 +663,74 @@ def figure_targets():
     return figs
 
 
+# ---- attribution and motifs (interpret.smk)
+
+INTERPRET = config.get("interpret") or {"enabled": False}
+
+
+def interpret_runs(task):
+    """The runs explained on `task` (interpret.runs[task]): fine-tuning runs and one-hot
+    CNN runs of that task; k-mer baselines have no positions to attribute."""
+    if not INTERPRET.get("enabled"):
+        return []
+    wanted = list((INTERPRET.get("runs") or {}).get(task) or [])
+    have = task_runs(task)
+    bad = [r for r in wanted if r not in have or r.startswith("kmer")]
+    if bad:
+        raise WorkflowError(
+            f"interpret.runs.{task}: {bad} are not fine-tuning or one-hot CNN runs of "
+            f"{task} (runs: {', '.join(r for r in have if not r.startswith('kmer')) or 'none'})"
+        )
+    return wanted
+
+
+def interpret_tasks():
+    tasks = task_names()
+    unknown = sorted(set(INTERPRET.get("runs") or {}) - set(tasks))
+    if INTERPRET.get("enabled") and unknown:
+        raise WorkflowError(
+            f"interpret.runs: {unknown} are not tasks of this configuration "
+            f"(tasks: {', '.join(tasks) or 'none'})"
+        )
+    return [t for t in tasks if interpret_runs(t)]
+
+
+def interpret_settings():
+    """The settings dnalm.interpretation.run.InterpretSettings takes."""
+    skip = {"enabled", "runs", "threads", "n_figure_windows"}
+    return {k: v for k, v in INTERPRET.items() if k not in skip}
+
+
+def interpret_run_inputs(wildcards):
+    folder = run_dir("finetune", wildcards.irun, wildcards.itask)
+    return {
+        "metrics": f"{folder}/metrics.json",
+        "task": f"results/tasks/{wildcards.itask}/data.tsv",
+    }
+
+
+def interpret_summaries(wildcards):
+    return expand(
+        "results/interpret/{task}/{run}/summary.tsv",
+        task=wildcards.itask,
+        run=interpret_runs(wildcards.itask),
+    )
+
+
+def interpret_targets():
+    out = []
+    for task in interpret_tasks():
+        out += [
+            f"results/interpret/{task}/summary.tsv",
+            f"results/figures/interpret/{task}/summary.png",
+        ]
+        out += [
+            f"results/figures/interpret/{task}/{run}/tracks.png"
+            for run in interpret_runs(task)
+        ]
+    return out
+
+
 def all_targets():
     targets = [
         "results/cds/qc_summary.tsv",
@@ -688,7 +758,7 @@ def all_targets():
         targets.append("results/probe/probe_table.tsv")
     targets += generation_targets()  # rules/generate.smk
     targets += reproduce_targets()
-    return targets + figure_targets() + sweep_targets()
+    return targets + figure_targets() + sweep_targets() + interpret_targets()
 
 
 # ---- the reproduction table (reproduce.smk)

@@ -1,0 +1,75 @@
+# Attribution and motifs: ISM, gradient x input and integrated gradients of fine-tuned task
+# models and the one-hot CNN on test sequences (interpret.runs), the bound-vs-unbound AUROC
+# of per-base tasks and motifs from attributions of classification tasks, with figures.
+
+
+rule interpret:
+    input:
+        unpack(interpret_run_inputs),
+    output:
+        npz="results/interpret/{itask}/{irun}/attributions.npz",
+        summary="results/interpret/{itask}/{irun}/summary.tsv",
+    log:
+        "results/logs/interpret/{itask}/{irun}.log",
+    benchmark:
+        "results/benchmarks/interpret/{itask}/{irun}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: INTERPRET.get("threads", 2)
+    params:
+        settings=interpret_settings(),
+        run_dir=lambda wc: run_dir("finetune", wc.irun, wc.itask),
+        out_dir=lambda wc: f"results/interpret/{wc.itask}/{wc.irun}",
+    script:
+        "../scripts/interpret_run.py"
+
+
+rule interpret_tracks:
+    input:
+        "results/interpret/{itask}/{irun}/attributions.npz",
+    output:
+        report(
+            "results/figures/interpret/{itask}/{irun}/tracks.png",
+            caption="../report/interpret_tracks.rst",
+            category="8. Attribution",
+            subcategory="{itask}",
+            labels={
+                "task": "{itask}",
+                "run": "{irun}",
+                "figure": "attribution tracks",
+            },
+        ),
+    log:
+        "results/logs/interpret/{itask}/{irun}_tracks.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        n_windows=INTERPRET.get("n_figure_windows", 3),
+    script:
+        "../scripts/interpret_tracks.py"
+
+
+rule interpret_summary:
+    input:
+        interpret_summaries,
+    output:
+        table=report(
+            "results/interpret/{itask}/summary.tsv",
+            caption="../report/interpret_table.rst",
+            category="8. Attribution",
+            subcategory="{itask}",
+            labels={"task": "{itask}", "table": "attribution summary"},
+        ),
+        figure=report(
+            "results/figures/interpret/{itask}/summary.png",
+            caption="../report/interpret_summary.rst",
+            category="8. Attribution",
+            subcategory="{itask}",
+            labels={"task": "{itask}", "figure": "attribution summary"},
+        ),
+    log:
+        "results/logs/interpret/{itask}/summary.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/interpret_summary.py"
