@@ -14,10 +14,13 @@ from dnalm.evaluation.calibration import (
     DEFAULT_BINS,
     from_predictions_tsv,
     from_probabilities,
+    probe_table_curves,
     reliability,
 )
 from dnalm.evaluation.probe import add_probe_intervals, assemble_table, fit_probe, probe_kmer
 from dnalm.evaluation.probe_kinds import PROBE_KINDS, check_kinds
+from dnalm.finetuning.compare import calibration_of, summarise_runs
+from dnalm.report.calibration_plots import plot_reliability
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +158,11 @@ def test_table_has_one_row_per_kind_and_kind_wise_baselines(tmp_path):
             out = tmp_path / f"k{k}.{kind}.json"
             probe_kmer(table, out, k=k, kind=kind, cv_folds=3)
             files.append(out)
-    df = assemble_table(files, n_boot=50)
+    df = assemble_table(files, tmp_path / "table.tsv", n_boot=50)
+    curves = probe_table_curves(tmp_path / "table.tsv")
+    assert sorted(curves) == ["logreg", "svm"]
+    assert [len(v) for v in curves.values()] == [2, 2]
+    assert plot_reliability(curves, tmp_path / "calib.png")[0].stat().st_size > 0
     assert list(df["probe_kind"]) == ["logreg", "logreg", "svm", "svm"]
     assert df["ece"].notna().all()
     # each kind compares with its own best k-mer row
@@ -164,3 +171,42 @@ def test_table_has_one_row_per_kind_and_kind_wise_baselines(tmp_path):
         best = rows.loc[rows["accuracy"].idxmax(), "model"]
         assert set(rows["best_baseline"]) == {best}
     assert add_probe_intervals(df, n_boot=0)["ci95_low"].isna().all()
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+
+def test_finetune_table_ece_is_seed_mean_and_figure(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 400
+    ids = [f"s{i}" for i in range(n)]
+    labels = rng.choice(["a", "b"], size=n)
+    p_true = {"m": 0.9, "m_seed1": 0.8, "cnn": 0.7}  # probability given to the true class
+    rows, eces = [], {}
+    for run, p in p_true.items():
+        pa = np.where(labels == "a", p, 1 - p)
+        pred = np.where(pa >= 0.5, "a", "b")
+        (tmp_path / run).mkdir()
+        path = tmp_path / run / "predictions.tsv"
+        pd.DataFrame(
+            {"id": ids, "label": labels, "predicted": pred, "p_a": pa, "p_b": 1 - pa}
+        ).to_csv(path, sep="\t", index=False)
+        eces[run] = from_predictions_tsv(path)["ece"]
+        regime = "baseline" if run == "cnn" else "full"
+        rows.append([run, regime, 1 if run.endswith("1") else 0, float(np.mean(pred == labels))])
+    # always right with confidence p: ECE = 1 - p
+    assert eces["m"] == pytest.approx(0.1)
+    table = pd.DataFrame(rows, columns=["run", "regime", "seed", "accuracy"])
+    out = summarise_runs(table, {r: tmp_path / r for r in p_true}, "classification", n_boot=0)
+    got = out.set_index("run")["ece"]
+    assert got["m"] == pytest.approx((eces["m"] + eces["m_seed1"]) / 2)
+    assert got["cnn"] == pytest.approx(0.3)
+
+    png = tmp_path / "calibration.png"
+    written = plot_reliability(
+        {"task": [(r, calibration_of(tmp_path / r)) for r in p_true], "empty": []}, png
+    )
+    assert [p.suffix for p in written] == [".png", ".svg"]
+    assert png.stat().st_size > 0
+    with pytest.raises(InputFormatError, match="no classifier"):
+        plot_reliability({}, png)

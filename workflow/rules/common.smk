@@ -17,6 +17,7 @@ from dnalm.core.config import (  # noqa: E402
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
+from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
@@ -183,6 +184,7 @@ wildcard_constraints:
     sweep=_alternatives(SWEEPS),
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external",
+    pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
@@ -568,9 +570,24 @@ def embed_model_dir(wildcards):
     return PROBE["external"][name]["model"]
 
 
+def probe_kinds():
+    """probe.kinds, checked (logreg first, then the other kinds)."""
+    try:
+        return check_kinds(PROBE["kinds"])
+    except DnalmError as err:
+        raise WorkflowError(str(err)) from None
+
+
 def probe_metric_files():
-    files = [f"results/probe/metrics/{r}/{n}.json" for r, n in embeddings()]
-    return files + [f"results/probe/metrics/kmer-baseline/kmer{PROBE['kmer_k']}.json"]
+    """Metrics of every probe row: logreg under results/probe/metrics/{regime}/, every other
+    kind of probe.kinds under results/probe/metrics/{kind}/{regime}/."""
+    rows = [f"{r}/{n}" for r, n in embeddings()]
+    rows.append(f"kmer-baseline/kmer{PROBE['kmer_k']}")
+    files = []
+    for kind in probe_kinds():
+        prefix = "" if kind == "logreg" else f"{kind}/"
+        files += [f"results/probe/metrics/{prefix}{row}.json" for row in rows]
+    return files
 
 
 def walk_samples():
@@ -644,12 +661,15 @@ def figure_targets():
                 task=task,
                 fig=["performance", "time", "curves"],
             )
+            if task_kind(task) == "classification":
+                figs.append(f"results/figures/finetune/{task}/calibration.png")
             if task_kind(task) == "per_base_regression" and any(
                 r not in CNN_RUNS and not r.startswith("kmer") for r in task_runs(task)
             ):
                 figs.append(f"results/figures/finetune/{task}/tracks.png")
     if probe_enabled() and embeddings():
         figs.append("results/figures/probe/probe_accuracy.png")
+        figs.append("results/figures/probe/calibration.png")
         figs += [f"results/figures/probe/umap/{r}/{n}.png" for r, n in embeddings()]
         figs += [
             f"results/figures/probe/confusion/{r}/{n}.png" for r, n in embeddings()

@@ -22,11 +22,14 @@ columns) and :func:`from_probabilities` takes labels, classes and a probability 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import read_sequence
@@ -109,3 +112,26 @@ def from_predictions_tsv(path: str | os.PathLike, n_bins: int = DEFAULT_BINS) ->
 
 
 __all__ = ["DEFAULT_BINS", "from_predictions_tsv", "from_probabilities", "reliability"]
+
+
+def probe_table_curves(table_tsv: str | os.PathLike) -> dict[str, list[tuple[str, dict]]]:
+    """{probe kind: [(row label, calibration dict)]} of a probe table's rows, read from each
+    row's metrics file (rows whose file has no ``calibration``, written before it existed,
+    are left out), for :func:`dnalm.report.calibration_plots.plot_reliability`."""
+    df = pd.read_csv(table_tsv, sep="\t", keep_default_na=False, na_values=[""])
+    if "metrics_file" not in df:
+        raise InputFormatError(f"{table_tsv}: not a probe table (no metrics_file column)")
+    out: dict[str, list[tuple[str, dict]]] = {}
+    for rec in df.to_dict("records"):
+        kind = str(rec.get("probe_kind") or "logreg")
+        try:
+            calib = json.loads(Path(rec["metrics_file"]).read_text(encoding="utf-8"))
+            calib = calib.get("calibration")
+        except (OSError, ValueError) as err:
+            raise InputFormatError(f"{rec['metrics_file']}: unreadable metrics ({err})") from err
+        if calib:
+            out.setdefault(kind, []).append((f"{rec['model']} ({rec['regime']})", calib))
+    return out
+
+
+__all__ += ["probe_table_curves"]
