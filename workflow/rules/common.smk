@@ -1,4 +1,5 @@
 # Sample sheet, config validation, input functions and wildcard constraints. No rules here.
+import math
 import sys
 from types import SimpleNamespace
 from pathlib import Path
@@ -18,6 +19,7 @@ from dnalm.core.config import (  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
+from dnalm.tasks.generated import check_generated_task  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
@@ -378,9 +380,52 @@ def tf_binding_inputs(wildcards):
     return files
 
 
+def generated_task(task):
+    """The `generated` entry of a sequence task (TSTR / TRTS), checked, or None."""
+    try:
+        gen = check_generated_task(task, SEQUENCE_TASKS[task])
+    except DnalmError as err:
+        raise WorkflowError(str(err)) from None
+    if gen is None:
+        return None
+    where = f"tasks.sequence_tasks.{task}.generated.model"
+    model = gen["model"]
+    if model not in PRETRAIN_MODELS or PRETRAIN_MODELS[model]["objective"] != "gpt":
+        raise WorkflowError(f"{where}: {model!r} is not a causal (gpt) model under pretrain.models")
+    if generate_corpus(model)["source"] == "task":
+        raise WorkflowError(
+            f"{where}: {model!r} was trained on a task corpus, whose prompts have no species"
+        )
+    return gen
+
+
+def generated_task_params(task):
+    """What the sequence_task rule needs of a generated set: role, keep_prompt, the prompt
+    length (generate.prefix_nt in whole tokens, and whole codons on a CDS corpus, as the
+    generation stage cuts it) and the species of each prompting test FASTA."""
+    gen = generated_task(task)
+    if gen is None:
+        return None
+    model = gen["model"]
+    spec = generate_corpus(model)
+    unit = token_unit(TOKENIZERS[PRETRAIN_MODELS[model]["tokenizer"]])
+    step = math.lcm(unit, 3) if spec["source"] == "cds" else unit
+    prompt_nt = GENERATE["prefix_nt"] - GENERATE["prefix_nt"] % step
+    return {
+        "role": gen["role"],
+        "keep_prompt": bool(gen["keep_prompt"]),
+        "prompt_nt": int(prompt_nt),
+        "species": [SAMPLES[s].species for s in spec["samples"]],
+    }
+
+
 def sequence_task_inputs(wildcards):
     cfg = SEQUENCE_TASKS[wildcards.task]
     files = {}
+    gen = generated_task(wildcards.task)
+    if gen is not None:
+        files["generated"] = f"results/generate/{gen['model']}/{gen['set']}.fa.gz"
+        files["prompts"] = generate_splits(gen["model"])["test"]
     for key in ("table", "test_table"):
         if cfg.get(key):
             files[key] = _task_path(cfg[key])
