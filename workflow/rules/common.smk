@@ -391,7 +391,9 @@ def generated_task(task):
     where = f"tasks.sequence_tasks.{task}.generated.model"
     model = gen["model"]
     if model not in PRETRAIN_MODELS or PRETRAIN_MODELS[model]["objective"] != "gpt":
-        raise WorkflowError(f"{where}: {model!r} is not a causal (gpt) model under pretrain.models")
+        raise WorkflowError(
+            f"{where}: {model!r} is not a causal (gpt) model under pretrain.models"
+        )
     if generate_corpus(model)["source"] == "task":
         raise WorkflowError(
             f"{where}: {model!r} was trained on a task corpus, whose prompts have no species"
