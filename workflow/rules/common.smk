@@ -1,4 +1,5 @@
 # Sample sheet, config validation, input functions and wildcard constraints. No rules here.
+import math
 import sys
 from types import SimpleNamespace
 from pathlib import Path
@@ -17,6 +18,8 @@ from dnalm.core.config import (  # noqa: E402
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
+from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
+from dnalm.tasks.generated import check_generated_task  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
@@ -183,6 +186,7 @@ wildcard_constraints:
     sweep=_alternatives(SWEEPS),
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external",
+    pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     itask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
     irun=r"[^/]+",
@@ -378,9 +382,54 @@ def tf_binding_inputs(wildcards):
     return files
 
 
+def generated_task(task):
+    """The `generated` entry of a sequence task (TSTR / TRTS), checked, or None."""
+    try:
+        gen = check_generated_task(task, SEQUENCE_TASKS[task])
+    except DnalmError as err:
+        raise WorkflowError(str(err)) from None
+    if gen is None:
+        return None
+    where = f"tasks.sequence_tasks.{task}.generated.model"
+    model = gen["model"]
+    if model not in PRETRAIN_MODELS or PRETRAIN_MODELS[model]["objective"] != "gpt":
+        raise WorkflowError(
+            f"{where}: {model!r} is not a causal (gpt) model under pretrain.models"
+        )
+    if generate_corpus(model)["source"] == "task":
+        raise WorkflowError(
+            f"{where}: {model!r} was trained on a task corpus, whose prompts have no species"
+        )
+    return gen
+
+
+def generated_task_params(task):
+    """What the sequence_task rule needs of a generated set: role, keep_prompt, the prompt
+    length (generate.prefix_nt in whole tokens, and whole codons on a CDS corpus, as the
+    generation stage cuts it) and the species of each prompting test FASTA."""
+    gen = generated_task(task)
+    if gen is None:
+        return None
+    model = gen["model"]
+    spec = generate_corpus(model)
+    unit = token_unit(TOKENIZERS[PRETRAIN_MODELS[model]["tokenizer"]])
+    step = math.lcm(unit, 3) if spec["source"] == "cds" else unit
+    prompt_nt = GENERATE["prefix_nt"] - GENERATE["prefix_nt"] % step
+    return {
+        "role": gen["role"],
+        "keep_prompt": bool(gen["keep_prompt"]),
+        "prompt_nt": int(prompt_nt),
+        "species": [SAMPLES[s].species for s in spec["samples"]],
+    }
+
+
 def sequence_task_inputs(wildcards):
     cfg = SEQUENCE_TASKS[wildcards.task]
     files = {}
+    gen = generated_task(wildcards.task)
+    if gen is not None:
+        files["generated"] = f"results/generate/{gen['model']}/{gen['set']}.fa.gz"
+        files["prompts"] = generate_splits(gen["model"])["test"]
     for key in ("table", "test_table"):
         if cfg.get(key):
             files[key] = _task_path(cfg[key])
@@ -570,9 +619,24 @@ def embed_model_dir(wildcards):
     return PROBE["external"][name]["model"]
 
 
+def probe_kinds():
+    """probe.kinds, checked (logreg first, then the other kinds)."""
+    try:
+        return check_kinds(PROBE["kinds"])
+    except DnalmError as err:
+        raise WorkflowError(str(err)) from None
+
+
 def probe_metric_files():
-    files = [f"results/probe/metrics/{r}/{n}.json" for r, n in embeddings()]
-    return files + [f"results/probe/metrics/kmer-baseline/kmer{PROBE['kmer_k']}.json"]
+    """Metrics of every probe row: logreg under results/probe/metrics/{regime}/, every other
+    kind of probe.kinds under results/probe/metrics/{kind}/{regime}/."""
+    rows = [f"{r}/{n}" for r, n in embeddings()]
+    rows.append(f"kmer-baseline/kmer{PROBE['kmer_k']}")
+    files = []
+    for kind in probe_kinds():
+        prefix = "" if kind == "logreg" else f"{kind}/"
+        files += [f"results/probe/metrics/{prefix}{row}.json" for row in rows]
+    return files
 
 
 def walk_samples():
@@ -646,12 +710,15 @@ def figure_targets():
                 task=task,
                 fig=["performance", "time", "curves"],
             )
+            if task_kind(task) == "classification":
+                figs.append(f"results/figures/finetune/{task}/calibration.png")
             if task_kind(task) == "per_base_regression" and any(
                 r not in CNN_RUNS and not r.startswith("kmer") for r in task_runs(task)
             ):
                 figs.append(f"results/figures/finetune/{task}/tracks.png")
     if probe_enabled() and embeddings():
         figs.append("results/figures/probe/probe_accuracy.png")
+        figs.append("results/figures/probe/calibration.png")
         figs += [f"results/figures/probe/umap/{r}/{n}.png" for r, n in embeddings()]
         figs += [
             f"results/figures/probe/confusion/{r}/{n}.png" for r, n in embeddings()

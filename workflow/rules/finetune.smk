@@ -106,6 +106,25 @@ rule finetune_compare:
         "../scripts/finetune_compare.py"
 
 
+rule finetune_calibration:
+    input:
+        finetune_results,
+    output:
+        report(
+            "results/figures/finetune/{ftask}/calibration.png",
+            caption="../report/finetune_calibration.rst",
+            category="4. Fine-tuning",
+            subcategory="{ftask}",
+            labels={"task": "{ftask}", "figure": "calibration"},
+        ),
+    log:
+        "results/logs/finetune/{ftask}/calibration.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/finetune_calibration.py"
+
+
 rule finetune_tracks:
     input:
         finetune_results,

@@ -1,6 +1,8 @@
-# Embeddings, logistic-regression probes and UMAPs of the probe task (species fragments):
-# pretrained models, the same architectures with random weights, fine-tuned backbones and
-# external Hugging Face models, against a k-mer frequency probe.
+# Embeddings, probes and UMAPs of the probe task (species fragments): pretrained models, the
+# same architectures with random weights, fine-tuned backbones and external Hugging Face
+# models, against a k-mer frequency probe. The logistic-regression probe (rules probe,
+# probe_kmer) always runs; the other kinds of probe.kinds (rules probe_kind, probe_kmer_kind)
+# write under results/probe/metrics/{pkind}/.
 
 
 rule embed:
@@ -43,6 +45,8 @@ rule probe:
         ),
     log:
         "results/logs/probe/probe/{eregime}/{ename}.log",
+    benchmark:
+        "results/benchmarks/probe/probe/{eregime}/{ename}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -58,6 +62,43 @@ rule probe_kmer:
         metrics="results/probe/metrics/kmer-baseline/kmer{k}.json",
     log:
         "results/logs/probe/kmer{k}.log",
+    benchmark:
+        "results/benchmarks/probe/kmer{k}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        probe=PROBE,
+    script:
+        "../scripts/probe_kmer.py"
+
+
+rule probe_kind:
+    input:
+        npz="results/probe/embeddings/{eregime}/{ename}.npz",
+        meta="results/probe/embeddings/{eregime}/{ename}.json",
+    output:
+        metrics="results/probe/metrics/{pkind}/{eregime}/{ename}.json",
+    log:
+        "results/logs/probe/probe/{pkind}/{eregime}/{ename}.log",
+    benchmark:
+        "results/benchmarks/probe/probe/{pkind}/{eregime}/{ename}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        probe=PROBE,
+    script:
+        "../scripts/probe_model.py"
+
+
+rule probe_kmer_kind:
+    input:
+        task=f"results/tasks/{PROBE['task']}/data.tsv",
+    output:
+        metrics="results/probe/metrics/{pkind}/kmer-baseline/kmer{k}.json",
+    log:
+        "results/logs/probe/{pkind}/kmer{k}.log",
+    benchmark:
+        "results/benchmarks/probe/{pkind}/kmer{k}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -81,6 +122,12 @@ rule probe_table:
             caption="../report/probe_accuracy.rst",
             category="5. Species probe",
             labels={"figure": "probe accuracy"},
+        ),
+        calibration=report(
+            "results/figures/probe/calibration.png",
+            caption="../report/probe_calibration.rst",
+            category="5. Species probe",
+            labels={"figure": "probe calibration"},
         ),
     log:
         "results/logs/probe/table.log",

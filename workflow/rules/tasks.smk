@@ -72,5 +72,6 @@ rule sequence_task:
         "../../envs/data.yaml"
     params:
         cfg=lambda wc: config["tasks"]["sequence_tasks"][wc.task],
+        generated=lambda wc: generated_task_params(wc.task),
     script:
         "../scripts/sequence_task.py"

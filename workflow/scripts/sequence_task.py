@@ -1,23 +1,43 @@
-"""Rule sequence_task: a user's sequence classification/regression dataset (dnalm.tasks)."""
+"""Rule sequence_task: a user's sequence classification/regression dataset (dnalm.tasks), one
+side of it optionally a generation set (TSTR / TRTS, dnalm.tasks.generated)."""
+
+from pathlib import Path
 
 from dnalm.core.smk import run_script
+from dnalm.tasks.generated import write_generated_table
 from dnalm.tasks.sequence import build_sequence_task
 
 
 def main(smk):
     cfg = smk.params.cfg
+    out_dir = Path(smk.output.data).parent
     by_class = {"fasta_by_class": {}, "test_fasta_by_class": {}}
     for key, path in smk.input.items():
         if "__" in key:
             group, label = key.split("__", 1)
             by_class[group][label] = path
+    table, test_table = smk.input.get("table"), smk.input.get("test_table")
+    gen = smk.params.generated
+    if gen:
+        prompts = list(zip(smk.input.prompts, gen["species"], strict=True))
+        generated = write_generated_table(
+            out_dir / "generated.tsv",
+            smk.input.generated,
+            prompts,
+            prompt_nt=gen["prompt_nt"],
+            keep_prompt=gen["keep_prompt"],
+        )
+        if gen["role"] == "train":
+            table = generated
+        else:
+            test_table = generated
     fr = cfg["fractions"]
     build_sequence_task(
-        smk.output.data.rsplit("/", 1)[0],
+        out_dir,
         kind=cfg["kind"],
-        table=smk.input.get("table"),
+        table=table,
         fasta_by_class=by_class["fasta_by_class"] or None,
-        test_table=smk.input.get("test_table"),
+        test_table=test_table,
         test_fasta_by_class=by_class["test_fasta_by_class"] or None,
         fractions=(fr["train"], fr["validation"], fr["test"]),
         seed=cfg["seed"],

@@ -360,6 +360,7 @@ class ProbeConfig(Section):
     batch_size: int = 64
     kmer_k: int = 4
     cv_folds: int = 5
+    kinds: list[str] = field(default_factory=lambda: ["logreg"])  # probe_kinds.PROBE_KINDS
     umap: UMAPConfig = field(default_factory=UMAPConfig)
 
     @classmethod

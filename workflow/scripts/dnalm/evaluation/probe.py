@@ -45,7 +45,9 @@ from dnalm.core.alphabet import kmer_frequencies
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.umap2d import umap_2d
+from dnalm.evaluation.calibration import from_probabilities
 from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+from dnalm.evaluation.probe_kinds import DEFAULT_CS, PROBE_KINDS, make_search_space
 from dnalm.evaluation.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
@@ -55,8 +57,6 @@ from dnalm.evaluation.stats import (
 
 log = logging.getLogger(__name__)
 
-#: Candidate C values for the cross-validated choice (inverse L2 strength).
-DEFAULT_CS: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 DEFAULT_K = 4
 TABLE_COLUMNS = (
     "model",
@@ -65,8 +65,10 @@ TABLE_COLUMNS = (
     "regime",
     "layer",
     "pooling",
+    "probe_kind",
     "accuracy",
     "macro_f1",
+    "ece",
     "chance",
     "majority_rate",
     "n_classes",
@@ -77,7 +79,7 @@ TABLE_COLUMNS = (
     "metrics_file",
 )
 #: A row of the table is identified by these columns (append replaces a row with the same key).
-TABLE_KEY = ("model", "regime", "layer", "pooling")
+TABLE_KEY = ("model", "regime", "layer", "pooling", "probe_kind")
 
 # ----------------------------------------------------------------------------- probe
 
@@ -87,8 +89,9 @@ class ProbeResult:
     """A fitted probe: the metrics dict, the sklearn pipeline and the test predictions."""
 
     metrics: dict[str, Any]
-    model: Any  # sklearn Pipeline(StandardScaler, LogisticRegression)
+    model: Any  # sklearn Pipeline(StandardScaler, classifier)
     y_pred: np.ndarray
+    proba: np.ndarray | None = None  # (n_test, n_classes), classes sorted
 
 
 def fit_probe(
@@ -97,19 +100,22 @@ def fit_probe(
     x_test: np.ndarray,
     y_test: Sequence[str] | np.ndarray,
     *,
-    cs: Sequence[float] = DEFAULT_CS,
+    cs: Sequence[float] | None = None,
+    kind: str = "logreg",
     cv_folds: int = 5,
     seed: int = 0,
     max_iter: int = 2000,
     n_jobs: int | None = None,
 ) -> ProbeResult:
-    """Standardise, choose C by stratified CV on the training rows, refit, score the test rows.
+    """Standardise, choose the `kind`'s hyperparameter (C for logreg and svm;
+    :mod:`dnalm.evaluation.probe_kinds`) by stratified CV on the training rows, refit, score
+    the test rows, and measure the calibration of the test probabilities (``ece``,
+    ``calibration``: :mod:`dnalm.evaluation.calibration`).
 
     `x_*` are (N, D) feature matrices and `y_*` class labels. Raises InputFormatError when
     fewer than two classes are present, a class has fewer than two training rows (no CV
     possible) or the test split has a class the probe never saw."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -118,8 +124,6 @@ def fit_probe(
         recall_score,
     )
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     x_train = np.asarray(x_train, dtype=np.float64)
     x_test = np.asarray(x_test, dtype=np.float64)
@@ -151,10 +155,14 @@ def fit_probe(
     folds = int(min(cv_folds, counts.min()))
     if folds < 2:
         raise ConfigError(f"cv_folds must be at least 2, got {cv_folds}")
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    if kind not in PROBE_KINDS:
+        raise ConfigError(f"unknown probe kind {kind!r}; use one of {list(PROBE_KINDS)}")
+    pipe, param, grid = make_search_space(
+        kind, cs=cs, seed=seed, max_iter=max_iter, min_class_count=int(counts.min())
+    )
     search = GridSearchCV(
         pipe,
-        {"logisticregression__C": [float(c) for c in cs]},
+        {param: grid},
         cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
         scoring="accuracy",
         refit=True,
@@ -167,7 +175,19 @@ def fit_probe(
     if n_conv:
         log.warning("probe: %d fit(s) hit max_iter=%d before converging", n_conv, max_iter)
     y_pred = search.predict(x_test)
+    proba = search.predict_proba(x_test)
     labels = list(classes)
+    model_classes = [str(c) for c in search.best_estimator_.classes_]
+    if model_classes != labels:  # predict_proba's columns follow the fitted classes_
+        proba = proba[:, [model_classes.index(c) for c in labels]]
+    calib = from_probabilities(y_test, labels, proba)
+    by_param = {
+        repr(v.item() if hasattr(v, "item") else v): float(sc)
+        for v, sc in zip(
+            search.cv_results_[f"param_{param}"], search.cv_results_["mean_test_score"], strict=True
+        )
+    }
+    short = param.rsplit("__", 1)[1]
     recall = recall_score(y_test, y_pred, labels=labels, average=None, zero_division=0)
     majority = classes[counts.argmax()]
     present = [c for c in labels if c in set(y_test)]
@@ -182,16 +202,13 @@ def fit_probe(
         "classes": labels,
         "per_class_recall": {c: float(r) for c, r in zip(labels, recall, strict=True)},
         "confusion_matrix": confusion_matrix(y_test, y_pred, labels=labels).tolist(),
-        "best_C": float(search.best_params_["logisticregression__C"]),
+        "probe_kind": kind,
+        "best_params": {short: search.best_params_[param]},
+        "best_C": float(search.best_params_[param]) if short == "C" else None,
         "cv_accuracy": float(search.best_score_),
-        "cv_accuracy_by_C": {
-            repr(float(c)): float(s)
-            for c, s in zip(
-                search.cv_results_["param_logisticregression__C"],
-                search.cv_results_["mean_test_score"],
-                strict=True,
-            )
-        },
+        f"cv_accuracy_by_{short}": by_param,
+        "ece": calib["ece"],
+        "calibration": calib,
         "cv_folds": folds,
         "seed": seed,
         "convergence_warnings": n_conv,
@@ -199,7 +216,7 @@ def fit_probe(
         "n_test": len(y_test),
         "n_features": int(x_train.shape[1]),
     }
-    return ProbeResult(metrics, search.best_estimator_, y_pred)
+    return ProbeResult(metrics, search.best_estimator_, y_pred, proba)
 
 
 def _split_rows(split: np.ndarray, train_splits: Sequence[str], test_split: str, where: str):
@@ -333,6 +350,7 @@ def _row(metrics: Mapping[str, Any], source: str) -> dict[str, Any]:
             f"{source}: regime {metrics['regime']!r} is not one of {list(REGIMES)}"
         )
     row = {c: metrics.get(c) for c in TABLE_COLUMNS}
+    row["probe_kind"] = metrics.get("probe_kind") or "logreg"  # files from before the kinds
     row["metrics_file"] = source
     return row
 
@@ -340,10 +358,14 @@ def _row(metrics: Mapping[str, Any], source: str) -> dict[str, Any]:
 def _finish_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     df["layer"] = df["layer"].astype("Int64")
+    df["probe_kind"] = df["probe_kind"].fillna("logreg")
     regime_order = {r: i for i, r in enumerate(REGIMES)}
-    df = df.assign(_r=df["regime"].map(regime_order))
-    df = df.sort_values(["_r", "model", "layer", "pooling"], na_position="first", kind="stable")
-    return df.drop(columns="_r").reset_index(drop=True)
+    kind_order = {k: i for i, k in enumerate(PROBE_KINDS)}
+    df = df.assign(_k=df["probe_kind"].map(kind_order), _r=df["regime"].map(regime_order))
+    df = df.sort_values(
+        ["_k", "_r", "model", "layer", "pooling"], na_position="first", kind="stable"
+    )
+    return df.drop(columns=["_k", "_r"]).reset_index(drop=True)
 
 
 def _write_table(df: pd.DataFrame, out_tsv: str | os.PathLike) -> None:
@@ -387,6 +409,8 @@ def append_to_table(metrics_file: str | os.PathLike, table_tsv: str | os.PathLik
     if Path(table_tsv).is_file():
         old = pd.read_csv(table_tsv, sep="\t", keep_default_na=False, na_values=[""])
         old["layer"] = old["layer"].astype("Int64")
+        if "probe_kind" not in old:
+            old["probe_kind"] = "logreg"
         key = tuple(new[c] for c in TABLE_KEY)
         for rec in old.to_dict("records"):
             rec_key = tuple(None if pd.isna(rec[c]) else rec[c] for c in TABLE_KEY)
@@ -404,8 +428,9 @@ PROBE_CI_COLUMNS = ("metric", *INTERVAL_COLUMNS)
 def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The table with the percentile bootstrap 95% CI of each row's test accuracy over test
     fragments, and each row's paired bootstrap CI of its accuracy difference to the best
-    k-mer baseline on the same fragments (dnalm.evaluation.stats). Rows whose metrics file
-    has no `test_items` (written before they existed) get empty intervals."""
+    k-mer baseline of the same probe kind on the same fragments (dnalm.evaluation.stats).
+    Rows whose metrics file has no `test_items` (written before they existed) get empty
+    intervals."""
     out = df.copy()
     for column in PROBE_CI_COLUMNS:
         out[column] = np.nan
@@ -415,10 +440,19 @@ def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
         got = read_metrics(f).get("test_items") if n_boot else None
         if got:
             items[i] = pd.Series(got["correct"], index=got["id"], dtype=float)
-    base = out[(out["regime"] == "kmer-baseline") & out.index.isin(list(items))]
-    best = int(base["accuracy"].astype(float).idxmax()) if len(base) else None
-    out["best_baseline"] = "" if best is None else str(out.loc[best, "model"])
+    kinds = out["probe_kind"] if "probe_kind" in out else pd.Series("logreg", index=out.index)
+    kinds = kinds.fillna("logreg").astype(str)
+    best_of: dict[str, int | None] = {}
+    out["best_baseline"] = ""
+    for kind in kinds.unique():
+        base = out[
+            (out["regime"] == "kmer-baseline") & (kinds == kind) & out.index.isin(list(items))
+        ]
+        best_of[kind] = int(base["accuracy"].astype(float).idxmax()) if len(base) else None
+        if best_of[kind] is not None:
+            out.loc[kinds == kind, "best_baseline"] = str(out.loc[best_of[kind], "model"])
     for i, correct in items.items():
+        best = best_of[kinds[i]]
         ci = bootstrap(accuracy_stats(correct.to_numpy()), "accuracy", n_boot, seed=seed)
         out.loc[i, ["ci95_low", "ci95_high"]] = [ci.low, ci.high]
         if best is None or i == best:
@@ -502,6 +536,7 @@ def read_coords(path: str | os.PathLike) -> pd.DataFrame:
 
 __all__ = [
     "DEFAULT_CS",
+    "PROBE_KINDS",
     "TABLE_COLUMNS",
     "ProbeResult",
     "append_to_table",

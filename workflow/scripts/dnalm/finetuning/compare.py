@@ -16,6 +16,11 @@ read as a per-window mean elsewhere.
 Main metrics: ``pearson_r`` over all flattened test positions (per-base regression; the
 resampled item is a whole window), ``pearson_r`` over test sequences (regression),
 ``accuracy`` over test sequences (classification).
+
+Classification tables also get ``ece``: the expected calibration error of the test class
+probabilities (``p_<class>`` of ``predictions.tsv``; :mod:`dnalm.evaluation.calibration`,
+15 equal-width bins), the mean over seed replicates; empty for a run whose predictions file
+has no probabilities.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pandas as pd
 from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import position_mask, read_per_base, read_sequence
 from dnalm.core.seeds import replicate_base
+from dnalm.evaluation.calibration import from_predictions_tsv
 from dnalm.evaluation.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
@@ -73,6 +79,23 @@ def item_statistics(run_dir: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
         where = run_dir / "predictions.tsv"
         raise InputFormatError(f"{where}: non-numeric label or prediction ({err})") from err
     return df["id"].to_numpy(str), pearson_stats(t, p)
+
+
+def run_ece(run_dir: Path) -> float:
+    """ECE of a classification run's test probabilities (NaN when it wrote none)."""
+    return calibration_of(run_dir).get("ece", math.nan)
+
+
+def calibration_of(run_dir: Path) -> dict:
+    """The reliability bins and ECE of a classification run folder's predictions.tsv; {}
+    when the file is absent or has no class probabilities (p_<class> columns)."""
+    path = Path(run_dir) / "predictions.tsv"
+    if not path.is_file():
+        return {}
+    df = read_sequence(path)
+    if not any(c.startswith("p_") for c in df.columns):
+        return {}
+    return from_predictions_tsv(path)
 
 
 def _common_items(items: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -135,6 +158,11 @@ def summarise_runs(
     best = str(baselines["run"].iloc[0]) if len(baselines) else ""  # out is sorted by main
     out["best_baseline"] = best
     out["n_boot"] = n_boot
+    if kind == "classification":
+        out["ece"] = [
+            np.mean([run_ece(Path(run_dirs[r])) for r in str(reps).split(";")])
+            for reps in out["replicates"]
+        ]
     if not n_boot:
         return out
     metric = "accuracy" if kind == "classification" else "pearson"

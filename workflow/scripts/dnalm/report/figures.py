@@ -739,11 +739,14 @@ def plot_probe_accuracy(
     df = _read_csv(probe_table_tsv, "probe table", PROBE_REQUIRED, sep="\t")
     acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(dtype=float)
     labels = []
-    multi_layer = "layer" in df and df.groupby("model")["model"].transform("size").gt(1)
+    by = ["model", "probe_kind"] if "probe_kind" in df else ["model"]
+    multi_layer = "layer" in df and df.groupby(by)["model"].transform("size").gt(1)
     for k, rec in enumerate(df.to_dict("records")):
         text = str(rec["model"])
         if "layer" in df and bool(multi_layer.iloc[k]) and not pd.isna(rec.get("layer")):
             text += f" L{int(rec['layer'])}"
+        if "probe_kind" in df and df["probe_kind"].nunique() > 1:
+            text += f" [{rec['probe_kind']}]"
         labels.append(text)
     regimes = df["regime"].astype(str).tolist()
     chance = _one_value(df, "chance", probe_table_tsv)

@@ -214,6 +214,8 @@ def finetune_row(row: Mapping[str, Any], comparison: str | os.PathLike) -> dict[
 def probe_row(row: Mapping[str, Any], probe_table: str | os.PathLike) -> dict[str, Any]:
     """Our number of a `source: probe` row from probe_table.tsv."""
     table = pd.read_csv(probe_table, sep="\t")
+    if "probe_kind" in table:  # the logistic-regression rows (probe.kinds adds others)
+        table = table[table["probe_kind"].fillna("logreg") == "logreg"]
     hit = table[(table["model"] == row["model"]) & (table["regime"] == row["regime"])]
     if hit.empty:
         shown = ", ".join(
