@@ -455,7 +455,8 @@ def test_finetuned_backbone_loads_and_differs(run):
 
 
 def test_probe_table_and_umaps(run):
-    table = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    every_kind = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    table = every_kind[every_kind["probe_kind"] == "logreg"]
     pairs = set(zip(table["model"], table["regime"], strict=True))
     assert {
         ("gpt_nucleotide", "pretrained"),
@@ -497,6 +498,59 @@ def test_probe_table_and_umaps(run):
         assert (run / f"results/figures/probe/{fig}.svg").is_file()
     for fig in ("curves", "time"):
         assert (run / f"results/figures/pretrain/{fig}.png").stat().st_size > 5_000
+
+
+def test_probe_kinds_and_calibration(run):
+    """probe.kinds [logreg, mlp]: every probe row once per kind, each compared with the k-mer
+    probe of its own kind, with an ECE; reliability diagrams for probes and for the
+    classification tasks' fine-tuned heads."""
+    table = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    assert set(table["probe_kind"]) == {"logreg", "mlp"}
+    rows = {
+        k: set(zip(t["model"], t["regime"], strict=True)) for k, t in table.groupby("probe_kind")
+    }
+    assert rows["logreg"] == rows["mlp"]
+    assert table["ece"].between(0, 1).all()
+    for _, kind in table.groupby("probe_kind"):
+        kmer = kind.set_index("regime").loc["kmer-baseline", "accuracy"]
+        others = kind[kind["regime"] != "kmer-baseline"]
+        assert np.allclose(others["delta_vs_best_baseline"], others["accuracy"] - kmer, atol=1e-3)
+    mlp_kmer = table[(table["probe_kind"] == "mlp") & (table["regime"] == "kmer-baseline")]
+    assert float(mlp_kmer["accuracy"].iloc[0]) > 0.4  # the MLP also reads composition
+    assert (run / "results/figures/probe/calibration.png").stat().st_size > 5_000
+    for task in ("species_fragments", "oct4_vs_mafk"):
+        comp = pd.read_csv(run / f"results/finetune/{task}/comparison.tsv", sep="\t")
+        heads = comp[comp["run"].isin(["gpt_nucleotide_frozen", "onehot_cnn"])]
+        assert len(heads) == 2, task
+        assert heads["ece"].between(0, 1).all(), task
+        assert (run / f"results/figures/finetune/{task}/calibration.png").stat().st_size > 5_000
+
+
+def test_attribution_auroc_and_motifs(run):
+    """interpret (tests/config): the one-hot CNN, which reaches r >= 0.9 on tf_binding, puts
+    its attribution on the bound bases; every run has a row per method; the Oct4/Mafk
+    motif table compares what the attributions found with OCT4 and MAFK."""
+    tf = pd.read_csv(run / "results/interpret/tf_binding/summary.tsv", sep="\t")
+    methods = {"ism", "grad_x_input", "ig"}
+    for name in ("onehot_cnn", "gpt_nucleotide_frozen"):
+        got = tf[tf["run"] == name]
+        assert set(got["method"]) == methods, name
+        assert got["auroc_pooled"].between(0, 1).all()
+        assert (got["n_windows"] == 6).all()
+    cnn = tf[tf["run"] == "onehot_cnn"].set_index("method")
+    assert cnn.loc["ism", "auroc_pooled"] > 0.7
+    npz = np.load(run / "results/interpret/tf_binding/onehot_cnn/attributions.npz")
+    assert npz["ism"].shape == (6, 300)
+    motifs = pd.read_csv(run / "results/interpret/oct4_vs_mafk/summary.tsv", sep="\t")
+    assert set(motifs["run"]) == {"onehot_cnn", "mlm_kmer6_partial"}
+    assert set(motifs["class"]) == {"oct4", "mafk"}
+    found = motifs[motifs["motif_rank"] > 0]
+    assert found["similarity"].between(-1, 1).all()
+    assert set(found["known"]) <= {"OCT4", "MAFK"}
+    for task in ("tf_binding", "oct4_vs_mafk"):
+        assert (run / f"results/figures/interpret/{task}/summary.png").stat().st_size > 5_000
+    track = run / "results/figures/interpret/tf_binding/onehot_cnn/tracks.png"
+    assert track.stat().st_size > 5_000
 
 
 # ----------------------------------------------------------------------------- generation
