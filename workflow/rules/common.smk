@@ -404,9 +404,10 @@ def generated_task(task):
 
 
 def generated_task_params(task):
-    """What the sequence_task rule needs of a generated set: role, keep_prompt, the prompt
-    length (generate.prefix_nt in whole tokens, and whole codons on a CDS corpus, as the
-    generation stage cuts it) and the species of each prompting test FASTA."""
+    """What rule sequence_task needs of a generated set, or None. These are the role,
+    keep_prompt, the prompt length (generate.prefix_nt in whole tokens, and whole codons on a
+    CDS corpus, as the generation stage cuts it) and the species of each prompting test
+    FASTA."""
     gen = generated_task(task)
     if gen is None:
         return None
