@@ -15,11 +15,9 @@ import csv
 import json
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -135,7 +133,7 @@ def test_two_nodes_run_one_torchrun_per_node_through_srun_with_c10d():
 def test_multi_node_launch_needs_a_rendezvous_host_and_a_slurm_allocation(monkeypatch):
     with pytest.raises(ConfigError, match="rendezvous host"):
         launch_command(2, 1, [WORKER])
-    with pytest.raises(ConfigError, match="pretrain.nodes"):
+    with pytest.raises(ConfigError, match=r"pretrain\.nodes"):
         launch_command(0, 1, [WORKER])
     monkeypatch.delenv("SLURM_JOB_NODELIST", raising=False)
     monkeypatch.delenv("SLURM_NODELIST", raising=False)
@@ -171,6 +169,19 @@ def test_two_torchrun_nodes_follow_the_single_process_trajectory(corpus, single,
     _same_trajectory(single, out)
 
 
+CRASH = """
+import os, sys
+from dnalm.training import pretrain
+step = pretrain.Trainer.train_step
+def crashing(self, batches):
+    if self.step == 12:
+        os._exit(3)
+    return step(self, batches)
+pretrain.Trainer.train_step = crashing
+sys.exit(pretrain.main())
+"""
+
+
 def _torchrun_fsdp(corpus: Path, out: Path) -> subprocess.Popen:
     cmd = launch_command(1, 2, _args(corpus, out, "--strategy", "fsdp"))
     return subprocess.Popen(
@@ -179,7 +190,6 @@ def _torchrun_fsdp(corpus: Path, out: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # killed as a process group, like a node that goes away
     )
 
 
@@ -194,17 +204,16 @@ def test_fsdp_on_two_processes_trains_like_one_and_resumes_exactly(corpus, singl
     assert ckpt.load_state(ckpt.last_checkpoint(ref / "checkpoints"))["setup"]["strategy"] == "fsdp"
     _same_trajectory(single, ref)  # sharded: the same training as one process
 
-    proc = _torchrun_fsdp(corpus, killed)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        last = ckpt.last_checkpoint(killed / "checkpoints")
-        if last is not None and ckpt.folder_step(last) and ckpt.folder_step(last) >= 5:
-            break
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    # the same run, every process dying (os._exit, no cleanup) in step 13, after the
+    # checkpoint of step 10: deterministic, unlike a kill timed from outside
+    crash = tmp_path / "crash.py"
+    crash.write_text(CRASH)
+    cmd = launch_command(1, 2, _args(corpus, killed, "--strategy", "fsdp"))
+    cmd[cmd.index("-m", 3) : cmd.index(WORKER) + 1] = [str(crash)]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
     killed_at = ckpt.folder_step(ckpt.last_checkpoint(killed / "checkpoints"))
-    assert 5 <= killed_at < STEPS, killed_at
+    assert killed_at == 10, killed_at
     assert not (killed / "run.json").exists()
 
     proc = _torchrun_fsdp(corpus, killed)

@@ -198,6 +198,10 @@ def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
     0 only, collective) for a sharded model, the plain state_dict otherwise."""
     if not is_sharded(model):
         return optimizer.state_dict()
+    if not optimizer.state:
+        # before the first step: torch's gatherer would initialise the state with a zero-lr
+        # step (AdamW's step count 1), changing every later update; nothing to gather
+        return {"state": {}, "param_groups": []}
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
     return get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
@@ -210,14 +214,14 @@ def load_optimizer_state(
     if not is_sharded(model):
         optimizer.load_state_dict(state)
         return
+    if not state["state"]:  # saved before the first step: a fresh optimizer is the same
+        return
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
     set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=_options())
 
 
-def load_model_state(
-    model: torch.nn.Module, replica: torch.nn.Module, step: int
-) -> None:
+def load_model_state(model: torch.nn.Module, replica: torch.nn.Module, step: int) -> None:
     """Shard the weights already loaded into `replica` (from a checkpoint) into `model`."""
     from torch.distributed.checkpoint.state_dict import set_model_state_dict
 

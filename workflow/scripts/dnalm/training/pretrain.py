@@ -683,7 +683,9 @@ def pretrain(
         )
     try:
         tr.fit()
-        tr.model = tr.model if tr.replica is None else tr.replica  # FSDP: the rest (test, export) runs unsharded
+        tr.model = (
+            tr.model if tr.replica is None else tr.replica
+        )  # FSDP: the rest (test, export) runs unsharded
         best = ckpt.best_checkpoint(tr.ckpt_dir)
         if best is not None:
             ckpt.load_weights(best, tr.model, device=tr.device)
