@@ -264,6 +264,28 @@ def pretrain_train_cfg(model):
     }
 
 
+def pretrain_resource(key):
+    """One SLURM resource of the pretraining job (None: not requested). One node: `gpu`
+    (sbatch --gpus=G), as the other GPU rules. Several nodes: `nodes`, `gres` gpu:G (per
+    node; --gpus would count the whole job), one task per node (`tasks` = nodes, with
+    `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi` "srun", so the
+    plugin runs the job's script on the first node without wrapping it in a 1-node srun: the
+    rule itself starts one torchrun per node with srun (dnalm.training.distributed)."""
+    nodes = int(config["pretrain"].get("nodes", 1))
+    gpus = int(config["pretrain"]["gpus"])
+    if nodes <= 1:
+        res = {"gpu": gpus}
+    else:
+        res = {
+            "nodes": nodes,
+            "gres": f"gpu:{gpus}",
+            "tasks": nodes,
+            "tasks_per_gpu": 0,
+            "mpi": "srun",
+        }
+    return res.get(key)
+
+
 def tokenizer_spec(tok):
     return dict(TOKENIZERS[tok])
 
