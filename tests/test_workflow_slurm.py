@@ -309,8 +309,9 @@ def _sbatch_of(resources: str, threads: int) -> str:
     job = types.SimpleNamespace(
         resources=Resources(values), threads=threads, name="pretrain", is_group=lambda: False
     )
-    params = dict(run_uuid="u", slurm_logfile="l", comment_str="c", account="", partition="")
-    return get_submit_command(job, {**params, "workdir": "w"}) + set_gres_string(job)
+    params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "workdir": "w"}
+    params.update(account="", partition="")
+    return get_submit_command(job, params) + set_gres_string(job)
 
 
 @pytest.mark.parametrize(("nodes", "gpus"), [(2, 4), (1, 2)])
@@ -344,7 +345,8 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
         else:
             assert f"--gpus={gpus}" in sbatch, sbatch
             assert not any(a.startswith(("--nodes", "--ntasks", "--gres")) for a in sbatch)
-        assert "--mem" in sbatch and "-t" in sbatch
+        assert "--mem" in sbatch
+        assert "-t" in sbatch
 
 
 # --------------------------------------------------------------------------- real cluster
