@@ -349,6 +349,42 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
         assert "-t" in sbatch
 
 
+def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
+    """200 genomes: the cheap per-sample data jobs (extract_cds, split_cds) go out as
+    ceil(200 / k) group jobs of profiles/slurm's `group-components: sample_data=k`, not one
+    SLURM job per small file (the dry run lists what would be submitted)."""
+    import csv
+    import math
+
+    components = dict(g.split("=") for g in load_profile(SLURM_PROFILE)["group-components"])
+    per_job = int(components["sample_data"])
+    lines = (REPO / "tests" / "config" / "samples.tsv").read_text().splitlines()
+    rows = list(csv.DictReader([x for x in lines if not x.startswith("#")], delimiter="\t"))
+    row = next(r for r in rows if r["sample"] == "spyogenes")
+    sheet = tmp_path / "many.tsv"
+    n = 200
+    with open(sheet, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row), delimiter="\t")
+        writer.writeheader()
+        source = str((REPO / row["source"]).resolve())
+        for i in range(n):
+            writer.writerow({**row, "sample": f"g{i:04d}", "source": source})
+    workdir = make_workdir(
+        tmp_path / "wd", {"splits": {"method": "identity"}}, sheet=sheet, replace={"sweeps": {}}
+    )
+    proc = snakemake(
+        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "split_cds", timeout=300
+    )
+    assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
+    out = proc.stdout + proc.stderr
+    groups = out.count("Group job sample_data")
+    assert groups == math.ceil(n / per_job), out[-3000:]
+    # every per-sample job is inside a group (indented), none on its own
+    for rule in ("extract_cds", "split_cds"):
+        assert out.count(f"    rule {rule}:") == n
+        assert f"\nrule {rule}:" not in out
+
+
 # --------------------------------------------------------------------------- real cluster
 
 
