@@ -350,14 +350,15 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
 
 
 def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
-    """200 genomes: the cheap per-sample data jobs (extract_cds, split_cds) go out as
-    ceil(200 / k) group jobs of profiles/slurm's `group-components: sample_data=k`, not one
-    SLURM job per small file (the dry run lists what would be submitted)."""
+    """200 genomes: with the knob profiles/slurm documents (`group-components:
+    sample_data=k`, commented there) the cheap per-sample data jobs (extract_cds, split_cds)
+    go out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists
+    what would be submitted)."""
     import csv
     import math
 
-    components = dict(g.split("=") for g in load_profile(SLURM_PROFILE)["group-components"])
-    per_job = int(components["sample_data"])
+    text = (SLURM_PROFILE / "config.yaml").read_text()
+    per_job = int(re.search(r'"sample_data=(\d+)"', text).group(1))  # the documented knob
     lines = (REPO / "tests" / "config" / "samples.tsv").read_text().splitlines()
     rows = list(csv.DictReader([x for x in lines if not x.startswith("#")], delimiter="\t"))
     row = next(r for r in rows if r["sample"] == "spyogenes")
@@ -373,7 +374,17 @@ def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_d
         tmp_path / "wd", {"splits": {"method": "identity"}}, sheet=sheet, replace={"sweeps": {}}
     )
     proc = snakemake(
-        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "split_cds", timeout=300
+        workdir,
+        "-n",
+        "--profile",
+        str(SLURM_PROFILE),
+        "--group-components",
+        f"sample_data={per_job}",
+        "--resources",
+        "mem_mb=32000",
+        "--until",
+        "split_cds",
+        timeout=300,
     )
     assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
     out = proc.stdout + proc.stderr
