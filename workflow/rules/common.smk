@@ -264,12 +264,12 @@ def pretrain_train_cfg(model):
     }
 
 
-def sample_data_group(rule):
+def sample_data_group(name):
     """The job group of a cheap per-sample data rule: "sample_data" (on a cluster one
     submission runs a sample's chain, and profiles/slurm's group-components puts many
     samples into it), or None where grouping would make a cycle: split_cds under
     splits.method mmseqs needs cluster_cds, which needs every sample's extract_cds."""
-    if rule == "split_cds" and config["splits"]["method"] == "mmseqs":
+    if name == "split_cds" and config["splits"]["method"] == "mmseqs":
         return None
     return "sample_data"
 
