@@ -114,9 +114,15 @@ def test_one_node_keeps_the_standalone_torchrun_launch():
 
 
 def test_two_nodes_run_one_torchrun_per_node_through_srun_with_c10d():
-    cmd = launch_command(2, 4, [WORKER], python="py", rdzv_host="gpu017", port=29611, job_id="77")
+    cmd = launch_command(
+        2, 4, [WORKER], python="py", rdzv_host="gpu017", port=29611, job_id="77", cpus_per_task=16
+    )
     srun, torchrun = cmd[: cmd.index("py")], cmd[cmd.index("py") :]
-    assert srun == ["srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    assert srun == [
+        "srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=16"
+    ]  # fmt: skip
+    plain = launch_command(2, 4, [WORKER], rdzv_host="h")  # outside SLURM's CPU count
+    assert not any(a.startswith("--cpus") for a in plain)
     assert torchrun[:3] == ["py", "-m", "torch.distributed.run"]
     for flag in (
         "--nnodes=2",

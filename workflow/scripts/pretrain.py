@@ -50,7 +50,10 @@ def main(smk):
     ]  # fmt: skip
     host = first_node() if nodes > 1 else None
     job = os.environ.get("SLURM_JOB_ID", "dnalm")
-    cmd = launch_command(max(nodes, 1), max(gpus, 1), worker, rdzv_host=host, job_id=job)
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    cmd = launch_command(
+        max(nodes, 1), max(gpus, 1), worker, rdzv_host=host, job_id=job, cpus_per_task=cpus
+    )
     print("launching:", " ".join(cmd), file=sys.stderr, flush=True)
     # the worker processes import dnalm from workflow/scripts, ahead of the user's PYTHONPATH
     search = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]

@@ -61,6 +61,7 @@ def launch_command(
     rdzv_host: str | None = None,
     port: int = DEFAULT_PORT,
     job_id: str = "dnalm",
+    cpus_per_task: int | None = None,
 ) -> list[str]:
     """The command that starts `worker` (arguments after ``python -m``, e.g.
     ``["dnalm.training.pretrain", "--corpus", ...]``) on `nodes` nodes x `gpus` processes.
@@ -69,7 +70,8 @@ def launch_command(
     (today's single-node launch). nodes > 1: ``srun --nodes N --ntasks-per-node=1
     --kill-on-bad-exit=1 python -m torch.distributed.run --nnodes N --nproc-per-node G
     --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id JOB -m ...``; `rdzv_host` is the
-    allocation's first node (required then)."""
+    allocation's first node (required then). `cpus_per_task`: the CPUs of each node's task
+    (the job's ``$SLURM_CPUS_PER_TASK``; srun does not inherit sbatch's since SLURM 22.05)."""
     nodes, gpus = int(nodes), int(gpus)
     if nodes < 1 or gpus < 1:
         raise ConfigError(f"pretrain.nodes and pretrain.gpus must be >= 1, got {nodes}, {gpus}")
@@ -81,8 +83,9 @@ def launch_command(
             f"pretrain.nodes is {nodes}: a multi-node run needs the rendezvous host (the first "
             "node of the SLURM allocation)"
         )
+    cpus = [f"--cpus-per-task={int(cpus_per_task)}"] if cpus_per_task else []
     return [
-        "srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+        "srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *cpus,
         *run, f"--nnodes={nodes}", f"--nproc-per-node={gpus}",
         "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_host}:{port}", f"--rdzv-id={job_id}",
         "-m", *worker,
