@@ -30,6 +30,8 @@ What a run does:
   stopping, precision, and the corpus: meta.json and the train/validation arrays, by
   sha256); otherwise it starts over with a warning that names the changed settings, and a
   finished run with the same settings is picked up without training;
+* several processes (torchrun, one or several nodes): DistributedDataParallel or FSDP2 shards
+  (`strategy`; launch, sharding and gathered checkpoints: dnalm.training.distributed);
 * at the end: the best weights are exported as a Hugging Face folder (config.json,
   model.safetensors, tokenizer files), and the test split is scored against a count-based
   baseline (lm_eval.py): metrics.json, metrics.tsv, run.json.
