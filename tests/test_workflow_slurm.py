@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from tests.support import slurm_cluster as cluster
+from tests.support.workflow_runner import make_workdir, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
@@ -287,6 +288,112 @@ def test_dry_run_shows_gpu_request(tmp_path: Path):
         assert "gpu=1" in resources[rule].split(", "), (rule, resources[rule])
     assert "runtime=720" in resources["pretrain"].split(", ")  # 720 * attempt, attempt 1
     assert not any(r.startswith("gpu=") for r in resources["prepare"].split(", "))
+
+
+def _sbatch_of(resources: str, threads: int) -> str:
+    """The sbatch command the SLURM executor plugin builds for a job with the `resources`
+    of a dry run (its own get_submit_command and set_gres_string; no cluster needed)."""
+    import types
+
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    values = {}
+    for item in resources.split(", "):
+        key, value = item.split("=", 1)
+        if "<TBD>" not in value and key not in ("mem", "mem_mib", "tmpdir"):
+            values[key] = int(value) if value.isdigit() else value
+    job = types.SimpleNamespace(
+        resources=Resources(values), threads=threads, name="pretrain", is_group=lambda: False
+    )
+    params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "workdir": "w"}
+    params.update(account="", partition="")
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+@pytest.mark.parametrize(("nodes", "gpus"), [(2, 4), (1, 2)])
+def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
+    tmp_path: Path, shared_data, nodes, gpus
+):
+    """`pretrain.nodes: 2` (x 4 GPUs): the real workflow's dry run with profiles/slurm gives the
+    pretraining job nodes=2, gres gpu:4 (per node), one task per node and mpi (the plugin
+    then runs the job's script unwrapped, and the rule's srun starts a torchrun per node);
+    the plugin turns that into sbatch --nodes=2 --ntasks=2 --gres=gpu:4. One node keeps
+    --gpus=N and no task geometry."""
+    workdir = make_workdir(
+        tmp_path / "wd",
+        {"pretrain": {"nodes": nodes, "gpus": gpus, "strategy": "fsdp", "threads": 3}},
+        replace={"sweeps": {}},  # tiny test budgets: less than one step of 8 GPUs
+    )
+    proc = snakemake(
+        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "pretrain", timeout=300
+    )
+    assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
+    out = proc.stdout + proc.stderr
+    found = re.findall(r"\nrule pretrain:.*?\n\s+resources: ([^\n]*)", out, flags=re.S)
+    assert found, out[-3000:]
+    for resources in found:
+        sbatch = _sbatch_of(resources, threads=3).split()
+        if nodes > 1:
+            assert {"--nodes=2", "--ntasks=2", "--gres=gpu:4", "--cpus-per-task=3"} <= set(
+                sbatch
+            ), sbatch
+            assert not any(a.startswith(("--gpus", "--ntasks-per-gpu")) for a in sbatch)
+        else:
+            assert f"--gpus={gpus}" in sbatch, sbatch
+            assert not any(a.startswith(("--nodes", "--ntasks", "--gres")) for a in sbatch)
+        assert "--mem" in sbatch
+        assert "-t" in sbatch
+
+
+def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
+    """200 genomes: with the knob profiles/slurm documents (`group-components:
+    sample_data=k`, commented there) the cheap per-sample data jobs (extract_cds, split_cds)
+    go out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists
+    what would be submitted)."""
+    import csv
+    import math
+
+    text = (SLURM_PROFILE / "config.yaml").read_text()
+    per_job = int(re.search(r'"sample_data=(\d+)"', text).group(1))  # the documented knob
+    lines = (REPO / "tests" / "config" / "samples.tsv").read_text().splitlines()
+    rows = list(csv.DictReader([x for x in lines if not x.startswith("#")], delimiter="\t"))
+    row = next(r for r in rows if r["sample"] == "spyogenes")
+    sheet = tmp_path / "many.tsv"
+    n = 200
+    with open(sheet, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row), delimiter="\t")
+        writer.writeheader()
+        source = str((REPO / row["source"]).resolve())
+        for i in range(n):
+            writer.writerow({**row, "sample": f"g{i:04d}", "source": source})
+    workdir = make_workdir(
+        tmp_path / "wd", {"splits": {"method": "identity"}}, sheet=sheet, replace={"sweeps": {}}
+    )
+    proc = snakemake(
+        workdir,
+        "-n",
+        "--profile",
+        str(SLURM_PROFILE),
+        "--group-components",
+        f"sample_data={per_job}",
+        "--resources",
+        "mem_mb=32000",
+        "--until",
+        "split_cds",
+        timeout=300,
+    )
+    assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
+    out = proc.stdout + proc.stderr
+    groups = out.count("Group job sample_data")
+    assert groups == math.ceil(n / per_job), out[-3000:]
+    # every per-sample job is inside a group (indented), none on its own
+    for rule in ("extract_cds", "split_cds"):
+        assert out.count(f"    rule {rule}:") == n
+        assert f"\nrule {rule}:" not in out
 
 
 # --------------------------------------------------------------------------- real cluster

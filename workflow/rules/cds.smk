@@ -11,6 +11,8 @@ rule extract_cds:
         "results/logs/cds/{sample}.log",
     benchmark:
         "results/benchmarks/cds/{sample}.tsv"
+    group:
+        "sample_data"
     conda:
         "../../envs/data.yaml"
     params:

@@ -270,6 +270,38 @@ def pretrain_train_cfg(model):
     }
 
 
+def sample_data_group(name):
+    """The job group of a cheap per-sample data rule: "sample_data" (on a cluster one
+    submission runs a sample's chain, and profiles/slurm's group-components puts many
+    samples into it), or None where grouping would make a cycle: split_cds under
+    splits.method mmseqs needs cluster_cds, which needs every sample's extract_cds."""
+    if name == "split_cds" and config["splits"]["method"] == "mmseqs":
+        return None
+    return "sample_data"
+
+
+def pretrain_resource(key):
+    """One SLURM resource of the pretraining job (None: not requested). One node: `gpu`
+    (sbatch --gpus=G), as the other GPU rules. Several nodes: `nodes`, `gres` gpu:G (per
+    node; --gpus would count the whole job), one task per node (`tasks` = nodes, with
+    `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi` "srun", so the
+    plugin runs the job's script on the first node without wrapping it in a 1-node srun: the
+    rule itself starts one torchrun per node with srun (dnalm.training.distributed)."""
+    nodes = int(config["pretrain"].get("nodes", 1))
+    gpus = int(config["pretrain"]["gpus"])
+    if nodes <= 1:
+        res = {"gpu": gpus}
+    else:
+        res = {
+            "nodes": nodes,
+            "gres": f"gpu:{gpus}",
+            "tasks": nodes,
+            "tasks_per_gpu": 0,
+            "mpi": "srun",
+        }
+    return res.get(key)
+
+
 def tokenizer_spec(tok):
     return dict(TOKENIZERS[tok])
 

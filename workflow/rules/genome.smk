@@ -12,6 +12,8 @@ rule genome_fasta:
         "results/logs/genome/{sample}.fasta.log",
     benchmark:
         "results/benchmarks/genome/{sample}.fasta.tsv"
+    group:
+        "sample_data"
     conda:
         "../../envs/data.yaml"
     params:
@@ -27,6 +29,8 @@ rule genome_features:
         "results/genome/{sample}/features.tsv",
     log:
         "results/logs/genome/{sample}.features.log",
+    group:
+        "sample_data"
     conda:
         "../../envs/data.yaml"
     params:

@@ -20,13 +20,21 @@ rule pretrain:
         "../../envs/torch.yaml"
     threads: config["pretrain"]["threads"]
     resources:
-        # GPUs per job from config (>1: torchrun); runtime and memory on a cluster come
-        # from profiles/slurm (set-resources), growing with each attempt.
-        gpu=config["pretrain"]["gpus"],
+        # GPUs per node and nodes from config (>1 GPU: torchrun; >1 node: srun + torchrun
+        # per node, see pretrain_resource); runtime and memory on a cluster come from
+        # profiles/slurm (set-resources), growing with each attempt.
+        gpu=pretrain_resource("gpu"),
+        gres=pretrain_resource("gres"),
+        nodes=pretrain_resource("nodes"),
+        tasks=pretrain_resource("tasks"),
+        tasks_per_gpu=pretrain_resource("tasks_per_gpu"),
+        mpi=pretrain_resource("mpi"),
     params:
         spec=lambda wc: PRETRAIN_MODELS[wc.model],
         train=lambda wc: pretrain_train_cfg(wc.model),
         gpus=config["pretrain"]["gpus"],
+        nodes=config["pretrain"].get("nodes", 1),
+        strategy=config["pretrain"].get("strategy", "ddp"),
         model_dir=lambda wc: run_dir("pretrain", wc.model),
     script:
         "../scripts/pretrain.py"

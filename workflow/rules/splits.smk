@@ -31,6 +31,8 @@ rule split_cds:
         assignment="results/splits/{sample}/assignment.tsv",
     log:
         "results/logs/splits/{sample}.log",
+    group:
+        sample_data_group("split_cds")
     conda:
         "../../envs/data.yaml"
     params:

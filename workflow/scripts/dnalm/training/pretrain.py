@@ -30,6 +30,8 @@ What a run does:
   stopping, precision, and the corpus: meta.json and the train/validation arrays, by
   sha256); otherwise it starts over with a warning that names the changed settings, and a
   finished run with the same settings is picked up without training;
+* several processes (torchrun, one or several nodes): DistributedDataParallel or FSDP2 shards
+  (`strategy`; launch, sharding and gathered checkpoints: dnalm.training.distributed);
 * at the end: the best weights are exported as a Hugging Face folder (config.json,
   model.safetensors, tokenizer files), and the test split is scored against a count-based
   baseline (lm_eval.py): metrics.json, metrics.tsv, run.json.
@@ -41,7 +43,6 @@ moment and resumed ends with bitwise the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
@@ -74,6 +75,7 @@ from dnalm.modeling.models import (
 )
 from dnalm.training import checkpoint as ckpt
 from dnalm.training import core
+from dnalm.training import distributed as dd
 from dnalm.training.core import EarlyStopping, dist_info, divergence_error, param_groups
 from dnalm.training.core import all_reduce_sum as _all_reduce_sum
 from dnalm.training.lm_data import (
@@ -161,6 +163,7 @@ class Trainer:
         resume,
         arch=None,
         loss_spec=None,
+        strategy="ddp",
     ):
         self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
         self.objective, self.preset = objective, preset
@@ -169,6 +172,7 @@ class Trainer:
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
         self.resume = resume
+        self.strategy = dd.check_strategy(strategy)  # ddp | fsdp (distributed.py)
         if self.cfg["threads"]:
             torch.set_num_threads(int(self.cfg["threads"]))
         self._setup_device()
@@ -264,6 +268,8 @@ class Trainer:
         self.model = build_model(self.objective, self.arch, self.vocab_size, special_ids(self.meta))
         self.model.to(self.device)
         self.params = count_parameters(self.model)
+        # DDP, or FSDP2 shards (then `replica`: an unsharded copy for evaluation and export)
+        self.module, self.replica = dd.wrap(self.model, self.device, self.world, self.strategy)
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
         fused = self.device.type == "cuda"
@@ -277,10 +283,6 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, WarmupCosine(cfg["warmup_steps"], cfg["max_steps"], cfg["min_lr_ratio"])
         )
-        self.module: torch.nn.Module = self.model
-        if self.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if cfg["compile"]:
             self.module = torch.compile(self.module)
         self.step = 0
@@ -324,7 +326,16 @@ class Trainer:
             "global_batch": self.schedule.global_batch,
             "data": corpus_fingerprint(self.corpus_dir, self.meta),
             **({} if self.loss.name == "ce" else self.loss.spec()),
+            **({"strategy": "fsdp"} if self.replica is not None else {}),
         }
+
+    def plain_model(self) -> torch.nn.Module:
+        """The unsharded model with the current weights (under FSDP the replica, refreshed
+        from the shards: collective, every rank calls it)."""
+        if self.replica is None:
+            return self.model
+        dd.refresh_replica(self.model, self.replica, self.step)
+        return self.replica
 
     def state_dict(self) -> dict[str, Any]:
         rng = ckpt.capture_rng()
@@ -337,7 +348,7 @@ class Trainer:
         return {
             "format": PRETRAIN_CHECKPOINT_FORMAT,
             "setup": self._setup,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": dd.optimizer_state(self.model, self.optimizer),
             "scheduler": self.scheduler.state_dict(),
             "rng": rngs,
             "step": self.step,
@@ -352,8 +363,9 @@ class Trainer:
 
     def save(self, best: bool) -> None:
         state = self.state_dict()  # collective under DDP: every rank calls it
+        model = self.plain_model()
         if self.is_main:
-            ckpt.save_checkpoint(self.ckpt_dir, self.step, self.model, state, best)
+            ckpt.save_checkpoint(self.ckpt_dir, self.step, model, state, best)
         if self.world > 1:
             dist.barrier()
 
@@ -395,8 +407,11 @@ class Trainer:
                 f"has {self.world}; run with {len(rngs)} process(es) to resume, or delete "
                 f"the folder {self.ckpt_dir} to start over"
             )
-        ckpt.load_weights(last, self.model, device=self.device)
-        self.optimizer.load_state_dict(state["optimizer"])
+        plain = self.model if self.replica is None else self.replica
+        ckpt.load_weights(last, plain, device=self.device)
+        if self.replica is not None:
+            dd.load_model_state(self.model, self.replica, int(state["step"]))
+        dd.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.restore_rng(rngs[self.rank])
         for key in ("step", "tokens_seen", "elapsed", "best_step", "last_val"):
@@ -454,8 +469,7 @@ class Trainer:
         for i, (x, pos, y, w) in enumerate(batches):
             x, pos, y = (t.to(dev, non_blocking=True) for t in (x, pos, y))
             sync = self.world == 1 or i == len(batches) - 1
-            ctx = contextlib.nullcontext() if sync else self.module.no_sync()
-            with ctx:
+            with dd.grad_sync(self.module, sync):
                 if self.objective == "gpt":  # the `loss` of the model (objectives.py)
                     loss = self.loss.loss_sum(self._forward, x, pos, y, w)
                 else:
@@ -489,8 +503,9 @@ class Trainer:
         rows = mine if self.world > 1 else slice(0, n_eval)
         tok, pos = self.val_tok[rows], self.val_pos[rows]
         low = None if self.val_low is None else self.val_low[rows]
+        model = self.plain_model()
         res = evaluate_model(
-            self.model,
+            model,
             tok,
             pos,
             self.meta,
@@ -514,7 +529,7 @@ class Trainer:
         if not math.isfinite(res["loss_weighted"]):
             res["loss_objective"] = res["loss"]
         if self.loss.name != "ce":
-            args = (self.model, tok, pos, bs, self.device, self.amp_dtype, low, self.low_weight)
+            args = (model, tok, pos, bs, self.device, self.amp_dtype, low, self.low_weight)
             num, den = _all_reduce_sum(list(self.loss.validation_sums(*args)), self.device)
             res["loss_objective"] = num / den if den else float("nan")
         for key in ("loss", "loss_weighted", "loss_objective"):
@@ -637,17 +652,21 @@ def pretrain(
     resume: bool = True,
     loss: dict | None = None,
     arch: str | None = None,
+    strategy: str = "ddp",
 ) -> dict[str, Any]:
     """Pretrain a `objective` ('gpt' | 'mlm') model of architecture `arch` (None: the
     objective's default; models.ARCHS) and `preset` (models.presets_of, with
     `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
     `loss`: the model entry's {loss, loss_options} (training.objectives; None: ce).
+    `strategy`: ddp | fsdp, how several processes split the model (training.distributed).
 
     Resumes from `out_dir/checkpoints` when `resume` (and they exist); otherwise starts over.
     Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
     content (parameters, steps, best step, test metrics)."""
     out_dir = Path(out_dir)
-    tr = Trainer(corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch, loss)
+    tr = Trainer(
+        corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch, loss, strategy
+    )
     if tr.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "metrics.tsv", "run.json"):
@@ -666,6 +685,9 @@ def pretrain(
         )
     try:
         tr.fit()
+        tr.model = (
+            tr.model if tr.replica is None else tr.replica
+        )  # FSDP: the rest (test, export) runs unsharded
         best = ckpt.best_checkpoint(tr.ckpt_dir)
         if best is not None:
             ckpt.load_weights(best, tr.model, device=tr.device)
@@ -678,6 +700,7 @@ def pretrain(
             "params": tr.params,
             "train": tr.cfg,
             "world_size": tr.world,
+            "strategy": tr.strategy if tr.world > 1 else None,
             "device": str(tr.device),
             "precision": tr.precision,
             "corpus": str(tr.corpus_dir),

@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--loss-set", action="append", metavar="KEY=VALUE", help="loss option, e.g. consistency=0.1"
     )
+    p.add_argument(
+        "--strategy",
+        choices=("ddp", "fsdp"),
+        default="ddp",
+        help="several processes: ddp (whole model on each) or fsdp (FSDP2 shards)",
+    )
     p.add_argument("--no-resume", action="store_true", help="start over (deletes checkpoints)")
 
 
@@ -76,6 +82,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         loss=loss,
         arch=args.arch,
+        strategy=args.strategy,
     )
     if dist_info()[0] == 0 and "metrics" in run:
         m, b = run["metrics"]["model"], run["metrics"]["baseline"]

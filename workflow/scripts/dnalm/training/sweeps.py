@@ -6,7 +6,7 @@ training, or ``tokens_per_param``, tokens per non-embedding parameter: genomics-
 ``epochs: auto``) x optional ``seeds``. Every grid point becomes a pretrain.models entry
 named ``sweep_{sweep}_{size}_{budget}[_s{seed}]`` whose ``train.max_steps`` is
 
-    max_steps = ceil(tokens / (micro_batch_size * grad_accum * block_size * max(gpus, 1)))
+    max_steps = ceil(tokens / (micro_batch_size * grad_accum * block_size * max(gpus, 1) * nodes))
 
 (the tokens of one optimizer step over all processes). The workflow expands sweeps when it
 reads the config (workflow/rules/common.smk), so the pretraining, figure and report stages
@@ -211,7 +211,11 @@ def expand_sweeps(config: Mapping[str, Any], existing: Mapping[str, Any]) -> dic
             )
         check_ssm_packing(where, sweep.get("arch"), corpus, config)
         points = expand_sweep(
-            name, sweep, pretrain.get("train"), block, pretrain.get("gpus", 1) or 1
+            name,
+            sweep,
+            pretrain.get("train"),
+            block,
+            (pretrain.get("gpus", 1) or 1) * (pretrain.get("nodes", 1) or 1),
         )
         for p in points:
             if p.model in seen:

@@ -1,0 +1,239 @@
+"""Multi-node and sharded pretraining on CPU (gloo): the launch command, two torchrun
+launchers as two "nodes" against one process, and FSDP2 on two processes with an exact resume
+from a checkpoint taken mid-run.
+
+Tolerances: the 2-process runs sum the same per-token losses and gradients as the 1-process
+run with 2 accumulation steps, only in another order (an all-reduce / reduce-scatter of two
+partial sums instead of one running sum), so losses agree to rel 1e-4 and weights to
+atol 1e-4 after the steps here (float32 rounding compounding through AdamW); a resumed FSDP
+run repeats the very same operations as the uninterrupted one, so it must be bitwise equal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dnalm.core.errors import ConfigError
+from dnalm.training import checkpoint as ckpt
+from dnalm.training.distributed import first_node, launch_command
+from tests.support.lm_corpus import make_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 20
+COMMON = [
+    "--train-set", f"max_steps={STEPS}",
+    "--train-set", "eval_interval=5",
+    "--train-set", "log_interval=1",
+    "--train-set", "eval_batches=2",
+    "--train-set", "threads=1",
+    "--train-set", "test_eval=false",
+    "--train-set", "patience=null",
+    "--train-set", "micro_batch_size=4",
+]  # fmt: skip
+WORKER = "dnalm.training.pretrain"
+
+
+def _args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        WORKER, "--corpus", str(corpus), "--out", str(out), "--objective", "gpt",
+        "--preset", "tiny", *COMMON, *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "workflow" / "scripts"), str(REPO)])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _curves(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def _same_trajectory(one: Path, two: Path) -> None:
+    r1, r2 = _curves(one / "curves.csv"), _curves(two / "curves.csv")
+    assert [r["step"] for r in r1] == [r["step"] for r in r2]
+    assert [r["tokens_seen"] for r in r1] == [r["tokens_seen"] for r in r2]
+    assert len(r1) == STEPS + 1
+    for a, b in zip(r1[1:], r2[1:], strict=True):
+        assert math.isclose(float(a["train_loss"]), float(b["train_loss"]), rel_tol=1e-4)
+        if a["val_loss"]:
+            assert math.isclose(float(a["val_loss"]), float(b["val_loss"]), rel_tol=1e-4)
+    w1, w2 = _weights(one), _weights(two)
+    assert w1.keys() == w2.keys()
+    worst = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
+    assert worst < 1e-4, worst
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def single(corpus, tmp_path_factory) -> Path:
+    """One process, 2 accumulation steps of 4 windows: the reference of the 2-process runs."""
+    out = tmp_path_factory.mktemp("single") / "m"
+    cmd = [sys.executable, "-m", *_args(corpus, out, "--train-set", "grad_accum=2")]
+    subprocess.run(cmd, check=True, env=_env(), capture_output=True, timeout=300)
+    return out
+
+
+# --------------------------------------------------------------------------- launch command
+
+
+def test_one_node_keeps_the_standalone_torchrun_launch():
+    cmd = launch_command(1, 4, [WORKER, "--out", "m"], python="py")
+    assert cmd == [
+        "py", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4",
+        "-m", WORKER, "--out", "m",
+    ]  # fmt: skip
+
+
+def test_two_nodes_run_one_torchrun_per_node_through_srun_with_c10d():
+    cmd = launch_command(
+        2, 4, [WORKER], python="py", rdzv_host="gpu017", port=29611, job_id="77", cpus_per_task=16
+    )
+    srun, torchrun = cmd[: cmd.index("py")], cmd[cmd.index("py") :]
+    assert srun == [
+        "srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=16"
+    ]  # fmt: skip
+    plain = launch_command(2, 4, [WORKER], rdzv_host="h")  # outside SLURM's CPU count
+    assert not any(a.startswith("--cpus") for a in plain)
+    assert torchrun[:3] == ["py", "-m", "torch.distributed.run"]
+    for flag in (
+        "--nnodes=2",
+        "--nproc-per-node=4",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=gpu017:29611",
+        "--rdzv-id=77",
+    ):
+        assert flag in torchrun
+    assert "--standalone" not in torchrun
+    assert torchrun[-2:] == ["-m", WORKER]
+
+
+def test_multi_node_launch_needs_a_rendezvous_host_and_a_slurm_allocation(monkeypatch):
+    with pytest.raises(ConfigError, match="rendezvous host"):
+        launch_command(2, 1, [WORKER])
+    with pytest.raises(ConfigError, match=r"pretrain\.nodes"):
+        launch_command(0, 1, [WORKER])
+    monkeypatch.delenv("SLURM_JOB_NODELIST", raising=False)
+    monkeypatch.delenv("SLURM_NODELIST", raising=False)
+    with pytest.raises(ConfigError, match="SLURM allocation"):
+        first_node()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_follow_the_single_process_trajectory(corpus, single, tmp_path):
+    """Two launchers with --nnodes 2 (one process each, c10d rendezvous on 127.0.0.1), the way
+    srun starts them on two nodes, against one process with the same effective batch."""
+    out = tmp_path / "two_nodes"
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            # what srun runs on each node: the command after srun and its flags
+            launch_command(2, 1, _args(corpus, out), rdzv_host="127.0.0.1", port=port)[4:],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _node in (0, 1)
+    ]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, text in zip(procs, logs, strict=True):
+        assert p.returncode == 0, text[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["world_size"] == 2
+    _same_trajectory(single, out)
+
+
+CRASH = """
+import os, sys
+from dnalm.training import pretrain
+step = pretrain.Trainer.train_step
+def crashing(self, batches):
+    if self.step == 12:
+        os._exit(3)
+    return step(self, batches)
+pretrain.Trainer.train_step = crashing
+sys.exit(pretrain.main())
+"""
+
+
+def _torchrun_fsdp(corpus: Path, out: Path) -> subprocess.Popen:
+    cmd = launch_command(1, 2, _args(corpus, out, "--strategy", "fsdp"))
+    return subprocess.Popen(
+        cmd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_fsdp_on_two_processes_trains_like_one_and_resumes_exactly(corpus, single, tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    proc = _torchrun_fsdp(corpus, ref)
+    text = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, text[-3000:]
+    run = json.loads((ref / "run.json").read_text())
+    assert (run["world_size"], run["strategy"]) == (2, "fsdp")
+    assert ckpt.load_state(ckpt.last_checkpoint(ref / "checkpoints"))["setup"]["strategy"] == "fsdp"
+    _same_trajectory(single, ref)  # sharded: the same training as one process
+
+    # the same run, every process dying (os._exit, no cleanup) in step 13, after the
+    # checkpoint of step 10: deterministic, unlike a kill timed from outside
+    crash = tmp_path / "crash.py"
+    crash.write_text(CRASH)
+    cmd = launch_command(1, 2, _args(corpus, killed, "--strategy", "fsdp"))
+    cmd[cmd.index("-m", 3) : cmd.index(WORKER) + 1] = [str(crash)]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    killed_at = ckpt.folder_step(ckpt.last_checkpoint(killed / "checkpoints"))
+    assert killed_at == 10, killed_at
+    assert not (killed / "run.json").exists()
+
+    proc = _torchrun_fsdp(corpus, killed)
+    text = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, text[-3000:]
+    assert f"resumed from {killed / 'checkpoints'}" in text
+    a, b = _weights(ref), _weights(killed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ref_rows, res_rows = _curves(ref / "curves.csv"), _curves(killed / "curves.csv")
+    assert [r["train_loss"] for r in ref_rows] == [r["train_loss"] for r in res_rows]
+    # a plain Hugging Face folder
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(killed)
+    assert sum(p.numel() for p in model.parameters()) == run["params"]["total"]

@@ -1,0 +1,234 @@
+"""Several processes, several nodes: how pretraining is launched and how its model is split.
+
+Launch (:func:`launch_command`): one node runs ``torchrun --standalone`` with one process per
+GPU, as before; ``nodes`` > 1 (inside a SLURM allocation) runs ``srun --ntasks-per-node=1``
+that starts one ``torchrun`` per node, all meeting at a c10d rendezvous on the allocation's
+first node (:func:`first_node`, from ``scontrol show hostnames $SLURM_JOB_NODELIST``). The
+ranks, the batch schedule and the data order do not depend on how the processes are spread
+over nodes: ``dnalm.training.lm_data.BatchSchedule`` splits each optimizer step's windows
+over the world size only.
+
+Strategies (``pretrain.strategy``):
+
+* ``ddp``: DistributedDataParallel, every process holds the whole model and optimizer state.
+* ``fsdp``: PyTorch FSDP2 (:func:`torch.distributed.fsdp.fully_shard`): each layer of the
+  model's layer list and then the whole model is sharded over the processes, so parameters,
+  gradients and AdamW state take 1/world of the memory each on every process. Gradients are
+  reduce-scattered (averaged over the processes, as DDP does), so the loss scaling of
+  ``Trainer.train_step`` is the same for both.
+
+Checkpoints under ``fsdp`` are *gathered*: the full weights and the full optimizer state are
+collected (``torch.distributed.checkpoint.state_dict`` with ``full_state_dict``), and rank 0
+writes them in exactly the format of a DDP run (dnalm.training.checkpoint: safetensors
+weights, trainer_state.pt). On resume every process reads the same files and keeps its own
+shard. So a checkpoint is exact (a run resumes bitwise on CPU), the exported model folder is
+a plain Hugging Face folder, and nothing in the files depends on the number of processes
+except the RNG states (one per process, as for DDP). Evaluation, the test split and the export
+run on an unsharded copy of the model (the *replica*, one per process) that is refreshed from
+the shards when used: it costs the memory of the weights once, a quarter of what a process of
+DDP holds in weights, gradients and AdamW state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+
+from dnalm.core.errors import ConfigError
+
+STRATEGIES = ("ddp", "fsdp")
+#: default TCP port of the c10d rendezvous on the first node of a multi-node job
+DEFAULT_PORT = 29500
+
+
+# --------------------------------------------------------------------------- launch
+
+
+def launch_command(
+    nodes: int,
+    gpus: int,
+    worker: Sequence[str],
+    *,
+    python: str = sys.executable,
+    rdzv_host: str | None = None,
+    port: int = DEFAULT_PORT,
+    job_id: str = "dnalm",
+    cpus_per_task: int | None = None,
+) -> list[str]:
+    """The command that starts `worker` (arguments after ``python -m``, e.g.
+    ``["dnalm.training.pretrain", "--corpus", ...]``) on `nodes` nodes x `gpus` processes.
+
+    nodes == 1: ``python -m torch.distributed.run --standalone --nproc-per-node G -m ...``
+    (today's single-node launch). nodes > 1: ``srun --nodes N --ntasks-per-node=1
+    --kill-on-bad-exit=1 python -m torch.distributed.run --nnodes N --nproc-per-node G
+    --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id JOB -m ...``; `rdzv_host` is the
+    allocation's first node (required then). `cpus_per_task`: the CPUs of each node's task
+    (the job's ``$SLURM_CPUS_PER_TASK``; srun does not inherit sbatch's since SLURM 22.05)."""
+    nodes, gpus = int(nodes), int(gpus)
+    if nodes < 1 or gpus < 1:
+        raise ConfigError(f"pretrain.nodes and pretrain.gpus must be >= 1, got {nodes}, {gpus}")
+    run = [python, "-m", "torch.distributed.run"]
+    if nodes == 1:
+        return [*run, "--standalone", f"--nproc-per-node={gpus}", "-m", *worker]
+    if not rdzv_host:
+        raise ConfigError(
+            f"pretrain.nodes is {nodes}: a multi-node run needs the rendezvous host (the first "
+            "node of the SLURM allocation)"
+        )
+    cpus = [f"--cpus-per-task={int(cpus_per_task)}"] if cpus_per_task else []
+    return [
+        "srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *cpus,
+        *run, f"--nnodes={nodes}", f"--nproc-per-node={gpus}",
+        "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_host}:{port}", f"--rdzv-id={job_id}",
+        "-m", *worker,
+    ]  # fmt: skip
+
+
+def first_node(nodelist: str | None = None) -> str:
+    """The first host name of a SLURM node list (default: this job's
+    ``$SLURM_JOB_NODELIST``), expanded by ``scontrol show hostnames``."""
+    nodelist = nodelist or os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
+    if not nodelist:
+        raise ConfigError(
+            "pretrain.nodes > 1 runs only inside a SLURM allocation of that many nodes "
+            "(SLURM_JOB_NODELIST is not set): submit with --profile profiles/slurm"
+        )
+    if shutil.which("scontrol") is None:
+        raise ConfigError("pretrain.nodes > 1: `scontrol` (SLURM) is not on PATH")
+    out = subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not out:
+        raise ConfigError(f"scontrol show hostnames {nodelist!r} named no host")
+    return out[0]
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"pretrain.strategy must be one of {STRATEGIES}, got {strategy!r}")
+    return strategy
+
+
+# --------------------------------------------------------------------------- wrapping
+
+
+def _layer_lists(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The layers of the outermost ModuleLists of `model` (a transformer's blocks)."""
+    chosen: list[str] = []
+    layers: list[torch.nn.Module] = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.ModuleList) and not any(
+            name.startswith(c + ".") for c in chosen
+        ):
+            chosen.append(name)
+            layers.extend(mod)
+    return layers
+
+
+def wrap(
+    model: torch.nn.Module, device: torch.device, world: int, strategy: str
+) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """(the module to train, the replica): `model` under DDP (world > 1) or sharded in place
+    with FSDP2 (strategy fsdp, world > 1; then the replica is an unsharded copy for
+    evaluation and export); `model` itself and no replica with one process."""
+    check_strategy(strategy)
+    if world <= 1:
+        return model, None
+    if strategy == "ddp":
+        ids = [device.index] if device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids), None
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    replica = copy.deepcopy(model)
+    mesh = init_device_mesh(device.type, (world,))
+    for layer in _layer_lists(model):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model, replica
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def grad_sync(module: torch.nn.Module, sync: bool) -> contextlib.AbstractContextManager:
+    """A context for one micro-batch's backward that reduces gradients only when `sync`
+    (the last micro-batch of a step): DDP's no_sync, FSDP2's requires_gradient_sync."""
+    inner = getattr(module, "_orig_mod", module)  # torch.compile's wrapper
+    if is_sharded(inner):
+        inner.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
+    if sync or not hasattr(inner, "no_sync"):
+        return contextlib.nullcontext()
+    return module.no_sync()
+
+
+# --------------------------------------------------------------------------- gathered states
+
+
+def _options(**kw):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, **kw)
+
+
+def refresh_replica(model: torch.nn.Module, replica: torch.nn.Module, step: int) -> None:
+    """Copy the full weights of the sharded `model` into `replica` (collective: every process
+    calls it at the same point), unless it already holds those of `step`."""
+    if getattr(replica, "_dnalm_step", None) == step:
+        return
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    full = get_model_state_dict(model, options=_options())
+    with torch.no_grad():
+        replica.load_state_dict(full, strict=True)
+    replica._dnalm_step = step
+
+
+def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The optimizer state to checkpoint: gathered (keyed by parameter name; complete on rank
+    0 only, collective) for a sharded model, the plain state_dict otherwise."""
+    if not is_sharded(model):
+        return optimizer.state_dict()
+    if not optimizer.state:
+        # before the first step: torch's gatherer would initialise the state with a zero-lr
+        # step (AdamW's step count 1), changing every later update; nothing to gather
+        return {"state": {}, "param_groups": []}
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
+
+
+def load_optimizer_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict
+) -> None:
+    """Load a checkpoint's optimizer state (every process passes the full one it read)."""
+    if not is_sharded(model):
+        optimizer.load_state_dict(state)
+        return
+    if not state["state"]:  # saved before the first step: a fresh optimizer is the same
+        return
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=_options())
+
+
+def load_model_state(model: torch.nn.Module, replica: torch.nn.Module, step: int) -> None:
+    """Shard the weights already loaded into `replica` (from a checkpoint) into `model`."""
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+
+    set_model_state_dict(model, replica.state_dict(), options=_options())
+    replica._dnalm_step = step
+    if dist.is_initialized():
+        dist.barrier()
