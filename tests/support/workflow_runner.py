@@ -52,8 +52,8 @@ SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
 
 
 def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
-    """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning or probes),
-    one tiny GPT trained 10 steps, no generation."""
+    """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning, probes or
+    attributions), one tiny GPT trained 10 steps, no generation."""
     return {
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
         "tasks": {
@@ -78,6 +78,7 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
         "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": gpus, "threads": 1},
         "probe": {"enabled": False, "finetuned": [], "external": {}},
         "generate": {"enabled": False},
+        "interpret": {"enabled": False},
     }
 
 
