@@ -11,7 +11,9 @@ A DNA token is embedded from its letters (DeepEmbed-DNABERT's "BPE-to-base" embe
    transformer over the bases of one token whose positions are relative: ALiBi (a linear
    distance penalty per head) or rotary (query/key rotation). Neither adds absolute
    positions, so the output of a base does not depend on where the token's bases sit in
-   the padded slot (translation equivariance), but it does depend on their order.
+   the padded slot (translation equivariance), but it does depend on their order. ALiBi's
+   penalty is symmetric (it sees ``|i - j|``), so it cannot tell a token from its reversed
+   reading (outputs mirror); rotary sees the signed offset and can.
 3. pooling over the token's bases (``mean`` over real bases, ``first``, or ``last``) and a
    linear projection to the encoder's hidden size.
 
