@@ -34,6 +34,7 @@ ALLOWED = {
     "evaluation": {"core", "modeling", "tasks", "tokenization", "training", "report"},
     "finetuning": {"core", "modeling", "tasks", "tokenization", "training", "evaluation"},
     "generation": {"core", "tokenization", "modeling", "evaluation", "genome"},
+    "multimodal": {"core", "tokenization", "modeling", "training", "evaluation"},
 }
 #: rule file -> the stage packages its scripts use (besides core and report)
 RULE_PACKAGES = {
@@ -52,6 +53,7 @@ RULE_PACKAGES = {
     "figures": set(),
     "walks": set(),
     "reproduce": set(),
+    "dnatext": {"multimodal"},
 }
 
 

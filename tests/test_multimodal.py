@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,8 +47,10 @@ def test_round_trip_and_offsets(tok, sentence):
     enc = tok.encode(sentence)
     ids, mod = enc["input_ids"], enc["modality_mask"]
     assert tok.decode(ids) == sentence
-    assert ids[0] == tok.cls_id and ids[-1] == tok.sep_id
-    assert (enc["attention_mask"] == 1).all() and len(mod) == len(ids)
+    assert ids[0] == tok.cls_id
+    assert ids[-1] == tok.sep_id
+    assert (enc["attention_mask"] == 1).all()
+    assert len(mod) == len(ids)
     # DNA ids are exactly the shifted DNA tokenizer's ids of each span, in order
     spans = [s.split("</dna>")[0] for s in sentence.split("<dna>")[1:]]
     want = np.concatenate([tok.dna.encode(s).astype(np.int64) for s in spans] + [np.zeros(0, int)])
@@ -81,7 +82,8 @@ def test_batch_path_equals_single_and_save_load(tok, tmp_path):
         one = tok.encode(s)
         assert all(np.array_equal(one[k], b[k]) for k in one)
     again = DNATextTokenizer.load(tok.save(tmp_path / "tok"))
-    assert again.offset == tok.offset and again.vocab_size == tok.vocab_size
+    assert again.offset == tok.offset
+    assert again.vocab_size == tok.vocab_size
     assert np.array_equal(again.encode(sents[0])["input_ids"], batch[0]["input_ids"])
 
 
@@ -148,9 +150,17 @@ def test_saved_model_reloads_in_a_fresh_process(tok, tmp_path):
         "print(type(m).__name__)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "m"), str(tmp_path / "batch.npz"),
-         str(tmp_path / "got.npy")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "m"),
+            str(tmp_path / "batch.npz"),
+            str(tmp_path / "got.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "DNATextForMaskedLM" in out.stdout

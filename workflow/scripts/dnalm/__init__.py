@@ -11,6 +11,7 @@ at once when ``transformers`` is already imported, and otherwise right after its
 import (a one-shot import hook); :func:`register_models` runs it explicitly.
 """
 
+import contextlib
 import importlib.abc
 import sys
 
@@ -41,19 +42,15 @@ class _AfterTransformers(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             original(module)
-            try:
+            with contextlib.suppress(ImportError):  # no torch: the model cannot exist
                 register_models()
-            except ImportError:  # torch missing: the model cannot exist anyway
-                pass
 
         loader.exec_module = exec_module
         return spec
 
 
 if "transformers" in sys.modules:
-    try:
+    with contextlib.suppress(ImportError):
         register_models()
-    except ImportError:
-        pass
 elif not any(isinstance(f, _AfterTransformers) for f in sys.meta_path):
     sys.meta_path.insert(0, _AfterTransformers())

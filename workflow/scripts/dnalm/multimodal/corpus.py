@@ -122,7 +122,11 @@ def summarise(pairs: pd.DataFrame) -> pd.DataFrame:
     out = (
         pairs.assign(words=words)
         .groupby(["sample", "split"], sort=True)
-        .agg(pairs=("cds_id", "size"), mean_text_words=("words", "mean"), products=("product", "nunique"))
+        .agg(
+            pairs=("cds_id", "size"),
+            mean_text_words=("words", "mean"),
+            products=("product", "nunique"),
+        )
         .reset_index()
     )
     out["mean_text_words"] = out["mean_text_words"].round(2)

@@ -110,7 +110,9 @@ class BaseEncoder(nn.Module):
     def __init__(self, dim: int, layers: int, heads: int, positions: str) -> None:
         super().__init__()
         if positions not in POSITIONS:
-            raise ConfigError(f"dnatext.base_positions must be one of {POSITIONS}, got {positions!r}")
+            raise ConfigError(
+                f"dnatext.base_positions must be one of {POSITIONS}, got {positions!r}"
+            )
         self.layers = nn.ModuleList(BaseLayer(dim, heads, positions) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
 
@@ -179,7 +181,9 @@ class DnaTokenEmbedder(nn.Module):
     def base_states(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoded bases [n, L, base_dim] and the real-base mask [n, L] of `token_ids`."""
         lengths = self.map.lengths[token_ids]
-        keep = torch.arange(self.map.ids.shape[1], device=lengths.device)[None, :] < lengths[:, None]
+        keep = (
+            torch.arange(self.map.ids.shape[1], device=lengths.device)[None, :] < lengths[:, None]
+        )
         keep_att = keep | (lengths[:, None] == 0)  # base-less rows attend to padding (unused)
         return self.encoder(self.map.embed(token_ids, self.base_embed), keep_att), keep
 

@@ -34,14 +34,23 @@ def _mean_loss(model, rows, vocab, modality, seed, max_len, batch_size=16) -> fl
         for i in range(0, len(rows), batch_size):
             chunk = rows[i : i + batch_size]
             rngs = [np.random.default_rng(seed + i + j) for j in range(len(chunk))]
-            parts = [masked_batch([r], vocab, g, 0.15, max_len, modality, False) for r, g in zip(chunk, rngs, strict=True)]
+            parts = [
+                masked_batch([r], vocab, g, 0.15, max_len, modality, False)
+                for r, g in zip(chunk, rngs, strict=True)
+            ]
             width = max(p["input_ids"].shape[1] for p in parts)
             batch = {
-                k: torch.stack([
-                    torch.nn.functional.pad(p[k][0], (0, width - p[k].shape[1]), value=fill)
-                    for p in parts
-                ])
-                for k, fill in (("input_ids", vocab.pad_id), ("attention_mask", 0), ("labels", -100))
+                k: torch.stack(
+                    [
+                        torch.nn.functional.pad(p[k][0], (0, width - p[k].shape[1]), value=fill)
+                        for p in parts
+                    ]
+                )
+                for k, fill in (
+                    ("input_ids", vocab.pad_id),
+                    ("attention_mask", 0),
+                    ("labels", -100),
+                )
             }
             ce, scored = token_losses(model, batch)
             total += float((ce * scored).sum())
@@ -64,7 +73,9 @@ def loss_table(model, tok, test: pd.DataFrame, max_len: int, seed: int = 0) -> d
         for t, s in zip(test["text"], test["sequence"], strict=True)
     ]
     fake = [e["input_ids"] for e in tok.encode_batch(fake_text)]
-    alone = [e["input_ids"] for e in tok.encode_batch([f"<dna>{s}</dna>" for s in test["sequence"]])]
+    alone = [
+        e["input_ids"] for e in tok.encode_batch([f"<dna>{s}</dna>" for s in test["sequence"]])
+    ]
     return {
         "text_loss_true_dna": _mean_loss(model, true, vocab, "text", seed, max_len),
         "text_loss_random_dna": _mean_loss(model, fake, vocab, "text", seed, max_len),
@@ -163,7 +174,15 @@ def bits_per_nt(model, dna, seqs: Sequence[str], max_len: int, seed: int = 0) ->
     nats, nts = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), 16):
-            batch = masked_batch(rows[i : i + 16], vocab, np.random.default_rng(seed + i), 0.15, max_len, "dna", False)
+            batch = masked_batch(
+                rows[i : i + 16],
+                vocab,
+                np.random.default_rng(seed + i),
+                0.15,
+                max_len,
+                "dna",
+                False,
+            )
             ce, scored = token_losses(model, batch)
             nats += float((ce * scored).sum())
             lengths = dna.token_lengths(batch["labels"][scored].numpy().astype(np.uint16))
@@ -176,14 +195,19 @@ def mean_embeddings(model, dna, seqs: Sequence[str], max_len: int) -> np.ndarray
     out = []
     with torch.no_grad():
         for i in range(0, len(seqs), 16):
-            rows = [dna.encode(s, add_special_tokens=True).astype(np.int64)[:max_len] for s in seqs[i : i + 16]]
+            rows = [
+                dna.encode(s, add_special_tokens=True).astype(np.int64)[:max_len]
+                for s in seqs[i : i + 16]
+            ]
             width = max(len(r) for r in rows)
             ids = torch.full((len(rows), width), dna.pad_id, dtype=torch.long)
             att = torch.zeros_like(ids)
             for j, r in enumerate(rows):
                 ids[j, : len(r)] = torch.from_numpy(r)
                 att[j, : len(r)] = 1
-            h = model(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states[-1]
+            h = model(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states[
+                -1
+            ]
             m = att[..., None].float()
             out.append(((h * m).sum(1) / m.sum(1)).numpy())
     return np.concatenate(out)

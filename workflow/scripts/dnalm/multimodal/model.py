@@ -21,7 +21,7 @@ positions, as in transformers.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from transformers import BertConfig, BertModel
@@ -71,7 +71,7 @@ class DNATextForMaskedLM(BertPreTrainedModel):
 
     config_class = DNATextConfig
     base_model_prefix = "bert"
-    _tied_weights_keys: dict[str, str] = {}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: DNATextConfig) -> None:
         super().__init__(config)

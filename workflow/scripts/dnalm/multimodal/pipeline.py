@@ -28,8 +28,8 @@ from dnalm.multimodal.corpus import read_pairs
 from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
 from dnalm.multimodal.tokenizer import DNATextTokenizer, load_text_tokenizer_json, train_wordpiece
 from dnalm.multimodal.train import CURVE_COLUMNS, Vocab, train_mlm
-from dnalm.training.core import write_curves
 from dnalm.tokenization.build import load_tokenizer
+from dnalm.training.core import write_curves
 
 
 def _text_only(text: str) -> str:
@@ -38,7 +38,9 @@ def _text_only(text: str) -> str:
     return re.sub(r"<dna>.*?</dna>", " ", text)
 
 
-def build_tokenizer(pairs: pd.DataFrame, dna_dir: str | Path, cfg: dict[str, Any]) -> DNATextTokenizer:
+def build_tokenizer(
+    pairs: pd.DataFrame, dna_dir: str | Path, cfg: dict[str, Any]
+) -> DNATextTokenizer:
     """The DNA+text tokenizer: WordPiece on the training text (``text_tokenizer``:
     ``wordpiece``) or the tokenizer.json of a named folder."""
     spec = cfg.get("text_tokenizer", "wordpiece")
@@ -60,7 +62,9 @@ def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> Non
     write_curves(folder / "curves.csv", history, CURVE_COLUMNS)
 
 
-def run(pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_dir: str | Path) -> pd.DataFrame:
+def run(
+    pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_dir: str | Path
+) -> pd.DataFrame:
     """Run the stage (module docstring); returns the evaluation table."""
     from transformers import BertConfig, BertForMaskedLM
 
@@ -79,9 +83,7 @@ def run(pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_di
     # DNA + text
     t0 = time.perf_counter()
     torch.manual_seed(int(tcfg.get("seed", 0)))
-    model = DNATextForMaskedLM(
-        build_config(tok.dna_token_strings(), tok.offset, arch, max_len)
-    )
+    model = DNATextForMaskedLM(build_config(tok.dna_token_strings(), tok.offset, arch, max_len))
     ids = [e["input_ids"] for e in tok.encode_batch(list(train["text"]))]
     hist = train_mlm(model, ids, Vocab.of_dnatext(tok), tcfg)
     _save(model, out / "dnatext", [(tok, "tokenizer")], hist)
@@ -91,8 +93,13 @@ def run(pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_di
     for k, v in ev.loss_table(model, tok, test_cap, max_len).items():
         rows.append(("dnatext", k, v))
     for k, v in ev.retrieval(
-        model, tok, train, test,
-        int(ecfg.get("max_candidates", 16)), int(ecfg.get("max_queries", 32)), max_len,
+        model,
+        tok,
+        train,
+        test,
+        int(ecfg.get("max_candidates", 16)),
+        int(ecfg.get("max_queries", 32)),
+        max_len,
     ).items():
         rows.append(("dnatext", k, v))
     timing["evaluate_dnatext_s"] = time.perf_counter() - t0
@@ -110,7 +117,9 @@ def run(pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_di
                 hidden_size=int(arch.get("hidden_size", 64)),
                 num_hidden_layers=int(arch.get("num_hidden_layers", 2)),
                 num_attention_heads=int(arch.get("num_attention_heads", 2)),
-                intermediate_size=int(arch.get("intermediate_size", 4 * arch.get("hidden_size", 64))),
+                intermediate_size=int(
+                    arch.get("intermediate_size", 4 * arch.get("hidden_size", 64))
+                ),
                 max_position_embeddings=max_len,
                 pad_token_id=dna.pad_id,
             )
@@ -124,12 +133,18 @@ def run(pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_di
         _save(m, out / name, [(dna, "")], hist)
         seqs = list(test_cap["sequence"])
         rows.append((name, "test_bits_per_nt", ev.bits_per_nt(m, dna, seqs, max_len)))
-        rows.append((name, "species_probe_acc", ev.species_probe(
-            ev.mean_embeddings(m, dna, list(train["sequence"].head(400)), max_len),
-            list(train["species"].head(400)),
-            ev.mean_embeddings(m, dna, seqs, max_len),
-            list(test_cap["species"]),
-        )))
+        rows.append(
+            (
+                name,
+                "species_probe_acc",
+                ev.species_probe(
+                    ev.mean_embeddings(m, dna, list(train["sequence"].head(400)), max_len),
+                    list(train["species"].head(400)),
+                    ev.mean_embeddings(m, dna, seqs, max_len),
+                    list(test_cap["species"]),
+                ),
+            )
+        )
         rows.append((name, "parameters", float(sum(p.numel() for p in m.parameters()))))
         timing[f"{name}_s"] = time.perf_counter() - t0
     table = pd.DataFrame(rows, columns=["model", "metric", "value"])

@@ -162,7 +162,11 @@ class DNATextTokenizer:
         names: Sequence[str] | None = None,
     ) -> list[dict[str, np.ndarray]]:
         """:meth:`encode` of many sentences with one text and one DNA batch call."""
-        names = list(names) if names is not None else [f"sentence {i + 1}" for i in range(len(sentences))]
+        names = (
+            list(names)
+            if names is not None
+            else [f"sentence {i + 1}" for i in range(len(sentences))]
+        )
         split = [self.split(s, n) for s, n in zip(sentences, names, strict=True)]
         texts = [p[1] for ps in split for p in ps if p[0] == "text"]
         dnas = [p[1] for ps in split for p in ps if p[0] == "dna"]

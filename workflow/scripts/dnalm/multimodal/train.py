@@ -48,13 +48,17 @@ class Vocab:
         special = np.zeros(tok.vocab_size, bool)
         special[tok.special_ids] = True
         special[[tok.offset + i for i in tok.dna_special_ids()]] = True
-        return cls(tok.vocab_size, tok.offset, special, tok.is_continuation, tok.mask_id, tok.pad_id)
+        return cls(
+            tok.vocab_size, tok.offset, special, tok.is_continuation, tok.mask_id, tok.pad_id
+        )
 
     @classmethod
     def of_dna(cls, dna) -> Vocab:
         special = np.zeros(dna.vocab_size, bool)
         special[[v for v in dna.special_ids.values() if v is not None]] = True
-        return cls(dna.vocab_size, 0, special, np.zeros(dna.vocab_size, bool), dna.mask_id, dna.pad_id)
+        return cls(
+            dna.vocab_size, 0, special, np.zeros(dna.vocab_size, bool), dna.mask_id, dna.pad_id
+        )
 
 
 def units(ids: np.ndarray, vocab: Vocab, modality: str = "both") -> np.ndarray:
@@ -176,15 +180,24 @@ def train_mlm(
     for step in range(1, steps + 1):
         pick = rng.integers(0, len(rows), int(cfg.get("batch_size", 16)))
         batch = masked_batch(
-            [rows[i] for i in pick], vocab, rng, float(cfg.get("mask_prob", 0.15)),
+            [rows[i] for i in pick],
+            vocab,
+            rng,
+            float(cfg.get("mask_prob", 0.15)),
             int(cfg.get("max_len", 256)),
         )
         batch = {k: v.to(device) for k, v in batch.items()}
         ce, scored = token_losses(model, batch)
         loss = (ce * scored).sum() / scored.sum().clamp(min=1)
         if not math.isfinite(loss.item()):
-            raise divergence_error("the dnatext MLM loss", float(loss), f"at step {step}",
-                                   "lower dnatext.train.lr", None, "")
+            raise divergence_error(
+                "the dnatext MLM loss",
+                float(loss),
+                f"at step {step}",
+                "lower dnatext.train.lr",
+                None,
+                "",
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
