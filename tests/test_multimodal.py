@@ -13,6 +13,7 @@ import torch
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.multimodal.corpus import build_pairs, render, summarise
 from dnalm.multimodal.embedding import BaseEncoder, DnaTokenEmbedder, base_map
+from dnalm.multimodal.evaluate import frequent_product_ranking, retrieval
 from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
 from dnalm.multimodal.tokenizer import DNATextTokenizer, train_wordpiece
 from dnalm.tokenization.build import build_tokenizer
@@ -187,3 +188,34 @@ def test_corpus_follows_splits_and_skips_textless_cds(tmp_path):
     assert all("<dna>ACGTAC</dna>" in t and "Escherichia coli" in t for t in pairs["text"])
     assert summarise(pairs)["pairs"].sum() == 2
     assert "chromosomal replication initiator" in render(pairs.iloc[0].to_dict(), "A")
+
+
+def test_frequent_product_baseline_ranks_by_training_count():
+    ranked = frequent_product_ranking(["b", "a", "b", "c", "b", "a", "z"], ["a", "b", "c", "d"])
+    assert ranked == ["b", "a", "c", "d"]  # d never in training: last (ties by name)
+
+
+def test_retrieval_reports_the_frequent_product_baseline(tok):
+    import pandas as pd
+
+    rng = random.Random(1)
+
+    def frame(products):
+        seqs = ["".join(rng.choice("ACGT") for _ in range(30)) for _ in products]
+        return pd.DataFrame({"product": products, "sequence": seqs})
+
+    # training prior: "dna repair protein" most frequent, then "hypothetical protein"
+    train = frame(
+        ["dna repair protein"] * 5 + ["hypothetical protein"] * 3 + ["ribosomal protein l2"]
+    )
+    test = frame(
+        ["hypothetical protein"] * 3 + ["dna repair protein"] * 2 + ["ribosomal protein l2"]
+    )
+    out = retrieval(_model(tok), tok, train, test, max_candidates=3, max_queries=6, max_len=64)
+    assert out["retrieval_queries"] == 6
+    assert out["retrieval_candidates"] == 3
+    # the same ranking for every query: top-1 is right only for the 2 "dna repair" queries
+    assert out["train_freq_top1_acc"] == pytest.approx(2 / 6)
+    assert out["train_freq_top5_acc"] == 1.0
+    assert out["chance_top1_acc"] == pytest.approx(1 / 3)
+    assert 0 <= out["model_top1_acc"] <= out["model_top5_acc"] == 1.0

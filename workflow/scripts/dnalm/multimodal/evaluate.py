@@ -5,13 +5,17 @@
   uniform random sequence of the same length (same words masked, same seed).
 * ``dna_loss_with_text`` / ``dna_loss_without_text``: masked DNA tokens of the test CDS in
   their sentence, and in ``<dna>SEQ</dna>`` alone (same DNA tokens masked).
-* retrieval: for up to ``max_queries`` test CDS whose product is among the candidate set (the
-  ``max_candidates`` most frequent distinct test products, ties by name: a cap for CPU
-  time), every candidate product is scored by the pseudo-log-likelihood of its words in
-  ``<dna>SEQ</dna> encodes PRODUCT .`` (each product token masked in turn, mean log-prob per
-  token so long names are not penalised); top-1/top-5 accuracy of the true product.
-  Baseline: the products of the nearest training CDS by cosine similarity of 4-mer
-  frequencies (top-5: the five nearest distinct products); chance: 1/C and 5/C.
+* retrieval: for up to ``max_queries`` test CDS (a seeded draw) whose product is among the
+  candidate set (the ``max_candidates`` most frequent distinct test products, ties by name:
+  a cap for CPU time), every candidate product is scored by the pseudo-log-likelihood of
+  its words in ``<dna>SEQ</dna> encodes PRODUCT .`` (each product token masked in turn, mean
+  log-prob per token so long names are not penalised); top-1/top-5 accuracy of the true
+  product.
+  Baselines: the products of the nearest training CDS by cosine similarity of 4-mer
+  frequencies (top-5: the five nearest distinct products); the most frequent training
+  products (``train_freq``: the candidates ranked by their count in the training split,
+  ties by name, the same ranking for every query, sequence unused); chance: 1/C and 5/C.
+  A model that does not beat ``train_freq`` has learnt the product prior, not the sequence.
 """
 
 from __future__ import annotations
@@ -121,6 +125,12 @@ def _rank_hits(ranked: Sequence[str], truth: str) -> tuple[bool, bool]:
     return (bool(ranked) and ranked[0] == truth), truth in list(ranked)[:5]
 
 
+def frequent_product_ranking(train_products: Sequence[str], cands: Sequence[str]) -> list[str]:
+    """The candidates ranked by their count among the training products (ties by name)."""
+    counts = pd.Series(list(train_products), dtype=object).value_counts()
+    return sorted(cands, key=lambda p: (-int(counts.get(p, 0)), p))
+
+
 def retrieval(
     model,
     tok,
@@ -129,11 +139,15 @@ def retrieval(
     max_candidates: int,
     max_queries: int,
     max_len: int,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Top-1/top-5 retrieval accuracy of the model, the 4-mer baseline and chance."""
+    """Top-1/top-5 retrieval accuracy of the model, the two baselines and chance. The
+    queries are a seeded draw of the test CDS whose product is a candidate."""
     counts = test["product"].value_counts()
     cands = sorted(counts.index, key=lambda p: (-counts[p], p))[:max_candidates]
-    queries = test[test["product"].isin(cands)].head(max_queries)
+    queries = test[test["product"].isin(cands)]
+    if len(queries) > max_queries:
+        queries = queries.sample(n=max_queries, random_state=seed).sort_index()
     if queries.empty or len(cands) < 2:
         return {"retrieval_candidates": len(cands), "retrieval_queries": 0}
     train_freq = kmer_frequencies(list(train["sequence"]), 4)
@@ -141,7 +155,18 @@ def retrieval(
     q_freq = kmer_frequencies(list(queries["sequence"]), 4)
     q_freq /= np.linalg.norm(q_freq, axis=1, keepdims=True).clip(1e-9)
     sims = q_freq @ train_freq.T
-    hits = {"model_top1": 0, "model_top5": 0, "kmer_nn_top1": 0, "kmer_nn_top5": 0}
+    prior = frequent_product_ranking(train["product"], cands)
+    hits = dict.fromkeys(
+        (
+            "model_top1",
+            "model_top5",
+            "kmer_nn_top1",
+            "kmer_nn_top5",
+            "train_freq_top1",
+            "train_freq_top5",
+        ),
+        0,
+    )
     for qi, (_, q) in enumerate(queries.iterrows()):
         s = product_scores(model, tok, q["sequence"], cands, max_len)
         ranked = [cands[i] for i in np.argsort(-s, kind="stable")]
@@ -158,6 +183,9 @@ def retrieval(
         h1, h5 = _rank_hits(near, q["product"])
         hits["kmer_nn_top1"] += h1
         hits["kmer_nn_top5"] += h5
+        h1, h5 = _rank_hits(prior, q["product"])
+        hits["train_freq_top1"] += h1
+        hits["train_freq_top5"] += h5
     n = len(queries)
     out: dict[str, Any] = {"retrieval_candidates": len(cands), "retrieval_queries": n}
     out.update({f"{k}_acc": v / n for k, v in hits.items()})

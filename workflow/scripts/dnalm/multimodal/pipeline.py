@@ -54,6 +54,13 @@ def build_tokenizer(
     return DNATextTokenizer(text, load_tokenizer(dna_dir), int(cfg["train"]["max_len"]))
 
 
+def _draw(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most `n` rows of `frame`, drawn with `seed` (all rows, in order, if fewer)."""
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n=n, random_state=seed).sort_index()
+
+
 def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> None:
 
     model.save_pretrained(folder, safe_serialization=True)
@@ -89,7 +96,10 @@ def run(
     _save(model, out / "dnatext", [(tok, "tokenizer")], hist)
     timing["train_dnatext_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    test_cap = test.head(int(ecfg.get("max_test_pairs", 200)))
+    seed = int(tcfg.get("seed", 0))
+    # seeded draws, not the first rows: pairs are ordered by sample, so head() would keep
+    # the first samples' species only
+    test_cap = _draw(test, int(ecfg.get("max_test_pairs", 200)), seed)
     for k, v in ev.loss_table(model, tok, test_cap, max_len).items():
         rows.append(("dnatext", k, v))
     for k, v in ev.retrieval(
@@ -100,6 +110,7 @@ def run(
         int(ecfg.get("max_candidates", 16)),
         int(ecfg.get("max_queries", 32)),
         max_len,
+        seed,
     ).items():
         rows.append(("dnatext", k, v))
     timing["evaluate_dnatext_s"] = time.perf_counter() - t0
@@ -132,14 +143,15 @@ def run(
         hist = train_mlm(m, dna_rows, Vocab.of_dna(dna), tcfg)
         _save(m, out / name, [(dna, "")], hist)
         seqs = list(test_cap["sequence"])
+        probe_train = _draw(train, 400, seed)
         rows.append((name, "test_bits_per_nt", ev.bits_per_nt(m, dna, seqs, max_len)))
         rows.append(
             (
                 name,
                 "species_probe_acc",
                 ev.species_probe(
-                    ev.mean_embeddings(m, dna, list(train["sequence"].head(400)), max_len),
-                    list(train["species"].head(400)),
+                    ev.mean_embeddings(m, dna, list(probe_train["sequence"]), max_len),
+                    list(probe_train["species"]),
                     ev.mean_embeddings(m, dna, seqs, max_len),
                     list(test_cap["species"]),
                 ),
