@@ -196,6 +196,8 @@ def test_frequent_product_baseline_ranks_by_training_count():
 
 
 def test_retrieval_reports_the_frequent_product_baseline(tok):
+    """Also: an empty product (no tokens, so a mean log-prob of 0 if it were scored) must
+    not be a candidate, or it would win every query."""
     import pandas as pd
 
     rng = random.Random(1)
@@ -204,12 +206,19 @@ def test_retrieval_reports_the_frequent_product_baseline(tok):
         seqs = ["".join(rng.choice("ACGT") for _ in range(30)) for _ in products]
         return pd.DataFrame({"product": products, "sequence": seqs})
 
-    # training prior: "dna repair protein" most frequent, then "hypothetical protein"
+    # training prior: "dna repair protein" most frequent, then "hypothetical protein"; CDS
+    # without a product (the most frequent of all) are no candidates and no queries
     train = frame(
-        ["dna repair protein"] * 5 + ["hypothetical protein"] * 3 + ["ribosomal protein l2"]
+        [""] * 9
+        + ["dna repair protein"] * 5
+        + ["hypothetical protein"] * 3
+        + ["ribosomal protein l2"]
     )
     test = frame(
-        ["hypothetical protein"] * 3 + ["dna repair protein"] * 2 + ["ribosomal protein l2"]
+        [""] * 4
+        + ["hypothetical protein"] * 3
+        + ["dna repair protein"] * 2
+        + ["ribosomal protein l2"]
     )
     out = retrieval(_model(tok), tok, train, test, max_candidates=3, max_queries=6, max_len=64)
     assert out["retrieval_queries"] == 6

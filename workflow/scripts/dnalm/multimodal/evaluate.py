@@ -7,7 +7,8 @@
   their sentence, and in ``<dna>SEQ</dna>`` alone (same DNA tokens masked).
 * retrieval: for up to ``max_queries`` test CDS (a seeded draw) whose product is among the
   candidate set (the ``max_candidates`` most frequent distinct test products, ties by name:
-  a cap for CPU time), every candidate product is scored by the pseudo-log-likelihood of
+  a cap for CPU time; CDS without a product are left out of retrieval, queries, candidates
+  and both baselines), every candidate product is scored by the pseudo-log-likelihood of
   its words in ``<dna>SEQ</dna> encodes PRODUCT .`` (each product token masked in turn, mean
   log-prob per token so long names are not penalised); top-1/top-5 accuracy of the true
   product.
@@ -118,7 +119,8 @@ def product_scores(model, tok, seq: str, products: Sequence[str], max_len: int) 
                 pos, tid = targets[i + j]
                 scores[owner[i + j]] += float(logp[j, pos, tid])
                 counts[owner[i + j]] += 1
-    return scores / np.maximum(counts, 1)
+    # a product with no tokens of its own has no likelihood: never ranked above a real one
+    return np.where(counts > 0, scores / np.maximum(counts, 1), -np.inf)
 
 
 def _rank_hits(ranked: Sequence[str], truth: str) -> tuple[bool, bool]:
@@ -143,6 +145,9 @@ def retrieval(
 ) -> dict[str, float]:
     """Top-1/top-5 retrieval accuracy of the model, the two baselines and chance. The
     queries are a seeded draw of the test CDS whose product is a candidate."""
+    # CDS without a product (e.g. GTF annotations: gene ids only) are no retrieval targets
+    train = train[train["product"].str.strip() != ""]
+    test = test[test["product"].str.strip() != ""]
     counts = test["product"].value_counts()
     cands = sorted(counts.index, key=lambda p: (-counts[p], p))[:max_candidates]
     queries = test[test["product"].isin(cands)]
