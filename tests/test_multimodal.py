@@ -13,7 +13,7 @@ import torch
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.multimodal.corpus import build_pairs, render, summarise
 from dnalm.multimodal.embedding import BaseEncoder, DnaTokenEmbedder, base_map
-from dnalm.multimodal.evaluate import frequent_product_ranking, retrieval
+from dnalm.multimodal.evaluate import fit_product_sentence, frequent_product_ranking, retrieval
 from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
 from dnalm.multimodal.tokenizer import DNATextTokenizer, train_wordpiece
 from dnalm.tokenization.build import build_tokenizer
@@ -228,3 +228,17 @@ def test_retrieval_reports_the_frequent_product_baseline(tok):
     assert out["train_freq_top5_acc"] == 1.0
     assert out["chance_top1_acc"] == pytest.approx(1 / 3)
     assert 0 <= out["model_top1_acc"] <= out["model_top5_acc"] == 1.0
+
+
+def test_retrieval_sentence_cuts_its_dna_to_fit_max_len(tok):
+    seq = "ACGTTGCAACGGTACCATTGACGTAGCTAGCTAGGATCCA" * 3
+    full = fit_product_sentence(tok, seq, "dna repair protein", 10_000)
+    cut = fit_product_sentence(tok, seq, "dna repair protein", 24)
+    assert len(full) > 24
+    assert len(cut) == 24
+    close = int(np.flatnonzero(cut == tok.close_id)[0])
+    tail = len(cut) - close
+    assert np.array_equal(cut[close:], full[-tail:])  # the product part is whole
+    assert np.array_equal(cut[:close], full[:close])  # the DNA lost only its last tokens
+    with pytest.raises(ConfigError, match=r"dnatext\.train\.max_len"):
+        fit_product_sentence(tok, seq, "dna repair protein", 5)

@@ -11,6 +11,8 @@ rule dnatext_corpus:
         summary="results/dnatext/corpus/summary.tsv",
     log:
         "results/logs/dnatext/corpus.log",
+    benchmark:
+        "results/benchmarks/dnatext/corpus.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from dnalm.core.alphabet import kmer_frequencies
+from dnalm.core.errors import ConfigError
 from dnalm.multimodal.corpus import product_sentence
 from dnalm.multimodal.train import Vocab, masked_batch, token_losses
 
@@ -89,12 +90,29 @@ def loss_table(model, tok, test: pd.DataFrame, max_len: int, seed: int = 0) -> d
     }
 
 
+def fit_product_sentence(tok, seq: str, product: str, max_len: int) -> np.ndarray:
+    """The ids of :func:`~dnalm.multimodal.corpus.product_sentence`, its DNA cut from the
+    end (whole tokens, the tags kept) so that the sentence fits the model's `max_len`."""
+    enc = tok.encode(product_sentence(seq, product))["input_ids"]
+    excess = len(enc) - max_len
+    if excess <= 0:
+        return enc
+    close = int(np.flatnonzero(enc == tok.close_id)[0])
+    open_ = int(np.flatnonzero(enc == tok.open_id)[0])
+    if close - open_ - 1 < excess:
+        raise ConfigError(
+            f"dnatext.train.max_len ({max_len}) is too short for the retrieval sentence of "
+            f"the product {product!r} ({len(enc) - (close - open_ - 1)} ids without its DNA)"
+        )
+    return np.concatenate([enc[: close - excess], enc[close:]])
+
+
 def product_scores(model, tok, seq: str, products: Sequence[str], max_len: int) -> np.ndarray:
     """Mean pseudo-log-likelihood per product token of each product given `seq`."""
     rows, owner, targets = [], [], []
     n_verb = len(tok.text.encode("encodes", add_special_tokens=False).ids)
     for c, product in enumerate(products):
-        enc = tok.encode(product_sentence(seq, product))["input_ids"]
+        enc = fit_product_sentence(tok, seq, product, max_len)
         close = int(np.flatnonzero(enc == tok.close_id)[0])
         # product tokens: after "</dna> encodes", before ". [SEP]"
         for pos in range(close + 1 + n_verb, len(enc) - 2):

@@ -62,10 +62,11 @@ def _draw(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 
 def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> None:
-
-    model.save_pretrained(folder, safe_serialization=True)
+    """The tokenizers first: a DNA tokenizer's save replaces its whole folder (atomic
+    rename), so saved after the model it would delete the weights."""
     for obj, sub in tok_files:
         obj.save(folder / sub if sub else folder)
+    model.save_pretrained(folder, safe_serialization=True)
     write_curves(folder / "curves.csv", history, CURVE_COLUMNS)
 
 
