@@ -242,3 +242,30 @@ def test_retrieval_sentence_cuts_its_dna_to_fit_max_len(tok):
     assert np.array_equal(cut[:close], full[:close])  # the DNA lost only its last tokens
     with pytest.raises(ConfigError, match=r"dnatext\.train\.max_len"):
         fit_product_sentence(tok, seq, "dna repair protein", 5)
+
+
+@pytest.mark.parametrize(
+    ("block", "ok"),
+    [
+        ({"enabled": True}, True),  # max_dna_nt and the rest from the schema defaults
+        ({"enabled": True, "max_dna_nt": None}, True),  # null: whole CDS
+        ({"enabled": True, "max_dna_nt": 120, "model": {"hidden_size": 32}}, True),
+        ({"enabled": True, "max_dna_nt": 0}, False),
+        ({"enabled": True, "model": {"pooling": "max"}}, False),
+        ({"enabled": True, "train": {"stpes": 10}}, False),
+    ],
+)
+def test_dnatext_schema_block(block, ok):
+    from pathlib import Path
+
+    from snakemake.utils import validate
+
+    schema = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+    config = {"samples": "x", "dnatext": block}
+    if ok:
+        validate(config, str(schema))  # snakemake's validator, filling in the defaults
+        assert config["dnatext"]["train"]["steps"] == 200
+        assert config["dnatext"]["max_dna_nt"] == block.get("max_dna_nt", 480)
+    else:
+        with pytest.raises(Exception, match="dnatext"):
+            validate(config, str(schema))
