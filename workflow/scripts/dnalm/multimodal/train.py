@@ -204,7 +204,7 @@ def train_mlm(
         opt.step()
         sched.step()
         dna = batch["input_ids"].new_tensor(0) + (batch["labels"] >= vocab.offset)
-        row = {"step": step, "loss": float(loss), "lr": sched.get_last_lr()[0]}
+        row = {"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]}
         for name, sel in (("loss_text", scored & (dna == 0)), ("loss_dna", scored & (dna == 1))):
             row[name] = float((ce * sel).sum() / sel.sum()) if sel.any() else None
         row["seconds"] = round(time.perf_counter() - t0, 3)
