@@ -43,6 +43,7 @@ ALLOWED = {
         "finetuning",
         "report",
     },
+    "multimodal": {"core", "tokenization", "modeling", "training", "evaluation"},
 }
 #: rule file -> the stage packages its scripts use (besides core and report)
 RULE_PACKAGES = {
@@ -62,6 +63,7 @@ RULE_PACKAGES = {
     "walks": set(),
     "reproduce": set(),
     "interpret": {"interpretation"},
+    "dnatext": {"multimodal"},
 }
 
 

@@ -858,7 +858,39 @@ def all_targets():
         targets.append("results/probe/probe_table.tsv")
     targets += generation_targets()  # rules/generate.smk
     targets += reproduce_targets()
+    targets += dnatext_targets()
     return targets + figure_targets() + sweep_targets() + interpret_targets()
+
+
+# ---- DNA and text (dnatext.smk)
+
+
+def dnatext_samples():
+    """Samples with CDS whose annotation text feeds the paired corpus."""
+    return sorted(CDS_SAMPLES)
+
+
+def dnatext_species():
+    return {s: SAMPLES[s].species for s in dnatext_samples()}
+
+
+def dnatext_corpus_inputs(wildcards):
+    out = {}
+    for s in dnatext_samples():
+        out[f"{s}__table"] = f"results/cds/{s}.tsv"
+        for split in ("train", "validation", "test"):
+            out[f"{s}__{split}"] = f"results/splits/{s}/{split}.fa.gz"
+    return out
+
+
+def dnatext_tokenizer_input():
+    return f"results/tokenizers/{config['dnatext']['dna_tokenizer']}"
+
+
+def dnatext_targets():
+    if not config["dnatext"]["enabled"]:
+        return []
+    return ["results/dnatext/evaluation.tsv"]
 
 
 # ---- the reproduction table (reproduce.smk)

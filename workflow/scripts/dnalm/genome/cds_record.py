@@ -112,6 +112,8 @@ TSV_COLUMNS: tuple[str, ...] = (
     "issues",
     "status",
     "evidence",
+    "note",
+    "function",
 )
 
 #: Values of the CDS table's ``evidence`` column: from the annotation (or a CDS FASTA), or
@@ -208,6 +210,8 @@ class CandidateCds:
     locus_tag: str = ""
     gene: str = ""
     product: str = ""
+    note: str = ""  # GenBank /note (the paired DNA-text corpus reads it)
+    function: str = ""  # GenBank /function
     protein_id: str = ""
     start: int | None = None
     end: int | None = None
@@ -368,6 +372,8 @@ class Assembler:
             "issues": ";".join(issues),
             "status": status,
             "evidence": cds.evidence,
+            "note": cds.note,
+            "function": cds.function,
             **qc,
         }
         self.result.rows.append(row)

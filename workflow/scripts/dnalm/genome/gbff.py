@@ -171,6 +171,8 @@ def _gbff_candidates(
             locus_tag=locus_tag,
             gene=gene,
             product=(q.get("product") or [""])[0],
+            note=(q.get("note") or [""])[0],
+            function=(q.get("function") or [""])[0],
             protein_id=(q.get("protein_id") or [""])[0],
             translation=(q.get("translation") or [None])[0],
         )

@@ -101,7 +101,9 @@ DEFAULT_ARCH = {objective: archs[0] for objective, archs in ARCHS.items()}
 #: transformers model_type of every architecture (equal to its name here)
 MODEL_TYPES = {arch: arch for archs in ARCHS.values() for arch in archs}
 #: model types with a masked-LM objective (the rest are causal)
-MASKED_MODEL_TYPES = frozenset({"bert", "modernbert", "roberta", "esm", "distilbert"})
+MASKED_MODEL_TYPES = frozenset(
+    {"bert", "modernbert", "roberta", "esm", "distilbert", "dnalm_dnatext"}
+)
 #: architectures without a position-restarting per-segment forward (refuse packed windows)
 NO_PACKING = frozenset({"mamba", "mamba2"})
 

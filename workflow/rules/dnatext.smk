@@ -1,0 +1,48 @@
+# DNA and text in one model (config `dnatext`, off by default): the paired DNA-text corpus
+# from the CDS annotations, the DNA+text tokenizer, a tiny DNA+text masked LM, the DNA-only
+# base-wise and table variants, and the evaluation table (what the text buys).
+
+
+rule dnatext_corpus:
+    input:
+        unpack(dnatext_corpus_inputs),
+    output:
+        pairs="results/dnatext/corpus/pairs.tsv",
+        summary="results/dnatext/corpus/summary.tsv",
+    log:
+        "results/logs/dnatext/corpus.log",
+    benchmark:
+        "results/benchmarks/dnatext/corpus.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        samples=dnatext_samples(),
+        species=dnatext_species(),
+        max_dna_nt=config["dnatext"]["max_dna_nt"],
+    script:
+        "../scripts/dnatext_corpus.py"
+
+
+rule dnatext_train:
+    input:
+        pairs="results/dnatext/corpus/pairs.tsv",
+        tokenizer=dnatext_tokenizer_input(),
+    output:
+        table=report(
+            "results/dnatext/evaluation.tsv",
+            caption="../report/dnatext_table.rst",
+            category="7. DNA and text",
+            labels={"table": "DNA+text evaluation"},
+        ),
+        model=directory("results/dnatext/models"),
+    log:
+        "results/logs/dnatext/train.log",
+    benchmark:
+        "results/benchmarks/dnatext/train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["finetune"]["threads"]
+    params:
+        cfg=config["dnatext"],
+    script:
+        "../scripts/dnatext_train.py"

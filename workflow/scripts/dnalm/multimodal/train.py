@@ -1,0 +1,215 @@
+"""A small MLM loop for the DNA+text model and the two DNA-only variants.
+
+Masking respects modality: a *unit* is a whole text word (a WordPiece start piece with its
+``##`` continuations) or one whole DNA token; special tokens and the ``<dna>`` tags are never
+units. Each unit is chosen with probability ``mask_prob`` (at least one per sentence); a
+chosen unit's tokens become ``[MASK]`` (80 %), a random token of the same modality (10 %)
+or stay (10 %), and are scored. The loss is reported per modality.
+
+The loop reuses the training core: AdamW with :func:`dnalm.training.core.param_groups`
+(the one weight-decay rule), :func:`dnalm.training.core.write_curves` for ``curves.csv``,
+and :func:`dnalm.training.core.divergence_error` when the loss is not finite. It runs on
+whatever :func:`dnalm.core.device.select_device` picks, in fp32; it is meant for tiny
+CPU runs (``dnatext.train.steps``), not long pretraining.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dnalm.training.core import divergence_error, param_groups, write_curves
+
+CURVE_COLUMNS = ("step", "loss", "loss_text", "loss_dna", "lr", "seconds")
+
+
+@dataclass
+class Vocab:
+    """What masking needs to know about a vocabulary of `size` ids: ids below `offset` are
+    text (offset 0: DNA only), `special` marks ids never masked, `continuation` marks
+    WordPiece continuation pieces, `mask_id` replaces masked tokens."""
+
+    size: int
+    offset: int
+    special: np.ndarray
+    continuation: np.ndarray
+    mask_id: int
+    pad_id: int
+
+    @classmethod
+    def of_dnatext(cls, tok) -> Vocab:
+        special = np.zeros(tok.vocab_size, bool)
+        special[tok.special_ids] = True
+        special[[tok.offset + i for i in tok.dna_special_ids()]] = True
+        return cls(
+            tok.vocab_size, tok.offset, special, tok.is_continuation, tok.mask_id, tok.pad_id
+        )
+
+    @classmethod
+    def of_dna(cls, dna) -> Vocab:
+        special = np.zeros(dna.vocab_size, bool)
+        special[[v for v in dna.special_ids.values() if v is not None]] = True
+        return cls(
+            dna.vocab_size, 0, special, np.zeros(dna.vocab_size, bool), dna.mask_id, dna.pad_id
+        )
+
+
+def units(ids: np.ndarray, vocab: Vocab, modality: str = "both") -> np.ndarray:
+    """Unit number of every position of one row (-1: not maskable). `modality` 'text' or
+    'dna' keeps only that modality's units."""
+    special = vocab.special[ids]
+    dna = ids >= vocab.offset
+    start = ~special & (dna | ~vocab.continuation[ids])
+    unit = np.cumsum(start) - 1
+    ok = ~special
+    if modality == "text":
+        ok &= ~dna
+    elif modality == "dna":
+        ok &= dna
+    return np.where(ok, unit, -1)
+
+
+def mask_row(
+    ids: np.ndarray,
+    vocab: Vocab,
+    rng: np.random.Generator,
+    prob: float,
+    modality: str = "both",
+    replace: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) of one row: whole units masked (module docstring); labels -100 where
+    not scored. `replace` False: every chosen token becomes [MASK] (evaluation)."""
+    unit = units(ids, vocab, modality)
+    labels = np.full_like(ids, -100)
+    inputs = ids.copy()
+    n_units = int(unit.max()) + 1 if (unit >= 0).any() else 0
+    if n_units == 0:
+        return inputs, labels
+    present = np.unique(unit[unit >= 0])
+    chosen = present[rng.random(present.size) < prob]
+    if chosen.size == 0:
+        chosen = present[rng.integers(present.size)][None]
+    hit = np.isin(unit, chosen)
+    labels[hit] = ids[hit]
+    how = rng.random(ids.size) if replace else np.zeros(ids.size)
+    inputs[hit & (how < 0.8)] = vocab.mask_id
+    rand = hit & (how >= 0.8) & (how < 0.9)
+    if rand.any():
+        dna = ids[rand] >= vocab.offset
+        lo = np.where(dna, vocab.offset, 0)
+        hi = np.where(dna, vocab.size, max(vocab.offset, 1))
+        inputs[rand] = rng.integers(lo, hi)
+    return inputs, labels
+
+
+def collate(rows: Sequence[np.ndarray], pad_id: int, max_len: int) -> np.ndarray:
+    """Right-padded int64 matrix of `rows`, each cut to `max_len` (keeping its last id)."""
+    n = min(max_len, max(len(r) for r in rows))
+    out = np.full((len(rows), n), pad_id, np.int64)
+    for i, r in enumerate(rows):
+        r = np.concatenate([r[: n - 1], r[-1:]]) if len(r) > n else r
+        out[i, : len(r)] = r
+    return out
+
+
+def masked_batch(
+    rows: Sequence[np.ndarray],
+    vocab: Vocab,
+    rng: np.random.Generator,
+    prob: float,
+    max_len: int,
+    modality: str = "both",
+    replace: bool = True,
+) -> dict[str, torch.Tensor]:
+    """A training/evaluation batch: input_ids, attention_mask, labels (modality from ids)."""
+    ids = collate(rows, vocab.pad_id, max_len)
+    inputs, labels = ids.copy(), np.full_like(ids, -100)
+    for i, r in enumerate(rows):
+        n = min(len(r), ids.shape[1])
+        inputs[i, :n], labels[i, :n] = mask_row(ids[i, :n], vocab, rng, prob, modality, replace)
+    attention = np.zeros_like(ids)
+    for i, r in enumerate(rows):
+        attention[i, : min(len(r), ids.shape[1])] = 1
+    return {
+        "input_ids": torch.from_numpy(inputs),
+        "attention_mask": torch.from_numpy(attention),
+        "labels": torch.from_numpy(labels),
+    }
+
+
+def token_losses(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-position cross-entropy in nats, scored mask) of `batch` (labels -100 unscored)."""
+    labels = batch["labels"]
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    logits = out.logits.float()
+    ce = torch.nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]), labels.clamp(min=0).view(-1), reduction="none"
+    ).view(labels.shape)
+    return ce, labels != -100
+
+
+def train_mlm(
+    model: torch.nn.Module,
+    rows: Sequence[np.ndarray],
+    vocab: Vocab,
+    cfg: dict[str, Any],
+    curves: str | Path | None = None,
+    device: torch.device | None = None,
+) -> list[dict[str, Any]]:
+    """Train `model` on id `rows` for ``cfg['steps']`` steps of ``cfg['batch_size']`` rows
+    (``lr``, ``weight_decay``, ``mask_prob``, ``max_len``, ``seed``, linear warm-up over
+    the first tenth). Returns the curve rows (also written to `curves`)."""
+    device = device or torch.device("cpu")
+    seed, steps = int(cfg.get("seed", 0)), int(cfg["steps"])
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model.to(device).train()
+    opt = torch.optim.AdamW(
+        param_groups(model, float(cfg.get("weight_decay", 0.01))), lr=float(cfg.get("lr", 1e-3))
+    )
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    history, t0 = [], time.perf_counter()
+    for step in range(1, steps + 1):
+        pick = rng.integers(0, len(rows), int(cfg.get("batch_size", 16)))
+        batch = masked_batch(
+            [rows[i] for i in pick],
+            vocab,
+            rng,
+            float(cfg.get("mask_prob", 0.15)),
+            int(cfg.get("max_len", 256)),
+        )
+        batch = {k: v.to(device) for k, v in batch.items()}
+        ce, scored = token_losses(model, batch)
+        loss = (ce * scored).sum() / scored.sum().clamp(min=1)
+        if not math.isfinite(loss.item()):
+            raise divergence_error(
+                "the dnatext MLM loss",
+                float(loss),
+                f"at step {step}",
+                "lower dnatext.train.lr",
+                None,
+                "",
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        dna = batch["input_ids"].new_tensor(0) + (batch["labels"] >= vocab.offset)
+        row = {"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]}
+        for name, sel in (("loss_text", scored & (dna == 0)), ("loss_dna", scored & (dna == 1))):
+            row[name] = float((ce * sel).sum() / sel.sum()) if sel.any() else None
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+    if curves is not None:
+        write_curves(curves, history, CURVE_COLUMNS)
+    model.eval()
+    return history
