@@ -228,6 +228,7 @@ def test_retrieval_reports_the_frequent_product_baseline(tok):
     assert out["train_freq_top5_acc"] == 1.0
     assert out["chance_top1_acc"] == pytest.approx(1 / 3)
     assert 0 <= out["model_top1_acc"] <= out["model_top5_acc"] == 1.0
+    assert 0 <= out["model_pmi_top1_acc"] <= out["model_pmi_top5_acc"] == 1.0
 
 
 def test_retrieval_sentence_cuts_its_dna_to_fit_max_len(tok):

@@ -62,7 +62,7 @@ def test_dnatext_stage_on_three_genbank_samples(tmp_path, shared_data):
     for key in ("text_loss_true_dna", "text_loss_random_dna", "dna_loss_with_text"):
         assert 0 < value["dnatext", key] < 20, key
     assert value["dnatext", "retrieval_queries"] >= 1
-    for name in ("model", "kmer_nn", "train_freq", "chance"):
+    for name in ("model", "model_pmi", "kmer_nn", "train_freq", "chance"):
         assert (
             0 <= value["dnatext", f"{name}_top1_acc"] <= value["dnatext", f"{name}_top5_acc"] <= 1
         )

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from transformers import AutoTokenizer
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from dnalm.core.io import read_fasta
 from dnalm.tokenization.build import load_tokenizer
@@ -585,6 +585,54 @@ def test_generation_from_every_causal_model(run):
     codon = read_set(run / "results/generate/gpt_codon/markov.fa.gz")
     assert all(len(r.seq) % 3 == 0 for r in codon)
     assert (run / "results/figures/generate/summary.png").stat().st_size > 5_000
+
+
+# ----------------------------------------------------------------------------- DNA and text
+
+
+def test_dnatext_corpus_models_and_evaluation(run):
+    """dnatext (tests/config): the paired corpus follows the CDS splits; the evaluation table
+    holds both losses, retrieval against its baselines and chance, and the DNA-only pair."""
+    pairs = pd.read_csv(
+        run / "results/dnatext/corpus/pairs.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
+    assignment = pd.read_csv(run / "results/splits/assignment.tsv", sep="\t", dtype=str)
+    split_of = {(a, c): s for a, c, s in assignment[["sample", "cds_id", "split"]].values}
+    assert all(split_of[a, c] == s for a, c, s in pairs[["sample", "cds_id", "split"]].values)
+    per_sample = pairs["sample"].value_counts()
+    assert per_sample["spyogenes"] == 1853
+    assert per_sample["mgallisepticum"] == 719
+    assert per_sample["yeast_chrIV"] == 836  # GTF: gene ids, no product
+    # CDS FASTA and gene calls carry no annotation text
+    assert not {"ecoli_hx", "ypestis_fna"} & set(per_sample.index)
+    assert (pairs["sequence"].str.len() <= 120).all()
+    assert all(f"<dna>{s}</dna>" in t for s, t in pairs[["sequence", "text"]].values)
+    summary = pd.read_csv(run / "results/dnatext/corpus/summary.tsv", sep="\t")
+    assert summary["pairs"].sum() == len(pairs)
+
+    table = pd.read_csv(run / "results/dnatext/evaluation.tsv", sep="\t")
+    value = {(m, k): v for m, k, v in table.itertuples(index=False)}
+    for key in ("text_loss_true_dna", "text_loss_random_dna"):
+        assert 0 < value["dnatext", key] < 8, key  # ln(300) = 5.7 at random
+    for key in ("dna_loss_with_text", "dna_loss_without_text"):
+        assert 0 < value["dnatext", key] < 8, key  # ln(512) = 6.2 at random
+    assert value["dnatext", "retrieval_candidates"] == 8
+    assert value["dnatext", "retrieval_queries"] == 8
+    assert value["dnatext", "chance_top1_acc"] == 1 / 8
+    for name in ("model", "model_pmi", "kmer_nn", "train_freq"):
+        top1, top5 = value["dnatext", f"{name}_top1_acc"], value["dnatext", f"{name}_top5_acc"]
+        assert 0 <= top1 <= top5 <= 1, name
+    for name in ("dna_basewise", "dna_table"):
+        assert 1.0 < value[name, "test_bits_per_nt"] < 3.0, name
+        assert 0 <= value[name, "species_probe_acc"] <= 1, name
+    # the folders reload through the Auto classes (import dnalm registers DNA+text)
+    models = run / "results/dnatext/models"
+    bpe = load_tokenizer(run / "results/tokenizers/bpe")
+    for sub in ("dnatext", "dna_basewise", "dna_table"):
+        assert AutoModelForMaskedLM.from_pretrained(models / sub).num_parameters() > 1000, sub
+    for sub in ("dna_basewise", "dna_table"):
+        assert load_tokenizer(models / sub).vocab_size == bpe.vocab_size
+    assert (models / "dnatext/tokenizer/dnatext_tokenizer.json").is_file()
 
 
 # ----------------------------------------------------------------------------- report

@@ -79,6 +79,7 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
         "probe": {"enabled": False, "finetuned": [], "external": {}},
         "generate": {"enabled": False},
         "interpret": {"enabled": False},
+        "dnatext": {"enabled": False},
     }
 
 
