@@ -555,7 +555,7 @@ def test_attribution_auroc_and_motifs(run):
 
 # ----------------------------------------------------------------------------- generation
 
-CAUSAL = ["gpt_nucleotide", "gpt_codon", "gpt_genome", "gpt_regions", "gpt_nuc_two_d", "gpt_nuc_rc"]
+CAUSAL = [m for m, objective in MODELS.items() if objective == "gpt"]
 
 
 def test_generation_from_every_causal_model(run):
@@ -577,7 +577,7 @@ def test_generation_from_every_causal_model(run):
         assert (metrics["reference_model"] == "gpt_nucleotide").all()
         assert metrics[[f"jsd_k{k}" for k in range(1, 7)]].stack().between(0, 1).all()
         assert metrics["frechet"].notna().all()
-        cds = model not in ("gpt_genome", "gpt_regions")  # the CDS-corpus models
+        cds = model not in ("gpt_genome", "gpt_regions", "mamba_ecoli")  # on CDS corpora
         assert metrics["valid_orf"].notna().all() == cds
         table = pd.read_csv(folder / "samples.tsv", sep="\t")
         assert len(table) == 36
