@@ -219,3 +219,42 @@ def test_cli(models, tmp_path, capsys):
     bad = write(tmp_path / "bad.vcf", HEAD + "c1\t10\tok\tA\tT\t.\t.\t.\n")
     assert cli_main([*args[:3], "--vcf", str(bad), "--fasta", str(fa), "--out", str(out)]) == 2
     assert "bad.vcf:3: REF A does not match" in capsys.readouterr().err
+
+
+def test_simulation_check_on_real_cds_with_auroc_table_and_figure(shared_data, tmp_path):
+    """The rule's path end to end on the shared E. coli CDS (half as held-out contigs, half
+    as training sequences for the baselines), and the AUROC table's direction: a scorer
+    that ranks every nonsense SNV below every synonymous one has AUROC 1."""
+    from dnalm.core.io import read_fasta
+    from dnalm.report.vep_plots import plot_vep_auroc
+
+    records = list(read_fasta(shared_data / "cds_fasta" / "ecoli_highly_expressed_genes.fasta"))
+    test_fa, train_fa = tmp_path / "test.fa", tmp_path / "train.fa"
+    test_fa.write_text("".join(f">{h}\n{s}\n" for h, s, _ in records[::2]))
+    train_fa.write_text("".join(f">{h}\n{s}\n" for h, s, _ in records[1::2]))
+    table = tmp_path / "cds.tsv"
+    table.write_text(
+        "cds_id\tgenetic_code\n" + "".join(f"{h.split()[0]}\t11\n" for h, _, _ in records)
+    )
+    vcf, sim = tmp_path / "v.vcf", tmp_path / "v.tsv"
+    n = vep.simulate_cds_variants([test_fa], [train_fa], table, vcf, sim, 40, seed=1)
+    assert n == 120
+    parsed = var.read_vcf(vcf)
+    var.check_variants(parsed, var.load_contigs(test_fa), test_fa)
+    simulated = rows(sim)
+    perfect = tmp_path / "perfect.tsv"
+    perfect.write_text(
+        "id\tscore\n"
+        + "".join(f"{r['id']}\t{-1.0 if r['class'] == 'nonsense' else 0.0}\n" for r in simulated)
+    )
+    auc = vep.auroc_table(sim, {"perfect": perfect})
+    got = {(r.scorer, r.comparison): r.auroc for r in auc.itertuples()}
+    assert got[("perfect", "nonsense_vs_synonymous")] == 1.0
+    assert got[("perfect", "missense_vs_synonymous")] == 0.5
+    # stop codons are rare in the training CDS: codon usage flags nonsense SNVs
+    assert got[("codon_usage", "nonsense_vs_synonymous")] > 0.9
+    out = tmp_path / "auroc.tsv"
+    auc.to_csv(out, sep="\t", index=False)
+    png, svg = plot_vep_auroc(out, tmp_path / "auroc.png")
+    assert png.stat().st_size > 0
+    assert svg.is_file()

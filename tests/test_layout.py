@@ -52,6 +52,7 @@ RULE_PACKAGES = {
     "figures": set(),
     "walks": set(),
     "reproduce": set(),
+    "vep": {"evaluation"},
 }
 
 
