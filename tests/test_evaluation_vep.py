@@ -258,3 +258,12 @@ def test_simulation_check_on_real_cds_with_auroc_table_and_figure(shared_data, t
     png, svg = plot_vep_auroc(out, tmp_path / "auroc.png")
     assert png.stat().st_size > 0
     assert svg.is_file()
+
+
+def test_masked_window_longer_than_the_context_is_cut_around_the_site(models):
+    lm = LoadedModel.from_folder(models["mlm"])  # context 40
+    ref = CONTIG[:60]
+    alt = ref[:30] + ("C" if ref[30] != "C" else "G") + ref[31:]
+    got = vep.pair_score(lm, ref, alt, eos=False, where="t")
+    # 61 tokens, 21 too many: 11 cut on the left (after [BOS]), 10 on the right
+    assert got == pytest.approx(vep.pair_score(lm, ref[11:50], alt[11:50], False, "t"), abs=1e-6)

@@ -65,6 +65,8 @@ rule vep_summary:
         ),
     log:
         "results/logs/vep/{sample}/summary.log",
+    benchmark:
+        "results/benchmarks/vep/{sample}/summary.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -23,8 +23,9 @@ that contain the site, or the BPE tokens whose segmentation it changed) are repl
 [MASK] in each. Score = sum of log p(ALT token) over the masked ALT positions minus the sum
 of log p(REF token) over the masked REF positions; when both have the same number of tokens
 the masked inputs are the same and one forward pass serves both. Several masked tokens are
-scored independently (as in a pseudo-log-likelihood), not jointly. The window must fit the
-context.
+scored independently (as in a pseudo-log-likelihood), not jointly. A window longer than
+the model's context is cut, in tokens, to the context around the changed tokens (shared
+context removed from both sides, [BOS] kept; a warning once).
 
 Both scores are 0 when ALT equals REF and change sign when REF and ALT are swapped.
 ``rc_average``: the mean of the forward score and the score of the reverse-complemented
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 INFO_KEY = "DNALM_LLR"
 EDGES = ("error", "clip")
+_WARNED: list[bool] = []  # the context-cut warning is given once per process
 
 
 def token_width(spec: dict | None) -> int:
@@ -123,11 +125,6 @@ def pair_score(lm: LoadedModel, ref_seq: str, alt_seq: str, eos: bool, where: st
         return float(np.nansum(alt_ll) - np.nansum(ref_ll))
     if lm.mask_id is None:
         raise ConfigError("the masked model's tokenizer has no mask token")
-    if max(len(ref_ids), len(alt_ids)) > lm.context:
-        raise ConfigError(
-            f"{where}: window of {len(ref_ids)} tokens is longer than the masked model's "
-            f"context {lm.context}; use a shorter vep window"
-        )
     head = 0
     while head < min(len(ref_ids), len(alt_ids)) and ref_ids[head] == alt_ids[head]:
         head += 1
@@ -136,6 +133,26 @@ def pair_score(lm: LoadedModel, ref_seq: str, alt_seq: str, eos: bool, where: st
         tail < min(len(ref_ids), len(alt_ids)) - head and ref_ids[-1 - tail] == alt_ids[-1 - tail]
     ):
         tail += 1
+    excess = max(len(ref_ids), len(alt_ids)) - lm.context
+    if excess > 0:  # cut the shared context, keeping [BOS] and the changed tokens
+        keep = 1 if lm.bos_id is not None else 0
+        cut_left = min(head - keep, max(excess - tail, (excess + 1) // 2))
+        cut_right = excess - cut_left
+        if cut_right > tail:
+            raise ConfigError(
+                f"{where}: the changed tokens do not fit the masked model's context {lm.context}"
+            )
+        if not _WARNED:
+            log.warning(
+                "masked model context %d tokens < window: windows are cut to the context "
+                "around the variant",
+                lm.context,
+            )
+            _WARNED.append(True)
+        ref_ids = ref_ids[:keep] + ref_ids[keep + cut_left : len(ref_ids) - cut_right]
+        alt_ids = alt_ids[:keep] + alt_ids[keep + cut_left : len(alt_ids) - cut_right]
+        head -= cut_left
+        tail -= cut_right
     # overlapping k-mers: the changed tokens are the k that contain the site, so the
     # base cannot be read from an unmasked neighbour
     ref_x = _masked_region(lm, ref_ids, head, len(ref_ids) - tail)
