@@ -64,6 +64,7 @@ RULE_PACKAGES = {
     "reproduce": set(),
     "interpret": {"interpretation"},
     "dnatext": {"multimodal"},
+    "vep": {"evaluation"},
 }
 
 

@@ -857,6 +857,7 @@ def all_targets():
     if probe_enabled() and embeddings():
         targets.append("results/probe/probe_table.tsv")
     targets += generation_targets()  # rules/generate.smk
+    targets += vep_targets()  # rules/vep.smk
     targets += reproduce_targets()
     targets += dnatext_targets()
     return targets + figure_targets() + sweep_targets() + interpret_targets()
@@ -1038,4 +1039,67 @@ def generation_targets():
     return [
         "results/generate/summary.tsv",
         "results/figures/generate/summary.png",
+    ]
+
+
+# ----------------------------------------------------------------------------- vep.smk
+
+VEP = config["vep"]
+
+
+def vep_sample():
+    """The sample whose held-out CDS carry the simulated SNVs (vep.sample, default the
+    first CDS sample)."""
+    sample = VEP["sample"] or (CDS_SAMPLES[0] if CDS_SAMPLES else None)
+    if sample is not None and sample not in CDS_SAMPLES:
+        raise WorkflowError(
+            f"vep.sample: {sample!r} is not a sample with CDS "
+            f"(samples with CDS: {', '.join(CDS_SAMPLES) or 'none'})"
+        )
+    return sample
+
+
+def vep_models():
+    """Models to score with (vep.models, default every pretrain model that is not a
+    sweep's or a replicate's run)."""
+    default = [
+        m
+        for m in PRETRAIN_MODELS
+        if m not in SWEEP_MODELS and m not in REPLICATE_MODELS
+    ]
+    models = default if VEP["models"] is None else list(VEP["models"])
+    for m in models:
+        if m not in PRETRAIN_MODELS:
+            raise WorkflowError(
+                f"vep.models: {m!r} is not under pretrain.models "
+                f"(defined: {', '.join(sorted(PRETRAIN_MODELS)) or 'none'})"
+            )
+    return models
+
+
+def vep_simulate_inputs(wildcards):
+    """The sample's held-out CDS (test split), its training split (baselines) and the CDS
+    table (genetic code per CDS)."""
+    return {
+        "test": [f"results/splits/{wildcards.sample}/test.fa.gz"],
+        "train": [f"results/splits/{wildcards.sample}/train.fa.gz"],
+        "cds_table": f"results/cds/{wildcards.sample}.tsv",
+    }
+
+
+def vep_score_inputs(wildcards):
+    return {
+        **model_files(wildcards.model),
+        "vcf": f"results/vep/{wildcards.sample}/variants.vcf",
+        "fasta": f"results/splits/{wildcards.sample}/test.fa.gz",
+    }
+
+
+def vep_targets():
+    if not VEP["enabled"] or not vep_models() or vep_sample() is None:
+        return []
+    sample = vep_sample()
+    return [
+        f"results/vep/{sample}/auroc.tsv",
+        f"results/figures/vep/{sample}_auroc.png",
     ]
