@@ -587,6 +587,35 @@ def test_generation_from_every_causal_model(run):
     assert (run / "results/figures/generate/summary.png").stat().st_size > 5_000
 
 
+# ----------------------------------------------------------------------------- variant effects
+
+
+def test_vep_aurocs_of_simulated_coding_snvs(run):
+    """vep (tests/config): 100 synonymous, missense and nonsense SNVs in S. pyogenes' held-out
+    CDS, scored by four models and two count baselines; the codon-usage baseline separates
+    nonsense from synonymous (a premature stop codon is rare inside a CDS)."""
+    folder = run / "results/vep/spyogenes"
+    sim = pd.read_csv(folder / "variants.tsv", sep="\t")
+    assert sim["class"].value_counts().to_dict() == {
+        "synonymous": 100,
+        "missense": 100,
+        "nonsense": 100,
+    }
+    models = ["gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"]
+    for model in models:
+        scores = pd.read_csv(folder / f"{model}.tsv", sep="\t")
+        assert sorted(scores["id"]) == sorted(sim["id"]), model
+        assert scores["score"].notna().all(), model
+        assert "DNALM_LLR=" in (folder / f"{model}.vcf").read_text()
+    table = pd.read_csv(folder / "auroc.tsv", sep="\t")
+    assert set(table["scorer"]) == {*models, "codon_usage", "markov"}
+    assert set(table["comparison"]) == {"nonsense_vs_synonymous", "missense_vs_synonymous"}
+    assert table["auroc"].between(0, 1).all()
+    rows = table.set_index(["scorer", "comparison"])["auroc"]
+    assert rows["codon_usage", "nonsense_vs_synonymous"] > 0.9
+    assert (run / "results/figures/vep/spyogenes_auroc.png").stat().st_size > 5_000
+
+
 # ----------------------------------------------------------------------------- DNA and text
 
 
