@@ -48,7 +48,8 @@ def run(tmp_path_factory, shared_data):
     workdir = make_workdir(
         base / "work", {"probe": {"external": {"tiny_bert": {"model": str(ext)}}}}
     )
-    proc = snakemake(workdir)
+    # about 20 minutes on two idle cores; the limit leaves room for a loaded machine
+    proc = snakemake(workdir, timeout=3000)
     assert proc.returncode == 0, fail_message(proc)
     return workdir
 
