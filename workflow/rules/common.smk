@@ -185,7 +185,7 @@ wildcard_constraints:
     cnn=_alternatives(CNN_RUNS),
     sweep=_alternatives(SWEEPS),
     k=r"\d+",
-    eregime="pretrained|random-init|fine-tuned|external",
+    eregime="pretrained|random-init|fine-tuned|external|dnatext",
     pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     itask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
@@ -624,6 +624,7 @@ def embeddings():
         out += [("random-init", m) for m in probe_models()]
     out += [("fine-tuned", r) for r in probe_finetuned()]
     out += [("external", e) for e in sorted(PROBE["external"] or {})]
+    out += [("dnatext", m) for m in dnatext_probe_models()]
     return out
 
 
@@ -886,6 +887,14 @@ def dnatext_corpus_inputs(wildcards):
 
 def dnatext_tokenizer_input():
     return f"results/tokenizers/{config['dnatext']['dna_tokenizer']}"
+
+
+def dnatext_probe_models():
+    """The dnatext-stage models the species probe embeds (rule dnatext_embed)."""
+    dt = config["dnatext"]
+    if not (dt["enabled"] and dt.get("probe", True)):
+        return []
+    return ["dna_basewise", "dna_table", "dnatext"]
 
 
 def dnatext_targets():

@@ -1,6 +1,8 @@
 # DNA and text in one model (config `dnatext`, off by default): the paired DNA-text corpus
 # from the CDS annotations, the DNA+text tokenizer, a tiny DNA+text masked LM, the DNA-only
-# base-wise and table variants, and the evaluation table (what the text buys).
+# base-wise and table variants, and the evaluation table (what the text buys). With
+# dnatext.probe, rule dnatext_embed embeds the probe task's fragments with the three models
+# (regime dnatext) for the species probe of rules/probe.smk.
 
 
 rule dnatext_corpus:
@@ -46,3 +48,25 @@ rule dnatext_train:
         cfg=config["dnatext"],
     script:
         "../scripts/dnatext_train.py"
+
+
+rule dnatext_embed:
+    input:
+        models="results/dnatext/models",
+        task=f"results/tasks/{PROBE['task']}/data.tsv",
+    output:
+        npz="results/probe/embeddings/dnatext/{ename}.npz",
+        meta="results/probe/embeddings/dnatext/{ename}.json",
+    log:
+        "results/logs/probe/embed/dnatext/{ename}.log",
+    benchmark:
+        "results/benchmarks/probe/embed/dnatext/{ename}.tsv"
+    wildcard_constraints:
+        ename="dnatext|dna_basewise|dna_table",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["finetune"]["threads"]
+    params:
+        probe=PROBE,
+    script:
+        "../scripts/dnatext_embed.py"

@@ -15,6 +15,8 @@ rule embed:
         "results/logs/probe/embed/{eregime}/{ename}.log",
     benchmark:
         "results/benchmarks/probe/embed/{eregime}/{ename}.tsv"
+    wildcard_constraints:
+        eregime="pretrained|random-init|fine-tuned|external",  # dnatext: rule dnatext_embed
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]

@@ -74,8 +74,9 @@ from dnalm.modeling.models import objective_of
 log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls", "last")
-#: Regimes a probe row can have (``kmer-baseline`` is written by dnalm.evaluation.probe).
-REGIMES = ("pretrained", "fine-tuned", "random-init", "external", "kmer-baseline")
+#: Regimes a probe row can have (``kmer-baseline`` is written by dnalm.evaluation.probe,
+#: ``dnatext`` by dnalm.multimodal.probe_embed: the DNA-only and DNA+text models of that stage).
+REGIMES = ("pretrained", "fine-tuned", "random-init", "external", "dnatext", "kmer-baseline")
 REQUIRED_COLUMNS = ("id", "sequence", "split")
 #: tokenizer.model_max_length above this is transformers' "no limit" sentinel
 _NO_LIMIT = 1_000_000

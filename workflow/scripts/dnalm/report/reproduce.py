@@ -16,7 +16,7 @@ Each row names a paper, a metric, the published number(s) and where our number c
   sd, per-seed values) and the table's paired bootstrap 95% CI of its difference to the
   task's best baseline.
 * ``source: probe`` — ``model`` and ``regime`` (``pretrained``, ``random-init``,
-  ``fine-tuned``, ``external``; default pretrained): its accuracy in
+  ``fine-tuned``, ``external``, ``dnatext``; default pretrained): its accuracy in
   ``results/probe/probe_table.tsv``, compared with the k-mer frequency probe (the
   ``kmer-baseline`` row) by the difference of accuracies and its normal-approximation 95%
   CI for two independent proportions (conservative: both are scored on the same fragments).
@@ -43,7 +43,7 @@ from dnalm.core.io import atomic_write
 
 SOURCES = ("pretrain", "finetune", "probe")
 PRETRAIN_VALUES = ("perplexity", "loss", "bits_per_nt")
-PROBE_REGIMES = ("pretrained", "random-init", "fine-tuned", "external")
+PROBE_REGIMES = ("pretrained", "random-init", "fine-tuned", "external", "dnatext")
 ROW_KEYS = {
     "pretrain": {"model", "value", "baseline", "compare_to"},
     "finetune": {"task", "run"},
