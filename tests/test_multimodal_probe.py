@@ -81,7 +81,9 @@ def test_dna_sentence_tokenizer_wraps_in_tags_and_keeps_the_end(folders):
     assert full[-2:] == [tok.close_id, tok.sep_id]
     assert all(i >= tok.offset for i in full[2:-2])  # DNA tokens only, no text
     cut = hf(["ACGTACGTAC" * 6], truncation=True, max_length=8)["input_ids"][0]
-    assert len(cut) == 8 and cut[:6] == full[:6] and cut[-2:] == full[-2:]
+    assert len(cut) == 8
+    assert cut[:6] == full[:6]
+    assert cut[-2:] == full[-2:]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -93,7 +95,8 @@ def test_each_model_embeds_fragments_to_n_by_hidden(folders, tmp_path, name):
     assert emb.embeddings.shape == (len(table), HIDDEN)
     assert np.isfinite(emb.embeddings).all()
     assert list(emb.ids) == list(table["id"])
-    assert emb.meta["regime"] == "dnatext" and emb.meta["model"] == name
+    assert emb.meta["regime"] == "dnatext"
+    assert emb.meta["model"] == name
     assert emb.meta["n_truncated"] == len(table)  # 60 nt never fits 24 positions
     assert (emb.n_tokens <= MAX_LEN).all()
     # different fragments, different vectors; batching does not change a vector
