@@ -1,6 +1,8 @@
 """The dnatext stage through the real workflow on three small GenBank samples: the paired
 corpus follows the CDS splits, the DNA+text and DNA-only models train a few steps, and the
-evaluation table holds both losses, retrieval with its baselines, and the DNA-only rows."""
+evaluation table holds both losses, retrieval with its baselines, and the DNA-only rows; the
+species probe embeds the fragments with the three models (regime dnatext) next to the k-mer
+probe."""
 
 from __future__ import annotations
 
@@ -38,8 +40,28 @@ def test_dnatext_stage_on_three_genbank_samples(tmp_path, shared_data):
     replace["pretrain"]["models"] = {}
     replace["splits"] = {"method": "identity", "seed": 1}
     replace["dnatext"] = DNATEXT
+    replace["tasks"]["species_fragments"] = {
+        "enabled": True,
+        "length": 60,
+        "n_train": 20,
+        "n_test": 20,
+        "n_validation": 0,
+        "max_per_cds": 4,
+    }
+    replace["probe"] = {
+        **replace["probe"],
+        "enabled": True,
+        "models": [],
+        "random_init": False,
+        "cv_folds": 2,
+        "kmer_k": 3,
+    }
     wd = make_workdir(tmp_path / "wd", keep=SAMPLES, replace=replace)
-    proc = snakemake(wd, "results/dnatext/evaluation.tsv")
+    sheet = pd.read_csv(wd / "config/samples.tsv", sep="\t", dtype=str, keep_default_na=False)
+    # the probe task's species (ypestis_pPCP1 has no validation-split CDS to train on)
+    sheet["species_task"] = ["true" if s != "ypestis_pPCP1" else "false" for s in sheet["sample"]]
+    sheet.to_csv(wd / "config/samples.tsv", sep="\t", index=False)
+    proc = snakemake(wd, "results/dnatext/evaluation.tsv", "results/probe/probe_table.tsv")
     assert proc.returncode == 0, fail_message(proc)
 
     pairs = pd.read_csv(wd / "results/dnatext/corpus/pairs.tsv", sep="\t", dtype=str)
@@ -82,5 +104,14 @@ def test_dnatext_stage_on_three_genbank_samples(tmp_path, shared_data):
             load_tokenizer(folder).vocab_size
             == load_tokenizer(wd / "results/tokenizers/bpe").vocab_size
         )
+    # the species probe: one row per dnatext-stage model (DNA only), against the k-mer probe
+    probe = pd.read_csv(wd / "results/probe/probe_table.tsv", sep="\t")
+    assert set(zip(probe["model"], probe["regime"], strict=True)) == {
+        ("dna_basewise", "dnatext"),
+        ("dna_table", "dnatext"),
+        ("dnatext", "dnatext"),
+        ("3-mer frequencies", "kmer-baseline"),
+    }
+    assert probe["accuracy"].between(0, 1).all()
     for job in ("corpus", "train"):
         assert (wd / f"results/benchmarks/dnatext/{job}.tsv").is_file()
