@@ -13,4 +13,6 @@
   transformers Auto classes when ``dnalm`` is imported (see ``dnalm/__init__.py``);
 * :mod:`~dnalm.multimodal.train` and :mod:`~dnalm.multimodal.evaluate`: the small MLM
   training loop and the evaluation table (what the text buys).
+* :mod:`~dnalm.multimodal.probe_embed`: the species probe's embeddings of the three models
+  (DNA only; regime ``dnatext``).
 """
