@@ -472,6 +472,9 @@ def test_probe_table_and_umaps(run):
         ("modernbert_kmer6", "pretrained"),
         ("modernbert_kmer6", "random-init"),
         ("modernbert_kmer6_lora", "fine-tuned"),
+        ("dna_basewise", "dnatext"),  # the DNA+text stage's models (DNA alone)
+        ("dna_table", "dnatext"),
+        ("dnatext", "dnatext"),
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
