@@ -144,6 +144,8 @@ def test_saved_model_reloads_in_a_fresh_process(tok, tmp_path):
     code = (
         "import sys, numpy as np, torch, dnalm\n"
         "from transformers import AutoModelForMaskedLM\n"
+        # the same thread count as here: the sums of a matmul split the same way
+        "torch.set_num_threads(int(sys.argv[4]))\n"
         "m = AutoModelForMaskedLM.from_pretrained(sys.argv[1]).eval()\n"
         "b = {k: torch.tensor(v) for k, v in np.load(sys.argv[2]).items()}\n"
         "with torch.no_grad():\n"
@@ -158,6 +160,7 @@ def test_saved_model_reloads_in_a_fresh_process(tok, tmp_path):
             str(tmp_path / "m"),
             str(tmp_path / "batch.npz"),
             str(tmp_path / "got.npy"),
+            str(torch.get_num_threads()),
         ],
         capture_output=True,
         text=True,

@@ -142,7 +142,7 @@ def test_pretrain_with_two_gpus_launches_torchrun(tmp_path, shared_data):
     proc = snakemake(workdir)
     assert proc.returncode == 0, fail_message(proc)
     log = (workdir / "results/logs/pretrain/gpt_nuc.log").read_text()
-    assert "torch.distributed.run --standalone --nproc_per_node=2" in log
+    assert "torch.distributed.run --standalone --nproc-per-node=2" in log
     run = json.loads((workdir / "results/models/gpt_nuc/run.json").read_text())
     assert run["world_size"] == 2
     assert run["steps"] == 10

@@ -122,7 +122,8 @@ def absolutize_task_paths(config: dict) -> None:
 
 def prune_corpora(config: dict, samples: set[str]) -> None:
     """Fit the test config's corpora to a smaller sheet: samples not on it leave the corpora's
-    `samples` lists; a corpus left with none goes, with the models pretrained on it."""
+    `samples` lists; a corpus left with none goes, with the models pretrained on it; variant
+    effects on a sample not on the sheet are switched off."""
     corpora = config.get("corpora") or {}
     gone = set()
     for name, spec in list(corpora.items()):
@@ -142,6 +143,9 @@ def prune_corpora(config: dict, samples: set[str]) -> None:
     generate = config.get("generate") or {}
     if generate.get("models") is not None:  # an explicit list names only models still there
         generate["models"] = [m for m in generate["models"] if m not in dropped]
+    vep = config.get("vep") or {}
+    if vep.get("sample") is not None and vep["sample"] not in samples:
+        vep["enabled"] = False  # its sample is not on the smaller sheet
 
 
 def make_workdir(
