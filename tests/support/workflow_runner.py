@@ -53,8 +53,8 @@ SLIM_SAMPLES = ("ypestis_pPCP1", "phiX174", "ecoli_hx")
 
 def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
     """`replace` for make_workdir: one tokenizer, no tasks (so no fine-tuning, probes or
-    attributions), one tiny GPT trained 10 steps, no generation, variant effects or DNA+text
-    stage."""
+    attributions), one tiny GPT trained 10 steps, no sweep, generation, variant effects or
+    DNA+text stage."""
     return {
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
         "tasks": {
@@ -82,6 +82,7 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
         "interpret": {"enabled": False},
         "dnatext": {"enabled": False},
         "vep": {"enabled": False},
+        "sweeps": {},
     }
 
 

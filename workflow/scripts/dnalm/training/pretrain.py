@@ -44,6 +44,7 @@ moment and resumed ends with bitwise the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import logging
 import math
@@ -733,6 +734,11 @@ def pretrain(
         return run
     finally:
         if tr.world > 1 and dist.is_initialized():
+            # The DDP wrapper's reducer holds the process group. Freed after it, the group's
+            # gloo destructor would run under the GIL and join a worker thread that waits for
+            # the GIL (a deadlock at exit, seen under load): free the wrapper first.
+            tr.module = None
+            gc.collect()
             dist.destroy_process_group()
 
 
