@@ -64,6 +64,17 @@ def _mean_loss(model, rows, vocab, modality, seed, max_len, batch_size=16) -> fl
     return total / max(n, 1)
 
 
+def _padded(rows: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Id rows of different lengths as one right-padded batch and its attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    att = torch.zeros_like(ids)
+    for j, r in enumerate(rows):
+        ids[j, : len(r)] = torch.from_numpy(np.asarray(r, dtype=np.int64))
+        att[j, : len(r)] = 1
+    return ids, att
+
+
 def random_dna(seq: str, rng: np.random.Generator) -> str:
     """A uniform random ACGT sequence as long as `seq`."""
     return "".join(np.array(list("ACGT"))[rng.integers(0, 4, len(seq))])
@@ -126,12 +137,7 @@ def product_scores(model, tok, seq: str, products: Sequence[str], max_len: int) 
     with torch.no_grad():
         for i in range(0, len(rows), 64):
             chunk = rows[i : i + 64]
-            width = max(len(r) for r in chunk)
-            ids = torch.full((len(chunk), width), tok.pad_id, dtype=torch.long)
-            att = torch.zeros_like(ids)
-            for j, r in enumerate(chunk):
-                ids[j, : len(r)] = torch.from_numpy(r)
-                att[j, : len(r)] = 1
+            ids, att = _padded(chunk, tok.pad_id)
             logp = torch.log_softmax(model(input_ids=ids, attention_mask=att).logits.float(), -1)
             for j in range(len(chunk)):
                 pos, tid = targets[i + j]
@@ -263,12 +269,7 @@ def mean_embeddings(model, dna, seqs: Sequence[str], max_len: int) -> np.ndarray
                 dna.encode(s, add_special_tokens=True).astype(np.int64)[:max_len]
                 for s in seqs[i : i + 16]
             ]
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), dna.pad_id, dtype=torch.long)
-            att = torch.zeros_like(ids)
-            for j, r in enumerate(rows):
-                ids[j, : len(r)] = torch.from_numpy(r)
-                att[j, : len(r)] = 1
+            ids, att = _padded(rows, dna.pad_id)
             h = model(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states[
                 -1
             ]
