@@ -15,6 +15,7 @@ from torch import nn
 
 from dnalm.core.alphabet import encode_sequences, one_hot
 from dnalm.core.errors import ConfigError
+from dnalm.evaluation.metrics import auroc
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 from dnalm.interpretation.run import InterpretSettings, interpret_run
@@ -99,9 +100,9 @@ def test_token_attribution_is_spread_evenly_over_its_bases():
 
 
 def test_auroc_on_known_cases():
-    assert motifs.auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
-    assert motifs.auroc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)  # ties: mid-ranks
-    assert np.isnan(motifs.auroc([1, 2], [1, 1]))
+    assert auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert auroc([1, 1, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.5)  # ties: mid-ranks
+    assert np.isnan(auroc([1, 2], [1, 1]))
     track = np.array([[0.1, -5.0, 4.0, 0.2, 9.0], [0.0, 0.0, -1.0, 0.5, 0.0]])
     targets = np.array([[0, 7.1, 8.0, 0, 0], [0, 0, 6.5, 0, 0]])
     mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], bool)  # the 9.0 is padding

@@ -40,6 +40,7 @@ ALLOWED = {
         "tasks",
         "tokenization",
         "training",
+        "evaluation",
         "finetuning",
         "report",
     },

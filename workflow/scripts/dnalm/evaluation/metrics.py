@@ -73,6 +73,18 @@ def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.dot(tc, pc) / math.sqrt(np.dot(tc, tc) * np.dot(pc, pc)))
 
 
+def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """AUROC of `scores` for binary `labels` (Mann-Whitney U with mid-ranks for ties);
+    NaN when one class is absent."""
+    scores = np.asarray(scores, np.float64).ravel()
+    labels = np.asarray(labels, bool).ravel()
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = stats.rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def regression_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,

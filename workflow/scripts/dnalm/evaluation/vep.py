@@ -50,6 +50,7 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
+from dnalm.evaluation.metrics import auroc
 from dnalm.evaluation.variants import (
     Variant,
     check_variants,
@@ -325,7 +326,6 @@ def auroc_table(simulated: str | Path, scored: dict[str, str | Path]):
     synonymous (harmless) SNV, i.e. the AUROC of -score for the damaging class. Columns
     scorer, kind (model | baseline), comparison, auroc, n_damaging, n_synonymous."""
     import pandas as pd
-    from sklearn.metrics import roc_auc_score
 
     sim = pd.read_csv(simulated, sep="\t")
     scores = {b: ("baseline", sim.set_index("id")[b]) for b in BASELINES}
@@ -341,7 +341,7 @@ def auroc_table(simulated: str | Path, scored: dict[str, str | Path]):
             pair = sim[sim["class"].isin([damaging, "synonymous"])]
             y = (pair["class"] == damaging).to_numpy()
             x = -s.loc[pair["id"]].to_numpy(dtype=float)
-            auc = roc_auc_score(y, x) if 0 < y.sum() < len(y) else float("nan")
+            auc = auroc(x, y)
             rows.append([name, kind, f"{damaging}_vs_synonymous", auc, int(y.sum()),
                          int((~y).sum())])  # fmt: skip
     cols = ["scorer", "kind", "comparison", "auroc", "n_damaging", "n_synonymous"]

@@ -38,22 +38,9 @@ import numpy as np
 
 from dnalm.core.alphabet import BASES, N_CODE
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.evaluation.metrics import auroc
 
-# ----------------------------------------------------------------------------- AUROC
-
-
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """AUROC of `scores` for binary `labels` (Mann-Whitney U with mid-ranks for ties);
-    NaN when one class is absent."""
-    from scipy.stats import rankdata
-
-    scores = np.asarray(scores, np.float64).ravel()
-    labels = np.asarray(labels, bool).ravel()
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+# --------------------------------------------------- bound vs unbound (evaluation.metrics.auroc)
 
 
 def bound_auroc(track: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:
