@@ -17,7 +17,6 @@ has a per-base-letter matrix (ISM; the gradients of the one-hot CNN).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -33,7 +32,7 @@ import torch
 from dnalm.core.alphabet import CODE_TO_BASE, encode_sequences
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_path, atomic_write
+from dnalm.core.io import atomic_path, atomic_write, read_json_object
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 
@@ -125,7 +124,7 @@ def onehot_explainer(
     from dnalm.core.config import CNNTrainConfig
     from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier
 
-    rec = _read_metrics(run_dir)
+    rec = read_json_object(run_dir / "metrics.json", "the run's metrics")
     cfg = CNNTrainConfig.from_dict(rec.get("config") or {})
     if kind == "per_base_regression":
         net = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
@@ -203,14 +202,6 @@ def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> E
         gradients,
         lambda c, m: m & (base_map(c, m) >= 0),
     )
-
-
-def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    f = run_dir / "metrics.json"
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputFormatError(f"{f}: cannot read the run's metrics ({err})") from err
 
 
 # ----------------------------------------------------------------------------- entry point
