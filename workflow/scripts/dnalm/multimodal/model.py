@@ -104,6 +104,25 @@ class DNATextForMaskedLM(BertPreTrainedModel):
         """1 where `input_ids` are DNA tokens, 0 for text (the modality mask)."""
         return (input_ids >= self.config.text_vocab_size).long()
 
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+    ):
+        """The BERT encoder's output over the bi-modal embeddings (no MLM head); the modality
+        mask is derived from the ids when not given."""
+        if modality_mask is None:
+            modality_mask = self.modality(input_ids)
+        return self.bert(
+            inputs_embeds=self.embed(input_ids),
+            attention_mask=attention_mask,
+            token_type_ids=modality_mask,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -115,15 +134,7 @@ class DNATextForMaskedLM(BertPreTrainedModel):
         **kwargs: Any,
     ) -> MaskedLMOutput:
         kwargs.pop("token_type_ids", None)
-        if modality_mask is None:
-            modality_mask = self.modality(input_ids)
-        out = self.bert(
-            inputs_embeds=self.embed(input_ids),
-            attention_mask=attention_mask,
-            token_type_ids=modality_mask,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
+        out = self.encode(input_ids, attention_mask, modality_mask, output_hidden_states)
         logits = self.cls(out.last_hidden_state)
         loss = None
         if labels is not None:

@@ -20,8 +20,8 @@ What is embedded:
   than the model's positions keeps its first DNA tokens and the closing ``</dna> [SEP]``.
 
 The DNA+text model class has no token table for :func:`embed_sequences` to call through
-``base_model``; :class:`Encoder` runs the bi-modal embedding and the BERT encoder and returns
-their hidden states (no MLM head).
+``base_model``; :class:`Encoder` returns the hidden states of
+:meth:`DNATextForMaskedLM.encode` (the bi-modal embedding and the BERT encoder, no MLM head).
 """
 
 from __future__ import annotations
@@ -59,13 +59,8 @@ class Encoder(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask=None, output_hidden_states=True, **_):
-        m = self.model
-        return m.bert(
-            inputs_embeds=m.embed(input_ids),
-            attention_mask=attention_mask,
-            token_type_ids=m.modality(input_ids),
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        return self.model.encode(
+            input_ids, attention_mask, output_hidden_states=output_hidden_states
         )
 
 
