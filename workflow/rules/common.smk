@@ -1,5 +1,4 @@
 # Sample sheet, config validation, input functions and wildcard constraints. No rules here.
-import math
 import sys
 from types import SimpleNamespace
 from pathlib import Path
@@ -20,6 +19,7 @@ from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
 from dnalm.tasks.generated import check_generated_task  # noqa: E402
+from dnalm.generation.sequences import prefix_length  # noqa: E402
 from dnalm.genome.contigs import contig_names  # noqa: E402
 from dnalm.genome.corpora import (  # noqa: E402
     check_contig_lists,
@@ -446,8 +446,10 @@ def generated_task_params(task):
     model = gen["model"]
     spec = generate_corpus(model)
     unit = token_unit(TOKENIZERS[PRETRAIN_MODELS[model]["tokenizer"]])
-    step = math.lcm(unit, 3) if spec["source"] == "cds" else unit
-    prompt_nt = GENERATE["prefix_nt"] - GENERATE["prefix_nt"] % step
+    try:
+        prompt_nt = prefix_length(GENERATE["prefix_nt"], unit, spec["source"] == "cds")
+    except DnalmError as err:
+        raise WorkflowError(str(err)) from None
     return {
         "role": gen["role"],
         "keep_prompt": bool(gen["keep_prompt"]),

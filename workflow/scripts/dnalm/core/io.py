@@ -196,6 +196,30 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
         yield header, "".join(chunks), hline
 
 
+def read_fasta_files(
+    paths: Iterable[str | os.PathLike],
+) -> Iterator[tuple[int, str, str, int]]:
+    """Yield (file index, record id, sequence, header line) of every record of the FASTA
+    files, in order. The id is the header's first word (``file:line`` without one), made
+    unique by the file's position (``id#i``) when an earlier record already has it, so that
+    records of several samples' files keep distinct ids."""
+    seen: set[str] = set()
+    for i, path in enumerate(paths):
+        for header, seq, lineno in read_fasta(path):
+            sid = header.split()[0] if header.split() else f"{os.path.basename(path)}:{lineno}"
+            if sid in seen:
+                sid = f"{sid}#{i}"
+            seen.add(sid)
+            yield i, sid, seq, lineno
+
+
+def header_tags(header: str) -> tuple[str, dict[str, str]]:
+    """(id, {key: value}) of a FASTA header ``id key=value key=value ...`` (words without
+    ``=`` are ignored); the id is "" for an empty header."""
+    parts = header.split()
+    return (parts[0] if parts else ""), dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+
+
 def write_fasta(fh, records: Iterable[tuple[str, str]], width: int = 80) -> int:
     """Write (header, sequence) pairs; returns the number written."""
     n = 0

@@ -33,13 +33,19 @@ from tqdm import tqdm
 
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError
-from dnalm.core.io import atomic_write, read_fasta, write_fasta
+from dnalm.core.io import atomic_write, header_tags, read_fasta, write_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embed import embed_sequences, load_text_tokenizer
 from dnalm.evaluation.inference import LoadedModel, encode_prefix, sample_continuation
 from dnalm.generation.markov import MarkovSampler
 from dnalm.generation.metrics import KmerIndex, set_metrics
-from dnalm.generation.sequences import Record, choose_held_out, properties, read_sequences
+from dnalm.generation.sequences import (
+    Record,
+    choose_held_out,
+    prefix_length,
+    properties,
+    read_sequences,
+)
 from dnalm.modeling.loader import load_model_folder
 
 log = logging.getLogger(__name__)
@@ -57,18 +63,6 @@ TSV_COLUMNS = [
     "orf_check",
     "stop",
 ]
-
-
-def prefix_length(prefix_nt: int, unit: int, cds: bool) -> int:
-    """`prefix_nt` rounded down to whole tokens (and whole codons on a CDS corpus)."""
-    step = math.lcm(unit, 3) if cds else unit
-    n = prefix_nt - prefix_nt % step
-    if n < step:
-        raise ConfigError(
-            f"generate.prefix_nt {prefix_nt} is shorter than one unit ({step} nt: whole "
-            f"tokens{' and codons' if cds else ''}); raise it"
-        )
-    return n
 
 
 def _check(settings: Mapping) -> None:
@@ -99,13 +93,10 @@ def read_set(path: str | os.PathLike) -> list[Record]:
     """Records of a set written by :func:`generate_sets`."""
     out = []
     for header, seq, _ in read_fasta(path):
-        parts = header.split()
-        tags = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        sid, tags = header_tags(header)
         pid = tags.get("prefix_id", "-")
         out.append(
-            Record(
-                parts[0], seq, tags.get("kind", ""), "" if pid == "-" else pid, tags.get("stop", "")
-            )
+            Record(sid, seq, tags.get("kind", ""), "" if pid == "-" else pid, tags.get("stop", ""))
         )
     return out
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dnalm.core.errors import InputFormatError
-from dnalm.core.io import read_fasta
+from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import read_fasta_files
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,19 @@ class Record:
 def read_sequences(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
     """(id, cleaned sequence) of every record of the FASTA files, in order; ids are made
     unique by the file's position when two files share one (samples are separate files)."""
-    out, seen = [], set()
-    for i, path in enumerate(paths):
-        for header, seq, lineno in read_fasta(path):
-            sid = header.split()[0] if header.split() else f"{os.path.basename(path)}:{lineno}"
-            if sid in seen:
-                sid = f"{sid}#{i}"
-            seen.add(sid)
-            out.append((sid, clean(seq)))
-    return out
+    return [(sid, clean(seq)) for _, sid, seq, _ in read_fasta_files(paths)]
+
+
+def prefix_length(prefix_nt: int, unit: int, cds: bool) -> int:
+    """`prefix_nt` rounded down to whole tokens (and whole codons on a CDS corpus)."""
+    step = math.lcm(unit, 3) if cds else unit
+    n = prefix_nt - prefix_nt % step
+    if n < step:
+        raise ConfigError(
+            f"generate.prefix_nt {prefix_nt} is shorter than one unit ({step} nt: whole "
+            f"tokens{' and codons' if cds else ''}); raise it"
+        )
+    return n
 
 
 def choose_held_out(

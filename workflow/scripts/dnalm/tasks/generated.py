@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write, read_fasta
+from dnalm.core.io import atomic_write, header_tags, read_fasta, read_fasta_files
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,8 @@ def prompt_species(prompt_fastas: Sequence[tuple[str | os.PathLike, str]]) -> di
     """{CDS id: species} of the prompting test FASTAs ((path, species) in the generation
     stage's order), ids made unique as :func:`dnalm.generation.sequences.read_sequences`
     makes them."""
-    out: dict[str, str] = {}
-    for i, (path, species) in enumerate(prompt_fastas):
-        for header, _seq, lineno in read_fasta(path):
-            sid = header.split()[0] if header.split() else f"{os.path.basename(path)}:{lineno}"
-            if sid in out:
-                sid = f"{sid}#{i}"
-            out[sid] = str(species)
-    return out
+    paths = [path for path, _ in prompt_fastas]
+    return {sid: str(prompt_fastas[i][1]) for i, sid, _seq, _line in read_fasta_files(paths)}
 
 
 def generated_rows(
@@ -64,24 +58,23 @@ def generated_rows(
         raise ConfigError(f"prompt_nt must be >= 0, got {prompt_nt}")
     rows, n_free, n_empty = [], 0, 0
     for header, seq, line in read_fasta(fasta):
-        parts = header.split()
-        if not parts:
+        rid, tags = header_tags(header)
+        if not rid:
             raise InputFormatError(f"{fasta}:{line}: FASTA record without an id")
-        tags = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
         pid = tags.get("prefix_id", "-")
         if pid in ("-", ""):
             n_free += 1
             continue
         if pid not in species_of:
             raise InputFormatError(
-                f"{fasta}:{line}: record {parts[0]} was prompted by {pid!r}, which is not in "
+                f"{fasta}:{line}: record {rid} was prompted by {pid!r}, which is not in "
                 "the prompting test FASTAs; was the set generated from another corpus?"
             )
         body = seq if keep_prompt else seq[prompt_nt:]
         if not body:
             n_empty += 1
             continue
-        rows.append({"id": parts[0], "sequence": body, "label": species_of[pid], "prompt_id": pid})
+        rows.append({"id": rid, "sequence": body, "label": species_of[pid], "prompt_id": pid})
     if n_free or n_empty:
         log.info(
             "%s: left out %d free sample(s) (no prompt, no species) and %d sample(s) with "
