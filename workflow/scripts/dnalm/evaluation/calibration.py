@@ -22,16 +22,15 @@ columns) and :func:`from_probabilities` takes labels, classes and a probability 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import InputFormatError
+from dnalm.core.io import read_json_object
 from dnalm.core.predictions import read_sequence
 
 #: Equal-width confidence bins over [0, 1] of the reliability diagram and of the ECE.
@@ -124,11 +123,7 @@ def probe_table_curves(table_tsv: str | os.PathLike) -> dict[str, list[tuple[str
     out: dict[str, list[tuple[str, dict]]] = {}
     for rec in df.to_dict("records"):
         kind = str(rec.get("probe_kind") or "logreg")
-        try:
-            calib = json.loads(Path(rec["metrics_file"]).read_text(encoding="utf-8"))
-            calib = calib.get("calibration")
-        except (OSError, ValueError) as err:
-            raise InputFormatError(f"{rec['metrics_file']}: unreadable metrics ({err})") from err
+        calib = read_json_object(rec["metrics_file"], "a probe row's metrics").get("calibration")
         if calib:
             out.setdefault(kind, []).append((f"{rec['model']} ({rec['regime']})", calib))
     return out
