@@ -13,6 +13,7 @@ from dnalm.core.config import (  # noqa: E402
     check_config_names,
     drop_null_entries,
     restore_training_settings,
+    token_width,
     user_training_settings,
 )
 from dnalm.core.errors import DnalmError  # noqa: E402
@@ -445,7 +446,7 @@ def generated_task_params(task):
         return None
     model = gen["model"]
     spec = generate_corpus(model)
-    unit = token_unit(TOKENIZERS[PRETRAIN_MODELS[model]["tokenizer"]])
+    unit = token_width(TOKENIZERS[PRETRAIN_MODELS[model]["tokenizer"]])
     try:
         prompt_nt = prefix_length(GENERATE["prefix_nt"], unit, spec["source"] == "cds")
     except DnalmError as err:
@@ -1007,14 +1008,6 @@ def generate_reference():
             f"(defined: {', '.join(sorted(PRETRAIN_MODELS)) or 'none'})"
         )
     return ref
-
-
-def token_unit(tokenizer_spec):
-    """Nucleotides per token of a fixed-width tokenizer (codon 3, k-mer k), else 1."""
-    kind = tokenizer_spec.get("type")
-    if kind == "codon":
-        return 3
-    return int(tokenizer_spec.get("k", 1)) if kind == "kmer" else 1
 
 
 def generate_enabled():

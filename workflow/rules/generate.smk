@@ -25,7 +25,7 @@ rule generate:
         model_dir=lambda wc: run_dir("pretrain", wc.model),
         out_dir=lambda wc: f"results/generate/{wc.model}",
         settings=GENERATE,
-        unit=lambda wc: token_unit(TOKENIZERS[PRETRAIN_MODELS[wc.model]["tokenizer"]]),
+        unit=lambda wc: token_width(TOKENIZERS[PRETRAIN_MODELS[wc.model]["tokenizer"]]),
         cds=lambda wc: generate_corpus(wc.model)["source"] == "cds",
         reference=lambda wc: generate_reference() or "",
         reference_dir=lambda wc: (

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from dnalm.core.alphabet import reverse_complement
+from dnalm.core.config import token_width
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
@@ -65,15 +66,6 @@ log = logging.getLogger(__name__)
 INFO_KEY = "DNALM_LLR"
 EDGES = ("error", "clip")
 _WARNED: list[bool] = []  # the context-cut warning is given once per process
-
-
-def token_width(spec: dict | None) -> int:
-    """Nucleotides per token of a fixed-width non-overlapping tokenizer (codon 3, k-mer
-    k), else 1."""
-    kind = (spec or {}).get("type")
-    if kind == "codon":
-        return 3
-    return int((spec or {}).get("k", 1)) if kind == "kmer" else 1
 
 
 def window_bounds(
