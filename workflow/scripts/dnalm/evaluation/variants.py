@@ -47,12 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dnalm.core.alphabet import BASES
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_write, open_text, read_fasta
 
 log = logging.getLogger(__name__)
 
-BASES = "ACGT"
 SKIP_KINDS = ("indel", "symbolic", "no_alt", "ambiguous")
 CLASSES = ("synonymous", "missense", "nonsense")
 

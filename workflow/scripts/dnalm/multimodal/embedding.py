@@ -29,9 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dnalm.core.alphabet import BASES as ACGT
 from dnalm.core.errors import ConfigError
 
-BASES = "ACGTN"
+#: the bases of a DNA token; base id = index + 1 (0 pads), i.e. core.alphabet code + 1
+BASES = ACGT + "N"
 POSITIONS = ("alibi", "rotary")
 POOLINGS = ("mean", "first", "last")
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dnalm.core.alphabet import kmer_frequencies
+from dnalm.core.alphabet import BASES, kmer_frequencies
 from dnalm.core.errors import ConfigError
 from dnalm.multimodal.corpus import product_sentence
 from dnalm.multimodal.train import Vocab, masked_batch, token_losses
@@ -77,7 +77,7 @@ def _padded(rows: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torc
 
 def random_dna(seq: str, rng: np.random.Generator) -> str:
     """A uniform random ACGT sequence as long as `seq`."""
-    return "".join(np.array(list("ACGT"))[rng.integers(0, 4, len(seq))])
+    return "".join(np.array(list(BASES))[rng.integers(0, 4, len(seq))])
 
 
 def loss_table(model, tok, test: pd.DataFrame, max_len: int, seed: int = 0) -> dict[str, float]:

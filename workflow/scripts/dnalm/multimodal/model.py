@@ -28,7 +28,7 @@ from transformers import BertConfig, BertModel
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
-from dnalm.multimodal.embedding import BiModalEmbedding, DnaTokenEmbedder, dim_check
+from dnalm.multimodal.embedding import BASES, BiModalEmbedding, DnaTokenEmbedder, dim_check
 
 MODEL_TYPE = "dnalm_dnatext"
 
@@ -166,7 +166,7 @@ def build_config(
 ) -> DNATextConfig:
     """A config from the ``dnatext`` config's ``model`` block (hidden_size, layers, heads,
     base_* and pooling keys) for DNA token strings `tokens`."""
-    longest = max((len(t) for t in tokens if set(t) <= set("ACGTN")), default=1)
+    longest = max((len(t) for t in tokens if set(t) <= set(BASES)), default=1)
     return DNATextConfig(
         text_vocab_size=text_vocab_size,
         dna_tokens=tokens,
