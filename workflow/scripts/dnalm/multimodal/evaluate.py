@@ -31,7 +31,7 @@ import torch
 from dnalm.core.alphabet import BASES, kmer_frequencies
 from dnalm.core.errors import ConfigError
 from dnalm.multimodal.corpus import product_sentence
-from dnalm.multimodal.train import Vocab, masked_batch, token_losses
+from dnalm.multimodal.train import Vocab, collate, masked_batch, token_losses
 
 
 def _mean_loss(model, rows, vocab, modality, seed, max_len, batch_size=16) -> float:
@@ -66,13 +66,8 @@ def _mean_loss(model, rows, vocab, modality, seed, max_len, batch_size=16) -> fl
 
 def _padded(rows: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Id rows of different lengths as one right-padded batch and its attention mask."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    att = torch.zeros_like(ids)
-    for j, r in enumerate(rows):
-        ids[j, : len(r)] = torch.from_numpy(np.asarray(r, dtype=np.int64))
-        att[j, : len(r)] = 1
-    return ids, att
+    ids, att = collate([np.asarray(r, dtype=np.int64) for r in rows], pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(att)
 
 
 def random_dna(seq: str, rng: np.random.Generator) -> str:

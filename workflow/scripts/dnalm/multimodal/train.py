@@ -109,14 +109,20 @@ def mask_row(
     return inputs, labels
 
 
-def collate(rows: Sequence[np.ndarray], pad_id: int, max_len: int) -> np.ndarray:
-    """Right-padded int64 matrix of `rows`, each cut to `max_len` (keeping its last id)."""
-    n = min(max_len, max(len(r) for r in rows))
+def collate(
+    rows: Sequence[np.ndarray], pad_id: int, max_len: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(right-padded int64 matrix of `rows`, each cut to `max_len` keeping its last id (None:
+    no cut), and its attention mask)."""
+    longest = max(len(r) for r in rows)
+    n = longest if max_len is None else min(max_len, longest)
     out = np.full((len(rows), n), pad_id, np.int64)
+    attention = np.zeros_like(out)
     for i, r in enumerate(rows):
         r = np.concatenate([r[: n - 1], r[-1:]]) if len(r) > n else r
         out[i, : len(r)] = r
-    return out
+        attention[i, : len(r)] = 1
+    return out, attention
 
 
 def masked_batch(
@@ -129,14 +135,11 @@ def masked_batch(
     replace: bool = True,
 ) -> dict[str, torch.Tensor]:
     """A training/evaluation batch: input_ids, attention_mask, labels (modality from ids)."""
-    ids = collate(rows, vocab.pad_id, max_len)
+    ids, attention = collate(rows, vocab.pad_id, max_len)
     inputs, labels = ids.copy(), np.full_like(ids, -100)
     for i, r in enumerate(rows):
         n = min(len(r), ids.shape[1])
         inputs[i, :n], labels[i, :n] = mask_row(ids[i, :n], vocab, rng, prob, modality, replace)
-    attention = np.zeros_like(ids)
-    for i, r in enumerate(rows):
-        attention[i, : min(len(r), ids.shape[1])] = 1
     return {
         "input_ids": torch.from_numpy(inputs),
         "attention_mask": torch.from_numpy(attention),
