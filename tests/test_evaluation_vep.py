@@ -221,6 +221,24 @@ def test_cli(models, tmp_path, capsys):
     assert "bad.vcf:3: REF A does not match" in capsys.readouterr().err
 
 
+def test_a_failure_after_scored_lines_leaves_no_output(models, tmp_path, capsys):
+    """The second SNV's window runs off the contig (edge error) after the first was scored:
+    the error names that line, and neither the TSV nor the VCF copy is left behind."""
+    fa = write(tmp_path / "g.fa", f">c1\n{CONTIG}\n")
+    vcf = write(
+        tmp_path / "in.vcf",
+        HEAD + f"c1\t10\tok\t{CONTIG[9]}\tT\t.\t.\t.\nc1\t2\tedge\t{CONTIG[1]}\tT\t.\t.\t.\n",
+    )
+    out, out_vcf = tmp_path / "o.tsv", tmp_path / "o.vcf"
+    args = ["vep", "--model", str(models["gpt"]), "--vcf", str(vcf), "--fasta", str(fa)]
+    code = cli_main([*args, "--out", str(out), "--out-vcf", str(out_vcf), "--window", "16"])
+    assert code == 2
+    assert "in.vcf:4: the 16-nt window around the variant runs off the contig" in (
+        capsys.readouterr().err
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "in.vcf"]
+
+
 def test_simulation_check_on_real_cds_with_auroc_table_and_figure(shared_data, tmp_path):
     """The rule's path end to end on the shared E. coli CDS (half as held-out contigs, half
     as training sequences for the baselines), and the AUROC table's direction: a scorer
