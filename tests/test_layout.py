@@ -25,6 +25,7 @@ RULES = REPO / "workflow" / "rules"
 #: package -> the packages it may import (besides itself)
 ALLOWED = {
     "core": set(),
+    "kinds": {"core"},
     "report": {"core"},
     "genome": {"core", "report"},
     "tasks": {"core", "genome"},
@@ -46,6 +47,10 @@ ALLOWED = {
     },
     "multimodal": {"core", "tokenization", "modeling", "training", "evaluation"},
 }
+# the registry of kinds is torch-free and below every stage: any stage may read it
+for _package, _allowed in ALLOWED.items():
+    if _package not in ("core", "kinds"):
+        _allowed.add("kinds")
 #: rule file -> the stage packages its scripts use (besides core and report)
 RULE_PACKAGES = {
     "download": {"genome"},
