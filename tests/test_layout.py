@@ -6,7 +6,9 @@
   file only, so a reader who opens a rule file finds its code in one place;
 - no library module is over 800 lines;
 - one implementation of the things that used to exist several times (reverse complement,
-  k-mer names, device choice, precision, model-folder loading).
+  k-mer names, device choice, precision, model-folder loading);
+- the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
+  dnalm.core.artifacts, and imported from it everywhere else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from dnalm.core import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "workflow" / "scripts" / "dnalm"
@@ -187,3 +191,39 @@ def test_no_private_translation_tables_outside_the_alphabet():
         if p.name != "alphabet.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert not hits, hits
+
+
+#: TEMPORARY allow-list: the training-loop modules that still spell output file names as
+#: string literals while the training loop is rewritten. Empty it (and delete it) once they
+#: import the names from dnalm.core.artifacts.
+BARE_NAMES_ALLOWED = {
+    "dnalm/training/checkpoint.py",
+    "dnalm/training/fit.py",
+    "dnalm/training/lm_data.py",
+    "dnalm/training/lm_eval.py",
+    "dnalm/training/pretrain.py",
+    "dnalm/finetuning/finetune.py",
+    "pretrain.py",
+}
+
+
+def test_output_file_names_come_from_the_artifacts_module():
+    """No string literal equal to a name of dnalm.core.artifacts (``"metrics.json"``) in a
+    library module or rule script other than the artifacts module itself."""
+    names = set(artifacts.ALL)
+    assert {"run.json", "metrics.json", "curves.csv"} <= names
+    bare = {}
+    for path in sorted({*LIB.rglob("*.py"), *SCRIPTS.glob("*.py")}):
+        rel = str(path.relative_to(SCRIPTS))
+        if rel == "dnalm/core/artifacts.py" or rel in BARE_NAMES_ALLOWED:
+            continue
+        hits = sorted(
+            {
+                node.value
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, ast.Constant) and node.value in names
+            }
+        )
+        if hits:
+            bare[rel] = hits
+    assert not bare, f"use the names of dnalm.core.artifacts instead of: {bare}"

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from dnalm.core.artifacts import PREDICTIONS_NPZ
 from dnalm.core.smk import run_script
 from dnalm.report import figures
 
@@ -9,7 +10,7 @@ from dnalm.report import figures
 def main(smk):
     npz = {}
     for m in smk.input:
-        f = Path(m).parent / "predictions.npz"
+        f = Path(m).parent / PREDICTIONS_NPZ
         if f.is_file():
             npz[f.parent.name] = f
     figures.plot_tracks(npz, smk.output[0], n_windows=int(smk.params.n_windows))

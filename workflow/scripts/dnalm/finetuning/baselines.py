@@ -59,6 +59,13 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import kmer_frequencies_sparse, one_hot
+from dnalm.core.artifacts import (
+    CURVES_CSV,
+    METRICS_JSON,
+    PREDICTIONS_TSV,
+    SELECTION_CSV,
+    WEIGHTS_SAFETENSORS,
+)
 from dnalm.core.config import CNNTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
@@ -170,13 +177,13 @@ def train_onehot_cnn(
 
     from safetensors.torch import save_file
 
-    with atomic_path(out_dir / "model.safetensors") as tmp:
+    with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-    save_curves(out_dir / "curves.csv", result.curves)
+    save_curves(out_dir / CURVES_CSV, result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")
     return write_metrics_json(
-        out_dir / "metrics.json",
+        out_dir / METRICS_JSON,
         model=model_name,
         tokenizer="onehot",
         regime="baseline",
@@ -335,11 +342,11 @@ def run_kmer_baseline(
         chosen = {"alpha": best_a}
         name = "kmer_ridge"
 
-    with atomic_write(out_dir / "selection.csv") as fh:
+    with atomic_write(out_dir / SELECTION_CSV) as fh:
         pd.DataFrame(selection).to_csv(fh, index=False, float_format="%.6g")
-    save_predictions_tsv(out_dir / "predictions.tsv", table)
+    save_predictions_tsv(out_dir / PREDICTIONS_TSV, table)
     return write_metrics_json(
-        out_dir / "metrics.json",
+        out_dir / METRICS_JSON,
         model=name,
         tokenizer=f"kmer{k}",
         regime="baseline",

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from dnalm.core.artifacts import SAMPLES_TSV
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError
 from dnalm.core.io import atomic_write, header_tags, read_fasta, write_fasta
@@ -171,7 +172,7 @@ def generate_sets(
     _write_fasta(out_dir / "samples.fa.gz", samples)
     _write_fasta(out_dir / "markov.fa.gz", markov)
     _write_fasta(out_dir / "natural.fa.gz", natural)
-    with atomic_write(out_dir / "samples.tsv") as fh:
+    with atomic_write(out_dir / SAMPLES_TSV) as fh:
         w = csv.DictWriter(fh, TSV_COLUMNS, delimiter="\t", lineterminator="\n")
         w.writeheader()
         for source, recs in zip(SOURCES, (samples, markov, natural), strict=True):

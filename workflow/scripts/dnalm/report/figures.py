@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dnalm.core.artifacts import CURVES_CSV, METRICS_JSON, RUN_JSON, read_metrics, read_run_record
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, read_json_object
 from dnalm.core.predictions import read_per_base
@@ -296,7 +297,7 @@ def plot_pretrain_curves(
     items = _nonempty(model_dirs, "model folders")
     curves = {}
     for name, folder in items:
-        df = _read_csv(folder / "curves.csv", "pretraining curves", (*CURVE_REQUIRED, x))
+        df = _read_csv(folder / CURVES_CSV, "pretraining curves", (*CURVE_REQUIRED, x))
         curves[name] = df
     colours = dict(zip(curves, palette(len(curves)), strict=True))
     with style():
@@ -331,10 +332,10 @@ def plot_pretrain_curves(
 
 
 def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
-    run = read_json_object(folder / "run.json", "pretraining run record")
+    run = read_run_record(folder, "pretraining run record")
     secs = _num(run.get("train_seconds"))
     if not math.isfinite(secs):
-        raise InputFormatError(f"{folder / 'run.json'}: no numeric 'train_seconds'")
+        raise InputFormatError(f"{folder / RUN_JSON}: no numeric 'train_seconds'")
     tokens = _num(run.get("tokens_seen"))
     tok = run.get("tokenizer")
     if isinstance(tok, Mapping):
@@ -350,7 +351,7 @@ def _pretrain_record(name: str, folder: Path) -> dict[str, Any]:
         "baseline_bpn": math.nan,
         "baseline_name": "",
     }
-    metrics_path = folder / "metrics.json"
+    metrics_path = folder / METRICS_JSON
     if metrics_path.is_file():  # absent when test_eval is off
         m = read_json_object(metrics_path, "pretraining test metrics")
         rec["test_bpn"] = _num((m.get("model") or {}).get("bits_per_nt"))
@@ -374,12 +375,8 @@ def pretrain_table(model_dirs: Mapping[str, str | os.PathLike]) -> pd.DataFrame:
     rows = []
     for name, folder in model_dirs.items():
         folder = Path(folder)
-        run = read_json_object(folder / "run.json", "run record")
-        metrics = (
-            read_json_object(folder / "metrics.json", "test metrics")
-            if (folder / "metrics.json").is_file()
-            else {}
-        )
+        run = read_run_record(folder, "run record")
+        metrics = read_metrics(folder, "test metrics") if (folder / METRICS_JSON).is_file() else {}
         model, base = metrics.get("model") or {}, metrics.get("baseline") or {}
         params = run.get("params") or {}
         rows.append(
@@ -475,7 +472,7 @@ def _is_kmer_run(name: str, folder: Path) -> bool:
     """k-mer baselines are fitted in one shot and write no curves.csv."""
     if _KMER_RUN.match(name) or _KMER_RUN.match(folder.name):
         return True
-    metrics = folder / "metrics.json"
+    metrics = folder / METRICS_JSON
     if metrics.is_file():
         with contextlib.suppress(InputFormatError):
             return str(read_json_object(metrics, "metrics").get("tokenizer", "")).startswith("kmer")
@@ -494,14 +491,14 @@ def plot_finetune_curves(
     curves: dict[str, pd.DataFrame] = {}
     metric_name = None
     for name, folder in items:
-        path = folder / "curves.csv"
+        path = folder / CURVES_CSV
         if not path.is_file() and _is_kmer_run(name, folder):
             log.info("%s: k-mer baseline has no training curves; skipped", name)
             continue
         curves[name] = _read_csv(path, "fine-tuning curves", FT_CURVE_REQUIRED)
-        if metric_name is None and (folder / "metrics.json").is_file():
+        if metric_name is None and (folder / METRICS_JSON).is_file():
             with contextlib.suppress(InputFormatError):
-                kind = read_json_object(folder / "metrics.json", "metrics").get("kind")
+                kind = read_metrics(folder, "metrics").get("kind")
                 metric_name = MAIN_METRIC.get(str(kind))
     if not curves:
         raise InputFormatError(f"none of the runs {[n for n, _ in items]} has a curves.csv to plot")
