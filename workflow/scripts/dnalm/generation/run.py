@@ -37,9 +37,10 @@ from dnalm.core.errors import ConfigError
 from dnalm.core.io import atomic_write, header_tags, read_fasta, write_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embed import embed_sequences, load_text_tokenizer
-from dnalm.evaluation.inference import LoadedModel, encode_prefix, sample_continuation
+from dnalm.evaluation.inference import LoadedModel
 from dnalm.generation.markov import MarkovSampler
 from dnalm.generation.metrics import KmerIndex, set_metrics
+from dnalm.generation.sampling import encode_prefix, sample_continuation
 from dnalm.generation.sequences import (
     Record,
     choose_held_out,
