@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,6 +124,24 @@ def test_allowed_edges_have_no_cycle():
 
     for pkg in ALLOWED:
         visit(pkg, ())
+
+
+def test_core_is_torch_free():
+    """core is below every stage, the torch-free ones (genome, tasks, report) included:
+    importing its modules (but device.py, the torch device choice) loads no torch."""
+    modules = sorted(
+        f"dnalm.core.{p.stem}" for p in (LIB / "core").glob("*.py") if p.stem != "device"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = sorted({'torch', 'transformers', 'safetensors'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def rule_scripts() -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """Report figures (dnalm.report.figures) drawn from small inputs written in the workflow's own
 formats
-(by the writers of dnalm.training.pretrain, dnalm.evaluation.metrics and dnalm.evaluation.probe
+(by the writers of dnalm.training.pretrain, dnalm.core.metrics and dnalm.evaluation.probe
 where they exist).
 
 What a figure shows is checked through its SVG: matplotlib writes every text element there
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.metrics import write_metrics_json
+from dnalm.core.metrics import write_metrics_json
 from dnalm.evaluation.probe import assemble_table
 from dnalm.report import figures
 from dnalm.training.pretrain import write_pretrain_curves

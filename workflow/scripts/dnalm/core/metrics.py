@@ -1,5 +1,7 @@
 """Evaluation metrics of the fine-tuning stage, shared by the baselines and the fine-tuned
-models so that every row of a comparison is computed by the same code.
+models so that every row of a comparison is computed by the same code, and the plain metrics
+(AUROC, Pearson r) of the probes, variant effects and motif attributions. Torch-free (numpy,
+scipy, scikit-learn), so that every stage may import it.
 
 All functions are pure: numpy arrays in, a plain ``dict`` out (JSON-ready after
 :func:`to_jsonable`). Undefined values (a Pearson r of a constant prediction, an AUPRC

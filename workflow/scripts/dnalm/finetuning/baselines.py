@@ -1,7 +1,7 @@
 """The baselines of the fine-tuning stage.
 
 Two baselines, both trained only on a task's train split, selected on its validation split
-and scored once on its test split with :mod:`dnalm.evaluation.metrics`:
+and scored once on its test split with :mod:`dnalm.core.metrics`:
 
 - **One-hot CNN** (:mod:`dnalm.modeling.cnn`): the DNA-LLM project's
   baseline. Bases are one-hot encoded (A, C, G, T; N and padding = all zeros), a
@@ -28,7 +28,7 @@ so its presence means the run finished):
 - ``predictions.npz`` (per-base: ``ids`` (N,), ``predictions`` and ``targets`` (N, L)
   float32 padded with 0, ``lengths`` (N,)) or ``predictions.tsv`` (sequence tasks: id,
   label, predicted and, for classification, one ``p_<class>`` column per class);
-- ``metrics.json``: see :func:`dnalm.evaluation.metrics.write_metrics_json`.
+- ``metrics.json``: see :func:`dnalm.core.metrics.write_metrics_json`.
 
 Augmentations (per-base regression, training batches only):
 
@@ -69,7 +69,7 @@ from dnalm.core.artifacts import (
 from dnalm.core.config import CNNTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
-from dnalm.evaluation.metrics import classification_metrics, regression_metrics, write_metrics_json
+from dnalm.core.metrics import classification_metrics, regression_metrics, write_metrics_json
 from dnalm.finetuning.data import (
     class_labels,
     discard_stale_checkpoints,

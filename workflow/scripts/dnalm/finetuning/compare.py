@@ -8,7 +8,7 @@ in the order of ``seeds``).
 
 Every row gets the percentile bootstrap 95% CI of its (seed-mean) main metric over its test
 items, and every row but the best baseline gets the paired bootstrap 95% CI of its
-difference to the best baseline on the same items (:mod:`dnalm.evaluation.stats`; both sides
+difference to the best baseline on the same items (:mod:`dnalm.core.stats`; both sides
 seed means, so the interval covers item sampling, while the sd covers training seeds). The
 table also names its metric and its split in words, because "r" of a per-base task has been
 read as a per-window mean elsewhere.
@@ -37,8 +37,7 @@ from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV
 from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import position_mask, read_per_base, read_sequence
 from dnalm.core.seeds import replicate_base
-from dnalm.evaluation.calibration import from_predictions_tsv
-from dnalm.evaluation.stats import (
+from dnalm.core.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
@@ -46,6 +45,7 @@ from dnalm.evaluation.stats import (
     paired_bootstrap,
     pearson_stats,
 )
+from dnalm.evaluation.calibration import from_predictions_tsv
 from dnalm.finetuning.finetune import METRIC_COLUMNS
 
 BASELINE_REGIME = "baseline"

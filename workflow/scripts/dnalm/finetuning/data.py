@@ -21,7 +21,7 @@ from dnalm.core.alphabet import encode_sequences
 from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV, SETTINGS_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
-from dnalm.evaluation.metrics import classification_metrics, regression_metrics
+from dnalm.core.metrics import classification_metrics, regression_metrics
 from dnalm.tasks.common import (
     KINDS,
     load_task,  # noqa: F401 (the task table every run reads)
