@@ -24,7 +24,7 @@ UMAP (:func:`umap_coords`) follows the post: 15 neighbours, cosine metric, a fix
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot state, no GUI backend),
 sized for a paper column or page width with 8-10 pt text, and written as PNG and
-SVG, each atomically, in the one style of :mod:`dnalm.report.figures`.
+SVG, each atomically, in the one style of :mod:`dnalm.report.style`.
 """
 
 from __future__ import annotations
