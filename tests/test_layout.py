@@ -34,7 +34,7 @@ ALLOWED = {
     "core": set(),
     "kinds": {"core"},
     "report": {"core"},
-    "genome": {"core", "report"},
+    "genome": {"core"},
     "tasks": {"core", "genome"},
     "tokenization": {"core"},
     "modeling": {"core", "tokenization"},
