@@ -23,20 +23,21 @@ from dnalm.core.io import read_json_object
 # ----------------------------------------------------------------- pretraining (models/{model})
 
 #: Pretraining run record (arch, params, tokens seen, tokenizer, git state). Written by
-#: dnalm.training.pretrain; read by dnalm.modeling.loader, dnalm.evaluation.scaling and the
-#: report's pretraining figures (:func:`read_run_record`).
+#: dnalm.training.pretrain; read by dnalm.modeling.loader, dnalm.evaluation.scaling and
+#: dnalm.report.pretrain_plots (:func:`read_run_record`).
 RUN_JSON = "run.json"
 #: Test metrics of a run as one JSON object. Pretraining: written by
 #: dnalm.training.lm_eval (``model.bits_per_nt`` ...); fine-tuning and baselines: by
 #: dnalm.core.metrics.write_metrics_json. Read by dnalm.evaluation.scaling,
-#: dnalm.interpretation.run and the report figures (:func:`read_metrics`).
+#: dnalm.interpretation.run, dnalm.report.pretrain_plots and dnalm.report.finetune_plots
+#: (:func:`read_metrics`).
 METRICS_JSON = "metrics.json"
 #: The pretraining test metrics as a table (one row per model and baseline); written by
 #: dnalm.training.lm_eval, read by people.
 METRICS_TSV = "metrics.tsv"
 #: Learning curves, one row per evaluation: written by dnalm.training.pretrain,
-#: dnalm.finetuning (finetune, baselines) and dnalm.multimodal.pipeline; read by the report
-#: figures (pretraining and fine-tuning curves).
+#: dnalm.finetuning (finetune, baselines) and dnalm.multimodal.pipeline; read by
+#: dnalm.report.pretrain_plots and dnalm.report.finetune_plots.
 CURVES_CSV = "curves.csv"
 #: The launch settings of a pretraining job (a JSON object); written by the rule script
 #: pretrain.py for the training processes it starts.
@@ -107,14 +108,18 @@ SUMMARY_TSV = "summary.tsv"
 #: dnalm.finetuning.compare and dnalm.evaluation.calibration.
 PREDICTIONS_TSV = "predictions.tsv"
 #: Per-base test predictions (arrays) of a per-base regression run; written by
-#: dnalm.finetuning.data, read by dnalm.finetuning.compare and the rule script
-#: finetune_tracks.py.
+#: dnalm.finetuning.data, read by dnalm.finetuning.compare and dnalm.report.finetune_plots
+#: (the rule script finetune_tracks.py).
 PREDICTIONS_NPZ = "predictions.npz"
 #: The fine-tuning settings a checkpoint folder was made with; written and checked by
 #: dnalm.finetuning.data.
 SETTINGS_JSON = "settings.json"
 #: The k-mer baseline's chosen features; written by dnalm.finetuning.baselines.
 SELECTION_CSV = "selection.csv"
+#: A task's comparison table (one row per run, seed replicates folded, bootstrap CIs); written
+#: by the rule script finetune_compare.py (dnalm.finetuning.compare), read by
+#: dnalm.report.finetune_plots and dnalm.report.reproduce.
+COMPARISON_TSV = "comparison.tsv"
 #: The task head's weights and the fine-tuning record of a fine-tuned model folder; written
 #: by dnalm.finetuning.finetune, read by dnalm.modeling.loader and dnalm.interpretation.run.
 HEAD_SAFETENSORS = "head.safetensors"
