@@ -13,6 +13,7 @@ import torch
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.evaluation import inference as inf
+from dnalm.generation import sampling as smp
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import VOCAB, make_corpus, save_tokenizer
 
@@ -85,14 +86,14 @@ def test_pseudo_log_likelihood_for_mlm(models):
     with pytest.raises(ConfigError, match="longer than the masked model's context"):
         inf.score_ids(lm, lm.encode("A" * 60))
     with pytest.raises(ConfigError, match="needs a causal"):
-        inf.next_tokens(lm, "ACG")
+        smp.next_tokens(lm, "ACG")
 
 
 def test_next_and_generate(models):
     lm = inf.LoadedModel.from_folder(models["gpt"])
-    top = inf.next_tokens(lm, "ACGTA", k=3)
+    top = smp.next_tokens(lm, "ACGTA", k=3)
     probs = [p for _, p in top]
-    everything = inf.next_tokens(lm, "ACGTA", k=100)
+    everything = smp.next_tokens(lm, "ACGTA", k=100)
     texts = {t for t, _ in everything}
     eos = lm.token_text(lm.eos_id)
     others = {lm.token_text(i) for i in lm.special if i != lm.eos_id}
@@ -101,15 +102,15 @@ def test_next_and_generate(models):
     assert eos in texts  # the end of a sequence is a real next token
     assert probs == sorted(probs, reverse=True)
     assert 0 < sum(probs) <= 1 + 1e-6
-    a = inf.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
-    b = inf.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
+    a = smp.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
+    b = smp.generate(lm, "ATG", n=3, max_new_tokens=30, temperature=0.8, top_k=4, seed=1)
     assert a == b
     assert all(s.startswith("ATG") and set(s) <= set("ACGTN") for s in a)
     assert all(len(s) <= 33 for s in a)
-    stops = inf.generate(lm, "ATG", n=5, max_new_tokens=60, seed=2, stop_codon=True)
+    stops = smp.generate(lm, "ATG", n=5, max_new_tokens=60, seed=2, stop_codon=True)
     for s in stops:
-        if len(s) % 3 == 0 and s[-3:] in inf.STOP_CODONS:
-            assert not any(s[i : i + 3] in inf.STOP_CODONS for i in range(3, len(s) - 3, 3))
+        if len(s) % 3 == 0 and s[-3:] in smp.STOP_CODONS:
+            assert not any(s[i : i + 3] in smp.STOP_CODONS for i in range(3, len(s) - 3, 3))
 
 
 def test_top_p_keeps_the_smallest_set_reaching_p():
@@ -117,7 +118,7 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     logits = probs.log()
 
     def kept(p):
-        return set(torch.isfinite(inf.filter_logits(logits, top_p=p)).nonzero().flatten().tolist())
+        return set(torch.isfinite(smp.filter_logits(logits, top_p=p)).nonzero().flatten().tolist())
 
     assert kept(0.5) == {1}  # the top token alone reaches 0.5
     assert kept(0.79) == {1, 3}
@@ -126,25 +127,25 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert kept(0.01) == {1}  # never empty
     assert kept(1.0) == {0, 1, 2, 3}
     assert set(
-        torch.isfinite(inf.filter_logits(logits, top_k=3, top_p=0.7)).nonzero().flatten().tolist()
+        torch.isfinite(smp.filter_logits(logits, top_k=3, top_p=0.7)).nonzero().flatten().tolist()
     ) == {1, 3}
     with pytest.raises(ConfigError, match="top_p"):
-        inf._check_sampling(1.0, None, 1.5)
+        smp._check_sampling(1.0, None, 1.5)
 
 
 def test_generate_with_top_p(models):
     lm = inf.LoadedModel.from_folder(models["gpt"])
     # with a tiny nucleus every step takes the most probable token: sampling is greedy
-    a = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=1, top_p=1e-6)
-    b = inf.generate(lm, "ACG", n=2, max_new_tokens=20, seed=7, top_p=1e-6)
+    a = smp.generate(lm, "ACG", n=2, max_new_tokens=20, seed=1, top_p=1e-6)
+    b = smp.generate(lm, "ACG", n=2, max_new_tokens=20, seed=7, top_p=1e-6)
     assert a == b
     assert a[0] == a[1]
-    ids = inf.encode_prefix(lm, "ACG")
-    greedy = inf.next_tokens(lm, "ACG", k=1)[0][0]
+    ids = smp.encode_prefix(lm, "ACG")
+    greedy = smp.next_tokens(lm, "ACG", k=1)[0][0]
     if greedy != lm.token_text(lm.eos_id):
         assert a[0][3] == greedy
     gen = torch.Generator().manual_seed(0)
-    seq, why = inf.sample_continuation(lm, ids, 5, 1.0, None, gen, top_p=0.9)
+    seq, why = smp.sample_continuation(lm, ids, 5, 1.0, None, gen, top_p=0.9)
     assert why in {"eos", "length_cap"}
     assert seq.startswith("ACG")
     assert len(seq) <= 8
@@ -165,7 +166,7 @@ def test_tokenizer_of_another_vocabulary_is_rejected(models, tmp_path):
 def test_cli_commands(models, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    inf.register(sub)
+    smp.register(sub)
     args = parser.parse_args(["next", "--model", str(models["gpt"]), "--prefix", "ACG"])
     assert args.func(args) == 0
     assert capsys.readouterr().out.startswith("token\tprobability\n")

@@ -1,4 +1,4 @@
-"""dnalm.evaluation.metrics: hand-computed small cases and agreement with scipy / scikit-learn."""
+"""dnalm.core.metrics: hand-computed small cases and agreement with scipy / scikit-learn."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from dnalm.evaluation.metrics import (
+from dnalm.core.metrics import (
     METRICS_JSON_KEYS,
     classification_metrics,
     pearson_r,

@@ -1,4 +1,4 @@
-"""Bootstrap confidence intervals of the comparison tables (dnalm.evaluation.stats,
+"""Bootstrap confidence intervals of the comparison tables (dnalm.core.stats,
 dnalm.finetuning.compare), checked against known cases: exact sufficient-statistic Pearson r,
 the normal-theory interval of a proportion, a paired difference with a known distribution."""
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from dnalm.core.errors import InputFormatError
-from dnalm.evaluation.metrics import pearson_r
-from dnalm.evaluation.stats import (
+from dnalm.core.metrics import pearson_r
+from dnalm.core.stats import (
     accuracy_stats,
     bootstrap,
     mean_sd,

@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from Bio import BiopythonParserWarning, SeqIO
 from Bio.Data import CodonTable
@@ -29,7 +30,7 @@ from dnalm.genome.cds import (
 )
 from dnalm.genome.cds_record import TSV_COLUMNS
 from dnalm.genome.gff import detect_format, read_cds_models
-from dnalm.genome.qc import qc_summary, read_cds_tables
+from dnalm.genome.qc import qc_summary, read_cds_tables, read_qc_summary, write_qc_summary
 from dnalm.report.cds_plots import plot_qc
 
 GBFF_FILES = [
@@ -552,6 +553,12 @@ def test_outputs_summary_and_plot(shared_data, tmp_path):
     png = tmp_path / "qc.png"
     plot_qc(summary.reset_index(), read_cds_tables(tsvs), png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the figure's rule reads the summary back from its TSV: the same table, the same figure
+    written = write_qc_summary(tsvs, tmp_path / "qc_summary.tsv")
+    back = read_qc_summary(tmp_path / "qc_summary.tsv")
+    pd.testing.assert_frame_equal(back, written)
+    plot_qc(back, read_cds_tables(tsvs), tmp_path / "qc_back.png")
+    assert (tmp_path / "qc_back.png").read_bytes() == png.read_bytes()
 
 
 def test_cli_subcommands(shared_data, tmp_path):

@@ -15,7 +15,7 @@ from torch import nn
 
 from dnalm.core.alphabet import encode_sequences, one_hot
 from dnalm.core.errors import ConfigError
-from dnalm.evaluation.metrics import auroc
+from dnalm.core.metrics import auroc
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 from dnalm.interpretation.run import InterpretSettings, interpret_run

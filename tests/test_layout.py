@@ -6,16 +6,23 @@
   file only, so a reader who opens a rule file finds its code in one place;
 - no library module is over 800 lines;
 - one implementation of the things that used to exist several times (reverse complement,
-  k-mer names, device choice, precision, model-folder loading).
+  k-mer names, device choice, precision, model-folder loading);
+- the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
+  dnalm.core.artifacts, and imported from it everywhere else.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from dnalm.core import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "workflow" / "scripts" / "dnalm"
@@ -27,7 +34,7 @@ ALLOWED = {
     "core": set(),
     "kinds": {"core"},
     "report": {"core"},
-    "genome": {"core", "report"},
+    "genome": {"core"},
     "tasks": {"core", "genome"},
     "tokenization": {"core"},
     "modeling": {"core", "tokenization"},
@@ -119,6 +126,24 @@ def test_allowed_edges_have_no_cycle():
         visit(pkg, ())
 
 
+def test_core_is_torch_free():
+    """core is below every stage, the torch-free ones (genome, tasks, report) included:
+    importing its modules (but device.py, the torch device choice) loads no torch."""
+    modules = sorted(
+        f"dnalm.core.{p.stem}" for p in (LIB / "core").glob("*.py") if p.stem != "device"
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = sorted({'torch', 'transformers', 'safetensors'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def rule_scripts() -> list[tuple[str, str]]:
     out = []
     for smk in sorted(RULES.glob("*.smk")):
@@ -187,3 +212,39 @@ def test_no_private_translation_tables_outside_the_alphabet():
         if p.name != "alphabet.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert not hits, hits
+
+
+#: TEMPORARY allow-list: the training-loop modules that still spell output file names as
+#: string literals while the training loop is rewritten. Empty it (and delete it) once they
+#: import the names from dnalm.core.artifacts.
+BARE_NAMES_ALLOWED = {
+    "dnalm/training/checkpoint.py",
+    "dnalm/training/fit.py",
+    "dnalm/training/lm_data.py",
+    "dnalm/training/lm_eval.py",
+    "dnalm/training/pretrain.py",
+    "dnalm/finetuning/finetune.py",
+    "pretrain.py",
+}
+
+
+def test_output_file_names_come_from_the_artifacts_module():
+    """No string literal equal to a name of dnalm.core.artifacts (``"metrics.json"``) in a
+    library module or rule script other than the artifacts module itself."""
+    names = set(artifacts.ALL)
+    assert {"run.json", "metrics.json", "curves.csv"} <= names
+    bare = {}
+    for path in sorted({*LIB.rglob("*.py"), *SCRIPTS.glob("*.py")}):
+        rel = str(path.relative_to(SCRIPTS))
+        if rel == "dnalm/core/artifacts.py" or rel in BARE_NAMES_ALLOWED:
+            continue
+        hits = sorted(
+            {
+                node.value
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, ast.Constant) and node.value in names
+            }
+        )
+        if hits:
+            bare[rel] = hits
+    assert not bare, f"use the names of dnalm.core.artifacts instead of: {bare}"

@@ -13,6 +13,7 @@ import torch
 from dnalm.cli import main
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.evaluation import inference as inf
+from dnalm.generation import sampling as smp
 from dnalm.modeling import models as dmodels
 from dnalm.modeling.loader import check_folder, load_model_folder
 from dnalm.tokenization import build as dtok
@@ -173,10 +174,10 @@ def test_cli_generate_and_next_still_work(gpt_dir, capsys):
 def test_library_rejects_bad_counts_and_prefixes(gpt_dir):
     lm = inf.LoadedModel.from_folder(gpt_dir)
     with pytest.raises(ConfigError, match="n must be a positive integer, got 0"):
-        inf.generate(lm, "ATG", n=0)
+        smp.generate(lm, "ATG", n=0)
     with pytest.raises(ConfigError, match="max_new_tokens must be a positive integer"):
-        inf.generate(lm, "ATG", max_new_tokens=-5)
+        smp.generate(lm, "ATG", max_new_tokens=-5)
     with pytest.raises(ConfigError, match="k must be a positive integer"):
-        inf.next_tokens(lm, "ATG", k=0)
+        smp.next_tokens(lm, "ATG", k=0)
     with pytest.raises(ConfigError, match=r"prefix 'AT-G': character '-' at position 3"):
-        inf.next_tokens(lm, "AT-G")
+        smp.next_tokens(lm, "AT-G")

@@ -81,7 +81,7 @@ SNAKEFILE = textwrap.dedent(
             ),
             svg="results/performance.svg",
         run:
-            from dnalm.report.figures import plot_performance
+            from dnalm.report.finetune_plots import plot_performance
 
             plot_performance(input[0], output.png, title="tiny report")
     """

@@ -1,6 +1,6 @@
-"""Report figures (dnalm.report.figures) drawn from small inputs written in the workflow's own
-formats
-(by the writers of dnalm.training.pretrain, dnalm.evaluation.metrics and dnalm.evaluation.probe
+"""Report figures (dnalm.report.style and the figure modules per stage) drawn from small inputs
+written in the workflow's own formats
+(by the writers of dnalm.training.pretrain, dnalm.core.metrics and dnalm.evaluation.probe
 where they exist).
 
 What a figure shows is checked through its SVG: matplotlib writes every text element there
@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.metrics import write_metrics_json
+from dnalm.core.metrics import write_metrics_json
 from dnalm.evaluation.probe import assemble_table
-from dnalm.report import figures
+from dnalm.report import finetune_plots, pretrain_plots, probe_plots, style
 from dnalm.training.pretrain import write_pretrain_curves
 from tests.support.browser import image_stats
 
-BASELINE_RGB = (0x9E, 0x9E, 0x9E)  # the baseline bar colour of dnalm.report.figures
+BASELINE_RGB = (0x9E, 0x9E, 0x9E)  # the baseline bar colour of dnalm.report.style
 
 
 def svg_texts(svg: Path) -> list[str]:
@@ -166,24 +166,24 @@ def comparison(path: Path, kind: str, rows: list[tuple]) -> Path:
 
 
 def test_save_writes_png_and_svg_atomically(tmp_path):
-    with figures.style():
-        fig = figures.new_figure(3, 2)
+    with style.style():
+        fig = style.new_figure(3, 2)
         ax = fig.add_subplot()
         ax.plot([0, 1, 2], [2, 0, 1], label="a")
         ax.set_title("hello figure")
-        paths = figures.save(fig, tmp_path / "sub" / "f.png")
+        paths = style.save(fig, tmp_path / "sub" / "f.png")
     texts, _ = assert_figure(paths, tmp_path / "sub" / "f.png")
     assert "hello figure" in texts
     with pytest.raises(ConfigError, match=r"f\.pdf"):
-        figures.save(fig, tmp_path / "f.pdf")
+        style.save(fig, tmp_path / "f.pdf")
 
 
 def test_save_is_reproducible(tmp_path):
     def draw(png):
-        with figures.style():
-            fig = figures.new_figure(3, 2)
+        with style.style():
+            fig = style.new_figure(3, 2)
             fig.add_subplot().bar(["x", "y"], [1, 2])
-            return figures.save(fig, png)
+            return style.save(fig, png)
 
     a, b = draw(tmp_path / "a.png"), draw(tmp_path / "b.png")
     assert a[1].read_bytes() == b[1].read_bytes()  # SVG: no date, stable ids
@@ -199,7 +199,7 @@ def test_pretrain_curves(tmp_path):
         "gpt_codon": pretrain_dir(tmp_path, "gpt_codon", scale=2.0),
     }
     png = tmp_path / "fig" / "pretrain_curves.png"
-    texts, _ = assert_figure(figures.plot_pretrain_curves(dirs, png), png)
+    texts, _ = assert_figure(pretrain_plots.plot_pretrain_curves(dirs, png), png)
     assert {"gpt_nucleotide", "gpt_codon"} <= set(texts)
     assert any("bits / nucleotide" in t for t in texts)
 
@@ -207,15 +207,17 @@ def test_pretrain_curves(tmp_path):
 def test_pretrain_curves_errors_name_the_file(tmp_path):
     good = pretrain_dir(tmp_path, "m1", scale=1.0)
     with pytest.raises(InputFormatError, match=re.escape(str(tmp_path / "nope" / "curves.csv"))):
-        figures.plot_pretrain_curves({"m1": good, "m2": tmp_path / "nope"}, tmp_path / "x.png")
+        pretrain_plots.plot_pretrain_curves(
+            {"m1": good, "m2": tmp_path / "nope"}, tmp_path / "x.png"
+        )
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "curves.csv").write_text("", encoding="utf-8")
     with pytest.raises(InputFormatError, match=r"empty/curves\.csv: pretraining curves is empty"):
-        figures.plot_pretrain_curves({"e": empty}, tmp_path / "x.png")
+        pretrain_plots.plot_pretrain_curves({"e": empty}, tmp_path / "x.png")
     (empty / "curves.csv").write_text("step,train_loss,bits_per_nt\n", encoding="utf-8")
     with pytest.raises(InputFormatError, match=r"curves\.csv: .*no rows"):
-        figures.plot_pretrain_curves({"e": empty}, tmp_path / "x.png")
+        pretrain_plots.plot_pretrain_curves({"e": empty}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
     assert not (tmp_path / "x.svg").exists()
 
@@ -226,7 +228,7 @@ def test_pretrain_time(tmp_path):
         "mlm_bpe": pretrain_dir(tmp_path, "mlm_bpe", scale=3.0, test_metrics=False),
     }
     png = tmp_path / "pretrain_time.png"
-    texts, _ = assert_figure(figures.plot_pretrain_time(dirs, png), png)
+    texts, _ = assert_figure(pretrain_plots.plot_pretrain_time(dirs, png), png)
     joined = "\n".join(texts)
     assert "12.5 s · 90 steps · 3.69k tok/s" in joined  # 46080 tokens / 12.5 s
     assert "37.5 s · 90 steps · 1.23k tok/s" in joined
@@ -235,7 +237,7 @@ def test_pretrain_time(tmp_path):
     assert "no test metrics" in joined  # mlm_bpe has no metrics.json
     (dirs["mlm_bpe"] / "run.json").unlink()
     with pytest.raises(InputFormatError, match=r"mlm_bpe/run\.json: pretraining run record"):
-        figures.plot_pretrain_time(dirs, tmp_path / "y.png")
+        pretrain_plots.plot_pretrain_time(dirs, tmp_path / "y.png")
 
 
 def test_pretrain_table(tmp_path):
@@ -243,7 +245,7 @@ def test_pretrain_table(tmp_path):
         "gpt_nucleotide": pretrain_dir(tmp_path, "gpt_nucleotide", scale=1.0),
         "mlm_bpe": pretrain_dir(tmp_path, "mlm_bpe", scale=3.0, test_metrics=False),
     }
-    table = figures.pretrain_table(dirs).set_index("model")
+    table = pretrain_plots.pretrain_table(dirs).set_index("model")
     assert list(table.index) == ["gpt_nucleotide", "mlm_bpe"]
     assert table.loc["gpt_nucleotide", "train_seconds"] == 12.5
     assert table.loc["gpt_nucleotide", "loss"] == "ce"  # run.json without `loss`: before losses
@@ -251,7 +253,7 @@ def test_pretrain_table(tmp_path):
     assert table.loc["gpt_nucleotide", "baseline_bits_per_nt"] == pytest.approx(1.931, abs=1e-3)
     assert pd.isna(table.loc["mlm_bpe", "test_bits_per_nt"])  # trained without test eval
     with pytest.raises(InputFormatError, match="no pretrained models"):
-        figures.pretrain_table({})
+        pretrain_plots.pretrain_table({})
 
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -265,15 +267,17 @@ def test_finetune_curves_skip_kmer_runs(tmp_path):
         for name, rate in (("full_gpt", 1.0), ("onehot_cnn", 2.0), ("kmer6", 1.0))
     }
     png = tmp_path / "ft_curves.png"
-    texts, _ = assert_figure(figures.plot_finetune_curves(runs, png, title="TF binding"), png)
+    texts, _ = assert_figure(
+        finetune_plots.plot_finetune_curves(runs, png, title="TF binding"), png
+    )
     assert {"full_gpt", "onehot_cnn", "TF binding"} <= set(texts)
     assert "kmer6" not in texts
     assert "Pearson r (val)" in texts  # from metrics.json kind
     (runs["onehot_cnn"] / "curves.csv").unlink()
     with pytest.raises(InputFormatError, match=r"onehot_cnn/curves\.csv: fine-tuning curves"):
-        figures.plot_finetune_curves(runs, tmp_path / "y.png")
+        finetune_plots.plot_finetune_curves(runs, tmp_path / "y.png")
     with pytest.raises(InputFormatError, match="none of the runs"):
-        figures.plot_finetune_curves({"kmer6": runs["kmer6"]}, tmp_path / "y.png")
+        finetune_plots.plot_finetune_curves({"kmer6": runs["kmer6"]}, tmp_path / "y.png")
 
 
 def test_performance_regression(tmp_path):
@@ -283,7 +287,7 @@ def test_performance_regression(tmp_path):
          ("onehot_cnn", "baseline", 5_000, 20.0, 0.9012), ("kmer6", "baseline", 4096, 1.0, 0.2)],
     )  # fmt: skip
     png = tmp_path / "perf.png"
-    texts, svg = assert_figure(figures.plot_performance(tsv, png), png)
+    texts, svg = assert_figure(finetune_plots.plot_performance(tsv, png), png)
     assert {"0.812", "0.456", "0.901", "0.200", "Pearson r (test)", "baseline"} <= set(texts)
     assert "<pattern" in svg
     assert has_colour(png, BASELINE_RGB)
@@ -296,14 +300,14 @@ def test_performance_classification_has_chance_line(tmp_path):
         [("full_gpt", "full", 10_000, 30.0, 0.75), ("lora_gpt", "lora", 300, 12.0, float("nan"))],
     )  # fmt: skip
     png = tmp_path / "perf.png"
-    texts, svg = assert_figure(figures.plot_performance(tsv, png, title="species"), png)
+    texts, svg = assert_figure(finetune_plots.plot_performance(tsv, png, title="species"), png)
     assert {"0.750", "n/a", "accuracy (test)", "species"} <= set(texts)
     assert {"chance: majority class", "chance: uniform"} <= set(texts)
     assert "<pattern" not in svg
     assert not has_colour(png, BASELINE_RGB)
     (tmp_path / "empty.tsv").write_text("\t".join(COMMON) + "\n", encoding="utf-8")
     with pytest.raises(InputFormatError, match=r"empty\.tsv: comparison table has a header"):
-        figures.plot_performance(tmp_path / "empty.tsv", png)
+        finetune_plots.plot_performance(tmp_path / "empty.tsv", png)
 
 
 def test_finetune_time_log_scale_only_for_wide_ranges(tmp_path):
@@ -316,15 +320,15 @@ def test_finetune_time_log_scale_only_for_wide_ranges(tmp_path):
         [("full_gpt", "full", 1_234_567, 30.0, 0.8), ("kmer6", "baseline", 4096, 2.0, 0.2)],
     )  # fmt: skip
     png = tmp_path / "wide.png"
-    texts, svg = assert_figure(figures.plot_finetune_time(wide, png), png)
+    texts, svg = assert_figure(finetune_plots.plot_finetune_time(wide, png), png)
     assert {"50 min · 1.23M trainable", "2 s · 4.1k trainable"} <= set(texts)
     assert any("10^{" in t for t in texts)  # log-axis tick labels
     assert "<pattern" in svg
     png = tmp_path / "narrow.png"
-    texts, _ = assert_figure(figures.plot_finetune_time(narrow, png), png)
+    texts, _ = assert_figure(finetune_plots.plot_finetune_time(narrow, png), png)
     assert not any("10^{" in t for t in texts)
     with pytest.raises(InputFormatError, match=re.escape(str(tmp_path / "missing.tsv"))):
-        figures.plot_finetune_time(tmp_path / "missing.tsv", png)
+        finetune_plots.plot_finetune_time(tmp_path / "missing.tsv", png)
 
 
 # ----------------------------------------------------------------------------- tracks
@@ -352,9 +356,9 @@ def track_data(n: int = 6, length: int = 64):
 
 def test_choose_windows_counts_bound_bases_within_length():
     _ids, targets, lengths = track_data()
-    assert figures.choose_windows(targets, lengths, 3).tolist() == [5, 4, 3]
+    assert finetune_plots.choose_windows(targets, lengths, 3).tolist() == [5, 4, 3]
     tied = np.zeros((4, 10))
-    assert figures.choose_windows(tied, np.full(4, 10), 2).tolist() == [0, 1]  # file order
+    assert finetune_plots.choose_windows(tied, np.full(4, 10), 2).tolist() == [0, 1]  # file order
 
 
 def test_plot_tracks(tmp_path):
@@ -366,21 +370,21 @@ def test_plot_tracks(tmp_path):
                           lengths[perm], 1)  # fmt: skip
     png = tmp_path / "tracks.png"
     texts, _ = assert_figure(
-        figures.plot_tracks({"gpt_full": a, "onehot_cnn": b}, png, n_windows=3), png
+        finetune_plots.plot_tracks({"gpt_full": a, "onehot_cnn": b}, png, n_windows=3), png
     )
     titles = [t for t in texts if "bases bound" in t]
     assert titles == ["w5  (15 of 40 bases bound)", "w4  (12 of 40 bases bound)",
                       "w3  (9 of 40 bases bound)"]  # fmt: skip
     assert {"gpt_full", "onehot_cnn", "true"} <= set(texts)
 
-    texts, _ = assert_figure(figures.plot_tracks({"a": a}, png, ids=["w1"]), png)
+    texts, _ = assert_figure(finetune_plots.plot_tracks({"a": a}, png, ids=["w1"]), png)
     assert [t for t in texts if "bases bound" in t] == ["w1  (3 of 40 bases bound)"]
 
     c = write_predictions(tmp_path / "c.npz", ids[:2], targets[:2], lengths[:2], 2)
     with pytest.raises(InputFormatError, match=r"c\.npz: window id\(s\) \['w5'"):
-        figures.plot_tracks({"a": a, "c": c}, png, n_windows=1)
+        finetune_plots.plot_tracks({"a": a, "c": c}, png, n_windows=1)
     with pytest.raises(InputFormatError, match=r"gone\.npz: per-base predictions file not found"):
-        figures.plot_tracks({"a": tmp_path / "gone.npz"}, png)
+        finetune_plots.plot_tracks({"a": tmp_path / "gone.npz"}, png)
 
 
 # ----------------------------------------------------------------------------- probes
@@ -404,11 +408,11 @@ def test_probe_accuracy(tmp_path):
     table = tmp_path / "probe_table.tsv"
     assemble_table(files, table)
     png = tmp_path / "probe.png"
-    texts, svg = assert_figure(figures.plot_probe_accuracy(table, png), png)
+    texts, svg = assert_figure(probe_plots.plot_probe_accuracy(table, png), png)
     assert {"gpt_nucleotide", "gpt_nucleotide_ft", "4-mer frequencies"} <= set(texts)
     assert {"0.610", "0.830", "0.550", "linear species probe (4 species)"} <= set(texts)
     assert "<pattern" in svg
     assert has_colour(png, BASELINE_RGB)
     assert {"chance: majority class", "chance: uniform"} <= set(texts)
     with pytest.raises(InputFormatError, match=r"nothing\.tsv: probe table not found"):
-        figures.plot_probe_accuracy(tmp_path / "nothing.tsv", png)
+        probe_plots.plot_probe_accuracy(tmp_path / "nothing.tsv", png)

@@ -1,4 +1,5 @@
-# CDS extraction per sample (GBFF, genome FASTA + GFF3/GTF, CDS FASTA) and the QC summary.
+# CDS extraction per sample (GBFF, genome FASTA + GFF3/GTF, CDS FASTA), the QC summary and
+# its figure.
 
 
 rule extract_cds:
@@ -24,6 +25,7 @@ rule extract_cds:
 
 localrules:
     cds_qc,
+    cds_qc_figure,
 
 
 rule cds_qc:
@@ -36,6 +38,20 @@ rule cds_qc:
             category="1. Data",
             labels={"table": "CDS QC summary"},
         ),
+    log:
+        "results/logs/cds/qc.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/cds_qc.py"
+
+
+# The QC figure is a report step: drawn from the summary table and the per-sample tables.
+rule cds_qc_figure:
+    input:
+        summary="results/cds/qc_summary.tsv",
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+    output:
         png=report(
             "results/cds/qc.png",
             caption="../report/cds_qc.rst",
@@ -43,8 +59,8 @@ rule cds_qc:
             labels={"figure": "CDS QC"},
         ),
     log:
-        "results/logs/cds/qc.log",
+        "results/logs/cds/qc_figure.log",
     conda:
         "../../envs/data.yaml"
     script:
-        "../scripts/cds_qc.py"
+        "../scripts/cds_qc_figure.py"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from dnalm.core.artifacts import EVALUATION_TSV
 from dnalm.core.smk import run_script
 from dnalm.multimodal.pipeline import run
 
@@ -14,7 +15,7 @@ def main(smk):
     torch.set_num_threads(int(smk.threads))
     out = Path(smk.output.model)
     run(smk.input.pairs, smk.input.tokenizer, dict(smk.params.cfg), out)
-    shutil.move(out / "evaluation.tsv", smk.output.table)
+    shutil.move(out / EVALUATION_TSV, smk.output.table)
 
 
 run_script(snakemake, main)

@@ -6,7 +6,7 @@ from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
 from dnalm.finetuning.compare import kind_of, summarise_runs
 from dnalm.finetuning.finetune import comparison_table
-from dnalm.report import figures
+from dnalm.report import finetune_plots
 
 
 def main(smk):
@@ -17,9 +17,9 @@ def main(smk):
     )
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
-    figures.plot_performance(smk.output.table, smk.output.performance)
-    figures.plot_finetune_time(smk.output.table, smk.output.time)
-    figures.plot_finetune_curves(
+    finetune_plots.plot_performance(smk.output.table, smk.output.performance)
+    finetune_plots.plot_finetune_time(smk.output.table, smk.output.time)
+    finetune_plots.plot_finetune_curves(
         run_dirs, smk.output.curves, title=f"fine-tuning on {smk.wildcards.ftask}"
     )
 

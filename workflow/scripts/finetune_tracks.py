@@ -2,17 +2,18 @@
 
 from pathlib import Path
 
+from dnalm.core.artifacts import PREDICTIONS_NPZ
 from dnalm.core.smk import run_script
-from dnalm.report import figures
+from dnalm.report import finetune_plots
 
 
 def main(smk):
     npz = {}
     for m in smk.input:
-        f = Path(m).parent / "predictions.npz"
+        f = Path(m).parent / PREDICTIONS_NPZ
         if f.is_file():
             npz[f.parent.name] = f
-    figures.plot_tracks(npz, smk.output[0], n_windows=int(smk.params.n_windows))
+    finetune_plots.plot_tracks(npz, smk.output[0], n_windows=int(smk.params.n_windows))
 
 
 run_script(snakemake, main)

@@ -3,16 +3,16 @@ of all pretrained models."""
 
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
-from dnalm.report import figures
+from dnalm.report import pretrain_plots
 
 
 def main(smk):
     dirs = {m: f"results/models/{m}" for m in smk.params.models}
-    table = figures.pretrain_table(dirs)
+    table = pretrain_plots.pretrain_table(dirs)
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
-    figures.plot_pretrain_curves(dirs, smk.output.curves)
-    figures.plot_pretrain_time(dirs, smk.output.time)
+    pretrain_plots.plot_pretrain_curves(dirs, smk.output.curves)
+    pretrain_plots.plot_pretrain_time(dirs, smk.output.time)
 
 
 run_script(snakemake, main)

@@ -3,6 +3,7 @@ side of it optionally a generation set (TSTR / TRTS, dnalm.tasks.generated)."""
 
 from pathlib import Path
 
+from dnalm.core.artifacts import GENERATED_TSV
 from dnalm.core.smk import run_script
 from dnalm.tasks.generated import write_generated_table
 from dnalm.tasks.sequence import build_sequence_task
@@ -21,7 +22,7 @@ def main(smk):
     if gen:
         prompts = list(zip(smk.input.prompts, gen["species"], strict=True))
         generated = write_generated_table(
-            out_dir / "generated.tsv",
+            out_dir / GENERATED_TSV,
             smk.input.generated,
             prompts,
             prompt_nt=gen["prompt_nt"],

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "dnalm.tokenization.corpus",
     "dnalm.training.pretrain_cli",
     "dnalm.evaluation.inference",
+    "dnalm.generation.sampling",
     "dnalm.evaluation.vep",
 ]
 

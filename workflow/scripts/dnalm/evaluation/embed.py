@@ -64,6 +64,7 @@ import torch
 from tqdm import tqdm
 
 from dnalm.core.alphabet import reverse_complement
+from dnalm.core.artifacts import DNALM_TOKENIZER_JSON
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
@@ -120,7 +121,7 @@ def load_text_tokenizer(
     hf.padding_side = "right"
     info: dict[str, Any] = {"source": src, "class": type(hf).__name__}
     to_text = _identity
-    dnalm_file = Path(src) / "dnalm_tokenizer.json"
+    dnalm_file = Path(src) / DNALM_TOKENIZER_JSON
     if dnalm_file.is_file():
         try:
             meta = json.loads(dnalm_file.read_text(encoding="utf-8"))

@@ -24,7 +24,7 @@ UMAP (:func:`umap_coords`) follows the post: 15 neighbours, cosine metric, a fix
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot state, no GUI backend),
 sized for a paper column or page width with 8-10 pt text, and written as PNG and
-SVG, each atomically, in the one style of :mod:`dnalm.report.figures`.
+SVG, each atomically, in the one style of :mod:`dnalm.report.style`.
 """
 
 from __future__ import annotations
@@ -44,16 +44,16 @@ import pandas as pd
 from dnalm.core.alphabet import kmer_frequencies
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
-from dnalm.core.umap2d import umap_2d
-from dnalm.evaluation.calibration import from_probabilities
-from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
-from dnalm.evaluation.probe_kinds import DEFAULT_CS, PROBE_KINDS, make_search_space
-from dnalm.evaluation.stats import (
+from dnalm.core.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
     paired_bootstrap,
 )
+from dnalm.core.umap2d import umap_2d
+from dnalm.evaluation.calibration import from_probabilities
+from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+from dnalm.evaluation.probe_kinds import DEFAULT_CS, PROBE_KINDS, make_search_space
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ PROBE_CI_COLUMNS = ("metric", *INTERVAL_COLUMNS)
 def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The table with the percentile bootstrap 95% CI of each row's test accuracy over test
     fragments, and each row's paired bootstrap CI of its accuracy difference to the best
-    k-mer baseline of the same probe kind on the same fragments (dnalm.evaluation.stats).
+    k-mer baseline of the same probe kind on the same fragments (dnalm.core.stats).
     Rows whose metrics file has no `test_items` (written before they existed) get empty
     intervals."""
     out = df.copy()

@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dnalm.core.artifacts import METRICS_JSON, RUN_JSON, read_metrics, read_run_record
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write, read_json_object
+from dnalm.core.io import atomic_write
 from dnalm.modeling.models import training_flops_per_token
 
 FIT_PARAMS = {"loglog": ("a", "b"), "offset": ("a", "b", "c")}
@@ -156,20 +157,20 @@ def run_row(folder: str | os.PathLike, point: Mapping[str, Any]) -> dict[str, An
     """One summary row from a model folder (run.json, metrics.json) and its grid point
     (sweep, model, size, budget, tokens, seed)."""
     folder = Path(folder)
-    run = read_json_object(folder / "run.json", "pretraining run record")
-    metrics = read_json_object(folder / "metrics.json", "pretraining test metrics")
+    run = read_run_record(folder, "pretraining run record")
+    metrics = read_metrics(folder, "pretraining test metrics")
     params = run.get("params") or {}
     arch = run.get("arch") or {}
     non_emb = params.get("non_embedding")
     if not isinstance(non_emb, int) or not arch:
-        raise InputFormatError(f"{folder / 'run.json'}: no params.non_embedding or arch")
+        raise InputFormatError(f"{folder / RUN_JSON}: no params.non_embedding or arch")
     fpt = run.get("flops_per_token")
     if fpt is None:  # older run records
         fpt = training_flops_per_token(arch, non_emb, int(run["block_size"]))
     tokens = int(run.get("tokens_seen") or 0)
     model, base = metrics.get("model") or {}, metrics.get("baseline") or {}
     if model.get("bits_per_nt") is None:
-        raise InputFormatError(f"{folder / 'metrics.json'}: no model.bits_per_nt")
+        raise InputFormatError(f"{folder / METRICS_JSON}: no model.bits_per_nt")
     return {
         "sweep": point["sweep"],
         "model": point["model"],

@@ -50,8 +50,8 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.config import token_width
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
+from dnalm.core.metrics import auroc
 from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
-from dnalm.evaluation.metrics import auroc
 from dnalm.evaluation.variants import (
     Variant,
     check_variants,

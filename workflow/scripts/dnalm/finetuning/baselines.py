@@ -1,7 +1,7 @@
 """The baselines of the fine-tuning stage.
 
 Two baselines, both trained only on a task's train split, selected on its validation split
-and scored once on its test split with :mod:`dnalm.evaluation.metrics`:
+and scored once on its test split with :mod:`dnalm.core.metrics`:
 
 - **One-hot CNN** (:mod:`dnalm.modeling.cnn`): the DNA-LLM project's
   baseline. Bases are one-hot encoded (A, C, G, T; N and padding = all zeros), a
@@ -28,7 +28,7 @@ so its presence means the run finished):
 - ``predictions.npz`` (per-base: ``ids`` (N,), ``predictions`` and ``targets`` (N, L)
   float32 padded with 0, ``lengths`` (N,)) or ``predictions.tsv`` (sequence tasks: id,
   label, predicted and, for classification, one ``p_<class>`` column per class);
-- ``metrics.json``: see :func:`dnalm.evaluation.metrics.write_metrics_json`.
+- ``metrics.json``: see :func:`dnalm.core.metrics.write_metrics_json`.
 
 Augmentations (per-base regression, training batches only):
 
@@ -59,10 +59,17 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import kmer_frequencies_sparse, one_hot
+from dnalm.core.artifacts import (
+    CURVES_CSV,
+    METRICS_JSON,
+    PREDICTIONS_TSV,
+    SELECTION_CSV,
+    WEIGHTS_SAFETENSORS,
+)
 from dnalm.core.config import CNNTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
-from dnalm.evaluation.metrics import classification_metrics, regression_metrics, write_metrics_json
+from dnalm.core.metrics import classification_metrics, regression_metrics, write_metrics_json
 from dnalm.finetuning.data import (
     class_labels,
     discard_stale_checkpoints,
@@ -170,13 +177,13 @@ def train_onehot_cnn(
 
     from safetensors.torch import save_file
 
-    with atomic_path(out_dir / "model.safetensors") as tmp:
+    with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-    save_curves(out_dir / "curves.csv", result.curves)
+    save_curves(out_dir / CURVES_CSV, result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")
     return write_metrics_json(
-        out_dir / "metrics.json",
+        out_dir / METRICS_JSON,
         model=model_name,
         tokenizer="onehot",
         regime="baseline",
@@ -335,11 +342,11 @@ def run_kmer_baseline(
         chosen = {"alpha": best_a}
         name = "kmer_ridge"
 
-    with atomic_write(out_dir / "selection.csv") as fh:
+    with atomic_write(out_dir / SELECTION_CSV) as fh:
         pd.DataFrame(selection).to_csv(fh, index=False, float_format="%.6g")
-    save_predictions_tsv(out_dir / "predictions.tsv", table)
+    save_predictions_tsv(out_dir / PREDICTIONS_TSV, table)
     return write_metrics_json(
-        out_dir / "metrics.json",
+        out_dir / METRICS_JSON,
         model=name,
         tokenizer=f"kmer{k}",
         regime="baseline",

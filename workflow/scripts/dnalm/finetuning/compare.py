@@ -8,7 +8,7 @@ in the order of ``seeds``).
 
 Every row gets the percentile bootstrap 95% CI of its (seed-mean) main metric over its test
 items, and every row but the best baseline gets the paired bootstrap 95% CI of its
-difference to the best baseline on the same items (:mod:`dnalm.evaluation.stats`; both sides
+difference to the best baseline on the same items (:mod:`dnalm.core.stats`; both sides
 seed means, so the interval covers item sampling, while the sd covers training seeds). The
 table also names its metric and its split in words, because "r" of a per-base task has been
 read as a per-window mean elsewhere.
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV
 from dnalm.core.errors import InputFormatError
 from dnalm.core.predictions import position_mask, read_per_base, read_sequence
 from dnalm.core.seeds import replicate_base
-from dnalm.evaluation.calibration import from_predictions_tsv
-from dnalm.evaluation.stats import (
+from dnalm.core.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
@@ -45,6 +45,7 @@ from dnalm.evaluation.stats import (
     paired_bootstrap,
     pearson_stats,
 )
+from dnalm.evaluation.calibration import from_predictions_tsv
 from dnalm.finetuning.finetune import METRIC_COLUMNS
 
 BASELINE_REGIME = "baseline"
@@ -66,17 +67,17 @@ def kind_of(table: pd.DataFrame) -> str:
 def item_statistics(run_dir: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids (N,), per-item statistics (N, k)) of a run's test predictions."""
     if kind == "per_base_regression":
-        z = read_per_base(run_dir / "predictions.npz")
+        z = read_per_base(run_dir / PREDICTIONS_NPZ)
         mask = position_mask(z["lengths"], z["targets"].shape[1])
         return z["ids"], pearson_stats(z["targets"], z["predictions"], mask)
-    df = read_sequence(run_dir / "predictions.tsv")
+    df = read_sequence(run_dir / PREDICTIONS_TSV)
     if kind == "classification":
         correct = (df["label"].astype(str) == df["predicted"].astype(str)).to_numpy()
         return df["id"].to_numpy(str), accuracy_stats(correct)
     try:
         t, p = df["label"].astype(float).to_numpy(), df["predicted"].astype(float).to_numpy()
     except ValueError as err:
-        where = run_dir / "predictions.tsv"
+        where = run_dir / PREDICTIONS_TSV
         raise InputFormatError(f"{where}: non-numeric label or prediction ({err})") from err
     return df["id"].to_numpy(str), pearson_stats(t, p)
 
@@ -89,7 +90,7 @@ def run_ece(run_dir: Path) -> float:
 def calibration_of(run_dir: Path) -> dict:
     """The reliability bins and ECE of a classification run folder's predictions.tsv; {}
     when the file is absent or has no class probabilities (p_<class> columns)."""
-    path = Path(run_dir) / "predictions.tsv"
+    path = Path(run_dir) / PREDICTIONS_TSV
     if not path.is_file():
         return {}
     df = read_sequence(path)

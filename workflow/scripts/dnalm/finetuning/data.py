@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from dnalm.core.alphabet import encode_sequences
+from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV, SETTINGS_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
-from dnalm.evaluation.metrics import classification_metrics, regression_metrics
+from dnalm.core.metrics import classification_metrics, regression_metrics
 from dnalm.tasks.common import (
     KINDS,
     load_task,  # noqa: F401 (the task table every run reads)
@@ -226,7 +227,7 @@ def score_test(
         metrics = regression_metrics(out["y"], out["pred"], out["mask"])
         lengths = test["sequence"].str.len().to_numpy()
         _save_npz(
-            out_dir / "predictions.npz",
+            out_dir / PREDICTIONS_NPZ,
             ids=test["id"].to_numpy(dtype=str),
             predictions=(out["pred"] * out["mask"]).astype(np.float32),
             targets=out["y"].astype(np.float32),
@@ -248,7 +249,7 @@ def score_test(
         table = pd.DataFrame(
             {"id": test["id"], "label": test["label"], "predicted": out["pred"][:, 0]}
         )
-    save_predictions_tsv(out_dir / "predictions.tsv", table)
+    save_predictions_tsv(out_dir / PREDICTIONS_TSV, table)
     return metrics
 
 
@@ -262,7 +263,7 @@ def discard_stale_checkpoints(
     validation arrays (`data`: split -> task_arrays) are recorded in ``settings.json`` of
     `ckpt_dir`, with the checkpoint format of fit() (checkpoints of an older format are
     removed alike)."""
-    record = ckpt_dir / "settings.json"
+    record = ckpt_dir / SETTINGS_JSON
     settings = {k: v for k, v in settings.items() if k not in ("threads", "device")}
     h = hashlib.sha256()
     for split in ("train", "validation"):

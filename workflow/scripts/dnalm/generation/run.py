@@ -31,14 +31,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from dnalm.core.artifacts import SAMPLES_TSV
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError
 from dnalm.core.io import atomic_write, header_tags, read_fasta, write_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embed import embed_sequences, load_text_tokenizer
-from dnalm.evaluation.inference import LoadedModel, encode_prefix, sample_continuation
+from dnalm.evaluation.inference import LoadedModel
 from dnalm.generation.markov import MarkovSampler
 from dnalm.generation.metrics import KmerIndex, set_metrics
+from dnalm.generation.sampling import encode_prefix, sample_continuation
 from dnalm.generation.sequences import (
     Record,
     choose_held_out,
@@ -171,7 +173,7 @@ def generate_sets(
     _write_fasta(out_dir / "samples.fa.gz", samples)
     _write_fasta(out_dir / "markov.fa.gz", markov)
     _write_fasta(out_dir / "natural.fa.gz", natural)
-    with atomic_write(out_dir / "samples.tsv") as fh:
+    with atomic_write(out_dir / SAMPLES_TSV) as fh:
         w = csv.DictWriter(fh, TSV_COLUMNS, delimiter="\t", lineterminator="\n")
         w.writeheader()
         for source, recs in zip(SOURCES, (samples, markov, natural), strict=True):

@@ -537,7 +537,6 @@ def register(subparsers) -> None:
     q = subparsers.add_parser("cds-qc", help="summarise CDS QC tables across samples")
     q.add_argument("tsv", nargs="+", help="per-sample CDS tables")
     q.add_argument("--summary", required=True, help="output TSV")
-    q.add_argument("--png", help="output plot")
     q.set_defaults(func=_cli_qc)
 
 
@@ -561,5 +560,5 @@ def _cli_cds(args: argparse.Namespace) -> int:
 
 
 def _cli_qc(args: argparse.Namespace) -> int:
-    write_qc_summary(args.tsv, args.summary, args.png)
+    write_qc_summary(args.tsv, args.summary)
     return 0

@@ -1,5 +1,6 @@
 """The CDS QC summary across samples: counts per sample and drop reason, lengths and GC, read
-from the per-sample CDS tables (the figure is drawn by :mod:`dnalm.report.cds_plots`)."""
+from the per-sample CDS tables, and its reader (the figure is drawn from both tables by
+:mod:`dnalm.report.cds_plots`, in a report step of its own)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from dnalm.core.io import (
     atomic_write,
 )
 from dnalm.genome.cds_record import REASONS, drop_warnings
-from dnalm.report.cds_plots import plot_qc
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +76,27 @@ def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
     return out.drop(columns=empty)
 
 
-def write_qc_summary(
-    tsv_paths: Sequence[str | os.PathLike],
-    summary_path: str | os.PathLike,
-    png_path: str | os.PathLike | None = None,
-):
-    """Write the cross-sample summary TSV (and the plot when `png_path` is given)."""
+def write_qc_summary(tsv_paths: Sequence[str | os.PathLike], summary_path: str | os.PathLike):
+    """Write the cross-sample summary TSV (:func:`qc_summary`) and return it."""
     summary = qc_summary(tsv_paths)
     with atomic_write(summary_path) as fh:
         summary.to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")
-    if png_path is not None:
-        plot_qc(summary, read_cds_tables(tsv_paths), png_path)
     return summary
+
+
+def read_qc_summary(summary_path: str | os.PathLike):
+    """The summary TSV written by :func:`write_qc_summary`, as it was written: sample IDs
+    stay strings (``"01"`` is not read as 1), empty numbers are missing values, an empty
+    ``drop_warning`` is the empty string."""
+    import pandas as pd
+
+    df = pd.read_csv(
+        summary_path,
+        sep="\t",
+        dtype={"sample": str, "drop_warning": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
+    if "drop_warning" in df:
+        df["drop_warning"] = df["drop_warning"].fillna("")
+    return df

@@ -38,9 +38,9 @@ import numpy as np
 
 from dnalm.core.alphabet import BASES, N_CODE
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.metrics import auroc
+from dnalm.core.metrics import auroc
 
-# --------------------------------------------------- bound vs unbound (evaluation.metrics.auroc)
+# --------------------------------------------------------- bound vs unbound (core.metrics.auroc)
 
 
 def bound_auroc(track: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> dict[str, float]:

@@ -30,9 +30,16 @@ import pandas as pd
 import torch
 
 from dnalm.core.alphabet import CODE_TO_BASE, encode_sequences
+from dnalm.core.artifacts import (
+    ATTRIBUTIONS_NPZ,
+    FINETUNE_JSON,
+    SUMMARY_TSV,
+    WEIGHTS_SAFETENSORS,
+    read_metrics,
+)
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_path, atomic_write, read_json_object
+from dnalm.core.io import atomic_path, atomic_write
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 
@@ -124,14 +131,14 @@ def onehot_explainer(
     from dnalm.core.config import CNNTrainConfig
     from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier
 
-    rec = read_json_object(run_dir / "metrics.json", "the run's metrics")
+    rec = read_metrics(run_dir, "the run's metrics")
     cfg = CNNTrainConfig.from_dict(rec.get("config") or {})
     if kind == "per_base_regression":
         net = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
     else:
         n_out = n_classes if kind == "classification" else 1
         net = OneHotCNNClassifier(n_out, cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling)
-    weights = run_dir / "model.safetensors"
+    weights = run_dir / WEIGHTS_SAFETENSORS
     if not weights.is_file():
         raise InputFormatError(f"{weights}: the one-hot CNN's weights are missing")
     net.load_state_dict(load_file(str(weights)))
@@ -241,7 +248,7 @@ def interpret_run(
     rows = choose_rows(test, kind, s.n_windows, s.seed)
     device = select_device(s.device)
     torch.manual_seed(s.seed)
-    if (run_dir / "model" / "finetune.json").is_file():
+    if (run_dir / "model" / FINETUNE_JSON).is_file():
         ex = token_explainer(run_dir, kind, device, s)
     else:
         ex = onehot_explainer(run_dir, kind, len(order or []), device, s)
@@ -283,14 +290,14 @@ def interpret_run(
         timings[method] = time.perf_counter() - t
         log.info("%s: %s on %d sequences in %.1f s", run_name, method, len(rows), timings[method])
 
-    with atomic_path(out_dir / "attributions.npz") as tmp, open(tmp, "wb") as fh:
+    with atomic_path(out_dir / ATTRIBUTIONS_NPZ) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     summary = summarize(arrays, kind, s, order)
     summary.insert(0, "run", run_name or run_dir.name)
     summary.insert(0, "task", task_name)
     summary.insert(2, "model_family", ex.family)
     summary["time_s"] = summary["method"].map(timings)
-    with atomic_write(out_dir / "summary.tsv") as fh:
+    with atomic_write(out_dir / SUMMARY_TSV) as fh:
         summary.to_csv(fh, sep="\t", index=False, float_format="%.4g")
     log.info("%s: done in %.1f s", run_name, time.perf_counter() - t0)
     return summary

@@ -41,14 +41,25 @@ from typing import Any
 
 import torch
 
+from dnalm.core.artifacts import (
+    CONFIG_JSON,
+    DNALM_TOKENIZER_JSON,
+    FINETUNE_JSON,
+    HEAD_SAFETENSORS,
+    RUN_JSON,
+    WEIGHTS_PICKLE,
+    WEIGHTS_PICKLE_INDEX,
+    WEIGHTS_SAFETENSORS,
+    WEIGHTS_SAFETENSORS_INDEX,
+)
 from dnalm.core.errors import ConfigError, InputFormatError
 
 KINDS = ("lm", "backbone", "auto", "finetuned")
 
 #: Weight files that are pickles (torch.load / TF / Flax formats); never loaded.
-PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+PICKLE_WEIGHTS = (WEIGHTS_PICKLE, WEIGHTS_PICKLE_INDEX)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+SAFE_WEIGHTS = (WEIGHTS_SAFETENSORS, WEIGHTS_SAFETENSORS_INDEX)
 
 
 @dataclass
@@ -71,7 +82,7 @@ class LoadedFolder:
 
 def read_run_record(folder: str | os.PathLike) -> dict[str, Any]:
     """The folder's run.json as pretraining wrote it ({} for folders made elsewhere)."""
-    f = Path(folder) / "run.json"
+    f = Path(folder) / RUN_JSON
     if not f.is_file():
         return {}
     try:
@@ -90,7 +101,7 @@ def check_folder(
     folder, pickle weights, no weights: only with `weights`), each one line naming the
     folder."""
     folder = Path(path)
-    config_file = folder / "config.json"
+    config_file = folder / CONFIG_JSON
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such model folder (no config.json); train it first")
     if not config_file.is_file():
@@ -275,7 +286,7 @@ def _refuse_missing_backbone_weights(name: str, net, config, info: dict) -> None
 def load_folder_tokenizer(folder: str | os.PathLike):
     """The folder's tokenizer: dnalm's (``dnalm_tokenizer.json``), else AutoTokenizer."""
     folder = Path(folder)
-    if (folder / "dnalm_tokenizer.json").is_file():
+    if (folder / DNALM_TOKENIZER_JSON).is_file():
         from dnalm.tokenization.build import load_tokenizer
 
         return load_tokenizer(folder)
@@ -344,10 +355,10 @@ def _load_finetuned(folder: Path, device) -> LoadedFolder:
     from dnalm.core.config import FinetuneTrainConfig
     from dnalm.modeling.task_model import FinetuneModel
 
-    info_file = folder / "finetune.json"
+    info_file = folder / FINETUNE_JSON
     if not info_file.is_file():
         raise InputFormatError(f"{folder}: no finetune.json; not a fine-tuned model folder")
-    head_file = folder / "head.safetensors"
+    head_file = folder / HEAD_SAFETENSORS
     if not head_file.is_file():
         raise InputFormatError(f"{folder}: no head.safetensors; the fine-tuned head is missing")
     info = json.loads(info_file.read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dnalm.core.artifacts import PAIRS_TSV, SUMMARY_TSV
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
 
@@ -142,9 +143,9 @@ def write_corpus(pairs: pd.DataFrame, out_dir: str | Path) -> None:
             "the paired DNA-text corpus is empty: no kept CDS has a product, gene, note or "
             "function (samples from CDS FASTA or gene calling carry no annotation text)"
         )
-    with atomic_write(out / "pairs.tsv") as fh:
+    with atomic_write(out / PAIRS_TSV) as fh:
         pairs.to_csv(fh, sep="\t", index=False)
-    with atomic_write(out / "summary.tsv") as fh:
+    with atomic_write(out / SUMMARY_TSV) as fh:
         summarise(pairs).to_csv(fh, sep="\t", index=False)
 
 

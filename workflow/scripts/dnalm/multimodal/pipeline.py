@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from dnalm.core.artifacts import CURVES_CSV, EVALUATION_TSV, TIMING_JSON
 from dnalm.multimodal import evaluate as ev
 from dnalm.multimodal.corpus import read_pairs
 from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
@@ -67,7 +68,7 @@ def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> Non
     for obj, sub in tok_files:
         obj.save(folder / sub if sub else folder)
     model.save_pretrained(folder, safe_serialization=True)
-    write_curves(folder / "curves.csv", history, CURVE_COLUMNS)
+    write_curves(folder / CURVES_CSV, history, CURVE_COLUMNS)
 
 
 def run(
@@ -161,6 +162,6 @@ def run(
         rows.append((name, "parameters", float(sum(p.numel() for p in m.parameters()))))
         timing[f"{name}_s"] = time.perf_counter() - t0
     table = pd.DataFrame(rows, columns=["model", "metric", "value"])
-    table.to_csv(out / "evaluation.tsv", sep="\t", index=False)
-    (out / "timing.json").write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
+    table.to_csv(out / EVALUATION_TSV, sep="\t", index=False)
+    (out / TIMING_JSON).write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
     return table

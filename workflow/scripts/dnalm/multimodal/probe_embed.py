@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnalm.core.artifacts import CONFIG_JSON
 from dnalm.core.errors import ConfigError
 from dnalm.evaluation.embed import (
     Embeddings,
@@ -105,7 +106,7 @@ def load_dnatext_folder(folder: str | os.PathLike):
 
     register()
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
+    if not (folder / CONFIG_JSON).is_file():
         raise ConfigError(f"{folder}: not a dnatext model folder (no config.json)")
     net = AutoModelForMaskedLM.from_pretrained(folder, use_safetensors=True).eval()
     if isinstance(net, DNATextForMaskedLM) and net.config.text_vocab_size > 0:

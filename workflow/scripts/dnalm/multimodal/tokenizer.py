@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 
 from dnalm.core.alphabet import IUPAC
+from dnalm.core.artifacts import DNATEXT_TOKENIZER_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 
 FORMAT_VERSION = 1
-META_FILE = "dnatext_tokenizer.json"
+META_FILE = DNATEXT_TOKENIZER_JSON
 DNA_OPEN, DNA_CLOSE = "<dna>", "</dna>"
 TEXT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _TAG = re.compile(r"<dna>|</dna>")
@@ -72,7 +73,7 @@ def load_text_tokenizer_json(folder: str | os.PathLike):
     with the two DNA tags added as special tokens. It must hold the BERT specials."""
     from tokenizers import AddedToken, Tokenizer
 
-    path = Path(folder) / "tokenizer.json"
+    path = Path(folder) / TOKENIZER_JSON
     if not path.is_file():
         raise ConfigError(f"text tokenizer folder {folder} has no tokenizer.json")
     tok = Tokenizer.from_file(str(path))
@@ -277,7 +278,7 @@ class DNATextTokenizer:
         ``dnatext_tokenizer.json`` (offset, tags, specials) into `out_dir`."""
         out = Path(out_dir)
         (out / "text").mkdir(parents=True, exist_ok=True)
-        self.text.save(str(out / "text" / "tokenizer.json"))
+        self.text.save(str(out / "text" / TOKENIZER_JSON))
         self.dna.save(out / "dna")
         meta = {
             "format_version": FORMAT_VERSION,
@@ -305,7 +306,7 @@ class DNATextTokenizer:
             raise ConfigError(f"{folder} is not a DNA+text tokenizer folder (no {META_FILE})")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         tok = cls(
-            Tokenizer.from_file(str(folder / "text" / "tokenizer.json")),
+            Tokenizer.from_file(str(folder / "text" / TOKENIZER_JSON)),
             load_tokenizer(folder / "dna"),
             meta.get("model_max_length", 512),
         )

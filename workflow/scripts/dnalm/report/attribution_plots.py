@@ -1,6 +1,6 @@
 """Attribution figures: tracks with the sequence as a logo (logomaker) for a few explained
 windows, and the per-task summaries (bound-vs-unbound AUROC per run and method; motif
-similarity to the known motifs), in the one style of :mod:`dnalm.report.figures`.
+similarity to the known motifs), in the one style of :mod:`dnalm.report.style`.
 
 Inputs are the interpretation stage's files (``attributions.npz`` and the per-task table;
 formats in :mod:`dnalm.interpretation.run`)."""
@@ -15,7 +15,7 @@ import pandas as pd
 
 from dnalm.core.alphabet import BASES
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 METHOD_LABEL = {"ism": "ISM", "grad_x_input": "gradient × input", "ig": "integrated gradients"}
 
@@ -41,8 +41,8 @@ def plot_attribution_tracks(
     if not methods:
         raise InputFormatError(f"{npz}: no attribution arrays ({list(METHOD_LABEL)})")
     n = min(int(n_windows), len(z["codes"]))
-    with figures.style():
-        fig = figures.new_figure(figures.WIDTH_2COL, 1.0 * n * len(methods) + 0.4)
+    with style.style():
+        fig = style.new_figure(style.WIDTH_2COL, 1.0 * n * len(methods) + 0.4)
         axes = fig.subplots(n * len(methods), 1, squeeze=False)[:, 0]
         for i in range(n):
             m = z["mask"][i]
@@ -62,7 +62,7 @@ def plot_attribution_tracks(
                 ax.set_xticks([])
         if title:
             fig.suptitle(title)
-        return figures.save(fig, out_png)
+        return style.save(fig, out_png)
 
 
 def plot_auroc(table: pd.DataFrame, out_png: str | os.PathLike) -> list[Path]:
@@ -71,22 +71,22 @@ def plot_auroc(table: pd.DataFrame, out_png: str | os.PathLike) -> list[Path]:
         raise InputFormatError("no AUROC rows to plot")
     runs = list(dict.fromkeys(table["run"]))
     methods = list(dict.fromkeys(table["method"]))
-    colors = figures.palette(len(methods))
-    with figures.style():
-        fig = figures.new_figure(figures.WIDTH_1COL, figures._height(len(runs) * len(methods)))
+    colors = style.palette(len(methods))
+    with style.style():
+        fig = style.new_figure(style.WIDTH_1COL, style.height(len(runs) * len(methods)))
         ax = fig.subplots()
         h = 0.8 / len(methods)
         for k, method in enumerate(methods):
             sub = table[table["method"] == method].set_index("run").reindex(runs)
             y = np.arange(len(runs)) + k * h
             ax.barh(y, sub["auroc_pooled"], height=h, color=colors[k], label=METHOD_LABEL[method])
-        ax.axvline(0.5, color=figures.CHANCE_COLOR, ls="--", lw=0.8)
+        ax.axvline(0.5, color=style.CHANCE_COLOR, ls="--", lw=0.8)
         ax.set_yticks(np.arange(len(runs)) + 0.4 - h / 2, runs)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xlabel("AUROC, |attribution| of bound vs unbound bases")
         ax.legend(fontsize=6, loc="lower right")
-        return figures.save(fig, out_png)
+        return style.save(fig, out_png)
 
 
 def plot_motif_similarity(table: pd.DataFrame, out_png: str | os.PathLike) -> list[Path]:
@@ -94,12 +94,12 @@ def plot_motif_similarity(table: pd.DataFrame, out_png: str | os.PathLike) -> li
     motif (points), with the chance level (95th percentile of random motifs) as a tick."""
     ok = table[table["motif_rank"] > 0] if "motif_rank" in table else table.iloc[:0]
     if ok.empty or "known" not in ok:
-        with figures.style():
-            fig = figures.new_figure(figures.WIDTH_1COL, 1.2)
+        with style.style():
+            fig = style.new_figure(style.WIDTH_1COL, 1.2)
             ax = fig.subplots()
             ax.text(0.5, 0.5, "no motif found by any run", ha="center", va="center")
             ax.set_axis_off()
-            return figures.save(fig, out_png)
+            return style.save(fig, out_png)
     best = (
         ok.groupby(["run", "method", "class", "known"], sort=False)
         .agg(similarity=("similarity", "max"), null_p95=("null_p95", "max"))
@@ -108,9 +108,9 @@ def plot_motif_similarity(table: pd.DataFrame, out_png: str | os.PathLike) -> li
     best["row"] = best["run"] + " · " + best["method"].map(METHOD_LABEL) + " · " + best["class"]
     rows = list(dict.fromkeys(best["row"]))
     known = list(dict.fromkeys(best["known"]))
-    colors = figures.palette(len(known))
-    with figures.style():
-        fig = figures.new_figure(figures.WIDTH_2COL * 0.7, figures._height(len(rows)))
+    colors = style.palette(len(known))
+    with style.style():
+        fig = style.new_figure(style.WIDTH_2COL * 0.7, style.height(len(rows)))
         ax = fig.subplots()
         for k, name in enumerate(known):
             sub = best[best["known"] == name].set_index("row").reindex(rows)
@@ -122,4 +122,4 @@ def plot_motif_similarity(table: pd.DataFrame, out_png: str | os.PathLike) -> li
         ax.set_xlim(-0.2, 1.02)
         ax.set_xlabel("best motif similarity (Pearson r, both strands)")
         ax.legend(fontsize=6, title="known motif", title_fontsize=6, loc="lower left")
-        return figures.save(fig, out_png)
+        return style.save(fig, out_png)

@@ -1,5 +1,5 @@
 """Reliability diagrams (calibration) of classifiers: one panel per group (a probe kind, a
-fine-tuning task), one line per classifier, in the one style of :mod:`dnalm.report.figures`.
+fine-tuning task), one line per classifier, in the one style of :mod:`dnalm.report.style`.
 
 Input: calibration dicts as :func:`dnalm.evaluation.calibration.reliability` returns them
 (``ece``, ``n``, ``bins`` with ``low``, ``high``, ``count``, ``confidence``, ``accuracy``).
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 #: Lines drawn per panel at most (the rest, by ascending ECE, are left out and counted).
 MAX_LINES = 12
@@ -34,14 +34,14 @@ def plot_reliability(
     n = len(panels)
     cols = min(n, 2)
     rows = math.ceil(n / cols)
-    width = figures.WIDTH_1COL + 0.6 if cols == 1 else figures.WIDTH_2COL
-    with figures.style():
-        fig = figures.new_figure(width, 2.9 * rows + 0.3)
+    width = style.WIDTH_1COL + 0.6 if cols == 1 else style.WIDTH_2COL
+    with style.style():
+        fig = style.new_figure(width, 2.9 * rows + 0.3)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, (name, lines) in zip(axes, panels.items(), strict=False):
             ordered = sorted(lines, key=lambda t: t[1].get("ece", math.inf))
             shown = ordered[:MAX_LINES]
-            colors = figures.palette(len(shown))
+            colors = style.palette(len(shown))
             ax.plot([0, 1], [0, 1], ls=":", color="0.4", lw=0.8, label="perfect calibration")
             for (label, calib), color in zip(shown, colors, strict=True):
                 pts = [b for b in calib.get("bins", []) if b.get("count")]
@@ -70,7 +70,7 @@ def plot_reliability(
             ax.set_visible(False)
         if title:
             fig.suptitle(title)
-        return figures.save(fig, png_path)
+        return style.save(fig, png_path)
 
 
 __all__ = ["MAX_LINES", "plot_reliability"]

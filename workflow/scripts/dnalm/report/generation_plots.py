@@ -1,6 +1,6 @@
 """The generation summary figure: per causal model, the k-mer spectrum divergence (JSD, k = 6)
 and the fraction of valid ORFs of its samples beside its count-model (Markov) baseline and
-the natural split-half floor, in the one style of :mod:`dnalm.report.figures`."""
+the natural split-half floor, in the one style of :mod:`dnalm.report.style`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 NEEDED = ("model", "row", "jsd_k6", "valid_orf")
 PANELS = (
@@ -39,11 +39,11 @@ def plot_generation_summary(
         raise InputFormatError(f"{summary_tsv}: no rows to plot")
     df = df.assign(kind=np.where(df["row"] == df["model"], "model", df["row"]))
     models = list(dict.fromkeys(df["model"]))
-    colors = dict(zip(ROW_KINDS, figures.palette(len(ROW_KINDS)), strict=True))
+    colors = dict(zip(ROW_KINDS, style.palette(len(ROW_KINDS)), strict=True))
     height = 0.8
     bar = height / len(ROW_KINDS)
-    with figures.style():
-        fig = figures.new_figure(9.0, max(2.0, 0.6 * len(models) + 1.2))
+    with style.style():
+        fig = style.new_figure(9.0, max(2.0, 0.6 * len(models) + 1.2))
         axes = fig.subplots(1, len(PANELS), sharey=True)
         y = np.arange(len(models))
         for ax, (col, title) in zip(axes, PANELS, strict=True):
@@ -67,4 +67,4 @@ def plot_generation_summary(
         axes[1].set_xlim(0, 1.05)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncol=len(ROW_KINDS), frameon=False)
-        return figures.save(fig, out_png)
+        return style.save(fig, out_png)

@@ -1,5 +1,5 @@
 """Probe figures: UMAP scatter plots (one model, or before/after fine-tuning side by side) and
-confusion matrices, in the one style of :mod:`dnalm.report.figures`."""
+confusion matrices, in the one style of :mod:`dnalm.report.style`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 
 def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, float]]:
@@ -26,9 +26,9 @@ def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, flo
 
 
 def _save(fig, png_path: str | os.PathLike) -> list[Path]:
-    """Write `fig` as PNG and SVG beside it, each atomically (dnalm.report.figures.save, so probe
+    """Write `fig` as PNG and SVG beside it, each atomically (dnalm.report.style.save, so probe
     figures share the resolution and style of every other dnalm figure)."""
-    return figures.save(fig, png_path)
+    return style.save(fig, png_path)
 
 
 def _scatter(ax, df: pd.DataFrame, palette: Mapping[str, Any], title: str) -> None:
@@ -80,7 +80,7 @@ def plot_umap(
 
     _check_coords(coords_df, "plot_umap")
     palette = palette or species_palette(coords_df["species"])
-    with figures.style():
+    with style.style():
         fig = Figure(figsize=(4.2, 3.6), layout="constrained")
         _scatter(fig.add_subplot(), coords_df, palette, title)
         _legend(fig, palette)
@@ -105,7 +105,7 @@ def plot_umap_pair(
     palette = palette or species_palette(
         pd.concat([before_df["species"], after_df["species"]]).tolist()
     )
-    with figures.style():
+    with style.style():
         fig = Figure(figsize=(7.2, 3.4), layout="constrained")
         axes = fig.subplots(1, 2)
         _scatter(axes[0], before_df, palette, titles[0])
@@ -134,7 +134,7 @@ def plot_confusion(
         totals = cm.sum(1, keepdims=True)
         cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
     side = min(7.2, 1.6 + 0.45 * n)
-    with figures.style():
+    with style.style():
         fig = Figure(figsize=(side + 0.9, side), layout="constrained")
         ax = fig.add_subplot()
         sns.heatmap(
@@ -152,3 +152,47 @@ def plot_confusion(
         if title:
             ax.set_title(title)
         return _save(fig, png_path)
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+PROBE_REQUIRED = ("model", "regime", "accuracy", "chance")
+
+
+def plot_probe_accuracy(
+    probe_table_tsv: str | os.PathLike, out_png: str | os.PathLike
+) -> list[Path]:
+    """Species-probe test accuracy per representation (the probe table of
+    :func:`dnalm.evaluation.probe.assemble_table`): one bar per row, coloured by regime, the k-mer
+    baseline grey and hatched, chance (1 / classes) and the majority-class rate as lines;
+    whiskers: bootstrap 95% CIs over test fragments when the table has them."""
+    df = style.read_table(probe_table_tsv, "probe table", PROBE_REQUIRED, sep="\t")
+    acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(dtype=float)
+    labels = []
+    by = ["model", "probe_kind"] if "probe_kind" in df else ["model"]
+    multi_layer = "layer" in df and df.groupby(by)["model"].transform("size").gt(1)
+    for k, rec in enumerate(df.to_dict("records")):
+        text = str(rec["model"])
+        if "layer" in df and bool(multi_layer.iloc[k]) and not pd.isna(rec.get("layer")):
+            text += f" L{int(rec['layer'])}"
+        if "probe_kind" in df and df["probe_kind"].nunique() > 1:
+            text += f" [{rec['probe_kind']}]"
+        labels.append(text)
+    regimes = df["regime"].astype(str).tolist()
+    chance = style.one_value(df, "chance", probe_table_tsv)
+    majority = style.one_value(df, "majority_rate", probe_table_tsv)
+    with style.style():
+        fig = style.new_figure(style.WIDTH_1COL + 1.6, style.height(len(df)))
+        ax = fig.add_subplot()
+        bars = style.barh(ax, labels, acc, style.bar_styles(regimes))
+        style.label_bars(ax, bars, [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in acc])
+        style.ci_whiskers(ax, df, acc)
+        extra = style.chance_lines(
+            ax, [(majority, "--", "chance: majority class"), (chance, ":", "chance: uniform")]
+        )
+        ax.set_xlim(0, 1.15)
+        n_classes = style.one_value(df, "n_classes", probe_table_tsv)
+        what = f"{int(n_classes)} species" if math.isfinite(n_classes) else "species"
+        ax.set(xlabel="probe accuracy (test)", title=f"linear species probe ({what})")
+        style.regime_legend(ax, regimes, extra)
+        return style.save(fig, out_png)

@@ -1,5 +1,5 @@
 """The compute figure of a scaling sweep: test bits/nt against training FLOPs (the table of
-:func:`dnalm.evaluation.scaling.sweep_summary`), in the one style of :mod:`dnalm.report.figures`."""
+:func:`dnalm.evaluation.scaling.sweep_summary`), in the one style of :mod:`dnalm.report.style`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 NEEDED = ("size", "non_embedding_params", "flops", "test_bits_per_nt", "on_frontier")
 
@@ -39,14 +39,14 @@ def plot_scaling(
         raise InputFormatError("scaling summary has no runs")
     df = df.assign(on_frontier=df["on_frontier"].astype(str).str.lower() == "true")
     sizes = df.groupby("size", sort=False)["non_embedding_params"].first().sort_values().index
-    colours = dict(zip(sizes, figures.palette(len(sizes)), strict=True))
-    with figures.style():
-        fig = figures.new_figure(6.0, 4.2)
+    colours = dict(zip(sizes, style.palette(len(sizes)), strict=True))
+    with style.style():
+        fig = style.new_figure(6.0, 4.2)
         ax = fig.add_subplot()
         for size in sizes:
             sub = df[df["size"] == size]
             n = int(sub["non_embedding_params"].iloc[0])
-            label = f"{size} ({figures.human(n)} non-emb. params)"
+            label = f"{size} ({style.human(n)} non-emb. params)"
             ax.scatter(
                 sub["flops"], sub["test_bits_per_nt"], s=36, color=colours[size], zorder=4,
                 edgecolor="black", linewidth=0.4, label=label,
@@ -72,7 +72,7 @@ def plot_scaling(
             level = float(base.median())
             if math.isfinite(level):
                 ax.axhline(
-                    level, color=figures.CHANCE_COLOR, lw=1.0, ls="--", zorder=2,
+                    level, color=style.CHANCE_COLOR, lw=1.0, ls="--", zorder=2,
                     label=f"{name} ({level:.3f} bits/nt)",
                 )  # fmt: skip
         ax.set_xscale("log")
@@ -81,5 +81,5 @@ def plot_scaling(
         ax.set_ylabel("test bits per nucleotide")
         if title:
             ax.set_title(title)
-        figures._legend_below(fig, ax, "runs by model size")
-        return figures.save(fig, png_path)
+        style.legend_below(fig, ax, "runs by model size")
+        return style.save(fig, png_path)

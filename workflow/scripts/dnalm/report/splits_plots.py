@@ -1,6 +1,6 @@
 """The train/test leakage figure: histograms of each test CDS's best identity to any train CDS
 (the table of :func:`dnalm.genome.homology.leakage_report`), in the one style of
-:mod:`dnalm.report.figures`."""
+:mod:`dnalm.report.style`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 #: identity thresholds marked on the figure (and summarised in the leakage summary)
 THRESHOLDS = (0.5, 0.8, 0.95)
@@ -40,17 +40,17 @@ def plot_leakage(
         ("identity", "best hit, any alignment length"),
         ("identity_covered", f"best hit with {cov} of both CDS"),
     ]
-    with figures.style():
-        fig = figures.new_figure(figures.WIDTH_2COL, 2.8)
+    with style.style():
+        fig = style.new_figure(style.WIDTH_2COL, 2.8)
         axes = fig.subplots(1, 2, sharey=True)
-        color = figures.palette(1)[0]
+        color = style.palette(1)[0]
         for ax, (col, title) in zip(axes, panels, strict=True):
             values = table.loc[table[col] > 0, col].astype(float)
             none = int((table[col] <= 0).sum())
             ax.hist(values, bins=bins, color=color, label=f"{len(values)} test CDS with such a hit")
             for t in THRESHOLDS:
                 frac = float((table[col] >= t).mean()) if len(table) else 0.0
-                ax.axvline(t, color=figures.CHANCE_COLOR, ls="--", lw=0.8)
+                ax.axvline(t, color=style.CHANCE_COLOR, ls="--", lw=0.8)
                 ax.text(t, 1.0, f" {frac:.1%}", transform=ax.get_xaxis_transform(), fontsize=7,
                         va="top", ha="left")  # fmt: skip
             if min_identity is not None:
@@ -71,4 +71,4 @@ def plot_leakage(
             "(labels: share of test CDS at or above each dashed line)",
             fontsize=9,
         )
-        return figures.save(fig, png_path)
+        return style.save(fig, png_path)

@@ -1,6 +1,6 @@
 """The zero-shot variant-effect figure: per scorer (each language model and the count-model
 baselines) the AUROC with which its score separates simulated nonsense (and missense) SNVs
-from synonymous ones, in the one style of :mod:`dnalm.report.figures`."""
+from synonymous ones, in the one style of :mod:`dnalm.report.style`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.errors import InputFormatError
-from dnalm.report import figures
+from dnalm.report import style
 
 NEEDED = ("scorer", "kind", "comparison", "auroc")
 COMPARISONS = (
@@ -33,11 +33,11 @@ def plot_vep_auroc(auroc_tsv: str | os.PathLike, out_png: str | os.PathLike) -> 
     order = df.sort_values("kind", key=lambda k: k != "model", kind="stable")
     scorers = list(dict.fromkeys(order["scorer"]))
     kinds = dict(zip(df["scorer"], df["kind"], strict=False))
-    colors = figures.palette(len(COMPARISONS))
+    colors = style.palette(len(COMPARISONS))
     bar = 0.8 / len(COMPARISONS)
     y = np.arange(len(scorers))
-    with figures.style():
-        fig = figures.new_figure(6.5, max(2.0, 0.5 * len(scorers) + 1.2))
+    with style.style():
+        fig = style.new_figure(6.5, max(2.0, 0.5 * len(scorers) + 1.2))
         ax = fig.subplots()
         for j, (comp, label) in enumerate(COMPARISONS):
             vals = []
@@ -57,4 +57,4 @@ def plot_vep_auroc(auroc_tsv: str | os.PathLike, out_png: str | os.PathLike) -> 
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("AUROC (damaging class vs synonymous; 0.5 = chance)")
         fig.legend(loc="outside upper center", ncol=len(COMPARISONS), frameon=False)
-        return figures.save(fig, out_png)
+        return style.save(fig, out_png)

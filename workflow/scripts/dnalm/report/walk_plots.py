@@ -1,5 +1,5 @@
 """Figures of DNA walks and chaos-game representations (:mod:`dnalm.core.walks`), in the one
-style of :mod:`dnalm.report.figures`:
+style of :mod:`dnalm.report.style`:
 
 - :func:`plot_walks`: the walks of all sequences of each sample overlaid, normalised for
   length, one panel per sample (the Figure 1 kind of nucleotide-model-experiments);
@@ -30,14 +30,14 @@ from dnalm.core.io import read_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.core.umap2d import umap_2d
 from dnalm.core.walks import CGR_CORNERS, cgr_image, walk_batch
-from dnalm.report import figures
+from dnalm.report import style
 
 log = logging.getLogger(__name__)
 
 #: colour of natural sequences in the source UMAP (near-black: the reference, not a model)
 NATURAL_COLOR = "#222222"
 #: colour of the Markov (count-model) sampler: the grey of every dnalm baseline
-MARKOV_COLOR = figures.BASELINE_COLOR
+MARKOV_COLOR = style.BASELINE_COLOR
 
 
 def read_sequences(
@@ -72,9 +72,9 @@ def plot_walks(
     if not walks:
         raise InputFormatError("plot_walks: no samples to draw")
     n_rows, n_cols = _grid(len(walks))
-    colors = figures.palette(len(walks))
-    with figures.style():
-        fig = figures.new_figure(min(figures.WIDTH_2COL, 2.0 * n_cols + 0.4), 2.0 * n_rows + 0.5)
+    colors = style.palette(len(walks))
+    with style.style():
+        fig = style.new_figure(min(style.WIDTH_2COL, 2.0 * n_cols + 0.4), 2.0 * n_rows + 0.5)
         axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False).ravel())
         for ax, (name, paths), color in zip(axes, walks.items(), colors, strict=False):
             paths = np.asarray(paths, dtype=np.float64)
@@ -91,8 +91,8 @@ def plot_walks(
                 ax.set_yticks([])
             if paths.size:
                 ax.plot([0], [0], marker="o", color="black", ms=3)
-            ax.axhline(0, color=figures.CHANCE_COLOR, lw=0.4, ls=":")
-            ax.axvline(0, color=figures.CHANCE_COLOR, lw=0.4, ls=":")
+            ax.axhline(0, color=style.CHANCE_COLOR, lw=0.4, ls=":")
+            ax.axvline(0, color=style.CHANCE_COLOR, lw=0.4, ls=":")
             ax.set_title(f"{name} ({len(paths)})", fontsize=9)
             ax.set_aspect("equal", adjustable="datalim")
         for ax in axes[: len(walks)]:
@@ -101,7 +101,7 @@ def plot_walks(
         _hide_unused(axes, len(walks))
         if title:
             fig.suptitle(title, fontsize=9)
-        return figures.save(fig, png_path)
+        return style.save(fig, png_path)
 
 
 def _draw_cgr(ax, image: np.ndarray, vmin: float, vmax: float, corners: bool):
@@ -148,8 +148,8 @@ def plot_cgr_grid(
         n_rows = len(images)
         n_cols = max(len(row) for row in images.values())
         titles = [f"{r}: {c}" if r else c for r, c, _ in cells]
-    with figures.style():
-        fig = figures.new_figure(min(figures.WIDTH_2COL, 1.8 * n_cols + 1.0), 1.8 * n_rows + 0.5)
+    with style.style():
+        fig = style.new_figure(min(style.WIDTH_2COL, 1.8 * n_cols + 1.0), 1.8 * n_rows + 0.5)
         axes = fig.subplots(n_rows, n_cols, squeeze=False)
         flat: list = []
         if wrap and len(images) == 1:
@@ -173,7 +173,7 @@ def plot_cgr_grid(
                      label=f"{k}-mer frequency (log scale)")  # fmt: skip
         if title:
             fig.suptitle(title, fontsize=9)
-        return figures.save(fig, png_path)
+        return style.save(fig, png_path)
 
 
 def source_umap(
@@ -215,7 +215,7 @@ def source_umap(
 def source_palette(sources: Sequence[str]) -> dict[str, object]:
     """natural: near-black, markov: baseline grey, every model a palette colour."""
     models = [s for s in sources if s not in ("natural", "markov")]
-    colors = dict(zip(models, figures.palette(len(models)), strict=True))
+    colors = dict(zip(models, style.palette(len(models)), strict=True))
     out: dict[str, object] = {}
     for s in sources:
         out[s] = NATURAL_COLOR if s == "natural" else MARKOV_COLOR if s == "markov" else colors[s]
@@ -234,8 +234,8 @@ def plot_source_umap(
     order = [s for s in order if (coords["source"] == s).any()]
     pal = source_palette(order)
     size = 10 if len(coords) <= 2000 else max(2.0, 10 * math.sqrt(2000 / len(coords)))
-    with figures.style():
-        fig = figures.new_figure(4.6, 3.6)
+    with style.style():
+        fig = style.new_figure(4.6, 3.6)
         ax = fig.add_subplot()
         for s in order:
             sub = coords[coords["source"] == s]
@@ -250,7 +250,7 @@ def plot_source_umap(
         ax.set_yticks([])
         ax.set_title(title or f"natural vs generated ({k}-mer frequencies)")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title="source")
-        return figures.save(fig, png_path)
+        return style.save(fig, png_path)
 
 
 def sample_figures(

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from dnalm.core.alphabet import AMBIGUITY
+from dnalm.core.artifacts import SUMMARY_TSV, TASK_DATA_TSV, TASK_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, file_digest, open_text
 
@@ -316,9 +317,9 @@ def write_task(
     front = ["id", "sequence", "split", value_col]
     ordered = df[front + [c for c in df.columns if c not in front]]
     with contextlib.ExitStack() as stack:
-        p_data = stack.enter_context(atomic_path(out / "data.tsv"))
-        p_sum = stack.enter_context(atomic_path(out / "summary.tsv"))
-        p_meta = stack.enter_context(atomic_path(out / "task.json"))
+        p_data = stack.enter_context(atomic_path(out / TASK_DATA_TSV))
+        p_sum = stack.enter_context(atomic_path(out / SUMMARY_TSV))
+        p_meta = stack.enter_context(atomic_path(out / TASK_JSON))
         ordered.to_csv(p_data, sep="\t", index=False, lineterminator="\n")
         summary.to_csv(p_sum, sep="\t", index=False, lineterminator="\n")
         p_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
@@ -442,8 +443,8 @@ def load_task(path: str | os.PathLike, targets_as_arrays: bool = False) -> pd.Da
     column holds float32 arrays instead of comma-separated text. The task kind is in
     ``df.attrs['kind']`` (from task.json, else inferred)."""
     path = Path(path)
-    data = path / "data.tsv" if path.is_dir() else path
-    meta_path = data.parent / "task.json"
+    data = path / TASK_DATA_TSV if path.is_dir() else path
+    meta_path = data.parent / TASK_JSON
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     if not data.is_file():
         raise InputFormatError(f"{data}: task table not found")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dnalm.core.alphabet import kmer_names
+from dnalm.core.artifacts import TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.tokenization.kinds import CLASSES, BpeTokenizer, CodonTokenizer, NucleotideTokenizer
 from dnalm.tokenization.tokenizers import (
@@ -204,7 +205,7 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
             "the tokenizer rule or dnalm.tokenization.tokenizers.make_tokenizer)"
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    text = (folder / "tokenizer.json").read_text(encoding="utf-8")
+    text = (folder / TOKENIZER_JSON).read_text(encoding="utf-8")
     digest = tokenizer_json_hash(text)
     if digest != meta.get("hash"):
         raise InputFormatError(

@@ -81,6 +81,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dnalm.core.alphabet import reverse_complement
+from dnalm.core.artifacts import META_JSON
 from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.core.io import default_file_mode, read_fasta
 from dnalm.core.log import progress_disabled
@@ -486,7 +487,7 @@ def build_corpus(
                     )
                 log.warning("corpus: split %s is empty (0 windows)", split)
         tok.save(tmp / "tokenizer")
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (tmp / META_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dnalm.core.artifacts import SHARD_INDEX_JSON
 from dnalm.core.errors import DnalmError, InputFormatError
 
 KINDS = ("tokens", "positions", "lowercase")
@@ -96,7 +97,7 @@ class ShardWriter:
             for s in self.shards:
                 (self.dir / f"{s['name']}.lowercase.npy").unlink()
         index = {"shards": self.shards, "has_lowercase": self.any_lowercase}
-        (self.dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+        (self.dir / SHARD_INDEX_JSON).write_text(json.dumps(index, indent=1) + "\n")
         return self.shards
 
 

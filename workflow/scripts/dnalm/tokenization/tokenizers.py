@@ -87,11 +87,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dnalm.core.alphabet import AMBIGUITY, IUPAC
+from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, SPECIAL_TOKENS_MAP_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import default_file_mode
 
 FORMAT_VERSION = 1
-DNALM_FILE = "dnalm_tokenizer.json"
+DNALM_FILE = DNALM_TOKENIZER_JSON
 TOKENIZER_TYPES = ("nucleotide", "kmer", "kmer_overlapping", "codon", "bpe")
 MAX_UINT16_VOCAB = 65535  # ids are stored as uint16; 65535 stays free as an "invalid" marker
 
@@ -483,10 +484,10 @@ class DnaTokenizer:
         try:
             self.hf().save_pretrained(str(tmp))
             text = self._tok.to_str(pretty=True)
-            (tmp / "tokenizer.json").write_text(text, encoding="utf-8")
+            (tmp / TOKENIZER_JSON).write_text(text, encoding="utf-8")
             roles = self.special_tokens()
             stm = {f"{r}_token": t for r, t in roles.items() if t is not None}
-            (tmp / "special_tokens_map.json").write_text(
+            (tmp / SPECIAL_TOKENS_MAP_JSON).write_text(
                 json.dumps(stm, indent=2) + "\n", encoding="utf-8"
             )
             meta = {

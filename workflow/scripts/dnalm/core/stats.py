@@ -14,7 +14,7 @@ hundreds of thousands of positions take milliseconds:
 
 * ``pearson``: n, sum t, sum p, sum t^2, sum p^2, sum t*p over an item's (valid) positions;
   the Pearson r of all positions of the resampled items, exactly as computed on the
-  concatenation of their positions (``evaluation.metrics.pearson_r``);
+  concatenation of their positions (``dnalm.core.metrics.pearson_r``);
 * ``accuracy``: n and the number correct.
 
 Everything is a pure function of the inputs and the seed.
