@@ -13,9 +13,9 @@ from dnalm.core.config import (  # noqa: E402
     check_config_names,
     drop_null_entries,
     restore_training_settings,
-    token_width,
     user_training_settings,
 )
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS, token_width  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
@@ -308,9 +308,9 @@ def tokenizer_spec(tok):
 
 
 def tokenizer_training_input(wildcards):
-    """BPE learns its merges from the pretraining samples' training split; fixed
+    """A trained vocabulary (BPE) learns from the pretraining samples' training split; fixed
     vocabularies need no input."""
-    if TOKENIZERS[wildcards.tok]["type"] != "bpe":
+    if not TOKENIZER_KINDS.get(TOKENIZERS[wildcards.tok]["type"]).trained:
         return []
     return expand("results/splits/{sample}/train.fa.gz", sample=PRETRAIN_SAMPLES)
 

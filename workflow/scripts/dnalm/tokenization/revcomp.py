@@ -39,9 +39,10 @@ import numpy as np
 
 from dnalm.core.alphabet import IUPAC, reverse_complement
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 
 #: tokenizer types whose tokens have no token-level reverse complement
-NO_TOKEN_RC = ("codon", "bpe")
+NO_TOKEN_RC = tuple(k.name for k in TOKENIZER_KINDS if not k.token_rc)
 _LETTERS = set(IUPAC + IUPAC.lower())
 
 
