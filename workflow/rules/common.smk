@@ -248,9 +248,9 @@ def feature_inputs(wildcards):
     if s.annotate:
         files["cds"] = f"results/cds/{s.sample}.tsv"
         del files["primary"]
-    elif s.format == "fasta_gff":
+    elif s.format_kind.annotation:
         files["annotation"] = annotation_input(wildcards)
-    elif s.format == "fasta":
+    elif not s.format_kind.has_features:
         del files["primary"]
     return files
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dnalm.core.errors import ConfigError
 from dnalm.genome.samples import no_cds_message
+from dnalm.kinds.formats import formats_where
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 
 SOURCES = ("cds", "genome", "regions", "task")
@@ -112,7 +113,8 @@ def _samples(name: str, spec: Mapping, samples: Mapping[str, Any]) -> list[str]:
             if source == "regions" and not smp.has_features:
                 raise ConfigError(
                     f"{key}: sample {s!r} (format {smp.format!r}) has no annotation; a regions "
-                    "corpus needs features (gbff, fasta_gff, or annotate: pyrodigal)"
+                    f"corpus needs features ({', '.join(formats_where(lambda f: f.has_features))}, "
+                    "or annotate: pyrodigal)"
                 )
     if not names:
         hint = ""
