@@ -15,6 +15,7 @@ from dnalm.core.config import (  # noqa: E402
     restore_training_settings,
     user_training_settings,
 )
+from dnalm.kinds.tasks import TASK_KINDS, task_kind_of  # noqa: E402
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS, token_width  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
@@ -496,12 +497,8 @@ def task_corpus_input(wildcards):
 
 
 def task_kind(task):
-    """classification | regression | per_base_regression, from the config alone."""
-    if task == "species_fragments":
-        return "classification"
-    if task == "tf_binding":
-        return "per_base_regression"
-    return SEQUENCE_TASKS[task]["kind"]
+    """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
+    return task_kind_of(task, SEQUENCE_TASKS)
 
 
 def run_tasks(run):
@@ -525,7 +522,7 @@ def task_runs(task):
     names = [r for r in sorted(FINETUNE_RUNS) if task in run_tasks(r)]
     if BASELINES["onehot_cnn"]["enabled"]:
         names += list(CNN_RUNS)
-    if BASELINES["kmer"]["enabled"] and task_kind(task) != "per_base_regression":
+    if BASELINES["kmer"]["enabled"] and TASK_KINDS.get(task_kind(task)).kmer_baseline:
         names += [f"kmer{k}" for k in BASELINES["kmer"]["k"]]
     return names
 
@@ -747,9 +744,9 @@ def figure_targets():
                 task=task,
                 fig=["performance", "time", "curves"],
             )
-            if task_kind(task) == "classification":
+            if TASK_KINDS.get(task_kind(task)).classes:
                 figs.append(f"results/figures/finetune/{task}/calibration.png")
-            if task_kind(task) == "per_base_regression" and any(
+            if TASK_KINDS.get(task_kind(task)).per_base and any(
                 r not in CNN_RUNS and not r.startswith("kmer") for r in task_runs(task)
             ):
                 figs.append(f"results/figures/finetune/{task}/tracks.png")
