@@ -143,24 +143,27 @@ def task_arrays(
 def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
     """(loss_fn, name of the selection metric, val_metric) of a task kind: masked MSE and
     validation Pearson r over all bases (per-base), cross-entropy and macro-F1
-    (classification), MSE and Pearson r (sequence regression)."""
-    if TASK_KINDS.get(kind).per_base:
+    (classification), MSE and Pearson r (sequence regression); the metric is the kind's
+    selection_metric."""
+    desc = TASK_KINDS.get(kind)
+    metric = desc.selection_metric
+    if desc.per_base:
 
         def per_base(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
+            return regression_metrics(out["y"], out["pred"], out["mask"])[metric]
 
-        return _masked_mse, "pearson_r", per_base
-    if TASK_KINDS.get(kind).classes:
+        return _masked_mse, metric, per_base
+    if desc.classes:
 
         def classes(out: dict) -> float:
-            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
+            return classification_metrics(out["y"], out["pred"].argmax(1))[metric]
 
-        return _cross_entropy, "macro_f1", classes
+        return _cross_entropy, metric, classes
 
     def sequence(out: dict) -> float:
-        return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
+        return regression_metrics(out["y"], out["pred"][:, 0])[metric]
 
-    return _seq_mse, "pearson_r", sequence
+    return _seq_mse, metric, sequence
 
 
 def flip_within_length(values: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
