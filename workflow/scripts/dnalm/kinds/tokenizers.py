@@ -56,6 +56,8 @@ class TokenizerKind(Kind):
     case_key: str | None = None
     #: every token has its reverse complement in the vocabulary (token-level RC losses)
     token_rc: bool = True
+    #: why not, for the error when token_rc is False
+    no_rc_reason: str = ""
     #: the sequence is read in frame from its first base (a CDS): no reverse-complement
     #: augmentation, a trailing partial codon is counted as trimmed, codon-usage baselines
     reads_frame: bool = False
@@ -133,6 +135,7 @@ TOKENIZER_KINDS.register(
         width=3,
         tail="dropped",
         token_rc=False,
+        no_rc_reason="a codon is read in its own CDS frame and strand",
         reads_frame=True,
     )
 )
@@ -148,6 +151,7 @@ TOKENIZER_KINDS.register(
         ),
         width=None,
         token_rc=False,
+        no_rc_reason="the reverse complement of a BPE token need not be a token",
         trained=True,
     )
 )
