@@ -436,6 +436,6 @@ def test_average_strands_flips_back_within_length_and_keeps_one_strand_bases():
     assert out["mask"].tolist() == [[True, True, True, False]]
     reg = average_strands(
         {"pred": np.array([[1.0]], np.float32)}, {"pred": np.array([[3.0]], np.float32)},
-        "sequence_regression", np.array([5]),
+        "regression", np.array([5]),
     )  # fmt: skip
     assert reg["pred"].tolist() == [[2.0]]

@@ -248,3 +248,79 @@ def test_output_file_names_come_from_the_artifacts_module():
         if hits:
             bare[rel] = hits
     assert not bare, f"use the names of dnalm.core.artifacts instead of: {bare}"
+
+
+# ------------------------------------------------------------- the registry is complete
+# Every registered kind has its builder and every builder its kind, so that adding one means
+# a descriptor in dnalm.kinds and its builder, and forgetting either fails here.
+
+
+def _class_types(path: Path) -> dict[str, set[str]]:
+    """`type = "..."` of each class in `path` -> the names of the methods it defines."""
+    out = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and [getattr(t, "id", None) for t in stmt.targets] == ["type"]
+                and isinstance(stmt.value, ast.Constant)
+            ):
+                out[stmt.value.value] = methods
+    return out
+
+
+def test_every_tokenizer_kind_has_its_builder_class():
+    from dnalm.kinds.tokenizers import TOKENIZER_KINDS
+
+    classes = _class_types(LIB / "tokenization" / "kinds.py")
+    assert set(classes) == set(TOKENIZER_KINDS.names()), (
+        "dnalm.kinds.tokenizers and the DnaTokenizer classes of tokenization/kinds.py differ"
+    )
+    lacking = sorted(t for t, methods in classes.items() if "backend" not in methods)
+    assert not lacking, f"tokenizer classes without their own backend(): {lacking}"
+
+
+def test_every_sample_format_has_its_readers():
+    from dnalm.genome.cds import CDS_EXTRACTORS
+    from dnalm.genome.contigs import GENOME_READERS
+    from dnalm.genome.features import FEATURE_READERS
+    from dnalm.kinds.formats import SAMPLE_FORMATS
+
+    for field, readers in (
+        ("cds", CDS_EXTRACTORS),
+        ("genome", GENOME_READERS),
+        ("features", FEATURE_READERS),
+    ):
+        used = {getattr(f, field) for f in SAMPLE_FORMATS} - {None}
+        assert used <= set(readers), f"{field} readers missing: {sorted(used - set(readers))}"
+        assert set(readers) <= used, f"{field} readers of no format: {sorted(set(readers) - used)}"
+
+
+def test_every_task_kind_has_a_builder_and_every_builder_its_entry():
+    from dnalm.kinds.tasks import BUILTIN_TASKS, SEQUENCE_TASK_KINDS, TASK_KINDS
+
+    built = {t.kind for t in BUILTIN_TASKS if t.kind} | set(SEQUENCE_TASK_KINDS)
+    assert built == set(TASK_KINDS.names()), "a task kind no built-in task builds, or vice versa"
+    registered = set()
+    for task in BUILTIN_TASKS:
+        module, func = task.builder.split(":")
+        assert func in top_level_names(LIB / "tasks" / f"{module}.py"), task.builder
+        registered.add(func)
+    builders = {
+        name
+        for p in (LIB / "tasks").glob("*.py")
+        for name in top_level_names(p)
+        if name.startswith("build_")
+    }
+    assert builders <= registered, f"task builders not in BUILTIN_TASKS: {builders - registered}"
+
+
+def top_level_names(path: Path) -> set[str]:
+    return {
+        node.name
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }

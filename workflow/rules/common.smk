@@ -13,9 +13,10 @@ from dnalm.core.config import (  # noqa: E402
     check_config_names,
     drop_null_entries,
     restore_training_settings,
-    token_width,
     user_training_settings,
 )
+from dnalm.kinds.tasks import TASK_KINDS, task_kind_of  # noqa: E402
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS, token_width  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
@@ -248,9 +249,9 @@ def feature_inputs(wildcards):
     if s.annotate:
         files["cds"] = f"results/cds/{s.sample}.tsv"
         del files["primary"]
-    elif s.format == "fasta_gff":
+    elif s.format_kind.annotation:
         files["annotation"] = annotation_input(wildcards)
-    elif s.format == "fasta":
+    elif not s.format_kind.has_features:
         del files["primary"]
     return files
 
@@ -308,9 +309,9 @@ def tokenizer_spec(tok):
 
 
 def tokenizer_training_input(wildcards):
-    """BPE learns its merges from the pretraining samples' training split; fixed
+    """A trained vocabulary (BPE) learns from the pretraining samples' training split; fixed
     vocabularies need no input."""
-    if TOKENIZERS[wildcards.tok]["type"] != "bpe":
+    if not TOKENIZER_KINDS.get(TOKENIZERS[wildcards.tok]["type"]).trained:
         return []
     return expand("results/splits/{sample}/train.fa.gz", sample=PRETRAIN_SAMPLES)
 
@@ -496,12 +497,8 @@ def task_corpus_input(wildcards):
 
 
 def task_kind(task):
-    """classification | regression | per_base_regression, from the config alone."""
-    if task == "species_fragments":
-        return "classification"
-    if task == "tf_binding":
-        return "per_base_regression"
-    return SEQUENCE_TASKS[task]["kind"]
+    """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
+    return task_kind_of(task, SEQUENCE_TASKS)
 
 
 def run_tasks(run):
@@ -525,7 +522,7 @@ def task_runs(task):
     names = [r for r in sorted(FINETUNE_RUNS) if task in run_tasks(r)]
     if BASELINES["onehot_cnn"]["enabled"]:
         names += list(CNN_RUNS)
-    if BASELINES["kmer"]["enabled"] and task_kind(task) != "per_base_regression":
+    if BASELINES["kmer"]["enabled"] and TASK_KINDS.get(task_kind(task)).kmer_baseline:
         names += [f"kmer{k}" for k in BASELINES["kmer"]["k"]]
     return names
 
@@ -747,9 +744,9 @@ def figure_targets():
                 task=task,
                 fig=["performance", "time", "curves"],
             )
-            if task_kind(task) == "classification":
+            if TASK_KINDS.get(task_kind(task)).classes:
                 figs.append(f"results/figures/finetune/{task}/calibration.png")
-            if task_kind(task) == "per_base_regression" and any(
+            if TASK_KINDS.get(task_kind(task)).per_base and any(
                 r not in CNN_RUNS and not r.startswith("kmer") for r in task_runs(task)
             ):
                 figs.append(f"results/figures/finetune/{task}/tracks.png")

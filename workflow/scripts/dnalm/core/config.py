@@ -448,15 +448,6 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
     check_losses(config)
 
 
-def token_width(spec: Mapping[str, Any] | None) -> int:
-    """Nucleotides per token of a fixed-width non-overlapping tokenizer spec (codon 3, k-mer
-    k), else 1."""
-    kind = (spec or {}).get("type")
-    if kind == "codon":
-        return 3
-    return int((spec or {}).get("k", 1)) if kind == "kmer" else 1
-
-
 def corpus_packing(config: Mapping[str, Any], corpus: str | None) -> str:
     """The packing of corpus `corpus` (None: cds): its own `packing`, else corpus.packing."""
     own = _dicts(_dicts(config, "corpora"), corpus or "cds").get("packing")

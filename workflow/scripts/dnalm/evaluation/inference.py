@@ -42,9 +42,10 @@ import torch
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta
+from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import forward_logits, model_context
-from dnalm.training.lm_data import mask_span_for, read_tokenizer_spec
+from dnalm.training.lm_data import read_tokenizer_spec
 
 
 @dataclass

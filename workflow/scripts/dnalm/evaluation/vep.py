@@ -47,7 +47,6 @@ import numpy as np
 import torch
 
 from dnalm.core.alphabet import reverse_complement
-from dnalm.core.config import token_width
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.metrics import auroc
@@ -59,6 +58,7 @@ from dnalm.evaluation.variants import (
     read_vcf,
     write_vcf_copy,
 )
+from dnalm.kinds.tokenizers import token_width
 from dnalm.modeling.models import forward_logits
 
 log = logging.getLogger(__name__)

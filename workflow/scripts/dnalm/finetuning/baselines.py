@@ -81,6 +81,7 @@ from dnalm.finetuning.data import (
     task_kind,
     task_objective,
 )
+from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
@@ -113,9 +114,9 @@ def train_onehot_cnn(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = split_frames(df, cfg.seed)
-    per_base = kind == "per_base_regression"
+    per_base = TASK_KINDS.get(kind).per_base
     width = int(df["sequence"].str.len().max())
-    order = class_labels(df, labels) if kind == "classification" else None
+    order = class_labels(df, labels) if TASK_KINDS.get(kind).classes else None
 
     def transform(train: bool) -> Callable:
         def fn(batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -140,7 +141,7 @@ def train_onehot_cnn(
     loss_fn, select, val_metric = task_objective(kind)
     if per_base:
         model: nn.Module = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
-    elif kind == "classification":
+    elif TASK_KINDS.get(kind).classes:
         model = OneHotCNNClassifier(
             len(order), cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling
         )
@@ -271,7 +272,7 @@ def run_kmer_baseline(
 
     t_start = time.perf_counter()
     kind = task_kind(df, kind)
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         raise ConfigError(
             "the k-mer baseline cannot predict per base (a k-mer frequency vector has no "
             "positions); use the one-hot CNN baseline for per-base tasks"
@@ -290,7 +291,7 @@ def run_kmer_baseline(
     selection: list[dict[str, Any]] = []
     test = parts["test"]
 
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         order = class_labels(df, labels)
         y = {s: p["label"].astype(str).to_numpy() for s, p in parts.items()}
 

@@ -47,31 +47,29 @@ from dnalm.core.stats import (
 )
 from dnalm.evaluation.calibration import from_predictions_tsv
 from dnalm.finetuning.finetune import METRIC_COLUMNS
+from dnalm.kinds.tasks import TASK_KINDS
 
 BASELINE_REGIME = "baseline"
-METRIC_TEXT = {
-    "per_base_regression": "pearson_r over all flattened test positions (items: windows)",
-    "regression": "pearson_r over test sequences",
-    "classification": "accuracy over test sequences",
-}
+#: what the main metric of each task kind is computed over (dnalm.kinds.tasks)
+METRIC_TEXT = {k.name: k.metric_text for k in TASK_KINDS}
 CI_COLUMNS = ("metric", "split", *INTERVAL_COLUMNS, "n_boot")
 
 
 def kind_of(table: pd.DataFrame) -> str:
-    """The task kind of a comparison table, from its metric columns."""
-    if "auprc_bound" in table.columns:
-        return "per_base_regression"
-    return "classification" if "accuracy" in table.columns else "regression"
+    """The task kind of a comparison table, from its metric columns: the kind with the most
+    of its metrics there (the first declared on a tie)."""
+    cols = set(table.columns)
+    return max(TASK_KINDS, key=lambda k: len(cols & set(k.metrics))).name
 
 
 def item_statistics(run_dir: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(ids (N,), per-item statistics (N, k)) of a run's test predictions."""
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         z = read_per_base(run_dir / PREDICTIONS_NPZ)
         mask = position_mask(z["lengths"], z["targets"].shape[1])
         return z["ids"], pearson_stats(z["targets"], z["predictions"], mask)
     df = read_sequence(run_dir / PREDICTIONS_TSV)
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         correct = (df["label"].astype(str) == df["predicted"].astype(str)).to_numpy()
         return df["id"].to_numpy(str), accuracy_stats(correct)
     try:
@@ -117,7 +115,7 @@ def _common_items(items: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[st
 def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
     """One row per entry: the metric columns averaged over its seed replicates, the main
     metric's sd and per-seed values, `seeds`, `n_seeds` and `replicates` (run folders)."""
-    main = "accuracy" if kind == "classification" else "pearson_r"
+    main = TASK_KINDS.get(kind).main_metric
     metric_cols = [c for c in METRIC_COLUMNS[kind] if c in table.columns]
     rows = []
     entries = table.assign(entry=[replicate_base(str(r)) for r in table["run"]])
@@ -159,14 +157,14 @@ def summarise_runs(
     best = str(baselines["run"].iloc[0]) if len(baselines) else ""  # out is sorted by main
     out["best_baseline"] = best
     out["n_boot"] = n_boot
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         out["ece"] = [
             np.mean([run_ece(Path(run_dirs[r])) for r in str(reps).split(";")])
             for reps in out["replicates"]
         ]
     if not n_boot:
         return out
-    metric = "accuracy" if kind == "classification" else "pearson"
+    metric = "accuracy" if TASK_KINDS.get(kind).classes else "pearson"
     stats = _common_items({run: item_statistics(Path(run_dirs[run]), kind) for run in table["run"]})
     reps = {row["run"]: str(row["replicates"]).split(";") for _, row in out.iterrows()}
     for i, entry in enumerate(out["run"]):

@@ -22,8 +22,8 @@ from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV, SETTINGS_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.metrics import classification_metrics, regression_metrics
+from dnalm.kinds.tasks import KINDS, TASK_KINDS, infer_kind
 from dnalm.tasks.common import (
-    KINDS,
     load_task,  # noqa: F401 (the task table every run reads)
 )
 from dnalm.training.core import write_curves
@@ -35,14 +35,10 @@ log = logging.getLogger(__name__)
 def task_kind(df: pd.DataFrame, kind: str | None = None) -> str:
     """The task kind: `kind` if given, else df.attrs['kind'] (set by dnalm.tasks.load_task),
     else per_base_regression when a `targets` column exists, else classification."""
-    kind = (
-        kind
-        or df.attrs.get("kind")
-        or ("per_base_regression" if "targets" in df.columns else "classification")
-    )
+    kind = kind or df.attrs.get("kind") or infer_kind(df.columns)
     if kind not in KINDS:
         raise ConfigError(f"task kind must be one of {KINDS}, got {kind!r}")
-    need = "targets" if kind == "per_base_regression" else "label"
+    need = TASK_KINDS.get(kind).value_column
     missing = {"id", "sequence", "split", need} - set(df.columns)
     if missing:
         raise InputFormatError(f"task table lacks column(s) {sorted(missing)} for a {kind} task")
@@ -136,9 +132,9 @@ def task_arrays(
     labels (N,) float32. Shared by the one-hot CNN and fine-tuned language models."""
     codes, lengths = encode_sequences(list(part["sequence"]), width)
     mask = np.arange(width)[None, :] < lengths[:, None]  # (N, L)
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         y = _targets(part, width)
-    elif kind == "classification":
+    elif TASK_KINDS.get(kind).classes:
         y = np.array([list(labels).index(str(v)) for v in part["label"]], dtype=np.int64)
     else:
         y = part["label"].astype(np.float32).to_numpy()
@@ -148,24 +144,27 @@ def task_arrays(
 def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
     """(loss_fn, name of the selection metric, val_metric) of a task kind: masked MSE and
     validation Pearson r over all bases (per-base), cross-entropy and macro-F1
-    (classification), MSE and Pearson r (sequence regression)."""
-    if kind == "per_base_regression":
+    (classification), MSE and Pearson r (sequence regression); the metric is the kind's
+    selection_metric."""
+    desc = TASK_KINDS.get(kind)
+    metric = desc.selection_metric
+    if desc.per_base:
 
         def per_base(out: dict) -> float:
-            return regression_metrics(out["y"], out["pred"], out["mask"])["pearson_r"]
+            return regression_metrics(out["y"], out["pred"], out["mask"])[metric]
 
-        return _masked_mse, "pearson_r", per_base
-    if kind == "classification":
+        return _masked_mse, metric, per_base
+    if desc.classes:
 
         def classes(out: dict) -> float:
-            return classification_metrics(out["y"], out["pred"].argmax(1))["macro_f1"]
+            return classification_metrics(out["y"], out["pred"].argmax(1))[metric]
 
-        return _cross_entropy, "macro_f1", classes
+        return _cross_entropy, metric, classes
 
     def sequence(out: dict) -> float:
-        return regression_metrics(out["y"], out["pred"][:, 0])["pearson_r"]
+        return regression_metrics(out["y"], out["pred"][:, 0])[metric]
 
-    return _seq_mse, "pearson_r", sequence
+    return _seq_mse, metric, sequence
 
 
 def flip_within_length(values: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -189,7 +188,7 @@ def average_strands(
     Targets (``y``) are the forward ones; ``loss`` is not defined for the mean (nan)."""
     out = dict(fwd)
     out["loss"] = float("nan")
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         width = fwd["pred"].shape[1]
         lengths = np.asarray(lengths, np.int64)
         m_f = fwd["mask"].astype(bool)
@@ -199,7 +198,7 @@ def average_strands(
         total = np.where(m_f, fwd["pred"], 0.0) + np.where(m_r, p_r, 0.0)
         out["pred"] = (total / np.maximum(both, 1.0)).astype(np.float32)
         out["mask"] = m_f | m_r
-    elif kind == "classification":
+    elif TASK_KINDS.get(kind).classes:
         prob = (
             torch.softmax(torch.from_numpy(fwd["pred"]), 1)
             + torch.softmax(torch.from_numpy(rev["pred"]), 1)
@@ -223,7 +222,7 @@ def score_test(
     file: predictions.npz for per-base tasks (ids, predictions, targets, lengths and any
     `npz_extra` arrays), predictions.tsv otherwise (id, label, predicted and, for
     classification, p_<class> per class). Returns the metrics dict."""
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         metrics = regression_metrics(out["y"], out["pred"], out["mask"])
         lengths = test["sequence"].str.len().to_numpy()
         _save_npz(
@@ -235,7 +234,7 @@ def score_test(
             **npz_extra,
         )
         return metrics
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         prob = torch.softmax(torch.from_numpy(out["pred"]), 1).numpy()
         pred_labels = np.array(labels)[prob.argmax(1)]
         metrics = classification_metrics(

@@ -95,6 +95,7 @@ from dnalm.finetuning.data import (
     task_kind,
     task_objective,
 )
+from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import model_context, objective_of
 from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transformer_blocks
@@ -124,7 +125,7 @@ def validate_task_table(df: pd.DataFrame, kind: str, where: str = "task table") 
     """Refuse tables a model cannot be trained or scored on, naming the row at fault:
     non-finite or ragged per-base targets, non-finite regression labels, and class labels
     of validation/test rows that never occur in train (no model can predict those)."""
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         for rid, seq, t in zip(df["id"], df["sequence"], df["targets"], strict=True):
             arr = t if isinstance(t, np.ndarray) else np.array(str(t).split(","), np.float32)
             if len(arr) != len(seq):
@@ -137,7 +138,7 @@ def validate_task_table(df: pd.DataFrame, kind: str, where: str = "task table") 
                     f"{where}: row {rid}: target at base {pos + 1} is {arr[pos]} (NaN/inf); "
                     "fix or drop the row (targets must be finite numbers)"
                 )
-    elif kind == "regression":
+    elif TASK_KINDS.get(kind).scalar:
         y = pd.to_numeric(df["label"], errors="coerce").to_numpy(float)
         bad = ~np.isfinite(y)
         if bad.any():
@@ -388,8 +389,8 @@ def finetune(
         ("validation", cfg.max_validation_examples),
     ):
         parts[split] = subsample_split(parts[split], None, n_max, cfg.seed).reset_index(drop=True)
-    per_base = kind == "per_base_regression"
-    order = class_labels(df, None) if kind == "classification" else None
+    per_base = TASK_KINDS.get(kind).per_base
+    order = class_labels(df, None) if TASK_KINDS.get(kind).classes else None
     width = int(df["sequence"].str.len().max())
 
     stats = {s: _token_stats(tok, list(p["sequence"]), context) for s, p in parts.items()}
@@ -443,7 +444,7 @@ def finetune(
         transform=Tokenize(tok, context, per_base, False, cfg),
     )
 
-    n_out = len(order) if kind == "classification" else 1
+    n_out = TASK_KINDS.get(kind).n_outputs(len(order or ()))
     torch.manual_seed(cfg.seed)
     model = FinetuneModel(lm, kind, n_out, cfg)
     apply_regime(model, cfg)
@@ -539,7 +540,7 @@ def predict_arrays(
     as :func:`dnalm.training.fit.predict` returns them. With ``cfg.rc_average`` every row is
     also predicted from its reverse complement and the two are averaged
     (:func:`dnalm.finetuning.data.average_strands`)."""
-    per_base = kind == "per_base_regression"
+    per_base = TASK_KINDS.get(kind).per_base
 
     def run(rc: bool) -> dict[str, Any]:
         tf = Tokenize(tok, context, per_base, False, cfg, rc=rc)
@@ -623,11 +624,8 @@ COMPARISON_COLUMNS = (
     "n_train",
     "n_test",
 )
-METRIC_COLUMNS = {
-    "per_base_regression": ("pearson_r", "spearman_r", "mse", "auprc_bound", "bound_fraction"),
-    "regression": ("pearson_r", "spearman_r", "mse"),
-    "classification": ("accuracy", "macro_f1", "mcc", "chance_majority", "chance_uniform"),
-}
+#: test metric columns of each task kind, main metric first (dnalm.kinds.tasks)
+METRIC_COLUMNS = {k.name: k.metrics for k in TASK_KINDS}
 
 
 def subsample_split(

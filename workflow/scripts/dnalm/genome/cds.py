@@ -82,6 +82,7 @@ import re
 import shutil
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from dnalm.core.alphabet import reverse_complement
@@ -110,10 +111,9 @@ from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fa
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
+from dnalm.kinds.formats import FORMATS, SAMPLE_FORMATS
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("gbff", "fasta_gff", "cds_fasta", "fasta")
 
 
 # --------------------------------------------------------------------------- fasta_gff
@@ -340,6 +340,23 @@ def _extract_predicted(
 # --------------------------------------------------------------------------- public API
 
 
+#: CDS extractor by the file it reads (dnalm.kinds.formats.SampleFormat.cds), each called as
+#: (sample, source, annotation, sheet genetic code, assembler, tmpdir, progress):
+#: gbff - the CDS features of a GenBank file; gff - the CDS rows of a GFF3/GTF on a genome
+#: FASTA (default code 1); records - every FASTA record is a CDS.
+CDS_EXTRACTORS: dict[str, Callable[..., None]] = {
+    "gbff": lambda sample, src, ann, code, asm, tmpdir, progress: extract_gbff(
+        sample, src, code, asm, progress
+    ),
+    "gff": lambda sample, src, ann, code, asm, tmpdir, progress: _extract_fasta_gff(
+        sample, src, ann, code or 1, asm, tmpdir
+    ),
+    "records": lambda sample, src, ann, code, asm, tmpdir, progress: _extract_cds_fasta(
+        sample, src, code, asm
+    ),
+}
+
+
 def extract_cds(
     sample: str,
     fmt: str,
@@ -364,39 +381,37 @@ def extract_cds(
     from dnalm.genome.genecall import CALLERS
 
     policy = policy or DropPolicy()
-    if fmt not in FORMATS:
+    if fmt not in SAMPLE_FORMATS:
         raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
+    desc = SAMPLE_FORMATS.get(fmt)
     if annotate and annotate not in CALLERS:
         raise SampleSheetError(
             f"sample {sample}: annotate {annotate!r} is not one of {list(CALLERS)}"
         )
-    if fmt == "fasta" and not annotate:
-        raise SampleSheetError(no_cds_message(sample, "use the sample for genome corpora only"))
-    if fmt == "cds_fasta" and annotate:
+    if not desc.has_cds and not annotate:
         raise SampleSheetError(
-            f"sample {sample}: annotate {annotate} needs a genome sequence; format cds_fasta "
-            "has none"
+            no_cds_message(sample, "use the sample for genome corpora only", fmt)
+        )
+    if not desc.has_genome and annotate:
+        raise SampleSheetError(
+            f"sample {sample}: annotate {annotate} needs a genome sequence; format {fmt} has none"
         )
     code = check_code(genetic_code, sample)
     src = Path(source)
     check_nonempty(src, sample, "source")
-    asm = Assembler(sample, policy, warn_duplicates=fmt == "cds_fasta")
+    asm = Assembler(sample, policy, warn_duplicates=desc.cds_records)
     ann = Path(annotation) if annotation else None
-    if fmt == "fasta_gff" and not annotate:
+    if desc.annotation and not annotate:
         if ann is None:
             raise SampleSheetError(
-                f"sample {sample}: format fasta_gff needs the annotation column (GFF3 or GTF)"
+                f"sample {sample}: format {fmt} needs the annotation column (GFF3 or GTF)"
             )
         check_nonempty(ann, sample, "annotation")
     try:
         if annotate:
             _extract_predicted(sample, fmt, src, code, annotate_mode, asm)
-        elif fmt == "gbff":
-            extract_gbff(sample, src, code, asm, progress)
-        elif fmt == "fasta_gff":
-            _extract_fasta_gff(sample, src, ann, code or 1, asm, tmpdir)
         else:
-            _extract_cds_fasta(sample, src, code, asm)
+            CDS_EXTRACTORS[desc.cds](sample, src, ann, code, asm, tmpdir, progress)
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         files = f"{src}" + (f" or {ann}" if ann else "")
         raise InputFormatError(

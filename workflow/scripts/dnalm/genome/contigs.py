@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +35,13 @@ from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import atomic_write, open_text, read_fasta, remove_stale_parts, write_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.genome.cds_record import BAD_CHAR
+from dnalm.kinds.formats import GENOME_FORMATS, SAMPLE_FORMATS
 
 log = logging.getLogger(__name__)
 
 #: Columns of contigs.tsv.
 CONTIG_COLUMNS: tuple[str, ...] = ("contig", "length", "n_count", "lower_fraction")
 
-#: Sample formats that carry a genome sequence.
-GENOME_FORMATS: tuple[str, ...] = ("gbff", "fasta_gff", "fasta")
 
 _LOWER = string.ascii_lowercase.encode()
 _U_TO_T = str.maketrans("Uu", "Tt")
@@ -103,11 +102,79 @@ def iter_named_fasta(path: str | os.PathLike, sample: str = "") -> Iterator[tupl
         yield name, seq, hline
 
 
-def no_genome_error(sample: str) -> SampleSheetError:
+def no_genome_error(sample: str, fmt: str = "cds_fasta") -> SampleSheetError:
     return SampleSheetError(
-        f"sample {sample} has format cds_fasta: it has no genome sequence (no genome FASTA, "
-        "features or gene calling); give its genome as gbff, fasta_gff or fasta instead"
+        f"sample {sample} has format {fmt}: it has no genome sequence (no genome FASTA, "
+        f"features or gene calling); give its genome as {', '.join(GENOME_FORMATS[:-1])} or "
+        f"{GENOME_FORMATS[-1]} instead"
     )
+
+
+def _gbff_contigs(path: Path, sample: str) -> Iterator[tuple[str, str]]:
+    """Non-empty GBFF records (the others are left out with a warning), U as T."""
+    from Bio.Seq import UndefinedSequenceError
+
+    from dnalm.genome.gbff import iter_records
+
+    for label, record in iter_records(path, sample):
+        try:
+            seq = str(record.seq)
+        except UndefinedSequenceError:
+            raise InputFormatError(
+                f"sample {sample}: {path}: record {label} has no sequence (CONTIG/WGS "
+                "master record?); download the GenBank file with sequence"
+            ) from None
+        bad = BAD_CHAR.search(seq)
+        if bad:
+            raise InputFormatError(
+                f"sample {sample}: {path}: record {label}: character {bad.group()!r} at "
+                f"position {bad.start() + 1} is not an IUPAC nucleotide code"
+            )
+        if not seq:
+            log.warning("sample %s: %s: record %s is empty; left out", sample, path, label)
+            continue
+        yield label, seq.translate(_U_TO_T)
+
+
+def _gbff_contig_names(path: Path, sample: str) -> list[str]:
+    from dnalm.genome.gbff import iter_records
+
+    return [label for label, _ in iter_records(path, sample)]
+
+
+def _fasta_contigs(path: Path, sample: str) -> Iterator[tuple[str, str]]:
+    """Non-empty FASTA records (the others are left out with a warning), U as T."""
+    for name, seq, hline in iter_named_fasta(path, sample):
+        if not seq:
+            log.warning("sample %s: %s:%d: record %s is empty; left out", sample, path, hline, name)
+            continue
+        yield name, seq.translate(_U_TO_T)
+
+
+def _fasta_contig_names(path: Path, sample: str) -> list[str]:
+    names = []
+    with open_text(path) as fh:
+        for line in fh:
+            if line.startswith(">"):
+                words = line[1:].split()
+                if words:
+                    names.append(words[0])
+    return names
+
+
+#: genome reader by the file it reads (dnalm.kinds.formats.SampleFormat.genome): the
+#: (contig name, sequence) of every non-empty record, and the contig names alone
+GENOME_READERS: dict[str, tuple[Callable[[Path, str], Iterator[tuple[str, str]]], Callable]] = {
+    "gbff": (_gbff_contigs, _gbff_contig_names),
+    "fasta": (_fasta_contigs, _fasta_contig_names),
+}
+
+
+def _genome_reader(fmt: str, sample: str) -> str:
+    """The genome reader of format `fmt`; SampleSheetError for a format without a genome."""
+    if fmt not in GENOME_FORMATS:
+        raise no_genome_error(sample, fmt)
+    return SAMPLE_FORMATS.get(fmt).genome
 
 
 def iter_contigs(fmt: str, path: str | os.PathLike, sample: str) -> Iterator[tuple[str, str]]:
@@ -115,42 +182,11 @@ def iter_contigs(fmt: str, path: str | os.PathLike, sample: str) -> Iterator[tup
     `fmt` is the sheet's format (gbff, fasta_gff or fasta). Raises InputFormatError naming
     the file and line for repeated or empty names, no records, or a GBFF without sequence."""
     path = Path(path)
-    if fmt not in GENOME_FORMATS:
-        raise no_genome_error(sample)
+    read = GENOME_READERS[_genome_reader(fmt, sample)][0]
     n = 0
-    if fmt == "gbff":
-        from Bio.Seq import UndefinedSequenceError
-
-        from dnalm.genome.gbff import iter_records
-
-        for label, record in iter_records(path, sample):
-            try:
-                seq = str(record.seq)
-            except UndefinedSequenceError:
-                raise InputFormatError(
-                    f"sample {sample}: {path}: record {label} has no sequence (CONTIG/WGS "
-                    "master record?); download the GenBank file with sequence"
-                ) from None
-            bad = BAD_CHAR.search(seq)
-            if bad:
-                raise InputFormatError(
-                    f"sample {sample}: {path}: record {label}: character {bad.group()!r} at "
-                    f"position {bad.start() + 1} is not an IUPAC nucleotide code"
-                )
-            if not seq:
-                log.warning("sample %s: %s: record %s is empty; left out", sample, path, label)
-                continue
-            n += 1
-            yield label, seq.translate(_U_TO_T)
-    else:
-        for name, seq, hline in iter_named_fasta(path, sample):
-            if not seq:
-                log.warning(
-                    "sample %s: %s:%d: record %s is empty; left out", sample, path, hline, name
-                )
-                continue
-            n += 1
-            yield name, seq.translate(_U_TO_T)
+    for name, seq in read(path, sample):
+        n += 1
+        yield name, seq
     if n == 0:
         raise InputFormatError(
             f"sample {sample}: {path}: no genome sequence (no non-empty records)"
@@ -161,20 +197,7 @@ def contig_names(fmt: str, path: str | os.PathLike, sample: str) -> list[str]:
     """The contig names of a sample's genome file, as :func:`iter_contigs` names them, without
     keeping sequences: FASTA header lines only; GBFF record labels. Used to check contig
     lists in the config before any job runs."""
-    if fmt not in GENOME_FORMATS:
-        raise no_genome_error(sample)
-    if fmt == "gbff":
-        from dnalm.genome.gbff import iter_records
-
-        return [label for label, _ in iter_records(Path(path), sample)]
-    names = []
-    with open_text(path) as fh:
-        for line in fh:
-            if line.startswith(">"):
-                words = line[1:].split()
-                if words:
-                    names.append(words[0])
-    return names
+    return GENOME_READERS[_genome_reader(fmt, sample)][1](Path(path), sample)
 
 
 @dataclass(frozen=True)

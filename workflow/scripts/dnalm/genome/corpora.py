@@ -19,6 +19,8 @@ from typing import Any
 
 from dnalm.core.errors import ConfigError
 from dnalm.genome.samples import no_cds_message
+from dnalm.kinds.formats import formats_where
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 
 SOURCES = ("cds", "genome", "regions", "task")
 TASK_SPLITS = ("train", "validation", "test")
@@ -111,7 +113,8 @@ def _samples(name: str, spec: Mapping, samples: Mapping[str, Any]) -> list[str]:
             if source == "regions" and not smp.has_features:
                 raise ConfigError(
                     f"{key}: sample {s!r} (format {smp.format!r}) has no annotation; a regions "
-                    "corpus needs features (gbff, fasta_gff, or annotate: pyrodigal)"
+                    f"corpus needs features ({', '.join(formats_where(lambda f: f.has_features))}, "
+                    "or annotate: pyrodigal)"
                 )
     if not names:
         hint = ""
@@ -345,16 +348,7 @@ def check_contig_lists(
 def content_tokens(nt: int, tokenizer: Mapping[str, Any]) -> int | None:
     """The most tokens (without BOS/EOS) a sequence of `nt` bases can take with a
     fixed-vocabulary tokenizer; None for BPE (its length depends on its merges)."""
-    kind, k = tokenizer["type"], int(tokenizer.get("k", 6))
-    if kind == "nucleotide":
-        return nt
-    if kind == "kmer":  # k-mers from the start; a tail shorter than k falls back to bases
-        return nt // k + nt % k
-    if kind == "kmer_overlapping":
-        return max(nt - k + 1, 0)
-    if kind == "codon":
-        return nt // 3
-    return None
+    return TOKENIZER_KINDS.get(tokenizer["type"]).content_tokens(nt, tokenizer)
 
 
 def check_window_fits(

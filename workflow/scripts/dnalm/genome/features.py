@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_write, open_text, remove_stale_parts
-from dnalm.genome.contigs import GENOME_FORMATS, no_genome_error
+from dnalm.genome.contigs import no_genome_error
+from dnalm.kinds.formats import GENOME_FORMATS, SAMPLE_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,15 @@ def _predicted_features(cds_table: Path) -> list[Feature]:
     return out
 
 
+#: feature reader by the file it reads (dnalm.kinds.formats.SampleFormat.features), called as
+#: (path, sample, contig lengths) -> [(feature, annotation line or None)]: gbff - the
+#: features of the GenBank source; gff - the rows of the GFF3/GTF in the annotation column
+FEATURE_READERS: dict[str, Callable[..., list[tuple[Feature, int | None]]]] = {
+    "gbff": lambda path, sample, lengths: [(f, None) for f in _gbff_features(path, sample)],
+    "gff": _gff_features,
+}
+
+
 def genome_features(
     sample: str,
     fmt: str,
@@ -185,21 +195,19 @@ def genome_features(
     (from contigs.tsv); `source`: the GBFF (format gbff); `annotation`: the GFF3/GTF
     (fasta_gff); `cds_table`: the sample's CDS table (with `annotate`)."""
     if fmt not in GENOME_FORMATS:
-        raise no_genome_error(sample)
+        raise no_genome_error(sample, fmt)
+    reader = SAMPLE_FORMATS.get(fmt).features
     lines: dict[Feature, int] = {}
     if annotate:
         if cds_table is None:
             raise ValueError("a gene-called sample's features come from its CDS table")
         feats = _predicted_features(Path(cds_table))
         where = Path(cds_table)
-    elif fmt == "gbff":
-        feats = _gbff_features(Path(source), sample)
-        where = Path(source)
-    elif fmt == "fasta_gff":
-        pairs = _gff_features(Path(annotation), sample, lengths)
+    elif reader is not None:
+        where = Path(annotation if SAMPLE_FORMATS.get(fmt).annotation else source)
+        pairs = FEATURE_READERS[reader](where, sample, lengths)
         feats = [f for f, _ in pairs]
-        lines = dict(pairs)
-        where = Path(annotation)
+        lines = {f: line for f, line in pairs if line is not None}
     else:
         feats, where = [], None
     for f in feats:

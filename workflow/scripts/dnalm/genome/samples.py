@@ -23,6 +23,7 @@ import yaml
 
 from dnalm.core.errors import SampleSheetError
 from dnalm.core.io import HEAD_BYTES, content_problem
+from dnalm.kinds.formats import SAMPLE_FORMATS, SampleFormat, formats_where
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "samples.schema.yaml"
 ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}(\.\d+)?$")
@@ -65,36 +66,48 @@ class Sample:
         return classify_source(self.annotation) if self.annotation else None
 
     @property
+    def format_kind(self) -> SampleFormat:
+        """The descriptor of the sample's format (dnalm.kinds.formats)."""
+        return SAMPLE_FORMATS.get(self.format, f"sample {self.sample}: format")
+
+    @property
     def has_cds(self) -> bool:
         """Whether the sample yields CDS: annotated, given as CDS, or gene-called. A
         `fasta` sample without `annotate` has none (it only feeds genome corpora)."""
-        return self.format != "fasta" or bool(self.annotate)
+        return self.format_kind.has_cds or bool(self.annotate)
 
     @property
     def has_genome(self) -> bool:
         """Whether the sample has a genome sequence (every format but cds_fasta)."""
-        return self.format != "cds_fasta"
+        return self.format_kind.has_genome
 
     @property
     def has_features(self) -> bool:
         """Whether the sample has a feature table with genes: annotated (gbff, fasta_gff) or
         gene-called."""
-        return self.format in ("gbff", "fasta_gff") or bool(self.annotate)
+        return self.format_kind.has_features or bool(self.annotate)
 
     @property
     def ncbi_file(self) -> str:
         """Which file of an NCBI assembly the sample takes (a key of
         dnalm.genome.ncbi.NCBI_FILES): the genome FASTA for `fasta`, else the GBFF."""
-        return "fna" if self.format == "fasta" else "gbff"
+        return self.format_kind.ncbi_file or "gbff"
 
 
-def no_cds_message(sample: Sample | str, fix: str) -> str:
-    """The error for something that needs the CDS of a `fasta` sample without gene calling."""
+def no_cds_message(sample: Sample | str, fix: str, fmt: str = "fasta") -> str:
+    """The error for something that needs the CDS of a sample whose format has none (`fasta`)
+    without gene calling."""
     sid = sample.sample if isinstance(sample, Sample) else sample
+    fmt = sample.format if isinstance(sample, Sample) else fmt
     return (
-        f"sample {sid} has format fasta and no annotate: no CDS; set annotate: pyrodigal "
+        f"sample {sid} has format {fmt} and no annotate: no CDS; set annotate: pyrodigal "
         f"(gene calling) or {fix}"
     )
+
+
+def _either(names: list[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def classify_source(source: str) -> str:
@@ -354,36 +367,40 @@ def load_sample_sheet(
                 f"(valid: {', '.join(map(str, sorted(GENETIC_CODES)))})"
             )
         fmt = record["format"]
+        desc = SAMPLE_FORMATS.get(fmt, f"{where}: sample {sid}: format")
         kind = classify_source(record["source"])
-        if fmt == "fasta_gff" and not record["annotation"]:
+        if desc.annotation and not record["annotation"]:
             raise SampleSheetError(
-                f"{where}: sample {sid} has format fasta_gff but no annotation; add the GFF3/GTF "
+                f"{where}: sample {sid} has format {fmt} but no annotation; add the GFF3/GTF "
                 "path or URL in the `annotation` column"
             )
-        if fmt != "fasta_gff" and record["annotation"]:
+        if not desc.annotation and record["annotation"]:
             raise SampleSheetError(
                 f"{where}: sample {sid} has an annotation but format {fmt}; annotation is only "
-                "used with format fasta_gff"
+                f"used with format {_either(formats_where(lambda f: f.annotation))}"
             )
-        if kind == "ncbi" and fmt not in ("gbff", "fasta"):
+        if kind == "ncbi" and desc.ncbi_file is None:
+            ncbi = [f for f in SAMPLE_FORMATS if f.ncbi_file]
+            yields = _either([f"{f.label} (format {f.name})" for f in ncbi])
             raise SampleSheetError(
-                f"{where}: sample {sid}: an NCBI accession yields a GBFF (format gbff) or a "
-                "genome FASTA (format fasta); set format to one of them"
+                f"{where}: sample {sid}: an NCBI accession yields {yields}; set format to one "
+                "of them"
             )
         annotate = record.get("annotate", "")
-        if annotate and fmt == "cds_fasta":
+        if annotate and not desc.has_genome:
+            genome = _either(formats_where(lambda f: f.has_genome))
             raise SampleSheetError(
                 f"{where}: sample {sid}: annotate {annotate} needs a genome sequence, but format "
-                "cds_fasta has none; use format fasta, gbff or fasta_gff, or leave annotate empty"
+                f"{fmt} has none; use format {genome}, or leave annotate empty"
             )
         if not annotate and record.get("annotate_mode", "single") != "single":
             raise SampleSheetError(
                 f"{where}: sample {sid}: annotate_mode {record['annotate_mode']} without "
                 "annotate; set annotate: pyrodigal or leave annotate_mode empty"
             )
-        if fmt == "fasta" and not annotate and record.get("species_task", True):
+        if not desc.has_cds and not annotate and record.get("species_task", True):
             raise SampleSheetError(
-                f"{where}: {no_cds_message(sid, 'species_task: false')} (the species task is "
+                f"{where}: {no_cds_message(sid, 'species_task: false', fmt)} (the species task is "
                 "built from held-out CDS)"
             )
         if check_local_files:

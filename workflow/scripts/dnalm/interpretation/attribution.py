@@ -40,6 +40,7 @@ from torch import nn
 
 from dnalm.core.alphabet import N_CODE, one_hot
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.tasks import TASK_KINDS
 
 METHODS = ("ism", "grad_x_input", "ig")
 
@@ -49,10 +50,10 @@ CodesScorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 def scalar_output(out: torch.Tensor, kind: str, mask: torch.Tensor, cls: torch.Tensor):
     """The explained scalar (B,) from a model's raw output (module docstring)."""
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         m = mask.to(out.dtype)  # (B, L)
         return (out * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B,)
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         own = out.gather(1, cls.long().view(-1, 1)).squeeze(1)  # (B,)
         return own - out.mean(1)
     return out.reshape(out.shape[0], -1)[:, 0]  # sequence regression: (B, 1) -> (B,)
@@ -180,7 +181,7 @@ class TokenScalar(nn.Module):
 
     def forward(self, input_ids, attention_mask, base_index, mask, cls) -> torch.Tensor:
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if self.kind == "per_base_regression":
+        if TASK_KINDS.get(self.kind).per_base:
             batch["base_index"] = base_index
             batch["mask"] = mask
         return scalar_output(self.model(batch), self.kind, mask, cls)

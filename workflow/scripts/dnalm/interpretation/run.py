@@ -42,6 +42,7 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
+from dnalm.kinds.tasks import TASK_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class InterpretSettings:
 def choose_rows(test: pd.DataFrame, kind: str, n: int, seed: int = 0) -> pd.DataFrame:
     """The test rows to explain (module docstring), in a seeded order."""
     rng = np.random.default_rng(seed)
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         ok = [
             bool((t > 0).any() and (t <= 0).any())
             for t in (np.asarray(x, np.float32) for x in test["targets"])
@@ -96,7 +97,7 @@ def choose_rows(test: pd.DataFrame, kind: str, n: int, seed: int = 0) -> pd.Data
             raise InputFormatError("no test window has both bound and unbound bases")
         pick = rng.permutation(len(pool))[:n]
         return pool.iloc[np.sort(pick)].reset_index(drop=True)
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         labels = sorted(test["label"].astype(str).unique())
         per = max(1, n // len(labels))
         parts = []
@@ -133,10 +134,10 @@ def onehot_explainer(
 
     rec = read_metrics(run_dir, "the run's metrics")
     cfg = CNNTrainConfig.from_dict(rec.get("config") or {})
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         net = OneHotCNN(cfg.channels, cfg.kernel_size, cfg.dropout)
     else:
-        n_out = n_classes if kind == "classification" else 1
+        n_out = TASK_KINDS.get(kind).n_outputs(n_classes)
         net = OneHotCNNClassifier(n_out, cfg.channels, cfg.kernel_size, cfg.dropout, cfg.pooling)
     weights = run_dir / WEIGHTS_SAFETENSORS
     if not weights.is_file():
@@ -168,7 +169,7 @@ def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> E
     tok = loaded.tokenizer
     context = model_context(loaded.config)
     cfg = FinetuneTrainConfig.from_dict(loaded.finetune["config"])
-    per_base = kind == "per_base_regression"
+    per_base = TASK_KINDS.get(kind).per_base
     tf = Tokenize(tok, context, per_base, False, cfg)
     gen = torch.Generator().manual_seed(0)
     model = attr.TokenScalar(loaded.model, kind)
@@ -239,12 +240,12 @@ def interpret_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     df = task if isinstance(task, pd.DataFrame) else load_task(task, targets_as_arrays=True)
     kind = task_kind(df, None)
-    if kind == "per_base_regression" and isinstance(df["targets"].iloc[0], str):
+    if TASK_KINDS.get(kind).per_base and isinstance(df["targets"].iloc[0], str):
         df = df.assign(targets=[np.array(t.split(","), np.float32) for t in df["targets"]])
     test = df[df["split"] == "test"]
     if test.empty:
         raise InputFormatError(f"{task_name or 'task'}: no test rows to explain")
-    order = class_labels(df, None) if kind == "classification" else None
+    order = class_labels(df, None) if TASK_KINDS.get(kind).classes else None
     rows = choose_rows(test, kind, s.n_windows, s.seed)
     device = select_device(s.device)
     torch.manual_seed(s.seed)
@@ -268,7 +269,7 @@ def interpret_run(
         "mask": mask,
         "cls": cls,
     }
-    if kind == "per_base_regression":
+    if TASK_KINDS.get(kind).per_base:
         targets = np.zeros((len(rows), width), np.float32)
         for i, t in enumerate(rows["targets"]):
             targets[i, : len(t)] = t
@@ -317,10 +318,10 @@ def summarize(
     rows: list[dict[str, Any]] = []
     for method in s.methods:
         track = arrays[method]
-        if kind == "per_base_regression":
+        if TASK_KINDS.get(kind).per_base:
             rows.append({"method": method, **motifs.bound_auroc(track, arrays["targets"],
                                                                 arrays["mask"])})  # fmt: skip
-        elif kind == "classification":
+        elif TASK_KINDS.get(kind).classes:
             known = dict(s.known_motifs or DEFAULT_KNOWN)
             for k, label in enumerate(order or []):
                 sel = arrays["cls"] == k

@@ -11,6 +11,7 @@ from torch import nn
 
 from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 from dnalm.modeling.models import objective_of
 
@@ -44,7 +45,7 @@ class FinetuneModel(nn.Module):
         self.is_causal = objective_of(lm) == "gpt"
         self.frozen_backbone = cfg.regime == "frozen"
         width = int(lm.config.hidden_size)
-        if kind == "per_base_regression":
+        if TASK_KINDS.get(kind).per_base:
             self.head: nn.Module = PerBaseRegressionHead(
                 width, cfg.head_hidden, cfg.head_kernel, cfg.head_dropout, cfg.head_norm
             )
@@ -67,7 +68,7 @@ class FinetuneModel(nn.Module):
         if self.is_causal:
             kwargs["use_cache"] = False
         hidden = self.backbone(**kwargs).last_hidden_state  # (B, T, E)
-        if self.kind == "per_base_regression":
+        if TASK_KINDS.get(self.kind).per_base:
             per_base = tokens_to_bases(hidden, batch["base_index"])  # (B, L, E)
             return self.head(per_base, batch["mask"])  # (B, L)
         return self.head(hidden, batch["attention_mask"])  # (B, C)

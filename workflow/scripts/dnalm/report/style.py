@@ -35,6 +35,7 @@ import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path
+from dnalm.kinds.tasks import TASK_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,7 @@ BASELINE_REGIMES = frozenset({"baseline", "kmer-baseline"})
 #: Chance levels: near-black lines (dashed: majority class, dotted: uniform), no palette hue.
 CHANCE_COLOR = "#222222"
 #: The main metric of each task kind (the figure's bar height).
-MAIN_METRIC = {
-    "per_base_regression": "pearson_r",
-    "regression": "pearson_r",
-    "classification": "accuracy",
-}
+MAIN_METRIC = {k.name: k.main_metric for k in TASK_KINDS}
 METRIC_LABEL = {
     "pearson_r": "Pearson r (test)",
     "spearman_r": "Spearman ρ (test)",

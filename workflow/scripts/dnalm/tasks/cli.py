@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.tasks import SEQUENCE_TASK_KINDS
 from dnalm.tasks.common import DEFAULT_FRACTIONS, DEFAULT_MAX_PER_CDS
 from dnalm.tasks.sequence import build_sequence_task
 from dnalm.tasks.species import build_species_fragments
@@ -93,7 +94,7 @@ def register(subparsers) -> None:
     tf.set_defaults(func=run_tf)
 
     sq = sub.add_parser("sequence", help="sequence classification/regression from CSV or FASTA")
-    sq.add_argument("--kind", choices=("classification", "regression"), default="classification")
+    sq.add_argument("--kind", choices=SEQUENCE_TASK_KINDS, default=SEQUENCE_TASK_KINDS[0])
     sq.add_argument("--table", help="CSV/TSV with sequence,label")
     sq.add_argument("--fasta", action="append", metavar="CLASS=FASTA", help="repeatable")
     sq.add_argument("--test-table")

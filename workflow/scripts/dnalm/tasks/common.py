@@ -63,11 +63,11 @@ from dnalm.core.alphabet import AMBIGUITY
 from dnalm.core.artifacts import SUMMARY_TSV, TASK_DATA_TSV, TASK_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, file_digest, open_text
+from dnalm.kinds.tasks import KINDS, TASK_KINDS, infer_kind
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-KINDS = ("classification", "regression", "per_base_regression")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 #: Default cap on fragments per CDS for species_fragments: with ~10% of a bacterial genome's
 #: ~2,000 CDS in each held-out split (~200 CDS) this still reaches 1,000 fragments, while the
@@ -249,13 +249,13 @@ def summarize_task(
         r["n_with_N"] = int(has_n[mask].sum())
         r["bases_iupac_to_n"] = int(sub["n_iupac_to_n"].sum()) if "n_iupac_to_n" in sub else 0
         r["bases_u_to_t"] = int(sub["n_u_to_t"].sum()) if "n_u_to_t" in sub else 0
-        if kind == "per_base_regression":
+        if TASK_KINDS.get(kind).per_base:
             total = lengths[mask].sum()
             r["nonzero_target_fraction"] = (
                 float(sub["n_nonzero_targets"].sum() / total) if total else 0.0
             )
             r["target_mean"] = float(sub["target_sum"].sum() / total) if total else 0.0
-        if kind == "regression":
+        if TASK_KINDS.get(kind).scalar:
             y = sub["label"].astype(float).to_numpy()
             r["label_mean"] = float(y.mean()) if len(y) else float("nan")
             r["label_std"] = float(y.std(ddof=0)) if len(y) else float("nan")
@@ -268,7 +268,7 @@ def summarize_task(
     split_col = df["split"].to_numpy()
     for split in [*present, "all"]:
         in_split = np.ones(len(df), bool) if split == "all" else split_col == split
-        if kind == "classification":
+        if TASK_KINDS.get(kind).classes:
             labels = df["label"].to_numpy()
             for label in sorted(set(labels[in_split]) | _extra_labels(extra, split)):
                 rows.append(row(split, label, in_split & (labels == label)))
@@ -291,7 +291,7 @@ def write_task(
     """Check the table against the task contract and write data.tsv, summary.tsv and
     task.json atomically (all three renamed only after all were written)."""
     assert kind in KINDS, kind
-    value_col = "targets" if kind == "per_base_regression" else "label"
+    value_col = TASK_KINDS.get(kind).value_column
     for col in ("id", "sequence", "split", value_col):
         assert col in df.columns, f"internal: task table lacks {col}"
     dup = df["id"][df["id"].duplicated()]
@@ -305,7 +305,7 @@ def write_task(
     summary = summarize_task(df, kind, extra)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    labels = sorted(df["label"].unique().tolist()) if kind == "classification" else None
+    labels = sorted(df["label"].unique().tolist()) if TASK_KINDS.get(kind).classes else None
     meta = {
         "kind": kind,
         "labels": labels,
@@ -449,12 +449,13 @@ def load_task(path: str | os.PathLike, targets_as_arrays: bool = False) -> pd.Da
     if not data.is_file():
         raise InputFormatError(f"{data}: task table not found")
     header = pd.read_csv(data, sep="\t", nrows=0).columns
-    kind = meta.get("kind") or ("per_base_regression" if "targets" in header else "classification")
+    kind = meta.get("kind") or infer_kind(header)
+    desc = TASK_KINDS.get(kind) if kind in TASK_KINDS else None  # unknown: task_kind() says so
     str_cols = {c: str for c in ("id", "sequence", "split", "targets", "group") if c in header}
-    if kind == "classification" and "label" in header:
+    if desc is not None and desc.classes and "label" in header:
         str_cols["label"] = str
     df = pd.read_csv(data, sep="\t", dtype=str_cols, keep_default_na=False)
-    if kind == "regression":
+    if desc is not None and desc.scalar:
         df["label"] = df["label"].astype(float)
     if targets_as_arrays and "targets" in df:
         df["targets"] = [np.array(t.split(","), dtype=np.float32) for t in df["targets"]]

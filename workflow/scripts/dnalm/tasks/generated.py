@@ -29,6 +29,7 @@ import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, header_tags, read_fasta, read_fasta_files
+from dnalm.kinds.tasks import BUILTIN_TASKS, SEQUENCE_TASK_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,10 @@ def check_generated_task(name: str, cfg: dict) -> dict | None:
     gen = {"role": "train", "set": "samples", "keep_prompt": False, **dict(gen)}
     if not gen.get("model"):
         raise ConfigError(f"{where}: name the causal model whose samples are used (model)")
-    if cfg.get("kind", "classification") != "classification":
+    kind = BUILTIN_TASKS.get("generated").kind
+    if cfg.get("kind", SEQUENCE_TASK_KINDS[0]) != kind:
         raise ConfigError(f"{where}: generated sequences are labelled by species; kind must be "
-                          "classification")  # fmt: skip
+                          f"{kind}")  # fmt: skip
     if gen["role"] not in ROLES:
         raise ConfigError(f"{where}.role: {gen['role']!r} is not one of {list(ROLES)}")
     if gen["set"] not in SETS:

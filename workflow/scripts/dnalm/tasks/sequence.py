@@ -14,6 +14,7 @@ import pandas as pd
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
+from dnalm.kinds.tasks import SEQUENCE_TASK_KINDS, TASK_KINDS
 from dnalm.tasks.common import (
     DEFAULT_FRACTIONS,
     SPLITS,
@@ -43,7 +44,7 @@ def _rows_from_table(path: Path, kind: str, default_split: str, counts: NormCoun
         label = str(r["label"]).strip()
         if not label:
             raise InputFormatError(f"{where}: empty label")
-        if kind == "regression":
+        if TASK_KINDS.get(kind).scalar:
             try:
                 value = float(label)
             except ValueError as err:
@@ -136,12 +137,12 @@ def build_sequence_task(
     fractions[1] : fractions[0]. Carving is seeded, stratified by label (regression: label
     deciles) and keeps identical sequences in one split. Identical sequences in a provided
     test and in train are reported as a warning (possible leakage)."""
-    if kind not in ("classification", "regression"):
-        raise ConfigError(f"unknown task kind {kind!r}; use classification or regression")
+    if kind not in SEQUENCE_TASK_KINDS:
+        raise ConfigError(f"unknown task kind {kind!r}; use {' or '.join(SEQUENCE_TASK_KINDS)}")
     fr = check_fractions(fractions)
     if table is None and not fasta_by_class:
         raise ConfigError("sequence task: give a table (sequence,label) or FASTA files per class")
-    if kind == "regression" and (fasta_by_class or test_fasta_by_class):
+    if TASK_KINDS.get(kind).scalar and (fasta_by_class or test_fasta_by_class):
         raise ConfigError("sequence regression takes a table with numeric labels, not FASTA")
     counts = NormCounts()
     rows: list[dict] = []
@@ -161,7 +162,7 @@ def build_sequence_task(
     df = pd.DataFrame.from_records(rows)
 
     groups, by_position = _leakage_groups(df)
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         strata = df["label"].astype(str).to_numpy()
     else:
         strata = regression_strata(df["label"].astype(float).to_numpy())
@@ -191,7 +192,7 @@ def build_sequence_task(
     df["split"] = pd.Categorical(df["split"], SPLITS)
     df = df.sort_values("split", kind="stable").reset_index(drop=True)
     df["split"] = df["split"].astype(str)
-    if kind == "classification":
+    if TASK_KINDS.get(kind).classes:
         df["label"] = df["label"].astype(str)
         check_class_splits(df)
     params = {

@@ -15,6 +15,7 @@ import pandas as pd
 from dnalm.core.alphabet import CODE_TO_BASE
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
+from dnalm.kinds.tasks import BUILTIN_TASKS
 from dnalm.tasks.common import (
     DEFAULT_MAX_PER_CDS,
     SPLITS,
@@ -271,4 +272,5 @@ def build_species_fragments(
         "balance": balance,
         "samples": [{k: str(s[k]) for k in keys} for s in samples],
     }
-    return write_task(out_dir, df, "classification", params, inputs, extra)
+    kind = BUILTIN_TASKS.get("species_fragments").kind
+    return write_task(out_dir, df, kind, params, inputs, extra)

@@ -17,6 +17,7 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import open_text
 from dnalm.core.log import progress_disabled
+from dnalm.kinds.tasks import BUILTIN_TASKS
 from dnalm.tasks.common import (
     DEFAULT_FRACTIONS,
     SPLITS,
@@ -390,4 +391,5 @@ def build_tf_binding(
         "grouped_by_position": has_pos,
         "n_groups": len(gkeys),
     }
-    return write_task(out_dir, df, "per_base_regression", params, inputs)
+    kind = BUILTIN_TASKS.get("tf_binding").kind
+    return write_task(out_dir, df, kind, params, inputs)

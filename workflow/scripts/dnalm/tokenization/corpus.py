@@ -85,6 +85,7 @@ from dnalm.core.artifacts import META_JSON
 from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.core.io import default_file_mode, read_fasta
 from dnalm.core.log import progress_disabled
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS, reads_frame
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.tokenization.shards import ShardWriter, token_dtype
 from dnalm.tokenization.tokenizers import DnaTokenizer, replace_dir
@@ -150,8 +151,9 @@ def lowercase_flags(
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     seq_start = np.cumsum(lengths) - lengths
     ntok = np.diff(off)
-    if tok.type == "kmer_overlapping":  # token j of a sequence covers [j, j + k)
-        span = np.full(ids.size, int(tok.k), dtype=np.int64)
+    kind = TOKENIZER_KINDS.get(tok.type)
+    if kind.overlapping:  # token j of a sequence covers [j, j + width)
+        span = np.full(ids.size, kind.nt_per_token(tok.spec), dtype=np.int64)
         a = np.arange(ids.size, dtype=np.int64) + np.repeat(seq_start - off[:-1], ntok)
     else:  # consecutive tokens tile their sequence from its start
         span = tok.token_lengths(ids)
@@ -177,7 +179,7 @@ def _encode_batch(tok, seqs, names, rc, stats):
         counts.append(np.diff(off))
         flags.append(low)
         lengths = np.fromiter((len(x) for x in ss), dtype=np.int64, count=len(ss))
-        if tok.type == "codon":
+        if reads_frame(tok.type):
             stats["n_trimmed_partial_codon"] += int(np.count_nonzero(lengths % 3))
             lengths -= lengths % 3
         stats["nucleotides"] += int(lengths.sum())
@@ -295,7 +297,7 @@ def _build_split(tok, paths, split, tmp, opts) -> dict[str, Any]:
         "nucleotides": 0,
         "n_lowercase_nt": 0,
     }
-    if tok.type == "codon":
+    if reads_frame(tok.type):
         stats["n_trimmed_partial_codon"] = 0
     block, dtype = opts["block_size"], opts["dtype"]
     writer = ShardWriter(tmp, split, block, opts["shard_windows"], dtype, tok.pad_id)
@@ -406,9 +408,9 @@ def build_corpus(
         raise ConfigError(f"corpus: min_length must be a non-negative integer, got {min_length!r}")
     if isinstance(shard_tokens, bool) or not isinstance(shard_tokens, int) or shard_tokens < 1:
         raise ConfigError(f"corpus.shard_tokens must be a positive integer, got {shard_tokens!r}")
-    if rc_augment and tok.type == "codon":
+    if rc_augment and reads_frame(tok.type):
         raise ConfigError(
-            "corpus: rc_augment is not allowed with the codon tokenizer: the reverse "
+            f"corpus: rc_augment is not allowed with the {tok.type} tokenizer: the reverse "
             "complement of a CDS is not a CDS read in frame; set rc_augment: false for it"
         )
     if tok.pad_id is None:  # pragma: no cover - every dnalm scheme has one

@@ -1,6 +1,9 @@
-"""The five tokenizer kinds on the :class:`~dnalm.tokenization.tokenizers.DnaTokenizer` base:
-nucleotide (optionally case-keeping), non-overlapping k-mer (Nucleotide Transformer),
-overlapping k-mer (DNABERT), codon, and BPE (DNABERT-2)."""
+"""The builders of the tokenizer kinds, one :class:`~dnalm.tokenization.tokenizers.DnaTokenizer`
+subclass per kind of :data:`dnalm.kinds.tokenizers.TOKENIZER_KINDS` (its ``type`` is the kind's
+name): nucleotide (optionally case-keeping), non-overlapping k-mer (Nucleotide Transformer),
+overlapping k-mer (DNABERT), codon, and BPE (DNABERT-2). Each class builds its
+``tokenizers`` object (``backend``) and encodes with NumPy; what the rest of the workflow
+needs to know about a kind (widths, mask span, reverse complement, ...) is its descriptor's."""
 
 from __future__ import annotations
 
@@ -8,8 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from dnalm.core.alphabet import CODE_TO_BASE
-from dnalm.tokenization.tokenizers import LUT_N, LUT_SEP, DnaTokenizer, invalid_char_error
+from dnalm.core.alphabet import CODE_TO_BASE, kmer_names
+from dnalm.core.errors import ConfigError
+from dnalm.tokenization.tokenizers import (
+    BERT_ORDER,
+    CODON_ORDER,
+    LUT_N,
+    LUT_SEP,
+    DnaTokenizer,
+    finish_backend,
+    invalid_char_error,
+    wordlevel,
+)
 
 
 class NucleotideTokenizer(DnaTokenizer):
@@ -17,8 +30,16 @@ class NucleotideTokenizer(DnaTokenizer):
 
     type = "nucleotide"
 
+    @classmethod
+    def backend(cls, spec, train_sequences=None):
+        from tokenizers import Regex, pre_tokenizers
+
+        letters = list("ACGTN") + (list("acgtn") if spec["keep_case"] else [])
+        tok = wordlevel(letters, cls)
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+        return finish_backend(tok, cls, keep_case=spec["keep_case"])
+
     def __init__(self, spec: dict, tok: Any) -> None:
-        self.keep_case = bool(spec.get("keep_case", False))
         super().__init__(spec, tok)
         lut = np.full(256, 0xFFFF, dtype=np.uint16)
         norm = self._norm_lut
@@ -60,6 +81,17 @@ class KmerTokenizer(DnaTokenizer):
     """Non-overlapping k-mers with single-base fallback (see the module docstring)."""
 
     type = "kmer"
+
+    @classmethod
+    def backend(cls, spec, train_sequences=None):
+        from tokenizers import Regex, pre_tokenizers
+
+        k = spec["k"]
+        kmers = kmer_names(k) if k > 1 else []
+        tok = wordlevel(list("ACGTN") + kmers, cls)
+        pattern = f"[ACGT]{{{k}}}|[ACGTN]" if k > 1 else "."
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+        return finish_backend(tok, cls)
 
     def __init__(self, spec: dict, tok: Any) -> None:
         super().__init__(spec, tok)
@@ -130,6 +162,15 @@ class OverlappingKmerTokenizer(DnaTokenizer):
     """All k-length windows at stride 1 (DNABERT-1); windows with N are UNK."""
 
     type = "kmer_overlapping"
+
+    @classmethod
+    def backend(cls, spec, train_sequences=None):
+        from tokenizers import pre_tokenizers
+
+        tok = wordlevel(kmer_names(spec["k"]), cls)
+        tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        # no Fuse decoder: hf().decode gives the space-separated windows (DNABERT convention)
+        return finish_backend(tok, cls, fuse=False)
 
     def __init__(self, spec: dict, tok: Any) -> None:
         super().__init__(spec, tok)
@@ -204,7 +245,17 @@ class CodonTokenizer(DnaTokenizer):
     """In-frame codons; a codon with N is UNK; a trailing partial codon is dropped."""
 
     type = "codon"
+    special_order = CODON_ORDER
     min_tokenizable_length = 3
+
+    @classmethod
+    def backend(cls, spec, train_sequences=None):
+        from tokenizers import Regex, pre_tokenizers
+
+        tok = wordlevel(kmer_names(3), cls)
+        # in-frame triplets; a trailing 1-2 nt remainder matches nothing and is removed
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(".{3}"), behavior="removed", invert=True)
+        return finish_backend(tok, cls)
 
     @classmethod
     def special_tokens(cls):
@@ -261,6 +312,47 @@ class BpeTokenizer(DnaTokenizer):
     """Byte-pair encoding trained on the training split (DNABERT-2 style)."""
 
     type = "bpe"
+
+    @classmethod
+    def backend(cls, spec, train_sequences=None):
+        from tokenizers import Tokenizer, models, trainers
+
+        if train_sequences is None:
+            raise ConfigError("a bpe tokenizer must be trained: pass train_sequences")
+        tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+        # validate and normalise the training text with the NumPy path of a throwaway instance
+        checker = finish_backend(wordlevel(list("ACGTN"), NucleotideTokenizer), NucleotideTokenizer)
+        norm = NucleotideTokenizer({"type": "nucleotide", "keep_case": False}, checker)
+        budget = spec["max_train_nt"]
+
+        def _texts():
+            used = 0
+            for i, s in enumerate(train_sequences):
+                if budget is not None and used >= budget:
+                    break
+                if not s:
+                    continue
+                used += len(s)
+                yield norm.normalize(s, f"training sequence #{i + 1}")
+
+        trainer = trainers.BpeTrainer(
+            vocab_size=spec["vocab_size"],
+            min_frequency=spec["min_frequency"],
+            special_tokens=list(BERT_ORDER),
+            initial_alphabet=list("ACGTN"),
+            show_progress=False,
+        )
+        tok.train_from_iterator(_texts(), trainer=trainer)
+        missing = [c for c in "ACGTN" if c not in tok.get_vocab()]
+        if missing:  # pragma: no cover - initial_alphabet guarantees them
+            raise AssertionError(f"BPE vocabulary lacks {missing}")
+        tok = finish_backend(tok, cls)
+        if tok.get_vocab_size() <= len(BERT_ORDER) + 5:
+            raise ConfigError(
+                "BPE training produced no merges: the training sequences are empty or too "
+                "few for min_frequency; check the training split"
+            )
+        return tok
 
     @property
     def has_numpy_path(self) -> bool:

@@ -39,9 +39,10 @@ import numpy as np
 
 from dnalm.core.alphabet import IUPAC, reverse_complement
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 
 #: tokenizer types whose tokens have no token-level reverse complement
-NO_TOKEN_RC = ("codon", "bpe")
+NO_TOKEN_RC = tuple(k.name for k in TOKENIZER_KINDS if not k.token_rc)
 _LETTERS = set(IUPAC + IUPAC.lower())
 
 
@@ -57,10 +58,11 @@ def token_rc_map(
     `tokenizer_type`: the dnalm tokenizer type when known. Raises ConfigError for a codon or
     BPE vocabulary, or a token whose reverse complement is not in the vocabulary."""
     if tokenizer_type in NO_TOKEN_RC:
+        names = [k.name for k in TOKENIZER_KINDS if k.token_rc]
+        with_rc = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
         raise ConfigError(
-            f"a {tokenizer_type} vocabulary has no token-level reverse complement (a codon is "
-            "read in its own CDS frame and strand; the reverse complement of a BPE token need "
-            "not be a token); use a nucleotide or k-mer tokenizer"
+            f"a {tokenizer_type} vocabulary has no token-level reverse complement "
+            f"({TOKENIZER_KINDS.get(tokenizer_type).no_rc_reason}); use a {with_rc} tokenizer"
         )
     size = len(vocab)
     out = np.full(size, -1, dtype=np.int64)

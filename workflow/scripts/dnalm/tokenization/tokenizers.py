@@ -90,11 +90,15 @@ from dnalm.core.alphabet import AMBIGUITY, IUPAC
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, SPECIAL_TOKENS_MAP_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import default_file_mode
+from dnalm.kinds.tokenizers import (
+    MAX_UINT16_VOCAB,
+    TOKENIZER_TYPES,
+    normalise_spec,
+    tokenizer_kind,
+)
 
 FORMAT_VERSION = 1
 DNALM_FILE = DNALM_TOKENIZER_JSON
-TOKENIZER_TYPES = ("nucleotide", "kmer", "kmer_overlapping", "codon", "bpe")
-MAX_UINT16_VOCAB = 65535  # ids are stored as uint16; 65535 stays free as an "invalid" marker
 
 # Codes used inside the NumPy encoders for the upper-case schemes.
 LUT_N = 4  # N (and every ambiguity code)
@@ -174,55 +178,60 @@ def tokenizer_json_hash(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------
-# spec validation
+# building blocks of the ``tokenizers`` objects (each kind's ``backend`` assembles them)
 
 
-_SPEC_KEYS: dict[str, dict[str, Any]] = {
-    "nucleotide": {"keep_case": False},
-    "kmer": {"k": 6},
-    "kmer_overlapping": {"k": 6},
-    "codon": {},
-    "bpe": {"vocab_size": 4096, "min_frequency": 2, "max_train_nt": None},
-}
+def hf_normalizer(keep_case: bool):
+    """The ``tokenizers`` normaliser that matches the NumPy normalisation."""
+    from tokenizers import Regex, normalizers
+
+    if keep_case:
+        steps = [
+            normalizers.Replace("U", "T"),
+            normalizers.Replace("u", "t"),
+            normalizers.Replace(Regex(f"[{AMBIGUITY}]"), "N"),
+            normalizers.Replace(Regex(f"[{AMBIGUITY.lower()}]"), "n"),
+        ]
+    else:
+        steps = [
+            normalizers.Replace(Regex("[Uu]"), "T"),
+            normalizers.Replace(Regex(f"[{AMBIGUITY}{AMBIGUITY.lower()}]"), "N"),
+        ] + [normalizers.Replace(c, c.upper()) for c in "acgtn"]
+    return normalizers.Sequence(steps)
 
 
-def normalise_spec(spec: dict) -> dict:
-    """Validate a tokenizer spec and fill in its defaults. Raises ConfigError naming the
-    offending key."""
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"tokenizer spec {spec!r}: a mapping with a 'type' key is required")
-    kind = spec["type"]
-    if kind not in _SPEC_KEYS:
-        raise ConfigError(
-            f"tokenizer spec {spec!r}: unknown type {kind!r}; choose one of {TOKENIZER_TYPES}"
-        )
-    allowed = {"type", "model_max_length", *_SPEC_KEYS[kind]}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"tokenizer spec {spec!r}: unknown key(s) {unknown} for type {kind!r}; "
-            f"allowed: {sorted(allowed)}"
-        )
-    out = {"type": kind, **_SPEC_KEYS[kind], **spec}
-    out.setdefault("model_max_length", 1024)
+def finish_backend(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = True):
+    """Add normaliser, special tokens, post-processor and decoder to a Tokenizer."""
+    from tokenizers import AddedToken, decoders, processors
 
-    def _int(key: str, lo: int, hi: int) -> None:
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ConfigError(f"tokenizer spec {spec!r}: {key} must be an integer in [{lo}, {hi}]")
+    roles = cls.special_tokens()
+    tok.normalizer = hf_normalizer(keep_case)
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in cls.special_order]
+    )
+    vocab = tok.get_vocab(with_added_tokens=True)
+    bos, eos, sep = roles["bos"], roles["eos"], roles["sep"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A:0 {eos}",
+        pair=f"{bos}:0 $A:0 {sep}:0 $B:1 {eos}:1",
+        special_tokens=[(t, vocab[t]) for t in dict.fromkeys((bos, eos, sep))],
+    )
+    if fuse:
+        tok.decoder = decoders.Fuse()
+    return tok
 
-    _int("model_max_length", 1, 10**9)
-    if kind in ("kmer", "kmer_overlapping"):
-        # 4^8 k-mers plus specials would not fit uint16 ids.
-        _int("k", 1, 7)
-    if kind == "nucleotide" and not isinstance(out["keep_case"], bool):
-        raise ConfigError(f"tokenizer spec {spec!r}: keep_case must be true or false")
-    if kind == "bpe":
-        _int("vocab_size", len(BERT_ORDER) + 5 + 1, MAX_UINT16_VOCAB)
-        _int("min_frequency", 1, 10**9)
-        if out["max_train_nt"] is not None:
-            _int("max_train_nt", 1, 10**15)
-    return out
+
+def wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
+    """A WordLevel Tokenizer with the specials of `cls` first, then `vocab_tokens`."""
+    from tokenizers import Tokenizer, models
+
+    order = cls.special_order
+    vocab = {t: i for i, t in enumerate([*order, *vocab_tokens])}
+    assert len(vocab) == len(order) + len(vocab_tokens), "duplicate token"
+    if len(vocab) > MAX_UINT16_VOCAB:
+        raise ConfigError(f"vocabulary of {len(vocab)} tokens does not fit uint16 ids")
+    unk = cls.special_tokens()["unk"]
+    return Tokenizer(models.WordLevel(vocab, unk_token=unk))
 
 
 # ----------------------------------------------------------------------------------------
@@ -236,13 +245,24 @@ class DnaTokenizer:
 
     Ids are ``np.uint16`` arrays. ``encode`` adds no special tokens unless asked."""
 
+    #: the kind's name (a key of dnalm.kinds.tokenizers.TOKENIZER_KINDS)
     type: ClassVar[str] = ""
+    #: the special tokens, in id order (they come first in the vocabulary)
+    special_order: ClassVar[list[str]] = BERT_ORDER
     keep_case: bool = False
     #: smallest sequence length (nt) that yields at least one token
     min_tokenizable_length: int = 1
 
+    @classmethod
+    def backend(cls, spec: dict, train_sequences: Iterable[str] | None = None) -> Any:
+        """The ``tokenizers.Tokenizer`` of a normalised `spec` of this kind (a trained kind
+        learns it from `train_sequences`, the fixed ones ignore them)."""
+        raise NotImplementedError(cls.type)
+
     def __init__(self, spec: dict, tok: Any) -> None:
         self.spec = spec
+        kind = tokenizer_kind(self.type)
+        self.keep_case = bool(kind and kind.keeps_case(spec))
         self._tok = tok  # tokenizers.Tokenizer
         self._hf = None
         vocab = tok.get_vocab(with_added_tokens=True)
@@ -523,6 +543,9 @@ def replace_dir(tmp: Path, final: Path) -> None:
 __all__ = [
     "TOKENIZER_TYPES",
     "DnaTokenizer",
+    "finish_backend",
+    "hf_normalizer",
     "normalise_spec",
     "tokenizer_json_hash",
+    "wordlevel",
 ]

@@ -16,6 +16,7 @@ import torch
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
+from dnalm.kinds.tokenizers import mask_span_for  # noqa: F401 - the masking span, by kind
 from dnalm.tokenization.shards import KINDS, ShardedArray, open_split
 
 SPLITS = ("train", "validation", "test")
@@ -213,15 +214,6 @@ def causal_labels(tokens: torch.Tensor, positions: torch.Tensor, pad_id: int | N
     if pad_id is not None:
         labels[tokens == pad_id] = IGNORE_INDEX
     return labels
-
-
-def mask_span_for(tokenizer_spec: dict[str, Any] | None) -> int:
-    """Masking span: k for overlapping k-mer tokens (a base sits in k consecutive tokens, so
-    masking fewer would let the model read it from a neighbour), else 1 (each token of a
-    non-overlapping k-mer, codon, nucleotide or BPE vocabulary is already a whole unit)."""
-    if tokenizer_spec and tokenizer_spec.get("type") == "kmer_overlapping":
-        return int(tokenizer_spec.get("k", 1))
-    return 1
 
 
 class Masker:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from dnalm.core.io import atomic_write
+from dnalm.kinds.tokenizers import reads_frame
 from dnalm.modeling.models import forward_logits
 from dnalm.training.core import format_value
 from dnalm.training.lm_data import (
@@ -187,7 +188,7 @@ def default_markov_order(
     """0 for codon tokens (codon usage); else the largest k <= 8 whose table
     (V_content^(k+1) cells) gets on average >= 10 training tokens per cell and whose code
     space (V+1)^k * V stays <= 2e7."""
-    if tokenizer_type == "codon":
+    if reads_frame(tokenizer_type):
         return 0
     v_content = max(2, vocab_size - n_special)
     k = 0
@@ -204,7 +205,7 @@ def baseline_specs(
     tokenizer_type: str | None, vocab_size: int, n_train: int, n_special: int, cfg
 ) -> list[tuple[int, float, str]]:
     """(order, alpha, name) of every count baseline of a corpus (module docstring)."""
-    codon = tokenizer_type == "codon"
+    codon = reads_frame(tokenizer_type)
     if cfg.get("baseline_order") is not None:
         orders = [int(cfg["baseline_order"])]
     elif codon:
