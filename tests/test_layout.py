@@ -6,7 +6,10 @@
   file only, so a reader who opens a rule file finds its code in one place;
 - no library module is over 800 lines;
 - one implementation of the things that used to exist several times (reverse complement,
-  k-mer names, device choice, precision, model-folder loading).
+  k-mer names, device choice, precision, model-folder loading);
+- the registries of kinds are complete: every architecture of ``dnalm.kinds.archs`` has its
+  builder file ``dnalm/modeling/archs/<name>.py`` and every builder file its descriptor; every
+  loss of ``dnalm.kinds.losses`` has its branch in ``dnalm/training/objectives.py``.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def test_every_module_is_in_a_stage_package():
 def test_packages_import_along_the_allowed_edges(package):
     bad = {
         f"{path.relative_to(LIB)} imports dnalm.{other}"
-        for path in (LIB / package).glob("*.py")
+        for path in (LIB / package).rglob("*.py")
         for other in dnalm_imports(path) - ALLOWED[package] - {package}
     }
     assert not bad, sorted(bad)
@@ -187,3 +190,36 @@ def test_no_private_translation_tables_outside_the_alphabet():
         if p.name != "alphabet.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert not hits, hits
+
+
+def test_every_architecture_has_its_builder_and_every_builder_its_architecture():
+    from dnalm.kinds.archs import ARCHS
+
+    builders = {p.stem for p in (LIB / "modeling" / "archs").glob("*.py")} - {"__init__"}
+    assert builders == set(ARCHS.names()), (
+        "an architecture is its descriptor in dnalm/kinds/archs.py plus its builder "
+        f"dnalm/modeling/archs/<name>.py; without a builder: {set(ARCHS.names()) - builders}, "
+        f"without a descriptor: {builders - set(ARCHS.names())}"
+    )
+    for name in builders:
+        tree = ast.parse((LIB / "modeling" / "archs" / f"{name}.py").read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}  # fmt: skip
+        assert {"MODEL_CLASS", "build_config"} <= defined, name
+
+
+def test_every_loss_has_its_implementation():
+    """Every loss name is a string the objective code compares against (its branch)."""
+    from dnalm.kinds.losses import LOSSES
+
+    tree = ast.parse((LIB / "training" / "objectives.py").read_text(encoding="utf-8"))
+    compared = {
+        c.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare)
+        for c in ast.walk(node)
+        if isinstance(c, ast.Constant) and isinstance(c.value, str)
+    }
+    missing = set(LOSSES.names()) - compared
+    assert not missing, f"losses without a branch in training/objectives.py: {sorted(missing)}"
