@@ -1,14 +1,26 @@
-"""The registries of kinds (dnalm.kinds) and the config schema agree: the schema's enums of
-architectures, override keys, default-architecture presets and losses are the registry's,
-so a kind added to its registry and forgotten in the schema (or the reverse) fails here."""
+"""The registries of kinds (dnalm.kinds) and the config schema agree. The schema lists no
+architecture names and no override keys (common.smk checks them against dnalm.kinds.archs
+before the schema, with the model named), so an architecture is its descriptor and its
+builder only; the enums it does keep (objectives, the default architectures' presets, losses
+and their options) are the registries', so a kind added to its registry and forgotten in the
+schema (or the reverse) fails here."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
-from dnalm.kinds.archs import ARCH_KEYS, ARCHS, OBJECTIVES, arch_names, default_arch
+from dnalm.core.errors import ConfigError
+from dnalm.kinds.archs import (
+    ARCH_KEYS,
+    ARCHS,
+    OBJECTIVES,
+    arch_names,
+    check_presets,
+    default_arch,
+)
 from dnalm.kinds.losses import LOSSES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,8 +31,11 @@ MODEL = SCHEMA["properties"]["pretrain"]["properties"]["models"]["additionalProp
 def test_schema_enums_are_the_registries():
     props = MODEL["properties"]
     assert props["objective"]["enum"] == list(OBJECTIVES)
-    assert props["arch"]["enum"] == list(ARCHS.names())
-    assert props["overrides"]["propertyNames"]["enum"] == list(ARCH_KEYS)
+    # no second copy of the architectures or their keys
+    assert "enum" not in props["arch"]
+    assert "propertyNames" not in props["overrides"]
+    sweep = SCHEMA["properties"]["sweeps"]["additionalProperties"]["properties"]
+    assert "enum" not in sweep["arch"]
     presets = {
         (rule["if"]["properties"]["objective"]["const"], rule["if"]["properties"]["arch"]["const"]):
         rule["then"]["properties"]["preset"]["enum"]
@@ -47,3 +62,14 @@ def test_every_objective_has_one_default_architecture_and_consistent_descriptors
         assert not set(arch.extra_keys) & set(arch.refuses), arch.name
         assert arch.d_ff_rule in ("4x", "swiglu")
         assert arch.no_packing is None or arch.state_space
+
+
+def test_unknown_arch_and_override_key_stop_the_dag_build_naming_the_model():
+    models = {"m": {"objective": "mlm", "arch": "esn", "tokenizer": "t", "preset": "tiny"}}
+    with pytest.raises(ConfigError, match=r"pretrain\.models\.m\.arch: 'esn' is not an mlm"):
+        check_presets({"pretrain": {"models": models}})
+    models["m"] = {**models["m"], "arch": "esm", "overrides": {"position_embedding": "rotary"}}
+    with pytest.raises(ConfigError, match=r"did you mean 'position_embedding_type'"):
+        check_presets({"pretrain": {"models": models}})
+    models["m"]["overrides"] = {"position_embedding_type": "rotary"}
+    check_presets({"pretrain": {"models": models}})
