@@ -73,3 +73,16 @@ def test_unknown_arch_and_override_key_stop_the_dag_build_naming_the_model():
         check_presets({"pretrain": {"models": models}})
     models["m"]["overrides"] = {"position_embedding_type": "rotary"}
     check_presets({"pretrain": {"models": models}})
+
+
+def test_the_registries_import_without_torch():
+    """common.smk reads them at DAG build: no torch, transformers or numpy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dnalm.kinds.archs, dnalm.kinds.losses; "
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
