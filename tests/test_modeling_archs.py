@@ -280,7 +280,7 @@ def test_short_pretraining_learns_and_records_the_arch(pretrained, objective, ar
     assert saved["params"]["total"] == dm.count_parameters(loaded.model)["total"]
 
 
-@pytest.mark.parametrize("arch", ["llama", "mamba", "modernbert"])
+@pytest.mark.parametrize("arch", ["llama", "mamba", "modernbert", "esm"])
 def test_embeddings_of_every_layer(pretrained, arch, tmp_path):
     import pandas as pd
 
