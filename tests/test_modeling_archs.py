@@ -29,9 +29,10 @@ from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import BOS, EOS, PAD, VOCAB, make_corpus, markov_sequences
 
 REPO = Path(__file__).resolve().parents[1]
-NEW = [("gpt", "gpt_neox"), ("gpt", "llama"), ("gpt", "mamba"), ("gpt", "mamba2")]
-NEW += [("mlm", "modernbert"), ("mlm", "esm")]
-ALL = [("gpt", "opt"), ("mlm", "bert"), *NEW]
+#: every architecture of the registry (a new one is tested here without listing it), and
+#: those that are not their objective's default
+ALL = [(a.objective, a.name) for a in ARCHS]
+NEW = [(a.objective, a.name) for a in ARCHS if not a.default]
 ATTENTION = [(o, a) for o, a in ALL if a not in dm.SSM_ARCHS]
 SPECIAL = {"pad_id": PAD, "bos_id": BOS, "eos_id": EOS}
 # float32 on a CPU: two forwards of the same segment differ only by summation order
