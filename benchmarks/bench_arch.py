@@ -70,6 +70,7 @@ ARCHS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mamba": ("gpt", "mamba", {"layers": 2, "drop": ("n_head", "dropout")}),
     "bert": ("mlm", "bert", {"d_ff": 4}),
     "modernbert": ("mlm", "modernbert", {"d_ff_frac": 8 / 3}),
+    "esm": ("mlm", "esm", {"d_ff": 4}),
 }
 VOCAB = 16  # a nucleotide-sized vocabulary (ACGTN + specials)
 SPECIAL = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "sep_id": None, "mask_id": 4}

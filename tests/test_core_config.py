@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from dnalm.core.config import (
-    PRESET_NAMES,
     CNNTrainConfig,
     FinetuneTrainConfig,
     KmerBaselineConfig,
@@ -28,6 +27,7 @@ from dnalm.core.config import (
     user_training_settings,
 )
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.archs import check_presets
 from tests.support.workflow_runner import make_workdir, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,33 +194,14 @@ def test_check_names_the_path_and_the_nearest_key():
         check_config_keys({"finetune": {"train": {"regime": "full"}}})
 
 
-def test_presets_agree_with_the_models_and_the_schema():
-    from dnalm.modeling.models import PRESETS
-
-    assert {obj: tuple(p) for obj, p in PRESETS.items()} == PRESET_NAMES
-    entry = section_schema("pretrain.models")["additionalProperties"]
-    enums = {
-        rule["if"]["properties"]["objective"]["const"]: rule["then"]["properties"]["preset"]["enum"]
-        for rule in entry["allOf"]
-    }
-    assert enums == {obj: list(names) for obj, names in PRESET_NAMES.items()}
-    assert entry["properties"]["objective"]["enum"] == list(PRESETS)
-
-
-def test_architecture_keys_agree_with_the_models_and_the_schema():
-    from dnalm.core.config import ARCH_KEY_NAMES
-    from dnalm.modeling.models import ARCH_KEYS
-
-    assert set(ARCH_KEY_NAMES) == ARCH_KEYS
-    overrides = section_schema("pretrain.models")["additionalProperties"]["properties"]
-    assert overrides["overrides"]["propertyNames"]["enum"] == list(ARCH_KEY_NAMES)
+def test_unknown_override_key_names_the_model_and_the_nearest_key():
     config = {
         "pretrain": {
             "models": {"m": {"objective": "gpt", "preset": "tiny", "overrides": {"n_layers": 3}}}
         }
     }
     with pytest.raises(ConfigError) as err:
-        check_config_keys(config)
+        check_presets(config)
     assert str(err.value).startswith(
         "pretrain.models.m.overrides: unknown architecture setting 'n_layers' (did you mean "
         "'n_layer'?)"
@@ -232,7 +213,7 @@ def test_unknown_preset_names_the_model_and_the_presets():
         "pretrain": {"models": {"big": {"objective": "mlm", "tokenizer": "t", "preset": "seed"}}}
     }
     with pytest.raises(ConfigError) as err:
-        check_config_keys(config)
+        check_presets(config)
     assert str(err.value).startswith(
         "pretrain.models.big: unknown mlm preset 'seed'; choose one of tiny, small, base"
     )

@@ -9,6 +9,9 @@
   k-mer names, device choice, precision, model-folder loading);
 - the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
   dnalm.core.artifacts, and imported from it everywhere else.
+- the registries of kinds are complete: every architecture of ``dnalm.kinds.archs`` has its
+  builder file ``dnalm/modeling/archs/<name>.py`` and every builder file its descriptor; every
+  loss of ``dnalm.kinds.losses`` has its branch in ``dnalm/training/objectives.py``.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def test_every_module_is_in_a_stage_package():
 def test_packages_import_along_the_allowed_edges(package):
     bad = {
         f"{path.relative_to(LIB)} imports dnalm.{other}"
-        for path in (LIB / package).glob("*.py")
+        for path in (LIB / package).rglob("*.py")
         for other in dnalm_imports(path) - ALLOWED[package] - {package}
     }
     assert not bad, sorted(bad)
@@ -324,3 +327,36 @@ def top_level_names(path: Path) -> set[str]:
         for node in ast.parse(path.read_text(encoding="utf-8")).body
         if isinstance(node, ast.FunctionDef | ast.ClassDef)
     }
+
+
+def test_every_architecture_has_its_builder_and_every_builder_its_architecture():
+    from dnalm.kinds.archs import ARCHS
+
+    builders = {p.stem for p in (LIB / "modeling" / "archs").glob("*.py")} - {"__init__"}
+    assert builders == set(ARCHS.names()), (
+        "an architecture is its descriptor in dnalm/kinds/archs.py plus its builder "
+        f"dnalm/modeling/archs/<name>.py; without a builder: {set(ARCHS.names()) - builders}, "
+        f"without a descriptor: {builders - set(ARCHS.names())}"
+    )
+    for name in builders:
+        tree = ast.parse((LIB / "modeling" / "archs" / f"{name}.py").read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}  # fmt: skip
+        assert {"MODEL_CLASS", "build_config"} <= defined, name
+
+
+def test_every_loss_has_its_implementation():
+    """Every loss name is a string the objective code compares against (its branch)."""
+    from dnalm.kinds.losses import LOSSES
+
+    tree = ast.parse((LIB / "training" / "objectives.py").read_text(encoding="utf-8"))
+    compared = {
+        c.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare)
+        for c in ast.walk(node)
+        if isinstance(c, ast.Constant) and isinstance(c.value, str)
+    }
+    missing = set(LOSSES.names()) - compared
+    assert not missing, f"losses without a branch in training/objectives.py: {sorted(missing)}"

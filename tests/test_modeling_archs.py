@@ -14,25 +14,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
-from dnalm.core import config as dconfig
 from dnalm.core.errors import ConfigError
 from dnalm.evaluation import inference as inf
 from dnalm.evaluation.embed import embed_table, load_embeddings
 from dnalm.finetuning import finetune as ft
 from dnalm.generation import sampling as smp
+from dnalm.kinds.archs import ARCHS, check_presets
 from dnalm.modeling import models as dm
+from dnalm.modeling.archs.modernbert import modernbert_masks
 from dnalm.modeling.loader import load_model_folder
 from dnalm.tokenization import build as dtok
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import BOS, EOS, PAD, VOCAB, make_corpus, markov_sequences
 
 REPO = Path(__file__).resolve().parents[1]
-NEW = [("gpt", "gpt_neox"), ("gpt", "llama"), ("gpt", "mamba"), ("gpt", "mamba2")]
-NEW += [("mlm", "modernbert")]
-ALL = [("gpt", "opt"), ("mlm", "bert"), *NEW]
+#: every architecture of the registry (a new one is tested here without listing it), and
+#: those that are not their objective's default
+ALL = [(a.objective, a.name) for a in ARCHS]
+NEW = [(a.objective, a.name) for a in ARCHS if not a.default]
 ATTENTION = [(o, a) for o, a in ALL if a not in dm.SSM_ARCHS]
 SPECIAL = {"pad_id": PAD, "bos_id": BOS, "eos_id": EOS}
 # float32 on a CPU: two forwards of the same segment differ only by summation order
@@ -48,17 +49,10 @@ def _tiny(objective, arch, overrides=None):
 # ----------------------------------------------------------------------------- tables
 
 
-def test_arch_tables_agree_with_the_config_and_the_schema():
-    assert dconfig.ARCH_NAMES == dm.ARCHS
-    assert {a: tuple(p) for a, p in dm.ARCH_PRESETS.items()} == dconfig.ARCH_PRESET_NAMES
-    assert set(dconfig.NO_PACKING_ARCHS) == dm.NO_PACKING == dm.SSM_ARCHS
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    entry = schema["properties"]["pretrain"]["properties"]["models"]["additionalProperties"]
-    assert entry["properties"]["arch"]["enum"] == [a for o in dm.ARCHS.values() for a in o]
-    for objective, archs in dm.ARCHS.items():
-        for arch in archs:
-            for preset in dm.presets_of(objective, arch):
-                dm.resolve_arch(objective, preset, {}, arch)  # every preset resolves
+def test_every_preset_resolves_and_the_defaults_are_opt_and_bert():
+    for kind in ARCHS:
+        for preset in kind.presets:
+            dm.resolve_arch(kind.objective, preset, {}, kind.name)
     assert dm.resolve_arch("gpt", "tiny")["arch"] == "opt"
     assert dm.resolve_arch("mlm", "tiny")["arch"] == "bert"
 
@@ -77,23 +71,23 @@ def test_wrong_arch_unused_and_foreign_keys_are_refused():
     # the workflow config: an mlm arch under gpt names the model; mamba refuses packing
     cfg = {"pretrain": {"models": {"m1": {"objective": "gpt", "arch": "modernbert"}}}}
     with pytest.raises(ConfigError, match=r"pretrain\.models\.m1\.arch: 'modernbert' is not"):
-        dconfig.check_presets(cfg)
+        check_presets(cfg)
     ssm = {"objective": "gpt", "arch": "mamba", "preset": "tiny", "tokenizer": "t"}
     with pytest.raises(ConfigError, match=r"pretrain\.models\.s: arch mamba cannot train on pa"):
-        dconfig.check_presets({"pretrain": {"models": {"s": ssm}}})
-    dconfig.check_presets({"corpus": {"packing": "padded"}, "pretrain": {"models": {"s": ssm}}})
+        check_presets({"pretrain": {"models": {"s": ssm}}})
+    check_presets({"corpus": {"packing": "padded"}, "pretrain": {"models": {"s": ssm}}})
     # a corpus of its own with padded windows, beside packed ones for the attention models
     own = {
         "corpora": {"cds": {"source": "cds"}, "g": {"source": "genome", "packing": "padded"}},
         "pretrain": {"models": {"s": {**ssm, "corpus": "g"}, "c": {**ssm, "corpus": "cds"}}},
     }
     with pytest.raises(ConfigError, match=r"models\.c: .*set corpora\.cds\.packing: padded"):
-        dconfig.check_presets(own)
+        check_presets(own)
     del own["pretrain"]["models"]["c"]
-    dconfig.check_presets(own)
+    check_presets(own)
     bad = {**ssm, "arch": "llama", "preset": "130m"}
     with pytest.raises(ConfigError, match="unknown llama preset '130m'; choose one of tiny"):
-        dconfig.check_presets({"pretrain": {"models": {"x": bad}}})
+        check_presets({"pretrain": {"models": {"x": bad}}})
 
 
 def test_published_shapes_have_the_published_parameter_counts():
@@ -180,7 +174,7 @@ def test_packed_segments_see_only_themselves(objective, arch):
 def test_modernbert_local_layers_keep_their_window_in_packed_batches():
     model = _tiny("mlm", "modernbert", {"local_attention": 8})
     pos = torch.arange(30)[None]
-    masks = dm.modernbert_masks(pos, model.config, "sdpa", torch.float32)
+    masks = modernbert_masks(pos, model.config, "sdpa", torch.float32)
     local, full = masks["sliding_attention"][0, 0], masks["full_attention"][0, 0]
     assert full.all()
     assert local[10, 6:15].all()
@@ -288,7 +282,7 @@ def test_short_pretraining_learns_and_records_the_arch(pretrained, objective, ar
     assert saved["params"]["total"] == dm.count_parameters(loaded.model)["total"]
 
 
-@pytest.mark.parametrize("arch", ["llama", "mamba", "modernbert"])
+@pytest.mark.parametrize("arch", ["llama", "mamba", "modernbert", "esm"])
 def test_embeddings_of_every_layer(pretrained, arch, tmp_path):
     import pandas as pd
 
@@ -363,6 +357,7 @@ FT |= {"warmup_steps": 2, "max_shift": 0}
         ("gpt", "mamba", "full"),
         ("gpt", "mamba2", "frozen"),
         ("mlm", "modernbert", "lora"),
+        ("mlm", "esm", "lora"),
     ],
 )
 def test_finetuning_runs_on_each_new_family(objective, arch, regime, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.archs import ARCHS
 from dnalm.modeling import attention
 from dnalm.modeling import models as dmodels
 from tests.support.lm_corpus import BOS, EOS, MASK, PAD, VOCAB
@@ -19,12 +20,7 @@ SPECIAL = {"pad_id": PAD, "unk_id": 1, "bos_id": BOS, "eos_id": EOS, "sep_id": N
            "mask_id": MASK}  # fmt: skip
 
 #: every attention architecture (state-space models have no attention and refuse packing)
-ARCHES = [
-    (objective, arch)
-    for objective, archs in dmodels.ARCHS.items()
-    for arch in archs
-    if arch not in dmodels.NO_PACKING and arch != "modernbert"
-]
+ARCHES = [(a.objective, a.name) for a in ARCHS if not a.no_packing and a.name != "modernbert"]
 
 pytestmark = pytest.mark.skipif(not attention.flex_available(), reason="no flex_attention")
 

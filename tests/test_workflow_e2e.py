@@ -214,6 +214,7 @@ MODELS = {
     "neox_nucleotide": "gpt",  # GPT-NeoX (Pythia)
     "llama_codon": "gpt",
     "modernbert_kmer6": "mlm",
+    "esm_kmer6": "mlm",  # ESM (the Nucleotide Transformer v1 class)
     "mamba_ecoli": "gpt",  # a state-space model on a padded corpus, 20 steps
     "gpt_nuc_rc": "gpt",  # the further pretraining losses
     "gpt_nuc_two_d": "gpt",
@@ -223,7 +224,7 @@ MODELS = {
 LOSSES = {"gpt_nuc_rc": "rc", "gpt_nuc_two_d": "two_d", "gpt_nuc_two_d_ce": "two_d_ce",
           "gpt_nuc_headless": "headless"}  # fmt: skip
 ARCHS = {"neox_nucleotide": "gpt_neox", "llama_codon": "llama", "modernbert_kmer6": "modernbert",
-         "mamba_ecoli": "mamba"}  # fmt: skip
+         "mamba_ecoli": "mamba", "esm_kmer6": "esm"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("model", "objective"), MODELS.items())
@@ -360,7 +361,7 @@ FINETUNE_RUNS = {
     },
     "species_fragments": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "mlm_bpe_lora",
-        "onehot_cnn", "kmer4", "modernbert_kmer6_lora",
+        "onehot_cnn", "kmer4", "modernbert_kmer6_lora", "esm_kmer6_lora",
     },
 }  # fmt: skip
 
@@ -472,6 +473,8 @@ def test_probe_table_and_umaps(run):
         ("modernbert_kmer6", "pretrained"),
         ("modernbert_kmer6", "random-init"),
         ("modernbert_kmer6_lora", "fine-tuned"),
+        ("esm_kmer6", "pretrained"),
+        ("esm_kmer6", "random-init"),
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]

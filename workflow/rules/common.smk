@@ -18,6 +18,8 @@ from dnalm.core.config import (  # noqa: E402
 from dnalm.kinds.tasks import TASK_KINDS, task_kind_of  # noqa: E402
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS, token_width  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
+from dnalm.kinds.archs import check_presets  # noqa: E402
+from dnalm.kinds.losses import check_losses  # noqa: E402
 from dnalm.genome.homology import check_split_settings  # noqa: E402
 from dnalm.evaluation.probe_kinds import check_kinds  # noqa: E402
 from dnalm.tasks.generated import check_generated_task  # noqa: E402
@@ -48,6 +50,8 @@ _DROPPED = drop_null_entries(config)
 try:  # names that become paths, unknown settings and presets: clearer than the schema's
     check_config_names(config)
     check_config_keys(config)
+    check_presets(config)
+    check_losses(config)
     check_split_settings(config.get("splits"))
     corpus_specs(config, None)  # the corpora checks that need no sample sheet
 except DnalmError as err:

@@ -38,72 +38,10 @@ from dnalm.core.errors import ConfigError
 #: the config schema (names of path-like entries are checked against its patterns)
 CONFIG_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
-#: Preset names per objective: the keys of dnalm.modeling.models.PRESETS, here without
-#: importing torch (the schema's enums and tests/test_core_config.py keep the three equal).
-PRESET_NAMES: dict[str, tuple[str, ...]] = {
-    "gpt": ("tiny", "seed", "small", "base"),
-    "mlm": ("tiny", "small", "base"),
-}
-
-#: Architectures per objective, the first the default: dnalm.modeling.models.ARCHS.
-ARCH_NAMES: dict[str, tuple[str, ...]] = {
-    "gpt": ("opt", "gpt_neox", "llama", "mamba", "mamba2"),
-    "mlm": ("bert", "modernbert"),
-}
-#: Preset names of the other architectures: the keys of dnalm.modeling.models.ARCH_PRESETS
-#: (the default architectures have PRESET_NAMES of their objective).
-ARCH_PRESET_NAMES: dict[str, tuple[str, ...]] = {
-    "gpt_neox": ("tiny", "14m", "31m", "70m", "160m"),
-    "llama": ("tiny", "small", "base"),
-    "mamba": ("tiny", "small", "130m"),
-    "mamba2": ("tiny", "small", "130m"),
-    "modernbert": ("tiny", "base"),
-}
-#: architectures that carry a state across packed sequences (dnalm.modeling.models.NO_PACKING)
-NO_PACKING_ARCHS = ("mamba", "mamba2")
-
-#: Architecture keys a model's `overrides` may set: dnalm.modeling.models.ARCH_KEYS.
-ARCH_KEY_NAMES: tuple[str, ...] = (
-    "n_layer", "n_head", "d_model", "context", "d_ff", "dropout", "attention_dropout", "bias",
-    "tie_embeddings", "activation", "attn_implementation", "state_size", "conv_kernel",
-    "expand", "local_attention", "global_attn_every_n_layers",
-)  # fmt: skip
-
-
-def preset_names(objective: str, arch: str | None = None) -> tuple[str, ...]:
-    """The preset names of `arch` of `objective` (None: the objective's default arch)."""
-    if arch is None or arch == ARCH_NAMES[objective][0]:
-        return PRESET_NAMES[objective]
-    return ARCH_PRESET_NAMES[arch]
-
-
 REGIMES = ("frozen", "partial", "full", "lora")
 TOO_LONG = ("truncate", "error")
 PRECISIONS = ("auto", "bf16", "fp32")
 LR_SCHEDULES = ("constant", "cosine")
-
-#: Pretraining losses of a causal model (`pretrain.models.*.loss`) and the options each takes
-#: under `loss_options`, with their defaults (dnalm.training.objectives defines them).
-LOSS_OPTIONS: dict[str, dict[str, Any]] = {
-    "ce": {},
-    "rc": {"consistency": 0.0},
-    "two_d": {},
-    "two_d_ce": {"two_d_weight": 1.0},
-    "headless": {"prefix": 0},
-}
-#: tokenizer types each loss refuses, and why
-LOSS_REFUSES: dict[str, tuple[tuple[str, ...], str]] = {
-    "rc": (
-        ("codon", "bpe"),
-        "its tokens have no token-level reverse complement (a codon is read in the CDS's "
-        "own frame and strand; a BPE token's reverse complement need not be in the vocabulary)",
-    ),
-    "two_d": (
-        ("kmer", "kmer_overlapping", "codon", "bpe"),
-        "the DNA walk needs one token per base (a nucleotide tokenizer)",
-    ),
-}
-LOSS_REFUSES["two_d_ce"] = LOSS_REFUSES["two_d"]
 
 
 def check_lr_schedule(schedule: str) -> str:
@@ -420,8 +358,10 @@ def training_settings(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping,
 
 def check_config_keys(config: Mapping[str, Any]) -> None:
     """Before the schema: unknown keys of the training sections, `probe` and
-    `baselines.kmer`, and unknown presets, as one ConfigError naming the config path, the
-    key and the valid keys (the schema's message for the same mistake is harder to read)."""
+    `baselines.kmer`, as one ConfigError naming the config path, the key and the valid keys
+    (the schema's message for the same mistake is harder to read). The architectures,
+    presets and losses of ``pretrain.models`` are checked from their registry
+    (:func:`dnalm.kinds.archs.check_presets`, :func:`dnalm.kinds.losses.check_losses`)."""
     for path, parent, key, cls in training_settings(config):
         settings = parent.get(key) if isinstance(parent, Mapping) else None
         if not isinstance(settings, Mapping):
@@ -444,127 +384,12 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
             unknown = sorted((k for k in node if k not in known), key=str)
             if unknown:
                 raise ConfigError(f"{path}: {unknown_keys_message(unknown, known)}")
-    check_presets(config)
-    check_losses(config)
 
 
 def corpus_packing(config: Mapping[str, Any], corpus: str | None) -> str:
     """The packing of corpus `corpus` (None: cds): its own `packing`, else corpus.packing."""
     own = _dicts(_dicts(config, "corpora"), corpus or "cds").get("packing")
     return own or _dicts(config, "corpus").get("packing", "packed")
-
-
-def check_ssm_packing(
-    where: str, arch: str | None, corpus: str | None, config: Mapping[str, Any]
-) -> None:
-    """A state-space `arch` (NO_PACKING_ARCHS) is not trained on packed windows of `corpus`
-    (None: cds): ConfigError naming `where` (the model or sweep key), the arch and the corpus,
-    and the setting that fixes it."""
-    if arch not in NO_PACKING_ARCHS or corpus_packing(config, corpus) != "packed":
-        return
-    corpus = corpus or "cds"
-    raise ConfigError(
-        f"{where}: arch {arch} cannot train on packed windows (corpus {corpus!r} is packed): "
-        "a state-space model carries its state from one packed sequence into the next; set "
-        f"corpora.{corpus}.packing: padded (or corpus.packing: padded)"
-    )
-
-
-def check_presets(config: Mapping[str, Any]) -> None:
-    """Every pretrain.models entry names an arch of its objective and a preset of its arch,
-    overrides only architecture keys, and a state-space arch is not trained on packed
-    windows (ConfigError naming the model, the arch or preset and those there are, or the
-    key)."""
-    for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
-        if not isinstance(spec, Mapping):
-            continue
-        overrides = spec.get("overrides")
-        if isinstance(overrides, Mapping):
-            unknown = sorted((k for k in overrides if k not in ARCH_KEY_NAMES), key=str)
-            if unknown:
-                raise ConfigError(
-                    f"pretrain.models.{name}.overrides: "
-                    + unknown_keys_message(unknown, list(ARCH_KEY_NAMES), "architecture")
-                )
-        objective, preset = spec.get("objective"), spec.get("preset")
-        if objective not in PRESET_NAMES:
-            continue  # the schema names a bad or missing objective
-        arch = spec.get("arch")
-        if arch is not None and arch not in ARCH_NAMES[objective]:
-            other = [o for o, names in ARCH_NAMES.items() if arch in names]
-            hint = f" ({arch!r} is an {other[0]} architecture)" if other else ""
-            raise ConfigError(
-                f"pretrain.models.{name}.arch: {arch!r} is not an {objective} architecture"
-                f"{hint}; choose one of {', '.join(ARCH_NAMES[objective])}"
-            )
-        check_ssm_packing(f"pretrain.models.{name}", arch, spec.get("corpus"), config)
-        if preset is None:
-            continue  # the schema names a missing preset
-        known = preset_names(objective, arch)
-        if preset not in known:
-            label = objective if arch is None else arch
-            raise ConfigError(
-                f"pretrain.models.{name}: unknown {label} preset {preset!r}; choose one "
-                f"of {', '.join(known)} (sizes in between: a preset and "
-                "its keys under `overrides`)"
-            )
-
-
-def loss_settings(
-    name: str, spec: Mapping[str, Any], tokenizer_type: str | None = None
-) -> tuple[str, dict[str, Any]]:
-    """(loss, its options with defaults) of the pretrain.models entry `name` (`spec`), after
-    checking them: a known loss, a causal (gpt) model unless the loss is ce, known option keys
-    with non-negative numbers (`prefix` an integer), and a tokenizer of `tokenizer_type` (None:
-    not known here) the loss can use. Raises ConfigError naming the model and the key."""
-    loss = spec.get("loss", "ce")
-    if loss is None:
-        loss = "ce"
-    where = f"pretrain.models.{name}"
-    if not isinstance(loss, str) or loss not in LOSS_OPTIONS:
-        raise ConfigError(
-            f"{where}.loss: unknown loss {loss!r}; choose one of {', '.join(LOSS_OPTIONS)}"
-        )
-    if loss != "ce" and spec.get("objective") != "gpt":
-        raise ConfigError(
-            f"{where}.loss: {loss!r} is a loss of causal models, but the model's objective is "
-            f"{spec.get('objective')!r}; masked (mlm) models train with ce only"
-        )
-    given = spec.get("loss_options") or {}
-    if not isinstance(given, Mapping):
-        raise ConfigError(f"{where}.loss_options: must be a mapping, got {given!r}")
-    known = LOSS_OPTIONS[loss]
-    unknown = sorted((k for k in given if k not in known), key=str)
-    if unknown:
-        raise ConfigError(
-            f"{where}.loss_options: {unknown_keys_message(unknown, list(known), f'{loss} loss')}"
-            if known
-            else f"{where}.loss_options: the {loss} loss takes no options, got {unknown}"
-        )
-    options = {**known, **given}
-    for key, value in options.items():
-        integer = key == "prefix"
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok or value < 0:
-            kind = "an integer" if integer else "a number"
-            raise ConfigError(f"{where}.loss_options.{key}: must be {kind} >= 0, got {value!r}")
-    refused, why = LOSS_REFUSES.get(loss, ((), ""))
-    if tokenizer_type in refused:
-        raise ConfigError(
-            f"{where}.loss: the {loss} loss cannot be used with the {tokenizer_type} tokenizer "
-            f"{spec.get('tokenizer')!r}: {why}"
-        )
-    return loss, options
-
-
-def check_losses(config: Mapping[str, Any]) -> None:
-    """loss_settings for every pretrain.models entry (the tokenizer type from `tokenizers`)."""
-    tokenizers = _dicts(config, "tokenizers")
-    for name, spec in _dicts(_dicts(config, "pretrain"), "models").items():
-        if not isinstance(spec, Mapping):
-            continue
-        tok = tokenizers.get(spec.get("tokenizer"))
-        loss_settings(name, spec, tok.get("type") if isinstance(tok, Mapping) else None)
 
 
 def _get(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:

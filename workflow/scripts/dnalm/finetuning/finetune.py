@@ -95,6 +95,7 @@ from dnalm.finetuning.data import (
     task_kind,
     task_objective,
 )
+from dnalm.kinds.archs import by_model_type
 from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import model_context, objective_of
@@ -103,20 +104,6 @@ from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
 
 log = logging.getLogger(__name__)
-
-#: the projections LoRA adapts, per architecture (peft target_modules): query and value of
-#: the attention (gpt_neox and modernbert fuse q, k and v into one projection), and for the
-#: state-space models, which have no attention, the mixer's input and output projections
-LORA_TARGETS = {
-    "opt": ["q_proj", "v_proj"],
-    "bert": ["query", "value"],
-    "gpt_neox": ["query_key_value"],
-    "llama": ["q_proj", "v_proj"],
-    "mamba": ["in_proj", "out_proj"],
-    "mamba2": ["in_proj", "out_proj"],
-    "modernbert": ["Wqkv"],
-}
-
 
 # ----------------------------------------------------------------------------- checks
 
@@ -198,9 +185,13 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
             from peft import LoraConfig, inject_adapter_in_model
         except ImportError as err:  # pragma: no cover - peft is a pinned dependency
             raise ConfigError("regime lora needs the `peft` package") from err
-        targets = LORA_TARGETS.get(model.lm.config.model_type)
-        if targets is None:
+        # the projections LoRA adapts, per architecture (dnalm.kinds.archs): query and value
+        # of the attention, or for the state-space models, which have no attention, the
+        # mixer's input and output projections
+        kind = by_model_type(model.lm.config.model_type)
+        if kind is None or not kind.lora_targets:
             raise ConfigError(f"no LoRA targets known for {model.lm.config.model_type}")
+        targets = list(kind.lora_targets)
         lcfg = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,

@@ -11,15 +11,19 @@ from torch import nn
 
 from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.archs import by_model_type
 from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHead, tokens_to_bases
 from dnalm.modeling.models import objective_of
 
 
 def transformer_blocks(backbone: nn.Module) -> nn.ModuleList:
-    """The list of blocks of a model body (OPT ``decoder.layers``, BERT ``encoder.layer``;
-    GPT-NeoX, LLaMA, Mamba and ModernBERT ``layers``)."""
-    for path in ("decoder.layers", "encoder.layer", "layers", "h"):
+    """The list of blocks of a model body: its architecture's ``block_path``
+    (:mod:`dnalm.kinds.archs`), or for a model type not of ours the first of the usual paths
+    (``decoder.layers``, ``encoder.layer``, ``layers``, ``h``) it has."""
+    kind = by_model_type(str(getattr(getattr(backbone, "config", None), "model_type", "")))
+    paths = (kind.block_path,) if kind is not None else ()
+    for path in (*paths, "decoder.layers", "encoder.layer", "layers", "h"):
         obj: Any = backbone
         for part in path.split("."):
             obj = getattr(obj, part, None)

@@ -63,9 +63,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dnalm.core.config import loss_settings
 from dnalm.core.errors import ConfigError
 from dnalm.core.walks import WALK_STEPS
+from dnalm.kinds.losses import loss_settings
 from dnalm.tokenization.revcomp import segment_reversal_index, token_rc_map
 from dnalm.training.lm_data import (
     IGNORE_INDEX,

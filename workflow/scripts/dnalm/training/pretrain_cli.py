@@ -32,8 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="corpus folder (results/corpus/{corpus}/{tok})")
     p.add_argument("--out", required=True, help="model folder to write (results/models/{m})")
     p.add_argument("--objective", choices=("gpt", "mlm"), required=True)
-    p.add_argument("--arch", help="architecture (models.ARCHS; default: opt for gpt, bert for mlm)")
-    p.add_argument("--preset", default="tiny", help="architecture preset (models.presets_of)")
+    p.add_argument(
+        "--arch", help="architecture (dnalm.kinds.archs; default: opt for gpt, bert for mlm)"
+    )
+    p.add_argument("--preset", default="tiny", help="architecture preset (kinds.archs.presets_of)")
     p.add_argument(
         "--model-set",
         action="append",

@@ -22,15 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnalm.core.config import (
-    ARCH_KEY_NAMES,
-    ARCH_NAMES,
-    ID_RE,
-    PretrainTrainConfig,
-    check_ssm_packing,
-    preset_names,
-)
+from dnalm.core.config import ID_RE, PretrainTrainConfig
 from dnalm.core.errors import ConfigError
+from dnalm.kinds.archs import ARCH_KEYS, OBJECTIVES, arch_names, check_ssm_packing, preset_names
 
 #: short labels of the size keys in a model name (tiny-L1-D32: preset tiny, 1 layer, width 32)
 SIZE_LABELS = {"n_layer": "L", "n_head": "H", "d_model": "D", "d_ff": "F", "context": "C"}
@@ -87,12 +81,13 @@ def non_embedding_params(
 def _sizes(where: str, sweep: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(size label, preset, overrides) of every model size of a sweep."""
     objective, family = sweep["objective"], sweep.get("arch")
-    if family is not None and family not in ARCH_NAMES.get(objective, ()):
+    names = arch_names(objective) if objective in OBJECTIVES else ()
+    if family is not None and family not in names:
         raise ConfigError(
             f"{where}.arch: {family!r} is not an {objective} architecture; choose one of "
-            f"{', '.join(ARCH_NAMES.get(objective, ()))}"
+            f"{', '.join(names)}"
         )
-    known = preset_names(objective, family) if objective in ARCH_NAMES else ()
+    known = preset_names(objective, family) if objective in OBJECTIVES else ()
     sizes = []
     for preset in sweep.get("presets") or []:
         if preset not in known:
@@ -111,11 +106,11 @@ def _sizes(where: str, sweep: Mapping[str, Any]) -> list[tuple[str, str, dict[st
                 f"{preset!r}; "
                 f"choose one of {', '.join(known)}"
             )
-        unknown = sorted(k for k in arch if k not in ARCH_KEY_NAMES)
+        unknown = sorted(k for k in arch if k not in ARCH_KEYS)
         if unknown:
             raise ConfigError(
                 f"{where}.architectures[{i}]: {unknown} are not architecture keys "
-                f"(valid: {', '.join(ARCH_KEY_NAMES)}, preset, label)"
+                f"(valid: {', '.join(ARCH_KEYS)}, preset, label)"
             )
         sizes.append((str(label) if label else size_label(preset, arch), preset, arch))
     if not sizes:
