@@ -16,7 +16,7 @@ Strategies (``pretrain.strategy``):
   model's layer list and then the whole model is sharded over the processes, so parameters,
   gradients and AdamW state take 1/world of the memory each on every process. Gradients are
   reduce-scattered (averaged over the processes, as DDP does), so the loss scaling of
-  ``Trainer.train_step`` is the same for both.
+  ``Trainer.train_step`` (the scale of ``TrainingLoop.train_step``) is the same for both.
 
 Checkpoints under ``fsdp`` are *gathered*: the full weights and the full optimizer state are
 collected (``torch.distributed.checkpoint.state_dict`` with ``full_state_dict``), and rank 0

@@ -1,4 +1,5 @@
-"""The epoch loop of fine-tuning and of the one-hot CNN.
+"""The epoch runs of fine-tuning and of the one-hot CNN, on the one training loop
+(:class:`dnalm.training.loop.TrainingLoop`: the steps, checkpoints and resume).
 
 :func:`fit` is generic: AdamW, evaluation on validation every epoch (or every `eval_every`
 steps), early stopping with `patience`, the best-validation weights restored at the end; with

@@ -1,7 +1,11 @@
 """Pretraining of causal (gpt) and masked (mlm) DNA language models on a token corpus.
 
-One function, :func:`pretrain`, used by the workflow script, the ``dnalm pretrain`` command
-and ``python -m dnalm.training.pretrain`` (what ``torchrun`` launches for several GPUs/processes).
+:func:`run_pretraining` trains a :class:`dnalm.training.run.PretrainRun` in this process: the
+workflow script, the ``dnalm pretrain`` command, ``python -m dnalm.training.pretrain`` and the
+torchrun workers of dnalm.training.distributed.launch call it (:func:`pretrain` takes the
+run's fields as arguments). :class:`Trainer` holds the data, evaluation and run record of
+pretraining; its steps, checkpoints and resume are those of the one training loop
+(:class:`dnalm.training.loop.TrainingLoop`).
 
 What a run does:
 * AdamW with two parameter groups (the weight-decay rule of dnalm.training.core, shared with
