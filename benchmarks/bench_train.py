@@ -293,15 +293,18 @@ def run_reference(tr, model) -> Generator[int, None, dict[str, Any]]:
 
 def _new_trainer(spec: dict[str, Any], tag: str):
     from dnalm.training.pretrain import Trainer
+    from dnalm.training.run import PretrainRun
 
     return Trainer(
-        spec["corpus"],
-        Path(spec["out"]) / tag,
-        spec["objective"],
-        spec["preset"],
-        {"context": spec["block"]},
-        spec["train"],
-        resume=False,
+        PretrainRun(
+            spec["corpus"],
+            Path(spec["out"]) / tag,
+            spec["objective"],
+            spec["preset"],
+            {"context": spec["block"]},
+            spec["train"],
+            resume=False,
+        )
     )
 
 
@@ -352,7 +355,7 @@ def alone(spec: dict[str, Any], side: str) -> dict[str, Any]:
 
     tr = _new_trainer(spec, f"alone-{side}")
     if side == "ref":
-        tr.optimizer = tr.scheduler = None  # the trainer's own (stateless yet) are not used
+        tr.loop.optimizer = tr.loop.scheduler = None  # the trainer's own (stateless yet): unused
     _warm_up(tr, tr.model)
     setup_rss = _maxrss_mib()
     if tr.device.type == "cuda":

@@ -173,7 +173,7 @@ def test_sample_format_unknown_names_the_sample():
 
 
 def test_task_kind_metrics_are_what_the_metric_functions_return():
-    from dnalm.evaluation.metrics import classification_metrics, regression_metrics
+    from dnalm.core.metrics import classification_metrics, regression_metrics
 
     y = np.array([0.0, 1.0, 2.0, 0.5])
     got = {

@@ -5,6 +5,9 @@
 - every script a rule runs imports ``core``, ``report`` and the stage packages of its own rule
   file only, so a reader who opens a rule file finds its code in one place;
 - no library module is over 800 lines;
+- no import cycle between the library's modules;
+- one training loop: the backward passes and optimizer steps are those of
+  ``dnalm.training.loop.TrainingLoop``;
 - one implementation of the things that used to exist several times (reverse complement,
   k-mer names, device choice, precision, model-folder loading);
 - the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
@@ -217,20 +220,6 @@ def test_no_private_translation_tables_outside_the_alphabet():
     assert not hits, hits
 
 
-#: TEMPORARY allow-list: the training-loop modules that still spell output file names as
-#: string literals while the training loop is rewritten. Empty it (and delete it) once they
-#: import the names from dnalm.core.artifacts.
-BARE_NAMES_ALLOWED = {
-    "dnalm/training/checkpoint.py",
-    "dnalm/training/fit.py",
-    "dnalm/training/lm_data.py",
-    "dnalm/training/lm_eval.py",
-    "dnalm/training/pretrain.py",
-    "dnalm/finetuning/finetune.py",
-    "pretrain.py",
-}
-
-
 def test_output_file_names_come_from_the_artifacts_module():
     """No string literal equal to a name of dnalm.core.artifacts (``"metrics.json"``) in a
     library module or rule script other than the artifacts module itself."""
@@ -239,7 +228,7 @@ def test_output_file_names_come_from_the_artifacts_module():
     bare = {}
     for path in sorted({*LIB.rglob("*.py"), *SCRIPTS.glob("*.py")}):
         rel = str(path.relative_to(SCRIPTS))
-        if rel == "dnalm/core/artifacts.py" or rel in BARE_NAMES_ALLOWED:
+        if rel == "dnalm/core/artifacts.py":
             continue
         hits = sorted(
             {
@@ -360,3 +349,86 @@ def test_every_loss_has_its_implementation():
     }
     missing = set(LOSSES.names()) - compared
     assert not missing, f"losses without a branch in training/objectives.py: {sorted(missing)}"
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a library file (a package's __init__.py: the package)."""
+    parts = list(path.relative_to(LIB.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The library modules that `path` imports anywhere in the file (function-level and
+    TYPE_CHECKING imports included): ``from dnalm.a import b`` names dnalm.a.b when that is
+    a module, else dnalm.a."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                out.add(full if full in modules else node.module)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return out & modules
+
+
+def test_no_import_cycle_between_modules():
+    files = {module_name(p): p for p in LIB.rglob("*.py")}
+    graph = {m: module_imports(p, set(files)) - {m} for m, p in files.items()}
+    state: dict[str, str] = {}  # "open" while on the path, then "done"
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        state[module] = "open"
+        for dep in sorted(graph[module]):
+            assert state.get(dep) != "open", f"import cycle: {' -> '.join((*path, dep))}"
+            if dep not in state:
+                visit(dep, (*path, dep))
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, (module,))
+
+
+#: calls that train a model: the backward pass, gradient clipping, zeroing gradients and the
+#: optimizer and scheduler steps
+TRAINING_CALLS = {"backward", "step", "zero_grad", "clip_grad_norm_"}
+#: the one module, and the one class in it, that implements the training loop
+TRAINING_LOOP = ("training/loop.py", "TrainingLoop")
+#: justified exceptions: module -> why it may make such calls itself (none today)
+TRAINING_CALL_EXCEPTIONS: dict[str, str] = {}
+
+
+def _training_calls(tree: ast.AST) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute | ast.Name)
+        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id)
+        in TRAINING_CALLS
+    ]
+
+
+def test_one_class_implements_the_training_loop():
+    outside = {
+        f"{path.relative_to(LIB)}:{call.lineno}"
+        for path in LIB.rglob("*.py")
+        if str(path.relative_to(LIB)) not in (TRAINING_LOOP[0], *TRAINING_CALL_EXCEPTIONS)
+        for call in _training_calls(ast.parse(path.read_text(encoding="utf-8")))
+    }
+    assert not outside, (
+        f"backward/optimizer steps outside {TRAINING_LOOP[0]}: {sorted(outside)}; train through "
+        f"dnalm.training.loop.{TRAINING_LOOP[1]}"
+    )
+    tree = ast.parse((LIB / TRAINING_LOOP[0]).read_text(encoding="utf-8"))
+    in_classes = {
+        id(call): node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        for call in _training_calls(node)
+    }
+    assert set(in_classes.values()) == {TRAINING_LOOP[1]}
+    assert all(id(call) in in_classes for call in _training_calls(tree)), (
+        f"training calls in {TRAINING_LOOP[0]} outside {TRAINING_LOOP[1]}"
+    )

@@ -24,9 +24,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.training import checkpoint as ckpt
+from dnalm.training import distributed
 from dnalm.training.distributed import first_node, launch_command
+from dnalm.training.run import WORKER_MODULE, PretrainRun
 from tests.support.lm_corpus import make_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,6 +147,35 @@ def test_multi_node_launch_needs_a_rendezvous_host_and_a_slurm_allocation(monkey
     monkeypatch.delenv("SLURM_NODELIST", raising=False)
     with pytest.raises(ConfigError, match="SLURM allocation"):
         first_node()
+
+
+def test_launch_runs_the_workers_on_the_saved_run(tmp_path, monkeypatch):
+    run = PretrainRun(
+        tmp_path / "corpus", tmp_path / "m", "gpt", "tiny", {"n_layer": 1},
+        {"lr": 1e-5, "max_steps": 7}, loss="rc", loss_options={"consistency": 0.1},
+        strategy="fsdp", gpus=3,
+    )  # fmt: skip
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append((cmd, kw["env"]))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setattr(distributed.subprocess, "run", fake_run)
+    distributed.launch(run)
+    ((cmd, env),) = calls
+    spec = tmp_path / "m" / "launch.json"
+    assert cmd[-4:] == ["--nproc-per-node=3", "-m", WORKER_MODULE, str(spec)]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO / "workflow" / "scripts"), "/elsewhere"]
+    back = PretrainRun.load(spec)
+    assert back == run
+    assert back.train.lr == 1e-5  # floats round-trip exactly
+    monkeypatch.setattr(
+        distributed.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 3)
+    )
+    with pytest.raises(DnalmError, match=r"exited with 3; see the\.log"):
+        distributed.launch(run, log_file="the.log")
 
 
 # --------------------------------------------------------------------------- processes

@@ -19,6 +19,7 @@ from dnalm.tokenization.build import build_tokenizer
 from dnalm.tokenization.corpus import build_corpus
 from dnalm.training.lm_data import IGNORE_INDEX
 from dnalm.training.pretrain import Trainer, pretrain
+from dnalm.training.run import PretrainRun
 
 ARCH = {"context": 128, "dropout": 0.0, "attention_dropout": 0.0}
 BASE = {"micro_batch_size": 4, "threads": 1, "warmup_steps": 1, "grad_clip": 0.0}
@@ -60,7 +61,7 @@ def _one_step(corpus, out, objective, weight, alter: bool):
     """Loss and weights after one optimizer step; with `alter`, the labels of every target
     whose weight is below 1 are replaced by another content token first."""
     cfg = {**BASE, "max_steps": 5, "lowercase_loss_weight": weight}
-    tr = Trainer(corpus, out, objective, "tiny", ARCH, cfg, resume=False)
+    tr = Trainer(PretrainRun(corpus, out, objective, "tiny", ARCH, cfg, resume=False))
     batches = tr.micro_batches(0)
     if alter:
         normal = sorted(set(range(tr.vocab_size)) - set(tr.special.tolist()))

@@ -79,11 +79,19 @@ import torch
 from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE, reverse_complement
+from dnalm.core.artifacts import (
+    CURVES_CSV,
+    DNALM_TOKENIZER_JSON,
+    FINETUNE_JSON,
+    HEAD_SAFETENSORS,
+    METRICS_JSON,
+    SPECIAL_TOKENS_MAP_JSON,
+)
 from dnalm.core.config import FinetuneTrainConfig, fit_settings
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
-from dnalm.evaluation.metrics import write_metrics_json
+from dnalm.core.metrics import write_metrics_json
 from dnalm.finetuning.data import (
     average_strands,
     class_labels,
@@ -150,7 +158,7 @@ def validate_task_table(df: pd.DataFrame, kind: str, where: str = "task table") 
 
 def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
     """The dnalm tokenizer hash recorded in a tokenizer or model folder (None if absent)."""
-    f = Path(folder) / "dnalm_tokenizer.json"
+    f = Path(folder) / DNALM_TOKENIZER_JSON
     if not f.is_file():
         return None
     return json.loads(f.read_text(encoding="utf-8")).get("hash")
@@ -358,7 +366,7 @@ def finetune(
     validate_task_table(df, kind, where)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").unlink(missing_ok=True)  # a stale result must not look current
+    (out_dir / METRICS_JSON).unlink(missing_ok=True)  # a stale result must not look current
     model_dir = Path(model_dir)
     model_name = model_name or model_dir.name
     device = select_device(cfg.device)
@@ -487,11 +495,11 @@ def finetune(
     if cfg.regime == "lora":
         extra["lora_layers_merged"] = merge_lora(model)
     save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
-    save_curves(out_dir / "curves.csv", result.curves)
+    save_curves(out_dir / CURVES_CSV, result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")
     return write_metrics_json(
-        out_dir / "metrics.json",
+        out_dir / METRICS_JSON,
         model=run_name or model_name,
         tokenizer=_tokenizer_name(model_dir, run_record),
         regime=cfg.regime,
@@ -553,7 +561,7 @@ def _tokenizer_name(model_dir: Path, run_record: Mapping[str, Any]) -> str:
     """The tokenizer's name as pretraining recorded it (run.json), else its type."""
     if run_record.get("tokenizer"):
         return str(run_record["tokenizer"])
-    f = model_dir / "dnalm_tokenizer.json"
+    f = model_dir / DNALM_TOKENIZER_JSON
     if f.is_file():
         return str(json.loads(f.read_text(encoding="utf-8")).get("type", "unknown"))
     return "unknown"
@@ -578,7 +586,7 @@ def save_finetuned(
         if f.is_file() and (f.name.startswith("tokenizer") or f.name in _TOKENIZER_FILES):
             shutil.copy2(f, tmp / f.name)
     head = {k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()}
-    save_file(head, str(tmp / "head.safetensors"))
+    save_file(head, str(tmp / HEAD_SAFETENSORS))
     info = {
         "base_model": str(model_dir),
         "kind": kind,
@@ -586,7 +594,7 @@ def save_finetuned(
         "head": type(model.head).__name__,
         "config": asdict(cfg),
     }
-    with atomic_write(tmp / "finetune.json") as fh:
+    with atomic_write(tmp / FINETUNE_JSON) as fh:
         json.dump(info, fh, indent=1)
         fh.write("\n")
     if out.exists():
@@ -594,7 +602,7 @@ def save_finetuned(
     os.replace(tmp, out)
 
 
-_TOKENIZER_FILES = {"special_tokens_map.json", "dnalm_tokenizer.json"}
+_TOKENIZER_FILES = {SPECIAL_TOKENS_MAP_JSON, DNALM_TOKENIZER_JSON}
 
 
 # ----------------------------------------------------------------------------- tables

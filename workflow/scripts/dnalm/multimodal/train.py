@@ -6,11 +6,12 @@ units. Each unit is chosen with probability ``mask_prob`` (at least one per sent
 chosen unit's tokens become ``[MASK]`` (80 %), a random token of the same modality (10 %)
 or stay (10 %), and are scored. The loss is reported per modality.
 
-The loop reuses the training core: AdamW with :func:`dnalm.training.core.param_groups`
-(the one weight-decay rule), :func:`dnalm.training.core.write_curves` for ``curves.csv``,
-and :func:`dnalm.training.core.divergence_error` when the loss is not finite. It runs on
-whatever :func:`dnalm.core.device.select_device` picks, in fp32; it is meant for tiny
-CPU runs (``dnatext.train.steps``), not long pretraining.
+The steps run on the one training loop (:class:`dnalm.training.loop.TrainingLoop`:
+backward, gradient clipping at norm 1, AdamW with :func:`dnalm.training.core.param_groups`
+(the one weight-decay rule) and a linear warm-up); :func:`dnalm.training.core.write_curves`
+writes ``curves.csv``, and :func:`dnalm.training.core.divergence_error` reports a loss that
+is not finite. It runs on whatever :func:`dnalm.core.device.select_device` picks, in
+fp32; it is meant for tiny CPU runs (``dnatext.train.steps``), not long pretraining.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from dnalm.training.core import divergence_error, param_groups, write_curves
+from dnalm.training.loop import TrainingLoop
 
 CURVE_COLUMNS = ("step", "loss", "loss_text", "loss_dna", "lr", "seconds")
 
@@ -179,6 +181,21 @@ def train_mlm(
     )
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    scored_ce: list[torch.Tensor] = []  # this step's per-position losses and scored mask
+
+    def loss_of(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        ce, scored = token_losses(model, batch)
+        scored_ce[:] = [ce.detach(), scored]
+        return (ce * scored).sum() / scored.sum().clamp(min=1)
+
+    def guard(loss: torch.Tensor) -> None:
+        if not math.isfinite(loss.item()):
+            where = f"at step {loop.step + 1}"
+            raise divergence_error(
+                "the dnatext MLM loss", float(loss), where, "lower dnatext.train.lr", None, ""
+            )
+
+    loop = TrainingLoop(model, opt, sched, loss_of, device=device, grad_clip=1.0)
     history, t0 = [], time.perf_counter()
     for step in range(1, steps + 1):
         pick = rng.integers(0, len(rows), int(cfg.get("batch_size", 16)))
@@ -190,24 +207,10 @@ def train_mlm(
             int(cfg.get("max_len", 256)),
         )
         batch = {k: v.to(device) for k, v in batch.items()}
-        ce, scored = token_losses(model, batch)
-        loss = (ce * scored).sum() / scored.sum().clamp(min=1)
-        if not math.isfinite(loss.item()):
-            raise divergence_error(
-                "the dnatext MLM loss",
-                float(loss),
-                f"at step {step}",
-                "lower dnatext.train.lr",
-                None,
-                "",
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        loss = loop.train_step([batch], guard=guard)
+        ce, scored = scored_ce
         dna = batch["input_ids"].new_tensor(0) + (batch["labels"] >= vocab.offset)
-        row = {"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]}
+        row = {"step": step, "loss": loss.item(), "lr": loop.lr}
         for name, sel in (("loss_text", scored & (dna == 0)), ("loss_dna", scored & (dna == 1))):
             row[name] = float((ce * sel).sum() / sel.sum()) if sel.any() else None
         row["seconds"] = round(time.perf_counter() - t0, 3)

@@ -34,10 +34,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from dnalm.core.artifacts import (
+    BEST_JSON,
+    LAST_JSON,
+    STATE_JSON,
+    TRAINER_STATE_PT,
+    WEIGHTS_SAFETENSORS,
+)
 from dnalm.core.io import atomic_write
 
-STATE_FILE = "trainer_state.pt"
-WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = TRAINER_STATE_PT
+WEIGHTS_FILE = WEIGHTS_SAFETENSORS
 
 
 def capture_rng() -> dict[str, Any]:
@@ -123,7 +130,7 @@ def save_checkpoint(
         save_model(model, str(tmp / WEIGHTS_FILE))
     torch.save(state, tmp / STATE_FILE)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
-    (tmp / "state.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (tmp / STATE_JSON).write_text(json.dumps(summary, indent=1) + "\n")
     final = root / name
     if final.exists():
         # Only possible when a run resumed from this very step re-saves it.
@@ -132,10 +139,10 @@ def save_checkpoint(
         final.rename(old)
     tmp.rename(final)
     pointer = json.dumps({"dir": name, "step": step}) + "\n"
-    with atomic_write(root / "last.json") as fh:
+    with atomic_write(root / LAST_JSON) as fh:
         fh.write(pointer)
     if best:
-        with atomic_write(root / "best.json") as fh:
+        with atomic_write(root / BEST_JSON) as fh:
             fh.write(pointer)
     keep = {p.name for p in (last_checkpoint(root), best_checkpoint(root)) if p is not None}
     for child in root.iterdir():
@@ -171,7 +178,7 @@ def load_weights(
 def folder_step(folder: Path) -> int | None:
     """The step of a checkpoint folder (from its state.json), or None."""
     try:
-        return int(json.loads((Path(folder) / "state.json").read_text())["step"])
+        return int(json.loads((Path(folder) / STATE_JSON).read_text())["step"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,7 +1,8 @@
-"""The training core shared by pretraining (:class:`dnalm.training.pretrain.Trainer`) and the
-epoch loop of fine-tuning and the one-hot CNN (:func:`dnalm.training.fit.fit`).
+"""The pieces of the one training loop (:class:`dnalm.training.loop.TrainingLoop`) that its
+users share: pretraining (:class:`dnalm.training.pretrain.Trainer`), the epoch runs of
+fine-tuning and the one-hot CNN (:func:`dnalm.training.fit.fit`) and the DNA+text stage.
 
-Each piece exists once; the two loops differ only where their work does (DDP over token
+Each piece exists once; the users differ only where their work does (DDP over token
 windows against epochs over task arrays, partial frozen checkpoints):
 
 * device: :func:`dnalm.core.device.select_device` (CUDA, then Apple MPS, then the CPU);
@@ -13,7 +14,8 @@ windows against epochs over task arrays, partial frozen checkpoints):
 * divergence: :func:`divergence_error` builds the one
   :class:`dnalm.core.errors.TrainingDivergedError`;
 * checkpoints: :mod:`dnalm.training.checkpoint` (files, the `format` and `setup` entries
-  and :func:`dnalm.training.checkpoint.setup_changes`, the check of the recorded setup).
+  and :func:`dnalm.training.checkpoint.setup_changes`, the check of the recorded setup),
+  written and read by :meth:`dnalm.training.loop.TrainingLoop.checkpoint` and ``resume``.
 
 Weight-decay rule (:func:`param_groups`): AdamW's decoupled weight decay applies to every
 trained parameter with two or more dimensions (weight matrices of linear layers,

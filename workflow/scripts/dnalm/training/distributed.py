@@ -1,6 +1,7 @@
 """Several processes, several nodes: how pretraining is launched and how its model is split.
 
-Launch (:func:`launch_command`): one node runs ``torchrun --standalone`` with one process per
+Launch (:func:`launch` of a :class:`dnalm.training.run.PretrainRun`, with
+:func:`launch_command`): one node runs ``torchrun --standalone`` with one process per
 GPU, as before; ``nodes`` > 1 (inside a SLURM allocation) runs ``srun --ntasks-per-node=1``
 that starts one ``torchrun`` per node, all meeting at a c10d rendezvous on the allocation's
 first node (:func:`first_node`, from ``scontrol show hostnames $SLURM_JOB_NODELIST``). The
@@ -15,7 +16,7 @@ Strategies (``pretrain.strategy``):
   model's layer list and then the whole model is sharded over the processes, so parameters,
   gradients and AdamW state take 1/world of the memory each on every process. Gradients are
   reduce-scattered (averaged over the processes, as DDP does), so the loss scaling of
-  ``Trainer.train_step`` is the same for both.
+  ``Trainer.train_step`` (the scale of ``TrainingLoop.train_step``) is the same for both.
 
 Checkpoints under ``fsdp`` are *gathered*: the full weights and the full optimizer state are
 collected (``torch.distributed.checkpoint.state_dict`` with ``full_state_dict``), and rank 0
@@ -38,11 +39,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
-from dnalm.core.errors import ConfigError
+from dnalm.core.artifacts import LAUNCH_JSON
+from dnalm.core.errors import ConfigError, DnalmError
+
+if TYPE_CHECKING:
+    from dnalm.training.run import PretrainRun
 
 STRATEGIES = ("ddp", "fsdp")
 #: default TCP port of the c10d rendezvous on the first node of a multi-node job
@@ -90,6 +97,40 @@ def launch_command(
         "--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_host}:{port}", f"--rdzv-id={job_id}",
         "-m", *worker,
     ]  # fmt: skip
+
+
+def launch(run: PretrainRun, log_file: str | os.PathLike | None = None) -> None:
+    """Run the pretraining `run` on ``run.nodes`` x ``run.gpus`` processes: write the run to
+    ``out_dir/launch.json``, start the workers (``python -m dnalm.training.worker``) with
+    :func:`launch_command` (torchrun; srun across nodes, meeting on :func:`first_node`),
+    with this copy of dnalm first on their PYTHONPATH, and wait. Rank 0 writes the
+    outputs. A failed launch raises DnalmError (naming `log_file`, where their output goes,
+    when given)."""
+    from dnalm.training.run import WORKER_MODULE
+
+    check_strategy(run.strategy)
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    spec = run.save(run.out_dir / LAUNCH_JSON)
+    host = first_node() if run.nodes > 1 else None
+    job = os.environ.get("SLURM_JOB_ID", "dnalm")
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    cmd = launch_command(
+        max(run.nodes, 1),
+        max(run.gpus, 1),
+        [WORKER_MODULE, str(spec)],
+        rdzv_host=host,
+        job_id=job,
+        cpus_per_task=cpus,
+    )
+    print("launching:", " ".join(cmd), file=sys.stderr, flush=True)
+    # the workers import dnalm from the folder above this package, ahead of the user's path
+    scripts = str(Path(__file__).resolve().parents[2])
+    search = [scripts, os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in search if p)}
+    proc = subprocess.run(cmd, stderr=sys.stderr, stdout=sys.stderr, env=env)
+    if proc.returncode != 0:
+        where = f"; see {log_file}" if log_file else ""
+        raise DnalmError(f"{cmd[0]} exited with {proc.returncode}{where}")
 
 
 def first_node(nodelist: str | None = None) -> str:

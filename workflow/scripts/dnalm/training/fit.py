@@ -1,4 +1,5 @@
-"""The epoch loop of fine-tuning and of the one-hot CNN.
+"""The epoch runs of fine-tuning and of the one-hot CNN, on the one training loop
+(:class:`dnalm.training.loop.TrainingLoop`: the steps, checkpoints and resume).
 
 :func:`fit` is generic: AdamW, evaluation on validation every epoch (or every `eval_every`
 steps), early stopping with `patience`, the best-validation weights restored at the end; with
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from dnalm.core.artifacts import BEST_JSON
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
@@ -43,6 +45,7 @@ from dnalm.training.core import (
     param_groups,
     resolve_precision,
 )
+from dnalm.training.loop import TrainingLoop
 from dnalm.training.schedule import check_lr_schedule, lr_factor
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,10 @@ __all__ = ["PRECISIONS", "ArrayBatches", "FitResult", "fit", "predict", "resolve
 #: `format` entry of a fit() checkpoint's trainer_state.pt (tells it from a pretraining one).
 #: Version 2: AdamW's two parameter groups of the shared weight-decay rule, and the
 #: early-stopping state of training.core.EarlyStopping; version 1 checkpoints are refused.
-FIT_CHECKPOINT_FORMAT = "dnalm.training.fit/2"
+FIT_CHECKPOINT_FORMAT = "dnalm.training.fit/3"
+#: formats a fit() run resumes from: version 3 (the training loop's common entries: a
+#: scheduler state, the RNG states as a list of processes) and version 2 (without them)
+FIT_FORMATS = (FIT_CHECKPOINT_FORMAT, "dnalm.training.fit/2")
 OLD_FIT_FORMATS = ("dnalm.baselines.fit/1",)
 
 
@@ -272,38 +278,26 @@ def _architecture_error(
     )
 
 
-@dataclass
-class _FitState:
-    """Everything of a fit() run that a checkpoint must carry (besides weights, optimizer
-    and RNG). Position in the data: `epochs_done` complete epochs, then `consumed` batches
-    of the next one, whose shuffle started from `epoch_loader` / `epoch_rng`."""
+class _Schedule:
+    """The learning-rate multiplier of fit() (:func:`lr_factor`) for LambdaLR: a class, so
+    the scheduler's state_dict stays plain data."""
 
-    step: int = 0
-    epoch: int = 0  # the epoch being run (1-based), for curve rows
-    epochs_done: int = 0
-    consumed: int = 0
-    epoch_loader: torch.Tensor | None = None
-    epoch_rng: dict[str, Any] | None = None
-    stopper: EarlyStopping = field(default_factory=lambda: EarlyStopping(None))
-    best_state: dict[str, torch.Tensor] | None = None
-    best: dict[str, float] = field(
-        default_factory=lambda: {"epoch": 0, "step": 0, "metric": math.nan, "loss": math.nan}
-    )
-    run_loss: float = 0.0
-    run_n: int = 0
-    curves: list[dict[str, float]] = field(default_factory=list)
-    resume_iter: Iterator | None = None  # a resumed epoch's iterator, already fast-forwarded
+    def __init__(self, warmup_steps: int, total_steps: int | None, schedule: str, min_ratio: float):
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self.schedule, self.min_ratio = schedule, min_ratio
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.warmup_steps, self.total_steps, self.schedule, self.min_ratio)
 
 
 def _diverged(
     loss: torch.Tensor,
     batch: Mapping[str, Any],
-    s: _FitState,
+    where: str,
     lr: float,
     precision: str,
     root: Path | None,
 ) -> TrainingDivergedError:
-    where = f"at step {s.step + 1} (epoch {s.epoch}, batch {s.consumed + 1})"
     y = batch.get("y")
     if isinstance(y, torch.Tensor) and y.is_floating_point() and not torch.isfinite(y).all():
         bad = int((~torch.isfinite(y)).sum())
@@ -415,11 +409,9 @@ def fit(
     if not params:
         raise ValueError("no trainable parameters")
     opt = torch.optim.AdamW(param_groups(model, weight_decay, params), lr=lr)
-    disable = progress_disabled() if progress is None else not progress
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     n_batches = _n_batches(train_loader)
     names = {id(p): n for n, p in model.named_parameters()}
-    shapes = _shapes(model)
     setup = {
         "lr": float(lr),
         "weight_decay": float(weight_decay),
@@ -448,56 +440,110 @@ def fit(
                 "train loader with a length"
             )
         setup.update(min_lr_ratio=float(min_lr_ratio), total_steps=int(total_steps))
+    schedule = _Schedule(warmup_steps, total_steps, lr_schedule, min_lr_ratio)
+    run = _EpochRun(model, train_loader, val_loader, forward, loss_fn, device, prec, root)
+    run.loop = TrainingLoop(
+        model,
+        opt,
+        torch.optim.lr_scheduler.LambdaLR(opt, schedule),
+        run.micro_loss,
+        device=device,
+        precision=prec,
+        grad_clip=grad_clip,
+        clip_params=params,
+        stopper=EarlyStopping(patience, higher_is_better=True),
+        fmt=FIT_CHECKPOINT_FORMAT,
+        setup=setup,
+    )
+    run.lr, run.schedule, run.frozen, run.n_batches = lr, schedule, frozen, n_batches
+    run.val_metric, run.higher_is_better, run.eval_every = val_metric, higher_is_better, eval_every
+    run.disable = progress_disabled() if progress is None else not progress
+    return run.run(max_epochs, max_steps)
 
-    def step_lr(step: int) -> float:
-        return lr * lr_factor(step, warmup_steps, total_steps, lr_schedule, min_lr_ratio)
 
-    s = _FitState(stopper=EarlyStopping(patience, higher_is_better=True))
-    resumed_from: int | None = None
-    t0 = time.perf_counter()
+class _EpochRun:
+    """A fit() run: epochs of the train loader on a :class:`TrainingLoop`, with what its
+    checkpoints carry besides the loop's own entries. Position in the data: `epochs_done`
+    complete epochs, then `consumed` batches of the next one, whose shuffle started from
+    `epoch_loader` / `epoch_rng`."""
 
-    def score(out: dict[str, Any]) -> float:
-        if val_metric is None:
+    loop: TrainingLoop
+    schedule: _Schedule
+    frozen: frozenset[str]
+    n_batches: int | None
+    val_metric: Callable[[dict[str, Any]], float] | None
+    higher_is_better: bool
+    eval_every: int | None
+    disable: bool
+    lr: float
+
+    def __init__(self, model, train_loader, val_loader, forward, loss_fn, device, prec, root):
+        self.model, self.train_loader, self.val_loader = model, train_loader, val_loader
+        self.forward, self.loss_fn = forward, loss_fn
+        self.device, self.prec, self.root = device, prec, root
+        self.shapes = _shapes(model)
+        self.epoch = 0  # the epoch being run (1-based), for curve rows
+        self.epochs_done = 0
+        self.consumed = 0
+        self.epoch_loader: torch.Tensor | None = None
+        self.epoch_rng: dict[str, Any] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best: dict[str, float] = {"epoch": 0, "step": 0, "metric": math.nan, "loss": math.nan}
+        self.run_loss, self.run_n = 0.0, 0
+        self.curves: list[dict[str, float]] = []
+        self.resume_iter: Iterator | None = None  # a resumed epoch's iterator, fast-forwarded
+        self.resumed_from: int | None = None
+        self.batch_size = 0
+        self.t0 = time.perf_counter()
+
+    def step_lr(self, step: int) -> float:
+        return self.lr * self.schedule(step)
+
+    def micro_loss(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The loss of one batch (already on the device): forward under autocast, the loss
+        on float32 predictions."""
+        with autocast(self.device, self.prec):
+            pred = self.forward(self.model, batch)
+        pred = _as_float32(pred)
+        self.batch_size = pred.shape[0]
+        return self.loss_fn(pred, batch)
+
+    def score(self, out: dict[str, Any]) -> float:
+        if self.val_metric is None:
             return -out["loss"]
-        value = float(val_metric(out))
-        return value if higher_is_better else -value
+        value = float(self.val_metric(out))
+        return value if self.higher_is_better else -value
 
-    def position() -> tuple[int, int, torch.Tensor | None, dict[str, Any] | None]:
+    def position(self) -> tuple[int, int, torch.Tensor | None, dict[str, Any] | None]:
         """(complete epochs, batches of the next, its loader and global RNG start states)."""
-        if s.consumed and s.consumed == n_batches:  # the epoch is used up: next one starts
-            return s.epochs_done + 1, 0, _loader_state(train_loader), None
-        if s.consumed == 0:
-            return s.epochs_done, 0, _loader_state(train_loader), None
-        return s.epochs_done, s.consumed, s.epoch_loader, s.epoch_rng
+        if self.consumed and self.consumed == self.n_batches:  # used up: the next one starts
+            return self.epochs_done + 1, 0, _loader_state(self.train_loader), None
+        if self.consumed == 0:
+            return self.epochs_done, 0, _loader_state(self.train_loader), None
+        return self.epochs_done, self.consumed, self.epoch_loader, self.epoch_rng
 
-    def save(improved: bool) -> None:
-        epochs_done, consumed, loader_state, epoch_rng = position()
-        state = {
-            "format": FIT_CHECKPOINT_FORMAT,
-            "shapes": shapes,
-            "setup": setup,
-            "precision": prec,
-            "optimizer": opt.state_dict(),
-            "rng": ckpt.capture_rng(),
+    def save(self, improved: bool) -> None:
+        epochs_done, consumed, loader_state, epoch_rng = self.position()
+        extra = {
+            "shapes": self.shapes,
+            "precision": self.prec,
             "epoch_rng": epoch_rng,
             "loader_state": loader_state,
-            "step": s.step,
             "epochs_done": epochs_done,
             "batches_done": consumed,
-            "early_stopping": s.stopper.state_dict(),
-            "best": dict(s.best),
-            "run_loss": s.run_loss,
-            "run_n": s.run_n,
-            "curves": [dict(r) for r in s.curves],
-            "elapsed": time.perf_counter() - t0,
-            "best_val": s.best["metric"],
-            "last_val": s.curves[-1]["val_metric"] if s.curves else None,
+            "best": dict(self.best),
+            "run_loss": self.run_loss,
+            "run_n": self.run_n,
+            "curves": [dict(r) for r in self.curves],
+            "elapsed": time.perf_counter() - self.t0,
+            "best_val": self.best["metric"],
+            "last_val": self.curves[-1]["val_metric"] if self.curves else None,
         }
-        ckpt.save_checkpoint(root, s.step, model, state, best=improved, skip=frozen)
+        self.loop.checkpoint(self.root, improved, extra, skip=self.frozen)
 
-    def resume(last: Path) -> float:
-        """Restore everything from checkpoint `last`; returns the elapsed seconds so far."""
-        nonlocal resumed_from
+    def resume(self, last: Path) -> None:
+        """Restore everything from checkpoint `last` (and the elapsed seconds so far)."""
+        root, model, frozen = self.root, self.model, self.frozen
         state = ckpt.load_state(last)
         if state.get("format") in OLD_FIT_FORMATS:
             raise ConfigError(
@@ -505,15 +551,15 @@ def fit(
                 f"(format {state['format']!r}, before the shared weight-decay rule), whose "
                 f"optimizer state does not fit. Delete the folder {root} to start over."
             )
-        if state.get("format") != FIT_CHECKPOINT_FORMAT:
+        if state.get("format") not in FIT_FORMATS:
             raise ConfigError(
                 f"{last} is not a checkpoint of a fine-tuning/baseline run (format "
                 f"{state.get('format')!r}); delete the folder {root} or pass another "
                 "checkpoint_dir"
             )
-        if state["shapes"] != shapes:
-            raise _architecture_error(last, root, state["shapes"], shapes)
-        diff = ckpt.setup_changes(state["setup"], setup)
+        if state["shapes"] != self.shapes:
+            raise _architecture_error(last, root, state["shapes"], self.shapes)
+        diff = self.loop.changes(state)
         if diff:
             lines = ckpt.describe_changes(diff)
             raise ConfigError(
@@ -521,13 +567,13 @@ def fit(
                 f"Restore the previous settings to resume, or delete the folder {root} to "
                 "start over."
             )
-        if state["precision"] != prec:
+        if state["precision"] != self.prec:
             log.warning(
                 "checkpoint %s was trained in %s, resuming in %s: the run will not match an "
                 "uninterrupted one bit for bit",
                 last,
                 state["precision"],
-                prec,
+                self.prec,
             )
         best_dir = ckpt.best_checkpoint(root)
         step = int(state["step"])
@@ -535,7 +581,7 @@ def fit(
             # the best is this very checkpoint; repair best.json if a kill fell between
             # the writes of last.json and best.json
             if best_dir != last:
-                with atomic_write(root / "best.json") as fh:
+                with atomic_write(root / BEST_JSON) as fh:
                     fh.write(json.dumps({"dir": last.name, "step": step}) + "\n")
             best_dir = last
         elif best_dir is None or ckpt.folder_step(best_dir) != int(state["best"]["step"]):
@@ -546,159 +592,162 @@ def fit(
             )
         try:
             if best_dir != last:
-                ckpt.load_weights(best_dir, model, device, frozen)
-                s.best_state = ckpt.snapshot(model, frozen)
-            ckpt.load_weights(last, model, device, frozen)
+                ckpt.load_weights(best_dir, model, self.device, frozen)
+                self.best_state = ckpt.snapshot(model, frozen)
+            self.loop.resume(last, state, skip=frozen)
             if best_dir == last:
-                s.best_state = ckpt.snapshot(model, frozen)
-            opt.load_state_dict(state["optimizer"])
+                self.best_state = ckpt.snapshot(model, frozen)
         except (RuntimeError, ValueError, KeyError) as e:
             raise ConfigError(
                 f"cannot resume from checkpoint {last}: it does not fit this model or its "
                 f"trained parameters ({e}). Delete the folder {root} to start over."
             ) from e
-        s.step = step
-        s.epochs_done = int(state["epochs_done"])
-        s.consumed = int(state["batches_done"])
-        s.epoch_loader = state["loader_state"]
-        s.epoch_rng = state["epoch_rng"]
-        s.stopper.load_state_dict(state["early_stopping"])
-        s.best = dict(state["best"])
-        s.run_loss, s.run_n = float(state["run_loss"]), int(state["run_n"])
-        s.curves = [dict(r) for r in state["curves"]]
-        _set_loader_state(train_loader, s.epoch_loader)
-        if s.consumed:
+        self.loop.best_step = int(state["best"]["step"])
+        self.epochs_done = int(state["epochs_done"])
+        self.consumed = int(state["batches_done"])
+        self.epoch_loader = state["loader_state"]
+        self.epoch_rng = state["epoch_rng"]
+        self.best = dict(state["best"])
+        self.run_loss, self.run_n = float(state["run_loss"]), int(state["run_n"])
+        self.curves = [dict(r) for r in state["curves"]]
+        _set_loader_state(self.train_loader, self.epoch_loader)
+        if self.consumed:
             # replay the epoch's start and draw (and drop) the batches already trained on
-            ckpt.restore_rng(s.epoch_rng)
-            it = iter(train_loader)
-            skipped = sum(1 for _ in zip(range(s.consumed), it, strict=False))
-            if skipped < s.consumed:
+            ckpt.restore_rng(self.epoch_rng)
+            it = iter(self.train_loader)
+            skipped = sum(1 for _ in zip(range(self.consumed), it, strict=False))
+            if skipped < self.consumed:
                 raise ConfigError(
                     f"cannot resume from checkpoint {last}: the train loader now has fewer "
                     f"batches ({skipped}) than the checkpoint had used of this epoch "
-                    f"({s.consumed}). Delete the folder {root} to start over."
+                    f"({self.consumed}). Delete the folder {root} to start over."
                 )
-            s.resume_iter = it
-        ckpt.restore_rng(state["rng"])
-        resumed_from = step
+            self.resume_iter = it
+        self.loop.restore_rng(state["rng"])
+        self.resumed_from = step
         log.info(
             "resumed from step %d (%s): %d epoch(s) done, %d batch(es) of the next skipped",
             step,
             last,
-            s.epochs_done,
-            s.consumed,
+            self.epochs_done,
+            self.consumed,
         )
-        return float(state["elapsed"])
+        self.t0 -= float(state["elapsed"])
 
-    def evaluate() -> bool:
+    def evaluate(self) -> bool:
         """One validation pass (and checkpoint); returns True when training should stop."""
-        out = predict(model, val_loader, forward, loss_fn, device, precision=prec)
-        key = score(out)
-        metric = float(val_metric(out)) if val_metric is not None else out["loss"]
+        step = self.loop.step
+        out = predict(
+            self.model,
+            self.val_loader,
+            self.forward,
+            self.loss_fn,
+            self.device,
+            precision=self.prec,
+        )
+        key = self.score(out)
+        metric = float(self.val_metric(out)) if self.val_metric is not None else out["loss"]
         if not math.isfinite(key):
             key = -math.inf
-        s.curves.append(
+        self.curves.append(
             {
-                "epoch": s.epoch,
-                "step": s.step,
-                "train_loss": s.run_loss / s.run_n if s.run_n else math.nan,
+                "epoch": self.epoch,
+                "step": step,
+                "train_loss": self.run_loss / self.run_n if self.run_n else math.nan,
                 "val_loss": out["loss"],
                 "val_metric": metric,
-                "elapsed_s": time.perf_counter() - t0,
-                "lr": step_lr(max(0, s.step - 1)),  # of the last step before this evaluation
+                "elapsed_s": time.perf_counter() - self.t0,
+                "lr": self.step_lr(max(0, step - 1)),  # of the last step before this evaluation
             }
         )
-        s.run_loss, s.run_n = 0.0, 0
+        self.run_loss, self.run_n = 0.0, 0
         log.info(
             "epoch %d step %d: train_loss %.4g val_loss %.4g val_metric %.4g",
-            s.epoch,
-            s.step,
-            s.curves[-1]["train_loss"],
+            self.epoch,
+            step,
+            self.curves[-1]["train_loss"],
             out["loss"],
             metric,
         )
-        improved = s.stopper.update(key)
+        improved = self.loop.evaluate(key)
         if improved:
-            s.best_state = ckpt.snapshot(model, frozen)
-            s.best.update(epoch=s.epoch, step=s.step, metric=metric, loss=out["loss"])
-        stop = not improved and s.stopper.stopped
-        if root is not None:
-            save(improved)
+            self.best_state = ckpt.snapshot(self.model, self.frozen)
+            self.best.update(epoch=self.epoch, step=step, metric=metric, loss=out["loss"])
+        stop = not improved and self.loop.stopped
+        if self.root is not None:
+            self.save(improved)
         return stop
 
-    if root is not None:
-        last = ckpt.last_checkpoint(root)
-        if last is not None:
-            t0 -= resume(last)
+    def run(self, max_epochs: int, max_steps: int | None) -> FitResult:
+        loop, eval_every = self.loop, self.eval_every
+        if self.root is not None:
+            last = ckpt.last_checkpoint(self.root)
+            if last is not None:
+                self.resume(last)
+        self.model.train()
+        out_of_steps = max_steps is not None and loop.step >= max_steps
+        while self.epochs_done < max_epochs and not loop.stopped and not out_of_steps:
+            self.epoch = self.epochs_done + 1
+            if self.resume_iter is not None:
+                it, self.resume_iter = self.resume_iter, None
+            else:
+                self.consumed = 0
+                self.epoch_loader = _loader_state(self.train_loader)
+                self.epoch_rng = ckpt.capture_rng() if self.root is not None else None
+                it = iter(self.train_loader)
+            bar = tqdm(
+                it,
+                total=self.n_batches,
+                initial=self.consumed,
+                desc=f"epoch {self.epoch}",
+                leave=False,
+                disable=self.disable,
+            )
+            complete = True
+            for batch in bar:
+                batch = _to_device(batch, self.device)
 
-    model.train()
-    out_of_steps = max_steps is not None and s.step >= max_steps
-    while s.epochs_done < max_epochs and not s.stopper.stopped and not out_of_steps:
-        s.epoch = s.epochs_done + 1
-        if s.resume_iter is not None:
-            it, s.resume_iter = s.resume_iter, None
-        else:
-            s.consumed = 0
-            s.epoch_loader = _loader_state(train_loader)
-            s.epoch_rng = ckpt.capture_rng() if root is not None else None
-            it = iter(train_loader)
-        bar = tqdm(
-            it,
-            total=n_batches,
-            initial=s.consumed,
-            desc=f"epoch {s.epoch}",
-            leave=False,
-            disable=disable,
+                def guard(loss: torch.Tensor, batch=batch, bar=bar) -> None:
+                    if not torch.isfinite(loss):
+                        bar.close()
+                        where = (
+                            f"at step {loop.step + 1} (epoch {self.epoch}, batch "
+                            f"{self.consumed + 1})"
+                        )
+                        raise _diverged(loss, batch, where, self.lr, self.prec, self.root)
+
+                loss = loop.train_step([batch], guard=guard)
+                self.consumed += 1
+                self.run_loss += float(loss) * self.batch_size
+                self.run_n += self.batch_size
+                bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+                if eval_every and loop.step % eval_every == 0 and self.evaluate():
+                    complete = False
+                    break
+                if max_steps is not None and loop.step >= max_steps:
+                    out_of_steps, complete = True, False
+                    break
+            bar.close()
+            if complete or self.consumed == self.n_batches:
+                if self.consumed == 0:
+                    raise ValueError("the train loader yielded no batches")
+                self.epochs_done, self.consumed = self.epochs_done + 1, 0
+                if not eval_every and not loop.stopped:
+                    self.evaluate()
+        if self.run_n and not loop.stopped:  # steps since the last evaluation
+            self.evaluate()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state, strict=not self.frozen)
+        return FitResult(
+            best_epoch=self.best["epoch"],
+            best_step=self.best["step"],
+            best_val_metric=self.best["metric"],
+            best_val_loss=self.best["loss"],
+            epochs_run=self.epochs_done + (1 if self.consumed else 0),
+            steps=loop.step,
+            stopped_early=loop.stopped,
+            elapsed_s=time.perf_counter() - self.t0,
+            curves=self.curves,
+            precision=self.prec,
+            resumed_from_step=self.resumed_from,
         )
-        complete = True
-        for batch in bar:
-            batch = _to_device(batch, device)
-            with autocast(device, prec):
-                pred = forward(model, batch)
-            pred = _as_float32(pred)
-            loss = loss_fn(pred, batch)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise _diverged(loss, batch, s, lr, prec, root)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(params, grad_clip)
-            for group in opt.param_groups:
-                group["lr"] = step_lr(s.step)
-            opt.step()
-            s.step += 1
-            s.consumed += 1
-            s.run_loss += float(loss.detach()) * pred.shape[0]
-            s.run_n += pred.shape[0]
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}", refresh=False)
-            if eval_every and s.step % eval_every == 0 and evaluate():
-                complete = False
-                break
-            if max_steps is not None and s.step >= max_steps:
-                out_of_steps, complete = True, False
-                break
-        bar.close()
-        if complete or s.consumed == n_batches:
-            if s.consumed == 0:
-                raise ValueError("the train loader yielded no batches")
-            s.epochs_done, s.consumed = s.epochs_done + 1, 0
-            if not eval_every and not s.stopper.stopped:
-                evaluate()
-    if s.run_n and not s.stopper.stopped:  # steps since the last evaluation
-        evaluate()
-    if s.best_state is not None:
-        model.load_state_dict(s.best_state, strict=not frozen)
-    return FitResult(
-        best_epoch=s.best["epoch"],
-        best_step=s.best["step"],
-        best_val_metric=s.best["metric"],
-        best_val_loss=s.best["loss"],
-        epochs_run=s.epochs_done + (1 if s.consumed else 0),
-        steps=s.step,
-        stopped_early=s.stopper.stopped,
-        elapsed_s=time.perf_counter() - t0,
-        curves=s.curves,
-        precision=prec,
-        resumed_from_step=resumed_from,
-    )

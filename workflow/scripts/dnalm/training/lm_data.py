@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, META_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
 from dnalm.kinds.tokenizers import mask_span_for  # noqa: F401 - the masking span, by kind
@@ -26,7 +27,7 @@ IGNORE_INDEX = -100
 
 def load_meta(corpus_dir: str | Path) -> dict[str, Any]:
     """Read and check `meta.json` of a corpus folder."""
-    path = Path(corpus_dir) / "meta.json"
+    path = Path(corpus_dir) / META_JSON
     if not path.is_file():
         raise InputFormatError(
             f"{path}: corpus metadata not found; build the corpus first (dnalm corpus / the "
@@ -275,7 +276,7 @@ class Masker:
 
 def read_tokenizer_spec(tokenizer_dir: str | Path) -> dict[str, Any] | None:
     """The dnalm tokenizer spec (`{"type": ..., ...}`) saved beside a tokenizer, if any."""
-    path = Path(tokenizer_dir) / "dnalm_tokenizer.json"
+    path = Path(tokenizer_dir) / DNALM_TOKENIZER_JSON
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
@@ -294,7 +295,7 @@ def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
     """Check that the tokenizer folder agrees with the corpus vocabulary size."""
     from transformers import AutoTokenizer
 
-    if not (tokenizer_dir / "tokenizer.json").is_file():
+    if not (tokenizer_dir / TOKENIZER_JSON).is_file():
         raise InputFormatError(
             f"{tokenizer_dir}/tokenizer.json: missing; the corpus folder must hold a copy of "
             "its tokenizer (rebuild the corpus)"

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dnalm.core.artifacts import METRICS_JSON, METRICS_TSV
 from dnalm.core.io import atomic_write
 from dnalm.kinds.tokenizers import reads_frame
 from dnalm.modeling.models import forward_logits
@@ -396,7 +397,7 @@ def evaluate_test(tr) -> dict[str, Any]:
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
-    with atomic_write(out_dir / "metrics.json") as fh:
+    with atomic_write(out_dir / METRICS_JSON) as fh:
         json.dump(metrics, fh, indent=1, default=float)
         fh.write("\n")
     buf = io.StringIO()
@@ -407,5 +408,5 @@ def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
     for name, res in rows:
         row = [format_value(res[c]) for c in METRIC_COLUMNS[2:]]
         writer.writerow([name, metrics["split"], *row])
-    with atomic_write(out_dir / "metrics.tsv") as fh:
+    with atomic_write(out_dir / METRICS_TSV) as fh:
         fh.write(buf.getvalue())

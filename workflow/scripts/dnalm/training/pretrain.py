@@ -1,7 +1,11 @@
 """Pretraining of causal (gpt) and masked (mlm) DNA language models on a token corpus.
 
-One function, :func:`pretrain`, used by the workflow script, the ``dnalm pretrain`` command
-and ``python -m dnalm.training.pretrain`` (what ``torchrun`` launches for several GPUs/processes).
+:func:`run_pretraining` trains a :class:`dnalm.training.run.PretrainRun` in this process: the
+workflow script, the ``dnalm pretrain`` command, ``python -m dnalm.training.pretrain`` and the
+torchrun workers of dnalm.training.distributed.launch call it (:func:`pretrain` takes the
+run's fields as arguments). :class:`Trainer` holds the data, evaluation and run record of
+pretraining; its steps, checkpoints and resume are those of the one training loop
+(:class:`dnalm.training.loop.TrainingLoop`).
 
 What a run does:
 * AdamW with two parameter groups (the weight-decay rule of dnalm.training.core, shared with
@@ -60,7 +64,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dnalm.core.config import PretrainTrainConfig
+from dnalm.core.artifacts import CURVES_CSV, METRICS_JSON, METRICS_TSV, RUN_JSON
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError, TrainingDivergedError
 from dnalm.core.io import atomic_write
@@ -99,7 +103,9 @@ from dnalm.training.lm_data import (
     target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
+from dnalm.training.loop import TrainingLoop
 from dnalm.training.objectives import build_objective, test_objective, token_ce_sum
+from dnalm.training.run import PretrainRun
 from dnalm.training.schedule import WarmupCosine
 
 log = logging.getLogger(__name__)
@@ -142,54 +148,36 @@ CURVE_COLUMNS = [
 ]
 
 
-def resolve_train_cfg(train_cfg: dict | None) -> dict[str, Any]:
-    """The full training settings (PretrainTrainConfig: defaults, then `train_cfg`) as a dict."""
-    return PretrainTrainConfig.from_dict(train_cfg).as_dict()
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
 class Trainer:
     """State and steps of one pretraining run (one process of it under torchrun)."""
 
-    def __init__(
-        self,
-        corpus_dir,
-        out_dir,
-        objective,
-        preset,
-        overrides,
-        train_cfg,
-        resume,
-        arch=None,
-        loss_spec=None,
-        strategy="ddp",
-    ):
-        self.corpus_dir, self.out_dir = Path(corpus_dir), Path(out_dir)
-        self.objective, self.preset = objective, preset
-        self.cfg = resolve_train_cfg(train_cfg)
-        self.arch = resolve_arch(objective, preset, overrides, arch)
+    def __init__(self, run: PretrainRun):
+        self.run = run
+        self.corpus_dir, self.out_dir = run.corpus_dir, run.out_dir
+        self.objective, self.preset = run.objective, run.preset
+        self.cfg = run.train.as_dict()
+        self.arch = resolve_arch(run.objective, run.preset, run.overrides, run.arch)
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
-        self.resume = resume
-        self.strategy = dd.check_strategy(strategy)  # ddp | fsdp (distributed.py)
+        self.resume = run.resume
+        self.strategy = dd.check_strategy(run.strategy)  # ddp | fsdp (distributed.py)
         if self.cfg["threads"]:
             torch.set_num_threads(int(self.cfg["threads"]))
         self._setup_device()
         self._setup_data()
-        spec = loss_spec or {}  # {loss, loss_options} of the model entry
         self.loss = build_objective(
-            spec.get("loss"),
-            spec.get("loss_options"),
+            run.loss,
+            run.loss_options,
             self.meta,
             self.tokenizer_dir,
             self.tokenizer_spec,
-            objective,
+            run.objective,
             self.out_dir.name,
         )
         self._setup_model()
-        self._setup = self.setup()  # what its checkpoints record
 
     # ---- setup
 
@@ -274,23 +262,36 @@ class Trainer:
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
         fused = self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(
+        optimizer = torch.optim.AdamW(
             param_groups(self.model, cfg["weight_decay"]),
             lr=cfg["lr"],
             betas=(cfg["beta1"], cfg["beta2"]),
             eps=cfg["eps"],
             fused=fused,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, WarmupCosine(cfg["warmup_steps"], cfg["max_steps"], cfg["min_lr_ratio"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, WarmupCosine(cfg["warmup_steps"], cfg["max_steps"], cfg["min_lr_ratio"])
         )
         if cfg["compile"]:
             self.module = torch.compile(self.module)
-        self.step = 0
+        self.loop = TrainingLoop(
+            self.model,
+            optimizer,
+            scheduler,
+            self._micro_loss,
+            device=self.device,
+            precision=self.precision,
+            module=self.module,
+            replica=self.replica,
+            grad_clip=cfg["grad_clip"],
+            stopper=EarlyStopping(cfg["patience"], min_delta=cfg["min_delta"]),
+            fmt=PRETRAIN_CHECKPOINT_FORMAT,
+            world=self.world,
+            rank=self.rank,
+        )
+        self.loop.setup = self.setup()  # what its checkpoints record
         self.tokens_seen = 0
         self.elapsed = 0.0
-        self.stopper = EarlyStopping(cfg["patience"], min_delta=cfg["min_delta"])
-        self.best_step = 0
         self.last_val = None
         self.curves: list[dict[str, Any]] = []
         # curves.csv lines of self.curves, formatted once: the file is rewritten (atomically)
@@ -298,12 +299,20 @@ class Trainer:
         self._curve_lines: list[str] = []
 
     @property
+    def step(self) -> int:
+        return self.loop.step
+
+    @property
+    def best_step(self) -> int:
+        return self.loop.best_step
+
+    @property
     def best_val(self) -> float:
-        return math.inf if self.stopper.best is None else self.stopper.best
+        return self.loop.best
 
     @property
     def stopped_early(self) -> bool:
-        return self.stopper.stopped
+        return self.loop.stopped
 
     # ---- checkpoints
 
@@ -331,44 +340,18 @@ class Trainer:
         }
 
     def plain_model(self) -> torch.nn.Module:
-        """The unsharded model with the current weights (under FSDP the replica, refreshed
-        from the shards: collective, every rank calls it)."""
-        if self.replica is None:
-            return self.model
-        dd.refresh_replica(self.model, self.replica, self.step)
-        return self.replica
+        """The unsharded model with the current weights (TrainingLoop.plain_model)."""
+        return self.loop.plain_model()
 
-    def state_dict(self) -> dict[str, Any]:
-        rng = ckpt.capture_rng()
-        if self.world > 1:
-            gathered: list[Any] = [None] * self.world
-            dist.all_gather_object(gathered, rng)
-            rngs = gathered
-        else:
-            rngs = [rng]
-        return {
-            "format": PRETRAIN_CHECKPOINT_FORMAT,
-            "setup": self._setup,
-            "optimizer": dd.optimizer_state(self.model, self.optimizer),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": rngs,
-            "step": self.step,
+    def save(self, best: bool) -> None:
+        extra = {
             "tokens_seen": self.tokens_seen,
             "elapsed": self.elapsed,
             "best_val": self.best_val,
-            "best_step": self.best_step,
-            "early_stopping": self.stopper.state_dict(),
             "last_val": self.last_val,
             "curves": self.curves,
         }
-
-    def save(self, best: bool) -> None:
-        state = self.state_dict()  # collective under DDP: every rank calls it
-        model = self.plain_model()
-        if self.is_main:
-            ckpt.save_checkpoint(self.ckpt_dir, self.step, model, state, best)
-        if self.world > 1:
-            dist.barrier()
+        self.loop.checkpoint(self.ckpt_dir, best, extra)
 
     def _stale(self, state: dict[str, Any]) -> str | None:
         """Why the checkpoint `state` belongs to another run (None: it is this run's)."""
@@ -378,7 +361,7 @@ class Trainer:
                 f"{where} were written by an older dnalm that recorded only the architecture, "
                 "not the other settings"
             )
-        changes = ckpt.setup_changes(state["setup"], self._setup)
+        changes = self.loop.changes(state)
         if changes:
             return (
                 f"settings changed since {where} were written: {', '.join(changes)} "
@@ -401,23 +384,10 @@ class Trainer:
             if self.world > 1:
                 dist.barrier()
             return False
-        rngs = state["rng"]
-        if len(rngs) != self.world:
-            raise ConfigError(
-                f"cannot resume from {last}: it was saved by {len(rngs)} process(es), this run "
-                f"has {self.world}; run with {len(rngs)} process(es) to resume, or delete "
-                f"the folder {self.ckpt_dir} to start over"
-            )
-        plain = self.model if self.replica is None else self.replica
-        ckpt.load_weights(last, plain, device=self.device)
-        if self.replica is not None:
-            dd.load_model_state(self.model, self.replica, int(state["step"]))
-        dd.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.restore_rng(rngs[self.rank])
-        for key in ("step", "tokens_seen", "elapsed", "best_step", "last_val"):
+        self.loop.resume(last, state)
+        self.loop.restore_rng(state["rng"])
+        for key in ("tokens_seen", "elapsed", "last_val"):
             setattr(self, key, state[key])
-        self.stopper.load_state_dict(state["early_stopping"])
         self.curves = list(state["curves"])
         self._curve_lines = [core.curve_line(row, CURVE_COLUMNS) for row in self.curves]
         log.info("resumed from %s (step %d)", last, self.step)
@@ -466,29 +436,24 @@ class Trainer:
         )
         n_global, n_in_global = _all_reduce_sum([n_local, n_inputs], dev)
         scale = self.world / max(n_global, 1.0)  # DDP averages gradients over ranks
-        loss_sum = torch.zeros((), device=dev)
-        for i, (x, pos, y, w) in enumerate(batches):
-            x, pos, y = (t.to(dev, non_blocking=True) for t in (x, pos, y))
-            sync = self.world == 1 or i == len(batches) - 1
-            with dd.grad_sync(self.module, sync):
-                if self.objective == "gpt":  # the `loss` of the model (objectives.py)
-                    loss = self.loss.loss_sum(self._forward, x, pos, y, w)
-                else:
-                    loss = token_ce_sum(self._forward(x, pos), y, w)  # masked targets
-                (loss * scale).backward()
-            loss_sum += loss.detach()
-        total = _all_reduce_sum([loss_sum.item()], dev)[0]
-        mean = total / n_global if n_global > 0 else 0.0
-        if not math.isfinite(mean):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise self._diverged("the training loss", mean, self.step + 1)
-        if self.cfg["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        return mean, n_global, int(n_in_global)
+        mean = [0.0]
+
+        def guard(loss_sum: torch.Tensor) -> None:  # the global mean must be finite
+            total = _all_reduce_sum([loss_sum.item()], dev)[0]
+            mean[0] = total / n_global if n_global > 0 else 0.0
+            if not math.isfinite(mean[0]):
+                raise self._diverged("the training loss", mean[0], self.step + 1)
+
+        self.loop.train_step(batches, scale=scale, guard=guard)
+        return mean[0], n_global, int(n_in_global)
+
+    def _micro_loss(self, batch) -> torch.Tensor:
+        """The summed (weighted) loss of one micro-batch (inputs, positions, labels, weights)."""
+        x, pos, y, w = batch
+        x, pos, y = (t.to(self.device, non_blocking=True) for t in (x, pos, y))
+        if self.objective == "gpt":  # the `loss` of the model (objectives.py)
+            return self.loss.loss_sum(self._forward, x, pos, y, w)
+        return token_ce_sum(self._forward(x, pos), y, w)  # masked targets
 
     def _forward(self, x, pos):
         with core.autocast(self.device, self.precision):
@@ -567,22 +532,20 @@ class Trainer:
         self.curves.append(row)
         self._curve_lines.append(core.curve_line(row, CURVE_COLUMNS))
         if self.is_main:
-            write_pretrain_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+            write_pretrain_curves(self.out_dir / CURVES_CSV, self.curves, self._curve_lines)
 
     def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
         val = self.validate()
         objective = val["loss_objective"]  # validate(); objectives.py says which
         self.last_val = objective
-        improved = self.stopper.update(objective)
-        if improved:
-            self.best_step = self.step
+        improved = self.loop.evaluate(objective)
         self._record(train_loss, val, lr, itok, isec)
         self.save(best=improved)
-        if self.stopper.stopped:
+        if self.loop.stopped:
             log.info(
                 "early stop at step %d: no improvement for %d evaluations (best %.4f at step %d)",
                 self.step,
-                self.stopper.bad_evals,
+                self.loop.stopper.bad_evals,
                 self.best_val,
                 self.best_step,
             )
@@ -591,9 +554,9 @@ class Trainer:
         cfg = self.cfg
         resumed = self.try_resume()
         if not resumed:
-            self._evaluate_and_checkpoint(None, self.scheduler.get_last_lr()[0], 0, 0.0)
+            self._evaluate_and_checkpoint(None, self.loop.lr, 0, 0.0)
         if self.is_main and resumed:
-            write_pretrain_curves(self.out_dir / "curves.csv", self.curves, self._curve_lines)
+            write_pretrain_curves(self.out_dir / CURVES_CSV, self.curves, self._curve_lines)
         self.model.train()
         bar = tqdm(
             total=cfg["max_steps"],
@@ -606,7 +569,7 @@ class Trainer:
         loss_acc, n_acc, itok, isec = 0.0, 0, 0, 0.0
         while self.step < cfg["max_steps"] and not self.stopped_early:
             t0 = time.perf_counter()
-            lr = self.scheduler.get_last_lr()[0]
+            lr = self.loop.lr
             loss, n_targets, n_in = self.train_step(self.micro_batches(self.step))
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
@@ -660,17 +623,36 @@ def pretrain(
     `overrides`) on the corpus folder `corpus_dir`; write the model folder `out_dir`.
     `loss`: the model entry's {loss, loss_options} (training.objectives; None: ce).
     `strategy`: ddp | fsdp, how several processes split the model (training.distributed).
-
-    Resumes from `out_dir/checkpoints` when `resume` (and they exist); otherwise starts over.
-    Under torchrun every process calls this; only rank 0 writes files. Returns run.json's
-    content (parameters, steps, best step, test metrics)."""
-    out_dir = Path(out_dir)
-    tr = Trainer(
-        corpus_dir, out_dir, objective, preset, overrides, train_cfg, resume, arch, loss, strategy
+    The arguments are those of :class:`dnalm.training.run.PretrainRun`; see
+    :func:`run_pretraining`."""
+    spec = loss or {}
+    run = PretrainRun(
+        corpus_dir,
+        out_dir,
+        objective,
+        preset,
+        overrides or {},
+        train_cfg or {},
+        resume,
+        loss=spec.get("loss") or "ce",
+        loss_options=spec.get("loss_options") or {},
+        arch=arch,
+        strategy=strategy,
     )
+    return run_pretraining(run)
+
+
+def run_pretraining(run: PretrainRun) -> dict[str, Any]:
+    """Train the pretraining `run` in this process and write its model folder.
+
+    Resumes from `out_dir/checkpoints` when `run.resume` (and they exist); otherwise starts
+    over. Under torchrun every process calls this; only rank 0 writes files. Returns
+    run.json's content (parameters, steps, best step, test metrics)."""
+    out_dir, objective, preset = run.out_dir, run.objective, run.preset
+    tr = Trainer(run)
     if tr.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.json", "metrics.tsv", "run.json"):
+        for name in (METRICS_JSON, METRICS_TSV, RUN_JSON):
             (out_dir / name).unlink(missing_ok=True)  # a stale result must not look current
         log.info(
             "model %s/%s: %s parameters (%s non-embedding)",
@@ -692,7 +674,7 @@ def pretrain(
         best = ckpt.best_checkpoint(tr.ckpt_dir)
         if best is not None:
             ckpt.load_weights(best, tr.model, device=tr.device)
-        run = {
+        record = {
             "objective": objective,
             "preset": preset,
             "architecture": tr.arch["arch"],
@@ -722,32 +704,27 @@ def pretrain(
         }
         if tr.is_main:
             if tr.cfg["test_eval"]:
-                run["metrics"] = evaluate_test(tr)
-                run["metrics"].update(test_objective(tr, run["metrics"]["model"]))
-                write_metrics(out_dir, run["metrics"])
+                record["metrics"] = evaluate_test(tr)
+                record["metrics"].update(test_objective(tr, record["metrics"]["model"]))
+                write_metrics(out_dir, record["metrics"])
             ckpt.export_model(tr.model, tr.tokenizer_dir, out_dir)
-            with atomic_write(out_dir / "run.json") as fh:
-                json.dump(run, fh, indent=1, default=str)
+            with atomic_write(out_dir / RUN_JSON) as fh:
+                json.dump(record, fh, indent=1, default=str)
                 fh.write("\n")
         if tr.world > 1:
             dist.barrier()
-        return run
+        return record
     finally:
         if tr.world > 1 and dist.is_initialized():
             # The DDP wrapper's reducer holds the process group. Freed after it, the group's
             # gloo destructor would run under the GIL and join a worker thread that waits for
             # the GIL (a deadlock at exit, seen under load): free the wrapper first.
-            tr.module = None
+            tr.module = tr.loop.module = None
             gc.collect()
             dist.destroy_process_group()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m dnalm.training.pretrain` (what torchrun launches): dnalm.training.pretrain_cli."""
-    from dnalm.training.pretrain_cli import main as cli_main
+if __name__ == "__main__":  # `python -m dnalm.training.pretrain`: the command line
+    import runpy
 
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_module("dnalm.training.pretrain_cli", run_name="__main__", alter_sys=True)

@@ -1,5 +1,6 @@
 """The command line of pretraining: ``dnalm pretrain`` and ``python -m dnalm.training.pretrain``
-(what ``torchrun`` launches for several GPUs or processes). Pretrain a gpt or mlm model on a
+(several GPUs or processes: ``torchrun ... -m dnalm.training.pretrain``, or the workflow's
+launch, dnalm.training.distributed.launch). Pretrain a gpt or mlm model on a
 token corpus (dnalm.training.pretrain)."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import yaml
 
 from dnalm.core.errors import ConfigError, DnalmError
 from dnalm.training.core import dist_info
-from dnalm.training.pretrain import pretrain
+from dnalm.training.pretrain import run_pretraining
+from dnalm.training.run import PretrainRun
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -72,19 +74,22 @@ def run_from_args(args: argparse.Namespace) -> int:
         train_cfg.update(data.get("train") or {})
     overrides.update(_parse_kv(args.model_set, "--model-set"))
     train_cfg.update(_parse_kv(args.train_set, "--train-set"))
-    loss = {"loss": data.get("loss", args.loss), "loss_options": data.get("loss_options") or {}}
-    loss["loss_options"].update(_parse_kv(args.loss_set, "--loss-set"))
-    run = pretrain(
-        args.corpus,
-        args.out,
-        args.objective,
-        args.preset,
-        overrides,
-        train_cfg,
-        resume=not args.no_resume,
-        loss=loss,
-        arch=args.arch,
-        strategy=args.strategy,
+    options = dict(data.get("loss_options") or {})
+    options.update(_parse_kv(args.loss_set, "--loss-set"))
+    run = run_pretraining(
+        PretrainRun(
+            corpus_dir=args.corpus,
+            out_dir=args.out,
+            objective=args.objective,
+            preset=args.preset,
+            overrides=overrides,
+            train=train_cfg,
+            resume=not args.no_resume,
+            loss=data.get("loss", args.loss),
+            loss_options=options,
+            arch=args.arch,
+            strategy=args.strategy,
+        )
     )
     if dist_info()[0] == 0 and "metrics" in run:
         m, b = run["metrics"]["model"], run["metrics"]["baseline"]

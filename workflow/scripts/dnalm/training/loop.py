@@ -1,0 +1,249 @@
+"""The one training loop of dnalm: pretraining (:class:`dnalm.training.pretrain.Trainer`),
+fine-tuning and the one-hot CNN (:func:`dnalm.training.fit.fit`) and the DNA+text stage
+(:func:`dnalm.multimodal.train.train_mlm`) all step, evaluate, checkpoint and resume
+through :class:`TrainingLoop`.
+
+Its pluggable pieces, given by the caller:
+
+* the batch source: the caller hands :meth:`TrainingLoop.train_step` the micro-batches of
+  one optimizer step (pretraining's token windows of the step, an epoch's next batch, a
+  sampled DNA+text batch), so the loop knows nothing about epochs or data formats;
+* the loss function: ``loss(batch) -> scalar tensor`` (the forward pass included); its
+  gradient, times ``scale``, is accumulated over the micro-batches;
+* the wrapper: ``module`` (what a forward runs: the model itself, DistributedDataParallel,
+  or the FSDP2-sharded model, see :func:`dnalm.training.distributed.wrap`) and, for FSDP2,
+  the unsharded ``replica`` used for evaluation, checkpoints and the export.
+
+State: model, optimizer, learning-rate scheduler (a LambdaLR of a schedule of
+:mod:`dnalm.training.schedule`), precision, device, step, early stopping and the best
+step; the caller's own counters (tokens, epochs, curves) travel in a checkpoint's
+``extra`` entries.
+
+Checkpoints (:mod:`dnalm.training.checkpoint` files): one format family
+``dnalm.training.<loop>/<version>``, each with the common entries ``format``, ``setup``
+(every setting that changes the result), ``optimizer``, ``scheduler``, ``rng`` (the RNG
+states of every process, a list indexed by rank), ``step`` and ``early_stopping``, plus
+the caller's. A run resumes only when its setup equals the checkpoint's
+(:meth:`TrainingLoop.changes` names what changed); the caller decides whether a changed
+setup starts over (pretraining) or is an error (fine-tuning)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from dnalm.core.errors import ConfigError
+from dnalm.training import checkpoint as ckpt
+from dnalm.training import distributed as dd
+from dnalm.training.core import EarlyStopping
+
+LossFn = Callable[[Any], torch.Tensor]
+
+
+class TrainingLoop:
+    """One training run's state and its steps (module docstring).
+
+    model: the plain model (its parameters are the optimizer's). optimizer, scheduler:
+    AdamW and its LambdaLR. loss: ``loss(batch)``, a micro-batch's scalar loss.
+    module, replica: the wrapper (default: the model itself, no replica). grad_clip: the
+    gradient-norm limit (None or 0: none) over `clip_params` (default: every parameter of
+    the model). stopper: early stopping on the evaluations. fmt, setup: a checkpoint's
+    ``format`` and ``setup``. world, rank: the processes of a torchrun job."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+        loss: LossFn,
+        *,
+        device: torch.device,
+        precision: str = "fp32",
+        module: nn.Module | None = None,
+        replica: nn.Module | None = None,
+        grad_clip: float | None = None,
+        clip_params: Sequence[nn.Parameter] | None = None,
+        stopper: EarlyStopping | None = None,
+        fmt: str = "",
+        setup: Mapping[str, Any] | None = None,
+        world: int = 1,
+        rank: int = 0,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler, self.loss = model, optimizer, scheduler, loss
+        self.device, self.precision = device, precision
+        self.module = model if module is None else module
+        self.replica = replica
+        self.grad_clip = grad_clip
+        self.clip_params = clip_params
+        self.stopper = stopper or EarlyStopping(None)
+        self.fmt = fmt
+        self.setup = dict(setup or {})
+        self.world, self.rank = world, rank
+        self.step = 0
+        self.best_step = 0
+
+    # ---- steps
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next optimizer step."""
+        return self.scheduler.get_last_lr()[0]
+
+    def train_step(
+        self,
+        batches: Sequence[Any],
+        *,
+        scale: float | None = None,
+        guard: Callable[[torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
+        """One optimizer step over the micro-batches `batches`: the gradient of
+        ``loss(batch) * scale`` (``scale`` None: the loss itself) accumulated over them
+        (gradients reduced over processes at the last one only), then `guard(loss sum)`
+        (it raises to refuse the step, e.g. on a non-finite loss: the gradients are dropped
+        and nothing changes), gradient clipping, the optimizer and scheduler steps.
+        Returns the sum of the micro-batch losses (detached)."""
+        if not batches:
+            raise ValueError("an optimizer step needs at least one micro-batch")
+        self.optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)  # promoted to the losses' dtype
+        last = len(batches) - 1
+        for i, batch in enumerate(batches):
+            with dd.grad_sync(self.module, self.world == 1 or i == last):
+                loss = self.loss(batch)
+                (loss if scale is None else loss * scale).backward()
+            total = total + loss.detach()
+        if guard is not None:
+            try:
+                guard(total)
+            except BaseException:
+                self.optimizer.zero_grad(set_to_none=True)
+                raise
+        if self.grad_clip:
+            params = self.model.parameters() if self.clip_params is None else self.clip_params
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return total
+
+    # ---- evaluation
+
+    def plain_model(self) -> nn.Module:
+        """The unsharded model with the current weights (under FSDP2 the replica, refreshed
+        from the shards: collective, every process calls it)."""
+        if self.replica is None:
+            return self.model
+        dd.refresh_replica(self.model, self.replica, self.step)
+        return self.replica
+
+    def evaluate(self, key: float) -> bool:
+        """Record an evaluation (the caller's validation pass) whose early-stopping value is
+        `key`: True when it improved on the best (the best step becomes this step)."""
+        improved = self.stopper.update(key)
+        if improved:
+            self.best_step = self.step
+        return improved
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopper.stopped
+
+    @property
+    def best(self) -> float:
+        """The best early-stopping value so far (inf before the first evaluation)."""
+        return math.inf if self.stopper.best is None else self.stopper.best
+
+    # ---- checkpoints
+
+    def rng_states(self) -> list[dict[str, Any]]:
+        """The RNG states of every process (collective under torchrun)."""
+        rng = ckpt.capture_rng()
+        if self.world <= 1:
+            return [rng]
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, rng)
+        return gathered
+
+    def state_dict(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A checkpoint's trainer_state (module docstring), with the caller's `extra`
+        entries (collective under torchrun)."""
+        return {
+            "format": self.fmt,
+            "setup": self.setup,
+            "optimizer": dd.optimizer_state(self.model, self.optimizer),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": self.rng_states(),
+            "step": self.step,
+            "best_step": self.best_step,
+            "early_stopping": self.stopper.state_dict(),
+            **(extra or {}),
+        }
+
+    def checkpoint(
+        self,
+        root: str | Path,
+        best: bool,
+        extra: Mapping[str, Any] | None = None,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
+        """Write the checkpoint of this step to `root` (rank 0; every process calls it):
+        weights (without the state-dict names `skip`) and the trainer state."""
+        state = self.state_dict(extra)
+        model = self.plain_model()
+        if self.rank == 0:
+            ckpt.save_checkpoint(root, self.step, model, state, best, skip=skip)
+        if self.world > 1:
+            dist.barrier()
+
+    def changes(self, state: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """What differs between the setup of the checkpoint `state` and this run's
+        (checkpoint.setup_changes; empty: it may resume)."""
+        return ckpt.setup_changes(state.get("setup"), self.setup)
+
+    def resume(
+        self, folder: Path, state: Mapping[str, Any], skip: frozenset[str] = frozenset()
+    ) -> None:
+        """Load the checkpoint `folder` (its trainer state `state`, already checked with
+        :meth:`changes`): weights (those not in `skip`), optimizer, scheduler, step,
+        early stopping. The RNG states are restored separately (:meth:`restore_rng`), since
+        a caller may first replay a part of the data."""
+        rngs = state["rng"]
+        if isinstance(rngs, list) and len(rngs) != self.world:
+            raise ConfigError(
+                f"cannot resume from {folder}: it was saved by {len(rngs)} process(es), this "
+                f"run has {self.world}; run with {len(rngs)} process(es) to resume, or delete "
+                f"the folder {folder.parent} to start over"
+            )
+        plain = self.model if self.replica is None else self.replica
+        ckpt.load_weights(folder, plain, device=self.device, skip=skip)
+        step = int(state["step"])
+        if self.replica is not None:
+            dd.load_model_state(self.model, self.replica, step)
+        dd.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+        else:  # a checkpoint of fit() before it had a scheduler: the rate of `step`
+            self.seek_schedule(step)
+        self.step = step
+        self.best_step = int(state.get("best_step", 0))
+        self.stopper.load_state_dict(state["early_stopping"])
+
+    def seek_schedule(self, step: int) -> None:
+        """Put the scheduler at `step` (the optimizer's rates those of that step)."""
+        sched = self.scheduler
+        sched.last_epoch = step
+        lrs = [base * fn(step) for base, fn in zip(sched.base_lrs, sched.lr_lambdas, strict=True)]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        sched._last_lr = lrs
+
+    def restore_rng(self, rng: list[dict[str, Any]] | dict[str, Any]) -> None:
+        """Restore this process's RNG states from a checkpoint's ``rng`` entry."""
+        ckpt.restore_rng(rng[self.rank] if isinstance(rng, list) else rng)
