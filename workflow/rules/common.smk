@@ -31,8 +31,12 @@ from dnalm.genome.corpora import (  # noqa: E402
 from dnalm.genome.samples import (  # noqa: E402
     expand_local,
     load_sample_sheet,
+    load_schema as load_samples_schema,
     no_cds_message,
+    reserved_sample_ids,
 )
+from dnalm.plan.records import SampleTable  # noqa: E402
+from dnalm.plan.wildcards import alternatives, sample_constraint  # noqa: E402
 from dnalm.core.seeds import (  # noqa: E402
     cnn_replicates,
     expand_models,
@@ -63,7 +67,9 @@ try:
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 
-SAMPLES = {s.sample: s for s in SAMPLE_LIST}
+SAMPLES = SampleTable(
+    {s.sample: s for s in SAMPLE_LIST}, f"the sample sheet {config['samples']}"
+)
 # Samples with CDS (all but format fasta without annotate): CDS, QC, splits.
 CDS_SAMPLES = [s.sample for s in SAMPLE_LIST if s.has_cds]
 # PRETRAIN_SAMPLES feed the CDS corpus, so they are the pretraining samples with CDS;
@@ -165,31 +171,32 @@ PROBE = config["probe"]
 WALKS = config["walks"]
 
 
-def _alternatives(names):
-    """A wildcard pattern matching exactly these names (or nothing)."""
-    import re
-
-    return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
+# the sheet's sample-ID pattern, not the list of samples (dnalm.plan.wildcards says why)
+_SAMPLE_SCHEMA = load_samples_schema()
+SAMPLE_CONSTRAINT = sample_constraint(
+    _SAMPLE_SCHEMA["properties"]["sample"]["pattern"],
+    reserved_sample_ids(_SAMPLE_SCHEMA),
+)
 
 
 wildcard_constraints:
-    sample=_alternatives(SAMPLES),
+    sample=SAMPLE_CONSTRAINT,
     split="train|validation|test",
-    tok=_alternatives(TOKENIZERS),
-    corpus=_alternatives(CORPORA),
-    wcorpus=_alternatives(WINDOW_CORPORA),
-    tcorpus=_alternatives(TASK_CORPORA),
-    task=_alternatives(SEQUENCE_TASKS),
-    model=_alternatives(PRETRAIN_MODELS),
-    ftask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
-    run=_alternatives(FINETUNE_RUNS),
-    cnn=_alternatives(CNN_RUNS),
-    sweep=_alternatives(SWEEPS),
+    tok=alternatives(TOKENIZERS),
+    corpus=alternatives(CORPORA),
+    wcorpus=alternatives(WINDOW_CORPORA),
+    tcorpus=alternatives(TASK_CORPORA),
+    task=alternatives(SEQUENCE_TASKS),
+    model=alternatives(PRETRAIN_MODELS),
+    ftask=alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
+    run=alternatives(FINETUNE_RUNS),
+    cnn=alternatives(CNN_RUNS),
+    sweep=alternatives(SWEEPS),
     k=r"\d+",
     eregime="pretrained|random-init|fine-tuned|external|dnatext",
     pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    itask=_alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
+    itask=alternatives(["species_fragments", "tf_binding", *SEQUENCE_TASKS]),
     irun=r"[^/]+",
 
 
