@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -189,3 +190,26 @@ def test_no_private_translation_tables_outside_the_alphabet():
         if p.name != "alphabet.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert not hits, hits
+
+
+def test_the_plan_is_torch_free():
+    """dnalm.plan runs while Snakemake parses the workflow: importing it and building the
+    demo's plan must not import torch (seconds per dry run, and no GPU stack at DAG build)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, yaml\n"
+        "from dnalm.plan import load\n"
+        "from tests.support.workflow_runner import deep_merge\n"
+        "config = deep_merge(yaml.safe_load(open('config/config.yaml')),\n"
+        "                    yaml.safe_load(open('tests/config/demo.yaml')))\n"
+        "load(config)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{REPO}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

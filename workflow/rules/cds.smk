@@ -3,7 +3,7 @@
 
 rule extract_cds:
     input:
-        unpack(cds_inputs),
+        unpack(PLAN.cds_inputs),
     output:
         fasta="results/cds/{sample}.fa.gz",
         tsv="results/cds/{sample}.tsv",
@@ -16,7 +16,7 @@ rule extract_cds:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
         policy=config["cds"],
     script:
         "../scripts/extract_cds.py"
@@ -28,7 +28,7 @@ localrules:
 
 rule cds_qc:
     input:
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         summary=report(
             "results/cds/qc_summary.tsv",
