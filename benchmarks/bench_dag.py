@@ -14,6 +14,13 @@ input functions, params and checks add on top. A ratio that grows with N means s
 in them is superlinear (a loop over all samples inside a per-sample function). Target:
 ratio <= 1.5 at 10,000 samples.
 
+A third dry run gives the minimal Snakefile's per-sample rules the directives the workflow's
+have (log, benchmark, group, conda, script): Snakemake handles each per job, so this is the
+fair floor. At 10,000 samples (2 shared cores): before the sample constraint was the ID
+pattern, 234.5 s against 44.6 s (5.3x); after, 108.2 s against 51.6 s (2.1x) and 83.3 s
+with the same directives (1.3x), of which ~7.6 s is dnalm.plan.load (mostly the per-row
+JSON-schema check of the sample sheet).
+
 --profile FILE runs the real dry run under cProfile and writes the stats to FILE (read
 them with `python -m pstats FILE`).
 """
