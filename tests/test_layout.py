@@ -59,6 +59,8 @@ ALLOWED = {
         "report",
     },
     "multimodal": {"core", "tokenization", "modeling", "training", "evaluation"},
+    # the plan (DAG build) calls the torch-free checks of the stages; no stage imports it
+    "plan": {"core", "genome", "tasks", "training", "evaluation", "generation", "report"},
 }
 # the registry of kinds is torch-free and below every stage: any stage may read it
 for _package, _allowed in ALLOWED.items():
@@ -432,3 +434,26 @@ def test_one_class_implements_the_training_loop():
     assert all(id(call) in in_classes for call in _training_calls(tree)), (
         f"training calls in {TRAINING_LOOP[0]} outside {TRAINING_LOOP[1]}"
     )
+
+
+def test_the_plan_is_torch_free():
+    """dnalm.plan runs while Snakemake parses the workflow: importing it and building the
+    demo's plan must not import torch (seconds per dry run, and no GPU stack at DAG build)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, yaml\n"
+        "from dnalm.plan import load\n"
+        "from tests.support.workflow_runner import deep_merge\n"
+        "config = deep_merge(yaml.safe_load(open('config/config.yaml')),\n"
+        "                    yaml.safe_load(open('tests/config/demo.yaml')))\n"
+        "load(config)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{REPO}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -4,7 +4,7 @@
 
 rule extract_cds:
     input:
-        unpack(cds_inputs),
+        unpack(PLAN.cds_inputs),
     output:
         fasta="results/cds/{sample}.fa.gz",
         tsv="results/cds/{sample}.tsv",
@@ -17,7 +17,7 @@ rule extract_cds:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
         policy=config["cds"],
     script:
         "../scripts/extract_cds.py"
@@ -30,7 +30,7 @@ localrules:
 
 rule cds_qc:
     input:
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         summary=report(
             "results/cds/qc_summary.tsv",
@@ -50,7 +50,7 @@ rule cds_qc:
 rule cds_qc_figure:
     input:
         summary="results/cds/qc_summary.tsv",
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         png=report(
             "results/cds/qc.png",

@@ -7,7 +7,7 @@
 
 rule dnatext_corpus:
     input:
-        unpack(dnatext_corpus_inputs),
+        unpack(PLAN.dnatext_corpus_inputs),
     output:
         pairs="results/dnatext/corpus/pairs.tsv",
         summary="results/dnatext/corpus/summary.tsv",
@@ -18,8 +18,8 @@ rule dnatext_corpus:
     conda:
         "../../envs/data.yaml"
     params:
-        samples=dnatext_samples(),
-        species=dnatext_species(),
+        samples=PLAN.dnatext_samples(),
+        species=PLAN.dnatext_species(),
         max_dna_nt=config["dnatext"]["max_dna_nt"],
     script:
         "../scripts/dnatext_corpus.py"
@@ -28,7 +28,7 @@ rule dnatext_corpus:
 rule dnatext_train:
     input:
         pairs="results/dnatext/corpus/pairs.tsv",
-        tokenizer=dnatext_tokenizer_input(),
+        tokenizer=PLAN.dnatext_tokenizer_input(),
     output:
         table=report(
             "results/dnatext/evaluation.tsv",
@@ -53,7 +53,7 @@ rule dnatext_train:
 rule dnatext_embed:
     input:
         models="results/dnatext/models",
-        task=f"results/tasks/{PROBE['task']}/data.tsv",
+        task=f"results/tasks/{PLAN.probe['task']}/data.tsv",
     output:
         npz="results/probe/embeddings/dnatext/{ename}.npz",
         meta="results/probe/embeddings/dnatext/{ename}.json",
@@ -67,6 +67,6 @@ rule dnatext_embed:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     params:
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/dnatext_embed.py"

@@ -17,7 +17,7 @@ rule download_primary:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
         cfg=config["download"],
     script:
         "../scripts/download.py"
@@ -31,7 +31,7 @@ rule download_annotation:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
         cfg=config["download"],
     script:
         "../scripts/download.py"
@@ -39,8 +39,8 @@ rule download_annotation:
 
 rule verify_sources:
     input:
-        primary=primary_input,
-        annotation=annotation_input,
+        primary=PLAN.primary_input,
+        annotation=PLAN.annotation_input,
     output:
         "resources/genomes/{sample}/provenance.json",
     log:
@@ -48,6 +48,6 @@ rule verify_sources:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
     script:
         "../scripts/verify_sources.py"

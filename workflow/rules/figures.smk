@@ -5,7 +5,7 @@ rule pretrain_figures:
     input:
         expand(
             "results/models/{model}/{f}",
-            model=pretrain_figure_models(),
+            model=PLAN.pretrain_figure_models(),
             f=["curves.csv", "run.json", "metrics.json"],
         ),
     output:
@@ -32,6 +32,6 @@ rule pretrain_figures:
     conda:
         "../../envs/torch.yaml"
     params:
-        models=pretrain_figure_models(),
+        models=PLAN.pretrain_figure_models(),
     script:
         "../scripts/pretrain_figures.py"

@@ -6,7 +6,7 @@
 
 rule finetune:
     input:
-        unpack(finetune_inputs),
+        unpack(PLAN.finetune_inputs),
     output:
         metrics="results/finetune/{ftask}/{run}/metrics.json",
         curves="results/finetune/{ftask}/{run}/curves.csv",
@@ -21,10 +21,10 @@ rule finetune:
     resources:
         gpu=config["finetune"]["gpus"],
     params:
-        settings=lambda wc: finetune_settings(wc.run, wc.ftask),
-        model=lambda wc: FINETUNE_RUNS[wc.run]["model"],
-        model_dir=lambda wc: run_dir("pretrain", FINETUNE_RUNS[wc.run]["model"]),
-        out_dir=lambda wc: run_dir("finetune", wc.run, wc.ftask),
+        settings=lambda wc: PLAN.finetune_settings(wc.run, wc.ftask),
+        model=lambda wc: PLAN.runs[wc.run]["model"],
+        model_dir=lambda wc: PLAN.run_dir("pretrain", PLAN.runs[wc.run]["model"]),
+        out_dir=lambda wc: PLAN.run_dir("finetune", wc.run, wc.ftask),
     script:
         "../scripts/finetune_run.py"
 
@@ -45,7 +45,7 @@ rule baseline_cnn:
     resources:
         gpu=config["finetune"]["gpus"],
     params:
-        settings=lambda wc: cnn_settings(wc.ftask, wc.cnn),
+        settings=lambda wc: PLAN.cnn_settings(wc.ftask, wc.cnn),
     script:
         "../scripts/baseline_cnn.py"
 
@@ -65,7 +65,7 @@ rule baseline_kmer:
 
 rule finetune_compare:
     input:
-        finetune_results,
+        PLAN.finetune_results,
     output:
         table=report(
             "results/finetune/{ftask}/comparison.tsv",
@@ -108,7 +108,7 @@ rule finetune_compare:
 
 rule finetune_calibration:
     input:
-        finetune_results,
+        PLAN.finetune_results,
     output:
         report(
             "results/figures/finetune/{ftask}/calibration.png",
@@ -127,7 +127,7 @@ rule finetune_calibration:
 
 rule finetune_tracks:
     input:
-        finetune_results,
+        PLAN.finetune_results,
     output:
         report(
             "results/figures/finetune/{ftask}/tracks.png",

@@ -5,7 +5,7 @@
 
 rule generate:
     input:
-        unpack(generate_inputs),
+        unpack(PLAN.generate_inputs),
     output:
         samples="results/generate/{model}/samples.fa.gz",
         markov="results/generate/{model}/markov.fa.gz",
@@ -22,14 +22,16 @@ rule generate:
     resources:
         gpu=min(1, config["finetune"]["gpus"]),
     params:
-        model_dir=lambda wc: run_dir("pretrain", wc.model),
+        model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
         out_dir=lambda wc: f"results/generate/{wc.model}",
-        settings=GENERATE,
-        unit=lambda wc: token_width(TOKENIZERS[PRETRAIN_MODELS[wc.model]["tokenizer"]]),
-        cds=lambda wc: generate_corpus(wc.model)["source"] == "cds",
-        reference=lambda wc: generate_reference() or "",
+        settings=PLAN.generate,
+        unit=lambda wc: token_width(PLAN.tokenizers[PLAN.models[wc.model]["tokenizer"]]),
+        cds=lambda wc: PLAN.generate_corpus(wc.model)["source"] == "cds",
+        reference=lambda wc: PLAN.generate_reference() or "",
         reference_dir=lambda wc: (
-            run_dir("pretrain", generate_reference()) if generate_reference() else None
+            PLAN.run_dir("pretrain", PLAN.generate_reference())
+            if PLAN.generate_reference()
+            else None
         ),
         device="auto",
     script:
@@ -39,7 +41,7 @@ rule generate:
 rule generation_summary:
     input:
         metrics=lambda wc: expand(
-            "results/generate/{model}/metrics.tsv", model=generate_models()
+            "results/generate/{model}/metrics.tsv", model=PLAN.generate_models()
         ),
     output:
         table=report(
@@ -59,6 +61,6 @@ rule generation_summary:
     conda:
         "../../envs/torch.yaml"
     params:
-        models=lambda wc: generate_models(),
+        models=lambda wc: PLAN.generate_models(),
     script:
         "../scripts/generation_summary.py"

@@ -4,7 +4,7 @@
 
 rule genome_fasta:
     input:
-        unpack(genome_inputs),
+        unpack(PLAN.genome_inputs),
     output:
         fasta="results/genome/{sample}/genome.fa.gz",
         contigs="results/genome/{sample}/contigs.tsv",
@@ -17,14 +17,14 @@ rule genome_fasta:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
     script:
         "../scripts/genome_fasta.py"
 
 
 rule genome_features:
     input:
-        unpack(feature_inputs),
+        unpack(PLAN.feature_inputs),
     output:
         "results/genome/{sample}/features.tsv",
     log:
@@ -34,6 +34,6 @@ rule genome_features:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: SAMPLES[wc.sample],
+        sample=lambda wc: PLAN.samples[wc.sample],
     script:
         "../scripts/genome_features.py"

@@ -5,7 +5,7 @@
 
 rule interpret:
     input:
-        unpack(interpret_run_inputs),
+        unpack(PLAN.interpret_run_inputs),
     output:
         npz="results/interpret/{itask}/{irun}/attributions.npz",
         summary="results/interpret/{itask}/{irun}/summary.tsv",
@@ -15,10 +15,10 @@ rule interpret:
         "results/benchmarks/interpret/{itask}/{irun}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: INTERPRET.get("threads", 2)
+    threads: PLAN.interpret.get("threads", 2)
     params:
-        settings=interpret_settings(),
-        run_dir=lambda wc: run_dir("finetune", wc.irun, wc.itask),
+        settings=PLAN.interpret_settings(),
+        run_dir=lambda wc: PLAN.run_dir("finetune", wc.irun, wc.itask),
         out_dir=lambda wc: f"results/interpret/{wc.itask}/{wc.irun}",
     script:
         "../scripts/interpret_run.py"
@@ -44,14 +44,14 @@ rule interpret_tracks:
     conda:
         "../../envs/torch.yaml"
     params:
-        n_windows=INTERPRET.get("n_figure_windows", 3),
+        n_windows=PLAN.interpret.get("n_figure_windows", 3),
     script:
         "../scripts/interpret_tracks.py"
 
 
 rule interpret_summary:
     input:
-        interpret_summaries,
+        PLAN.interpret_summaries,
     output:
         table=report(
             "results/interpret/{itask}/summary.tsv",

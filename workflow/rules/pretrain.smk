@@ -5,7 +5,7 @@
 
 rule pretrain:
     input:
-        corpus=lambda wc: model_corpus(wc.model),
+        corpus=lambda wc: PLAN.model_corpus(wc.model),
     output:
         config="results/models/{model}/config.json",
         weights="results/models/{model}/model.safetensors",
@@ -21,20 +21,20 @@ rule pretrain:
     threads: config["pretrain"]["threads"]
     resources:
         # GPUs per node and nodes from config (>1 GPU: torchrun; >1 node: srun + torchrun
-        # per node, see pretrain_resource); runtime and memory on a cluster come from
+        # per node, see PLAN.pretrain_resource); runtime and memory on a cluster come from
         # profiles/slurm (set-resources), growing with each attempt.
-        gpu=pretrain_resource("gpu"),
-        gres=pretrain_resource("gres"),
-        nodes=pretrain_resource("nodes"),
-        tasks=pretrain_resource("tasks"),
-        tasks_per_gpu=pretrain_resource("tasks_per_gpu"),
-        mpi=pretrain_resource("mpi"),
+        gpu=PLAN.pretrain_resource("gpu"),
+        gres=PLAN.pretrain_resource("gres"),
+        nodes=PLAN.pretrain_resource("nodes"),
+        tasks=PLAN.pretrain_resource("tasks"),
+        tasks_per_gpu=PLAN.pretrain_resource("tasks_per_gpu"),
+        mpi=PLAN.pretrain_resource("mpi"),
     params:
-        spec=lambda wc: PRETRAIN_MODELS[wc.model],
-        train=lambda wc: pretrain_train_cfg(wc.model),
+        spec=lambda wc: PLAN.models[wc.model],
+        train=lambda wc: PLAN.pretrain_train_cfg(wc.model),
         gpus=config["pretrain"]["gpus"],
         nodes=config["pretrain"].get("nodes", 1),
         strategy=config["pretrain"].get("strategy", "ddp"),
-        model_dir=lambda wc: run_dir("pretrain", wc.model),
+        model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
     script:
         "../scripts/pretrain.py"

@@ -7,7 +7,7 @@
 
 rule embed:
     input:
-        unpack(embed_inputs),
+        unpack(PLAN.embed_inputs),
     output:
         npz="results/probe/embeddings/{eregime}/{ename}.npz",
         meta="results/probe/embeddings/{eregime}/{ename}.json",
@@ -23,11 +23,13 @@ rule embed:
     resources:
         gpu=min(1, config["finetune"]["gpus"]),
     params:
-        model_dir=embed_model_dir,
+        model_dir=PLAN.embed_model_dir,
         external=lambda wc: (
-            PROBE["external"].get(wc.ename, {}) if wc.eregime == "external" else {}
+            PLAN.probe["external"].get(wc.ename, {})
+            if wc.eregime == "external"
+            else {}
         ),
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/embed_model.py"
 
@@ -52,14 +54,14 @@ rule probe:
     conda:
         "../../envs/torch.yaml"
     params:
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/probe_model.py"
 
 
 rule probe_kmer:
     input:
-        task=f"results/tasks/{PROBE['task']}/data.tsv",
+        task=f"results/tasks/{PLAN.probe['task']}/data.tsv",
     output:
         metrics="results/probe/metrics/kmer-baseline/kmer{k}.json",
     log:
@@ -69,7 +71,7 @@ rule probe_kmer:
     conda:
         "../../envs/torch.yaml"
     params:
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/probe_kmer.py"
 
@@ -87,14 +89,14 @@ rule probe_kind:
     conda:
         "../../envs/torch.yaml"
     params:
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/probe_model.py"
 
 
 rule probe_kmer_kind:
     input:
-        task=f"results/tasks/{PROBE['task']}/data.tsv",
+        task=f"results/tasks/{PLAN.probe['task']}/data.tsv",
     output:
         metrics="results/probe/metrics/{pkind}/kmer-baseline/kmer{k}.json",
     log:
@@ -104,14 +106,14 @@ rule probe_kmer_kind:
     conda:
         "../../envs/torch.yaml"
     params:
-        probe=PROBE,
+        probe=PLAN.probe,
     script:
         "../scripts/probe_kmer.py"
 
 
 rule probe_table:
     input:
-        probe_metric_files(),
+        PLAN.probe_metric_files(),
     output:
         table=report(
             "results/probe/probe_table.tsv",
@@ -156,7 +158,7 @@ rule umap:
     conda:
         "../../envs/torch.yaml"
     params:
-        umap=PROBE["umap"],
+        umap=PLAN.probe["umap"],
     script:
         "../scripts/umap_plot.py"
 
@@ -164,7 +166,7 @@ rule umap:
 rule umap_before_after:
     input:
         before=lambda wc: (
-            f"results/probe/umap/pretrained/{FINETUNE_RUNS[wc.run]['model']}.tsv"
+            f"results/probe/umap/pretrained/{PLAN.runs[wc.run]['model']}.tsv"
         ),
         after="results/probe/umap/fine-tuned/{run}.tsv",
     output:
@@ -180,6 +182,6 @@ rule umap_before_after:
     conda:
         "../../envs/torch.yaml"
     params:
-        model=lambda wc: FINETUNE_RUNS[wc.run]["model"],
+        model=lambda wc: PLAN.runs[wc.run]["model"],
     script:
         "../scripts/umap_pair.py"

@@ -8,7 +8,7 @@ localrules:
 
 rule reproduce_table:
     input:
-        unpack(reproduce_inputs),
+        unpack(PLAN.reproduce_inputs),
     output:
         tsv=report(
             "results/reproduce/table.tsv",
@@ -22,6 +22,6 @@ rule reproduce_table:
     conda:
         "../../envs/data.yaml"
     params:
-        rows=REPRODUCE_ROWS,
+        rows=PLAN.reproduce_rows,
     script:
         "../scripts/reproduce_table.py"

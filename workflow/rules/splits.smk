@@ -5,8 +5,8 @@
 
 rule cluster_cds:
     input:
-        fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(CDS_SAMPLES)),
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(PLAN.cds_samples)),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         "results/splits/clusters.tsv",
     log:
@@ -15,7 +15,7 @@ rule cluster_cds:
         "../../envs/data.yaml"
     threads: 4
     params:
-        samples=sorted(CDS_SAMPLES),
+        samples=sorted(PLAN.cds_samples),
         mmseqs=config["splits"]["mmseqs"],
     script:
         "../scripts/cluster_cds.py"
@@ -23,7 +23,7 @@ rule cluster_cds:
 
 rule split_cds:
     input:
-        unpack(split_cds_input),
+        unpack(PLAN.split_cds_input),
     output:
         train="results/splits/{sample}/train.fa.gz",
         validation="results/splits/{sample}/validation.fa.gz",
@@ -32,7 +32,7 @@ rule split_cds:
     log:
         "results/logs/splits/{sample}.log",
     group:
-        sample_data_group("split_cds")
+        PLAN.sample_data_group("split_cds")
     conda:
         "../../envs/data.yaml"
     params:
@@ -50,7 +50,9 @@ localrules:
 
 rule gather_splits:
     input:
-        expand("results/splits/{sample}/assignment.tsv", sample=sorted(CDS_SAMPLES)),
+        expand(
+            "results/splits/{sample}/assignment.tsv", sample=sorted(PLAN.cds_samples)
+        ),
     output:
         assignment="results/splits/assignment.tsv",
         summary=report(
@@ -69,9 +71,13 @@ rule gather_splits:
 
 rule split_leakage:
     input:
-        train=expand("results/splits/{sample}/train.fa.gz", sample=sorted(CDS_SAMPLES)),
-        test=expand("results/splits/{sample}/test.fa.gz", sample=sorted(CDS_SAMPLES)),
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(CDS_SAMPLES)),
+        train=expand(
+            "results/splits/{sample}/train.fa.gz", sample=sorted(PLAN.cds_samples)
+        ),
+        test=expand(
+            "results/splits/{sample}/test.fa.gz", sample=sorted(PLAN.cds_samples)
+        ),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
         assignment="results/splits/assignment.tsv",
     output:
         table="results/splits/leakage.tsv",
@@ -93,7 +99,7 @@ rule split_leakage:
         "../../envs/data.yaml"
     threads: 4
     params:
-        samples=sorted(CDS_SAMPLES),
+        samples=sorted(PLAN.cds_samples),
         method=config["splits"]["method"],
         mmseqs=config["splits"]["mmseqs"],
     script:

@@ -1,5 +1,5 @@
 # Scaling sweeps: config["sweeps"] grids are expanded into pretrain.models entries in
-# common.smk (SWEEPS); here each sweep's runs are summarised (parameters, tokens, FLOPs,
+# common.smk (PLAN.sweeps); here each sweep's runs are summarised (parameters, tokens, FLOPs,
 # test bits/nt), fitted with a power law of compute and drawn against compute.
 
 
@@ -7,7 +7,7 @@ rule sweep_summary:
     input:
         lambda wc: expand(
             "results/models/{model}/{f}",
-            model=[p.model for p in SWEEPS[wc.sweep]],
+            model=[p.model for p in PLAN.sweeps[wc.sweep]],
             f=["run.json", "metrics.json"],
         ),
     output:
@@ -37,10 +37,10 @@ rule sweep_summary:
     conda:
         "../../envs/torch.yaml"
     params:
-        points=lambda wc: sweep_points(wc.sweep),
+        points=lambda wc: PLAN.sweep_points(wc.sweep),
         model_dirs=lambda wc: {
-            p.model: run_dir("pretrain", p.model) for p in SWEEPS[wc.sweep]
+            p.model: PLAN.run_dir("pretrain", p.model) for p in PLAN.sweeps[wc.sweep]
         },
-        fit=lambda wc: sweep_fit(wc.sweep),
+        fit=lambda wc: PLAN.sweep_fit(wc.sweep),
     script:
         "../scripts/sweep_summary.py"

@@ -5,9 +5,9 @@
 rule species_fragments:
     input:
         validation=expand(
-            "results/splits/{sample}/validation.fa.gz", sample=SPECIES_SAMPLES
+            "results/splits/{sample}/validation.fa.gz", sample=PLAN.species_samples
         ),
-        test=expand("results/splits/{sample}/test.fa.gz", sample=SPECIES_SAMPLES),
+        test=expand("results/splits/{sample}/test.fa.gz", sample=PLAN.species_samples),
     output:
         data="results/tasks/species_fragments/data.tsv",
         summary=report(
@@ -23,7 +23,8 @@ rule species_fragments:
         "../../envs/data.yaml"
     params:
         samples=lambda wc: [
-            {"sample": s, "species": SAMPLES[s].species} for s in SPECIES_SAMPLES
+            {"sample": s, "species": PLAN.samples[s].species}
+            for s in PLAN.species_samples
         ],
         cfg=config["tasks"]["species_fragments"],
     script:
@@ -32,7 +33,7 @@ rule species_fragments:
 
 rule tf_binding_task:
     input:
-        unpack(tf_binding_inputs),
+        unpack(PLAN.tf_binding_inputs),
     output:
         data="results/tasks/tf_binding/data.tsv",
         summary=report(
@@ -56,7 +57,7 @@ rule tf_binding_task:
 
 rule sequence_task:
     input:
-        unpack(sequence_task_inputs),
+        unpack(PLAN.sequence_task_inputs),
     output:
         data="results/tasks/{task}/data.tsv",
         summary=report(
@@ -72,6 +73,6 @@ rule sequence_task:
         "../../envs/data.yaml"
     params:
         cfg=lambda wc: config["tasks"]["sequence_tasks"][wc.task],
-        generated=lambda wc: generated_task_params(wc.task),
+        generated=lambda wc: PLAN.generated_task_params(wc.task),
     script:
         "../scripts/sequence_task.py"

@@ -5,7 +5,7 @@
 
 rule tokenizer:
     input:
-        train=tokenizer_training_input,
+        train=PLAN.tokenizer_training_input,
     output:
         directory("results/tokenizers/{tok}"),
     log:
@@ -15,14 +15,14 @@ rule tokenizer:
     conda:
         "../../envs/data.yaml"
     params:
-        spec=lambda wc: tokenizer_spec(wc.tok),
+        spec=lambda wc: PLAN.tokenizer_spec(wc.tok),
     script:
         "../scripts/make_tokenizer.py"
 
 
 rule corpus:
     input:
-        unpack(corpus_split_inputs),
+        unpack(PLAN.corpus_split_inputs),
         tokenizer="results/tokenizers/{tok}",
     output:
         directory("results/corpus/{corpus}/{tok}"),
@@ -33,6 +33,6 @@ rule corpus:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=lambda wc: corpus_build_settings(wc.corpus),
+        cfg=lambda wc: PLAN.corpus_build_settings(wc.corpus),
     script:
         "../scripts/build_corpus.py"

@@ -5,7 +5,7 @@
 
 rule vep_simulate:
     input:
-        unpack(vep_simulate_inputs),
+        unpack(PLAN.vep_simulate_inputs),
     output:
         vcf="results/vep/{sample}/variants.vcf",
         table="results/vep/{sample}/variants.tsv",
@@ -16,14 +16,14 @@ rule vep_simulate:
     conda:
         "../../envs/torch.yaml"
     params:
-        settings=VEP,
+        settings=PLAN.vep,
     script:
         "../scripts/vep_simulate.py"
 
 
 rule vep_score:
     input:
-        unpack(vep_score_inputs),
+        unpack(PLAN.vep_score_inputs),
     output:
         table="results/vep/{sample}/{model}.tsv",
         vcf="results/vep/{sample}/{model}.vcf",
@@ -37,8 +37,8 @@ rule vep_score:
     resources:
         gpu=min(1, config["finetune"]["gpus"]),
     params:
-        model_dir=lambda wc: run_dir("pretrain", wc.model),
-        settings=VEP,
+        model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
+        settings=PLAN.vep,
         device="auto",
     script:
         "../scripts/vep_score.py"
@@ -48,7 +48,9 @@ rule vep_summary:
     input:
         simulated="results/vep/{sample}/variants.tsv",
         scored=lambda wc: expand(
-            "results/vep/{sample}/{model}.tsv", sample=wc.sample, model=vep_models()
+            "results/vep/{sample}/{model}.tsv",
+            sample=wc.sample,
+            model=PLAN.vep_models(),
         ),
     output:
         table=report(
@@ -70,6 +72,6 @@ rule vep_summary:
     conda:
         "../../envs/torch.yaml"
     params:
-        models=lambda wc: vep_models(),
+        models=lambda wc: PLAN.vep_models(),
     script:
         "../scripts/vep_summary.py"

@@ -4,7 +4,7 @@
 
 rule walk_figures:
     input:
-        expand("results/splits/{sample}/test.fa.gz", sample=walk_samples()),
+        expand("results/splits/{sample}/test.fa.gz", sample=PLAN.walk_samples()),
     output:
         walks=report(
             "results/figures/walks/walks.png",
@@ -23,8 +23,8 @@ rule walk_figures:
     conda:
         "../../envs/analysis.yaml"
     params:
-        samples=walk_samples(),
-        walks=WALKS,
+        samples=PLAN.walk_samples(),
+        walks=config["walks"],
     script:
         "../scripts/walk_figures.py"
 
@@ -33,7 +33,7 @@ rule walk_generated_figures:
     input:
         expand(
             "results/generate/{model}/{f}.fa.gz",
-            model=walk_generated_models(),
+            model=PLAN.walk_generated_models(),
             f=["natural", "samples", "markov"],
         ),
     output:
@@ -55,8 +55,8 @@ rule walk_generated_figures:
     conda:
         "../../envs/analysis.yaml"
     params:
-        models=walk_generated_models(),
-        walks=WALKS,
-        umap=PROBE["umap"],
+        models=PLAN.walk_generated_models(),
+        walks=config["walks"],
+        umap=PLAN.probe["umap"],
     script:
         "../scripts/walk_generated_figures.py"

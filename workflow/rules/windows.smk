@@ -6,7 +6,7 @@
 
 rule genome_windows:
     input:
-        unpack(genome_windows_inputs),
+        unpack(PLAN.genome_windows_inputs),
     output:
         train="results/windows/{wcorpus}/{sample}/train.fa.gz",
         validation="results/windows/{wcorpus}/{sample}/validation.fa.gz",
@@ -21,9 +21,9 @@ rule genome_windows:
     conda:
         "../../envs/data.yaml"
     params:
-        spec=lambda wc: CORPORA[wc.wcorpus],
+        spec=lambda wc: PLAN.corpora[wc.wcorpus],
         fractions=config["splits"]["fractions"],
-        tasks=window_tasks(),
+        tasks=PLAN.window_tasks(),
     script:
         "../scripts/genome_windows.py"
 
@@ -34,7 +34,7 @@ localrules:
 
 rule window_leakage:
     input:
-        unpack(window_leakage_inputs),
+        unpack(PLAN.window_leakage_inputs),
     output:
         leakage=report(
             "results/windows/{wcorpus}/leakage.tsv",
@@ -55,15 +55,15 @@ rule window_leakage:
     conda:
         "../../envs/data.yaml"
     params:
-        spec=lambda wc: CORPORA[wc.wcorpus],
-        tasks=window_tasks(),
+        spec=lambda wc: PLAN.corpora[wc.wcorpus],
+        tasks=PLAN.window_tasks(),
     script:
         "../scripts/window_leakage.py"
 
 
 rule task_windows:
     input:
-        task=task_corpus_input,
+        task=PLAN.task_corpus_input,
     output:
         train="results/windows/{tcorpus}/task/train.fa.gz",
         validation="results/windows/{tcorpus}/task/validation.fa.gz",
@@ -74,7 +74,7 @@ rule task_windows:
     conda:
         "../../envs/data.yaml"
     params:
-        spec=lambda wc: CORPORA[wc.tcorpus],
+        spec=lambda wc: PLAN.corpora[wc.tcorpus],
         fractions=config["splits"]["fractions"],
     script:
         "../scripts/task_windows.py"

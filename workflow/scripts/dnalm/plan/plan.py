@@ -1,0 +1,503 @@
+"""The Plan: what the rules need of the config and the sample sheet, checked, as attributes
+and methods (sample lists, models, runs, tasks, corpora, sweeps, the files each rule reads and
+the run's targets). dnalm.plan.load builds it; common.smk exposes it to the rule files.
+
+Methods that take `wildcards` are Snakemake input functions; the others are called while
+the rule files are parsed or by those input functions. A bad config raises ConfigError
+naming the key at fault; Plan.check (run by load) calls every method that the rule files
+call while they are parsed, so all such errors come out of load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import SimpleNamespace
+from typing import Any
+
+from dnalm.core.errors import ConfigError
+from dnalm.evaluation.probe_kinds import check_kinds
+from dnalm.genome.samples import Sample, expand_local, no_cds_message
+from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS
+from dnalm.plan.records import SampleTable
+from dnalm.plan.stages import StagesMixin
+
+SPLITS = ("train", "validation", "test")
+
+
+def _task_path(value: str | None) -> str | None:
+    """A task or BED file of the config, as a path from the working directory."""
+    if value in (None, ""):
+        return None
+    return str(expand_local(value))
+
+
+@dataclass
+class Plan(StagesMixin):
+    """The validated config and sample sheet of one run (see the module docstring)."""
+
+    config: dict[str, Any]
+    sample_list: list[Sample]
+    samples: SampleTable
+    tokenizers: dict[str, dict]
+    models: dict[str, dict]  # pretrain.models with seed replicates and sweep points
+    runs: dict[str, dict]  # finetune.runs with seed replicates
+    cnn_runs: dict[str, int | None]  # one-hot CNN replicate -> seed
+    sweeps: dict[str, list]  # sweep name -> its grid points (dnalm.training.sweeps)
+    sweep_models: set[str]
+    replicate_models: set[str]
+    corpora: dict[str, dict]
+    sequence_tasks: dict[str, dict]
+    reproduce_rows: list[dict]
+    dropped: list[str] = field(default_factory=list)
+
+    # ---- samples (computed once: per-sample input functions read them)
+
+    @cached_property
+    def cds_samples(self) -> list[str]:
+        """Samples with CDS (all but format fasta without annotate): CDS, QC, splits."""
+        return [s.sample for s in self.sample_list if s.has_cds]
+
+    @cached_property
+    def pretrain_samples(self) -> list[str]:
+        """Pretraining samples with CDS: they feed the CDS corpora."""
+        return [s.sample for s in self.sample_list if s.pretrain and s.has_cds]
+
+    @cached_property
+    def pretrain_genome_samples(self) -> list[str]:
+        """Pretraining samples with a genome sequence: they feed genome corpora."""
+        return [s.sample for s in self.sample_list if s.pretrain and s.has_genome]
+
+    @cached_property
+    def species_samples(self) -> list[str]:
+        return [s.sample for s in self.sample_list if s.species_task]
+
+    @cached_property
+    def window_corpora(self) -> list[str]:
+        return sorted(c for c, s in self.corpora.items() if s["source"] in ("genome", "regions"))
+
+    @cached_property
+    def task_corpora(self) -> list[str]:
+        return sorted(c for c, s in self.corpora.items() if s["source"] == "task")
+
+    def notes(self) -> list[str]:
+        """What the run leaves out, for the log."""
+        left_out = [s.sample for s in self.sample_list if s.pretrain and not s.has_cds]
+        if left_out and any(s["source"] == "cds" for s in self.corpora.values()):
+            return [
+                f"CDS corpora: left out {', '.join(left_out)} (format fasta without "
+                "annotate: no CDS; only genome corpora use them)"
+            ]
+        return []
+
+    # ---- acquisition, CDS, genome, splits
+
+    @staticmethod
+    def genome_dir(sample: str) -> str:
+        return f"resources/genomes/{sample}"
+
+    def primary_input(self, wildcards) -> str:
+        """The genome file of a sample: a local path used in place, else the download."""
+        s = self.samples[wildcards.sample]
+        if s.source_kind == "local":
+            return str(expand_local(s.source))
+        return f"{self.genome_dir(s.sample)}/primary"
+
+    def annotation_input(self, wildcards):
+        s = self.samples[wildcards.sample]
+        if not s.annotation:
+            return []
+        if s.annotation_kind == "local":
+            return str(expand_local(s.annotation))
+        return f"{self.genome_dir(s.sample)}/annotation"
+
+    def cds_inputs(self, wildcards) -> dict:
+        s = self.samples[wildcards.sample]
+        if not s.has_cds:
+            raise ConfigError(no_cds_message(s, "do not ask for its CDS"))
+        return {
+            "primary": self.primary_input(wildcards),
+            "annotation": self.annotation_input(wildcards),
+            "provenance": f"{self.genome_dir(wildcards.sample)}/provenance.json",
+        }
+
+    def genome_inputs(self, wildcards) -> dict:
+        """The genome file of a sample with a genome sequence (every format but cds_fasta)."""
+        s = self.samples[wildcards.sample]
+        if not s.has_genome:
+            raise ConfigError(
+                f"sample {s.sample} has format cds_fasta: it has no genome, so no "
+                f"results/genome/{s.sample}/ files; give its genome as gbff, fasta_gff or fasta"
+            )
+        return {
+            "primary": self.primary_input(wildcards),
+            "provenance": f"{self.genome_dir(s.sample)}/provenance.json",
+        }
+
+    def feature_inputs(self, wildcards) -> dict:
+        """A sample's feature table is built from its genome's contig table and its
+        annotation (GBFF, GFF3/GTF) or, with gene calling, its CDS table."""
+        s = self.samples[wildcards.sample]
+        files = self.genome_inputs(wildcards)
+        files["contigs"] = f"results/genome/{s.sample}/contigs.tsv"
+        if s.annotate:
+            files["cds"] = f"results/cds/{s.sample}.tsv"
+            del files["primary"]
+        elif s.format_kind.annotation:
+            files["annotation"] = self.annotation_input(wildcards)
+        elif not s.format_kind.has_features:
+            del files["primary"]
+        return files
+
+    def split_cds_input(self, wildcards) -> dict:
+        """A sample's CDS, plus the clusters of all samples under splits.method: mmseqs."""
+        inputs = {"cds": f"results/cds/{wildcards.sample}.fa.gz"}
+        if self.config["splits"]["method"] == "mmseqs":
+            inputs["clusters"] = "results/splits/clusters.tsv"
+        return inputs
+
+    def sample_data_group(self, name: str) -> str | None:
+        """The job group of a cheap per-sample data rule: "sample_data" (on a cluster one
+        submission runs a sample's chain, and profiles/slurm's group-components puts many
+        samples into it), or None where grouping would make a cycle: split_cds under
+        splits.method mmseqs needs cluster_cds, which needs every sample's extract_cds."""
+        if name == "split_cds" and self.config["splits"]["method"] == "mmseqs":
+            return None
+        return "sample_data"
+
+    # ---- tokenizers and corpora
+
+    def pretrain_train_cfg(self, model: str) -> dict:
+        """Shared training settings with the model's own `train` entries on top."""
+        return {
+            **self.config["pretrain"]["train"],
+            **(self.models[model].get("train") or {}),
+        }
+
+    def pretrain_resource(self, key: str):
+        """One SLURM resource of the pretraining job (None: not requested). One node: `gpu`
+        (sbatch --gpus=G), as the other GPU rules. Several nodes: `nodes`, `gres` gpu:G (per
+        node; --gpus would count the whole job), one task per node (`tasks` = nodes, with
+        `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi` "srun", so the
+        plugin runs the job's script on the first node without wrapping it in a 1-node srun:
+        the rule itself starts one torchrun per node with srun (dnalm.training.distributed)."""
+        nodes = int(self.config["pretrain"].get("nodes", 1))
+        gpus = int(self.config["pretrain"]["gpus"])
+        if nodes <= 1:
+            res = {"gpu": gpus}
+        else:
+            res = {
+                "nodes": nodes,
+                "gres": f"gpu:{gpus}",
+                "tasks": nodes,
+                "tasks_per_gpu": 0,
+                "mpi": "srun",
+            }
+        return res.get(key)
+
+    def tokenizer_spec(self, tok: str) -> dict:
+        return dict(self.tokenizers[tok])
+
+    def tokenizer_training_input(self, wildcards) -> list[str]:
+        """A trained vocabulary (BPE) learns from the pretraining samples' training split;
+        fixed vocabularies need no input."""
+        if not TOKENIZER_KINDS.get(self.tokenizers[wildcards.tok]["type"]).trained:
+            return []
+        return [f"results/splits/{s}/train.fa.gz" for s in self.pretrain_samples]
+
+    def corpus_targets(self) -> list[str]:
+        """results/corpus/{corpus}/{tok}: every tokenizer on the `cds` corpus (as before
+        corpora existed, when one is defined), and each model's corpus with its tokenizer."""
+        pairs = set()
+        if "cds" in self.corpora and self.corpora["cds"]["source"] == "cds":
+            pairs |= {("cds", tok) for tok in self.tokenizers}
+        pairs |= {(s["corpus"], s["tokenizer"]) for s in self.models.values()}
+        return [f"results/corpus/{c}/{t}" for c, t in sorted(pairs)]
+
+    def corpus_build_settings(self, corpus: str) -> dict:
+        """corpus settings of one corpus: the shared `corpus` block, its own packing on top."""
+        settings = dict(self.config["corpus"])
+        if self.corpora[corpus].get("packing"):
+            settings["packing"] = self.corpora[corpus]["packing"]
+        return settings
+
+    def model_corpus(self, model: str) -> str:
+        spec = self.models[model]
+        return f"results/corpus/{spec['corpus']}/{spec['tokenizer']}"
+
+    def corpus_split_inputs(self, wildcards) -> dict:
+        """The sequences a corpus is made of: CDS splits, or genome/region windows."""
+        spec = self.corpora[wildcards.corpus]
+        if spec["source"] == "cds":
+            pattern = "results/splits/{sample}/{split}.fa.gz"
+        elif spec["source"] == "task":
+            return {
+                split: [f"results/windows/{wildcards.corpus}/task/{split}.fa.gz"]
+                for split in SPLITS
+            }
+        else:
+            pattern = f"results/windows/{wildcards.corpus}/{{sample}}/{{split}}.fa.gz"
+        return {
+            split: [pattern.format(sample=s, split=split) for s in spec["samples"]]
+            for split in SPLITS
+        }
+
+    def window_tasks(self) -> dict[str, bool]:
+        """Task tables placed on a genome: task name -> are the ends of its windows inclusive
+        (DNA-LLM window names: chr22_10510500_10510799 is 300 bp)."""
+        if "tf_binding" not in self.task_names():
+            return {}
+        return {"tf_binding": self.config["tasks"]["tf_binding"]["format"] == "dnallm"}
+
+    def window_task_inputs(self, corpus: str) -> dict:
+        return {f"task_{t}": f"results/tasks/{t}/data.tsv" for t in self.window_tasks()}
+
+    def genome_windows_inputs(self, wildcards) -> dict:
+        spec = self.corpora[wildcards.wcorpus]
+        files = {
+            "genome": f"results/genome/{wildcards.sample}/genome.fa.gz",
+            **self.window_task_inputs(wildcards.wcorpus),
+        }
+        if spec["source"] == "regions":
+            files["features"] = f"results/genome/{wildcards.sample}/features.tsv"
+        files["beds"] = [_task_path(p) for p in spec["exclude_regions"]]
+        return files
+
+    def window_leakage_inputs(self, wildcards) -> dict:
+        spec = self.corpora[wildcards.wcorpus]
+        files = {
+            key: [f"results/windows/{wildcards.wcorpus}/{s}/{name}.tsv" for s in spec["samples"]]
+            for key, name in (
+                ("summary", "windows"),
+                ("contigs", "contigs"),
+                ("overlaps", "overlaps"),
+            )
+        }
+        files["beds"] = [_task_path(p) for p in spec["exclude_regions"]]
+        return {**files, **self.window_task_inputs(wildcards.wcorpus)}
+
+    def task_corpus_input(self, wildcards) -> str:
+        """The task table a task corpus cuts its windows from."""
+        return f"results/tasks/{self.corpora[wildcards.tcorpus]['task']}/data.tsv"
+
+    # ---- tasks
+
+    def tf_binding_inputs(self, wildcards) -> dict:
+        cfg = self.config["tasks"]["tf_binding"]
+        files = {"sequences": _task_path(cfg["sequences"])}
+        for key in ("scores", "genome"):
+            if cfg.get(key):
+                files[key] = _task_path(cfg[key])
+        return files
+
+    def sequence_task_inputs(self, wildcards) -> dict:
+        cfg = self.sequence_tasks[wildcards.task]
+        files = {}
+        gen = self.generated_task(wildcards.task)
+        if gen is not None:
+            files["generated"] = f"results/generate/{gen['model']}/{gen['set']}.fa.gz"
+            files["prompts"] = self.generate_splits(gen["model"])["test"]
+        for key in ("table", "test_table"):
+            if cfg.get(key):
+                files[key] = _task_path(cfg[key])
+        for key in ("fasta_by_class", "test_fasta_by_class"):
+            for label, path in (cfg.get(key) or {}).items():
+                files[f"{key}__{label}"] = _task_path(path)
+        return files
+
+    def task_names(self) -> list[str]:
+        tasks = self.config["tasks"]
+        names = []
+        if tasks["species_fragments"]["enabled"] and self.species_samples:
+            names.append("species_fragments")
+        if tasks["tf_binding"].get("sequences"):
+            names.append("tf_binding")
+        return names + sorted(self.sequence_tasks)
+
+    def task_kind(self, task: str) -> str:
+        """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
+        return task_kind_of(task, self.sequence_tasks)
+
+    # ---- fine-tuning and baselines
+
+    def run_tasks(self, run: str) -> list[str]:
+        """The tasks a fine-tuning run trains on (its `tasks`, else every task)."""
+        tasks = self.task_names()
+        wanted = self.runs[run].get("tasks")
+        if wanted is None:
+            return tasks
+        unknown = sorted(set(wanted) - set(tasks))
+        if unknown:
+            raise ConfigError(
+                f"finetune.runs.{run}.tasks: {unknown} are not tasks of this configuration "
+                f"(tasks: {', '.join(tasks) or 'none'})"
+            )
+        return list(wanted)
+
+    def task_runs(self, task: str) -> list[str]:
+        """Every result folder name under results/finetune/{task}: fine-tuning runs and
+        baselines that apply to the task."""
+        baselines = self.config["baselines"]
+        names = [r for r in sorted(self.runs) if task in self.run_tasks(r)]
+        if baselines["onehot_cnn"]["enabled"]:
+            names += list(self.cnn_runs)
+        if baselines["kmer"]["enabled"] and TASK_KINDS.get(self.task_kind(task)).kmer_baseline:
+            names += [f"kmer{k}" for k in baselines["kmer"]["k"]]
+        return names
+
+    def finetune_settings(self, run: str, task: str) -> dict:
+        """Shared fine-tuning settings, then the task's, then the run's own."""
+        spec = self.runs[run]
+        finetune = self.config["finetune"]
+        merged = {
+            **finetune["train"],
+            **(finetune["per_task"].get(task) or {}),
+            **(spec.get("train") or {}),
+        }
+        for key in ("regime", "freeze_layers", "random_init", "pooling"):
+            if key in spec:
+                merged[key] = spec[key]
+        return merged
+
+    def cnn_settings(self, task: str, name: str = "onehot_cnn") -> dict:
+        """The CNN's settings on `task`; a seed replicate's (`name`) with its seed."""
+        cnn = self.config["baselines"]["onehot_cnn"]
+        settings = {**cnn["train"], **(cnn["per_task"].get(task) or {})}
+        if self.cnn_runs.get(name) is not None:
+            settings["seed"] = self.cnn_runs[name]
+        return settings
+
+    @staticmethod
+    def run_dir(stage: str, name: str, task: str | None = None) -> str:
+        """The folder of one run, the one place its path is built; scripts get it as a param
+        (model_dir, out_dir) and never derive it from a file's parent. Stage "pretrain": the
+        model folder of pretrain.models entry `name` (results/models/{name}); stage
+        "finetune": run `name` on `task` (results/finetune/{task}/{name}), whose fine-tuned
+        model folder is model/ inside it."""
+        if stage == "pretrain":
+            return f"results/models/{name}"
+        if stage == "finetune":
+            return f"results/finetune/{task}/{name}"
+        raise ConfigError(f"run_dir: unknown stage {stage!r}")
+
+    def model_files(self, model: str) -> dict:
+        folder = self.run_dir("pretrain", model)
+        return {
+            "config": f"{folder}/config.json",
+            "weights": f"{folder}/model.safetensors",
+            "run": f"{folder}/run.json",
+        }
+
+    def finetune_inputs(self, wildcards) -> dict:
+        model = self.runs[wildcards.run]["model"]
+        return {
+            **self.model_files(model),
+            "tokenizer": f"results/tokenizers/{self.models[model]['tokenizer']}",
+            "task": f"results/tasks/{wildcards.ftask}/data.tsv",
+        }
+
+    def finetune_results(self, wildcards) -> list[str]:
+        return [
+            f"results/finetune/{wildcards.ftask}/{run}/metrics.json"
+            for run in self.task_runs(wildcards.ftask)
+        ]
+
+    # ---- the species probe
+
+    @property
+    def probe(self) -> dict:
+        return self.config["probe"]
+
+    def probe_enabled(self) -> bool:
+        return self.probe["enabled"] and self.probe["task"] in self.task_names()
+
+    def probe_models(self) -> list[str]:
+        models = self.probe["models"]
+        if models is None:  # every model but the sweeps' runs
+            models = sorted(set(self.models) - self.sweep_models - self.replicate_models)
+        models = list(models)
+        unknown = sorted(set(models) - set(self.models))
+        if unknown:
+            raise ConfigError(f"probe.models: {unknown} are not under pretrain.models")
+        return models
+
+    def probe_finetuned(self) -> list[str]:
+        runs = list(self.probe["finetuned"] or [])
+        for r in runs:
+            if r not in self.runs:
+                raise ConfigError(f"probe.finetuned: {r!r} is not under finetune.runs")
+            if self.probe["task"] not in self.run_tasks(r):
+                raise ConfigError(
+                    f"probe.finetuned: run {r!r} does not train on the probe task "
+                    f"{self.probe['task']!r}; add it to the run's tasks"
+                )
+        return runs
+
+    def embeddings(self) -> list[tuple[str, str]]:
+        """(regime, name) of every embedded model."""
+        out = [("pretrained", m) for m in self.probe_models()]
+        if self.probe["random_init"]:
+            out += [("random-init", m) for m in self.probe_models()]
+        out += [("fine-tuned", r) for r in self.probe_finetuned()]
+        out += [("external", e) for e in sorted(self.probe["external"] or {})]
+        out += [("dnatext", m) for m in self.dnatext_probe_models()]
+        return out
+
+    def embed_inputs(self, wildcards) -> dict:
+        task = f"results/tasks/{self.probe['task']}/data.tsv"
+        regime, name = wildcards.eregime, wildcards.ename
+        if regime in ("pretrained", "random-init"):
+            if name not in self.models:
+                raise ConfigError(f"no pretrained model {name!r}")
+            return {**self.model_files(name), "task": task}
+        if regime == "fine-tuned":
+            return {
+                "metrics": f"{self.run_dir('finetune', name, self.probe['task'])}/metrics.json",
+                "task": task,
+            }
+        return {"task": task}
+
+    def embed_model_dir(self, wildcards) -> str:
+        """The model folder (or, for an external model, the folder or hub id) to embed."""
+        regime, name = wildcards.eregime, wildcards.ename
+        if regime in ("pretrained", "random-init"):
+            return self.run_dir("pretrain", name)
+        if regime == "fine-tuned":
+            return f"{self.run_dir('finetune', name, self.probe['task'])}/model"
+        return self.probe["external"][name]["model"]
+
+    def probe_kinds(self) -> list[str]:
+        """probe.kinds, checked (logreg first, then the other kinds)."""
+        return check_kinds(self.probe["kinds"])
+
+    def probe_metric_files(self) -> list[str]:
+        """Metrics of every probe row: logreg under results/probe/metrics/{regime}/, every
+        other kind of probe.kinds under results/probe/metrics/{kind}/{regime}/."""
+        rows = [f"{r}/{n}" for r, n in self.embeddings()]
+        rows.append(f"kmer-baseline/kmer{self.probe['kmer_k']}")
+        files = []
+        for kind in self.probe_kinds():
+            prefix = "" if kind == "logreg" else f"{kind}/"
+            files += [f"results/probe/metrics/{prefix}{row}.json" for row in rows]
+        return files
+
+    # ---- checks
+
+    def check(self) -> None:
+        """Call what the rule files call while they are parsed and the run's targets, so
+        that every config error of a stage that is on comes out of dnalm.plan.load."""
+        self.probe_metric_files()
+        self.walk_generated_models()
+        self.window_tasks()
+        self.reproduce_inputs()
+        for task in self.sequence_tasks:  # what rule sequence_task reads of a generated set
+            self.generated_task_params(task)
+        if self.generate_enabled():  # the Fréchet distance's model (rule generate)
+            self.generate_reference()
+        self.targets()
+
+
+def wildcards(**values: str) -> SimpleNamespace:
+    """Wildcards for calling an input function outside Snakemake (tests, the plan)."""
+    return SimpleNamespace(**values)
