@@ -16,6 +16,11 @@ folder we refuse says why in one line, naming the folder, instead of a traceback
 * pickle weights (``pytorch_model.bin`` and friends) and no ``model.safetensors``: pickles are
   never loaded (unpickling can run code); the message says how to convert them.
 
+dnalm's own model types (:data:`OWN_MODEL_TYPES`: the DNA+text model) are not built into
+transformers: :func:`check_folder` registers the one a folder names with the Auto classes
+(:func:`register_model_types`) before anything reads the folder. Nothing registers them at
+import time.
+
 Kinds (``load_model_folder(path, kind=...)``):
 
 ``lm``         the language model (masked for BERT/ModernBERT, causal otherwise), in eval
@@ -33,6 +38,7 @@ Kinds (``load_model_folder(path, kind=...)``):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -49,6 +55,21 @@ KINDS = ("lm", "backbone", "auto", "finetuned")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+
+#: dnalm's own transformers model types -> the module whose ``register()`` adds the config and
+#: model classes to the Auto classes. A table of names, not an import: those modules belong to
+#: later stages (multimodal), imported only when a folder of theirs is loaded.
+OWN_MODEL_TYPES: dict[str, str] = {"dnalm_dnatext": "dnalm.multimodal.model"}
+
+
+def register_model_types(*model_types: str) -> None:
+    """Register dnalm's own model types (all of :data:`OWN_MODEL_TYPES` when none is named;
+    other names are ignored) with the transformers Auto classes, so ``AutoConfig`` and
+    ``AutoModelForMaskedLM`` load their folders without remote code. Idempotent."""
+    for model_type in model_types or tuple(OWN_MODEL_TYPES):
+        module = OWN_MODEL_TYPES.get(model_type)
+        if module is not None:
+            importlib.import_module(module).register()
 
 
 @dataclass
@@ -101,6 +122,8 @@ def check_folder(
         raise InputFormatError(f"{config_file}: not valid JSON ({err})") from err
     if not isinstance(config, dict):
         raise InputFormatError(f"{config_file}: not a model config (a JSON object)")
+    if isinstance(config.get("model_type"), str):
+        register_model_types(config["model_type"])
     if not remote_code:
         _check_model_type(folder, config)
     if weights:
@@ -376,5 +399,6 @@ __all__ = [
     "load_folder_tokenizer",
     "load_model_folder",
     "read_run_record",
+    "register_model_types",
     "seeded",
 ]

@@ -14,8 +14,10 @@ positions on top), and scores every position over the unified vocabulary with BE
 positions, as in transformers.
 
 :func:`register` adds both to ``AutoConfig`` / ``AutoModel`` / ``AutoModelForMaskedLM``;
-``import dnalm`` arranges for it to run (``dnalm/__init__.py``), so a saved folder loads with
-``AutoModelForMaskedLM.from_pretrained(folder)`` and no ``trust_remote_code``.
+after it (the model loader calls it for a folder of this type:
+:func:`dnalm.modeling.loader.register_model_types`) a saved folder loads with
+``AutoModelForMaskedLM.from_pretrained(folder)`` and no ``trust_remote_code``. Importing
+this module registers nothing.
 """
 
 from __future__ import annotations
