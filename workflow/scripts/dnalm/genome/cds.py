@@ -84,13 +84,13 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import (
     atomic_write,
     remove_stale_parts,
     write_fasta,
 )
+from dnalm.core.letters import reverse_complement
 from dnalm.genome.cds_record import (
     DEFAULT_DROP,
     DEFAULT_HINT,
@@ -438,7 +438,7 @@ def write_cds_outputs(
             fh, ((f"{r.cds_id} {r.description}".strip(), r.sequence) for r in result.records)
         )
     with atomic_write(tsv_path) as fh:
-        result.table().to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")
+        result.write_tsv(fh)
 
 
 def run_cds(

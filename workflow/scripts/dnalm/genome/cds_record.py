@@ -5,6 +5,8 @@ FASTA+GFF and CDS-FASTA readers of :mod:`dnalm.genome.cds`."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import gzip
 import logging
 import re
@@ -15,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError, SampleSheetError
 from dnalm.core.io import (
     HEAD_BYTES,
     content_problem,
     open_text,
 )
+from dnalm.core.letters import IUPAC
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +194,29 @@ class CdsResult:
 
     def table(self):
         """The QC rows as a pandas DataFrame with :data:`TSV_COLUMNS`."""
-        import pandas as pd
+        import pandas as pd  # lazy: pandas (~0.3 s) stays out of `dnalm cds` and the DAG build
 
         df = pd.DataFrame(self.rows, columns=list(TSV_COLUMNS))
         for col in ("start", "end", "length", "n_ambiguous", "genetic_code"):
             df[col] = df[col].astype("Int64")  # integers with empty cells for dropped CDS
         return df
+
+    def write_tsv(self, fh) -> None:
+        """Write the QC table to the text handle `fh` as TSV: the bytes
+        ``table().to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")`` writes
+        (empty cells for missing values, True/False, integers without a decimal point, the
+        shortest repr of a float), without importing pandas."""
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(TSV_COLUMNS)
+        for row in self.rows:
+            writer.writerow([_tsv_cell(row.get(col)) for col in TSV_COLUMNS])
+
+
+def _tsv_cell(value: Any) -> Any:
+    """One cell as pandas writes it (na_rep ""); the csv writer quotes as pandas does."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return value
 
 
 @dataclass
@@ -228,44 +247,83 @@ class CandidateCds:
 
 
 def codon_table(code: int):
-    from Bio.Data import CodonTable
+    from Bio.Data import CodonTable  # lazy: Biopython (~0.2 s) stays out of the DAG build
 
     return CodonTable.unambiguous_dna_by_id[code]
 
 
 def known_genetic_codes() -> list[int]:
-    from Bio.Data import CodonTable
+    from Bio.Data import CodonTable  # lazy: Biopython (~0.2 s) stays out of the DAG build
 
     return sorted(CodonTable.unambiguous_dna_by_id)
 
 
+@functools.cache
+def _code_tables(code: int) -> tuple[frozenset[str], frozenset[str], dict[str, str], bool]:
+    """(start codons, stop codons, codon -> amino acid with '*' for every stop codon, whether
+    that map is Biopython's translation) of a genetic code, for the 64 ACGT codons. Some
+    codes read a stop codon as an amino acid too (e.g. 27, TGA); Biopython translates those
+    as the amino acid, so the map is not its translation there."""
+    table = codon_table(code)
+    amino = dict(table.forward_table)
+    same = not set(table.stop_codons) & set(amino)
+    amino.update(dict.fromkeys(table.stop_codons, "*"))
+    return frozenset(table.start_codons), frozenset(table.stop_codons), amino, same
+
+
+#: the whole codons of a sequence, in frame from its first base
+_CODONS = re.compile("...", re.DOTALL)
+
+
+def _translate_bio(codons: list[str], code: int) -> list[str]:
+    """Biopython's translation of codons that are not all ACGT ([] when it refuses)."""
+    from Bio.Data.CodonTable import TranslationError  # lazy: Biopython, as codon_table
+    from Bio.Seq import Seq  # lazy: Biopython, as codon_table
+
+    try:
+        return list(str(Seq("".join(codons)).translate(table=code)))
+    except TranslationError:
+        return []
+
+
 def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     """Compute the QC columns of a CDS with a sequence and append the issues found."""
-    from Bio.Data.CodonTable import TranslationError
-    from Bio.Seq import Seq
-
     seq = cds.seq or ""
-    table = codon_table(cds.genetic_code)
-    starts, stops = set(table.start_codons), set(table.stop_codons)
+    starts, stops, amino, translates = _code_tables(cds.genetic_code)
     n = len(seq)
     div3 = n % 3 == 0
-    codons = [seq[i : i + 3] for i in range(0, n - n % 3, 3)]
+    codons = _CODONS.findall(seq)
     start_ok = bool(codons) and codons[0] in starts
     stop_ok = div3 and bool(codons) and codons[-1] in stops
-    body = codons[:-1] if div3 else codons
-    internal = any(c in stops and i not in cds.except_map for i, c in enumerate(body))
+    n_body = len(codons) - 1 if div3 else len(codons)
+    try:  # all codons ACGT: one lookup each, '*' marks the stop codons
+        aa: str | None = "".join(map(amino.__getitem__, codons))
+    except KeyError:
+        aa = None
+    if aa is not None:
+        internal = False
+        i = aa.find("*", 0, n_body)
+        while i >= 0:
+            if i not in cds.except_map:
+                internal = True
+                break
+            i = aa.find("*", i + 1, n_body)
+    else:
+        internal = any(
+            c in stops and i not in cds.except_map for i, c in enumerate(codons[:n_body])
+        )
     acgt = sum(seq.count(b) for b in "ACGT")
     gc = (seq.count("G") + seq.count("C")) / acgt if acgt else float("nan")
     n_amb = n - acgt
     match: bool | None = None
     if cds.translation is not None and codons:
-        try:
-            prot = list(str(Seq("".join(codons)).translate(table=cds.genetic_code)))
-        except TranslationError:
-            prot = []
-        for i, aa in cds.except_map.items():
+        if aa is not None and translates:
+            prot = list(aa)
+        else:
+            prot = _translate_bio(codons, cds.genetic_code)
+        for i, a in cds.except_map.items():
             if i < len(prot):
-                prot[i] = aa
+                prot[i] = a
         if prot and start_ok and not cds.partial5:
             prot[0] = "M"
         protein = "".join(prot)
@@ -353,7 +411,8 @@ class Assembler:
         if cds.seq is not None:
             qc = _qc(cds, self.policy)
         # keep issue order stable and unique
-        issues = [r for r in REASONS if r in set(cds.issues)]
+        found = set(cds.issues)
+        issues = [r for r in REASONS if r in found]
         status = self.policy.status(issues)
         cds_id = self._unique(cds)
         row = {

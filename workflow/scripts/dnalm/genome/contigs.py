@@ -28,11 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
-from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import atomic_write, open_text, read_fasta, remove_stale_parts, write_fasta
+from dnalm.core.letters import IUPAC
 from dnalm.core.log import progress_disabled
 from dnalm.genome.cds_record import BAD_CHAR
 
@@ -204,6 +202,8 @@ def write_genome(
     for out in (fasta_out, tsv_out):
         remove_stale_parts(out)
     stats: list[ContigStats] = []
+    from tqdm import tqdm  # lazy: tqdm (~0.1 s) stays out of `dnalm cds`, which writes no genome
+
     with atomic_write(fasta_out) as fh:
         bar = tqdm(desc=f"{sample}: contigs", unit=" contigs", disable=progress_disabled())
         for name, seq in iter_contigs(fmt, source, sample):
