@@ -23,7 +23,7 @@ from dnalm.core.io import (
     content_problem,
     open_text,
 )
-from dnalm.core.letters import IUPAC
+from dnalm.core.letters import BASES, IUPAC
 
 log = logging.getLogger(__name__)
 
@@ -259,29 +259,57 @@ def known_genetic_codes() -> list[int]:
 
 
 @functools.cache
-def _code_tables(code: int) -> tuple[frozenset[str], frozenset[str], dict[str, str], bool]:
-    """(start codons, stop codons, codon -> amino acid with '*' for every stop codon, whether
-    that map is Biopython's translation) of a genetic code, for the 64 ACGT codons. Some
-    codes read a stop codon as an amino acid too (e.g. 27, TGA); Biopython translates those
-    as the amino acid, so the map is not its translation there."""
+def _code_tables(code: int) -> tuple[frozenset[str], frozenset[str], bytes, bool]:
+    """(start codons, stop codons, codon index -> amino acid letter with '*' for every stop
+    codon, whether that table is Biopython's translation) of a genetic code. The index of an
+    ACGT codon is its base-4 value (:func:`_codon_indices`). Some codes read a stop codon as
+    an amino acid too (e.g. 27, TGA); Biopython translates those as the amino acid, so the
+    table is not its translation there."""
     table = codon_table(code)
     amino = dict(table.forward_table)
     same = not set(table.stop_codons) & set(amino)
     amino.update(dict.fromkeys(table.stop_codons, "*"))
-    return frozenset(table.start_codons), frozenset(table.stop_codons), amino, same
+    letters = "".join(amino[a + b + c] for a in BASES for b in BASES for c in BASES).encode()
+    letters += bytes(256 - 64)  # 0 for the indices of codons that are not all ACGT
+    return frozenset(table.start_codons), frozenset(table.stop_codons), letters, same
 
 
-#: the whole codons of a sequence, in frame from its first base
-_CODONS = re.compile("...", re.DOTALL)
+def _base_values(weight: int) -> bytes:
+    """A bytes.translate table: A, C, G, T -> 0..3 times `weight`; anything else -> 64."""
+    values = bytearray([64]) * 256
+    for i, b in enumerate(BASES):
+        values[ord(b)] = i * weight
+    return bytes(values)
 
 
-def _translate_bio(codons: list[str], code: int) -> list[str]:
+_FIRST, _SECOND, _THIRD = _base_values(16), _base_values(4), _base_values(1)
+
+
+def _codon_indices(seq: str) -> bytes:
+    """One byte per whole codon of an ASCII sequence: its base-4 value 0..63 when all its
+    bases are A/C/G/T, else a value >= 64. The three bases of each codon are turned into
+    their weighted values (bytes.translate) and summed as big integers, one byte per codon:
+    the sum of a codon's three bytes is below 256, so no byte carries into the next."""
+    raw = seq.encode("ascii", "replace")
+    n = len(raw) // 3
+    if not n:
+        return b""
+    end = 3 * n
+    total = (
+        int.from_bytes(raw[0:end:3].translate(_FIRST), "big")
+        + int.from_bytes(raw[1:end:3].translate(_SECOND), "big")
+        + int.from_bytes(raw[2:end:3].translate(_THIRD), "big")
+    )
+    return total.to_bytes(n, "big")
+
+
+def _translate_bio(codons: list[str], cds: CandidateCds) -> list[str]:
     """Biopython's translation of codons that are not all ACGT ([] when it refuses)."""
     from Bio.Data.CodonTable import TranslationError  # lazy: Biopython, as codon_table
     from Bio.Seq import Seq  # lazy: Biopython, as codon_table
 
     try:
-        return list(str(Seq("".join(codons)).translate(table=code)))
+        return list(str(Seq("".join(codons)).translate(table=cds.genetic_code)))
     except TranslationError:
         return []
 
@@ -289,17 +317,17 @@ def _translate_bio(codons: list[str], code: int) -> list[str]:
 def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     """Compute the QC columns of a CDS with a sequence and append the issues found."""
     seq = cds.seq or ""
-    starts, stops, amino, translates = _code_tables(cds.genetic_code)
+    starts, stops, letters, translates = _code_tables(cds.genetic_code)
     n = len(seq)
     div3 = n % 3 == 0
-    codons = _CODONS.findall(seq)
-    start_ok = bool(codons) and codons[0] in starts
-    stop_ok = div3 and bool(codons) and codons[-1] in stops
-    n_body = len(codons) - 1 if div3 else len(codons)
-    try:  # all codons ACGT: one lookup each, '*' marks the stop codons
-        aa: str | None = "".join(map(amino.__getitem__, codons))
-    except KeyError:
-        aa = None
+    n_codons = n // 3
+    first, last = seq[:3], seq[3 * n_codons - 3 : 3 * n_codons]
+    start_ok = bool(n_codons) and first in starts
+    stop_ok = div3 and bool(n_codons) and last in stops
+    n_body = n_codons - 1 if div3 else n_codons
+    # all codons ACGT (no 0 byte): one table lookup each, '*' marks the stop codons
+    found = _codon_indices(seq).translate(letters)
+    aa = None if b"\0" in found else found.decode("ascii")
     if aa is not None:
         internal = False
         i = aa.find("*", 0, n_body)
@@ -309,6 +337,7 @@ def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
                 break
             i = aa.find("*", i + 1, n_body)
     else:
+        codons = [seq[i : i + 3] for i in range(0, 3 * n_codons, 3)]
         internal = any(
             c in stops and i not in cds.except_map for i, c in enumerate(codons[:n_body])
         )
@@ -316,11 +345,11 @@ def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     gc = (seq.count("G") + seq.count("C")) / acgt if acgt else float("nan")
     n_amb = n - acgt
     match: bool | None = None
-    if cds.translation is not None and codons:
+    if cds.translation is not None and n_codons:
         if aa is not None and translates:
             prot = list(aa)
         else:
-            prot = _translate_bio(codons, cds.genetic_code)
+            prot = _translate_bio([seq[i : i + 3] for i in range(0, 3 * n_codons, 3)], cds)
         for i, a in cds.except_map.items():
             if i < len(prot):
                 prot[i] = a
