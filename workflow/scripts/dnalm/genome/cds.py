@@ -108,6 +108,7 @@ from dnalm.genome.cds_record import (
 )
 from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fasta
 from dnalm.genome.gbff import extract_gbff
+from dnalm.genome.genecall import CALLERS, DEFAULT_CODE, call_genes
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
 
@@ -312,8 +313,6 @@ def _extract_predicted(
     asm: Assembler,
 ) -> None:
     """CDS called by pyrodigal on the genome sequence of `src` (any genome format)."""
-    from dnalm.genome.genecall import DEFAULT_CODE, call_genes
-
     genes = call_genes(iter_contigs(fmt, src, sample), mode, code, sample)
     for gene in genes:
         cds = CandidateCds(
@@ -361,8 +360,6 @@ def extract_cds(
     predicted. Unextractable or odd CDS are recorded as dropped rows with warnings, never
     raised; malformed or empty files raise InputFormatError naming the file, line and
     sample."""
-    from dnalm.genome.genecall import CALLERS
-
     policy = policy or DropPolicy()
     if fmt not in FORMATS:
         raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
