@@ -109,6 +109,7 @@ from dnalm.genome.cds_record import (
 from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fasta
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.genecall import CALLERS, DEFAULT_CODE, call_genes
+from dnalm.genome.gff import read_cds_models
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
 
@@ -139,7 +140,7 @@ def remove_stale_genome_copies(sample: str, tmpdir: str | os.PathLike) -> list[P
 @contextlib.contextmanager
 def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
     """Validated, uncompressed, upper-case copy of a genome FASTA, opened with pyfaidx."""
-    import pyfaidx
+    import pyfaidx  # lazy: pyfaidx loads only for fasta_gff samples
 
     work = Path(tempfile.mkdtemp(prefix=_genome_copy_prefix(sample), dir=tmpdir))
     try:
@@ -173,8 +174,6 @@ def _extract_fasta_gff(
     asm: Assembler,
     tmpdir: str | os.PathLike | None,
 ) -> None:
-    from dnalm.genome.gff import read_cds_models
-
     models = read_cds_models(ann_path)
     if not models:
         raise InputFormatError(

@@ -33,6 +33,7 @@ from dnalm.core.io import atomic_write, open_text, read_fasta, remove_stale_part
 from dnalm.core.letters import IUPAC
 from dnalm.core.log import progress_disabled
 from dnalm.genome.cds_record import BAD_CHAR
+from dnalm.genome.gbff import iter_records
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,8 @@ def iter_contigs(fmt: str, path: str | os.PathLike, sample: str) -> Iterator[tup
         raise no_genome_error(sample)
     n = 0
     if fmt == "gbff":
+        # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
         from Bio.Seq import UndefinedSequenceError
-
-        from dnalm.genome.gbff import iter_records
 
         for label, record in iter_records(path, sample):
             try:
@@ -162,8 +162,6 @@ def contig_names(fmt: str, path: str | os.PathLike, sample: str) -> list[str]:
     if fmt not in GENOME_FORMATS:
         raise no_genome_error(sample)
     if fmt == "gbff":
-        from dnalm.genome.gbff import iter_records
-
         return [label for label, _ in iter_records(Path(path), sample)]
     names = []
     with open_text(path) as fh:

@@ -56,6 +56,7 @@ def default_genetic_code(record) -> tuple[int, str]:
 
 def _fuzzy(location) -> tuple[bool, bool, bool]:
     """(imprecise, left_open, right_open) of a Biopython location."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.SeqFeature import (
         AfterPosition,
         BeforePosition,
@@ -105,6 +106,7 @@ _EXCEPT = re.compile(r"\(pos:\s*(complement\()?\s*(\d+)(?:\.\.(\d+))?\)?\s*,\s*a
 
 def _except_map(feature, location, codon_start: int) -> dict[int, str]:
     """Map /transl_except sites to codon indices of the extracted CDS."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.SeqUtils import seq1
 
     values = feature.qualifiers.get("transl_except", [])

@@ -46,8 +46,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.modeling.models import objective_of
+from dnalm.modeling.task_model import FinetuneModel
+from dnalm.tokenization.build import load_tokenizer
 
 KINDS = ("lm", "backbone", "auto", "finetuned")
 
@@ -132,8 +145,6 @@ def check_folder(
 
 
 def _check_model_type(folder: Path, config: dict[str, Any]) -> None:
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
     model_type = config.get("model_type")
     if isinstance(model_type, str) and model_type in CONFIG_MAPPING:
         return  # a built-in architecture; an auto_map beside it is ignored, never run
@@ -176,10 +187,6 @@ def seeded(seed: int):
 
 def _lm_class(config) -> tuple[Any, str]:
     """The LM class of a dnalm folder: masked for BERT-like models, causal otherwise."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
-
-    from dnalm.modeling.models import objective_of
-
     if objective_of(config) == "mlm":
         return AutoModelForMaskedLM, "mlm"
     return AutoModelForCausalLM, "gpt"
@@ -188,8 +195,6 @@ def _lm_class(config) -> tuple[Any, str]:
 def _auto_class(config) -> tuple[Any, str]:
     """The Auto class that matches the saved architecture, and the objective it implies
     ('gpt' = causal / next-token, 'mlm' = masked, 'encoder' = plain backbone)."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
-
     archs = list(getattr(config, "architectures", None) or [])
     arch = archs[0] if archs else ""
     if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
@@ -233,7 +238,6 @@ def load_model_folder(
     if local:
         path = Path(name)
         check_folder(path, weights=not random_init, remote_code=trust_remote_code)
-    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(
@@ -299,10 +303,7 @@ def load_folder_tokenizer(folder: str | os.PathLike):
     """The folder's tokenizer: dnalm's (``dnalm_tokenizer.json``), else AutoTokenizer."""
     folder = Path(folder)
     if (folder / "dnalm_tokenizer.json").is_file():
-        from dnalm.tokenization.build import load_tokenizer
-
         return load_tokenizer(folder)
-    from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -333,8 +334,6 @@ def check_model_tokenizer(
     match the one pretraining recorded in run.json (and `expected_hash`, when the run names
     a tokenizer), and the vocabulary must fit the embedding table. Returns the (dnalm)
     tokenizer."""
-    from dnalm.tokenization.build import load_tokenizer
-
     model_dir = Path(model_dir)
     tok = load_tokenizer(model_dir)
     have = tok.hash
@@ -362,11 +361,6 @@ def check_model_tokenizer(
 
 def _load_finetuned(folder: Path, device) -> LoadedFolder:
     """A fine-tuning run's ``model/`` folder: backbone + head, in eval mode."""
-    from safetensors.torch import load_file
-
-    from dnalm.core.config import FinetuneTrainConfig
-    from dnalm.modeling.task_model import FinetuneModel
-
     info_file = folder / "finetune.json"
     if not info_file.is_file():
         raise InputFormatError(f"{folder}: no finetune.json; not a fine-tuned model folder")

@@ -89,6 +89,7 @@ from transformers import (
 )
 
 from dnalm.core.errors import ConfigError
+from dnalm.modeling.attention import check_flex_forward, flex_block_mask
 
 OBJECTIVES = ("gpt", "mlm")
 
@@ -537,8 +538,6 @@ def packed_attention_mask(
     BlockMask with the same rule and no dense (T, T) tensor (dnalm.modeling.attention)."""
     seg = segment_ids(positions)  # (B, T)
     if attn_implementation == "flex_attention":
-        from dnalm.modeling.attention import flex_block_mask
-
         return flex_block_mask(seg, causal)
     allowed = seg[:, :, None] == seg[:, None, :]  # (B, T, T)
     if causal:
@@ -581,8 +580,6 @@ def forward_logits(
         if torch.is_autocast_enabled(tokens.device.type):
             dtype = torch.get_autocast_dtype(tokens.device.type)
         if impl == "flex_attention":
-            from dnalm.modeling.attention import check_flex_forward
-
             check_flex_forward(model, tokens.device, module)
         kwargs["position_ids"] = positions
         if model_type == "modernbert":

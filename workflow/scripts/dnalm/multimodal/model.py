@@ -26,8 +26,9 @@ import copy
 from typing import Any, ClassVar
 
 import torch
-from transformers import BertConfig, BertModel
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, BertConfig, BertModel
 from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
 from dnalm.multimodal.embedding import BASES, BiModalEmbedding, DnaTokenEmbedder, dim_check
@@ -153,9 +154,6 @@ class DNATextForMaskedLM(BertPreTrainedModel):
 
 def register() -> None:
     """Register the config and model with the transformers Auto classes (idempotent)."""
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
     if MODEL_TYPE in CONFIG_MAPPING:
         return
     AutoConfig.register(MODEL_TYPE, DNATextConfig)

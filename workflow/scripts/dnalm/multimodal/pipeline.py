@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from transformers import BertConfig, BertForMaskedLM
 
 from dnalm.multimodal import evaluate as ev
 from dnalm.multimodal.corpus import read_pairs
@@ -33,8 +35,6 @@ from dnalm.training.core import write_curves
 
 
 def _text_only(text: str) -> str:
-    import re
-
     return re.sub(r"<dna>.*?</dna>", " ", text)
 
 
@@ -74,8 +74,6 @@ def run(
     pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_dir: str | Path
 ) -> pd.DataFrame:
     """Run the stage (module docstring); returns the evaluation table."""
-    from transformers import BertConfig, BertForMaskedLM
-
     register()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

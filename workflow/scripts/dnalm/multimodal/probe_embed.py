@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForMaskedLM
 
 from dnalm.core.errors import ConfigError
 from dnalm.evaluation.embed import (
@@ -101,8 +102,6 @@ class DnaSentenceTokenizer:
 
 def load_dnatext_folder(folder: str | os.PathLike):
     """(network to call, tokenizer, model config) of one dnatext-stage model folder."""
-    from transformers import AutoModelForMaskedLM
-
     register()
     folder = Path(folder)
     if not (folder / "config.json").is_file():

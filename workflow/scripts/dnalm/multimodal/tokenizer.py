@@ -40,6 +40,7 @@ import numpy as np
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.tokenization.build import load_tokenizer
 
 FORMAT_VERSION = 1
 META_FILE = "dnatext_tokenizer.json"
@@ -52,6 +53,7 @@ _BAD_DNA = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2):
     """A WordPiece ``tokenizers.Tokenizer`` (BERT normaliser with lower case, BERT
     pre-tokenizer) trained on `texts`, with the shared specials and the two tags."""
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -70,6 +72,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
 def load_text_tokenizer_json(folder: str | os.PathLike):
     """The ``tokenizers.Tokenizer`` of a Hugging Face tokenizer folder (its tokenizer.json),
     with the two DNA tags added as special tokens. It must hold the BERT specials."""
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import AddedToken, Tokenizer
 
     path = Path(folder) / "tokenizer.json"
@@ -295,9 +298,8 @@ class DNATextTokenizer:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DNATextTokenizer:
         """Restore a folder written by :meth:`save`; checks the recorded offset."""
+        # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
         from tokenizers import Tokenizer
-
-        from dnalm.tokenization.build import load_tokenizer
 
         folder = Path(folder)
         meta_path = folder / META_FILE

@@ -11,6 +11,7 @@ from typing import Any
 
 from dnalm.core.alphabet import kmer_names
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import read_fasta
 from dnalm.tokenization.kinds import CLASSES, BpeTokenizer, CodonTokenizer, NucleotideTokenizer
 from dnalm.tokenization.tokenizers import (
     AMBIGUITY,
@@ -25,6 +26,7 @@ from dnalm.tokenization.tokenizers import (
 
 
 def _normalizer(keep_case: bool):
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Regex, normalizers
 
     if keep_case:
@@ -44,6 +46,7 @@ def _normalizer(keep_case: bool):
 
 def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = True):
     """Add normaliser, special tokens, post-processor and decoder to a Tokenizer."""
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import AddedToken, decoders, processors
 
     roles = cls.special_tokens()
@@ -63,6 +66,7 @@ def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = 
 
 
 def _wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Tokenizer, models
 
     order = CODON_ORDER if cls is CodonTokenizer else BERT_ORDER
@@ -75,6 +79,7 @@ def _wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
 
 
 def _build_fixed(spec: dict):
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Regex, pre_tokenizers
 
     kind = spec["type"]
@@ -105,6 +110,7 @@ def _build_fixed(spec: dict):
 
 
 def _train_bpe(spec: dict, train_sequences: Iterable[str]):
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Tokenizer, models, trainers
 
     cls = BpeTokenizer
@@ -175,8 +181,6 @@ def make_tokenizer(
     train_fastas: Iterable[str | os.PathLike] | None = None,
 ) -> DnaTokenizer:
     """Workflow entry point: build (training BPE on `train_fastas`) and save to `out_dir`."""
-    from dnalm.core.io import read_fasta
-
     seqs = None
     if normalise_spec(spec)["type"] == "bpe":
         if train_fastas is None:
@@ -194,6 +198,7 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
     still has the recorded hash and, for fixed vocabularies, the expected vocabulary."""
     if isinstance(path, DnaTokenizer):
         return path
+    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
     from tokenizers import Tokenizer
 
     folder = Path(path)
@@ -226,8 +231,6 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
 
 def register(subparsers) -> None:
     """`dnalm tokenizer`: build a tokenizer folder (BPE trains on the given FASTA files)."""
-    import json
-
     p = subparsers.add_parser("tokenizer", help="build and save a tokenizer folder")
     p.add_argument("out_dir", help="folder to write (tokenizer.json and friends)")
     p.add_argument(

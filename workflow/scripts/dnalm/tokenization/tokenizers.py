@@ -461,6 +461,7 @@ class DnaTokenizer:
     def hf(self):
         """A ``transformers.PreTrainedTokenizerFast`` with the special tokens declared."""
         if self._hf is None:
+            # lazy: transformers (~2 s) only for a transformers tokenizer (tokenization: no torch)
             from transformers import PreTrainedTokenizerFast
 
             roles = self.special_tokens()

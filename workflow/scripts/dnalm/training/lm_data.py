@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoTokenizer
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
@@ -300,8 +301,6 @@ def bits_per_nt(loss_sum_nats: float, n_nonspecial_targets: int, nt_per_tok: flo
 
 def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
     """Check that the tokenizer folder agrees with the corpus vocabulary size."""
-    from transformers import AutoTokenizer
-
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise InputFormatError(
             f"{tokenizer_dir}/tokenizer.json: missing; the corpus folder must hold a copy of "

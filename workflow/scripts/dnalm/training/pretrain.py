@@ -744,6 +744,7 @@ def pretrain(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m dnalm.training.pretrain` (what torchrun launches): dnalm.training.pretrain_cli."""
+    # lazy: pretrain_cli imports this module (an import cycle)
     from dnalm.training.pretrain_cli import main as cli_main
 
     return cli_main(argv)
