@@ -388,12 +388,15 @@ def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     }
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def clean_id(text: str) -> str:
-    return re.sub(r"\s+", "_", text.strip())
+    return _SPACES.sub("_", text.strip())
 
 
 def clean_desc(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("[", "(").replace("]", ")")).strip()
+    return _SPACES.sub(" ", text.replace("[", "(").replace("]", ")")).strip()
 
 
 class Assembler:
