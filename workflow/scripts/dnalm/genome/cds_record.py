@@ -194,7 +194,7 @@ class CdsResult:
 
     def table(self):
         """The QC rows as a pandas DataFrame with :data:`TSV_COLUMNS`."""
-        import pandas as pd  # lazy: pandas (~0.3 s) stays out of `dnalm cds` and the DAG build
+        import pandas as pd  # lazy: pandas (~0.5 s) stays out of `dnalm cds` and the DAG build
 
         df = pd.DataFrame(self.rows, columns=list(TSV_COLUMNS))
         for col in ("start", "end", "length", "n_ambiguous", "genetic_code"):

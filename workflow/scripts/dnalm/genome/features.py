@@ -155,7 +155,7 @@ def _gff_features(
 
 
 def _predicted_features(cds_table: Path) -> list[Feature]:
-    import pandas as pd  # lazy: pandas (~0.5 s) stays out of the DAG build
+    import pandas as pd  # lazy: pandas (~0.5 s) only for samples with called genes
 
     df = pd.read_csv(
         cds_table, sep="\t", dtype={"cds_id": str, "record": str}, keep_default_na=False

@@ -37,6 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
@@ -53,9 +62,6 @@ _BAD_DNA = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2):
     """A WordPiece ``tokenizers.Tokenizer`` (BERT normaliser with lower case, BERT
     pre-tokenizer) trained on `texts`, with the shared specials and the two tags."""
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -72,9 +78,6 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
 def load_text_tokenizer_json(folder: str | os.PathLike):
     """The ``tokenizers.Tokenizer`` of a Hugging Face tokenizer folder (its tokenizer.json),
     with the two DNA tags added as special tokens. It must hold the BERT specials."""
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import AddedToken, Tokenizer
-
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
         raise ConfigError(f"text tokenizer folder {folder} has no tokenizer.json")
@@ -298,9 +301,6 @@ class DNATextTokenizer:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DNATextTokenizer:
         """Restore a folder written by :meth:`save`; checks the recorded offset."""
-        # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-        from tokenizers import Tokenizer
-
         folder = Path(folder)
         meta_path = folder / META_FILE
         if not meta_path.is_file():

@@ -9,6 +9,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
+
 from dnalm.core.alphabet import kmer_names
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
@@ -26,9 +38,6 @@ from dnalm.tokenization.tokenizers import (
 
 
 def _normalizer(keep_case: bool):
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Regex, normalizers
-
     if keep_case:
         steps = [
             normalizers.Replace("U", "T"),
@@ -46,9 +55,6 @@ def _normalizer(keep_case: bool):
 
 def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = True):
     """Add normaliser, special tokens, post-processor and decoder to a Tokenizer."""
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import AddedToken, decoders, processors
-
     roles = cls.special_tokens()
     tok.normalizer = _normalizer(keep_case)
     order = CODON_ORDER if cls is CodonTokenizer else BERT_ORDER
@@ -66,9 +72,6 @@ def _finish(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = 
 
 
 def _wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Tokenizer, models
-
     order = CODON_ORDER if cls is CodonTokenizer else BERT_ORDER
     vocab = {t: i for i, t in enumerate([*order, *vocab_tokens])}
     assert len(vocab) == len(order) + len(vocab_tokens), "duplicate token"
@@ -79,9 +82,6 @@ def _wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
 
 
 def _build_fixed(spec: dict):
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Regex, pre_tokenizers
-
     kind = spec["type"]
     cls = CLASSES[kind]
     if kind == "nucleotide":
@@ -110,9 +110,6 @@ def _build_fixed(spec: dict):
 
 
 def _train_bpe(spec: dict, train_sequences: Iterable[str]):
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Tokenizer, models, trainers
-
     cls = BpeTokenizer
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     # validate and normalise the training text with the NumPy path of a throwaway instance
@@ -198,9 +195,6 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
     still has the recorded hash and, for fixed vocabularies, the expected vocabulary."""
     if isinstance(path, DnaTokenizer):
         return path
-    # lazy: the tokenizers library loads only for tokenizers that need it; dnalm's own are NumPy
-    from tokenizers import Tokenizer
-
     folder = Path(path)
     meta_path = folder / DNALM_FILE
     if not meta_path.is_file():

@@ -160,6 +160,8 @@ def wrap(
 
 
 def is_sharded(model: torch.nn.Module) -> bool:
+    if "torch.distributed.fsdp" not in sys.modules:
+        return False  # only wrap() shards, and it imports FSDP first
     # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.fsdp import FSDPModule
 
