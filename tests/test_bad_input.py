@@ -253,7 +253,9 @@ def test_reserved_sample_ids_are_refused(tmp_path, sid):
         load_sample_sheet(sheet)
     msg = str(err.value)
     assert msg.startswith(f"{sheet}:3: sample ID {sid!r} is reserved")
-    assert "qc_summary, qc, qc_figure, gather, assignment.tsv, summary.tsv; rename the sample" in msg
+    assert (
+        "qc_summary, qc, qc_figure, gather, assignment.tsv, summary.tsv; rename the sample" in msg
+    )
 
 
 # --------------------------------------------------------------------------- 8: BOM

@@ -575,3 +575,49 @@ def test_cli_subcommands(shared_data, tmp_path):
     args = parser.parse_args(["cds-qc", str(tsv), "--summary", str(tmp_path / "sum.tsv")])
     assert args.func(args) == 0
     assert (tmp_path / "sum.tsv").read_text().startswith("sample\tn_cds\tkept")
+
+
+@pytest.mark.parametrize("name", ["ct.gbk.gz", "one_of.gb", "dmel_2Lchunk.gb", "NC_001422.gbk"])
+def test_qc_table_is_written_as_pandas_wrote_it(shared_data, name):
+    """write_tsv (csv module) writes the bytes pandas' to_csv wrote for the same rows: empty
+    cells for missing values, True/False, integers, the shortest float repr, quoting."""
+    import io
+
+    result = extract_cds("s", "gbff", shared_data / "genbank" / name)
+    result.rows.append(
+        {**result.rows[0], "product": 'a "quoted"\tproduct', "note": "line\nbreak", "gc": 1.0}
+    )
+    want, got = io.StringIO(), io.StringIO()
+    result.table().to_csv(want, sep="\t", index=False, na_rep="", lineterminator="\n")
+    result.write_tsv(got)
+    assert got.getvalue() == want.getvalue()
+
+
+def test_bulk_codon_translation_matches_biopython():
+    """The codon tables of the QC translate every ACGT codon as Biopython does (where the
+    code has no codon that is both a stop and an amino acid), mark exactly the stop codons,
+    and the codon indices flag every codon that is not all ACGT."""
+    import itertools
+    import random
+
+    from Bio.Seq import Seq
+
+    from dnalm.genome.cds_record import _code_tables, _codon_indices
+
+    codons = ["".join(c) for c in itertools.product("ACGT", repeat=3)]
+    joined = "".join(codons)
+    for code in CodonTable.unambiguous_dna_by_id:
+        _, stops, letters, translates = _code_tables(code)
+        aa = _codon_indices(joined).translate(letters).decode()
+        assert {c for c, a in zip(codons, aa, strict=True) if a == "*"} == stops
+        if translates:
+            assert aa == str(Seq(joined).translate(table=code)), code
+    rng = random.Random(0)
+    for _ in range(500):
+        seq = "".join(rng.choice("ACGTNR") for _ in range(rng.randrange(40)))
+        whole = [seq[i : i + 3] for i in range(0, len(seq) - len(seq) % 3, 3)]
+        index = _codon_indices(seq)
+        assert len(index) == len(whole)
+        for value, codon in zip(index, whole, strict=True):
+            assert (value < 64) == (set(codon) <= set("ACGT"))
+            assert value >= 64 or codons[value] == codon

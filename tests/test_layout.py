@@ -15,11 +15,16 @@
 - the registries of kinds are complete: every architecture of ``dnalm.kinds.archs`` has its
   builder file ``dnalm/modeling/archs/<name>.py`` and every builder file its descriptor; every
   loss of ``dnalm.kinds.losses`` has its branch in ``dnalm/training/objectives.py``.
+- importing the library does nothing else: no import hooks, no registration with
+  transformers, no module-level statements but imports, definitions and assignments; the
+  data stages never import torch or transformers;
+- an import inside a function says why it is there (``# lazy: <reason>``).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -212,12 +217,14 @@ def test_one_implementation(name):
 
 def test_no_private_translation_tables_outside_the_alphabet():
     """Base tables (str.maketrans complements, 256-entry byte lookups of ACGT) live in
-    dnalm.core.alphabet; tokenizers keep their own id tables, which map to token ids."""
+    dnalm.core.alphabet (its NumPy-free text part in dnalm.core.letters); tokenizers keep their
+    own id tables, which map to token ids."""
     pattern = re.compile(r'maketrans\(\s*"ACGT|frombuffer\(b"ACGT')
     hits = [
         str(p.relative_to(LIB))
         for p in LIB.rglob("*.py")
-        if p.name != "alphabet.py" and pattern.search(p.read_text(encoding="utf-8"))
+        if str(p.relative_to(LIB)) not in {"core/alphabet.py", "core/letters.py"}
+        and pattern.search(p.read_text(encoding="utf-8"))
     ]
     assert not hits, hits
 
@@ -457,3 +464,169 @@ def test_the_plan_is_torch_free():
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def library_modules() -> list[str]:
+    """Every module of the library, dotted (dnalm.core.io, ...)."""
+    return sorted(
+        ".".join(("dnalm", *p.relative_to(LIB).with_suffix("").parts)).removesuffix(".__init__")
+        for p in LIB.rglob("*.py")
+    )
+
+
+def run_python(code: str) -> dict:
+    """Run `code` in a fresh interpreter with the library on the path; its last stdout line
+    is JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(SCRIPTS)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_library_changes_nothing_outside_it():
+    """No import hook (sys.meta_path), and no model type registered with transformers, after
+    importing dnalm and then every one of its modules; model types are registered where
+    folders are loaded (dnalm.modeling.loader.register_model_types)."""
+    code = f"""
+import importlib, json, sys
+before = list(sys.meta_path)
+import dnalm
+after_package = list(sys.meta_path)
+for name in {library_modules()!r}:
+    importlib.import_module(name)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from dnalm.modeling.loader import OWN_MODEL_TYPES
+print(json.dumps({{
+    "package_hooks": [repr(f) for f in after_package if f not in before],
+    "dnalm_hooks": [repr(f) for f in sys.meta_path
+                    if f not in before and type(f).__module__.startswith("dnalm")],
+    "registered": [t for t in OWN_MODEL_TYPES if t in CONFIG_MAPPING],
+}}))
+"""
+    got = run_python(code)
+    assert got["package_hooks"] == [], "import dnalm changed sys.meta_path"
+    assert got["dnalm_hooks"] == [], "a dnalm module installs an import hook"
+    assert got["registered"] == [], "importing dnalm registered model types with transformers"
+
+
+def test_register_model_types_makes_folders_loadable():
+    code = """
+import json
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from dnalm.modeling.loader import OWN_MODEL_TYPES, register_model_types
+register_model_types()
+register_model_types()  # idempotent
+print(json.dumps([t for t in OWN_MODEL_TYPES if t not in CONFIG_MAPPING]))
+"""
+    assert run_python(code) == []
+
+
+#: packages that never import torch or transformers (they run at DAG build, in the data
+#: rules and in `dnalm cds`), and the modules of them that are exempt
+TORCH_FREE_PACKAGES = ("core", "kinds", "genome", "tasks", "report", "tokenization")
+TORCH_MODULES = {"dnalm.core.device"}  # chooses the torch device: torch by definition
+
+
+def test_torch_free_packages_import_no_torch():
+    names = [
+        n
+        for n in library_modules()
+        if n.split(".")[1:2] and n.split(".")[1] in TORCH_FREE_PACKAGES and n not in TORCH_MODULES
+    ]
+    code = f"""
+import importlib, json, sys
+for name in {names!r}:
+    importlib.import_module(name)
+print(json.dumps([m for m in ("torch", "transformers") if m in sys.modules]))
+"""
+    assert run_python(code) == []
+
+
+#: module-level statements other than imports, definitions, assignments and docstrings,
+#: each with the reason it is harmless (it fills a private lookup table of its own module)
+TOP_LEVEL_EXCEPTIONS = {
+    "core/walks.py": "a for loop fills the module's base -> corner lookup table",
+    "genome/windows.py": "a for loop fills the module's base -> code lookup table",
+}
+
+
+def _harmless(node: ast.stmt) -> bool:
+    if isinstance(
+        node,
+        ast.Import
+        | ast.ImportFrom
+        | ast.FunctionDef
+        | ast.AsyncFunctionDef
+        | ast.ClassDef
+        | ast.Assign
+        | ast.AnnAssign
+        | ast.AugAssign,
+    ):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return isinstance(node.value.value, str)  # a docstring
+    if (  # `ARCHS.register(...)`: a kinds module fills its own registry (dnalm.kinds)
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and node.value.func.attr == "register"
+        and isinstance(node.value.func.value, ast.Name)
+    ):
+        return True
+    # `if TYPE_CHECKING:` imports, and the `if __name__ == "__main__":` of a command
+    return isinstance(node, ast.If) and ast.unparse(node.test) in (
+        "TYPE_CHECKING",
+        "__name__ == '__main__'",
+    )
+
+
+def test_modules_only_define_things_at_import():
+    found = {}
+    for p in sorted(LIB.rglob("*.py")):
+        rel = str(p.relative_to(LIB))
+        body = ast.parse(p.read_text(encoding="utf-8")).body
+        odd = [f"{rel}:{n.lineno}" for n in body if not _harmless(n)]
+        if odd:
+            found[rel] = odd
+    assert set(found) <= set(TOP_LEVEL_EXCEPTIONS), {
+        k: v for k, v in found.items() if k not in TOP_LEVEL_EXCEPTIONS
+    }
+
+
+LAZY = re.compile(r"#.*\blazy: \S")
+
+
+def function_level_imports() -> list[tuple[str, int, str]]:
+    """(module path, line, source line) of every import inside a function of the library."""
+    out = set()
+    for p in sorted(LIB.rglob("*.py")):
+        lines = p.read_text(encoding="utf-8").splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    # the reason may also stand on the comment line just above the import
+                    above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                    text = " ".join(lines[node.lineno - 1 : node.end_lineno])
+                    text += f"  {above}" if above.startswith("#") else ""
+                    out.add((str(p.relative_to(LIB)), node.lineno, text))
+    return sorted(out)
+
+
+def test_every_function_level_import_says_why_it_is_lazy():
+    """An import belongs at the top of its module unless it keeps a heavy dependency out of
+    the DAG build or the command line's start (or breaks a cycle); such an import carries
+    ``# lazy: <reason>``."""
+    imports = function_level_imports()
+    assert imports, "the scan found no function-level import at all"
+    bare = [
+        f"{path}:{line}: {text.strip()}" for path, line, text in imports if not LAZY.search(text)
+    ]
+    assert not bare, bare

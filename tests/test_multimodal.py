@@ -142,8 +142,10 @@ def test_saved_model_reloads_in_a_fresh_process(tok, tmp_path):
     model.save_pretrained(tmp_path / "m")
     np.savez(tmp_path / "batch.npz", **{k: v.numpy() for k, v in batch.items()})
     code = (
-        "import sys, numpy as np, torch, dnalm\n"
+        "import sys, numpy as np, torch\n"
         "from transformers import AutoModelForMaskedLM\n"
+        "from dnalm.modeling.loader import register_model_types\n"
+        "register_model_types()\n"
         # the same thread count as here: the sums of a matmul split the same way
         "torch.set_num_threads(int(sys.argv[4]))\n"
         "m = AutoModelForMaskedLM.from_pretrained(sys.argv[1]).eval()\n"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from transformers import AutoModelForMaskedLM
 
-import dnalm  # noqa: F401  (registers the DNA+text model with the Auto classes)
+from dnalm.modeling.loader import register_model_types
 from dnalm.tokenization.build import load_tokenizer
 from tests.support.workflow_runner import fail_message, make_workdir, slim_config, snakemake
 
@@ -92,8 +92,9 @@ def test_dnatext_stage_on_three_genbank_samples(tmp_path, shared_data):
     for name in ("dna_basewise", "dna_table"):
         assert 0 < value[name, "test_bits_per_nt"] < 10
         assert value[name, "parameters"] > 1000
-    # each model folder reloads through the Auto classes (dnalm registers the DNA+text
-    # model on import); the DNA-only ones also carry the DNA tokenizer
+    # each model folder reloads through the Auto classes (once dnalm's model types are
+    # registered); the DNA-only ones also carry the DNA tokenizer
+    register_model_types()
     for sub in ("dnatext", "dna_basewise", "dna_table"):
         folder = wd / "results/dnatext/models" / sub
         model = AutoModelForMaskedLM.from_pretrained(folder)

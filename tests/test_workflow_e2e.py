@@ -14,6 +14,7 @@ import pytest
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from dnalm.core.io import read_fasta
+from dnalm.modeling.loader import register_model_types
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.training.lm_data import load_split
 from tests.support.workflow_runner import fail_message, make_workdir, snakemake
@@ -658,7 +659,8 @@ def test_dnatext_corpus_models_and_evaluation(run):
     for name in ("dna_basewise", "dna_table"):
         assert 1.0 < value[name, "test_bits_per_nt"] < 3.0, name
         assert 0 <= value[name, "species_probe_acc"] <= 1, name
-    # the folders reload through the Auto classes (import dnalm registers DNA+text)
+    # the folders reload through the Auto classes (once dnalm's model types are registered)
+    register_model_types()
     models = run / "results/dnatext/models"
     bpe = load_tokenizer(run / "results/tokenizers/bpe")
     for sub in ("dnatext", "dna_basewise", "dna_table"):

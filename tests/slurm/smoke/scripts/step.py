@@ -11,7 +11,7 @@ import shutil
 import socket
 import sys
 
-smk = snakemake  # noqa: F821  (injected by Snakemake)
+smk = snakemake
 
 if smk.rule == "prepare" and smk.params.fail_first_attempt and smk.resources.try_number == 1:
     sys.exit("deliberate failure on the first attempt (config fail_first_attempt)")

@@ -19,51 +19,36 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.letters import AMBIGUITY, BASES, IUPAC, kmer_names, reverse_complement
 
 if TYPE_CHECKING:  # torch and scipy are imported where needed: the data stage has neither
     import torch
-BASES = "ACGT"
-#: every accepted nucleotide letter (upper case; lower case is accepted too)
-IUPAC = "ACGTURYSWKMBDHVN"
-#: IUPAC ambiguity codes, read as N by every stage
-AMBIGUITY = "RYSWKMBDHV"
+    from scipy import sparse
 #: Code of N (and of padding) in the integer encoding; ACGT are 0..3.
 N_CODE = 4
 #: code -> base letter (A, C, G, T, N)
 CODE_TO_BASE = np.frombuffer(b"ACGTN", dtype=np.uint8)
 
-_RC_TABLE = str.maketrans("ACGTURYSWKMBDHVNacgturyswkmbdhvn", "TGCAAYRSWMKVHDBNtgcaayrswmkvhdbn")
+
+def _byte_codes() -> np.ndarray:
+    """byte -> code for A/C/G/T (either case) and N/n; -1 for anything else."""
+    lut = np.full(256, -1, dtype=np.int8)
+    for i, b in enumerate(BASES):
+        lut[ord(b)] = lut[ord(b.lower())] = i
+    lut[ord("N")] = lut[ord("n")] = N_CODE
+    return lut
+
 
 #: byte -> code for A/C/G/T (either case) and N/n; -1 for anything else
-_LUT = np.full(256, -1, dtype=np.int8)
-for _i, _b in enumerate(BASES):
-    _LUT[ord(_b)] = _i
-    _LUT[ord(_b.lower())] = _i
-_LUT[ord("N")] = _LUT[ord("n")] = N_CODE
+_LUT = _byte_codes()
 #: byte -> code for A/C/G/T (either case); -1 for anything else (N included)
 _ACGT_CODE = np.where(_LUT == N_CODE, -1, _LUT).astype(np.int64)
 #: complement of each code (A<->T, C<->G, N->N)
 _COMPLEMENT = (3, 2, 1, 0, N_CODE)
 #: code -> one-hot row (N and padding: zeros)
 _ONE_HOT = np.eye(N_CODE + 1, N_CODE, dtype=np.float32)
-
-
-def reverse_complement(seq: str) -> str:
-    """Reverse complement of a DNA/RNA string over the IUPAC alphabet (case kept; U -> A).
-    Characters outside IUPAC are left as they are (callers that validate reject them)."""
-    return seq.translate(_RC_TABLE)[::-1]
-
-
-def kmer_names(k: int) -> list[str]:
-    """All 4^k k-mers in lexicographic A<C<G<T order (index = base-4 value); the column order
-    of :func:`kmer_frequencies` and :func:`kmer_frequencies_sparse`."""
-    names = [""]
-    for _ in range(k):
-        names = [n + b for n in names for b in BASES]
-    return names
 
 
 def encode_sequences(
@@ -116,6 +101,8 @@ def kmer_frequencies_sparse(seqs: Sequence[str], k: int) -> sparse.csr_matrix:
     order. Each row is the count of every k-mer at every offset, divided by the number of
     k-mers counted, so it sums to 1 (k-mers containing N are skipped; a sequence with no
     countable k-mer is a zero row). Lower case counts as upper case."""
+    from scipy import sparse  # lazy: scipy.sparse (~0.3 s) stays out of `dnalm cds` and the DAG
+
     if not 1 <= k <= 8:
         raise ConfigError(f"k must be between 1 and 8 (3-6 are sensible), got {k}")
     codes, _ = encode_sequences(seqs)
@@ -171,3 +158,20 @@ def kmer_frequencies(sequences: Sequence[str], k: int = 4, chunk: int = 4096) ->
         np.divide(counts, total, out=counts, where=total > 0)
         out[start : start + len(block)] = counts
     return out
+
+
+__all__ = [
+    "AMBIGUITY",
+    "BASES",
+    "CODE_TO_BASE",
+    "IUPAC",
+    "N_CODE",
+    "encode_sequences",
+    "kmer_frequencies",
+    "kmer_frequencies_sparse",
+    "kmer_names",
+    "one_hot",
+    "one_hot_encode",
+    "reverse_complement",
+    "reverse_complement_codes",
+]

@@ -21,6 +21,7 @@ def quiet_library_progress_bars() -> None:
     already switch off when stderr is not a terminal (dnalm.core.log.progress_disabled)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # for imports still to come
     if "transformers" in sys.modules:  # imported already: its switch was read at import
+        # lazy: only when transformers is already imported (its switch)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

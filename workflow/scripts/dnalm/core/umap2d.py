@@ -27,7 +27,7 @@ def umap_2d(
     """2-D UMAP coordinates (N, 2) of the rows of `x` (N, D), reproducible for a given seed.
     With fewer than `n_neighbors` + 1 rows the neighbourhood shrinks to N - 1 (logged);
     fewer than 3 rows is an InputFormatError (`what` names them in the message)."""
-    import umap
+    import umap  # lazy: umap-learn (~3 s, numba) loads only when a 2-D map is drawn
 
     x = np.asarray(x, dtype=np.float32)
     n = x.shape[0]

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
+from transformers import AutoTokenizer
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON
@@ -71,6 +72,8 @@ from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import objective_of
+from dnalm.tasks.common import load_task
+from dnalm.tokenization.build import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +111,6 @@ def load_text_tokenizer(
     (the sequence itself, except for dnalm's overlapping k-mer tokenizer whose tokenizer.json
     expects space-separated k-mers; read from ``dnalm_tokenizer.json`` when present) and
     `info` describes the tokenizer for the sidecar."""
-    from transformers import AutoTokenizer
-
     src = str(tokenizer if tokenizer is not None else model)
     try:
         hf = AutoTokenizer.from_pretrained(src, trust_remote_code=trust_remote_code)
@@ -129,8 +130,6 @@ def load_text_tokenizer(
         except json.JSONDecodeError as err:
             raise InputFormatError(f"{dnalm_file}: not valid JSON ({err})") from err
         with contextlib.suppress(ImportError, AttributeError):
-            from dnalm.tokenization.build import load_tokenizer
-
             to_text = load_tokenizer(src).hf_text
     if hf.pad_token_id is None:
         # GPT-style tokenizers without a pad token: any id works because pads are masked
@@ -202,8 +201,6 @@ def read_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         df, where = table, "table"
     else:
-        from dnalm.tasks.common import load_task
-
         df, where = load_task(table), str(table)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:

@@ -115,7 +115,10 @@ def fit_probe(
     `x_*` are (N, D) feature matrices and `y_*` class labels. Raises InputFormatError when
     fewer than two classes are present, a class has fewer than two training rows (no CV
     possible) or the test split has a class the probe never saw."""
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.exceptions import ConvergenceWarning
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -123,6 +126,8 @@ def fit_probe(
         f1_score,
         recall_score,
     )
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     x_train = np.asarray(x_train, dtype=np.float64)

@@ -64,12 +64,25 @@ def make_search_space(
     """(pipeline, grid parameter name, candidate values) of one probe kind. `cs` overrides the
     C grid of logreg and svm; `min_class_count` (the smallest class's training rows) sizes the
     SVM's inner calibration split."""
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.calibration import CalibratedClassifierCV
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.linear_model import LogisticRegression
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.neural_network import MLPClassifier
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.pipeline import make_pipeline
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.preprocessing import StandardScaler
+
+    # lazy: scikit-learn (~1 s) stays out of the DAG build (check_kinds)
     from sklearn.svm import LinearSVC
 
     if kind == "logreg":

@@ -91,7 +91,7 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float], form: str = "
     when the nonlinear fit does not converge."""
     if form not in FIT_PARAMS:
         raise ConfigError(f"fit form {form!r}: choose one of {', '.join(FIT_PARAMS)}")
-    from scipy.optimize import curve_fit
+    from scipy.optimize import curve_fit  # lazy: SciPy's optimizer loads only for the power-law fit
 
     c = np.asarray(compute, dtype=float)
     y = np.asarray(loss, dtype=float)

@@ -231,6 +231,7 @@ class CodingSnv:
 @cache
 def codon_table(code: int) -> dict[str, str]:
     """codon -> amino acid (``*`` for a stop) of an NCBI genetic code."""
+    # lazy: Biopython (~0.2 s) loads only when variants are simulated
     from Bio.Data import CodonTable
 
     table = CodonTable.unambiguous_dna_by_id[int(code)]

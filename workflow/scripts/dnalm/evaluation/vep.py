@@ -44,6 +44,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from dnalm.core.alphabet import reverse_complement
@@ -52,10 +53,14 @@ from dnalm.core.io import atomic_write
 from dnalm.core.metrics import auroc
 from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
 from dnalm.evaluation.variants import (
+    CodonUsage,
+    NucleotideMarkov,
     Variant,
     check_variants,
     load_contigs,
     read_vcf,
+    simulate_coding_snvs,
+    write_simulation,
     write_vcf_copy,
 )
 from dnalm.kinds.tokenizers import token_width
@@ -274,15 +279,6 @@ def simulate_cds_variants(
     table, column ``genetic_code`` by ``cds_id``), with the two baseline scores fitted on
     `train_fasta` (table columns ``codon_usage`` and ``markov``). Returns the number of
     SNVs."""
-    import pandas as pd
-
-    from dnalm.evaluation.variants import (
-        CodonUsage,
-        NucleotideMarkov,
-        simulate_coding_snvs,
-        write_simulation,
-    )
-
     table = pd.read_csv(cds_table, sep="\t", dtype=str)
     missing = {"cds_id", "genetic_code"} - set(table.columns)
     if missing:
@@ -317,8 +313,6 @@ def auroc_table(simulated: str | Path, scored: dict[str, str | Path]):
     nonsense vs synonymous and missense vs synonymous: how well a higher score marks the
     synonymous (harmless) SNV, i.e. the AUROC of -score for the damaging class. Columns
     scorer, kind (model | baseline), comparison, auroc, n_damaging, n_synonymous."""
-    import pandas as pd
-
     sim = pd.read_csv(simulated, sep="\t")
     scores = {b: ("baseline", sim.set_index("id")[b]) for b in BASELINES}
     for name, path in scored.items():

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from dnalm.core.alphabet import kmer_frequencies_sparse, one_hot
@@ -176,8 +177,6 @@ def train_onehot_cnn(
         out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None
     )
 
-    from safetensors.torch import save_file
-
     with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
     save_curves(out_dir / CURVES_CSV, result.curves)
@@ -265,9 +264,16 @@ def run_kmer_baseline(
     validation rows. Sequence regression: the same with ridge regression and validation
     Pearson r. The chosen model is the one fitted on train only (validation only selects),
     as for the CNN. Per-base regression is refused: a bag of k-mers has no positions."""
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.linear_model import LogisticRegression, Ridge
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.model_selection import KFold, StratifiedKFold
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.pipeline import make_pipeline
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.preprocessing import StandardScaler
 
     t_start = time.perf_counter()

@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE, reverse_complement
@@ -108,6 +109,7 @@ from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import model_context, objective_of
 from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transformer_blocks
+from dnalm.tasks.common import load_task
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
 
@@ -190,6 +192,7 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
             block.requires_grad_(False)
     elif cfg.regime == "lora":
         try:
+            # lazy: peft (~1 s) loads only for the LoRA regime
             from peft import LoraConfig, inject_adapter_in_model
         except ImportError as err:  # pragma: no cover - peft is a pinned dependency
             raise ConfigError("regime lora needs the `peft` package") from err
@@ -352,8 +355,6 @@ def finetune(
     """Fine-tune the model in `model_dir` on `task` (a task folder / data.tsv or a table as
     from :func:`dnalm.tasks.load_task`) and write the run's outputs (module docstring) to
     `out_dir`. Returns the metrics.json record."""
-    from dnalm.tasks.common import load_task
-
     t_start = time.perf_counter()
     cfg = (
         config if isinstance(config, FinetuneTrainConfig) else FinetuneTrainConfig.from_dict(config)
@@ -577,8 +578,6 @@ def save_finetuned(
 ) -> None:
     """Write the fine-tuned language model folder (config, weights, tokenizer files), the
     head's weights and finetune.json; the folder appears complete or not at all."""
-    from safetensors.torch import save_file
-
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.lm.save_pretrained(tmp, safe_serialization=True)

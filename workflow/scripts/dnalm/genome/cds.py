@@ -85,13 +85,13 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import (
     atomic_write,
     remove_stale_parts,
     write_fasta,
 )
+from dnalm.core.letters import reverse_complement
 from dnalm.genome.cds_record import (
     DEFAULT_DROP,
     DEFAULT_HINT,
@@ -109,6 +109,8 @@ from dnalm.genome.cds_record import (
 )
 from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fasta
 from dnalm.genome.gbff import extract_gbff
+from dnalm.genome.genecall import CALLERS, DEFAULT_CODE, call_genes
+from dnalm.genome.gff import read_cds_models
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
 from dnalm.kinds.formats import FORMATS, SAMPLE_FORMATS
@@ -138,7 +140,7 @@ def remove_stale_genome_copies(sample: str, tmpdir: str | os.PathLike) -> list[P
 @contextlib.contextmanager
 def _indexed_genome(path: Path, sample: str, tmpdir: str | os.PathLike | None):
     """Validated, uncompressed, upper-case copy of a genome FASTA, opened with pyfaidx."""
-    import pyfaidx
+    import pyfaidx  # lazy: pyfaidx loads only for fasta_gff samples
 
     work = Path(tempfile.mkdtemp(prefix=_genome_copy_prefix(sample), dir=tmpdir))
     try:
@@ -172,8 +174,6 @@ def _extract_fasta_gff(
     asm: Assembler,
     tmpdir: str | os.PathLike | None,
 ) -> None:
-    from dnalm.genome.gff import read_cds_models
-
     models = read_cds_models(ann_path)
     if not models:
         raise InputFormatError(
@@ -312,8 +312,6 @@ def _extract_predicted(
     asm: Assembler,
 ) -> None:
     """CDS called by pyrodigal on the genome sequence of `src` (any genome format)."""
-    from dnalm.genome.genecall import DEFAULT_CODE, call_genes
-
     genes = call_genes(iter_contigs(fmt, src, sample), mode, code, sample)
     for gene in genes:
         cds = CandidateCds(
@@ -378,8 +376,6 @@ def extract_cds(
     predicted. Unextractable or odd CDS are recorded as dropped rows with warnings, never
     raised; malformed or empty files raise InputFormatError naming the file, line and
     sample."""
-    from dnalm.genome.genecall import CALLERS
-
     policy = policy or DropPolicy()
     if fmt not in SAMPLE_FORMATS:
         raise SampleSheetError(f"sample {sample}: format {fmt!r} is not one of {list(FORMATS)}")
@@ -453,7 +449,7 @@ def write_cds_outputs(
             fh, ((f"{r.cds_id} {r.description}".strip(), r.sequence) for r in result.records)
         )
     with atomic_write(tsv_path) as fh:
-        result.table().to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")
+        result.write_tsv(fh)
 
 
 def run_cds(

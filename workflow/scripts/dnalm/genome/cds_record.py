@@ -5,6 +5,8 @@ FASTA+GFF and CDS-FASTA readers of :mod:`dnalm.genome.cds`."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import gzip
 import logging
 import re
@@ -15,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError, SampleSheetError
 from dnalm.core.io import (
     HEAD_BYTES,
     content_problem,
     open_text,
 )
+from dnalm.core.letters import BASES, IUPAC
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +194,29 @@ class CdsResult:
 
     def table(self):
         """The QC rows as a pandas DataFrame with :data:`TSV_COLUMNS`."""
-        import pandas as pd
+        import pandas as pd  # lazy: pandas (~0.5 s) stays out of `dnalm cds` and the DAG build
 
         df = pd.DataFrame(self.rows, columns=list(TSV_COLUMNS))
         for col in ("start", "end", "length", "n_ambiguous", "genetic_code"):
             df[col] = df[col].astype("Int64")  # integers with empty cells for dropped CDS
         return df
+
+    def write_tsv(self, fh) -> None:
+        """Write the QC table to the text handle `fh` as TSV: the bytes
+        ``table().to_csv(fh, sep="\t", index=False, na_rep="", lineterminator="\n")`` writes
+        (empty cells for missing values, True/False, integers without a decimal point, the
+        shortest repr of a float), without importing pandas."""
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(TSV_COLUMNS)
+        for row in self.rows:
+            writer.writerow([_tsv_cell(row.get(col)) for col in TSV_COLUMNS])
+
+
+def _tsv_cell(value: Any) -> Any:
+    """One cell as pandas writes it (na_rep ""); the csv writer quotes as pandas does."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return value
 
 
 @dataclass
@@ -228,44 +247,112 @@ class CandidateCds:
 
 
 def codon_table(code: int):
-    from Bio.Data import CodonTable
+    from Bio.Data import CodonTable  # lazy: Biopython (~0.2 s) stays out of the DAG build
 
     return CodonTable.unambiguous_dna_by_id[code]
 
 
 def known_genetic_codes() -> list[int]:
-    from Bio.Data import CodonTable
+    from Bio.Data import CodonTable  # lazy: Biopython (~0.2 s) stays out of the DAG build
 
     return sorted(CodonTable.unambiguous_dna_by_id)
 
 
+@functools.cache
+def _code_tables(code: int) -> tuple[frozenset[str], frozenset[str], bytes, bool]:
+    """(start codons, stop codons, codon index -> amino acid letter with '*' for every stop
+    codon, whether that table is Biopython's translation) of a genetic code. The index of an
+    ACGT codon is its base-4 value (:func:`_codon_indices`). Some codes read a stop codon as
+    an amino acid too (e.g. 27, TGA); Biopython translates those as the amino acid, so the
+    table is not its translation there."""
+    table = codon_table(code)
+    amino = dict(table.forward_table)
+    same = not set(table.stop_codons) & set(amino)
+    amino.update(dict.fromkeys(table.stop_codons, "*"))
+    letters = "".join(amino[a + b + c] for a in BASES for b in BASES for c in BASES).encode()
+    letters += bytes(256 - 64)  # 0 for the indices of codons that are not all ACGT
+    return frozenset(table.start_codons), frozenset(table.stop_codons), letters, same
+
+
+def _base_values(weight: int) -> bytes:
+    """A bytes.translate table: A, C, G, T -> 0..3 times `weight`; anything else -> 64."""
+    values = bytearray([64]) * 256
+    for i, b in enumerate(BASES):
+        values[ord(b)] = i * weight
+    return bytes(values)
+
+
+_FIRST, _SECOND, _THIRD = _base_values(16), _base_values(4), _base_values(1)
+
+
+def _codon_indices(seq: str) -> bytes:
+    """One byte per whole codon of an ASCII sequence: its base-4 value 0..63 when all its
+    bases are A/C/G/T, else a value >= 64. The three bases of each codon are turned into
+    their weighted values (bytes.translate) and summed as big integers, one byte per codon:
+    the sum of a codon's three bytes is below 256, so no byte carries into the next."""
+    raw = seq.encode("ascii", "replace")
+    n = len(raw) // 3
+    if not n:
+        return b""
+    end = 3 * n
+    total = (
+        int.from_bytes(raw[0:end:3].translate(_FIRST), "big")
+        + int.from_bytes(raw[1:end:3].translate(_SECOND), "big")
+        + int.from_bytes(raw[2:end:3].translate(_THIRD), "big")
+    )
+    return total.to_bytes(n, "big")
+
+
+def _translate_bio(codons: list[str], cds: CandidateCds) -> list[str]:
+    """Biopython's translation of codons that are not all ACGT ([] when it refuses)."""
+    from Bio.Data.CodonTable import TranslationError  # lazy: Biopython, as codon_table
+    from Bio.Seq import Seq  # lazy: Biopython, as codon_table
+
+    try:
+        return list(str(Seq("".join(codons)).translate(table=cds.genetic_code)))
+    except TranslationError:
+        return []
+
+
 def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     """Compute the QC columns of a CDS with a sequence and append the issues found."""
-    from Bio.Data.CodonTable import TranslationError
-    from Bio.Seq import Seq
-
     seq = cds.seq or ""
-    table = codon_table(cds.genetic_code)
-    starts, stops = set(table.start_codons), set(table.stop_codons)
+    starts, stops, letters, translates = _code_tables(cds.genetic_code)
     n = len(seq)
     div3 = n % 3 == 0
-    codons = [seq[i : i + 3] for i in range(0, n - n % 3, 3)]
-    start_ok = bool(codons) and codons[0] in starts
-    stop_ok = div3 and bool(codons) and codons[-1] in stops
-    body = codons[:-1] if div3 else codons
-    internal = any(c in stops and i not in cds.except_map for i, c in enumerate(body))
+    n_codons = n // 3
+    first, last = seq[:3], seq[3 * n_codons - 3 : 3 * n_codons]
+    start_ok = bool(n_codons) and first in starts
+    stop_ok = div3 and bool(n_codons) and last in stops
+    n_body = n_codons - 1 if div3 else n_codons
+    # all codons ACGT (no 0 byte): one table lookup each, '*' marks the stop codons
+    found = _codon_indices(seq).translate(letters)
+    aa = None if b"\0" in found else found.decode("ascii")
+    if aa is not None:
+        internal = False
+        i = aa.find("*", 0, n_body)
+        while i >= 0:
+            if i not in cds.except_map:
+                internal = True
+                break
+            i = aa.find("*", i + 1, n_body)
+    else:
+        codons = [seq[i : i + 3] for i in range(0, 3 * n_codons, 3)]
+        internal = any(
+            c in stops and i not in cds.except_map for i, c in enumerate(codons[:n_body])
+        )
     acgt = sum(seq.count(b) for b in "ACGT")
     gc = (seq.count("G") + seq.count("C")) / acgt if acgt else float("nan")
     n_amb = n - acgt
     match: bool | None = None
-    if cds.translation is not None and codons:
-        try:
-            prot = list(str(Seq("".join(codons)).translate(table=cds.genetic_code)))
-        except TranslationError:
-            prot = []
-        for i, aa in cds.except_map.items():
+    if cds.translation is not None and n_codons:
+        if aa is not None and translates:
+            prot = list(aa)
+        else:
+            prot = _translate_bio([seq[i : i + 3] for i in range(0, 3 * n_codons, 3)], cds)
+        for i, a in cds.except_map.items():
             if i < len(prot):
-                prot[i] = aa
+                prot[i] = a
         if prot and start_ok and not cds.partial5:
             prot[0] = "M"
         protein = "".join(prot)
@@ -301,12 +388,15 @@ def _qc(cds: CandidateCds, policy: DropPolicy) -> dict[str, Any]:
     }
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def clean_id(text: str) -> str:
-    return re.sub(r"\s+", "_", text.strip())
+    return _SPACES.sub("_", text.strip())
 
 
 def clean_desc(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("[", "(").replace("]", ")")).strip()
+    return _SPACES.sub(" ", text.replace("[", "(").replace("]", ")")).strip()
 
 
 class Assembler:
@@ -353,7 +443,8 @@ class Assembler:
         if cds.seq is not None:
             qc = _qc(cds, self.policy)
         # keep issue order stable and unique
-        issues = [r for r in REASONS if r in set(cds.issues)]
+        found = set(cds.issues)
+        issues = [r for r in REASONS if r in found]
         status = self.policy.status(issues)
         cds_id = self._unique(cds)
         row = {

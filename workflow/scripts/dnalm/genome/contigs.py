@@ -28,13 +28,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
-from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import atomic_write, open_text, read_fasta, remove_stale_parts, write_fasta
+from dnalm.core.letters import IUPAC
 from dnalm.core.log import progress_disabled
 from dnalm.genome.cds_record import BAD_CHAR
+from dnalm.genome.gbff import iter_records
 from dnalm.kinds.formats import GENOME_FORMATS, SAMPLE_FORMATS
 
 log = logging.getLogger(__name__)
@@ -112,9 +111,8 @@ def no_genome_error(sample: str, fmt: str = "cds_fasta") -> SampleSheetError:
 
 def _gbff_contigs(path: Path, sample: str) -> Iterator[tuple[str, str]]:
     """Non-empty GBFF records (the others are left out with a warning), U as T."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.Seq import UndefinedSequenceError
-
-    from dnalm.genome.gbff import iter_records
 
     for label, record in iter_records(path, sample):
         try:
@@ -137,7 +135,6 @@ def _gbff_contigs(path: Path, sample: str) -> Iterator[tuple[str, str]]:
 
 
 def _gbff_contig_names(path: Path, sample: str) -> list[str]:
-    from dnalm.genome.gbff import iter_records
 
     return [label for label, _ in iter_records(path, sample)]
 
@@ -227,6 +224,8 @@ def write_genome(
     for out in (fasta_out, tsv_out):
         remove_stale_parts(out)
     stats: list[ContigStats] = []
+    from tqdm import tqdm  # lazy: tqdm (~0.1 s) stays out of `dnalm cds`, which writes no genome
+
     with atomic_write(fasta_out) as fh:
         bar = tqdm(desc=f"{sample}: contigs", unit=" contigs", disable=progress_disabled())
         for name, seq in iter_contigs(fmt, source, sample):

@@ -38,7 +38,10 @@ from pathlib import Path
 
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_write, open_text, remove_stale_parts
+from dnalm.genome.cds_record import NO_ID
 from dnalm.genome.contigs import no_genome_error
+from dnalm.genome.gbff import iter_records
+from dnalm.genome.gff import read_cds_models, read_feature_rows
 from dnalm.kinds.formats import GENOME_FORMATS, SAMPLE_FORMATS
 
 log = logging.getLogger(__name__)
@@ -62,9 +65,6 @@ class Feature:
 
 
 def _gbff_features(path: Path, sample: str) -> list[Feature]:
-    from dnalm.genome.cds_record import NO_ID
-    from dnalm.genome.gbff import iter_records
-
     out: list[Feature] = []
     utr = {"5'UTR": "five_prime_UTR", "3'UTR": "three_prime_UTR"}
     for label, record in iter_records(path, sample):
@@ -110,8 +110,6 @@ def _gff_features(
     ann_path: Path, sample: str, lengths: Mapping[str, int]
 ) -> list[tuple[Feature, int]]:
     """(feature, annotation line) of every CDS part, gene, exon and UTR row."""
-    from dnalm.genome.gff import read_cds_models, read_feature_rows
-
     models = read_cds_models(ann_path)
     spans = {m.transcript_id: (m.start, m.end) for m in models}
     out: list[tuple[Feature, int]] = []
@@ -158,7 +156,7 @@ def _gff_features(
 
 
 def _predicted_features(cds_table: Path) -> list[Feature]:
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (~0.5 s) only for samples with called genes
 
     df = pd.read_csv(
         cds_table, sep="\t", dtype={"cds_id": str, "record": str}, keep_default_na=False

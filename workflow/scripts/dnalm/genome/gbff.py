@@ -4,6 +4,7 @@ pseudo and partial CDS, fuzzy locations; the default genetic code of a record.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import warnings
@@ -11,11 +12,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError
 from dnalm.core.io import (
     open_text,
 )
+from dnalm.core.letters import reverse_complement
 from dnalm.genome.cds_record import (
     BAD_CHAR,
     NO_ID,
@@ -55,6 +56,7 @@ def default_genetic_code(record) -> tuple[int, str]:
 
 def _fuzzy(location) -> tuple[bool, bool, bool]:
     """(imprecise, left_open, right_open) of a Biopython location."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.SeqFeature import (
         AfterPosition,
         BeforePosition,
@@ -104,6 +106,7 @@ _EXCEPT = re.compile(r"\(pos:\s*(complement\()?\s*(\d+)(?:\.\.(\d+))?\)?\s*,\s*a
 
 def _except_map(feature, location, codon_start: int) -> dict[int, str]:
     """Map /transl_except sites to codon indices of the extracted CDS."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.SeqUtils import seq1
 
     values = feature.qualifiers.get("transl_except", [])
@@ -129,8 +132,7 @@ def _except_map(feature, location, codon_start: int) -> dict[int, str]:
 def _gbff_candidates(
     record, rec_label: str, sheet_code: int | None, sample: str, path: Path, progress: bool
 ) -> Iterator[CandidateCds]:
-    from Bio.Seq import UndefinedSequenceError
-    from tqdm import tqdm
+    from Bio.Seq import UndefinedSequenceError  # lazy: Biopython stays out of the DAG build
 
     default_code, why = default_genetic_code(record)
     try:
@@ -157,7 +159,12 @@ def _gbff_candidates(
     warned_default = False
     mismatched_tables = 0
     refs_ok = {record.id, record.name, record.id.split(".")[0]} - NO_ID
-    for k, feat in enumerate(tqdm(features, disable=not progress, desc=rec_label), start=1):
+    shown = features
+    if progress:
+        from tqdm import tqdm  # lazy: tqdm (~0.1 s) is imported only to show progress
+
+        shown = tqdm(features, desc=rec_label)
+    for k, feat in enumerate(shown, start=1):
         q = feat.qualifiers
         locus_tag = (q.get("locus_tag") or [""])[0]
         gene = (q.get("gene") or [""])[0]
@@ -296,19 +303,37 @@ def _gbff_candidates(
         )
 
 
+def _read_records(handle) -> list:
+    """Every record of a GenBank text handle: what ``SeqIO.parse(handle, "genbank")`` yields
+    (its GenBank iterator is this scanner), without importing all of Bio.SeqIO."""
+    from Bio.GenBank.Scanner import GenBankScanner  # lazy: Biopython stays out of the DAG build
+
+    return list(GenBankScanner(debug=0).parse_records(handle))
+
+
+def _error_line(path: Path) -> int:
+    """The line a parse of `path` fails at, found by parsing it again through a line counter
+    (the parser reads the lines one at a time; counting them costs, so only on failure)."""
+    with open_text(path) as raw, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        handle = LineCounter(raw)
+        with contextlib.suppress(Exception):
+            _read_records(handle)
+        return handle.lineno
+
+
 def _parse_gbff(path: Path, sample: str) -> list:
-    from Bio import BiopythonParserWarning, SeqIO
+    from Bio import BiopythonParserWarning  # lazy: Biopython stays out of the DAG build
 
     with open_text(path) as raw, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BiopythonParserWarning)
-        handle = LineCounter(raw)
         try:
-            records = list(SeqIO.parse(handle, "genbank"))
+            records = _read_records(raw)
         except Exception as err:  # Biopython raises ValueError and friends
             raise InputFormatError(
-                f"sample {sample}: {path}: malformed GenBank file near line {handle.lineno}: "
-                f"{err}. Check that the download is complete (it must end with '//') and that "
-                "the sample's format is right (gbff = GenBank flat file)"
+                f"sample {sample}: {path}: malformed GenBank file near line "
+                f"{_error_line(path)}: {err}. Check that the download is complete (it must end "
+                "with '//') and that the sample's format is right (gbff = GenBank flat file)"
             ) from err
     seen: Counter = Counter()
     for w in caught:

@@ -29,10 +29,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tqdm import tqdm
-
-from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import InputFormatError, SampleSheetError
+from dnalm.core.letters import reverse_complement
 from dnalm.core.log import progress_disabled
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,7 @@ class PredictedGene:
 
 
 def _finder(mode: str, code: int, seqs: list[str], sample: str):
-    import pyrodigal
+    import pyrodigal  # lazy: a compiled extension, loaded only when genes are called
 
     if mode not in MODES:
         raise SampleSheetError(f"sample {sample}: annotate_mode {mode!r} is not one of {MODES}")
@@ -110,6 +108,8 @@ def call_genes(
 ) -> list[PredictedGene]:
     """Call genes on every contig of a genome (module docstring). `contigs` yields (name,
     sequence) in any case; `genetic_code` None means 11."""
+    from tqdm import tqdm  # lazy: tqdm (~0.1 s) stays out of `dnalm cds` on annotated genomes
+
     code = DEFAULT_CODE if genetic_code is None else int(genetic_code)
     named = [(name, seq.upper()) for name, seq in contigs]
     if not named:

@@ -202,6 +202,7 @@ def read_genetic_codes(cds_tsv: str | os.PathLike) -> dict[str, int]:
 def translate(seq: str, code: int) -> str:
     """The protein of a CDS under genetic `code` (Biopython): codons with a non-ACGT base read
     as X, a final stop is dropped, internal stops become X (MMseqs2 treats '*' as a letter)."""
+    # lazy: Biopython (~0.2 s) stays out of the DAG build, which imports this package
     from Bio.Seq import Seq
 
     seq = seq.upper()

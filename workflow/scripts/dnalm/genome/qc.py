@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def read_cds_tables(tsv_paths: Iterable[str | os.PathLike]):
     """Concatenate per-sample QC tables (as written by :func:`write_cds_outputs`)."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (~0.5 s) stays out of `dnalm cds`, which imports this module
 
     frames = [
         pd.read_csv(
@@ -45,7 +45,7 @@ def qc_summary(tsv_paths: Iterable[str | os.PathLike]):
     GC of kept CDS, the % of kept CDS with /translation whose translation matches, and
     ``drop_warning``: each drop reason that removes more than :data:`HIGH_DROP_FRACTION` of
     the sample's CDS, with the likely fix (empty when none does)."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (~0.5 s) stays out of `dnalm cds`, which imports this module
 
     df = read_cds_tables(tsv_paths)
     rows = []
@@ -88,7 +88,7 @@ def read_qc_summary(summary_path: str | os.PathLike):
     """The summary TSV written by :func:`write_qc_summary`, as it was written: sample IDs
     stay strings (``"01"`` is not read as 1), empty numbers are missing values, an empty
     ``drop_warning`` is the empty string."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (~0.5 s) stays out of `dnalm cds`, which imports this module
 
     df = pd.read_csv(
         summary_path,

@@ -17,13 +17,14 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import jsonschema
-import yaml
+from typing import TYPE_CHECKING
 
 from dnalm.core.errors import SampleSheetError
 from dnalm.core.io import HEAD_BYTES, content_problem
 from dnalm.kinds.formats import SAMPLE_FORMATS, SampleFormat, formats_where
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "samples.schema.yaml"
 ACCESSION_RE = re.compile(r"^GC[AF]_\d{9}(\.\d+)?$")
@@ -36,6 +37,8 @@ FALSE = {"false", "no", "0", "n", "f"}
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    import yaml  # lazy: PyYAML (~0.03 s) stays out of `dnalm cds`, which reads no sheet
+
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
@@ -233,7 +236,7 @@ def _coerce(row: dict[str, str], where: str) -> dict:
     return out
 
 
-def _schema_message(err: jsonschema.ValidationError, where: str, schema: dict) -> str:
+def _schema_message(err: ValidationError, where: str, schema: dict) -> str:
     field = err.path[0] if err.path else None
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(schema["properties"]))
@@ -332,6 +335,8 @@ def load_sample_sheet(
         )
     if len(rows) == 1:
         raise SampleSheetError(f"{path}: the sample sheet has a header but no rows")
+
+    import jsonschema  # lazy: jsonschema (~0.2 s) stays out of `dnalm cds`, which reads no sheet
 
     validator = jsonschema.Draft202012Validator(schema)
     samples: list[Sample] = []

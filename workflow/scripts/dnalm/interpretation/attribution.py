@@ -147,6 +147,7 @@ def onehot_gradients(
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """(N, L, 4) captum attributions of a one-hot model (grad_x_input or ig)."""
+    # lazy: captum loads only when attributions are computed
     from captum.attr import InputXGradient, IntegratedGradients
 
     out = []
@@ -249,6 +250,7 @@ def token_gradients(
 ) -> np.ndarray:
     """(N, L) attribution of a token model through its token embedding layer (module
     docstring); `base_map(codes, mask)` gives the (N, L) base -> token index."""
+    # lazy: captum loads only when attributions are computed
     from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
     layer = model.model.backbone.get_input_embeddings()

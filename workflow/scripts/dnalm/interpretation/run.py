@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 
 from dnalm.core.alphabet import CODE_TO_BASE, encode_sequences
 from dnalm.core.artifacts import (
@@ -37,12 +38,19 @@ from dnalm.core.artifacts import (
     WEIGHTS_SAFETENSORS,
     read_metrics,
 )
+from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
+from dnalm.finetuning.data import class_labels, task_kind
+from dnalm.finetuning.finetune import Tokenize
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 from dnalm.kinds.tasks import TASK_KINDS
+from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier
+from dnalm.modeling.loader import load_model_folder
+from dnalm.modeling.models import model_context
+from dnalm.tasks.common import load_task
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +135,6 @@ def onehot_explainer(
     run_dir: Path, kind: str, n_classes: int, device, s: InterpretSettings
 ) -> Explainer:
     """The one-hot CNN of a baseline run folder (``model.safetensors`` + ``metrics.json``)."""
-    from safetensors.torch import load_file
-
-    from dnalm.core.config import CNNTrainConfig
-    from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier
 
     rec = read_metrics(run_dir, "the run's metrics")
     cfg = CNNTrainConfig.from_dict(rec.get("config") or {})
@@ -156,11 +160,6 @@ def onehot_explainer(
 
 def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> Explainer:
     """A fine-tuning run's ``model/`` folder (backbone + head) with its tokenizer."""
-    from dnalm.core.config import FinetuneTrainConfig
-    from dnalm.finetuning.finetune import Tokenize
-    from dnalm.modeling.loader import load_model_folder
-    from dnalm.modeling.models import model_context
-
     loaded = load_model_folder(run_dir / "model", kind="finetuned", device=device)
     if loaded.finetune.get("kind") != kind:
         raise InputFormatError(
@@ -227,9 +226,6 @@ def interpret_run(
     """Explain test sequences of `task` with the model of `run_dir` (a one-hot CNN baseline
     folder or a fine-tuning run with ``model/``); write ``attributions.npz`` and
     ``summary.tsv`` to `out_dir` and return the summary."""
-    from dnalm.finetuning.data import class_labels, task_kind
-    from dnalm.tasks.common import load_task
-
     t0 = time.perf_counter()
     s = (
         settings

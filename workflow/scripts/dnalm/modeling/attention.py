@@ -61,6 +61,7 @@ def check_attn_implementation(name: str, where: str = "attn_implementation") -> 
 def flex_available() -> bool:
     """Whether this torch has ``torch.nn.attention.flex_attention``."""
     try:
+        # lazy: probes whether this torch build has flex attention
         import torch.nn.attention.flex_attention  # noqa: F401
     except ImportError:
         return False
@@ -77,6 +78,7 @@ def flex_block_mask(segments: torch.Tensor, causal: bool) -> Any:
             f"attn_implementation flex_attention needs torch.nn.attention.flex_attention, "
             f"which torch {torch.__version__} lacks; use sdpa"
         )
+    # lazy: flex attention loads only when a block mask is built
     from torch.nn.attention.flex_attention import create_block_mask
 
     seg = segments

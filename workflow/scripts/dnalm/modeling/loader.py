@@ -16,6 +16,11 @@ folder we refuse says why in one line, naming the folder, instead of a traceback
 * pickle weights (``pytorch_model.bin`` and friends) and no ``model.safetensors``: pickles are
   never loaded (unpickling can run code); the message says how to convert them.
 
+dnalm's own model types (:data:`OWN_MODEL_TYPES`: the DNA+text model) are not built into
+transformers: :func:`check_folder` registers the one a folder names with the Auto classes
+(:func:`register_model_types`) before anything reads the folder. Nothing registers them at
+import time.
+
 Kinds (``load_model_folder(path, kind=...)``):
 
 ``lm``         the language model (masked for BERT/ModernBERT, causal otherwise), in eval
@@ -33,6 +38,7 @@ Kinds (``load_model_folder(path, kind=...)``):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -40,6 +46,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from dnalm.core.artifacts import (
     CONFIG_JSON,
@@ -52,7 +67,11 @@ from dnalm.core.artifacts import (
     WEIGHTS_SAFETENSORS,
     WEIGHTS_SAFETENSORS_INDEX,
 )
+from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.modeling.models import objective_of
+from dnalm.modeling.task_model import FinetuneModel
+from dnalm.tokenization.build import load_tokenizer
 
 KINDS = ("lm", "backbone", "auto", "finetuned")
 
@@ -60,6 +79,21 @@ KINDS = ("lm", "backbone", "auto", "finetuned")
 PICKLE_WEIGHTS = (WEIGHTS_PICKLE, WEIGHTS_PICKLE_INDEX)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 SAFE_WEIGHTS = (WEIGHTS_SAFETENSORS, WEIGHTS_SAFETENSORS_INDEX)
+
+#: dnalm's own transformers model types -> the module whose ``register()`` adds the config and
+#: model classes to the Auto classes. A table of names, not an import: those modules belong to
+#: later stages (multimodal), imported only when a folder of theirs is loaded.
+OWN_MODEL_TYPES: dict[str, str] = {"dnalm_dnatext": "dnalm.multimodal.model"}
+
+
+def register_model_types(*model_types: str) -> None:
+    """Register dnalm's own model types (all of :data:`OWN_MODEL_TYPES` when none is named;
+    other names are ignored) with the transformers Auto classes, so ``AutoConfig`` and
+    ``AutoModelForMaskedLM`` load their folders without remote code. Idempotent."""
+    for model_type in model_types or tuple(OWN_MODEL_TYPES):
+        module = OWN_MODEL_TYPES.get(model_type)
+        if module is not None:
+            importlib.import_module(module).register()
 
 
 @dataclass
@@ -112,6 +146,8 @@ def check_folder(
         raise InputFormatError(f"{config_file}: not valid JSON ({err})") from err
     if not isinstance(config, dict):
         raise InputFormatError(f"{config_file}: not a model config (a JSON object)")
+    if isinstance(config.get("model_type"), str):
+        register_model_types(config["model_type"])
     if not remote_code:
         _check_model_type(folder, config)
     if weights:
@@ -120,8 +156,6 @@ def check_folder(
 
 
 def _check_model_type(folder: Path, config: dict[str, Any]) -> None:
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
     model_type = config.get("model_type")
     if isinstance(model_type, str) and model_type in CONFIG_MAPPING:
         return  # a built-in architecture; an auto_map beside it is ignored, never run
@@ -164,10 +198,6 @@ def seeded(seed: int):
 
 def _lm_class(config) -> tuple[Any, str]:
     """The LM class of a dnalm folder: masked for BERT-like models, causal otherwise."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
-
-    from dnalm.modeling.models import objective_of
-
     if objective_of(config) == "mlm":
         return AutoModelForMaskedLM, "mlm"
     return AutoModelForCausalLM, "gpt"
@@ -176,8 +206,6 @@ def _lm_class(config) -> tuple[Any, str]:
 def _auto_class(config) -> tuple[Any, str]:
     """The Auto class that matches the saved architecture, and the objective it implies
     ('gpt' = causal / next-token, 'mlm' = masked, 'encoder' = plain backbone)."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
-
     archs = list(getattr(config, "architectures", None) or [])
     arch = archs[0] if archs else ""
     if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
@@ -221,7 +249,6 @@ def load_model_folder(
     if local:
         path = Path(name)
         check_folder(path, weights=not random_init, remote_code=trust_remote_code)
-    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(
@@ -287,10 +314,7 @@ def load_folder_tokenizer(folder: str | os.PathLike):
     """The folder's tokenizer: dnalm's (``dnalm_tokenizer.json``), else AutoTokenizer."""
     folder = Path(folder)
     if (folder / DNALM_TOKENIZER_JSON).is_file():
-        from dnalm.tokenization.build import load_tokenizer
-
         return load_tokenizer(folder)
-    from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -321,8 +345,6 @@ def check_model_tokenizer(
     match the one pretraining recorded in run.json (and `expected_hash`, when the run names
     a tokenizer), and the vocabulary must fit the embedding table. Returns the (dnalm)
     tokenizer."""
-    from dnalm.tokenization.build import load_tokenizer
-
     model_dir = Path(model_dir)
     tok = load_tokenizer(model_dir)
     have = tok.hash
@@ -350,10 +372,6 @@ def check_model_tokenizer(
 
 def _load_finetuned(folder: Path, device) -> LoadedFolder:
     """A fine-tuning run's ``model/`` folder: backbone + head, in eval mode."""
-    from safetensors.torch import load_file
-
-    from dnalm.core.config import FinetuneTrainConfig
-    from dnalm.modeling.task_model import FinetuneModel
 
     info_file = folder / FINETUNE_JSON
     if not info_file.is_file():
@@ -387,5 +405,6 @@ __all__ = [
     "load_folder_tokenizer",
     "load_model_folder",
     "read_run_record",
+    "register_model_types",
     "seeded",
 ]

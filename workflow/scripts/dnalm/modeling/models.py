@@ -59,6 +59,7 @@ from dnalm.kinds.archs import (
     presets_of,
 )
 from dnalm.modeling.archs import builder
+from dnalm.modeling.attention import check_flex_forward, flex_block_mask
 
 __all__ = ["MASKED_MODEL_TYPES", "OBJECTIVES", "arch_of", "presets_of"]
 
@@ -234,8 +235,6 @@ def packed_attention_mask(
     BlockMask with the same rule and no dense (T, T) tensor (dnalm.modeling.attention)."""
     seg = segment_ids(positions)  # (B, T)
     if attn_implementation == "flex_attention":
-        from dnalm.modeling.attention import flex_block_mask
-
         return flex_block_mask(seg, causal)
     allowed = seg[:, :, None] == seg[:, None, :]  # (B, T, T)
     if causal:
@@ -280,8 +279,6 @@ def forward_logits(
         if torch.is_autocast_enabled(tokens.device.type):
             dtype = torch.get_autocast_dtype(tokens.device.type)
         if impl == "flex_attention":
-            from dnalm.modeling.attention import check_flex_forward
-
             check_flex_forward(model, tokens.device, module)
         own = getattr(_builder_of(model_type), "forward_kwargs", None)
         if own is not None:

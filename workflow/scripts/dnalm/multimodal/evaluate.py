@@ -275,7 +275,10 @@ def mean_embeddings(model, dna, seqs: Sequence[str], max_len: int) -> np.ndarray
 
 def species_probe(train_x, train_y, test_x, test_y) -> float | None:
     """Test accuracy of a logistic-regression species probe (None with one species)."""
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.linear_model import LogisticRegression
+
+    # lazy: scikit-learn (~1 s) is imported only when a model is fitted
     from sklearn.preprocessing import StandardScaler
 
     if len(set(train_y)) < 2 or len(test_y) == 0:

@@ -14,8 +14,10 @@ positions on top), and scores every position over the unified vocabulary with BE
 positions, as in transformers.
 
 :func:`register` adds both to ``AutoConfig`` / ``AutoModel`` / ``AutoModelForMaskedLM``;
-``import dnalm`` arranges for it to run (``dnalm/__init__.py``), so a saved folder loads with
-``AutoModelForMaskedLM.from_pretrained(folder)`` and no ``trust_remote_code``.
+after it (the model loader calls it for a folder of this type:
+:func:`dnalm.modeling.loader.register_model_types`) a saved folder loads with
+``AutoModelForMaskedLM.from_pretrained(folder)`` and no ``trust_remote_code``. Importing
+this module registers nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import copy
 from typing import Any, ClassVar
 
 import torch
-from transformers import BertConfig, BertModel
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, BertConfig, BertModel
 from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
 from dnalm.multimodal.embedding import BASES, BiModalEmbedding, DnaTokenEmbedder, dim_check
@@ -151,9 +154,6 @@ class DNATextForMaskedLM(BertPreTrainedModel):
 
 def register() -> None:
     """Register the config and model with the transformers Auto classes (idempotent)."""
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
     if MODEL_TYPE in CONFIG_MAPPING:
         return
     AutoConfig.register(MODEL_TYPE, DNATextConfig)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from transformers import BertConfig, BertForMaskedLM
 
 from dnalm.core.artifacts import CURVES_CSV, EVALUATION_TSV, TIMING_JSON
 from dnalm.multimodal import evaluate as ev
@@ -34,8 +36,6 @@ from dnalm.training.core import write_curves
 
 
 def _text_only(text: str) -> str:
-    import re
-
     return re.sub(r"<dna>.*?</dna>", " ", text)
 
 
@@ -75,8 +75,6 @@ def run(
     pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_dir: str | Path
 ) -> pd.DataFrame:
     """Run the stage (module docstring); returns the evaluation table."""
-    from transformers import BertConfig, BertForMaskedLM
-
     register()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForMaskedLM
 
 from dnalm.core.artifacts import CONFIG_JSON
 from dnalm.core.errors import ConfigError
@@ -102,8 +103,6 @@ class DnaSentenceTokenizer:
 
 def load_dnatext_folder(folder: str | os.PathLike):
     """(network to call, tokenizer, model config) of one dnatext-stage model folder."""
-    from transformers import AutoModelForMaskedLM
-
     register()
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():

@@ -37,10 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.artifacts import DNATEXT_TOKENIZER_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.tokenization.build import load_tokenizer
 
 FORMAT_VERSION = 1
 META_FILE = DNATEXT_TOKENIZER_JSON
@@ -53,8 +63,6 @@ _BAD_DNA = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2):
     """A WordPiece ``tokenizers.Tokenizer`` (BERT normaliser with lower case, BERT
     pre-tokenizer) trained on `texts`, with the shared specials and the two tags."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -71,8 +79,6 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency:
 def load_text_tokenizer_json(folder: str | os.PathLike):
     """The ``tokenizers.Tokenizer`` of a Hugging Face tokenizer folder (its tokenizer.json),
     with the two DNA tags added as special tokens. It must hold the BERT specials."""
-    from tokenizers import AddedToken, Tokenizer
-
     path = Path(folder) / TOKENIZER_JSON
     if not path.is_file():
         raise ConfigError(f"text tokenizer folder {folder} has no tokenizer.json")
@@ -296,10 +302,6 @@ class DNATextTokenizer:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DNATextTokenizer:
         """Restore a folder written by :meth:`save`; checks the recorded offset."""
-        from tokenizers import Tokenizer
-
-        from dnalm.tokenization.build import load_tokenizer
-
         folder = Path(folder)
         meta_path = folder / META_FILE
         if not meta_path.is_file():

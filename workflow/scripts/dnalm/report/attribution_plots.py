@@ -34,6 +34,7 @@ def plot_attribution_tracks(
     """One row per (window, method): the reference sequence as a logo whose letter heights
     are the per-position attribution (positive up, negative down); bound bases (per-base
     tasks) shaded. Windows: the first `n_windows` of the file."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import logomaker
 
     z = _load(npz)

@@ -13,10 +13,14 @@ from dnalm.core.io import (
 def plot_qc(summary_df, per_cds_df, png_path: str | os.PathLike) -> None:
     """A PNG with three panels: stacked bars of kept / dropped-by-reason CDS per sample, and
     the GC and length distributions of kept CDS per sample. Written atomically."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import matplotlib.pyplot as plt
+
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import seaborn as sns
 
     samples = list(summary_df["sample"])

@@ -18,6 +18,7 @@ from dnalm.report import style
 
 def species_palette(species: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     """Species -> colour, by sorted species name, so every figure of a run agrees."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import seaborn as sns
 
     names = sorted({str(s) for s in species})
@@ -51,6 +52,7 @@ def _scatter(ax, df: pd.DataFrame, palette: Mapping[str, Any], title: str) -> No
 
 
 def _legend(fig, palette: Mapping[str, Any]) -> None:
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.lines import Line2D
 
     handles = [
@@ -76,6 +78,7 @@ def plot_umap(
     palette: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Scatter of one UMAP (id, species, x, y) coloured by species; PNG + SVG."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.figure import Figure
 
     _check_coords(coords_df, "plot_umap")
@@ -96,6 +99,7 @@ def plot_umap_pair(
 ) -> list[Path]:
     """Two UMAP panels side by side (e.g. one model before and after fine-tuning) with one
     shared species legend and the same colours in both; PNG + SVG."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.figure import Figure
 
     if len(titles) != 2:
@@ -123,7 +127,10 @@ def plot_confusion(
 ) -> list[Path]:
     """Confusion-matrix heatmap (rows true, columns predicted). With `normalize` each row is
     divided by its total, so the diagonal is per-species recall; PNG + SVG."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import seaborn as sns
+
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.figure import Figure
 
     cm = np.asarray(cm, dtype=np.float64)

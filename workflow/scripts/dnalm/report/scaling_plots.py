@@ -29,6 +29,7 @@ def plot_scaling(
     `predict` (None: no fit) labelled `fit_text` (the formula, or 'no fit: N points'),
     and the count baseline (median of the runs' baseline bits/nt) as a horizontal line.
     Writes PNG + SVG atomically; returns their paths."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.ticker import NullFormatter
 
     df = summary if isinstance(summary, pd.DataFrame) else pd.read_csv(summary, sep="\t")

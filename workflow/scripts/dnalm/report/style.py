@@ -86,7 +86,10 @@ _RC = {
 def style() -> Iterator[None]:
     """The one look of every dnalm figure, as a context: create *and save* figures inside it
     (some settings, such as the SVG hash salt, are read at save time)."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import matplotlib as mpl
+
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import seaborn as sns
 
     with (
@@ -101,6 +104,7 @@ def style() -> Iterator[None]:
 
 def palette(n: int) -> list[tuple[float, float, float]]:
     """`n` distinguishable colours: seaborn's colour-blind palette (10), husl beyond."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     import seaborn as sns
 
     return list(sns.color_palette("colorblind" if n <= 10 else "husl", max(n, 1)))[:n]
@@ -108,6 +112,7 @@ def palette(n: int) -> list[tuple[float, float, float]]:
 
 def new_figure(width: float, height: float, **kwargs: Any):
     """A constrained-layout ``Figure`` not registered with pyplot (nothing to leak)."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained", **kwargs)
@@ -213,6 +218,7 @@ def bar_styles(regimes: Sequence[Any]) -> list[dict[str, Any]]:
 
 def regime_legend(ax, regimes: Sequence[Any], extra: Sequence[Any] = ()) -> None:
     """Legend right of the axes (never over a bar): one patch per regime, then `extra`."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.patches import Patch
 
     seen = list(dict.fromkeys(map(str, regimes)))
@@ -226,6 +232,7 @@ def regime_legend(ax, regimes: Sequence[Any], extra: Sequence[Any] = ()) -> None
 
 def chance_lines(ax, levels: Sequence[tuple[float, str, str]]) -> list:
     """Vertical reference lines (level, linestyle, label) for finite levels; their handles."""
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.lines import Line2D
 
     handles = []

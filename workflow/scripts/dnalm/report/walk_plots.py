@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from dnalm.core.alphabet import kmer_frequencies
 from dnalm.core.errors import InputFormatError
-from dnalm.core.io import read_fasta
+from dnalm.core.io import atomic_write, read_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.core.umap2d import umap_2d
 from dnalm.core.walks import CGR_CORNERS, cgr_image, walk_batch
@@ -105,6 +105,7 @@ def plot_walks(
 
 
 def _draw_cgr(ax, image: np.ndarray, vmin: float, vmax: float, corners: bool):
+    # lazy: matplotlib/seaborn (~0.5 s) load only when a figure is drawn
     from matplotlib.colors import LogNorm
 
     shown = np.where(image > 0, image, np.nan)  # empty cells: background, not log(0)
@@ -295,8 +296,6 @@ def generated_figures(
     CGR images of natural / model-generated / Markov-generated per model; one UMAP of all
     sources, natural and Markov sequences pooled over models (each distinct sequence once).
     Writes the UMAP coordinates as TSV and returns them."""
-    from dnalm.core.io import atomic_write
-
     images: dict[str, dict[str, np.ndarray]] = {}
     pools: dict[str, dict[str, None]] = {"natural": {}}
     for model, files in tqdm(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dnalm.core.errors import ConfigError
+from dnalm.genome.samples import load_sample_sheet
 from dnalm.kinds.tasks import SEQUENCE_TASK_KINDS
 from dnalm.tasks.common import DEFAULT_FRACTIONS, DEFAULT_MAX_PER_CDS
 from dnalm.tasks.sequence import build_sequence_task
@@ -50,8 +51,6 @@ def register(subparsers) -> None:
     sp.add_argument("--seed", type=int, default=0)
 
     def run_species(args) -> int:
-        from dnalm.genome.samples import load_sample_sheet
-
         base = Path(args.splits_dir)
         samples = [
             {

@@ -98,7 +98,10 @@ def _leakage_groups(df: pd.DataFrame) -> tuple[np.ndarray, bool]:
     """Group ids joining rows with identical sequences and, when every name is a genomic
     window (chr1:100-300, chr1_100_300), rows whose windows overlap or abut. Returns the ids
     and whether positions were used."""
+    # lazy: SciPy's sparse graphs load only for leakage grouping
     from scipy.sparse import coo_matrix
+
+    # lazy: SciPy's sparse graphs load only for leakage grouping
     from scipy.sparse.csgraph import connected_components
 
     _, seq_groups = np.unique(df["sequence"].to_numpy(), return_inverse=True)

@@ -217,7 +217,7 @@ def _read_pb_bed(
     """BED (chrom, start, end, name[, score, strand]) + genome FASTA (pyfaidx) + scores TSV
     (name<TAB>comma-separated scores, in the 5'->3' order of the reported sequence, i.e.
     already reversed for '-' strand windows, whose sequence is reverse-complemented)."""
-    import pyfaidx
+    import pyfaidx  # lazy: pyfaidx loads only for a BED + genome input
 
     check_exists([genome])
     score_by_name: dict[str, tuple[str, int]] = {}

@@ -9,8 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tokenizers import Tokenizer
+
 from dnalm.core.artifacts import TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.io import read_fasta
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 from dnalm.tokenization.kinds import CLASSES
 from dnalm.tokenization.tokenizers import (
@@ -53,8 +56,6 @@ def make_tokenizer(
     train_fastas: Iterable[str | os.PathLike] | None = None,
 ) -> DnaTokenizer:
     """Workflow entry point: build (training BPE on `train_fastas`) and save to `out_dir`."""
-    from dnalm.core.io import read_fasta
-
     seqs = None
     name = normalise_spec(spec)["type"]
     if TOKENIZER_KINDS.get(name).trained:
@@ -73,8 +74,6 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
     still has the recorded hash and, for fixed vocabularies, the expected vocabulary."""
     if isinstance(path, DnaTokenizer):
         return path
-    from tokenizers import Tokenizer
-
     folder = Path(path)
     meta_path = folder / DNALM_FILE
     if not meta_path.is_file():
@@ -106,8 +105,6 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
 
 def register(subparsers) -> None:
     """`dnalm tokenizer`: build a tokenizer folder (BPE trains on the given FASTA files)."""
-    import json
-
     p = subparsers.add_parser("tokenizer", help="build and save a tokenizer folder")
     p.add_argument("out_dir", help="folder to write (tokenizer.json and friends)")
     p.add_argument(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
 from dnalm.core.alphabet import CODE_TO_BASE, kmer_names
 from dnalm.core.errors import ConfigError
@@ -32,8 +33,6 @@ class NucleotideTokenizer(DnaTokenizer):
 
     @classmethod
     def backend(cls, spec, train_sequences=None):
-        from tokenizers import Regex, pre_tokenizers
-
         letters = list("ACGTN") + (list("acgtn") if spec["keep_case"] else [])
         tok = wordlevel(letters, cls)
         tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
@@ -84,8 +83,6 @@ class KmerTokenizer(DnaTokenizer):
 
     @classmethod
     def backend(cls, spec, train_sequences=None):
-        from tokenizers import Regex, pre_tokenizers
-
         k = spec["k"]
         kmers = kmer_names(k) if k > 1 else []
         tok = wordlevel(list("ACGTN") + kmers, cls)
@@ -165,8 +162,6 @@ class OverlappingKmerTokenizer(DnaTokenizer):
 
     @classmethod
     def backend(cls, spec, train_sequences=None):
-        from tokenizers import pre_tokenizers
-
         tok = wordlevel(kmer_names(spec["k"]), cls)
         tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         # no Fuse decoder: hf().decode gives the space-separated windows (DNABERT convention)
@@ -250,8 +245,6 @@ class CodonTokenizer(DnaTokenizer):
 
     @classmethod
     def backend(cls, spec, train_sequences=None):
-        from tokenizers import Regex, pre_tokenizers
-
         tok = wordlevel(kmer_names(3), cls)
         # in-frame triplets; a trailing 1-2 nt remainder matches nothing and is removed
         tok.pre_tokenizer = pre_tokenizers.Split(Regex(".{3}"), behavior="removed", invert=True)
@@ -315,8 +308,6 @@ class BpeTokenizer(DnaTokenizer):
 
     @classmethod
     def backend(cls, spec, train_sequences=None):
-        from tokenizers import Tokenizer, models, trainers
-
         if train_sequences is None:
             raise ConfigError("a bpe tokenizer must be trained: pass train_sequences")
         tok = Tokenizer(models.BPE(unk_token="[UNK]"))

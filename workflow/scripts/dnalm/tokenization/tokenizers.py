@@ -85,6 +85,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
 
 from dnalm.core.alphabet import AMBIGUITY, IUPAC
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, SPECIAL_TOKENS_MAP_JSON, TOKENIZER_JSON
@@ -183,8 +184,6 @@ def tokenizer_json_hash(text: str) -> str:
 
 def hf_normalizer(keep_case: bool):
     """The ``tokenizers`` normaliser that matches the NumPy normalisation."""
-    from tokenizers import Regex, normalizers
-
     if keep_case:
         steps = [
             normalizers.Replace("U", "T"),
@@ -202,8 +201,6 @@ def hf_normalizer(keep_case: bool):
 
 def finish_backend(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: bool = True):
     """Add normaliser, special tokens, post-processor and decoder to a Tokenizer."""
-    from tokenizers import AddedToken, decoders, processors
-
     roles = cls.special_tokens()
     tok.normalizer = hf_normalizer(keep_case)
     tok.add_special_tokens(
@@ -223,8 +220,6 @@ def finish_backend(tok, cls: type[DnaTokenizer], keep_case: bool = False, fuse: 
 
 def wordlevel(vocab_tokens: list[str], cls: type[DnaTokenizer]):
     """A WordLevel Tokenizer with the specials of `cls` first, then `vocab_tokens`."""
-    from tokenizers import Tokenizer, models
-
     order = cls.special_order
     vocab = {t: i for i, t in enumerate([*order, *vocab_tokens])}
     assert len(vocab) == len(order) + len(vocab_tokens), "duplicate token"
@@ -482,6 +477,7 @@ class DnaTokenizer:
     def hf(self):
         """A ``transformers.PreTrainedTokenizerFast`` with the special tokens declared."""
         if self._hf is None:
+            # lazy: transformers (~2 s) only for a transformers tokenizer (tokenization: no torch)
             from transformers import PreTrainedTokenizerFast
 
             roles = self.special_tokens()

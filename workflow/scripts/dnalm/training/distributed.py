@@ -47,6 +47,7 @@ import torch.distributed as dist
 
 from dnalm.core.artifacts import LAUNCH_JSON
 from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.training.run import WORKER_MODULE
 
 if TYPE_CHECKING:
     from dnalm.training.run import PretrainRun
@@ -106,8 +107,6 @@ def launch(run: PretrainRun, log_file: str | os.PathLike | None = None) -> None:
     with this copy of dnalm first on their PYTHONPATH, and wait. Rank 0 writes the
     outputs. A failed launch raises DnalmError (naming `log_file`, where their output goes,
     when given)."""
-    from dnalm.training.run import WORKER_MODULE
-
     check_strategy(run.strategy)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     spec = run.save(run.out_dir / LAUNCH_JSON)
@@ -186,7 +185,10 @@ def wrap(
     if strategy == "ddp":
         ids = [device.index] if device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids), None
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.device_mesh import init_device_mesh
+
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.fsdp import fully_shard
 
     replica = copy.deepcopy(model)
@@ -198,6 +200,9 @@ def wrap(
 
 
 def is_sharded(model: torch.nn.Module) -> bool:
+    if "torch.distributed.fsdp" not in sys.modules:
+        return False  # only wrap() shards, and it imports FSDP first
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.fsdp import FSDPModule
 
     return isinstance(model, FSDPModule)
@@ -219,6 +224,7 @@ def grad_sync(module: torch.nn.Module, sync: bool) -> contextlib.AbstractContext
 
 
 def _options(**kw):
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
     return StateDictOptions(full_state_dict=True, **kw)
@@ -229,6 +235,7 @@ def refresh_replica(model: torch.nn.Module, replica: torch.nn.Module, step: int)
     calls it at the same point), unless it already holds those of `step`."""
     if getattr(replica, "_dnalm_step", None) == step:
         return
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
     full = get_model_state_dict(model, options=_options())
@@ -246,6 +253,7 @@ def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
         # before the first step: torch's gatherer would initialise the state with a zero-lr
         # step (AdamW's step count 1), changing every later update; nothing to gather
         return {"state": {}, "param_groups": []}
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
     return get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
@@ -260,6 +268,7 @@ def load_optimizer_state(
         return
     if not state["state"]:  # saved before the first step: a fresh optimizer is the same
         return
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
     set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=_options())
@@ -267,6 +276,7 @@ def load_optimizer_state(
 
 def load_model_state(model: torch.nn.Module, replica: torch.nn.Module, step: int) -> None:
     """Shard the weights already loaded into `replica` (from a checkpoint) into `model`."""
+    # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
     from torch.distributed.checkpoint.state_dict import set_model_state_dict
 
     set_model_state_dict(model, replica.state_dict(), options=_options())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoTokenizer
 
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, META_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
@@ -293,7 +294,6 @@ def bits_per_nt(loss_sum_nats: float, n_nonspecial_targets: int, nt_per_tok: flo
 
 def check_tokenizer_vocab(tokenizer_dir: Path, meta_vocab: int) -> int:
     """Check that the tokenizer folder agrees with the corpus vocabulary size."""
-    from transformers import AutoTokenizer
 
     if not (tokenizer_dir / TOKENIZER_JSON).is_file():
         raise InputFormatError(

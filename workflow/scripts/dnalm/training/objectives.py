@@ -62,10 +62,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import AutoTokenizer
 
 from dnalm.core.errors import ConfigError
 from dnalm.core.walks import WALK_STEPS
 from dnalm.kinds.losses import loss_settings
+from dnalm.modeling.models import forward_logits
 from dnalm.tokenization.revcomp import segment_reversal_index, token_rc_map
 from dnalm.training.lm_data import (
     IGNORE_INDEX,
@@ -299,8 +301,6 @@ class Objective:
     ) -> tuple[float, float]:
         """(loss sum, target weight sum) of the loss on windows `tokens`/`positions`
         # (N, T), in eval mode; `lowercase` # (N, T) flags weight targets as in training."""
-        from dnalm.modeling.models import forward_logits
-
         was_training = model.training
         model.eval()
         device = torch.device(device)
@@ -347,8 +347,6 @@ def build_objective(
         loss_settings(model, spec, None)  # raises, naming the model
     vocab: dict[str, int] = {}
     if loss != "ce":
-        from transformers import AutoTokenizer
-
         vocab = dict(AutoTokenizer.from_pretrained(str(tokenizer_dir)).get_vocab())
     ttype = (tokenizer_spec or {}).get("type")
     return Objective(loss, options, meta, vocab, ttype, model)

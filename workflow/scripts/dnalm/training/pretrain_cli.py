@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.core.log import setup_logging
 from dnalm.training.core import dist_info
 from dnalm.training.pretrain import run_pretraining
 from dnalm.training.run import PretrainRun
@@ -113,8 +114,6 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dnalm.core.log import setup_logging
-
     parser = argparse.ArgumentParser(
         prog="python -m dnalm.training.pretrain", description=__doc__.split("\n\n")[-1]
     )

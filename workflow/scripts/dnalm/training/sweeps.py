@@ -68,8 +68,10 @@ def non_embedding_params(
 ) -> int:
     """Non-embedding parameters of a model (dnalm.modeling.models.count_parameters), built
     on the meta device (no memory, no initialisation; the vocabulary does not matter)."""
+    # lazy: sweeps is read at DAG build (expand_sweeps); torch only to count parameters
     import torch
 
+    # lazy: sweeps is read at DAG build (expand_sweeps); torch only to count parameters
     from dnalm.modeling.models import build_model, count_parameters, resolve_arch
 
     spec = resolve_arch(objective, preset, dict(overrides), arch)

@@ -8,13 +8,12 @@ import logging
 import sys
 
 from dnalm.core.errors import DnalmError
+from dnalm.core.log import setup_logging
 from dnalm.training.pretrain import run_pretraining
 from dnalm.training.run import PretrainRun
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dnalm.core.log import setup_logging
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m dnalm.training.worker RUN_JSON", file=sys.stderr)
