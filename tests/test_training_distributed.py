@@ -208,14 +208,14 @@ def test_two_torchrun_nodes_follow_the_single_process_trajectory(corpus, single,
 
 CRASH = """
 import os, sys
-from dnalm.training import pretrain
+from dnalm.training import pretrain, pretrain_cli
 step = pretrain.Trainer.train_step
 def crashing(self, batches):
     if self.step == 12:
         os._exit(3)
     return step(self, batches)
 pretrain.Trainer.train_step = crashing
-sys.exit(pretrain.main())
+sys.exit(pretrain_cli.main(sys.argv[1:]))
 """
 
 
