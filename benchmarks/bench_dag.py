@@ -16,10 +16,10 @@ ratio <= 1.5 at 10,000 samples.
 
 A third dry run gives the minimal Snakefile's per-sample rules the directives the workflow's
 have (log, benchmark, group, conda, script): Snakemake handles each per job, so this is the
-fair floor. At 10,000 samples (2 shared cores): before the sample constraint was the ID
-pattern, 234.5 s against 44.6 s (5.3x); after, 108.2 s against 51.6 s (2.1x) and 83.3 s
-with the same directives (1.3x), of which ~7.6 s is dnalm.plan.load (mostly the per-row
-JSON-schema check of the sample sheet).
+fair floor. At 10,000 samples on 2 cores: before the sample constraint was the ID pattern,
+234.5 s against 44.6 s (5.3x, measured on a loaded machine); after, on an idle one, 97.1 s
+against 47.9 s (2.0x) and 65.4 s with the same directives (1.5x), of which ~7.6 s is
+dnalm.plan.load (mostly the per-row JSON-schema check of the sample sheet).
 
 --profile FILE runs the real dry run under cProfile and writes the stats to FILE (read
 them with `python -m pstats FILE`).
