@@ -23,6 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dnalm.core.artifacts import TRAINER_STATE_PT, WEIGHTS_SAFETENSORS
 from dnalm.core.errors import ConfigError, DnalmError, TrainingDivergedError
 from dnalm.training import checkpoint as ckpt
 from dnalm.training.fit import ArrayBatches, fit, predict, resolve_precision
@@ -151,7 +152,7 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 
 def _last_weights(root: Path) -> bytes:
-    return (ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE).read_bytes()
+    return (ckpt.last_checkpoint(root) / WEIGHTS_SAFETENSORS).read_bytes()
 
 
 # ----------------------------------------------------------------------------- exact resume
@@ -236,7 +237,7 @@ def test_resume_logs_and_best_weights_come_from_best_checkpoint(setup, tmp_path,
     best = ckpt.best_checkpoint(root)
     assert ckpt.load_state(best)["step"] == res.best_step == ref.best_step
     _assert_same_weights(model.state_dict(), ref_model.state_dict())
-    saved = load_file(str(best / ckpt.WEIGHTS_FILE))
+    saved = load_file(str(best / WEIGHTS_SAFETENSORS))
     for k, v in saved.items():
         assert torch.equal(v, model.state_dict()[k])
 
@@ -379,7 +380,7 @@ def test_checkpoint_of_the_old_format_is_refused_naming_the_folder(setup, tmp_pa
     last = ckpt.last_checkpoint(root)
     state = ckpt.load_state(last)
     state["format"] = "dnalm.baselines.fit/1"  # before the shared weight-decay rule
-    torch.save(state, last / ckpt.STATE_FILE)
+    torch.save(state, last / TRAINER_STATE_PT)
     with pytest.raises(ConfigError, match=r"older dnalm .* Delete the folder") as err:
         _fit(setup, root, max_steps=4, eval_every=2)
     assert str(root) in str(err.value)
@@ -466,15 +467,15 @@ def test_bf16_autocast_trains_and_predicts_in_float32(setup):
 def test_frozen_part_is_not_checkpointed_and_must_match_on_resume(setup, tmp_path):
     root = tmp_path / "ck"
     model, _ = _fit(setup, root, max_steps=4, eval_every=2, frozen_conv_seed=0)
-    saved = load_file(str(ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE))
+    saved = load_file(str(ckpt.last_checkpoint(root) / WEIGHTS_SAFETENSORS))
     frozen = {k for k in model.state_dict() if k.startswith("conv.")}
     assert frozen
     assert not frozen & set(saved)  # the frozen conv is left out...
     assert set(saved) == set(model.state_dict()) - frozen  # ...all else is there
     full_root = tmp_path / "full"
     _fit(setup, full_root, max_steps=4, eval_every=2)
-    full = (ckpt.last_checkpoint(full_root) / ckpt.WEIGHTS_FILE).stat().st_size
-    assert (ckpt.last_checkpoint(root) / ckpt.WEIGHTS_FILE).stat().st_size < full
+    full = (ckpt.last_checkpoint(full_root) / WEIGHTS_SAFETENSORS).stat().st_size
+    assert (ckpt.last_checkpoint(root) / WEIGHTS_SAFETENSORS).stat().st_size < full
     # resuming onto other frozen weights would silently train another model: refused
     with pytest.raises(ConfigError, match="frozen_weights_sha256"):
         _fit(setup, root, max_steps=8, eval_every=2, frozen_conv_seed=5)

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
+from dnalm.core.artifacts import TRAINER_STATE_PT
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.modeling.models import count_parameters
 from dnalm.training import checkpoint as ckpt
@@ -373,7 +374,7 @@ def test_changed_architecture_or_vocabulary_starts_over_with_a_warning(tmp_path,
     last = ckpt.last_checkpoint(out / "checkpoints")
     state = ckpt.load_state(last)
     del state["format"]
-    torch.save(state, last / ckpt.STATE_FILE)
+    torch.save(state, last / TRAINER_STATE_PT)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="dnalm.training.pretrain"):
         pretrain(corpus, out, "gpt", "tiny", {"n_layer": 3}, cfg)

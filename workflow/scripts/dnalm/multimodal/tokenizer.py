@@ -53,7 +53,6 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.tokenization.build import load_tokenizer
 
 FORMAT_VERSION = 1
-META_FILE = DNATEXT_TOKENIZER_JSON
 DNA_OPEN, DNA_CLOSE = "<dna>", "</dna>"
 TEXT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _TAG = re.compile(r"<dna>|</dna>")
@@ -296,16 +295,20 @@ class DNATextTokenizer:
             "model_max_length": self.model_max_length,
             "dna_hash": self.dna.hash,
         }
-        (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (out / DNATEXT_TOKENIZER_JSON).write_text(
+            json.dumps(meta, indent=2) + "\n", encoding="utf-8"
+        )
         return out
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DNATextTokenizer:
         """Restore a folder written by :meth:`save`; checks the recorded offset."""
         folder = Path(folder)
-        meta_path = folder / META_FILE
+        meta_path = folder / DNATEXT_TOKENIZER_JSON
         if not meta_path.is_file():
-            raise ConfigError(f"{folder} is not a DNA+text tokenizer folder (no {META_FILE})")
+            raise ConfigError(
+                f"{folder} is not a DNA+text tokenizer folder (no {DNATEXT_TOKENIZER_JSON})"
+            )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         tok = cls(
             Tokenizer.from_file(str(folder / "text" / TOKENIZER_JSON)),

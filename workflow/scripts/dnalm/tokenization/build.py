@@ -11,15 +11,13 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from dnalm.core.artifacts import TOKENIZER_JSON
+from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
-from dnalm.kinds.tokenizers import TOKENIZER_KINDS
+from dnalm.kinds.tokenizers import TOKENIZER_KINDS, normalise_spec
 from dnalm.tokenization.kinds import CLASSES
 from dnalm.tokenization.tokenizers import (
-    DNALM_FILE,
     DnaTokenizer,
-    normalise_spec,
     tokenizer_json_hash,
 )
 
@@ -75,10 +73,11 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
     if isinstance(path, DnaTokenizer):
         return path
     folder = Path(path)
-    meta_path = folder / DNALM_FILE
+    meta_path = folder / DNALM_TOKENIZER_JSON
     if not meta_path.is_file():
         raise InputFormatError(
-            f"{folder}: no {DNALM_FILE}; this is not a dnalm tokenizer folder (build it with "
+            f"{folder}: no {DNALM_TOKENIZER_JSON}; this is not a dnalm tokenizer folder "
+            "(build it with "
             "the tokenizer rule or dnalm.tokenization.tokenizers.make_tokenizer)"
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -87,7 +86,8 @@ def load_tokenizer(path: str | os.PathLike | DnaTokenizer) -> DnaTokenizer:
     if digest != meta.get("hash"):
         raise InputFormatError(
             f"{folder}/tokenizer.json: content hash {digest[:12]} differs from the one in "
-            f"{DNALM_FILE} ({str(meta.get('hash'))[:12]}); the file was edited or replaced; "
+            f"{DNALM_TOKENIZER_JSON} ({str(meta.get('hash'))[:12]}); "
+            "the file was edited or replaced; "
             "rebuild the tokenizer folder"
         )
     spec = normalise_spec(meta["spec"])

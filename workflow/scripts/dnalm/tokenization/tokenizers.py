@@ -93,13 +93,10 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import default_file_mode
 from dnalm.kinds.tokenizers import (
     MAX_UINT16_VOCAB,
-    TOKENIZER_TYPES,
-    normalise_spec,
     tokenizer_kind,
 )
 
 FORMAT_VERSION = 1
-DNALM_FILE = DNALM_TOKENIZER_JSON
 
 # Codes used inside the NumPy encoders for the upper-case schemes.
 LUT_N = 4  # N (and every ambiguity code)
@@ -515,7 +512,9 @@ class DnaTokenizer:
                 "special_ids": self.special_ids,
                 "special_tokens": roles,
             }
-            (tmp / DNALM_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            (tmp / DNALM_TOKENIZER_JSON).write_text(
+                json.dumps(meta, indent=2) + "\n", encoding="utf-8"
+            )
             replace_dir(tmp, out_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -537,11 +536,9 @@ def replace_dir(tmp: Path, final: Path) -> None:
 
 
 __all__ = [
-    "TOKENIZER_TYPES",
     "DnaTokenizer",
     "finish_backend",
     "hf_normalizer",
-    "normalise_spec",
     "tokenizer_json_hash",
     "wordlevel",
 ]

@@ -43,9 +43,6 @@ from dnalm.core.artifacts import (
 )
 from dnalm.core.io import atomic_write
 
-STATE_FILE = TRAINER_STATE_PT
-WEIGHTS_FILE = WEIGHTS_SAFETENSORS
-
 
 def capture_rng() -> dict[str, Any]:
     """This process's RNG states as tensors and plain values (loadable with weights_only)."""
@@ -86,7 +83,7 @@ def _read_pointer(root: Path, name: str) -> Path | None:
     if not path.is_file():
         return None
     target = root / json.loads(path.read_text())["dir"]
-    return target if (target / STATE_FILE).is_file() else None
+    return target if (target / TRAINER_STATE_PT).is_file() else None
 
 
 def last_checkpoint(root: str | Path) -> Path | None:
@@ -125,10 +122,10 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     if skip:
-        save_file(snapshot(model, skip), str(tmp / WEIGHTS_FILE))
+        save_file(snapshot(model, skip), str(tmp / WEIGHTS_SAFETENSORS))
     else:
-        save_model(model, str(tmp / WEIGHTS_FILE))
-    torch.save(state, tmp / STATE_FILE)
+        save_model(model, str(tmp / WEIGHTS_SAFETENSORS))
+    torch.save(state, tmp / TRAINER_STATE_PT)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
     (tmp / STATE_JSON).write_text(json.dumps(summary, indent=1) + "\n")
     final = root / name
@@ -153,7 +150,7 @@ def save_checkpoint(
 
 def load_state(folder: str | Path) -> dict[str, Any]:
     """The trainer state of a checkpoint, read with weights_only=True."""
-    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+    return torch.load(Path(folder) / TRAINER_STATE_PT, map_location="cpu", weights_only=True)
 
 
 def load_weights(
@@ -161,7 +158,7 @@ def load_weights(
 ) -> None:
     """Load checkpoint weights into `model` (strict; tied tensors handled). With `skip`
     (as saved), exactly those tensors must be absent from the file; they keep their values."""
-    path = str(Path(folder) / WEIGHTS_FILE)
+    path = str(Path(folder) / WEIGHTS_SAFETENSORS)
     if not skip:
         missing, unexpected = load_model(model, path, device=str(device))
     else:

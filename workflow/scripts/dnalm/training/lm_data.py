@@ -18,7 +18,6 @@ from transformers import AutoTokenizer
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, META_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
-from dnalm.kinds.tokenizers import mask_span_for  # noqa: F401 - the masking span, by kind
 from dnalm.tokenization.shards import KINDS, ShardedArray, open_split
 
 SPLITS = ("train", "validation", "test")

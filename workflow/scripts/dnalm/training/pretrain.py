@@ -69,6 +69,7 @@ from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
+from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.models import (
     DEFAULT_ARCH,
     build_model,
@@ -94,7 +95,6 @@ from dnalm.training.lm_data import (
     load_lowercase,
     load_meta,
     load_split,
-    mask_span_for,
     nt_per_token,
     read_tokenizer_spec,
     special_id_list,
