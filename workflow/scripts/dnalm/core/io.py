@@ -13,11 +13,11 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dnalm.core.errors import InputFormatError
+from dnalm.core.errors import ConfigError, InputFormatError
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,68 @@ def open_text(path: str | os.PathLike, mode: str = "rt"):
     if str(path).endswith(".gz"):
         return gzip.open(path, mode if "t" in mode else mode + "t", encoding="utf-8")
     return open(path, mode, encoding="utf-8")
+
+
+PathArg = str | os.PathLike | Iterable[str | os.PathLike] | None
+
+
+def _as_paths(value: PathArg) -> list[Path]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:  # hard links and other names of one file
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(child: Path, folder: Path) -> bool:
+    return child.resolve().is_relative_to(folder.resolve()) and folder.resolve() != child.resolve()
+
+
+def refuse_overwrite(
+    inputs: Mapping[str, PathArg],
+    outputs: Mapping[str, PathArg],
+    out_dirs: Iterable[str] = (),
+) -> None:
+    """Refuse (ConfigError, naming both options and paths) a command whose output would
+    write over one of its inputs, before it does any work. `inputs` and `outputs` map an
+    option name (``--fasta``) to its path or paths (None: not given); `out_dirs` names the
+    outputs that are folders the command writes (an input inside one is refused too). An
+    input folder (a model or tokenizer folder) may not hold an output either: the command
+    reads it. Paths are compared resolved (symbolic links, ``..``, hard links), and two
+    outputs may not be one file."""
+    ins = [(opt, p) for opt, v in inputs.items() for p in _as_paths(v)]
+    outs = [(opt, p) for opt, v in outputs.items() for p in _as_paths(v)]
+    folders = set(out_dirs)
+    for out_opt, out in outs:
+        for in_opt, src in ins:
+            if _same_file(out, src):
+                why = "is the same path as"
+            elif out_opt in folders and _inside(src, out):
+                why = "is a folder the command writes, and it holds"
+            elif src.is_dir() and _inside(out, src):
+                why = "lies inside the folder it reads,"
+            else:
+                continue
+            raise ConfigError(
+                f"{out_opt} {out} {why} {in_opt} {src}: the command would write over its "
+                f"input; give {out_opt} another path"
+            )
+    for i, (opt_a, a) in enumerate(outs):
+        for opt_b, b in outs[i + 1 :]:
+            if _same_file(a, b):
+                raise ConfigError(
+                    f"{opt_a} {a} and {opt_b} {b} are one file: one output would overwrite "
+                    f"the other; give {opt_b} another path"
+                )
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ import torch
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write, read_fasta
+from dnalm.core.io import atomic_write, read_fasta, refuse_overwrite
 from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import forward_logits, model_context
@@ -225,6 +225,9 @@ def score_fasta(
 
 def _cmd_score(args) -> int:
     totals = args.totals or str(Path(args.out).with_suffix("")) + ".totals.tsv"
+    refuse_overwrite(
+        {"--model": args.model, "--fasta": args.fasta}, {"--out": args.out, "--totals": totals}
+    )
     n = score_fasta(
         args.model, args.fasta, args.out, totals, device=args.device, rc_average=args.rc_average
     )

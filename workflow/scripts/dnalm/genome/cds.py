@@ -88,6 +88,7 @@ from pathlib import Path
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import (
     atomic_write,
+    refuse_overwrite,
     remove_stale_parts,
     write_fasta,
 )
@@ -552,6 +553,10 @@ def register(subparsers) -> None:
 
 
 def _cli_cds(args: argparse.Namespace) -> int:
+    refuse_overwrite(
+        {"--source": args.source, "--annotation": args.annotation},
+        {"--fasta-out": args.fasta_out, "--tsv-out": args.tsv_out},
+    )
     policy = DropPolicy(drop=frozenset(args.drop), min_length=args.min_length)
     run_cds(
         args.sample,
@@ -571,5 +576,6 @@ def _cli_cds(args: argparse.Namespace) -> int:
 
 
 def _cli_qc(args: argparse.Namespace) -> int:
+    refuse_overwrite({"TSV": args.tsv}, {"--summary": args.summary})
     write_qc_summary(args.tsv, args.summary)
     return 0

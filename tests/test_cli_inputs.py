@@ -1,0 +1,157 @@
+"""What the `dnalm` commands do with their inputs, tried as a user would (the command line on
+real files): no command writes over one of its inputs, default output paths never collide
+with one, and a bad input (an empty or ambiguous FASTA, a VCF CHROM the FASTA spells
+otherwise, a truncated weights file or corpus shard, a config.json that does not fit its
+weights) is refused with one line that names the file and the fix. Also: every file a
+pretraining or fine-tuning run writes gets the usual mode of a new file under the umask."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dnalm.cli import main
+from dnalm.training.pretrain import pretrain
+from tests.support.lm_corpus import make_corpus
+
+TRAIN = {
+    "max_steps": 2,  # the model only has to load and score
+    "micro_batch_size": 4,
+    "eval_interval": 2,
+    "warmup_steps": 1,
+    "eval_batches": 1,
+    "threads": 1,
+    "test_eval": False,
+}
+HEAD = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+CONTIG = "ACGTTGCAACGGTACCATGATTACAGGCTAGCTAGGATCCAAGTCGATCGTAGCTAGCTAGGCTAACG"
+
+
+@pytest.fixture(scope="module")
+def gpt(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_inputs")
+    corpus = make_corpus(root / "corpus", n_seqs=(20, 5, 5))
+    pretrain(corpus, root / "gpt", "gpt", "tiny", {"context": 40}, TRAIN)
+    return root / "gpt"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# ------------------------------------------------------------------ no output over an input
+
+
+def _files(t: Path) -> dict[str, Path]:
+    return {
+        "fa": write(t / "in.fa", f">s1\n{CONTIG}\n"),
+        "vcf": write(t / "x.vcf", HEAD + "c1\t10\tok\tC\tT\t.\t.\t.\n"),
+        "gbff": write(t / "g.gbff", "LOCUS x\n"),
+        "tsv": write(t / "a.tsv", "cds_id\tkept\n"),
+        "sheet": write(t / "d" / "s.tsv", "sample\tspecies\tsource\tformat\n"),
+        "seqs": write(t / "seqs.tsv", "sequence\tlabel\n"),
+        "table": write(t / "task" / "t.csv", "sequence,label\nACGT,a\n"),
+        "tok": write(t / "tok" / "dnalm_tokenizer.json", "{}\n").parent,
+        "corpus": write(t / "corpus" / "meta.json", "{}\n").parent,
+        "cfg": write(t / "pc" / "c.json", "{}\n"),
+    }
+
+
+# (command line with {name} placeholders for _files, the output option, the input option)
+CASES = {
+    "score --out is the FASTA": (
+        "score --model {model} --fasta {fa} --out {fa}", "--out", "--fasta"
+    ),
+    "score --totals is the FASTA": (
+        "score --model {model} --fasta {fa} --out {t}/o.tsv --totals {fa}", "--totals", "--fasta"
+    ),
+    "score --out inside the model folder": (
+        "score --model {model} --fasta {fa} --out {model}/config.json", "--out", "--model"
+    ),
+    "vep --out is the VCF": (
+        "vep --model {model} --vcf {vcf} --fasta {fa} --out {vcf}", "--out", "--vcf"
+    ),
+    "vep --out-vcf is the VCF": (
+        "vep --model {model} --vcf {vcf} --fasta {fa} --out {t}/v.tsv --out-vcf {vcf}",
+        "--out-vcf", "--vcf",
+    ),
+    "vep default VCF copy is the VCF (out x.dnalm.tsv)": (
+        "vep --model {model} --vcf {t}/x.dnalm.vcf --fasta {fa} --out {t}/x.tsv",
+        "--out-vcf", "--vcf",
+    ),
+    "cds --fasta-out is the source": (
+        "cds --sample s --format gbff --source {gbff} --fasta-out {gbff} --tsv-out {t}/o.tsv",
+        "--fasta-out", "--source",
+    ),
+    "cds two outputs are one file": (
+        "cds --sample s --format gbff --source {gbff} --fasta-out {t}/o --tsv-out {t}/o",
+        "--tsv-out", "--fasta-out",
+    ),
+    "cds-qc --summary is a table": ("cds-qc {tsv} --summary {tsv}", "--summary", "TSV"),
+    "task species-fragments --out holds the sheet": (
+        "task species-fragments {sheet} --out {t}/d", "--out", "SHEET"
+    ),
+    "task tf-binding --out is the sequences": (
+        "task tf-binding {seqs} --format tsv --out {seqs}", "--out", "SEQUENCES"
+    ),
+    "task sequence --out holds the table": (
+        "task sequence --table {table} --out {t}/task", "--out", "--table"
+    ),
+    "tokenizer OUT_DIR holds the training FASTA": (
+        "tokenizer {t} --spec {spec} --train-fasta {fa}", "OUT_DIR", "--train-fasta"
+    ),
+    "corpus OUT_DIR is the tokenizer": (
+        "corpus {tok} {tok} --train {fa} --validation {fa} --test {fa}", "OUT_DIR", "TOKENIZER"
+    ),
+    "pretrain --out is the corpus": (
+        "pretrain --corpus {corpus} --out {corpus} --objective gpt", "--out", "--corpus"
+    ),
+    "pretrain --out holds the config": (
+        "pretrain --corpus {corpus} --out {t}/pc --objective gpt --config-json {cfg}",
+        "--out", "--config-json",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_no_command_writes_over_its_input(case, gpt, tmp_path, capsys):
+    line, out_opt, in_opt = CASES[case]
+    model = tmp_path / "model"
+    shutil.copytree(gpt, model)
+    names = {k: str(v) for k, v in _files(tmp_path).items()}
+    write(tmp_path / "x.dnalm.vcf", HEAD)
+    argv = [
+        w.format(t=tmp_path, model=model, spec='{"type":"nucleotide"}', **names)
+        for w in line.split()
+    ]
+    before = snapshot(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dnalm: error: "), err
+    assert f"{out_opt} " in err, err
+    assert f"{in_opt} " in err, err
+    assert "give " + out_opt in err, err
+    assert snapshot(tmp_path) == before  # nothing written, nothing replaced
+
+
+def test_vep_default_vcf_copy_does_not_replace_the_input(gpt, tmp_path, capsys):
+    """`--vcf x.vcf --out x.tsv`: the annotated copy used to default to x.vcf, the input."""
+    fa = write(tmp_path / "g.fa", f">c1\n{CONTIG}\n")
+    vcf = write(tmp_path / "x.vcf", HEAD + "c1\t10\tok\tC\tT\t.\t.\t.\n")
+    before = vcf.read_bytes()
+    args = ["vep", "--model", str(gpt), "--vcf", str(vcf), "--fasta", str(fa)]
+    for _ in range(2):  # a rerun reads the same input again
+        assert main([*args, "--out", str(tmp_path / "x.tsv"), "--window", "16"]) == 0
+    assert vcf.read_bytes() == before
+    copy = (tmp_path / "x.dnalm.vcf").read_text()
+    (line,) = [ln for ln in copy.splitlines() if not ln.startswith("#")]
+    assert line.count("DNALM_LLR=") == 1
+    assert "x.dnalm.vcf" in capsys.readouterr().err
