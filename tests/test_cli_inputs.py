@@ -155,3 +155,59 @@ def test_vep_default_vcf_copy_does_not_replace_the_input(gpt, tmp_path, capsys):
     (line,) = [ln for ln in copy.splitlines() if not ln.startswith("#")]
     assert line.count("DNALM_LLR=") == 1
     assert "x.dnalm.vcf" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ FASTA and VCF inputs
+
+
+@pytest.mark.parametrize(("fasta_name", "vcf_chrom"), [("chr1", "1"), ("1", "chr1"), ("Chr1", "1")])
+def test_vep_unknown_chrom_names_the_fasta_contigs_and_the_chr_fix(
+    gpt, tmp_path, capsys, fasta_name, vcf_chrom
+):
+    fa = write(tmp_path / "g.fa", f">{fasta_name}\n{CONTIG}\n>chrM\nACGT\n")
+    vcf = write(tmp_path / "v.vcf", HEAD + f"{vcf_chrom}\t10\tok\tC\tT\t.\t.\t.\n")
+    argv = ["vep", "--model", str(gpt), "--vcf", str(vcf), "--fasta", str(fa)]
+    assert main([*argv, "--out", str(tmp_path / "o.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{vcf}:3: contig {vcf_chrom!r} is not in {fa}" in err, err
+    assert f"its contigs: {fasta_name}, chrM" in err, err
+    assert f"the FASTA calls it {fasta_name!r}" in err, err
+    assert "'chr' prefix" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "v.vcf"]
+
+
+def test_vep_unknown_chrom_without_a_twin_lists_the_contigs(gpt, tmp_path, capsys):
+    fa = write(tmp_path / "g.fa", f">c1\n{CONTIG}\n")
+    vcf = write(tmp_path / "v.vcf", HEAD + "c9\t10\tok\tC\tT\t.\t.\t.\n")
+    argv = ["vep", "--model", str(gpt), "--vcf", str(vcf), "--fasta", str(fa)]
+    assert main([*argv, "--out", str(tmp_path / "o.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "(its contigs: c1)" in err, err
+    assert "prefix" not in err, err
+
+
+DUPLICATE = f">c1 first\n{CONTIG}\n>c2\nACGT\n>c1 again\n{CONTIG}\n"
+
+
+@pytest.mark.parametrize("command", ["vep", "score"])
+def test_a_fasta_with_two_records_of_one_name_is_refused(gpt, tmp_path, capsys, command):
+    fa = write(tmp_path / "g.fa", DUPLICATE)
+    vcf = write(tmp_path / "v.vcf", HEAD + "c1\t10\tok\tC\tT\t.\t.\t.\n")
+    argv = [command, "--model", str(gpt), "--fasta", str(fa), "--out", str(tmp_path / "o.tsv")]
+    if command == "vep":
+        argv += ["--vcf", str(vcf), "--window", "16"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{fa}: two records are named 'c1' (headers at lines 1 and 5)" in err, err
+    assert "remove or rename one" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "v.vcf"]
+
+
+def test_score_refuses_an_empty_fasta(gpt, tmp_path, capsys):
+    fa = write(tmp_path / "empty.fa", "\n")
+    argv = ["score", "--model", str(gpt), "--fasta", str(fa), "--out", str(tmp_path / "o.tsv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{fa}: no FASTA records" in err, err
+    assert "at least one sequence" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.fa"]  # no empty tables

@@ -258,6 +258,23 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
         yield header, "".join(chunks), hline
 
 
+def read_unique_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
+    """Yield (name, sequence, header line) of each record of a FASTA whose records are
+    looked up by name (a genome's contigs, the sequences of a score table): the name is the
+    header's first word. Two records of one name are refused (InputFormatError naming the
+    file, the name and both header lines), where a lookup would silently take one."""
+    first: dict[str, int] = {}
+    for header, seq, lineno in read_fasta(path):
+        name = header.split()[0] if header.split() else ""
+        if name and name in first:
+            raise InputFormatError(
+                f"{path}: two records are named {name!r} (headers at lines {first[name]} and "
+                f"{lineno}); record names must be unique: remove or rename one"
+            )
+        first.setdefault(name, lineno)
+        yield name, seq, lineno
+
+
 def read_fasta_files(
     paths: Iterable[str | os.PathLike],
 ) -> Iterator[tuple[int, str, str, int]]:

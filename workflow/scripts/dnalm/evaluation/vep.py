@@ -200,8 +200,9 @@ def run_vep(
     if window < 1:
         raise ConfigError(f"vep window must be a positive number of nucleotides, got {window}")
     vcf = read_vcf(vcf_path)
-    contigs = load_contigs(fasta, {v.chrom for v in vcf.variants})
-    check_variants(vcf, contigs, fasta)
+    names: list[str] = []
+    contigs = load_contigs(fasta, {v.chrom for v in vcf.variants}, seen=names)
+    check_variants(vcf, contigs, fasta, names)
     lm = LoadedModel.from_folder(model_dir, device)
     scores: dict[Variant, float] = {}
     with atomic_write(out_tsv) as fh:
