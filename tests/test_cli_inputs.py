@@ -7,6 +7,7 @@ pretraining or fine-tuning run writes gets the usual mode of a new file under th
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -211,3 +212,37 @@ def test_score_refuses_an_empty_fasta(gpt, tmp_path, capsys):
     assert f"{fa}: no FASTA records" in err, err
     assert "at least one sequence" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.fa"]  # no empty tables
+
+
+# ------------------------------------------------------------------ model folders
+
+
+def test_a_truncated_model_safetensors_is_named(gpt, tmp_path, capsys):
+    model = shutil.copytree(gpt, tmp_path / "model")
+    weights = model / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    fa = write(tmp_path / "in.fa", f">s1\n{CONTIG}\n")
+    argv = ["score", "--model", str(model), "--fasta", str(fa), "--out", str(tmp_path / "o.tsv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{weights}: {len(data) // 2} bytes, but its header describes {len(data)}" in err
+    assert "truncated or damaged" in err
+    assert f"copy the model folder {model} again" in err
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_a_config_vocab_size_that_does_not_fit_the_weights_is_named(gpt, tmp_path, capsys):
+    model = shutil.copytree(gpt, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    vocab = config["vocab_size"]
+    config["vocab_size"] = vocab + 4
+    (model / "config.json").write_text(json.dumps(config))
+    fa = write(tmp_path / "in.fa", f">s1\n{CONTIG}\n")
+    argv = ["score", "--model", str(model), "--fasta", str(fa), "--out", str(tmp_path / "o.tsv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{model}: config.json does not fit model.safetensors" in err, err
+    assert f"config.json says vocab_size {vocab + 4} but the weights have {vocab} tokens" in err
+    assert "restore the folder's own config.json" in err
+    assert not (tmp_path / "o.tsv").exists()
