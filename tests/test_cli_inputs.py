@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dnalm.cli import main
@@ -246,3 +247,64 @@ def test_a_config_vocab_size_that_does_not_fit_the_weights_is_named(gpt, tmp_pat
     assert f"config.json says vocab_size {vocab + 4} but the weights have {vocab} tokens" in err
     assert "restore the folder's own config.json" in err
     assert not (tmp_path / "o.tsv").exists()
+
+
+# ------------------------------------------------------------------ corpus shards
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A corpus built with the commands: 3 shards of train windows."""
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 200)) for _ in range(12)]
+    fa = write(tmp_path / "in.fa", "".join(f">r{i}\n{s}\n" for i, s in enumerate(seqs)))
+    tok, out = tmp_path / "tok", tmp_path / "corpus"
+    assert main(["tokenizer", str(tok), "--spec", '{"type": "nucleotide"}']) == 0
+    split_args = ["--train", str(fa), "--validation", str(fa), "--test", str(fa)]
+    args = ["corpus", str(tok), str(out), *split_args, "--block-size", "64"]
+    assert main([*args, "--shard-tokens", str(64 * 16), "--min-length", "10"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["train"]["n_shards"] >= 2
+    return out
+
+
+def _pretrain(corpus: Path, out: Path) -> int:
+    train = ["max_steps=1", "micro_batch_size=2", "eval_batches=1", "threads=1"]
+    args = ["pretrain", "--corpus", str(corpus), "--out", str(out), "--objective", "gpt"]
+    return main([*args, "--model-set", "context=64", *(f"--train-set={t}" for t in train)])
+
+
+def test_meta_records_every_shard_file_size_and_checksum(corpus):
+    import hashlib
+
+    meta = json.loads((corpus / "meta.json").read_text())
+    for split in meta["splits"]:
+        for shard in meta[split]["shards"]:
+            assert sorted(shard["files"]) == ["positions", "tokens"]
+            for kind, record in shard["files"].items():
+                data = (corpus / split / f"{shard['name']}.{kind}.npy").read_bytes()
+                assert record == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_a_truncated_shard_is_named_with_the_fix(corpus, tmp_path, capsys):
+    shard = corpus / "train" / "shard-00001.tokens.npy"
+    size = shard.stat().st_size
+    with open(shard, "r+b") as fh:
+        fh.truncate(size - 100)
+    assert _pretrain(corpus, tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert f"{shard}: {size - 100} bytes, but meta.json records {size}" in err, err
+    assert f"delete {corpus} and rerun its corpus rule" in err
+    assert "mmap length" not in err
+
+
+def test_a_changed_shard_of_the_same_size_is_named(corpus, tmp_path, capsys):
+    shard = corpus / "train" / "shard-00000.tokens.npy"
+    data = bytearray(shard.read_bytes())
+    data[-2] ^= 1  # the low byte of the last token id: another valid id, same size
+    shard.write_bytes(bytes(data))
+    assert _pretrain(corpus, tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert f"{shard}: sha256 " in err, err
+    assert "but meta.json records" in err, err
+    assert "rerun its corpus rule" in err

@@ -6,6 +6,7 @@ for every tokenizer kind."""
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 
 import numpy as np
@@ -135,13 +136,21 @@ def test_sharded_array_reads_like_the_window_array(tmp_path):
 def test_fingerprint_covers_every_shard(chr4_splits, tmp_path):
     tok = build_tokenizer({"type": "kmer", "k": 3})
     meta = build_corpus(tok, chr4_splits, tmp_path / "c", 64, shard_tokens=64 * 50)
-    before = lm_data.corpus_fingerprint(tmp_path / "c", meta)
     last = meta["train"]["shards"][-1]["name"]
     path = tmp_path / "c" / "train" / f"{last}.positions.npy"
-    pos = np.load(path)
-    pos[0, 0] = 1
-    np.save(path, pos)
-    after = lm_data.corpus_fingerprint(tmp_path / "c", meta)
+    original = np.load(path)
+    changed = original.copy()
+    changed[0, 0] = 1
+    np.save(path, changed)
+    with pytest.raises(lm_data.InputFormatError, match=rf"{last}\.positions\.npy: sha256 "):
+        lm_data.corpus_fingerprint(tmp_path / "c", meta)  # meta.json's checksum is checked
+    bare = json.loads(json.dumps(meta))  # a corpus without recorded checksums
+    for split in ("train", "validation"):
+        for shard in bare[split]["shards"]:
+            del shard["files"]
+    after = lm_data.corpus_fingerprint(tmp_path / "c", bare)
+    np.save(path, original)
+    before = lm_data.corpus_fingerprint(tmp_path / "c", bare)
     assert after["train"] != before["train"]
     assert after["validation"] == before["validation"]
     assert after["meta"] == before["meta"]
