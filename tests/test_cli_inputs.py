@@ -8,7 +8,9 @@ pretraining or fine-tuning run writes gets the usual mode of a new file under th
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +310,62 @@ def test_a_changed_shard_of_the_same_size_is_named(corpus, tmp_path, capsys):
     assert f"{shard}: sha256 " in err, err
     assert "but meta.json records" in err, err
     assert "rerun its corpus rule" in err
+
+
+# ------------------------------------------------------------------ file modes
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): stat.S_IMODE(p.stat().st_mode) for p in folder.rglob("*")}
+
+
+def _wrong_modes(folder: Path) -> dict[str, str]:
+    want = {True: 0o755, False: 0o644}
+    return {
+        name: oct(mode)
+        for name, mode in _modes(folder).items()
+        if mode != want[(folder / name).is_dir()]
+    }
+
+
+def test_every_file_of_a_fine_tuning_run_gets_the_umask_mode(umask_022, tmp_path):
+    from dnalm.finetuning import finetune as ft
+    from tests.test_finetuning_finetune import class_table, make_model_dir
+
+    base = make_model_dir(tmp_path / "base", "gpt", context=64)
+    table = class_table(n=60)
+    settings = {"batch_size": 16, "max_epochs": 2, "patience": 2, "threads": 1, "warmup_steps": 1}
+    out = tmp_path / "run"
+    ft.finetune(base, table, out, {**settings, "regime": "full"}, task_name="t")
+    names = _modes(out)
+    assert "model/model.safetensors" in names
+    assert "model/head.safetensors" in names
+    assert any(n.startswith("checkpoints/") and n.endswith(".safetensors") for n in names), names
+    assert _wrong_modes(out) == {}
+
+
+def test_every_file_of_a_pretraining_run_gets_the_umask_mode(umask_022, tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", n_seqs=(20, 5, 5))
+    pretrain(corpus, tmp_path / "m", "gpt", "tiny", {"context": 40}, TRAIN)
+    names = _modes(tmp_path / "m")
+    assert "model.safetensors" in names
+    assert any(n.endswith(".safetensors") and "/" in n for n in names), names  # checkpoints
+    assert _wrong_modes(tmp_path / "m") == {}
+
+
+def test_every_file_of_a_one_hot_cnn_run_gets_the_umask_mode(umask_022, tmp_path):
+    from dnalm.core.config import CNNTrainConfig
+    from dnalm.finetuning.baselines import train_onehot_cnn
+    from tests.test_finetuning_baselines import _motif_table
+
+    cfg = CNNTrainConfig(max_epochs=2, channels=8, batch_size=32)
+    train_onehot_cnn(_motif_table(120, 40, seed=1), tmp_path / "cnn", config=cfg)
+    assert "model.safetensors" in _modes(tmp_path / "cnn")
+    assert _wrong_modes(tmp_path / "cnn") == {}

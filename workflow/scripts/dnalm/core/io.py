@@ -123,6 +123,25 @@ def open_text(path: str | os.PathLike, mode: str = "rt"):
     return open(path, mode, encoding="utf-8")
 
 
+def set_default_modes(path: str | os.PathLike) -> Path:
+    """Give `path` and, for a folder, everything under it the mode a new file or folder gets
+    under the umask (0644/0755 with umask 022). Writers that make their own temporary file
+    (safetensors' ``save_file``, ``save_pretrained``, ``mkdtemp``) leave 0600 or 0700, which
+    other users of a shared results folder cannot read; call this on what they wrote."""
+    path = Path(path)
+    file_mode, dir_mode = default_file_mode(), default_file_mode(directory=True)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), dir_mode)
+            for name in files:
+                os.chmod(os.path.join(root, name), file_mode)
+        os.chmod(path, dir_mode)
+    elif path.exists():
+        os.chmod(path, file_mode)
+    return path
+
+
 PathArg = str | os.PathLike | Iterable[str | os.PathLike] | None
 
 
