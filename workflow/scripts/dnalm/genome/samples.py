@@ -271,6 +271,26 @@ def _schema_message(err: ValidationError, where: str, schema: dict) -> str:
     return f"{where}: column {field}: {err.message}"
 
 
+def _check_quotes(path: Path, numbered: list[tuple[int, str]]) -> None:
+    """A cell that starts with a double quote must close it on the same line (``"a b"``,
+    with ``""`` for a quote inside): the TSV reader would otherwise run the cell on over the
+    following tabs and lines, and the sheet would be blamed for its field count."""
+    header = numbered[0][1].rstrip("\r\n").split("\t")
+    for lineno, line in numbered:
+        pos = 0
+        for i, cell in enumerate(line.rstrip("\r\n").split("\t")):
+            lead = len(cell) - len(cell.lstrip())
+            if cell.lstrip().startswith('"') and cell.count('"') % 2:
+                name = header[i].strip() if i < len(header) else f"field {i + 1}"
+                raise SampleSheetError(
+                    f"{path}:{lineno}: column {name} (character {pos + lead + 1}) opens a "
+                    f"double quote that is not closed: {cell.strip()!r}; remove the quote, or "
+                    'close it (a cell that starts with " must end with ", and a quote inside '
+                    'it is written "")'
+                )
+            pos += len(cell) + 1
+
+
 def load_sample_sheet(
     path: str | os.PathLike,
     schema: dict | None = None,
@@ -308,6 +328,7 @@ def load_sample_sheet(
             f"{path}: the sample sheet is empty; add a header and one row per genome"
         )
     header_line = numbered[0][0]
+    _check_quotes(path, numbered)
     reader = csv.reader([text for _, text in numbered], delimiter="\t")
     rows = list(reader)
     header = [h.strip() for h in rows[0]]
@@ -341,6 +362,7 @@ def load_sample_sheet(
     validator = jsonschema.Draft202012Validator(schema)
     samples: list[Sample] = []
     seen: dict[str, int] = {}
+    seen_folded: dict[str, tuple[str, int]] = {}  # casefolded ID -> (ID, line)
     for (lineno, _), cells in zip(numbered[1:], rows[1:], strict=True):
         where = f"{path}:{lineno}"
         if len(cells) != len(header):
@@ -364,7 +386,15 @@ def load_sample_sheet(
                 f"{where}: duplicate sample ID {sid!r} (first used on line {seen[sid]}); "
                 "sample IDs must be unique"
             )
+        other = seen_folded.get(sid.casefold())
+        if other is not None:
+            raise SampleSheetError(
+                f"{where}: sample ID {sid!r} differs only in case from {other[0]!r} (line "
+                f"{other[1]}); their files would collide on case-insensitive file systems "
+                "(macOS, Windows); rename one of them"
+            )
         seen[sid] = lineno
+        seen_folded[sid.casefold()] = (sid, lineno)
         gc = record.get("genetic_code")
         if gc is not None and gc not in GENETIC_CODES:
             raise SampleSheetError(
