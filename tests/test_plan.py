@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.core.errors import ConfigError, DnalmError, SampleSheetError
 from dnalm.genome.samples import load_schema, reserved_sample_ids
 from dnalm.plan import Plan, load
 from dnalm.plan.plan import wildcards
@@ -212,6 +212,41 @@ BAD_CONFIGS = {
         r"corpora\.long\.window: a window of 2000 nt is 2000 nucleotide tokens",
     ),
 }
+
+
+def _sheet_without_species_task(tmp_path: Path) -> Path:
+    """The demo sheet with species_task false for every sample (paths made absolute)."""
+    lines = (REPO / "tests/config/demo_samples.tsv").read_text().splitlines()
+    out = []
+    for line in lines:
+        cells = line.split("\t")
+        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
+            cells[2] = str(REPO / cells[2])
+            cells[4] = str(REPO / cells[4]) if cells[4] else ""
+            cells[7] = "false"
+        out.append("\t".join(cells))
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("\n".join(out) + "\n")
+    return sheet
+
+
+@pytest.mark.parametrize(
+    ("over", "setting"),
+    [
+        ({}, r"probe\.finetuned \('mlm_kmer6_partial'\)"),
+        ({"probe": {"finetuned": []}}, r"finetune\.runs\.mlm_bpe_lora\.tasks"),
+    ],
+)
+def test_no_species_task_sample_blames_the_sheet(tmp_path, over, setting):
+    """A sheet without any species_task: true sample, while the config asks for the species
+    task: the sheet's column is named, not the run's tasks."""
+    sheet = _sheet_without_species_task(tmp_path)
+    with pytest.raises(SampleSheetError) as info:
+        load(demo_config(samples=str(sheet), **over))
+    message = str(info.value)
+    assert re.match(setting + " asks for the species task species_fragments", message)
+    assert f"no sample in the sample sheet {sheet} has species_task: true" in message
+    assert "column species_task" in message
 
 
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))

@@ -15,7 +15,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
 
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
@@ -315,6 +315,17 @@ class Plan(StagesMixin):
             names.append("tf_binding")
         return names + sorted(self.sequence_tasks)
 
+    def check_species_task(self, where: str) -> None:
+        """`where` asks for the species task: when no sample of the sheet has species_task
+        true (so the task is not built), blame the sheet's column, not `where`."""
+        if self.config["tasks"]["species_fragments"]["enabled"] and not self.species_samples:
+            raise SampleSheetError(
+                f"{where} asks for the species task species_fragments, but no sample in "
+                f"{self.samples.sheet} has species_task: true (column species_task); set it to "
+                "true for samples of at least 2 species that have CDS, or remove "
+                "species_fragments from this setting"
+            )
+
     def task_kind(self, task: str) -> str:
         """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
         return task_kind_of(task, self.sequence_tasks)
@@ -328,6 +339,8 @@ class Plan(StagesMixin):
         if wanted is None:
             return tasks
         unknown = sorted(set(wanted) - set(tasks))
+        if "species_fragments" in unknown:
+            self.check_species_task(f"finetune.runs.{run}.tasks")
         if unknown:
             raise ConfigError(
                 f"finetune.runs.{run}.tasks: {unknown} are not tasks of this configuration "
@@ -427,6 +440,8 @@ class Plan(StagesMixin):
         for r in runs:
             if r not in self.runs:
                 raise ConfigError(f"probe.finetuned: {r!r} is not under finetune.runs")
+            if self.probe["task"] == "species_fragments":
+                self.check_species_task(f"probe.finetuned ({r!r})")
             if self.probe["task"] not in self.run_tasks(r):
                 raise ConfigError(
                     f"probe.finetuned: run {r!r} does not train on the probe task "
