@@ -204,6 +204,28 @@ BAD_CONFIGS = {
         {"pretrain": {"models": {"gpt_codon": {"seeds": [1, 1]}}}},
         r"\[1, 1\] has non-unique elements",
     ),
+    "kmer k": (
+        {"tokenizers": {"kmer6": {"type": "kmer", "k": 9}}},
+        r"tokenizers\.kmer6: tokenizer spec .*: k must be an integer in \[1, 7\]",
+    ),
+    "bpe vocab_size": (
+        {"tokenizers": {"bpe": {"type": "bpe", "vocab_size": 5}}},
+        r"tokenizers\.bpe: tokenizer spec .*: vocab_size must be an integer in \[11, 65535\]",
+    ),
+    "split fractions": (
+        {"splits": {"fractions": {"train": 0.8, "validation": 0.3, "test": 0.1}}},
+        r"splits\.fractions: .* sum to 1\.2; .*sum to 1",
+    ),
+    "task fractions": (
+        {"tasks": {"tf_binding": {"fractions": {"train": 0.5, "validation": 0.1, "test": 0.1}}}},
+        r"tasks\.tf_binding\.fractions: .* sum to 0\.7",
+    ),
+    "block_size over context": (
+        {"corpus": {"block_size": 1024}},
+        r"pretrain\.models\.gpt_nucleotide: corpus\.block_size 1024 .* longer than preset "
+        r"gpt/tiny's context \(512 positions\); set corpus\.block_size <= 512, or the "
+        r"model's overrides\.context >= 1024",
+    ),
     "corpus window": (
         {
             "corpora": {"long": {"source": "genome", "samples": ["spyogenes"], "window": 2000}},
@@ -255,3 +277,46 @@ def test_bad_config_is_refused_by_load(case):
     over, message = BAD_CONFIGS[case]
     with pytest.raises(DnalmError, match=message):
         load(demo_config(**over))
+
+
+def test_block_size_within_an_overridden_context_is_accepted():
+    over = {"overrides": {"context": 1024}}
+    models = dict.fromkeys(("gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"), over)
+    plan = load(demo_config(corpus={"block_size": 1024}, pretrain={"models": models}))
+    assert plan.config["corpus"]["block_size"] == 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "corpus:\n  block_size: 128\nsplits:\n  seed: 1\ncorpus:\n  packing: padded\n",
+            r"extra\.yaml:5: the key 'corpus' is written twice in one mapping \(first on line "
+            r"1\); YAML would keep only the last one",
+        ),
+        (
+            "splits:\n  seed: 1\n  seed: 2\n",
+            r"extra\.yaml:3: the key 'seed' is written twice .*first on line 2",
+        ),
+        (
+            "splits:\n  seed: !!python/object/apply:os.getpid []\n",
+            r"extra\.yaml:2: the YAML tag !!python/object/apply:os\.getpid is not allowed in a "
+            r"config file.*without the tag",
+        ),
+    ],
+)
+def test_config_file_duplicate_key_or_python_tag_is_refused(tmp_path, text, message):
+    """The config files are read again with a strict loader: a key written twice (which
+    YAML resolves silently, last wins) or a Python tag is named with its file and line."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load(demo_config(), config_files=[REPO / "config/config.yaml", extra])
+    assert "tab" not in str(info.value)
+
+
+def test_shipped_config_files_pass_the_strict_reading():
+    files = [REPO / "config/config.yaml", REPO / "tests/config/demo.yaml"]
+    files += sorted((REPO / "config").glob("**/*.yaml"))
+    plan = load(demo_config(), config_files=files)
+    assert isinstance(plan, Plan)

@@ -15,7 +15,7 @@ from dnalm.plan import load  # noqa: E402
 from dnalm.plan.wildcards import alternatives, sample_constraint  # noqa: E402
 
 try:  # every config and sample-sheet check (dnalm.plan.load lists them in order)
-    PLAN = load(config)
+    PLAN = load(config, config_files=workflow.configfiles)
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 for _note in PLAN.notes():
