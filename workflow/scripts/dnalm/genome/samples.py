@@ -18,8 +18,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
-from dnalm.core.errors import SampleSheetError
+from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.core.io import HEAD_BYTES, content_problem
 from dnalm.kinds.formats import SAMPLE_FORMATS, SampleFormat, formats_where
 
@@ -114,7 +115,8 @@ def _either(names: list[str]) -> str:
 
 
 def classify_source(source: str) -> str:
-    """'ncbi' for an assembly accession, 'url' for http(s)/ftp, else 'local'."""
+    """'ncbi' for an assembly accession, 'url' for http(s)/ftp, else 'local' (a path or a
+    ``file://`` URL)."""
     if ACCESSION_RE.match(source):
         return "ncbi"
     if URL_RE.match(source):
@@ -122,9 +124,29 @@ def classify_source(source: str) -> str:
     return "local"
 
 
+FILE_URL_RE = re.compile(r"^file:", re.IGNORECASE)
+
+
+def file_url_path(url: str) -> Path:
+    """The absolute path of a ``file://`` URL (``file:///data/x.gb``, also
+    ``file://localhost/data/x.gb``; percent escapes decoded). ConfigError for another host
+    or a relative path, with the form to use."""
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    path = unquote(parts.path)
+    if parts.scheme.lower() != "file" or host not in ("", "localhost") or not path.startswith("/"):
+        raise ConfigError(
+            f"{url!r} is not a file URL of this machine: write file:// followed by an "
+            "absolute path (file:///data/genome.gb), or the plain path"
+        )
+    return Path(path)
+
+
 def expand_local(path: str, base: Path | None = None) -> Path:
     """Expand ~ and $VARS; relative paths are taken from `base` (default: the working
-    directory, which is where Snakemake runs)."""
+    directory, which is where Snakemake runs). A ``file://`` URL is its absolute path."""
+    if FILE_URL_RE.match(path):
+        return file_url_path(path)
     p = Path(os.path.expandvars(os.path.expanduser(path)))
     if not p.is_absolute():
         p = (base or Path.cwd()) / p
@@ -442,7 +464,10 @@ def load_sample_sheet(
             for col in ("source", "annotation"):
                 value = record[col]
                 if value and classify_source(value) == "local":
-                    local = expand_local(value, base_dir)
+                    try:
+                        local = expand_local(value, base_dir)
+                    except ConfigError as err:
+                        raise SampleSheetError(f"{where}: sample {sid}: {col} {err}") from None
                     problem = local_file_problem(local)
                     if problem:
                         raise SampleSheetError(
