@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
 
@@ -320,3 +323,78 @@ def test_shipped_config_files_pass_the_strict_reading():
     files += sorted((REPO / "config").glob("**/*.yaml"))
     plan = load(demo_config(), config_files=files)
     assert isinstance(plan, Plan)
+
+
+# --------------------------------------------------------------------------- changed sources
+
+
+def _verified_phix(tmp_path: Path) -> tuple[Plan, Path, Path]:
+    """The demo plan with phiX174's genome as a local copy under tmp_path, verified: its
+    provenance.json (as rule verify_sources writes it) newer than the file; cwd tmp_path."""
+    src = tmp_path / "data" / "phix.gbk"
+    src.parent.mkdir()
+    src.write_bytes((REPO / "tests/data/genbank/NC_001422.gbk").read_bytes())
+    old = src.stat().st_mtime - 3600
+    os.utime(src, (old, old))
+    lines = []
+    for line in (REPO / "tests/config/demo_samples.tsv").read_text().splitlines():
+        cells = line.split("\t")
+        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
+            cells[2] = str(src) if cells[0] == "phiX174" else str(REPO / cells[2])
+            cells[4] = str(REPO / cells[4]) if cells[4] else ""
+        lines.append("\t".join(cells))
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("\n".join(lines) + "\n")
+    plan = load(demo_config(samples=str(sheet)))
+    record = tmp_path / "resources/genomes/phiX174/provenance.json"
+    record.parent.mkdir(parents=True)
+    data = src.read_bytes()
+    entry = {
+        "source": str(src),
+        "path": str(src),
+        "size": len(data),
+        "mtime_ns": src.stat().st_mtime_ns,
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    record.write_text(json.dumps({"sample": "phiX174", "files": {"primary": entry}}))
+    os.chdir(tmp_path)
+    return plan, src, record
+
+
+def _replace_keeping_mtime(path: Path, data: bytes) -> None:
+    """What cp -p, rsync -t and tar x do: new content with the modification time of the
+    file it came from, older than the provenance record."""
+    st = path.stat()
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))
+
+
+@pytest.mark.parametrize("same_size", [False, True])
+def test_local_source_replaced_under_its_old_mtime_is_rebuilt(tmp_path, same_size):
+    plan, src, record = _verified_phix(tmp_path)
+    assert plan.changed_sources() == []
+    data = src.read_bytes()
+    new = data.replace(b"1 gagttttatc", b"1 gagttttatg", 1)  # one base of the sequence
+    assert new != data
+    _replace_keeping_mtime(src, new if same_size else data + b"\n")
+    (changed,) = plan.changed_sources()
+    assert (changed.sample, changed.which) == ("phiX174", "primary")
+    assert ("another sha256" if same_size else "size") in changed.why
+    assert record.stat().st_mtime > src.stat().st_mtime  # Snakemake would not rerun
+    (note,) = plan.rerun_changed_sources()
+    assert note.startswith(f"sample phiX174: local primary file {src} changed")
+    assert "rebuilt from the new file" in note
+    assert record.stat().st_mtime < src.stat().st_mtime  # now Snakemake reruns the sample
+    assert plan.changed_sources() == []  # and the next DAG build leaves it to Snakemake
+
+
+def test_local_source_with_only_a_new_mtime_is_not_rebuilt(tmp_path):
+    """Size or mtime changed but the same content (checksum): nothing to rebuild."""
+    plan, src, record = _verified_phix(tmp_path)
+    older = src.stat().st_mtime - 60
+    os.utime(src, (older, older))
+    before = record.stat().st_mtime_ns
+    assert plan.changed_sources() == []
+    assert plan.rerun_changed_sources() == []
+    assert record.stat().st_mtime_ns == before

@@ -20,6 +20,8 @@ except DnalmError as err:
     raise WorkflowError(str(err)) from None
 for _note in PLAN.notes():
     logger.info(_note)
+for _note in PLAN.rerun_changed_sources():  # content replaced under an old mtime
+    logger.warning(_note)
 
 # the sheet's sample-ID pattern, not the list of samples (dnalm.plan.wildcards says why)
 _SAMPLE_SCHEMA = load_schema()

@@ -10,8 +10,12 @@ call while they are parsed, so all such errors come out of load.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,6 +35,41 @@ def _task_path(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     return str(expand_local(value))
+
+
+@dataclass(frozen=True)
+class ChangedSource:
+    """A local source file that differs from its provenance record (Plan.changed_sources)."""
+
+    sample: str
+    which: str  # "primary" or "annotation"
+    value: str  # as the sheet writes it
+    record: Path  # resources/genomes/{sample}/provenance.json
+    why: str  # e.g. "changed (size 10 -> 12 bytes)"
+
+
+def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
+    """Why `path` is not the file `recorded` (a provenance.json entry) describes, when
+    Snakemake would not notice (not newer than `record_path`); "" when it is, or when
+    Snakemake reruns anyway."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ""  # a missing file is the sheet check's and the job's to report
+    if st.st_mtime > record_path.stat().st_mtime:
+        return ""  # newer than the record: Snakemake reruns verify_sources itself
+    size, mtime_ns = recorded.get("size"), recorded.get("mtime_ns")
+    if size == st.st_size and (mtime_ns is None or mtime_ns == st.st_mtime_ns):
+        return ""  # records written before mtime_ns existed are compared by size only
+    if size != st.st_size:
+        return f"changed (size {size} -> {st.st_size} bytes)"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() == recorded.get("sha256"):
+        return ""  # only its modification time changed
+    return "changed (same size, another sha256)"
 
 
 @dataclass
@@ -96,6 +135,50 @@ class Plan(StagesMixin):
     @staticmethod
     def genome_dir(sample: str) -> str:
         return f"resources/genomes/{sample}"
+
+    def changed_sources(self) -> list[ChangedSource]:
+        """Every local source (genome or annotation) whose content differs from what its
+        sample's provenance.json recorded while its modification time is not newer than
+        that record (replaced by `cp -p`, `rsync -t` or `tar x`), so that Snakemake, which
+        compares modification times, would keep the old file's results. Size and mtime are
+        compared first; the file is read (sha256) only when either changed. Samples not
+        verified yet, and files newer than their record (Snakemake reruns those), are
+        skipped."""
+        out = []
+        for s in self.sample_list:
+            record_path = Path(self.genome_dir(s.sample)) / "provenance.json"
+            if not record_path.is_file():
+                continue
+            try:
+                files = json.loads(record_path.read_text(encoding="utf-8"))["files"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: verify_sources rewrites it when it reruns
+            for which, value, kind in (
+                ("primary", s.source, s.source_kind),
+                ("annotation", s.annotation, s.annotation_kind),
+            ):
+                if not value or kind != "local" or not isinstance(files.get(which), dict):
+                    continue
+                why = _source_change(expand_local(value), files[which], record_path)
+                if why:
+                    out.append(ChangedSource(s.sample, which, value, record_path, why))
+        return out
+
+    def rerun_changed_sources(self) -> list[str]:
+        """Make Snakemake rerun the verify_sources job (and so everything built from it) of
+        each sample with a changed local source (:meth:`changed_sources`): its
+        provenance.json gets a modification time older than the source. Returns one warning
+        per file, naming the sample."""
+        notes = []
+        for c in self.changed_sources():
+            stamp = expand_local(c.value).stat().st_mtime - 1
+            os.utime(c.record, (stamp, stamp))
+            notes.append(
+                f"sample {c.sample}: local {c.which} file {c.value} {c.why} since {c.record} "
+                "was written, but is not newer than it (copied with cp -p, rsync -t or "
+                "unpacked from an archive?); the sample is rebuilt from the new file"
+            )
+        return notes
 
     def primary_input(self, wildcards) -> str:
         """The genome file of a sample: a local path used in place, else the download."""
