@@ -398,3 +398,10 @@ def test_local_source_with_only_a_new_mtime_is_not_rebuilt(tmp_path):
     assert plan.changed_sources() == []
     assert plan.rerun_changed_sources() == []
     assert record.stat().st_mtime_ns == before
+
+
+def test_file_url_task_input_is_its_absolute_path():
+    """A file:// URL in the config is the local file it names (not a relative path)."""
+    seqs = REPO / "tests/data/tasks/tf_binding/chr22_sequences.txt.gz"
+    plan = load(demo_config(tasks={"tf_binding": {"sequences": seqs.as_uri()}}))
+    assert plan.tf_binding_inputs(wildcards())["sequences"] == str(seqs)
