@@ -448,6 +448,19 @@ def test_local_path_with_env_var_and_relative(tmp_path, monkeypatch, dest_dir):
         acquire("s1", "${DNALM_TEST_DATA}/g.gb", dest_dir)
 
 
+def test_file_url_is_a_local_path(tmp_path, dest_dir):
+    """file:///abs/path (and file://localhost/..., percent escapes decoded) is the local
+    file, used in place, not a relative path named "file:"."""
+    original = tmp_path / "my data" / "g.gb"
+    original.parent.mkdir()
+    original.write_text("LOCUS x\n//\n")
+    url = original.as_uri()  # file:///.../my%20data/g.gb
+    assert "%20" in url
+    assert acquire("s1", url, dest_dir) == original
+    assert acquire("s1", "file://localhost" + url[len("file://") :], dest_dir) == original
+    assert not dest_dir.exists()
+
+
 def test_local_shared_data_gbff(shared_data, dest_dir):
     original = shared_data / "genbank" / "phage_T4_test.gbff.gz"
     assert acquire("t4", str(original), dest_dir) == original
