@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from dnalm.core.errors import ConfigError, SampleSheetError
-from dnalm.core.io import HEAD_BYTES, content_problem
+from dnalm.core.io import HEAD_BYTES, content_problem, read_yaml
 from dnalm.kinds.formats import SAMPLE_FORMATS, SampleFormat, formats_where
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ FALSE = {"false", "no", "0", "n", "f"}
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    import yaml  # lazy: PyYAML (~0.03 s) stays out of `dnalm cds`, which reads no sheet
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(path)
 
 
 @dataclass(frozen=True)
@@ -382,6 +379,23 @@ def load_sample_sheet(
     import jsonschema  # lazy: jsonschema (~0.2 s) stays out of `dnalm cds`, which reads no sheet
 
     validator = jsonschema.Draft202012Validator(schema)
+    # The row schema has no rule across columns (the header check above covers `required`
+    # and unknown columns), so a row is valid when each cell is: each distinct cell value is
+    # checked once, and the whole-row validation runs only to word the error of a bad row.
+    cell_validators = {
+        key: jsonschema.Draft202012Validator(prop) for key, prop in schema["properties"].items()
+    }
+    checked: dict[tuple[str, type, object], bool] = {}
+
+    def cell_ok(key: str, value: object) -> bool:
+        token = (key, type(value), value)
+        ok = checked.get(token)
+        if ok is None:
+            ok = checked[token] = key in cell_validators and cell_validators[key].is_valid(value)
+        return ok
+
+    reserved = reserved_sample_ids(schema)
+    reserved_folded = {r.lower() for r in reserved}
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     seen_folded: dict[str, tuple[str, int]] = {}  # casefolded ID -> (ID, line)
@@ -396,12 +410,11 @@ def load_sample_sheet(
         for key, prop in schema["properties"].items():
             if key not in record and "default" in prop:
                 record[key] = prop["default"]
-        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
-        if errors:
+        if not all(cell_ok(key, value) for key, value in record.items()):
+            errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
             raise SampleSheetError(_schema_message(errors[0], where, schema))
         sid = record["sample"]
-        reserved = reserved_sample_ids(schema)
-        if sid.lower() in {r.lower() for r in reserved}:
+        if sid.lower() in reserved_folded:
             raise SampleSheetError(_reserved_message(where, sid, reserved))
         if sid in seen:
             raise SampleSheetError(

@@ -41,6 +41,7 @@ from dnalm.core.config import (
     user_training_settings,
 )
 from dnalm.core.errors import ConfigError
+from dnalm.core.io import read_yaml
 from dnalm.core.seeds import cnn_replicates, expand_models, expand_runs
 from dnalm.genome.contigs import contig_names
 from dnalm.genome.corpora import (
@@ -185,8 +186,7 @@ def _default_filling_validator(schema: dict) -> jsonschema.protocols.Validator:
 def validate_config(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> None:
     """Validate `config` against the config schema and fill in its defaults, leaving the
     training settings as the user wrote them. Raises ConfigError with the schema's message."""
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = read_yaml(schema_path)
     saved = user_training_settings(config)
     try:
         _default_filling_validator(schema).validate(config)
