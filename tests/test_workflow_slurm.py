@@ -290,13 +290,9 @@ def test_dry_run_shows_gpu_request(tmp_path: Path):
     assert not any(r.startswith("gpu=") for r in resources["prepare"].split(", "))
 
 
-def _sbatch_of(resources: str, threads: int) -> str:
-    """The sbatch command the SLURM executor plugin builds for a job with the `resources`
-    of a dry run (its own get_submit_command and set_gres_string; no cluster needed)."""
+def _job_of(resources: str, threads: int):
+    """A job with the `resources` of a dry run, as the executor plugins read one."""
     import types
-
-    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     class Resources(dict):
         __getattr__ = dict.__getitem__
@@ -306,9 +302,18 @@ def _sbatch_of(resources: str, threads: int) -> str:
         key, value = item.split("=", 1)
         if "<TBD>" not in value and key not in ("mem", "mem_mib", "tmpdir"):
             values[key] = int(value) if value.isdigit() else value
-    job = types.SimpleNamespace(
+    return types.SimpleNamespace(
         resources=Resources(values), threads=threads, name="pretrain", is_group=lambda: False
     )
+
+
+def _sbatch_of(resources: str, threads: int) -> str:
+    """The sbatch command the SLURM executor plugin builds for a job with the `resources`
+    of a dry run (its own get_submit_command and set_gres_string; no cluster needed)."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = _job_of(resources, threads)
     params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "workdir": "w"}
     params.update(account="", partition="")
     return get_submit_command(job, params) + set_gres_string(job)
@@ -322,29 +327,43 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
     pretraining job nodes=2, gres gpu:4 (per node), one task per node and mpi (the plugin
     then runs the job's script unwrapped, and the rule's srun starts a torchrun per node);
     the plugin turns that into sbatch --nodes=2 --ntasks=2 --gres=gpu:4. One node keeps
-    --gpus=N and no task geometry."""
+    --gpus=N and asks for one node (--nodes=1: SLURM must not split the GPUs of a
+    `torchrun --standalone` job over two nodes), also on the job step's srun. The CPUs are
+    pretrain.threads per GPU: the rule's threads and --cpus-per-task are threads x gpus."""
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting, get_node_setting
+
+    per_gpu = 3
     workdir = make_workdir(
         tmp_path / "wd",
-        {"pretrain": {"nodes": nodes, "gpus": gpus, "strategy": "fsdp", "threads": 3}},
+        {"pretrain": {"nodes": nodes, "gpus": gpus, "strategy": "fsdp", "threads": per_gpu}},
         replace={"sweeps": {}},  # tiny test budgets: less than one step of 8 GPUs
     )
+    # --cores: on a cluster the submit host's cores do not cap a job's threads
     proc = snakemake(
-        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "pretrain", timeout=300
-    )
+        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "pretrain", timeout=300,
+        cores=64,
+    )  # fmt: skip
     assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
     out = proc.stdout + proc.stderr
-    found = re.findall(r"\nrule pretrain:.*?\n\s+resources: ([^\n]*)", out, flags=re.S)
+    found = re.findall(
+        r"\nrule pretrain:\n(?:    [^\n]*\n)*?\s+threads: (\d+)\n\s+resources: ([^\n]*)", out
+    )
     assert found, out[-3000:]
-    for resources in found:
-        sbatch = _sbatch_of(resources, threads=3).split()
+    for threads, resources in found:
+        assert int(threads) == per_gpu * gpus, (threads, resources)
+        job = _job_of(resources, threads=int(threads))
+        sbatch = _sbatch_of(resources, threads=int(threads)).split()
+        assert f"--cpus-per-task={per_gpu * gpus}" in sbatch, sbatch
         if nodes > 1:
-            assert {"--nodes=2", "--ntasks=2", "--gres=gpu:4", "--cpus-per-task=3"} <= set(
-                sbatch
-            ), sbatch
+            assert {"--nodes=2", "--ntasks=2", "--gres=gpu:4"} <= set(sbatch), sbatch
             assert not any(a.startswith(("--gpus", "--ntasks-per-gpu")) for a in sbatch)
         else:
             assert f"--gpus={gpus}" in sbatch, sbatch
-            assert not any(a.startswith(("--nodes", "--ntasks", "--gres")) for a in sbatch)
+            assert "--nodes=1" in sbatch, sbatch
+            assert not any(a.startswith(("--ntasks", "--gres")) for a in sbatch)
+            # the job step's srun (jobstep plugin, its own code): the same node and CPUs
+            assert get_node_setting(job) == "--nodes=1"
+            assert get_cpu_setting(job, True) == f"--cpus-per-task={per_gpu * gpus}"
         assert "--mem" in sbatch
         assert "-t" in sbatch
 
