@@ -55,6 +55,25 @@ if TYPE_CHECKING:
 STRATEGIES = ("ddp", "fsdp")
 #: default TCP port of the c10d rendezvous on the first node of a multi-node job
 DEFAULT_PORT = 29500
+#: how long a process waits for the others in one collective (seconds); the environment
+#: variable overrides it (e.g. for a slow shared file system's checkpoint writes)
+TIMEOUT_ENV, DEFAULT_TIMEOUT_S = "DNALM_DIST_TIMEOUT_S", 1800
+
+
+def collective_timeout_s() -> float:
+    """The process group's timeout: ``$DNALM_DIST_TIMEOUT_S`` seconds, default 30 minutes."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None or raw == "":
+        return float(DEFAULT_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(
+            f"{TIMEOUT_ENV}={raw!r}: must be a number of seconds > 0 (unset: {DEFAULT_TIMEOUT_S})"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- launch
