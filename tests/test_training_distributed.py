@@ -149,6 +149,35 @@ def test_multi_node_launch_needs_a_rendezvous_host_and_a_slurm_allocation(monkey
         first_node()
 
 
+#: a stand-in for SLURM's scontrol on machines without SLURM (tests/test_workflow_slurm.py
+#: runs the launch against the real one): a running job 42 on gpu[01-02]
+SCONTROL = """#!/bin/sh
+case "$*" in
+  "show job -o 42") echo "JobId=42 JobState=RUNNING NodeList=gpu[01-02] NumNodes=2";;
+  "show hostnames gpu[01-02]") printf "gpu01\\ngpu02\\n";;
+  "show node -o gpu01") echo "NodeName=gpu01 Arch=x86_64 NodeAddr=10.0.0.1 NodeHostName=gpu01";;
+  *) echo "scontrol: unexpected $*" >&2; exit 1;;
+esac
+"""
+
+
+def test_nodes_come_from_the_job_id_when_the_job_step_stripped_the_node_list(tmp_path, monkeypatch):
+    """Snakemake's job-step plugin leaves SLURM_JOB_ID but no SLURM_JOB_NODELIST: the nodes
+    come from `scontrol show job`, the rendezvous address from the first node's NodeAddr."""
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text(SCONTROL)
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for var in ("SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOBID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert distributed.allocation_nodes() == ["gpu01", "gpu02"]
+    assert first_node() == "10.0.0.1"
+    monkeypatch.setenv("SLURM_JOB_ID", "43")  # scontrol fails: the error names the command
+    with pytest.raises(ConfigError, match=r"scontrol show job -o 43. failed \(1\)"):
+        first_node()
+
+
 def test_launch_runs_the_workers_on_the_saved_run(tmp_path, monkeypatch):
     run = PretrainRun(
         tmp_path / "corpus", tmp_path / "m", "gpt", "tiny", {"n_layer": 1},
