@@ -258,17 +258,26 @@ class Plan(StagesMixin):
             **(self.models[model].get("train") or {}),
         }
 
+    def pretrain_threads(self) -> int:
+        """The pretraining job's threads (CPUs per node): ``pretrain.threads`` CPUs per GPU
+        x ``pretrain.gpus`` GPUs per node. SLURM gets them as --cpus-per-task (of the one
+        task per node); each training process uses its share (training.run.PretrainRun)."""
+        pretrain = self.config["pretrain"]
+        return int(pretrain["threads"]) * max(1, int(pretrain["gpus"]))
+
     def pretrain_resource(self, key: str):
         """One SLURM resource of the pretraining job (None: not requested). One node: `gpu`
-        (sbatch --gpus=G), as the other GPU rules. Several nodes: `nodes`, `gres` gpu:G (per
-        node; --gpus would count the whole job), one task per node (`tasks` = nodes, with
-        `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi` "srun", so the
-        plugin runs the job's script on the first node without wrapping it in a 1-node srun:
-        the rule itself starts one torchrun per node with srun (dnalm.training.distributed)."""
+        (sbatch --gpus=G), as the other GPU rules, and `nodes` 1, so that SLURM never splits
+        the G GPUs of a torchrun --standalone job over two nodes. Several nodes: `nodes`,
+        `gres` gpu:G (per node; --gpus would count the whole job), one task per node (`tasks`
+        = nodes, with `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi`
+        "srun", so the plugin runs the job's script on the first node without wrapping it in
+        a 1-node srun: the rule itself starts one torchrun per node with srun
+        (dnalm.training.distributed)."""
         nodes = int(self.config["pretrain"].get("nodes", 1))
         gpus = int(self.config["pretrain"]["gpus"])
         if nodes <= 1:
-            res = {"gpu": gpus}
+            res = {"gpu": gpus, "nodes": 1}
         else:
             res = {
                 "nodes": nodes,
