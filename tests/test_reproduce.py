@@ -72,9 +72,32 @@ def test_table_rows_use_the_header_numbers(name):
     assert rows
     header = header_numbers(path)
     for row in rows:
-        values = row["published"] if isinstance(row["published"], list) else [row["published"]]
+        published = row.get("published", [])
+        values = published if isinstance(published, list) else [published]
         assert set(map(float, values)) <= header, (name, row["metric"])
         assert row["deviation"].strip(), (name, row["metric"])
+        # a control, or a model the paper did not run, has no published number beside it
+        control = "control" in row["metric"] or row.get("regime") in ("random-init", "fine-tuned")
+        if control or row.get("run", "").endswith("_random"):
+            assert "published" not in row, (name, row["metric"])
+
+
+def test_cpu_table_gives_paper_numbers_only_to_what_the_papers_ran():
+    """config/reproduce/cpu.yaml: the random-weights controls, the codon GPT's probe row
+    and the fine-tuned row carry no published number (the papers never ran them)."""
+    path = REPO / "config" / "reproduce" / "cpu.yaml"
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["reproduce"]["rows"]
+    unpublished = {
+        (row["source"], row.get("run") or row.get("model"), row.get("regime", ""))
+        for row in rows
+        if "published" not in row
+    }
+    assert unpublished == {
+        ("finetune", "gpt_nucleotide_random", ""),
+        ("probe", "mlm_kmer6", "random-init"),
+        ("probe", "gpt_codon", ""),
+        ("finetune", "mlm_kmer6_partial", ""),
+    }
 
 
 def _workdir(tmp_path: Path, shared: Path) -> Path:
