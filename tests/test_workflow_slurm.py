@@ -1,7 +1,8 @@
 """The SLURM side of dnalm: profiles/slurm against a real single-node SLURM.
 
 - The test profile (tests/slurm/profile) may differ from profiles/slurm only in the test
-  cluster's partition and status-check settings, so a pass here is a pass for profiles/slurm.
+  cluster's partition, status-check settings and group-job cap (its size), so a pass here is
+  a pass for profiles/slurm.
 - A dry run with profiles/slurm shows the GPU request of the GPU rules (no cluster needed).
 - On a real cluster started by tests/support/slurm_cluster.py (root + slurm-wlm + munge, as in
 CI): the
