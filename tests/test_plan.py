@@ -123,6 +123,29 @@ def test_null_entries_are_dropped():
     assert plan.dropped == ["pretrain.models.mlm_bpe", "finetune.runs.mlm_bpe_lora"]
 
 
+def test_task_files_given_as_urls_are_downloaded_by_a_rule():
+    """A task file given as a URL is the input of the rule download_task_file (its path is
+    known without the network); the checksum after '#' goes with it; a malformed checksum
+    stops load() naming the key and the fix."""
+    base = "https://example.org/data/chr22_sequences.txt.gz"
+    digest = "a" * 64
+    plan = load(demo_config(tasks={"tf_binding": {"sequences": f"{base}#sha256={digest}"}}))
+    path = plan.tf_binding_inputs(wildcards())["sequences"]
+    folder, name = path.rsplit("/", 1)
+    assert name == "chr22_sequences.txt.gz"
+    assert folder.startswith("resources/task_files/")
+    spec = plan.task_file(wildcards(taskfile=folder.rsplit("/", 1)[1]))
+    assert (spec.url, spec.sha256, spec.md5) == (base, digest, None)
+    assert spec.where == "tasks.tf_binding.sequences"
+    assert spec.path == path
+    # local paths stay local
+    assert plan.tf_binding_inputs(wildcards())["scores"].endswith(
+        "tests/data/tasks/tf_binding/chr22_scores.txt.gz"
+    )
+    with pytest.raises(DnalmError, match=r"tasks\.tf_binding\.scores: .*#sha256=<64 hex"):
+        load(demo_config(tasks={"tf_binding": {"scores": f"{base}#sha256=abc"}}))
+
+
 ROW = {"paper": "P", "metric": "M", "published": 0.5}
 BAD_CONFIGS = {
     "path-like name": (

@@ -261,3 +261,23 @@ def test_is_special_in_blocks_matches_the_lookup():
     special[[v for v in tok.special_ids.values() if v is not None]] = True
     assert np.array_equal(tok.is_special(ids), special[ids.astype(np.int64)])
     assert tok.is_special(ids[:6].reshape(2, 3)).shape == (2, 3)
+
+
+def test_build_memory_stops_growing_past_one_batch_and_shard(chr4_records, tmp_path, monkeypatch):
+    """What the build allocates (tracemalloc's peak, numpy buffers included) grows with the
+    input only until the input fills one batch and one shard: 16x as much input, past both,
+    peaks within a few percent of 4x (README.md: the RSS beyond this is glibc's)."""
+    import tracemalloc
+
+    monkeypatch.setattr(corpus_mod, "BATCH_NT", 60_000)
+    tok = build_tokenizer({"type": "nucleotide"})
+    peaks = {}
+    for n in (4, 16):  # 4 x 60 kb and 16 x 60 kb of real sequence; shards of 20 windows
+        fasta = _fasta(tmp_path / f"x{n}.fa", chr4_records[:60] * n)
+        tracemalloc.start()
+        try:
+            build_corpus(tok, {"train": [fasta]}, tmp_path / f"c{n}", 256, shard_tokens=256 * 20)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks[16] <= 1.05 * peaks[4], peaks

@@ -1,7 +1,8 @@
 """The SLURM side of dnalm: profiles/slurm against a real single-node SLURM.
 
 - The test profile (tests/slurm/profile) may differ from profiles/slurm only in the test
-  cluster's partition and status-check settings, so a pass here is a pass for profiles/slurm.
+  cluster's partition, status-check settings and group-job cap (its size), so a pass here is
+  a pass for profiles/slurm.
 - A dry run with profiles/slurm shows the GPU request of the GPU rules (no cluster needed).
 - On a real cluster started by tests/support/slurm_cluster.py (root + slurm-wlm + munge, as in
 CI): the
@@ -49,6 +50,7 @@ TEST_ONLY_KEYS = {
     "slurm-status-command",
     "slurm-init-seconds-before-status-checks",
     "default-resources.slurm_partition",
+    "resources",  # the group-job cap: the test cluster has 2 CPUs
 }
 SMOKE_TIMEOUT_S = 240
 WORKFLOW_TIMEOUT_S = 1200
@@ -245,6 +247,8 @@ def test_test_profile_differs_from_slurm_profile_only_in_cluster_keys():
     assert test["default-resources.slurm_partition"] == cluster.PARTITION
     # The plugin silently falls back to sacct unless MinJobAge >= 3 x init seconds.
     assert 3 * test["slurm-init-seconds-before-status-checks"] <= 300
+    # a group job of the test profile fits the test cluster: 2 jobs of 4000 MB at a time
+    assert test["resources"] == ["mem_mb=8000"]
 
 
 def test_slurm_profile_requests_a_gpu_for_each_gpu_rule():
@@ -372,15 +376,19 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
 
 
 def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
-    """200 genomes: with the knob profiles/slurm documents (`group-components:
-    sample_data=k`, commented there) the cheap per-sample data jobs (extract_cds, split_cds)
-    go out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists
-    what would be submitted)."""
+    """200 genomes with the shipped profiles/slurm as it is (`group-components:
+    sample_data=k` is on there): the cheap per-sample data jobs (extract_cds, split_cds) go
+    out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists what
+    would be submitted)."""
     import csv
     import math
 
-    text = (SLURM_PROFILE / "config.yaml").read_text()
-    per_job = int(re.search(r'"sample_data=(\d+)"', text).group(1))  # the documented knob
+    profile = load_profile(SLURM_PROFILE)
+    groups = dict(item.split("=") for item in profile.get("group-components") or [])
+    assert "sample_data" in groups, "profiles/slurm/config.yaml: group-components is off"
+    per_job = int(groups["sample_data"])
+    assert per_job > 1
+    assert any(r.startswith("mem_mb=") for r in profile["resources"])  # the group-job cap
     lines = (REPO / "tests" / "config" / "samples.tsv").read_text().splitlines()
     rows = list(csv.DictReader([x for x in lines if not x.startswith("#")], delimiter="\t"))
     row = next(r for r in rows if r["sample"] == "spyogenes")
@@ -400,10 +408,6 @@ def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_d
         "-n",
         "--profile",
         str(SLURM_PROFILE),
-        "--group-components",
-        f"sample_data={per_job}",
-        "--resources",
-        "mem_mb=32000",
         "--until",
         "split_cds",
         timeout=300,

@@ -49,4 +49,5 @@ wildcard_constraints:
     pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     itask=alternatives(_TASKS),
+    taskfile=alternatives(PLAN.task_files),
     irun=r"[^/]+",

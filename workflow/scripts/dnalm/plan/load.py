@@ -322,5 +322,6 @@ def load(
     # a task corpus must name a task this configuration builds
     check_task_corpora(corpora, plan.task_names())
     plan.reproduce_rows = check_rows((config.get("reproduce") or {}).get("rows"))
+    _ = plan.task_files  # a malformed checksum in a task file's URL stops here
     plan.check()  # every check of the stages that are on
     return plan

@@ -21,6 +21,7 @@ from typing import Any
 
 from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.evaluation.probe_kinds import check_kinds
+from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
@@ -31,9 +32,12 @@ SPLITS = ("train", "validation", "test")
 
 
 def _task_path(value: str | None) -> str | None:
-    """A task or BED file of the config, as a path from the working directory."""
+    """A task or BED file of the config, as a path from the working directory; a URL is the
+    file the rule download_task_file saves it to (dnalm.genome.taskfiles)."""
     if value in (None, ""):
         return None
+    if taskfiles.is_url(value):
+        return taskfiles.parse(value, "").path
     return str(expand_local(value))
 
 
@@ -374,6 +378,15 @@ class Plan(StagesMixin):
         return f"results/tasks/{self.corpora[wildcards.tcorpus]['task']}/data.tsv"
 
     # ---- tasks
+
+    @cached_property
+    def task_files(self) -> dict[str, taskfiles.TaskFile]:
+        """The task and BED files the config gives as URLs, by their folder id
+        (download.smk's download_task_file saves each one)."""
+        return taskfiles.collect(self.config)
+
+    def task_file(self, wildcards) -> taskfiles.TaskFile:
+        return self.task_files[wildcards.taskfile]
 
     def tf_binding_inputs(self, wildcards) -> dict:
         cfg = self.config["tasks"]["tf_binding"]
