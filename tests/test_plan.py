@@ -428,3 +428,16 @@ def test_file_url_task_input_is_its_absolute_path():
     seqs = REPO / "tests/data/tasks/tf_binding/chr22_sequences.txt.gz"
     plan = load(demo_config(tasks={"tf_binding": {"sequences": seqs.as_uri()}}))
     assert plan.tf_binding_inputs(wildcards())["sequences"] == str(seqs)
+
+
+def test_random_init_control_for_some_models_only():
+    plan = load(demo_config(probe={"models": ["gpt_nucleotide", "mlm_kmer6"]}))
+    assert ("random-init", "mlm_kmer6") in plan.embeddings()
+    plan = load(demo_config(probe={"models": ["gpt_nucleotide", "mlm_kmer6"],
+                                   "random_init": ["mlm_kmer6"]}))  # fmt: skip
+    random = [name for regime, name in plan.embeddings() if regime == "random-init"]
+    assert random == ["mlm_kmer6"]
+    plan = load(demo_config(probe={"random_init": False}))
+    assert not [n for r, n in plan.embeddings() if r == "random-init"]
+    with pytest.raises(ConfigError, match=r"probe.random_init: 'mlm_kmer6' is not one of"):
+        load(demo_config(probe={"models": ["gpt_nucleotide"], "random_init": ["mlm_kmer6"]}))

@@ -470,12 +470,9 @@ def test_probe_table_and_umaps(run):
         ("4-mer frequencies", "kmer-baseline"),
         ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
         ("llama_codon", "pretrained"),
-        ("llama_codon", "random-init"),
         ("modernbert_kmer6", "pretrained"),
-        ("modernbert_kmer6", "random-init"),
         ("modernbert_kmer6_lora", "fine-tuned"),
         ("esm_kmer6", "pretrained"),
-        ("esm_kmer6", "random-init"),
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]

@@ -288,7 +288,7 @@ class ProbeConfig(Section):
     enabled: bool = True
     task: str = "species_fragments"
     models: list[str] | None = None  # None: every model under pretrain.models
-    random_init: bool = True
+    random_init: bool | list[str] = True  # true: every embedded model; or a list of them
     finetuned: list[str] = field(default_factory=list)
     external: dict[str, dict[str, Any]] = field(default_factory=dict)
     layer: int = -1

@@ -554,11 +554,26 @@ class Plan(StagesMixin):
                 )
         return runs
 
+    def probe_random_init(self) -> list[str]:
+        """The embedded models whose architecture is also embedded with random weights:
+        `probe.random_init` true (all of them), false (none) or a list of them."""
+        chosen = self.probe["random_init"]
+        models = self.probe_models()
+        if isinstance(chosen, bool):
+            return list(models) if chosen else []
+        for name in chosen:
+            if name not in models:
+                raise ConfigError(
+                    f"probe.random_init: {name!r} is not one of the embedded models "
+                    f"({', '.join(models) or 'none'}); list models of probe.models, or write "
+                    "true for all of them"
+                )
+        return [m for m in models if m in chosen]
+
     def embeddings(self) -> list[tuple[str, str]]:
         """(regime, name) of every embedded model."""
         out = [("pretrained", m) for m in self.probe_models()]
-        if self.probe["random_init"]:
-            out += [("random-init", m) for m in self.probe_models()]
+        out += [("random-init", m) for m in self.probe_random_init()]
         out += [("fine-tuned", r) for r in self.probe_finetuned()]
         out += [("external", e) for e in sorted(self.probe["external"] or {})]
         out += [("dnatext", m) for m in self.dnatext_probe_models()]
