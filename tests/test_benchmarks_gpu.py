@@ -4,6 +4,7 @@ combinations, and benchmarks/gpu_smoke.py's CPU mode."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 import types
 from pathlib import Path
 
@@ -34,3 +35,30 @@ def test_bench_arch_skips_a_refused_combination_with_a_note(capsys):
     }  # fmt: skip
     assert set(skipped) == {("modernbert", "flex")}
     assert "modernbert with flex attention skipped" in capsys.readouterr().err
+
+
+def test_gpu_smoke_cpu_mode_passes_every_path(tmp_path):
+    """benchmarks/gpu_smoke.py --cpu: every architecture trains, and LoRA fine-tuning,
+    embedding, generation, scoring, VEP, attribution, DNA+text and bench_arch run, one line
+    each; flex+compile is skipped on the CPU. The two-process DDP/FSDP2 path (about 2 minutes
+    of CPU here) is left out: tests/test_training_pretrain.py and
+    tests/test_training_distributed.py run those wrappers on gloo."""
+    import subprocess
+
+    from dnalm.kinds.archs import ARCHS
+
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_smoke.py"), "--cpu", "--skip",
+         "ddp+fsdp2", "--keep", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    status = {
+        line.split()[1]: line.split()[0] for line in lines if line[:4] in {"PASS", "SKIP", "FAIL"}
+    }
+    want = [f"arch:{a}" for a in ARCHS.names()]
+    want += ["lora", "embed", "generate", "score", "vep", "attribution", "dnatext", "bench_arch"]
+    assert {name: status.get(name) for name in want} == dict.fromkeys(want, "PASS"), proc.stdout
+    assert status["flex+compile"] == "SKIP"
+    assert any(line.startswith("MFU opt ") for line in lines), proc.stdout
