@@ -111,7 +111,13 @@ def claim(n: int, job: str = "", wait_s: float | None = None, poll_s: float = 1.
             f"{job or 'this job'} asks for {n} GPUs but this machine has {len(devices)} "
             f"({','.join(devices)}); lower its GPU count (pretrain.gpus / finetune.gpus)"
         )
-    lock_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        lock_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GpuSlotError(
+            f"cannot create the GPU slot folder {lock_dir()} ({err}); set {LOCK_DIR_ENV} to a "
+            "writable local folder, or DNALM_GPU_SLOTS=off"
+        ) from err
     start, told = time.monotonic(), False
     while True:
         got: list[tuple[str, int]] = []
