@@ -278,14 +278,17 @@ def test_dnatext_schema_block(block, ok):
 
 
 def test_train_mlm_runs_on_the_selected_device(tok):
-    """The model and every batch of the DNA+text loop are on the device asked for: the CPU,
-    and the meta device (no data: the first forward is where the batch is checked)."""
+    """The model and every batch of the DNA+text loop are on the device asked for by name
+    (dnatext.device): "auto" (the CPU here), "cpu", and the meta device (no data: the first
+    forward is where the batch is checked)."""
+    from dnalm.core.device import select_device
     from dnalm.multimodal.train import Vocab, train_mlm
 
     rows = [e["input_ids"] for e in tok.encode_batch(TEXTS[:8])]
     cfg = {"steps": 2, "batch_size": 2, "max_len": 32}
-    for device in ("cpu", "meta"):
+    for device in ("auto", "cpu", "meta"):
         model, seen = _model(tok), []
+        want = select_device(device).type
 
         def look(module, args, kwargs, seen=seen, model=model):
             seen.append((kwargs["input_ids"].device.type, next(model.parameters()).device.type))
@@ -299,7 +302,7 @@ def test_train_mlm_runs_on_the_selected_device(tok):
         else:
             train_mlm(model, rows, Vocab.of_dnatext(tok), cfg, device=device)
         assert seen, device
-        assert set(seen) == {(device, device)}, (device, seen)
+        assert set(seen) == {(want, want)}, (device, seen)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
