@@ -426,7 +426,7 @@ def test_mamba_on_cuda_without_kernels_says_so_with_a_memory_estimate(caplog):
     and non-Mamba models get nothing. The device is only named (no GPU is used)."""
     import importlib.util
 
-    from transformers import BertConfig, MambaConfig
+    from transformers import BertConfig, Mamba2Config, MambaConfig
 
     from dnalm.modeling.archs import mamba
     from dnalm.modeling.models import check_cuda_path
@@ -447,3 +447,5 @@ def test_mamba_on_cuda_without_kernels_says_so_with_a_memory_estimate(caplog):
     assert msg in caplog.text
     assert check_cuda_path(small, torch.device("cpu"), 4, 256) is None
     assert check_cuda_path(BertConfig(), cuda, 16, 1024) is None  # no such check for BERT
+    two = Mamba2Config(hidden_size=64, num_hidden_layers=2, num_heads=4, head_dim=32)
+    assert "chunked PyTorch path" in (check_cuda_path(two, cuda, 4, 256) or "")
