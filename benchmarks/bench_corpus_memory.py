@@ -11,7 +11,10 @@ Python process, which reports its own peak RSS (``resource.getrusage(RUSAGE_SELF
 and nucleotides per second. The table gives the ratio of each figure to the 1x build.
 Target: flat peak memory: it grows only until the input fills one encoding batch
 (BATCH_NT nucleotides) and the build has touched a whole shard buffer (shard_tokens
-tokens), and stays there for any larger input.
+tokens), and stays there for any larger input. Measured (README.md): the build's own
+allocations are flat past 16x, but glibc's dynamic mmap threshold adds about 10 MiB of RSS
+from 16x to 64x; run with MALLOC_MMAP_THRESHOLD_=1048576 in the environment (the children
+inherit it) to see the RSS flat too.
 
 ``--scripts DIR`` imports ``dnalm`` from another checkout's ``workflow/scripts`` (e.g. an
 older commit exported with ``git archive``), to compare with the in-memory builder; the

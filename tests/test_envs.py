@@ -159,3 +159,25 @@ def test_rule_imports_are_covered_by_its_env(rule, env_file, script):
         if not candidates & provided:
             missing.append(f"{module} ({', '.join(sorted(candidates))})")
     assert not missing, f"rule {rule}: {env_file.name} lacks {', '.join(missing)}"
+
+
+#: the SLURM executor plugins: dnalm.training.distributed depends on what the job-step
+#: plugin keeps of a job's environment, so both are pinned where the workflow is installed
+EXECUTOR_PLUGINS = ("snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep")
+
+
+def test_executor_plugins_are_pinned_alike_in_pyproject_and_the_snakemake_env():
+    from importlib.metadata import version
+
+    pins = pyproject_pins()
+    driver = env_packages(REPO / "envs" / "snakemake.yaml")
+    for plugin in EXECUTOR_PLUGINS:
+        assert plugin in pins, f"pyproject.toml does not pin {plugin} (== version)"
+        assert driver.get(plugin) == pins[plugin], (
+            f"envs/snakemake.yaml pins {plugin} {driver.get(plugin)}, pyproject.toml {pins[plugin]}"
+        )
+        # the tests of the SLURM launch ran against exactly these versions
+        assert version(plugin) == pins[plugin], (
+            f"{plugin} {version(plugin)} is installed but pyproject.toml pins {pins[plugin]}"
+        )
+    assert driver.get("snakemake") == pins["snakemake"]

@@ -215,7 +215,7 @@ def test_cli(models, tmp_path, capsys):
         float(row["score"]), (float(row["score_forward"]) + float(row["score_reverse"])) / 2,
         abs_tol=1e-5,
     )  # fmt: skip
-    assert (tmp_path / "o.vcf").is_file()
+    assert (tmp_path / "o.dnalm.vcf").is_file()  # the default copy: OUT + .dnalm.vcf
     bad = write(tmp_path / "bad.vcf", HEAD + "c1\t10\tok\tA\tT\t.\t.\t.\n")
     assert cli_main([*args[:3], "--vcf", str(bad), "--fasta", str(fa), "--out", str(out)]) == 2
     assert "bad.vcf:3: REF A does not match" in capsys.readouterr().err

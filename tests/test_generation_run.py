@@ -67,7 +67,8 @@ def job(tmp_path_factory, shared_data):
 
 def test_samples_markov_and_natural_sets(job):
     out, cap = job["out"], 30 + 60
-    assert job["counts"] == {"model": 9, "markov": 9, "natural": 9}
+    # the natural set: 9 reference sequences and a disjoint control draw of as many
+    assert job["counts"] == {"model": 9, "markov": 9, "natural": 18, "control": 9}
     samples, markov, natural = (
         read_set(out / f"{n}.fa.gz") for n in ("samples", "markov", "natural")
     )
@@ -83,10 +84,12 @@ def test_samples_markov_and_natural_sets(job):
                 assert orf_check(r.seq[len(r.seq) % 3 :], {r.seq[:3]})[1] in {"ok", "start"}
     # the natural set: the held-out CDS cut to the cap, the first six give the prefixes
     assert [r.id for r in natural[:6]] == [r.prefix_id for r in samples[:6]]
+    assert [r.kind for r in natural] == ["natural"] * 9 + ["control"] * 9
+    assert len({r.id for r in natural}) == 18
     for r in natural:
         assert r.seq == held[r.id][:cap]
     tsv = pd.read_csv(out / "samples.tsv", sep="\t")
-    assert list(tsv["source"].value_counts().sort_index()) == [9, 9, 9]
+    assert list(tsv["source"].value_counts().sort_index()) == [9, 9, 18]
     assert set(tsv.columns) >= {
         "id",
         "kind",
@@ -124,15 +127,16 @@ def test_metric_table_summary_and_figure(job):
         cds=True,
         reference_name="gpt",
     )
-    assert list(df["row"]) == ["gpt", "markov", "natural_half"]
+    assert list(df["row"]) == ["gpt", "markov", "natural"]
+    assert (df["n"] == 9).all()  # every row: 9 sequences against the same 9 natural ones
     back = pd.read_csv(out / "metrics.tsv", sep="\t").set_index("row")
     for k in range(1, 7):
         assert back[f"jsd_k{k}"].between(0, 1).all()
     assert (back["frechet"] >= 0).all()
     # prefixes are held out and the model never saw E. coli: nothing memorised
     assert back.loc["gpt", "memorised"] == 0.0
-    # the natural halves are valid ORFs more often than an untrained sampler's continuations
-    assert back.loc["natural_half", "jsd_k1"] < back.loc["gpt", "jsd_k1"]
+    # a second natural draw is closer to the reference than an untrained sampler's samples
+    assert back.loc["natural", "jsd_k1"] < back.loc["gpt", "jsd_k1"]
     summary = summary_table({"gpt": out / "metrics.tsv"}, out / "summary.tsv")
     assert len(summary) == 3
     png, svg = plot_generation_summary(out / "summary.tsv", out / "summary.png")
@@ -196,11 +200,13 @@ def test_generate_rule_on_a_model_trained_here(job, shared_data, tmp_path):
     )
     assert proc.returncode == 0, fail_message(proc)
     out = wd / "results/generate/gpt_tiny"
-    assert [len(read_set(out / f"{n}.fa.gz")) for n in ("samples", "markov", "natural")] == [6] * 3
+    sizes = [len(read_set(out / f"{n}.fa.gz")) for n in ("samples", "markov", "natural")]
+    assert sizes == [6, 6, 12]  # the natural reference and its control draw
     summary = pd.read_csv(wd / "results/generate/summary.tsv", sep="\t")
-    assert list(summary["row"]) == ["gpt_tiny", "markov", "natural_half"]
+    assert list(summary["row"]) == ["gpt_tiny", "markov", "natural"]
     assert (summary["reference_model"] == "gpt_tiny").all()
-    assert summary["valid_orf"].notna().all()
+    assert summary["n"].nunique() == 1  # sets of one size
+    assert summary["capped"].between(0, 1).all()
     log = (wd / "results/logs/generate/gpt_tiny.log").read_text()
     assert "6-mer JSD" in log
     assert (wd / "results/figures/generate/summary.png").stat().st_size > 5_000
@@ -213,3 +219,44 @@ def test_a_masked_model_under_generate_models_stops_the_dag(tmp_path, shared_dat
     proc = snakemake(wd, "-n", timeout=300)
     assert proc.returncode != 0
     assert "generate.models: 'mlm_kmer6' is a masked (mlm) model" in proc.stdout + proc.stderr
+
+
+def test_natural_and_generated_sets_are_judged_alike(tmp_path):
+    """Sets of unequal size are compared at one size; ORF validity is judged only on
+    sequences that ended before the length cap, in the natural set as in a generated one: a
+    natural set whose every CDS was cut at the cap is not applicable (NaN), not 0, and the
+    figure draws no bar for it, only "n/a"."""
+    from dnalm.generation.run import _write_fasta
+    from dnalm.generation.sequences import Record
+    from dnalm.report import style
+    from dnalm.report.generation_plots import draw_generation_summary
+
+    orf = "ATG" + "GCT" * 10 + "TAA"  # a valid ORF that ended (stop codon)
+    long = "ATG" + "GCA" * 13  # 42 nt: cut at the cap, no stop
+    natural = [Record(f"n{i}", long, "natural", f"n{i}", "truncated") for i in range(4)]
+    natural += [Record(f"c{i}", long, "control", f"c{i}", "truncated") for i in range(4)]
+    samples = [Record(f"prefix{i}", orf, "prefix", "n0", "stop_codon") for i in range(5)]
+    samples += [Record("free1", long, "free", "", "length_cap")]
+    ended = "CCC" + "GCA" * 12 + "TAA"  # ended at a stop codon, but no start codon
+    markov = [Record(f"free{i}", ended, "free", "", "stop_codon") for i in range(6)]
+    for name, recs in (("natural", natural), ("samples", samples), ("markov", markov)):
+        _write_fasta(tmp_path / f"{name}.fa.gz", recs)
+    train = tmp_path / "train.fa.gz"
+    _write_fasta(train, [Record("t1", orf * 3, "natural", "", "natural")])
+    df = metrics_table("gpt", tmp_path, [train], None, tmp_path / "m.tsv", cds=True)
+    df = df.set_index("row")
+    assert (df["n"] == 4).all()  # 6 samples and 6 Markov ones drawn down to the 4 natural
+    assert df.loc["natural", "capped"] == 1.0
+    assert pd.isna(df.loc["natural", "valid_orf"])  # every natural CDS was cut: n/a
+    assert df.loc["markov", "valid_orf"] == 0.0  # judged (they ended) and invalid
+    assert df.loc["gpt", "valid_orf"] == 1.0  # the cut sample is not judged
+    assert 0 <= df.loc["gpt", "capped"] <= 0.25
+    summary = summary_table({"gpt": tmp_path / "m.tsv"}, tmp_path / "summary.tsv")
+    assert pd.isna(summary.set_index("row").loc["natural", "valid_orf"])
+    with style.style():
+        fig = draw_generation_summary(tmp_path / "summary.tsv")
+        orf_axes = fig.axes[1]
+        widths = sorted(round(p.get_width(), 3) for p in orf_axes.patches)
+        labels = [t.get_text().strip() for t in orf_axes.texts]
+    assert widths == [0.0, 1.0]  # the model's 1 and the Markov 0: no bar for the natural row
+    assert labels.count("n/a") == 1

@@ -378,6 +378,74 @@ def test_gff_phase_marks_partial(shared_data, tmp_path):
     assert keep.records[0].sequence.startswith("ATG")
 
 
+def _yeast_cds_lines(shared: Path) -> tuple[list[str], list[int]]:
+    """The yeast GTF's lines and the indices of its CDS rows."""
+    lines = _lines(shared / YEAST_GTF)
+    return lines, [i for i, line in enumerate(lines) if "\tCDS\t" in line]
+
+
+def test_gtf_exact_duplicate_cds_rows_dropped_with_warning(shared_data, tmp_path, caplog):
+    """Every CDS row (and stop codon) written twice: the duplicates are dropped with a
+    warning naming the line, and every CDS is the one of the clean GTF, not twice as long."""
+    lines, _ = _yeast_cds_lines(shared_data)
+    doubled = []
+    for line in lines:
+        doubled.append(line)
+        if "\tCDS\t" in line or "\tstop_codon\t" in line:
+            doubled.append(line)
+    ann = tmp_path / "doubled.gtf"
+    ann.write_text("\n".join(doubled) + "\n")
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        result = extract_cds("yeast", "fasta_gff", shared_data / YEAST_FA, ann)
+    clean = _yeast(shared_data)
+    assert [(r.cds_id, r.sequence) for r in result.records] == [
+        (r.cds_id, r.sequence) for r in clean.records
+    ]
+    first = next(i for i, line in enumerate(doubled) if "\tCDS\t" in line) + 2
+    assert re.search(
+        rf"doubled\.gtf: \d+ CDS/stop_codon row\(s\) repeat .*line {first}\b", caplog.text
+    )
+
+
+def test_gtf_overlapping_cds_rows_flagged_and_counted(shared_data, tmp_path, caplog):
+    """A CDS row repeated 3 nt further on: that transcript's CDS is dropped as
+    overlapping_segments (not extracted with a repeated stretch), counted in the QC summary;
+    the other CDS are untouched."""
+    lines, cds_rows = _yeast_cds_lines(shared_data)
+    i = cds_rows[5]
+    cols = lines[i].split("\t")
+    cols[3], cols[4] = str(int(cols[3]) + 3), str(int(cols[4]) + 3)
+    shifted = [*lines[: i + 1], "\t".join(cols), *lines[i + 1 :]]
+    tid = re.search(r'transcript_id "([^"]+)"', lines[i]).group(1)
+    ann = tmp_path / "shifted.gtf"
+    ann.write_text("\n".join(shifted) + "\n")
+    with caplog.at_level(logging.WARNING, logger="dnalm"):
+        result = extract_cds("yeast", "fasta_gff", shared_data / YEAST_FA, ann)
+    status = {r["cds_id"]: r["status"] for r in result.rows}
+    assert status[tid] == "overlapping_segments"
+    assert Counter(status.values()) == {"kept": 835, "overlapping_segments": 1}
+    clean = {r.cds_id: r.sequence for r in _yeast(shared_data).records}
+    assert all(clean[r.cds_id] == r.sequence for r in result.records)
+    assert f"CDS rows of {tid} overlap" in caplog.text
+    write_cds_outputs(result, tmp_path / "y.fa", tmp_path / "y.tsv")
+    summary = qc_summary([tmp_path / "y.tsv"])
+    assert summary.loc[0, "dropped_overlapping_segments"] == 1
+    # a one-base overlap (a -1 ribosomal frameshift as NCBI writes it) is still read as given
+    (model,) = read_cds_models(_one_base_overlap(tmp_path))
+    assert model.problems == []
+    assert model.length == 21
+
+
+def _one_base_overlap(tmp_path: Path) -> Path:
+    ann = tmp_path / "slip.gff3"
+    ann.write_text(
+        "##gff-version 3\n"
+        "c\tt\tCDS\t1\t10\t.\t+\t0\tID=c1;Parent=t1\n"
+        "c\tt\tCDS\t10\t20\t.\t+\t0\tID=c1;Parent=t1\n"
+    )
+    return ann
+
+
 def test_gff_seqid_missing_from_fasta(shared_data, tmp_path):
     gtf = _lines(shared_data / YEAST_GTF)
     ann = tmp_path / "bad.gtf"

@@ -448,6 +448,19 @@ def test_local_path_with_env_var_and_relative(tmp_path, monkeypatch, dest_dir):
         acquire("s1", "${DNALM_TEST_DATA}/g.gb", dest_dir)
 
 
+def test_file_url_is_a_local_path(tmp_path, dest_dir):
+    """file:///abs/path (and file://localhost/..., percent escapes decoded) is the local
+    file, used in place, not a relative path named "file:"."""
+    original = tmp_path / "my data" / "g.gb"
+    original.parent.mkdir()
+    original.write_text("LOCUS x\n//\n")
+    url = original.as_uri()  # file:///.../my%20data/g.gb
+    assert "%20" in url
+    assert acquire("s1", url, dest_dir) == original
+    assert acquire("s1", "file://localhost" + url[len("file://") :], dest_dir) == original
+    assert not dest_dir.exists()
+
+
 def test_local_shared_data_gbff(shared_data, dest_dir):
     original = shared_data / "genbank" / "phage_T4_test.gbff.gz"
     assert acquire("t4", str(original), dest_dir) == original
@@ -523,3 +536,37 @@ def test_server_index_pages_look_like_ncbi(server):
     assert "Index of /genomes/all/GCF/000/005/845/" in page
     assert '<a href="/genomes/all/GCF/000/005/">Parent Directory</a>' in page
     assert '<a href="GCF_000005845.2_ASM584v2/">GCF_000005845.2_ASM584v2/</a>' in page
+
+
+# --------------------------------------------------------------------------- task files
+
+
+def test_task_file_from_a_url_is_fetched_checked_and_refused_on_mismatch(server, tmp_path):
+    """A task file given as URL#sha256=...: fetched with retries (an HTTP 500 first) to its
+    resources/task_files path; a checksum that does not match is refused after the retries,
+    naming the config key and the fix, and nothing is left behind."""
+    from dnalm.genome import taskfiles
+
+    data = (Path(__file__).parent / "data/tasks/tf_binding/chr22_scores.txt.gz").read_bytes()
+    url = server.add_file("course/data/chr22_scores.txt.gz", data)
+    server.fail("course/data/chr22_scores.txt.gz", status=500, times=1)
+    cfg = {"retries": 2, "backoff_seconds": 0.01, "timeout_seconds": 5.0}
+    good = taskfiles.parse(f"{url}#sha256={hashlib.sha256(data).hexdigest()}", "tasks.x.scores")
+    dest = tmp_path / good.path
+    taskfiles.fetch(good, str(dest), cfg)
+    assert dest.read_bytes() == data
+    assert server.hits("course/data/chr22_scores.txt.gz") == 2
+
+    bad = taskfiles.parse(f"{url}#md5={'0' * 32}", "tasks.tf_binding.scores")
+    assert bad.path == good.path  # one URL, one file (the fragment is not part of it)
+    dest = tmp_path / "again" / bad.path
+    with pytest.raises(DownloadError) as err:
+        taskfiles.fetch(bad, str(dest), cfg)
+    message = str(err.value)
+    assert "config key tasks.tf_binding.scores" in message
+    assert "md5" in message
+    assert "0" * 32 in message
+    assert "#sha256= or #md5=" in message
+    assert server.hits("course/data/chr22_scores.txt.gz") == 2 + 3  # 1 + retries attempts
+    assert not dest.exists()
+    assert not list((tmp_path / "again").rglob("*.*"))

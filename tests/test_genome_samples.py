@@ -9,7 +9,12 @@ import pytest
 from Bio.Data import CodonTable
 
 from dnalm.core.errors import SampleSheetError
-from dnalm.genome.samples import GENETIC_CODES, classify_source, load_sample_sheet
+from dnalm.genome.samples import (
+    GENETIC_CODES,
+    classify_source,
+    expand_local,
+    load_sample_sheet,
+)
 
 HEADER = "sample\tspecies\tsource\tformat"
 
@@ -202,6 +207,18 @@ BAD = [
     ("header only", HEADER + "\n", r"has a header but no rows"),
     ("csv", "sample,species,source,format\na,S,x,gbff\n", r":1: .*must be tab-separated"),
     ("empty species", HEADER + "\na\t\t{f}\tgbff\n", r":2: column species"),
+    (
+        "unmatched quote",
+        HEADER + '\na\tS\t{f}\tgbff\nb\t"E. coli K-12\t{f}\tgbff\nc\tS\t{f}\tgbff\n',
+        r":3: column species \(character 3\) opens a double quote that is not closed: "
+        r"'\"E\. coli K-12'; remove the quote, or close it",
+    ),
+    (
+        "case collision",
+        HEADER + "\nphix\tS\t{f}\tgbff\nPHIX\tS\t{f}\tgbff\n",
+        r":3: sample ID 'PHIX' differs only in case from 'phix' \(line 2\); .*case-insensitive "
+        r"file systems",
+    ),
 ]
 
 
@@ -211,6 +228,32 @@ def test_bad_sheets(tmp_path, local_file, case, text, message):
     with pytest.raises(SampleSheetError, match=message) as info:
         load_sample_sheet(sheet)
     assert str(sheet) in str(info.value) or case == "missing sheet"
+
+
+def test_quoted_cells_still_read(tmp_path, local_file):
+    """A quoted cell that closes its quote is read as before (quotes removed)."""
+    sheet = write(tmp_path, HEADER + f'\na\t"E. coli ""K-12"""\t{local_file}\tgbff\n')
+    (sample,) = load_sample_sheet(sheet)
+    assert sample.species == 'E. coli "K-12"'
+
+
+def test_file_url_sources(tmp_path, local_file):
+    """A file:// URL is an absolute local path wherever a path is accepted; a relative or
+    remote-host one is refused with the form to write."""
+    sheet = write(tmp_path, HEADER + f"\na\tS\t{local_file.as_uri()}\tgbff\n")
+    (sample,) = load_sample_sheet(sheet)
+    assert sample.source_kind == "local"
+    assert expand_local(sample.source) == local_file
+    missing = (tmp_path / "nope.gb").as_uri()
+    with pytest.raises(
+        SampleSheetError, match=r":2: sample a: local source file file://.*not found"
+    ):
+        load_sample_sheet(write(tmp_path, HEADER + f"\na\tS\t{missing}\tgbff\n"))
+    for bad in ("file://genome.gbff", "file://server/data/g.gb"):
+        with pytest.raises(
+            SampleSheetError, match=r":2: sample a: source .* absolute path \(file:///data"
+        ):
+            load_sample_sheet(write(tmp_path, HEADER + f"\na\tS\t{bad}\tgbff\n"))
 
 
 def test_missing_sheet(tmp_path):

@@ -162,6 +162,19 @@ def test_contig_hold_out_and_missing_contig(tmp_path, yeast):
     assert not (tmp_path / "bad" / "train.fa.gz").exists()  # atomic: nothing left behind
 
 
+def test_a_genome_with_two_records_of_one_name_is_refused(tmp_path):
+    """Both header lines are named (not only the second), and no split file is left."""
+    seq = "ACGT" * 300
+    fa = tmp_path / "dup.fa"
+    fa.write_text(f">chrA one\n{seq}\n>chrB\n{seq}\n>chrA two\n{seq}\n")
+    with pytest.raises(InputFormatError) as err:
+        cut_windows("yeast", fa, outputs(tmp_path / "o"), spec(window=500), FRACTIONS, corpus="g")
+    assert str(err.value).startswith(
+        f"{fa}: two records are named 'chrA' (headers at lines 1 and 5)"
+    )
+    assert not list((tmp_path / "o").glob("*.fa.gz"))
+
+
 def test_n_windows_dropped_or_split(tmp_path, yeast):
     """The first 60 kb of chrIV with 2,000 bases set to N (soft-masked part kept lower case)."""
     seq = genome_seq(yeast)[:60_000]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.core.errors import ConfigError, DnalmError, SampleSheetError
 from dnalm.genome.samples import load_schema, reserved_sample_ids
 from dnalm.plan import Plan, load
 from dnalm.plan.plan import wildcards
@@ -120,6 +123,29 @@ def test_null_entries_are_dropped():
     assert plan.dropped == ["pretrain.models.mlm_bpe", "finetune.runs.mlm_bpe_lora"]
 
 
+def test_task_files_given_as_urls_are_downloaded_by_a_rule():
+    """A task file given as a URL is the input of the rule download_task_file (its path is
+    known without the network); the checksum after '#' goes with it; a malformed checksum
+    stops load() naming the key and the fix."""
+    base = "https://example.org/data/chr22_sequences.txt.gz"
+    digest = "a" * 64
+    plan = load(demo_config(tasks={"tf_binding": {"sequences": f"{base}#sha256={digest}"}}))
+    path = plan.tf_binding_inputs(wildcards())["sequences"]
+    folder, name = path.rsplit("/", 1)
+    assert name == "chr22_sequences.txt.gz"
+    assert folder.startswith("resources/task_files/")
+    spec = plan.task_file(wildcards(taskfile=folder.rsplit("/", 1)[1]))
+    assert (spec.url, spec.sha256, spec.md5) == (base, digest, None)
+    assert spec.where == "tasks.tf_binding.sequences"
+    assert spec.path == path
+    # local paths stay local
+    assert plan.tf_binding_inputs(wildcards())["scores"].endswith(
+        "tests/data/tasks/tf_binding/chr22_scores.txt.gz"
+    )
+    with pytest.raises(DnalmError, match=r"tasks\.tf_binding\.scores: .*#sha256=<64 hex"):
+        load(demo_config(tasks={"tf_binding": {"scores": f"{base}#sha256=abc"}}))
+
+
 ROW = {"paper": "P", "metric": "M", "published": 0.5}
 BAD_CONFIGS = {
     "path-like name": (
@@ -204,6 +230,28 @@ BAD_CONFIGS = {
         {"pretrain": {"models": {"gpt_codon": {"seeds": [1, 1]}}}},
         r"\[1, 1\] has non-unique elements",
     ),
+    "kmer k": (
+        {"tokenizers": {"kmer6": {"type": "kmer", "k": 9}}},
+        r"tokenizers\.kmer6: tokenizer spec .*: k must be an integer in \[1, 7\]",
+    ),
+    "bpe vocab_size": (
+        {"tokenizers": {"bpe": {"type": "bpe", "vocab_size": 5}}},
+        r"tokenizers\.bpe: tokenizer spec .*: vocab_size must be an integer in \[11, 65535\]",
+    ),
+    "split fractions": (
+        {"splits": {"fractions": {"train": 0.8, "validation": 0.3, "test": 0.1}}},
+        r"splits\.fractions: .* sum to 1\.2; .*sum to 1",
+    ),
+    "task fractions": (
+        {"tasks": {"tf_binding": {"fractions": {"train": 0.5, "validation": 0.1, "test": 0.1}}}},
+        r"tasks\.tf_binding\.fractions: .* sum to 0\.7",
+    ),
+    "block_size over context": (
+        {"corpus": {"block_size": 1024}},
+        r"pretrain\.models\.gpt_nucleotide: corpus\.block_size 1024 .* longer than preset "
+        r"gpt/tiny's context \(512 positions\); set corpus\.block_size <= 512, or the "
+        r"model's overrides\.context >= 1024",
+    ),
     "corpus window": (
         {
             "corpora": {"long": {"source": "genome", "samples": ["spyogenes"], "window": 2000}},
@@ -212,6 +260,41 @@ BAD_CONFIGS = {
         r"corpora\.long\.window: a window of 2000 nt is 2000 nucleotide tokens",
     ),
 }
+
+
+def _sheet_without_species_task(tmp_path: Path) -> Path:
+    """The demo sheet with species_task false for every sample (paths made absolute)."""
+    lines = (REPO / "tests/config/demo_samples.tsv").read_text().splitlines()
+    out = []
+    for line in lines:
+        cells = line.split("\t")
+        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
+            cells[2] = str(REPO / cells[2])
+            cells[4] = str(REPO / cells[4]) if cells[4] else ""
+            cells[7] = "false"
+        out.append("\t".join(cells))
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("\n".join(out) + "\n")
+    return sheet
+
+
+@pytest.mark.parametrize(
+    ("over", "setting"),
+    [
+        ({}, r"probe\.finetuned \('mlm_kmer6_partial'\)"),
+        ({"probe": {"finetuned": []}}, r"finetune\.runs\.mlm_bpe_lora\.tasks"),
+    ],
+)
+def test_no_species_task_sample_blames_the_sheet(tmp_path, over, setting):
+    """A sheet without any species_task: true sample, while the config asks for the species
+    task: the sheet's column is named, not the run's tasks."""
+    sheet = _sheet_without_species_task(tmp_path)
+    with pytest.raises(SampleSheetError) as info:
+        load(demo_config(samples=str(sheet), **over))
+    message = str(info.value)
+    assert re.match(setting + " asks for the species task species_fragments", message)
+    assert f"no sample in the sample sheet {sheet} has species_task: true" in message
+    assert "column species_task" in message
 
 
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
@@ -251,3 +334,128 @@ def test_finetune_gpus_above_one_is_refused():
     """Fine-tuning and its kin run in one process: finetune.gpus 2 would book an idle GPU."""
     with pytest.raises(ConfigError, match=r"finetune\.gpus is 2, .*set finetune\.gpus to 1"):
         load(demo_config(finetune={"gpus": 2}))
+
+
+def test_block_size_within_an_overridden_context_is_accepted():
+    over = {"overrides": {"context": 1024}}
+    models = dict.fromkeys(("gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"), over)
+    plan = load(demo_config(corpus={"block_size": 1024}, pretrain={"models": models}))
+    assert plan.config["corpus"]["block_size"] == 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "corpus:\n  block_size: 128\nsplits:\n  seed: 1\ncorpus:\n  packing: padded\n",
+            r"extra\.yaml:5: the key 'corpus' is written twice in one mapping \(first on line "
+            r"1\); YAML would keep only the last one",
+        ),
+        (
+            "splits:\n  seed: 1\n  seed: 2\n",
+            r"extra\.yaml:3: the key 'seed' is written twice .*first on line 2",
+        ),
+        (
+            "splits:\n  seed: !!python/object/apply:os.getpid []\n",
+            r"extra\.yaml:2: the YAML tag !!python/object/apply:os\.getpid is not allowed in a "
+            r"config file.*without the tag",
+        ),
+    ],
+)
+def test_config_file_duplicate_key_or_python_tag_is_refused(tmp_path, text, message):
+    """The config files are read again with a strict loader: a key written twice (which
+    YAML resolves silently, last wins) or a Python tag is named with its file and line."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load(demo_config(), config_files=[REPO / "config/config.yaml", extra])
+    assert "tab" not in str(info.value)
+
+
+def test_shipped_config_files_pass_the_strict_reading():
+    files = [REPO / "config/config.yaml", REPO / "tests/config/demo.yaml"]
+    files += sorted((REPO / "config").glob("**/*.yaml"))
+    plan = load(demo_config(), config_files=files)
+    assert isinstance(plan, Plan)
+
+
+# --------------------------------------------------------------------------- changed sources
+
+
+def _verified_phix(tmp_path: Path) -> tuple[Plan, Path, Path]:
+    """The demo plan with phiX174's genome as a local copy under tmp_path, verified: its
+    provenance.json (as rule verify_sources writes it) newer than the file; cwd tmp_path."""
+    src = tmp_path / "data" / "phix.gbk"
+    src.parent.mkdir()
+    src.write_bytes((REPO / "tests/data/genbank/NC_001422.gbk").read_bytes())
+    old = src.stat().st_mtime - 3600
+    os.utime(src, (old, old))
+    lines = []
+    for line in (REPO / "tests/config/demo_samples.tsv").read_text().splitlines():
+        cells = line.split("\t")
+        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
+            cells[2] = str(src) if cells[0] == "phiX174" else str(REPO / cells[2])
+            cells[4] = str(REPO / cells[4]) if cells[4] else ""
+        lines.append("\t".join(cells))
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("\n".join(lines) + "\n")
+    plan = load(demo_config(samples=str(sheet)))
+    record = tmp_path / "resources/genomes/phiX174/provenance.json"
+    record.parent.mkdir(parents=True)
+    data = src.read_bytes()
+    entry = {
+        "source": str(src),
+        "path": str(src),
+        "size": len(data),
+        "mtime_ns": src.stat().st_mtime_ns,
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    record.write_text(json.dumps({"sample": "phiX174", "files": {"primary": entry}}))
+    os.chdir(tmp_path)
+    return plan, src, record
+
+
+def _replace_keeping_mtime(path: Path, data: bytes) -> None:
+    """What cp -p, rsync -t and tar x do: new content with the modification time of the
+    file it came from, older than the provenance record."""
+    st = path.stat()
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))
+
+
+@pytest.mark.parametrize("same_size", [False, True])
+def test_local_source_replaced_under_its_old_mtime_is_rebuilt(tmp_path, same_size):
+    plan, src, record = _verified_phix(tmp_path)
+    assert plan.changed_sources() == []
+    data = src.read_bytes()
+    new = data.replace(b"1 gagttttatc", b"1 gagttttatg", 1)  # one base of the sequence
+    assert new != data
+    _replace_keeping_mtime(src, new if same_size else data + b"\n")
+    (changed,) = plan.changed_sources()
+    assert (changed.sample, changed.which) == ("phiX174", "primary")
+    assert ("another sha256" if same_size else "size") in changed.why
+    assert record.stat().st_mtime > src.stat().st_mtime  # Snakemake would not rerun
+    (note,) = plan.rerun_changed_sources()
+    assert note.startswith(f"sample phiX174: local primary file {src} changed")
+    assert "rebuilt from the new file" in note
+    assert record.stat().st_mtime < src.stat().st_mtime  # now Snakemake reruns the sample
+    assert plan.changed_sources() == []  # and the next DAG build leaves it to Snakemake
+
+
+def test_local_source_with_only_a_new_mtime_is_not_rebuilt(tmp_path):
+    """Size or mtime changed but the same content (checksum): nothing to rebuild."""
+    plan, src, record = _verified_phix(tmp_path)
+    older = src.stat().st_mtime - 60
+    os.utime(src, (older, older))
+    before = record.stat().st_mtime_ns
+    assert plan.changed_sources() == []
+    assert plan.rerun_changed_sources() == []
+    assert record.stat().st_mtime_ns == before
+
+
+def test_file_url_task_input_is_its_absolute_path():
+    """A file:// URL in the config is the local file it names (not a relative path)."""
+    seqs = REPO / "tests/data/tasks/tf_binding/chr22_sequences.txt.gz"
+    plan = load(demo_config(tasks={"tf_binding": {"sequences": seqs.as_uri()}}))
+    assert plan.tf_binding_inputs(wildcards())["sequences"] == str(seqs)

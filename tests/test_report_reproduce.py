@@ -14,7 +14,7 @@ import pytest
 
 from dnalm.core.config import drop_null_entries
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.report.reproduce import build_table, check_rows, markdown
+from dnalm.report.reproduce import build_table, check_rows, markdown, render_tsv, write_table
 from tests.support.workflow_runner import fail_message, make_workdir, snakemake
 
 DEMO = Path(__file__).parent / "config" / "demo.yaml"
@@ -145,6 +145,26 @@ def test_finetune_and_probe_rows(tmp_path):
     assert len(text.splitlines()) == 2 + len(rows)
     with pytest.raises(InputFormatError, match="no row 'gpt_lora'"):
         build_table([{**rows[0], "run": "gpt_lora"}], {}, {"tf": str(comparison)}, None)
+
+
+def test_control_rows_carry_no_published_number(tmp_path):
+    """A row without `published` (a control the paper never ran) gets an empty published
+    cell and a dash in the Markdown, never a paper's number; a kept table.tsv renders to
+    exactly the table.md written beside it."""
+    files = [_metrics(tmp_path / f"m{s}/metrics.json", 3.7 + s / 100, BASES) for s in (0, 1)]
+    rows = [
+        {"paper": "g", "metric": "ppl", "published": [39.13, 39.49], "source": "pretrain",
+         "model": "gpt_codon", "deviation": "small"},
+        {"paper": "g", "metric": "ppl, random weights (control)", "source": "pretrain",
+         "model": "gpt_codon", "deviation": "Not in the paper."},
+    ]  # fmt: skip
+    table = build_table(rows, {"gpt_codon": files}, {}, None)
+    assert table["published"].tolist() == ["39.13; 39.49", ""]
+    lines = markdown(table).splitlines()
+    assert lines[2].split(" | ")[2] == "39.13; 39.49"
+    assert lines[3].split(" | ")[2] == "—"
+    write_table(table, tmp_path / "table.tsv", tmp_path / "table.md")
+    assert render_tsv(tmp_path / "table.tsv") == (tmp_path / "table.md").read_text()
 
 
 def test_row_checks_name_the_row_and_key():

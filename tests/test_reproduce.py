@@ -2,11 +2,11 @@
 README.md shows, the published numbers of each config's header match README.md's
 "Reproducing published results" tables, and every `reproduce.rows` number is one of them.
 
-The dry runs happen in a temporary copy of the repository's config folder. Stand-ins there:
-`../shared/data` is a link to the shared data (the CPU config's sheet names it relative to
-the repository), and the DNA-LLM TF-binding files, which the user downloads with the
-config's `curl` command, are the embedded demo's cut of them (tests/data). A dry run
-downloads nothing: no resources/ or results/ appear."""
+The dry runs happen in a temporary copy of the repository's config folder, as on a fresh
+clone: nothing is fetched beforehand (the DNA-LLM TF-binding files and hg38 are URLs that
+jobs download); `../shared/data` is a link to the shared data (the CPU config's sheet names
+it relative to the repository). A dry run downloads nothing: no resources/ or results/
+appear."""
 
 from __future__ import annotations
 
@@ -72,40 +72,58 @@ def test_table_rows_use_the_header_numbers(name):
     assert rows
     header = header_numbers(path)
     for row in rows:
-        values = row["published"] if isinstance(row["published"], list) else [row["published"]]
+        published = row.get("published", [])
+        values = published if isinstance(published, list) else [published]
         assert set(map(float, values)) <= header, (name, row["metric"])
         assert row["deviation"].strip(), (name, row["metric"])
+        # a control, or a model the paper did not run, has no published number beside it
+        control = "control" in row["metric"] or row.get("regime") in ("random-init", "fine-tuned")
+        if control or row.get("run", "").endswith("_random"):
+            assert "published" not in row, (name, row["metric"])
+
+
+def test_cpu_table_gives_paper_numbers_only_to_what_the_papers_ran():
+    """config/reproduce/cpu.yaml: the random-weights controls, the codon GPT's probe row
+    and the fine-tuned row carry no published number (the papers never ran them)."""
+    path = REPO / "config" / "reproduce" / "cpu.yaml"
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["reproduce"]["rows"]
+    unpublished = {
+        (row["source"], row.get("run") or row.get("model"), row.get("regime", ""))
+        for row in rows
+        if "published" not in row
+    }
+    assert unpublished == {
+        ("finetune", "gpt_nucleotide_random", ""),
+        ("probe", "mlm_kmer6", "random-init"),
+        ("probe", "gpt_codon", ""),
+        ("finetune", "mlm_kmer6_partial", ""),
+    }
 
 
 def _workdir(tmp_path: Path, shared: Path) -> Path:
-    """A repository-shaped folder: config/ (the defaults and config/reproduce/) and, beside
-    it, ../shared/data; the DNA-LLM TF files as downloaded by the config's command."""
+    """A repository-shaped folder as a fresh clone has it: config/ (the defaults and
+    config/reproduce/) and, beside it, ../shared/data; no resources/."""
     work = tmp_path / "repo"
     shutil.copytree(REPO / "config", work / "config")
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(shared, target_is_directory=True)
-    tf = work / "resources" / "dnallm"
-    tf.mkdir(parents=True)
-    for f in ("chr22_sequences.txt.gz", "chr22_scores.txt.gz"):
-        shutil.copy(REPO / "tests" / "data" / "tasks" / "tf_binding" / f, tf / f)
     return work
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_dry_runs(tmp_path, shared_data, name):
     work = _workdir(tmp_path, shared_data)
-    before = sorted(p.relative_to(work) for p in (work / "resources").rglob("*"))
     proc = snakemake(work, "-n", "--configfile", f"config/reproduce/{name}.yaml", timeout=600)
     assert proc.returncode == 0, fail_message(proc)
     out = proc.stdout
     assert "reproduce_table" in out  # the table is part of the run
     assert "pretrain" in out
-    if name == "dnallm":  # hg38 is a URL: downloaded by a job, not by the dry run
+    if name == "dnallm":  # hg38 and the TF files are URLs: downloaded by jobs, not the dry run
         assert "download_primary" in out
+        assert out.count("rule download_task_file:") == 2
     if name == "cpu":  # the TF windows' training split is a pretraining corpus
         assert "task_windows" in out
-    after = sorted(p.relative_to(work) for p in (work / "resources").rglob("*"))
-    assert after == before
+    assert not (work / "resources").exists()
     assert not (work / "results").exists()
 
 

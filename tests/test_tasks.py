@@ -275,6 +275,28 @@ def test_species_fragments_validation_split_is_disjoint(tmp_path: Path) -> None:
     assert (df[df["split"] == "validation"].groupby("label").size() == 10).all()
 
 
+@pytest.mark.parametrize(
+    ("n_val", "n_test", "split"), [(0, 0, "train"), (0, 3, "train"), (3, 0, "test")]
+)
+def test_species_fragments_too_small_sample_is_named(
+    tmp_path: Path, n_val: int, n_test: int, split: str
+) -> None:
+    """A sample whose held-out CDS give no fragment of a split is named with the fix (it is
+    neither dropped silently from the task nor blamed on another sample), and nothing is
+    written."""
+    samples = _species_samples(
+        tmp_path, [("a", "A", 10, 10), ("b", "B", 10, 10), ("tiny", "T", n_val, n_test)]
+    )
+    src = "validation" if split == "train" else "test"
+    with pytest.raises(
+        InputFormatError,
+        match=rf"sample\(s\) tiny \(species 'T'\) give no {split} fragment of 60 nt: .*"
+        rf"splits/tiny/{src}\.fa\.gz.*species_task: false for tiny in the sample sheet",
+    ):
+        build_species_fragments(samples, tmp_path / "sp", length=60, n_train=20, n_test=20)
+    assert not (tmp_path / "sp").exists()
+
+
 def test_species_fragments_bad_config(tmp_path: Path) -> None:
     samples = _species_samples(tmp_path, [("a", "A", 3, 3)])
     with pytest.raises(ConfigError, match=r"at least 2 species"):

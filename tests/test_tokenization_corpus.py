@@ -237,7 +237,13 @@ def test_all_padding_window_is_an_integrity_error(tmp_path):
     w = writer()
     for row, fill in zip(rows, [1, 2, 1, 2, 1], strict=True):
         w.add(row, np.zeros(8, np.uint16), np.zeros(8, np.uint8), fill)
-    assert w.close() == [{"name": "shard-00000", "n_windows": 5}]
+    (shard,) = w.close()
+    assert (shard["name"], shard["n_windows"]) == ("shard-00000", 5)
+    assert sorted(shard["files"]) == ["positions", "tokens"]  # no lower case: no flag file
+    assert (
+        shard["files"]["tokens"]["bytes"]
+        == (tmp_path / "train/shard-00000.tokens.npy").stat().st_size
+    )
 
 
 def test_bad_input_is_reported_and_leaves_nothing(tmp_path):

@@ -6,6 +6,7 @@ for every tokenizer kind."""
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 
 import numpy as np
@@ -135,13 +136,21 @@ def test_sharded_array_reads_like_the_window_array(tmp_path):
 def test_fingerprint_covers_every_shard(chr4_splits, tmp_path):
     tok = build_tokenizer({"type": "kmer", "k": 3})
     meta = build_corpus(tok, chr4_splits, tmp_path / "c", 64, shard_tokens=64 * 50)
-    before = lm_data.corpus_fingerprint(tmp_path / "c", meta)
     last = meta["train"]["shards"][-1]["name"]
     path = tmp_path / "c" / "train" / f"{last}.positions.npy"
-    pos = np.load(path)
-    pos[0, 0] = 1
-    np.save(path, pos)
-    after = lm_data.corpus_fingerprint(tmp_path / "c", meta)
+    original = np.load(path)
+    changed = original.copy()
+    changed[0, 0] = 1
+    np.save(path, changed)
+    with pytest.raises(lm_data.InputFormatError, match=rf"{last}\.positions\.npy: sha256 "):
+        lm_data.corpus_fingerprint(tmp_path / "c", meta)  # meta.json's checksum is checked
+    bare = json.loads(json.dumps(meta))  # a corpus without recorded checksums
+    for split in ("train", "validation"):
+        for shard in bare[split]["shards"]:
+            del shard["files"]
+    after = lm_data.corpus_fingerprint(tmp_path / "c", bare)
+    np.save(path, original)
+    before = lm_data.corpus_fingerprint(tmp_path / "c", bare)
     assert after["train"] != before["train"]
     assert after["validation"] == before["validation"]
     assert after["meta"] == before["meta"]
@@ -252,3 +261,23 @@ def test_is_special_in_blocks_matches_the_lookup():
     special[[v for v in tok.special_ids.values() if v is not None]] = True
     assert np.array_equal(tok.is_special(ids), special[ids.astype(np.int64)])
     assert tok.is_special(ids[:6].reshape(2, 3)).shape == (2, 3)
+
+
+def test_build_memory_stops_growing_past_one_batch_and_shard(chr4_records, tmp_path, monkeypatch):
+    """What the build allocates (tracemalloc's peak, numpy buffers included) grows with the
+    input only until the input fills one batch and one shard: 16x as much input, past both,
+    peaks within a few percent of 4x (README.md: the RSS beyond this is glibc's)."""
+    import tracemalloc
+
+    monkeypatch.setattr(corpus_mod, "BATCH_NT", 60_000)
+    tok = build_tokenizer({"type": "nucleotide"})
+    peaks = {}
+    for n in (4, 16):  # 4 x 60 kb and 16 x 60 kb of real sequence; shards of 20 windows
+        fasta = _fasta(tmp_path / f"x{n}.fa", chr4_records[:60] * n)
+        tracemalloc.start()
+        try:
+            build_corpus(tok, {"train": [fasta]}, tmp_path / f"c{n}", 256, shard_tokens=256 * 20)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks[16] <= 1.05 * peaks[4], peaks

@@ -143,9 +143,38 @@ def test_multi_node_launch_needs_a_rendezvous_host_and_a_slurm_allocation(monkey
         launch_command(2, 1, [WORKER])
     with pytest.raises(ConfigError, match=r"pretrain\.nodes"):
         launch_command(0, 1, [WORKER])
-    monkeypatch.delenv("SLURM_JOB_NODELIST", raising=False)
-    monkeypatch.delenv("SLURM_NODELIST", raising=False)
+    for var in ("SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOB_ID", "SLURM_JOBID"):
+        monkeypatch.delenv(var, raising=False)
     with pytest.raises(ConfigError, match="SLURM allocation"):
+        first_node()
+
+
+#: a stand-in for SLURM's scontrol on machines without SLURM (tests/test_workflow_slurm.py
+#: runs the launch against the real one): a running job 42 on gpu[01-02]
+SCONTROL = """#!/bin/sh
+case "$*" in
+  "show job -o 42") echo "JobId=42 JobState=RUNNING NodeList=gpu[01-02] NumNodes=2";;
+  "show hostnames gpu[01-02]") printf "gpu01\\ngpu02\\n";;
+  "show node -o gpu01") echo "NodeName=gpu01 Arch=x86_64 NodeAddr=10.0.0.1 NodeHostName=gpu01";;
+  *) echo "scontrol: unexpected $*" >&2; exit 1;;
+esac
+"""
+
+
+def test_nodes_come_from_the_job_id_when_the_job_step_stripped_the_node_list(tmp_path, monkeypatch):
+    """Snakemake's job-step plugin leaves SLURM_JOB_ID but no SLURM_JOB_NODELIST: the nodes
+    come from `scontrol show job`, the rendezvous address from the first node's NodeAddr."""
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text(SCONTROL)
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    for var in ("SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOBID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert distributed.allocation_nodes() == ["gpu01", "gpu02"]
+    assert first_node() == "10.0.0.1"
+    monkeypatch.setenv("SLURM_JOB_ID", "43")  # scontrol fails: the error names the command
+    with pytest.raises(ConfigError, match=r"scontrol show job -o 43. failed \(1\)"):
         first_node()
 
 
@@ -268,3 +297,76 @@ def test_fsdp_on_two_processes_trains_like_one_and_resumes_exactly(corpus, singl
 
     model = AutoModelForCausalLM.from_pretrained(killed)
     assert sum(p.numel() for p in model.parameters()) == run["params"]["total"]
+
+
+# --------------------------------------------------------------------------- after training
+
+#: the worker (dnalm.training.worker) with a deliberately slow rank-0 step: rank 0's scoring of
+#: the test split sleeps SLOW_S first; each rank notes when its run_pretraining returned and
+#: its torch threads
+SLOW_RANK0 = """
+import json, os, sys, time
+import torch
+from dnalm.training import pretrain, worker
+SLOW_S = float(os.environ["SLOW_S"])
+rank, out = int(os.environ["RANK"]), os.environ["NOTES"]
+scoring = pretrain.evaluate_test
+def slow(tr):
+    with open(f"{out}/slow_start", "w") as fh:
+        fh.write(repr(time.time()))
+    time.sleep(SLOW_S)
+    return scoring(tr)
+pretrain.evaluate_test = slow
+code = worker.main(sys.argv[1:])
+with open(f"{out}/rank{rank}.json", "w") as fh:
+    json.dump({"done": time.time(), "threads": torch.get_num_threads()}, fh)
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+def test_other_ranks_leave_before_rank0_scores_the_test_split(corpus, tmp_path):
+    """2 gloo processes, as launch() starts them: rank 0 alone scores the test split (made
+    slow on purpose, longer than the process group's timeout); the other rank must not wait
+    for it at a barrier (it would time out and fail the finished run), and the run succeeds
+    with its test metrics. Each process runs its share of the node's CPUs as torch threads
+    (pretrain.threads CPUs per GPU: 4 CPUs / 2 processes)."""
+    slow_s, timeout_s = 12.0, 6
+    out, notes = tmp_path / "m", tmp_path / "notes"
+    notes.mkdir()
+    train = {
+        "max_steps": 4, "eval_interval": 2, "eval_batches": 1, "log_interval": 1,
+        "micro_batch_size": 4, "patience": None, "test_eval": True,
+    }  # fmt: skip
+    run = PretrainRun(corpus, out, "gpt", "tiny", train=train, gpus=2, cpus=4)
+    assert run.train.threads == 2
+    out.mkdir()
+    spec = run.save(out / "launch.json")
+    cmd = launch_command(1, 2, [WORKER_MODULE, str(spec)])
+    script = tmp_path / "slow_rank0.py"
+    script.write_text(SLOW_RANK0)
+    cmd[cmd.index("-m", 3) : cmd.index(WORKER_MODULE) + 1] = [str(script)]
+    env = {**_env(), "SLOW_S": str(slow_s), "NOTES": str(notes)}
+    env[distributed.TIMEOUT_ENV] = str(timeout_s)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert json.loads((out / "metrics.json").read_text())  # rank 0 finished the scoring
+    record = json.loads((out / "run.json").read_text())
+    assert record["world_size"] == 2
+    assert record["train"]["threads"] == 2
+    slow_start = float((notes / "slow_start").read_text())
+    ranks = [json.loads((notes / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["threads"] for r in ranks] == [2, 2]
+    # rank 1 was gone long before rank 0's slow step ended (it did not wait at a barrier)
+    assert ranks[1]["done"] < slow_start + slow_s / 2, ranks[1]["done"] - slow_start
+    assert ranks[0]["done"] >= slow_start + slow_s
+
+
+def test_collective_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(distributed.TIMEOUT_ENV, raising=False)
+    assert distributed.collective_timeout_s() == 1800
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "7.5")
+    assert distributed.collective_timeout_s() == 7.5
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "soon")
+    with pytest.raises(ConfigError, match=r"DNALM_DIST_TIMEOUT_S='soon'.*seconds > 0"):
+        distributed.collective_timeout_s()

@@ -146,3 +146,49 @@ def test_pretrain_with_two_gpus_launches_torchrun(tmp_path, shared_data):
     run = json.loads((workdir / "results/models/gpt_nuc/run.json").read_text())
     assert run["world_size"] == 2
     assert run["steps"] == 10
+
+
+@pytest.mark.slow
+def test_task_files_from_urls_through_workflow(tmp_path):
+    """tasks.tf_binding's two files as URLs served from 127.0.0.1 (one with its sha256, one
+    answering HTTP 500 first): the workflow downloads both and builds the task; a dry run
+    first lists the downloads and fetches nothing. A wrong sha256 stops the download job,
+    naming the config key, with no task file or task table left."""
+    import hashlib
+
+    folder = REPO / "tests" / "data" / "tasks" / "tf_binding"
+    seqs = (folder / "chr22_sequences.txt.gz").read_bytes()
+    scores = (folder / "chr22_scores.txt.gz").read_bytes()
+    demo = REPO / "tests" / "config" / "demo.yaml"
+    with LocalHTTPServer(tmp_path / "www") as server:
+        seq_url = server.add_file("dnallm/chr22_sequences.txt.gz", seqs)
+        score_url = server.add_file("dnallm/chr22_scores.txt.gz", scores)
+        server.fail("dnallm/chr22_scores.txt.gz", status=500, times=1)
+
+        def workdir(name, sha):
+            tf = {"sequences": f"{seq_url}#sha256={sha}", "scores": score_url}
+            overrides = {"tasks": {"tf_binding": tf}, "download": {"backoff_seconds": 0.05}}
+            return make_workdir(
+                tmp_path / name, overrides, keep=["mgallisepticum"], test_config=demo
+            )
+
+        good = workdir("good", hashlib.sha256(seqs).hexdigest())
+        dry = snakemake(good, "-n", "results/tasks/tf_binding/data.tsv")
+        assert dry.returncode == 0, fail_message(dry)
+        assert dry.stdout.count("rule download_task_file:") == 2
+        assert server.hits("dnallm/chr22_sequences.txt.gz") == 0
+        proc = snakemake(good, "results/tasks/tf_binding/data.tsv")
+        assert proc.returncode == 0, fail_message(proc)
+        assert server.hits("dnallm/chr22_scores.txt.gz") == 2
+        got = sorted((good / "resources" / "task_files").rglob("*.gz"))
+        assert sorted(p.read_bytes() for p in got) == sorted([seqs, scores])
+        assert (good / "results/tasks/tf_binding/data.tsv").stat().st_size > 0
+
+        bad = workdir("bad", "0" * 64)
+        proc = snakemake(bad, "results/tasks/tf_binding/data.tsv")
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (bad / "results/logs/download").rglob("*.log"))
+    assert "config key tasks.tf_binding.sequences" in logs
+    assert "0" * 64 in logs
+    assert not list((bad / "resources" / "task_files").rglob("chr22_sequences*"))
+    assert not (bad / "results/tasks/tf_binding/data.tsv").exists()

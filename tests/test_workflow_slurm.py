@@ -1,7 +1,8 @@
 """The SLURM side of dnalm: profiles/slurm against a real single-node SLURM.
 
 - The test profile (tests/slurm/profile) may differ from profiles/slurm only in the test
-  cluster's partition and status-check settings, so a pass here is a pass for profiles/slurm.
+  cluster's partition, status-check settings and group-job cap (its size), so a pass here is
+  a pass for profiles/slurm.
 - A dry run with profiles/slurm shows the GPU request of the GPU rules (no cluster needed).
 - On a real cluster started by tests/support/slurm_cluster.py (root + slurm-wlm + munge, as in
 CI): the
@@ -42,12 +43,14 @@ SLURM_PROFILE = REPO / "profiles" / "slurm"
 DEFAULT_PROFILE = REPO / "profiles" / "default"
 TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
 SMOKE_SNAKEFILE = REPO / "tests" / "slurm" / "smoke" / "Snakefile"
+LAUNCH_SNAKEFILE = REPO / "tests" / "slurm" / "launch" / "Snakefile"
 GPU_RULES = ("pretrain", "finetune", "embed")
 #: The only settings in which the test profile may differ from profiles/slurm.
 TEST_ONLY_KEYS = {
     "slurm-status-command",
     "slurm-init-seconds-before-status-checks",
     "default-resources.slurm_partition",
+    "resources",  # the group-job cap: the test cluster has 2 CPUs
 }
 SMOKE_TIMEOUT_S = 240
 WORKFLOW_TIMEOUT_S = 1200
@@ -89,12 +92,12 @@ def snakemake_env() -> dict[str, str]:
 
 
 def run_snakemake(
-    args: list[str], *, cwd: Path, log: Path, timeout_s: int
+    args: list[str], *, cwd: Path, log: Path, timeout_s: int, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run Snakemake of this environment under `timeout -k`; output goes to `log` too."""
     cmd = ["timeout", "-k", "10", str(timeout_s), sys.executable, "-m", "snakemake", *args]
     proc = subprocess.run(
-        cmd, cwd=cwd, env=snakemake_env(), capture_output=True, text=True, check=False
+        cmd, cwd=cwd, env=env or snakemake_env(), capture_output=True, text=True, check=False
     )
     log.write_text(proc.stdout + proc.stderr)
     return proc
@@ -188,7 +191,9 @@ def result_digests(workdir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> cluster.ClusterInfo:
-    """A running single-node SLURM with 2 fake GPUs, shared by all pytest-xdist workers.
+    """A running SLURM with 2 fake GPUs per node, shared by all pytest-xdist workers: the
+    default partition has one node; a second slurmd on this host makes the two-node
+    partition cluster.MULTI_PARTITION (for the multi-node launch).
 
     Workers register in a users folder under a lock; the last one to finish stops the cluster
     (daemons by their pid files, fake GPU devices, /etc/slurm/slurm.conf link).
@@ -217,7 +222,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> cluster.ClusterIn
 
     with locked():
         started = time.monotonic()
-        info = cluster.start(state_dir, gpus=2)
+        info = cluster.start(state_dir, gpus=2, nodes=2)
         print(f"SLURM cluster ready in {time.monotonic() - started:.1f} s ({state_dir})")
         (users / worker).touch()
     yield info
@@ -242,6 +247,8 @@ def test_test_profile_differs_from_slurm_profile_only_in_cluster_keys():
     assert test["default-resources.slurm_partition"] == cluster.PARTITION
     # The plugin silently falls back to sacct unless MinJobAge >= 3 x init seconds.
     assert 3 * test["slurm-init-seconds-before-status-checks"] <= 300
+    # a group job of the test profile fits the test cluster: 2 jobs of 4000 MB at a time
+    assert test["resources"] == ["mem_mb=8000"]
 
 
 def test_slurm_profile_requests_a_gpu_for_each_gpu_rule():
@@ -290,13 +297,9 @@ def test_dry_run_shows_gpu_request(tmp_path: Path):
     assert not any(r.startswith("gpu=") for r in resources["prepare"].split(", "))
 
 
-def _sbatch_of(resources: str, threads: int) -> str:
-    """The sbatch command the SLURM executor plugin builds for a job with the `resources`
-    of a dry run (its own get_submit_command and set_gres_string; no cluster needed)."""
+def _job_of(resources: str, threads: int):
+    """A job with the `resources` of a dry run, as the executor plugins read one."""
     import types
-
-    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
 
     class Resources(dict):
         __getattr__ = dict.__getitem__
@@ -306,9 +309,18 @@ def _sbatch_of(resources: str, threads: int) -> str:
         key, value = item.split("=", 1)
         if "<TBD>" not in value and key not in ("mem", "mem_mib", "tmpdir"):
             values[key] = int(value) if value.isdigit() else value
-    job = types.SimpleNamespace(
+    return types.SimpleNamespace(
         resources=Resources(values), threads=threads, name="pretrain", is_group=lambda: False
     )
+
+
+def _sbatch_of(resources: str, threads: int) -> str:
+    """The sbatch command the SLURM executor plugin builds for a job with the `resources`
+    of a dry run (its own get_submit_command and set_gres_string; no cluster needed)."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = _job_of(resources, threads)
     params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "workdir": "w"}
     params.update(account="", partition="")
     return get_submit_command(job, params) + set_gres_string(job)
@@ -322,43 +334,61 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
     pretraining job nodes=2, gres gpu:4 (per node), one task per node and mpi (the plugin
     then runs the job's script unwrapped, and the rule's srun starts a torchrun per node);
     the plugin turns that into sbatch --nodes=2 --ntasks=2 --gres=gpu:4. One node keeps
-    --gpus=N and no task geometry."""
+    --gpus=N and asks for one node (--nodes=1: SLURM must not split the GPUs of a
+    `torchrun --standalone` job over two nodes), also on the job step's srun. The CPUs are
+    pretrain.threads per GPU: the rule's threads and --cpus-per-task are threads x gpus."""
+    from snakemake_executor_plugin_slurm_jobstep import get_cpu_setting, get_node_setting
+
+    per_gpu = 3
     workdir = make_workdir(
         tmp_path / "wd",
-        {"pretrain": {"nodes": nodes, "gpus": gpus, "strategy": "fsdp", "threads": 3}},
+        {"pretrain": {"nodes": nodes, "gpus": gpus, "strategy": "fsdp", "threads": per_gpu}},
         replace={"sweeps": {}},  # tiny test budgets: less than one step of 8 GPUs
     )
+    # --cores: on a cluster the submit host's cores do not cap a job's threads
     proc = snakemake(
-        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "pretrain", timeout=300
-    )
+        workdir, "-n", "--profile", str(SLURM_PROFILE), "--until", "pretrain", timeout=300,
+        cores=64,
+    )  # fmt: skip
     assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
     out = proc.stdout + proc.stderr
-    found = re.findall(r"\nrule pretrain:.*?\n\s+resources: ([^\n]*)", out, flags=re.S)
+    found = re.findall(
+        r"\nrule pretrain:\n(?:    [^\n]*\n)*?\s+threads: (\d+)\n\s+resources: ([^\n]*)", out
+    )
     assert found, out[-3000:]
-    for resources in found:
-        sbatch = _sbatch_of(resources, threads=3).split()
+    for threads, resources in found:
+        assert int(threads) == per_gpu * gpus, (threads, resources)
+        job = _job_of(resources, threads=int(threads))
+        sbatch = _sbatch_of(resources, threads=int(threads)).split()
+        assert f"--cpus-per-task={per_gpu * gpus}" in sbatch, sbatch
         if nodes > 1:
-            assert {"--nodes=2", "--ntasks=2", "--gres=gpu:4", "--cpus-per-task=3"} <= set(
-                sbatch
-            ), sbatch
+            assert {"--nodes=2", "--ntasks=2", "--gres=gpu:4"} <= set(sbatch), sbatch
             assert not any(a.startswith(("--gpus", "--ntasks-per-gpu")) for a in sbatch)
         else:
             assert f"--gpus={gpus}" in sbatch, sbatch
-            assert not any(a.startswith(("--nodes", "--ntasks", "--gres")) for a in sbatch)
+            assert "--nodes=1" in sbatch, sbatch
+            assert not any(a.startswith(("--ntasks", "--gres")) for a in sbatch)
+            # the job step's srun (jobstep plugin, its own code): the same node and CPUs
+            assert get_node_setting(job) == "--nodes=1"
+            assert get_cpu_setting(job, True) == f"--cpus-per-task={per_gpu * gpus}"
         assert "--mem" in sbatch
         assert "-t" in sbatch
 
 
 def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
-    """200 genomes: with the knob profiles/slurm documents (`group-components:
-    sample_data=k`, commented there) the cheap per-sample data jobs (extract_cds, split_cds)
-    go out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists
-    what would be submitted)."""
+    """200 genomes with the shipped profiles/slurm as it is (`group-components:
+    sample_data=k` is on there): the cheap per-sample data jobs (extract_cds, split_cds) go
+    out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists what
+    would be submitted)."""
     import csv
     import math
 
-    text = (SLURM_PROFILE / "config.yaml").read_text()
-    per_job = int(re.search(r'"sample_data=(\d+)"', text).group(1))  # the documented knob
+    profile = load_profile(SLURM_PROFILE)
+    groups = dict(item.split("=") for item in profile.get("group-components") or [])
+    assert "sample_data" in groups, "profiles/slurm/config.yaml: group-components is off"
+    per_job = int(groups["sample_data"])
+    assert per_job > 1
+    assert any(r.startswith("mem_mb=") for r in profile["resources"])  # the group-job cap
     lines = (REPO / "tests" / "config" / "samples.tsv").read_text().splitlines()
     rows = list(csv.DictReader([x for x in lines if not x.startswith("#")], delimiter="\t"))
     row = next(r for r in rows if r["sample"] == "spyogenes")
@@ -378,10 +408,6 @@ def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_d
         "-n",
         "--profile",
         str(SLURM_PROFILE),
-        "--group-components",
-        f"sample_data={per_job}",
-        "--resources",
-        "mem_mb=32000",
         "--until",
         "split_cds",
         timeout=300,
@@ -529,3 +555,58 @@ def test_real_workflow_on_slurm_equals_local(
     slurm_results = result_digests(runs["slurm"][0])
     assert slurm_results, "the SLURM run wrote no comparable results"
     assert slurm_results == result_digests(runs["local"][0])
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_two_node_pretraining_starts_under_the_job_step_plugin(
+    slurm_cluster: cluster.ClusterInfo, tmp_path: Path
+):
+    """pretrain.nodes: 2 through the real plugins on a real two-node allocation (two slurmd
+    on this host): Snakemake submits the job (sbatch --nodes=2), the job-step plugin runs the
+    rule's script with the SLURM_* variables stripped, and dnalm's launch() finds the nodes
+    from the job id, runs `srun ... torch.distributed.run` with one torchrun per node (c10d
+    rendezvous on the first node's address, --cpus-per-task from the rule's threads) and
+    trains on 2 gloo processes to the end (test split and export by rank 0)."""
+    from tests.support.lm_corpus import make_corpus
+
+    workdir = tmp_path / "wd"
+    make_corpus(workdir / "corpus")
+    env = snakemake_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "workflow" / "scripts"), str(REPO)])
+    env["OMP_NUM_THREADS"] = "1"
+    proc = run_snakemake(
+        [
+            "--snakefile", str(LAUNCH_SNAKEFILE), "--directory", str(workdir),
+            "--workflow-profile", str(TEST_PROFILE),
+            "--retries", "0",  # a failed launch fails at once (a retry would fail alike)
+        ],
+        cwd=workdir, log=tmp_path / "launch-run.log", timeout_s=SMOKE_TIMEOUT_S, env=env,
+    )  # fmt: skip
+    log = workdir / "logs" / "pretrain.log"
+    job_logs = sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert proc.returncode == 0, failure(proc, "snakemake on SLURM") + "".join(
+        f"\n{path}:\n{path.read_text()[-3000:]}" for path in [log, *job_logs] if path.exists()
+    )
+    ((rule, jobid),) = submissions(proc.stdout + proc.stderr)
+    job = scontrol_job(jobid)
+    assert (rule, job["JobState"], job["NumNodes"]) == ("pretrain", "COMPLETED", "2"), job
+    assert job["Partition"] == cluster.MULTI_PARTITION
+
+    # what the job-step plugin left to the script: the job id, not the node list or CPUs
+    seen = json.loads((workdir / "env.json").read_text())
+    assert seen["SLURM_JOB_ID"] == jobid
+    assert not {"SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_CPUS_PER_TASK"} & set(seen), seen
+
+    text = log.read_text()
+    (launched,) = [line for line in text.splitlines() if line.startswith("launching: ")]
+    cmd = launched.split()[1:]
+    assert cmd[:5] == [
+        "srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=1"
+    ], cmd  # fmt: skip
+    assert "--rdzv-endpoint=127.0.0.1:29500" in cmd  # the first node's NodeAddr
+    assert f"--rdzv-id={jobid}" in cmd
+    record = json.loads((workdir / "model" / "run.json").read_text())
+    assert record["world_size"] == 2
+    assert record["train"]["threads"] == 1
+    assert json.loads((workdir / "model" / "metrics.json").read_text())

@@ -21,7 +21,7 @@ Needs root and the Debian packages slurm-wlm and munge (tests/setup_system.sh in
 
 CLI::
 
-    python tests/support/slurm_cluster.py start  --state-dir DIR [--gpus N]
+    python tests/support/slurm_cluster.py start  --state-dir DIR [--gpus N] [--nodes N]
     python tests/support/slurm_cluster.py status --state-dir DIR
     python tests/support/slurm_cluster.py stop   --state-dir DIR
 """
@@ -44,8 +44,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-#: Name of the single partition (Default=YES). tests/slurm/profile/config.yaml uses it.
+#: Name of the default partition (Default=YES, the first node only).
+#: tests/slurm/profile/config.yaml uses it.
 PARTITION = "dnalm_test"
+#: With nodes > 1: the partition of all nodes (several slurmd on this one host, each its own
+#: NodeName and port), for jobs that need a multi-node allocation.
+MULTI_PARTITION = "dnalm_multi"
 CLUSTER_NAME = "dnalm"
 SLURMCTLD_PORT = 6817
 SLURMD_PORT = 6818
@@ -95,6 +99,12 @@ class ClusterInfo:
     cpus: int
     real_memory_mb: int
     gpus: int
+    #: nodes of the cluster: the first is `node`, the others `node`-2, ... (same host)
+    nodes: int = 1
+
+    @property
+    def node_names(self) -> list[str]:
+        return node_names(self.node, self.nodes)
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for Slurm clients (and Snakemake) talking to this cluster."""
@@ -304,6 +314,10 @@ class _Paths:
     def slurmd_pid(self) -> Path:
         return self.run / "slurmd.pid"
 
+    def slurmd_pids(self) -> list[Path]:
+        """The pid file of each slurmd (slurmd.pid; slurmd.NODE.pid with several nodes)."""
+        return sorted(self.run.glob("slurmd*.pid"))
+
     @property
     def record(self) -> Path:
         """What start() did (cluster info, created devices, whether munged is ours)."""
@@ -333,9 +347,15 @@ def real_memory_mb() -> int:
     return max(256, int(match.group(1)) // 1024 - RESERVED_MEMORY_MB)
 
 
-def render_slurm_conf(paths: _Paths, hw: dict[str, str], memory_mb: int, gpus: int) -> str:
-    """slurm.conf for one node on 127.0.0.1 (settings from docs/local-slurm-cluster.md)."""
+def render_slurm_conf(
+    paths: _Paths, hw: dict[str, str], memory_mb: int, gpus: int, nodes: int = 1
+) -> str:
+    """slurm.conf for one node on 127.0.0.1 (settings from docs/local-slurm-cluster.md);
+    with `nodes` > 1, more nodes on the same host (one slurmd each, `slurmd -N NAME`, with
+    their own port, spool, pid and log files) and a partition MULTI_PARTITION of all of them,
+    while the default partition keeps the first node only."""
     node = hw["NodeName"]
+    several = nodes > 1
     host = socket.gethostname().split(".")[0]
     topology = " ".join(
         f"{key}={hw[key]}"
@@ -354,11 +374,11 @@ def render_slurm_conf(paths: _Paths, hw: dict[str, str], memory_mb: int, gpus: i
         "AuthType=auth/munge",
         "CryptoType=crypto/munge",
         f"StateSaveLocation={paths.state}",
-        f"SlurmdSpoolDir={paths.spool}",
+        f"SlurmdSpoolDir={paths.spool / '%n' if several else paths.spool}",
         f"SlurmctldPidFile={paths.ctld_pid}",
-        f"SlurmdPidFile={paths.slurmd_pid}",
+        f"SlurmdPidFile={paths.run / 'slurmd.%n.pid' if several else paths.slurmd_pid}",
         f"SlurmctldLogFile={paths.log / 'slurmctld.log'}",
-        f"SlurmdLogFile={paths.log / 'slurmd.log'}",
+        f"SlurmdLogFile={paths.log / ('slurmd.%n.log' if several else 'slurmd.log')}",
         "SlurmctldDebug=info",
         "SlurmdDebug=info",
         "ProctrackType=proctrack/linuxproc",
@@ -384,18 +404,44 @@ def render_slurm_conf(paths: _Paths, hw: dict[str, str], memory_mb: int, gpus: i
     ]
     if gpus:
         lines.append("GresTypes=gpu")
+    if several:
+        # every node declares the host's CPUs and memory: use the declared ones
+        lines.append("SlurmdParameters=config_overrides")
+        names = node_names(node, nodes)
+        host = socket.gethostname().split(".")[0]
+        for i, name in enumerate(names):
+            lines.append(
+                f"NodeName={name} NodeHostname={host} NodeAddr=127.0.0.1 Port={SLURMD_PORT + i} "
+                f"{topology} RealMemory={memory_mb}{gres} State=UNKNOWN"
+            )
+        lines.append(
+            f"PartitionName={MULTI_PARTITION} Nodes={','.join(names)} MaxTime=INFINITE State=UP"
+        )
+    else:
+        lines.append(
+            f"NodeName={node} NodeAddr=127.0.0.1 {topology} RealMemory={memory_mb}{gres} "
+            "State=UNKNOWN"
+        )
     lines += [
-        f"NodeName={node} NodeAddr=127.0.0.1 {topology} RealMemory={memory_mb}{gres} State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP",
         "",
     ]
     return "\n".join(lines)
 
 
-def render_gres_conf(node: str, gpus: int) -> str:
-    """gres.conf: autodetection off, one fake device file per GPU (Slurm needs File=)."""
+def node_names(node: str, nodes: int) -> list[str]:
+    return [node] + [f"{node}-{i}" for i in range(2, nodes + 1)]
+
+
+def render_gres_conf(node: str, gpus: int, nodes: int = 1) -> str:
+    """gres.conf: autodetection off, one fake device file per GPU (Slurm needs File=); every
+    node of the host has the same fake devices."""
     lines = ["# Written by tests/support/slurm_cluster.py", "AutoDetect=off"]
-    lines += [f"NodeName={node} Name=gpu File={FAKE_GPU_PREFIX}{i}" for i in range(gpus)]
+    lines += [
+        f"NodeName={name} Name=gpu File={FAKE_GPU_PREFIX}{i}"
+        for name in node_names(node, nodes)
+        for i in range(gpus)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -511,11 +557,15 @@ def _info_from_record(record: dict) -> ClusterInfo:
 
 
 def _node_state(info: ClusterInfo) -> str:
+    """The state of the nodes ("idle" when every node is idle; else the first other one)."""
     try:
-        out = _run([_require("sinfo"), "-h", "-o", "%t"], env=info.env(), timeout=10)
+        out = _run([_require("sinfo"), "-h", "-N", "-o", "%t"], env=info.env(), timeout=10)
     except ClusterError:
         return ""
-    return out.strip()
+    states = set(out.split())
+    if states == {"idle"}:
+        return "idle"
+    return sorted(states - {"idle"})[0] if states else ""
 
 
 def _wait_idle(info: ClusterInfo, paths: _Paths, timeout: float) -> None:
@@ -535,12 +585,13 @@ def _wait_idle(info: ClusterInfo, paths: _Paths, timeout: float) -> None:
         f"the node did not become idle within {timeout:.0f} s (state {state or 'unknown'!r}"
         f"{', reason: ' + reason if reason else ''}).\n"
         f"slurmctld.log:\n{_tail(paths.log / 'slurmctld.log')}\n"
-        f"slurmd.log:\n{_tail(paths.log / 'slurmd.log')}"
+        + "".join(f"{log.name}:\n{_tail(log)}\n" for log in sorted(paths.log.glob("slurmd*.log")))
     )
 
 
-def start(state_dir: Path | str, gpus: int = 2, timeout: float = 60) -> ClusterInfo:
+def start(state_dir: Path | str, gpus: int = 2, timeout: float = 60, nodes: int = 1) -> ClusterInfo:
     """Start (or reuse) the test cluster whose files live in `state_dir`; wait until idle.
+    `nodes` > 1: that many nodes on this host (see render_slurm_conf), each with `gpus`.
 
     Idempotent: if this state dir's slurmctld and slurmd are running with the same number of
     GPUs, nothing is restarted. Raises ClusterError with the reason and the log tail otherwise.
@@ -550,24 +601,27 @@ def start(state_dir: Path | str, gpus: int = 2, timeout: float = 60) -> ClusterI
         raise ClusterError(f"cannot start a local SLURM cluster: {reason}")
     if gpus < 0:
         raise ClusterError(f"--gpus must be >= 0, got {gpus}")
+    if nodes < 1:
+        raise ClusterError(f"--nodes must be >= 1, got {nodes}")
     paths = _paths(state_dir)
     record = _read_record(paths)
     ctld = _alive(paths.ctld_pid, "slurmctld")
-    slurmd = _alive(paths.slurmd_pid, "slurmd")
+    slurmds = [_alive(pidfile, "slurmd") for pidfile in paths.slurmd_pids()]
+    slurmd = bool(slurmds) and all(slurmds)
     if record and ctld and slurmd:
         info = _info_from_record(record)
         _link_system_conf(paths.conf)
-        if info.gpus != gpus:
+        if (info.gpus, info.nodes) != (gpus, nodes) or len(slurmds) != info.nodes:
             raise ClusterError(
-                f"a cluster with {info.gpus} GPU(s) is already running from {paths.root}; "
-                f"stop it first (cluster.py stop --state-dir {paths.root})"
+                f"a cluster with {info.nodes} node(s) and {info.gpus} GPU(s) is already running "
+                f"from {paths.root}; stop it first (cluster.py stop --state-dir {paths.root})"
             )
         _wait_idle(info, paths, timeout)
         return info
-    if ctld or slurmd:  # half-running: clean up before a fresh start
+    if ctld or any(slurmds):  # half-running: clean up before a fresh start
         stop(paths.root)
         record = _read_record(paths)
-    for port in (SLURMCTLD_PORT, SLURMD_PORT):
+    for port in (SLURMCTLD_PORT, *range(SLURMD_PORT, SLURMD_PORT + nodes)):
         if _port_in_use(port):
             raise ClusterError(
                 f"port {port} on 127.0.0.1 is in use: another slurmctld/slurmd is running "
@@ -587,9 +641,12 @@ def start(state_dir: Path | str, gpus: int = 2, timeout: float = 60) -> ClusterI
         cpus=int(hw["CPUs"]),
         real_memory_mb=memory,
         gpus=gpus,
+        nodes=nodes,
     )
-    paths.conf.write_text(render_slurm_conf(paths, hw, memory, gpus))
-    paths.gres_conf.write_text(render_gres_conf(info.node, gpus))
+    for name in info.node_names if nodes > 1 else ():
+        (paths.spool / name).mkdir(exist_ok=True)
+    paths.conf.write_text(render_slurm_conf(paths, hw, memory, gpus, nodes))
+    paths.gres_conf.write_text(render_gres_conf(info.node, gpus, nodes))
     _link_system_conf(paths.conf)
 
     # Record before starting anything, so that stop() can undo a partial start.
@@ -612,9 +669,16 @@ def start(state_dir: Path | str, gpus: int = 2, timeout: float = 60) -> ClusterI
         paths.log / "slurmctld.launch.log",
         env=env,
     )
-    _spawn_daemon(
-        [_require("slurmd"), "-f", str(paths.conf)], paths.log / "slurmd.launch.log", env=env
-    )
+    if nodes == 1:
+        _spawn_daemon(
+            [_require("slurmd"), "-f", str(paths.conf)], paths.log / "slurmd.launch.log", env=env
+        )
+    for name in info.node_names if nodes > 1 else ():
+        _spawn_daemon(
+            [_require("slurmd"), "-N", name, "-f", str(paths.conf)],
+            paths.log / f"slurmd.{name}.launch.log",
+            env=env,
+        )
     try:
         _wait_idle(info, paths, timeout)
     except ClusterError:
@@ -650,7 +714,8 @@ def stop(state_dir: Path | str, timeout: float = 20) -> list[str]:
     done: list[str] = []
     if record and _alive(paths.ctld_pid, "slurmctld"):
         _cancel_jobs(_info_from_record(record), timeout)
-    for pidfile, name in ((paths.slurmd_pid, "slurmd"), (paths.ctld_pid, "slurmctld")):
+    daemons = [(pidfile, "slurmd") for pidfile in paths.slurmd_pids()]
+    for pidfile, name in (*daemons, (paths.ctld_pid, "slurmctld")):
         pid = _alive(pidfile, name)
         if pid:
             _terminate(pid, name, timeout)
@@ -681,7 +746,7 @@ def status(state_dir: Path | str) -> dict:
         "state_dir": str(paths.root),
         "slurm_conf": str(paths.conf) if paths.conf.exists() else None,
         "slurmctld": _alive(paths.ctld_pid, "slurmctld"),
-        "slurmd": _alive(paths.slurmd_pid, "slurmd"),
+        "slurmd": [_alive(pidfile, "slurmd") for pidfile in paths.slurmd_pids()] or None,
         "munged": _alive(MUNGE_PIDFILE, "munged"),
         "munged_started_here": bool(record.get("munged_pid")),
         "system_conf_link": SYSTEM_SLURM_CONF.is_symlink()
@@ -693,7 +758,7 @@ def status(state_dir: Path | str) -> dict:
         result.update(asdict(info))
         result["state_dir"], result["slurm_conf"] = str(info.state_dir), str(info.slurm_conf)
         result["node_state"] = _node_state(info) or None
-    result["running"] = bool(result["slurmctld"] and result["slurmd"])
+    result["running"] = bool(result["slurmctld"] and result["slurmd"] and all(result["slurmd"]))
     return result
 
 
@@ -702,12 +767,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("--state-dir", required=True, type=Path, help="folder for all files")
-    parser.add_argument("--gpus", type=int, default=2, help="fake GPUs on the node (start)")
+    parser.add_argument("--gpus", type=int, default=2, help="fake GPUs per node (start)")
+    parser.add_argument(
+        "--nodes", type=int, default=1, help=f"nodes on this host; >1 adds {MULTI_PARTITION}"
+    )
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for idle")
     args = parser.parse_args(argv)
     try:
         if args.command == "start":
-            info = start(args.state_dir, gpus=args.gpus, timeout=args.timeout)
+            info = start(args.state_dir, gpus=args.gpus, timeout=args.timeout, nodes=args.nodes)
             print(
                 f"SLURM is up: node {info.node} ({info.cpus} CPUs, {info.real_memory_mb} MiB, "
                 f"{info.gpus} fake GPU(s)), partition {info.partition}; "

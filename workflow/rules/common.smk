@@ -15,11 +15,13 @@ from dnalm.plan import load  # noqa: E402
 from dnalm.plan.wildcards import alternatives, sample_constraint  # noqa: E402
 
 try:  # every config and sample-sheet check (dnalm.plan.load lists them in order)
-    PLAN = load(config)
+    PLAN = load(config, config_files=workflow.configfiles)
 except DnalmError as err:
     raise WorkflowError(str(err)) from None
 for _note in PLAN.notes():
     logger.info(_note)
+for _note in PLAN.rerun_changed_sources():  # content replaced under an old mtime
+    logger.warning(_note)
 
 # the sheet's sample-ID pattern, not the list of samples (dnalm.plan.wildcards says why)
 _SAMPLE_SCHEMA = load_schema()
@@ -47,4 +49,5 @@ wildcard_constraints:
     pkind="svm|mlp|hgb",
     ename=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     itask=alternatives(_TASKS),
+    taskfile=alternatives(PLAN.task_files),
     irun=r"[^/]+",

@@ -6,6 +6,7 @@
 localrules:
     download_primary,
     download_annotation,
+    download_task_file,
     verify_sources,
 
 
@@ -51,3 +52,19 @@ rule verify_sources:
         sample=lambda wc: PLAN.samples[wc.sample],
     script:
         "../scripts/verify_sources.py"
+
+
+# A task or BED file the config gives as a URL (dnalm.genome.taskfiles): fetched like a genome,
+# checked against the #sha256= / #md5= after the URL.
+rule download_task_file:
+    output:
+        "resources/task_files/{taskfile}/{name}",
+    log:
+        "results/logs/download/task_files/{taskfile}/{name}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=PLAN.task_file,
+        cfg=config["download"],
+    script:
+        "../scripts/download_task_file.py"

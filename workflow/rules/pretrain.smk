@@ -18,10 +18,12 @@ rule pretrain:
         "results/benchmarks/pretrain/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: config["pretrain"]["threads"]
+    # pretrain.threads is CPUs per GPU: the job (each node's task) gets threads x gpus CPUs,
+    # split over the node's training processes (PLAN.pretrain_threads)
+    threads: PLAN.pretrain_threads()
     resources:
-        # GPUs per node and nodes from config (>1 GPU: torchrun; >1 node: srun + torchrun
-        # per node, see PLAN.pretrain_resource); runtime and memory on a cluster come from
+        # GPUs per node and nodes from config (>1 GPU: torchrun on one node, nodes=1; >1
+        # node: srun + torchrun per node, see PLAN.pretrain_resource); runtime and memory on a cluster come from
         # profiles/slurm (set-resources), growing with each attempt.
         gpu=PLAN.pretrain_resource("gpu"),
         gres=PLAN.pretrain_resource("gres"),

@@ -11,7 +11,6 @@ from dnalm.training.run import PretrainRun
 def main(smk):
     spec = smk.params.spec
     train = dict(smk.params.train)
-    train.setdefault("threads", smk.threads)
     run = PretrainRun(
         corpus_dir=smk.input.corpus,
         out_dir=smk.params.model_dir,
@@ -25,6 +24,7 @@ def main(smk):
         strategy=smk.params.strategy,
         gpus=smk.params.gpus,
         nodes=smk.params.nodes,
+        cpus=smk.threads,  # per node: pretrain.threads CPUs per GPU x the GPUs
     )
     if run.several_processes:
         launch(run, log_file=smk.log[0])  # torchrun (rank 0 writes the outputs)

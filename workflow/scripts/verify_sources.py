@@ -2,6 +2,7 @@
 they came from in resources/genomes/{sample}/provenance.json."""
 
 import json
+import os
 from datetime import UTC, datetime
 
 from dnalm import __version__
@@ -24,6 +25,7 @@ def main(smk):
             "source": source,
             "path": str(path),
             "size": digests.size,
+            "mtime_ns": os.stat(path).st_mtime_ns,
             "md5": digests.md5,
             "sha256": digests.sha256,
             "checked": [n for n, v in (("md5", md5), ("sha256", sha256)) if v]

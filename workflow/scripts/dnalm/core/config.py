@@ -31,9 +31,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from dnalm.core.errors import ConfigError
+from dnalm.core.io import read_yaml
 
 #: the config schema (names of path-like entries are checked against its patterns)
 CONFIG_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
@@ -439,8 +438,7 @@ def check_config_names(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> 
     """Refuse config entries whose names would become unsafe paths (``../x``, ``a/b``):
     every name in :data:`NAMED_CONFIG_KEYS` must match its `propertyNames` pattern in the
     config schema (the sample-ID pattern). Raises ConfigError naming the key and the name."""
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = read_yaml(schema_path)
     for keys in NAMED_CONFIG_KEYS:
         node, sub = config, schema
         for key in keys:

@@ -13,11 +13,11 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dnalm.core.errors import InputFormatError
+from dnalm.core.errors import ConfigError, InputFormatError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,16 @@ OTHER_FORMATS: tuple[tuple[bytes, str, str], ...] = (
 )
 _HTML_START = re.compile(rb"^(\xef\xbb\xbf)?\s*<(!doctype\s+html|html[\s>])", re.IGNORECASE)
 HEAD_BYTES = 64  # enough leading bytes for `content_problem`
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file (a schema, a profile) read with libyaml's safe loader where PyYAML has it
+    (8x faster than the pure-Python one on the config schema), else the pure-Python one."""
+    import yaml  # lazy: PyYAML stays out of commands that read no YAML
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
@@ -123,6 +133,87 @@ def open_text(path: str | os.PathLike, mode: str = "rt"):
     return open(path, mode, encoding="utf-8")
 
 
+def set_default_modes(path: str | os.PathLike) -> Path:
+    """Give `path` and, for a folder, everything under it the mode a new file or folder gets
+    under the umask (0644/0755 with umask 022). Writers that make their own temporary file
+    (safetensors' ``save_file``, ``save_pretrained``, ``mkdtemp``) leave 0600 or 0700, which
+    other users of a shared results folder cannot read; call this on what they wrote."""
+    path = Path(path)
+    file_mode, dir_mode = default_file_mode(), default_file_mode(directory=True)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), dir_mode)
+            for name in files:
+                os.chmod(os.path.join(root, name), file_mode)
+        os.chmod(path, dir_mode)
+    elif path.exists():
+        os.chmod(path, file_mode)
+    return path
+
+
+PathArg = str | os.PathLike | Iterable[str | os.PathLike] | None
+
+
+def _as_paths(value: PathArg) -> list[Path]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:  # hard links and other names of one file
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(child: Path, folder: Path) -> bool:
+    return child.resolve().is_relative_to(folder.resolve()) and folder.resolve() != child.resolve()
+
+
+def refuse_overwrite(
+    inputs: Mapping[str, PathArg],
+    outputs: Mapping[str, PathArg],
+    out_dirs: Iterable[str] = (),
+) -> None:
+    """Refuse (ConfigError, naming both options and paths) a command whose output would
+    write over one of its inputs, before it does any work. `inputs` and `outputs` map an
+    option name (``--fasta``) to its path or paths (None: not given); `out_dirs` names the
+    outputs that are folders the command writes (an input inside one is refused too). An
+    input folder (a model or tokenizer folder) may not hold an output either: the command
+    reads it. Paths are compared resolved (symbolic links, ``..``, hard links), and two
+    outputs may not be one file."""
+    ins = [(opt, p) for opt, v in inputs.items() for p in _as_paths(v)]
+    outs = [(opt, p) for opt, v in outputs.items() for p in _as_paths(v)]
+    folders = set(out_dirs)
+    for out_opt, out in outs:
+        for in_opt, src in ins:
+            if _same_file(out, src):
+                why = "is the same path as"
+            elif out_opt in folders and _inside(src, out):
+                why = "is a folder the command writes, and it holds"
+            elif src.is_dir() and _inside(out, src):
+                why = "lies inside the folder it reads,"
+            else:
+                continue
+            raise ConfigError(
+                f"{out_opt} {out} {why} {in_opt} {src}: the command would write over its "
+                f"input; give {out_opt} another path"
+            )
+    for i, (opt_a, a) in enumerate(outs):
+        for opt_b, b in outs[i + 1 :]:
+            if _same_file(a, b):
+                raise ConfigError(
+                    f"{opt_a} {a} and {opt_b} {b} are one file: one output would overwrite "
+                    f"the other; give {opt_b} another path"
+                )
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it to `final` only if the block
@@ -194,6 +285,23 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
                 chunks.append("".join(line.split()))
     if header is not None:
         yield header, "".join(chunks), hline
+
+
+def read_unique_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str, int]]:
+    """Yield (name, sequence, header line) of each record of a FASTA whose records are
+    looked up by name (a genome's contigs, the sequences of a score table): the name is the
+    header's first word. Two records of one name are refused (InputFormatError naming the
+    file, the name and both header lines), where a lookup would silently take one."""
+    first: dict[str, int] = {}
+    for header, seq, lineno in read_fasta(path):
+        name = header.split()[0] if header.split() else ""
+        if name and name in first:
+            raise InputFormatError(
+                f"{path}: two records are named {name!r} (headers at lines {first[name]} and "
+                f"{lineno}); record names must be unique: remove or rename one"
+            )
+        first.setdefault(name, lineno)
+        yield name, seq, lineno
 
 
 def read_fasta_files(

@@ -41,7 +41,7 @@ import torch
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write, read_fasta
+from dnalm.core.io import atomic_write, read_unique_fasta, refuse_overwrite
 from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import forward_logits, model_context
@@ -187,8 +187,8 @@ def score_fasta(
         head = ["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"]
         extra = ["log_likelihood_forward", "log_likelihood_reverse"] if rc_average else []
         wt.writerow(head + extra)
-        for header, seq, lineno in read_fasta(fasta):
-            sid = header.split()[0] if header.split() else f"line{lineno}"
+        for name, seq, lineno in read_unique_fasta(fasta):
+            sid = name or f"line{lineno}"
             if not seq:
                 raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
             where = f"{fasta}:{lineno} ({sid})"
@@ -217,6 +217,11 @@ def score_fasta(
                 ]
             )
             n += 1
+        if n == 0:  # inside the atomic writes: no empty tables are left behind
+            raise InputFormatError(
+                f"{fasta}: no FASTA records (the file is empty or holds only blank lines); "
+                "give a FASTA with at least one sequence to score"
+            )
     return n
 
 
@@ -225,6 +230,9 @@ def score_fasta(
 
 def _cmd_score(args) -> int:
     totals = args.totals or str(Path(args.out).with_suffix("")) + ".totals.tsv"
+    refuse_overwrite(
+        {"--model": args.model, "--fasta": args.fasta}, {"--out": args.out, "--totals": totals}
+    )
     n = score_fasta(
         args.model, args.fasta, args.out, totals, device=args.device, rc_average=args.rc_average
     )

@@ -41,6 +41,7 @@ import csv
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -49,7 +50,7 @@ import numpy as np
 
 from dnalm.core.alphabet import BASES
 from dnalm.core.errors import InputFormatError
-from dnalm.core.io import atomic_write, open_text, read_fasta
+from dnalm.core.io import atomic_write, open_text, read_unique_fasta
 
 log = logging.getLogger(__name__)
 
@@ -149,28 +150,58 @@ def read_vcf(path: str | Path) -> Vcf:
     return Vcf(str(path), header, variants, n_alleles, skipped)
 
 
-def load_contigs(fasta: str | Path, names: set[str] | None = None) -> dict[str, str]:
+def load_contigs(
+    fasta: str | Path, names: set[str] | None = None, seen: list[str] | None = None
+) -> dict[str, str]:
     """Upper-case sequences of a FASTA (plain or gzip) by first header word; only `names`
-    when given (the rest are streamed past)."""
+    when given (the rest are streamed past). Every record's name is appended to `seen` when
+    given. Two records of one name are refused (naming both lines)."""
     out = {}
-    for header, seq, _line in read_fasta(fasta):
-        name = header.split()[0] if header.split() else ""
+    for name, seq, _line in read_unique_fasta(fasta):
+        if seen is not None:
+            seen.append(name)
         if names is None or name in names:
             out[name] = seq.upper()
     return out
 
 
-def check_variants(vcf: Vcf, contigs: dict[str, str], fasta: str | Path) -> None:
-    """InputFormatError naming the VCF line for an unknown contig, a position past its end
-    or a REF that is not the genome's base."""
+def _chr_prefix_twin(chrom: str, names: Sequence[str]) -> str | None:
+    """The FASTA's name for `chrom` with a "chr" prefix added or removed, if it has one."""
+    have = set(names)
+    low = chrom.lower()
+    twins = [chrom[3:]] if low.startswith("chr") else [f"chr{chrom}", f"Chr{chrom}"]
+    return next((t for t in twins if t and t in have), None)
+
+
+def missing_contig_message(chrom: str, fasta: str | Path, names: Sequence[str]) -> str:
+    """Why `chrom` is not found: the FASTA's contig names (the first ten) and, when adding
+    or removing "chr" would match one, that fix."""
+    if not names:
+        return f"contig {chrom!r} is not in {fasta}, which has no records"
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    text = f"contig {chrom!r} is not in {fasta} (its contigs: {shown})"
+    twin = _chr_prefix_twin(chrom, names)
+    if twin is not None:
+        text += (
+            f"; the FASTA calls it {twin!r}: the VCF and the FASTA differ by the 'chr' prefix, "
+            f"rename the VCF's CHROM (e.g. bcftools annotate --rename-chrs) or the FASTA's "
+            f"headers so that they match"
+        )
+    return text
+
+
+def check_variants(
+    vcf: Vcf, contigs: dict[str, str], fasta: str | Path, names: Sequence[str] | None = None
+) -> None:
+    """InputFormatError naming the VCF line for an unknown contig (with the FASTA's contig
+    names, `names`, default the keys of `contigs`), a position past its end or a REF that
+    is not the genome's base."""
     for v in vcf.variants:
         where = f"{vcf.path}:{v.line}"
         seq = contigs.get(v.chrom)
         if seq is None:
-            some = ", ".join(sorted(contigs)[:5]) or "none"
-            raise InputFormatError(
-                f"{where}: contig {v.chrom!r} is not in {fasta} (contigs found: {some})"
-            )
+            known = list(contigs) if names is None else list(names)
+            raise InputFormatError(f"{where}: {missing_contig_message(v.chrom, fasta, known)}")
         if v.pos > len(seq):
             raise InputFormatError(
                 f"{where}: POS {v.pos} is past the end of {v.chrom!r} ({len(seq)} bp)"

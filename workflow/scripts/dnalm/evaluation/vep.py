@@ -49,7 +49,7 @@ import torch
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write
+from dnalm.core.io import atomic_write, refuse_overwrite
 from dnalm.core.metrics import auroc
 from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
 from dnalm.evaluation.variants import (
@@ -200,8 +200,9 @@ def run_vep(
     if window < 1:
         raise ConfigError(f"vep window must be a positive number of nucleotides, got {window}")
     vcf = read_vcf(vcf_path)
-    contigs = load_contigs(fasta, {v.chrom for v in vcf.variants})
-    check_variants(vcf, contigs, fasta)
+    names: list[str] = []
+    contigs = load_contigs(fasta, {v.chrom for v in vcf.variants}, seen=names)
+    check_variants(vcf, contigs, fasta, names)
     lm = LoadedModel.from_folder(model_dir, device)
     scores: dict[Variant, float] = {}
     with atomic_write(out_tsv) as fh:
@@ -223,8 +224,19 @@ def run_vep(
     return len(scores)
 
 
+def default_out_vcf(out: str | Path) -> str:
+    """The annotated VCF's path when ``--out-vcf`` is not given: OUT minus its suffix plus
+    ``.dnalm.vcf`` (``x.tsv`` -> ``x.dnalm.vcf``), never the ``x.vcf`` a user's input is
+    likely to be called."""
+    return str(Path(out).with_suffix("")) + ".dnalm.vcf"
+
+
 def _cmd_vep(args) -> int:
-    out_vcf = args.out_vcf or str(Path(args.out).with_suffix("")) + ".vcf"
+    out_vcf = args.out_vcf or default_out_vcf(args.out)
+    refuse_overwrite(
+        {"--model": args.model, "--vcf": args.vcf, "--fasta": args.fasta},
+        {"--out": args.out, "--out-vcf": out_vcf},
+    )
     n = run_vep(
         args.model,
         args.vcf,
@@ -250,7 +262,7 @@ def register(subparsers) -> None:
     p.add_argument("--fasta", required=True, help="genome FASTA the VCF positions refer to")
     p.add_argument("--out", required=True, help="output TSV")
     p.add_argument(
-        "--out-vcf", help=f"VCF copy with INFO {INFO_KEY} (default OUT minus suffix + .vcf)"
+        "--out-vcf", help=f"VCF copy with INFO {INFO_KEY} (default OUT minus suffix + .dnalm.vcf)"
     )
     p.add_argument("--window", type=positive_int, default=128, help="window in nt (default 128)")
     p.add_argument("--edge", choices=EDGES, default="error",

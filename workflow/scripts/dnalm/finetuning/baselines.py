@@ -69,7 +69,7 @@ from dnalm.core.artifacts import (
 )
 from dnalm.core.config import CNNTrainConfig, fit_settings
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_path, atomic_write
+from dnalm.core.io import atomic_path, atomic_write, set_default_modes
 from dnalm.core.metrics import classification_metrics, regression_metrics, write_metrics_json
 from dnalm.finetuning.data import (
     class_labels,
@@ -179,6 +179,7 @@ def train_onehot_cnn(
 
     with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        set_default_modes(tmp)  # save_file replaces the file with its own 0600 one
     save_curves(out_dir / CURVES_CSV, result.curves)
     fit_info = asdict(result)
     fit_info.pop("curves")

@@ -91,7 +91,7 @@ from dnalm.core.artifacts import (
 from dnalm.core.config import FinetuneTrainConfig, fit_settings
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_write
+from dnalm.core.io import atomic_write, set_default_modes
 from dnalm.core.metrics import write_metrics_json
 from dnalm.finetuning.data import (
     average_strands,
@@ -596,6 +596,7 @@ def save_finetuned(
     with atomic_write(tmp / FINETUNE_JSON) as fh:
         json.dump(info, fh, indent=1)
         fh.write("\n")
+    set_default_modes(tmp)  # save_pretrained and save_file write the weights 0600
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

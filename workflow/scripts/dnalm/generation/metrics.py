@@ -11,7 +11,10 @@ All divergences are in bits (base 2):
 * ``codon_kl``: KL(natural || generated) of in-frame codon usage, both smoothed with one
   pseudocount per codon (so it is finite).
 * ``valid_orf``: the fraction of valid ORFs (:func:`dnalm.generation.sequences.orf_check`;
-  CDS corpora only).
+  CDS corpora only) among the sequences that ended before the length cap (a stop codon, EOS,
+  or a natural CDS shorter than the cap): a sequence cut at the cap has no end to judge, in
+  a generated set and a natural one alike. NaN (not applicable) when every sequence was cut.
+  ``capped``: the fraction cut at the cap.
 * ``frechet``: the Fréchet distance between Gaussians fitted to the mean-pooled embeddings of
   the natural and the generated sequences under one reference model (the FID formula:
   |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), :func:`scipy.linalg.sqrtm`).
@@ -156,12 +159,14 @@ def set_metrics(
     *,
     cds: bool,
     starts: Sequence[set[str]] | None = None,
+    capped: Sequence[bool] | None = None,
     natural_emb: np.ndarray | None = None,
     generated_emb: np.ndarray | None = None,
     index: KmerIndex | None = None,
 ) -> dict[str, float]:
     """Every metric of `generated` against `natural` (see the module docstring). `starts`:
-    the start codons accepted per generated sequence (default ATG)."""
+    the start codons accepted per generated sequence (default ATG); `capped`: whether each
+    generated sequence was cut at the length cap (default: none was)."""
     row: dict[str, float] = {"n": len(generated)}
     row["mean_length"] = float(np.mean([len(s) for s in generated])) if generated else np.nan
     for k in KS:
@@ -172,9 +177,15 @@ def set_metrics(
     )
     row["length_ks"] = ks_stat([len(s) for s in natural], [len(s) for s in generated])
     row["codon_kl"] = kl_bits(codon_usage(natural), codon_usage(generated))
+    capped = list(capped) if capped is not None else [False] * len(generated)
+    row["capped"] = float(np.mean(capped)) if capped else np.nan
     if cds:
         starts = starts or [{"ATG"}] * len(generated)
-        ok = [orf_check(s, st)[0] for s, st in zip(generated, starts, strict=True)]
+        ok = [
+            orf_check(s, st)[0]
+            for s, st, cut in zip(generated, starts, capped, strict=True)
+            if not cut
+        ]
         row["valid_orf"] = float(np.mean(ok)) if ok else np.nan
     else:
         row["valid_orf"] = np.nan

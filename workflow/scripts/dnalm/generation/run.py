@@ -12,7 +12,12 @@ Sets of one model, under ``results/generate/{model}/``:
   corpora) or at that cap.
 * ``markov.fa.gz``: the count-model sampler (:mod:`dnalm.generation.markov`), the same
   prefixes and number of free samples, the same cap.
-* ``natural.fa.gz``: the natural reference set (:mod:`dnalm.generation.sequences`).
+* ``natural.fa.gz``: held-out sequences cut to the same cap (whole codons on CDS): the
+  reference set (kind ``natural``: as many as the model's samples, the prompted ones first)
+  and a second, disjoint draw of as many (kind ``control``), which is judged against the
+  reference like a generated set (the row ``natural`` of metrics.tsv: what a perfect
+  generator would score at this set size and length cap). Fewer when the test split has too
+  few sequences.
 * ``samples.tsv``: one row per sequence of the three sets (column ``source``: model,
   markov, natural) with kind, prefix id, length, GC, GC3, ORF validity and stop reason.
 """
@@ -123,17 +128,19 @@ def generate_sets(
     max_new_nt, seed = int(settings["max_new_nt"]), int(settings["seed"])
     p_nt = prefix_length(int(settings["prefix_nt"]), unit, cds)
     where = ", ".join(str(p) for p in test_fastas)
-    held = choose_held_out(read_sequences(test_fastas), n_prefix + n_free, p_nt, seed, cds, where)
+    n = n_prefix + n_free
+    # the first n: the reference (and the prompts); the next n: the natural control set
+    held = choose_held_out(read_sequences(test_fastas), 2 * n, p_nt, seed, cds, where)
     cap = p_nt + max_new_nt
     natural = [
         Record(
             sid,
             s[: cap - cap % (3 if cds else 1)],
-            "natural",
+            "natural" if i < n else "control",
             sid,
             "truncated" if len(s) > cap else "natural",
         )
-        for sid, s in held
+        for i, (sid, s) in enumerate(held)
     ]
     prefixes = [(sid, s[:p_nt]) for sid, s in held[:n_prefix]]
     jobs = [("prefix", f"prefix{i + 1}", sid, p) for i, (sid, p) in enumerate(prefixes)]
@@ -180,6 +187,7 @@ def generate_sets(
             for r in recs:
                 w.writerow(properties(r, source, cds))
     counts = {"model": len(samples), "markov": len(markov), "natural": len(natural)}
+    counts["control"] = sum(r.kind == "control" for r in natural)
     log.info("%s: %s (prefix %d nt, cap %d nt)", out_dir, counts, p_nt, cap)
     return counts
 
@@ -211,6 +219,18 @@ def _starts(records: Sequence[Record], natural: Mapping[str, str]) -> list[set[s
     return [{"ATG", natural.get(r.prefix_id, "")[:3]} if r.prefix_id else {"ATG"} for r in records]
 
 
+#: stop reasons of a sequence cut at the length cap (generated; natural)
+CAPPED = ("length_cap", "truncated")
+
+
+def _subset(records: Sequence[Record], k: int) -> list[Record]:
+    """`k` of `records`, a seeded draw kept in their order (prefix and free samples alike)."""
+    if len(records) <= k:
+        return list(records)
+    keep = np.sort(np.random.default_rng(0).permutation(len(records))[:k])
+    return [records[i] for i in keep]
+
+
 def metrics_table(
     model: str,
     set_dir: str | os.PathLike,
@@ -222,54 +242,54 @@ def metrics_table(
     reference_name: str = "",
     device: str = "cpu",
 ) -> pd.DataFrame:
-    """metrics.tsv of one model: rows `model`, `markov` and `natural_half` (the first half of
-    the natural set against the second: the floor a perfect generator would reach at this
-    set size). Metrics as :func:`dnalm.generation.metrics.set_metrics`."""
+    """metrics.tsv of one model: rows `model`, `markov` and `natural` (the natural control
+    draw: what a perfect generator would score), each judged against the natural reference
+    set with sets of one size (the smallest of the four; a seeded subset of a larger one)
+    and one length cap. Metrics as :func:`dnalm.generation.metrics.set_metrics`."""
     set_dir = Path(set_dir)
     sets = {
         s: read_set(set_dir / f"{f}.fa.gz")
         for s, f in zip(SOURCES, ("samples", "markov", "natural"), strict=True)
     }
-    natural = [r.seq for r in sets["natural"]]
     nat_by_id = {r.id: r.seq for r in sets["natural"]}
+    compared = {
+        "model": sets["model"],
+        "markov": sets["markov"],
+        "natural": [r for r in sets["natural"] if r.kind == "control"],
+    }
+    reference = [r for r in sets["natural"] if r.kind != "control"]
+    if len(compared["natural"]) < 2:
+        log.warning("%s: fewer than 2 natural control sequences: no natural row", set_dir)
+        del compared["natural"]
+    size = min(len(reference), *(len(v) for v in compared.values()))
+    reference = _subset(reference, size)
+    compared = {s: _subset(v, size) for s, v in compared.items()}
     index = KmerIndex([s for _, s in read_sequences(train_fastas)])
     emb = {}
     if reference_model is not None:
-        seqs = {s: [r.seq for r in recs] for s, recs in sets.items()}
-        allseq = seqs["natural"] + seqs["model"] + seqs["markov"]
-        e = embed_mean(reference_model, allseq, device)
-        a, b = len(seqs["natural"]), len(seqs["model"])
-        emb = {"natural": e[:a], "model": e[a : a + b], "markov": e[a + b :]}
+        order = ["reference", *compared]
+        recs = [reference, *compared.values()]
+        e = embed_mean(reference_model, [r.seq for rs in recs for r in rs], device)
+        bounds = np.cumsum([0, *(len(rs) for rs in recs)])
+        emb = {s: e[a:b] for s, a, b in zip(order, bounds[:-1], bounds[1:], strict=True)}
     rows = []
-    for source in ("model", "markov"):
-        recs = sets[source]
+    for source, recs in compared.items():
         row = set_metrics(
-            natural,
+            [r.seq for r in reference],
             [r.seq for r in recs],
             cds=cds,
             starts=_starts(recs, nat_by_id),
-            natural_emb=emb.get("natural"),
+            capped=[r.stop in CAPPED for r in recs],
+            natural_emb=emb.get("reference"),
             generated_emb=emb.get(source),
             index=index,
         )
-        rows.append({"model": model, "row": model if source == "model" else "markov", **row})
-    half = len(natural) // 2
-    if half >= 2:
-        nat = sets["natural"]
-        row = set_metrics(
-            natural[:half],
-            natural[half:],
-            cds=cds,
-            starts=_starts(nat[half:], nat_by_id),
-            natural_emb=emb["natural"][:half] if emb else None,
-            generated_emb=emb["natural"][half:] if emb else None,
-            index=index,
-        )
-        rows.append({"model": model, "row": "natural_half", **row})
+        rows.append({"model": model, "row": model if source == "model" else source, **row})
     df = pd.DataFrame(rows)
     log.info(
-        "%s: 6-mer JSD %s, valid ORFs %s (rows %s)",
+        "%s: %d sequences per set; 6-mer JSD %s, valid ORFs %s (rows %s)",
         model,
+        size,
         [round(v, 4) for v in df["jsd_k6"]],
         [round(v, 3) for v in df["valid_orf"]],
         list(df["row"]),

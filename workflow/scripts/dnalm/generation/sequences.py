@@ -139,7 +139,7 @@ def choose_held_out(
 def properties(rec: Record, source: str, cds: bool) -> dict:
     """The per-sequence row of samples.tsv."""
     starts = {"ATG"}
-    if rec.kind == "prefix" or rec.kind == "natural":
+    if rec.kind in ("prefix", "natural", "control"):
         starts.add(rec.seq[:3].upper())
     valid, why = orf_check(rec.seq, starts) if cds else (False, "")
     return {

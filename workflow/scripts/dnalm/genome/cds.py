@@ -88,6 +88,7 @@ from pathlib import Path
 from dnalm.core.errors import InputFormatError, SampleSheetError
 from dnalm.core.io import (
     atomic_write,
+    refuse_overwrite,
     remove_stale_parts,
     write_fasta,
 )
@@ -110,7 +111,7 @@ from dnalm.genome.cds_record import (
 from dnalm.genome.contigs import iter_contigs, iter_fasta_checked, iter_named_fasta
 from dnalm.genome.gbff import extract_gbff
 from dnalm.genome.genecall import CALLERS, DEFAULT_CODE, call_genes
-from dnalm.genome.gff import read_cds_models
+from dnalm.genome.gff import MAX_FRAMESHIFT_OVERLAP, read_cds_models
 from dnalm.genome.qc import write_qc_summary
 from dnalm.genome.samples import no_cds_message
 from dnalm.kinds.formats import FORMATS, SAMPLE_FORMATS
@@ -228,16 +229,30 @@ def _extract_fasta_gff(
                 cds.issues.append("pseudo")
             if model.partial5 or model.partial3:
                 cds.issues.append("partial")
-            if model.problems:
+            mixed = [p for p in model.problems if p.startswith("mixed_")]
+            if mixed:
                 log.warning(
                     "sample %s: %s:%d: CDS rows of %s are on different %s; skipped",
                     sample,
                     ann_path,
                     model.line,
                     model.transcript_id,
-                    " and ".join(p.split("_")[1] + "s" for p in model.problems),
+                    " and ".join(p.split("_")[1] + "s" for p in mixed),
                 )
                 cds.issues.append("inconsistent_segments")
+                asm.add(cds)
+                continue
+            if "overlapping_rows" in model.problems:
+                log.warning(
+                    "sample %s: %s:%d: CDS rows of %s overlap by more than %d bases (a "
+                    "duplicated or shifted row?); dropped as overlapping_segments",
+                    sample,
+                    ann_path,
+                    model.line,
+                    model.transcript_id,
+                    MAX_FRAMESHIFT_OVERLAP,
+                )
+                cds.issues.append("overlapping_segments")
                 asm.add(cds)
                 continue
             pieces = [fasta[seqid][s:e] for s, e in model.segments]
@@ -552,6 +567,10 @@ def register(subparsers) -> None:
 
 
 def _cli_cds(args: argparse.Namespace) -> int:
+    refuse_overwrite(
+        {"--source": args.source, "--annotation": args.annotation},
+        {"--fasta-out": args.fasta_out, "--tsv-out": args.tsv_out},
+    )
     policy = DropPolicy(drop=frozenset(args.drop), min_length=args.min_length)
     run_cds(
         args.sample,
@@ -571,5 +590,6 @@ def _cli_cds(args: argparse.Namespace) -> int:
 
 
 def _cli_qc(args: argparse.Namespace) -> int:
+    refuse_overwrite({"TSV": args.tsv}, {"--summary": args.summary})
     write_qc_summary(args.tsv, args.summary)
     return 0

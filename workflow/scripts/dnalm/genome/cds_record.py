@@ -37,6 +37,7 @@ ALWAYS_DROP: tuple[str, ...] = (
     "invalid_codon_start",
     "unknown_genetic_code",
     "inconsistent_segments",
+    "overlapping_segments",
     "empty",
 )
 
@@ -84,6 +85,10 @@ DROP_HINTS: dict[str, str] = {
     "pseudo": "use another annotation, or remove pseudo from cds.drop",
     "remote_join": "use a file that holds every record the CDS join",
     "no_sequence": "download the GenBank file with its sequence",
+    "overlapping_segments": (
+        "the annotation repeats CDS rows of a transcript at shifted positions; fix or "
+        "regenerate the GTF/GFF3 (each transcript's CDS rows must not overlap)"
+    ),
 }
 
 

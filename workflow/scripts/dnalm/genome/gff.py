@@ -19,8 +19,15 @@ Format rules implemented here (checked against the shared sacCer3 chrIV GTF in t
   reach the first complete codon; a non-zero phase marks the CDS 5'-partial.
 * **Flags.** ``pseudo=true`` (NCBI GFF3), ``partial=true``/``start_range``/``end_range``
   (NCBI), ``tag "cds_start_NF"``/``tag "cds_end_NF"`` (GENCODE GTF) mark pseudo/partial CDS.
-* Overlapping CDS rows are *not* merged (NCBI encodes ribosomal slippage as two CDS rows
-  that overlap by one base); segments are concatenated as given, in transcription order.
+* **Duplicate rows.** A CDS or ``stop_codon`` row that repeats an earlier row of the same
+  transcript (same sequence, interval, strand and phase) is dropped, with one warning per
+  file naming the first such line.
+* **Overlaps.** CDS rows of one transcript that overlap by one or two bases are *not*
+  merged (NCBI encodes a -1/-2 ribosomal frameshift as two CDS rows that share a base or
+  two); segments are concatenated as given, in transcription order. Rows that overlap by
+  :data:`MAX_FRAMESHIFT_OVERLAP` + 1 bases or more (a duplicated row shifted by a codon, two
+  transcripts' rows under one ``transcript_id``) cannot make one coding sequence: the model
+  gets the problem ``overlapping_rows`` and its CDS is dropped as ``overlapping_segments``.
 
 Coordinates in :class:`CdsModel` are 0-based half-open, like Python slices.
 """
@@ -82,6 +89,11 @@ class CdsModel:
         if len(parts) > 1:
             body = f"join({body})"
         return f"complement({body})" if self.strand == "-" else body
+
+
+#: The largest overlap (bases) of two CDS rows of one transcript that is read as a
+#: programmed frameshift (-1 or -2) and kept; a larger one flags the CDS ``overlapping_rows``.
+MAX_FRAMESHIFT_OVERLAP = 2
 
 
 #: Feature lines whose column 9 is looked at to tell GTF from GFF3.
@@ -236,6 +248,7 @@ class _Group:
     attrs: dict[str, list[str]] = field(default_factory=dict)
     strands: set[str] = field(default_factory=set)
     seqids: set[str] = field(default_factory=set)
+    rows: set[tuple] = field(default_factory=set)  # (ftype, seqid, start0, end, strand, phase)
 
 
 def iter_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
@@ -267,6 +280,7 @@ def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[Cds
     groups: dict[str, _Group] = {}
     features: dict[str, dict[str, list[str]]] = {}  # GFF3 ID -> attributes (for names)
     n_rows = 0
+    duplicates: list[tuple[int, str]] = []  # (line, transcript) of exact duplicate rows
     for lineno, cols in iter_rows(path):
         n_rows += 1
         ftype = cols[2]
@@ -311,6 +325,11 @@ def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[Cds
             grp = groups.get(key)
             if grp is None:
                 grp = groups[key] = _Group(seqid=cols[0], strand=strand, line=lineno)
+            row_key = (ftype, cols[0], start - 1, end, strand, phase)
+            if row_key in grp.rows:
+                duplicates.append((lineno, key))
+                continue
+            grp.rows.add(row_key)
             grp.seqids.add(cols[0])
             grp.strands.add(strand)
             if ftype == "CDS":
@@ -326,6 +345,15 @@ def read_cds_models(path: str | os.PathLike, fmt: str | None = None) -> list[Cds
                 grp.stops.append((start - 1, end))
     if n_rows == 0:
         raise InputFormatError(f"{path}: no annotation rows (empty or only comments)")
+    if duplicates:
+        log.warning(
+            "%s: %d CDS/stop_codon row(s) repeat an earlier row of the same transcript and "
+            "were dropped (first at line %d, transcript %s); remove the duplicated lines",
+            path,
+            len(duplicates),
+            duplicates[0][0],
+            duplicates[0][1],
+        )
     models = []
     for key, grp in groups.items():
         if not grp.cds:
@@ -392,7 +420,20 @@ def _build_model(
         model.problems.append("mixed_seqid")
     if len(grp.strands) > 1:
         model.problems.append("mixed_strand")
+    if _overlap(grp.cds) > MAX_FRAMESHIFT_OVERLAP:
+        model.problems.append("overlapping_rows")
     return model
+
+
+def _overlap(cds: list[tuple[int, int, int]]) -> int:
+    """The largest number of bases two CDS rows (start0, end, phase) share."""
+    ordered = sorted((s, e) for s, e, _ in cds)
+    most, reach = 0, None
+    for s, e in ordered:
+        if reach is not None:
+            most = max(most, min(reach, e) - s)
+        reach = e if reach is None else max(reach, e)
+    return most
 
 
 # --------------------------------------------------------------------------- other features

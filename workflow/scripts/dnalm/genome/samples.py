@@ -18,9 +18,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
-from dnalm.core.errors import SampleSheetError
-from dnalm.core.io import HEAD_BYTES, content_problem
+from dnalm.core.errors import ConfigError, SampleSheetError
+from dnalm.core.io import HEAD_BYTES, content_problem, read_yaml
 from dnalm.kinds.formats import SAMPLE_FORMATS, SampleFormat, formats_where
 
 if TYPE_CHECKING:
@@ -37,10 +38,7 @@ FALSE = {"false", "no", "0", "n", "f"}
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    import yaml  # lazy: PyYAML (~0.03 s) stays out of `dnalm cds`, which reads no sheet
-
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(path)
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,8 @@ def _either(names: list[str]) -> str:
 
 
 def classify_source(source: str) -> str:
-    """'ncbi' for an assembly accession, 'url' for http(s)/ftp, else 'local'."""
+    """'ncbi' for an assembly accession, 'url' for http(s)/ftp, else 'local' (a path or a
+    ``file://`` URL)."""
     if ACCESSION_RE.match(source):
         return "ncbi"
     if URL_RE.match(source):
@@ -122,9 +121,29 @@ def classify_source(source: str) -> str:
     return "local"
 
 
+FILE_URL_RE = re.compile(r"^file:", re.IGNORECASE)
+
+
+def file_url_path(url: str) -> Path:
+    """The absolute path of a ``file://`` URL (``file:///data/x.gb``, also
+    ``file://localhost/data/x.gb``; percent escapes decoded). ConfigError for another host
+    or a relative path, with the form to use."""
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    path = unquote(parts.path)
+    if parts.scheme.lower() != "file" or host not in ("", "localhost") or not path.startswith("/"):
+        raise ConfigError(
+            f"{url!r} is not a file URL of this machine: write file:// followed by an "
+            "absolute path (file:///data/genome.gb), or the plain path"
+        )
+    return Path(path)
+
+
 def expand_local(path: str, base: Path | None = None) -> Path:
     """Expand ~ and $VARS; relative paths are taken from `base` (default: the working
-    directory, which is where Snakemake runs)."""
+    directory, which is where Snakemake runs). A ``file://`` URL is its absolute path."""
+    if FILE_URL_RE.match(path):
+        return file_url_path(path)
     p = Path(os.path.expandvars(os.path.expanduser(path)))
     if not p.is_absolute():
         p = (base or Path.cwd()) / p
@@ -271,6 +290,26 @@ def _schema_message(err: ValidationError, where: str, schema: dict) -> str:
     return f"{where}: column {field}: {err.message}"
 
 
+def _check_quotes(path: Path, numbered: list[tuple[int, str]]) -> None:
+    """A cell that starts with a double quote must close it on the same line (``"a b"``,
+    with ``""`` for a quote inside): the TSV reader would otherwise run the cell on over the
+    following tabs and lines, and the sheet would be blamed for its field count."""
+    header = numbered[0][1].rstrip("\r\n").split("\t")
+    for lineno, line in numbered:
+        pos = 0
+        for i, cell in enumerate(line.rstrip("\r\n").split("\t")):
+            lead = len(cell) - len(cell.lstrip())
+            if cell.lstrip().startswith('"') and cell.count('"') % 2:
+                name = header[i].strip() if i < len(header) else f"field {i + 1}"
+                raise SampleSheetError(
+                    f"{path}:{lineno}: column {name} (character {pos + lead + 1}) opens a "
+                    f"double quote that is not closed: {cell.strip()!r}; remove the quote, or "
+                    'close it (a cell that starts with " must end with ", and a quote inside '
+                    'it is written "")'
+                )
+            pos += len(cell) + 1
+
+
 def load_sample_sheet(
     path: str | os.PathLike,
     schema: dict | None = None,
@@ -308,6 +347,7 @@ def load_sample_sheet(
             f"{path}: the sample sheet is empty; add a header and one row per genome"
         )
     header_line = numbered[0][0]
+    _check_quotes(path, numbered)
     reader = csv.reader([text for _, text in numbered], delimiter="\t")
     rows = list(reader)
     header = [h.strip() for h in rows[0]]
@@ -339,8 +379,26 @@ def load_sample_sheet(
     import jsonschema  # lazy: jsonschema (~0.2 s) stays out of `dnalm cds`, which reads no sheet
 
     validator = jsonschema.Draft202012Validator(schema)
+    # The row schema has no rule across columns (the header check above covers `required`
+    # and unknown columns), so a row is valid when each cell is: each distinct cell value is
+    # checked once, and the whole-row validation runs only to word the error of a bad row.
+    cell_validators = {
+        key: jsonschema.Draft202012Validator(prop) for key, prop in schema["properties"].items()
+    }
+    checked: dict[tuple[str, type, object], bool] = {}
+
+    def cell_ok(key: str, value: object) -> bool:
+        token = (key, type(value), value)
+        ok = checked.get(token)
+        if ok is None:
+            ok = checked[token] = key in cell_validators and cell_validators[key].is_valid(value)
+        return ok
+
+    reserved = reserved_sample_ids(schema)
+    reserved_folded = {r.lower() for r in reserved}
     samples: list[Sample] = []
     seen: dict[str, int] = {}
+    seen_folded: dict[str, tuple[str, int]] = {}  # casefolded ID -> (ID, line)
     for (lineno, _), cells in zip(numbered[1:], rows[1:], strict=True):
         where = f"{path}:{lineno}"
         if len(cells) != len(header):
@@ -352,19 +410,26 @@ def load_sample_sheet(
         for key, prop in schema["properties"].items():
             if key not in record and "default" in prop:
                 record[key] = prop["default"]
-        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
-        if errors:
+        if not all(cell_ok(key, value) for key, value in record.items()):
+            errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
             raise SampleSheetError(_schema_message(errors[0], where, schema))
         sid = record["sample"]
-        reserved = reserved_sample_ids(schema)
-        if sid.lower() in {r.lower() for r in reserved}:
+        if sid.lower() in reserved_folded:
             raise SampleSheetError(_reserved_message(where, sid, reserved))
         if sid in seen:
             raise SampleSheetError(
                 f"{where}: duplicate sample ID {sid!r} (first used on line {seen[sid]}); "
                 "sample IDs must be unique"
             )
+        other = seen_folded.get(sid.casefold())
+        if other is not None:
+            raise SampleSheetError(
+                f"{where}: sample ID {sid!r} differs only in case from {other[0]!r} (line "
+                f"{other[1]}); their files would collide on case-insensitive file systems "
+                "(macOS, Windows); rename one of them"
+            )
         seen[sid] = lineno
+        seen_folded[sid.casefold()] = (sid, lineno)
         gc = record.get("genetic_code")
         if gc is not None and gc not in GENETIC_CODES:
             raise SampleSheetError(
@@ -412,7 +477,10 @@ def load_sample_sheet(
             for col in ("source", "annotation"):
                 value = record[col]
                 if value and classify_source(value) == "local":
-                    local = expand_local(value, base_dir)
+                    try:
+                        local = expand_local(value, base_dir)
+                    except ConfigError as err:
+                        raise SampleSheetError(f"{where}: sample {sid}: {col} {err}") from None
                     problem = local_file_problem(local)
                     if problem:
                         raise SampleSheetError(

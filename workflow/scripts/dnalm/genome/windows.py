@@ -209,17 +209,21 @@ def cut_windows(
     }
     hits: set[tuple[str, str, str, str]] = set()  # (split, stage, source, id)
     contig_rows = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # contig -> its header line
     bar = tqdm(desc=f"{sample}: windows", unit=" nt", unit_scale=True, disable=progress_disabled())
     with contextlib.ExitStack() as stack:
         fhs = {p: stack.enter_context(atomic_write(out[p])) for p in SPLITS}
         for header, seq, lineno in read_fasta(genome):
             contig = header.split(maxsplit=1)[0] if header else ""
-            if not contig or contig in seen:
+            if not contig:
+                raise InputFormatError(f"{genome}:{lineno}: a record without a contig name")
+            if contig in seen:
                 raise InputFormatError(
-                    f"{genome}:{lineno}: contig name {contig!r} is empty or repeated"
+                    f"{genome}: two records are named {contig!r} (headers at lines "
+                    f"{seen[contig]} and {lineno}); contig names must be unique: remove or "
+                    "rename one"
                 )
-            seen.add(contig)
+            seen[contig] = lineno
             regions = None
             if spec["source"] == "regions":
                 regions = target_regions(

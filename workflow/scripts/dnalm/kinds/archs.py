@@ -385,6 +385,35 @@ def _dicts(parent: Any, key: str) -> Any:
     return value if isinstance(value, Mapping) else {}
 
 
+def check_context(where: str, spec: Mapping[str, Any], block_size: int) -> None:
+    """The corpus blocks (`block_size` tokens) of a pretrain.models entry `spec` fit its
+    position table (the preset's ``context``, or the ``context`` override): ConfigError
+    naming `where`, the preset and both fixes. Entries the preset check refuses are left
+    to it."""
+    objective, preset = spec.get("objective"), spec.get("preset")
+    if objective not in OBJECTIVES:
+        return
+    arch = spec.get("arch")
+    names = arch_names(objective)
+    if arch is not None and arch not in names:
+        return
+    presets = ARCHS.get(arch or names[0]).presets
+    if preset not in presets:
+        return
+    overrides = spec.get("overrides") if isinstance(spec.get("overrides"), Mapping) else {}
+    context = overrides.get("context", presets[preset].get("context"))
+    if not isinstance(context, int) or isinstance(context, bool) or block_size <= context:
+        return
+    label = f"{arch}/{preset}" if arch else f"{objective}/{preset}"
+    what = "the override context" if "context" in overrides else f"preset {label}'s context"
+    raise ConfigError(
+        f"{where}: corpus.block_size {block_size} (the tokens per window of its corpus "
+        f"{spec.get('corpus', 'cds')!r}) is longer than {what} ({context} positions); set "
+        f"corpus.block_size <= {context}, or the model's overrides.context >= {block_size} "
+        "(or a preset with a longer context)"
+    )
+
+
 def check_presets(config: Mapping[str, Any]) -> None:
     """Every pretrain.models entry names an arch of its objective and a preset of its arch,
     overrides only architecture keys, and an arch that cannot keep packed sequences apart is

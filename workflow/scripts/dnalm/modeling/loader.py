@@ -167,7 +167,43 @@ def _check_model_type(folder: Path, config: dict[str, Any]) -> None:
     )
 
 
+def _damaged(file: Path, why: str) -> InputFormatError:
+    return InputFormatError(
+        f"{file}: {why}; the file is truncated or damaged (a copy or a save that did not "
+        f"finish): copy the model folder {file.parent} again, or rerun the job that wrote it"
+    )
+
+
+def safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
+    """The tensor table of a safetensors file (name -> dtype, shape, data_offsets), read
+    without loading any tensor, after checking that the file is as long as its header says:
+    InputFormatError naming the file and the fix for a truncated or damaged one."""
+    file = Path(file)
+    size = file.stat().st_size
+    with open(file, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise _damaged(file, f"only {size} bytes, not even a safetensors header")
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            raise _damaged(file, f"its header claims {n} bytes but the file has {size}")
+        try:
+            header = json.loads(fh.read(n))
+            end = max(
+                (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"),
+                default=0,
+            )
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+            raise _damaged(file, f"its header is not a safetensors header ({err})") from err
+    if size != 8 + n + end:
+        raise _damaged(file, f"{size} bytes, but its header describes {8 + n + end}")
+    return {k: t for k, t in header.items() if k != "__metadata__"}
+
+
 def _check_weights(folder: Path) -> None:
+    if (folder / WEIGHTS_SAFETENSORS).is_file():
+        safetensors_header(folder / WEIGHTS_SAFETENSORS)
+        return
     if any((folder / name).is_file() for name in SAFE_WEIGHTS):
         return
     pickles = sorted(
@@ -278,6 +314,10 @@ def load_model_folder(
             )
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot load model weights of {name!r}: {err}") from err
+        except RuntimeError as err:
+            if not local or "mismatch" not in str(err):
+                raise
+            raise _config_mismatch(Path(name), cls, config) from err
         if kind == "auto":
             _refuse_missing_backbone_weights(name, net, config, info)
     if kind != "backbone" or device is not None:
@@ -291,6 +331,32 @@ def load_model_folder(
         if kind == "lm":
             _check_vocab(path, loaded)
     return loaded
+
+
+def _config_mismatch(folder: Path, cls, config) -> InputFormatError:
+    """The error for weights whose shapes config.json contradicts (transformers refuses the
+    load): the first tensors that differ, with config.json's vocab_size when it is the
+    culprit. The model is built on the meta device (no memory) to learn its shapes."""
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in cls.from_config(config).state_dict().items()}
+    saved = {
+        k: tuple(t["shape"]) for k, t in safetensors_header(folder / WEIGHTS_SAFETENSORS).items()
+    }
+    diff = [
+        (k, saved[k], shapes[k]) for k in sorted(saved) if k in shapes and saved[k] != shapes[k]
+    ]
+    what = "; ".join(
+        f"{k} is {list(a)} in the weights, {list(b)} by config.json" for k, a, b in diff[:3]
+    )
+    vocab = getattr(config, "vocab_size", None)
+    if vocab is not None and any(b and b[0] == vocab and a and a[0] != vocab for _, a, b in diff):
+        seen = next(a[0] for _, a, b in diff if b and b[0] == vocab and a)
+        what = f"config.json says vocab_size {vocab} but the weights have {seen} tokens ({what})"
+    return InputFormatError(
+        f"{folder}: {CONFIG_JSON} does not fit {WEIGHTS_SAFETENSORS}: {what or 'shapes differ'}; "
+        f"the config was edited or belongs to another model: restore the folder's own "
+        f"{CONFIG_JSON} (or export the model again)"
+    )
 
 
 def _refuse_missing_backbone_weights(name: str, net, config, info: dict) -> None:
@@ -379,6 +445,7 @@ def _load_finetuned(folder: Path, device) -> LoadedFolder:
     head_file = folder / HEAD_SAFETENSORS
     if not head_file.is_file():
         raise InputFormatError(f"{folder}: no head.safetensors; the fine-tuned head is missing")
+    safetensors_header(head_file)
     info = json.loads(info_file.read_text(encoding="utf-8"))
     base = load_model_folder(folder, kind="lm", tokenizer=False)
     cfg = FinetuneTrainConfig.from_dict({**info["config"], "regime": "full"})

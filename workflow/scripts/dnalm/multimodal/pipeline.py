@@ -28,6 +28,7 @@ from transformers import BertConfig, BertForMaskedLM
 from dnalm.core.artifacts import CURVES_CSV, EVALUATION_TSV, TIMING_JSON
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError
+from dnalm.core.io import set_default_modes
 from dnalm.multimodal import evaluate as ev
 from dnalm.multimodal.corpus import read_pairs
 from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
@@ -70,6 +71,7 @@ def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> Non
     for obj, sub in tok_files:
         obj.save(folder / sub if sub else folder)
     model.save_pretrained(folder, safe_serialization=True)
+    set_default_modes(folder)  # save_pretrained writes model.safetensors 0600
     write_curves(folder / CURVES_CSV, history, CURVE_COLUMNS)
 
 

@@ -5,22 +5,28 @@ that needs no job runs here, before Snakemake builds the DAG, and raises a Dnalm
 The steps, in the order that decides which error a config with several mistakes reports
 first (the order the workflow always used):
 
+0. the YAML config files themselves (a key written twice, a Python object tag), which
+   Snakemake reads without either check;
 1. entries set to null are dropped (a later --configfile cannot otherwise remove them);
 2. names that become paths, unknown settings and presets, the split settings, and the
    corpora checks that need no sample sheet (their messages are clearer than the schema's);
+   the tokenizer specs (k-mer k, BPE vocab_size, ...) and the split fractions;
 3. the JSON schema (workflow/schemas/config.schema.yaml) validates the config and fills in
    its defaults, except in the training settings, which keep what the user wrote (the
    dataclasses of dnalm.core.config add the same defaults in the job; rule params that grew
    by every default would make Snakemake rerun finished jobs);
 4. the sample sheet; models, runs and sweeps with their seed replicates; tokenizers and
-   corpora of the models; held-out contigs; task names, fine-tuning runs, reproduce rows;
+   corpora of the models (a corpus's block_size within each model's context); held-out
+   contigs; task names, fine-tuning runs, reproduce rows;
 5. the plan's targets (Plan.targets), which runs every check of the stages that are on.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import yaml
@@ -35,6 +41,7 @@ from dnalm.core.config import (
     user_training_settings,
 )
 from dnalm.core.errors import ConfigError
+from dnalm.core.io import read_yaml
 from dnalm.core.seeds import cnn_replicates, expand_models, expand_runs
 from dnalm.genome.contigs import contig_names
 from dnalm.genome.corpora import (
@@ -45,8 +52,10 @@ from dnalm.genome.corpora import (
 )
 from dnalm.genome.homology import check_split_settings
 from dnalm.genome.samples import Sample, expand_local, load_sample_sheet
-from dnalm.kinds.archs import check_presets
+from dnalm.genome.splits import check_fractions
+from dnalm.kinds.archs import check_context, check_presets
 from dnalm.kinds.losses import check_losses
+from dnalm.kinds.tokenizers import normalise_spec
 from dnalm.plan.plan import Plan
 from dnalm.plan.records import SampleTable
 from dnalm.report.reproduce import check_rows
@@ -54,6 +63,109 @@ from dnalm.training.sweeps import expand_sweeps
 
 #: sequence-task names taken by the built-in tasks
 RESERVED_TASK_NAMES = ("species_fragments", "tf_binding")
+
+
+def _strict_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor` merges; a key written beside it overrides on purpose
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            first = seen.get(key)
+        except TypeError:
+            continue  # an unhashable key: the safe loader's own error names it
+        if first is not None:
+            raise ConfigError(
+                f"{key_node.start_mark.name}:{line}: the key {key!r} is written twice in one "
+                f"mapping (first on line {first}); YAML would keep only the last one. Remove "
+                "one of them, or merge their settings into one"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader (no Python object tags) that refuses a key written twice in one
+    mapping, naming both lines."""
+
+    yaml_constructors: ClassVar[dict] = {
+        **yaml.SafeLoader.yaml_constructors,
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG: _strict_mapping,
+    }
+
+
+def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read each YAML/JSON config file of the run with :class:`_StrictLoader`: a key written
+    twice, or a ``!!python/...`` tag, is a ConfigError naming the file, the line and the fix
+    (Snakemake's own reading keeps the last of two keys and runs Python tags). A file that
+    is not there is left to Snakemake."""
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                yaml.load(fh, Loader=_StrictLoader)  # a SafeLoader subclass
+        except yaml.constructor.ConstructorError as err:
+            mark = err.problem_mark
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            tag = str(err.problem or "").split("tag ", 1)[-1].strip("'")
+            if "python/" in tag:
+                short = tag.replace("tag:yaml.org,2002:", "!!")
+                raise ConfigError(
+                    f"{where}: the YAML tag {short} is not allowed in a config file: it makes "
+                    "YAML build a Python object (and can run code); write the plain value "
+                    "(a string, number, list or mapping) without the tag"
+                ) from None
+            raise ConfigError(f"{where}: {err.problem}; write a plain YAML value") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise ConfigError(
+                f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})"
+            ) from None
+
+
+def check_tokenizers(tokenizers: Mapping[str, Any]) -> None:
+    """Every tokenizer spec checked as the tokenizer job checks it (k-mer k in 1-7, BPE
+    vocab_size at least its minimum, ...): ConfigError naming tokenizers.<name>."""
+    for name, spec in tokenizers.items():
+        try:
+            normalise_spec(dict(spec))
+        except ConfigError as err:
+            raise ConfigError(f"tokenizers.{name}: {err}") from None
+
+
+def check_all_fractions(config: Mapping[str, Any]) -> None:
+    """splits.fractions and each task's split fractions are non-negative and sum to 1."""
+    tasks = config.get("tasks") if isinstance(config.get("tasks"), Mapping) else {}
+    keyed = {
+        "splits": config.get("splits") or {},
+        "tasks.tf_binding": tasks.get("tf_binding") or {},
+    }
+    sequence_tasks = tasks.get("sequence_tasks")
+    for name, task in (sequence_tasks if isinstance(sequence_tasks, Mapping) else {}).items():
+        keyed[f"tasks.sequence_tasks.{name}"] = task or {}
+    for key, task in keyed.items():
+        fr = task.get("fractions") if isinstance(task, Mapping) else None
+        if not isinstance(fr, Mapping):
+            continue
+        unknown = sorted(set(fr) - {"train", "validation", "test"}, key=str)
+        values = {s: fr.get(s, 0.0) for s in ("train", "validation", "test")}
+        if unknown or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
+        ):
+            continue  # the schema names the bad key or value
+        total = sum(values.values())
+        if min(values.values()) < 0 or abs(total - 1.0) > 1e-6 or values["train"] <= 0:
+            raise ConfigError(
+                f"{key}.fractions: {values} sum to {total:g}; the train, validation and test "
+                "shares must be non-negative, train > 0, and sum to 1"
+            )
+        if key == "splits":
+            check_fractions(values)  # the CDS splits also need test > 0
 
 
 def _default_filling_validator(schema: dict) -> jsonschema.protocols.Validator:
@@ -74,8 +186,7 @@ def _default_filling_validator(schema: dict) -> jsonschema.protocols.Validator:
 def validate_config(config: dict, schema_path: Path = CONFIG_SCHEMA_PATH) -> None:
     """Validate `config` against the config schema and fill in its defaults, leaving the
     training settings as the user wrote them. Raises ConfigError with the schema's message."""
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = read_yaml(schema_path)
     saved = user_training_settings(config)
     try:
         _default_filling_validator(schema).validate(config)
@@ -93,6 +204,9 @@ def check_early(config: dict) -> None:
     check_losses(config)
     check_split_settings(config.get("splits"))
     corpus_specs(config, None)
+    if isinstance(config.get("tokenizers"), Mapping):
+        check_tokenizers({k: v for k, v in config["tokenizers"].items() if isinstance(v, Mapping)})
+    check_all_fractions(config)
 
 
 def _genome_contigs(samples: SampleTable):
@@ -149,15 +263,23 @@ def _corpora(config: dict, samples: SampleTable, models: dict, tokenizers: dict)
             tokenizers[spec["tokenizer"]],
             config["corpus"]["block_size"],
         )
+        check_context(f"pretrain.models.{name}", spec, config["corpus"]["block_size"])
     check_contig_lists(corpora, _genome_contigs(samples))
     return corpora
 
 
-def load(config: dict[str, Any], sample_list: list[Sample] | None = None) -> Plan:
+def load(
+    config: dict[str, Any],
+    sample_list: list[Sample] | None = None,
+    config_files: Iterable[str | os.PathLike] = (),
+) -> Plan:
     """The plan of a run. `config` is changed in place as the workflow always did it (null
     entries dropped, schema defaults filled in), so that rules reading `config` see the same
     values. `sample_list`: the sheet's samples if already read (else the sheet named by
-    config["samples"] is read). Raises a DnalmError subclass for any bad input."""
+    config["samples"] is read). `config_files`: the YAML files `config` was read from
+    (Snakemake's workflow.configfiles), checked for keys written twice and Python tags.
+    Raises a DnalmError subclass for any bad input."""
+    check_config_files(config_files)
     dropped = drop_null_entries(config)
     check_early(config)
     validate_config(config)
@@ -200,5 +322,6 @@ def load(config: dict[str, Any], sample_list: list[Sample] | None = None) -> Pla
     # a task corpus must name a task this configuration builds
     check_task_corpora(corpora, plan.task_names())
     plan.reproduce_rows = check_rows((config.get("reproduce") or {}).get("rows"))
+    _ = plan.task_files  # a malformed checksum in a task file's URL stops here
     plan.check()  # every check of the stages that are on
     return plan

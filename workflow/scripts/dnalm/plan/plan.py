@@ -10,14 +10,19 @@ call while they are parsed, so all such errors come out of load.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.evaluation.probe_kinds import check_kinds
+from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
@@ -28,9 +33,12 @@ SPLITS = ("train", "validation", "test")
 
 
 def _task_path(value: str | None) -> str | None:
-    """A task or BED file of the config, as a path from the working directory."""
+    """A task or BED file of the config, as a path from the working directory; a URL is the
+    file the rule download_task_file saves it to (dnalm.genome.taskfiles)."""
     if value in (None, ""):
         return None
+    if taskfiles.is_url(value):
+        return taskfiles.parse(value, "").path
     return str(expand_local(value))
 
 
@@ -42,6 +50,41 @@ GPU_DEVICE_KEYS = {
     "interpret": ("interpret", "device"),
     "dnatext": ("dnatext", "device"),
 }
+
+
+@dataclass(frozen=True)
+class ChangedSource:
+    """A local source file that differs from its provenance record (Plan.changed_sources)."""
+
+    sample: str
+    which: str  # "primary" or "annotation"
+    value: str  # as the sheet writes it
+    record: Path  # resources/genomes/{sample}/provenance.json
+    why: str  # e.g. "changed (size 10 -> 12 bytes)"
+
+
+def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
+    """Why `path` is not the file `recorded` (a provenance.json entry) describes, when
+    Snakemake would not notice (not newer than `record_path`); "" when it is, or when
+    Snakemake reruns anyway."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ""  # a missing file is the sheet check's and the job's to report
+    if st.st_mtime > record_path.stat().st_mtime:
+        return ""  # newer than the record: Snakemake reruns verify_sources itself
+    size, mtime_ns = recorded.get("size"), recorded.get("mtime_ns")
+    if size == st.st_size and (mtime_ns is None or mtime_ns == st.st_mtime_ns):
+        return ""  # records written before mtime_ns existed are compared by size only
+    if size != st.st_size:
+        return f"changed (size {size} -> {st.st_size} bytes)"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() == recorded.get("sha256"):
+        return ""  # only its modification time changed
+    return "changed (same size, another sha256)"
 
 
 @dataclass
@@ -107,6 +150,50 @@ class Plan(StagesMixin):
     @staticmethod
     def genome_dir(sample: str) -> str:
         return f"resources/genomes/{sample}"
+
+    def changed_sources(self) -> list[ChangedSource]:
+        """Every local source (genome or annotation) whose content differs from what its
+        sample's provenance.json recorded while its modification time is not newer than
+        that record (replaced by `cp -p`, `rsync -t` or `tar x`), so that Snakemake, which
+        compares modification times, would keep the old file's results. Size and mtime are
+        compared first; the file is read (sha256) only when either changed. Samples not
+        verified yet, and files newer than their record (Snakemake reruns those), are
+        skipped."""
+        out = []
+        for s in self.sample_list:
+            record_path = Path(self.genome_dir(s.sample)) / "provenance.json"
+            if not record_path.is_file():
+                continue
+            try:
+                files = json.loads(record_path.read_text(encoding="utf-8"))["files"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: verify_sources rewrites it when it reruns
+            for which, value, kind in (
+                ("primary", s.source, s.source_kind),
+                ("annotation", s.annotation, s.annotation_kind),
+            ):
+                if not value or kind != "local" or not isinstance(files.get(which), dict):
+                    continue
+                why = _source_change(expand_local(value), files[which], record_path)
+                if why:
+                    out.append(ChangedSource(s.sample, which, value, record_path, why))
+        return out
+
+    def rerun_changed_sources(self) -> list[str]:
+        """Make Snakemake rerun the verify_sources job (and so everything built from it) of
+        each sample with a changed local source (:meth:`changed_sources`): its
+        provenance.json gets a modification time older than the source. Returns one warning
+        per file, naming the sample."""
+        notes = []
+        for c in self.changed_sources():
+            stamp = expand_local(c.value).stat().st_mtime - 1
+            os.utime(c.record, (stamp, stamp))
+            notes.append(
+                f"sample {c.sample}: local {c.which} file {c.value} {c.why} since {c.record} "
+                "was written, but is not newer than it (copied with cp -p, rsync -t or "
+                "unpacked from an archive?); the sample is rebuilt from the new file"
+            )
+        return notes
 
     def primary_input(self, wildcards) -> str:
         """The genome file of a sample: a local path used in place, else the download."""
@@ -186,17 +273,26 @@ class Plan(StagesMixin):
             **(self.models[model].get("train") or {}),
         }
 
+    def pretrain_threads(self) -> int:
+        """The pretraining job's threads (CPUs per node): ``pretrain.threads`` CPUs per GPU
+        x ``pretrain.gpus`` GPUs per node. SLURM gets them as --cpus-per-task (of the one
+        task per node); each training process uses its share (training.run.PretrainRun)."""
+        pretrain = self.config["pretrain"]
+        return int(pretrain["threads"]) * max(1, int(pretrain["gpus"]))
+
     def pretrain_resource(self, key: str):
         """One SLURM resource of the pretraining job (None: not requested). One node: `gpu`
-        (sbatch --gpus=G), as the other GPU rules. Several nodes: `nodes`, `gres` gpu:G (per
-        node; --gpus would count the whole job), one task per node (`tasks` = nodes, with
-        `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi` "srun", so the
-        plugin runs the job's script on the first node without wrapping it in a 1-node srun:
-        the rule itself starts one torchrun per node with srun (dnalm.training.distributed)."""
+        (sbatch --gpus=G), as the other GPU rules, and `nodes` 1, so that SLURM never splits
+        the G GPUs of a torchrun --standalone job over two nodes. Several nodes: `nodes`,
+        `gres` gpu:G (per node; --gpus would count the whole job), one task per node (`tasks`
+        = nodes, with `tasks_per_gpu` 0 so the plugin adds no --ntasks-per-gpu) and `mpi`
+        "srun", so the plugin runs the job's script on the first node without wrapping it in
+        a 1-node srun: the rule itself starts one torchrun per node with srun
+        (dnalm.training.distributed)."""
         nodes = int(self.config["pretrain"].get("nodes", 1))
         gpus = int(self.config["pretrain"]["gpus"])
         if nodes <= 1:
-            res = {"gpu": gpus}
+            res = {"gpu": gpus, "nodes": 1}
         else:
             res = {
                 "nodes": nodes,
@@ -294,6 +390,15 @@ class Plan(StagesMixin):
 
     # ---- tasks
 
+    @cached_property
+    def task_files(self) -> dict[str, taskfiles.TaskFile]:
+        """The task and BED files the config gives as URLs, by their folder id
+        (download.smk's download_task_file saves each one)."""
+        return taskfiles.collect(self.config)
+
+    def task_file(self, wildcards) -> taskfiles.TaskFile:
+        return self.task_files[wildcards.taskfile]
+
     def tf_binding_inputs(self, wildcards) -> dict:
         cfg = self.config["tasks"]["tf_binding"]
         files = {"sequences": _task_path(cfg["sequences"])}
@@ -326,6 +431,17 @@ class Plan(StagesMixin):
             names.append("tf_binding")
         return names + sorted(self.sequence_tasks)
 
+    def check_species_task(self, where: str) -> None:
+        """`where` asks for the species task: when no sample of the sheet has species_task
+        true (so the task is not built), blame the sheet's column, not `where`."""
+        if self.config["tasks"]["species_fragments"]["enabled"] and not self.species_samples:
+            raise SampleSheetError(
+                f"{where} asks for the species task species_fragments, but no sample in "
+                f"{self.samples.sheet} has species_task: true (column species_task); set it to "
+                "true for samples of at least 2 species that have CDS, or remove "
+                "species_fragments from this setting"
+            )
+
     def task_kind(self, task: str) -> str:
         """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
         return task_kind_of(task, self.sequence_tasks)
@@ -339,6 +455,8 @@ class Plan(StagesMixin):
         if wanted is None:
             return tasks
         unknown = sorted(set(wanted) - set(tasks))
+        if "species_fragments" in unknown:
+            self.check_species_task(f"finetune.runs.{run}.tasks")
         if unknown:
             raise ConfigError(
                 f"finetune.runs.{run}.tasks: {unknown} are not tasks of this configuration "
@@ -438,6 +556,8 @@ class Plan(StagesMixin):
         for r in runs:
             if r not in self.runs:
                 raise ConfigError(f"probe.finetuned: {r!r} is not under finetune.runs")
+            if self.probe["task"] == "species_fragments":
+                self.check_species_task(f"probe.finetuned ({r!r})")
             if self.probe["task"] not in self.run_tasks(r):
                 raise ConfigError(
                     f"probe.finetuned: run {r!r} does not train on the probe task "

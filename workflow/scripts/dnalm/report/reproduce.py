@@ -21,9 +21,14 @@ Each row names a paper, a metric, the published number(s) and where our number c
   ``kmer-baseline`` row) by the difference of accuracies and its normal-approximation 95%
   CI for two independent proportions (conservative: both are scored on the same fragments).
 
+A row without ``published`` is a control or an addition of ours that the paper never ran
+(a random-weights control, another model on the paper's task): its published cell stays
+empty in ``table.tsv`` and shows "—" in ``table.md``, so no paper number stands beside a
+number the paper has no counterpart for.
+
 Output: ``table.tsv`` (one row per config row; columns in :data:`COLUMNS`) and ``table.md``
-(the same as a Markdown table). Published numbers are copied from the config; nothing here
-checks them.
+(the same as a Markdown table; :func:`render_tsv` gives it again from a kept ``table.tsv``).
+Published numbers are copied from the config; nothing here checks them.
 """
 
 from __future__ import annotations
@@ -92,11 +97,15 @@ def check_rows(rows: Any) -> list[dict[str, Any]]:
             if not isinstance(row.get(key), str) or not row[key]:
                 raise ConfigError(f"{where}.{key}: required text")
         published = row.get("published")
-        values = published if isinstance(published, list) else [published]
-        if not values or not all(
+        values = [] if published is None else published
+        values = values if isinstance(values, list) else [values]
+        if (published is not None and not values) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in values
         ):
-            raise ConfigError(f"{where}.published: a number or a list of numbers")
+            raise ConfigError(
+                f"{where}.published: a number or a list of numbers (leave it out for a "
+                "control the paper never ran)"
+            )
         needed = {"pretrain": ("model",), "finetune": ("task", "run"), "probe": ("model",)}
         for key in needed[source]:
             if not isinstance(row.get(key), str) or not row[key]:
@@ -304,9 +313,17 @@ def markdown(table: pd.DataFrame) -> str:
             beats += (
                 f"; {_fmt(r.delta, 3)} [{_fmt(r.delta_ci95_low, 3)}, {_fmt(r.delta_ci95_high, 3)}]"
             )
-        cells = [r.paper, r.metric, r.published, ours, base, beats, r.deviation]
+        published = r.published if isinstance(r.published, str) and r.published else "—"
+        cells = [r.paper, r.metric, published, ours, base, beats, r.deviation]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def render_tsv(path: str | os.PathLike) -> str:
+    """The Markdown table of a written ``table.tsv`` (the same text as its ``table.md``)."""
+    text = ("paper", "metric", "published", "ours_per_seed", "baseline", "beats_baseline")
+    table = pd.read_csv(path, sep="\t", dtype=dict.fromkeys((*text, "deviation"), str))
+    return markdown(table.fillna(dict.fromkeys((*text, "deviation"), "")))
 
 
 def write_table(table: pd.DataFrame, out_tsv: str | os.PathLike, out_md: str | os.PathLike) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dnalm.core.errors import ConfigError
+from dnalm.core.io import refuse_overwrite
 from dnalm.genome.samples import load_sample_sheet
 from dnalm.kinds.tasks import SEQUENCE_TASK_KINDS
 from dnalm.tasks.common import DEFAULT_FRACTIONS, DEFAULT_MAX_PER_CDS
@@ -51,6 +52,9 @@ def register(subparsers) -> None:
     sp.add_argument("--seed", type=int, default=0)
 
     def run_species(args) -> int:
+        refuse_overwrite(
+            {"SHEET": args.sheet, "--splits-dir": args.splits_dir}, {"--out": args.out}, ["--out"]
+        )
         base = Path(args.splits_dir)
         samples = [
             {
@@ -83,6 +87,11 @@ def register(subparsers) -> None:
     tf.add_argument("--seed", type=int, default=0)
 
     def run_tf(args) -> int:
+        refuse_overwrite(
+            {"SEQUENCES": args.sequences, "--scores": args.scores, "--genome": args.genome},
+            {"--out": args.out},
+            ["--out"],
+        )
         summary = build_tf_binding(
             args.out, args.sequences, scores=args.scores, fmt=args.fmt, genome=args.genome,
             fractions=args.fractions, seed=args.seed, group_distance=args.group_distance,
@@ -103,11 +112,23 @@ def register(subparsers) -> None:
     sq.add_argument("--seed", type=int, default=0)
 
     def run_seq(args) -> int:
+        fasta = _parse_class_files(args.fasta, "--fasta")
+        test_fasta = _parse_class_files(args.test_fasta, "--test-fasta")
+        refuse_overwrite(
+            {
+                "--table": args.table,
+                "--fasta": [p for ps in fasta.values() for p in ps],
+                "--test-table": args.test_table,
+                "--test-fasta": [p for ps in test_fasta.values() for p in ps],
+            },
+            {"--out": args.out},
+            ["--out"],
+        )
         summary = build_sequence_task(
             args.out, kind=args.kind, table=args.table,
-            fasta_by_class=_parse_class_files(args.fasta, "--fasta"),
+            fasta_by_class=fasta,
             test_table=args.test_table,
-            test_fasta_by_class=_parse_class_files(args.test_fasta, "--test-fasta"),
+            test_fasta_by_class=test_fasta,
             fractions=args.fractions, seed=args.seed,
         )  # fmt: skip
         print(summary.to_csv(sep="\t", index=False), end="")

@@ -95,6 +95,34 @@ def _draw(
     return out
 
 
+def _check_every_species_drawn(
+    drawn: Mapping[tuple[str, str], list],
+    pools: Mapping[str, Mapping[str, list[_Cds]]],
+    by_species: Mapping[str, list[Mapping]],
+    requested: Mapping[str, int],
+    length: int,
+) -> None:
+    """A species with no train or no test fragment cannot be learnt or scored: stop naming
+    its sample(s), their split files and the fix (the CDS counts are only known once the
+    genomes are extracted and split, so this cannot be checked before the run)."""
+    for species in sorted(pools):
+        for split in ("train", "test"):
+            if not requested[split] or drawn.get((split, species)):
+                continue
+            members = by_species[species]
+            names = ", ".join(str(s["sample"]) for s in members)
+            src = "validation" if split == "train" else "test"
+            files = ", ".join(str(s[f"{src}_fasta"]) for s in members)
+            raise InputFormatError(
+                f"species_fragments: sample(s) {names} (species {species!r}) give no {split} "
+                f"fragment of {length} nt: {len(pools[species][split])} {src}-split CDS in "
+                f"{files}, none with an ACGT-only in-frame window of {length} nt. Set "
+                f"species_task: false for {names} in the sample sheet, add CDS (a larger "
+                "genome or another sample of this species), or lower "
+                "tasks.species_fragments.length"
+            )
+
+
 def build_species_fragments(
     samples: Sequence[Mapping],
     out_dir: str | os.PathLike,
@@ -203,6 +231,8 @@ def build_species_fragments(
                     ", ".join(sorted({str(s["sample"]) for s in by_species[species]})),
                     max_per_cds,
                 )
+
+    _check_every_species_drawn(drawn, pools, by_species, requested, length)
 
     if balance:
         for split in SPLITS:

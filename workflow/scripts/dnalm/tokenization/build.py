@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import read_fasta
+from dnalm.core.io import read_fasta, refuse_overwrite
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS, normalise_spec
 from dnalm.tokenization.kinds import CLASSES
 from dnalm.tokenization.tokenizers import (
@@ -115,6 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--train-fasta", nargs="*", default=None, help="training FASTA files (bpe)")
 
     def run(args) -> int:
+        refuse_overwrite(
+            {"--train-fasta": args.train_fasta}, {"OUT_DIR": args.out_dir}, ["OUT_DIR"]
+        )
         try:
             spec = json.loads(args.spec)
         except json.JSONDecodeError as err:

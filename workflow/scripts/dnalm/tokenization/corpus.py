@@ -83,7 +83,7 @@ from tqdm.auto import tqdm
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.artifacts import META_JSON
 from dnalm.core.errors import ConfigError, DnalmError
-from dnalm.core.io import default_file_mode, read_fasta
+from dnalm.core.io import default_file_mode, read_fasta, refuse_overwrite
 from dnalm.core.log import progress_disabled
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS, reads_frame
 from dnalm.tokenization.build import load_tokenizer
@@ -515,6 +515,16 @@ def register(subparsers) -> None:
     p.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS, help="tokens per shard")
 
     def run(args) -> int:
+        refuse_overwrite(
+            {
+                "TOKENIZER": args.tokenizer,
+                "--train": args.train,
+                "--validation": args.validation,
+                "--test": args.test,
+            },
+            {"OUT_DIR": args.out_dir},
+            ["OUT_DIR"],
+        )
         meta = build_corpus(
             args.tokenizer,
             {"train": args.train, "validation": args.validation, "test": args.test},

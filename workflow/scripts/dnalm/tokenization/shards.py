@@ -7,8 +7,17 @@ or uint32 when the vocabulary needs it), ``{split}/shard-NNNNN.positions.npy`` (
 only when the split has soft-masked (lower-case) input, ``{split}/shard-NNNNN.lowercase.npy``
 (uint8, 1 where the token covers at least one lower-case nucleotide); each is an
 (n_windows_of_the_shard, block_size) array. ``meta.json`` lists, under each split,
-``shards`` (name and n_windows of each, in order) and ``has_lowercase``; ``{split}/index.json``
-repeats the list. Every shard holds ``shard_windows`` windows except the last one.
+``shards`` (name, n_windows and ``files``: each array's size in bytes and sha256, in order)
+and ``has_lowercase``; ``{split}/index.json`` repeats the list. Every shard holds
+``shard_windows`` windows except the last one.
+
+A shard file whose size is not the recorded one (a truncated copy, a full disk) is refused
+when the split is opened (:func:`open_split`: one ``stat`` per file, so every load checks
+it), naming the file and the fix, instead of numpy's "mmap length is greater than file
+size". The checksums are compared where the files are read whole anyway: pretraining hashes
+every train and validation shard for its data fingerprint
+(:func:`dnalm.training.lm_data.corpus_fingerprint`), and compares each hash with meta.json's
+there, so a same-size corruption costs no extra read to find.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import numpy as np
 
 from dnalm.core.artifacts import SHARD_INDEX_JSON
 from dnalm.core.errors import DnalmError, InputFormatError
+from dnalm.core.io import file_digest
 
 KINDS = ("tokens", "positions", "lowercase")
 
@@ -79,11 +89,13 @@ class ShardWriter:
                 f"tokens, expected {int(self.fill[:n].sum())} (a padding id inside a "
                 "sequence, or overlapping segments)"
             )
-        np.save(self.dir / f"{name}.tokens.npy", tok)
-        np.save(self.dir / f"{name}.positions.npy", self.pos[:n])
-        np.save(self.dir / f"{name}.lowercase.npy", self.low[:n])
+        files = {}
+        for kind, arr in zip(KINDS, (tok, self.pos[:n], self.low[:n]), strict=True):
+            path = self.dir / f"{name}.{kind}.npy"
+            np.save(path, arr)
+            files[kind] = {"bytes": path.stat().st_size, "sha256": file_digest(path, "sha256")}
         self.any_lowercase |= bool(self.low[:n].any())
-        self.shards.append({"name": name, "n_windows": int(n)})
+        self.shards.append({"name": name, "n_windows": int(n), "files": files})
         self.tok[:n] = self.pad
         self.pos[:n] = 0
         self.low[:n] = 0
@@ -96,6 +108,7 @@ class ShardWriter:
         if not self.any_lowercase:
             for s in self.shards:
                 (self.dir / f"{s['name']}.lowercase.npy").unlink()
+                s["files"].pop("lowercase")
         index = {"shards": self.shards, "has_lowercase": self.any_lowercase}
         (self.dir / SHARD_INDEX_JSON).write_text(json.dumps(index, indent=1) + "\n")
         return self.shards
@@ -180,6 +193,21 @@ class ShardedArray:
         return out if dtype is None else out.astype(dtype)
 
 
+def shard_record(shard: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """What meta.json records of one array file of a shard (bytes, sha256); None for a
+    corpus built before sizes and checksums were recorded."""
+    files = shard.get("files")
+    return files.get(kind) if isinstance(files, dict) else None
+
+
+def damaged_shard(path: Path, corpus_dir: Path, why: str) -> InputFormatError:
+    """The error for a shard file that is not the one the corpus build wrote."""
+    return InputFormatError(
+        f"{path}: {why}; the shard is truncated or was changed after the corpus was built. "
+        f"Rebuild the corpus: delete {corpus_dir} and rerun its corpus rule (or dnalm corpus)"
+    )
+
+
 def open_split(corpus_dir: Path, split: str, meta: dict[str, Any], kind: str) -> ShardedArray:
     """Memory-map every shard of `kind` ("tokens", "positions" or "lowercase") of `split`
     as listed in meta.json. Raises InputFormatError for a missing shard or a window count
@@ -194,7 +222,16 @@ def open_split(corpus_dir: Path, split: str, meta: dict[str, Any], kind: str) ->
         path = corpus_dir / split / f"{shard['name']}.{kind}.npy"
         if not path.is_file():
             raise InputFormatError(f"{path}: missing; rebuild the corpus folder {corpus_dir}")
-        arr = np.load(path, mmap_mode="r")
+        record = shard_record(shard, kind)
+        size = path.stat().st_size
+        if record is not None and size != record["bytes"]:
+            raise damaged_shard(
+                path, corpus_dir, f"{size} bytes, but meta.json records {record['bytes']}"
+            )
+        try:
+            arr = np.load(path, mmap_mode="r")
+        except ValueError as err:  # a corpus without recorded sizes, truncated
+            raise damaged_shard(path, corpus_dir, f"not a whole array file ({err})") from err
         if arr.ndim != 2 or arr.shape[0] != shard["n_windows"]:
             raise InputFormatError(
                 f"{path}: shape {arr.shape}, but meta.json lists {shard['n_windows']} windows "

@@ -41,7 +41,7 @@ from dnalm.core.artifacts import (
     TRAINER_STATE_PT,
     WEIGHTS_SAFETENSORS,
 )
-from dnalm.core.io import atomic_write
+from dnalm.core.io import atomic_write, set_default_modes
 
 
 def capture_rng() -> dict[str, Any]:
@@ -128,6 +128,7 @@ def save_checkpoint(
     torch.save(state, tmp / TRAINER_STATE_PT)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
     (tmp / STATE_JSON).write_text(json.dumps(summary, indent=1) + "\n")
+    set_default_modes(tmp)  # safetensors writes 0600: other users could not read the weights
     final = root / name
     if final.exists():
         # Only possible when a run resumed from this very step re-saves it.
@@ -222,6 +223,7 @@ def export_model(model, tokenizer_dir: Path, out_dir: Path) -> None:
     for f in tokenizer_dir.iterdir():
         if f.is_file():
             shutil.copy2(f, tmp / f.name)
+    set_default_modes(tmp)  # save_pretrained writes model.safetensors 0600
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
     tmp.rmdir()

@@ -4,7 +4,11 @@ Launch (:func:`launch` of a :class:`dnalm.training.run.PretrainRun`, with
 :func:`launch_command`): one node runs ``torchrun --standalone`` with one process per
 GPU, as before; ``nodes`` > 1 (inside a SLURM allocation) runs ``srun --ntasks-per-node=1``
 that starts one ``torchrun`` per node, all meeting at a c10d rendezvous on the allocation's
-first node (:func:`first_node`, from ``scontrol show hostnames $SLURM_JOB_NODELIST``). The
+first node (:func:`first_node`). The job's nodes are found from its job id
+(``scontrol show job``), because Snakemake's SLURM job-step plugin starts the rule with every
+``SLURM_*`` variable removed except the job id, the array ids, the cluster name and the submit
+dir/host; the CPUs of each node's task are passed in (the rule's threads), not read from
+``$SLURM_CPUS_PER_TASK``. The
 ranks, the batch schedule and the data order do not depend on how the processes are spread
 over nodes: ``dnalm.training.lm_data.BatchSchedule`` splits each optimizer step's windows
 over the world size only.
@@ -55,6 +59,25 @@ if TYPE_CHECKING:
 STRATEGIES = ("ddp", "fsdp")
 #: default TCP port of the c10d rendezvous on the first node of a multi-node job
 DEFAULT_PORT = 29500
+#: how long a process waits for the others in one collective (seconds); the environment
+#: variable overrides it (e.g. for a slow shared file system's checkpoint writes)
+TIMEOUT_ENV, DEFAULT_TIMEOUT_S = "DNALM_DIST_TIMEOUT_S", 1800
+
+
+def collective_timeout_s() -> float:
+    """The process group's timeout: ``$DNALM_DIST_TIMEOUT_S`` seconds, default 30 minutes."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None or raw == "":
+        return float(DEFAULT_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(
+            f"{TIMEOUT_ENV}={raw!r}: must be a number of seconds > 0 (unset: {DEFAULT_TIMEOUT_S})"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- launch
@@ -79,7 +102,8 @@ def launch_command(
     --kill-on-bad-exit=1 python -m torch.distributed.run --nnodes N --nproc-per-node G
     --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id JOB -m ...``; `rdzv_host` is the
     allocation's first node (required then). `cpus_per_task`: the CPUs of each node's task
-    (the job's ``$SLURM_CPUS_PER_TASK``; srun does not inherit sbatch's since SLURM 22.05)."""
+    (the rule's threads; srun does not inherit sbatch's since SLURM 22.05, and the job-step
+    plugin removes ``$SLURM_CPUS_PER_TASK``)."""
     nodes, gpus = int(nodes), int(gpus)
     if nodes < 1 or gpus < 1:
         raise ConfigError(f"pretrain.nodes and pretrain.gpus must be >= 1, got {nodes}, {gpus}")
@@ -103,23 +127,22 @@ def launch_command(
 def launch(run: PretrainRun, log_file: str | os.PathLike | None = None) -> None:
     """Run the pretraining `run` on ``run.nodes`` x ``run.gpus`` processes: write the run to
     ``out_dir/launch.json``, start the workers (``python -m dnalm.training.worker``) with
-    :func:`launch_command` (torchrun; srun across nodes, meeting on :func:`first_node`),
-    with this copy of dnalm first on their PYTHONPATH, and wait. Rank 0 writes the
-    outputs. A failed launch raises DnalmError (naming `log_file`, where their output goes,
-    when given)."""
+    :func:`launch_command` (torchrun; srun across nodes, meeting on :func:`first_node`,
+    each node's task with ``run.cpus`` CPUs), with this copy of dnalm first on their
+    PYTHONPATH, and wait. Rank 0 writes the outputs. A failed launch raises DnalmError
+    (naming `log_file`, where their output goes, when given)."""
     check_strategy(run.strategy)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     spec = run.save(run.out_dir / LAUNCH_JSON)
     host = first_node() if run.nodes > 1 else None
     job = os.environ.get("SLURM_JOB_ID", "dnalm")
-    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     cmd = launch_command(
         max(run.nodes, 1),
         max(run.gpus, 1),
         [WORKER_MODULE, str(spec)],
         rdzv_host=host,
         job_id=job,
-        cpus_per_task=cpus,
+        cpus_per_task=run.cpus,
     )
     print("launching:", " ".join(cmd), file=sys.stderr, flush=True)
     # the workers import dnalm from the folder above this package, ahead of the user's path
@@ -132,23 +155,57 @@ def launch(run: PretrainRun, log_file: str | os.PathLike | None = None) -> None:
         raise DnalmError(f"{cmd[0]} exited with {proc.returncode}{where}")
 
 
-def first_node(nodelist: str | None = None) -> str:
-    """The first host name of a SLURM node list (default: this job's
-    ``$SLURM_JOB_NODELIST``), expanded by ``scontrol show hostnames``."""
-    nodelist = nodelist or os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
-    if not nodelist:
-        raise ConfigError(
-            "pretrain.nodes > 1 runs only inside a SLURM allocation of that many nodes "
-            "(SLURM_JOB_NODELIST is not set): submit with --profile profiles/slurm"
-        )
+def _scontrol(*args: str) -> str:
     if shutil.which("scontrol") is None:
         raise ConfigError("pretrain.nodes > 1: `scontrol` (SLURM) is not on PATH")
-    out = subprocess.run(
-        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
-    ).stdout.split()
-    if not out:
+    proc = subprocess.run(["scontrol", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ConfigError(
+            f"`scontrol {' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()}"
+        )
+    return proc.stdout
+
+
+def _fields(text: str) -> dict[str, str]:
+    """``Key=Value`` pairs of one ``scontrol show ... -o`` record."""
+    return dict(item.split("=", 1) for item in text.split() if "=" in item)
+
+
+def allocation_nodes(nodelist: str | None = None) -> list[str]:
+    """The node names of this SLURM job: `nodelist`, else ``$SLURM_JOB_NODELIST``, else the
+    ``NodeList`` of ``scontrol show job $SLURM_JOB_ID`` (under Snakemake's job-step plugin
+    the job id is all that is left), expanded by ``scontrol show hostnames``."""
+    nodelist = nodelist or os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
+    if not nodelist:
+        job = os.environ.get("SLURM_JOB_ID") or os.environ.get("SLURM_JOBID")
+        if not job:
+            raise ConfigError(
+                "pretrain.nodes > 1 runs only inside a SLURM allocation of that many nodes "
+                "(neither SLURM_JOB_ID nor SLURM_JOB_NODELIST is set): submit with "
+                "--profile profiles/slurm"
+            )
+        nodelist = _fields(_scontrol("show", "job", "-o", job)).get("NodeList")
+        if not nodelist or nodelist == "(null)":
+            raise ConfigError(
+                f"`scontrol show job {job}` names no nodes (NodeList={nodelist}): "
+                "is the job running?"
+            )
+    nodes = _scontrol("show", "hostnames", nodelist).split()
+    if not nodes:
         raise ConfigError(f"scontrol show hostnames {nodelist!r} named no host")
-    return out[0]
+    return nodes
+
+
+def first_node(nodelist: str | None = None) -> str:
+    """The rendezvous address of a multi-node run: the first node of this job
+    (:func:`allocation_nodes`) by its ``NodeAddr`` (``scontrol show node``; SLURM's default
+    is the node name), so that node names that are not host names still work."""
+    node = allocation_nodes(nodelist)[0]
+    try:
+        addr = _fields(_scontrol("show", "node", "-o", node)).get("NodeAddr")
+    except ConfigError:
+        addr = None
+    return addr or node
 
 
 def check_strategy(strategy: str) -> str:

@@ -18,7 +18,13 @@ from transformers import AutoTokenizer
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON, META_JSON, TOKENIZER_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import file_digest
-from dnalm.tokenization.shards import KINDS, ShardedArray, open_split
+from dnalm.tokenization.shards import (
+    KINDS,
+    ShardedArray,
+    damaged_shard,
+    open_split,
+    shard_record,
+)
 
 SPLITS = ("train", "validation", "test")
 SPECIAL_KEYS = ("pad_id", "unk_id", "bos_id", "eos_id", "sep_id", "mask_id")
@@ -312,23 +318,31 @@ def corpus_fingerprint(corpus_dir: str | Path, meta: dict[str, Any]) -> dict[str
     """What identifies the data of a pretraining run: sha256 of meta.json's content
     (tokenizer, block size, packing, split statistics, shard lists) and of the train and
     validation token, position and (where present) lower-case arrays, shard by shard. A
-    checkpoint resumes only a run with the same."""
+    checkpoint resumes only a run with the same. Each shard's hash is compared with the one
+    meta.json recorded when the corpus was built (InputFormatError naming the shard): this
+    reads every file anyway, so the check costs nothing more."""
     corpus_dir = Path(corpus_dir)
     text = json.dumps(meta, sort_keys=True, default=str).encode()
     out = {"meta": hashlib.sha256(text).hexdigest()}
     for split in ("train", "validation"):
         h = hashlib.sha256()
         if _legacy(corpus_dir, split):
-            files = [corpus_dir / f"{split}.{kind}.npy" for kind in ("tokens", "positions")]
+            files = [(corpus_dir / f"{split}.{kind}.npy", None) for kind in ("tokens", "positions")]
         else:
             info = meta.get(split) or {}
             kinds = KINDS if info.get("has_lowercase") else KINDS[:2]
             files = [
-                corpus_dir / split / f"{shard['name']}.{kind}.npy"
+                (corpus_dir / split / f"{shard['name']}.{kind}.npy", shard_record(shard, kind))
                 for shard in info.get("shards") or []
                 for kind in kinds
             ]
-        for path in files:
-            h.update(file_digest(path, "sha256").encode())
+        for path, record in files:
+            digest = file_digest(path, "sha256")
+            if record is not None and digest != record["sha256"]:
+                raise damaged_shard(
+                    path, corpus_dir, f"sha256 {digest[:12]}..., but meta.json records "
+                    f"{record['sha256'][:12]}..."
+                )  # fmt: skip
+            h.update(digest.encode())
         out[split] = h.hexdigest()
     return out

@@ -190,7 +190,7 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group(
                 backend="nccl" if use_cuda else "gloo",
-                timeout=datetime.timedelta(minutes=30),
+                timeout=datetime.timedelta(seconds=dd.collective_timeout_s()),
             )
         self.precision = core.resolve_precision(self.cfg["precision"], self.device)
         self.amp_dtype = core.amp_dtype(self.precision)
@@ -705,6 +705,10 @@ def run_pretraining(run: PretrainRun) -> dict[str, Any]:
                 tr.arch, tr.params["non_embedding"], tr.block_size
             ),
         }
+        # The rest (test split, count baselines, export) is rank 0's alone and may take long
+        # on a large corpus: leave the process group first, so that no rank waits for it at
+        # a barrier (whose timeout would fail the finished run, and every retry with it).
+        leave_process_group(tr)
         if tr.is_main:
             if tr.cfg["test_eval"]:
                 record["metrics"] = evaluate_test(tr)
@@ -714,17 +718,25 @@ def run_pretraining(run: PretrainRun) -> dict[str, Any]:
             with atomic_write(out_dir / RUN_JSON) as fh:
                 json.dump(record, fh, indent=1, default=str)
                 fh.write("\n")
-        if tr.world > 1:
-            dist.barrier()
         return record
     finally:
-        if tr.world > 1 and dist.is_initialized():
-            # The DDP wrapper's reducer holds the process group. Freed after it, the group's
-            # gloo destructor would run under the GIL and join a worker thread that waits for
-            # the GIL (a deadlock at exit, seen under load): free the wrapper first.
-            tr.module = tr.loop.module = None
-            gc.collect()
-            dist.destroy_process_group()
+        leave_process_group(tr, barrier=False)
+
+
+def leave_process_group(tr: Trainer, barrier: bool = True) -> None:
+    """Free the wrapper and destroy the process group of a multi-process run (after a
+    barrier, so that every rank has finished its collectives); nothing with one process or
+    when already left."""
+    if tr.world <= 1 or not dist.is_initialized():
+        return
+    if barrier:
+        dist.barrier()
+    # The DDP wrapper's reducer holds the process group. Freed after it, the group's gloo
+    # destructor would run under the GIL and join a worker thread that waits for the GIL (a
+    # deadlock at exit, seen under load): free the wrapper first.
+    tr.module = tr.loop.module = None
+    gc.collect()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # `python -m dnalm.training.pretrain`: the command line

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.core.io import refuse_overwrite
 from dnalm.core.log import setup_logging
 from dnalm.training.core import dist_info
 from dnalm.training.pretrain import run_pretraining
@@ -68,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    refuse_overwrite(
+        {"--corpus": args.corpus, "--config-json": args.config_json}, {"--out": args.out}, ["--out"]
+    )
     overrides, train_cfg, data = {}, {}, {}
     if args.config_json:
         data = json.loads(Path(args.config_json).read_text())

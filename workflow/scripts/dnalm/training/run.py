@@ -27,7 +27,10 @@ class PretrainRun:
     mapping is completed with its defaults and checked). `loss`, `loss_options`: the
     pretraining loss (training.objectives). `resume`: continue from the checkpoints of the
     same setup (False: start over). `strategy`: ddp | fsdp, how several processes split the
-    model; `gpus`, `nodes`: processes per node and nodes (launch: training.distributed)."""
+    model; `gpus`, `nodes`: processes per node and nodes (launch: training.distributed).
+    `cpus`: the CPUs of each node (the rule's threads: pretrain.threads CPUs per GPU x the
+    GPUs): the CPUs of the node's srun task, and, split over the node's processes, each
+    process's torch threads unless ``train.threads`` is set."""
 
     corpus_dir: Path
     out_dir: Path
@@ -42,6 +45,7 @@ class PretrainRun:
     strategy: str = "ddp"
     gpus: int = 1
     nodes: int = 1
+    cpus: int | None = None
 
     def __post_init__(self) -> None:
         self.corpus_dir, self.out_dir = Path(self.corpus_dir), Path(self.out_dir)
@@ -51,6 +55,10 @@ class PretrainRun:
         self.loss = self.loss or "ce"
         self.loss_options = dict(self.loss_options or {})
         self.gpus, self.nodes = int(self.gpus), int(self.nodes)
+        if self.cpus is not None:
+            self.cpus = int(self.cpus)
+            if self.train.threads is None:  # each process its share of the node's CPUs
+                self.train.threads = max(1, self.cpus // max(self.gpus, 1))
 
     @property
     def several_processes(self) -> bool:
