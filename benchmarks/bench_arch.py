@@ -30,7 +30,9 @@ utilisation: ``training_flops_per_token`` (6 N_non-embedding + 12 n_layer T d_mo
 tokens/s / (``--peak-tflops`` x 1e12), the same formula for every side, packed windows
 included (the attention term counts the whole window, as dense attention computes it).
 Flex attention trains only on CUDA in torch 2.13 (no CPU backward), so ``--attn flex`` is
-refused on CPU.
+refused on CPU. An architecture that refuses a setting (ModernBERT refuses flex; Mamba on
+CUDA without its kernels refuses a shape whose sequential path would not fit) is skipped
+with a printed note, and the others are timed.
 
     python benchmarks/bench_arch.py                               # CPU, small shape
     python benchmarks/bench_arch.py --archs opt,bert --threads 2 --repeats 5
@@ -56,6 +58,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.modeling import models as dmodels  # noqa: E402
 
 #: name -> (objective, arch, the shape keys it takes). One line per architecture. Equal
@@ -173,7 +176,28 @@ def build_side(name: str, args, attn: str) -> dict[str, Any]:
         arch = dmodels.resolve_arch(objective, "tiny", over, arch_name)
         model = dmodels.build_model(objective, arch, VOCAB, SPECIAL)
     model.to(args.torch_device).train()
+    # Mamba without its CUDA kernels: a warning with the memory estimate, or refused
+    note = dmodels.check_cuda_path(model, args.torch_device, args.batch, args.block)
+    if note:
+        print(f"note: {name}: {note}", file=sys.stderr)
     return {"name": name, "model": model, "arch": arch, "n": count(model)}
+
+
+def build_sides(archs: list[str], attns: list[str], args) -> tuple[dict, dict]:
+    """The reference and every (architecture, attention) model: ({(name, attn): side},
+    {(name, attn): why}) - a combination its architecture refuses (ModernBERT and flex) is
+    skipped with a printed note instead of ending the run before anything is timed."""
+    sides, skipped = {}, {}
+    for name in ["ref", *archs]:
+        for attn in attns:
+            try:
+                sides[(name, attn)] = build_side(name, args, attn)
+            except DnalmError as err:
+                if name == "ref":
+                    raise
+                skipped[(name, attn)] = str(err)
+                print(f"note: {name} with {attn} attention skipped: {err}", file=sys.stderr)
+    return sides, skipped
 
 
 def make_batches(args, packed: bool, n: int) -> list[tuple[torch.Tensor, ...]]:
@@ -234,15 +258,15 @@ def run(args) -> list[dict[str, Any]]:
         sys.exit("--attn flex: FlexAttention has no backward on CPU in torch 2.13; use CUDA")
     cases = [("plain", "dense")] + [("packed", a) for a in attns]
     needed = sorted({"dense", *attns})  # plain windows always use the dense (sdpa) models
-    sides = {(name, attn): build_side(name, args, attn) for name in ["ref", *archs]
-             for attn in needed}  # fmt: skip
+    sides, args.skipped = build_sides(archs, needed, args)
     data = {(w, a): make_batches(args, w == "packed", args.warmup + args.steps) for w, a in cases}
     # a state-space model cannot keep packed sequences apart (it refuses them): plain only
     keys = [
         (name, w, a)
         for w, a in cases
         for name in ["ref", *archs]
-        if w == "plain" or name == "ref" or ARCHS[name][1] not in dmodels.SSM_ARCHS
+        if (w == "plain" or name == "ref" or ARCHS[name][1] not in dmodels.SSM_ARCHS)
+        and (name, a) in sides
     ]
     for name, w, a in keys:  # warm-up: threads, allocator, kernel selection, compiles
         train_steps(sides[(name, a)], data[(w, a)][: args.warmup], w == "packed", a, args)
@@ -305,6 +329,8 @@ def print_table(rows: list[dict[str, Any]], args) -> None:
         f"{args.repeats} interleaved repeats; ratio = tokens/s over the reference's on the "
         "same windows in the same repeat (median, min-max)."
     )
+    for (name, attn), why in getattr(args, "skipped", {}).items():
+        print(f"skipped: {name} with {attn} attention ({why})")
 
 
 def main() -> None:

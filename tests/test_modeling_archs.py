@@ -417,3 +417,35 @@ def test_mamba_state_rates_are_not_weight_decayed():
     assert not any(p is a for p in decayed["params"] for a in a_logs)
     assert sum(any(p is a for p in rest["params"]) for a in a_logs) == 2
     assert any(p is model.backbone.layers[0].mixer.in_proj.weight for p in decayed["params"])
+
+
+def test_mamba_on_cuda_without_kernels_says_so_with_a_memory_estimate(caplog):
+    """A CUDA Mamba run without mamba-ssm/causal-conv1d takes transformers' sequential path:
+    a small one gets a warning with the memory estimate, one whose estimate exceeds the GPU
+    (bench_arch.py's documented CUDA shape: about 170 GB) is refused with the fix; the CPU
+    and non-Mamba models get nothing. The device is only named (no GPU is used)."""
+    import importlib.util
+
+    from transformers import BertConfig, Mamba2Config, MambaConfig
+
+    from dnalm.modeling.archs import mamba
+    from dnalm.modeling.models import check_cuda_path
+
+    if all(importlib.util.find_spec(p) for p in mamba.KERNEL_PACKAGES):
+        pytest.skip("the Mamba kernels are installed here")
+    big = MambaConfig(hidden_size=768, num_hidden_layers=24, state_size=16, expand=2)
+    assert round(mamba.fallback_memory_bytes(big, 16, 1024) / 1e9) in range(160, 185)
+    cuda, h100 = torch.device("cuda"), 80 * 10**9
+    with pytest.raises(
+        ConfigError, match=r"sequential .* about 17\d GB .*pip install -e '\.\[mamba\]'"
+    ):
+        mamba.check_cuda_path(big, cuda, 16, 1024, gpu_bytes=h100)
+    small = MambaConfig(hidden_size=64, num_hidden_layers=2, state_size=16, expand=2)
+    with caplog.at_level("WARNING"):
+        msg = mamba.check_cuda_path(small, cuda, 4, 256, gpu_bytes=h100)
+    assert "mamba_ssm and causal_conv1d" in (msg or "")
+    assert msg in caplog.text
+    assert check_cuda_path(small, torch.device("cpu"), 4, 256) is None
+    assert check_cuda_path(BertConfig(), cuda, 16, 1024) is None  # no such check for BERT
+    two = Mamba2Config(hidden_size=64, num_hidden_layers=2, num_heads=4, head_dim=32)
+    assert "chunked PyTorch path" in (check_cuda_path(two, cuda, 4, 256) or "")

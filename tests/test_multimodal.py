@@ -275,3 +275,43 @@ def test_dnatext_schema_block(block, ok):
     else:
         with pytest.raises(Exception, match="dnatext"):
             validate(config, str(schema))
+
+
+def test_train_mlm_runs_on_the_selected_device(tok):
+    """The model and every batch of the DNA+text loop are on the device asked for by name
+    (dnatext.device): "auto" (the CPU here), "cpu", and the meta device (no data: the first
+    forward is where the batch is checked)."""
+    from dnalm.core.device import select_device
+    from dnalm.multimodal.train import Vocab, train_mlm
+
+    rows = [e["input_ids"] for e in tok.encode_batch(TEXTS[:8])]
+    cfg = {"steps": 2, "batch_size": 2, "max_len": 32}
+    for device in ("auto", "cpu", "meta"):
+        model, seen = _model(tok), []
+        want = select_device(device).type
+
+        def look(module, args, kwargs, seen=seen, model=model):
+            seen.append((kwargs["input_ids"].device.type, next(model.parameters()).device.type))
+            if kwargs["input_ids"].device.type == "meta":
+                raise StopIteration  # meta tensors have no values: stop before the loss
+
+        model.register_forward_pre_hook(look, with_kwargs=True)
+        if device == "meta":
+            with pytest.raises(StopIteration):
+                train_mlm(model, rows, Vocab.of_dnatext(tok), cfg, device=device)
+        else:
+            train_mlm(model, rows, Vocab.of_dnatext(tok), cfg, device=device)
+        assert seen, device
+        assert set(seen) == {(want, want)}, (device, seen)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_dnatext_stage_device_is_checked_first(tmp_path):
+    """dnatext.device: cuda on a machine without CUDA stops the stage before any work, with
+    the key and the fix; the default is the CPU."""
+    from dnalm.multimodal.pipeline import run, stage_device
+
+    assert stage_device({}) == torch.device("cpu")
+    assert stage_device({"device": "auto"}).type in {"cpu", "mps"}
+    with pytest.raises(ConfigError, match=r"dnatext\.device: .*cuda.*set dnatext\.device: cpu"):
+        run(tmp_path / "pairs.tsv", tmp_path / "tok", {"device": "cuda", "train": {}}, tmp_path)

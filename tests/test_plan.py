@@ -305,6 +305,37 @@ def test_bad_config_is_refused_by_load(case):
         load(demo_config(**over))
 
 
+# --------------------------------------------------------------------------- GPU resources
+
+
+def test_gpu_rules_book_a_gpu_when_their_stage_may_use_one():
+    """The single-process GPU stages book one GPU (their rules' `gpu` resource) unless
+    their device is the CPU or MPS: attributions and DNA+text included."""
+    plan = load(demo_config())
+    assert plan.gpus("finetune") == 1  # finetune.train.device auto
+    assert plan.gpus("interpret") == 0  # interpret.device cpu (the default)
+    assert plan.gpus("dnatext") == 0  # dnatext.device cpu (the default)
+    assert plan.gpus("cnn") == 0  # baselines.onehot_cnn.train.device cpu (the default)
+    plan = load(
+        demo_config(
+            interpret={"device": "cuda:1"},
+            dnatext={"device": "auto"},
+            baselines={"onehot_cnn": {"train": {"device": "cuda"}}},
+            finetune={"train": {"device": "mps"}},
+        )
+    )
+    assert [plan.gpus(s) for s in ("interpret", "dnatext", "cnn", "finetune")] == [1, 1, 1, 0]
+    assert (
+        load(demo_config(finetune={"gpus": 0}, interpret={"device": "cuda"})).gpus("interpret") == 0
+    )
+
+
+def test_finetune_gpus_above_one_is_refused():
+    """Fine-tuning and its kin run in one process: finetune.gpus 2 would book an idle GPU."""
+    with pytest.raises(ConfigError, match=r"finetune\.gpus is 2, .*set finetune\.gpus to 1"):
+        load(demo_config(finetune={"gpus": 2}))
+
+
 def test_block_size_within_an_overridden_context_is_accepted():
     over = {"overrides": {"context": 1024}}
     models = dict.fromkeys(("gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"), over)

@@ -187,3 +187,25 @@ def test_precision_and_autocast():
         assert torch.is_autocast_enabled("cpu")
     with core.autocast(torch.device("cpu"), "fp32"):
         assert not torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.parametrize(
+    ("capability", "auto"), [((7, 0), "fp32"), ((7, 5), "fp32"), ((8, 0), "bf16"), ((9, 0), "bf16")]
+)
+def test_auto_precision_uses_bf16_only_where_the_gpu_has_it(monkeypatch, capability, auto):
+    """precision auto on a (fake) CUDA device: bf16 from compute capability 8.0 (A100, H100),
+    fp32 on a V100 (7.0) or T4 (7.5); bf16 forced on such a GPU is refused with the fix; the
+    CPU stays fp32."""
+    from dnalm.core.device import bf16_supported
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert bf16_supported("cuda:1") == (auto == "bf16")
+    assert core.resolve_precision("auto", "cuda") == auto
+    assert core.resolve_precision("auto", "cpu") == "fp32"
+    assert core.resolve_precision("fp32", "cuda") == "fp32"
+    if auto == "fp32":
+        with pytest.raises(ConfigError, match=r"no bf16 support.*set precision: auto or fp32"):
+            core.resolve_precision("bf16", "cuda:0")
+    else:
+        assert core.resolve_precision("bf16", "cuda:0") == "bf16"

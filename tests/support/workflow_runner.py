@@ -76,7 +76,8 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
             "gpus": gpus,
             "threads": 1,
         },
-        "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": gpus, "threads": 1},
+        # single-process jobs book at most one GPU (finetune.gpus > 1 is refused)
+        "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": min(gpus, 1), "threads": 1},
         "probe": {"enabled": False, "finetuned": [], "external": {}},
         "generate": {"enabled": False},
         "interpret": {"enabled": False},

@@ -44,6 +44,8 @@ rule dnatext_train:
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
+    resources:
+        gpu=PLAN.gpus("dnatext"),
     params:
         cfg=config["dnatext"],
     script:
@@ -66,7 +68,10 @@ rule dnatext_embed:
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
+    resources:
+        gpu=PLAN.gpus("dnatext"),
     params:
         probe=PLAN.probe,
+        device=config["dnatext"]["device"],
     script:
         "../scripts/dnatext_embed.py"

@@ -19,7 +19,7 @@ rule finetune:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=config["finetune"]["gpus"],
+        gpu=PLAN.gpus("finetune"),
     params:
         settings=lambda wc: PLAN.finetune_settings(wc.run, wc.ftask),
         model=lambda wc: PLAN.runs[wc.run]["model"],
@@ -43,7 +43,7 @@ rule baseline_cnn:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=config["finetune"]["gpus"],
+        gpu=PLAN.gpus("cnn"),
     params:
         settings=lambda wc: PLAN.cnn_settings(wc.ftask, wc.cnn),
     script:

@@ -20,7 +20,7 @@ rule generate:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=min(1, config["finetune"]["gpus"]),
+        gpu=PLAN.gpus("finetune"),
     params:
         model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
         out_dir=lambda wc: f"results/generate/{wc.model}",

@@ -16,6 +16,8 @@ rule interpret:
     conda:
         "../../envs/torch.yaml"
     threads: PLAN.interpret.get("threads", 2)
+    resources:
+        gpu=PLAN.gpus("interpret"),
     params:
         settings=PLAN.interpret_settings(),
         run_dir=lambda wc: PLAN.run_dir("finetune", wc.irun, wc.itask),

@@ -21,7 +21,7 @@ rule embed:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=min(1, config["finetune"]["gpus"]),
+        gpu=PLAN.gpus("finetune"),
     params:
         model_dir=PLAN.embed_model_dir,
         external=lambda wc: (

@@ -35,7 +35,7 @@ rule vep_score:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
     resources:
-        gpu=min(1, config["finetune"]["gpus"]),
+        gpu=PLAN.gpus("finetune"),
     params:
         model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
         settings=PLAN.vep,

@@ -22,6 +22,7 @@ def main(smk):
         batch_size=int(probe["batch_size"]),
         rc_average=bool(probe.get("rc_average", False)),
         name=name,
+        device=smk.params.device,
     )
 
 

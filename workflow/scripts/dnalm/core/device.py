@@ -1,5 +1,6 @@
 """The one choice of compute device for every stage (pretraining, fine-tuning, the one-hot
-CNN, embeddings): :func:`select_device`."""
+CNN, embeddings): :func:`select_device`; and whether a device runs bf16
+(:func:`bf16_supported`)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,15 @@ def select_device(
     if chosen.type == "cuda" and chosen.index is None and local_rank is not None:
         chosen = torch.device("cuda", local_rank)
     return chosen
+
+
+def bf16_supported(device: str | torch.device) -> bool:
+    """True when `device` is a CUDA GPU with bf16 arithmetic (compute capability 8.0 and
+    newer: A100, H100, RTX 30xx/40xx): the one test behind ``precision: auto`` and the bf16
+    autocast of inference. Older GPUs (V100, T4, RTX 20xx) emulate bf16 slowly or not at
+    all, so they run fp32; the CPU and MPS run fp32 under "auto" as well."""
+    dev = torch.device(device)
+    if dev.type != "cuda" or not torch.cuda.is_available():
+        return False
+    # the device's own capability (cuda:N): a machine may mix GPU generations
+    return tuple(torch.cuda.get_device_capability(dev)) >= (8, 0)

@@ -1,6 +1,7 @@
 """Glue for the thin scripts in workflow/scripts: send stderr and logging to the rule's
-log file, and turn a DnalmError into one clear line in that log (plus a non-zero exit,
-after which Snakemake deletes the job's outputs)."""
+log file, hold the job's GPU slots (dnalm.core.gpuslots: a job with `gpu` resources sees
+only its own devices), and turn a DnalmError into one clear line in that log (plus a
+non-zero exit, after which Snakemake deletes the job's outputs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from dnalm.core import gpuslots
 from dnalm.core.errors import DnalmError
 from dnalm.core.log import setup_logging
 
@@ -27,9 +29,27 @@ def quiet_library_progress_bars() -> None:
         hf_logging.disable_progress_bar()
 
 
+def gpu_count(snakemake) -> int:
+    """The job's `gpu` resource (0 when the rule declares none)."""
+    try:
+        return int(getattr(snakemake.resources, "gpu", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def job_name(snakemake) -> str:
+    """The rule and wildcards of the job, for messages ("finetune run=a ftask=b")."""
+    wildcards = getattr(snakemake, "wildcards", None)
+    items = dict(wildcards.items()) if hasattr(wildcards, "items") else {}
+    return " ".join(
+        [str(getattr(snakemake, "rule", "job"))] + [f"{k}={v}" for k, v in items.items()]
+    )
+
+
 def run_script(snakemake, main: Callable[[object], None]) -> None:
     """Run `main(snakemake)` with stderr redirected to the rule's first log file (without
-    library progress bars there)."""
+    library progress bars there), holding the job's GPU slots first (before torch touches
+    CUDA; see dnalm.core.gpuslots)."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path:
         quiet_library_progress_bars()
@@ -40,6 +60,7 @@ def run_script(snakemake, main: Callable[[object], None]) -> None:
         sys.stderr = log_fh
         logger = setup_logging(logging.INFO, stream=log_fh)
         try:
+            gpuslots.claim(gpu_count(snakemake), job=job_name(snakemake))
             main(snakemake)
         except DnalmError as err:
             logger.error("%s", err)
@@ -49,4 +70,5 @@ def run_script(snakemake, main: Callable[[object], None]) -> None:
             traceback.print_exc(file=log_fh)
             raise
         finally:
+            gpuslots.release()
             sys.stderr = sys.__stderr__

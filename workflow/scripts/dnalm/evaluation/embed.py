@@ -66,7 +66,7 @@ from transformers import AutoTokenizer
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON
-from dnalm.core.device import select_device
+from dnalm.core.device import bf16_supported, select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
@@ -349,7 +349,7 @@ def embed_sequences(
     out: np.ndarray | None = None
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
+        if bf16_supported(device)
         else contextlib.nullcontext()
     )
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
@@ -480,7 +480,9 @@ def embed_table(
         "tokenizer": tok_info,
         "trust_remote_code": trust_remote_code,
         "device": str(next(net.parameters()).device),
-        "dtype": "bfloat16-autocast" if next(net.parameters()).is_cuda else "float32",
+        "dtype": "bfloat16-autocast"
+        if bf16_supported(next(net.parameters()).device)
+        else "float32",
         "n_params": int(sum(p.numel() for p in net.parameters())),
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - t0, 3),

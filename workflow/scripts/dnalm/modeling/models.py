@@ -185,6 +185,14 @@ def _builder_of(model_type: str):
     return None if kind is None else builder(kind.name)
 
 
+def check_cuda_path(model, device: torch.device, batch: int, tokens: int) -> str | None:
+    """An architecture's check of its GPU path before training (``check_cuda_path`` of its
+    builder: Mamba without its CUDA kernels); the warning it logged, or None."""
+    config = getattr(model, "config", model)
+    own = getattr(_builder_of(str(getattr(config, "model_type", ""))), "check_cuda_path", None)
+    return own(config, device, batch, tokens) if own else None
+
+
 def model_context(model_or_config) -> int:
     """Number of usable positions: the position table's size, or for a model without one
     (mamba) the context it was built for (``dnalm_context`` in its config; a mamba folder

@@ -26,6 +26,8 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from dnalm.core.artifacts import CURVES_CSV, EVALUATION_TSV, TIMING_JSON
+from dnalm.core.device import select_device
+from dnalm.core.errors import ConfigError
 from dnalm.core.io import set_default_modes
 from dnalm.multimodal import evaluate as ev
 from dnalm.multimodal.corpus import read_pairs
@@ -73,10 +75,20 @@ def _save(model, folder: Path, tok_files: list[tuple[Any, str]], history) -> Non
     write_curves(folder / CURVES_CSV, history, CURVE_COLUMNS)
 
 
+def stage_device(cfg: dict[str, Any]) -> torch.device:
+    """The device of the stage's training (``dnatext.device``; the CPU when unset)."""
+    want = cfg.get("device") or "cpu"
+    try:
+        return select_device(want)
+    except ConfigError as err:
+        raise ConfigError(f"dnatext.device: {err}; set dnatext.device: cpu (or auto)") from err
+
+
 def run(
     pairs_path: str | Path, dna_dir: str | Path, cfg: dict[str, Any], out_dir: str | Path
 ) -> pd.DataFrame:
     """Run the stage (module docstring); returns the evaluation table."""
+    device = stage_device(cfg)  # a bad dnatext.device fails before any work
     register()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +106,8 @@ def run(
     torch.manual_seed(int(tcfg.get("seed", 0)))
     model = DNATextForMaskedLM(build_config(tok.dna_token_strings(), tok.offset, arch, max_len))
     ids = [e["input_ids"] for e in tok.encode_batch(list(train["text"]))]
-    hist = train_mlm(model, ids, Vocab.of_dnatext(tok), tcfg)
+    hist = train_mlm(model, ids, Vocab.of_dnatext(tok), tcfg, device=device)
+    model.cpu()  # the evaluation below is small: it runs on the CPU
     _save(model, out / "dnatext", [(tok, "tokenizer")], hist)
     timing["train_dnatext_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -142,7 +155,8 @@ def run(
         t0 = time.perf_counter()
         torch.manual_seed(int(tcfg.get("seed", 0)))
         m = make()
-        hist = train_mlm(m, dna_rows, Vocab.of_dna(dna), tcfg)
+        hist = train_mlm(m, dna_rows, Vocab.of_dna(dna), tcfg, device=device)
+        m.cpu()
         _save(m, out / name, [(dna, "")], hist)
         seqs = list(test_cap["sequence"])
         probe_train = _draw(train, 400, seed)

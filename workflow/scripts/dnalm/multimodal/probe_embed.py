@@ -37,6 +37,7 @@ import torch
 from transformers import AutoModelForMaskedLM
 
 from dnalm.core.artifacts import CONFIG_JSON
+from dnalm.core.device import bf16_supported, select_device
 from dnalm.core.errors import ConfigError
 from dnalm.evaluation.embed import (
     Embeddings,
@@ -129,12 +130,16 @@ def embed_dnatext_folder(
     batch_size: int = 64,
     rc_average: bool = False,
     name: str | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Embed every row of `table` (task folder, data.tsv or DataFrame) with the dnatext-stage
-    model in `folder` and write `out_npz` + sidecar (regime ``dnatext``)."""
+    model in `folder` on `device` (``dnatext.device``; bf16 autocast on a CUDA device that
+    supports it) and write `out_npz` + sidecar (regime ``dnatext``)."""
     t0 = time.perf_counter()
     df = read_table(table)
     net, tok, config, to_text = load_dnatext_folder(folder)
+    where = select_device(device)
+    net.to(where)
     name = name or Path(folder).name
     limit = int(config.max_position_embeddings)
     emb, n_tokens, n_trunc = embed_sequences(
@@ -172,8 +177,8 @@ def embed_dnatext_folder(
         "n_per_split": {k: int(v) for k, v in df["split"].value_counts().sort_index().items()},
         "max_length": limit,
         "n_truncated": n_trunc,
-        "device": "cpu",
-        "dtype": "float32",
+        "device": str(where),
+        "dtype": "bfloat16-autocast" if bf16_supported(where) else "float32",
         "n_params": int(sum(p.numel() for p in net.parameters())),
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - t0, 3),

@@ -10,8 +10,10 @@ The steps run on the one training loop (:class:`dnalm.training.loop.TrainingLoop
 backward, gradient clipping at norm 1, AdamW with :func:`dnalm.training.core.param_groups`
 (the one weight-decay rule) and a linear warm-up); :func:`dnalm.training.core.write_curves`
 writes ``curves.csv``, and :func:`dnalm.training.core.divergence_error` reports a loss that
-is not finite. It runs on whatever :func:`dnalm.core.device.select_device` picks, in
-fp32; it is meant for tiny CPU runs (``dnatext.train.steps``), not long pretraining.
+is not finite. It runs on the device that :func:`dnalm.core.device.select_device` picks
+for ``dnatext.device`` (the CPU by default; CUDA or MPS when set), in fp32: the model, its
+optimizer state and every batch live there, and the model stays there after training. It is
+meant for small runs (``dnatext.train.steps``), not long pretraining.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnalm.core.device import select_device
 from dnalm.training.core import divergence_error, param_groups, write_curves
 from dnalm.training.loop import TrainingLoop
 
@@ -166,12 +169,13 @@ def train_mlm(
     vocab: Vocab,
     cfg: dict[str, Any],
     curves: str | Path | None = None,
-    device: torch.device | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict[str, Any]]:
     """Train `model` on id `rows` for ``cfg['steps']`` steps of ``cfg['batch_size']`` rows
     (``lr``, ``weight_decay``, ``mask_prob``, ``max_len``, ``seed``, linear warm-up over
-    the first tenth). Returns the curve rows (also written to `curves`)."""
-    device = device or torch.device("cpu")
+    the first tenth) on `device` (a name for :func:`select_device`, e.g. "auto" or "cuda:1";
+    None - the CPU). Returns the curve rows (also written to `curves`)."""
+    device = select_device("cpu" if device is None else device)
     seed, steps = int(cfg.get("seed", 0)), int(cfg["steps"])
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome import taskfiles
@@ -39,6 +40,16 @@ def _task_path(value: str | None) -> str | None:
     if taskfiles.is_url(value):
         return taskfiles.parse(value, "").path
     return str(expand_local(value))
+
+
+#: The `device` key of each single-process GPU stage (finetune: fine-tuning and its kin,
+#: probes, embeddings, generation and variant effects; cnn: the one-hot CNN).
+GPU_DEVICE_KEYS = {
+    "finetune": ("finetune", "train", "device"),
+    "cnn": ("baselines", "onehot_cnn", "train", "device"),
+    "interpret": ("interpret", "device"),
+    "dnatext": ("dnatext", "device"),
+}
 
 
 @dataclass(frozen=True)
@@ -619,9 +630,40 @@ class Plan(StagesMixin):
 
     # ---- checks
 
+    def gpus(self, stage: str) -> int:
+        """The GPUs one job of a single-process stage books (its rules' `gpu` resource): 0
+        when the stage's `device` is cpu or mps, else ``finetune.gpus`` (0 or 1, checked by
+        :meth:`check_gpus`) for fine-tuning and its kin, else 1. A job that books no GPU gets
+        none on a cluster and no GPU slot on a local machine (dnalm.core.gpuslots)."""
+        node = self.config
+        for key in GPU_DEVICE_KEYS[stage]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:  # the training sections keep their defaults in the dataclasses
+            section = {"finetune": FinetuneTrainConfig, "cnn": CNNTrainConfig}.get(stage)
+            node = (
+                next(f.default for f in fields(section) if f.name == "device") if section else "cpu"
+            )
+        device = str(node)
+        if device == "cpu" or device.startswith("mps"):
+            return 0
+        return min(1, int(self.config["finetune"]["gpus"]))
+
+    def check_gpus(self) -> None:
+        """finetune.gpus books GPUs for jobs that run in one process: more than one would
+        sit idle."""
+        gpus = int(self.config["finetune"]["gpus"])
+        if gpus > 1:
+            raise ConfigError(
+                f"finetune.gpus is {gpus}, but fine-tuning, the one-hot CNN, probes, "
+                "embeddings, generation, variant effects, attributions and the DNA+text stage "
+                "each run in one process on one GPU; set finetune.gpus to 1 (or 0 for jobs "
+                "without a GPU). pretrain.gpus sets the GPUs of a pretraining job."
+            )
+
     def check(self) -> None:
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
+        self.check_gpus()
         self.probe_metric_files()
         self.walk_generated_models()
         self.window_tasks()

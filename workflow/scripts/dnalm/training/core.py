@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 
 from dnalm.core.config import PRECISIONS
+from dnalm.core.device import bf16_supported
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.training import checkpoint as ckpt
@@ -70,12 +71,23 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
 
 def resolve_precision(precision: str, device: str | torch.device) -> str:
     """The resolved precision, "bf16" or "fp32", of `precision` on `device`: "auto" is bf16
-    autocast on CUDA and fp32 elsewhere (CPU bf16 is slow and changes results);
-    "bf16" / "fp32" force it."""
+    autocast on a CUDA GPU with bf16 support (:func:`dnalm.core.device.bf16_supported`:
+    compute capability 8.0 and newer) and fp32 elsewhere: on older GPUs (V100, T4), where
+    bf16 is emulated or missing, and on the CPU (bf16 there is slow and changes results).
+    fp16 with a loss scaler is not offered: fp32 on an old GPU is slower but needs no
+    scaler and cannot overflow. "bf16" / "fp32" force it; "bf16" on a CUDA GPU without bf16
+    support is a ConfigError."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    dev = torch.device(device)
     if precision == "auto":
-        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+        return "bf16" if bf16_supported(dev) else "fp32"
+    if precision == "bf16" and dev.type == "cuda" and not bf16_supported(dev):
+        raise ConfigError(
+            f"precision: bf16 was requested but {dev} has no bf16 support (compute capability "
+            f"{'.'.join(map(str, torch.cuda.get_device_capability(dev)))}, needs 8.0); set "
+            "precision: auto or fp32"
+        )
     return precision
 
 

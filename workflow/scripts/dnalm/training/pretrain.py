@@ -73,6 +73,7 @@ from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.models import (
     DEFAULT_ARCH,
     build_model,
+    check_cuda_path,
     check_packed_support,
     count_parameters,
     forward_logits,
@@ -256,6 +257,8 @@ class Trainer:
         torch.manual_seed(cfg["seed"])  # same initial weights on every rank
         self.model = build_model(self.objective, self.arch, self.vocab_size, special_ids(self.meta))
         self.model.to(self.device)
+        # Mamba without its CUDA kernels: a warning with the memory estimate, or a refusal
+        check_cuda_path(self.model, self.device, int(cfg["micro_batch_size"]), self.block_size)
         self.params = count_parameters(self.model)
         # DDP, or FSDP2 shards (then `replica`: an unsharded copy for evaluation and export)
         self.module, self.replica = dd.wrap(self.model, self.device, self.world, self.strategy)

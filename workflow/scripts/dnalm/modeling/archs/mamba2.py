@@ -4,11 +4,16 @@ shapes (any window length; checked in tests/test_modeling_archs.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import torch
 from transformers import Mamba2Config, Mamba2ForCausalLM, PretrainedConfig
 
 from dnalm.core.errors import ConfigError
+from dnalm.modeling.archs.mamba import missing_kernels
+
+log = logging.getLogger(__name__)
 
 MODEL_CLASS = Mamba2ForCausalLM
 
@@ -39,3 +44,19 @@ def build_config(
     )
     config.dnalm_context = int(arch["context"])
     return config
+
+
+def check_cuda_path(config, device: torch.device, batch: int, tokens: int) -> str | None:
+    """On CUDA without mamba-ssm/causal-conv1d: the warning (logged and returned) that
+    transformers runs Mamba-2's chunked PyTorch path, slower than the kernels (its memory is
+    that of attention-sized chunks, not Mamba's per-token scan, so it is not refused)."""
+    missing = missing_kernels()
+    if torch.device(device).type != "cuda" or not missing:
+        return None
+    message = (
+        f"mamba2 on {device} without {' and '.join(missing)}: transformers takes its chunked "
+        f"PyTorch path at {batch} x {tokens} tokens, several times slower than the kernels; "
+        "install them with pip install -e '.[mamba]' --no-build-isolation"
+    )
+    log.warning("%s", message)
+    return message
