@@ -50,9 +50,7 @@ localrules:
 
 rule gather_splits:
     input:
-        expand(
-            "results/splits/{sample}/assignment.tsv", sample=sorted(PLAN.cds_samples)
-        ),
+        **PLAN.splits_of_every_sample(),
     output:
         assignment="results/splits/assignment.tsv",
         summary=report(
@@ -71,12 +69,6 @@ rule gather_splits:
 
 rule split_leakage:
     input:
-        train=expand(
-            "results/splits/{sample}/train.fa.gz", sample=sorted(PLAN.cds_samples)
-        ),
-        test=expand(
-            "results/splits/{sample}/test.fa.gz", sample=sorted(PLAN.cds_samples)
-        ),
         tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
         assignment="results/splits/assignment.tsv",
     output:
@@ -100,6 +92,7 @@ rule split_leakage:
     threads: 4
     params:
         samples=sorted(PLAN.cds_samples),
+        files=PLAN.split_files(sorted(PLAN.cds_samples), ["train", "test"]),
         method=config["splits"]["method"],
         mmseqs=config["splits"]["mmseqs"],
     script:

@@ -4,10 +4,7 @@
 
 rule species_fragments:
     input:
-        validation=expand(
-            "results/splits/{sample}/validation.fa.gz", sample=PLAN.species_samples
-        ),
-        test=expand("results/splits/{sample}/test.fa.gz", sample=PLAN.species_samples),
+        **PLAN.splits_input(PLAN.species_samples),
     output:
         data="results/tasks/species_fragments/data.tsv",
         summary=report(
@@ -26,6 +23,7 @@ rule species_fragments:
             {"sample": s, "species": PLAN.samples[s].species}
             for s in PLAN.species_samples
         ],
+        files=PLAN.split_files(PLAN.species_samples, ["validation", "test"]),
         cfg=config["tasks"]["species_fragments"],
     script:
         "../scripts/species_fragments.py"

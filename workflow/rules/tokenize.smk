@@ -5,7 +5,7 @@
 
 rule tokenizer:
     input:
-        train=PLAN.tokenizer_training_input,
+        unpack(PLAN.tokenizer_training_input),
     output:
         directory("results/tokenizers/{tok}"),
     log:
@@ -16,6 +16,7 @@ rule tokenizer:
         "../../envs/data.yaml"
     params:
         spec=lambda wc: PLAN.tokenizer_spec(wc.tok),
+        train=lambda wc: PLAN.tokenizer_training_files(wc.tok),
     script:
         "../scripts/make_tokenizer.py"
 
@@ -34,5 +35,6 @@ rule corpus:
         "../../envs/data.yaml"
     params:
         cfg=lambda wc: PLAN.corpus_build_settings(wc.corpus),
+        files=lambda wc: PLAN.corpus_split_files(wc.corpus),
     script:
         "../scripts/build_corpus.py"

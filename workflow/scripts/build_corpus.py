@@ -9,7 +9,7 @@ def main(smk):
     cfg = smk.params.cfg
     build_corpus(
         smk.input.tokenizer,
-        {split: list(smk.input[split]) for split in ("train", "validation", "test")},
+        {split: list(smk.params.files[split]) for split in ("train", "validation", "test")},
         smk.output[0],
         block_size=cfg["block_size"],
         packing=cfg["packing"],

@@ -5,7 +5,7 @@ from dnalm.genome.splits import gather_assignments
 
 
 def main(smk):
-    gather_assignments(list(smk.input), smk.output.assignment, smk.output.summary)
+    gather_assignments(list(smk.input.assignment), smk.output.assignment, smk.output.summary)
 
 
 run_script(snakemake, main)

@@ -6,7 +6,7 @@ from dnalm.tokenization.build import make_tokenizer
 
 def main(smk):
     spec = dict(smk.params.spec)
-    tok = make_tokenizer(spec, smk.output[0], train_fastas=list(smk.input.train) or None)
+    tok = make_tokenizer(spec, smk.output[0], train_fastas=list(smk.params.train) or None)
     print(f"{smk.wildcards.tok}: {spec['type']} tokenizer, vocabulary {tok.vocab_size}")
 
 

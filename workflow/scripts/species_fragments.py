@@ -9,7 +9,12 @@ def main(smk):
     cfg.pop("enabled", None)
     samples = [
         {**s, "validation_fasta": v, "test_fasta": t}
-        for s, v, t in zip(smk.params.samples, smk.input.validation, smk.input.test, strict=True)
+        for s, v, t in zip(
+            smk.params.samples,
+            smk.params.files["validation"],
+            smk.params.files["test"],
+            strict=True,
+        )
     ]
     out_dir = smk.output.data.rsplit("/", 1)[0]
     build_species_fragments(samples, out_dir, **cfg)

@@ -9,8 +9,8 @@ from dnalm.report.splits_plots import plot_leakage
 def main(smk):
     samples = list(smk.params.samples)
     table, _ = leakage_report(
-        dict(zip(samples, smk.input.train, strict=True)),
-        dict(zip(samples, smk.input.test, strict=True)),
+        dict(zip(samples, smk.params.files["train"], strict=True)),
+        dict(zip(samples, smk.params.files["test"], strict=True)),
         smk.output.table,
         smk.output.summary,
         smk.params.mmseqs,

@@ -30,6 +30,8 @@ from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
 
 SPLITS = ("train", "validation", "test")
+#: gather_splits' table of every CDS sample's split assignment (rewritten when any split changes)
+SPLITS_TABLE = "results/splits/assignment.tsv"
 
 
 def _task_path(value: str | None) -> str | None:
@@ -306,12 +308,42 @@ class Plan(StagesMixin):
     def tokenizer_spec(self, tok: str) -> dict:
         return dict(self.tokenizers[tok])
 
-    def tokenizer_training_input(self, wildcards) -> list[str]:
+    # ---- the CDS splits of many samples, read through one input
+
+    def split_files(self, samples, splits=SPLITS) -> dict[str, list[str]]:
+        """{split: the per-sample split FASTAs of `samples`}, in the order of `samples`."""
+        return {split: [f"results/splits/{s}/{split}.fa.gz" for s in samples] for split in splits}
+
+    def splits_of_every_sample(self) -> dict[str, list[str]]:
+        """What gather_splits waits for: every CDS sample's split FASTAs and assignment."""
+        samples = sorted(self.cds_samples)
+        return {
+            **self.split_files(samples),
+            "assignment": [f"results/splits/{s}/assignment.tsv" for s in samples],
+        }
+
+    def splits_input(self, samples) -> dict[str, str]:
+        """The one input by which a job reads the split FASTAs of many CDS samples: the
+        gathered assignment table, which gather_splits rewrites whenever any sample's split
+        changes or one of its files goes missing. The job gets the FASTAs' paths as a param
+        (split_files): listed as inputs, a job over N samples would have 3 x N, and every
+        such job would cost the DAG build time in proportion (benchmarks/bench_dag.py)."""
+        outside = sorted(set(samples) - set(self.cds_samples))
+        if outside:  # not gathered: cannot happen for sheets the plan accepted
+            raise ConfigError(f"samples without CDS splits: {', '.join(outside)}")
+        return {"splits": SPLITS_TABLE}
+
+    def tokenizer_training_files(self, tok: str) -> list[str]:
         """A trained vocabulary (BPE) learns from the pretraining samples' training split;
         fixed vocabularies need no input."""
-        if not TOKENIZER_KINDS.get(self.tokenizers[wildcards.tok]["type"]).trained:
+        if not TOKENIZER_KINDS.get(self.tokenizers[tok]["type"]).trained:
             return []
-        return [f"results/splits/{s}/train.fa.gz" for s in self.pretrain_samples]
+        return self.split_files(self.pretrain_samples, ["train"])["train"]
+
+    def tokenizer_training_input(self, wildcards) -> dict:
+        if not self.tokenizer_training_files(wildcards.tok):
+            return {}
+        return self.splits_input(self.pretrain_samples)
 
     def corpus_targets(self) -> list[str]:
         """results/corpus/{corpus}/{tok}: every tokenizer on the `cds` corpus (as before
@@ -333,22 +365,25 @@ class Plan(StagesMixin):
         spec = self.models[model]
         return f"results/corpus/{spec['corpus']}/{spec['tokenizer']}"
 
-    def corpus_split_inputs(self, wildcards) -> dict:
-        """The sequences a corpus is made of: CDS splits, or genome/region windows."""
-        spec = self.corpora[wildcards.corpus]
+    def corpus_split_files(self, corpus: str) -> dict[str, list[str]]:
+        """{split: the FASTAs a corpus is made of}: CDS splits, or genome/region windows."""
+        spec = self.corpora[corpus]
         if spec["source"] == "cds":
-            pattern = "results/splits/{sample}/{split}.fa.gz"
-        elif spec["source"] == "task":
-            return {
-                split: [f"results/windows/{wildcards.corpus}/task/{split}.fa.gz"]
-                for split in SPLITS
-            }
-        else:
-            pattern = f"results/windows/{wildcards.corpus}/{{sample}}/{{split}}.fa.gz"
+            return self.split_files(spec["samples"])
+        if spec["source"] == "task":
+            return {split: [f"results/windows/{corpus}/task/{split}.fa.gz"] for split in SPLITS}
         return {
-            split: [pattern.format(sample=s, split=split) for s in spec["samples"]]
+            split: [f"results/windows/{corpus}/{s}/{split}.fa.gz" for s in spec["samples"]]
             for split in SPLITS
         }
+
+    def corpus_split_inputs(self, wildcards) -> dict:
+        """What a corpus job waits for: the gathered split table (CDS corpora: splits_input)
+        or its window FASTAs."""
+        spec = self.corpora[wildcards.corpus]
+        if spec["source"] == "cds":
+            return self.splits_input(spec["samples"])
+        return self.corpus_split_files(wildcards.corpus)
 
     def window_tasks(self) -> dict[str, bool]:
         """Task tables placed on a genome: task name -> are the ends of its windows inclusive

@@ -5,8 +5,6 @@ attributes (config, models, runs, samples, ...) and its earlier-stage methods.""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from dnalm.core.errors import ConfigError
 from dnalm.core.seeds import replicate_base
 from dnalm.generation.sequences import prefix_length
@@ -67,7 +65,7 @@ class StagesMixin:
         return self.corpora[self.models[model]["corpus"]]
 
     def generate_splits(self, model: str) -> dict:
-        return self.corpus_split_inputs(SimpleNamespace(corpus=self.models[model]["corpus"]))
+        return self.corpus_split_files(self.models[model]["corpus"])
 
     def generate_inputs(self, wildcards) -> dict:
         """The model, its corpus's test (prefixes, natural set) and training split (Markov
