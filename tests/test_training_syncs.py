@@ -114,6 +114,22 @@ def test_pretraining_steps_sync_at_most_once_per_log_interval(
     assert 0 < counter.count <= intervals, counter.where
 
 
+@pytest.mark.parametrize("objective", ["gpt", "mlm"])
+def test_pretraining_validation_syncs_once(corpus, tmp_path, counter, monkeypatch, objective):
+    monkeypatch.setattr(Trainer, "validate", counter.during(Trainer.validate))
+    cfg = {
+        "max_steps": 8,
+        "micro_batch_size": 4,
+        "eval_interval": 4,
+        "eval_batches": 3,
+        "warmup_steps": 2,
+        "threads": 1,
+        "test_eval": False,
+    }
+    pretrain(corpus, tmp_path / "m", objective, "tiny", {}, cfg, resume=False)
+    assert counter.count == 3, counter.where  # the validations at steps 0, 4 and 8
+
+
 def test_finetuning_steps_sync_at_most_once_per_evaluation(tmp_path, counter, monkeypatch):
     model_dir = make_model_dir(tmp_path / "base", "gpt")
     monkeypatch.setattr(fit_mod._EpochRun, "run", counter.during(fit_mod._EpochRun.run))
