@@ -80,6 +80,7 @@ from dnalm.modeling.models import (
     build_model,
     check_packed_support,
     count_parameters,
+    default_attention,
     forward_logits,
     resolve_arch,
     training_flops_per_token,
@@ -93,6 +94,7 @@ from dnalm.training.lm_data import (
     IGNORE_INDEX,
     BatchSchedule,
     Masker,
+    StepBatches,
     causal_labels,
     check_split,
     check_tokenizer_vocab,
@@ -204,6 +206,9 @@ class Trainer:
         meta = load_meta(self.corpus_dir)
         self.meta = meta
         check_packed_support(self.arch["arch"], meta.get("packing"), str(self.corpus_dir))
+        if "attn_implementation" not in self.run.overrides:  # flex for packed windows on CUDA
+            attn = default_attention(self.arch, self.device.type, meta.get("packing"))
+            self.arch["attn_implementation"] = attn
         self.block_size = int(meta["block_size"])
         if self.block_size > self.arch["context"]:
             raise ConfigError(
@@ -264,7 +269,9 @@ class Trainer:
         self.model.to(self.device)
         self.params = count_parameters(self.model)
         # DDP, or FSDP2 shards (then `replica`: an unsharded copy for evaluation and export)
-        self.module, self.replica = dd.wrap(self.model, self.device, self.world, self.strategy)
+        self.module, self.replica = dd.wrap(
+            self.model, self.device, self.world, self.strategy, self.precision
+        )
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
         fused = self.device.type == "cuda"
@@ -332,6 +339,7 @@ class Trainer:
         train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
         train["precision"] = self.precision
         o = self.objective
+        mp = dd.fsdp_mixed_precision(self.precision)
         return {
             **train,
             "objective": self.objective,
@@ -343,6 +351,8 @@ class Trainer:
             "data": corpus_fingerprint(self.corpus_dir, self.meta),
             **({} if self.loss.name == "ce" else self.loss.spec()),
             **({"strategy": "fsdp"} if self.replica is not None else {}),
+            # FSDP2's bf16 policy (none under fp32: the setup of older fp32 checkpoints)
+            **({"fsdp_mixed_precision": mp} if self.replica is not None and mp else {}),
         }
 
     def plain_model(self) -> torch.nn.Module:
@@ -433,14 +443,14 @@ class Trainer:
             out.append((inputs, pos, labels, weights))
         return out
 
-    def prepare(self, step: int) -> tuple[list[tuple[Any, ...]], tuple[float, int]]:
-        """The micro-batches of `step` and their counts (:meth:`counts`), in pinned memory on
-        CUDA (copied with non_blocking): what the prefetch thread hands the training loop."""
+    def prepare(self, step: int) -> StepBatches:
+        """The micro-batches of `step` with their counts (:meth:`counts`), in pinned memory
+        on CUDA (copied with non_blocking): what the prefetch thread hands the loop."""
         batches = self.micro_batches(step)
         counts = self.counts(batches)
         if self.device.type == "cuda":
             batches = [tuple(None if t is None else t.pin_memory() for t in b) for b in batches]
-        return batches, counts
+        return StepBatches(batches, counts)
 
     def counts(self, batches) -> tuple[float, int]:
         """(total target weight, number of non-pad input tokens) of this rank's `batches`
@@ -457,14 +467,15 @@ class Trainer:
         )
         return n_local, n_inputs
 
-    def train_step(self, batches, counts=None) -> tuple[torch.Tensor, float, int]:
-        """One optimizer step over `batches` (this rank's micro-batches; `counts`: theirs,
-        :meth:`counts`). Returns the global (mean loss, total target weight, number of
+    def train_step(self, batches) -> tuple[torch.Tensor, float, int]:
+        """One optimizer step over `batches` (this rank's micro-batches; a StepBatches
+        carries their counts). Returns the global (mean loss, total target weight, number of
         non-pad input tokens): the loss, a float64 tensor on the device (not synchronised;
         the global mean under one process, this rank's share of it under several), is the
         mean over targets weighted by their lower-case weight (the plain mean when every
         target weighs 1, as without lower-case flags)."""
         dev = self.device
+        counts = getattr(batches, "counts", None)
         n_local, n_inputs = self.counts(batches) if counts is None else counts
         n_global, n_in_global = _all_reduce_sum([n_local, n_inputs], dev)
         scale = self.world / max(n_global, 1.0)  # DDP averages gradients over ranks
@@ -622,8 +633,7 @@ class Trainer:
         with Prefetcher(self.prepare, self.step, cfg["max_steps"]) as batches:
             while self.step < cfg["max_steps"] and not self.stopped_early:
                 lr = self.loop.lr  # the row's rate: of the interval's last step
-                batch, counts = batches.get(self.step)
-                mean, n_targets, n_in = self.train_step(batch, counts)
+                mean, n_targets, n_in = self.train_step(batches.get(self.step))
                 tally.add(mean, self.step, times=n_targets)  # self.step: counted from 1
                 self.tokens_seen += n_in
                 n_acc += n_targets
