@@ -134,3 +134,21 @@ def test_flex_inside_a_compiled_model_is_refused_on_cpu():
     compiled = torch.compile(model)
     with torch.no_grad(), pytest.raises(ConfigError, match=r"torch\.compile.*fails on CPU"):
         dmodels.forward_logits(model, tokens, positions, module=compiled)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_packed_pretraining_defaults_to_flex_on_cuda_only(device):
+    """The default attention of a model entry that sets none: flex attention on CUDA for
+    packed windows where the architecture trains with it; sdpa on CPU, for padded windows,
+    with attention dropout, and for modernbert (two dense masks)."""
+    flex_on = "flex_attention" if device == "cuda" else "sdpa"
+    for objective, arch in ARCHES:
+        spec = dmodels.resolve_arch(objective, "tiny", {}, arch)
+        assert dmodels.default_attention(spec, device, "packed") == flex_on, arch
+        assert dmodels.default_attention(spec, device, "padded") == "sdpa", arch
+    seed = dmodels.resolve_arch("gpt", "seed", {})  # dropout 0.2: flex would refuse it
+    assert dmodels.default_attention(seed, device, "packed") == "sdpa"
+    quiet = dmodels.resolve_arch("gpt", "seed", {"attention_dropout": 0.0})
+    assert dmodels.default_attention(quiet, device, "packed") == flex_on
+    modernbert = dmodels.resolve_arch("mlm", "tiny", {}, "modernbert")
+    assert dmodels.default_attention(modernbert, device, "packed") == "sdpa"

@@ -370,3 +370,65 @@ def test_collective_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(distributed.TIMEOUT_ENV, "soon")
     with pytest.raises(ConfigError, match=r"DNALM_DIST_TIMEOUT_S='soon'.*seconds > 0"):
         distributed.collective_timeout_s()
+
+
+def _shard_and_step(rank: int, port: int, precision: str, out: str) -> None:
+    """One of 2 gloo processes: shard a small model with wrap(), one forward/backward."""
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 2))
+        module, replica = distributed.wrap(model, torch.device("cpu"), 2, "fsdp", precision)
+        y = module(torch.randn(4, 8))
+        y.float().sum().backward()
+        if rank == 0:
+            seen = {
+                "output": str(y.dtype),
+                "param": str(model[0].weight.dtype),
+                "grad": str(model[0].weight.grad.dtype),
+                "replica": str(next(replica.parameters()).dtype),
+            }
+            Path(out).write_text(json.dumps(seen))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    ("precision", "compute"), [("bf16", "torch.bfloat16"), ("fp32", "torch.float32")]
+)
+def test_fsdp_shards_compute_in_bf16_and_keep_float32_master_weights(tmp_path, precision, compute):
+    policy = distributed.fsdp_mixed_precision(precision)
+    if precision == "bf16":
+        assert policy == {"param_dtype": "bfloat16", "reduce_dtype": "float32"}
+    else:
+        assert policy is None
+    out = tmp_path / "seen.json"
+    torch.multiprocessing.spawn(
+        _shard_and_step, args=(_free_port(), precision, str(out)), nprocs=2, join=True
+    )
+    seen = json.loads(out.read_text())
+    assert seen["output"] == compute  # the forward (all-gathered parameters) in bf16
+    # sharded parameters, their gradients (reduced in float32) and the replica: float32
+    assert seen["param"] == seen["grad"] == seen["replica"] == "torch.float32"
+
+
+@pytest.mark.slow
+def test_fsdp_bf16_run_records_its_policy_and_resumes(corpus, tmp_path):
+    out = tmp_path / "bf16"
+    extra = ("--strategy", "fsdp", "--train-set", "precision=bf16", "--train-set", "max_steps=5")
+    cmd = launch_command(1, 2, _args(corpus, out, *extra))
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    setup = ckpt.load_state(ckpt.last_checkpoint(out / "checkpoints"))["setup"]
+    assert setup["strategy"] == "fsdp"
+    assert setup["precision"] == "bf16"
+    assert setup["fsdp_mixed_precision"] == {"param_dtype": "bfloat16", "reduce_dtype": "float32"}
+    assert all(torch.isfinite(w).all() for w in _weights(out).values())
+    # the same settings again: the setup matches, the finished run is picked up
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"resumed from {out / 'checkpoints'}" in again.stdout + again.stderr
+    assert "starting over" not in again.stdout + again.stderr

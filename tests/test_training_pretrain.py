@@ -259,6 +259,42 @@ def test_early_stopping_stops_after_patience(corpus, tmp_path, monkeypatch):
     assert again["steps"] == 10
 
 
+def test_checkpoint_interval_is_separate_from_validation(corpus, tmp_path, monkeypatch):
+    saved = []
+    real_save = ckpt.save_checkpoint
+
+    def spy(root, step, *args, **kwargs):
+        saved.append(step)
+        return real_save(root, step, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", spy)
+    # min_delta 0.07: the best is step 20 (the later evaluations improve by less), between
+    # the checkpoints 15 and 30
+    cfg = {**FAST, "eval_interval": 5, "patience": None, "min_delta": 0.07, "test_eval": False}
+    sparse = pretrain(corpus, tmp_path / "s", "gpt", "tiny", {}, {**cfg, "checkpoint_interval": 15})
+    assert saved == [0, 15, 30]  # not at the evaluations 5, 10, 20, 25
+    saved.clear()
+    every = pretrain(corpus, tmp_path / "e", "gpt", "tiny", {}, cfg)
+    assert saved == [0, 5, 10, 15, 20, 25, 30]
+    # the same run: validations, curves and the exported best weights (kept in memory when
+    # the best fell between checkpoints, and written with the next one)
+    assert sparse["best_step"] == every["best_step"] == 20
+    timing = ("elapsed_s", "tokens_per_s")
+    rows = [
+        [{k: v for k, v in r.items() if k not in timing} for r in _curves(m / "curves.csv")]
+        for m in (tmp_path / "s", tmp_path / "e")
+    ]
+    assert rows[0] == rows[1]
+    a, b = (
+        load_file(tmp_path / "s" / "model.safetensors"),
+        load_file(tmp_path / "e" / "model.safetensors"),
+    )
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    best = ckpt.best_checkpoint(tmp_path / "s" / "checkpoints")
+    assert ckpt.folder_step(best) == sparse["best_step"]
+
+
 def test_context_longer_than_position_table_is_rejected(corpus, tmp_path):
     with pytest.raises(ConfigError, match=r"block_size 32, longer than the position table"):
         pretrain(corpus, tmp_path / "m", "gpt", "tiny", {"context": 16}, FAST)

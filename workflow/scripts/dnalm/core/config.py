@@ -132,7 +132,8 @@ class PretrainTrainConfig(Section):
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float | None = 1.0  # max global grad norm; 0 or None: off
-    eval_interval: int = 100  # steps between validations (and checkpoints)
+    eval_interval: int = 100  # steps between validations (and checkpoints by default)
+    checkpoint_interval: int | None = None  # steps between checkpoints (None: every evaluation)
     eval_batches: int | None = 50  # validation batches per evaluation (None: the whole split)
     eval_batch_size: int | None = None  # None: micro_batch_size
     log_interval: int = 10  # steps between rows of curves.csv
@@ -154,6 +155,12 @@ class PretrainTrainConfig(Section):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"training setting {key} must be a positive integer, got {value}")
+        ci = self.checkpoint_interval
+        if ci is not None and (isinstance(ci, bool) or not isinstance(ci, int) or ci < 1):
+            raise ConfigError(
+                f"pretrain.train.checkpoint_interval must be a positive integer or null (every "
+                f"evaluation), got {ci!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):

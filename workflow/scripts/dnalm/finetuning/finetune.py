@@ -305,6 +305,9 @@ class Tokenize:
         out = {
             "input_ids": torch.from_numpy(input_ids),  # (B, T)
             "attention_mask": torch.from_numpy(attn),  # (B, T)
+            # known here, on the host: the backbone then skips its own check of the mask,
+            # a device synchronisation per forward (FinetuneModel.forward)
+            "padded": bool((attn == 0).any()),
             "y": batch["y"],
         }
         if self.per_base:

@@ -3,6 +3,9 @@
 A packed window holds several sequences whose position ids restart at 0
 (:func:`dnalm.modeling.models.segment_ids`). The default path builds a dense boolean (sdpa)
 or additive (eager) ``(B, 1, T, T)`` mask (:func:`dnalm.modeling.models.packed_attention_mask`).
+On CUDA, pretraining on a packed corpus uses flex attention by default where the
+architecture can train with it (:func:`dnalm.modeling.models.default_attention`; a model
+entry's own ``attn_implementation`` wins), with the block mask compiled; CPU keeps sdpa.
 With the architecture key ``attn_implementation: flex_attention`` the same rule — a token
 attends to the tokens of its own segment (and, for causal models, not to later ones) — is a
 ``torch.nn.attention.flex_attention.BlockMask`` built by ``create_block_mask`` from the
@@ -41,6 +44,7 @@ What torch 2.13 allows (measured on CPU, tests/test_modeling_attention.py):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -90,9 +94,19 @@ def flex_block_mask(segments: torch.Tensor, causal: bool) -> Any:
         return (seg[b, q_idx] == seg[b, kv_idx]) & (kv_idx <= q_idx)
 
     b, t = seg.shape
-    return create_block_mask(
-        causal_same_segment if causal else same_segment, b, None, t, t, device=seg.device
-    )
+    # compiled on CUDA (the mask's blocks computed by a fused kernel, not a (B, T, T) tensor
+    # in eager steps); eager on CPU, where inductor's flex lowering fails (module docstring)
+    make = _compiled_create_block_mask() if seg.device.type == "cuda" else create_block_mask
+    return make(causal_same_segment if causal else same_segment, b, None, t, t, device=seg.device)
+
+
+@functools.cache
+def _compiled_create_block_mask() -> Any:
+    """``torch.compile(create_block_mask)``, made once per process."""
+    # lazy: flex attention loads only when a block mask is built
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return torch.compile(create_block_mask)
 
 
 def check_flex_training(

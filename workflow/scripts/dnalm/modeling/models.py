@@ -59,7 +59,7 @@ from dnalm.kinds.archs import (
     presets_of,
 )
 from dnalm.modeling.archs import builder
-from dnalm.modeling.attention import check_flex_forward, flex_block_mask
+from dnalm.modeling.attention import check_flex_forward, flex_available, flex_block_mask
 
 __all__ = ["MASKED_MODEL_TYPES", "OBJECTIVES", "arch_of", "presets_of"]
 
@@ -177,6 +177,35 @@ def check_packed_support(arch: str, packing: str | None, where: str) -> None:
             f"{reason}, so the sequences would not be kept apart; build the corpus with "
             "`corpus.packing: padded`"
         )
+
+
+def default_attention(arch: dict[str, Any], device_type: str, packing: str | None) -> str:
+    """The attention of a pretraining run whose model entry does not set
+    ``attn_implementation``, on a `device_type` ('cuda', 'cpu', ...) and a corpus of
+    `packing`: on CUDA, flex attention for packed windows (a compiled block mask built from
+    the segment boundaries instead of a dense (B, 1, T, T) mask that keeps sdpa off its
+    flash kernel) where the architecture can train with it (transformers' class supports
+    it, its builder accepts it, no attention dropout: dnalm.modeling.attention); else the
+    architecture's own (sdpa), as on CPU, where flex cannot train."""
+    own = arch.get("attn_implementation", ARCH_DEFAULTS["attn_implementation"])
+    kind = ARCHS.get(arch.get("arch", "")) if arch.get("arch") in ARCHS else None
+    if device_type != "cuda" or packing != "packed" or kind is None or kind.no_packing:
+        return own
+    if "attn_implementation" in kind.refuses or not flex_available():
+        return own
+    module = builder(kind.name)
+    if not getattr(module.MODEL_CLASS, "_supports_flex_attn", False):
+        return own
+    attn_dropout = arch.get("attention_dropout")
+    if (arch.get("dropout") or 0.0) if attn_dropout is None else attn_dropout:
+        return own  # transformers' flex path refuses attention dropout while training
+    check = getattr(module, "check", None)
+    if check is not None:
+        try:
+            check({**arch, "attn_implementation": "flex_attention"}, kind.name)
+        except ConfigError:
+            return own  # e.g. modernbert's two dense masks
+    return "flex_attention"
 
 
 def _builder_of(model_type: str):

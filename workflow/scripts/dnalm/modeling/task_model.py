@@ -65,9 +65,12 @@ class FinetuneModel(nn.Module):
         return self
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        # a batch known to have no padding (its "padded" flag, set on the host) passes no
+        # mask: the same attention, without transformers' device-synchronising check of it
+        unpadded = batch.get("padded", True) is False
         kwargs: dict[str, Any] = {
             "input_ids": batch["input_ids"],
-            "attention_mask": batch["attention_mask"],
+            "attention_mask": None if unpadded else batch["attention_mask"],
         }
         if self.is_causal:
             kwargs["use_cache"] = False

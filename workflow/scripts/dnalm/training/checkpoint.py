@@ -115,16 +115,49 @@ def save_checkpoint(
     then remove folders that no pointer names. Call on rank 0 only. `skip`: state-dict
     names left out of the weights (tensors the run keeps frozen); load with the same
     `skip`."""
-    root = Path(root)
+
+    def weights(tmp: Path) -> None:
+        if skip:
+            save_file(snapshot(model, skip), str(tmp / WEIGHTS_SAFETENSORS))
+        else:
+            save_model(model, str(tmp / WEIGHTS_SAFETENSORS))
+
+    return _write_folder(Path(root), step, weights, state, last=True, best=best)
+
+
+def best_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of `model`'s weights as :func:`save_model` writes them (tied tensors
+    once, under the first of their sorted names): what :func:`save_best_weights` writes."""
+    groups: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
+    state = model.state_dict()
+    for name, t in state.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        groups.setdefault(key, []).append(name)
+    keep = sorted(sorted(names)[0] for names in groups.values())
+    return {k: state[k].detach().to("cpu", copy=True).contiguous() for k in keep}
+
+
+def save_best_weights(
+    root: str | Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any]
+) -> Path:
+    """Write the weights of an earlier best step (a :func:`best_weights` copy, kept since
+    the evaluation that found it) as the folder of `step` and point `best` at it. Its
+    trainer state (`state`: format, step, losses) holds no optimizer: it is loaded for its
+    weights only (the export); a run resumes from `last`. Call on rank 0 only."""
+
+    def write(tmp: Path) -> None:
+        save_file(weights, str(tmp / WEIGHTS_SAFETENSORS))
+
+    return _write_folder(Path(root), step, write, state, last=False, best=True)
+
+
+def _write_folder(root: Path, step: int, weights, state, *, last: bool, best: bool) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = root / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    if skip:
-        save_file(snapshot(model, skip), str(tmp / WEIGHTS_SAFETENSORS))
-    else:
-        save_model(model, str(tmp / WEIGHTS_SAFETENSORS))
+    weights(tmp)
     torch.save(state, tmp / TRAINER_STATE_PT)
     summary = {k: state.get(k) for k in ("step", "best_val", "last_val")}
     (tmp / STATE_JSON).write_text(json.dumps(summary, indent=1) + "\n")
@@ -137,8 +170,9 @@ def save_checkpoint(
         final.rename(old)
     tmp.rename(final)
     pointer = json.dumps({"dir": name, "step": step}) + "\n"
-    with atomic_write(root / LAST_JSON) as fh:
-        fh.write(pointer)
+    if last:
+        with atomic_write(root / LAST_JSON) as fh:
+            fh.write(pointer)
     if best:
         with atomic_write(root / BEST_JSON) as fh:
             fh.write(pointer)

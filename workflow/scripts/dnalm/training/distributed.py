@@ -230,12 +230,27 @@ def _layer_lists(model: torch.nn.Module) -> list[torch.nn.Module]:
     return layers
 
 
+def fsdp_mixed_precision(precision: str) -> dict[str, str] | None:
+    """FSDP2's mixed-precision policy under `precision` (the resolved one), as recorded in
+    a checkpoint's setup: bf16 compute and all-gathers with float32 gradient reductions
+    (and float32 sharded parameters and optimizer state) under bf16; None (plain float32)
+    otherwise."""
+    if precision == "bf16":
+        return {"param_dtype": "bfloat16", "reduce_dtype": "float32"}
+    return None
+
+
 def wrap(
-    model: torch.nn.Module, device: torch.device, world: int, strategy: str
+    model: torch.nn.Module,
+    device: torch.device,
+    world: int,
+    strategy: str,
+    precision: str = "fp32",
 ) -> tuple[torch.nn.Module, torch.nn.Module | None]:
     """(the module to train, the replica): `model` under DDP (world > 1) or sharded in place
     with FSDP2 (strategy fsdp, world > 1; then the replica is an unsharded copy for
-    evaluation and export); `model` itself and no replica with one process."""
+    evaluation and export, and under `precision` bf16 the shards run with
+    :func:`fsdp_mixed_precision`'s policy); `model` itself and no replica with one process."""
     check_strategy(strategy)
     if world <= 1:
         return model, None
@@ -246,13 +261,19 @@ def wrap(
     from torch.distributed.device_mesh import init_device_mesh
 
     # lazy: torch.distributed's FSDP/checkpoint modules load only for sharded (multi-GPU) runs
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    policy = fsdp_mixed_precision(precision)
+    kwargs = {}
+    if policy is not None:
+        kwargs["mp_policy"] = MixedPrecisionPolicy(
+            **{k: getattr(torch, v) for k, v in policy.items()}
+        )
     replica = copy.deepcopy(model)
     mesh = init_device_mesh(device.type, (world,))
     for layer in _layer_lists(model):
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+        fully_shard(layer, mesh=mesh, **kwargs)
+    fully_shard(model, mesh=mesh, **kwargs)
     return model, replica
 
 

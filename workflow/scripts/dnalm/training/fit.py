@@ -45,7 +45,7 @@ from dnalm.training.core import (
     param_groups,
     resolve_precision,
 )
-from dnalm.training.loop import TrainingLoop
+from dnalm.training.loop import DeviceTally, TrainingLoop
 from dnalm.training.schedule import check_lr_schedule, lr_factor
 
 log = logging.getLogger(__name__)
@@ -290,20 +290,28 @@ class _Schedule:
         return lr_factor(step, self.warmup_steps, self.total_steps, self.schedule, self.min_ratio)
 
 
+def _bad_targets(batch: Mapping[str, Any]) -> torch.Tensor | None:
+    """The number of non-finite targets of `batch` (a device tensor; None: integer targets)."""
+    y = batch.get("y")
+    if isinstance(y, torch.Tensor) and y.is_floating_point():
+        return (~torch.isfinite(y)).sum()
+    return None
+
+
 def _diverged(
-    loss: torch.Tensor,
-    batch: Mapping[str, Any],
+    loss: float,
+    bad_targets: int,
     where: str,
     lr: float,
     precision: str,
     root: Path | None,
 ) -> TrainingDivergedError:
-    y = batch.get("y")
-    if isinstance(y, torch.Tensor) and y.is_floating_point() and not torch.isfinite(y).all():
-        bad = int((~torch.isfinite(y)).sum())
+    """The error of a non-finite training `loss` at `where` (`bad_targets`: the batch's
+    count of NaN/inf targets)."""
+    if bad_targets:
         cause = (
-            f"this batch's targets hold {bad} NaN/inf value(s): check the task's targets for "
-            "NaN (missing values must be dropped or masked before training)"
+            f"this batch's targets hold {bad_targets} NaN/inf value(s): check the task's targets "
+            "for NaN (missing values must be dropped or masked before training)"
         )
     else:
         cause = (
@@ -316,7 +324,7 @@ def _diverged(
         "after the fix, rerunning with the same settings resumes from it (fit() refuses "
         "changed settings; delete the folder to start over after changing lr or the data)."
     )
-    return divergence_error("the training loss", float(loss.detach()), where, cause, root, rerun)
+    return divergence_error("the training loss", loss, where, cause, root, rerun)
 
 
 def fit(
@@ -495,6 +503,8 @@ class _EpochRun:
         self.resumed_from: int | None = None
         self.batch_size = 0
         self.t0 = time.perf_counter()
+        self.tally = DeviceTally(device)  # train losses since the last evaluation
+        self.where: dict[int, tuple[int, int]] = {}  # step -> (epoch, batch), since then
 
     def step_lr(self, step: int) -> float:
         return self.lr * self.schedule(step)
@@ -634,8 +644,22 @@ class _EpochRun:
         )
         self.t0 -= float(state["elapsed"])
 
+    def read_losses(self) -> None:
+        """Add the train losses since the last read to run_loss (the one host
+        synchronisation of the steps between evaluations); a non-finite loss on any of them
+        stops the run with that step, before the checkpoint of this evaluation."""
+        total, bad = self.tally.read()
+        where, self.where = self.where, {}
+        if bad is not None:
+            step, value, n_bad = bad
+            epoch, batch = where.get(step, (self.epoch, self.consumed))
+            at = f"at step {step} (epoch {epoch}, batch {batch})"
+            raise _diverged(value, int(n_bad), at, self.lr, self.prec, self.root)
+        self.run_loss += total
+
     def evaluate(self) -> bool:
         """One validation pass (and checkpoint); returns True when training should stop."""
+        self.read_losses()
         step = self.loop.step
         out = predict(
             self.model,
@@ -706,21 +730,12 @@ class _EpochRun:
             complete = True
             for batch in bar:
                 batch = _to_device(batch, self.device)
-
-                def guard(loss: torch.Tensor, batch=batch, bar=bar) -> None:
-                    if not torch.isfinite(loss):
-                        bar.close()
-                        where = (
-                            f"at step {loop.step + 1} (epoch {self.epoch}, batch "
-                            f"{self.consumed + 1})"
-                        )
-                        raise _diverged(loss, batch, where, self.lr, self.prec, self.root)
-
-                loss = loop.train_step([batch], guard=guard)
+                self.where[loop.step + 1] = (self.epoch, self.consumed + 1)
+                loss = loop.train_step([batch])
                 self.consumed += 1
-                self.run_loss += float(loss) * self.batch_size
+                # kept on the device: read once per evaluation (read_losses)
+                self.tally.add(loss, loop.step, times=self.batch_size, info=_bad_targets(batch))
                 self.run_n += self.batch_size
-                bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
                 if eval_every and loop.step % eval_every == 0 and self.evaluate():
                     complete = False
                     break

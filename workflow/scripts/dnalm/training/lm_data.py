@@ -223,6 +223,16 @@ def causal_labels(tokens: torch.Tensor, positions: torch.Tensor, pad_id: int | N
     return labels
 
 
+class StepBatches(list):
+    """The micro-batches of one optimizer step (a list) with `counts`, what the batch source
+    computed of them on the host (pretraining: the total target weight and the number of
+    non-pad inputs), so the training thread need not."""
+
+    def __init__(self, batches, counts) -> None:
+        super().__init__(batches)
+        self.counts = counts
+
+
 class Masker:
     """BERT-style masking as a pure function of (seed, epoch, window index).
 

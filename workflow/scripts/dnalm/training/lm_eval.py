@@ -108,9 +108,11 @@ def evaluate_model(
     model.eval()
     special = torch.tensor(special_id_list(meta), dtype=torch.long, device=device)
     n = tokens.shape[0] if max_batches is None else min(tokens.shape[0], max_batches * batch_size)
-    loss_sum, n_targets, n_nonspecial, n_correct = 0.0, 0, 0, 0
-    loss_w, weight_sum, nonspecial_w = 0.0, 0.0, 0.0
     device = torch.device(device)
+    # the sums stay on the device (float64 as the Python floats they replace; MPS: float32,
+    # it has no float64) and are read once, at the end: one host synchronisation
+    fdt = torch.float32 if device.type == "mps" else torch.float64
+    sums = torch.zeros(7, dtype=fdt, device=device)  # the seven sums of summarise()
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(start + batch_size, n))
         windows = rows if window_ids is None else np.asarray(window_ids)[rows]
@@ -127,23 +129,18 @@ def evaluate_model(
         logits = logits.float()
         if objective == "gpt":
             logits, y = logits[:, :-1], y[:, 1:]
-        valid = y != IGNORE_INDEX
-        if not valid.any():
-            continue
+        valid = y != IGNORE_INDEX  # a batch without targets adds zeros
         lv, yv = logits[valid], y[valid]  # (K, V), (K,)
         ce = F.cross_entropy(lv, yv, reduction="none")  # (K,)
         nonspecial = ~torch.isin(yv, special)
-        loss_sum += ce.sum().item()
-        n_targets += int(yv.numel())
-        n_nonspecial += int(nonspecial.sum())
-        n_correct += int((lv.argmax(-1) == yv).sum())
-        if lowercase is None:
-            continue
-        w = torch.from_numpy(target_weights(lowercase[rows], lowercase_weight)).to(device)
-        wv = (w[:, 1:] if objective == "gpt" else w)[valid]  # (K,)
-        loss_w += (ce * wv).sum().item()
-        weight_sum += wv.sum().item()
-        nonspecial_w += wv[nonspecial].sum().item()
+        part = [ce.sum(), yv.new_tensor(yv.numel()), nonspecial.sum(), (lv.argmax(-1) == yv).sum()]
+        if lowercase is not None:
+            w = torch.from_numpy(target_weights(lowercase[rows], lowercase_weight)).to(device)
+            wv = (w[:, 1:] if objective == "gpt" else w)[valid]  # (K,)
+            part += [(ce * wv).sum(), wv.sum(), wv[nonspecial].sum()]
+        sums[: len(part)] += torch.stack([p.to(fdt) for p in part])
+    loss_sum, n_targets, n_nonspecial, n_correct, loss_w, weight_sum, nonspecial_w = sums.tolist()
+    n_targets, n_nonspecial, n_correct = int(n_targets), int(n_nonspecial), int(n_correct)
     model.train(was_training)
     if lowercase is None:
         return summarise(loss_sum, n_targets, n_nonspecial, n_correct, nt_per_tok)

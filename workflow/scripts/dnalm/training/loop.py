@@ -30,6 +30,8 @@ setup starts over (pretraining) or is an error (fine-tuning)."""
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,135 @@ from dnalm.training import distributed as dd
 from dnalm.training.core import EarlyStopping
 
 LossFn = Callable[[Any], torch.Tensor]
+
+
+class DeviceTally:
+    """Running loss sums kept on the device between log rows, so that the steps in between
+    never wait for the device: :meth:`add` queues device work only, and :meth:`read` is the
+    one host synchronisation of a log interval (and, across processes, the one all-reduce).
+
+    It also records, on the device, the first step whose loss was not finite (0: none), so
+    a diverged run is reported with its step at the next read: the steps after it have run,
+    but no checkpoint is written before a read (the callers read before every checkpoint),
+    so the last good checkpoint stays as it was. Sums are float64 (float32 on MPS, which has
+    no float64), the same arithmetic as the Python floats of a per-step ``.item()``."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum = torch.zeros((), dtype=self.dtype, device=self.device)
+        # the first step with a non-finite loss: (step, its loss, the caller's info); step 0: none
+        self.bad = torch.zeros(3, dtype=self.dtype, device=self.device)
+        self.steps = 0
+
+    def add(
+        self,
+        loss: torch.Tensor,
+        step: int,
+        *,
+        divide: float | None = None,
+        times: float = 1.0,
+        info: torch.Tensor | None = None,
+    ) -> None:
+        """Add ``loss / divide * times`` (`loss`: the detached loss tensor of `step`, counted
+        from 1). `info`: a number (tensor) the caller wants back if this loss is the first
+        non-finite one (e.g. the batch's count of non-finite targets)."""
+        value = loss.detach().to(self.dtype)
+        if divide is not None:
+            value = value / divide
+        self.sum = self.sum + value * times
+        extra = torch.zeros((), dtype=self.dtype, device=self.device) if info is None else info
+        new = torch.stack([torch.full_like(value, float(step)), value, extra.to(value)])
+        first = (self.bad[0] == 0) & ~torch.isfinite(value)
+        self.bad = torch.where(first, new, self.bad)
+        self.steps += 1
+
+    def read(self, world: int = 1) -> tuple[float, tuple[int, float, float] | None]:
+        """(the sum, None or (the first step with a non-finite loss, that loss, its info))
+        since the last reset, summed over the `world` processes (the first bad step of
+        any), then reset. The one host synchronisation (and collective) of an interval."""
+        both = torch.cat([self.sum.view(1), self.bad])
+        if world > 1:
+            parts = [torch.empty_like(both) for _ in range(world)]
+            dist.all_gather(parts, both)
+            both = torch.stack(parts)  # (world, 4)
+        rows = both.view(-1, 4).tolist()
+        self.reset()
+        total = sum(r[0] for r in rows)
+        bad = [r[1:] for r in rows if r[1] != 0]
+        if not bad:
+            return total, None
+        step, value, info = min(bad)
+        return total, (int(step), value, info)
+
+
+class Prefetcher:
+    """The batch source run one step ahead in a background thread: `make(step)` for
+    step = start, start + 1, ... (below `stop`), each result put in a queue of `depth`
+    entries, handed out in order by :meth:`get`. `make` must be a pure function of the step
+    (no global RNG: pretraining's windows and MLM masks are functions of the seed, epoch and
+    window), so the batches, and the run, are the same as built on the training thread.
+    An error in `make` is raised by the :meth:`get` of its step. Close it (or use it as a
+    context manager) to stop the thread."""
+
+    def __init__(self, make: Callable[[int], Any], start: int, stop: int, depth: int = 2):
+        self._make, self._next = make, start
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(start, stop), name="dnalm-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: tuple[int, Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, start: int, stop: int) -> None:
+        for step in range(start, stop):
+            if self._stop.is_set():
+                return
+            try:
+                item = (step, self._make(step), None)
+            except BaseException as err:  # handed to the training thread
+                self._put((step, None, err))
+                return
+            if not self._put(item):
+                return
+
+    def get(self, step: int) -> Any:
+        """The batches of `step` (the next one in order)."""
+        if step != self._next:
+            raise RuntimeError(f"prefetcher asked for step {step}, it prepares step {self._next}")
+        got, value, err = self._queue.get()
+        self._next += 1
+        if err is not None:
+            raise err
+        assert got == step
+        return value
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._thread.join()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class TrainingLoop:

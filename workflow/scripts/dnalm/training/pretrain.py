@@ -24,11 +24,16 @@ What a run does:
 * a causal model's per-target loss is its `loss` (cross-entropy by default; the others and
   what curves report for them: dnalm.training.objectives);
 * validation every `eval_interval` steps (and at step 0), early stopping after `patience`
-  evaluations without improvement, checkpoints `last` and `best` (checkpoint.py), rows of
-  `curves.csv`; a non-finite loss stops the run with the step and a hint, and the last
-  good checkpoint stays as it was (device, precision, early stopping, curves, the
-  divergence error and the checkpoint check are those of dnalm.training.core, which
-  fine-tuning uses too);
+  evaluations without improvement, checkpoints `last` and `best` (checkpoint.py) at every
+  evaluation or every `checkpoint_interval` steps (a best in between is kept in host
+  memory and written with the next checkpoint), rows of `curves.csv`;
+* the next step's micro-batches are built in a background thread (loop.Prefetcher; pinned
+  memory on CUDA), and the loss stays on the device between the rows of `curves.csv`
+  (loop.DeviceTally): the steps in between never wait for the device;
+  a non-finite loss stops the run with the step and a hint, and the last good checkpoint
+  stays as it was (device, precision, early stopping, curves, the divergence error and
+  the checkpoint check are those of dnalm.training.core, which fine-tuning uses too; a
+  non-finite loss is found at the next row, with its step);
 * a rerun resumes from the last checkpoint only when every setting that changes the result
   is the same (architecture, optimizer, schedule, batch sizes, seed, evaluation and
   stopping, precision, and the corpus: meta.json and the train/validation arrays, by
@@ -76,6 +81,7 @@ from dnalm.modeling.models import (
     check_cuda_path,
     check_packed_support,
     count_parameters,
+    default_attention,
     forward_logits,
     resolve_arch,
     training_flops_per_token,
@@ -89,6 +95,7 @@ from dnalm.training.lm_data import (
     IGNORE_INDEX,
     BatchSchedule,
     Masker,
+    StepBatches,
     causal_labels,
     check_split,
     check_tokenizer_vocab,
@@ -104,7 +111,7 @@ from dnalm.training.lm_data import (
     target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
-from dnalm.training.loop import TrainingLoop
+from dnalm.training.loop import DeviceTally, Prefetcher, TrainingLoop
 from dnalm.training.objectives import build_objective, test_objective, token_ce_sum
 from dnalm.training.run import PretrainRun
 from dnalm.training.schedule import WarmupCosine
@@ -126,6 +133,7 @@ PRETRAIN_CHECKPOINT_FORMAT = "dnalm.training.pretrain/2"
 #: training settings that do not change the weights (left out of a checkpoint's setup)
 RESULT_NEUTRAL = (
     "log_interval",
+    "checkpoint_interval",
     "baseline_order",
     "baseline_alpha",
     "test_eval",
@@ -199,6 +207,9 @@ class Trainer:
         meta = load_meta(self.corpus_dir)
         self.meta = meta
         check_packed_support(self.arch["arch"], meta.get("packing"), str(self.corpus_dir))
+        if "attn_implementation" not in self.run.overrides:  # flex for packed windows on CUDA
+            attn = default_attention(self.arch, self.device.type, meta.get("packing"))
+            self.arch["attn_implementation"] = attn
         self.block_size = int(meta["block_size"])
         if self.block_size > self.arch["context"]:
             raise ConfigError(
@@ -261,7 +272,9 @@ class Trainer:
         check_cuda_path(self.model, self.device, int(cfg["micro_batch_size"]), self.block_size)
         self.params = count_parameters(self.model)
         # DDP, or FSDP2 shards (then `replica`: an unsharded copy for evaluation and export)
-        self.module, self.replica = dd.wrap(self.model, self.device, self.world, self.strategy)
+        self.module, self.replica = dd.wrap(
+            self.model, self.device, self.world, self.strategy, self.precision
+        )
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
         fused = self.device.type == "cuda"
@@ -329,6 +342,7 @@ class Trainer:
         train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
         train["precision"] = self.precision
         o = self.objective
+        mp = dd.fsdp_mixed_precision(self.precision)
         return {
             **train,
             "objective": self.objective,
@@ -340,6 +354,8 @@ class Trainer:
             "data": corpus_fingerprint(self.corpus_dir, self.meta),
             **({} if self.loss.name == "ce" else self.loss.spec()),
             **({"strategy": "fsdp"} if self.replica is not None else {}),
+            # FSDP2's bf16 policy (none under fp32: the setup of older fp32 checkpoints)
+            **({"fsdp_mixed_precision": mp} if self.replica is not None and mp else {}),
         }
 
     def plain_model(self) -> torch.nn.Module:
@@ -347,6 +363,14 @@ class Trainer:
         return self.loop.plain_model()
 
     def save(self, best: bool) -> None:
+        """Write the checkpoint of this step (`best`: it is the best so far), after the
+        weights of a best found since the last checkpoint (held by _evaluate)."""
+        pending = getattr(self, "_best", None)
+        if pending is not None and not best and self.is_main:
+            step, weights = pending
+            state = {"format": PRETRAIN_CHECKPOINT_FORMAT, "step": step, "best_only": True}
+            ckpt.save_best_weights(self.ckpt_dir, step, weights, state)
+        self._best = None
         extra = {
             "tokens_seen": self.tokens_seen,
             "elapsed": self.elapsed,
@@ -400,7 +424,8 @@ class Trainer:
 
     def micro_batches(self, step: int) -> list[tuple[Any, ...]]:
         """This rank's micro-batches of `step`: (inputs, positions, labels, weights)
-        # (B, T) each; weights (the target's loss weight) is None when all are 1."""
+        # (B, T) each; weights (the target's loss weight) is None when all are 1. A pure
+        function of the step (the prefetch thread builds them: Prefetcher)."""
         windows = self.schedule.windows(step)[:, self.rank]  # (accum, micro)
         epoch = self.schedule.epoch_of(step)
         out = []
@@ -421,12 +446,18 @@ class Trainer:
             out.append((inputs, pos, labels, weights))
         return out
 
-    def train_step(self, batches) -> tuple[float, int, int]:
-        """One optimizer step over `batches` (this rank's micro-batches). Returns the global
-        (mean loss, total target weight, number of non-pad input tokens): the loss is the
-        mean over targets weighted by their lower-case weight (the plain mean when every
-        target weighs 1, as without lower-case flags)."""
-        dev = self.device
+    def prepare(self, step: int) -> StepBatches:
+        """The micro-batches of `step` with their counts (:meth:`counts`), in pinned memory
+        on CUDA (copied with non_blocking): what the prefetch thread hands the loop."""
+        batches = self.micro_batches(step)
+        counts = self.counts(batches)
+        if self.device.type == "cuda":
+            batches = [tuple(None if t is None else t.pin_memory() for t in b) for b in batches]
+        return StepBatches(batches, counts)
+
+    def counts(self, batches) -> tuple[float, int]:
+        """(total target weight, number of non-pad input tokens) of this rank's `batches`
+        (host tensors: no device synchronisation)."""
         n_local = sum(
             float(w[lab != IGNORE_INDEX].sum())
             if w is not None
@@ -437,18 +468,28 @@ class Trainer:
             int((x != self.pad_id).sum()) if self.pad_id is not None else x.numel()
             for x, _, _, _ in batches
         )
+        return n_local, n_inputs
+
+    def train_step(self, batches) -> tuple[torch.Tensor, float, int]:
+        """One optimizer step over `batches` (this rank's micro-batches; a StepBatches
+        carries their counts). Returns the global (mean loss, total target weight, number of
+        non-pad input tokens): the loss, a float64 tensor on the device (not synchronised;
+        the global mean under one process, this rank's share of it under several), is the
+        mean over targets weighted by their lower-case weight (the plain mean when every
+        target weighs 1, as without lower-case flags)."""
+        dev = self.device
+        counts = getattr(batches, "counts", None)
+        n_local, n_inputs = self.counts(batches) if counts is None else counts
         n_global, n_in_global = _all_reduce_sum([n_local, n_inputs], dev)
         scale = self.world / max(n_global, 1.0)  # DDP averages gradients over ranks
-        mean = [0.0]
-
-        def guard(loss_sum: torch.Tensor) -> None:  # the global mean must be finite
-            total = _all_reduce_sum([loss_sum.item()], dev)[0]
-            mean[0] = total / n_global if n_global > 0 else 0.0
-            if not math.isfinite(mean[0]):
-                raise self._diverged("the training loss", mean[0], self.step + 1)
-
-        self.loop.train_step(batches, scale=scale, guard=guard)
-        return mean[0], n_global, int(n_in_global)
+        total = self.loop.train_step(batches, scale=scale)
+        dtype = torch.float32 if dev.type == "mps" else torch.float64
+        mean = (
+            total.detach().to(dtype) / n_global
+            if n_global > 0
+            else total.new_zeros((), dtype=dtype)
+        )
+        return mean, n_global, int(n_in_global)
 
     def _micro_loss(self, batch) -> torch.Tensor:
         """The summed (weighted) loss of one micro-batch (inputs, positions, labels, weights)."""
@@ -537,13 +578,23 @@ class Trainer:
         if self.is_main:
             write_pretrain_curves(self.out_dir / CURVES_CSV, self.curves, self._curve_lines)
 
-    def _evaluate_and_checkpoint(self, train_loss, lr, itok, isec) -> None:
+    def _evaluate(self, train_loss, lr, itok, isec, checkpoint: bool) -> None:
+        """Validate, record the row and, when `checkpoint`, write the checkpoint. Off the
+        checkpoint steps, an improved best is kept as a CPU copy of its weights and written
+        (as the `best` folder) with the next checkpoint."""
         val = self.validate()
         objective = val["loss_objective"]  # validate(); objectives.py says which
         self.last_val = objective
         improved = self.loop.evaluate(objective)
         self._record(train_loss, val, lr, itok, isec)
-        self.save(best=improved)
+        checkpoint = checkpoint or self.loop.stopped  # the last step of an early stop
+        if improved and not checkpoint:
+            model = self.plain_model()  # the replica under FSDP: refreshed by validate()
+            self._best = (self.step, ckpt.best_weights(model) if self.is_main else {})
+        elif improved:
+            self._best = None
+        if checkpoint:
+            self.save(best=improved)
         if self.loop.stopped:
             log.info(
                 "early stop at step %d: no improvement for %d evaluations (best %.4f at step %d)",
@@ -553,11 +604,20 @@ class Trainer:
                 self.best_step,
             )
 
+    def _read_tally(self, tally) -> float:
+        """The summed train loss since the last read (one host synchronisation); a
+        non-finite loss on any step stops the run here, before any checkpoint."""
+        total, bad = tally.read(self.world)
+        if bad is not None:  # (step, its loss)
+            raise self._diverged("the training loss", bad[1], bad[0])
+        return total
+
     def fit(self) -> None:
         cfg = self.cfg
         resumed = self.try_resume()
+        self._best = None
         if not resumed:
-            self._evaluate_and_checkpoint(None, self.loop.lr, 0, 0.0)
+            self._evaluate(None, self.loop.lr, 0, 0.0, checkpoint=True)
         if self.is_main and resumed:
             write_pretrain_curves(self.out_dir / CURVES_CSV, self.curves, self._curve_lines)
         self.model.train()
@@ -569,30 +629,37 @@ class Trainer:
             disable=progress_disabled() or not self.is_main,
             dynamic_ncols=True,
         )
-        loss_acc, n_acc, itok, isec = 0.0, 0, 0, 0.0
-        while self.step < cfg["max_steps"] and not self.stopped_early:
-            t0 = time.perf_counter()
-            lr = self.loop.lr
-            loss, n_targets, n_in = self.train_step(self.micro_batches(self.step))
-            if self.device.type == "cuda":
-                torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            self.elapsed += dt
-            self.tokens_seen += n_in
-            loss_acc += loss * n_targets
-            n_acc += n_targets
-            itok += n_in
-            isec += dt
-            bar.update(1)
-            at_eval = self.step % cfg["eval_interval"] == 0 or self.step == cfg["max_steps"]
-            if at_eval or self.step % cfg["log_interval"] == 0:
-                train_loss = loss_acc / max(n_acc, 1)
+        every = cfg["checkpoint_interval"] or cfg["eval_interval"]
+        tally = DeviceTally(self.device)  # the loss stays on the device between rows
+        n_acc, itok, lr = 0.0, 0, self.loop.lr
+        t0 = time.perf_counter()
+        with Prefetcher(self.prepare, self.step, cfg["max_steps"]) as batches:
+            while self.step < cfg["max_steps"] and not self.stopped_early:
+                lr = self.loop.lr  # the row's rate: of the interval's last step
+                mean, n_targets, n_in = self.train_step(batches.get(self.step))
+                tally.add(mean, self.step, times=n_targets)  # self.step: counted from 1
+                self.tokens_seen += n_in
+                n_acc += n_targets
+                itok += n_in
+                bar.update(1)
+                last = self.step == cfg["max_steps"]
+                at_eval = self.step % cfg["eval_interval"] == 0 or last
+                at_ckpt = self.step % every == 0 or last
+                if not (at_eval or at_ckpt or self.step % cfg["log_interval"] == 0):
+                    continue
+                loss_sum = self._read_tally(tally)  # the interval's one host sync
+                isec = time.perf_counter() - t0
+                self.elapsed += isec
+                train_loss = loss_sum / max(n_acc, 1)
                 bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{itok / max(isec, 1e-9):,.0f}")
                 if at_eval:
-                    self._evaluate_and_checkpoint(train_loss, lr, itok, isec)
+                    self._evaluate(train_loss, lr, itok, isec, checkpoint=at_ckpt)
                 else:
                     self._record(train_loss, None, lr, itok, isec)
-                loss_acc, n_acc, itok, isec = 0.0, 0, 0, 0.0
+                if at_ckpt and not at_eval:
+                    self.save(best=False)
+                n_acc, itok = 0.0, 0
+                t0 = time.perf_counter()
         bar.close()
 
 
