@@ -472,3 +472,24 @@ def test_random_init_control_for_some_models_only():
     assert not [n for r, n in plan.embeddings() if r == "random-init"]
     with pytest.raises(ConfigError, match=r"probe.random_init: 'mlm_kmer6' is not one of"):
         load(demo_config(probe={"models": ["gpt_nucleotide"], "random_init": ["mlm_kmer6"]}))
+
+
+def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_every_file():
+    """The tokenizer, corpus and species-task jobs read the split FASTAs of many samples
+    through one input (gather_splits' table); gather_splits must wait for every file they
+    read, so that a missing or rebuilt split FASTA still reruns them."""
+    plan = load(demo_config())
+    gathered = {f for files in plan.splits_of_every_sample().values() for f in files}
+    read = set()
+    for corpus, spec in plan.corpora.items():
+        if spec["source"] == "cds":
+            assert plan.corpus_split_inputs(wildcards(corpus=corpus)) == {
+                "splits": "results/splits/assignment.tsv"
+            }
+            read |= {f for files in plan.corpus_split_files(corpus).values() for f in files}
+    for tok in plan.tokenizers:
+        read |= set(plan.tokenizer_training_files(tok))
+    read |= {f for fs in plan.split_files(plan.species_samples).values() for f in fs}
+    assert read, "the demo reads CDS splits"
+    assert read <= gathered
+    assert {f"results/splits/{s}/assignment.tsv" for s in plan.cds_samples} <= gathered
