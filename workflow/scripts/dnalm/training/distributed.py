@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import os
 import shutil
 import subprocess
@@ -361,3 +362,20 @@ def load_model_state(model: torch.nn.Module, replica: torch.nn.Module, step: int
     replica._dnalm_step = step
     if dist.is_initialized():
         dist.barrier()
+
+
+def leave_process_group(tr, barrier: bool = True) -> None:
+    """Free the wrapper and destroy the process group of a multi-process run (`tr`: the
+    pretraining Trainer) (after a
+    barrier, so that every rank has finished its collectives); nothing with one process or
+    when already left."""
+    if tr.world <= 1 or not dist.is_initialized():
+        return
+    if barrier:
+        dist.barrier()
+    # The DDP wrapper's reducer holds the process group. Freed after it, the group's gloo
+    # destructor would run under the GIL and join a worker thread that waits for the GIL (a
+    # deadlock at exit, seen under load): free the wrapper first.
+    tr.module = tr.loop.module = None
+    gc.collect()
+    dist.destroy_process_group()

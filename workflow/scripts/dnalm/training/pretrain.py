@@ -53,7 +53,6 @@ moment and resumed ends with bitwise the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import datetime
-import gc
 import json
 import logging
 import math
@@ -775,7 +774,7 @@ def run_pretraining(run: PretrainRun) -> dict[str, Any]:
         # The rest (test split, count baselines, export) is rank 0's alone and may take long
         # on a large corpus: leave the process group first, so that no rank waits for it at
         # a barrier (whose timeout would fail the finished run, and every retry with it).
-        leave_process_group(tr)
+        dd.leave_process_group(tr)
         if tr.is_main:
             if tr.cfg["test_eval"]:
                 record["metrics"] = evaluate_test(tr)
@@ -787,23 +786,7 @@ def run_pretraining(run: PretrainRun) -> dict[str, Any]:
                 fh.write("\n")
         return record
     finally:
-        leave_process_group(tr, barrier=False)
-
-
-def leave_process_group(tr: Trainer, barrier: bool = True) -> None:
-    """Free the wrapper and destroy the process group of a multi-process run (after a
-    barrier, so that every rank has finished its collectives); nothing with one process or
-    when already left."""
-    if tr.world <= 1 or not dist.is_initialized():
-        return
-    if barrier:
-        dist.barrier()
-    # The DDP wrapper's reducer holds the process group. Freed after it, the group's gloo
-    # destructor would run under the GIL and join a worker thread that waits for the GIL (a
-    # deadlock at exit, seen under load): free the wrapper first.
-    tr.module = tr.loop.module = None
-    gc.collect()
-    dist.destroy_process_group()
+        dd.leave_process_group(tr, barrier=False)
 
 
 if __name__ == "__main__":  # `python -m dnalm.training.pretrain`: the command line
