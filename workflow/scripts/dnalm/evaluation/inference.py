@@ -32,6 +32,7 @@ import argparse
 import csv
 import math
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import forward_logits, model_context
 from dnalm.training.lm_data import read_tokenizer_spec
+
+#: windows scored together in one forward pass (causal models)
+SCORE_BATCH = 64
 
 
 @dataclass
@@ -123,19 +127,9 @@ def token_logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
 def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
     """Log-likelihood (nats) of each token of `ids` (causal: ids[1:], masked: every
     non-special token; NaN where not scored). # (T,)"""
-    out = np.full(len(ids), np.nan)
     if lm.objective == "gpt":
-        ctx, stride = lm.context, max(1, lm.context // 2)
-        done = 1  # first token (BOS) has no left context
-        start = 0
-        while done < len(ids):
-            window = ids[start : start + ctx]
-            logp = torch.log_softmax(token_logits(lm, window), -1)  # (W, V)
-            for t in range(max(done, start + 1), start + len(window)):
-                out[t] = float(logp[t - start - 1, ids[t]])
-            done = start + len(window)
-            start += stride
-        return out
+        return score_many(lm, [ids])[0]
+    out = np.full(len(ids), np.nan)
     if len(ids) > lm.context:
         raise ConfigError(
             f"sequence of {len(ids)} tokens is longer than the masked model's context "
@@ -156,10 +150,51 @@ def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
     pos = torch.arange(len(ids), device=lm.device)[None].expand_as(x)
     for s in range(0, len(targets), 64):
         logits = forward_logits(lm.model, x[s : s + 64], pos[s : s + 64]).float()  # (k, T, V)
-        logp = torch.log_softmax(logits, -1)
-        for r, i in enumerate(targets[s : s + 64]):
-            out[i] = float(logp[r, i, ids[i]])
+        rows = targets[s : s + 64]
+        at = torch.tensor(rows, device=lm.device)
+        picked = torch.log_softmax(logits[torch.arange(len(rows)), at], -1)  # (k, V)
+        want = torch.tensor([ids[i] for i in rows], device=lm.device)
+        out[rows] = picked.gather(-1, want[:, None])[:, 0].cpu().numpy()  # one copy a batch
     return out
+
+
+@torch.no_grad()
+def score_many(
+    lm: LoadedModel, seqs: Sequence[list[int]], batch_size: int = SCORE_BATCH
+) -> list[np.ndarray]:
+    """:func:`score_ids` of each token id list of `seqs`. Causal models: the windows of
+    every sequence (the sliding window of the module docstring) are scored `batch_size` to
+    a forward pass, right-padded to the longest of the batch (a pad token is a sequence of
+    its own, position 0, so no real token attends to it), and the log-likelihoods of a
+    batch are picked on the device and copied to the host once."""
+    if lm.objective != "gpt":
+        return [score_ids(lm, ids) for ids in seqs]
+    outs = [np.full(len(ids), np.nan) for ids in seqs]
+    ctx, stride = lm.context, max(1, lm.context // 2)
+    windows = []  # (sequence, start, window, first token it scores)
+    for k, ids in enumerate(seqs):
+        done, start = 1, 0  # the first token (BOS) has no left context
+        while done < len(ids):
+            window = ids[start : start + ctx]
+            windows.append((k, start, window, max(done, start + 1)))
+            done = start + len(window)
+            start += stride
+    windows.sort(key=lambda w: len(w[2]))  # similar lengths together: less padding
+    for s in range(0, len(windows), batch_size):
+        chunk = windows[s : s + batch_size]
+        width = max(len(w[2]) for w in chunk)
+        x = torch.zeros((len(chunk), width), dtype=torch.long)
+        pos = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, (_, _, window, _) in enumerate(chunk):
+            x[r, : len(window)] = torch.tensor(window)
+            pos[r, : len(window)] = torch.arange(len(window))
+        x, pos = x.to(lm.device), pos.to(lm.device)
+        logp = torch.log_softmax(forward_logits(lm.model, x, pos)[:, :-1].float(), -1)
+        # row r, column t - 1: log p(token t | the tokens before it)
+        picked = logp.gather(-1, x[:, 1:, None])[..., 0].cpu().numpy()  # (b, width - 1)
+        for r, (k, start, window, first) in enumerate(chunk):
+            outs[k][first : start + len(window)] = picked[r, first - start - 1 : len(window) - 1]
+    return outs
 
 
 def score_fasta(
@@ -187,16 +222,9 @@ def score_fasta(
         head = ["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"]
         extra = ["log_likelihood_forward", "log_likelihood_reverse"] if rc_average else []
         wt.writerow(head + extra)
-        for header, seq, lineno in read_fasta(fasta):
-            sid = header.split()[0] if header.split() else f"line{lineno}"
-            if not seq:
-                raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
-            where = f"{fasta}:{lineno} ({sid})"
-            strands = [("+", seq)] + ([("-", reverse_complement(seq))] if rc_average else [])
+        for sid, seq, strands in _scored_records(lm, fasta, rc_average):
             totals, counts = [], []
-            for strand, text in strands:
-                ids = lm.encode(text, name=where)
-                ll = score_ids(lm, ids)
+            for strand, ids, ll in strands:
                 scored = np.flatnonzero(~np.isnan(ll))
                 for i in scored if strand == "+" else scored[::-1]:
                     row = [sid, int(i), lm.token_text(ids[i]), f"{ll[i]:.6f}"]
@@ -218,6 +246,31 @@ def score_fasta(
             )
             n += 1
     return n
+
+
+def _scored_records(
+    lm: LoadedModel, fasta: str | Path, rc_average: bool, chunk: int = 256
+) -> Iterator[tuple[str, str, list[tuple[str, list[int], np.ndarray]]]]:
+    """(id, sequence, [(strand, ids, log-likelihoods)]) of each record of `fasta`, in file
+    order, scored `chunk` records at a time (:func:`score_many`)."""
+    pending: list[tuple[str, str, list[tuple[str, list[int]]]]] = []
+
+    def flush():
+        lls = iter(score_many(lm, [ids for _, _, strands in pending for _, ids in strands]))
+        for sid, seq, strands in pending:
+            yield sid, seq, [(strand, ids, next(lls)) for strand, ids in strands]
+        pending.clear()
+
+    for header, seq, lineno in read_fasta(fasta):
+        sid = header.split()[0] if header.split() else f"line{lineno}"
+        if not seq:
+            raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
+        where = f"{fasta}:{lineno} ({sid})"
+        strands = [("+", seq)] + ([("-", reverse_complement(seq))] if rc_average else [])
+        pending.append((sid, seq, [(st, lm.encode(text, name=where)) for st, text in strands]))
+        if len(pending) >= chunk:
+            yield from flush()
+    yield from flush()
 
 
 # --------------------------------------------------------------------------- command line
