@@ -31,14 +31,14 @@ def uncached_greedy(lm, ids, max_new_tokens):
 
 @pytest.mark.parametrize("arch", CAUSAL)
 def test_greedy_batched_cached_equals_one_at_a_time(arch, tmp_path):
-    lm = inf.LoadedModel.from_folder(model_dir(tmp_path, arch))
+    lm = inf.LoadedModel.from_folder(model_dir(tmp_path, arch, context=16))
     lm.eos_id = None  # a random model may end at once; let every row run past the context
-    prefixes = ["ACGTAC", "TTGACA", "GGGCCCAT", "A", "CATCATCAT", "ACGTAC", ""]
+    prefixes = ["ACGTAC", "TTGACA", "GGGCCCAT", "A", "ACGTAC"]
     prompts = [smp.encode_prefix(lm, p) for p in prefixes]
     gen = torch.Generator().manual_seed(0)
-    # 40 new tokens: past the context of 24, where the cache gives way to the last window
-    got = smp.sample_batch(lm, prompts, 40, 1.0, 1, gen, batch_size=2)
-    want = [uncached_greedy(lm, p, 40) for p in prompts]
+    # 24 new tokens: past the context of 16, where the cache gives way to the last window
+    got = smp.sample_batch(lm, prompts, 24, 1.0, 1, gen, batch_size=2)
+    want = [uncached_greedy(lm, p, 24) for p in prompts]
     assert got == want
     assert len({seq for seq, _ in got}) > 2  # the rows are not one sequence repeated
 
@@ -60,7 +60,8 @@ def test_filtering_applies_to_each_row_of_a_batch():
 def test_batched_samples_follow_the_filtered_distribution(tmp_path):
     lm = inf.LoadedModel.from_folder(model_dir(tmp_path, "opt"))
     ids = smp.encode_prefix(lm, "ACGTTG")
-    logits = inf.token_logits(lm, ids)[-1] / 0.7
+    with torch.no_grad():
+        logits = inf.token_logits(lm, ids)[-1] / 0.7
     n = 3000
     for top_k in (None, 3):
         probs = torch.softmax(smp.filter_logits(logits, top_k, None), -1).numpy()

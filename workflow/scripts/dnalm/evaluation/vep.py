@@ -52,7 +52,13 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.metrics import auroc
-from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids, score_many
+from dnalm.evaluation.inference import (
+    LoadedModel,
+    ll_differences,
+    positive_int,
+    score_ids,
+    score_many,
+)
 from dnalm.evaluation.variants import (
     CodonUsage,
     NucleotideMarkov,
@@ -167,18 +173,27 @@ def pair_score(lm: LoadedModel, ref_seq: str, alt_seq: str, eos: bool, where: st
 
 def pair_scores(lm: LoadedModel, pairs: Sequence[tuple[str, str, bool, str]]) -> list[float]:
     """:func:`pair_score` of each (ref, alt, eos, where) of `pairs`. For a causal model the
-    windows of every pair are scored together (:func:`dnalm.evaluation.inference.score_many`:
-    many windows to a forward pass, padded, one copy to the host a batch)."""
+    windows of every pair are scored together, many to a forward pass with one copy to the
+    host a batch: windows within the context by
+    :func:`dnalm.evaluation.inference.ll_differences` (the tokens before the change run once
+    for REF and ALT), longer ones by :func:`dnalm.evaluation.inference.score_many`."""
     if lm.objective != "gpt":
         return [pair_score(lm, *pair) for pair in pairs]
     todo = [i for i, (ref, alt, _, _) in enumerate(pairs) if ref != alt]
-    ids = []
+    ids = {}
     for i in todo:
         ref, alt, eos, where = pairs[i]
-        ids += [lm.encode(ref, name=where, eos=eos), lm.encode(alt, name=where, eos=eos)]
-    lls = score_many(lm, ids)
+        ids[i] = (lm.encode(ref, name=where, eos=eos), lm.encode(alt, name=where, eos=eos))
     out = [0.0] * len(pairs)
-    for k, i in enumerate(todo):
+    # windows within the context: the tokens before the change run once for REF and ALT
+    fit = [i for i in todo if max(map(len, ids[i])) <= lm.context]
+    out_fit = ll_differences(lm, [ids[i] for i in fit])
+    for i, d in zip(fit, out_fit, strict=True):
+        out[i] = d
+    # longer windows: the sliding window of score_ids, every window of the batch together
+    rest = [i for i in todo if max(map(len, ids[i])) > lm.context]
+    lls = score_many(lm, [x for i in rest for x in ids[i]])
+    for k, i in enumerate(rest):
         out[i] = float(np.nansum(lls[2 * k + 1]) - np.nansum(lls[2 * k]))
     return out
 

@@ -16,15 +16,13 @@ a prefix is encoded as ``[BOS] tokens`` (no EOS) and must be DNA (IUPAC letters,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.inference import LoadedModel, positive_int, token_logits
-from dnalm.kinds.archs import by_model_type
+from dnalm.evaluation.inference import LoadedModel, causal_forward, positive_int, token_logits
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
 #: rows sampled together in one forward pass
@@ -213,20 +211,6 @@ def _finish(
     return lm.decode(ids), "length_cap"
 
 
-def _step(lm: LoadedModel, x: torch.Tensor, start: int, cache) -> tuple[torch.Tensor, Any]:
-    """Next-token logits (B, V) after the tokens `x` (B, t) at positions start.. of each row,
-    and the model's cache with them (`cache` None: `x` is the whole window)."""
-    model = lm.model
-    kind = by_model_type(str(getattr(model.config, "model_type", "")))
-    if kind is not None and kind.state_space:  # its cache is a state (``cache_params``)
-        pos = torch.arange(start, start + x.shape[1], device=x.device)
-        out = model(input_ids=x, cache_params=cache, cache_position=pos, use_cache=True)
-        return out.logits[:, -1].float(), out.cache_params
-    pos = torch.arange(start, start + x.shape[1], device=x.device)[None].expand(x.shape[0], -1)
-    out = model(input_ids=x, position_ids=pos, past_key_values=cache, use_cache=True)
-    return out.logits[:, -1].float(), out.past_key_values
-
-
 def _sample_tokens(
     lm: LoadedModel,
     x: torch.Tensor,
@@ -247,10 +231,11 @@ def _sample_tokens(
     end = length
     for step in range(max_new_tokens):
         if end <= lm.context:
-            logits, cache = _step(lm, buf[:, fed:end], fed, cache)
+            logits, cache = causal_forward(lm, buf[:, fed:end], fed, cache)
             fed = end
         else:  # past the context: the last `context` tokens, positions from 0, no cache
-            logits, _ = _step(lm, buf[:, end - lm.context : end], 0, None)
+            logits, _ = causal_forward(lm, buf[:, end - lm.context : end], 0, None, False)
+        logits = logits[:, -1]  # (B, V)
         probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), -1)
         token = torch.multinomial(probs.to(gen.device), 1, generator=gen)[:, 0].to(lm.device)
         if eos is not None:
