@@ -29,9 +29,11 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,14 @@ import torch
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_unique_fasta, refuse_overwrite
+from dnalm.kinds.archs import by_model_type
 from dnalm.kinds.tokenizers import mask_span_for
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import forward_logits, model_context
 from dnalm.training.lm_data import read_tokenizer_spec
+
+#: windows scored together in one forward pass (causal models)
+SCORE_BATCH = 64
 
 
 @dataclass
@@ -119,23 +125,74 @@ def token_logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
     return forward_logits(lm.model, x, pos)[0].float()  # (T, V)
 
 
+def causal_forward(
+    lm: LoadedModel, x: torch.Tensor, start: int, cache: Any, use_cache: bool = True
+) -> tuple[torch.Tensor, Any]:
+    """Logits (B, t, V), float, of a causal model after the tokens `x` (B, t) at positions
+    `start`.. of every row, and the model's cache with them: attention keys and values
+    (``past_key_values``), or a state-space model's states (``cache_params``). `cache`: the
+    cache of the positions before `start` (None when `start` is 0)."""
+    model = lm.model
+    kind = by_model_type(str(getattr(model.config, "model_type", "")))
+    if kind is not None and kind.state_space:
+        pos = torch.arange(start, start + x.shape[1], device=x.device)
+        out = model(input_ids=x, cache_params=cache, cache_position=pos, use_cache=use_cache)
+        return out.logits.float(), out.cache_params
+    pos = torch.arange(start, start + x.shape[1], device=x.device)[None].expand(x.shape[0], -1)
+    out = model(input_ids=x, position_ids=pos, past_key_values=cache, use_cache=use_cache)
+    return out.logits.float(), out.past_key_values
+
+
+@torch.no_grad()
+def ll_differences(
+    lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = SCORE_BATCH
+) -> list[float]:
+    """log p(b) - log p(a), the difference of the :func:`score_ids` totals, of each pair
+    (a, b) of token id lists of a causal model, both within the context. The tokens the two
+    share at the start have the same log-likelihoods in both and cancel: the shared start
+    runs through the model once, its cache serves both, and only the tokens from the first
+    difference on are scored (attention models; a state-space model runs both whole, its
+    cache continuing one token at a time only). Pairs of one shape (shared start, lengths)
+    run together, `batch_size` to a forward pass, with one copy to the host a batch."""
+    out = [0.0] * len(pairs)
+    kind = by_model_type(str(getattr(lm.model.config, "model_type", "")))
+    share = not (kind is not None and kind.state_space)
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, (a, b) in enumerate(pairs):
+        if max(len(a), len(b)) > lm.context:
+            raise ValueError(f"pair {i}: {max(len(a), len(b))} tokens > context {lm.context}")
+        h = 0
+        while h < min(len(a), len(b)) and a[h] == b[h]:
+            h += 1
+        if h == len(a) == len(b):
+            continue  # the same tokens
+        groups.setdefault((max(h - 1, 0) if share else 0, len(a), len(b)), []).append(i)
+    for (p, _, _), rows in groups.items():  # p: the shared tokens run once
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s : s + batch_size]
+            sums = []
+            for side in (0, 1):
+                x = torch.tensor([pairs[i][side] for i in chunk], device=lm.device)
+                if side == 0:
+                    cache = causal_forward(lm, x[:, :p], 0, None)[1] if p else None
+                    shared = copy.deepcopy(cache)
+                logits, _ = causal_forward(lm, x[:, p:], p, shared if side else cache)
+                # tokens p+1.. from the logits before them
+                logp = torch.log_softmax(logits[:, :-1], -1)
+                sums.append(logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1))
+            diff = (sums[1] - sums[0]).cpu().tolist()  # one copy a batch
+            for i, d in zip(chunk, diff, strict=True):
+                out[i] = float(d)
+    return out
+
+
 @torch.no_grad()
 def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
     """Log-likelihood (nats) of each token of `ids` (causal: ids[1:], masked: every
     non-special token; NaN where not scored). # (T,)"""
-    out = np.full(len(ids), np.nan)
     if lm.objective == "gpt":
-        ctx, stride = lm.context, max(1, lm.context // 2)
-        done = 1  # first token (BOS) has no left context
-        start = 0
-        while done < len(ids):
-            window = ids[start : start + ctx]
-            logp = torch.log_softmax(token_logits(lm, window), -1)  # (W, V)
-            for t in range(max(done, start + 1), start + len(window)):
-                out[t] = float(logp[t - start - 1, ids[t]])
-            done = start + len(window)
-            start += stride
-        return out
+        return score_many(lm, [ids])[0]
+    out = np.full(len(ids), np.nan)
     if len(ids) > lm.context:
         raise ConfigError(
             f"sequence of {len(ids)} tokens is longer than the masked model's context "
@@ -156,10 +213,50 @@ def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
     pos = torch.arange(len(ids), device=lm.device)[None].expand_as(x)
     for s in range(0, len(targets), 64):
         logits = forward_logits(lm.model, x[s : s + 64], pos[s : s + 64]).float()  # (k, T, V)
-        logp = torch.log_softmax(logits, -1)
-        for r, i in enumerate(targets[s : s + 64]):
-            out[i] = float(logp[r, i, ids[i]])
+        rows = targets[s : s + 64]
+        at = torch.tensor(rows, device=lm.device)
+        picked = torch.log_softmax(logits[torch.arange(len(rows)), at], -1)  # (k, V)
+        want = torch.tensor([ids[i] for i in rows], device=lm.device)
+        out[rows] = picked.gather(-1, want[:, None])[:, 0].cpu().numpy()  # one copy a batch
     return out
+
+
+@torch.no_grad()
+def score_many(
+    lm: LoadedModel, seqs: Sequence[list[int]], batch_size: int = SCORE_BATCH
+) -> list[np.ndarray]:
+    """:func:`score_ids` of each token id list of `seqs`. Causal models: the windows of
+    every sequence (the sliding window of the module docstring) are scored `batch_size` to
+    a forward pass, right-padded to the longest of the batch (a causal model's tokens never
+    see the padding after them), and the log-likelihoods of a batch are picked on the device
+    and copied to the host once."""
+    if lm.objective != "gpt":
+        return [score_ids(lm, ids) for ids in seqs]
+    outs = [np.full(len(ids), np.nan) for ids in seqs]
+    ctx, stride = lm.context, max(1, lm.context // 2)
+    windows = []  # (sequence, start, window, first token it scores)
+    for k, ids in enumerate(seqs):
+        done, start = 1, 0  # the first token (BOS) has no left context
+        while done < len(ids):
+            window = ids[start : start + ctx]
+            windows.append((k, start, window, max(done, start + 1)))
+            done = start + len(window)
+            start += stride
+    windows.sort(key=lambda w: len(w[2]))  # similar lengths together: less padding
+    for s in range(0, len(windows), batch_size):
+        chunk = windows[s : s + batch_size]
+        width = max(len(w[2]) for w in chunk)
+        x = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, (_, _, window, _) in enumerate(chunk):
+            x[r, : len(window)] = torch.tensor(window)
+        x = x.to(lm.device)
+        logits, _ = causal_forward(lm, x, 0, None, use_cache=False)
+        # row r, column t - 1: log p(token t | the tokens before it)
+        logp = torch.log_softmax(logits[:, :-1], -1)
+        picked = logp.gather(-1, x[:, 1:, None])[..., 0].cpu().numpy()  # (b, width - 1)
+        for r, (k, start, window, first) in enumerate(chunk):
+            outs[k][first : start + len(window)] = picked[r, first - start - 1 : len(window) - 1]
+    return outs
 
 
 def score_fasta(
@@ -187,16 +284,9 @@ def score_fasta(
         head = ["id", "n_tokens", "n_nt", "log_likelihood", "mean_per_token", "bits_per_nt"]
         extra = ["log_likelihood_forward", "log_likelihood_reverse"] if rc_average else []
         wt.writerow(head + extra)
-        for name, seq, lineno in read_unique_fasta(fasta):
-            sid = name or f"line{lineno}"
-            if not seq:
-                raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
-            where = f"{fasta}:{lineno} ({sid})"
-            strands = [("+", seq)] + ([("-", reverse_complement(seq))] if rc_average else [])
+        for sid, seq, strands in _scored_records(lm, fasta, rc_average):
             totals, counts = [], []
-            for strand, text in strands:
-                ids = lm.encode(text, name=where)
-                ll = score_ids(lm, ids)
+            for strand, ids, ll in strands:
                 scored = np.flatnonzero(~np.isnan(ll))
                 for i in scored if strand == "+" else scored[::-1]:
                     row = [sid, int(i), lm.token_text(ids[i]), f"{ll[i]:.6f}"]
@@ -223,6 +313,31 @@ def score_fasta(
                 "give a FASTA with at least one sequence to score"
             )
     return n
+
+
+def _scored_records(
+    lm: LoadedModel, fasta: str | Path, rc_average: bool, chunk: int = 256
+) -> Iterator[tuple[str, str, list[tuple[str, list[int], np.ndarray]]]]:
+    """(id, sequence, [(strand, ids, log-likelihoods)]) of each record of `fasta`, in file
+    order, scored `chunk` records at a time (:func:`score_many`)."""
+    pending: list[tuple[str, str, list[tuple[str, list[int]]]]] = []
+
+    def flush():
+        lls = iter(score_many(lm, [ids for _, _, strands in pending for _, ids in strands]))
+        for sid, seq, strands in pending:
+            yield sid, seq, [(strand, ids, next(lls)) for strand, ids in strands]
+        pending.clear()
+
+    for name, seq, lineno in read_unique_fasta(fasta):  # two records of one name: refused
+        sid = name or f"line{lineno}"
+        if not seq:
+            raise InputFormatError(f"{fasta}:{lineno}: sequence {sid!r} is empty")
+        where = f"{fasta}:{lineno} ({sid})"
+        strands = [("+", seq)] + ([("-", reverse_complement(seq))] if rc_average else [])
+        pending.append((sid, seq, [(st, lm.encode(text, name=where)) for st, text in strands]))
+        if len(pending) >= chunk:
+            yield from flush()
+    yield from flush()
 
 
 # --------------------------------------------------------------------------- command line

@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,13 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, refuse_overwrite
 from dnalm.core.metrics import auroc
-from dnalm.evaluation.inference import LoadedModel, positive_int, score_ids
+from dnalm.evaluation.inference import (
+    LoadedModel,
+    ll_differences,
+    positive_int,
+    score_ids,
+    score_many,
+)
 from dnalm.evaluation.variants import (
     CodonUsage,
     NucleotideMarkov,
@@ -70,7 +77,9 @@ log = logging.getLogger(__name__)
 
 INFO_KEY = "DNALM_LLR"
 EDGES = ("error", "clip")
-_WARNED: list[bool] = []  # the context-cut warning is given once per process
+_WARNED: list[bool] = []
+#: SNVs whose windows are scored together (causal models)
+VARIANT_BATCH = 512  # the context-cut warning is given once per process
 
 
 def window_bounds(
@@ -162,6 +171,72 @@ def pair_score(lm: LoadedModel, ref_seq: str, alt_seq: str, eos: bool, where: st
     return alt_sum - ref_sum
 
 
+def pair_scores(lm: LoadedModel, pairs: Sequence[tuple[str, str, bool, str]]) -> list[float]:
+    """:func:`pair_score` of each (ref, alt, eos, where) of `pairs`. For a causal model the
+    windows of every pair are scored together, many to a forward pass with one copy to the
+    host a batch: windows within the context by
+    :func:`dnalm.evaluation.inference.ll_differences` (the tokens before the change run once
+    for REF and ALT), longer ones by :func:`dnalm.evaluation.inference.score_many`."""
+    if lm.objective != "gpt":
+        return [pair_score(lm, *pair) for pair in pairs]
+    todo = [i for i, (ref, alt, _, _) in enumerate(pairs) if ref != alt]
+    ids = {}
+    for i in todo:
+        ref, alt, eos, where = pairs[i]
+        ids[i] = (lm.encode(ref, name=where, eos=eos), lm.encode(alt, name=where, eos=eos))
+    out = [0.0] * len(pairs)
+    # windows within the context: the tokens before the change run once for REF and ALT
+    fit = [i for i in todo if max(map(len, ids[i])) <= lm.context]
+    out_fit = ll_differences(lm, [ids[i] for i in fit])
+    for i, d in zip(fit, out_fit, strict=True):
+        out[i] = d
+    # longer windows: the sliding window of score_ids, every window of the batch together
+    rest = [i for i in todo if max(map(len, ids[i])) > lm.context]
+    lls = score_many(lm, [x for i in rest for x in ids[i]])
+    for k, i in enumerate(rest):
+        out[i] = float(np.nansum(lls[2 * k + 1]) - np.nansum(lls[2 * k]))
+    return out
+
+
+def _windows(
+    lm: LoadedModel, seq: str, v: Variant, window: int, edge: str, rc_average: bool, where: str
+) -> tuple[list[tuple[str, str, bool, str]], tuple[int, int]]:
+    """The (ref, alt, eos, where) window pairs of SNV `v` on contig `seq` (the forward
+    strand, and with `rc_average` the reverse), and the window [start, end)."""
+    pos0 = v.pos - 1
+    start, end = window_bounds(len(seq), pos0, window, token_width(lm.spec), edge, where)
+    ref = seq[start:end]
+    alt = ref[: pos0 - start] + v.alt + ref[pos0 - start + 1 :]
+    pairs = [(ref, alt, end == len(seq), where)]
+    if rc_average:
+        pairs.append((reverse_complement(ref), reverse_complement(alt), start == 0, where))
+    return pairs, (start, end)
+
+
+def score_variants(
+    lm: LoadedModel,
+    contigs: Mapping[str, str],
+    variants: Sequence[Variant],
+    window: int,
+    edge: str = "error",
+    rc_average: bool = False,
+    wheres: Sequence[str] | None = None,
+) -> list[tuple[float, list[float], tuple[int, int]]]:
+    """:func:`score_variant` of each SNV of `variants` (on `contigs`, by name), their
+    windows scored together (:func:`pair_scores`); `wheres`: each one's place for errors."""
+    wheres = wheres if wheres is not None else [""] * len(variants)
+    found = [
+        _windows(lm, contigs[v.chrom], v, window, edge, rc_average, where)
+        for v, where in zip(variants, wheres, strict=True)
+    ]
+    flat = iter(pair_scores(lm, [pair for pairs, _ in found for pair in pairs]))
+    out = []
+    for pairs, bounds in found:
+        strands = [next(flat) for _ in pairs]
+        out.append((float(np.mean(strands)), strands, bounds))
+    return out
+
+
 def score_variant(
     lm: LoadedModel,
     seq: str,
@@ -172,15 +247,7 @@ def score_variant(
     where: str = "",
 ) -> tuple[float, list[float], tuple[int, int]]:
     """(score, per-strand scores, window [start, end)) of SNV `v` on contig `seq`."""
-    pos0 = v.pos - 1
-    start, end = window_bounds(len(seq), pos0, window, token_width(lm.spec), edge, where)
-    ref = seq[start:end]
-    alt = ref[: pos0 - start] + v.alt + ref[pos0 - start + 1 :]
-    strands = [pair_score(lm, ref, alt, end == len(seq), where)]
-    if rc_average:
-        rc_ref, rc_alt = reverse_complement(ref), reverse_complement(alt)
-        strands.append(pair_score(lm, rc_ref, rc_alt, start == 0, where))
-    return float(np.mean(strands)), strands, (start, end)
+    return score_variants(lm, {v.chrom: seq}, [v], window, edge, rc_average, [where])[0]
 
 
 def run_vep(
@@ -210,11 +277,12 @@ def run_vep(
         strand_cols = ["score_forward", "score_reverse"] if rc_average else []
         w.writerow(["chrom", "pos", "id", "ref", "alt", "score", *strand_cols,
                     "window_start", "window_end", "line"])  # fmt: skip
-        for v in vcf.variants:
-            where = f"{vcf_path}:{v.line}"
-            score, strands, (start, end) = score_variant(
-                lm, contigs[v.chrom], v, window, edge, rc_average, where
-            )
+        found = []
+        for s in range(0, len(vcf.variants), VARIANT_BATCH):  # windows scored together
+            batch = vcf.variants[s : s + VARIANT_BATCH]
+            wheres = [f"{vcf_path}:{v.line}" for v in batch]
+            found += score_variants(lm, contigs, batch, window, edge, rc_average, wheres)
+        for v, (score, strands, (start, end)) in zip(vcf.variants, found, strict=True):
             scores[v] = score
             extra = [f"{s:.6f}" for s in strands] if rc_average else []
             w.writerow([v.chrom, v.pos, v.id, v.ref, v.alt, f"{score:.6f}", *extra,

@@ -269,17 +269,40 @@ class Tokenize:
         self.cfg = cfg
         self.pad_id = tok.pad_id if tok.pad_id is not None else (tok.eos_id or 0)
         self.offset = 0 if tok.bos_id is None else 1
+        self._table: tuple | None = None  # the rows tokenized by pretokenize()
 
-    def __call__(self, batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict:
-        if self.train and self.per_base and self.cfg.max_shift > 0:
-            batch = shift_crop(batch, self.cfg.max_shift, gen)
-        if self.train and self.cfg.reverse_complement:
-            batch = random_reverse_complement(batch, gen, self.per_base)
-        codes = batch["codes"].numpy()  # (B, W)
-        lengths = batch["mask"].sum(1).numpy()  # (B,)
-        b, width = codes.shape
+    @property
+    def augments(self) -> bool:
+        """Whether batches are augmented (training with shifts or random reverse
+        complements): their bases change from pass to pass, so they are tokenized per batch."""
+        shift = self.per_base and self.cfg.max_shift > 0
+        return self.train and (shift or bool(self.cfg.reverse_complement))
+
+    def pretokenize(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`arrays` (:func:`dnalm.finetuning.data.task_arrays`) plus a ``row`` index, with
+        every row tokenized here, once: a batch carrying ``row`` is then assembled from the
+        stored tokens instead of tokenized again (the same tensors). Batches that are
+        augmented (:attr:`augments`) are still tokenized one by one."""
+        if self.augments:
+            return dict(arrays)
+        codes = np.asarray(arrays["codes"])
+        lengths = np.asarray(arrays["mask"]).sum(1)
+        ids_list, index_rows = self._encode_rows(codes, lengths)
+        n_tok = np.array([len(x) for x in ids_list], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(n_tok)])
+        flat = np.concatenate(ids_list) if ids_list else np.zeros(0, np.int64)
+        index = np.stack(index_rows) if self.per_base and index_rows else None
+        self._table = (flat, offsets, n_tok, index)
+        return {**arrays, "row": np.arange(len(codes))}
+
+    def _encode_rows(
+        self, codes: np.ndarray, lengths: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Token ids of each row (BOS tokens EOS, cut to the context) and, per-base, each
+        base's token index (-1: no token). # (B, W) codes -> B ids, B (W,) index rows"""
+        width = codes.shape[1]
         ids_list, index_rows = [], []
-        for i in range(b):
+        for i in range(codes.shape[0]):
             seq = CODE_TO_BASE[codes[i, : lengths[i]]].tobytes().decode("ascii")
             if self.rc:
                 seq = reverse_complement(seq)
@@ -296,6 +319,24 @@ class Tokenize:
                 row = np.full(width, -1, np.int64)
                 row[: len(idx)] = idx
                 index_rows.append(row)
+        return ids_list, index_rows
+
+    def __call__(self, batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict:
+        table = self._table
+        if table is not None and "row" in batch and not self.augments:
+            flat, offsets, n_tok, index = table
+            rows = batch["row"].numpy()
+            ids_list = [flat[offsets[r] : offsets[r] + n_tok[r]] for r in rows]
+            index_rows = list(index[rows]) if index is not None else []
+        else:
+            if self.train and self.per_base and self.cfg.max_shift > 0:
+                batch = shift_crop(batch, self.cfg.max_shift, gen)
+            if self.train and self.cfg.reverse_complement:
+                batch = random_reverse_complement(batch, gen, self.per_base)
+            codes = batch["codes"].numpy()  # (B, W)
+            lengths = batch["mask"].sum(1).numpy()  # (B,)
+            ids_list, index_rows = self._encode_rows(codes, lengths)
+        b = len(ids_list)
         t_max = max(len(x) for x in ids_list)
         input_ids = np.full((b, t_max), self.pad_id, np.int64)
         attn = np.zeros((b, t_max), np.int64)
@@ -432,19 +473,24 @@ def finetune(
         )
 
     data = {s: task_arrays(p, kind, width, order) for s, p in parts.items()}
+    # every split tokenized once, here, not in the training step (augmented batches are
+    # tokenized as they come: their bases change every pass)
+    tokenize = {
+        s: Tokenize(tok, context, per_base, s == "train", cfg) for s in ("train", "validation")
+    }
     loaders = {
         "train": ArrayBatches(
-            data["train"],
+            tokenize["train"].pretokenize(data["train"]),
             cfg.batch_size,
             shuffle=True,
             seed=cfg.seed,
-            transform=Tokenize(tok, context, per_base, True, cfg),
+            transform=tokenize["train"],
         )
     }
     loaders["validation"] = ArrayBatches(
-        data["validation"],
+        tokenize["validation"].pretokenize(data["validation"]),
         cfg.eval_batch_size,
-        transform=Tokenize(tok, context, per_base, False, cfg),
+        transform=tokenize["validation"],
     )
 
     n_out = TASK_KINDS.get(kind).n_outputs(len(order or ()))
@@ -547,7 +593,7 @@ def predict_arrays(
 
     def run(rc: bool) -> dict[str, Any]:
         tf = Tokenize(tok, context, per_base, False, cfg, rc=rc)
-        loader = ArrayBatches(arrays, cfg.eval_batch_size, transform=tf)
+        loader = ArrayBatches(tf.pretokenize(arrays), cfg.eval_batch_size, transform=tf)
         return predict(model, loader, _forward, device=device, precision=cfg.precision)
 
     out = run(False)

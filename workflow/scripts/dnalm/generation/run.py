@@ -45,7 +45,7 @@ from dnalm.evaluation.embed import embed_sequences, load_text_tokenizer
 from dnalm.evaluation.inference import LoadedModel
 from dnalm.generation.markov import MarkovSampler
 from dnalm.generation.metrics import KmerIndex, set_metrics
-from dnalm.generation.sampling import encode_prefix, sample_continuation
+from dnalm.generation.sampling import encode_prefix, sample_batch
 from dnalm.generation.sequences import (
     Record,
     choose_held_out,
@@ -148,22 +148,31 @@ def generate_sets(
 
     lm = LoadedModel.from_folder(model_dir, str(select_device(device)))
     torch.manual_seed(seed)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    samples = []
-    for kind, rid, pid, prefix in tqdm(
-        jobs, desc="generate", unit="seq", disable=progress_disabled()
+    gen = torch.Generator(device=lm.device).manual_seed(seed)
+    # jobs with the same token budget in one call: prompts of one length are sampled
+    # together, with the model's cache
+    budgets: dict[int, list[int]] = {}
+    for i, (_, _, _, prefix) in enumerate(jobs):
+        budgets.setdefault(math.ceil((cap - len(prefix)) / unit), []).append(i)
+    found: dict[int, tuple[str, str]] = {}
+    for budget, group in tqdm(
+        budgets.items(), desc="generate", unit="batch", disable=progress_disabled()
     ):
-        ids = encode_prefix(lm, prefix)
-        seq, stop = sample_continuation(
+        prompts = [encode_prefix(lm, jobs[i][3]) for i in group]
+        done = sample_batch(
             lm,
-            ids,
-            math.ceil((cap - len(prefix)) / unit),
+            prompts,
+            budget,
             float(settings["temperature"]),
             settings.get("top_k"),
             gen,
             stop_codon=cds,
             top_p=settings.get("top_p"),
         )
+        found.update(zip(group, done, strict=True))
+    samples = []
+    for i, (kind, rid, pid, _) in enumerate(jobs):
+        seq, stop = found[i]
         if len(seq) > cap:
             seq, stop = seq[:cap], "length_cap"
         samples.append(Record(rid, seq, kind, pid, stop))

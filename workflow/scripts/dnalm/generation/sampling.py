@@ -15,14 +15,20 @@ a prefix is encoded as ``[BOS] tokens`` (no EOS) and must be DNA (IUPAC letters,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.inference import LoadedModel, positive_int, token_logits
+from dnalm.evaluation.inference import LoadedModel, causal_forward, positive_int, token_logits
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
+#: rows sampled together in one forward pass
+BATCH_SIZE = 64
+#: tokens between two checks (one host sync) of whether every row of a batch has ended
+CHECK_EVERY = 32
 
 
 @torch.no_grad()
@@ -77,22 +83,22 @@ def _need_causal(lm: LoadedModel, what: str) -> None:
 def filter_logits(
     logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
 ) -> torch.Tensor:
-    """Logits (V,) with every token outside the top-k and outside the nucleus set to -inf.
+    """Logits (..., V) with every token outside the top-k and outside the nucleus set to
+    -inf, row by row (each row of a batch is filtered on its own).
 
     Top-k keeps the `top_k` largest logits (ties at the k-th value are kept). Top-p keeps the
     smallest set of the most probable tokens whose softmax probabilities sum to at least
     `top_p` (the token that crosses p is kept; at least one token always is)."""
     if top_k:
-        kth = logits.topk(min(top_k, logits.numel())).values[-1]
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        order = torch.argsort(logits, descending=True)
-        probs = torch.softmax(logits[order], -1)
+        ranked, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(ranked, -1)
         before = torch.cumsum(probs, -1) - probs  # mass of the tokens ranked above each one
         drop = before >= top_p
-        drop[0] = False
-        logits = logits.clone()
-        logits[order[drop]] = float("-inf")
+        drop[..., 0] = False
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
     return logits
 
 
@@ -116,20 +122,19 @@ def generate(
     seed: int = 0,
     stop_codon: bool = False,
     top_p: float | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> list[str]:
-    """`n` sampled continuations of `prefix` (the returned strings include the prefix)."""
+    """`n` sampled continuations of `prefix` (the returned strings include the prefix),
+    sampled `batch_size` at a time (:func:`sample_batch`)."""
     _need_causal(lm, "generate")
     _check_sampling(temperature, top_k, top_p)
-    _positive(n=n, max_new_tokens=max_new_tokens)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    out = []
-    for _ in range(n):
-        ids = encode_prefix(lm, prefix)
-        seq, _reason = sample_continuation(
-            lm, ids, max_new_tokens, temperature, top_k, gen, stop_codon, top_p
-        )
-        out.append(seq)
-    return out
+    _positive(n=n, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    gen = torch.Generator(device=lm.device).manual_seed(seed)
+    ids = encode_prefix(lm, prefix)
+    done = sample_batch(
+        lm, [ids] * n, max_new_tokens, temperature, top_k, gen, stop_codon, top_p, batch_size
+    )
+    return [seq for seq, _reason in done]
 
 
 @torch.no_grad()
@@ -145,13 +150,56 @@ def sample_continuation(
 ) -> tuple[str, str]:
     """Extend the token ids `ids` ([BOS] + prefix tokens) by sampling. Returns (sequence,
     stop reason): "eos", "stop_codon" (the sequence ends with the in-frame stop, frame from
-    its first base) or "length_cap" (`max_new_tokens` sampled)."""
+    its first base) or "length_cap" (`max_new_tokens` sampled). One row of
+    :func:`sample_batch`."""
+    return sample_batch(lm, [ids], max_new_tokens, temperature, top_k, gen, stop_codon, top_p)[0]
+
+
+@torch.no_grad()
+def sample_batch(
+    lm: LoadedModel,
+    prompts: Sequence[list[int]],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    gen: torch.Generator,
+    stop_codon: bool = False,
+    top_p: float | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> list[tuple[str, str]]:
+    """(sequence, stop reason) of each prompt (token ids, [BOS] + prefix tokens), as
+    :func:`sample_continuation` would give one by one, in the order given.
+
+    Prompts of the same length are sampled together, up to `batch_size` rows a forward pass,
+    with the model's cache (attention keys and values, or a state-space model's states), so
+    each new token costs one position, not the whole prefix again; the tokens are sampled on
+    the model's device and the batch is copied to the host once it is finished. A sequence
+    longer than the model's context is continued from its last `context` tokens, as one
+    would be without a cache. Rows are sampled from `gen` together, so a sample depends on
+    the seed and on the rows sampled with it."""
     _need_causal(lm, "generate")
     _check_sampling(temperature, top_k, top_p)
-    for _ in range(max_new_tokens):
-        logits = token_logits(lm, ids[-lm.context :])[-1] / temperature  # (V,)
-        probs = torch.softmax(filter_logits(logits, top_k, top_p), -1).cpu()
-        token = int(torch.multinomial(probs, 1, generator=gen))
+    _positive(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(prompts):
+        by_length.setdefault(len(ids), []).append(i)
+    out: list[tuple[str, str]] = [("", "")] * len(prompts)
+    for rows in by_length.values():
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s : s + batch_size]
+            x = torch.tensor([prompts[i] for i in chunk], dtype=torch.long)
+            new = _sample_tokens(lm, x, max_new_tokens, temperature, top_k, top_p, gen)
+            for i, tokens in zip(chunk, new.tolist(), strict=True):
+                out[i] = _finish(lm, list(prompts[i]), tokens, stop_codon)
+    return out
+
+
+def _finish(
+    lm: LoadedModel, ids: list[int], tokens: list[int], stop_codon: bool
+) -> tuple[str, str]:
+    """The sequence and stop reason of one row: its sampled `tokens` read as the one-token
+    loop reads them (up to [EOS], or up to the first in-frame stop codon)."""
+    for token in tokens:
         if token == lm.eos_id:
             return lm.decode(ids), "eos"
         ids.append(token)
@@ -161,6 +209,44 @@ def sample_continuation(
             if end >= 3 and seq[end - 3 : end] in STOP_CODONS:
                 return seq[:end], "stop_codon"
     return lm.decode(ids), "length_cap"
+
+
+def _sample_tokens(
+    lm: LoadedModel,
+    x: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """`max_new_tokens` sampled tokens after each row of `x` (B, T), all rows of one length;
+    after a row's [EOS] its tokens are [EOS] too. # (B, T) -> (B, <= max_new_tokens), host"""
+    b, length = x.shape
+    buf = torch.empty((b, length + max_new_tokens), dtype=torch.long, device=lm.device)
+    buf[:, :length] = x.to(lm.device)
+    eos = lm.eos_id
+    done = torch.zeros(b, dtype=torch.bool, device=lm.device)
+    cache, fed = None, 0  # tokens the cache holds
+    end = length
+    for step in range(max_new_tokens):
+        if end <= lm.context:
+            logits, cache = causal_forward(lm, buf[:, fed:end], fed, cache)
+            fed = end
+        else:  # past the context: the last `context` tokens, positions from 0, no cache
+            logits, _ = causal_forward(lm, buf[:, end - lm.context : end], 0, None, False)
+        logits = logits[:, -1]  # (B, V)
+        probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), -1)
+        token = torch.multinomial(probs.to(gen.device), 1, generator=gen)[:, 0].to(lm.device)
+        if eos is not None:
+            token = token.masked_fill(done, eos)
+            done |= token == eos
+        buf[:, end] = token
+        end += 1
+        # whether every row has ended: a host sync every CHECK_EVERY tokens, not every token
+        if eos is not None and step % CHECK_EVERY == CHECK_EVERY - 1 and bool(done.all()):
+            break
+    return buf[:, length:end].cpu()
 
 
 # --------------------------------------------------------------------------- command line
