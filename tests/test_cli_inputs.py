@@ -19,18 +19,7 @@ import pytest
 from dnalm.cli import main
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import make_corpus
-
-TRAIN = {
-    "max_steps": 2,  # the model only has to load and score
-    "micro_batch_size": 4,
-    "eval_interval": 2,
-    "warmup_steps": 1,
-    "eval_batches": 1,
-    "threads": 1,
-    "test_eval": False,
-}
-HEAD = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
-CONTIG = "ACGTTGCAACGGTACCATGATTACAGGCTAGCTAGGATCCAAGTCGATCGTAGCTAGCTAGGCTAACG"
+from tests.support.vep_inputs import CONTIG, HEAD, TRAIN
 
 
 @pytest.fixture(scope="module")
