@@ -272,11 +272,11 @@ def test_build_memory_stops_growing_past_one_batch_and_shard(chr4_records, tmp_p
     monkeypatch.setattr(corpus_mod, "BATCH_NT", 60_000)
     tok = build_tokenizer({"type": "nucleotide"})
     peaks = {}
-    for n in (4, 16):  # 4 x 60 kb and 16 x 60 kb of real sequence; shards of 20 windows
+    for n in (4, 16):  # 4 x 60 kb and 16 x 60 kb of real sequence; shards of 200 windows
         fasta = _fasta(tmp_path / f"x{n}.fa", chr4_records[:60] * n)
         tracemalloc.start()
         try:
-            build_corpus(tok, {"train": [fasta]}, tmp_path / f"c{n}", 256, shard_tokens=256 * 20)
+            build_corpus(tok, {"train": [fasta]}, tmp_path / f"c{n}", 256, shard_tokens=256 * 200)
             peaks[n] = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
