@@ -10,7 +10,6 @@ call while they are parsed, so all such errors come out of load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -21,6 +20,7 @@ from typing import Any
 
 from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, SampleSheetError
+from dnalm.core.io import file_digest
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
@@ -80,11 +80,7 @@ def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
         return ""  # records written before mtime_ns existed are compared by size only
     if size != st.st_size:
         return f"changed (size {size} -> {st.st_size} bytes)"
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() == recorded.get("sha256"):
+    if file_digest(path, "sha256") == recorded.get("sha256"):
         return ""  # only its modification time changed
     return "changed (same size, another sha256)"
 
