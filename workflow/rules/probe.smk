@@ -25,9 +25,7 @@ rule embed:
     params:
         model_dir=PLAN.embed_model_dir,
         external=lambda wc: (
-            PLAN.probe["external"].get(wc.ename, {})
-            if wc.eregime == "external"
-            else {}
+            PLAN.probe_external_params(wc.ename) if wc.eregime == "external" else {}
         ),
         probe=PLAN.probe,
     script:
