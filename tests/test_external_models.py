@@ -353,3 +353,36 @@ def test_finetune_an_external_native_esm(fixtures, tmp_path, regime):
     assert (folder / "vocab.txt").read_text() == (fixtures["nt"] / "vocab.txt").read_text()
     assert type(AutoTokenizer.from_pretrained(str(folder))).__name__ == "EsmTokenizer"
     assert load_model_folder(folder, kind="finetuned").finetune["labels"] == ["a", "b"]
+
+
+def test_a_probed_fine_tuned_external_model_needs_its_before_embedding(fixtures):
+    over = {
+        "models": {"external": {"nt": {"source": str(fixtures["nt"])}}},
+        "finetune": {"runs": {"nt_frozen": {"model": "nt", "regime": "frozen",
+                                            "tasks": ["species_fragments"]}}},
+        "probe": {"finetuned": ["nt_frozen"]},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"probe\.finetuned: run 'nt_frozen' fine-tunes the "
+                       r"external model models\.external\.nt, whose embedding before"):  # fmt: skip
+        _plan(over)
+    plan = _plan(deep_merge(over, {"probe": {"external": {"nt_before": {"model": "nt"}}}}))
+    assert plan.umap_before("nt_frozen") == "results/probe/umap/external/nt_before.tsv"
+    assert plan.umap_before("mlm_kmer6_partial") == "results/probe/umap/pretrained/mlm_kmer6.tsv"
+
+
+def test_lora_targets_are_found_by_name_or_refused_naming_the_layers():
+    from torch import nn
+
+    from dnalm.modeling.external import lora_targets
+
+    class Attn(nn.Module):
+        def __init__(self, names):
+            super().__init__()
+            for n in names:
+                setattr(self, n, nn.Linear(4, 4))
+
+    assert lora_targets(Attn(["q_proj", "k_proj", "v_proj"]), "w") == ["q_proj", "v_proj"]
+    assert lora_targets(Attn(["query", "key", "value"]), "w") == ["query", "value"]
+    with pytest.raises(ConfigError, match=r"finetune\.runs\.r: no attention projections LoRA "
+                       r"knows in Attn \(its linear layers: mix, mlp\)"):  # fmt: skip
+        lora_targets(Attn(["mix", "mlp"]), "finetune.runs.r")

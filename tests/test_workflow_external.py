@@ -19,7 +19,7 @@ TARGETS = (
 )
 
 
-def workdir(tmp_path):
+def workdir(tmp_path, external: dict | None = None):
     nt = hf.nt_v1_folder(tmp_path / "nt_v1", context=128)
     replace = {
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
@@ -29,7 +29,7 @@ def workdir(tmp_path):
             "sequence_tasks": {},
         },
         "pretrain": {"models": {}, "threads": 1},
-        "models": {"external": {"nt": {"source": str(nt), "objective": "mlm"}}},
+        "models": {"external": {"nt": {"source": str(nt), "objective": "mlm"}, **(external or {})}},
         "finetune": {
             "runs": {"nt_frozen": {"model": "nt", "regime": "frozen"}},
             "train": {"max_epochs": 1, "batch_size": 16, "device": "cpu", "threads": 1},
@@ -86,3 +86,28 @@ def test_external_model_is_fine_tuned_and_probed(tmp_path):
     assert 0.0 <= float(ext["accuracy"].iloc[0]) <= 1.0
     sidecar = json.loads((wd / "results/probe/embeddings/external/nt_probe.json").read_text())
     assert sidecar["tokenizer"]["class"] == "EsmTokenizer"
+
+
+def test_fetch_rule_records_a_hub_snapshot_offline(tmp_path):
+    """A hub id with pinned remote code, from a Hugging Face cache with HF_HUB_OFFLINE=1: the
+    local rule records the snapshot's commit and the sha256 of its code files without
+    importing them; a revision the cache lacks fails the job naming the entry, no record."""
+    home, marker = tmp_path / "hf", tmp_path / "marker"
+    folder = hf.remote_code_folder(tmp_path / "v2_src", marker=marker)
+    hf.hub_cache(home, "org/nt-v2-tiny", folder, hf.REVISION)
+    entry = {"source": "org/nt-v2-tiny", "revision": hf.REVISION, "trust_remote_code": True}
+    missing = {**entry, "revision": "e" * 40}
+    wd = workdir(tmp_path, {"v2": entry, "v2_missing": missing})
+    env = {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    proc = snakemake(wd, "resources/external/v2/provenance.json", env=env)
+    assert proc.returncode == 0, fail_message(proc)
+    record = json.loads((wd / "resources/external/v2/provenance.json").read_text())
+    assert record["commit"] == hf.REVISION
+    assert record["files"]["code"] == hf.fixture_code_hashes(folder)
+    assert not marker.exists()  # recorded, never imported
+    proc = snakemake(wd, "resources/external/v2_missing/provenance.json", env=env)
+    assert proc.returncode != 0
+    log = (wd / "results/logs/external/v2_missing.log").read_text()
+    assert "models.external.v2_missing: org/nt-v2-tiny at revision eeee" in log
+    assert "is not in the Hugging Face cache" in log
+    assert not (wd / "resources/external/v2_missing/provenance.json").exists()

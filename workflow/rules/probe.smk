@@ -163,9 +163,7 @@ rule umap:
 
 rule umap_before_after:
     input:
-        before=lambda wc: (
-            f"results/probe/umap/pretrained/{PLAN.runs[wc.run]['model']}.tsv"
-        ),
+        before=lambda wc: PLAN.umap_before(wc.run),
         after="results/probe/umap/fine-tuned/{run}.tsv",
     output:
         report(

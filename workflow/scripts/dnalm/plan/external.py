@@ -45,7 +45,18 @@ class ExternalMixin:
 
     def check_external_runs(self) -> None:
         """Fine-tuning runs on external models: the regime (frozen or lora so far) and the
-        tasks (classification, not per-base) they can run. ConfigError naming the run."""
+        tasks (classification, not per-base) they can run; a probed one's embedding before
+        fine-tuning. ConfigError naming the run."""
+        if self.probe_enabled():
+            for run in self.probe_finetuned():
+                self.umap_before(run)
+                model = self.run_external(run)
+                if model is not None and model.trust_remote_code:
+                    raise ConfigError(
+                        f"probe.finetuned: run {run!r} fine-tunes {model.key}, whose own code "
+                        "the fine-tuned folder would need; embedding it is not available yet "
+                        "(remove the run from probe.finetuned)"
+                    )
         for run in sorted(self.runs):
             model = self.run_external(run)
             if model is None:
@@ -113,6 +124,23 @@ class ExternalMixin:
             spec["entry"] = model.spec()
             spec["record"] = self.external_record(model.name)
         return spec
+
+    def umap_before(self, run: str) -> str:
+        """The UMAP table of a fine-tuned run's backbone before fine-tuning: its pretrained
+        model's, or for an external model the probe.external entry that embeds it."""
+        model = self.run_external(run)
+        if model is None:
+            return f"results/probe/umap/pretrained/{self.runs[run]['model']}.tsv"
+        names = [
+            n for n in sorted(self.probe["external"] or {}) if self.probe_external_model(n) == model
+        ]
+        if not names:
+            raise ConfigError(
+                f"probe.finetuned: run {run!r} fine-tunes the external model {model.key}, "
+                "whose embedding before fine-tuning is not probed; add probe.external: "
+                f"{{{model.name}: {{model: {model.name}}}}}"
+            )
+        return f"results/probe/umap/external/{names[0]}.tsv"
 
     def check_generate_external(self, names) -> None:
         """An external entry named where a pretrained model generates: refused, naming why."""
