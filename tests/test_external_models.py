@@ -386,3 +386,45 @@ def test_lora_targets_are_found_by_name_or_refused_naming_the_layers():
     with pytest.raises(ConfigError, match=r"finetune\.runs\.r: no attention projections LoRA "
                        r"knows in Attn \(its linear layers: mix, mlp\)"):  # fmt: skip
         lora_targets(Attn(["mix", "mlp"]), "finetune.runs.r")
+
+
+CHILD_USES = """
+import json, sys
+import pandas as pd
+from dnalm.evaluation.embed import embed_table, load_embeddings
+from dnalm.finetuning.finetune import finetune
+from tests.test_external_models import _species_table
+external = {"entry": json.loads(sys.argv[1]), "record": sys.argv[2]}
+out = sys.argv[3]
+table = _species_table()
+embed_table("unused", table, out + "/emb.npz", batch_size=16, external=external)
+emb = load_embeddings(out + "/emb.npz")
+metrics = finetune("unused", table, out + "/run", {"regime": "lora", "max_epochs": 1,
+                   "batch_size": 8, "device": "cpu", "lora_r": 2}, model_name="v2",
+                   external=external)
+print(json.dumps({"shape": list(emb.embeddings.shape), "trust": emb.meta["trust_remote_code"],
+                  "lora": metrics["lora_layers_merged"], "tokenizer": metrics["tokenizer"]}))
+"""
+
+
+def test_pinned_remote_code_model_is_embedded_and_fine_tuned(tmp_path):
+    """The NT-v2-shaped fixture from the Hub cache, opted in and pinned: the probe's embedding
+    and a LoRA fine-tuning run both load its own code (LoRA on its query and value layers,
+    found by name in the loaded module)."""
+    home = tmp_path / "hf"
+    folder = hf.remote_code_folder(tmp_path / "src")
+    snap = hf.hub_cache(home, "org/nt-v2-tiny", folder, hf.REVISION)
+    spec = {"name": "v2", "source": "org/nt-v2-tiny", "revision": hf.REVISION,
+            "objective": "mlm", "trust_remote_code": True}  # fmt: skip
+    model = hub.external_model("v2", spec)
+    record = hub.write_provenance(tmp_path / "provenance.json", hub.provenance(model, snap))
+    env = {**os.environ, "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{REPO}", "HF_HOME": str(home),
+           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    env.pop("HF_HUB_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_USES, json.dumps(spec), str(record), str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"shape": [48, 8], "trust": True, "lora": 2, "tokenizer": "EsmTokenizer"}
