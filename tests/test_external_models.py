@@ -428,3 +428,15 @@ def test_pinned_remote_code_model_is_embedded_and_fine_tuned(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"shape": [48, 8], "trust": True, "lora": 2, "tokenizer": "EsmTokenizer"}
+
+
+def test_unpinned_remote_code_of_the_older_probe_form_is_reported(fixtures):
+    """probe.external.X {model, trust_remote_code: true} keeps working, and the run's log
+    (Plan.notes, printed by common.smk) says that its code is unpinned and how to pin it."""
+    plan = _plan({"probe": {"external": {"old": {"model": "org/m", "trust_remote_code": True}}}})
+    notes = [n for n in plan.notes() if n.startswith("probe.external.old:")]
+    assert len(notes) == 1
+    assert "unpinned and unrecorded" in notes[0]
+    assert "declare it under models.external with a 40-hex revision" in notes[0]
+    plan = _plan({"probe": {"external": {"old": {"model": "org/m"}}}})
+    assert not [n for n in plan.notes() if n.startswith("probe.external")]
