@@ -89,6 +89,7 @@ NAMED_KEYS = {
     },
     "finetune.runs": {"finetune": {"runs": {"a/ESCAPED_run": {"model": "m"}}}},
     "probe.external": {"probe": {"external": {"../ESCAPED_ext": {"model": "m"}}}},
+    "models.external": {"models": {"external": {"a/ESCAPED_hub": {"source": "org/m"}}}},
 }
 
 

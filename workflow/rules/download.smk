@@ -8,6 +8,7 @@ localrules:
     download_annotation,
     download_task_file,
     verify_sources,
+    fetch_external_model,
 
 
 rule download_primary:
@@ -68,3 +69,20 @@ rule download_task_file:
         cfg=config["download"],
     script:
         "../scripts/download_task_file.py"
+
+
+# A models.external entry (dnalm.core.hub): a hub id is fetched once into the Hugging Face
+# cache (HF_HOME; nothing with HF_HUB_OFFLINE=1), a local folder is used in place; either way
+# the sha256 of every code and weight file is recorded, and every later job checks the
+# snapshot against it before reading it, offline.
+rule fetch_external_model:
+    output:
+        record="resources/external/{ename}/provenance.json",
+    log:
+        "results/logs/external/{ename}.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        entry=lambda wc: PLAN.external_spec(wc.ename),
+    script:
+        "../scripts/fetch_external_model.py"

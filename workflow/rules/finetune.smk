@@ -24,6 +24,7 @@ rule finetune:
         settings=lambda wc: PLAN.finetune_settings(wc.run, wc.ftask),
         model=lambda wc: PLAN.runs[wc.run]["model"],
         model_dir=lambda wc: PLAN.run_dir("pretrain", PLAN.runs[wc.run]["model"]),
+        external=lambda wc: PLAN.finetune_external(wc.run),
         out_dir=lambda wc: PLAN.run_dir("finetune", wc.run, wc.ftask),
     script:
         "../scripts/finetune_run.py"

@@ -25,9 +25,7 @@ rule embed:
     params:
         model_dir=PLAN.embed_model_dir,
         external=lambda wc: (
-            PLAN.probe["external"].get(wc.ename, {})
-            if wc.eregime == "external"
-            else {}
+            PLAN.probe_external_params(wc.ename) if wc.eregime == "external" else {}
         ),
         probe=PLAN.probe,
     script:
@@ -165,9 +163,7 @@ rule umap:
 
 rule umap_before_after:
     input:
-        before=lambda wc: (
-            f"results/probe/umap/pretrained/{PLAN.runs[wc.run]['model']}.tsv"
-        ),
+        before=lambda wc: PLAN.umap_before(wc.run),
         after="results/probe/umap/fine-tuned/{run}.tsv",
     output:
         report(

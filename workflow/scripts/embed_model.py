@@ -19,6 +19,10 @@ def main(smk):
         batch_size=int(ext.get("batch_size", probe["batch_size"])),
         rc_average=bool(ext.get("rc_average", probe.get("rc_average", False))),
         trust_remote_code=bool(ext.get("trust_remote_code", False)),
+        # a models.external entry: pinned, checked against its provenance record
+        external=(
+            {"entry": ext["entry"], "record": smk.input.provenance} if "entry" in ext else None
+        ),
         random_init=regime == "random-init",
         regime=regime,
         meta={"model": smk.wildcards.ename},

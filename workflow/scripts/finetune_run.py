@@ -17,7 +17,13 @@ def main(smk):
         task_name=smk.wildcards.ftask,
         # the tokenizer config names for this model, not the folder's own copy (which
         # check_model_tokenizer compares with run.json anyway)
-        expected_tokenizer_hash=tokenizer_hash_of(smk.input.tokenizer),
+        expected_tokenizer_hash=(
+            tokenizer_hash_of(smk.input.tokenizer) if hasattr(smk.input, "tokenizer") else None
+        ),
+        # a models.external entry, checked against the record rule fetch_external_model wrote
+        external=(
+            {**smk.params.external, "record": smk.input.provenance} if smk.params.external else None
+        ),
     )
 
 

@@ -434,6 +434,7 @@ NAMED_CONFIG_KEYS = (
     ("pretrain", "models"),
     ("finetune", "runs"),
     ("probe", "external"),
+    ("models", "external"),
     ("sweeps",),
 )
 

@@ -70,6 +70,7 @@ from dnalm.core.device import bf16_supported, select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
+from dnalm.modeling.external import prepare
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import objective_of
 from dnalm.tasks.common import load_task
@@ -402,6 +403,7 @@ def embed_table(
     regime: str | None = None,
     meta: Mapping[str, Any] | None = None,
     rc_average: bool = False,
+    external: Mapping[str, Any] | None = None,
 ) -> Path:
     """Embed every row of a task table with one model and write ``out_npz`` + sidecar.
 
@@ -421,6 +423,10 @@ def embed_table(
         if df.empty:
             raise InputFormatError(f"{table}: no rows in split(s) {list(splits)}")
     regime = regime or ("random-init" if random_init else "pretrained")
+    if external:
+        entry, model_dir, _ = prepare(external["entry"], external["record"])
+        trust_remote_code = entry.trust_remote_code
+        tokenizer = tokenizer or entry.tokenizer
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; choose one of {list(REGIMES)}")
     loaded = load_model_folder(

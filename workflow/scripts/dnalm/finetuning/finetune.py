@@ -106,6 +106,7 @@ from dnalm.finetuning.data import (
 )
 from dnalm.kinds.archs import by_model_type
 from dnalm.kinds.tasks import TASK_KINDS
+from dnalm.modeling.external import load_external, lora_targets
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import model_context, objective_of
 from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transformer_blocks
@@ -200,9 +201,12 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
         # of the attention, or for the state-space models, which have no attention, the
         # mixer's input and output projections
         kind = by_model_type(model.lm.config.model_type)
-        if kind is None or not kind.lora_targets:
-            raise ConfigError(f"no LoRA targets known for {model.lm.config.model_type}")
-        targets = list(kind.lora_targets)
+        targets = list(kind.lora_targets) if kind is not None else []
+        names = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}
+        if not targets or not set(targets) <= names:
+            # a model not built by dnalm (an external one, even of a model type we know):
+            # the attention projections found by name in the loaded model
+            targets = lora_targets(backbone, f"regime lora ({model.lm.config.model_type})")
         lcfg = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
@@ -395,10 +399,14 @@ def finetune(
     model_name: str | None = None,
     task_name: str | None = None,
     expected_tokenizer_hash: str | None = None,
+    external: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the model in `model_dir` on `task` (a task folder / data.tsv or a table as
     from :func:`dnalm.tasks.load_task`) and write the run's outputs (module docstring) to
-    `out_dir`. Returns the metrics.json record."""
+    `out_dir`. `external`: a models.external entry and its provenance record (``{"entry",
+    "record"}``) fine-tuned instead of `model_dir` (dnalm.modeling.external.load_external:
+    its snapshot checked against the record, its own tokenizer). Returns the metrics.json
+    record."""
     t_start = time.perf_counter()
     cfg = (
         config if isinstance(config, FinetuneTrainConfig) else FinetuneTrainConfig.from_dict(config)
@@ -416,16 +424,22 @@ def finetune(
     model_name = model_name or model_dir.name
     device = select_device(cfg.device)
 
-    loaded = load_model_folder(
-        model_dir,
-        kind="backbone",
-        random_init=cfg.random_init,
-        seed=cfg.seed,
-        expected_tokenizer_hash=expected_tokenizer_hash,
-    )
+    if external:
+        if cfg.random_init:
+            raise ConfigError(f"{model_name}: an external model is fine-tuned from its weights")
+        loaded = load_external(external["entry"], external["record"])
+        model_dir = Path(loaded.path)  # the snapshot: its tokenizer files go with the model
+    else:
+        loaded = load_model_folder(
+            model_dir,
+            kind="backbone",
+            random_init=cfg.random_init,
+            seed=cfg.seed,
+            expected_tokenizer_hash=expected_tokenizer_hash,
+        )
     lm, hf_config, run_record, tok = loaded.model, loaded.config, loaded.run, loaded.tokenizer
     context = model_context(hf_config)
-    objective = objective_of(hf_config)
+    objective = loaded.objective if external else objective_of(hf_config)
 
     parts = split_frames(df, cfg.seed)
     for split, n_max in (
@@ -551,7 +565,7 @@ def finetune(
     return write_metrics_json(
         out_dir / METRICS_JSON,
         model=run_name or model_name,
-        tokenizer=_tokenizer_name(model_dir, run_record),
+        tokenizer=type(tok.hf).__name__ if external else _tokenizer_name(model_dir, run_record),
         regime=cfg.regime,
         trainable_params=trainable,
         total_params=total,
@@ -651,7 +665,8 @@ def save_finetuned(
     os.replace(tmp, out)
 
 
-_TOKENIZER_FILES = {SPECIAL_TOKENS_MAP_JSON, DNALM_TOKENIZER_JSON}
+#: besides tokenizer*: an external model's vocabulary (EsmTokenizer, BertTokenizer)
+_TOKENIZER_FILES = {SPECIAL_TOKENS_MAP_JSON, DNALM_TOKENIZER_JSON, "vocab.txt"}
 
 
 # ----------------------------------------------------------------------------- tables

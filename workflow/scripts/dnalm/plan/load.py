@@ -41,6 +41,7 @@ from dnalm.core.config import (
     user_training_settings,
 )
 from dnalm.core.errors import ConfigError
+from dnalm.core.hub import external_models
 from dnalm.core.io import read_yaml
 from dnalm.core.seeds import cnn_replicates, expand_models, expand_runs
 from dnalm.genome.contigs import contig_names
@@ -297,11 +298,19 @@ def load(
             raise ConfigError(
                 f"tasks.sequence_tasks: the name {name!r} is reserved; choose another task name"
             )
+    external = external_models(config)
+    both = sorted(set(external) & set(config["pretrain"]["models"] or {}))
+    if both:
+        raise ConfigError(
+            f"models.external: {both} are also names under pretrain.models; a model name must "
+            "say which model it is: rename one of them"
+        )
     for name, run in runs.items():
-        if run["model"] not in models:
+        if run["model"] not in models and run["model"] not in external:
             raise ConfigError(
                 f"finetune.runs.{name}: model {run['model']!r} is not defined under "
-                f"pretrain.models (defined: {', '.join(sorted(models)) or 'none'})"
+                f"pretrain.models (defined: {', '.join(sorted(models)) or 'none'}) nor "
+                f"models.external (defined: {', '.join(sorted(external)) or 'none'})"
             )
     plan = Plan(
         config=config,
@@ -318,6 +327,7 @@ def load(
         corpora=corpora,
         sequence_tasks=sequence_tasks,
         reproduce_rows=[],
+        external=external,
     )
     # a task corpus must name a task this configuration builds
     check_task_corpora(corpora, plan.task_names())

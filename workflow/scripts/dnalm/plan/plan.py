@@ -20,12 +20,14 @@ from typing import Any
 
 from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, SampleSheetError
+from dnalm.core.hub import ExternalModel
 from dnalm.core.io import file_digest
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
+from dnalm.plan.external import ExternalMixin
 from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
 
@@ -86,7 +88,7 @@ def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
 
 
 @dataclass
-class Plan(StagesMixin):
+class Plan(StagesMixin, ExternalMixin):
     """The validated config and sample sheet of one run (see the module docstring)."""
 
     config: dict[str, Any]
@@ -103,6 +105,7 @@ class Plan(StagesMixin):
     sequence_tasks: dict[str, dict]
     reproduce_rows: list[dict]
     dropped: list[str] = field(default_factory=list)
+    external: dict[str, ExternalModel] = field(default_factory=dict)  # models.external
 
     # ---- samples (computed once: per-sample input functions read them)
 
@@ -135,13 +138,14 @@ class Plan(StagesMixin):
 
     def notes(self) -> list[str]:
         """What the run leaves out, for the log."""
+        notes = self.external_notes()
         left_out = [s.sample for s in self.sample_list if s.pretrain and not s.has_cds]
         if left_out and any(s["source"] == "cds" for s in self.corpora.values()):
-            return [
+            notes.append(
                 f"CDS corpora: left out {', '.join(left_out)} (format fasta without "
                 "annotate: no CDS; only genome corpora use them)"
-            ]
-        return []
+            )
+        return notes
 
     # ---- acquisition, CDS, genome, splits
 
@@ -551,6 +555,11 @@ class Plan(StagesMixin):
 
     def finetune_inputs(self, wildcards) -> dict:
         model = self.runs[wildcards.run]["model"]
+        if model in self.external:
+            return {
+                "provenance": self.external_record(model),
+                "task": f"results/tasks/{wildcards.ftask}/data.tsv",
+            }
         return {
             **self.model_files(model),
             "tokenizer": f"results/tokenizers/{self.models[model]['tokenizer']}",
@@ -633,6 +642,8 @@ class Plan(StagesMixin):
                 "metrics": f"{self.run_dir('finetune', name, self.probe['task'])}/metrics.json",
                 "task": task,
             }
+        if regime == "external" and self.probe_external_model(name) is not None:
+            return {"provenance": self.probe_external_params(name)["record"], "task": task}
         return {"task": task}
 
     def embed_model_dir(self, wildcards) -> str:
@@ -695,6 +706,8 @@ class Plan(StagesMixin):
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
         self.check_gpus()
+        self.check_external_runs()
+        self.check_probe_external()
         self.probe_metric_files()
         self.walk_generated_models()
         self.window_tasks()

@@ -34,6 +34,7 @@ class StagesMixin:
         models = causal if self.generate["models"] is None else list(self.generate["models"])
         for m in models:
             if m not in self.models:
+                self.check_generate_external([m])
                 raise ConfigError(
                     f"generate.models: {m!r} is not under pretrain.models "
                     f"(defined: {', '.join(sorted(self.models)) or 'none'})"

@@ -1,0 +1,369 @@
+"""Model folders in the exact Hugging Face Hub layout, built at test time with random weights
+(nothing is downloaded), for the external-model tests:
+
+- :func:`nt_v1_folder`: a native ESM folder in the Nucleotide Transformer v1 shape
+  (``EsmForMaskedLM``, absolute position embeddings, no token dropout, ``<cls>`` first) with
+  the tokenizer files NT-v1 ships (``vocab.txt`` of the special tokens, the 4^6 6-mers and
+  the single nucleotides, read by transformers' ``EsmTokenizer``), tiny sizes;
+- :func:`remote_code_folder`: the NT-v2 shape, whose ``config.json`` has ``model_type: esm``
+  *and* an ``auto_map`` to the folder's own ``esm_config.py`` / ``modeling_esm.py`` (a
+  transformer with a gated MLP, as NT-v2's), so only the opt-in path can load it; `marker`:
+  the module writes that file when it is imported (the malicious fixture);
+- :func:`hub_cache`: a Hugging Face cache tree (``hub/models--org--name/blobs``,
+  ``snapshots/<40-hex>/`` of relative links, ``refs/main``) holding a folder, so that
+  ``org/name`` + revision resolves with ``HF_HUB_OFFLINE=1`` and ``HF_HOME`` pointing at it;
+- :func:`pickle_only_folder`: ``config.json`` and a ``pytorch_model.bin`` that runs code
+  (writes `marker`) when unpickled, and no safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
+
+#: NT-v1's special tokens, in the order of its vocab.txt (ids 0-5)
+SPECIALS = ("<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>")
+
+
+def nt_vocab(k: int = 6) -> list[str]:
+    """NT-v1's vocabulary: the special tokens, the 4^k k-mers (A, T, C, G order), then the
+    single nucleotides and N (4105 tokens for k = 6)."""
+    kmers = ["".join(p) for p in itertools.product("ATCG", repeat=k)]
+    return [*SPECIALS, *kmers, "A", "T", "C", "G", "N"]
+
+
+def write_nt_tokenizer(folder: Path, k: int = 6, max_length: int = 64) -> None:
+    """The tokenizer files of an NT-v1 / NT-v2 repository: vocab.txt, tokenizer_config.json
+    and special_tokens_map.json (EsmTokenizer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(nt_vocab(k)) + "\n", encoding="utf-8")
+    specials = {
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+        "cls_token": "<cls>",
+        "eos_token": "<eos>",
+        "bos_token": "<bos>",
+    }
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {"tokenizer_class": "EsmTokenizer", "model_max_length": max_length, **specials},
+            indent=2,
+        )
+    )
+
+
+def nt_v1_folder(folder: Path, *, k: int = 6, seed: int = 3, context: int = 64) -> Path:
+    """A native EsmForMaskedLM folder in NT-v1's shape (random weights, hidden size 8, one
+    layer) with its 6-mer EsmTokenizer; model.safetensors only."""
+    folder = Path(folder)
+    write_nt_tokenizer(folder, k, context - 2)
+    config = EsmConfig(
+        vocab_size=len(nt_vocab(k)),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=context + 2,
+        position_embedding_type="absolute",  # NT-v1; NT-v2 is rotary
+        emb_layer_norm_before=False,
+        token_dropout=False,
+        pad_token_id=1,
+        mask_token_id=2,
+        layer_norm_eps=1e-12,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = EsmForMaskedLM(config)
+    model.save_pretrained(str(folder))  # config.json + model.safetensors
+    assert EsmTokenizer.from_pretrained(str(folder)).vocab_size == config.vocab_size
+    return folder
+
+
+CONFIG_MODULE = '''\
+"""Configuration of a tiny transformer with a gated MLP (the Nucleotide Transformer v2
+shape: model_type esm, its own code through auto_map)."""
+
+from transformers import PretrainedConfig
+
+
+class EsmConfig(PretrainedConfig):
+    model_type = "esm"
+
+    def __init__(self, vocab_size=4105, hidden_size=8, num_hidden_layers=1,
+                 num_attention_heads=2, intermediate_size=16, max_position_embeddings=66,
+                 add_bias_fnn=False, layer_norm_eps=1e-12, pad_token_id=1, mask_token_id=2,
+                 **kwargs):
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.max_position_embeddings = max_position_embeddings
+        self.add_bias_fnn = add_bias_fnn
+        self.layer_norm_eps = layer_norm_eps
+        self.mask_token_id = mask_token_id
+'''
+
+MODELING_MODULE = '''\
+"""A tiny transformer encoder with a gated (SwiGLU) MLP, as the Nucleotide Transformer v2."""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+
+from .esm_config import EsmConfig
+{marker}
+
+class GatedMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        bias = config.add_bias_fnn
+        self.fc1 = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=bias)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=bias)
+
+    def forward(self, x):
+        a, b = self.fc1(x).chunk(2, dim=-1)
+        return self.fc2(nn.functional.silu(a) * b)
+
+
+class EsmLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        h = config.hidden_size
+        self.attention_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.query = nn.Linear(h, h)
+        self.key = nn.Linear(h, h)
+        self.value = nn.Linear(h, h)
+        self.dense = nn.Linear(h, h)
+        self.mlp_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.mlp = GatedMLP(config)
+        self.heads = config.num_attention_heads
+
+    def forward(self, x, mask):
+        b, t, h = x.shape  # (B, T, C)
+        y = self.attention_norm(x)
+        q, k, v = (
+            f(y).view(b, t, self.heads, h // self.heads).transpose(1, 2)
+            for f in (self.query, self.key, self.value)
+        )
+        bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        x = x + self.dense(a.transpose(1, 2).reshape(b, t, h))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class EsmPreTrainedModel(PreTrainedModel):
+    config_class = EsmConfig
+    base_model_prefix = "esm"
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(0.0, 0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+
+class EsmModel(EsmPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(
+            config.max_position_embeddings, config.hidden_size
+        )
+        self.layer = nn.ModuleList(EsmLayer(config) for _ in range(config.num_hidden_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.word_embeddings
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=None,
+                return_dict=None, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(pos)[None]
+        states = [x]
+        for layer in self.layer:
+            x = layer(x, attention_mask)
+            states.append(x)
+        x = self.final_norm(x)
+        states[-1] = x
+        return BaseModelOutput(
+            last_hidden_state=x, hidden_states=tuple(states) if output_hidden_states else None
+        )
+
+
+class EsmForMaskedLM(EsmPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.esm = EsmModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.esm.word_embeddings
+
+    def forward(self, input_ids, attention_mask=None, labels=None, output_hidden_states=None,
+                return_dict=None, **kwargs):
+        out = self.esm(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+        logits = self.lm_head(out.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100
+            )
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+'''
+
+#: NT-v2's auto_map: its config and model classes are the repository's own code
+AUTO_MAP = {
+    "AutoConfig": "esm_config.EsmConfig",
+    "AutoModel": "modeling_esm.EsmModel",
+    "AutoModelForMaskedLM": "modeling_esm.EsmForMaskedLM",
+}
+CODE_FILES = ("esm_config.py", "modeling_esm.py")
+
+
+def remote_code_folder(
+    folder: Path, *, marker: Path | None = None, k: int = 6, seed: int = 5, context: int = 64
+) -> Path:
+    """A folder in NT-v2's shape: ``config.json`` with ``model_type: esm`` and an
+    ``auto_map`` to ``esm_config.py`` and ``modeling_esm.py`` (written here), random weights
+    in model.safetensors, the 6-mer EsmTokenizer. With `marker`, importing modeling_esm.py
+    writes that file (what a hostile module could do at import)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_nt_tokenizer(folder, k, context - 2)
+    line = f"open({str(marker)!r}, 'w').write('imported')\n" if marker else ""
+    (folder / "esm_config.py").write_text(CONFIG_MODULE)
+    (folder / "modeling_esm.py").write_text(MODELING_MODULE.format(marker=line))
+    sizes = {
+        "vocab_size": len(nt_vocab(k)),
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+        "max_position_embeddings": context + 2,
+        "add_bias_fnn": False,
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 1,
+        "mask_token_id": 2,
+    }
+    # the weights, built from the module itself so that names and shapes are its own
+    namespace: dict = {}
+    exec(compile(CONFIG_MODULE, "esm_config.py", "exec"), namespace)  # our text
+    cfg = namespace["EsmConfig"](**sizes)
+    modeling = MODELING_MODULE.format(marker="").replace("from .esm_config import EsmConfig", "")
+    model_ns = {"EsmConfig": namespace["EsmConfig"]}
+    exec(compile(modeling, "modeling_esm.py", "exec"), model_ns)
+    torch.manual_seed(seed)
+    model = model_ns["EsmForMaskedLM"](cfg)
+    save_file(
+        {k_: v.contiguous() for k_, v in model.state_dict().items()},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    config = {
+        "architectures": ["EsmForMaskedLM"],
+        "auto_map": AUTO_MAP,
+        "model_type": "esm",
+        **sizes,
+        "position_embedding_type": "rotary",
+        "transformers_version": "4.32.0.dev0",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+class _RunsCode:
+    """Unpickling this writes `path` (a pickle is a program)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('unpickled')",))
+
+
+def pickle_only_folder(folder: Path, marker: Path) -> Path:
+    """A model folder whose only weights are a ``pytorch_model.bin`` that writes `marker`
+    when unpickled (config.json of an ordinary ESM model, NT tokenizer files)."""
+    folder = Path(folder)
+    write_nt_tokenizer(folder, 6)
+    config = EsmConfig(vocab_size=len(nt_vocab(6)), hidden_size=8, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=16)  # fmt: skip
+    config.save_pretrained(str(folder))
+    with open(folder / "pytorch_model.bin", "wb") as fh:
+        pickle.dump({"esm.embeddings.word_embeddings.weight": _RunsCode(marker)}, fh)
+    return folder
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The git object id of a file (what the Hub cache names a small file's blob by)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def hub_cache(
+    hf_home: Path, repo_id: str, folder: Path, revision: str, *, main: bool = True
+) -> Path:
+    """Put `folder`'s files into the Hugging Face cache under `hf_home` as the Hub client
+    lays them out (``hub/models--org--name/blobs/<id>``, ``snapshots/<revision>/<file>`` a
+    relative link to the blob, ``refs/main`` holding `revision` when `main`). Returns the
+    snapshot folder."""
+    repo = Path(hf_home) / "hub" / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        blob_id = (
+            hashlib.sha256(data).hexdigest()
+            if f.suffix in (".safetensors", ".bin")
+            else git_blob_sha1(data)
+        )
+        blob = repo / "blobs" / blob_id
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        if not blob.exists():
+            shutil.copyfile(f, blob)
+        link = snapshot / f.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    if main:
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+#: a commit hash for the fixtures (any 40 hex digits)
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fixture_code_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of each code file of a remote-code folder (to compare with a record)."""
+    return {
+        name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest() for name in CODE_FILES
+    }
+
+
+__all__ = [
+    "AUTO_MAP",
+    "CODE_FILES",
+    "REVISION",
+    "hub_cache",
+    "nt_v1_folder",
+    "nt_vocab",
+    "pickle_only_folder",
+    "remote_code_folder",
+]

@@ -1,0 +1,153 @@
+"""The plan's part for external models (``models.external``, dnalm.core.hub): which runs and
+probes use them, what each rule reads of them, and the checks of what a model cannot do
+(the regime, the task, generation), each naming the key at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnalm.core.errors import ConfigError
+from dnalm.core.hub import FINETUNE_REGIMES, ExternalModel, check_use
+from dnalm.kinds.tasks import TASK_KINDS
+
+#: the provenance record the rule fetch_external_model writes for entry {ename}
+RECORD = "resources/external/{ename}/provenance.json"
+
+
+class ExternalMixin:
+    """Plan methods for external models (mixed into dnalm.plan.plan.Plan)."""
+
+    external: dict[str, ExternalModel]
+    runs: dict[str, dict]
+    models: dict[str, dict]
+
+    def external_record(self, name: str) -> str:
+        """The provenance record of external entry `name` (rule fetch_external_model)."""
+        return RECORD.format(ename=name)
+
+    def external_spec(self, name: str) -> dict[str, Any]:
+        """The entry as the fetch rule and the loaders take it (a plain dict)."""
+        if name not in self.external:
+            raise ConfigError(f"no external model {name!r} under models.external")
+        return self.external[name].spec()
+
+    def run_external(self, run: str) -> ExternalModel | None:
+        """The external model a fine-tuning run fine-tunes (None: a pretrain.models entry)."""
+        return self.external.get(self.runs[run]["model"])
+
+    def finetune_external(self, run: str) -> dict[str, Any]:
+        """What rule finetune takes of a run's external model: the entry and its record
+        ({} for a run on a pretrain.models entry)."""
+        model = self.run_external(run)
+        if model is None:
+            return {}
+        return {"entry": model.spec(), "record": self.external_record(model.name)}
+
+    def check_external_runs(self) -> None:
+        """Fine-tuning runs on external models: the regime (frozen or lora so far) and the
+        tasks (classification, not per-base) they can run; a probed one's embedding before
+        fine-tuning. ConfigError naming the run."""
+        if self.probe_enabled():
+            for run in self.probe_finetuned():
+                self.umap_before(run)
+                model = self.run_external(run)
+                if model is not None and model.trust_remote_code:
+                    raise ConfigError(
+                        f"probe.finetuned: run {run!r} fine-tunes {model.key}, whose own code "
+                        "the fine-tuned folder would need; embedding it is not available yet "
+                        "(remove the run from probe.finetuned)"
+                    )
+        for run in sorted(self.runs):
+            model = self.run_external(run)
+            if model is None:
+                continue
+            where = f"finetune.runs.{run}"
+            check_use(model, "finetune", f"{where}.model")
+            spec = self.runs[run]
+            regime = spec.get("regime") or (spec.get("train") or {}).get("regime")
+            regime = regime or self.config["finetune"]["train"].get("regime", "full")
+            if regime not in FINETUNE_REGIMES:
+                raise ConfigError(
+                    f"{where}.regime: {regime!r} is not available for the external model "
+                    f"{model.key} yet (available: {', '.join(FINETUNE_REGIMES)}); set regime "
+                    "to one of them"
+                )
+            if spec.get("random_init"):
+                raise ConfigError(
+                    f"{where}.random_init: an external model is fine-tuned from its published "
+                    "weights; remove random_init"
+                )
+            for task in self.run_tasks(run):
+                kind = TASK_KINDS.get(self.task_kind(task))
+                if kind.per_base or not kind.classes:
+                    raise ConfigError(
+                        f"{where}.tasks: {task!r} is a {self.task_kind(task)} task, but an "
+                        f"external model ({model.key}) is fine-tuned on classification tasks "
+                        "only so far; list the run's classification tasks under tasks"
+                    )
+
+    def probe_external_model(self, name: str) -> ExternalModel | None:
+        """The models.external entry that probe.external.<name> embeds (its `model` names
+        it), or None for a folder or hub id given directly."""
+        return self.external.get(str(self.probe["external"][name]["model"]))
+
+    def check_probe_external(self) -> None:
+        """probe.external entries naming a models.external entry: the entry's own settings
+        stay on the entry."""
+        for name, spec in sorted((self.probe["external"] or {}).items()):
+            model = self.probe_external_model(name)
+            if model is not None:
+                check_use(model, "probe", f"probe.external.{name}.model")
+                if spec.get("trust_remote_code"):
+                    raise ConfigError(
+                        f"probe.external.{name}.trust_remote_code: set it on the entry "
+                        f"{model.key} instead (with its 40-hex revision); remove it here"
+                    )
+
+    def external_notes(self) -> list[str]:
+        """Warnings for the log: probe.external entries that run remote code without a pin
+        (the older form, kept working; a models.external entry pins and records it)."""
+        return [
+            f"probe.external.{name}: trust_remote_code runs the code of {spec['model']} as it "
+            "is today, unpinned and unrecorded; declare it under models.external with a "
+            f"40-hex revision and trust_remote_code: true, and write model: {name} here"
+            for name, spec in sorted((self.probe["external"] or {}).items())
+            if spec.get("trust_remote_code") and self.probe_external_model(name) is None
+        ]
+
+    def probe_external_params(self, name: str) -> dict[str, Any]:
+        """What rule embed takes of probe.external.<name>: its settings, and the entry (with
+        its record) when it names a models.external entry."""
+        spec = dict(self.probe["external"].get(name) or {})
+        model = self.probe_external_model(name) if name in self.probe["external"] else None
+        if model is not None:
+            spec["entry"] = model.spec()
+            spec["record"] = self.external_record(model.name)
+        return spec
+
+    def umap_before(self, run: str) -> str:
+        """The UMAP table of a fine-tuned run's backbone before fine-tuning: its pretrained
+        model's, or for an external model the probe.external entry that embeds it."""
+        model = self.run_external(run)
+        if model is None:
+            return f"results/probe/umap/pretrained/{self.runs[run]['model']}.tsv"
+        names = [
+            n for n in sorted(self.probe["external"] or {}) if self.probe_external_model(n) == model
+        ]
+        if not names:
+            raise ConfigError(
+                f"probe.finetuned: run {run!r} fine-tunes the external model {model.key}, "
+                "whose embedding before fine-tuning is not probed; add probe.external: "
+                f"{{{model.name}: {{model: {model.name}}}}}"
+            )
+        return f"results/probe/umap/external/{names[0]}.tsv"
+
+    def check_generate_external(self, names) -> None:
+        """An external entry named where a pretrained model generates: refused, naming why."""
+        for m in names:
+            if m in self.external:
+                check_use(self.external[m], "generate", "generate.models")
+                raise ConfigError(
+                    f"generate.models: {m!r} is an external model ({self.external[m].key}); "
+                    "generation from external models is not available yet"
+                )
