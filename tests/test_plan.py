@@ -493,3 +493,26 @@ def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_ever
     assert read, "the demo reads CDS splits"
     assert read <= gathered
     assert {f"results/splits/{s}/assignment.tsv" for s in plan.cds_samples} <= gathered
+
+
+def test_task_file_under_results_is_an_output_of_the_run():
+    """A task file given as a relative path under results/ stays relative, so Snakemake
+    builds it first (here the genome corpus's held-out windows as a TSTR task's real side);
+    another relative path is taken from the working directory."""
+    plan = load(
+        demo_config(
+            corpora={"cds": {"source": "cds"},
+                     "genome": {"source": "genome", "samples": ["mgallisepticum"], "window": 60}},
+            tasks={"sequence_tasks": {"tstr": {
+                "kind": "classification", "generated": {"model": "gpt_nucleotide"},
+                "test_fasta_by_class": {
+                    "Mycoplasma gallisepticum":
+                        "results/windows/genome/mgallisepticum/validation.fa.gz",
+                    "other": "tests/data/other.fa"}}}},
+        )
+    )  # fmt: skip
+    files = plan.sequence_task_inputs(wildcards(task="tstr"))
+    assert files["test_fasta_by_class__Mycoplasma gallisepticum"] == (
+        "results/windows/genome/mgallisepticum/validation.fa.gz"
+    )
+    assert files["test_fasta_by_class__other"] == str(REPO / "tests/data/other.fa")

@@ -32,7 +32,10 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 def repo_path(value):
     """A relative local path of the shipped configs, made absolute from the repo root (where
-    they expect to run); URLs, accessions, absolute paths and empty values pass unchanged."""
+    they expect to run); URLs, accessions, absolute paths, empty values and paths under
+    results/ (outputs of the run itself) pass unchanged."""
+    if isinstance(value, str) and value.startswith("results/"):
+        return value
     if isinstance(value, str) and value and classify_source(value) == "local":
         return str((REPO / value).resolve())
     return value

@@ -36,11 +36,15 @@ SPLITS_TABLE = "results/splits/assignment.tsv"
 
 def _task_path(value: str | None) -> str | None:
     """A task or BED file of the config, as a path from the working directory; a URL is the
-    file the rule download_task_file saves it to (dnalm.genome.taskfiles)."""
+    file the rule download_task_file saves it to (dnalm.genome.taskfiles); a relative path
+    under results/ is an output of this workflow, left relative so that Snakemake builds it
+    first (e.g. a genome corpus's held-out windows as the real side of a TSTR task)."""
     if value in (None, ""):
         return None
     if taskfiles.is_url(value):
         return taskfiles.parse(value, "").path
+    if Path(value).parts[:1] == ("results",):
+        return Path(value).as_posix()
     return str(expand_local(value))
 
 
