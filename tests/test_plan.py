@@ -516,3 +516,28 @@ def test_task_file_under_results_is_an_output_of_the_run():
         "results/windows/genome/mgallisepticum/validation.fa.gz"
     )
     assert files["test_fasta_by_class__other"] == str(REPO / "tests/data/other.fa")
+
+
+def test_sequence_task_with_coordinates_is_kept_out_of_genome_corpora(tmp_path):
+    """A sequence task whose table has chrom/start/end columns is placed on the genome like
+    tf_binding: the genome windows job reads its data.tsv (BED ends, exclusive) and excludes
+    what it names; a table without them, and a task with a generated side, are not."""
+    placed, plain = tmp_path / "placed.tsv", tmp_path / "plain.csv"
+    placed.write_text("id\tsequence\tlabel\tChrom\tstart\tEND\nw1\tACGT\ta\tchrIV\t10\t14\n")
+    plain.write_text("sequence,label\nACGT,a\n")
+    plan = load(
+        demo_config(
+            corpora={"cds": {"source": "cds"},
+                     "genome": {"source": "genome", "samples": ["mgallisepticum"], "window": 60}},
+            tasks={"sequence_tasks": {
+                "placed": {"kind": "classification", "table": str(placed)},
+                "plain": {"kind": "classification", "table": str(plain)},
+                "tstr": {"kind": "classification", "test_table": str(placed),
+                         "generated": {"model": "gpt_nucleotide"}}}},
+        )
+    )  # fmt: skip
+    assert plan.window_tasks() == {"tf_binding": True, "placed": False}
+    files = plan.genome_windows_inputs(wildcards(wcorpus="genome", sample="mgallisepticum"))
+    assert files["task_placed"] == "results/tasks/placed/data.tsv"
+    assert "task_plain" not in files
+    assert "task_tstr" not in files
