@@ -99,8 +99,10 @@ def test_splits_have_no_leakage(run):
 
 def test_logs_provenance_and_rerun(run):
     samples = pd.read_csv(run / "config/samples.tsv", sep="\t")["sample"]
+    with_cds = set(pd.read_csv(run / "results/cds/qc_summary.tsv", sep="\t")["sample"])
+    assert set(samples) - with_cds == {"mouse_oct4_peaks"}  # a genome FASTA, no gene calls
     for sample in samples:
-        assert (run / f"results/logs/cds/{sample}.log").is_file()
+        assert (run / f"results/logs/cds/{sample}.log").is_file() == (sample in with_cds)
         prov = json.loads((run / f"resources/genomes/{sample}/provenance.json").read_text())
         assert len(prov["files"]["primary"]["md5"]) == 32
         # local sources are used in place: nothing copied into resources/
@@ -221,6 +223,7 @@ MODELS = {
     "gpt_nuc_two_d": "gpt",
     "gpt_nuc_two_d_ce": "gpt",
     "gpt_nuc_headless": "gpt",
+    "mlm_softmask": "mlm",  # soft-masked targets weigh 0.1 (lowercase_loss_weight)
 }
 LOSSES = {"gpt_nuc_rc": "rc", "gpt_nuc_two_d": "two_d", "gpt_nuc_two_d_ce": "two_d_ce",
           "gpt_nuc_headless": "headless"}  # fmt: skip
@@ -276,6 +279,11 @@ def test_curves_and_test_metrics(run, model):
         assert np.isfinite(metrics["model"]["loss_objective"])
         assert curves["val_loss_objective"].notna().any()
         assert 0 < metrics["model"]["bits_per_nt"] < 8
+    elif model == "mlm_softmask":
+        # lower-case targets weigh 0.1 in training, so the model predicts them poorly: the
+        # weighted bits/nt (its objective) are those of a sane model, the plain ones higher
+        assert 0 < metrics["model"]["bits_per_nt_weighted"] < 2.5
+        assert metrics["model"]["bits_per_nt"] > metrics["model"]["bits_per_nt_weighted"]
     else:
         # bits per nucleotide: a 4-letter alphabet is at most 2 bits/nt for a sane model
         assert 0 < metrics["model"]["bits_per_nt"] < 2.5
@@ -289,6 +297,32 @@ def test_curves_and_test_metrics(run, model):
         assert names == ["codon_usage_unigram", "codon_bigram", "codon_trigram"]
         # on ~1 M training codons the bigram already beats codon usage
         assert metrics["baselines"][1]["loss"] < metrics["baselines"][0]["loss"]
+
+
+def test_lowercase_loss_weight_on_the_soft_masked_genome(run):
+    """mlm_softmask: a case-keeping tokenizer on a soft-masked corpus (the mouse Oct4 peaks
+    read as a genome) with lowercase_loss_weight 0.1. The corpus flags lower-case tokens, the
+    run records the weight, and the test loss's weight sum shows it applied: the scored
+    targets weigh n_upper + 0.1 n_lower, so the lower-case share of the targets comes out of
+    it."""
+    corpus = run / "results/corpus/peaks_softmasked/nucleotide_case"
+    meta = json.loads((corpus / "meta.json").read_text())
+    for split in ("train", "test"):
+        assert meta[split]["has_lowercase"], split
+        assert 0 < meta[split]["lowercase_token_fraction"] < 1, split
+    folder = run / "results/models/mlm_softmask"
+    assert json.loads((folder / "run.json").read_text())["train"]["lowercase_loss_weight"] == 0.1
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["lowercase_loss_weight"], metrics["lowercase_flags"]) == (0.1, True)
+    model = metrics["model"]
+    n_lower = (model["n_targets"] - model["weight_sum"]) / (1 - 0.1)
+    share = n_lower / model["n_targets"]
+    assert share > 0
+    # the masked targets are a seeded 15% of the tokens: their lower-case share is the split's
+    assert share == pytest.approx(meta["test"]["lowercase_token_fraction"], rel=0.25)
+    assert model["loss_weighted"] != model["loss"]
+    curves = pd.read_csv(folder / "curves.csv")
+    assert curves["val_loss_weighted"].notna().any()
 
 
 def test_scaling_sweep_summary_and_fit(run):
