@@ -7,6 +7,7 @@ run happens once."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -41,14 +42,44 @@ def external_model(folder):
     return folder
 
 
+YEAST_TASK = "yeast_windows"
+
+
+def yeast_window_task(path, shared_data):
+    """A classification task whose 36 windows of 200 nt lie on yeast chrIV, a pretraining
+    genome of the genome and regions corpora, with their coordinates (chrom/start/end, BED
+    conventions): 40,037 nt apart (so they fall at every offset of the corpus's 240-nt
+    stride), labelled by GC content (upper / lower half); of each class every third window
+    is test and two are validation. Written at test time from the shared genome."""
+    ((_, chrom, _),) = list(read_fasta(shared_data / "fasta_gff/sacCer3_chrIV.fa.gz"))
+    starts = [5_000 + 40_037 * i for i in range(36)]
+    seqs = [chrom[s : s + 200].upper() for s in starts]
+    gc = np.array([(q.count("G") + q.count("C")) / len(q) for q in seqs])
+    label = np.where(gc.argsort().argsort() >= 18, "gc_high", "gc_low")
+    rank = pd.Series(label).groupby(label).cumcount().to_numpy()
+    split = np.where(rank % 3 == 0, "test", np.where(rank % 9 == 4, "validation", "train"))
+    df = pd.DataFrame({"id": [f"yw{i:02d}" for i in range(36)], "sequence": seqs,
+                       "label": label, "split": split, "chrom": "chrIV", "start": starts,
+                       "end": [s + 200 for s in starts]})  # fmt: skip
+    df.to_csv(path, sep="\t", index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, shared_data):
-    """One run of the whole workflow (rule all) on tests/config, plus an external model."""
+    """One run of the whole workflow (rule all) on tests/config, plus an external model and
+    a task placed on a pretraining genome (both made here, not kept in the repository)."""
     base = tmp_path_factory.mktemp("e2e")
     ext = external_model(base / "external_bert")
+    table = yeast_window_task(base / f"{YEAST_TASK}.tsv", shared_data)
     workdir = make_workdir(
-        base / "work", {"probe": {"external": {"tiny_bert": {"model": str(ext)}}}}
-    )
+        base / "work",
+        {
+            "probe": {"external": {"tiny_bert": {"model": str(ext)}}},
+            "tasks": {"sequence_tasks": {YEAST_TASK: {"kind": "classification",
+                                                      "table": str(table)}}},
+        },
+    )  # fmt: skip
     # about 20 minutes on two idle cores; the limit leaves room for a loaded machine
     proc = snakemake(workdir, timeout=3000)
     assert proc.returncode == 0, fail_message(proc)
@@ -366,9 +397,11 @@ def test_genome_and_region_corpora(run):
             n = summary.loc[summary["split"] == split, "n_windows"].sum()
             assert n > 0
             assert meta[split]["n_input_sequences"] == n
-        leakage = pd.read_csv(run / f"results/windows/{corpus}/leakage.tsv", sep="\t")
+        every = pd.read_csv(run / f"results/windows/{corpus}/leakage.tsv", sep="\t")
+        # the task placed on yeast chrIV: test_task_on_a_pretraining_genome_is_excluded
+        assert set(every["source"]) == {"task:tf_binding", f"task:{YEAST_TASK}"}
+        leakage = every[every["source"] == "task:tf_binding"]
         assert list(leakage["split"]) == ["train", "validation", "test"]
-        assert (leakage["source"] == "task:tf_binding").all()
         assert (leakage["n_windows"] == 2332).all()  # the task's test windows
         assert (leakage["overlapping"] == 0).all()
         assert leakage["contig_match"].str.contains("no pretraining contig is named chr22").all()
@@ -378,9 +411,69 @@ def test_genome_and_region_corpora(run):
         assert names
         assert all(n.startswith("chrIV:") and n.endswith("(+)") for n in names)
     genome = pd.read_csv(run / "results/windows/genome/summary.tsv", sep="\t")
-    assert genome.groupby("sample")["n_windows"].sum().to_dict() == {
-        "spyogenes": 7688, "yeast_chrIV": 6358,
-    }  # fmt: skip
+    cut = genome.groupby("sample")[["n_windows", "n_excluded"]].sum()
+    assert cut.sum(axis=1).to_dict() == {"spyogenes": 7688, "yeast_chrIV": 6358}  # windows cut
+    assert cut["n_excluded"].to_dict() == {"spyogenes": 0, "yeast_chrIV": 38}  # task windows
+
+
+def _overlaps(window, interval) -> bool:
+    return window[0] < interval[1] and interval[0] < window[1]  # half-open
+
+
+def test_task_on_a_pretraining_genome_is_excluded(run, shared_data):
+    """The task yeast_windows lies on yeast chrIV, which the genome corpus pretrains on:
+    exactly the corpus's training windows that overlap one of its windows (any split) are
+    left out, and the leakage table counts its test windows that overlap each split. Both
+    recomputed here from the window grid (20 kb blocks, a 120-nt window every 240 nt), the
+    blocks' splits as the written windows show them, and the task's coordinates."""
+    task = pd.read_csv(run / f"results/tasks/{YEAST_TASK}/data.tsv", sep="\t")
+    assert len(task) == 36
+    intervals = list(zip(task["start"], task["end"], strict=True))
+    test = list(zip(*(task.loc[task["split"] == "test", c] for c in ("start", "end")), strict=True))
+    assert len(test) == 12
+    ((_, chrom, _),) = list(read_fasta(shared_data / "fasta_gff/sacCer3_chrIV.fa.gz"))
+    folder = run / "results/windows/genome/yeast_chrIV"
+    written = {}
+    for split in ("train", "validation", "test"):
+        written[split] = set()
+        for header, seq, _ in read_fasta(folder / f"{split}.fa.gz"):
+            start, end = map(int, re.fullmatch(r"chrIV:(\d+)-(\d+)\(\+\)", header).groups())
+            assert seq == chrom[start:end]  # case kept
+            written[split].add((start, end))
+    block_split = {s // 20_000: p for p, windows in written.items() for s, _ in windows}
+    assert len(block_split) == -(-len(chrom) // 20_000)  # every block has windows of one split
+    grid = {p: set() for p in written}
+    for block, split in block_split.items():
+        end = min(len(chrom), (block + 1) * 20_000)
+        grid[split] |= {(s, s + 120) for s in range(block * 20_000, end - 120 + 1, 240)}
+    excluded = {w for w in grid["train"] if any(_overlaps(w, iv) for iv in intervals)}
+    # 29 of the 36 task windows lie in training blocks, 9 of them across two corpus windows
+    assert len(excluded) == 38
+    assert written["train"] == grid["train"] - excluded
+    assert (written["validation"], written["test"]) == (grid["validation"], grid["test"])
+    summary = pd.read_csv(folder / "windows.tsv", sep="\t").set_index("split")
+    assert summary.loc["train", "n_excluded"] == len(excluded)
+    assert (summary["n_dropped_n"] == 0).all()
+
+    def n_overlapping(windows):
+        return sum(any(_overlaps(w, iv) for w in windows) for iv in test)
+
+    every = pd.read_csv(run / "results/windows/genome/leakage.tsv", sep="\t")
+    leak = every[every["source"] == f"task:{YEAST_TASK}"].set_index("split")
+    assert list(leak.index) == ["train", "validation", "test"]
+    assert (leak["n_windows"] == 12).all()
+    assert (leak["n_on_pretraining_contigs"] == 12).all()
+    before = leak.loc["train", "overlapping_before_exclusion"]
+    assert before == n_overlapping(grid["train"]) > 0
+    assert leak.loc["train", "overlapping"] == 0
+    for split in ("validation", "test"):
+        assert leak.loc[split, "overlapping"] == n_overlapping(grid[split])
+    assert leak["excluded_from_train"].all()
+    assert leak["contig_match"].str.contains("on pretraining contig(s) chrIV", regex=False).all()
+    # the regions corpus (yeast promoters and intergenic) leaves them out of training too
+    for header, _, _ in read_fasta(run / "results/windows/regions/yeast_chrIV/train.fa.gz"):
+        start, end = map(int, re.fullmatch(r"chrIV:(\d+)-(\d+)\(\+\)", header).groups())
+        assert not any(_overlaps((start, end), iv) for iv in intervals), header
 
 
 # ----------------------------------------------------------------------------- fine-tuning
