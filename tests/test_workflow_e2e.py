@@ -243,6 +243,7 @@ MODELS = {
     "gpt_codon": "gpt",
     "mlm_kmer6": "mlm",
     "mlm_bpe": "mlm",
+    "mlm_bpe_seed1": "mlm",  # mlm_bpe's second pretraining seed
     "gpt_genome": "gpt",  # on the genome corpus (yeast chrIV + S. pyogenes windows)
     "gpt_regions": "gpt",  # on the regions corpus (yeast promoters + intergenic)
     "neox_nucleotide": "gpt",  # GPT-NeoX (Pythia)
@@ -489,9 +490,20 @@ FINETUNE_RUNS = {
     },
     "species_fragments": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "mlm_bpe_lora",
-        "onehot_cnn", "kmer4", "modernbert_kmer6_lora", "esm_kmer6_lora",
+        "onehot_cnn", "kmer4", "modernbert_kmer6_lora", "esm_kmer6_lora", "gpt_nucleotide_full",
     },
 }  # fmt: skip
+# the TSTR task and the task placed on yeast chrIV: the runs without a task list, baselines
+NEW_TASK_RUNS = {"gpt_nucleotide_frozen", "onehot_cnn", "kmer4"}
+
+
+def _assert_folded(row, metric: str, seeds: str = "0;1") -> None:
+    """A comparison row folding seed replicates: the mean, sd (ddof 1) and per-seed values."""
+    assert (row["n_seeds"], row["seeds"]) == (2, seeds)
+    per_seed = [float(v) for v in row[f"{metric}_per_seed"].split(";")]
+    assert len(per_seed) == 2
+    assert np.isclose(np.mean(per_seed), row[metric], atol=1e-5)
+    assert np.isclose(np.std(per_seed, ddof=1), row[f"{metric}_sd"], atol=1e-5)
 
 
 @pytest.mark.parametrize("task", FINETUNE_RUNS)
@@ -501,14 +513,27 @@ def test_finetune_comparison_tables(run, task):
     assert (table["n_test"] > 0).all()
     assert (table["trainable_params"] <= table["total_params"]).all()
     rows = table.set_index("run")
+    main = "accuracy" if "accuracy" in table else "pearson_r"
+    # the one-hot CNN's two seeds (baselines.onehot_cnn.seeds) folded into one row
+    _assert_folded(rows.loc["onehot_cnn"], main)
+    assert rows.loc["onehot_cnn", "replicates"] == "onehot_cnn;onehot_cnn_seed1"
     if task == "species_fragments":
-        # two seeds of one run folded into one row: mean, sd and the per-seed values
-        seeded = rows.loc["mlm_bpe_lora"]
-        assert (seeded["n_seeds"], seeded["seeds"]) == (2, "0;1")
-        per_seed = [float(v) for v in seeded["accuracy_per_seed"].split(";")]
-        assert np.isclose(np.mean(per_seed), seeded["accuracy"], atol=1e-5)
-        assert np.isclose(np.std(per_seed, ddof=1), seeded["accuracy_sd"], atol=1e-5)
-        assert (run / f"results/finetune/{task}/mlm_bpe_lora_seed1/metrics.json").is_file()
+        # two seeds of one run folded into one row: mean, sd and the per-seed values; the
+        # seed-1 replicate fine-tunes the seed-1 pretraining replicate of mlm_bpe
+        _assert_folded(rows.loc["mlm_bpe_lora"], main)
+        base = {}
+        for name in ("mlm_bpe_lora", "mlm_bpe_lora_seed1"):
+            info = run / f"results/finetune/{task}/{name}/model/finetune.json"
+            base[name] = json.loads(info.read_text())["base_model"]
+        assert base == {"mlm_bpe_lora": "results/models/mlm_bpe",
+                        "mlm_bpe_lora_seed1": "results/models/mlm_bpe_seed1"}  # fmt: skip
+        weights = [(run / b / "model.safetensors").read_bytes() for b in base.values()]
+        assert weights[0] != weights[1]
+        # regime full: every weight of backbone and head trains
+        full = rows.loc["gpt_nucleotide_full"]
+        assert (full["regime"], full["random_init"]) == ("full", False)
+        assert full["trainable_params"] == full["total_params"]
+        assert full["trainable_params"] > rows.loc["gpt_nucleotide_frozen", "trainable_params"]
     assert rows.loc["gpt_nucleotide_random", "random_init"]
     assert rows.loc["gpt_nucleotide_frozen", "regime"] == "frozen"
     # frozen: only the head trains (the same head with or without pretrained weights)
@@ -524,7 +549,6 @@ def test_finetune_comparison_tables(run, task):
             assert len(curves) >= 1
     # bootstrap CIs: every row's interval holds its metric; every row but the best
     # baseline has a paired CI of its difference to it, which holds the difference
-    main = "accuracy" if "accuracy" in table else "pearson_r"
     assert set(table["split"]) == {"test"}
     assert table["metric"].str.startswith(main).all()
     assert (table["ci95_low"] <= table[main] + 1e-9).all()
@@ -561,6 +585,46 @@ def test_oct4_mafk_every_model_beats_chance(run):
     assert "kmer4" in set(rows["run"])
 
 
+def test_tstr_task_trains_on_generated_and_tests_on_real(run):
+    """tstr_genome (TSTR): the train side is gpt_genome's prompted samples, each labelled
+    with the species of its prompt, the test side the genome corpus's real validation
+    windows of both species; task.json records the generated side and its role; the
+    comparison table has a row per run."""
+    folder = run / "results/tasks/tstr_genome"
+    params = json.loads((folder / "task.json").read_text())["params"]
+    assert params["generated"] == {"model": "gpt_genome", "set": "samples", "role": "train",
+                                   "keep_prompt": False, "prompt_nt": 30}  # fmt: skip
+    data = pd.read_csv(folder / "data.tsv", sep="\t")
+    generated = pd.read_csv(folder / "generated.tsv", sep="\t")
+    species = {"Saccharomyces cerevisiae", "Streptococcus pyogenes"}
+    assert len(generated) == 8
+    assert set(generated["label"]) == species
+    trained = data[data["split"] != "test"]
+    assert sorted(trained["sequence"]) == sorted(generated["sequence"])
+    real, names = set(), set()
+    for sample in ("yeast_chrIV", "spyogenes"):
+        path = run / f"results/windows/genome/{sample}/validation.fa.gz"
+        for name, seq, _ in read_fasta(path):
+            real.add(seq.upper())
+            names.add(name)
+    tested = data[data["split"] == "test"]
+    assert len(tested) == len(names)
+    assert set(tested["label"]) == species
+    assert set(tested["sequence"]) == real
+    # the prompts are test windows of the corpus: none of them is a real test item here
+    assert not set(generated["prompt_id"]) & names
+    table = pd.read_csv(run / "results/finetune/tstr_genome/comparison.tsv", sep="\t")
+    assert set(table["run"]) == NEW_TASK_RUNS
+    assert (table["n_test"] == len(names)).all()
+    assert (table["n_train"] <= 8).all()
+
+
+def test_task_placed_on_a_genome_is_fine_tuned(run):
+    table = pd.read_csv(run / f"results/finetune/{YEAST_TASK}/comparison.tsv", sep="\t")
+    assert set(table["run"]) == NEW_TASK_RUNS
+    assert (table["n_test"] == 12).all()
+
+
 def test_finetuned_backbone_loads_and_differs(run):
     import torch
     from transformers import AutoModelForMaskedLM
@@ -579,6 +643,16 @@ def test_finetuned_backbone_loads_and_differs(run):
         run / "results/finetune/species_fragments/mlm_bpe_lora/model"
     )
     assert not any("lora" in k for k in lora.state_dict())
+    # regime full: the token embeddings and the first block train too
+    from transformers import AutoModelForCausalLM
+
+    b = AutoModelForCausalLM.from_pretrained(run / "results/models/gpt_nucleotide").state_dict()
+    a = AutoModelForCausalLM.from_pretrained(
+        run / "results/finetune/species_fragments/gpt_nucleotide_full/model"
+    ).state_dict()
+    for key in ("model.decoder.embed_tokens.weight",
+                "model.decoder.layers.0.self_attn.q_proj.weight"):  # fmt: skip
+        assert not torch.equal(b[key], a[key]), key
 
 
 # ----------------------------------------------------------------------------- probes
@@ -800,6 +874,13 @@ def test_dnatext_corpus_models_and_evaluation(run):
         assert AutoModelForMaskedLM.from_pretrained(models / sub).num_parameters() > 1000, sub
     for sub in ("dna_basewise", "dna_table"):
         assert load_tokenizer(models / sub).vocab_size == bpe.vocab_size
+    # each model learned: its masked-token loss over the last 3 of its 10 steps is below that
+    # of the first 3 (by 0.12-0.18 nats here; one batch of 8 varies by about 0.05), which a
+    # model whose weights do not train, or train on the wrong targets, does not show
+    for sub in ("dnatext", "dna_basewise", "dna_table"):
+        loss = pd.read_csv(models / sub / "curves.csv")["loss"]
+        assert len(loss) == 10, sub
+        assert loss.iloc[-3:].mean() < loss.iloc[:3].mean() - 0.05, (sub, loss.tolist())
     assert (models / "dnatext/tokenizer/dnatext_tokenizer.json").is_file()
 
 
