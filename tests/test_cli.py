@@ -32,7 +32,7 @@ def test_samples_command_lists_rows(repo_root, shared_data, monkeypatch, capsys)
     monkeypatch.chdir(repo_root)
     assert main(["samples", "tests/config/samples.tsv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 15
+    assert len(lines) == 16
     assert lines[0].startswith("spyogenes\tStreptococcus pyogenes\tgbff\tlocal\t")
 
 

@@ -39,7 +39,7 @@ def test_shipped_sheets_load(repo_root, shared_data, monkeypatch):
     assert all(s.source_kind == "url" and s.format == "cds_fasta" for s in default)
     assert all("release-113" in s.source or "release-60" in s.source for s in default)
     shared = load_sample_sheet(repo_root / "tests/config/samples.tsv")
-    assert len(shared) == 15
+    assert len(shared) == 16
     assert {s.format for s in shared} == {"gbff", "fasta_gff", "cds_fasta", "fasta"}
     fna = {s.sample: s for s in shared}["ypestis_fna"]
     assert (fna.annotate, fna.annotate_mode, fna.has_cds, fna.has_genome) == (

@@ -388,6 +388,13 @@ def test_exclusions_from_a_task_table_and_a_bed_file(tmp_path, yeast_features):
     bad.write_text("chrIV\t100\tx\n")
     with pytest.raises(InputFormatError, match=r"bad\.bed:1: BED start/end must be integers"):
         load_exclusions({}, [str(bad)])
+    # a sequence task's table with coordinates that are not integers: the item is named
+    seq = tmp_path / "seq.tsv"
+    pd.DataFrame({"id": ["a", "b"], "sequence": ["ACGT", "ACGT"], "split": ["test", "train"],
+                  "label": ["x", "y"], "chrom": ["chrIV", "chrIV"], "start": ["10", "1e"],
+                  "end": ["14", "20"]}).to_csv(seq, sep="\t", index=False)  # fmt: skip
+    with pytest.raises(InputFormatError, match=r"seq\.tsv: task t, item b: start '1e' is not an"):
+        load_exclusions({"t": (seq, False)}, [])
 
 
 # --- task corpora (source: task): windows over one split of a task dataset -----------------

@@ -493,3 +493,51 @@ def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_ever
     assert read, "the demo reads CDS splits"
     assert read <= gathered
     assert {f"results/splits/{s}/assignment.tsv" for s in plan.cds_samples} <= gathered
+
+
+def test_task_file_under_results_is_an_output_of_the_run():
+    """A task file given as a relative path under results/ stays relative, so Snakemake
+    builds it first (here the genome corpus's held-out windows as a TSTR task's real side);
+    another relative path is taken from the working directory."""
+    plan = load(
+        demo_config(
+            corpora={"cds": {"source": "cds"},
+                     "genome": {"source": "genome", "samples": ["mgallisepticum"], "window": 60}},
+            tasks={"sequence_tasks": {"tstr": {
+                "kind": "classification", "generated": {"model": "gpt_nucleotide"},
+                "test_fasta_by_class": {
+                    "Mycoplasma gallisepticum":
+                        "results/windows/genome/mgallisepticum/validation.fa.gz",
+                    "other": "tests/data/other.fa"}}}},
+        )
+    )  # fmt: skip
+    files = plan.sequence_task_inputs(wildcards(task="tstr"))
+    assert files["test_fasta_by_class__Mycoplasma gallisepticum"] == (
+        "results/windows/genome/mgallisepticum/validation.fa.gz"
+    )
+    assert files["test_fasta_by_class__other"] == str(REPO / "tests/data/other.fa")
+
+
+def test_sequence_task_with_coordinates_is_kept_out_of_genome_corpora(tmp_path):
+    """A sequence task whose table has chrom/start/end columns is placed on the genome like
+    tf_binding: the genome windows job reads its data.tsv (BED ends, exclusive) and excludes
+    what it names; a table without them, and a task with a generated side, are not."""
+    placed, plain = tmp_path / "placed.tsv", tmp_path / "plain.csv"
+    placed.write_text("id\tsequence\tlabel\tChrom\tstart\tEND\nw1\tACGT\ta\tchrIV\t10\t14\n")
+    plain.write_text("sequence,label\nACGT,a\n")
+    plan = load(
+        demo_config(
+            corpora={"cds": {"source": "cds"},
+                     "genome": {"source": "genome", "samples": ["mgallisepticum"], "window": 60}},
+            tasks={"sequence_tasks": {
+                "placed": {"kind": "classification", "table": str(placed)},
+                "plain": {"kind": "classification", "table": str(plain)},
+                "tstr": {"kind": "classification", "test_table": str(placed),
+                         "generated": {"model": "gpt_nucleotide"}}}},
+        )
+    )  # fmt: skip
+    assert plan.window_tasks() == {"tf_binding": True, "placed": False}
+    files = plan.genome_windows_inputs(wildcards(wcorpus="genome", sample="mgallisepticum"))
+    assert files["task_placed"] == "results/tasks/placed/data.tsv"
+    assert "task_plain" not in files
+    assert "task_tstr" not in files

@@ -4,6 +4,7 @@ one such task built by the workflow's sequence_task rule."""
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from pathlib import Path
 
@@ -147,3 +148,12 @@ def test_sequence_task_rule_builds_a_tstr_task(tmp_path, shared_data):
     assert (train["sequence"].str.len() == 45).all()  # the 30-nt prompt is cut off
     assert (data.loc[data["split"] == "test", "sequence"].str.len() == 45).all()
     assert (wd / "results/tasks/tstr/generated.tsv").is_file()
+    # task.json says which side is generated, by which model's set
+    recorded = json.loads((wd / "results/tasks/tstr/task.json").read_text())["params"]
+    assert recorded["generated"] == {
+        "model": "gpt_nucleotide",
+        "set": "samples",
+        "role": "train",
+        "keep_prompt": False,
+        "prompt_nt": 30,
+    }

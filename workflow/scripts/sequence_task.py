@@ -33,6 +33,9 @@ def main(smk):
         else:
             test_table = generated
     fr = cfg["fractions"]
+    # what task.json records of the generated side
+    keys = ("model", "set", "role", "keep_prompt", "prompt_nt")
+    recorded = {k: gen[k] for k in keys} if gen else None
     build_sequence_task(
         out_dir,
         kind=cfg["kind"],
@@ -42,6 +45,7 @@ def main(smk):
         test_fasta_by_class=by_class["test_fasta_by_class"] or None,
         fractions=(fr["train"], fr["validation"], fr["test"]),
         seed=cfg["seed"],
+        generated=recorded,
     )
 
 

@@ -381,6 +381,15 @@ def load_exclusions(
             dtype={"id": str, "chrom": str},
         )  # fmt: skip
         df = df.dropna(subset=["chrom", "start", "end"])
+        for col in ("start", "end"):
+            bad = pd.to_numeric(df[col], errors="coerce").isna()
+            if bad.any():
+                first = df[bad].iloc[0]
+                raise InputFormatError(
+                    f"{path}: task {task}, item {first['id']}: {col} {first[col]!r} is not an "
+                    "integer; give chrom/start/end as BED coordinates (0-based start, end "
+                    "exclusive) in the task's table, or leave the three columns out"
+                )
         out[f"task:{task}"] = task_intervals(df, inclusive)
     for bed in beds:
         out[f"bed:{bed}"] = read_bed(bed)

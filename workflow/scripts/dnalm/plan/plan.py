@@ -30,6 +30,7 @@ from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 from dnalm.plan.external import ExternalMixin
 from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
+from dnalm.tasks.common import has_coordinates
 
 SPLITS = ("train", "validation", "test")
 #: gather_splits' table of every CDS sample's split assignment (rewritten when any split changes)
@@ -38,11 +39,15 @@ SPLITS_TABLE = "results/splits/assignment.tsv"
 
 def _task_path(value: str | None) -> str | None:
     """A task or BED file of the config, as a path from the working directory; a URL is the
-    file the rule download_task_file saves it to (dnalm.genome.taskfiles)."""
+    file the rule download_task_file saves it to (dnalm.genome.taskfiles); a relative path
+    under results/ is an output of this workflow, left relative so that Snakemake builds it
+    first (e.g. a genome corpus's held-out windows as the real side of a TSTR task)."""
     if value in (None, ""):
         return None
     if taskfiles.is_url(value):
         return taskfiles.parse(value, "").path
+    if Path(value).parts[:1] == ("results",):
+        return Path(value).as_posix()
     return str(expand_local(value))
 
 
@@ -387,10 +392,25 @@ class Plan(StagesMixin, ExternalMixin):
 
     def window_tasks(self) -> dict[str, bool]:
         """Task tables placed on a genome: task name -> are the ends of its windows inclusive
-        (DNA-LLM window names: chr22_10510500_10510799 is 300 bp)."""
-        if "tf_binding" not in self.task_names():
-            return {}
-        return {"tf_binding": self.config["tasks"]["tf_binding"]["format"] == "dnallm"}
+        (DNA-LLM window names: chr22_10510500_10510799 is 300 bp). tf_binding, and every
+        sequence task whose `table` or `test_table` is named by a URL or is a local file
+        whose header has chrom, start and end (BED conventions: end exclusive); a task with
+        a generated side is left out (its sequences come from models trained downstream)."""
+        out = {}
+        if "tf_binding" in self.task_names():
+            out["tf_binding"] = self.config["tasks"]["tf_binding"]["format"] == "dnallm"
+        for task, cfg in sorted(self.sequence_tasks.items()):
+            if cfg.get("generated"):
+                continue
+            for key in ("table", "test_table"):
+                value = cfg.get(key)
+                if not value:
+                    continue
+                path = _task_path(value)
+                if taskfiles.is_url(value) or (Path(path).is_file() and has_coordinates(path)):
+                    out[task] = False
+                    break
+        return out
 
     def window_task_inputs(self, corpus: str) -> dict:
         return {f"task_{t}": f"results/tasks/{t}/data.tsv" for t in self.window_tasks()}

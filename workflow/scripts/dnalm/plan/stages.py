@@ -105,10 +105,10 @@ class StagesMixin:
         return gen
 
     def generated_task_params(self, task: str) -> dict | None:
-        """What rule sequence_task needs of a generated set, or None. These are the role,
-        keep_prompt, the prompt length (generate.prefix_nt in whole tokens, and whole codons
-        on a CDS corpus, as the generation stage cuts it) and the species of each prompting
-        test FASTA."""
+        """What rule sequence_task needs of a generated set, or None. These are the model,
+        set and role (task.json records them), keep_prompt, the prompt length
+        (generate.prefix_nt in whole tokens, and whole codons on a CDS corpus, as the
+        generation stage cuts it) and the species of each prompting test FASTA."""
         gen = self.generated_task(task)
         if gen is None:
             return None
@@ -117,6 +117,8 @@ class StagesMixin:
         unit = token_width(self.tokenizers[self.models[model]["tokenizer"]])
         prompt_nt = prefix_length(self.generate["prefix_nt"], unit, spec["source"] == "cds")
         return {
+            "model": model,
+            "set": gen["set"],
             "role": gen["role"],
             "keep_prompt": bool(gen["keep_prompt"]),
             "prompt_nt": int(prompt_nt),

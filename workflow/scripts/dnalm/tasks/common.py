@@ -167,6 +167,22 @@ def _sniff_delimiter(path: Path) -> str:
     return "\t" if header.count("\t") >= header.count(",") and "\t" in header else ","
 
 
+#: The columns that place a task's items on a genome (BED conventions: 0-based start, end
+#: exclusive); read_table keeps them, and a genome/regions corpus excludes what they name.
+COORDINATE_COLUMNS = ("chrom", "start", "end")
+
+
+def has_coordinates(path: str | os.PathLike) -> bool:
+    """Whether the header line of the CSV/TSV `path` has the columns chrom, start and end
+    (names stripped, any case), as read_table reads them; only the first line is read."""
+    path = Path(path)
+    sep = _sniff_delimiter(path)
+    with open_text(path) as fh:
+        header = fh.readline()
+    names = {c.strip().strip('"').lower() for c in header.rstrip("\r\n").split(sep)}
+    return set(COORDINATE_COLUMNS) <= names
+
+
 def read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     """Read a CSV/TSV as strings (nothing turned into NaN); column names are stripped and
     matched case-insensitively against `required` and renamed to them."""
@@ -187,7 +203,7 @@ def read_table(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
                 f"{'TAB' if sep == chr(9) else repr(sep)})"
             )
     for key, col in lower.items():
-        rename[col] = key if key in (*required, "id", "split", "chrom", "start", "end") else col
+        rename[col] = key if key in (*required, "id", "split", *COORDINATE_COLUMNS) else col
     df = df.rename(columns=rename)
     if df.columns.duplicated().any():
         raise InputFormatError(f"{path}: duplicate column names {list(df.columns)}")
@@ -475,6 +491,8 @@ def targets_matrix(df: pd.DataFrame) -> np.ndarray:
 
 
 __all__ = [
+    "COORDINATE_COLUMNS",
+    "has_coordinates",
     "load_task",
     "normalize_sequence",
     "summarize_task",

@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,7 @@ def build_sequence_task(
     test_fasta_by_class: Mapping[str, str | os.PathLike | Sequence] | None = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     seed: int = 0,
+    generated: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Whole-sequence classification or regression from user files.
 
@@ -139,7 +141,9 @@ def build_sequence_task(
     with fraction fractions[2]. Validation (unless given) is carved from train in the ratio
     fractions[1] : fractions[0]. Carving is seeded, stratified by label (regression: label
     deciles) and keeps identical sequences in one split. Identical sequences in a provided
-    test and in train are reported as a warning (possible leakage)."""
+    test and in train are reported as a warning (possible leakage). `generated` (TSTR /
+    TRTS: the model, set and role of the generated side, :mod:`dnalm.tasks.generated`) is
+    recorded in task.json."""
     if kind not in SEQUENCE_TASK_KINDS:
         raise ConfigError(f"unknown task kind {kind!r}; use {' or '.join(SEQUENCE_TASK_KINDS)}")
     fr = check_fractions(fractions)
@@ -210,5 +214,6 @@ def build_sequence_task(
         "test_fasta_by_class": {
             k: [str(p) for p in as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
         },
+        "generated": dict(generated) if generated else None,
     }
     return write_task(out_dir, df, kind, params, inputs)
