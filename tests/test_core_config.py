@@ -1,4 +1,5 @@
-"""The config sections: the schema and the dataclasses of dnalm.core.config agree (the same
+"""The config sections: the schema and the settings dataclasses (dnalm.core.config, and
+dnalm.training.run for pretraining; by config path in dnalm.plan.sections) agree (the same
 keys, the same defaults), bad settings fail with the key named, and a typo or an unknown
 preset stops the workflow when the DAG is built, before any job (as tests/test_envs.py
 checks env pins against pyproject)."""
@@ -18,16 +19,18 @@ from dnalm.core.config import (
     CNNTrainConfig,
     FinetuneTrainConfig,
     KmerBaselineConfig,
-    PretrainTrainConfig,
     ProbeConfig,
     UMAPConfig,
-    check_config_keys,
-    restore_training_settings,
     section_keys,
-    user_training_settings,
 )
 from dnalm.core.errors import ConfigError
 from dnalm.kinds.archs import check_presets
+from dnalm.plan.sections import (
+    check_config_keys,
+    restore_training_settings,
+    user_training_settings,
+)
+from dnalm.training.run import PretrainTrainConfig
 from tests.support.workflow_runner import make_workdir, snakemake
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Defaults live in one place: the config schema (workflow/schemas/config.schema.yaml), which
 fills them in before any job (dnalm.plan.load). The other two places that state them must
-agree with it: the training-settings dataclasses of dnalm.core.config (they add the same
+agree with it: the training-settings dataclasses of dnalm.plan.sections (they add the same
 defaults in the job, because the plan leaves the training settings as the config wrote
 them) and the default columns of config/README.md's tables (and the sample sheet's table
 against workflow/schemas/samples.schema.yaml)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dnalm.core.config import training_settings
+from dnalm.plan.sections import training_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

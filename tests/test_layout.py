@@ -7,7 +7,9 @@
 - no library module is over 800 lines;
 - no import cycle between the library's modules;
 - one training loop: the backward passes and optimizer steps are those of
-  ``dnalm.training.loop.TrainingLoop``;
+  ``dnalm.training.loop.TrainingLoop``, which also builds the optimizer and its schedule;
+- a pretraining setting goes from the config to the optimizer step through at most five
+  files and never comes back to a package it left (followed with ast: :func:`setting_walk`);
 - one implementation of the things that used to exist several times (reverse complement,
   k-mer names, device choice, precision, model-folder loading);
 - the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
@@ -441,6 +443,218 @@ def test_one_class_implements_the_training_loop():
     assert all(id(call) in in_classes for call in _training_calls(tree)), (
         f"training calls in {TRAINING_LOOP[0]} outside {TRAINING_LOOP[1]}"
     )
+
+
+# ------------------------------------------------------------------------- the walk of a setting
+
+#: the pretraining setting whose way from the config to the optimizer step is followed, and
+#: the optimizer settings that the code between the run and the loop must leave unopened
+WALKED_SETTING = "lr"
+OPTIMIZER_SETTINGS = {"lr", "weight_decay", "beta1", "beta2", "eps"}
+#: the most files the walk may enter
+MAX_WALK_FILES = 5
+
+
+def _is_key(node: ast.AST, key: str) -> bool:
+    return isinstance(node, ast.Constant) and node.value == key
+
+
+def _reads_setting(node: ast.AST, names: set[str]) -> bool:
+    """`node` reads one of the settings `names` by its own name: ``x.lr`` or ``x["lr"]``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr in names
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value in names
+    return False
+
+
+def _resolve(tree: ast.Module, here: Path, name: str) -> Path:
+    """The library file that defines `name` as seen from the module `tree` (file `here`):
+    the module itself when it defines the class, else the module it imports it from."""
+    if any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
+        return here
+    for node in tree.body:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("dnalm.")
+            and any(a.name == name for a in node.names)
+        ):
+            return LIB.joinpath(*node.module.split(".")[1:]).with_suffix(".py")
+    raise AssertionError(f"{here}: where {name} comes from is not found")
+
+
+def _class(tree: ast.Module, name: str) -> ast.ClassDef:
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def _fields(cls: ast.ClassDef) -> dict[str, ast.AnnAssign]:
+    return {
+        n.target.id: n
+        for n in cls.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+
+
+def setting_walk() -> list[tuple[str, str]]:
+    """The files a pretraining setting (``pretrain.train.lr``) passes through from the config
+    to the optimizer step, in order, each with the function or class where it passes,
+    followed with ast from the code itself:
+
+    1. the plan's method that reads ``config["pretrain"]["train"]`` (the shared settings,
+       merged with the model's own);
+    2. the rule file whose param calls that method, and the param's name;
+    3. the rule's script, which reads ``smk.params.<param>`` and hands it to a class as a
+       keyword argument;
+    4. that class's module, where the keyword is a field typed by a settings class, and the
+       module that defines the settings class (the setting's default and checks);
+    5. the module that builds the optimizer: the AdamW call whose ``lr=`` reads the setting
+       by its own name (``x.lr`` or ``x["lr"]``), and the module of the optimizer's step."""
+    walk: list[tuple[str, str]] = []
+    # 1. the plan
+    plan_hits = []
+    for path in sorted((LIB / "plan").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if (
+                    isinstance(node, ast.Subscript)
+                    and _is_key(node.slice, "train")
+                    and isinstance(node.value, ast.Subscript)
+                    and _is_key(node.value.slice, "pretrain")
+                ):
+                    plan_hits.append((path, fn.name))
+    assert len(set(plan_hits)) == 1, f"the plan reads pretrain.train in {plan_hits}"
+    plan_file, method = plan_hits[0]
+    walk.append((str(plan_file.relative_to(REPO)), f"Plan.{method}"))
+    # 2. the rule file
+    param_re = re.compile(rf"^\s*(\w+)=lambda wc: PLAN\.{method}\(", re.M)
+    rules = [
+        (smk, m)
+        for smk in sorted(RULES.glob("*.smk"))
+        for m in [param_re.search(smk.read_text())]
+        if m
+    ]
+    assert len(rules) == 1, f"rule files calling PLAN.{method}: {[r[0].name for r in rules]}"
+    smk, match = rules[0]
+    param = match.group(1)
+    rule_text = smk.read_text()
+    rule_start = rule_text.rfind("\nrule ", 0, match.start())
+    rule_name = re.match(r"\nrule (\w+)", rule_text[rule_start:]).group(1)
+    script_name = re.search(r'"\.\./scripts/(\w+\.py)"', rule_text[match.end() :]).group(1)
+    walk.append((str(smk.relative_to(REPO)), f"rule {rule_name}, params.{param}"))
+    # 3. the script
+    script = SCRIPTS / script_name
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+
+    def from_params(node: ast.AST, carriers: set[str]) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in carriers:
+                return True
+            if (
+                isinstance(sub, ast.Attribute)
+                and sub.attr == param
+                and isinstance(sub.value, ast.Attribute)
+                and sub.value.attr == "params"
+            ):
+                return True
+        return False
+
+    carriers: set[str] = set()
+    for node in ast.walk(tree):  # local names bound from smk.params.<param>
+        if isinstance(node, ast.Assign) and from_params(node.value, carriers):
+            carriers |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    handed = [
+        (node, kw.arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        for kw in node.keywords
+        if kw.arg and from_params(kw.value, carriers)
+    ]
+    assert len(handed) == 1, f"{script_name} hands params.{param} to {len(handed)} calls"
+    call, keyword = handed[0]
+    run_cls = call.func.id
+    walk.append((str(script.relative_to(REPO)), f"main: {run_cls}({keyword}=...)"))
+    # 4. the run class and the settings class
+    run_file = _resolve(tree, script, run_cls)
+    run_tree = ast.parse(run_file.read_text(encoding="utf-8"))
+    field = _fields(_class(run_tree, run_cls))[keyword]
+    settings_cls = ast.unparse(field.annotation).split("|")[0].strip()
+    walk.append((str(run_file.relative_to(REPO)), f"{run_cls}.{keyword}: {settings_cls}"))
+    settings_file = _resolve(run_tree, run_file, settings_cls)
+    settings_tree = ast.parse(settings_file.read_text(encoding="utf-8"))
+    assert WALKED_SETTING in _fields(_class(settings_tree, settings_cls)), settings_cls
+    walk.append((str(settings_file.relative_to(REPO)), f"{settings_cls}.{WALKED_SETTING}"))
+    # 5. the optimizer: built where `lr=` reads the setting by its name, stepped by the loop
+    builders = []
+    for path in sorted(LIB.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or ast.unparse(node.func).split(".")[-1] != "AdamW":
+                continue
+            lr = next((kw.value for kw in node.keywords if kw.arg == "lr"), None)
+            if lr is not None and _reads_setting(lr, {WALKED_SETTING}):
+                builders.append((path, ast.unparse(lr)))
+    assert len(builders) == 1, f"AdamW calls reading the setting by name: {builders}"
+    path, expr = builders[0]
+    walk.append((str(path.relative_to(REPO)), f"AdamW(lr={expr})"))
+    walk.append((f"workflow/scripts/dnalm/{TRAINING_LOOP[0]}", f"{TRAINING_LOOP[1]}.train_step"))
+    return walk
+
+
+def _package(path: str) -> str:
+    """The package a walk's file belongs to: dnalm.<stage>, or the rules or scripts folder."""
+    parts = Path(path).parts
+    if parts[:3] == ("workflow", "scripts", "dnalm"):
+        return f"dnalm.{parts[3]}"
+    return "/".join(parts[:2])
+
+
+def test_a_pretraining_setting_walks_through_few_files_and_never_back():
+    """From the config to the optimizer step a pretraining setting enters at most
+    MAX_WALK_FILES files (setting_walk follows it) and never comes back to a package it left
+    (as it did from training to core and back, when its dataclass lived in core)."""
+    walk = setting_walk()
+    files = list(dict.fromkeys(f for f, _ in walk))
+    shown = "\n".join(f"  {f}: {where}" for f, where in walk)
+    assert len(files) <= MAX_WALK_FILES, f"{len(files)} files:\n{shown}"
+    packages = [_package(f) for f in files]
+    runs = [p for i, p in enumerate(packages) if i == 0 or p != packages[i - 1]]
+    back = sorted({p for p in runs if runs.count(p) > 1})
+    assert not back, f"the walk comes back to {back}:\n{shown}"
+
+
+def test_one_place_builds_the_optimizer():
+    """The training loop builds AdamW (and its schedule) for every caller, and the code that
+    hands it the pretraining settings opens none of the optimizer's: a new optimizer setting
+    touches the settings dataclass and the loop only."""
+    sites = sorted(
+        f"{path.relative_to(LIB)}:{node.lineno}"
+        for path in LIB.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func).split(".")[-1] in {"AdamW", "LambdaLR"}
+    )
+    assert {s.split(":")[0] for s in sites} == {TRAINING_LOOP[0]}, sites
+    # the pretraining module hands run.train to the loop and reads no optimizer setting
+    handed, opened = [], []
+    for path in sorted((LIB / "training").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == TRAINING_LOOP[1]:
+                args = [*node.args, *(kw.value for kw in node.keywords)]
+                if any(ast.unparse(a).endswith("run.train") for a in args):
+                    handed.append(path)
+                    opened += [
+                        f"{path.relative_to(LIB)}:{n.lineno}: {ast.unparse(n)}"
+                        for n in ast.walk(tree)
+                        if _reads_setting(n, OPTIMIZER_SETTINGS)
+                        # the loop's own rate of the step (loop.lr, for the curves) is not
+                        # the setting
+                        and not ast.unparse(n.value).endswith("loop")
+                    ]
+    assert handed, f"no {TRAINING_LOOP[1]}(...) is given a pretraining run's `train`"
+    assert not opened, opened
 
 
 def test_the_plan_is_torch_free():

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from dnalm.core.config import PretrainTrainConfig
 from dnalm.core.errors import ConfigError
 from dnalm.core.io import atomic_write, read_fasta, write_fasta
 from dnalm.tokenization.build import build_tokenizer
 from dnalm.tokenization.corpus import build_corpus
 from dnalm.training.lm_data import IGNORE_INDEX
 from dnalm.training.pretrain import Trainer, pretrain
-from dnalm.training.run import PretrainRun
+from dnalm.training.run import PretrainRun, PretrainTrainConfig
 
 ARCH = {"context": 128, "dropout": 0.0, "attention_dropout": 0.0}
 BASE = {"micro_batch_size": 4, "threads": 1, "warmup_steps": 1, "grad_clip": 0.0}

@@ -3,7 +3,6 @@
 =======================  ==============================================================
 dataclass                config keys
 =======================  ==============================================================
-PretrainTrainConfig      ``pretrain.train`` and a model's own ``pretrain.models.*.train``
 FinetuneTrainConfig      ``finetune.train``, ``finetune.per_task.*``, a run's own
                          ``finetune.runs.*.train``, plus the run keys ``regime``,
                          ``freeze_layers``, ``random_init``, ``pooling`` (one run's settings)
@@ -12,21 +11,24 @@ KmerBaselineConfig       ``baselines.kmer``
 ProbeConfig, UMAPConfig  ``probe`` and ``probe.umap``
 =======================  ==============================================================
 
+Pretraining's settings (``pretrain.train``) live beside the run they configure
+(:class:`dnalm.training.run.PretrainTrainConfig`, a :class:`Section` too), and the table of
+every section by config path with the DAG-build key checks in :mod:`dnalm.plan.sections`.
+
 workflow/schemas/config.schema.yaml lists the same keys with the same defaults (and types),
 so a typo fails when the DAG is built; tests/test_core_config.py checks that schema and
 dataclasses agree. The fields that :func:`dnalm.training.fit.fit` takes carry
 ``metadata={"fit": True}`` (:meth:`Section.fit_settings`).
 
-Torch-free: common.smk imports this module at DAG build (:func:`check_config_names`,
-:func:`check_config_keys`).
+Torch-free: the plan imports this module at DAG build (:func:`check_config_names`,
+:func:`drop_null_entries`).
 """
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -112,64 +114,6 @@ class Section:
 def fit_settings(cfg: Section) -> dict[str, Any]:
     """The :func:`dnalm.training.fit.fit` keyword arguments a run's config carries."""
     return cfg.fit_settings()
-
-
-@dataclass
-class PretrainTrainConfig(Section):
-    """Pretraining settings (``pretrain.train``; a model's ``train`` overrides them)."""
-
-    label: ClassVar[str] = "training"
-
-    seed: int = 0
-    micro_batch_size: int = 16  # windows per process per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    max_steps: int = 2000
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1  # final lr = lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float | None = 1.0  # max global grad norm; 0 or None: off
-    eval_interval: int = 100  # steps between validations (and checkpoints by default)
-    checkpoint_interval: int | None = None  # steps between checkpoints (None: every evaluation)
-    eval_batches: int | None = 50  # validation batches per evaluation (None: the whole split)
-    eval_batch_size: int | None = None  # None: micro_batch_size
-    log_interval: int = 10  # steps between rows of curves.csv
-    patience: int | None = 10  # evaluations without improvement before stopping (None: never)
-    min_delta: float = 0.0  # improvement smaller than this does not count
-    mask_prob: float = 0.15  # mlm only
-    mask_span: int | None = None  # mlm only; None: k for overlapping k-mers, else 1
-    lowercase_loss_weight: float = 1.0  # loss weight of soft-masked (lower-case) targets
-    baseline_order: int | None = None  # None: 0, 1, 2 for codon tokens, else the largest affordable
-    baseline_alpha: float | None = None  # None: 0.01 for codon tokens, else 1 (add-one)
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
-    compile: bool = False  # torch.compile the model
-    threads: int | None = None  # torch CPU threads (None: torch's default)
-    test_eval: bool = True  # score the test split and the baseline at the end
-
-    def check(self) -> None:
-        for key in ("micro_batch_size", "grad_accum", "max_steps", "eval_interval", "log_interval"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"training setting {key} must be a positive integer, got {value}")
-        ci = self.checkpoint_interval
-        if ci is not None and (isinstance(ci, bool) or not isinstance(ci, int) or ci < 1):
-            raise ConfigError(
-                f"pretrain.train.checkpoint_interval must be a positive integer or null (every "
-                f"evaluation), got {ci!r}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        w = self.lowercase_loss_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0:
-            raise ConfigError(
-                f"pretrain.train.lowercase_loss_weight must be a number in [0, 1], got {w!r}"
-            )
 
 
 @dataclass
@@ -317,16 +261,6 @@ class ProbeConfig(Section):
 
 # ----------------------------------------------------------------------------- DAG-build checks
 
-#: Sections of the config and their dataclass, for :func:`check_config_keys`.
-SECTION_CLASSES: dict[str, type[Section]] = {
-    "pretrain.train": PretrainTrainConfig,
-    "finetune.train": FinetuneTrainConfig,
-    "baselines.onehot_cnn.train": CNNTrainConfig,
-    "baselines.kmer": KmerBaselineConfig,
-    "probe": ProbeConfig,
-    "probe.umap": UMAPConfig,
-}
-
 
 def section_keys(cls: type[Section], *, run: bool = False) -> list[str]:
     """Field names of a section; for FinetuneTrainConfig the `train` keys (run=False) or the
@@ -334,96 +268,17 @@ def section_keys(cls: type[Section], *, run: bool = False) -> list[str]:
     return [f.name for f in fields(cls) if bool(f.metadata.get("run")) == run]  # type: ignore[arg-type]
 
 
-def _dicts(parent: Any, key: str) -> Any:
+def submapping(parent: Any, key: str) -> Any:
+    """`parent[key]` when both are mappings, else an empty mapping (a section left out, or
+    not a mapping: the schema says so)."""
     value = parent.get(key) if isinstance(parent, Mapping) else None
     return value if isinstance(value, Mapping) else {}
 
 
-def training_settings(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping, str, type]]:
-    """(config path, parent mapping, key, dataclass) of every settings mapping of the
-    training sections present in `config`: shared ``train``, per-model, per-run and per-task."""
-    pretrain = _dicts(config, "pretrain")
-    yield "pretrain.train", pretrain, "train", PretrainTrainConfig
-    for name, spec in _dicts(pretrain, "models").items():
-        yield f"pretrain.models.{name}.train", spec, "train", PretrainTrainConfig
-    for name, sweep in _dicts(config, "sweeps").items():
-        yield f"sweeps.{name}.train", sweep, "train", PretrainTrainConfig
-    finetune = _dicts(config, "finetune")
-    yield "finetune.train", finetune, "train", FinetuneTrainConfig
-    per_task = _dicts(finetune, "per_task")
-    for task in per_task:
-        yield f"finetune.per_task.{task}", per_task, task, FinetuneTrainConfig
-    for name, run in _dicts(finetune, "runs").items():
-        yield f"finetune.runs.{name}.train", run, "train", FinetuneTrainConfig
-    cnn = _dicts(_dicts(config, "baselines"), "onehot_cnn")
-    yield "baselines.onehot_cnn.train", cnn, "train", CNNTrainConfig
-    per_task = _dicts(cnn, "per_task")
-    for task in per_task:
-        yield f"baselines.onehot_cnn.per_task.{task}", per_task, task, CNNTrainConfig
-
-
-def check_config_keys(config: Mapping[str, Any]) -> None:
-    """Before the schema: unknown keys of the training sections, `probe` and
-    `baselines.kmer`, as one ConfigError naming the config path, the key and the valid keys
-    (the schema's message for the same mistake is harder to read). The architectures,
-    presets and losses of ``pretrain.models`` are checked from their registry
-    (:func:`dnalm.kinds.archs.check_presets`, :func:`dnalm.kinds.losses.check_losses`)."""
-    for path, parent, key, cls in training_settings(config):
-        settings = parent.get(key) if isinstance(parent, Mapping) else None
-        if not isinstance(settings, Mapping):
-            continue  # missing, or not a mapping: the schema says so
-        known = section_keys(cls)
-        unknown = sorted((k for k in settings if k not in known), key=str)
-        run_keys = section_keys(cls, run=True)
-        for k in unknown:
-            if k in run_keys:
-                raise ConfigError(
-                    f"{path}: {k!r} is a setting of the run entry, not of `train`; set it "
-                    f"as finetune.runs.<run>.{k}"
-                )
-        if unknown:
-            raise ConfigError(f"{path}: {unknown_keys_message(unknown, known)}")
-    for path in ("baselines.kmer", "probe", "probe.umap"):
-        node = _get(config, tuple(path.split(".")))
-        if isinstance(node, Mapping):
-            known = section_keys(SECTION_CLASSES[path])
-            unknown = sorted((k for k in node if k not in known), key=str)
-            if unknown:
-                raise ConfigError(f"{path}: {unknown_keys_message(unknown, known)}")
-
-
 def corpus_packing(config: Mapping[str, Any], corpus: str | None) -> str:
     """The packing of corpus `corpus` (None: cds): its own `packing`, else corpus.packing."""
-    own = _dicts(_dicts(config, "corpora"), corpus or "cds").get("packing")
-    return own or _dicts(config, "corpus").get("packing", "packed")
-
-
-def _get(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = config
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def user_training_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Copies of the training settings as the user wrote them, by config path (before the
-    schema's validation fills in every default)."""
-    return {
-        path: copy.deepcopy(parent[key])
-        for path, parent, key, _ in training_settings(config)
-        if isinstance(parent, Mapping) and key in parent
-    }
-
-
-def restore_training_settings(config: dict[str, Any], saved: Mapping[str, Any]) -> None:
-    """Put back the user's own training settings after the schema filled in its defaults, so
-    a rule's params hold only what the config sets (the dataclasses add the same defaults;
-    params that grew by every default would make Snakemake rerun finished jobs)."""
-    for path, parent, key, _ in list(training_settings(config)):
-        if isinstance(parent, dict) and key in parent:
-            parent[key] = copy.deepcopy(saved.get(path, {}))
+    own = submapping(submapping(config, "corpora"), corpus or "cds").get("packing")
+    return own or submapping(config, "corpus").get("packing", "packed")
 
 
 #: Config keys whose entries' names become file or folder names (results/{kind}/{name}/...).

@@ -7,13 +7,14 @@ chosen unit's tokens become ``[MASK]`` (80 %), a random token of the same modali
 or stay (10 %), and are scored. The loss is reported per modality.
 
 The steps run on the one training loop (:class:`dnalm.training.loop.TrainingLoop`:
-backward, gradient clipping at norm 1, AdamW with :func:`dnalm.training.core.param_groups`
-(the one weight-decay rule) and a linear warm-up); :func:`dnalm.training.core.write_curves`
-writes ``curves.csv``, and :func:`dnalm.training.core.divergence_error` reports a loss that
-is not finite. It runs on the device that :func:`dnalm.core.device.select_device` picks
-for ``dnatext.device`` (the CPU by default; CUDA or MPS when set), in fp32: the model, its
-optimizer state and every batch live there, and the model stays there after training. It is
-meant for small runs (``dnatext.train.steps``), not long pretraining.
+backward, gradient clipping at norm 1, AdamW built by the loop with
+:func:`dnalm.training.core.param_groups` (the one weight-decay rule) and a linear warm-up);
+:func:`dnalm.training.core.write_curves` writes ``curves.csv``, and
+:func:`dnalm.training.core.divergence_error` reports a loss that is not finite. It runs on
+the device that :func:`dnalm.core.device.select_device` picks for ``dnatext.device`` (the CPU
+by default; CUDA or MPS when set), in fp32: the model, its optimizer state and every batch
+live there, and the model stays there after training. It is meant for small runs
+(``dnatext.train.steps``), not long pretraining.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import numpy as np
 import torch
 
 from dnalm.core.device import select_device
-from dnalm.training.core import divergence_error, param_groups, write_curves
-from dnalm.training.loop import TrainingLoop
+from dnalm.training.core import divergence_error, write_curves
+from dnalm.training.loop import AdamWSettings, TrainingLoop
 
 CURVE_COLUMNS = ("step", "loss", "loss_text", "loss_dna", "lr", "seconds")
 
@@ -180,11 +181,8 @@ def train_mlm(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.to(device).train()
-    opt = torch.optim.AdamW(
-        param_groups(model, float(cfg.get("weight_decay", 0.01))), lr=float(cfg.get("lr", 1e-3))
-    )
+    lr, weight_decay = float(cfg.get("lr", 1e-3)), float(cfg.get("weight_decay", 0.01))
     warm = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
     scored_ce: list[torch.Tensor] = []  # this step's per-position losses and scored mask
 
     def loss_of(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -199,7 +197,14 @@ def train_mlm(
                 "the dnatext MLM loss", float(loss), where, "lower dnatext.train.lr", None, ""
             )
 
-    loop = TrainingLoop(model, opt, sched, loss_of, device=device, grad_clip=1.0)
+    loop = TrainingLoop(
+        model,
+        loss_of,
+        AdamWSettings(lr=lr, weight_decay=weight_decay),
+        schedule=lambda s: min(1.0, (s + 1) / warm),  # linear warm-up, then constant
+        device=device,
+        grad_clip=1.0,
+    )
     history, t0 = [], time.perf_counter()
     for step in range(1, steps + 1):
         pick = rng.integers(0, len(rows), int(cfg.get("batch_size", 16)))

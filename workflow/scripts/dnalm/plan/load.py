@@ -12,9 +12,9 @@ first (the order the workflow always used):
    corpora checks that need no sample sheet (their messages are clearer than the schema's);
    the tokenizer specs (k-mer k, BPE vocab_size, ...) and the split fractions;
 3. the JSON schema (workflow/schemas/config.schema.yaml) validates the config and fills in
-   its defaults, except in the training settings, which keep what the user wrote (the
-   dataclasses of dnalm.core.config add the same defaults in the job; rule params that grew
-   by every default would make Snakemake rerun finished jobs);
+   its defaults, except in the training settings, which keep what the user wrote (their
+   dataclasses, listed in dnalm.plan.sections, add the same defaults in the job; rule
+   params that grew by every default would make Snakemake rerun finished jobs);
 4. the sample sheet; models, runs and sweeps with their seed replicates; tokenizers and
    corpora of the models (a corpus's block_size within each model's context); held-out
    contigs; task names, fine-tuning runs, reproduce rows;
@@ -32,14 +32,7 @@ import jsonschema
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from dnalm.core.config import (
-    CONFIG_SCHEMA_PATH,
-    check_config_keys,
-    check_config_names,
-    drop_null_entries,
-    restore_training_settings,
-    user_training_settings,
-)
+from dnalm.core.config import CONFIG_SCHEMA_PATH, check_config_names, drop_null_entries
 from dnalm.core.errors import ConfigError
 from dnalm.core.hub import external_models
 from dnalm.core.io import read_yaml
@@ -59,6 +52,11 @@ from dnalm.kinds.losses import check_losses
 from dnalm.kinds.tokenizers import normalise_spec
 from dnalm.plan.plan import Plan
 from dnalm.plan.records import SampleTable
+from dnalm.plan.sections import (
+    check_config_keys,
+    restore_training_settings,
+    user_training_settings,
+)
 from dnalm.report.reproduce import check_rows
 from dnalm.training.sweeps import expand_sweeps
 

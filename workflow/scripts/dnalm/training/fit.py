@@ -8,10 +8,10 @@ steps), early stopping with `patience`, the best-validation weights restored at 
 about DNA: a `forward(model, batch)` maps a batch to predictions and a `loss_fn(pred, batch)`
 to a loss, so a fine-tuned transformer plugs in with its own batch format.
 
-Device, precision, AdamW's parameter groups (the weight-decay rule: matrices and kernels are
-decayed, not biases, norms or embedding tables), early stopping, curve writing, the
-divergence error and the checkpoint setup check are the ones pretraining uses
-(:mod:`dnalm.training.core`)."""
+Device, precision, AdamW (built by the loop) with its parameter groups (the weight-decay rule:
+matrices and kernels are decayed, not biases, norms or embedding tables), early stopping,
+curve writing, the divergence error and the checkpoint setup check are the ones pretraining
+uses (:mod:`dnalm.training.core`)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,9 @@ from dnalm.training.core import (
     EarlyStopping,
     autocast,
     divergence_error,
-    param_groups,
     resolve_precision,
 )
-from dnalm.training.loop import DeviceTally, TrainingLoop
+from dnalm.training.loop import AdamWSettings, DeviceTally, TrainingLoop
 from dnalm.training.schedule import check_lr_schedule, lr_factor
 
 log = logging.getLogger(__name__)
@@ -416,7 +415,6 @@ def fit(
     ]
     if not params:
         raise ValueError("no trainable parameters")
-    opt = torch.optim.AdamW(param_groups(model, weight_decay, params), lr=lr)
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     n_batches = _n_batches(train_loader)
     names = {id(p): n for n, p in model.named_parameters()}
@@ -452,9 +450,10 @@ def fit(
     run = _EpochRun(model, train_loader, val_loader, forward, loss_fn, device, prec, root)
     run.loop = TrainingLoop(
         model,
-        opt,
-        torch.optim.lr_scheduler.LambdaLR(opt, schedule),
         run.micro_loss,
+        AdamWSettings(lr=lr, weight_decay=weight_decay),
+        schedule=schedule,
+        params=params,
         device=device,
         precision=prec,
         grad_clip=grad_clip,

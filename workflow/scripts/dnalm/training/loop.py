@@ -14,10 +14,18 @@ Its pluggable pieces, given by the caller:
   or the FSDP2-sharded model, see :func:`dnalm.training.distributed.wrap`) and, for FSDP2,
   the unsharded ``replica`` used for evaluation, checkpoints and the export.
 
-State: model, optimizer, learning-rate scheduler (a LambdaLR of a schedule of
-:mod:`dnalm.training.schedule`), precision, device, step, early stopping and the best
-step; the caller's own counters (tokens, epochs, curves) travel in a checkpoint's
-``extra`` entries.
+State: model, optimizer, learning-rate scheduler, precision, device, step, early stopping
+and the best step; the caller's own counters (tokens, epochs, curves) travel in a
+checkpoint's ``extra`` entries. The loop builds the optimizer and the scheduler itself from
+the run's training settings (`train`): AdamW over the parameter groups of the one
+weight-decay rule (:func:`dnalm.training.core.param_groups`) with ``train.lr``,
+``train.weight_decay``, ``train.beta1``, ``train.beta2`` and ``train.eps``, and a LambdaLR of
+the caller's learning-rate multiplier or, by default, of the settings' warm-up and cosine
+decay (:class:`dnalm.training.schedule.WarmupCosine` of ``train.warmup_steps``,
+``train.max_steps`` and ``train.min_lr_ratio``). Pretraining hands over its
+:class:`dnalm.training.run.PretrainTrainConfig` as it is; fine-tuning and the DNA+text stage
+an :class:`AdamWSettings` with their own schedule. So a pretraining setting goes from the
+run's settings to the optimizer step in this one module.
 
 Checkpoints (:mod:`dnalm.training.checkpoint` files): one format family
 ``dnalm.training.<loop>/<version>``, each with the common entries ``format``, ``setup``
@@ -32,9 +40,10 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
@@ -43,9 +52,34 @@ from torch import nn
 from dnalm.core.errors import ConfigError
 from dnalm.training import checkpoint as ckpt
 from dnalm.training import distributed as dd
-from dnalm.training.core import EarlyStopping
+from dnalm.training.core import EarlyStopping, param_groups
+from dnalm.training.schedule import WarmupCosine
 
 LossFn = Callable[[Any], torch.Tensor]
+
+
+class OptimizerSettings(Protocol):
+    """What :class:`TrainingLoop` reads of a run's training settings to build AdamW
+    (:class:`dnalm.training.run.PretrainTrainConfig` and :class:`AdamWSettings` have it)."""
+
+    lr: float
+    weight_decay: float
+    beta1: float
+    beta2: float
+    eps: float
+
+
+@dataclass(frozen=True)
+class AdamWSettings:
+    """AdamW's settings for a caller without a settings dataclass of its own (fine-tuning's
+    fit(), the DNA+text stage): `lr`, `weight_decay` (of the decayed group) and AdamW's own
+    defaults for the rest."""
+
+    lr: float
+    weight_decay: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
 
 
 class DeviceTally:
@@ -180,20 +214,27 @@ class Prefetcher:
 class TrainingLoop:
     """One training run's state and its steps (module docstring).
 
-    model: the plain model (its parameters are the optimizer's). optimizer, scheduler:
-    AdamW and its LambdaLR. loss: ``loss(batch)``, a micro-batch's scalar loss.
-    module, replica: the wrapper (default: the model itself, no replica). grad_clip: the
-    gradient-norm limit (None or 0: none) over `clip_params` (default: every parameter of
-    the model). stopper: early stopping on the evaluations. fmt, setup: a checkpoint's
-    ``format`` and ``setup``. world, rank: the processes of a torchrun job."""
+    model: the plain model (its parameters are the optimizer's). loss: ``loss(batch)``, a
+    micro-batch's scalar loss. train: the training settings AdamW is built from
+    (:class:`OptimizerSettings`; module docstring). schedule: the learning-rate multiplier
+    of a step (a function of the step alone; None: :class:`WarmupCosine` of the settings'
+    ``warmup_steps``, ``max_steps`` and ``min_lr_ratio``, pretraining's). params: the
+    parameters AdamW trains (default: every parameter of the model with requires_grad).
+    fused: AdamW's `fused` (None: torch's choice). module, replica: the wrapper (default:
+    the model itself, no replica). grad_clip: the gradient-norm limit (None or 0: none) over
+    `clip_params` (default: every parameter of the model). stopper: early stopping on the
+    evaluations. fmt, setup: a checkpoint's ``format`` and ``setup``. world, rank: the
+    processes of a torchrun job."""
 
     def __init__(
         self,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LambdaLR,
         loss: LossFn,
+        train: OptimizerSettings,
         *,
+        schedule: Callable[[int], float] | None = None,
+        params: Iterable[nn.Parameter] | None = None,
+        fused: bool | None = None,
         device: torch.device,
         precision: str = "fp32",
         module: nn.Module | None = None,
@@ -206,7 +247,18 @@ class TrainingLoop:
         world: int = 1,
         rank: int = 0,
     ) -> None:
-        self.model, self.optimizer, self.scheduler, self.loss = model, optimizer, scheduler, loss
+        self.model, self.loss = model, loss
+        self.optimizer = torch.optim.AdamW(
+            param_groups(model, train.weight_decay, params),
+            lr=train.lr,
+            betas=(train.beta1, train.beta2),
+            eps=train.eps,
+            fused=fused,
+        )
+        if schedule is None:  # the settings' own warm-up and cosine decay (pretraining)
+            warmup, total = train.warmup_steps, train.max_steps  # type: ignore[attr-defined]
+            schedule = WarmupCosine(warmup, total, train.min_lr_ratio)  # type: ignore[attr-defined]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.device, self.precision = device, precision
         self.module = model if module is None else module
         self.replica = replica
@@ -225,6 +277,11 @@ class TrainingLoop:
     def lr(self) -> float:
         """The learning rate of the next optimizer step."""
         return self.scheduler.get_last_lr()[0]
+
+    @property
+    def base_lr(self) -> float:
+        """The settings' learning rate, before the schedule's multiplier."""
+        return self.scheduler.base_lrs[0]
 
     def train_step(
         self,

@@ -8,8 +8,9 @@ pretraining; its steps, checkpoints and resume are those of the one training loo
 (:class:`dnalm.training.loop.TrainingLoop`).
 
 What a run does:
-* AdamW with two parameter groups (the weight-decay rule of dnalm.training.core, shared with
-  fine-tuning): weight decay on weight matrices; none on biases, LayerNorm weights and
+* AdamW (built by the training loop from the run's settings) with two parameter groups
+  (the weight-decay rule of dnalm.training.core, shared with fine-tuning): weight decay on
+  weight matrices; none on biases, LayerNorm weights and
   embedding tables (token and position), since decaying those pulls scales and rare-token
   rows towards zero for no regularisation benefit;
 * linear warm-up to `lr`, then cosine decay to `lr * min_lr_ratio` at `max_steps`;
@@ -276,24 +277,14 @@ class Trainer:
         )
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
-        fused = self.device.type == "cuda"
-        optimizer = torch.optim.AdamW(
-            param_groups(self.model, cfg["weight_decay"]),
-            lr=cfg["lr"],
-            betas=(cfg["beta1"], cfg["beta2"]),
-            eps=cfg["eps"],
-            fused=fused,
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, WarmupCosine(cfg["warmup_steps"], cfg["max_steps"], cfg["min_lr_ratio"])
-        )
         if cfg["compile"]:
             self.module = torch.compile(self.module)
+        # the loop builds AdamW and the warm-up + cosine schedule from the run's settings
         self.loop = TrainingLoop(
             self.model,
-            optimizer,
-            scheduler,
             self._micro_loss,
+            self.run.train,
+            fused=self.device.type == "cuda",
             device=self.device,
             precision=self.precision,
             module=self.module,
@@ -549,7 +540,7 @@ class Trainer:
     def _diverged(self, what: str, value: float, step: int) -> TrainingDivergedError:
         epoch = self.schedule.epoch_of(max(step - 1, 0)) + 1
         cause = (
-            f"lower `lr` (now {self.cfg['lr']}), lengthen `warmup_steps`, keep `grad_clip` on, "
+            f"lower `lr` (now {self.loop.base_lr}), lengthen `warmup_steps`, keep `grad_clip` on, "
             "or use precision fp32"
         )
         rerun = (

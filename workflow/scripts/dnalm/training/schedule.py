@@ -2,8 +2,8 @@
 so a resumed run follows the same schedule).
 
 - :func:`cosine_factor`: half a cosine from 1 at step `start` down to `min_ratio` at `total`,
-  `min_ratio` after it; the decay of pretraining (:class:`WarmupCosine`, used by
-  dnalm.training.pretrain.Trainer) and of fine-tuning (:func:`lr_factor`, used by
+  `min_ratio` after it; the decay of pretraining (:class:`WarmupCosine`, the default
+  schedule of dnalm.training.loop.TrainingLoop) and of fine-tuning (:func:`lr_factor`, used by
   dnalm.training.fit.fit); both drive the LambdaLR of dnalm.training.loop.TrainingLoop.
 - :class:`WarmupCosine`: pretraining's linear warm-up, then the cosine.
 - :func:`lr_factor`: fine-tuning's linear warm-up, then "constant" or "cosine".

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnalm.core.config import ID_RE, PretrainTrainConfig
+from dnalm.core.config import ID_RE
 from dnalm.core.errors import ConfigError
 from dnalm.kinds.archs import ARCH_KEYS, OBJECTIVES, arch_names, check_ssm_packing, preset_names
+from dnalm.training.run import PretrainTrainConfig
 
 #: short labels of the size keys in a model name (tiny-L1-D32: preset tiny, 1 layer, width 32)
 SIZE_LABELS = {"n_layer": "L", "n_head": "H", "d_model": "D", "d_ff": "F", "context": "C"}
