@@ -15,6 +15,8 @@ rule download_primary:
         "resources/genomes/{sample}/primary",
     log:
         "results/logs/download/{sample}.primary.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.primary.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -29,6 +31,8 @@ rule download_annotation:
         "resources/genomes/{sample}/annotation",
     log:
         "results/logs/download/{sample}.annotation.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.annotation.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -46,6 +50,8 @@ rule verify_sources:
         "resources/genomes/{sample}/provenance.json",
     log:
         "results/logs/download/{sample}.verify.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.verify.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -61,6 +67,8 @@ rule download_task_file:
         "resources/task_files/{taskfile}/{name}",
     log:
         "results/logs/download/task_files/{taskfile}/{name}.log",
+    benchmark:
+        "results/benchmarks/download/task_files/{taskfile}/{name}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
