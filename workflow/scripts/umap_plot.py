@@ -2,7 +2,7 @@
 
 from dnalm.core.config import UMAPConfig
 from dnalm.core.smk import run_script
-from dnalm.evaluation.embed import load_embeddings
+from dnalm.evaluation.embeddings import load_embeddings
 from dnalm.evaluation.probe import umap_from_npz
 from dnalm.report.probe_plots import plot_umap
 

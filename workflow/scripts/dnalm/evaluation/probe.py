@@ -52,7 +52,7 @@ from dnalm.core.stats import (
 )
 from dnalm.core.umap2d import umap_2d
 from dnalm.evaluation.calibration import from_probabilities
-from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+from dnalm.evaluation.embeddings import REGIMES, load_embeddings, read_table
 from dnalm.evaluation.probe_kinds import DEFAULT_CS, PROBE_KINDS, make_search_space
 
 log = logging.getLogger(__name__)
