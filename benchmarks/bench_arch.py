@@ -60,6 +60,7 @@ from torch import nn  # noqa: E402
 
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.modeling import models as dmodels  # noqa: E402
+from dnalm.modeling.flops import SSM_ARCHS, training_flops_per_token  # noqa: E402
 
 #: name -> (objective, arch, the shape keys it takes). One line per architecture. Equal
 #: parameter count at one width: SwiGLU/GeGLU MLPs default to d_ff = 8/3 x width (three
@@ -171,7 +172,7 @@ def build_side(name: str, args, attn: str) -> dict[str, Any]:
             over["d_ff"] = how["d_ff"] * args.d_model
         if "d_ff_frac" in how:
             over["d_ff"] = round(how["d_ff_frac"] * args.d_model)
-        if arch_name not in dmodels.SSM_ARCHS:
+        if arch_name not in SSM_ARCHS:
             over["attn_implementation"] = "flex_attention" if attn == "flex" else "sdpa"
         arch = dmodels.resolve_arch(objective, "tiny", over, arch_name)
         model = dmodels.build_model(objective, arch, VOCAB, SPECIAL)
@@ -265,8 +266,7 @@ def run(args) -> list[dict[str, Any]]:
         (name, w, a)
         for w, a in cases
         for name in ["ref", *archs]
-        if (w == "plain" or name == "ref" or ARCHS[name][1] not in dmodels.SSM_ARCHS)
-        and (name, a) in sides
+        if (w == "plain" or name == "ref" or ARCHS[name][1] not in SSM_ARCHS) and (name, a) in sides
     ]
     for name, w, a in keys:  # warm-up: threads, allocator, kernel selection, compiles
         train_steps(sides[(name, a)], data[(w, a)][: args.warmup], w == "packed", a, args)
@@ -297,7 +297,7 @@ def run(args) -> list[dict[str, Any]]:
             "ratio_max": max(ratios),
         }
         if args.torch_device.type == "cuda":
-            fpt = dmodels.training_flops_per_token(side["arch"], row["non_embedding"], args.block)
+            fpt = training_flops_per_token(side["arch"], row["non_embedding"], args.block)
             row["mfu"] = fpt * row["tok_s"] / (args.peak_tflops * 1e12)
         rows.append(row)
     return rows

@@ -30,7 +30,7 @@ tokens/s counts the non-pad input tokens of the training steps over the whole lo
 time, validation included on both sides. Peak RSS (``resource.getrusage``) comes from a
 short run (2 log intervals) of each side alone in a fresh process; on CUDA also the peak
 allocated memory and the model FLOPs utilisation of the training steps (FLOPs from
-dnalm.modeling.models.training_flops_per_token, time = loop time minus validation, over
+dnalm.modeling.flops.training_flops_per_token, time = loop time minus validation, over
 `--peak-tflops`, default 989: the dense bf16 peak of an H100/H200 SXM).
 
     python benchmarks/bench_train.py                       # CPU: gpt/tiny and gpt/seed
@@ -534,7 +534,7 @@ def bench_preset(name: str, args, dev_kind: str, workdir: Path) -> dict[str, Any
     for key in ("data_s", "checkpoint_s", "curves_s"):
         out[f"ours_{key}"] = statistics.median(rep["ours"][key] for rep in reps)
     if desc["device"].startswith("cuda"):
-        from dnalm.modeling.models import training_flops_per_token
+        from dnalm.modeling.flops import training_flops_per_token
 
         # every position of the batch counted (the synthetic corpus pads only its last window)
         fpt = training_flops_per_token(desc["arch"], desc["non_embedding"], block)

@@ -4,7 +4,11 @@ data."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +17,7 @@ from matplotlib.image import imread
 from threadpoolctl import threadpool_limits
 
 from dnalm.core.alphabet import kmer_names
-from dnalm.core.errors import InputFormatError
+from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.evaluation.embed import Embeddings, write_embeddings
 from dnalm.evaluation.probe import (
     PROBE_CI_COLUMNS,
@@ -27,6 +31,7 @@ from dnalm.evaluation.probe import (
     read_coords,
     umap_coords,
     umap_from_npz,
+    umaps_from_npz,
 )
 from dnalm.report.probe_plots import plot_confusion, plot_umap, plot_umap_pair
 
@@ -279,6 +284,47 @@ def test_umap_reproducible(tmp_path):
     assert len(sub) == 12
     c = umap_coords(rng.normal(size=(8, 4)), list("abcdefgh"), ["x"] * 8, seed=1)
     assert np.isfinite(c[["x", "y"]].to_numpy()).all()
+
+
+@pytest.mark.slow  # numba JIT of umap-learn, here and once more in a fresh interpreter
+def test_one_job_draws_every_map_as_one_job_per_map_would(tmp_path):
+    """The umap rule draws every map of a run in one process (umaps_from_npz); each map is,
+    bit for bit, the one a fresh process gives for that map alone (the workflow used to run
+    one job per map)."""
+    rng = np.random.default_rng(5)
+    npzs = [
+        _synthetic_npz(tmp_path / f"e{i}.npz", rng, shift=2.0 + i, n_train=5, n_test=15, dim=8)
+        for i in range(3)
+    ]
+    outs = [tmp_path / f"u{i}.tsv" for i in range(3)]
+    kw = {"seed": 7, "max_points": 50, "n_neighbors": 10}
+    together = umaps_from_npz(npzs, outs, **kw)
+    assert [len(df) for df in together] == [50, 50, 50]
+    # the last map alone, in a fresh interpreter: nothing compiled or drawn before it
+    alone = tmp_path / "alone"
+    code = (
+        "import numpy as np\n"
+        "from dnalm.evaluation.probe import umap_from_npz\n"
+        f"df = umap_from_npz({str(npzs[2])!r}, {str(alone.with_suffix('.tsv'))!r}, **{kw!r})\n"
+        f"np.save({str(alone.with_suffix('.npy'))!r}, df[['x', 'y']].to_numpy())\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{repo / 'workflow' / 'scripts'}{os.pathsep}{repo}",
+        **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"),
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    xy = together[2][["x", "y"]].to_numpy()
+    np.testing.assert_array_equal(xy, np.load(alone.with_suffix(".npy")))
+    assert outs[2].read_bytes() == alone.with_suffix(".tsv").read_bytes()
+    # the first map again, after the others in this process
+    again = umap_from_npz(npzs[0], None, **kw)
+    np.testing.assert_array_equal(together[0][["x", "y"]].to_numpy(), again[["x", "y"]].to_numpy())
+    assert not np.array_equal(together[0][["x", "y"]].to_numpy(), xy)
+    with pytest.raises(ConfigError, match="3 embeddings files but 2 UMAP tables"):
+        umaps_from_npz(npzs, outs[:2])
 
 
 def _coords(rng, n=60, spread=4.0):

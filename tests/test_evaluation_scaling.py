@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from dnalm.evaluation.scaling import compute_frontier, fit_power_law, fit_table
+from dnalm.modeling.flops import training_flops_per_token
 from dnalm.modeling.models import (
     build_model,
     count_parameters,
     resolve_arch,
-    training_flops_per_token,
 )
 from dnalm.report.scaling_plots import plot_scaling
 

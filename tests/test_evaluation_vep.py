@@ -244,7 +244,7 @@ def test_simulation_check_on_real_cds_with_auroc_table_and_figure(shared_data, t
         "cds_id\tgenetic_code\n" + "".join(f"{h.split()[0]}\t11\n" for h, _, _ in records)
     )
     vcf, sim = tmp_path / "v.vcf", tmp_path / "v.tsv"
-    n = vep.simulate_cds_variants([test_fa], [train_fa], table, vcf, sim, 40, seed=1)
+    n = var.simulate_cds_variants([test_fa], [train_fa], table, vcf, sim, 40, seed=1)
     assert n == 120
     parsed = var.read_vcf(vcf)
     var.check_variants(parsed, var.load_contigs(test_fa), test_fa)
@@ -254,7 +254,7 @@ def test_simulation_check_on_real_cds_with_auroc_table_and_figure(shared_data, t
         "id\tscore\n"
         + "".join(f"{r['id']}\t{-1.0 if r['class'] == 'nonsense' else 0.0}\n" for r in simulated)
     )
-    auc = vep.auroc_table(sim, {"perfect": perfect})
+    auc = var.auroc_table(sim, {"perfect": perfect})
     got = {(r.scorer, r.comparison): r.auroc for r in auc.itertuples()}
     assert got[("perfect", "nonsense_vs_synonymous")] == 1.0
     assert got[("perfect", "missense_vs_synonymous")] == 0.5

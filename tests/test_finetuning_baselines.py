@@ -30,7 +30,8 @@ from dnalm.core.config import CNNTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import read_fasta
 from dnalm.core.metrics import METRICS_JSON_KEYS
-from dnalm.finetuning.baselines import run_kmer_baseline, train_onehot_cnn
+from dnalm.finetuning.baselines import train_onehot_cnn
+from dnalm.finetuning.kmer_baseline import run_kmer_baseline
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
 from dnalm.modeling.heads import (
     PerBaseRegressionHead,

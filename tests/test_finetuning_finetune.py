@@ -18,6 +18,7 @@ import torch
 from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.finetuning import finetune as ft
+from dnalm.finetuning.tables import subsample_split
 from dnalm.modeling import models as dmodels
 from dnalm.modeling.loader import load_model_folder
 from dnalm.tokenization import build as dtok
@@ -341,8 +342,8 @@ def test_standardized_head_ignores_feature_scale_and_offset():
 
 def test_subsample_split_is_seeded_and_keeps_other_splits():
     df = class_table(n=100)
-    a = ft.subsample_split(df, "train", 20, seed=3)
-    b = ft.subsample_split(df, "train", 20, seed=3)
+    a = subsample_split(df, "train", 20, seed=3)
+    b = subsample_split(df, "train", 20, seed=3)
     assert (a["split"] == "train").sum() == 20
     assert a["id"].tolist() == b["id"].tolist()
     assert (a["split"] != "train").sum() == (df["split"] != "train").sum()

@@ -9,12 +9,12 @@ import pytest
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, read_fasta, write_fasta
+from dnalm.generation.metrics import summary_table
 from dnalm.generation.run import (
     generate_sets,
     metrics_table,
     prefix_length,
     read_set,
-    summary_table,
 )
 from dnalm.generation.sequences import orf_check
 from dnalm.report.generation_plots import plot_generation_summary

@@ -24,6 +24,7 @@ from dnalm.generation import sampling as smp
 from dnalm.kinds.archs import ARCHS, check_presets
 from dnalm.modeling import models as dm
 from dnalm.modeling.archs.modernbert import modernbert_masks
+from dnalm.modeling.flops import SSM_ARCHS, training_flops_per_token
 from dnalm.modeling.loader import load_model_folder
 from dnalm.tokenization import build as dtok
 from dnalm.training.pretrain import pretrain
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: those that are not their objective's default
 ALL = [(a.objective, a.name) for a in ARCHS]
 NEW = [(a.objective, a.name) for a in ARCHS if not a.default]
-ATTENTION = [(o, a) for o, a in ALL if a not in dm.SSM_ARCHS]
+ATTENTION = [(o, a) for o, a in ALL if a not in SSM_ARCHS]
 SPECIAL = {"pad_id": PAD, "bos_id": BOS, "eos_id": EOS}
 # float32 on a CPU: two forwards of the same segment differ only by summation order
 ATOL = 1e-5
@@ -117,8 +118,8 @@ def test_context_and_flops_of_a_model_without_a_position_table():
     n = dm.count_parameters(model)["non_embedding"]
     # 6 N + 3 x 9 x n_layer x (expand x d_model) x state_size, independent of the window
     expected = 6 * n + 27 * 2 * 128 * 16
-    assert dm.training_flops_per_token(spec, n, 64) == dm.training_flops_per_token(spec, n, 8)
-    assert math.isclose(dm.training_flops_per_token(spec, n, 64), expected)
+    assert training_flops_per_token(spec, n, 64) == training_flops_per_token(spec, n, 8)
+    assert math.isclose(training_flops_per_token(spec, n, 64), expected)
 
 
 # ----------------------------------------------------------------------------- save / reload
@@ -196,7 +197,7 @@ def test_modernbert_local_layers_keep_their_window_in_packed_batches():
     assert not torch.equal(a[18], b[18])
 
 
-@pytest.mark.parametrize("arch", sorted(dm.SSM_ARCHS))
+@pytest.mark.parametrize("arch", sorted(SSM_ARCHS))
 def test_state_space_models_refuse_packed_windows(arch, tmp_path):
     model = _tiny("gpt", arch)
     tokens = torch.randint(5, len(VOCAB), (1, 20))
@@ -260,7 +261,7 @@ def pretrained(tmp_path_factory):
     padded = _padded_corpus(root / "padded")
     out = {}
     for objective, arch in NEW:
-        corpus = padded if arch in dm.SSM_ARCHS else packed
+        corpus = padded if arch in SSM_ARCHS else packed
         folder = root / arch
         run = pretrain(corpus, folder, objective, "tiny", {}, TRAIN, resume=False, arch=arch)
         out[arch] = (folder, run)

@@ -40,6 +40,8 @@ rule cds_qc:
         ),
     log:
         "results/logs/cds/qc.log",
+    benchmark:
+        "results/benchmarks/cds/qc.tsv"
     conda:
         "../../envs/data.yaml"
     script:
@@ -60,6 +62,8 @@ rule cds_qc_figure:
         ),
     log:
         "results/logs/cds/qc_figure.log",
+    benchmark:
+        "results/benchmarks/cds/qc_figure.tsv"
     conda:
         "../../envs/data.yaml"
     script:

@@ -16,6 +16,8 @@ rule download_primary:
         "resources/genomes/{sample}/primary",
     log:
         "results/logs/download/{sample}.primary.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.primary.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -30,6 +32,8 @@ rule download_annotation:
         "resources/genomes/{sample}/annotation",
     log:
         "results/logs/download/{sample}.annotation.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.annotation.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -47,6 +51,8 @@ rule verify_sources:
         "resources/genomes/{sample}/provenance.json",
     log:
         "results/logs/download/{sample}.verify.log",
+    benchmark:
+        "results/benchmarks/download/{sample}.verify.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -62,6 +68,8 @@ rule download_task_file:
         "resources/task_files/{taskfile}/{name}",
     log:
         "results/logs/download/task_files/{taskfile}/{name}.log",
+    benchmark:
+        "results/benchmarks/download/task_files/{taskfile}/{name}.tsv"
     conda:
         "../../envs/data.yaml"
     params:

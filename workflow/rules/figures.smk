@@ -29,6 +29,8 @@ rule pretrain_figures:
         ),
     log:
         "results/logs/figures/pretrain.log",
+    benchmark:
+        "results/benchmarks/figures/pretrain.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

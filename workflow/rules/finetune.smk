@@ -58,6 +58,8 @@ rule baseline_kmer:
         metrics="results/finetune/{ftask}/kmer{k}/metrics.json",
     log:
         "results/logs/finetune/{ftask}/kmer{k}.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/kmer{k}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -98,6 +100,8 @@ rule finetune_compare:
         ),
     log:
         "results/logs/finetune/{ftask}/compare.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/compare.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -120,6 +124,8 @@ rule finetune_calibration:
         ),
     log:
         "results/logs/finetune/{ftask}/calibration.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/calibration.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -139,6 +145,8 @@ rule finetune_tracks:
         ),
     log:
         "results/logs/finetune/{ftask}/tracks.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/tracks.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -58,6 +58,8 @@ rule generation_summary:
         ),
     log:
         "results/logs/generate/summary.log",
+    benchmark:
+        "results/benchmarks/generate/summary.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -29,6 +29,8 @@ rule genome_features:
         "results/genome/{sample}/features.tsv",
     log:
         "results/logs/genome/{sample}.features.log",
+    benchmark:
+        "results/benchmarks/genome/{sample}.features.tsv"
     group:
         "sample_data"
     conda:

@@ -43,6 +43,8 @@ rule interpret_tracks:
         ),
     log:
         "results/logs/interpret/{itask}/{irun}_tracks.log",
+    benchmark:
+        "results/benchmarks/interpret/{itask}/{irun}_tracks.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -71,6 +73,8 @@ rule interpret_summary:
         ),
     log:
         "results/logs/interpret/{itask}/summary.log",
+    benchmark:
+        "results/benchmarks/interpret/{itask}/summary.tsv"
     conda:
         "../../envs/torch.yaml"
     script:

@@ -133,32 +133,46 @@ rule probe_table:
         ),
     log:
         "results/logs/probe/table.log",
+    benchmark:
+        "results/benchmarks/probe/table.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
         "../scripts/probe_table.py"
 
 
-rule umap:
-    input:
-        npz="results/probe/embeddings/{eregime}/{ename}.npz",
-    output:
-        coords="results/probe/umap/{eregime}/{ename}.tsv",
-        figure=report(
-            "results/figures/probe/umap/{eregime}/{ename}.png",
-            caption="../report/probe_umap.rst",
-            category="5. Species probe",
-            subcategory="UMAP",
-            labels={"model": "{ename}", "regime": "{eregime}"},
-        ),
-    log:
-        "results/logs/probe/umap/{eregime}/{ename}.log",
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        umap=PLAN.probe["umap"],
-    script:
-        "../scripts/umap_plot.py"
+# One job draws every UMAP of the run: umap-learn's import and numba's compilation are most of
+# a small map's CPU, so they are paid once (the maps are those of one job per map, bit for bit).
+if PLAN.embeddings():
+
+    rule umap:
+        input:
+            npz=PLAN.umap_files("npz"),
+        output:
+            coords=PLAN.umap_files("coords"),
+            figures=[
+                report(
+                    png,
+                    caption="../report/probe_umap.rst",
+                    category="5. Species probe",
+                    subcategory="UMAP",
+                    labels={"model": name, "regime": regime},
+                )
+                for png, (regime, name) in zip(
+                    PLAN.umap_files("figures"), PLAN.embeddings()
+                )
+            ],
+        log:
+            "results/logs/probe/umap.log",
+        benchmark:
+            "results/benchmarks/probe/umap.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        params:
+            umap=PLAN.probe["umap"],
+            maps=PLAN.embeddings(),
+        script:
+            "../scripts/umap_plot.py"
 
 
 rule umap_before_after:
@@ -175,6 +189,8 @@ rule umap_before_after:
         ),
     log:
         "results/logs/probe/umap_before_after/{run}.log",
+    benchmark:
+        "results/benchmarks/probe/umap_before_after/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -19,6 +19,8 @@ rule reproduce_table:
         md="results/reproduce/table.md",
     log:
         "results/logs/reproduce/table.log",
+    benchmark:
+        "results/benchmarks/reproduce/table.tsv"
     conda:
         "../../envs/data.yaml"
     params:

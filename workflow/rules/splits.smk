@@ -11,6 +11,8 @@ rule cluster_cds:
         "results/splits/clusters.tsv",
     log:
         "results/logs/splits/cluster.log",
+    benchmark:
+        "results/benchmarks/splits/cluster.tsv"
     conda:
         "../../envs/data.yaml"
     threads: 4
@@ -31,6 +33,8 @@ rule split_cds:
         assignment="results/splits/{sample}/assignment.tsv",
     log:
         "results/logs/splits/{sample}.log",
+    benchmark:
+        "results/benchmarks/splits/{sample}.tsv"
     group:
         PLAN.sample_data_group("split_cds")
     conda:
@@ -61,6 +65,8 @@ rule gather_splits:
         ),
     log:
         "results/logs/splits/gather.log",
+    benchmark:
+        "results/benchmarks/splits/gather.tsv"
     conda:
         "../../envs/data.yaml"
     script:
@@ -87,6 +93,8 @@ rule split_leakage:
         ),
     log:
         "results/logs/splits/leakage.log",
+    benchmark:
+        "results/benchmarks/splits/leakage.tsv"
     conda:
         "../../envs/data.yaml"
     threads: 4

@@ -34,6 +34,8 @@ rule sweep_summary:
         ),
     log:
         "results/logs/sweeps/{sweep}.log",
+    benchmark:
+        "results/benchmarks/sweeps/{sweep}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

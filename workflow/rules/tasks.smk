@@ -16,6 +16,8 @@ rule species_fragments:
         meta="results/tasks/species_fragments/task.json",
     log:
         "results/logs/tasks/species_fragments.log",
+    benchmark:
+        "results/benchmarks/tasks/species_fragments.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -67,6 +69,8 @@ rule sequence_task:
         meta="results/tasks/{task}/task.json",
     log:
         "results/logs/tasks/{task}.log",
+    benchmark:
+        "results/benchmarks/tasks/{task}.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -20,6 +20,8 @@ rule walk_figures:
         ),
     log:
         "results/logs/figures/walks.log",
+    benchmark:
+        "results/benchmarks/figures/walks.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -52,6 +54,8 @@ rule walk_generated_figures:
         ),
     log:
         "results/logs/figures/walks_generated.log",
+    benchmark:
+        "results/benchmarks/figures/walks_generated.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:

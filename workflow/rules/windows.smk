@@ -52,6 +52,8 @@ rule window_leakage:
         ),
     log:
         "results/logs/windows/{wcorpus}/leakage.log",
+    benchmark:
+        "results/benchmarks/windows/{wcorpus}/leakage.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -71,6 +73,8 @@ rule task_windows:
         summary="results/windows/{tcorpus}/task/windows.tsv",
     log:
         "results/logs/windows/{tcorpus}/task.log",
+    benchmark:
+        "results/benchmarks/windows/{tcorpus}/task.tsv"
     conda:
         "../../envs/data.yaml"
     params:

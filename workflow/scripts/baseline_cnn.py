@@ -8,7 +8,7 @@ from dnalm.core.config import CNNTrainConfig
 from dnalm.core.smk import run_script
 from dnalm.finetuning.baselines import train_onehot_cnn
 from dnalm.finetuning.data import load_task
-from dnalm.finetuning.finetune import subsample_split, validate_task_table
+from dnalm.finetuning.tables import subsample_split, validate_task_table
 
 
 def main(smk):

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 from dnalm.core.smk import run_script
-from dnalm.finetuning.baselines import run_kmer_baseline
-from dnalm.finetuning.data import load_task
-from dnalm.finetuning.finetune import validate_task_table
+from dnalm.finetuning.kmer_baseline import run_kmer_baseline
+from dnalm.finetuning.tables import load_task, validate_task_table
 
 
 def main(smk):

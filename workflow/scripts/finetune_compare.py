@@ -5,7 +5,7 @@ from pathlib import Path
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
 from dnalm.finetuning.compare import kind_of, summarise_runs
-from dnalm.finetuning.finetune import comparison_table
+from dnalm.finetuning.tables import comparison_table
 from dnalm.report import finetune_plots
 
 

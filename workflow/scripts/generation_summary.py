@@ -1,7 +1,7 @@
 """Rule generation_summary: every model's generation metrics in one table, and its figure."""
 
 from dnalm.core.smk import run_script
-from dnalm.generation.run import summary_table
+from dnalm.generation.metrics import summary_table
 from dnalm.report.generation_plots import plot_generation_summary
 
 

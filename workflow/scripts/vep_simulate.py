@@ -2,7 +2,7 @@
 count-model baseline scores."""
 
 from dnalm.core.smk import run_script
-from dnalm.evaluation.vep import simulate_cds_variants
+from dnalm.evaluation.variants import simulate_cds_variants
 
 
 def main(smk):

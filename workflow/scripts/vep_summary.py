@@ -2,7 +2,7 @@
 
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
-from dnalm.evaluation.vep import auroc_table
+from dnalm.evaluation.variants import auroc_table
 from dnalm.report.vep_plots import plot_vep_auroc
 
 

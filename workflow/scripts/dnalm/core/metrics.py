@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from sklearn import metrics as skm
 
 from dnalm.core.io import atomic_write
 
@@ -102,6 +101,9 @@ def regression_metrics(
     by the prediction; sklearn's ``average_precision_score``, nan without a positive or a
     negative), ``bound_fraction`` (the AUPRC of a random ranking) and ``n`` (values scored).
     """
+    # lazy: scikit-learn (~1 s) loads only in the jobs that compute metrics
+    from sklearn import metrics as skm
+
     t, p = _flatten_valid(y_true, y_pred, mask)
     if t.size == 0:
         raise ValueError("no values to score")
@@ -144,6 +146,9 @@ def classification_metrics(
     - ``chance_uniform``: 1 / number of classes, the expected accuracy of guessing
       uniformly at random.
     """
+    # lazy: scikit-learn (~1 s) loads only in the jobs that compute metrics
+    from sklearn import metrics as skm
+
     yt = np.asarray(y_true).astype(str)
     yp = np.asarray(y_pred).astype(str)
     if yt.shape != yp.shape or yt.ndim != 1:

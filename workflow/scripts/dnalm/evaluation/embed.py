@@ -54,7 +54,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +67,23 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON
 from dnalm.core.device import bf16_supported, select_device
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.log import progress_disabled
+from dnalm.evaluation.embeddings import (
+    REGIMES,
+    Embeddings,
+    load_embeddings,
+    read_table,
+    sidecar_path,
+    write_embeddings,
+)
 from dnalm.modeling.external import prepare
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import objective_of
-from dnalm.tasks.common import load_task
 from dnalm.tokenization.build import load_tokenizer
 
 log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls", "last")
-#: Regimes a probe row can have (``kmer-baseline`` is written by dnalm.evaluation.probe,
-#: ``dnatext`` by dnalm.multimodal.probe_embed: the DNA-only and DNA+text models of that stage).
-REGIMES = ("pretrained", "fine-tuned", "random-init", "external", "dnatext", "kmer-baseline")
-REQUIRED_COLUMNS = ("id", "sequence", "split")
 #: tokenizer.model_max_length above this is transformers' "no limit" sentinel
 _NO_LIMIT = 1_000_000
 
@@ -146,80 +147,6 @@ def _identity(seq: str) -> str:
 
 
 # ----------------------------------------------------------------------------- embedding
-
-
-@dataclass
-class Embeddings:
-    """What an embeddings .npz holds, plus its sidecar."""
-
-    ids: np.ndarray  # (N,) str
-    labels: np.ndarray  # (N,) str
-    split: np.ndarray  # (N,) str
-    embeddings: np.ndarray  # (N, D) float32
-    n_tokens: np.ndarray  # (N,) int32
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def subset(self, split: str | Sequence[str]) -> Embeddings:
-        """The rows of one split (or several)."""
-        splits = [split] if isinstance(split, str) else list(split)
-        keep = np.isin(self.split, splits)
-        return Embeddings(
-            self.ids[keep],
-            self.labels[keep],
-            self.split[keep],
-            self.embeddings[keep],
-            self.n_tokens[keep],
-            dict(self.meta),
-        )
-
-
-def sidecar_path(npz_path: str | os.PathLike) -> Path:
-    """The JSON sidecar of an embeddings file: ``x.npz`` -> ``x.json``."""
-    return Path(npz_path).with_suffix(".json")
-
-
-def load_embeddings(path: str | os.PathLike) -> Embeddings:
-    """Read an embeddings .npz (no pickles) and its sidecar (empty meta when absent)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFormatError(f"{path}: embeddings file not found; run the embed step first")
-    with np.load(path, allow_pickle=False) as z:
-        missing = {"ids", "labels", "split", "embeddings"} - set(z.files)
-        if missing:
-            raise InputFormatError(f"{path}: not a dnalm embeddings file (missing {missing})")
-        n_tokens = z["n_tokens"] if "n_tokens" in z.files else np.zeros(len(z["ids"]), np.int32)
-        emb = Embeddings(z["ids"], z["labels"], z["split"], z["embeddings"], n_tokens)
-    side = sidecar_path(path)
-    if side.is_file():
-        emb.meta = json.loads(side.read_text(encoding="utf-8"))
-    return emb
-
-
-def read_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
-    """A task table (DataFrame, task folder or data.tsv) checked for id, sequence, split.
-
-    ``label`` is optional (empty strings when absent, e.g. regression tasks)."""
-    if isinstance(table, pd.DataFrame):
-        df, where = table, "table"
-    else:
-        df, where = load_task(table), str(table)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputFormatError(f"{where}: missing column(s) {missing}; need {REQUIRED_COLUMNS}")
-    out = pd.DataFrame(
-        {
-            "id": df["id"].astype(str).to_numpy(),
-            "sequence": df["sequence"].astype(str).to_numpy(),
-            "split": df["split"].astype(str).to_numpy(),
-            "label": df["label"].astype(str).to_numpy() if "label" in df else "",
-        }
-    )
-    dup = out["id"].duplicated()
-    if dup.any():
-        raise InputFormatError(
-            f"{where}: duplicate id {out['id'][dup].iloc[0]!r}; ids must be unique"
-        )
-    return out
 
 
 def _hidden_states(out, layer: int, model_name: str) -> torch.Tensor:
@@ -507,25 +434,6 @@ def embed_table(
     )
     log.info("%s: %d x %d embeddings -> %s", name, emb.shape[0], emb.shape[1], out_npz)
     return Path(out_npz)
-
-
-def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
-    """Write an embeddings .npz and its JSON sidecar, each atomically."""
-    out_npz = Path(out_npz)
-    if out_npz.suffix != ".npz":
-        raise ConfigError(f"{out_npz}: the embeddings file name must end in .npz")
-    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            ids=np.asarray(emb.ids, dtype=str),
-            labels=np.asarray(emb.labels, dtype=str),
-            split=np.asarray(emb.split, dtype=str),
-            embeddings=np.asarray(emb.embeddings, dtype=np.float32),
-            n_tokens=np.asarray(emb.n_tokens, dtype=np.int32),
-        )
-    with atomic_write(sidecar_path(out_npz)) as fh:
-        fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
-    return out_npz
 
 
 __all__ = [

@@ -52,7 +52,7 @@ from dnalm.core.stats import (
 )
 from dnalm.core.umap2d import umap_2d
 from dnalm.evaluation.calibration import from_probabilities
-from dnalm.evaluation.embed import REGIMES, load_embeddings, read_table
+from dnalm.evaluation.embeddings import REGIMES, load_embeddings, read_table
 from dnalm.evaluation.probe_kinds import DEFAULT_CS, PROBE_KINDS, make_search_space
 
 log = logging.getLogger(__name__)
@@ -530,6 +530,21 @@ def umap_from_npz(
     return df
 
 
+def umaps_from_npz(
+    npz_paths: Sequence[str | os.PathLike],
+    out_tsvs: Sequence[str | os.PathLike],
+    **kwargs: Any,
+) -> list[pd.DataFrame]:
+    """:func:`umap_from_npz` of several embeddings files in turn, in this one process (the
+    workflow's ``umap`` job): umap-learn's import and numba's compilation, most of a small
+    map's CPU, are paid once instead of once per map. Each map is the one
+    :func:`umap_from_npz` gives alone with the same settings (the seed is per map), bit for
+    bit (``tests/test_evaluation_probe.py``)."""
+    if len(npz_paths) != len(out_tsvs):
+        raise ConfigError(f"{len(npz_paths)} embeddings files but {len(out_tsvs)} UMAP tables")
+    return [umap_from_npz(npz, out, **kwargs) for npz, out in zip(npz_paths, out_tsvs, strict=True)]
+
+
 def read_coords(path: str | os.PathLike) -> pd.DataFrame:
     """Read a UMAP coordinates TSV written by :func:`umap_from_npz`."""
     df = pd.read_csv(path, sep="\t", dtype={"id": str, "species": str})
@@ -553,4 +568,5 @@ __all__ = [
     "read_metrics",
     "umap_coords",
     "umap_from_npz",
+    "umaps_from_npz",
 ]

@@ -3,7 +3,7 @@ against training compute on the compute frontier.
 
 Compute is estimated per run as ``C = F * D``: D the tokens seen in training (run.json
 ``tokens_seen``) and F the training FLOPs per token of
-:func:`dnalm.modeling.models.training_flops_per_token`, ``6 N`` with N the non-embedding
+:func:`dnalm.modeling.flops.training_flops_per_token`, ``6 N`` with N the non-embedding
 parameters (forward and backward of the weights; Kaplan et al. 2020) plus the attention
 score/value products, ``12 * n_layer * block_size * d_model`` (PaLM, appendix B). For the
 tiny models of a CPU sweep the attention term is a large share of F, which is why it is kept.
@@ -39,7 +39,7 @@ import pandas as pd
 from dnalm.core.artifacts import METRICS_JSON, RUN_JSON, read_metrics, read_run_record
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write
-from dnalm.modeling.models import training_flops_per_token
+from dnalm.modeling.flops import training_flops_per_token
 
 FIT_PARAMS = {"loglog": ("a", "b"), "offset": ("a", "b", "c")}
 FIT_POINTS = ("frontier", "all")

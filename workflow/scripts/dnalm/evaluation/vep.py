@@ -45,13 +45,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from dnalm.core.alphabet import reverse_complement
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, refuse_overwrite
-from dnalm.core.metrics import auroc
 from dnalm.evaluation.inference import (
     LoadedModel,
     ll_differences,
@@ -60,14 +58,10 @@ from dnalm.evaluation.inference import (
     score_many,
 )
 from dnalm.evaluation.variants import (
-    CodonUsage,
-    NucleotideMarkov,
     Variant,
     check_variants,
     load_contigs,
     read_vcf,
-    simulate_coding_snvs,
-    write_simulation,
     write_vcf_copy,
 )
 from dnalm.kinds.tokenizers import token_width
@@ -339,76 +333,3 @@ def register(subparsers) -> None:
                    help="mean of the forward and reverse-complement scores")  # fmt: skip
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_vep)
-
-
-# --------------------------------------------------------------------------- simulation check
-
-
-def simulate_cds_variants(
-    test_fasta: list[str | Path],
-    train_fasta: list[str | Path],
-    cds_table: str | Path,
-    vcf_out: str | Path,
-    tsv_out: str | Path,
-    n_per_class: int,
-    seed: int = 0,
-    markov_order: int = 5,
-) -> int:
-    """Simulated synonymous / missense / nonsense SNVs in the held-out CDS of
-    `test_fasta` (the CDS are the contigs; genetic code per CDS from the CDS stage's
-    table, column ``genetic_code`` by ``cds_id``), with the two baseline scores fitted on
-    `train_fasta` (table columns ``codon_usage`` and ``markov``). Returns the number of
-    SNVs."""
-    table = pd.read_csv(cds_table, sep="\t", dtype=str)
-    missing = {"cds_id", "genetic_code"} - set(table.columns)
-    if missing:
-        raise InputFormatError(f"{cds_table}: no column(s) {', '.join(sorted(missing))}")
-    codes = dict(zip(table["cds_id"], table["genetic_code"], strict=True))
-    cds = []
-    for path in test_fasta:
-        for name, seq in load_contigs(path).items():
-            code = codes.get(name)
-            if code is None or code in ("", "nan"):
-                raise InputFormatError(f"{path}: CDS {name!r} has no genetic_code in {cds_table}")
-            cds.append((name, seq, int(float(code))))
-    if not cds:
-        raise InputFormatError(f"no CDS in {', '.join(map(str, test_fasta))}")
-    snvs = simulate_coding_snvs(cds, n_per_class, seed)
-    train = [s for path in train_fasta for s in load_contigs(path).values()]
-    usage, markov = CodonUsage().fit(train), NucleotideMarkov(markov_order).fit(train)
-    seqs = {name: seq for name, seq, _ in cds}
-    extra = {
-        "codon_usage": [usage.score(seqs[s.contig], s.pos - 1, s.alt) for s in snvs],
-        "markov": [markov.score(seqs[s.contig], s.pos - 1, s.alt) for s in snvs],
-    }
-    write_simulation(snvs, vcf_out, tsv_out, extra)
-    return len(snvs)
-
-
-BASELINES = ("codon_usage", "markov")
-
-
-def auroc_table(simulated: str | Path, scored: dict[str, str | Path]):
-    """AUROC per scorer (each model of `scored`, name -> vep TSV, and the baselines) of
-    nonsense vs synonymous and missense vs synonymous: how well a higher score marks the
-    synonymous (harmless) SNV, i.e. the AUROC of -score for the damaging class. Columns
-    scorer, kind (model | baseline), comparison, auroc, n_damaging, n_synonymous."""
-    sim = pd.read_csv(simulated, sep="\t")
-    scores = {b: ("baseline", sim.set_index("id")[b]) for b in BASELINES}
-    for name, path in scored.items():
-        got = pd.read_csv(path, sep="\t").set_index("id")["score"]
-        missing = set(sim["id"]) - set(got.index)
-        if missing:
-            raise InputFormatError(f"{path}: {len(missing)} simulated SNVs not scored")
-        scores[name] = ("model", got)
-    rows = []
-    for name, (kind, s) in scores.items():
-        for damaging in ("nonsense", "missense"):
-            pair = sim[sim["class"].isin([damaging, "synonymous"])]
-            y = (pair["class"] == damaging).to_numpy()
-            x = -s.loc[pair["id"]].to_numpy(dtype=float)
-            auc = auroc(x, y)
-            rows.append([name, kind, f"{damaging}_vs_synonymous", auc, int(y.sum()),
-                         int((~y).sum())])  # fmt: skip
-    cols = ["scorer", "kind", "comparison", "auroc", "n_damaging", "n_synonymous"]
-    return pd.DataFrame(rows, columns=cols)

@@ -46,7 +46,7 @@ from dnalm.core.stats import (
     pearson_stats,
 )
 from dnalm.evaluation.calibration import from_predictions_tsv
-from dnalm.finetuning.finetune import METRIC_COLUMNS
+from dnalm.finetuning.tables import METRIC_COLUMNS
 from dnalm.kinds.tasks import TASK_KINDS
 
 BASELINE_REGIME = "baseline"

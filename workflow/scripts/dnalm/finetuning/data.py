@@ -19,10 +19,11 @@ import torch.nn.functional as F
 
 from dnalm.core.alphabet import encode_sequences
 from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV, SETTINGS_JSON
-from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.metrics import classification_metrics, regression_metrics
-from dnalm.kinds.tasks import KINDS, TASK_KINDS, infer_kind
+from dnalm.finetuning.tables import save_predictions_tsv
+from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.tasks.common import (
     load_task,  # noqa: F401 (the task table every run reads)
 )
@@ -30,19 +31,6 @@ from dnalm.training.core import write_curves
 from dnalm.training.fit import CURVE_COLUMNS, FIT_CHECKPOINT_FORMAT
 
 log = logging.getLogger(__name__)
-
-
-def task_kind(df: pd.DataFrame, kind: str | None = None) -> str:
-    """The task kind: `kind` if given, else df.attrs['kind'] (set by dnalm.tasks.load_task),
-    else per_base_regression when a `targets` column exists, else classification."""
-    kind = kind or df.attrs.get("kind") or infer_kind(df.columns)
-    if kind not in KINDS:
-        raise ConfigError(f"task kind must be one of {KINDS}, got {kind!r}")
-    need = TASK_KINDS.get(kind).value_column
-    missing = {"id", "sequence", "split", need} - set(df.columns)
-    if missing:
-        raise InputFormatError(f"task table lacks column(s) {sorted(missing)} for a {kind} task")
-    return kind
 
 
 def split_frames(
@@ -86,15 +74,6 @@ def _targets(df: pd.DataFrame, width: int) -> np.ndarray:
     return out
 
 
-def class_labels(df: pd.DataFrame, labels: Sequence[str] | None) -> list[str]:
-    order = labels or df.attrs.get("labels") or sorted(df["label"].astype(str).unique())
-    order = [str(x) for x in order]
-    unknown = set(df["label"].astype(str)) - set(order)
-    if unknown:
-        raise InputFormatError(f"labels {sorted(unknown)[:5]} are not in the class list {order}")
-    return order
-
-
 def save_curves(path: Path, rows: list[dict[str, float]]) -> None:
     """curves.csv of a fit() run (training.core.write_curves, fit's columns)."""
     write_curves(path, rows, CURVE_COLUMNS)
@@ -103,11 +82,6 @@ def save_curves(path: Path, rows: list[dict[str, float]]) -> None:
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
-
-
-def save_predictions_tsv(path: Path, table: pd.DataFrame) -> None:
-    with atomic_write(path) as fh:
-        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
 
 
 def _masked_mse(pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

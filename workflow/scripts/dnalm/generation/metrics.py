@@ -26,15 +26,18 @@ All divergences are in bits (base 2):
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import linalg, stats
 from scipy.spatial.distance import jensenshannon
 from tqdm import tqdm
 
 from dnalm.core.alphabet import N_CODE, encode_sequences, kmer_frequencies
+from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.generation.sequences import clean, codons, gc3_fraction, gc_fraction, orf_check
 
@@ -200,3 +203,14 @@ def set_metrics(
     else:
         row["containment_mean"] = row["memorised"] = np.nan
     return row
+
+
+def summary_table(
+    metric_files: Mapping[str, str | os.PathLike], out_tsv: str | os.PathLike
+) -> pd.DataFrame:
+    """Every model's metrics.tsv in one table (model order as given)."""
+    frames = [pd.read_csv(path, sep="\t") for path in metric_files.values()]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    with atomic_write(out_tsv) as fh:
+        df.to_csv(fh, sep="\t", index=False, float_format="%.6g", na_rep="NA")
+    return df

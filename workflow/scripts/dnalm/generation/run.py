@@ -1,6 +1,7 @@
 """The generation stage's jobs: sample from a causal model and from the count-model baseline
 (:func:`generate_sets`), judge the sets against the natural held-out sequences
-(:func:`metrics_table`) and gather every model's table (:func:`summary_table`).
+(:func:`metrics_table`) and gather every model's table
+(:func:`dnalm.generation.metrics.summary_table`, torch-free for the summary job).
 
 Sets of one model, under ``results/generate/{model}/``:
 
@@ -304,17 +305,6 @@ def metrics_table(
         list(df["row"]),
     )
     df.insert(2, "reference_model", reference_name)
-    with atomic_write(out_tsv) as fh:
-        df.to_csv(fh, sep="\t", index=False, float_format="%.6g", na_rep="NA")
-    return df
-
-
-def summary_table(
-    metric_files: Mapping[str, str | os.PathLike], out_tsv: str | os.PathLike
-) -> pd.DataFrame:
-    """Every model's metrics.tsv in one table (model order as given)."""
-    frames = [pd.read_csv(path, sep="\t") for path in metric_files.values()]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     with atomic_write(out_tsv) as fh:
         df.to_csv(fh, sep="\t", index=False, float_format="%.6g", na_rep="NA")
     return df

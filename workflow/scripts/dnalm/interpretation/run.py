@@ -42,8 +42,8 @@ from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.device import select_device
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
-from dnalm.finetuning.data import class_labels, task_kind
 from dnalm.finetuning.finetune import Tokenize
+from dnalm.finetuning.tables import class_labels, task_kind
 from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 from dnalm.kinds.tasks import TASK_KINDS

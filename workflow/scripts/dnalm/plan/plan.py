@@ -690,6 +690,17 @@ class Plan(StagesMixin, ExternalMixin):
             files += [f"results/probe/metrics/{prefix}{row}.json" for row in rows]
         return files
 
+    def umap_files(self, what: str) -> list[str]:
+        """The files of the one ``umap`` job, in the order of :meth:`embeddings`: ``npz``
+        (its inputs, the embeddings), ``coords`` (the coordinate tables) or ``figures``. One
+        job draws every map, so umap-learn's import and numba's compilation are paid once."""
+        pattern = {
+            "npz": "results/probe/embeddings/{}/{}.npz",
+            "coords": "results/probe/umap/{}/{}.tsv",
+            "figures": "results/figures/probe/umap/{}/{}.png",
+        }[what]
+        return [pattern.format(r, n) for r, n in self.embeddings()]
+
     # ---- checks
 
     def gpus(self, stage: str) -> int:

@@ -75,6 +75,7 @@ from dnalm.core.errors import ConfigError, InputFormatError, TrainingDivergedErr
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
 from dnalm.kinds.tokenizers import mask_span_for
+from dnalm.modeling.flops import training_flops_per_token
 from dnalm.modeling.models import (
     DEFAULT_ARCH,
     build_model,
@@ -84,7 +85,6 @@ from dnalm.modeling.models import (
     default_attention,
     forward_logits,
     resolve_arch,
-    training_flops_per_token,
 )
 from dnalm.training import checkpoint as ckpt
 from dnalm.training import core
