@@ -493,3 +493,22 @@ def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_ever
     assert read, "the demo reads CDS splits"
     assert read <= gathered
     assert {f"results/splits/{s}/assignment.tsv" for s in plan.cds_samples} <= gathered
+
+
+def test_identity_split_is_part_of_the_extraction_job_mmseqs_its_own():
+    """splits.method identity: rule extract_cds also splits its sample (one per-sample job
+    fewer at DAG build), with the split settings as its param; mmseqs: rule split_cds does,
+    after the clusters of every sample."""
+    identity = load(demo_config(splits={"method": "identity", "seed": 7}))
+    assert identity.split_with_cds
+    assert identity.split_settings() == {
+        "seed": 7,
+        "fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+        "allow_empty": False,
+    }
+    mmseqs = load(demo_config(splits={"method": "mmseqs"}))
+    assert not mmseqs.split_with_cds
+    assert mmseqs.split_cds_input(wildcards(sample="phageT4")) == {
+        "cds": "results/cds/phageT4.fa.gz",
+        "clusters": "results/splits/clusters.tsv",
+    }
