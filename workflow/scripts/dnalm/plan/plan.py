@@ -208,13 +208,20 @@ class Plan(StagesMixin):
             return str(expand_local(s.annotation))
         return f"{self.genome_dir(s.sample)}/annotation"
 
+    def source_inputs(self, wildcards) -> dict:
+        """Rule verify_sources: a sample's genome file and its annotation ([] without one),
+        from one input function (Snakemake calls each input function of each job)."""
+        return {
+            "primary": self.primary_input(wildcards),
+            "annotation": self.annotation_input(wildcards),
+        }
+
     def cds_inputs(self, wildcards) -> dict:
         s = self.samples[wildcards.sample]
         if not s.has_cds:
             raise ConfigError(no_cds_message(s, "do not ask for its CDS"))
         return {
-            "primary": self.primary_input(wildcards),
-            "annotation": self.annotation_input(wildcards),
+            **self.source_inputs(wildcards),
             "provenance": f"{self.genome_dir(wildcards.sample)}/provenance.json",
         }
 
