@@ -227,3 +227,26 @@ def test_identity_split_is_done_by_the_extraction_job(tmp_path, shared_data):
     out = proc.stdout + proc.stderr
     assert out.count("rule split_cds:") == len(samples)
     assert "rule cluster_cds:" in out
+
+
+@pytest.mark.slow
+def test_jobs_over_all_samples_wait_for_one_table(tmp_path, shared_data):
+    """cds_qc_figure and split_leakage wait for the QC summary and walk_figures for the
+    gathered split table (each waits for every per-sample file), not for N per-sample
+    inputs of their own: each input is resolved per job at DAG build
+    (benchmarks/bench_dag.py)."""
+    samples = ["ypestis_pPCP1", "phiX174"]
+    workdir = make_workdir(
+        tmp_path / "wd",
+        {"splits": {"method": "identity"}, "walks": {"enabled": True}},
+        keep=samples,
+        replace=slim_config(),
+    )
+    targets = ["results/cds/qc.png", "results/splits/leakage_summary.tsv"]
+    proc = snakemake(workdir, "-n", *targets, "results/figures/walks/walks.png")
+    assert proc.returncode == 0, fail_message(proc)
+    for rule in ("cds_qc_figure", "split_leakage", "walk_figures"):
+        inputs = proc.stdout.split(f"rule {rule}:")[1].split("input:")[1].split("\n")[0]
+        assert "results/cds/phiX174.tsv" not in inputs, (rule, inputs)
+        assert "results/splits/phiX174/test.fa.gz" not in inputs, (rule, inputs)
+        assert "results/cds/qc_summary.tsv" in inputs or "assignment.tsv" in inputs

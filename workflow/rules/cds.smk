@@ -69,10 +69,10 @@ rule cds_qc:
 
 
 # The QC figure is a report step: drawn from the summary table and the per-sample tables.
+# It waits for the summary, which waits for every per-sample table (N inputs once, not twice).
 rule cds_qc_figure:
     input:
         summary="results/cds/qc_summary.tsv",
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         png=report(
             "results/cds/qc.png",
@@ -84,5 +84,7 @@ rule cds_qc_figure:
         "results/logs/cds/qc_figure.log",
     conda:
         "../../envs/data.yaml"
+    params:
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     script:
         "../scripts/cds_qc_figure.py"
