@@ -24,6 +24,23 @@ is checked once per distinct cell value and the jobs over many samples read the 
 through gather_splits' table (one input instead of 3 x N), on an idle machine: 70.0 s
 against 37.0 s (1.9x) and 60.1 s with the same directives (1.17x).
 
+Of those directives, `script:` is the costly one: Snakemake looks up each script job's
+source (a URI parse per lookup, several per job). One directive at a time on the minimal
+Snakefile at 2,000 samples (loaded machine): none 9.5 s, log 10.0 s, benchmark 9.9 s, group
+9.0 s, conda 8.8 s, script 13.8 s, so about 0.7 ms per script job on top of the ~1.5 ms
+any job costs. Three script jobs per sample therefore cannot come within 1.5x of three shell
+jobs; the workflow now runs two per sample under splits.method identity (the default):
+extract_cds also splits the sample it extracts (split_cds is its own job only under
+mmseqs), verify_sources has one input function, and walk_figures, cds_qc_figure and
+split_leakage wait for one table (gather_splits', the QC summary) instead of N per-sample
+files. At 10,000 samples, one run each on a loaded machine (2 cores shared with other work,
+so CPU seconds run higher than on an idle one, and ratios move by about 0.1 from run to
+run): before, 84.6 s against 45.6 s (1.86x) and 69.6 s with the same directives (1.21x);
+with the merged split, verify_sources and walk_figures, 62.1 s against 39.8 s (1.56x) and
+64.8 s (0.96x); with cds_qc_figure and split_leakage too, 64.2 s against 43.9 s (1.46x)
+and 68.6 s with the same directives (0.94x). At 2,000 samples (loaded): 1.94x before,
+1.63x with the merged extraction and split alone.
+
 --profile FILE runs the real dry run under cProfile and writes the stats to FILE (read
 them with `python -m pstats FILE`).
 """

@@ -19,7 +19,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "workflow" / "scripts"
-RULE_RE = re.compile(r"^(?:rule|checkpoint) (\w+):", re.M)
+# a rule at the top level or inside an `if` of its rule file (split_cds)
+RULE_RE = re.compile(r"^(?: {4})*(?:rule|checkpoint) (\w+):", re.M)
 # conda-forge names of PyPI distributions where they differ
 CONDA_NAME = {"torch": "pytorch"}
 
@@ -64,7 +65,7 @@ def rules_with_envs() -> list[tuple[str, Path, Path]]:
             conda = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', body)
             assert conda, f"rule {name} in {smk.name} has no conda: directive"
-            assert re.search(r"\n    log:", body), f"rule {name} in {smk.name} has no log:"
+            assert re.search(r"\n(?: {4})+log:", body), f"rule {name} in {smk.name} has no log:"
             if script:
                 found.append(
                     (

@@ -14,7 +14,7 @@ import yaml
 from dnalm.core.errors import ConfigError, DnalmError, SampleSheetError
 from dnalm.genome.samples import load_schema, reserved_sample_ids
 from dnalm.plan import Plan, load
-from dnalm.plan.plan import wildcards
+from dnalm.plan.plan import SPLITS_TABLE, wildcards
 from dnalm.plan.records import SampleTable
 from dnalm.plan.wildcards import alternatives, sample_constraint
 from tests.support.workflow_runner import deep_merge
@@ -101,6 +101,12 @@ def test_demo_plan():
     assert plan.cds_inputs(wildcards(sample="mgallisepticum"))["provenance"] == (
         "resources/genomes/mgallisepticum/provenance.json"
     )
+    # verify_sources' one input function: the genome file, no annotation for a GBFF
+    sources = plan.source_inputs(wildcards(sample="mgallisepticum"))
+    assert sources == {
+        "primary": str(REPO / "tests/data/genbank/Mgallisepticum.gbff.gz"),
+        "annotation": [],
+    }
 
 
 def test_schema_defaults_are_filled_but_not_in_the_training_settings():
@@ -475,9 +481,9 @@ def test_random_init_control_for_some_models_only():
 
 
 def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_every_file():
-    """The tokenizer, corpus and species-task jobs read the split FASTAs of many samples
-    through one input (gather_splits' table); gather_splits must wait for every file they
-    read, so that a missing or rebuilt split FASTA still reruns them."""
+    """The tokenizer, corpus, species-task and walk-figure jobs read the split FASTAs of many
+    samples through one input (gather_splits' table); gather_splits must wait for every file
+    they read, so that a missing or rebuilt split FASTA still reruns them."""
     plan = load(demo_config())
     gathered = {f for files in plan.splits_of_every_sample().values() for f in files}
     read = set()
@@ -490,6 +496,9 @@ def test_jobs_over_many_samples_wait_for_the_gathered_splits_which_wait_for_ever
     for tok in plan.tokenizers:
         read |= set(plan.tokenizer_training_files(tok))
     read |= {f for fs in plan.split_files(plan.species_samples).values() for f in fs}
+    assert plan.walk_samples(), "the demo draws walks"
+    assert plan.splits_input(plan.walk_samples()) == {"splits": SPLITS_TABLE}
+    read |= set(plan.split_files(plan.walk_samples(), ["test"])["test"])
     assert read, "the demo reads CDS splits"
     assert read <= gathered
     assert {f"results/splits/{s}/assignment.tsv" for s in plan.cds_samples} <= gathered
@@ -541,3 +550,22 @@ def test_sequence_task_with_coordinates_is_kept_out_of_genome_corpora(tmp_path):
     assert files["task_placed"] == "results/tasks/placed/data.tsv"
     assert "task_plain" not in files
     assert "task_tstr" not in files
+
+
+def test_identity_split_is_part_of_the_extraction_job_mmseqs_its_own():
+    """splits.method identity: rule extract_cds also splits its sample (one per-sample job
+    fewer at DAG build), with the split settings as its param; mmseqs: rule split_cds does,
+    after the clusters of every sample."""
+    identity = load(demo_config(splits={"method": "identity", "seed": 7}))
+    assert identity.split_with_cds
+    assert identity.split_settings() == {
+        "seed": 7,
+        "fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+        "allow_empty": False,
+    }
+    mmseqs = load(demo_config(splits={"method": "mmseqs"}))
+    assert not mmseqs.split_with_cds
+    assert mmseqs.split_cds_input(wildcards(sample="phageT4")) == {
+        "cds": "results/cds/phageT4.fa.gz",
+        "clusters": "results/splits/clusters.tsv",
+    }

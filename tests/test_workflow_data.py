@@ -192,3 +192,61 @@ def test_task_files_from_urls_through_workflow(tmp_path):
     assert "0" * 64 in logs
     assert not list((bad / "resources" / "task_files").rglob("chr22_sequences*"))
     assert not (bad / "results/tasks/tf_binding/data.tsv").exists()
+
+
+@pytest.mark.slow
+def test_identity_split_is_done_by_the_extraction_job(tmp_path, shared_data):
+    """Under splits.method identity the job that extracts a sample's CDS also splits them
+    (one job per sample fewer at DAG build; benchmarks/bench_dag.py): no split_cds job runs,
+    and the split files and the split log (results/logs/splits/{sample}.log, apart from the
+    CDS log) come from extract_cds. Under mmseqs split_cds stays its own job."""
+    samples = ["ypestis_pPCP1", "phiX174"]
+    workdir = make_workdir(
+        tmp_path / "wd", {"splits": {"method": "identity"}}, keep=samples, replace=slim_config()
+    )
+    proc = snakemake(workdir, "results/splits/assignment.tsv")
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout + proc.stderr
+    assert "rule split_cds:" not in out
+    assert out.count("rule extract_cds:") == len(samples)
+    table = pd.read_csv(workdir / "results/splits/assignment.tsv", sep="\t")
+    assert set(table["sample"]) == set(samples)
+    for sample in samples:
+        for name in ("train.fa.gz", "validation.fa.gz", "test.fa.gz", "assignment.tsv"):
+            assert (workdir / f"results/splits/{sample}/{name}").is_file()
+        split_log = (workdir / f"results/logs/splits/{sample}.log").read_text()
+        assert f"{sample}: train=" in split_log
+        cds_log = (workdir / f"results/logs/cds/{sample}.log").read_text()
+        assert f"sample {sample}:" in cds_log
+        assert "train=" not in cds_log
+    mmseqs = make_workdir(
+        tmp_path / "mm", {"splits": {"method": "mmseqs"}}, keep=samples, replace=slim_config()
+    )
+    proc = snakemake(mmseqs, "-n", "results/splits/assignment.tsv")
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout + proc.stderr
+    assert out.count("rule split_cds:") == len(samples)
+    assert "rule cluster_cds:" in out
+
+
+@pytest.mark.slow
+def test_jobs_over_all_samples_wait_for_one_table(tmp_path, shared_data):
+    """cds_qc_figure and split_leakage wait for the QC summary and walk_figures for the
+    gathered split table (each waits for every per-sample file), not for N per-sample
+    inputs of their own: each input is resolved per job at DAG build
+    (benchmarks/bench_dag.py)."""
+    samples = ["ypestis_pPCP1", "phiX174"]
+    workdir = make_workdir(
+        tmp_path / "wd",
+        {"splits": {"method": "identity"}, "walks": {"enabled": True}},
+        keep=samples,
+        replace=slim_config(),
+    )
+    targets = ["results/cds/qc.png", "results/splits/leakage_summary.tsv"]
+    proc = snakemake(workdir, "-n", *targets, "results/figures/walks/walks.png")
+    assert proc.returncode == 0, fail_message(proc)
+    for rule in ("cds_qc_figure", "split_leakage", "walk_figures"):
+        inputs = proc.stdout.split(f"rule {rule}:")[1].split("input:")[1].split("\n")[0]
+        assert "results/cds/phiX174.tsv" not in inputs, (rule, inputs)
+        assert "results/splits/phiX174/test.fa.gz" not in inputs, (rule, inputs)
+        assert "results/cds/qc_summary.tsv" in inputs or "assignment.tsv" in inputs

@@ -377,9 +377,9 @@ def test_pretraining_submission_asks_for_the_nodes_and_gpus_per_node(
 
 def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_data):
     """200 genomes with the shipped profiles/slurm as it is (`group-components:
-    sample_data=k` is on there): the cheap per-sample data jobs (extract_cds, split_cds) go
-    out as ceil(200 / k) group jobs, not one SLURM job per small file (the dry run lists what
-    would be submitted)."""
+    sample_data=k` is on there): the cheap per-sample data jobs (extract_cds, which under
+    splits.method identity also splits the sample) go out as ceil(200 / k) group jobs, not one
+    SLURM job per small file (the dry run lists what would be submitted)."""
     import csv
     import math
 
@@ -409,17 +409,19 @@ def test_many_samples_are_submitted_as_a_few_group_jobs(tmp_path: Path, shared_d
         "--profile",
         str(SLURM_PROFILE),
         "--until",
-        "split_cds",
+        "extract_cds",
         timeout=300,
     )
     assert proc.returncode == 0, failure(proc, "snakemake --dry-run")
     out = proc.stdout + proc.stderr
     groups = out.count("Group job sample_data")
     assert groups == math.ceil(n / per_job), out[-3000:]
-    # every per-sample job is inside a group (indented), none on its own
-    for rule in ("extract_cds", "split_cds"):
-        assert out.count(f"    rule {rule}:") == n
-        assert f"\nrule {rule}:" not in out
+    # every per-sample job is inside a group (indented), none on its own; the split is
+    # extract_cds's (no split_cds job under identity)
+    assert out.count("    rule extract_cds:") == n
+    assert "\nrule extract_cds:" not in out
+    assert "rule split_cds:" not in out
+    assert out.count("results/splits/g0000/train.fa.gz") >= 1
 
 
 # --------------------------------------------------------------------------- real cluster

@@ -58,7 +58,7 @@ def test_walk_rules_are_default_targets_behind_their_switches(tmp_path, shared_d
     assert {"generate", "walk_generated_figures"} <= rules
     rules = dry_run_rules(workdir(tmp_path / "off", shared_data, False, enabled=False))
     assert "walk_figures" not in rules
-    assert "split_cds" in rules  # the rest of the workflow is still there
+    assert "extract_cds" in rules  # the rest of the workflow is still there
 
 
 def write_fa(path, seqs):

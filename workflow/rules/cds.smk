@@ -1,15 +1,36 @@
 # CDS extraction per sample (GBFF, genome FASTA + GFF3/GTF, CDS FASTA), the QC summary and
 # its figure.
 
+# Under splits.method identity a sample's split needs nothing but its own CDS, so the job
+# that extracts them also splits them (outputs and log of splits.smk's split_cds, which runs
+# on its own only under mmseqs, after cluster_cds): one job per sample fewer, which is what
+# the DAG build of a sheet of thousands of genomes pays for (benchmarks/bench_dag.py).
+_SPLIT_OUTPUTS = (
+    {
+        "train": "results/splits/{sample}/train.fa.gz",
+        "validation": "results/splits/{sample}/validation.fa.gz",
+        "test": "results/splits/{sample}/test.fa.gz",
+        "assignment": "results/splits/{sample}/assignment.tsv",
+    }
+    if PLAN.split_with_cds
+    else {}
+)
+# the job's first log is the CDS log (run_script sends stderr there)
+_EXTRACT_LOGS = {
+    "cds": "results/logs/cds/{sample}.log",
+    **({"splits": "results/logs/splits/{sample}.log"} if PLAN.split_with_cds else {}),
+}
+
 
 rule extract_cds:
     input:
         unpack(PLAN.cds_inputs),
     output:
+        **_SPLIT_OUTPUTS,
         fasta="results/cds/{sample}.fa.gz",
         tsv="results/cds/{sample}.tsv",
     log:
-        "results/logs/cds/{sample}.log",
+        **_EXTRACT_LOGS,
     benchmark:
         "results/benchmarks/cds/{sample}.tsv"
     group:
@@ -19,6 +40,7 @@ rule extract_cds:
     params:
         sample=lambda wc: PLAN.samples[wc.sample],
         policy=config["cds"],
+        split=PLAN.split_settings() if PLAN.split_with_cds else None,
     script:
         "../scripts/extract_cds.py"
 
@@ -49,10 +71,10 @@ rule cds_qc:
 
 
 # The QC figure is a report step: drawn from the summary table and the per-sample tables.
+# It waits for the summary, which waits for every per-sample table (N inputs once, not twice).
 rule cds_qc_figure:
     input:
         summary="results/cds/qc_summary.tsv",
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     output:
         png=report(
             "results/cds/qc.png",
@@ -66,5 +88,7 @@ rule cds_qc_figure:
         "results/benchmarks/cds/qc_figure.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
     script:
         "../scripts/cds_qc_figure.py"

@@ -45,8 +45,7 @@ rule download_annotation:
 
 rule verify_sources:
     input:
-        primary=PLAN.primary_input,
-        annotation=PLAN.annotation_input,
+        unpack(PLAN.source_inputs),
     output:
         "resources/genomes/{sample}/provenance.json",
     log:

@@ -3,49 +3,48 @@
 # leakage report (best identity of each test CDS to any train CDS).
 
 
-rule cluster_cds:
-    input:
-        fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(PLAN.cds_samples)),
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
-    output:
-        "results/splits/clusters.tsv",
-    log:
-        "results/logs/splits/cluster.log",
-    benchmark:
-        "results/benchmarks/splits/cluster.tsv"
-    conda:
-        "../../envs/data.yaml"
-    threads: 4
-    params:
-        samples=sorted(PLAN.cds_samples),
-        mmseqs=config["splits"]["mmseqs"],
-    script:
-        "../scripts/cluster_cds.py"
+# Under mmseqs the CDS of all samples are clustered first, then each sample's split follows
+# its clusters (identity: extract_cds splits each sample as it extracts it, cds.smk). Only
+# then are these rules defined: their inputs list every sample.
+if not PLAN.split_with_cds:
 
+    rule cluster_cds:
+        input:
+            fasta=expand("results/cds/{sample}.fa.gz", sample=sorted(PLAN.cds_samples)),
+            tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
+        output:
+            "results/splits/clusters.tsv",
+        log:
+            "results/logs/splits/cluster.log",
+        benchmark:
+            "results/benchmarks/splits/cluster.tsv"
+        conda:
+            "../../envs/data.yaml"
+        threads: 4
+        params:
+            samples=sorted(PLAN.cds_samples),
+            mmseqs=config["splits"]["mmseqs"],
+        script:
+            "../scripts/cluster_cds.py"
 
-rule split_cds:
-    input:
-        unpack(PLAN.split_cds_input),
-    output:
-        train="results/splits/{sample}/train.fa.gz",
-        validation="results/splits/{sample}/validation.fa.gz",
-        test="results/splits/{sample}/test.fa.gz",
-        assignment="results/splits/{sample}/assignment.tsv",
-    log:
-        "results/logs/splits/{sample}.log",
-    benchmark:
-        "results/benchmarks/splits/{sample}.tsv"
-    group:
-        PLAN.sample_data_group("split_cds")
-    conda:
-        "../../envs/data.yaml"
-    params:
-        seed=config["splits"]["seed"],
-        fractions=config["splits"]["fractions"],
-        allow_empty=config["cds"]["allow_empty"],
-        method=config["splits"]["method"],
-    script:
-        "../scripts/split_cds.py"
+    rule split_cds:
+        input:
+            unpack(PLAN.split_cds_input),
+        output:
+            train="results/splits/{sample}/train.fa.gz",
+            validation="results/splits/{sample}/validation.fa.gz",
+            test="results/splits/{sample}/test.fa.gz",
+            assignment="results/splits/{sample}/assignment.tsv",
+        log:
+            "results/logs/splits/{sample}.log",
+        benchmark:
+            "results/benchmarks/splits/{sample}.tsv"
+        conda:
+            "../../envs/data.yaml"
+        params:
+            split=PLAN.split_settings(),
+        script:
+            "../scripts/split_cds.py"
 
 
 localrules:
@@ -73,9 +72,10 @@ rule gather_splits:
         "../scripts/gather_splits.py"
 
 
+# The per-sample CDS tables are waited for through the QC summary (cds_qc reads them all).
 rule split_leakage:
     input:
-        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
+        summary="results/cds/qc_summary.tsv",
         assignment="results/splits/assignment.tsv",
     output:
         table="results/splits/leakage.tsv",
@@ -100,6 +100,7 @@ rule split_leakage:
     threads: 4
     params:
         samples=sorted(PLAN.cds_samples),
+        tsv=expand("results/cds/{sample}.tsv", sample=sorted(PLAN.cds_samples)),
         files=PLAN.split_files(sorted(PLAN.cds_samples), ["train", "test"]),
         method=config["splits"]["method"],
         mmseqs=config["splits"]["mmseqs"],

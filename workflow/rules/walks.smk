@@ -4,7 +4,7 @@
 
 rule walk_figures:
     input:
-        expand("results/splits/{sample}/test.fa.gz", sample=PLAN.walk_samples()),
+        **PLAN.splits_input(PLAN.walk_samples()),
     output:
         walks=report(
             "results/figures/walks/walks.png",
@@ -26,6 +26,7 @@ rule walk_figures:
         "../../envs/analysis.yaml"
     params:
         samples=PLAN.walk_samples(),
+        test=PLAN.split_files(PLAN.walk_samples(), ["test"])["test"],
         walks=config["walks"],
     script:
         "../scripts/walk_figures.py"

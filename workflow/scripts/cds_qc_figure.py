@@ -7,7 +7,7 @@ from dnalm.report.cds_plots import plot_qc
 
 
 def main(smk):
-    plot_qc(read_qc_summary(smk.input.summary), read_cds_tables(smk.input.tsv), smk.output.png)
+    plot_qc(read_qc_summary(smk.input.summary), read_cds_tables(smk.params.tsv), smk.output.png)
 
 
 run_script(snakemake, main)

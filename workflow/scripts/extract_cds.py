@@ -1,7 +1,10 @@
-"""Rule extract_cds: coding sequences of one sample with a per-CDS QC table (dnalm.genome.cds)."""
+"""Rule extract_cds: coding sequences of one sample with a per-CDS QC table (dnalm.genome.cds);
+under ``splits.method: identity`` also the sample's train/validation/test split
+(dnalm.genome.splits, logged to the split log as rule split_cds would)."""
 
-from dnalm.core.smk import run_script
+from dnalm.core.smk import run_script, step_log
 from dnalm.genome.cds import DropPolicy, run_cds
+from dnalm.genome.splits import SPLITS, split_sample
 
 
 def main(smk):
@@ -23,6 +26,18 @@ def main(smk):
         annotate=s.annotate,
         annotate_mode=s.annotate_mode,
     )
+    split = smk.params.split
+    if split:  # splits.method identity (the plan's split_with_cds)
+        with step_log(smk.log.splits):
+            split_sample(
+                s.sample,
+                smk.output.fasta,
+                {name: smk.output[name] for name in SPLITS},
+                smk.output.assignment,
+                seed=split["seed"],
+                fractions=split["fractions"],
+                allow_empty=split["allow_empty"],
+            )
 
 
 run_script(snakemake, main)

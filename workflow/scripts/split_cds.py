@@ -1,25 +1,24 @@
-"""Rule split_cds: assign one sample's CDS to train/validation/test (dnalm.genome.splits); under
-``splits.method: mmseqs`` by the MMseqs2 cluster of each CDS (dnalm.genome.homology)."""
+"""Rule split_cds (``splits.method: mmseqs``): assign one sample's CDS to
+train/validation/test by the MMseqs2 cluster of each CDS (dnalm.genome.homology,
+dnalm.genome.splits). Under ``identity`` rule extract_cds splits each sample itself."""
 
 from dnalm.core.smk import run_script
 from dnalm.genome.homology import read_clusters
-from dnalm.genome.splits import split_sample
+from dnalm.genome.splits import SPLITS, split_sample
 
 
 def main(smk):
     sample = smk.wildcards.sample
-    clusters = None
-    if smk.params.method == "mmseqs":
-        clusters = read_clusters(smk.input.clusters, sample)
+    split = smk.params.split
     split_sample(
         sample,
         smk.input.cds,
-        {s: smk.output[s] for s in ("train", "validation", "test")},
+        {name: smk.output[name] for name in SPLITS},
         smk.output.assignment,
-        seed=smk.params.seed,
-        fractions=smk.params.fractions,
-        allow_empty=smk.params.allow_empty,
-        clusters=clusters,
+        seed=split["seed"],
+        fractions=split["fractions"],
+        allow_empty=split["allow_empty"],
+        clusters=read_clusters(smk.input.clusters, sample),
     )
 
 

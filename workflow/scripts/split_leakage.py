@@ -14,7 +14,7 @@ def main(smk):
         smk.output.table,
         smk.output.summary,
         smk.params.mmseqs,
-        cds_tables=dict(zip(samples, smk.input.tsv, strict=True)),
+        cds_tables=dict(zip(samples, smk.params.tsv, strict=True)),
         threads=smk.threads,
     )
     plot_leakage(

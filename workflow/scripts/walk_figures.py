@@ -7,7 +7,7 @@ from dnalm.report.walk_plots import sample_figures
 def main(smk):
     cfg = smk.params.walks
     sample_figures(
-        dict(zip(smk.params.samples, smk.input, strict=True)),
+        dict(zip(smk.params.samples, smk.params.test, strict=True)),
         smk.output.walks,
         smk.output.cgr,
         k=cfg["k"],

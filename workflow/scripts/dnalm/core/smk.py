@@ -72,3 +72,26 @@ def run_script(snakemake, main: Callable[[object], None]) -> None:
         finally:
             gpuslots.release()
             sys.stderr = sys.__stderr__
+
+
+@contextlib.contextmanager
+def step_log(path):
+    """Send stderr and logging to `path` while a job does the step of another rule's log
+    (extract_cds splitting the sample it extracted writes results/logs/splits/{sample}.log
+    as split_cds does); its error goes there too, then on to run_script, which ends the job.
+    Back to the job's first log after."""
+    previous = sys.stderr
+    with open(path, "w", buffering=1) as fh:
+        sys.stderr = fh
+        logger = setup_logging(logging.INFO, stream=fh)
+        try:
+            yield
+        except DnalmError as err:
+            logger.error("%s", err)
+            raise
+        except Exception:
+            traceback.print_exc(file=fh)
+            raise
+        finally:
+            sys.stderr = previous
+            setup_logging(logging.INFO, stream=previous)

@@ -217,13 +217,20 @@ class Plan(StagesMixin, ExternalMixin):
             return str(expand_local(s.annotation))
         return f"{self.genome_dir(s.sample)}/annotation"
 
+    def source_inputs(self, wildcards) -> dict:
+        """Rule verify_sources: a sample's genome file and its annotation ([] without one),
+        from one input function (Snakemake calls each input function of each job)."""
+        return {
+            "primary": self.primary_input(wildcards),
+            "annotation": self.annotation_input(wildcards),
+        }
+
     def cds_inputs(self, wildcards) -> dict:
         s = self.samples[wildcards.sample]
         if not s.has_cds:
             raise ConfigError(no_cds_message(s, "do not ask for its CDS"))
         return {
-            "primary": self.primary_input(wildcards),
-            "annotation": self.annotation_input(wildcards),
+            **self.source_inputs(wildcards),
             "provenance": f"{self.genome_dir(wildcards.sample)}/provenance.json",
         }
 
@@ -255,21 +262,28 @@ class Plan(StagesMixin, ExternalMixin):
             del files["primary"]
         return files
 
-    def split_cds_input(self, wildcards) -> dict:
-        """A sample's CDS, plus the clusters of all samples under splits.method: mmseqs."""
-        inputs = {"cds": f"results/cds/{wildcards.sample}.fa.gz"}
-        if self.config["splits"]["method"] == "mmseqs":
-            inputs["clusters"] = "results/splits/clusters.tsv"
-        return inputs
+    @property
+    def split_with_cds(self) -> bool:
+        """Whether rule extract_cds also splits the sample it extracts (splits.method
+        identity: a sample's split needs only its own CDS), or rule split_cds does it on its
+        own (mmseqs: it needs cluster_cds, which needs every sample's CDS first)."""
+        return self.config["splits"]["method"] != "mmseqs"
 
-    def sample_data_group(self, name: str) -> str | None:
-        """The job group of a cheap per-sample data rule: "sample_data" (on a cluster one
-        submission runs a sample's chain, and profiles/slurm's group-components puts many
-        samples into it), or None where grouping would make a cycle: split_cds under
-        splits.method mmseqs needs cluster_cds, which needs every sample's extract_cds."""
-        if name == "split_cds" and self.config["splits"]["method"] == "mmseqs":
-            return None
-        return "sample_data"
+    def split_settings(self) -> dict[str, Any]:
+        """What splitting a sample's CDS takes of the config (the `split` param of the rule
+        that splits: extract_cds or split_cds)."""
+        return {
+            "seed": self.config["splits"]["seed"],
+            "fractions": self.config["splits"]["fractions"],
+            "allow_empty": self.config["cds"]["allow_empty"],
+        }
+
+    def split_cds_input(self, wildcards) -> dict:
+        """Rule split_cds (splits.method mmseqs): a sample's CDS and the clusters of all."""
+        return {
+            "cds": f"results/cds/{wildcards.sample}.fa.gz",
+            "clusters": "results/splits/clusters.tsv",
+        }
 
     # ---- tokenizers and corpora
 
