@@ -198,7 +198,7 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
             raise ConfigError("regime lora needs the `peft` package") from err
         # the projections LoRA adapts, per architecture (dnalm.kinds.archs): query and value
         # of the attention, or for the state-space models, which have no attention, the
-        # mixer's input and output projections
+        # mixer's input projection (the one module their fused CUDA kernels call)
         kind = by_model_type(model.lm.config.model_type)
         if kind is None or not kind.lora_targets:
             raise ConfigError(f"no LoRA targets known for {model.lm.config.model_type}")
