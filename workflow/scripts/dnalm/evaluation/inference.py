@@ -143,7 +143,7 @@ def causal_forward(
     return out.logits.float(), out.past_key_values
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def ll_differences(
     lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = SCORE_BATCH
 ) -> list[float]:
@@ -167,23 +167,50 @@ def ll_differences(
         if h == len(a) == len(b):
             continue  # the same tokens
         groups.setdefault((max(h - 1, 0) if share else 0, len(a), len(b)), []).append(i)
-    for (p, _, _), rows in groups.items():  # p: the shared tokens run once
+    for (p, len_a, len_b), rows in groups.items():  # p: the shared tokens run once
         for s in range(0, len(rows), batch_size):
             chunk = rows[s : s + batch_size]
-            sums = []
-            for side in (0, 1):
-                x = torch.tensor([pairs[i][side] for i in chunk], device=lm.device)
-                if side == 0:
-                    cache = causal_forward(lm, x[:, :p], 0, None)[1] if p else None
-                    shared = copy.deepcopy(cache)
-                logits, _ = causal_forward(lm, x[:, p:], p, shared if side else cache)
-                # tokens p+1.. from the logits before them
-                logp = torch.log_softmax(logits[:, :-1], -1)
-                sums.append(logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1))
-            diff = (sums[1] - sums[0]).cpu().tolist()  # one copy a batch
+            if len_a == len_b:
+                diff = _same_length_differences(lm, [pairs[i] for i in chunk], p)
+            else:
+                diff = _differences(lm, [pairs[i] for i in chunk], p)
             for i, d in zip(chunk, diff, strict=True):
                 out[i] = float(d)
     return out
+
+
+def _same_length_differences(
+    lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], p: int
+) -> list[float]:
+    """:func:`ll_differences` of pairs of one length that share their first `p` tokens: the
+    shared tokens run once, then both sides of every pair in one forward pass, each from
+    a copy of the shared tokens' cache. The last token is no input: nothing scores from it."""
+    x = torch.tensor([ids for pair in pairs for ids in pair], device=lm.device)  # (2B, T) a, b
+    cache = None
+    if p:
+        cache = causal_forward(lm, x[0::2, :p], 0, None)[1]
+        cache.batch_repeat_interleave(2)  # rows a0 a0 a1 a1 ...: the order of x
+    logits, _ = causal_forward(lm, x[:, p:-1], p, cache, use_cache=False)
+    logp = torch.log_softmax(logits, -1)  # tokens p+1.. from the logits before them
+    sums = logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1)
+    return (sums[1::2] - sums[0::2]).cpu().tolist()  # one copy a batch
+
+
+def _differences(
+    lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], p: int
+) -> list[float]:
+    """:func:`ll_differences` of pairs whose two sides differ in length (each side's rows
+    of one length) and share their first `p` tokens: each side in its own forward pass."""
+    sums = []
+    for side in (0, 1):
+        x = torch.tensor([pair[side] for pair in pairs], device=lm.device)
+        if side == 0:
+            cache = causal_forward(lm, x[:, :p], 0, None)[1] if p else None
+            shared = copy.deepcopy(cache)
+        logits, _ = causal_forward(lm, x[:, p:], p, shared if side else cache)
+        logp = torch.log_softmax(logits[:, :-1], -1)  # tokens p+1.. from the logits before
+        sums.append(logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1))
+    return (sums[1] - sums[0]).cpu().tolist()  # one copy a batch
 
 
 @torch.no_grad()
