@@ -194,18 +194,25 @@ def ll_differences(
 def _same_length_differences(
     lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], p: int
 ) -> list[float]:
-    """:func:`ll_differences` of pairs of one length that share their first `p` tokens: the
-    shared tokens run once, then both sides of every pair in one forward pass, each from
-    a copy of the shared tokens' cache. The last token is no input: nothing scores from it."""
-    x = torch.tensor([ids for pair in pairs for ids in pair], device=lm.device)  # (2B, T) a, b
+    """:func:`ll_differences` of pairs of one length that share their first `p` tokens, in
+    one forward pass after the shared tokens: each distinct first side once (the REF window
+    of several ALT alleles at one site, or of a site in two windows, runs once), then those
+    and every second side together, each from its row of the shared tokens' cache. The last
+    token is no input: nothing scores from it."""
+    firsts: dict[tuple[int, ...], int] = {}
+    first_of = [firsts.setdefault(tuple(a), len(firsts)) for a, _ in pairs]
+    n = len(firsts)
+    x = torch.tensor([*firsts, *(b for _, b in pairs)], device=lm.device)  # (n + B, T)
     cache = None
     if p:
-        cache = causal_forward(lm, x[0::2, :p], 0, None)[1]
-        cache.batch_repeat_interleave(2)  # rows a0 a0 a1 a1 ...: the order of x
+        cache = causal_forward(lm, x[:n, :p], 0, None)[1]
+        rows = torch.tensor([*range(n), *first_of], device=lm.device)
+        cache.batch_select_indices(rows)  # the shared tokens' cache of every row of x
     logits, _ = causal_forward(lm, x[:, p:-1], p, cache, use_cache=False)
     logp = torch.log_softmax(logits, -1)  # tokens p+1.. from the logits before them
     sums = logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1)
-    return (sums[1::2] - sums[0::2]).cpu().tolist()  # one copy a batch
+    firsts_sum = sums[:n][torch.tensor(first_of, device=lm.device)]
+    return (sums[n:] - firsts_sum).cpu().tolist()  # one copy a batch
 
 
 def _differences(
