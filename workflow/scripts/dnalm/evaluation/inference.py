@@ -165,7 +165,9 @@ def ll_differences(
     runs through the model once, its cache serves both, and only the tokens from the first
     difference on are scored (attention models; a state-space model runs both whole, its
     cache continuing one token at a time only). Pairs of one shape (shared start, lengths)
-    run together, `batch_size` to a forward pass, with one copy to the host a batch."""
+    run together, `batch_size` pairs to a batch: when both sides of a pair have one length,
+    both run in one forward pass, and a first side shared by several pairs (the REF window of
+    several ALT alleles) runs once; one copy to the host a batch."""
     out = [0.0] * len(pairs)
     kind = by_model_type(str(getattr(lm.model.config, "model_type", "")))
     share = not (kind is not None and kind.state_space)

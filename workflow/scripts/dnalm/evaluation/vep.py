@@ -176,7 +176,9 @@ def pair_scores(lm: LoadedModel, pairs: Sequence[tuple[str, str, bool, str]]) ->
     windows of every pair are scored together, many to a forward pass with one copy to the
     host a batch: windows within the context by
     :func:`dnalm.evaluation.inference.ll_differences` (the tokens before the change run once
-    for REF and ALT), longer ones by :func:`dnalm.evaluation.inference.score_many`."""
+    for REF and ALT, both alleles in one forward pass, a REF window shared by several ALT
+    alleles once), longer ones by :func:`dnalm.evaluation.inference.score_many`; every
+    window of `pairs` is tokenized in one call."""
     if lm.objective != "gpt":
         return [pair_score(lm, *pair) for pair in pairs]
     todo = [i for i, (ref, alt, _, _) in enumerate(pairs) if ref != alt]
