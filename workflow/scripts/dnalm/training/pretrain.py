@@ -276,9 +276,8 @@ class Trainer:
         )
         # dropout streams differ between ranks, deterministically
         torch.manual_seed(cfg["seed"] * 1000 + 1 + self.rank)
-        # one fused kernel on CUDA; elsewhere the multi-tensor (foreach) update, which
-        # torch uses by default on CUDA only: the same arithmetic as its per-parameter loop,
-        # one call per operation instead of one per parameter
+        # fused on CUDA; elsewhere the foreach update (torch's default on CUDA only): the
+        # arithmetic of the per-parameter loop, one call per operation, not per parameter
         fused = self.device.type == "cuda"
         optimizer = torch.optim.AdamW(
             param_groups(self.model, cfg["weight_decay"]),
