@@ -96,5 +96,34 @@ def test_batched_vep_equals_one_variant_at_a_time(arch, window, tmp_path):
         assert abs(score - np.mean(want)) < 1e-5
 
 
+@pytest.mark.parametrize("arch", ["opt", "mamba"])
+def test_vep_runs_a_window_shared_by_several_alleles_once(arch, tmp_path):
+    """Three ALT alleles at one site share their REF window: it runs through the model
+    once, not once per allele (rows of the forward passes: the distinct REF windows and
+    the ALT windows; attention models run the shared start once per REF window)."""
+    lm = inf.LoadedModel.from_folder(model_dir(tmp_path, arch, context=32))
+    rng = np.random.default_rng(2)
+    contig = "".join(rng.choice(list("ACGT"), 300))
+    sites = [100] * 3 + [150]
+    alts = [b for b in "ACGT" if b != contig[99]] + [next(b for b in "ACGT" if b != contig[149])]
+    variants = [
+        Variant("c1", pos, f"v{i}", contig[pos - 1], alt, i + 1)
+        for i, (pos, alt) in enumerate(zip(sites, alts, strict=True))
+    ]
+    rows = []
+    lm.model.register_forward_pre_hook(
+        lambda _m, _a, kw: rows.append(kw["input_ids"].shape[0]), with_kwargs=True
+    )
+    got = vep.score_variants(lm, {"c1": contig}, variants, 20)
+    shared_start = 2 if arch == "opt" else 0  # the 2 REF windows' first tokens
+    assert sum(rows) == shared_start + 2 + 4, rows
+    for v, (score, _, (start, end)) in zip(variants, got, strict=True):
+        ref = contig[start:end]
+        alt = ref[: v.pos - 1 - start] + v.alt + ref[v.pos - start :]
+        want = np.nansum(one_at_a_time(lm, lm.encode(alt, eos=False)))
+        want -= np.nansum(one_at_a_time(lm, lm.encode(ref, eos=False)))
+        assert abs(score - want) < 1e-5
+
+
 def rc(seq):
     return seq[::-1].translate(str.maketrans("ACGT", "TGCA"))

@@ -389,6 +389,43 @@ def _regime_model(folder, regime):
     return model, cfg
 
 
+def _fused_training_call(mixer_cls) -> tuple[str, str]:
+    """The source of a transformers mixer's forward before its fused-kernel training branch
+    (``if self.training and cache_params is None``), and of that branch up to its early
+    return."""
+    import inspect
+
+    src = inspect.getsource(mixer_cls.forward)
+    start = src.index("if self.training and cache_params is None")
+    return src[:start], src[start : src.index("if fused_output is not None", start)]
+
+
+@pytest.mark.parametrize("arch", sorted(dm.SSM_ARCHS))
+def test_state_space_lora_adapts_only_what_the_fused_kernel_calls(arch, tmp_path):
+    """With mamba-ssm installed, a training forward of a Mamba mixer passes the weights of
+    conv1d, x_proj, dt_proj and out_proj (mamba2: conv1d, norm, out_proj) straight to one
+    fused kernel; only in_proj runs as a module, so a LoRA adapter on out_proj was never
+    trained on a GPU. The registry's fused_raw_weights must hold what the installed
+    transformers reads, the LoRA targets none of it, and the adapters land on in_proj."""
+    import importlib
+    import re
+
+    kind = ARCHS.get(arch)
+    module = importlib.import_module(f"transformers.models.{arch}.modeling_{arch}")
+    mixer = getattr(module, {"mamba": "MambaMixer", "mamba2": "Mamba2Mixer"}[arch])
+    before, call = _fused_training_call(mixer)
+    raw = set(re.findall(r"self\.(\w+)\.(?:weight|bias)", call))
+    assert raw, call
+    assert raw <= set(kind.fused_raw_weights), (arch, sorted(raw))
+    assert not set(kind.lora_targets) & raw, (arch, kind.lora_targets, sorted(raw))
+    for target in kind.lora_targets:  # called as a module before the kernel
+        assert f"self.{target}(" in before, target
+    model, _ = _regime_model(_model_dir(tmp_path / "m", "gpt", arch), "lora")
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters()
+               if "lora_A" in n}  # fmt: skip
+    assert adapted == set(kind.lora_targets)
+
+
 def test_a_sweep_passes_its_arch_to_every_run():
     from dnalm.training.sweeps import expand_sweeps
 

@@ -3,7 +3,9 @@ rows, so the steps of pretraining and fine-tuning wait for the device at most on
 interval (a curves row). Counted on CPU by wrapping every tensor-to-host conversion
 (``Tensor.item``, ``float()``, ``int()``, ``bool()``, ``tolist``) and
 ``torch.cuda.synchronize`` on the training thread while the run trains, outside the
-validation passes and checkpoint writes (which have their own)."""
+validation passes and checkpoint writes (which have their own, counted separately: one a
+pass, ``Tensor.cpu`` included there). The DNA+text loop, whose every step is a curves row,
+reads its rows from the device every READ_EVERY steps."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ import pytest
 import torch
 
 from dnalm.finetuning import finetune as ft
+from dnalm.multimodal import train as mm_train
 from dnalm.training import fit as fit_mod
 from dnalm.training.pretrain import Trainer, pretrain
 from tests.support.lm_corpus import make_corpus
 from tests.test_finetuning_finetune import class_table, make_model_dir
+from tests.test_multimodal import TEXTS, _model, tok  # noqa: F401 (tok: a fixture)
 
 SYNCS = ("item", "__float__", "__int__", "__bool__", "tolist")
 
@@ -80,6 +84,8 @@ def counter(monkeypatch):
     for name in SYNCS:
         monkeypatch.setattr(torch.Tensor, name, c.wrap(name, getattr(torch.Tensor, name)))
     monkeypatch.setattr(torch.cuda, "synchronize", c.wrap("synchronize", torch.cuda.synchronize))
+    # a copy to the host waits for the device (on a CPU tensor it is none, but counted)
+    monkeypatch.setattr(torch.Tensor, "cpu", c.wrap("cpu", torch.Tensor.cpu))
     # AdamW's step counts are host tensors whatever the device (fused AdamW on CUDA keeps
     # them on the device and reads none): its reads of them are not device syncs
     monkeypatch.setattr(torch.optim.AdamW, "step", c.outside(torch.optim.AdamW.step))
@@ -144,3 +150,58 @@ def test_finetuning_steps_sync_at_most_once_per_evaluation(tmp_path, counter, mo
     steps = 2 * -(-56 // 8)  # 2 epochs of the 56 training rows in batches of 8
     assert evaluations < steps
     assert 0 < counter.count <= evaluations, counter.where
+
+
+def test_finetuning_validation_syncs_once_per_pass(tmp_path, counter, monkeypatch):
+    """predict() (validation, test) keeps predictions, targets and the loss sum on the
+    device and copies them to the host once at the end, not once a batch."""
+    model_dir = make_model_dir(tmp_path / "base", "gpt")
+    batches, passes = [], []
+
+    def counted(fn):
+        def inner(model, loader, *args, **kwargs):
+            passes.append(counter.count)
+            out = counter.during(fn)(model, loader, *args, **kwargs)
+            batches.append(len(loader))
+            passes[-1] = counter.count - passes[-1]
+            return out
+
+        return inner
+
+    monkeypatch.setattr(fit_mod, "predict", counted(fit_mod.predict))
+    settings = {"batch_size": 8, "eval_batch_size": 4, "max_epochs": 1, "lr": 1e-3}
+    settings |= {"threads": 1, "warmup_steps": 2}
+    ft.finetune(model_dir, class_table(n=80), tmp_path / "run", settings, task_name="t")
+    assert passes, "no validation pass ran"
+    assert min(batches) >= 3  # so that one sync a batch would show
+    assert all(n == 1 for n in passes), (passes, counter.where)
+
+
+def test_dnatext_training_reads_its_rows_once_per_interval(tok, counter, monkeypatch):  # noqa: F811
+    """The DNA+text loop writes a curves row every step, but reads them from the device
+    together, every READ_EVERY steps: the rows are the same as read one step at a time."""
+    rows = [e["input_ids"] for e in tok.encode_batch(TEXTS[:8])]
+    steps = 2 * mm_train.READ_EVERY
+    cfg = {"steps": steps, "batch_size": 2, "max_len": 32, "seed": 3}
+    vocab = mm_train.Vocab.of_dnatext(tok)
+    torch.manual_seed(0)
+    model = _model(tok)
+    history = counter.during(mm_train.train_mlm)(model, rows, vocab, cfg)
+    assert 0 < counter.count <= steps // mm_train.READ_EVERY, counter.where
+    assert [r["step"] for r in history] == list(range(1, steps + 1))
+    assert all(isinstance(r["loss"], float) for r in history)
+    monkeypatch.setattr(mm_train, "READ_EVERY", 1)
+    torch.manual_seed(0)
+    again = mm_train.train_mlm(_model(tok), rows, vocab, cfg)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in again]
+
+
+def test_dnatext_training_names_the_first_step_whose_loss_is_not_finite(tok):  # noqa: F811
+    from dnalm.core.errors import TrainingDivergedError
+
+    rows = [e["input_ids"] for e in tok.encode_batch(TEXTS[:8])]
+    cfg = {"steps": 6, "batch_size": 2, "max_len": 32, "lr": 1e30}
+    torch.manual_seed(0)
+    with pytest.raises(TrainingDivergedError, match=r"dnatext MLM loss is (nan|inf) at step 2"):
+        mm_train.train_mlm(_model(tok), rows, mm_train.Vocab.of_dnatext(tok), cfg)

@@ -268,6 +268,18 @@ def test_slurm_profile_requests_a_gpu_for_each_gpu_rule():
     assert profile["retries"] >= 1
 
 
+def test_slurm_profile_books_no_gpu_for_the_cpu_cnn():
+    """The one-hot CNN trains on the CPU unless baselines.onehot_cnn.train.device says
+    otherwise, and its rule then books its GPU itself (Plan.gpus): a `gpu` or `gres` under
+    set-resources would override the rule's gpu=0 and hold an idle GPU per CNN job."""
+    schema = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    assert schema["$defs"]["cnn_train"]["properties"]["device"]["default"] == "cpu"
+    for folder in (SLURM_PROFILE, TEST_PROFILE):
+        resources = load_profile(folder)["set-resources"]["baseline_cnn"]
+        assert not {"gpu", "gres"} & set(resources), (folder, resources)
+        assert "attempt" in str(resources["runtime"])  # still its own limits
+
+
 def test_dry_run_shows_gpu_request(tmp_path: Path):
     """`snakemake -n --profile profiles/slurm` from the repo root (no cluster needed), the
     command the README gives: the GPU rules list gpu=1 and grown-on-retry values, the CPU

@@ -1,9 +1,13 @@
 """The one choice of compute device for every stage (pretraining, fine-tuning, the one-hot
 CNN, embeddings): :func:`select_device`; and whether a device runs bf16
-(:func:`bf16_supported`)."""
+(:func:`bf16_supported`); results gathered on the device and copied to the host at once
+(:func:`cat_padded`, :func:`to_host`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from dnalm.core.errors import ConfigError
@@ -57,3 +61,33 @@ def bf16_supported(device: str | torch.device) -> bool:
         return False
     # the device's own capability (cuda:N): a machine may mix GPU generations
     return tuple(torch.cuda.get_device_capability(dev)) >= (8, 0)
+
+
+def to_host(tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """NumPy copies of `tensors` (any devices, shapes and dtypes) made with one
+    device-to-host copy, the one host synchronisation: their bytes are packed into one buffer
+    on the device, copied, and cut apart again on the host."""
+    if not tensors:
+        return []
+    flat = [t.detach().contiguous().reshape(-1).view(torch.uint8) for t in tensors]
+    host = torch.cat([f.to(flat[0].device) for f in flat]).cpu()  # the one copy
+    out, at = [], 0
+    for t, f in zip(tensors, flat, strict=True):
+        part = host[at : at + f.numel()].view(t.dtype).reshape(t.shape)
+        out.append(part.numpy())
+        at += f.numel()
+    return out
+
+
+def cat_padded(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """`parts` concatenated along axis 0, on their device, each padded with zeros along
+    axis 1 to the widest when they have two or more axes of different widths there."""
+    if parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:
+        width = max(p.shape[1] for p in parts)
+        padded = []
+        for p in parts:
+            full = p.new_zeros((p.shape[0], width, *p.shape[2:]))
+            full[:, : p.shape[1]] = p
+            padded.append(full)
+        parts = padded
+    return torch.cat(list(parts))

@@ -80,6 +80,18 @@ class LoadedModel:
         tail = [self.eos_id] if eos and self.eos_id is not None else []
         return head + ids + tail
 
+    def encode_many(
+        self, seqs: Sequence[str], names: Sequence[str], eos: Sequence[bool]
+    ) -> list[list[int]]:
+        """:meth:`encode` of each of `seqs` (named `names` in errors, [EOS] where `eos`),
+        a dnalm tokenizer's in one vectorised call."""
+        if not self.dna_tokenizer:
+            return [self.encode(s, n, e) for s, n, e in zip(seqs, names, eos, strict=True)]
+        head = [self.bos_id] if self.bos_id is not None else []
+        tail = [self.eos_id] if self.eos_id is not None else []
+        parts = self.tokenizer.encode_batch(seqs, names)
+        return [head + p.tolist() + (tail if e else []) for p, e in zip(parts, eos, strict=True)]
+
     def token_text(self, token_id: int) -> str:
         if self.dna_tokenizer:
             return str(self.tokenizer._id_to_token[token_id])
@@ -143,7 +155,7 @@ def causal_forward(
     return out.logits.float(), out.past_key_values
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def ll_differences(
     lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int = SCORE_BATCH
 ) -> list[float]:
@@ -153,7 +165,9 @@ def ll_differences(
     runs through the model once, its cache serves both, and only the tokens from the first
     difference on are scored (attention models; a state-space model runs both whole, its
     cache continuing one token at a time only). Pairs of one shape (shared start, lengths)
-    run together, `batch_size` to a forward pass, with one copy to the host a batch."""
+    run together, `batch_size` pairs to a batch: when both sides of a pair have one length,
+    both run in one forward pass, and a first side shared by several pairs (the REF window of
+    several ALT alleles) runs once; one copy to the host a batch."""
     out = [0.0] * len(pairs)
     kind = by_model_type(str(getattr(lm.model.config, "model_type", "")))
     share = not (kind is not None and kind.state_space)
@@ -167,23 +181,57 @@ def ll_differences(
         if h == len(a) == len(b):
             continue  # the same tokens
         groups.setdefault((max(h - 1, 0) if share else 0, len(a), len(b)), []).append(i)
-    for (p, _, _), rows in groups.items():  # p: the shared tokens run once
+    for (p, len_a, len_b), rows in groups.items():  # p: the shared tokens run once
         for s in range(0, len(rows), batch_size):
             chunk = rows[s : s + batch_size]
-            sums = []
-            for side in (0, 1):
-                x = torch.tensor([pairs[i][side] for i in chunk], device=lm.device)
-                if side == 0:
-                    cache = causal_forward(lm, x[:, :p], 0, None)[1] if p else None
-                    shared = copy.deepcopy(cache)
-                logits, _ = causal_forward(lm, x[:, p:], p, shared if side else cache)
-                # tokens p+1.. from the logits before them
-                logp = torch.log_softmax(logits[:, :-1], -1)
-                sums.append(logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1))
-            diff = (sums[1] - sums[0]).cpu().tolist()  # one copy a batch
+            if len_a == len_b:
+                diff = _same_length_differences(lm, [pairs[i] for i in chunk], p)
+            else:
+                diff = _differences(lm, [pairs[i] for i in chunk], p)
             for i, d in zip(chunk, diff, strict=True):
                 out[i] = float(d)
     return out
+
+
+def _same_length_differences(
+    lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], p: int
+) -> list[float]:
+    """:func:`ll_differences` of pairs of one length that share their first `p` tokens, in
+    one forward pass after the shared tokens: each distinct first side once (the REF window
+    of several ALT alleles at one site, or of a site in two windows, runs once), then those
+    and every second side together, each from its row of the shared tokens' cache. The last
+    token is no input: nothing scores from it."""
+    firsts: dict[tuple[int, ...], int] = {}
+    first_of = [firsts.setdefault(tuple(a), len(firsts)) for a, _ in pairs]
+    n = len(firsts)
+    x = torch.tensor([*firsts, *(b for _, b in pairs)], device=lm.device)  # (n + B, T)
+    cache = None
+    if p:
+        cache = causal_forward(lm, x[:n, :p], 0, None)[1]
+        rows = torch.tensor([*range(n), *first_of], device=lm.device)
+        cache.batch_select_indices(rows)  # the shared tokens' cache of every row of x
+    logits, _ = causal_forward(lm, x[:, p:-1], p, cache, use_cache=False)
+    logp = torch.log_softmax(logits, -1)  # tokens p+1.. from the logits before them
+    sums = logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1)
+    firsts_sum = sums[:n][torch.tensor(first_of, device=lm.device)]
+    return (sums[n:] - firsts_sum).cpu().tolist()  # one copy a batch
+
+
+def _differences(
+    lm: LoadedModel, pairs: Sequence[tuple[list[int], list[int]]], p: int
+) -> list[float]:
+    """:func:`ll_differences` of pairs whose two sides differ in length (each side's rows
+    of one length) and share their first `p` tokens: each side in its own forward pass."""
+    sums = []
+    for side in (0, 1):
+        x = torch.tensor([pair[side] for pair in pairs], device=lm.device)
+        if side == 0:
+            cache = causal_forward(lm, x[:, :p], 0, None)[1] if p else None
+            shared = copy.deepcopy(cache)
+        logits, _ = causal_forward(lm, x[:, p:], p, shared if side else cache)
+        logp = torch.log_softmax(logits[:, :-1], -1)  # tokens p+1.. from the logits before
+        sums.append(logp.gather(-1, x[:, p + 1 :, None])[..., 0].double().sum(-1))
+    return (sums[1] - sums[0]).cpu().tolist()  # one copy a batch
 
 
 @torch.no_grad()

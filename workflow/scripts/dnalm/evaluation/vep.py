@@ -170,14 +170,17 @@ def pair_scores(lm: LoadedModel, pairs: Sequence[tuple[str, str, bool, str]]) ->
     windows of every pair are scored together, many to a forward pass with one copy to the
     host a batch: windows within the context by
     :func:`dnalm.evaluation.inference.ll_differences` (the tokens before the change run once
-    for REF and ALT), longer ones by :func:`dnalm.evaluation.inference.score_many`."""
+    for REF and ALT, both alleles in one forward pass, a REF window shared by several ALT
+    alleles once), longer ones by :func:`dnalm.evaluation.inference.score_many`; every
+    window of `pairs` is tokenized in one call."""
     if lm.objective != "gpt":
         return [pair_score(lm, *pair) for pair in pairs]
     todo = [i for i, (ref, alt, _, _) in enumerate(pairs) if ref != alt]
-    ids = {}
-    for i in todo:
-        ref, alt, eos, where = pairs[i]
-        ids[i] = (lm.encode(ref, name=where, eos=eos), lm.encode(alt, name=where, eos=eos))
+    seqs = [seq for i in todo for seq in pairs[i][:2]]
+    names = [pairs[i][3] for i in todo for _ in (0, 1)]
+    eos = [pairs[i][2] for i in todo for _ in (0, 1)]
+    encoded = lm.encode_many(seqs, names, eos)  # every window in one call
+    ids = {i: (encoded[2 * k], encoded[2 * k + 1]) for k, i in enumerate(todo)}
     out = [0.0] * len(pairs)
     # windows within the context: the tokens before the change run once for REF and ALT
     fit = [i for i in todo if max(map(len, ids[i])) <= lm.context]

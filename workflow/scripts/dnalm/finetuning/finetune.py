@@ -163,7 +163,7 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
             raise ConfigError("regime lora needs the `peft` package") from err
         # the projections LoRA adapts, per architecture (dnalm.kinds.archs): query and value
         # of the attention, or for the state-space models, which have no attention, the
-        # mixer's input and output projections
+        # mixer's input projection (the one module their fused CUDA kernels call)
         kind = by_model_type(model.lm.config.model_type)
         targets = list(kind.lora_targets) if kind is not None else []
         names = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}

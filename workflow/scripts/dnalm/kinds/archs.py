@@ -56,7 +56,11 @@ class Architecture(Kind):
     architecture (and others declaring them) accepts, with defaults; ``refuses`` maps a
     neutral key it has no use for to the reason given when it is overridden.
     ``block_path`` is the dotted path of the list of blocks under the model body
-    (``model.base_model``); ``lora_targets`` the module names LoRA adapts there."""
+    (``model.base_model``); ``lora_targets`` the module names LoRA adapts there, never one
+    of ``fused_raw_weights``: the modules whose weights a fused CUDA kernel (mamba-ssm's,
+    when installed) reads directly in training, without calling the module, so that an
+    adapter on one would never train there (tests/test_kinds_archs.py holds this list to
+    the installed transformers' mixer source)."""
 
     objective: str = "gpt"
     model_type: str = ""
@@ -72,6 +76,7 @@ class Architecture(Kind):
     #: d_ff when not given: "4x" (4 * d_model) or "swiglu" (8/3 * d_model, multiple of 16)
     d_ff_rule: str = "4x"
     lora_targets: tuple[str, ...] = ()
+    fused_raw_weights: tuple[str, ...] = ()
     block_path: str = ""
 
 
@@ -178,8 +183,10 @@ ARCHS.register(
         },
         state_space=True,
         no_packing=_SSM_PACKING,
-        # no attention: the mixer's input and output projections
-        lora_targets=("in_proj", "out_proj"),
+        # no attention: the mixer's input projection. The fused training kernel
+        # (mamba_ssm's mamba_inner_fn) calls in_proj but reads the weights of the others.
+        lora_targets=("in_proj",),
+        fused_raw_weights=("conv1d", "x_proj", "dt_proj", "out_proj"),
         block_path="layers",
     )
 )
@@ -217,7 +224,9 @@ ARCHS.register(
         },
         state_space=True,
         no_packing=_SSM_PACKING,
-        lora_targets=("in_proj", "out_proj"),
+        # as mamba (mamba_split_conv1d_scan_combined reads the conv, norm and out_proj weights)
+        lora_targets=("in_proj",),
+        fused_raw_weights=("conv1d", "norm", "out_proj"),
         block_path="layers",
     )
 )

@@ -15,6 +15,10 @@ the device that :func:`dnalm.core.device.select_device` picks for ``dnatext.devi
 by default; CUDA or MPS when set), in fp32: the model, its optimizer state and every batch
 live there, and the model stays there after training. It is meant for small runs
 (``dnatext.train.steps``), not long pretraining.
+
+Every step is a curves row, but its values stay on the device until they are read together,
+every :data:`READ_EVERY` steps and at the end (one host synchronisation each): a loss that
+is not finite stops the run there, naming the first step whose loss it was.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from dnalm.training.core import divergence_error, write_curves
 from dnalm.training.loop import AdamWSettings, TrainingLoop
 
 CURVE_COLUMNS = ("step", "loss", "loss_text", "loss_dna", "lr", "seconds")
+#: steps whose curve rows are read from the device together (one host synchronisation)
+READ_EVERY = 25
 
 
 @dataclass
@@ -153,6 +159,19 @@ def masked_batch(
     }
 
 
+def host_attention_mask(model, attention: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask to hand `model` for the host (CPU) 2D mask `attention` (B, T),
+    decided on the host: None when nothing is padded, and on sdpa attention the (B, 1, T, T)
+    boolean mask that transformers would build from it. Given the 2D mask, transformers
+    checks on the device whether any position is padded: a host synchronisation a forward."""
+    mask = attention.numpy()
+    if mask.all():
+        return None
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return attention
+    return attention.bool()[:, None, None, :].expand(-1, 1, mask.shape[1], -1)
+
+
 def token_losses(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """(per-position cross-entropy in nats, scored mask) of `batch` (labels -100 unscored)."""
     labels = batch["labels"]
@@ -190,12 +209,18 @@ def train_mlm(
         scored_ce[:] = [ce.detach(), scored]
         return (ce * scored).sum() / scored.sum().clamp(min=1)
 
-    def guard(loss: torch.Tensor) -> None:
-        if not math.isfinite(loss.item()):
-            where = f"at step {loop.step + 1}"
-            raise divergence_error(
-                "the dnatext MLM loss", float(loss), where, "lower dnatext.train.lr", None, ""
-            )
+    def read(pending: list[tuple[dict[str, Any], torch.Tensor]]) -> None:
+        """Fill the rows of `pending` from their device values (one host sync)."""
+        values = torch.stack([v for _, v in pending]).tolist()
+        for (row, _), (loss, text, has_text, dna, has_dna) in zip(pending, values, strict=True):
+            if not math.isfinite(loss):
+                where = f"at step {row['step']}"
+                raise divergence_error(
+                    "the dnatext MLM loss", loss, where, "lower dnatext.train.lr", None, ""
+                )
+            row.update(loss=loss, loss_text=text if has_text else None)
+            row["loss_dna"] = dna if has_dna else None
+        pending.clear()
 
     loop = TrainingLoop(
         model,
@@ -206,6 +231,7 @@ def train_mlm(
         grad_clip=1.0,
     )
     history, t0 = [], time.perf_counter()
+    pending: list[tuple[dict[str, Any], torch.Tensor]] = []
     for step in range(1, steps + 1):
         pick = rng.integers(0, len(rows), int(cfg.get("batch_size", 16)))
         batch = masked_batch(
@@ -215,15 +241,21 @@ def train_mlm(
             float(cfg.get("mask_prob", 0.15)),
             int(cfg.get("max_len", 256)),
         )
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss = loop.train_step([batch], guard=guard)
+        batch["attention_mask"] = host_attention_mask(model, batch["attention_mask"])
+        batch = {k: None if v is None else v.to(device) for k, v in batch.items()}
+        loss = loop.train_step([batch])
+        row: dict[str, Any] = {"step": step, "lr": loop.lr}
         ce, scored = scored_ce
-        dna = batch["input_ids"].new_tensor(0) + (batch["labels"] >= vocab.offset)
-        row = {"step": step, "loss": loss.item(), "lr": loop.lr}
-        for name, sel in (("loss_text", scored & (dna == 0)), ("loss_dna", scored & (dna == 1))):
-            row[name] = float((ce * sel).sum() / sel.sum()) if sel.any() else None
+        dna = batch["labels"] >= vocab.offset
+        # per modality: the mean loss of its scored tokens (NaN, shown as empty, when none)
+        parts = [loss]
+        for sel in (scored & ~dna, scored & dna):
+            parts += [(ce * sel).sum() / sel.sum(), sel.any()]
+        pending.append((row, torch.stack([p.to(torch.float64) for p in parts])))
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
+        if step % READ_EVERY == 0 or step == steps:
+            read(pending)
     if curves is not None:
         write_curves(curves, history, CURVE_COLUMNS)
     model.eval()

@@ -32,7 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from dnalm.core.artifacts import BEST_JSON
-from dnalm.core.device import select_device
+from dnalm.core.device import cat_padded, select_device, to_host
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
 from dnalm.core.log import progress_disabled
@@ -162,13 +162,16 @@ def predict(
     axis 1 when per-base lengths differ between batches), and "loss" (the example-weighted
     mean of loss_fn, or nan). `precision` as in :func:`fit`: the forward pass runs under
     bf16 autocast on CUDA by default; predictions are cast to float32 before the loss and
-    numpy."""
+    numpy. Everything stays on the device until the end of the pass, which copies it to the
+    host at once (one host synchronisation a pass, not one a batch)."""
     device = select_device(device)
     prec = resolve_precision(precision, device)
     was_training = model.training
     model.eval()
     preds, ys, masks = [], [], []
-    loss_sum, n = 0.0, 0
+    # float64 (the arithmetic of a Python float sum) where the device has it
+    loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64)
+    loss_sum, n = loss_sum.to(device), 0
     try:
         for batch in loader:
             batch = _to_device(batch, device)
@@ -177,29 +180,23 @@ def predict(
             pred = _as_float32(pred)
             bsz = pred.shape[0]
             if loss_fn is not None:
-                loss_sum += float(loss_fn(pred, batch)) * bsz
+                loss_sum = loss_sum + loss_fn(pred, batch).detach().to(loss_sum.dtype) * bsz
             n += bsz
-            preds.append(pred.cpu().numpy())
-            ys.append(batch["y"].cpu().numpy())
+            preds.append(pred.detach())
+            ys.append(batch["y"])
             if "mask" in batch:
-                masks.append(batch["mask"].cpu().numpy())
+                masks.append(batch["mask"])
     finally:
         model.train(was_training)
-    out = {"pred": _concat(preds), "y": _concat(ys), "loss": loss_sum / n if n else math.nan}
-    if masks:
-        out["mask"] = _concat(masks)
+    if not preds:
+        return {"pred": np.zeros(0, np.float32), "y": np.zeros(0, np.float32), "loss": math.nan}
+    parts = [cat_padded(preds), cat_padded(ys), loss_sum] + ([cat_padded(masks)] if masks else [])
+    pred_np, y_np, loss_np, *mask_np = to_host(parts)  # the pass's one copy to the host
+    loss = float(loss_np) / n
+    out = {"pred": pred_np, "y": y_np, "loss": loss}
+    if mask_np:
+        out["mask"] = mask_np[0]
     return out
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    if not parts:
-        return np.zeros(0, np.float32)
-    if parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:
-        width = max(p.shape[1] for p in parts)
-        parts = [
-            np.pad(p, [(0, 0), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2)) for p in parts
-        ]
-    return np.concatenate(parts)
 
 
 def _n_batches(loader: Iterable) -> int | None:

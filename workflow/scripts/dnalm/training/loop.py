@@ -220,11 +220,11 @@ class TrainingLoop:
     of a step (a function of the step alone; None: :class:`WarmupCosine` of the settings'
     ``warmup_steps``, ``max_steps`` and ``min_lr_ratio``, pretraining's). params: the
     parameters AdamW trains (default: every parameter of the model with requires_grad).
-    fused: AdamW's `fused` (None: torch's choice). module, replica: the wrapper (default:
-    the model itself, no replica). grad_clip: the gradient-norm limit (None or 0: none) over
-    `clip_params` (default: every parameter of the model). stopper: early stopping on the
-    evaluations. fmt, setup: a checkpoint's ``format`` and ``setup``. world, rank: the
-    processes of a torchrun job."""
+    fused, foreach: AdamW's `fused` and `foreach` (None: torch's choice). module, replica:
+    the wrapper (default: the model itself, no replica). grad_clip: the gradient-norm limit
+    (None or 0: none) over `clip_params` (default: every parameter of the model). stopper:
+    early stopping on the evaluations. fmt, setup: a checkpoint's ``format`` and ``setup``.
+    world, rank: the processes of a torchrun job."""
 
     def __init__(
         self,
@@ -235,6 +235,7 @@ class TrainingLoop:
         schedule: Callable[[int], float] | None = None,
         params: Iterable[nn.Parameter] | None = None,
         fused: bool | None = None,
+        foreach: bool | None = None,
         device: torch.device,
         precision: str = "fp32",
         module: nn.Module | None = None,
@@ -254,6 +255,7 @@ class TrainingLoop:
             betas=(train.beta1, train.beta2),
             eps=train.eps,
             fused=fused,
+            foreach=foreach,
         )
         if schedule is None:  # the settings' own warm-up and cosine decay (pretraining)
             warmup, total = train.warmup_steps, train.max_steps  # type: ignore[attr-defined]

@@ -284,7 +284,10 @@ class Trainer:
             self.model,
             self._micro_loss,
             self.run.train,
+            # fused on CUDA; elsewhere foreach (torch's default on CUDA only): one call per
+            # operation, not per parameter, with the per-parameter loop's arithmetic
             fused=self.device.type == "cuda",
+            foreach=None if self.device.type == "cuda" else True,
             device=self.device,
             precision=self.precision,
             module=self.module,
