@@ -336,6 +336,23 @@ def test_finetune_gpus_above_one_is_refused():
         load(demo_config(finetune={"gpus": 2}))
 
 
+def test_corpus_packing_reaches_the_corpus_build_of_every_source():
+    """A corpus's own packing is what its corpus job builds, for a task corpus too (which the
+    DAG-build check of state-space models reads): a mamba model on padded task windows."""
+    corpora = {
+        "tfp": {"source": "task", "task": "tf_binding", "window": 120, "packing": "padded"},
+        "gp": {"source": "genome", "samples": ["spyogenes"], "window": 120, "packing": "padded"},
+        "tfq": {"source": "task", "task": "tf_binding", "window": 120},
+    }
+    model = {"objective": "gpt", "arch": "mamba", "tokenizer": "nucleotide", "preset": "tiny"}
+    plan = load(
+        demo_config(corpora=corpora, pretrain={"models": {"m": {**model, "corpus": "tfp"}}})
+    )
+    assert plan.corpus_build_settings("tfp")["packing"] == "padded"
+    assert plan.corpus_build_settings("gp")["packing"] == "padded"
+    assert plan.corpus_build_settings("tfq")["packing"] == "packed"  # corpus.packing
+
+
 def test_block_size_within_an_overridden_context_is_accepted():
     over = {"overrides": {"context": 1024}}
     models = dict.fromkeys(("gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"), over)
