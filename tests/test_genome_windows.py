@@ -485,6 +485,7 @@ def test_task_corpus_through_the_workflow(tmp_path):
     off = {
         "probe": {"enabled": False, "finetuned": [], "external": {}},
         "finetune": {"runs": {}, "train": {}, "per_task": {}, "threads": 1},
+        "reproduce": {"rows": []},  # its rows name fine-tuning runs
     }
     workdir = make_workdir(tmp_path / "wd", over, test_config=demo, keep=["phiX174"], replace=off)
     proc = snakemake(workdir, "results/corpus/tfc/nucleotide", timeout=600)

@@ -93,7 +93,8 @@ def test_demo_plan():
     plan = load(demo_config())
     assert isinstance(plan, Plan)
     assert "mgallisepticum" in plan.cds_samples
-    assert set(plan.models) == {"gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"}
+    assert {"gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"} <= set(plan.models)
+    assert set(plan.sweep_models) == {m for m in plan.models if m.startswith("sweep_tiny_gpt_")}
     assert plan.task_names() == ["species_fragments", "tf_binding", "oct4_vs_mafk"]
     assert plan.run_tasks("gpt_codon_frozen") == ["tf_binding"]
     assert "results/probe/probe_table.tsv" in plan.targets()
@@ -116,7 +117,7 @@ def test_schema_defaults_are_filled_but_not_in_the_training_settings():
     written = dict(config["pretrain"]["train"])
     plan = load(config)
     assert plan.config["pretrain"]["train"] == written
-    assert plan.config["splits"]["method"] == "identity"  # a schema default
+    assert plan.config["splits"]["mmseqs"]["min_identity"] == 0.8  # a schema default
 
 
 def test_null_entries_are_dropped():
@@ -253,7 +254,7 @@ BAD_CONFIGS = {
         r"tasks\.tf_binding\.fractions: .* sum to 0\.7",
     ),
     "block_size over context": (
-        {"corpus": {"block_size": 1024}},
+        {"corpus": {"block_size": 1024}, "sweeps": {"tiny_gpt": None}},
         r"pretrain\.models\.gpt_nucleotide: corpus\.block_size 1024 .* longer than preset "
         r"gpt/tiny's context \(512 positions\); set corpus\.block_size <= 512, or the "
         r"model's overrides\.context >= 1024",
@@ -268,27 +269,36 @@ BAD_CONFIGS = {
 }
 
 
-def _sheet_without_species_task(tmp_path: Path) -> Path:
-    """The demo sheet with species_task false for every sample (paths made absolute)."""
+def _demo_sheet(tmp_path: Path, **set_cells) -> Path:
+    """The demo sheet at tmp_path/samples.tsv with its paths made absolute and, per column
+    named in `set_cells`, the cell replaced by `value(sample ID, cell)`."""
     lines = (REPO / "tests/config/demo_samples.tsv").read_text().splitlines()
+    header = next(line.split("\t") for line in lines if line.startswith("sample\t"))
+    col = {name: i for i, name in enumerate(header)}
     out = []
     for line in lines:
         cells = line.split("\t")
-        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
-            cells[2] = str(REPO / cells[2])
-            cells[4] = str(REPO / cells[4]) if cells[4] else ""
-            cells[7] = "false"
+        if len(cells) == len(header) and not line.startswith(("#", "sample\t")):
+            for name in ("source", "annotation"):
+                cells[col[name]] = str(REPO / cells[col[name]]) if cells[col[name]] else ""
+            for name, value in set_cells.items():
+                cells[col[name]] = value(cells[0], cells[col[name]])
         out.append("\t".join(cells))
     sheet = tmp_path / "samples.tsv"
     sheet.write_text("\n".join(out) + "\n")
     return sheet
 
 
+def _sheet_without_species_task(tmp_path: Path) -> Path:
+    """The demo sheet with species_task false for every sample (paths made absolute)."""
+    return _demo_sheet(tmp_path, species_task=lambda sample, cell: "false")
+
+
 @pytest.mark.parametrize(
     ("over", "setting"),
     [
         ({}, r"probe\.finetuned \('mlm_kmer6_partial'\)"),
-        ({"probe": {"finetuned": []}}, r"finetune\.runs\.mlm_bpe_lora\.tasks"),
+        ({"probe": {"finetuned": []}}, r"finetune\.runs\.(mlm_bpe_lora|esm_kmer6_full)\.tasks"),
     ],
 )
 def test_no_species_task_sample_blames_the_sheet(tmp_path, over, setting):
@@ -342,10 +352,30 @@ def test_finetune_gpus_above_one_is_refused():
         load(demo_config(finetune={"gpus": 2}))
 
 
+def test_corpus_packing_reaches_the_corpus_build_of_every_source():
+    """A corpus's own packing is what its corpus job builds, for a task corpus too (which the
+    DAG-build check of state-space models reads): a mamba model on padded task windows."""
+    corpora = {
+        "tfp": {"source": "task", "task": "tf_binding", "window": 120, "packing": "padded"},
+        "gp": {"source": "genome", "samples": ["spyogenes"], "window": 120, "packing": "padded"},
+        "tfq": {"source": "task", "task": "tf_binding", "window": 120},
+    }
+    model = {"objective": "gpt", "arch": "mamba", "tokenizer": "nucleotide", "preset": "tiny"}
+    plan = load(
+        demo_config(corpora=corpora, pretrain={"models": {"m": {**model, "corpus": "tfp"}}})
+    )
+    assert plan.corpus_build_settings("tfp")["packing"] == "padded"
+    assert plan.corpus_build_settings("gp")["packing"] == "padded"
+    assert plan.corpus_build_settings("tfq")["packing"] == "packed"  # corpus.packing
+
+
 def test_block_size_within_an_overridden_context_is_accepted():
     over = {"overrides": {"context": 1024}}
-    models = dict.fromkeys(("gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"), over)
-    plan = load(demo_config(corpus={"block_size": 1024}, pretrain={"models": models}))
+    models = dict.fromkeys(demo_config()["pretrain"]["models"], over)
+    sweeps = {"tiny_gpt": None}  # its sizes keep the preset's context
+    plan = load(
+        demo_config(corpus={"block_size": 1024}, pretrain={"models": models}, sweeps=sweeps)
+    )
     assert plan.config["corpus"]["block_size"] == 1024
 
 
@@ -396,15 +426,9 @@ def _verified_phix(tmp_path: Path) -> tuple[Plan, Path, Path]:
     src.write_bytes((REPO / "tests/data/genbank/NC_001422.gbk").read_bytes())
     old = src.stat().st_mtime - 3600
     os.utime(src, (old, old))
-    lines = []
-    for line in (REPO / "tests/config/demo_samples.tsv").read_text().splitlines():
-        cells = line.split("\t")
-        if len(cells) == 8 and not line.startswith(("#", "sample\t")):
-            cells[2] = str(src) if cells[0] == "phiX174" else str(REPO / cells[2])
-            cells[4] = str(REPO / cells[4]) if cells[4] else ""
-        lines.append("\t".join(cells))
-    sheet = tmp_path / "samples.tsv"
-    sheet.write_text("\n".join(lines) + "\n")
+    sheet = _demo_sheet(
+        tmp_path, source=lambda sample, cell: str(src) if sample == "phiX174" else cell
+    )
     plan = load(demo_config(samples=str(sheet)))
     record = tmp_path / "resources/genomes/phiX174/provenance.json"
     record.parent.mkdir(parents=True)

@@ -94,4 +94,7 @@ def test_main_command_runs_from_a_fresh_copy(tmp_path):
     probe = pd.read_csv(repo / "results" / "probe" / "probe_table.tsv", sep="\t")
     assert (probe["accuracy"] > 0).all()
     models = sorted(p.name for p in (repo / "results" / "models").iterdir() if p.is_dir())
-    assert models == ["gpt_codon", "gpt_nucleotide", "mlm_bpe", "mlm_kmer6"]
+    named = ["esm_kmer6", "gpt_codon", "gpt_nucleotide", "llama_regions", "mamba2_tf"]
+    named += ["mamba_tf", "mlm_bpe", "mlm_kmer6", "modernbert_kmer6", "neox_genome"]
+    sweep = [f"sweep_tiny_gpt_tiny-D32_{b}" for b in (4096, 8192, 16384)]
+    assert models == sorted(named + sweep)

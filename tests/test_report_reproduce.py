@@ -213,7 +213,7 @@ def test_null_entry_in_a_second_config_file_removes_a_default(tmp_path):
     )
     extra.write_text(
         "pretrain:\n  models:\n    gpt_codon: null\nfinetune:\n  runs:\n"
-        "    gpt_codon_frozen: null\n"
+        "    gpt_codon_frozen: null\ngenerate:\n  models: [gpt_nucleotide]\n"
     )
     proc = snakemake(workdir, "-n", "--configfile", "extra.yaml", timeout=300)
     assert proc.returncode == 0, fail_message(proc)

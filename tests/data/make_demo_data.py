@@ -38,6 +38,7 @@ CHIP_TRAIN = 600  # first 600 peaks of each ChIP-seq training file (the files ar
 COPIED = [  # (source, destination), both relative to the data folders; copied byte for byte
     ("genbank/NC_005816.gb", "genbank/NC_005816.gb"),
     ("genbank/NC_001422.gbk", "genbank/NC_001422.gbk"),
+    ("genbank/NC_005816.fna", "fasta/NC_005816.fna"),  # genome FASTA only: gene calling
     ("genbank/phage_T4_test.gbff.gz", "genbank/phage_T4_test.gbff.gz"),
     ("genbank/Mgallisepticum.gbff.gz", "genbank/Mgallisepticum.gbff.gz"),
     ("tasks/chipseq_oct4_vs_mafk/oct4_test.fa", "tasks/chipseq_oct4_vs_mafk/oct4_test.fa"),

@@ -198,13 +198,14 @@ def corpus_spec(name: str, raw: Any, samples: Mapping[str, Any] | None) -> dict[
         raise ConfigError(
             f"{key}: unknown key(s) {unknown} for source {source} (known: {sorted(KEYS[source])})"
         )
-    if source == "task":
-        return _task_spec(name, raw)
-    spec: dict[str, Any] = {"source": source}
+    packing = {}
     if raw.get("packing") is not None:  # absent: corpus.packing
         if raw["packing"] not in PACKINGS:
             raise ConfigError(f"{key}.packing: {raw['packing']!r} is not one of {PACKINGS}")
-        spec["packing"] = raw["packing"]
+        packing["packing"] = raw["packing"]
+    if source == "task":  # its own packing too (a state-space model needs padded windows)
+        return {**_task_spec(name, raw), **packing}
+    spec: dict[str, Any] = {"source": source, **packing}
     spec["samples"] = (
         _samples(name, {**raw, "source": source}, samples)
         if samples is not None
