@@ -30,6 +30,11 @@ LEFT_OUT = {
         "fetches a task file given as a URL, and the demo's task files are in tests/data; "
         "tests/test_workflow_data.py runs it against a local HTTP server"
     ),
+    "fetch_external_model": (
+        "needs a published model (a Hub id or its folder), and the demo ships none; "
+        "tests/test_workflow_external.py runs it on a folder in the Hub's layout built at test "
+        "time, fine-tuned and probed on the demo data"
+    ),
 }
 # Snakemake's target rule, planned by every run.
 ALWAYS = {"all"}

@@ -87,6 +87,8 @@ rule fetch_external_model:
         record="resources/external/{ename}/provenance.json",
     log:
         "results/logs/external/{ename}.log",
+    benchmark:
+        "results/benchmarks/external/{ename}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
