@@ -20,12 +20,12 @@ from dnalm.core.config import (
     FinetuneTrainConfig,
     KmerBaselineConfig,
     ProbeConfig,
-    UMAPConfig,
     section_keys,
 )
 from dnalm.core.errors import ConfigError
 from dnalm.kinds.archs import check_presets
 from dnalm.plan.sections import (
+    SECTION_CLASSES,
     check_config_keys,
     restore_training_settings,
     user_training_settings,
@@ -37,14 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 #: config section -> dataclass (finetune.train: the fields that are not run-entry keys)
-SECTIONS = {
-    "pretrain.train": PretrainTrainConfig,
-    "finetune.train": FinetuneTrainConfig,
-    "baselines.onehot_cnn.train": CNNTrainConfig,
-    "baselines.kmer": KmerBaselineConfig,
-    "probe": ProbeConfig,
-    "probe.umap": UMAPConfig,
-}
+SECTIONS = SECTION_CLASSES
 
 
 def resolve(node: dict) -> dict:

@@ -12,14 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from dnalm.core import hub
 from dnalm.core.errors import ConfigError, DnalmError, InputFormatError
 from dnalm.plan import load
 from dnalm.plan.plan import wildcards
 from tests.support import hub_fixtures as hf
-from tests.support.workflow_runner import deep_merge
+from tests.support.workflow_runner import deep_merge, demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "workflow" / "scripts"
@@ -36,14 +35,6 @@ def fixtures(tmp_path_factory) -> dict[str, Path]:
         "pickle_marker": base / "pickle_marker",
         "base": base,
     }
-
-
-def demo_config(**over) -> dict:
-    config = {}
-    for path in (REPO / "config/config.yaml", REPO / "tests/config/demo.yaml", None):
-        layer = yaml.safe_load(path.read_text()) if path else over
-        config = deep_merge(config, layer)
-    return config
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from dnalm.core.errors import ConfigError, DnalmError, SampleSheetError
 from dnalm.genome.samples import load_schema, reserved_sample_ids
@@ -17,7 +16,7 @@ from dnalm.plan import Plan, load
 from dnalm.plan.plan import SPLITS_TABLE, wildcards
 from dnalm.plan.records import SampleTable
 from dnalm.plan.wildcards import alternatives, sample_constraint
-from tests.support.workflow_runner import deep_merge
+from tests.support.workflow_runner import demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema()
@@ -72,16 +71,6 @@ def test_unknown_sample_is_named_with_the_sheet():
 
 
 # --------------------------------------------------------------------------- load()
-
-
-def demo_config(**over) -> dict:
-    """config/config.yaml with tests/config/demo.yaml on top (as `snakemake --configfile
-    tests/config/demo.yaml` merges them), then `over` on top of that."""
-    config = {}
-    for path in (REPO / "config/config.yaml", REPO / "tests/config/demo.yaml", None):
-        layer = yaml.safe_load(path.read_text()) if path else over
-        config = deep_merge(config, layer)
-    return config
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,16 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+def demo_config(**over) -> dict:
+    """config/config.yaml with tests/config/demo.yaml on top (as `snakemake --configfile
+    tests/config/demo.yaml` merges them), then `over` on top of that."""
+    config: dict = {}
+    for path in (REPO / "config/config.yaml", REPO / "tests/config/demo.yaml", None):
+        layer = yaml.safe_load(path.read_text()) if path else over
+        config = deep_merge(config, layer)
+    return config
+
+
 def repo_path(value):
     """A relative local path of the shipped configs, made absolute from the repo root (where
     they expect to run); URLs, accessions, absolute paths, empty values and paths under
