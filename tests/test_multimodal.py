@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import subprocess
 import sys
@@ -315,3 +317,31 @@ def test_dnatext_stage_device_is_checked_first(tmp_path):
     assert stage_device({"device": "auto"}).type in {"cpu", "mps"}
     with pytest.raises(ConfigError, match=r"dnatext\.device: .*cuda.*set dnatext\.device: cpu"):
         run(tmp_path / "pairs.tsv", tmp_path / "tok", {"device": "cuda", "train": {}}, tmp_path)
+
+
+def test_text_vocabulary_is_the_same_in_every_process():
+    """The WordPiece vocabulary built from one corpus is identical across processes (whatever
+    the hash seed): tokenizers' own trainer broke ties in hash order, so the ids, and every
+    DNA+text number after them, changed from run to run."""
+    code = (
+        "import json, random, sys\n"
+        "from dnalm.multimodal.tokenizer import train_wordpiece\n"
+        "random.seed(0)\n"
+        "words = 'gene protein kinase membrane transport subunit binding domain family "
+        "dna rna polymerase alpha beta'.split()\n"
+        "texts = [' '.join(random.choice(words) for _ in range(8)) for _ in range(300)]\n"
+        "tok = train_wordpiece(texts, 300)\n"
+        "print(json.dumps(sorted(tok.get_vocab().items())))\n"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        outs.add(proc.stdout.strip().splitlines()[-1])
+    assert len(outs) == 1
+    vocab = dict(json.loads(outs.pop()))
+    assert [vocab[s] for s in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")] == [0, 1, 2, 3, 4]
+    assert "kinase" in vocab
+    assert "##k" in vocab

@@ -2,8 +2,9 @@
 
 Layout of the unified vocabulary (DeepEmbed-DNABERT's scheme):
 
-* ids ``0 .. T-1`` are the text vocabulary (a WordPiece trained on the corpus text, or a
-  Hugging Face ``tokenizer.json`` folder with BERT special tokens). The special tokens
+* ids ``0 .. T-1`` are the text vocabulary (a WordPiece built from the corpus text, the
+  same in every process, or a Hugging Face ``tokenizer.json`` folder with BERT special
+  tokens). The special tokens
   ``[PAD] [UNK] [CLS] [SEP] [MASK]`` and the two tags ``<dna>`` and ``</dna>`` are text
   tokens; they are **shared**: a sentence is ``[CLS] ... [SEP]`` whatever it holds, padding
   is the text ``[PAD]`` and masking uses the text ``[MASK]`` for both modalities.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,6 @@ from tokenizers import (
     models,
     normalizers,
     pre_tokenizers,
-    trainers,
 )
 
 from dnalm.core.alphabet import IUPAC
@@ -61,17 +62,36 @@ _BAD_DNA = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2):
     """A WordPiece ``tokenizers.Tokenizer`` (BERT normaliser with lower case, BERT
-    pre-tokenizer) trained on `texts`, with the shared specials and the two tags."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pre-tokenizer) built from `texts`, with the shared specials and the two tags.
+
+    The vocabulary is the same in every process: the specials, every character of the
+    corpus alone and as a ``##`` continuation (sorted), then whole words seen at least
+    `min_frequency` times, most frequent first (ties alphabetical), up to `vocab_size`.
+    (``tokenizers``' WordPieceTrainer breaks ties between equally frequent characters and
+    pairs in hash order, so its vocabulary, and every DNA+text result after it, changed from
+    one process to the next.) A word outside the vocabulary is split greedily, longest
+    piece first, down to its characters."""
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    specials = [*TEXT_SPECIALS, DNA_OPEN, DNA_CLOSE]
+    chars = sorted({c for word in counts for c in word})
+    pieces = [*specials, *chars, *(f"##{c}" for c in chars)]
+    seen = set(pieces)
+    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(pieces) >= vocab_size or n < min_frequency:
+            break
+        if word not in seen:
+            pieces.append(word)
+            seen.add(word)
+    vocab = {piece: i for i, piece in enumerate(pieces)}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=[*TEXT_SPECIALS, DNA_OPEN, DNA_CLOSE],
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens([AddedToken(s, special=True) for s in specials])
     return tok
 
 
