@@ -400,7 +400,7 @@ def _fused_training_call(mixer_cls) -> tuple[str, str]:
     return src[:start], src[start : src.index("if fused_output is not None", start)]
 
 
-@pytest.mark.parametrize("arch", sorted(dm.SSM_ARCHS))
+@pytest.mark.parametrize("arch", sorted(SSM_ARCHS))
 def test_state_space_lora_adapts_only_what_the_fused_kernel_calls(arch, tmp_path):
     """With mamba-ssm installed, a training forward of a Mamba mixer passes the weights of
     conv1d, x_proj, dt_proj and out_proj (mamba2: conv1d, norm, out_proj) straight to one

@@ -22,7 +22,10 @@ TARGETS = (
 def workdir(tmp_path, external: dict | None = None):
     nt = hf.nt_v1_folder(tmp_path / "nt_v1", context=128)
     replace = {
+        "splits": {"method": "identity"},
         "tokenizers": {"nucleotide": {"type": "nucleotide"}},
+        "corpora": {"cds": {"source": "cds"}},
+        "reproduce": {"rows": []},
         "tasks": {
             "species_fragments": {"n_train": 60, "n_validation": 20, "n_test": 60},
             "tf_binding": {"sequences": None},
