@@ -152,3 +152,27 @@ def test_config_dry_runs_with_the_slurm_profile(tmp_path, shared_data, name):
     assert proc.returncode == 0, fail_message(proc)
     assert "reproduce_table" in proc.stdout
     assert "gpu=1" in proc.stdout
+
+
+#: the table.tsv of the measured run of config/reproduce/cpu.yaml whose Markdown the README shows
+CPU_TABLE = REPO / "config" / "reproduce" / "cpu_table.tsv"
+
+
+def test_readme_shows_the_generated_cpu_table():
+    """The README's CPU reproduction table is the generator's rendering of the kept table.tsv
+    (not a hand edit), and the kept table has exactly the rows cpu.yaml asks for."""
+    import pandas as pd
+
+    from dnalm.report.reproduce import render_tsv
+
+    text = render_tsv(CPU_TABLE)
+    readme = (REPO / "README.md").read_text()
+    assert text in readme, (
+        "README.md does not hold the rendering of config/reproduce/cpu_table.tsv: paste "
+        "dnalm.report.reproduce.render_tsv(...) of it into the CPU reproduction section"
+    )
+    rows = yaml.safe_load((REPO / "config/reproduce/cpu.yaml").read_text())["reproduce"]["rows"]
+    kept = pd.read_csv(CPU_TABLE, sep="\t", dtype=str)
+    assert list(zip(kept["paper"], kept["metric"], strict=True)) == [
+        (r["paper"], " ".join(str(r["metric"]).split())) for r in rows
+    ], "config/reproduce/cpu_table.tsv is stale: rerun cpu.yaml and keep its table.tsv"
