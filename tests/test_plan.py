@@ -78,6 +78,27 @@ def _at_repo_root(monkeypatch):
     monkeypatch.chdir(REPO)  # relative paths of the configs are from the repository root
 
 
+def test_cnn_seed_replicates_on_the_named_tasks_only():
+    """baselines.onehot_cnn.seed_tasks: the second seed trains on those tasks; elsewhere one
+    folder of the first seed; an unknown task is named at load."""
+    seeds = {"seeds": [0, 1], "seed_tasks": ["species_fragments"]}
+    plan = load(demo_config(baselines={"onehot_cnn": seeds}))
+    assert [r for r in plan.task_runs("species_fragments") if "cnn" in r] == [
+        "onehot_cnn",
+        "onehot_cnn_seed1",
+    ]
+    for task in ("tf_binding", "oct4_vs_mafk"):
+        assert [r for r in plan.task_runs(task) if "cnn" in r] == ["onehot_cnn"]
+    inputs = plan.finetune_results(wildcards(ftask="species_fragments"))
+    assert "results/finetune/species_fragments/onehot_cnn_seed1/metrics.json" in inputs
+    inputs = plan.finetune_results(wildcards(ftask="tf_binding"))
+    assert not [p for p in inputs if "onehot_cnn_seed" in p]
+    plan = load(demo_config(baselines={"onehot_cnn": {"seeds": [0, 1]}}))
+    assert "onehot_cnn_seed1" in plan.task_runs("tf_binding")
+    with pytest.raises(ConfigError, match=r"baselines\.onehot_cnn\.seed_tasks: \['nosuch'\]"):
+        load(demo_config(baselines={"onehot_cnn": {"seeds": [0, 1], "seed_tasks": ["nosuch"]}}))
+
+
 def test_demo_plan():
     plan = load(demo_config())
     assert isinstance(plan, Plan)

@@ -5,11 +5,13 @@ end to end and write the report."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,9 +70,11 @@ def test_demo_config_needs_nothing_outside_the_repository():
     assert size <= 8 * 1024 * 1024, f"the embedded demo data is {size} bytes, over 8 MB"
 
 
-@pytest.mark.slow
-def test_main_command_runs_from_a_fresh_copy(tmp_path):
-    empty = tmp_path / "empty"
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """The README's main command, once, in a fresh copy in an empty folder (every test below
+    reads its results; --dist loadfile keeps them on one worker)."""
+    empty = tmp_path_factory.mktemp("readme") / "empty"
     empty.mkdir()
     repo = fresh_copy(empty / "dnalm")
     assert not (empty / "shared").exists()
@@ -81,13 +85,19 @@ def test_main_command_runs_from_a_fresh_copy(tmp_path):
         env=clean_env(),
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=2700,
     )
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
+    return repo
+
+
+@pytest.mark.slow
+def test_main_command_runs_from_a_fresh_copy(demo_run):
+    repo = demo_run
     report = repo / "results" / "report.html"
-    assert report.is_file(), tail
-    assert report.stat().st_size > 1_000_000, tail
+    assert report.is_file()
+    assert report.stat().st_size > 1_000_000
     for task in ("tf_binding", "oct4_vs_mafk", "species_fragments"):
         table = pd.read_csv(repo / "results" / "finetune" / task / "comparison.tsv", sep="\t")
         assert len(table) >= 2, task
@@ -98,3 +108,93 @@ def test_main_command_runs_from_a_fresh_copy(tmp_path):
     named += ["mamba_tf", "mlm_bpe", "mlm_kmer6", "modernbert_kmer6", "neox_genome"]
     sweep = [f"sweep_tiny_gpt_tiny-D32_{b}" for b in (4096, 8192, 16384)]
     assert models == sorted(named + sweep)
+
+
+# the demo's pretraining models: objective, architecture, loss, steps (tests/config/demo.yaml);
+# each further architecture and loss runs here, not in the shared-data run
+DEMO_MODELS = {
+    "gpt_nucleotide": ("gpt", "opt", "ce", 40),
+    "gpt_codon": ("gpt", "opt", "ce", 40),
+    "mlm_kmer6": ("mlm", "bert", "ce", 40),
+    "mlm_bpe": ("mlm", "bert", "ce", 40),
+    "neox_genome": ("gpt", "gpt_neox", "rc", 20),
+    "llama_regions": ("gpt", "llama", "two_d_ce", 20),
+    "mamba_tf": ("gpt", "mamba", "headless", 20),
+    "mamba2_tf": ("gpt", "mamba2", "two_d", 20),
+    "modernbert_kmer6": ("mlm", "modernbert", "ce", 20),
+    "esm_kmer6": ("mlm", "esm", "ce", 20),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_demo_model_folders_load_and_record_their_kind(demo_run, model, monkeypatch):
+    """Every architecture and loss: the folder loads offline with the Auto classes and scores
+    finite logits, run.json records the architecture, the training loss went down, and a
+    further loss is reported beside plain cross-entropy, which stays comparable."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    import dnalm  # noqa: F401  (registers the project's classes with the Auto classes)
+
+    objective, arch, loss, steps = DEMO_MODELS[model]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = demo_run / f"results/models/{model}"
+    auto = AutoModelForCausalLM if objective == "gpt" else AutoModelForMaskedLM
+    lm = auto.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    ids = tok("ATGGCTAAAGGTGAAGAACTGTTTACCGGTGTTGTTCCG", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        logits = lm(input_ids=ids).logits
+    assert logits.shape[:2] == ids.shape
+    assert torch.isfinite(logits).all()
+    run_json = json.loads((folder / "run.json").read_text())
+    assert run_json["architecture"] == arch
+    assert run_json["params"]["total"] == sum(p.numel() for p in lm.parameters())
+    curves = pd.read_csv(folder / "curves.csv")
+    assert curves["step"].max() == steps
+    first, last = curves["train_loss"].dropna().iloc[[0, -1]]
+    assert last < first, "training loss (the loss being optimised) did not decrease"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics.get("loss", "ce") == loss
+    for key in ("loss", "perplexity", "bits_per_nt", "accuracy"):
+        assert np.isfinite(metrics["model"][key])
+    if loss == "ce":
+        assert 0 < metrics["model"]["bits_per_nt"] < 2.5
+    else:
+        assert np.isfinite(metrics["model"]["loss_objective"])
+        assert curves["val_loss_objective"].notna().any()
+        assert 0 < metrics["model"]["bits_per_nt"] < 8
+
+
+@pytest.mark.slow
+def test_demo_scaling_sweep_is_fitted_and_reported(demo_run):
+    """The demo's sweep (1 width of the tiny GPT x 3 token budgets): FLOPs as the formula
+    gives them, a power law fitted (not refused) on >= 3 frontier points, its tables and
+    figure in the report; sweep runs are neither in the pretraining table nor probed."""
+    from tests.support.browser import report_images
+
+    run = demo_run
+    df = pd.read_csv(run / "results/sweeps/tiny_gpt/summary.tsv", sep="\t")
+    assert len(df) == 3
+    assert sorted(df["steps"]) == [4, 8, 16]  # 4096/8192/16384 tokens of 8 x 128
+    df = df.sort_values("budget_tokens")
+    assert df["flops"].is_monotonic_increasing
+    assert df["non_embedding_params"].nunique() == 1
+    # the FLOPs per token of a size: 6 N + 12 x n_layer x block_size x d_model
+    expected = 6 * df["non_embedding_params"] + 12 * df["n_layer"] * 128 * df["d_model"]
+    assert np.allclose(df["flops_per_token"], expected)
+    assert np.allclose(df["flops"], df["flops_per_token"] * df["tokens_seen"])
+    assert (df["test_bits_per_nt"] > 0).all()
+    fit = pd.read_csv(run / "results/sweeps/tiny_gpt/fit.tsv", sep="\t").set_index("name")
+    assert fit.loc["status", "value"] == "fitted", fit.loc["status", "value"]
+    assert int(fit.loc["points", "value"].split()[0]) >= 3
+    assert float(fit.loc["b", "value"]) > 0  # more compute, lower test bits/nt
+    models = pd.read_csv(run / "results/models/summary.tsv", sep="\t")
+    assert not models["model"].str.startswith("sweep_").any()
+    assert not list((run / "results/probe/embeddings").rglob("sweep_*"))
+    files = report_images(run / "results/report.html")
+    for key in ("results/sweeps/tiny_gpt/summary.tsv", "results/sweeps/tiny_gpt/fit.tsv"):
+        assert key in files
+        assert files[key].caption.strip(), f"{key} has no caption"
+    assert "results/figures/sweeps/tiny_gpt/scaling.png" in files

@@ -539,10 +539,26 @@ class Plan(StagesMixin, ExternalMixin):
         baselines = self.config["baselines"]
         names = [r for r in sorted(self.runs) if task in self.run_tasks(r)]
         if baselines["onehot_cnn"]["enabled"]:
-            names += list(self.cnn_runs)
+            names += self.cnn_task_runs(task)
         if baselines["kmer"]["enabled"] and TASK_KINDS.get(self.task_kind(task)).kmer_baseline:
             names += [f"kmer{k}" for k in baselines["kmer"]["k"]]
         return names
+
+    def cnn_task_runs(self, task: str) -> list[str]:
+        """The CNN's result folders on `task`: every seed replicate, or the first alone where
+        baselines.onehot_cnn.seed_tasks leaves the task out (ConfigError naming an unknown
+        task there)."""
+        only = self.config["baselines"]["onehot_cnn"]["seed_tasks"]
+        if only is None:
+            return list(self.cnn_runs)
+        tasks = self.task_names()
+        unknown = sorted(set(only) - set(tasks))
+        if unknown:
+            raise ConfigError(
+                f"baselines.onehot_cnn.seed_tasks: {unknown} are not tasks of this "
+                f"configuration (tasks: {', '.join(tasks) or 'none'})"
+            )
+        return list(self.cnn_runs) if task in only else list(self.cnn_runs)[:1]
 
     def finetune_settings(self, run: str, task: str) -> dict:
         """Shared fine-tuning settings, then the task's, then the run's own."""
@@ -753,6 +769,8 @@ class Plan(StagesMixin, ExternalMixin):
         self.check_gpus()
         self.check_external_runs()
         self.check_probe_external()
+        if self.config["baselines"]["onehot_cnn"]["enabled"]:
+            self.cnn_task_runs("")  # the seed_tasks names
         self.probe_metric_files()
         self.walk_generated_models()
         self.window_tasks()
