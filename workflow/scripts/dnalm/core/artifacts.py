@@ -140,6 +140,15 @@ PAIRS_TSV = "pairs.tsv"
 EVALUATION_TSV = "evaluation.tsv"
 TIMING_JSON = "timing.json"
 
+# ------------------------------------------------------------- run tracking (results/tracking)
+
+#: The folder of the run-tracking backends (the `tracking` config section): named by
+#: dnalm.plan (Plan.tracking), written by dnalm.training.track.
+TRACKING_DIR = "results/tracking"
+#: The MLflow file store inside TRACKING_DIR; written by dnalm.training.track, read by
+#: MLflow (``mlflow ui --backend-store-uri``).
+MLRUNS_DIR = "mlruns"
+
 #: Every name above (the layout test keeps them out of string literals elsewhere).
 ALL = tuple(
     value for key, value in dict(globals()).items() if key.isupper() and isinstance(value, str)

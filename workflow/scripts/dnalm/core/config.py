@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dnalm.core.artifacts import TRACKING_DIR
 from dnalm.core.errors import ConfigError
 from dnalm.core.io import read_yaml
 
@@ -343,3 +344,20 @@ def drop_null_entries(config: dict) -> list[str]:
             del node[name]
             removed.append(".".join((*keys, str(name))))
     return removed
+
+
+def tracking_spec(config: Mapping[str, Any], run: str) -> dict[str, str] | None:
+    """The tracker settings of the run named `run` (``pretrain/<model>``,
+    ``finetune/<task>/<run>``: its log file's name) from the workflow config's ``tracking``
+    section, whose defaults the plan filled in; None when ``tracking.backend`` is none. The
+    rule scripts read it from the config, not from a rule's params, so that turning tracking
+    on or off never reruns a finished run (dnalm.training.track opens it)."""
+    section = config["tracking"]
+    if section["backend"] == "none":
+        return None
+    return {
+        "backend": section["backend"],
+        "experiment": section["experiment"],
+        "dir": TRACKING_DIR,
+        "run": run,
+    }
