@@ -290,3 +290,5 @@ def test_tracking_spec_names_the_run_and_the_folder():
         "dir": "results/tracking",
         "run": "finetune/t/r",
     }
+    with pytest.raises(ConfigError, match=r"tracking\.backend"):
+        tracking_spec({}, "pretrain/x")  # a config the plan did not fill in

@@ -352,7 +352,12 @@ def tracking_spec(config: Mapping[str, Any], run: str) -> dict[str, str] | None:
     section, whose defaults the plan filled in; None when ``tracking.backend`` is none. The
     rule scripts read it from the config, not from a rule's params, so that turning tracking
     on or off never reruns a finished run (dnalm.training.track opens it)."""
-    section = config["tracking"]
+    section = config.get("tracking")
+    if not isinstance(section, Mapping) or "backend" not in section:
+        raise ConfigError(
+            "the config has no tracking.backend; dnalm.plan.load fills in the schema's "
+            "defaults (run the job through the workflow, or load the config with it)"
+        )
     if section["backend"] == "none":
         return None
     return {
