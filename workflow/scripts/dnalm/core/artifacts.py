@@ -142,11 +142,8 @@ TIMING_JSON = "timing.json"
 
 # ------------------------------------------------------------- run tracking (results/tracking)
 
-#: The folder of the run-tracking backends (the `tracking` config section): named by
-#: dnalm.plan (Plan.tracking), written by dnalm.training.track.
-TRACKING_DIR = "results/tracking"
-#: The MLflow file store inside TRACKING_DIR; written by dnalm.training.track, read by
-#: MLflow (``mlflow ui --backend-store-uri``).
+#: The MLflow file store inside the tracking folder (dnalm.core.config.TRACKING_DIR); written
+#: by dnalm.training.track, read by MLflow (``mlflow ui --backend-store-uri``).
 MLRUNS_DIR = "mlruns"
 
 #: Every name above (the layout test keeps them out of string literals elsewhere).

@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dnalm.core.artifacts import TRACKING_DIR
 from dnalm.core.errors import ConfigError
 from dnalm.core.io import read_yaml
 
@@ -344,6 +343,10 @@ def drop_null_entries(config: dict) -> list[str]:
             del node[name]
             removed.append(".".join((*keys, str(name))))
     return removed
+
+
+#: the folder of the run-tracking backends' files (the `tracking` section; dnalm.training.track)
+TRACKING_DIR = "results/tracking"
 
 
 def tracking_spec(config: Mapping[str, Any], run: str) -> dict[str, str] | None:
