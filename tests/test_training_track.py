@@ -18,6 +18,7 @@ import yaml
 
 from dnalm.core.config import tracking_spec
 from dnalm.core.errors import ConfigError
+from dnalm.finetuning.baselines import train_onehot_cnn
 from dnalm.finetuning.finetune import finetune
 from dnalm.plan import load
 from dnalm.training.pretrain import run_pretraining
@@ -205,6 +206,21 @@ def test_finetuning_is_tracked_and_a_rerun_replaces_its_run(backend, backbone, t
         assert params["max_epochs"] == "2"
     metrics = json.loads((out / "metrics.json").read_text())
     assert record["metrics"] == metrics["metrics"]
+    for key, value in numbers(metrics["metrics"]).items():
+        assert final[f"metrics.{key}"] == pytest.approx(value, rel=1e-6), key
+
+
+def test_the_one_hot_cnn_baseline_is_tracked_like_a_fine_tuning_run(tmp_path):
+    root = tmp_path / "tracking"
+    out = tmp_path / "onehot_cnn"
+    cfg = {"batch_size": 16, "max_epochs": 2, "channels": 8}
+    tracking = spec("tensorboard", root, "finetune/t/onehot_cnn")
+    train_onehot_cnn(class_table(), out, config=cfg, task="t", tracking=tracking)
+    curves, final, config, _ = read_run("tensorboard", root, "finetune/t/onehot_cnn")
+    assert_same_curves(curves, out / "curves.csv")
+    assert config["model"] == "onehot_cnn"
+    assert config["channels"] == 8
+    metrics = json.loads((out / "metrics.json").read_text())
     for key, value in numbers(metrics["metrics"]).items():
         assert final[f"metrics.{key}"] == pytest.approx(value, rel=1e-6), key
 
