@@ -36,6 +36,7 @@ pyproject.toml; none of them is in the base install).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -159,8 +160,13 @@ class Tracker:
         self.close(failed=exc_type is not None)
 
 
-def _safe_name(run: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", run).strip("-") or "run"
+def _run_id(run: str) -> str:
+    """A W&B run id for the run name `run` (letters, digits, '_' and '-'; at most 64
+    characters, a long name ending in a hash of the whole)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", run).strip("-") or "run"
+    if len(safe) <= 64:
+        return safe
+    return f"{safe[:55]}-{hashlib.sha1(run.encode()).hexdigest()[:8]}"
 
 
 class TensorBoardTracker(Tracker):
@@ -247,7 +253,7 @@ class WandbTracker(Tracker):
         import wandb  # lazy: the tracking extra
 
         root = Path(spec.dir)
-        run_id = _safe_name(spec.run)
+        run_id = _run_id(spec.run)
         for old in (root / "wandb").glob(f"offline-run-*-{run_id}"):
             shutil.rmtree(old, ignore_errors=True)  # a rerun replaces the earlier run
         root.mkdir(parents=True, exist_ok=True)
