@@ -32,7 +32,11 @@ def norm(name: str) -> str:
 def pyproject_pins() -> dict[str, str]:
     data = tomllib.loads((REPO / "pyproject.toml").read_text())
     pins = {}
-    for dep in data["project"]["dependencies"]:
+    # the base install and the optional run-tracking backends (the torch env carries them)
+    for dep in [
+        *data["project"]["dependencies"],
+        *data["project"]["optional-dependencies"]["tracking"],
+    ]:
         name, version = dep.split("==")
         pins[norm(name)] = version
     return pins

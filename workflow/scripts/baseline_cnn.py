@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from dnalm.core.config import CNNTrainConfig
+from dnalm.core.config import CNNTrainConfig, tracking_spec
 from dnalm.core.smk import run_script
 from dnalm.finetuning.baselines import train_onehot_cnn
 from dnalm.finetuning.data import load_task
@@ -19,7 +19,14 @@ def main(smk):
     seed = int(cfg.seed)
     df = subsample_split(df, "train", cfg.max_train_examples, seed)
     df = subsample_split(df, "validation", cfg.max_validation_examples, seed)
-    train_onehot_cnn(df, Path(smk.output.metrics).parent, config=cfg, task=smk.wildcards.ftask)
+    train_onehot_cnn(
+        df,
+        Path(smk.output.metrics).parent,
+        config=cfg,
+        task=smk.wildcards.ftask,
+        # tracking.backend: the run named as its log file
+        tracking=tracking_spec(smk.config, f"finetune/{smk.wildcards.ftask}/{smk.wildcards.cnn}"),
+    )
 
 
 run_script(snakemake, main)

@@ -1,5 +1,6 @@
 """Rule finetune: one pretrained model fine-tuned on one task (dnalm.finetuning.finetune)."""
 
+from dnalm.core.config import tracking_spec
 from dnalm.core.smk import run_script
 from dnalm.finetuning.finetune import finetune, tokenizer_hash_of
 
@@ -24,6 +25,8 @@ def main(smk):
         external=(
             {**smk.params.external, "record": smk.input.provenance} if smk.params.external else None
         ),
+        # tracking.backend: the run named as its log file
+        tracking=tracking_spec(smk.config, f"finetune/{smk.wildcards.ftask}/{smk.wildcards.run}"),
     )
 
 

@@ -2,6 +2,7 @@
 training runs under torchrun (one process per GPU, DDP or FSDP2); with more than one node, one
 torchrun per node started by srun inside the SLURM allocation (dnalm.training.distributed)."""
 
+from dnalm.core.config import tracking_spec
 from dnalm.core.smk import run_script
 from dnalm.training.distributed import launch
 from dnalm.training.pretrain import run_pretraining
@@ -25,6 +26,7 @@ def main(smk):
         gpus=smk.params.gpus,
         nodes=smk.params.nodes,
         cpus=smk.threads,  # per node: pretrain.threads CPUs per GPU x the GPUs
+        tracking=tracking_spec(smk.config, f"pretrain/{smk.wildcards.model}"),  # tracking.backend
     )
     if run.several_processes:
         launch(run, log_file=smk.log[0])  # torchrun (rank 0 writes the outputs)

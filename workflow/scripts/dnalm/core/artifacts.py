@@ -140,6 +140,12 @@ PAIRS_TSV = "pairs.tsv"
 EVALUATION_TSV = "evaluation.tsv"
 TIMING_JSON = "timing.json"
 
+# ------------------------------------------------------------- run tracking (results/tracking)
+
+#: The MLflow file store inside the tracking folder (dnalm.core.config.TRACKING_DIR); written
+#: by dnalm.training.track, read by MLflow (``mlflow ui --backend-store-uri``).
+MLRUNS_DIR = "mlruns"
+
 #: Every name above (the layout test keeps them out of string literals elsewhere).
 ALL = tuple(
     value for key, value in dict(globals()).items() if key.isupper() and isinstance(value, str)

@@ -343,3 +343,29 @@ def drop_null_entries(config: dict) -> list[str]:
             del node[name]
             removed.append(".".join((*keys, str(name))))
     return removed
+
+
+#: the folder of the run-tracking backends' files (the `tracking` section; dnalm.training.track)
+TRACKING_DIR = "results/tracking"
+
+
+def tracking_spec(config: Mapping[str, Any], run: str) -> dict[str, str] | None:
+    """The tracker settings of the run named `run` (``pretrain/<model>``,
+    ``finetune/<task>/<run>``: its log file's name) from the workflow config's ``tracking``
+    section, whose defaults the plan filled in; None when ``tracking.backend`` is none. The
+    rule scripts read it from the config, not from a rule's params, so that turning tracking
+    on or off never reruns a finished run (dnalm.training.track opens it)."""
+    section = config.get("tracking")
+    if not isinstance(section, Mapping) or "backend" not in section:
+        raise ConfigError(
+            "the config has no tracking.backend; dnalm.plan.load fills in the schema's "
+            "defaults (run the job through the workflow, or load the config with it)"
+        )
+    if section["backend"] == "none":
+        return None
+    return {
+        "backend": section["backend"],
+        "experiment": section["experiment"],
+        "dir": TRACKING_DIR,
+        "run": run,
+    }

@@ -80,6 +80,7 @@ from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier, count_params
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
+from dnalm.training.track import open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,15 @@ def train_onehot_cnn(
     config: CNNTrainConfig | Mapping[str, Any] | None = None,
     model_name: str = "onehot_cnn",
     task: str | None = None,
+    tracking: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, select and test the one-hot CNN on a task table; write the run's outputs
     (module docstring) to `out_dir` and return the metrics.json record.
 
     df: a task table (dnalm.tasks.load_task, or any frame with id, sequence, split and
     label or targets). kind: classification | regression | per_base_regression (default:
-    from the table). labels: class order (default: the task's, else sorted)."""
+    from the table). labels: class order (default: the task's, else sorted). tracking: the
+    run's tracker settings (dnalm.training.track; None: none), as fine-tuning's."""
     t_start = time.perf_counter()
     cfg = config if isinstance(config, CNNTrainConfig) else CNNTrainConfig.from_dict(config)
     kind = task_kind(df, kind)
@@ -155,43 +158,48 @@ def train_onehot_cnn(
         len(parts["validation"]),
         len(parts["test"]),
     )
-    result = fit(
-        model,
-        train_loader,
-        val_loader,
-        loss_fn,
-        val_metric=val_metric,
-        device=cfg.device,
-        checkpoint_dir=ckpt_dir,
-        **fit_settings(cfg),
-    )
-    out = predict(model, test_loader, device=cfg.device)  # the one look at test
-    test = parts["test"]
-    metrics = score_test(
-        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None
-    )
+    settings = {"model": model_name, "task": task, "kind": kind, **asdict(cfg)}
+    with open_tracker(tracking, settings) as tracker:  # tracking.backend
+        result = fit(
+            model,
+            train_loader,
+            val_loader,
+            loss_fn,
+            val_metric=val_metric,
+            device=cfg.device,
+            checkpoint_dir=ckpt_dir,
+            tracker=tracker,
+            **fit_settings(cfg),
+        )
+        out = predict(model, test_loader, device=cfg.device)  # the one look at test
+        test = parts["test"]
+        metrics = score_test(
+            out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None
+        )
 
-    with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-        set_default_modes(tmp)  # save_file replaces the file with its own 0600 one
-    save_curves(out_dir / CURVES_CSV, result.curves)
-    fit_info = asdict(result)
-    fit_info.pop("curves")
-    return write_metrics_json(
-        out_dir / METRICS_JSON,
-        model=model_name,
-        tokenizer="onehot",
-        regime="baseline",
-        trainable_params=trainable,
-        total_params=total,
-        wall_time_s=time.perf_counter() - t_start,
-        n_test=len(test),
-        metrics=metrics,
-        task=task,
-        kind=kind,
-        selection_metric=f"validation {select}",
-        n_train=len(parts["train"]),
-        n_validation=len(parts["validation"]),
-        fit=fit_info,
-        config=asdict(cfg),
-    )
+        with atomic_path(out_dir / WEIGHTS_SAFETENSORS) as tmp:
+            save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+            set_default_modes(tmp)  # save_file replaces the file with its own 0600 one
+        save_curves(out_dir / CURVES_CSV, result.curves)
+        fit_info = asdict(result)
+        fit_info.pop("curves")
+        record = write_metrics_json(
+            out_dir / METRICS_JSON,
+            model=model_name,
+            tokenizer="onehot",
+            regime="baseline",
+            trainable_params=trainable,
+            total_params=total,
+            wall_time_s=time.perf_counter() - t_start,
+            n_test=len(test),
+            metrics=metrics,
+            task=task,
+            kind=kind,
+            selection_metric=f"validation {select}",
+            n_train=len(parts["train"]),
+            n_validation=len(parts["validation"]),
+            fit=fit_info,
+            config=asdict(cfg),
+        )
+        tracker.log_metrics({k: v for k, v in record.items() if k != "config"}, result.steps)
+    return record

@@ -117,6 +117,7 @@ from dnalm.modeling.task_model import FinetuneModel, embedding_modules, transfor
 from dnalm.tasks.common import load_task
 from dnalm.training.augment import random_reverse_complement, shift_crop
 from dnalm.training.fit import ArrayBatches, fit, predict
+from dnalm.training.track import open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -364,13 +365,15 @@ def finetune(
     task_name: str | None = None,
     expected_tokenizer_hash: str | None = None,
     external: Mapping[str, Any] | None = None,
+    tracking: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the model in `model_dir` on `task` (a task folder / data.tsv or a table as
     from :func:`dnalm.tasks.load_task`) and write the run's outputs (module docstring) to
     `out_dir`. `external`: a models.external entry and its provenance record (``{"entry",
     "record"}``) fine-tuned instead of `model_dir` (dnalm.modeling.external.load_external:
-    its snapshot checked against the record, its own tokenizer). Returns the metrics.json
-    record."""
+    its snapshot checked against the record, its own tokenizer). `tracking`: the run's
+    tracker settings (the plan's ``Plan.tracking``; None: none): the settings, curves and
+    final metrics go there too (dnalm.training.track). Returns the metrics.json record."""
     t_start = time.perf_counter()
     cfg = (
         config if isinstance(config, FinetuneTrainConfig) else FinetuneTrainConfig.from_dict(config)
@@ -498,60 +501,66 @@ def finetune(
 
     ckpt_dir = out_dir / "checkpoints"
     discard_stale_checkpoints(ckpt_dir, {"model": str(model_dir), **asdict(cfg)}, data)
-    result = fit(
-        model,
-        loaders["train"],
-        loaders["validation"],
-        loss_fn,
-        forward=forward,
-        val_metric=val_metric,
-        device=device,
-        checkpoint_dir=ckpt_dir,
-        precision=cfg.precision,
-        **fit_settings(cfg),
-    )
-    out = predict_arrays(model, data["test"], tok, context, kind, cfg, device)
-    test = parts["test"]
-    extra: dict[str, Any] = {}
-    scored = {"scored": out["mask"].astype(bool)} if per_base else {}
-    metrics = score_test(
-        out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None,
-        **scored,
-    )  # fmt: skip
-    if per_base:
-        extra["bases_uncovered_test"] = int(stats["test"].uncovered + stats["test"].bases_cut)
-    if cfg.regime == "lora":
-        extra["lora_layers_merged"] = merge_lora(model)
-    save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
-    save_curves(out_dir / CURVES_CSV, result.curves)
-    fit_info = asdict(result)
-    fit_info.pop("curves")
-    return write_metrics_json(
-        out_dir / METRICS_JSON,
-        model=run_name or model_name,
-        tokenizer=type(tok.hf).__name__ if external else _tokenizer_name(model_dir, run_record),
-        regime=cfg.regime,
-        trainable_params=trainable,
-        total_params=total,
-        wall_time_s=time.perf_counter() - t_start,
-        n_test=len(test),
-        metrics=metrics,
-        task=task_name,
-        kind=kind,
-        backbone=model_name,
-        objective=objective,
-        random_init=cfg.random_init,
-        selection_metric=f"validation {select}",
-        n_train=len(parts["train"]),
-        n_validation=len(parts["validation"]),
-        sequences_truncated=n_long,
-        pretrain_block_size=run_record.get("block_size"),
-        context=context,
-        device=str(device),
-        fit=fit_info,
-        config=asdict(cfg),
-        **extra,
-    )
+    settings = {"model": model_name, "task": task_name, "model_dir": str(model_dir), **asdict(cfg)}
+    with open_tracker(tracking, settings) as tracker:  # tracking.backend
+        result = fit(
+            model,
+            loaders["train"],
+            loaders["validation"],
+            loss_fn,
+            forward=forward,
+            val_metric=val_metric,
+            device=device,
+            checkpoint_dir=ckpt_dir,
+            precision=cfg.precision,
+            tracker=tracker,
+            **fit_settings(cfg),
+        )
+        out = predict_arrays(model, data["test"], tok, context, kind, cfg, device)
+        test = parts["test"]
+        extra: dict[str, Any] = {}
+        scored = {"scored": out["mask"].astype(bool)} if per_base else {}
+        metrics = score_test(
+            out_dir, kind, test, out, order, parts["train"]["label"].astype(str) if order else None,
+            **scored,
+        )  # fmt: skip
+        if per_base:
+            extra["bases_uncovered_test"] = int(stats["test"].uncovered + stats["test"].bases_cut)
+        if cfg.regime == "lora":
+            extra["lora_layers_merged"] = merge_lora(model)
+        save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
+        save_curves(out_dir / CURVES_CSV, result.curves)
+        fit_info = asdict(result)
+        fit_info.pop("curves")
+        record = write_metrics_json(
+            out_dir / METRICS_JSON,
+            model=run_name or model_name,
+            tokenizer=type(tok.hf).__name__ if external else _tokenizer_name(model_dir, run_record),
+            regime=cfg.regime,
+            trainable_params=trainable,
+            total_params=total,
+            wall_time_s=time.perf_counter() - t_start,
+            n_test=len(test),
+            metrics=metrics,
+            task=task_name,
+            kind=kind,
+            backbone=model_name,
+            objective=objective,
+            random_init=cfg.random_init,
+            selection_metric=f"validation {select}",
+            n_train=len(parts["train"]),
+            n_validation=len(parts["validation"]),
+            sequences_truncated=n_long,
+            pretrain_block_size=run_record.get("block_size"),
+            context=context,
+            device=str(device),
+            fit=fit_info,
+            config=asdict(cfg),
+            **extra,
+        )
+        # metrics.json's numbers but the settings (sent as the run's config)
+        tracker.log_metrics({k: v for k, v in record.items() if k != "config"}, result.steps)
+    return record
 
 
 def predict_arrays(

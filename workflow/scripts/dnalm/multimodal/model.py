@@ -13,25 +13,42 @@ positions on top), and scores every position over the unified vocabulary with BE
 (not tied: DNA embeddings are computed, not a table). ``labels`` use -100 for unscored
 positions, as in transformers.
 
-:func:`register` adds both to ``AutoConfig`` / ``AutoModel`` / ``AutoModelForMaskedLM``;
-after it (the model loader calls it for a folder of this type:
-:func:`dnalm.modeling.loader.register_model_types`) a saved folder loads with
-``AutoModelForMaskedLM.from_pretrained(folder)`` and no ``trust_remote_code``. Importing
+:class:`DNATextPreTrainedTokenizer` is the unified tokenizer
+(:class:`~dnalm.multimodal.tokenizer.DNATextTokenizer`, saved in the model folder's
+``tokenizer/``) as a transformers tokenizer: :func:`save_auto_tokenizer` writes the folder's
+``tokenizer_config.json`` that names it.
+
+:func:`register` adds the config and model to ``AutoConfig`` / ``AutoModel`` /
+``AutoModelForMaskedLM`` and the tokenizer to ``AutoTokenizer``; after it (the model loader
+calls it for a folder of this type: :func:`dnalm.modeling.loader.register_model_types`) a
+saved folder loads whole with ``AutoConfig``, ``AutoTokenizer`` and
+``AutoModelForMaskedLM.from_pretrained(folder)``, and no ``trust_remote_code``. Importing
 this module registers nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, ClassVar
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, BertConfig, BertModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    PreTrainedTokenizer,
+)
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
+from dnalm.core.artifacts import DNATEXT_TOKENIZER_JSON
 from dnalm.multimodal.embedding import BASES, BiModalEmbedding, DnaTokenEmbedder, dim_check
+from dnalm.multimodal.tokenizer import TEXT_SPECIALS, DNATextTokenizer
 
 MODEL_TYPE = "dnalm_dnatext"
 
@@ -152,13 +169,96 @@ class DNATextForMaskedLM(BertPreTrainedModel):
         )
 
 
+#: the folder of the unified tokenizer inside a DNA+text model folder
+TOKENIZER_SUBDIR = "tokenizer"
+
+
+class DNATextPreTrainedTokenizer(PreTrainedTokenizer):
+    """The DNA+text tokenizer (``tokenizer/`` of a model folder) behind the transformers
+    tokenizer interface, so that ``AutoTokenizer.from_pretrained(folder)`` loads it (after
+    :func:`register`). ``tokenizer(sentence)`` gives the ids of
+    :meth:`DNATextTokenizer.encode` (``[CLS] ... [SEP]``, DNA inside ``<dna>...</dna>``);
+    ``decode`` is :meth:`DNATextTokenizer.decode`. Token strings are the text tokenizer's
+    and the DNA tokens' bases (a DNA token whose string is also a text token's is written
+    ``[dna]<string>``). The model takes ``input_ids`` and ``attention_mask``; it derives
+    the modality mask from the ids."""
+
+    vocab_files_names: ClassVar[dict[str, str]] = {
+        "dnatext_file": f"{TOKENIZER_SUBDIR}/{DNATEXT_TOKENIZER_JSON}"
+    }
+    model_input_names: ClassVar[list[str]] = ["input_ids", "attention_mask"]
+
+    def __init__(self, dnatext_file: str, **kwargs: Any) -> None:
+        self.dnatext = DNATextTokenizer.load(os.path.dirname(dnatext_file))
+        tok = self.dnatext
+        self._tokens: list[str] = []
+        taken: set[str] = set()
+        for i in range(tok.vocab_size):
+            t = tok.token(i)
+            if t in taken:  # a DNA token spelled like a text token (or a DNA special)
+                t = f"[dna]{t}"
+            self._tokens.append(t)
+            taken.add(t)
+        self._ids = {t: i for i, t in enumerate(self._tokens)}
+        pad, unk, cls, sep, mask = TEXT_SPECIALS
+        for key, value in (
+            ("pad_token", pad), ("unk_token", unk), ("cls_token", cls), ("sep_token", sep),
+            ("mask_token", mask),
+        ):  # fmt: skip
+            kwargs.setdefault(key, value)
+        kwargs.setdefault("model_max_length", tok.model_max_length)
+        kwargs.setdefault("special_tokens_pattern", "cls_sep")
+        super().__init__(**kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.dnatext.vocab_size
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._ids)
+
+    def tokenize(self, text: str, **kwargs: Any) -> list[str]:
+        ids = self.dnatext.encode(text, add_special_tokens=False)["input_ids"]
+        return [self._tokens[i] for i in ids]
+
+    def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
+        return self.tokenize(text)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self._ids.get(token, self.dnatext.unk_id)
+
+    def _convert_id_to_token(self, index: int) -> str:
+        return self._tokens[index]
+
+    def _decode(self, token_ids, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
+        return self.dnatext.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None):
+        """The unified tokenizer's folder (``tokenizer/``) inside `save_directory`."""
+        folder = self.dnatext.save(os.path.join(save_directory, TOKENIZER_SUBDIR))
+        return (str(folder / DNATEXT_TOKENIZER_JSON),)
+
+
+def save_auto_tokenizer(model_dir: str | os.PathLike) -> None:
+    """Write the ``tokenizer_config.json`` (and special tokens) of a DNA+text model folder
+    whose unified tokenizer is saved in ``tokenizer/``, naming
+    :class:`DNATextPreTrainedTokenizer`: the folder then loads with ``AutoTokenizer`` after
+    :func:`register`."""
+    folder = os.fspath(model_dir)
+    hf = DNATextPreTrainedTokenizer(os.path.join(folder, TOKENIZER_SUBDIR, DNATEXT_TOKENIZER_JSON))
+    hf.save_pretrained(folder)
+
+
 def register() -> None:
-    """Register the config and model with the transformers Auto classes (idempotent)."""
+    """Register the config, model and tokenizer with the transformers Auto classes
+    (idempotent)."""
     if MODEL_TYPE in CONFIG_MAPPING:
         return
     AutoConfig.register(MODEL_TYPE, DNATextConfig)
     AutoModel.register(DNATextConfig, DNATextForMaskedLM)
     AutoModelForMaskedLM.register(DNATextConfig, DNATextForMaskedLM)
+    AutoTokenizer.register(DNATextConfig, tokenizer_class=DNATextPreTrainedTokenizer)
 
 
 def build_config(

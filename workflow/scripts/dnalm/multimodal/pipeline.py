@@ -4,7 +4,8 @@
 
 * ``tokenizer/`` (:class:`~dnalm.multimodal.tokenizer.DNATextTokenizer` folder);
 * ``dnatext/``: the DNA+text model (``save_pretrained``: config.json, model.safetensors,
-  ``tokenizer/`` with both tokenizers, ``curves.csv``);
+  ``tokenizer/`` with both tokenizers, the ``tokenizer_config.json`` that makes
+  ``AutoTokenizer`` load it, ``curves.csv``);
 * ``dna_basewise/`` and ``dna_table/``: the DNA-only base-wise variant and the plain BPE MLM
   (same BERT size, data, masking and steps; its token embeddings a table), each with the DNA
   tokenizer files, so ``embed.py`` and the probes load them as any dnalm MLM folder;
@@ -31,7 +32,12 @@ from dnalm.core.errors import ConfigError
 from dnalm.core.io import set_default_modes
 from dnalm.multimodal import evaluate as ev
 from dnalm.multimodal.corpus import read_pairs
-from dnalm.multimodal.model import DNATextForMaskedLM, build_config, register
+from dnalm.multimodal.model import (
+    DNATextForMaskedLM,
+    build_config,
+    register,
+    save_auto_tokenizer,
+)
 from dnalm.multimodal.tokenizer import DNATextTokenizer, load_text_tokenizer_json, train_wordpiece
 from dnalm.multimodal.train import CURVE_COLUMNS, Vocab, train_mlm
 from dnalm.tokenization.build import load_tokenizer
@@ -109,6 +115,7 @@ def run(
     hist = train_mlm(model, ids, Vocab.of_dnatext(tok), tcfg, device=device)
     model.cpu()  # the evaluation below is small: it runs on the CPU
     _save(model, out / "dnatext", [(tok, "tokenizer")], hist)
+    save_auto_tokenizer(out / "dnatext")  # the folder loads whole with AutoTokenizer
     timing["train_dnatext_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seed = int(tcfg.get("seed", 0))

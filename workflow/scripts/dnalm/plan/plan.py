@@ -31,6 +31,7 @@ from dnalm.plan.external import ExternalMixin
 from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
 from dnalm.tasks.common import has_coordinates
+from dnalm.training.track import check_backend
 
 SPLITS = ("train", "validation", "test")
 #: gather_splits' table of every CDS sample's split assignment (rewritten when any split changes)
@@ -767,6 +768,7 @@ class Plan(StagesMixin, ExternalMixin):
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
         self.check_gpus()
+        check_backend(self.config["tracking"]["backend"])  # its package is installed
         self.check_external_runs()
         self.check_probe_external()
         if self.config["baselines"]["onehot_cnn"]["enabled"]:

@@ -46,6 +46,7 @@ from dnalm.training.core import (
 )
 from dnalm.training.loop import AdamWSettings, DeviceTally, TrainingLoop
 from dnalm.training.schedule import check_lr_schedule, lr_factor
+from dnalm.training.track import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +350,7 @@ def fit(
     lr_schedule: str = "constant",
     min_lr_ratio: float = 0.1,
     decay_steps: int | None = None,
+    tracker: Tracker | None = None,
 ) -> FitResult:
     """Train `model` with AdamW and early stopping; on return it holds the best weights.
 
@@ -402,7 +404,10 @@ def fit(
     (get_state/set_state), a DataLoader with a `generator`, or any loader using the global
     torch RNG only when iteration starts (its state at the epoch start is replayed).
     A non-finite training loss raises TrainingDivergedError naming the step, epoch and
-    batch, before the optimizer step, so the last checkpoint stays intact."""
+    batch, before the optimizer step, so the last checkpoint stays intact.
+
+    tracker: where every curve row goes as it is recorded (and a resumed run's earlier rows
+    first), besides FitResult.curves (dnalm.training.track; None: nowhere)."""
     device = select_device(device)
     prec = resolve_precision(precision, device)
     torch.manual_seed(seed)
@@ -458,6 +463,7 @@ def fit(
         stopper=EarlyStopping(patience, higher_is_better=True),
         fmt=FIT_CHECKPOINT_FORMAT,
         setup=setup,
+        tracker=tracker,
     )
     run.lr, run.schedule, run.frozen, run.n_batches = lr, schedule, frozen, n_batches
     run.val_metric, run.higher_is_better, run.eval_every = val_metric, higher_is_better, eval_every
@@ -616,6 +622,7 @@ class _EpochRun:
         self.best = dict(state["best"])
         self.run_loss, self.run_n = float(state["run_loss"]), int(state["run_n"])
         self.curves = [dict(r) for r in state["curves"]]
+        self.loop.track(*self.curves)
         _set_loader_state(self.train_loader, self.epoch_loader)
         if self.consumed:
             # replay the epoch's start and draw (and drop) the batches already trained on
@@ -680,6 +687,7 @@ class _EpochRun:
                 "lr": self.step_lr(max(0, step - 1)),  # of the last step before this evaluation
             }
         )
+        self.loop.track(self.curves[-1])
         self.run_loss, self.run_n = 0.0, 0
         log.info(
             "epoch %d step %d: train_loss %.4g val_loss %.4g val_metric %.4g",

@@ -54,6 +54,7 @@ from dnalm.training import checkpoint as ckpt
 from dnalm.training import distributed as dd
 from dnalm.training.core import EarlyStopping, param_groups
 from dnalm.training.schedule import WarmupCosine
+from dnalm.training.track import Tracker
 
 LossFn = Callable[[Any], torch.Tensor]
 
@@ -224,7 +225,8 @@ class TrainingLoop:
     the wrapper (default: the model itself, no replica). grad_clip: the gradient-norm limit
     (None or 0: none) over `clip_params` (default: every parameter of the model). stopper:
     early stopping on the evaluations. fmt, setup: a checkpoint's ``format`` and ``setup``.
-    world, rank: the processes of a torchrun job."""
+    world, rank: the processes of a torchrun job. tracker: where the caller's curve rows go
+    besides curves.csv (:meth:`track`; dnalm.training.track; default: nowhere)."""
 
     def __init__(
         self,
@@ -247,8 +249,10 @@ class TrainingLoop:
         setup: Mapping[str, Any] | None = None,
         world: int = 1,
         rank: int = 0,
+        tracker: Tracker | None = None,
     ) -> None:
         self.model, self.loss = model, loss
+        self.tracker = tracker or Tracker()
         self.optimizer = torch.optim.AdamW(
             param_groups(model, train.weight_decay, params),
             lr=train.lr,
@@ -322,6 +326,14 @@ class TrainingLoop:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return total
+
+    # ---- curves
+
+    def track(self, *rows: Mapping[str, Any]) -> None:
+        """Send curves.csv rows (each with its ``step``) to the run's tracker: the caller
+        calls it for every row it records, and after a resume with the checkpoint's rows."""
+        for row in rows:
+            self.tracker.log_row(row)
 
     # ---- evaluation
 

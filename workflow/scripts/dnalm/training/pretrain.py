@@ -115,6 +115,7 @@ from dnalm.training.loop import DeviceTally, Prefetcher, TrainingLoop
 from dnalm.training.objectives import build_objective, test_objective, token_ce_sum
 from dnalm.training.run import PretrainRun
 from dnalm.training.schedule import WarmupCosine
+from dnalm.training.track import open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +411,7 @@ class Trainer:
             setattr(self, key, state[key])
         self.curves = list(state["curves"])
         self._curve_lines = [core.curve_line(row, CURVE_COLUMNS) for row in self.curves]
+        self.loop.track(*self.curves)
         log.info("resumed from %s (step %d)", last, self.step)
         return True
 
@@ -567,6 +569,7 @@ class Trainer:
             "tokens_per_s": interval_tokens / interval_s if interval_s > 0 else None,
         }
         self.curves.append(row)
+        self.loop.track(row)  # the run's tracker (tracking.backend) gets the same row
         self._curve_lines.append(core.curve_line(row, CURVE_COLUMNS))
         if self.is_main:
             write_pretrain_curves(self.out_dir / CURVES_CSV, self.curves, self._curve_lines)
@@ -730,55 +733,59 @@ def run_pretraining(run: PretrainRun) -> dict[str, Any]:
             file=sys.stderr,
         )
     try:
-        tr.fit()
-        tr.model = (
-            tr.model if tr.replica is None else tr.replica
-        )  # FSDP: the rest (test, export) runs unsharded
-        best = ckpt.best_checkpoint(tr.ckpt_dir)
-        if best is not None:
-            ckpt.load_weights(best, tr.model, device=tr.device)
-        record = {
-            "objective": objective,
-            "preset": preset,
-            "architecture": tr.arch["arch"],
-            "arch": tr.arch,
-            "hf_config": tr.model.config.to_dict(),
-            "params": tr.params,
-            "train": tr.cfg,
-            "world_size": tr.world,
-            "strategy": tr.strategy if tr.world > 1 else None,
-            "device": str(tr.device),
-            "precision": tr.precision,
-            "corpus": str(tr.corpus_dir),
-            "tokenizer": tr.meta.get("tokenizer"),
-            "tokenizer_hash": tr.meta.get("tokenizer_hash"),
-            "vocab_size": tr.vocab_size,
-            "block_size": tr.block_size,
-            "steps": tr.step,
-            "tokens_seen": tr.tokens_seen,
-            "best_step": tr.best_step,
-            "best_val_loss": tr.best_val,  # of the loss (objectives.py)
-            **tr.loss.spec(),
-            "stopped_early": tr.stopped_early,
-            "train_seconds": tr.elapsed,
-            "flops_per_token": training_flops_per_token(
-                tr.arch, tr.params["non_embedding"], tr.block_size
-            ),
-        }
-        # The rest (test split, count baselines, export) is rank 0's alone and may take long
-        # on a large corpus: leave the process group first, so that no rank waits for it at
-        # a barrier (whose timeout would fail the finished run, and every retry with it).
-        dd.leave_process_group(tr)
-        if tr.is_main:
-            if tr.cfg["test_eval"]:
-                record["metrics"] = evaluate_test(tr)
-                record["metrics"].update(test_objective(tr, record["metrics"]["model"]))
-                write_metrics(out_dir, record["metrics"])
-            ckpt.export_model(tr.model, tr.tokenizer_dir, out_dir)
-            with atomic_write(out_dir / RUN_JSON) as fh:
-                json.dump(record, fh, indent=1, default=str)
-                fh.write("\n")
-        return record
+        # the run's tracker (tracking.backend): the settings now, the curves as they come
+        tr.loop.tracker = open_tracker(run.tracking, run.to_dict(), tr.rank)
+        with tr.loop.tracker:
+            tr.fit()
+            tr.model = (
+                tr.model if tr.replica is None else tr.replica
+            )  # FSDP: the rest (test, export) runs unsharded
+            best = ckpt.best_checkpoint(tr.ckpt_dir)
+            if best is not None:
+                ckpt.load_weights(best, tr.model, device=tr.device)
+            record = {
+                "objective": objective,
+                "preset": preset,
+                "architecture": tr.arch["arch"],
+                "arch": tr.arch,
+                "hf_config": tr.model.config.to_dict(),
+                "params": tr.params,
+                "train": tr.cfg,
+                "world_size": tr.world,
+                "strategy": tr.strategy if tr.world > 1 else None,
+                "device": str(tr.device),
+                "precision": tr.precision,
+                "corpus": str(tr.corpus_dir),
+                "tokenizer": tr.meta.get("tokenizer"),
+                "tokenizer_hash": tr.meta.get("tokenizer_hash"),
+                "vocab_size": tr.vocab_size,
+                "block_size": tr.block_size,
+                "steps": tr.step,
+                "tokens_seen": tr.tokens_seen,
+                "best_step": tr.best_step,
+                "best_val_loss": tr.best_val,  # of the loss (objectives.py)
+                **tr.loss.spec(),
+                "stopped_early": tr.stopped_early,
+                "train_seconds": tr.elapsed,
+                "flops_per_token": training_flops_per_token(
+                    tr.arch, tr.params["non_embedding"], tr.block_size
+                ),
+            }
+            # The rest (test split, count baselines, export) is rank 0's alone and may take long
+            # on a large corpus: leave the process group first, so that no rank waits for it at
+            # a barrier (whose timeout would fail the finished run, and every retry with it).
+            dd.leave_process_group(tr)
+            if tr.is_main:
+                if tr.cfg["test_eval"]:
+                    record["metrics"] = evaluate_test(tr)
+                    record["metrics"].update(test_objective(tr, record["metrics"]["model"]))
+                    write_metrics(out_dir, record["metrics"])
+                tr.loop.tracker.log_metrics(record.get("metrics", {}), tr.step)
+                ckpt.export_model(tr.model, tr.tokenizer_dir, out_dir)
+                with atomic_write(out_dir / RUN_JSON) as fh:
+                    json.dump(record, fh, indent=1, default=str)
+                    fh.write("\n")
+            return record
     finally:
         dd.leave_process_group(tr, barrier=False)
 

@@ -97,7 +97,9 @@ class PretrainRun:
     model; `gpus`, `nodes`: processes per node and nodes (launch: training.distributed).
     `cpus`: the CPUs of each node (the rule's threads: pretrain.threads CPUs per GPU x the
     GPUs): the CPUs of the node's srun task, and, split over the node's processes, each
-    process's torch threads unless ``train.threads`` is set."""
+    process's torch threads unless ``train.threads`` is set. `tracking`: where the run's
+    curves, settings and final metrics are sent besides its files (the plan's
+    ``Plan.tracking``: backend, experiment, dir, run; None: nowhere; dnalm.training.track)."""
 
     corpus_dir: Path
     out_dir: Path
@@ -113,6 +115,7 @@ class PretrainRun:
     gpus: int = 1
     nodes: int = 1
     cpus: int | None = None
+    tracking: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.corpus_dir, self.out_dir = Path(self.corpus_dir), Path(self.out_dir)
