@@ -61,6 +61,21 @@ def test_card_says_plainly_when_the_model_does_not_beat_its_baseline(pretrained)
     assert "does not beat" not in cards.pretrain_card("tiny_gpt", run, better, prov).text
 
 
+def test_a_model_without_test_metrics_makes_no_claim(pretrained):
+    folder, _, _ = pretrained
+    run = json.loads((folder / "run.json").read_text())
+    prov = json.loads((folder / "provenance.json").read_text())
+    card = cards.pretrain_card("tiny_gpt", run, {}, prov)  # pretrain.train.test_eval: false
+    assert "No test comparison" in card.text
+    assert card.data.to_dict()["dnalm"]["beats_baseline"] is None
+
+
+def test_a_run_missing_from_the_comparison_table_is_named():
+    table = [{"run": "kmer3", "best_baseline": "kmer3"}]
+    with pytest.raises(InputFormatError, match=r"cmp\.tsv: no row for run 'gpt_lora'.*rerun"):
+        cards.comparison_rows(table, "gpt_lora_seed1", "cmp.tsv")
+
+
 def test_provenance_checksums_are_those_of_the_inputs(pretrained):
     folder, records, assignment = pretrained
     prov = json.loads((folder / "provenance.json").read_text())

@@ -38,7 +38,7 @@ def main(smk):
     if finetuned:
         with open(inp.comparison, encoding="utf-8", newline="") as fh:
             table = list(csv.DictReader(fh, delimiter="\t"))
-        row, baseline = cards.comparison_rows(table, smk.wildcards.run)
+        row, baseline = cards.comparison_rows(table, smk.wildcards.run, inp.comparison)
         card = cards.finetune_card(
             smk.wildcards.run,
             smk.wildcards.ftask,

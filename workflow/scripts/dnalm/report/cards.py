@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dnalm.core.artifacts import METRICS_JSON, PROVENANCE_JSON
+from dnalm.core.errors import InputFormatError
 from dnalm.core.io import atomic_write
 from dnalm.core.seeds import replicate_base
 from dnalm.kinds.tasks import TASK_KINDS
@@ -124,7 +125,7 @@ def pretrain_card(
     values = {m: _number(model.get(m)) for m in PRETRAIN_METRICS}
     values = {m: v for m, v in values.items() if v is not None}
     loss, base_loss = _number(model.get("loss")), _number(baseline.get("loss"))
-    beats = loss is not None and base_loss is not None and loss < base_loss
+    beats = None if loss is None or base_loss is None else loss < base_loss
     corpus = os.path.basename(os.path.dirname(str(run_record.get("corpus") or ""))) or "?"
     dataset = f"dnalm corpus {corpus}"
     data = _metadata(
@@ -152,15 +153,24 @@ def pretrain_card(
     table = "| | " + " | ".join(PRETRAIN_METRICS) + " |\n|---|" + "---|" * len(PRETRAIN_METRICS)
     for label, res in rows:
         table += f"\n| {label} | " + " | ".join(_fmt(res.get(m)) for m in PRETRAIN_METRICS) + " |"
-    verdict = (
-        f"It beats its strongest count baseline, `{baseline.get('name')}` (test loss "
-        f"{_fmt(loss)} against {_fmt(base_loss)} nats per target)."
-        if beats
-        else f"**This model does not beat its count baseline**: `{baseline.get('name')}`, a "
-        f"Markov model fitted on the same training tokens, reaches a test loss of "
-        f"{_fmt(base_loss)} nats per target against the model's {_fmt(loss)}. Do not use "
-        "it where the baseline would do."
-    )
+    if loss is None or base_loss is None:
+        verdict = (
+            "**No test comparison**: the model or its count baseline was not scored on the "
+            "test split (pretrain.train.test_eval: false?), so nothing says it beats the "
+            "baseline."
+        )
+    elif beats:
+        verdict = (
+            f"It beats its strongest count baseline, `{baseline.get('name')}` (test loss "
+            f"{_fmt(loss)} against {_fmt(base_loss)} nats per target)."
+        )
+    else:
+        verdict = (
+            f"**This model does not beat its count baseline**: `{baseline.get('name')}`, a "
+            f"Markov model fitted on the same training tokens, reaches a test loss of "
+            f"{_fmt(base_loss)} nats per target against the model's {_fmt(loss)}. Do not "
+            "use it where the baseline would do."
+        )
     train = run_record.get("train") or {}
     params = (run_record.get("params") or {}).get("total")
     body = f"""
@@ -204,13 +214,17 @@ tokenizer = AutoTokenizer.from_pretrained("<this folder or repo>")
 
 
 def comparison_rows(
-    table: Sequence[Mapping[str, Any]], run: str
+    table: Sequence[Mapping[str, Any]], run: str, where: str = "the comparison table"
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the row of `run`'s entry, the best baseline's row or None) of a comparison table."""
+    """(the row of `run`'s entry, the best baseline's row or None) of a comparison table;
+    InputFormatError naming `where` when the entry has no row."""
     rows = {str(r["run"]): dict(r) for r in table}
     entry = replicate_base(run)
     if entry not in rows:
-        raise KeyError(f"run {entry!r} is not a row of the comparison table ({sorted(rows)})")
+        raise InputFormatError(
+            f"{where}: no row for run {entry!r} (rows: {', '.join(sorted(rows))}); the table "
+            "predates the run: delete it and rerun so that rule finetune_compare writes it again"
+        )
     mine = rows[entry]
     best = str(mine.get("best_baseline") or "")
     return mine, rows.get(best)
