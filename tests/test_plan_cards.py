@@ -10,6 +10,7 @@ import pytest
 
 from dnalm.plan import load
 from dnalm.plan.plan import wildcards
+from tests.support import hub_fixtures as hf
 from tests.support.workflow_runner import demo_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +68,19 @@ def test_a_fine_tuned_folder_is_traced_to_its_comparison_task_and_base_samples(p
     assert set(plan.species_samples) <= sources
     assert set(plan.model_samples("mlm_bpe")) <= sources
     assert plan.finetune_base_model("mlm_bpe_lora") == "mlm_bpe"
+
+
+def test_a_folder_fine_tuned_from_an_external_model_is_traced_to_its_record(tmp_path):
+    nt = hf.nt_v1_folder(tmp_path / "nt_v1", context=128)
+    run = {"model": "nt", "regime": "frozen", "tasks": ["species_fragments"]}
+    plan = load(
+        demo_config(
+            models={"external": {"nt": {"source": str(nt), "objective": "mlm"}}},
+            finetune={"runs": {"nt_frozen": run}},
+        )
+    )
+    inputs = plan.finetune_card_inputs(wildcards(ftask="species_fragments", run="nt_frozen"))
+    assert inputs["external"] == "resources/external/nt/provenance.json"
+    assert "assignment" not in inputs  # no pretraining of ours behind it
+    assert plan.finetune_base_model("nt_frozen") == str(nt)
+    assert plan.split_seeds(plan.finetune_corpus("nt_frozen")) == {"splits": 42}

@@ -18,7 +18,11 @@ import pytest
 
 from dnalm.cli import main
 from dnalm.core.errors import ConfigError
+from dnalm.core.hub import ExternalModel
+from dnalm.core.hub import provenance as snapshot_record
+from dnalm.core.provenance import external_base
 from dnalm.modeling.publish import plan_upload, publish
+from tests.support import hub_fixtures as hf
 from tests.support.model_cards import carded_model
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -100,6 +104,24 @@ def test_remote_code_is_accepted_only_with_its_pinned_hash(folder):
         f"sha256 {hashlib.sha256(code.read_bytes()).hexdigest()}"
         in refused(folder)["modeling_x.py"]
     )
+
+
+def test_code_of_a_pinned_external_base_model_is_accepted_as_recorded(folder, tmp_path):
+    """A folder fine-tuned from an external model with remote code carries its code files;
+    the provenance that finetune_card writes pins them from the fetch rule's record."""
+    snapshot = hf.remote_code_folder(tmp_path / hf.REVISION)
+    entry = ExternalModel("v2", "org/nt-v2-tiny", hf.REVISION, trust_remote_code=True)
+    record = snapshot_record(entry, snapshot)
+    for name in hf.CODE_FILES:
+        shutil.copy(snapshot / name, folder / name)
+    prov = json.loads((folder / "provenance.json").read_text())
+    prov.update(external_base(record))
+    pinned = {"revision": hf.REVISION, "files": hf.fixture_code_hashes(snapshot)}
+    assert prov["remote_code"] == pinned
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    assert refused(folder) == {}
+    without = {**record, "entry": {**record["entry"], "trust_remote_code": False}}
+    assert "remote_code" not in external_base(without)
 
 
 def test_symlinks_and_files_outside_the_folder_are_refused(folder, tmp_path):

@@ -4,7 +4,7 @@ one model folder (dnalm.report.cards, dnalm.core.provenance)."""
 import csv
 
 from dnalm.core.io import read_json_object
-from dnalm.core.provenance import build_provenance, write_provenance
+from dnalm.core.provenance import build_provenance, external_base, write_provenance
 from dnalm.core.smk import run_script
 from dnalm.report import cards
 
@@ -34,6 +34,10 @@ def main(smk):
         leakage=inp.get("leakage"),
         leakage_reason="splits.leakage is false, or the corpus has no split of ours",
         seeds=seeds,
+        # an external base model: its record, and the pin of its code (if it has any)
+        extra=external_base(read_json_object(inp.external, "external model record"))
+        if inp.get("external")
+        else None,
     )
     if finetuned:
         with open(inp.comparison, encoding="utf-8", newline="") as fh:

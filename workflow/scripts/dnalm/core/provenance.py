@@ -15,6 +15,10 @@ and with, so that a published model can be traced back to its inputs.
                        huggingface-hub and dnalm (importlib.metadata; nothing is imported)
 ``repository``         the commit of the code (``git rev-parse HEAD``; ``dirty`` when the
                        work tree has changes), or null with the reason
+``base_model``         fine-tuned from an external model: its entry, commit and file
+                       hashes (:func:`external_base`)
+``remote_code``        only when that model runs its own code: the commit and the sha256
+                       of every code file, which ``dnalm publish`` checks
 =====================  ==============================================================
 
 Torch-free.
@@ -145,6 +149,29 @@ def build_provenance(
         "repository": repository_commit(),
         **dict(extra or {}),
     }
+
+
+def external_base(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a fine-tuned folder's provenance takes from its external base model's record
+    (rule fetch_external_model, :func:`dnalm.core.hub.provenance`): ``base_model`` (the
+    entry, commit and file hashes) and, when the entry runs its own code, ``remote_code``
+    (the commit and the sha256 of each code file), which ``dnalm publish`` checks the
+    folder's code files against."""
+    entry = dict(record.get("entry") or {})
+    files = dict(record.get("files") or {})
+    out: dict[str, Any] = {
+        "base_model": {
+            "source": entry.get("source"),
+            "revision": entry.get("revision"),
+            "commit": record.get("commit"),
+            "files": files,
+        }
+    }
+    code = dict(files.get("code") or {})
+    if entry.get("trust_remote_code") and code:
+        revision = record.get("commit") or entry.get("revision")
+        out["remote_code"] = {"revision": revision, "files": code}
+    return out
 
 
 def write_provenance(path: str | os.PathLike, record: Mapping[str, Any]) -> None:

@@ -471,6 +471,8 @@ class StagesMixin:
         if model in self.models:
             samples += self.model_samples(model)
             out.update(self.split_records(self.models[model]["corpus"]))
+        if model in self.external:
+            out["external"] = self.external_record(model)
         out["sources"] = self._source_records(samples)
         return out
 
