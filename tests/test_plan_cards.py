@@ -82,5 +82,5 @@ def test_a_folder_fine_tuned_from_an_external_model_is_traced_to_its_record(tmp_
     inputs = plan.finetune_card_inputs(wildcards(ftask="species_fragments", run="nt_frozen"))
     assert inputs["external"] == "resources/external/nt/provenance.json"
     assert "assignment" not in inputs  # no pretraining of ours behind it
-    assert plan.finetune_base_model("nt_frozen") == str(nt)
+    assert plan.finetune_base_model("nt_frozen") == "nt"  # a local folder: its entry's name
     assert plan.split_seeds(plan.finetune_corpus("nt_frozen")) == {"splits": 42}

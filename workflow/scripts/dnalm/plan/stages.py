@@ -477,10 +477,11 @@ class StagesMixin:
         return out
 
     def finetune_base_model(self, run: str) -> str:
-        """A fine-tuned model's base_model on its card: the external model's source, or the
-        pretrain.models entry's name."""
+        """A fine-tuned model's base_model on its card: an external model's hub id, else the
+        name of its entry (pretrain.models, or models.external for a local folder: a card
+        names no machine path)."""
         model = self.runs[run]["model"]
-        if model in self.external:
+        if model in self.external and not self.external[model].local:
             return str(self.external[model].source)
         return model
 
