@@ -134,6 +134,15 @@ def test_symlinks_and_files_outside_the_folder_are_refused(folder, tmp_path):
     assert "outside it" in got["elsewhere"]
 
 
+def test_a_symlink_inside_the_folder_is_refused_and_hidden_files_left_out(folder):
+    os.symlink("config.json", folder / "alias.json")
+    (folder / ".model.safetensors.tmp").write_bytes(b"half written")
+    up = plan_upload(folder)
+    assert "a symlink" in dict(up.refused)["alias.json"]
+    assert ".model.safetensors.tmp" in dict(up.left_out)
+    assert ".model.safetensors.tmp" not in up.files
+
+
 def test_a_folder_that_does_not_load_offline_is_refused(folder):
     (folder / "model.safetensors").write_bytes(b"not safetensors")
     assert "does not load offline" in refused(folder)["."]
