@@ -10,7 +10,12 @@ rule finetune:
     output:
         metrics="results/finetune/{ftask}/{run}/metrics.json",
         curves="results/finetune/{ftask}/{run}/curves.csv",
-        model=directory("results/finetune/{ftask}/{run}/model"),
+        # the fine-tuned model folder, written whole or not at all (plus its tokenizer
+        # files); rule finetune_card adds README.md and provenance.json to it
+        config="results/finetune/{ftask}/{run}/model/config.json",
+        weights="results/finetune/{ftask}/{run}/model/model.safetensors",
+        head="results/finetune/{ftask}/{run}/model/head.safetensors",
+        record="results/finetune/{ftask}/{run}/model/finetune.json",
     log:
         "results/logs/finetune/{ftask}/{run}.log",
     benchmark:
@@ -28,6 +33,33 @@ rule finetune:
         out_dir=lambda wc: PLAN.run_dir("finetune", wc.run, wc.ftask),
     script:
         "../scripts/finetune_run.py"
+
+
+# The model card (README.md) and provenance.json of a fine-tuned (or merged-LoRA) model
+# folder: written once the task's comparison table gives the CIs and the strongest baseline
+# (dnalm.report.cards, dnalm.core.provenance).
+rule finetune_card:
+    input:
+        unpack(PLAN.finetune_card_inputs),
+    output:
+        card="results/finetune/{ftask}/{run}/model/README.md",
+        provenance="results/finetune/{ftask}/{run}/model/provenance.json",
+    log:
+        "results/logs/finetune/{ftask}/{run}.card.log",
+    benchmark:
+        "results/benchmarks/finetune/{ftask}/{run}.card.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        config=PLAN.config,
+        base_model=lambda wc: PLAN.finetune_base_model(wc.run),
+        # the fine-tuning seed is read from metrics.json (as the run used it)
+        seeds=lambda wc: {
+            **PLAN.split_seeds(PLAN.finetune_corpus(wc.run)),
+            "bootstrap": config["finetune"]["bootstrap"]["seed"],
+        },
+    script:
+        "../scripts/model_card.py"
 
 
 rule baseline_cnn:

@@ -40,3 +40,26 @@ rule pretrain:
         model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
     script:
         "../scripts/pretrain.py"
+
+
+# The model card (README.md) and provenance.json of a pretrained model folder: written after
+# pretraining from its test metrics (with the count baselines), run record, the samples'
+# verified sources and the split files (dnalm.report.cards, dnalm.core.provenance).
+rule pretrain_card:
+    input:
+        unpack(PLAN.pretrain_card_inputs),
+    output:
+        card="results/models/{model}/README.md",
+        provenance="results/models/{model}/provenance.json",
+    log:
+        "results/logs/pretrain/{model}.card.log",
+    benchmark:
+        "results/benchmarks/pretrain/{model}.card.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        config=PLAN.config,
+        # the split seeds; the training seed is read from run.json (as the run used it)
+        seeds=lambda wc: PLAN.split_seeds(PLAN.models[wc.model]["corpus"]),
+    script:
+        "../scripts/model_card.py"

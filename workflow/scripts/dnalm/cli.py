@@ -57,6 +57,11 @@ COMMANDS: tuple[Command, ...] = (
         "zero-shot variant-effect scores (log-likelihood ratio alt vs ref)",
         "dnalm.evaluation.vep",
     ),
+    Command(
+        "publish",
+        "check a model folder (card, provenance, safety, offline loading) and upload it to the Hub",
+        "dnalm.modeling.publish",
+    ),
 )
 
 #: the modules that register subcommands, in table order (each once)

@@ -82,6 +82,15 @@ DNALM_TOKENIZER_JSON = "dnalm_tokenizer.json"
 #: dnalm.multimodal.tokenizer.
 DNATEXT_TOKENIZER_JSON = "dnatext_tokenizer.json"
 
+#: The Hugging Face model card of a model folder (YAML metadata and prose); written by
+#: dnalm.report.cards (rules pretrain_card and finetune_card), read by dnalm.modeling.publish.
+MODEL_CARD_MD = "README.md"
+#: Where a file came from: a sample's verified sources (the rule script verify_sources.py,
+#: read by dnalm.plan and dnalm.core.provenance), an external model's snapshot
+#: (dnalm.core.hub) and a model folder's provenance (config hash, inputs with their sha256,
+#: seeds, versions, commit: dnalm.core.provenance, read by dnalm.modeling.publish).
+PROVENANCE_JSON = "provenance.json"
+
 # -------------------------------------------------------- corpora (tokenization, corpora/)
 
 #: A token corpus's description (block size, tokenizer, counts); written by

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from dnalm.core.artifacts import PROVENANCE_JSON
 from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.core.hub import ExternalModel
@@ -169,7 +170,7 @@ class Plan(StagesMixin, ExternalMixin):
         skipped."""
         out = []
         for s in self.sample_list:
-            record_path = Path(self.genome_dir(s.sample)) / "provenance.json"
+            record_path = Path(self.genome_dir(s.sample)) / PROVENANCE_JSON
             if not record_path.is_file():
                 continue
             try:

@@ -405,6 +405,95 @@ class StagesMixin:
                 files["probe"] = "results/probe/probe_table.tsv"
         return files
 
+    # ---- model cards and provenance (rules pretrain_card and finetune_card)
+
+    def model_samples(self, model: str) -> list[str]:
+        """The samples a pretrained model's corpus was built from (none for a task corpus)."""
+        return sorted(self.corpora[self.models[model]["corpus"]].get("samples") or [])
+
+    def split_records(self, corpus: str) -> dict[str, str]:
+        """The split files a model of `corpus` is traced to: the CDS split assignment and the
+        leakage summary (when splits.leakage), or a window corpus's leakage table."""
+        source = self.corpora[corpus]["source"]
+        if source == "cds":
+            out = {"assignment": "results/splits/assignment.tsv"}
+            if self.config["splits"]["leakage"]:
+                out["leakage"] = "results/splits/leakage_summary.tsv"
+            return out
+        if source in ("genome", "regions"):
+            return {"leakage": f"results/windows/{corpus}/leakage.tsv"}
+        return {}
+
+    def split_seeds(self, corpus: str | None) -> dict[str, int | None]:
+        """The seeds of the splits behind a model of `corpus` (None: none of ours): the CDS
+        split seed, and a window or task corpus's own split seed."""
+        out = {"splits": self.config["splits"].get("seed")}
+        if corpus is not None:
+            spec = self.corpora[corpus]
+            split = spec.get("split") if isinstance(spec.get("split"), dict) else {}
+            out["corpus_split"] = split.get("seed", spec.get("seed"))
+        return out
+
+    def finetune_corpus(self, run: str) -> str | None:
+        """The corpus a fine-tuning run's pretrained model was trained on (None: external)."""
+        model = self.runs[run]["model"]
+        return self.models[model]["corpus"] if model in self.models else None
+
+    def _source_records(self, samples) -> list[str]:
+        return [f"{self.genome_dir(s)}/provenance.json" for s in sorted(set(samples))]
+
+    def pretrain_card_inputs(self, wildcards) -> dict:
+        """What the card and provenance of a pretrained model are made from."""
+        folder = self.run_dir("pretrain", wildcards.model)
+        corpus = self.models[wildcards.model]["corpus"]
+        return {
+            "metrics": f"{folder}/metrics.json",
+            "run": f"{folder}/run.json",
+            "config": f"{folder}/config.json",
+            "sources": self._source_records(self.model_samples(wildcards.model)),
+            **self.split_records(corpus),
+        }
+
+    def finetune_card_inputs(self, wildcards) -> dict:
+        """What the card and provenance of a fine-tuned model folder are made from: its
+        metrics, its task's comparison table, the task table, and its pretrained model's
+        sources and splits (an external model has none of ours)."""
+        task, run = wildcards.ftask, wildcards.run
+        model = self.runs[run]["model"]
+        folder = self.run_dir("finetune", run, task)
+        samples = list(self.species_samples) if task == "species_fragments" else []
+        out = {
+            "metrics": f"{folder}/metrics.json",
+            "comparison": f"results/finetune/{task}/comparison.tsv",
+            "config": f"{folder}/model/config.json",
+            "task": f"results/tasks/{task}/data.tsv",
+        }
+        if model in self.models:
+            samples += self.model_samples(model)
+            out.update(self.split_records(self.models[model]["corpus"]))
+        if model in self.external:
+            out["external"] = self.external_record(model)
+        out["sources"] = self._source_records(samples)
+        return out
+
+    def finetune_base_model(self, run: str) -> str:
+        """A fine-tuned model's base_model on its card: an external model's hub id, else the
+        name of its entry (pretrain.models, or models.external for a local folder: a card
+        names no machine path)."""
+        model = self.runs[run]["model"]
+        if model in self.external and not self.external[model].local:
+            return str(self.external[model].source)
+        return model
+
+    def card_targets(self) -> list[str]:
+        """The card (README.md) of every pretrained and fine-tuned model folder."""
+        out = [f"{self.run_dir('pretrain', m)}/README.md" for m in sorted(self.models)]
+        for run in sorted(self.runs):
+            out += [
+                f"{self.run_dir('finetune', run, t)}/model/README.md" for t in self.run_tasks(run)
+            ]
+        return out
+
     # ---- the run's targets (rule all)
 
     def targets(self) -> list[str]:
@@ -423,6 +512,7 @@ class StagesMixin:
         targets += [f"results/tasks/{t}/summary.tsv" for t in tasks]
         targets += [f"results/models/{m}/metrics.json" for m in sorted(self.models)]
         targets += [f"results/finetune/{t}/comparison.tsv" for t in tasks if self.task_runs(t)]
+        targets += self.card_targets()
         if self.probe_enabled() and self.embeddings():
             targets.append("results/probe/probe_table.tsv")
         targets += self.generation_targets()
