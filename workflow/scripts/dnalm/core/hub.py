@@ -57,14 +57,17 @@ REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*
 OBJECTIVES = ("mlm", "gpt", "encoder")
 
 #: what an external model can be used for, by objective (the plan refuses the rest, naming
-#: the entry): every model embeds and fine-tunes; only a causal one generates
+#: the entry): every model embeds and fine-tunes; only a causal one generates; variant
+#: scoring needs a token head (masked marginal or log-likelihood), which an encoder lacks
 USES: dict[str, tuple[str, ...]] = {
     "probe": OBJECTIVES,
     "finetune": OBJECTIVES,
     "generate": ("gpt",),
+    "vep": ("mlm", "gpt"),
 }
-#: fine-tuning regimes an external backbone supports so far
-FINETUNE_REGIMES = ("frozen", "lora")
+#: fine-tuning regimes an external backbone supports (all of fine-tuning's: ``partial``
+#: finds the model's list of blocks by its usual paths or as its largest list of like layers)
+FINETUNE_REGIMES = ("frozen", "partial", "full", "lora")
 
 #: code files: executed by transformers only for an entry with trust_remote_code
 CODE_SUFFIXES = (".py",)

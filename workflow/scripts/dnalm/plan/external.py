@@ -8,7 +8,6 @@ from typing import Any
 
 from dnalm.core.errors import ConfigError
 from dnalm.core.hub import FINETUNE_REGIMES, ExternalModel, check_use
-from dnalm.kinds.tasks import TASK_KINDS
 
 #: the provenance record the rule fetch_external_model writes for entry {ename}
 RECORD = "resources/external/{ename}/provenance.json"
@@ -44,9 +43,9 @@ class ExternalMixin:
         return {"entry": model.spec(), "record": self.external_record(model.name)}
 
     def check_external_runs(self) -> None:
-        """Fine-tuning runs on external models: the regime (frozen or lora so far) and the
-        tasks (classification, not per-base) they can run; a probed one's embedding before
-        fine-tuning. ConfigError naming the run."""
+        """Fine-tuning runs on external models: a regime fine-tuning has, published weights
+        (no random_init); a probed one's embedding before fine-tuning. ConfigError naming the
+        run."""
         if self.probe_enabled():
             for run in self.probe_finetuned():
                 self.umap_before(run)
@@ -69,7 +68,7 @@ class ExternalMixin:
             if regime not in FINETUNE_REGIMES:
                 raise ConfigError(
                     f"{where}.regime: {regime!r} is not available for the external model "
-                    f"{model.key} yet (available: {', '.join(FINETUNE_REGIMES)}); set regime "
+                    f"{model.key} (available: {', '.join(FINETUNE_REGIMES)}); set regime "
                     "to one of them"
                 )
             if spec.get("random_init"):
@@ -77,14 +76,6 @@ class ExternalMixin:
                     f"{where}.random_init: an external model is fine-tuned from its published "
                     "weights; remove random_init"
                 )
-            for task in self.run_tasks(run):
-                kind = TASK_KINDS.get(self.task_kind(task))
-                if kind.per_base or not kind.classes:
-                    raise ConfigError(
-                        f"{where}.tasks: {task!r} is a {self.task_kind(task)} task, but an "
-                        f"external model ({model.key}) is fine-tuned on classification tasks "
-                        "only so far; list the run's classification tasks under tasks"
-                    )
 
     def probe_external_model(self, name: str) -> ExternalModel | None:
         """The models.external entry that probe.external.<name> embeds (its `model` names

@@ -1,0 +1,203 @@
+"""External models (``models.external``) where a pretrained model is used: fine-tuning in
+every regime on classification and per-base tasks, zero-shot VEP, generation and the command
+line, on the random-weight fixtures of tests/support/hub_fixtures.py (a BERT with
+DNABERT-2's BPE tokenization, a character-level GPT-2, the NT-v1 and NT-v2 shapes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from dnalm.core import hub
+from dnalm.core.errors import ConfigError
+from dnalm.plan import load
+from tests.support import hub_fixtures as hf
+from tests.support.workflow_runner import demo_config
+from tests.test_external_models import _species_table
+from tests.test_finetuning_finetune import per_base_table
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "workflow" / "scripts"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("ext")
+    return {
+        "bert": hf.bert_bpe_folder(base / "bert_bpe"),
+        "gpt": hf.causal_folder(base / "gpt_char"),
+        "nt": hf.nt_v1_folder(base / "nt_v1"),
+        "base": base,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+def _external(folder: Path, name: str, tmp_path: Path, **entry) -> dict:
+    """{"entry", "record"} of a local fixture folder, as rule finetune passes them."""
+    model = hub.external_model(name, {"source": str(folder), **entry})
+    record = hub.write_provenance(tmp_path / f"{name}.json", hub.provenance(model, model.folder))
+    return {"entry": model.spec(), "record": str(record)}
+
+
+# ---------------------------------------------------------------------------- the fixtures
+
+
+def test_bpe_bert_fixture_has_dnabert2_tokenization(folders):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    folder = folders["bert"]
+    spec = json.loads((folder / "tokenizer.json").read_text())
+    assert spec["model"]["type"] == "BPE"
+    assert spec["model"]["merges"]  # learnt merges: tokens of several nucleotides
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    pieces = tok.convert_ids_to_tokens(tok("ACGTACGTTTGAACGT")["input_ids"])
+    assert (pieces[0], pieces[-1]) == ("[CLS]", "[SEP]")
+    assert "".join(pieces[1:-1]) == "ACGTACGTTTGAACGT"
+    assert max(len(p) for p in pieces[1:-1]) > 1
+    model = AutoModelForMaskedLM.from_pretrained(str(folder))
+    assert type(model).__name__ == "BertForMaskedLM"
+    assert model.num_parameters() < 5000
+
+
+def test_causal_fixture_is_character_level(folders):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folders["gpt"]))
+    assert tok.convert_ids_to_tokens(tok("ACGT")["input_ids"]) == ["<s>", "A", "C", "G", "T"]
+    model = AutoModelForCausalLM.from_pretrained(str(folders["gpt"]))
+    assert type(model).__name__ == "GPT2LMHeadModel"
+    assert model.num_parameters() < 5000
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def test_every_regime_and_per_base_tasks_are_planned_for_external_models(folders):
+    runs = {
+        f"bert_{regime}": {"model": "bert", "regime": regime, "freeze_layers": 1,
+                           "tasks": ["species_fragments", "tf_binding"]}
+        for regime in hub.FINETUNE_REGIMES
+    }  # fmt: skip
+    plan = load(
+        demo_config(
+            models={"external": {"bert": {"source": str(folders["bert"])}}},
+            finetune={"runs": runs},
+        )
+    )
+    assert set(hub.FINETUNE_REGIMES) == {"frozen", "partial", "full", "lora"}
+    for run in runs:
+        assert plan.run_tasks(run) == ["species_fragments", "tf_binding"]
+        assert plan.finetune_external(run)["entry"]["source"] == str(folders["bert"])
+
+
+# ------------------------------------------------------------------------------ fine-tuning
+
+
+def _count(modules) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+@pytest.mark.parametrize(
+    ("fixture", "regime", "task"),
+    [
+        ("bert", "partial", "classification"),
+        ("bert", "full", "per_base"),
+        ("nt", "partial", "per_base"),
+        ("bert", "lora", "per_base"),
+    ],
+)
+def test_finetune_external_in_every_regime(folders, tmp_path, fixture, regime, task):
+    """`partial` freezes the embeddings and the first freeze_layers blocks found in the
+    loaded model, `full` trains it all; per-base tasks map each base to the token of the
+    external tokenizer that covers it (BPE tokens of several bases included)."""
+    from transformers import AutoModelForMaskedLM
+
+    from dnalm.finetuning.finetune import finetune
+    from dnalm.modeling.loader import load_model_folder
+
+    table = _species_table() if task == "classification" else per_base_table(n=40, length=30)
+    cfg = {"regime": regime, "max_epochs": 1, "batch_size": 8, "device": "cpu",
+           "freeze_layers": 1, "lora_r": 2, "head_hidden": 4}  # fmt: skip
+    out = tmp_path / "run"
+    metrics = finetune(
+        "unused", table, out, cfg, run_name=f"{fixture}_{regime}", model_name=fixture,
+        task_name="toy", external=_external(folders[fixture], fixture, tmp_path),
+    )  # fmt: skip
+    assert metrics["regime"] == regime
+    assert metrics["kind"] == ("classification" if task == "classification" else
+                               "per_base_regression")  # fmt: skip
+    backbone = AutoModelForMaskedLM.from_pretrained(str(folders[fixture])).base_model
+    emb = _count(m for m in backbone.modules() if isinstance(m, nn.Embedding))
+    blocks = backbone.encoder.layer
+    head = metrics["trainable_params"] - (
+        {"full": _count([backbone]), "partial": _count([backbone]) - emb - _count([blocks[0]])}
+    ).get(regime, 0)
+    if regime == "lora":
+        assert metrics["lora_layers_merged"] == 2 * len(blocks)
+    else:
+        assert 0 < head < 400  # the task head only is left
+    if task == "per_base":
+        assert "bases_uncovered_test" in metrics
+        assert metrics["bases_uncovered_test"] == 0  # every base has its token
+    reloaded = load_model_folder(out / "model", kind="finetuned")
+    assert reloaded.finetune["kind"] == metrics["kind"]
+
+
+def test_partial_without_a_list_of_blocks_names_the_run():
+    from dnalm.modeling.task_model import transformer_blocks
+
+    message = (
+        r"finetune\.runs\.r: cannot find the list of transformer blocks of Sequential "
+        r".*use regime frozen, full or lora"
+    )
+    with pytest.raises(ConfigError, match=message):
+        transformer_blocks(nn.Sequential(nn.Linear(2, 2)), "finetune.runs.r")
+
+
+CHILD_PARTIAL = """
+import json, sys
+from dnalm.finetuning.finetune import finetune
+from tests.test_finetuning_finetune import per_base_table
+external = {"entry": json.loads(sys.argv[1]), "record": sys.argv[2]}
+out = {}
+for regime in ("frozen", "partial"):
+    metrics = finetune("unused", per_base_table(n=40, length=30), sys.argv[3] + regime,
+                       {"regime": regime, "freeze_layers": 1, "max_epochs": 1, "batch_size": 8,
+                        "device": "cpu", "head_hidden": 4}, model_name="v2", external=external)
+    out[regime] = metrics["trainable_params"]
+print(json.dumps(out))
+"""
+
+
+def test_partial_finds_the_blocks_of_a_remote_code_model(tmp_path):
+    """NT-v2's shape keeps its blocks in ``esm.layer`` (no usual path): partial fine-tuning
+    finds them as the model's list of like modules and freezes the first, per-base."""
+    home = tmp_path / "hf"
+    snap = hf.hub_cache(home, "org/nt-v2-tiny", hf.remote_code_folder(tmp_path / "src"),
+                        hf.REVISION)  # fmt: skip
+    spec = {"name": "v2", "source": "org/nt-v2-tiny", "revision": hf.REVISION,
+            "objective": "mlm", "trust_remote_code": True}  # fmt: skip
+    model = hub.external_model("v2", spec)
+    record = hub.write_provenance(tmp_path / "provenance.json", hub.provenance(model, snap))
+    env = {**os.environ, "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{REPO}", "HF_HOME": str(home),
+           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    env.pop("HF_HUB_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_PARTIAL, json.dumps(spec), str(record), str(tmp_path / "r")],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # frozen: the two embeddings and the one block; trained besides the head: the final
+    # norm (weight and bias of hidden size 8)
+    assert out["partial"] - out["frozen"] == 2 * 8
