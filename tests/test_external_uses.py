@@ -201,3 +201,112 @@ def test_partial_finds_the_blocks_of_a_remote_code_model(tmp_path):
     # frozen: the two embeddings and the one block; trained besides the head: the final
     # norm (weight and bias of hidden size 8)
     assert out["partial"] - out["frozen"] == 2 * 8
+
+
+# --------------------------------------------------------- scoring, VEP, generation, CLI
+
+CONTIG = "ATGGCGTACGTTAGCCGATCGATCGGCTAGCTAGGATCCGATCGTAGCTAGCTAGGCTAACGTAGCTTGA" * 2
+HEAD = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+def _config(tmp_path: Path, folders: dict, **entries) -> Path:
+    """A workflow config file declaring the fixtures as models.external entries."""
+    import yaml
+
+    ext = {"bert": {"source": str(folders["bert"])},
+           "gpt": {"source": str(folders["gpt"]), "objective": "gpt"}, **entries}  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"models": {"external": ext}}))
+    return path
+
+
+def _vep(tmp_path: Path, argv_model: list[str], ref: str, alt: str, contig: str) -> float:
+    from dnalm.cli import main
+
+    (tmp_path / "g.fa").write_text(f">c1\n{contig}\n")
+    (tmp_path / "v.vcf").write_text(HEAD + f"c1\t40\tsnv\t{ref}\t{alt}\t.\t.\t.\n")
+    out = tmp_path / f"{argv_model[-1].replace('/', '_')}_{ref}{alt}.tsv"
+    argv = ["vep", *argv_model, "--vcf", str(tmp_path / "v.vcf"), "--fasta",
+            str(tmp_path / "g.fa"), "--out", str(out), "--window", "32"]  # fmt: skip
+    assert main(argv) == 0
+    import pandas as pd
+
+    return float(pd.read_csv(out, sep="\t")["score"].iloc[0])
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt"])
+def test_vep_scores_with_an_external_entry_from_the_command_line(folders, tmp_path, name):
+    """``dnalm vep --external NAME --config FILE``: the masked marginal of the BPE BERT (the
+    BPE tokens the SNV changes masked), the log-likelihood ratio of the causal one; a score
+    changes sign when REF and ALT are swapped (the genome carrying ALT)."""
+    cfg = _config(tmp_path, folders)
+    ref = CONTIG[39]
+    alt = "A" if ref != "A" else "C"
+    with_alt = CONTIG[:39] + alt + CONTIG[40:]
+    argv = ["--external", name, "--config", str(cfg)]
+    forward = _vep(tmp_path, argv, ref, alt, CONTIG)
+    backward = _vep(tmp_path, argv, alt, ref, with_alt)
+    assert forward != 0.0
+    assert backward == pytest.approx(-forward, abs=1e-5)
+
+
+def test_score_and_generate_with_external_models(folders, tmp_path, capsys):
+    """score and generate take an external entry (``--external``) or the external folder
+    (``--model``: a folder without code of its own); generation from a masked entry is
+    refused."""
+    import pandas as pd
+
+    from dnalm.cli import main
+
+    cfg = _config(tmp_path, folders)
+    fa = tmp_path / "in.fa"
+    fa.write_text(f">s1\n{CONTIG[:40]}\n")
+    for argv_model, out in ((["--external", "gpt", "--config", str(cfg)], "a.tsv"),
+                            (["--model", str(folders["gpt"])], "b.tsv")):  # fmt: skip
+        argv = ["score", *argv_model, "--fasta", str(fa), "--out", str(tmp_path / out)]
+        assert main(argv) == 0
+    a, b = (pd.read_csv(tmp_path / f"{x}.totals.tsv", sep="\t") for x in "ab")
+    assert a["n_tokens"].iloc[0] == 40  # one token a nucleotide, after <s>
+    # the folder as a model folder: its eos token ends the sequence ([EOS] of a CDS)
+    assert b["n_tokens"].iloc[0] == 41
+    assert a["log_likelihood"].iloc[0] > b["log_likelihood"].iloc[0]
+    capsys.readouterr()
+    argv = ["generate", "--external", "gpt", "--config", str(cfg), "--prefix", "ATG", "-n",
+            "2", "--max-new-tokens", "12", "--seed", "1"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.split()
+    seqs = [x for x in lines if not x.startswith((">", "prefix="))]
+    assert len(seqs) == 2
+    assert all(s.startswith("ATG") and set(s) <= set("ACGTN") and len(s) > 3 for s in seqs)
+    argv = ["next", "--external", "bert", "--config", str(cfg), "--prefix", "ATG"]
+    assert main(argv) == 2
+    assert "causal" in capsys.readouterr().err
+
+
+def test_command_line_refuses_remote_code_it_cannot_pin(folders, tmp_path, capsys):
+    """--external on a remote-code entry: without a 40-hex revision refused by the entry's
+    check; pinned but never fetched by the workflow (no record of its code's hashes here)
+    refused too, naming the record to make. Nothing of its code runs."""
+    from dnalm.cli import main
+
+    marker = tmp_path / "marker"
+    remote = hf.remote_code_folder(tmp_path / "v2", marker=marker)
+    unpinned = {"source": str(remote), "trust_remote_code": True}
+    pinned = {**unpinned, "revision": hf.REVISION}
+    cfg = _config(tmp_path, folders, v2=unpinned, v2p=pinned)
+    fa = tmp_path / "in.fa"
+    fa.write_text(f">s1\n{CONTIG[:30]}\n")
+    for name, message in (
+        ("v2", "models.external.v2: trust_remote_code is true but the entry has"),
+        ("v2p", "resources/external/v2p/provenance.json is missing here"),
+    ):
+        argv = ["score", "--external", name, "--config", str(cfg), "--fasta", str(fa),
+                "--out", str(tmp_path / "o.tsv")]  # fmt: skip
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+    assert not marker.exists()
+    assert not (tmp_path / "o.tsv").exists()
+    argv = ["score", "--external", "nope", "--config", str(cfg), "--fasta", str(fa), "--out",
+            str(tmp_path / "o.tsv")]  # fmt: skip
+    assert main(argv) == 2
+    assert "has no models.external.nope (entries: bert, gpt, v2, v2p)" in capsys.readouterr().err

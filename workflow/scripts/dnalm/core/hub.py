@@ -79,6 +79,10 @@ NEVER_FETCHED = (*tuple(f"*{s}" for s in PICKLE_SUFFIXES), "*.h5", "*.msgpack", 
 #: files a folder's own tokenizer is read from (any one of them)
 TOKENIZER_FILES = (TOKENIZER_JSON, "tokenizer_config.json", "vocab.txt")
 
+#: the provenance record the rule fetch_external_model writes for entry {ename} (relative
+#: to the run's directory; the command line's ``--external`` reads it there too)
+RECORD = "resources/external/{ename}/provenance.json"
+
 #: version of the provenance record's layout
 RECORD_VERSION = 1
 
@@ -406,6 +410,7 @@ __all__ = [
     "FINETUNE_REGIMES",
     "NEVER_FETCHED",
     "OBJECTIVES",
+    "RECORD",
     "USES",
     "ExternalModel",
     "check_folder_files",

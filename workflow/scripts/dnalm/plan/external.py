@@ -7,10 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from dnalm.core.errors import ConfigError
-from dnalm.core.hub import FINETUNE_REGIMES, ExternalModel, check_use
-
-#: the provenance record the rule fetch_external_model writes for entry {ename}
-RECORD = "resources/external/{ename}/provenance.json"
+from dnalm.core.hub import FINETUNE_REGIMES, RECORD, ExternalModel, check_use
 
 
 class ExternalMixin:
