@@ -310,3 +310,43 @@ def test_command_line_refuses_remote_code_it_cannot_pin(folders, tmp_path, capsy
             str(tmp_path / "o.tsv")]  # fmt: skip
     assert main(argv) == 2
     assert "has no models.external.nope (entries: bert, gpt, v2, v2p)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- VEP and generation: the plan
+
+
+def test_vep_and_generation_plan_external_entries(folders):
+    """vep.models may name a masked or causal entry, generate.models a causal one; the rules
+    read its provenance record instead of a model folder and get the entry as `external`."""
+    from dnalm.plan.plan import wildcards
+
+    ext = {"bert": {"source": str(folders["bert"])},
+           "gpt": {"source": str(folders["gpt"]), "objective": "gpt"}}  # fmt: skip
+    generate = {"models": ["gpt"], "reference_model": "gpt_nucleotide"}
+    plan = load(
+        demo_config(models={"external": ext}, vep={"models": ["bert", "gpt"]}, generate=generate)
+    )
+    assert plan.vep_models() == ["bert", "gpt"]
+    assert plan.generate_models() == ["gpt"]
+    inputs = plan.vep_score_inputs(wildcards(sample="spyogenes", model="bert"))
+    assert inputs["provenance"] == "resources/external/bert/provenance.json"
+    assert "weights" not in inputs
+    assert plan.generate_inputs(wildcards(model="gpt"))["provenance"] == (
+        "resources/external/gpt/provenance.json"
+    )
+    assert plan.model_external("gpt")["entry"]["objective"] == "gpt"
+    assert plan.model_external("gpt_nucleotide") == {}
+    assert plan.generate_unit("gpt") == 1
+    assert plan.generate_corpus("gpt") == plan.generate_corpus("gpt_nucleotide")
+
+
+def test_an_encoder_entry_cannot_score_variants(folders):
+    """(Generation from a masked entry is refused in tests/test_external_models.py.)"""
+    ext = {"bert": {"source": str(folders["bert"])},
+           "enc": {"source": str(folders["bert"]), "objective": "encoder"}}  # fmt: skip
+    message = (
+        r"vep\.models: models\.external\.enc has objective 'encoder', which cannot be used "
+        r"for vep \(needs objective mlm or gpt\)"
+    )
+    with pytest.raises(ConfigError, match=message):
+        load(demo_config(models={"external": ext}, vep={"models": ["enc"]}))

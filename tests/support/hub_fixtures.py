@@ -474,6 +474,62 @@ def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
     return folder
 
 
+#: the hub id of the pinned remote-code fixture in :func:`workflow_externals`' cache
+REMOTE_REPO_ID = "org/nt-v2-tiny"
+
+
+def workflow_externals(
+    base: Path,
+    *,
+    tasks: list[str] | None = None,
+    vep_models: list[str] = (),
+    generate_models: list[str] = (),
+    context: int = 256,
+) -> dict:
+    """External models for a workflow run, built under `base`, and the config that uses them
+    in every stage. Returns ``{"config": ..., "env": ...}``:
+
+    - ``config``: ``models.external`` with ``ext_nt`` (a native ESM folder in NT-v1's shape,
+      6-mer tokenizer), ``ext_v2`` (NT-v2's shape with its own code, from a Hugging Face
+      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``) and
+      ``ext_gpt`` (a character-level GPT-2, objective gpt); ``finetune.runs`` ext_nt_frozen
+      and ext_v2_lora (on `tasks`; None: every task); ``probe.external`` ext_nt and ext_v2;
+      ``vep.models`` (`vep_models`, the caller's own, plus the three externals) and
+      ``generate.models`` (`generate_models` plus ext_gpt; generation needs a
+      pretrain.models entry as generate.reference_model, whose corpus prompts it);
+    - ``env``: ``HF_HOME`` (the cache tree) and ``HF_HUB_OFFLINE=1``, for the snakemake run.
+
+    Lists replace the caller's (a config merge does not append): pass the caller's own
+    models in `vep_models` and `generate_models`."""
+    base = Path(base)
+    home = base / "hf_home"
+    nt = nt_v1_folder(base / "ext_nt", context=context)
+    hub_cache(home, REMOTE_REPO_ID, remote_code_folder(base / "ext_v2_src", context=context),
+              REVISION)  # fmt: skip
+    gpt = causal_folder(base / "ext_gpt", context=context)
+    only = {"tasks": list(tasks)} if tasks is not None else {}
+    config = {
+        "models": {
+            "external": {
+                "ext_nt": {"source": str(nt), "objective": "mlm"},
+                "ext_v2": {"source": REMOTE_REPO_ID, "revision": REVISION,
+                           "objective": "mlm", "trust_remote_code": True},
+                "ext_gpt": {"source": str(gpt), "objective": "gpt"},
+            }
+        },
+        "finetune": {
+            "runs": {
+                "ext_nt_frozen": {"model": "ext_nt", "regime": "frozen", **only},
+                "ext_v2_lora": {"model": "ext_v2", "regime": "lora", **only},
+            }
+        },
+        "probe": {"external": {"ext_nt": {"model": "ext_nt"}, "ext_v2": {"model": "ext_v2"}}},
+        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt"]},
+        "generate": {"models": [*generate_models, "ext_gpt"]},
+    }  # fmt: skip
+    return {"config": config, "env": {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
+
+
 __all__ = [
     "AUTO_MAP",
     "BPE_SPECIALS",
@@ -488,4 +544,5 @@ __all__ = [
     "nt_vocab",
     "pickle_only_folder",
     "remote_code_folder",
+    "workflow_externals",
 ]

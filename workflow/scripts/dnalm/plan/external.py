@@ -16,6 +16,7 @@ class ExternalMixin:
     external: dict[str, ExternalModel]
     runs: dict[str, dict]
     models: dict[str, dict]
+    model_files: Any  # the Plan's method
 
     def external_record(self, name: str) -> str:
         """The provenance record of external entry `name` (rule fetch_external_model)."""
@@ -34,10 +35,7 @@ class ExternalMixin:
     def finetune_external(self, run: str) -> dict[str, Any]:
         """What rule finetune takes of a run's external model: the entry and its record
         ({} for a run on a pretrain.models entry)."""
-        model = self.run_external(run)
-        if model is None:
-            return {}
-        return {"entry": model.spec(), "record": self.external_record(model.name)}
+        return self.model_external(self.runs[run]["model"])
 
     def check_external_runs(self) -> None:
         """Fine-tuning runs on external models: a regime fine-tuning has, published weights
@@ -131,11 +129,23 @@ class ExternalMixin:
         return f"results/probe/umap/external/{names[0]}.tsv"
 
     def check_generate_external(self, names) -> None:
-        """An external entry named where a pretrained model generates: refused, naming why."""
+        """External entries named where a model generates: causal ones only (objective gpt),
+        refused otherwise naming the key."""
         for m in names:
             if m in self.external:
                 check_use(self.external[m], "generate", "generate.models")
-                raise ConfigError(
-                    f"generate.models: {m!r} is an external model ({self.external[m].key}); "
-                    "generation from external models is not available yet"
-                )
+
+    def model_inputs(self, name: str) -> dict[str, str]:
+        """What a rule using model `name` reads: a pretrained model's files, or an external
+        model's provenance record (written by rule fetch_external_model)."""
+        if name in self.external:
+            return {"provenance": self.external_record(name)}
+        return self.model_files(name)
+
+    def model_external(self, name: str) -> dict[str, Any]:
+        """What a rule using model `name` passes as `external`: the entry and its record for
+        an external model, {} for a pretrained one."""
+        model = self.external.get(name)
+        if model is None:
+            return {}
+        return {"entry": model.spec(), "record": self.external_record(name)}
