@@ -350,3 +350,42 @@ def test_an_encoder_entry_cannot_score_variants(folders):
     )
     with pytest.raises(ConfigError, match=message):
         load(demo_config(models={"external": ext}, vep={"models": ["enc"]}))
+
+
+# ------------------------------------------------------------------------------ attribution
+
+
+def test_attribution_of_a_fine_tuned_external_model(folders, tmp_path):
+    """interpret explains a run fine-tuned from an external model: its folder's own
+    transformers tokenizer (BPE, [CLS] first) maps bases to tokens for the gradients."""
+    from dnalm.finetuning.finetune import finetune
+    from dnalm.interpretation.run import interpret_run
+
+    run = tmp_path / "run"
+    table = _species_table()
+    finetune("unused", table, run, {"regime": "full", "max_epochs": 1, "batch_size": 8,
+             "device": "cpu"}, model_name="bert", external=_external(folders["bert"], "bert",
+             tmp_path))  # fmt: skip
+    summary = interpret_run(run, table, tmp_path / "out", {"n_windows": 4, "ig_steps": 2},
+                            run_name="bert_full", task_name="toy")  # fmt: skip
+    assert set(summary["model_family"]) == {"token"}
+    assert {"ism", "grad_x_input", "ig"} <= set(summary["method"])
+    import numpy as np
+
+    arrays = np.load(tmp_path / "out" / "attributions.npz")
+    assert arrays["mask"].sum() == 4 * 30  # every base of the 4 windows has its BPE token
+    assert np.abs(arrays["ig"]).sum() > 0
+
+
+def test_interpret_refuses_a_remote_code_run_naming_it(tmp_path):
+    remote = hf.remote_code_folder(tmp_path / "v2")
+    entry = {"source": str(remote), "revision": hf.REVISION, "trust_remote_code": True}
+    over = {
+        "models": {"external": {"v2": entry}},
+        "finetune": {"runs": {"v2_frozen": {"model": "v2", "regime": "frozen",
+                                            "tasks": ["species_fragments"]}}},
+        "interpret": {"enabled": True, "runs": {"species_fragments": ["v2_frozen"]}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"interpret\.runs\.species_fragments: run "
+                       r"'v2_frozen' fine-tunes models\.external\.v2"):  # fmt: skip
+        load(demo_config(**over))

@@ -51,6 +51,16 @@ class ExternalMixin:
                         "the fine-tuned folder would need; embedding it is not available yet "
                         "(remove the run from probe.finetuned)"
                     )
+        interpret = self.config.get("interpret") or {}
+        for task, names in sorted((interpret.get("runs") or {}).items()):
+            for run in names or []:
+                model = self.run_external(run) if run in self.runs else None
+                if interpret.get("enabled") and model is not None and model.trust_remote_code:
+                    raise ConfigError(
+                        f"interpret.runs.{task}: run {run!r} fine-tunes {model.key}, whose "
+                        "own code the fine-tuned folder would need; explaining it is not "
+                        "available yet (remove the run there)"
+                    )
         for run in sorted(self.runs):
             model = self.run_external(run)
             if model is None:
