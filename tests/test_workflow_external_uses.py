@@ -83,7 +83,11 @@ def workdir(tmp_path):
     }
     for key, value in ext["config"].items():
         replace[key] = deep_merge(replace.get(key, {}), value)
-    wd = make_workdir(tmp_path / "wd", test_config=REPO / "tests/config/demo.yaml", replace=replace)
+    # three small samples: two species for the species task, phiX174's CDS for VEP
+    keep = ["mgallisepticum", "phageT4", "phiX174"]
+    wd = make_workdir(
+        tmp_path / "wd", keep=keep, test_config=REPO / "tests/config/demo.yaml", replace=replace
+    )
     return wd, ext["env"]
 
 
