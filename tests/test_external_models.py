@@ -187,19 +187,6 @@ def test_external_entries_in_runs_and_probes(fixtures):
     ("over", "message"),
     [
         (
-            {"finetune": {"runs": {"r": {"model": "nt", "regime": "full"}}}},
-            r"finetune\.runs\.r\.regime: 'full' is not available for the external model "
-            r"models\.external\.nt yet \(available: frozen, lora\)",
-        ),
-        (
-            {
-                "finetune": {
-                    "runs": {"r": {"model": "nt", "regime": "frozen", "tasks": ["tf_binding"]}}
-                }
-            },
-            r"finetune\.runs\.r\.tasks: 'tf_binding' is a per_base_regression task",
-        ),
-        (
             {"generate": {"models": ["nt"]}},
             r"generate\.models: models\.external\.nt has objective 'mlm', which cannot be used "
             r"for generate \(needs objective gpt\)",

@@ -13,7 +13,15 @@
   ``snapshots/<40-hex>/`` of relative links, ``refs/main``) holding a folder, so that
   ``org/name`` + revision resolves with ``HF_HUB_OFFLINE=1`` and ``HF_HOME`` pointing at it;
 - :func:`pickle_only_folder`: ``config.json`` and a ``pytorch_model.bin`` that runs code
-  (writes `marker`) when unpickled, and no safetensors.
+  (writes `marker`) when unpickled, and no safetensors;
+- :func:`bert_bpe_folder`: DNABERT-2's tokenization (a ``tokenizer.json`` with a BPE model
+  learnt from DNA by the ``tokenizers`` library, ``[CLS] ... [SEP]``, read by
+  ``PreTrainedTokenizerFast``) on a standard ``BertForMaskedLM`` (without DNABERT-2's own
+  attention code), two layers;
+- :func:`causal_folder`: a native causal model (``GPT2LMHeadModel``) with a
+  character-level ``tokenizer.json`` (``<s>`` first), two layers, for generation;
+- :func:`workflow_externals`: the external fixtures of a workflow run and the config that
+  uses them in every stage.
 """
 
 from __future__ import annotations
@@ -28,7 +36,15 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    EsmConfig,
+    EsmForMaskedLM,
+    EsmTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+)
 
 #: NT-v1's special tokens, in the order of its vocab.txt (ids 0-5)
 SPECIALS = ("<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>")
@@ -357,13 +373,176 @@ def fixture_code_hashes(folder: Path) -> dict[str, str]:
     }
 
 
+#: the special tokens of the BPE fixture, in id order (DNABERT-2's)
+BPE_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
+
+
+def _write_fast_tokenizer(folder: Path, tok, specials: dict[str, str], max_length: int) -> None:
+    """tokenizer.json (a ``tokenizers.Tokenizer``) and the tokenizer_config.json that makes
+    AutoTokenizer read it as a PreTrainedTokenizerFast, as the Hub repositories have them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length}
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, **specials}, indent=2))
+
+
+def bpe_tokenizer(vocab_size: int = 40, seed: int = 0):
+    """A BPE ``tokenizers.Tokenizer`` learnt from random DNA (DNABERT-2's kind: BPE merges of
+    nucleotides, ``[CLS] $A [SEP]``), with `vocab_size` tokens, specials first."""
+    import numpy as np
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+
+    rng = np.random.default_rng(seed)
+    texts = ["".join(rng.choice(list("ACGT"), size=200)) for _ in range(50)]
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(BPE_SPECIALS),
+        initial_alphabet=list("ACGTN"),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return tok
+
+
+def bert_bpe_folder(folder: Path, *, seed: int = 7, context: int = 64) -> Path:
+    """A native BertForMaskedLM folder with DNABERT-2's tokenization (a BPE tokenizer.json
+    read by PreTrainedTokenizerFast), random weights, hidden size 8, two layers."""
+    folder = Path(folder)
+    tok = bpe_tokenizer()
+    specials = {
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "mask_token": "[MASK]",
+    }
+    _write_fast_tokenizer(folder, tok, specials, context)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=context,
+        pad_token_id=tok.token_to_id("[PAD]"),
+    )
+    torch.manual_seed(seed)
+    BertForMaskedLM(config).save_pretrained(str(folder))
+    return folder
+
+
+#: the character-level fixture's vocabulary, in id order
+CHAR_VOCAB = ("<pad>", "<s>", "</s>", "<unk>", "A", "C", "G", "T", "N")
+
+
+def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
+    """A native GPT2LMHeadModel folder with a character-level tokenizer.json (one token a
+    nucleotide, ``<s>`` first), random weights, hidden size 8, two layers."""
+    from tokenizers import Tokenizer, models, processors
+
+    folder = Path(folder)
+    vocab = {t: i for i, t in enumerate(CHAR_VOCAB)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.add_special_tokens(["<pad>", "<s>", "</s>", "<unk>"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    specials = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>",
+                "unk_token": "<unk>"}  # fmt: skip
+    _write_fast_tokenizer(folder, tok, specials, context)
+    config = GPT2Config(
+        vocab_size=len(CHAR_VOCAB),
+        n_embd=8,
+        n_layer=2,
+        n_head=2,
+        n_positions=context,
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+        pad_token_id=vocab["<pad>"],
+    )
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(config).save_pretrained(str(folder))
+    return folder
+
+
+#: the hub id of the pinned remote-code fixture in :func:`workflow_externals`' cache
+REMOTE_REPO_ID = "org/nt-v2-tiny"
+
+
+def workflow_externals(
+    base: Path,
+    *,
+    tasks: list[str] | None = None,
+    vep_models: list[str] = (),
+    generate_models: list[str] = (),
+    context: int = 256,
+) -> dict:
+    """External models for a workflow run, built under `base`, and the config that uses them
+    in every stage. Returns ``{"config": ..., "env": ...}``:
+
+    - ``config``: ``models.external`` with ``ext_nt`` (a native ESM folder in NT-v1's shape,
+      6-mer tokenizer), ``ext_v2`` (NT-v2's shape with its own code, from a Hugging Face
+      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``) and
+      ``ext_gpt`` (a character-level GPT-2, objective gpt); ``finetune.runs`` ext_nt_frozen
+      and ext_v2_lora (on `tasks`; None: every task); ``probe.external`` ext_nt and ext_v2;
+      ``vep.models`` (`vep_models`, the caller's own, plus the three externals) and
+      ``generate.models`` (`generate_models` plus ext_gpt; generation needs a
+      pretrain.models entry as generate.reference_model, whose corpus prompts it);
+    - ``env``: ``HF_HOME`` (the cache tree) and ``HF_HUB_OFFLINE=1``, for the snakemake run.
+
+    Lists replace the caller's (a config merge does not append): pass the caller's own
+    models in `vep_models` and `generate_models`."""
+    base = Path(base)
+    home = base / "hf_home"
+    nt = nt_v1_folder(base / "ext_nt", context=context)
+    hub_cache(home, REMOTE_REPO_ID, remote_code_folder(base / "ext_v2_src", context=context),
+              REVISION)  # fmt: skip
+    gpt = causal_folder(base / "ext_gpt", context=context)
+    only = {"tasks": list(tasks)} if tasks is not None else {}
+    config = {
+        "models": {
+            "external": {
+                "ext_nt": {"source": str(nt), "objective": "mlm"},
+                "ext_v2": {"source": REMOTE_REPO_ID, "revision": REVISION,
+                           "objective": "mlm", "trust_remote_code": True},
+                "ext_gpt": {"source": str(gpt), "objective": "gpt"},
+            }
+        },
+        "finetune": {
+            "runs": {
+                "ext_nt_frozen": {"model": "ext_nt", "regime": "frozen", **only},
+                "ext_v2_lora": {"model": "ext_v2", "regime": "lora", **only},
+            }
+        },
+        "probe": {"external": {"ext_nt": {"model": "ext_nt"}, "ext_v2": {"model": "ext_v2"}}},
+        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt"]},
+        "generate": {"models": [*generate_models, "ext_gpt"]},
+    }  # fmt: skip
+    return {"config": config, "env": {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
+
+
 __all__ = [
     "AUTO_MAP",
+    "BPE_SPECIALS",
+    "CHAR_VOCAB",
     "CODE_FILES",
     "REVISION",
+    "bert_bpe_folder",
+    "bpe_tokenizer",
+    "causal_folder",
     "hub_cache",
     "nt_v1_folder",
     "nt_vocab",
     "pickle_only_folder",
     "remote_code_folder",
+    "workflow_externals",
 ]

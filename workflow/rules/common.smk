@@ -8,7 +8,6 @@ from snakemake.logging import logger
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
-from dnalm.kinds.tokenizers import token_width  # noqa: E402
 from dnalm.core.errors import DnalmError  # noqa: E402
 from dnalm.genome.samples import load_schema, reserved_sample_ids  # noqa: E402
 from dnalm.plan import load  # noqa: E402

@@ -16,6 +16,9 @@ rule generate:
         "results/logs/generate/{model}.log",
     benchmark:
         "results/benchmarks/generate/{model}.tsv"
+    wildcard_constraints:
+        # a pretrain.models entry or a models.external one (the plan checks its objective)
+        model=alternatives([*PLAN.models, *PLAN.external]),
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
@@ -25,7 +28,8 @@ rule generate:
         model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
         out_dir=lambda wc: f"results/generate/{wc.model}",
         settings=PLAN.generate,
-        unit=lambda wc: token_width(PLAN.tokenizers[PLAN.models[wc.model]["tokenizer"]]),
+        external=lambda wc: PLAN.model_external(wc.model),
+        unit=lambda wc: PLAN.generate_unit(wc.model),
         cds=lambda wc: PLAN.generate_corpus(wc.model)["source"] == "cds",
         reference=lambda wc: PLAN.generate_reference() or "",
         reference_dir=lambda wc: (

@@ -31,6 +31,9 @@ rule vep_score:
         "results/logs/vep/{sample}/{model}.log",
     benchmark:
         "results/benchmarks/vep/{sample}/{model}.tsv"
+    wildcard_constraints:
+        # a pretrain.models entry or a models.external one (the plan checks its objective)
+        model=alternatives([*PLAN.models, *PLAN.external]),
     conda:
         "../../envs/torch.yaml"
     threads: config["finetune"]["threads"]
@@ -38,6 +41,7 @@ rule vep_score:
         gpu=PLAN.gpus("finetune"),
     params:
         model_dir=lambda wc: PLAN.run_dir("pretrain", wc.model),
+        external=lambda wc: PLAN.model_external(wc.model),
         settings=PLAN.vep,
         device="auto",
     script:

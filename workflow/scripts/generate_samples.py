@@ -19,6 +19,7 @@ def main(smk):
         unit=int(smk.params.unit),
         cds=cds,
         device=smk.params.device,
+        external=dict(smk.params.external) or None,
     )
     metrics_table(
         smk.wildcards.model,

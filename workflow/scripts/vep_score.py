@@ -20,6 +20,7 @@ def main(smk):
         edge=s["edge"],
         rc_average=bool(s["rc_average"]),
         device=str(select_device(smk.params.device)),
+        external=dict(smk.params.external) or None,
     )
 
 

@@ -57,14 +57,17 @@ REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*
 OBJECTIVES = ("mlm", "gpt", "encoder")
 
 #: what an external model can be used for, by objective (the plan refuses the rest, naming
-#: the entry): every model embeds and fine-tunes; only a causal one generates
+#: the entry): every model embeds and fine-tunes; only a causal one generates; variant
+#: scoring needs a token head (masked marginal or log-likelihood), which an encoder lacks
 USES: dict[str, tuple[str, ...]] = {
     "probe": OBJECTIVES,
     "finetune": OBJECTIVES,
     "generate": ("gpt",),
+    "vep": ("mlm", "gpt"),
 }
-#: fine-tuning regimes an external backbone supports so far
-FINETUNE_REGIMES = ("frozen", "lora")
+#: fine-tuning regimes an external backbone supports (all of fine-tuning's: ``partial``
+#: finds the model's list of blocks by its usual paths or as its largest list of like layers)
+FINETUNE_REGIMES = ("frozen", "partial", "full", "lora")
 
 #: code files: executed by transformers only for an entry with trust_remote_code
 CODE_SUFFIXES = (".py",)
@@ -75,6 +78,10 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 NEVER_FETCHED = (*tuple(f"*{s}" for s in PICKLE_SUFFIXES), "*.h5", "*.msgpack", "*.onnx", "*.ot")
 #: files a folder's own tokenizer is read from (any one of them)
 TOKENIZER_FILES = (TOKENIZER_JSON, "tokenizer_config.json", "vocab.txt")
+
+#: the provenance record the rule fetch_external_model writes for entry {ename} (relative
+#: to the run's directory; the command line's ``--external`` reads it there too)
+RECORD = "resources/external/{ename}/provenance.json"
 
 #: version of the provenance record's layout
 RECORD_VERSION = 1
@@ -403,6 +410,7 @@ __all__ = [
     "FINETUNE_REGIMES",
     "NEVER_FETCHED",
     "OBJECTIVES",
+    "RECORD",
     "USES",
     "ExternalModel",
     "check_folder_files",

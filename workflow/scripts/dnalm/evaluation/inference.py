@@ -29,11 +29,13 @@ encoded as the corpus encodes a CDS: ``[BOS] tokens [EOS]`` (where the tokenizer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import math
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,15 @@ class LoadedModel:
     mask_id: int | None
     special: set[int]
     device: torch.device
+    external: bool = False  # a models.external entry: called as it is, one segment a row
+
+    def logits(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) of the rows `x` (B, T), unpadded, at positions `pos` (B, T): our
+        models through :func:`dnalm.modeling.models.forward_logits` (packed attention); an
+        external model with its own forward (its code may not take a packed mask)."""
+        if self.external:
+            return self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits
+        return forward_logits(self.model, x, pos)
 
     def encode(self, seq: str, name: str | None = None, eos: bool = True) -> list[int]:
         """[BOS] ids [EOS] (EOS only if `eos`)."""
@@ -105,6 +116,40 @@ class LoadedModel:
         return "".join(text.split())
 
     @classmethod
+    def from_external(cls, external: Mapping[str, Any], device: str = "cpu") -> LoadedModel:
+        """An external model (``{"entry", "record"}``: a models.external entry and its
+        provenance record, :func:`dnalm.modeling.external.load_external`) with its own
+        tokenizer; [BOS] and [EOS] are the special tokens its tokenizer puts first and last
+        (BERT's [CLS] and [SEP], NT's <cls> and <eos>, a causal model's <s>)."""
+        # lazy: the external loader (huggingface_hub) only where an external model is used
+        from dnalm.modeling.external import load_external
+
+        folder = load_external(external["entry"], external["record"], device=device)
+        if folder.objective == "encoder":
+            raise ConfigError(
+                f"models.external.{external['entry']['name']}: objective encoder has no token "
+                "head to score or sample with; use an mlm or gpt model"
+            )
+        tok = folder.tokenizer.hf
+        probe = tok("A", add_special_tokens=True)["input_ids"]
+        special = {int(i) for i in tok.all_special_ids}
+        eos = probe[-1] if len(probe) > 1 and probe[-1] in special else None
+        return cls(
+            folder.model,
+            folder.objective,
+            tok,
+            False,
+            None,
+            model_context(folder.config),
+            folder.tokenizer.bos_id,
+            eos,
+            tok.mask_token_id,
+            special,
+            torch.device(device),
+            external=True,
+        )
+
+    @classmethod
     def from_folder(cls, model_dir: str | Path, device: str = "cpu") -> LoadedModel:
         """Load a trained model folder (dnalm.modeling.loader, kind "lm")."""
         folder = load_model_folder(model_dir, kind="lm", device=device)
@@ -131,10 +176,20 @@ class LoadedModel:
         )
 
 
+def load_lm(
+    model_dir: str | Path | None, device: str = "cpu", external: Mapping[str, Any] | None = None
+) -> LoadedModel:
+    """The model a command or rule uses: an external model (``{"entry", "record"}``: a
+    models.external entry and its provenance record) when `external`, else the folder."""
+    if external:
+        return LoadedModel.from_external(external, device)
+    return LoadedModel.from_folder(str(model_dir), device)
+
+
 def token_logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
     x = torch.tensor([ids], dtype=torch.long, device=lm.device)  # (1, T)
     pos = torch.arange(len(ids), device=lm.device)[None]  # (1, T)
-    return forward_logits(lm.model, x, pos)[0].float()  # (T, V)
+    return lm.logits(x, pos)[0].float()  # (T, V)
 
 
 def causal_forward(
@@ -260,7 +315,7 @@ def score_ids(lm: LoadedModel, ids: list[int]) -> np.ndarray:
                 x[row, j] = lm.mask_id
     pos = torch.arange(len(ids), device=lm.device)[None].expand_as(x)
     for s in range(0, len(targets), 64):
-        logits = forward_logits(lm.model, x[s : s + 64], pos[s : s + 64]).float()  # (k, T, V)
+        logits = lm.logits(x[s : s + 64], pos[s : s + 64]).float()  # (k, T, V)
         rows = targets[s : s + 64]
         at = torch.tensor(rows, device=lm.device)
         picked = torch.log_softmax(logits[torch.arange(len(rows)), at], -1)  # (k, V)
@@ -314,6 +369,7 @@ def score_fasta(
     totals_tsv: str | Path,
     device: str = "cpu",
     rc_average: bool = False,
+    external: Mapping[str, Any] | None = None,
 ) -> int:
     """Per-token log-likelihoods (`out_tsv`: id, index, token, log_likelihood) and per
     sequence totals (`totals_tsv`: id, n_tokens, n_nt, log_likelihood, mean_per_token,
@@ -321,8 +377,9 @@ def score_fasta(
 
     `rc_average` (module docstring): totals are the mean over the sequence and its reverse
     complement (plus columns log_likelihood_forward, log_likelihood_reverse); the per-token
-    table gains a ``strand`` column and the reverse strand's rows."""
-    lm = LoadedModel.from_folder(model_dir, device)
+    table gains a ``strand`` column and the reverse strand's rows. `external`: an external
+    model (:func:`load_lm`) scored instead of `model_dir`."""
+    lm = load_lm(model_dir, device, external)
     n = 0
     with atomic_write(out_tsv) as fh_pos, atomic_write(totals_tsv) as fh_tot:
         wp = csv.writer(fh_pos, delimiter="\t", lineterminator="\n")
@@ -391,14 +448,53 @@ def _scored_records(
 # --------------------------------------------------------------------------- command line
 
 
+def add_model_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """The model of a command: ``--model FOLDER``, or ``--external NAME --config FILE`` (a
+    models.external entry of a workflow config, :func:`cli_external`)."""
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help=what)
+    g.add_argument(
+        "--external",
+        metavar="NAME",
+        help="a models.external entry of --config (a published model; remote code only as "
+        "the entry allows it, pinned and recorded by the workflow's fetch)",
+    )
+    p.add_argument("--config", metavar="FILE", help="the workflow config naming --external")
+
+
+@contextlib.contextmanager
+def cli_external(args) -> Iterator[dict[str, Any] | None]:
+    """The external model of a command (``{"entry", "record"}``; None for ``--model``):
+    ``--external NAME`` read from ``--config FILE`` by
+    :func:`dnalm.modeling.external.external_from_config`, its record made in a scratch
+    folder kept while the command runs when the workflow has not fetched it."""
+    if args.external is None:
+        if args.config:
+            raise ConfigError("--config is read with --external NAME only; remove it")
+        yield None
+        return
+    if not args.config:
+        raise ConfigError(
+            f"--external {args.external}: give the workflow config that declares "
+            f"models.external.{args.external} with --config FILE"
+        )
+    # lazy: the external loader (huggingface_hub) only where an external model is named
+    from dnalm.modeling.external import external_from_config
+
+    with tempfile.TemporaryDirectory(prefix="dnalm-external-") as scratch:
+        yield external_from_config(args.external, args.config, scratch)
+
+
 def _cmd_score(args) -> int:
     totals = args.totals or str(Path(args.out).with_suffix("")) + ".totals.tsv"
     refuse_overwrite(
         {"--model": args.model, "--fasta": args.fasta}, {"--out": args.out, "--totals": totals}
     )
-    n = score_fasta(
-        args.model, args.fasta, args.out, totals, device=args.device, rc_average=args.rc_average
-    )
+    with cli_external(args) as external:
+        n = score_fasta(
+            args.model, args.fasta, args.out, totals, device=args.device,
+            rc_average=args.rc_average, external=external,
+        )  # fmt: skip
     print(f"scored {n} sequences: {args.out}, {totals}", file=sys.stderr)
     return 0
 
@@ -417,7 +513,7 @@ def positive_int(text: str) -> int:
 def register(subparsers) -> None:
     """`dnalm score` (`dnalm generate` and `dnalm next`: dnalm.generation.sampling)."""
     p = subparsers.add_parser("score", help="per-token log-likelihoods of FASTA sequences")
-    p.add_argument("--model", required=True, help="trained model folder")
+    add_model_arguments(p, "trained model folder")
     p.add_argument("--fasta", required=True)
     p.add_argument("--out", required=True, help="per-token TSV (id, index, token, ll)")
     p.add_argument("--totals", help="per-sequence TSV (default: OUT minus suffix + .totals.tsv)")

@@ -52,7 +52,10 @@ from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_write, refuse_overwrite
 from dnalm.evaluation.inference import (
     LoadedModel,
+    add_model_arguments,
+    cli_external,
     ll_differences,
+    load_lm,
     positive_int,
     score_ids,
     score_many,
@@ -65,7 +68,6 @@ from dnalm.evaluation.variants import (
     write_vcf_copy,
 )
 from dnalm.kinds.tokenizers import token_width
-from dnalm.modeling.models import forward_logits
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def _masked_region(lm: LoadedModel, ids: list[int], lo: int, hi: int) -> list[in
 def _masked_logp(lm: LoadedModel, x: list[int]) -> torch.Tensor:
     t = torch.tensor([x], dtype=torch.long, device=lm.device)
     pos = torch.arange(len(x), device=lm.device)[None]
-    return torch.log_softmax(forward_logits(lm.model, t, pos)[0].float(), -1)  # (T, V)
+    return torch.log_softmax(lm.logits(t, pos)[0].float(), -1)  # (T, V)
 
 
 def pair_score(lm: LoadedModel, ref_seq: str, alt_seq: str, eos: bool, where: str) -> float:
@@ -257,17 +259,18 @@ def run_vep(
     edge: str = "error",
     rc_average: bool = False,
     device: str = "cpu",
+    external: Mapping | None = None,
 ) -> int:
     """Score every SNV of `vcf_path` on the contigs of `fasta` with the model in
-    `model_dir`; write the TSV and (when `out_vcf`) the annotated VCF copy. Returns the
-    number of scored alleles."""
+    `model_dir` (or the external model `external`, ``{"entry", "record"}``); write the TSV
+    and (when `out_vcf`) the annotated VCF copy. Returns the number of scored alleles."""
     if window < 1:
         raise ConfigError(f"vep window must be a positive number of nucleotides, got {window}")
     vcf = read_vcf(vcf_path)
     names: list[str] = []
     contigs = load_contigs(fasta, {v.chrom for v in vcf.variants}, seen=names)
     check_variants(vcf, contigs, fasta, names)
-    lm = LoadedModel.from_folder(model_dir, device)
+    lm = load_lm(model_dir, device, external)
     scores: dict[Variant, float] = {}
     with atomic_write(out_tsv) as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
@@ -302,17 +305,19 @@ def _cmd_vep(args) -> int:
         {"--model": args.model, "--vcf": args.vcf, "--fasta": args.fasta},
         {"--out": args.out, "--out-vcf": out_vcf},
     )
-    n = run_vep(
-        args.model,
-        args.vcf,
-        args.fasta,
-        args.out,
-        out_vcf,
-        window=args.window,
-        edge=args.edge,
-        rc_average=args.rc_average,
-        device=args.device,
-    )
+    with cli_external(args) as external:
+        n = run_vep(
+            args.model,
+            args.vcf,
+            args.fasta,
+            args.out,
+            out_vcf,
+            window=args.window,
+            edge=args.edge,
+            rc_average=args.rc_average,
+            device=args.device,
+            external=external,
+        )
     print(f"scored {n} SNV alleles: {args.out}, {out_vcf}", file=sys.stderr)
     return 0
 
@@ -322,7 +327,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "vep", help="zero-shot variant-effect scores (log-likelihood ratio alt vs ref)"
     )
-    p.add_argument("--model", required=True, help="trained model folder (gpt or mlm)")
+    add_model_arguments(p, "trained model folder (gpt or mlm)")
     p.add_argument("--vcf", required=True, help="VCF (plain or gzip); SNVs are scored")
     p.add_argument("--fasta", required=True, help="genome FASTA the VCF positions refer to")
     p.add_argument("--out", required=True, help="output TSV")

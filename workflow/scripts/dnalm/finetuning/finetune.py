@@ -135,10 +135,12 @@ def tokenizer_hash_of(folder: str | os.PathLike) -> str | None:
 # ----------------------------------------------------------------------------- model
 
 
-def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
+def apply_regime(
+    model: FinetuneModel, cfg: FinetuneTrainConfig, where: str = "fine-tuning"
+) -> None:
     """Set requires_grad (and LoRA adapters) for the regime. The LM's own head outside the
     backbone (BERT's and ModernBERT's prediction head, an untied output layer) is unused by
-    fine-tuning and stays frozen in every regime."""
+    fine-tuning and stays frozen in every regime. `where`: the run, for errors."""
     backbone = model.backbone
     model.lm.requires_grad_(False)  # a tied output layer follows the backbone's setting below
     if cfg.regime == "full":
@@ -146,10 +148,11 @@ def apply_regime(model: FinetuneModel, cfg: FinetuneTrainConfig) -> None:
         return
     backbone.requires_grad_(False)
     if cfg.regime == "partial":
-        layers = transformer_blocks(backbone)
+        layers = transformer_blocks(backbone, where)
         if cfg.freeze_layers > len(layers):
             raise ConfigError(
-                f"freeze_layers={cfg.freeze_layers} but the backbone has {len(layers)} blocks"
+                f"{where}: freeze_layers={cfg.freeze_layers} but the backbone has "
+                f"{len(layers)} blocks; set freeze_layers to at most {len(layers)}"
             )
         backbone.requires_grad_(True)
         for m in embedding_modules(backbone):
@@ -477,7 +480,7 @@ def finetune(
     n_out = TASK_KINDS.get(kind).n_outputs(len(order or ()))
     torch.manual_seed(cfg.seed)
     model = FinetuneModel(lm, kind, n_out, cfg)
-    apply_regime(model, cfg)
+    apply_regime(model, cfg, run_name or model_name)
     # backbone + head: the language model's own output head is not part of the task model
     trainable, total = count_trainable(nn.ModuleList([model.backbone, model.head]))
     log.info(

@@ -43,7 +43,7 @@ from dnalm.core.errors import ConfigError
 from dnalm.core.io import atomic_write, header_tags, read_fasta, write_fasta
 from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embed import embed_sequences, load_text_tokenizer
-from dnalm.evaluation.inference import LoadedModel
+from dnalm.evaluation.inference import load_lm
 from dnalm.generation.markov import MarkovSampler
 from dnalm.generation.metrics import KmerIndex, set_metrics
 from dnalm.generation.sampling import encode_prefix, sample_batch
@@ -119,10 +119,13 @@ def generate_sets(
     unit: int,
     cds: bool,
     device: str = "cpu",
+    external: Mapping | None = None,
 ) -> dict[str, int]:
     """Write samples.fa.gz, markov.fa.gz, natural.fa.gz and samples.tsv into `out_dir`
     (module docstring). `unit`: nt per token; `cds`: the corpus is CDS (stop codons end
-    samples, ORF validity is reported). Returns the number of sequences per set."""
+    samples, ORF validity is reported); `external`: an external causal model
+    (``{"entry", "record"}``) sampled instead of `model_dir`. Returns the number of
+    sequences per set."""
     _check(settings)
     out_dir = Path(out_dir)
     n_prefix, n_free = int(settings["n_prefix"]), int(settings["n_free"])
@@ -147,7 +150,7 @@ def generate_sets(
     jobs = [("prefix", f"prefix{i + 1}", sid, p) for i, (sid, p) in enumerate(prefixes)]
     jobs += [("free", f"free{i + 1}", "", "") for i in range(n_free)]
 
-    lm = LoadedModel.from_folder(model_dir, str(select_device(device)))
+    lm = load_lm(model_dir, str(select_device(device)), external)
     torch.manual_seed(seed)
     gen = torch.Generator(device=lm.device).manual_seed(seed)
     # jobs with the same token budget in one call: prompts of one length are sampled

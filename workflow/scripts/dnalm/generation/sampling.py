@@ -22,7 +22,15 @@ import torch
 
 from dnalm.core.alphabet import IUPAC
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.inference import LoadedModel, causal_forward, positive_int, token_logits
+from dnalm.evaluation.inference import (
+    LoadedModel,
+    add_model_arguments,
+    causal_forward,
+    cli_external,
+    load_lm,
+    positive_int,
+    token_logits,
+)
 
 STOP_CODONS = frozenset({"TAA", "TAG", "TGA"})
 #: rows sampled together in one forward pass
@@ -254,7 +262,8 @@ def _sample_tokens(
 
 def _cmd_generate(args) -> int:
     check_prefix(args.prefix)  # before the model loads
-    lm = LoadedModel.from_folder(args.model, args.device)
+    with cli_external(args) as external:
+        lm = load_lm(args.model, args.device, external)
     seqs = generate(
         lm,
         args.prefix,
@@ -273,7 +282,8 @@ def _cmd_generate(args) -> int:
 
 def _cmd_next(args) -> int:
     check_prefix(args.prefix)
-    lm = LoadedModel.from_folder(args.model, args.device)
+    with cli_external(args) as external:
+        lm = load_lm(args.model, args.device, external)
     print("token\tprobability")
     for token, p in next_tokens(lm, args.prefix, args.k):
         print(f"{token}\t{p:.6f}")
@@ -283,7 +293,7 @@ def _cmd_next(args) -> int:
 def register(subparsers) -> None:
     """`dnalm generate`, `dnalm next`."""
     p = subparsers.add_parser("generate", help="sample continuations of a prefix (gpt)")
-    p.add_argument("--model", required=True)
+    add_model_arguments(p, "trained model folder (gpt)")
     p.add_argument("--prefix", default="ATG", help="DNA prefix (default ATG)")
     p.add_argument("-n", type=positive_int, default=1, help="number of samples")
     p.add_argument("--max-new-tokens", type=positive_int, default=200)
@@ -296,7 +306,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_generate)
 
     p = subparsers.add_parser("next", help="top-k next tokens after a prefix (gpt)")
-    p.add_argument("--model", required=True)
+    add_model_arguments(p, "trained model folder (gpt)")
     p.add_argument("--prefix", required=True)
     p.add_argument("-k", type=positive_int, default=5, help="number of tokens to list")
     p.add_argument("--device", default="cpu")

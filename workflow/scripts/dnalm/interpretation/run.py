@@ -48,6 +48,7 @@ from dnalm.interpretation import attribution as attr
 from dnalm.interpretation import motifs
 from dnalm.kinds.tasks import TASK_KINDS
 from dnalm.modeling.cnn import OneHotCNN, OneHotCNNClassifier
+from dnalm.modeling.external import HFTokenizer
 from dnalm.modeling.loader import load_model_folder
 from dnalm.modeling.models import model_context
 from dnalm.tasks.common import load_task
@@ -159,13 +160,20 @@ def onehot_explainer(
 
 
 def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> Explainer:
-    """A fine-tuning run's ``model/`` folder (backbone + head) with its tokenizer."""
+    """A fine-tuning run's ``model/`` folder (backbone + head) with its tokenizer: dnalm's,
+    or the transformers tokenizer of a fine-tuned external model (wrapped as fine-tuning
+    wraps it, :class:`dnalm.modeling.external.HFTokenizer`)."""
     loaded = load_model_folder(run_dir / "model", kind="finetuned", device=device)
     if loaded.finetune.get("kind") != kind:
         raise InputFormatError(
-            f"{run_dir}/model was fine-tuned for a {loaded.info.get('kind')} task, not {kind}"
+            f"{run_dir}/model was fine-tuned for a {loaded.finetune.get('kind')} task, not {kind}"
         )
-    tok = loaded.tokenizer
+    if loaded.dna_tokenizer:
+        tok = loaded.tokenizer
+        special = {v for v in tok.special_ids.values() if v is not None}
+    else:
+        tok = HFTokenizer(loaded.tokenizer)
+        special = {int(v) for v in tok.hf.all_special_ids}
     context = model_context(loaded.config)
     cfg = FinetuneTrainConfig.from_dict(loaded.finetune["config"])
     per_base = TASK_KINDS.get(kind).per_base
@@ -192,7 +200,6 @@ def token_explainer(run_dir: Path, kind: str, device, s: InterpretSettings) -> E
             out[i, : len(idx)] = np.where(idx < context, idx, -1)
         return out
 
-    special = {v for v in tok.special_ids.values() if v is not None}
     pad = tok.pad_id if tok.pad_id is not None else (tok.eos_id or 0)
 
     def gradients(codes, mask, cls, method):

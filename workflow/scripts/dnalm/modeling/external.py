@@ -32,12 +32,15 @@ from transformers import (
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.hub import (
+    RECORD,
     ExternalModel,
     check_folder_files,
     external_model,
+    provenance,
     read_provenance,
     snapshot_folder,
     verify_snapshot,
+    write_provenance,
 )
 from dnalm.modeling.loader import LoadedFolder
 
@@ -170,6 +173,43 @@ def load_external(
     return loaded
 
 
+def external_from_config(
+    name: str, config_file: str | os.PathLike, scratch: str | os.PathLike
+) -> dict[str, Any]:
+    """``{"entry", "record"}`` of the entry ``models.external.<name>`` of the workflow config
+    `config_file` (``dnalm score|generate|next|vep --external NAME --config FILE``): the
+    entry checked as the plan checks it, and the provenance record the workflow's fetch rule
+    wrote (:data:`RECORD`, from the current directory, the run's). Without that record a
+    model without code of its own is recorded now, from its folder or the Hugging Face
+    cache, into `scratch`; one with remote code is refused, as its code is only run against
+    the hashes recorded when it was fetched."""
+    import yaml  # lazy: only the command line reads a config file here
+
+    try:
+        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"--config {config_file}: cannot read it ({err})") from err
+    entries = (config.get("models") or {}).get("external") or {}
+    if name not in entries:
+        raise ConfigError(
+            f"--external {name}: {config_file} has no models.external.{name} (entries: "
+            f"{', '.join(sorted(entries)) or 'none'}); name one of them"
+        )
+    model = external_model(name, entries[name])
+    record = Path(RECORD.format(ename=name))
+    if not record.is_file():
+        if model.trust_remote_code:
+            raise ConfigError(
+                f"{model.key}: runs its own code, which is only loaded against the hashes "
+                f"recorded when it was fetched, and {record} is missing here; run the "
+                f"workflow's fetch first (snakemake {record}) from this directory"
+            )
+        folder = snapshot_folder(model)
+        check_folder_files(model, folder)
+        record = write_provenance(Path(scratch) / "provenance.json", provenance(model, folder))
+    return {"entry": model.spec(), "record": str(record)}
+
+
 def lora_targets(backbone: torch.nn.Module, where: str) -> list[str]:
     """The module names LoRA adapts in a backbone not built by dnalm: the first group of
     :data:`LORA_NAME_GROUPS` whose every name is a linear layer of it. ConfigError naming
@@ -193,6 +233,7 @@ __all__ = [
     "AUTO_CLASSES",
     "LORA_NAME_GROUPS",
     "HFTokenizer",
+    "external_from_config",
     "load_external",
     "lora_targets",
     "prepare",

@@ -17,10 +17,12 @@ from dnalm.modeling.heads import PerBaseRegressionHead, SequenceClassificationHe
 from dnalm.modeling.models import objective_of
 
 
-def transformer_blocks(backbone: nn.Module) -> nn.ModuleList:
+def transformer_blocks(backbone: nn.Module, where: str = "fine-tuning") -> nn.ModuleList:
     """The list of blocks of a model body: its architecture's ``block_path``
-    (:mod:`dnalm.kinds.archs`), or for a model type not of ours the first of the usual paths
-    (``decoder.layers``, ``encoder.layer``, ``layers``, ``h``) it has."""
+    (:mod:`dnalm.kinds.archs`), or for a model type not of ours (an external model) the first
+    of the usual paths (``decoder.layers``, ``encoder.layer``, ``layers``, ``h``) it has, else
+    its longest list of modules of one class (a repository's own code may name it anything).
+    ConfigError naming `where` (the run) when it has none."""
     kind = by_model_type(str(getattr(getattr(backbone, "config", None), "model_type", "")))
     paths = (kind.block_path,) if kind is not None else ()
     for path in (*paths, "decoder.layers", "encoder.layer", "layers", "h"):
@@ -31,7 +33,18 @@ def transformer_blocks(backbone: nn.Module) -> nn.ModuleList:
                 break
         if isinstance(obj, nn.ModuleList):
             return obj
-    raise ConfigError(f"cannot find the transformer blocks of {type(backbone).__name__}")
+    lists = [
+        m
+        for m in backbone.modules()
+        if isinstance(m, nn.ModuleList) and len(m) and len({type(c) for c in m}) == 1
+    ]
+    if lists:
+        return max(lists, key=len)  # the first of the longest, in module order
+    raise ConfigError(
+        f"{where}: cannot find the list of transformer blocks of {type(backbone).__name__} "
+        "(no decoder.layers, encoder.layer, layers or h, and no list of like modules), which "
+        "regime partial freezes the first freeze_layers of; use regime frozen, full or lora"
+    )
 
 
 def embedding_modules(backbone: nn.Module) -> list[nn.Module]:

@@ -7,11 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from dnalm.core.errors import ConfigError
-from dnalm.core.hub import FINETUNE_REGIMES, ExternalModel, check_use
-from dnalm.kinds.tasks import TASK_KINDS
-
-#: the provenance record the rule fetch_external_model writes for entry {ename}
-RECORD = "resources/external/{ename}/provenance.json"
+from dnalm.core.hub import FINETUNE_REGIMES, RECORD, ExternalModel, check_use
 
 
 class ExternalMixin:
@@ -20,6 +16,7 @@ class ExternalMixin:
     external: dict[str, ExternalModel]
     runs: dict[str, dict]
     models: dict[str, dict]
+    model_files: Any  # the Plan's method
 
     def external_record(self, name: str) -> str:
         """The provenance record of external entry `name` (rule fetch_external_model)."""
@@ -38,15 +35,12 @@ class ExternalMixin:
     def finetune_external(self, run: str) -> dict[str, Any]:
         """What rule finetune takes of a run's external model: the entry and its record
         ({} for a run on a pretrain.models entry)."""
-        model = self.run_external(run)
-        if model is None:
-            return {}
-        return {"entry": model.spec(), "record": self.external_record(model.name)}
+        return self.model_external(self.runs[run]["model"])
 
     def check_external_runs(self) -> None:
-        """Fine-tuning runs on external models: the regime (frozen or lora so far) and the
-        tasks (classification, not per-base) they can run; a probed one's embedding before
-        fine-tuning. ConfigError naming the run."""
+        """Fine-tuning runs on external models: a regime fine-tuning has, published weights
+        (no random_init); a probed one's embedding before fine-tuning. ConfigError naming the
+        run."""
         if self.probe_enabled():
             for run in self.probe_finetuned():
                 self.umap_before(run)
@@ -56,6 +50,16 @@ class ExternalMixin:
                         f"probe.finetuned: run {run!r} fine-tunes {model.key}, whose own code "
                         "the fine-tuned folder would need; embedding it is not available yet "
                         "(remove the run from probe.finetuned)"
+                    )
+        interpret = self.config.get("interpret") or {}
+        for task, names in sorted((interpret.get("runs") or {}).items()):
+            for run in names or []:
+                model = self.run_external(run) if run in self.runs else None
+                if interpret.get("enabled") and model is not None and model.trust_remote_code:
+                    raise ConfigError(
+                        f"interpret.runs.{task}: run {run!r} fine-tunes {model.key}, whose "
+                        "own code the fine-tuned folder would need; explaining it is not "
+                        "available yet (remove the run there)"
                     )
         for run in sorted(self.runs):
             model = self.run_external(run)
@@ -69,7 +73,7 @@ class ExternalMixin:
             if regime not in FINETUNE_REGIMES:
                 raise ConfigError(
                     f"{where}.regime: {regime!r} is not available for the external model "
-                    f"{model.key} yet (available: {', '.join(FINETUNE_REGIMES)}); set regime "
+                    f"{model.key} (available: {', '.join(FINETUNE_REGIMES)}); set regime "
                     "to one of them"
                 )
             if spec.get("random_init"):
@@ -77,14 +81,6 @@ class ExternalMixin:
                     f"{where}.random_init: an external model is fine-tuned from its published "
                     "weights; remove random_init"
                 )
-            for task in self.run_tasks(run):
-                kind = TASK_KINDS.get(self.task_kind(task))
-                if kind.per_base or not kind.classes:
-                    raise ConfigError(
-                        f"{where}.tasks: {task!r} is a {self.task_kind(task)} task, but an "
-                        f"external model ({model.key}) is fine-tuned on classification tasks "
-                        "only so far; list the run's classification tasks under tasks"
-                    )
 
     def probe_external_model(self, name: str) -> ExternalModel | None:
         """The models.external entry that probe.external.<name> embeds (its `model` names
@@ -143,11 +139,23 @@ class ExternalMixin:
         return f"results/probe/umap/external/{names[0]}.tsv"
 
     def check_generate_external(self, names) -> None:
-        """An external entry named where a pretrained model generates: refused, naming why."""
+        """External entries named where a model generates: causal ones only (objective gpt),
+        refused otherwise naming the key."""
         for m in names:
             if m in self.external:
                 check_use(self.external[m], "generate", "generate.models")
-                raise ConfigError(
-                    f"generate.models: {m!r} is an external model ({self.external[m].key}); "
-                    "generation from external models is not available yet"
-                )
+
+    def model_inputs(self, name: str) -> dict[str, str]:
+        """What a rule using model `name` reads: a pretrained model's files, or an external
+        model's provenance record (written by rule fetch_external_model)."""
+        if name in self.external:
+            return {"provenance": self.external_record(name)}
+        return self.model_files(name)
+
+    def model_external(self, name: str) -> dict[str, Any]:
+        """What a rule using model `name` passes as `external`: the entry and its record for
+        an external model, {} for a pretrained one."""
+        model = self.external.get(name)
+        if model is None:
+            return {}
+        return {"entry": model.spec(), "record": self.external_record(name)}

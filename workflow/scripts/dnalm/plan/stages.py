@@ -6,6 +6,7 @@ attributes (config, models, runs, samples, ...) and its earlier-stage methods.""
 from __future__ import annotations
 
 from dnalm.core.errors import ConfigError
+from dnalm.core.hub import check_use
 from dnalm.core.seeds import replicate_base
 from dnalm.generation.sequences import prefix_length
 from dnalm.kinds.tasks import TASK_KINDS
@@ -33,8 +34,10 @@ class StagesMixin:
         ]
         models = causal if self.generate["models"] is None else list(self.generate["models"])
         for m in models:
+            if m in self.external:
+                self.check_generate_external([m])  # a causal one samples like ours
+                continue
             if m not in self.models:
-                self.check_generate_external([m])
                 raise ConfigError(
                     f"generate.models: {m!r} is not under pretrain.models "
                     f"(defined: {', '.join(sorted(self.models)) or 'none'})"
@@ -63,17 +66,39 @@ class StagesMixin:
         return bool(self.generate["enabled"]) and bool(self.generate_models())
 
     def generate_corpus(self, model: str) -> dict:
-        return self.corpora[self.models[model]["corpus"]]
+        return self.corpora[self._generate_corpus_name(model)]
 
     def generate_splits(self, model: str) -> dict:
-        return self.corpus_split_files(self.models[model]["corpus"])
+        return self.corpus_split_files(self._generate_corpus_name(model))
+
+    def _generate_corpus_name(self, model: str) -> str:
+        """The corpus a model's prompts and natural set come from: its own, or for an
+        external model (trained on no corpus of ours) the reference model's."""
+        if model in self.external:
+            ref = self.generate_reference()
+            if ref is None:
+                raise ConfigError(
+                    f"generate.models: the external model {model!r} is prompted from the "
+                    "corpus of generate.reference_model, and there is none; add a "
+                    "pretrain.models entry and name it as generate.reference_model"
+                )
+            model = ref
+        return self.models[model]["corpus"]
+
+    def generate_unit(self, model: str) -> int:
+        """Nucleotides per token of a model's tokenizer (the sampling budget): 1 for an
+        external model, whose tokens may be of any length (the samples are cut to
+        prefix_nt + max_new_nt)."""
+        if model in self.external:
+            return 1
+        return token_width(self.tokenizers[self.models[model]["tokenizer"]])
 
     def generate_inputs(self, wildcards) -> dict:
         """The model, its corpus's test (prefixes, natural set) and training split (Markov
         baseline, memorisation) and the reference model of the Fréchet distance."""
         splits = self.generate_splits(wildcards.model)
         out = {
-            **self.model_files(wildcards.model),
+            **self.model_inputs(wildcards.model),
             "test": splits["test"],
             "train": splits["train"],
         }
@@ -151,9 +176,11 @@ class StagesMixin:
         ]
         models = default if self.vep["models"] is None else list(self.vep["models"])
         for m in models:
-            if m not in self.models:
+            if m in self.external:
+                check_use(self.external[m], "vep", "vep.models")
+            elif m not in self.models:
                 raise ConfigError(
-                    f"vep.models: {m!r} is not under pretrain.models "
+                    f"vep.models: {m!r} is not under pretrain.models or models.external "
                     f"(defined: {', '.join(sorted(self.models)) or 'none'})"
                 )
         return models
@@ -170,7 +197,7 @@ class StagesMixin:
 
     def vep_score_inputs(self, wildcards) -> dict:
         return {
-            **self.model_files(wildcards.model),
+            **self.model_inputs(wildcards.model),
             "vcf": f"results/vep/{wildcards.sample}/variants.vcf",
             "fasta": f"results/splits/{wildcards.sample}/test.fa.gz",
         }
