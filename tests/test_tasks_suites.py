@@ -5,7 +5,9 @@ metric, and refuses bad inputs naming the file, line or key, with no partial out
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -45,11 +47,11 @@ def _download_genome(plan, task: str, dest_root):
     downloader, to the path the plan names."""
     spec = plan.suite_tasks[task]
     genomes = {}
-    for tf in spec["downloads"].values():
-        dest = dest_root / tf.path
+    for download in spec["downloads"].values():
+        dest = dest_root / download.path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        taskfiles.fetch(tf, str(dest), DOWNLOAD)
-        genomes.update({u: str(dest) for u, p in spec["genomes"].items() if p == tf.path})
+        taskfiles.fetch(download.file, str(dest), DOWNLOAD)
+        genomes.update({u: str(dest) for u, p in spec["genomes"].items() if p == download.path})
     return genomes
 
 
@@ -142,6 +144,54 @@ def test_nt_downstream_parquet_keeps_its_split_and_names_mcc(tmp_path, shared_da
     assert got == want
     assert set(df["id"]) == {k for split in ("train", "test") for k, _, _ in items[split]}
     assert meta["params"]["suite"]["metric"] == "mcc"
+
+
+def test_a_suite_at_a_url_is_downloaded_checked_and_read(tmp_path, shared_data, monkeypatch):
+    """An NT-style suite served over HTTP: each file a task file of download_task_file,
+    checked against the sha256 keyed by <task>/<file>; a wrong one is refused naming the
+    key, with nothing left behind."""
+    items = fx.chipseq_items(shared_data, 10, 0, 6)
+    fx.nt_downstream_set(tmp_path / "www" / "nt" / "chip", items)
+    train = (tmp_path / "www" / "nt" / "chip" / "train.parquet").read_bytes()
+    with LocalHTTPServer(tmp_path / "www") as server:
+        entry = {"format": "nt_downstream", "source": server.url("nt"), "tasks": ["chip"],
+                 "sha256": {"chip/train.parquet": hashlib.sha256(train).hexdigest()}}  # fmt: skip
+        plan = _suite_plan({"nt": entry})
+        inputs = plan.suite_task_inputs(wildcards(stask="nt_chip"))
+        assert all(inputs[k].startswith("resources/task_files/") for k in ("train", "test"))
+        monkeypatch.chdir(tmp_path)  # the task files' relative paths land here
+        spec = plan.suite_task_params("nt_chip")
+        for download in plan.suite_tasks["nt_chip"]["downloads"].values():
+            Path(download.path).parent.mkdir(parents=True, exist_ok=True)
+            taskfiles.fetch(download.file, download.path, DOWNLOAD)
+        build_suite_task(tmp_path / "out", spec)
+        df, _ = _read(tmp_path / "out")
+        assert sorted(df["sequence"]) == sorted(
+            s.upper() for split in ("train", "test") for _, s, _ in items[split]
+        )
+
+        monkeypatch.chdir(REPO)
+        entry["sha256"] = {"chip/test.parquet": "f" * 64}
+        plan = _suite_plan({"nt": entry})
+        (bad,) = [d for d in plan.suite_tasks["nt_chip"]["downloads"].values() if d.file.sha256]
+        dest = tmp_path / "bad" / bad.path
+        dest.parent.mkdir(parents=True)
+        with pytest.raises(DownloadError) as err:
+            taskfiles.fetch(bad.file, str(dest), DOWNLOAD)
+        assert "suites.nt.tasks[0] (test.parquet)" in str(err.value)
+        assert not list(dest.parent.iterdir())
+
+
+def test_a_hub_dataset_is_read_at_its_pinned_revision():
+    hub = "https://huggingface.co/datasets/InstaDeepAI/nucleotide_transformer_downstream_tasks"
+    plan = _suite_plan(
+        {"nt": {"format": "nt_downstream", "source": hub, "revision": "e8674d5", "tasks": ["H3"]}}
+    )
+    urls = sorted(t.url for t in plan.task_files.values() if "huggingface" in t.url)
+    assert urls == [
+        f"{hub}/resolve/e8674d5/H3/test.parquet",
+        f"{hub}/resolve/e8674d5/H3/train.parquet",
+    ]
 
 
 def test_gue_dev_split_is_the_validation_split(tmp_path, shared_data):
@@ -251,7 +301,8 @@ def test_html_instead_of_the_genome_and_a_wrong_sha256_are_refused(tmp_path, yea
     [
         ({"source": "/nonexistent/suite"}, "suites.s.source"),
         ({"tasks": ["nosuch"]}, "suites.s.tasks[0]"),
-        ({"source": "https://example.org/suite"}, "suites.s.source"),
+        ({"format": "genomic_benchmarks", "source": "https://example.org/gb"}, "suites.s.source"),
+        ({"source": "https://huggingface.co/datasets/org/suite"}, "suites.s.revision"),
         ({"sha256": {"other.fa.gz": "a" * 64}}, "suites.s.sha256"),
     ],
 )

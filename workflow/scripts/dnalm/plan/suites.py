@@ -2,17 +2,20 @@
 build (every error names the key under ``suites``) and resolved into one task per suite
 task (:mod:`dnalm.tasks.suites` builds them with the rule suite_task).
 
-A suite's ``source`` is a local folder (or a ``file://`` URL) holding one folder per task in
-the suite's own layout; the reference genome URLs a Genomic Benchmarks ``metadata.yaml``
-names are downloaded by the rule download_task_file (the data stage's downloader: atomic,
-retried, HTML refused, checked against the entry's ``sha256`` of that file name), unless
-the entry's ``genome`` gives the FASTA to use instead.
+A suite's ``source`` is a local folder holding one folder per task in the suite's own
+layout, or (formats whose files are fixed) its URL: each ``<source>/<task>/<file>`` is then
+a task file, and a Hub dataset page is read at the pinned ``revision``. Every download is
+done by the rule download_task_file (the data stage's downloader: atomic, retried, HTML
+refused, checked against the entry's ``sha256``, keyed by ``<task>/<file>``), and so are the
+reference genomes a Genomic Benchmarks ``metadata.yaml`` names (keyed by their file name),
+unless the entry's ``genome`` gives the FASTA to use instead.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,63 @@ from dnalm.kinds.suites import SUITE_FORMATS, suite_task_name
 from dnalm.tasks.suites import gb_metadata, suite_files
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: a Hugging Face Hub dataset page: its files are under <page>/resolve/<revision>/
+HUB_DATASET_RE = re.compile(r"^https://huggingface\.co/datasets/[^/]+/[^/]+/?$")
+
+
+@dataclass(frozen=True)
+class SuiteDownload:
+    """A file a suite downloads (rule download_task_file) and the key of its sha256."""
+
+    file: taskfiles.TaskFile
+    sha_key: str
+
+    @property
+    def path(self) -> str:
+        return self.file.path
+
+
+def _remote_base(where: str, spec: Mapping[str, Any]) -> str:
+    """The URL a remote suite's task folders are under: a Hub dataset page becomes its
+    files at the pinned `revision` (required there)."""
+    source = spec["source"].rstrip("/")
+    if spec["format"] == "genomic_benchmarks":
+        raise ConfigError(
+            f"{where}.source: {source!r} is a URL, but a Genomic Benchmarks task's classes "
+            "are known only from its metadata.yaml; give a local copy of the suite's "
+            "datasets/ folder (its reference genomes are still downloaded)"
+        )
+    if HUB_DATASET_RE.match(source + "/"):
+        if not spec.get("revision"):
+            raise ConfigError(
+                f"{where}.revision: {source!r} is a Hub dataset; pin the commit (or tag) to "
+                "read as `revision`, so that every run reads the same files"
+            )
+        return f"{source}/resolve/{spec['revision']}"
+    return source
+
+
+def _remote_files(
+    key: str, spec: Mapping[str, Any], fmt, folder: str, task: str
+) -> tuple[dict[str, str], dict, dict[str, SuiteDownload]]:
+    """(files by key, no genomes, downloads) of a task folder at a URL: the format's
+    required files (optional ones cannot be seen without the network), each a task file
+    checked against the entry's sha256 of ``<task>/<file>``."""
+    sha = {str(k): str(v).lower() for k, v in (spec.get("sha256") or {}).items()}
+    files, downloads = {}, {}
+    for rel in fmt.files:
+        sha_key = f"{task.strip('/')}/{rel}"
+        fragment = f"#sha256={sha[sha_key]}" if sha_key in sha else ""
+        tf = taskfiles.parse(f"{folder}/{rel}{fragment}", f"{key} ({rel})")
+        downloads[Path(tf.path).parent.name] = SuiteDownload(tf, sha_key)
+        files[rel.split(".")[0]] = tf.path
+    return files, {}, downloads
 
 
 def _genomes(
     where: str, spec: Mapping[str, Any], metadata: Path
-) -> tuple[dict[str, str], dict[str, taskfiles.TaskFile]]:
-    """(reference URL of each class -> local FASTA path, task files to download)."""
+) -> tuple[dict[str, str], dict[str, SuiteDownload]]:
+    """(reference URL of each class -> local FASTA path, files to download)."""
     classes = gb_metadata(metadata)
     urls = sorted({c["url"] for c in classes.values()})
     override = spec.get("genome")
@@ -40,7 +94,7 @@ def _genomes(
             name = value.partition("#")[0].rsplit("/", 1)[-1]
             fragment = f"#sha256={sha[name]}" if name in sha and "#" not in value else ""
             tf = taskfiles.parse(value + fragment, f"{where} (reference of {metadata})")
-            downloads[Path(tf.path).parent.name] = tf
+            downloads[Path(tf.path).parent.name] = SuiteDownload(tf, name)
             local[url] = tf.path
         else:
             path = expand_local(value)
@@ -63,14 +117,9 @@ def load_suites(config: Mapping[str, Any], taken: set[str]) -> dict[str, dict]:
         where = f"suites.{suite}"
         fmt = SUITE_FORMATS.get(spec["format"])
         source = spec["source"]
-        if taskfiles.is_url(source):
-            raise ConfigError(
-                f"{where}.source: {source!r} is a URL; this version reads a suite from a "
-                "local folder: download the suite's folder (at the revision you pin in "
-                f"`revision`) and give its path"
-            )
-        base = expand_local(source)
-        if not base.is_dir():
+        remote = taskfiles.is_url(source)
+        base = _remote_base(where, spec) if remote else expand_local(source)
+        if not remote and not base.is_dir():
             raise ConfigError(
                 f"{where}.source: {source!r} is not a folder; give the folder that holds one "
                 f"folder per task of the {fmt.name} suite ({fmt.summary})"
@@ -89,24 +138,28 @@ def load_suites(config: Mapping[str, Any], taken: set[str]) -> dict[str, dict]:
                     f"{key}: the task name {name!r} is taken by another task; rename the "
                     f"suite {suite!r} or the other task"
                 )
-            folder = base / task
-            if not folder.is_dir():
-                raise ConfigError(
-                    f"{key}: {task!r} is not a folder under {base}; the tasks of a {fmt.name} "
-                    "suite are its task folders"
-                )
-            try:
-                files = suite_files(fmt.name, folder)
-                genomes, downloads = (
-                    _genomes(where, spec, files["metadata"])
-                    if fmt.name == "genomic_benchmarks"
-                    else ({}, {})
-                )
-            except ConfigError:
-                raise
-            except DnalmError as err:
-                raise ConfigError(f"{key}: {err}") from None
-            downloaded |= {Path(t.path).name for t in downloads.values()}
+            if remote:
+                folder = f"{base}/{task.strip('/')}"
+                files, genomes, downloads = _remote_files(key, spec, fmt, folder, task)
+            else:
+                folder = base / task
+                if not folder.is_dir():
+                    raise ConfigError(
+                        f"{key}: {task!r} is not a folder under {base}; the tasks of a "
+                        f"{fmt.name} suite are its task folders"
+                    )
+                try:
+                    files = suite_files(fmt.name, folder)
+                    genomes, downloads = (
+                        _genomes(where, spec, files["metadata"])
+                        if fmt.name == "genomic_benchmarks"
+                        else ({}, {})
+                    )
+                except ConfigError:
+                    raise
+                except DnalmError as err:
+                    raise ConfigError(f"{key}: {err}") from None
+            downloaded |= {t.sha_key for t in downloads.values()}
             tasks[name] = {
                 "suite": suite,
                 "format": fmt.name,
@@ -126,7 +179,8 @@ def load_suites(config: Mapping[str, Any], taken: set[str]) -> dict[str, dict]:
             raise ConfigError(
                 f"{where}.sha256: {unknown} name no file this suite downloads "
                 f"({sorted(downloaded) or 'none'}); key each checksum by the file name of "
-                "a reference URL in a task's metadata.yaml"
+                "a reference URL in a task's metadata.yaml, or by <task>/<file> of a file "
+                "of a suite given as a URL"
             )
     return tasks
 
@@ -139,7 +193,9 @@ class SuitesMixin:
     @property
     def suite_task_files(self) -> dict[str, taskfiles.TaskFile]:
         """The reference genomes the suite tasks download, by task-file id."""
-        return {k: v for spec in self.suite_tasks.values() for k, v in spec["downloads"].items()}
+        return {
+            k: v.file for spec in self.suite_tasks.values() for k, v in spec["downloads"].items()
+        }
 
     def suite_task_inputs(self, wildcards) -> dict:
         spec = self.suite_tasks[wildcards.stask]

@@ -284,10 +284,16 @@ def build_suite_task(
     genomes: Mapping[str, str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """Write the task of one suite task folder. `spec` (dnalm.plan.suites): suite, format,
-    task, folder, metric, revision, source, validation, seed. `genomes`: each reference URL
+    task, folder, files (by key, as suite_files names them), metric, revision, source,
+    validation, seed. `genomes`: each reference URL
     of a Genomic Benchmarks metadata.yaml -> its local FASTA."""
     fmt = spec["format"]
-    files = suite_files(fmt, spec["folder"])
+    # the plan's files (a suite given as a URL: the downloads); else the folder's
+    files = (
+        {k: Path(v) for k, v in spec["files"].items()}
+        if spec.get("files")
+        else suite_files(fmt, spec["folder"])
+    )
     counts = NormCounts()
     rows = READERS[fmt](files, {k: Path(v) for k, v in (genomes or {}).items()}, counts)
     log_norm(counts, f"suite {spec['suite']} task {spec['task']}")
