@@ -136,6 +136,9 @@ def test_nt_downstream_parquet_keeps_its_split_and_names_mcc(tmp_path, shared_da
     fx.nt_downstream_set(tmp_path / "nt" / "chip", items)
     plan = _suite_plan({"nt": {"format": "nt_downstream", "source": str(tmp_path / "nt"),
                                "tasks": ["chip"]}})  # fmt: skip
+    # an ordinary task: every run that does not restrict its tasks, and the comparison
+    assert "nt_chip" in plan.run_tasks("gpt_nucleotide_frozen")
+    assert "results/finetune/nt_chip/comparison.tsv" in plan.targets()
     build_suite_task(tmp_path / "out", plan.suite_task_params("nt_chip"))
     df, meta = _read(tmp_path / "out")
     got = {(r.sequence, r.label, r.split == "test") for r in df.itertuples()}
