@@ -274,6 +274,25 @@ def test_coordinates_past_the_contig_end_fail_naming_the_line_no_output(tmp_path
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_a_region_the_genome_lacks_fails_naming_the_line(tmp_path, yeast):
+    gz, chrom = yeast
+    (tmp_path / "IV.fa.gz").write_bytes(gz)
+    folder = tmp_path / "gb" / "s"
+    fx.genomic_benchmarks_set(folder, "http://x.org/g.fa.gz", chrom, n={"train": 4, "test": 2})
+    bad = pd.read_csv(folder / "test" / "negative.csv.gz")
+    bad.loc[1, "region"] = "chrV"
+    bad.to_csv(folder / "test" / "negative.csv.gz", index=False, compression="gzip")
+    plan = _suite_plan({"gb": {"format": "genomic_benchmarks", "source": str(tmp_path / "gb"),
+                               "tasks": ["s"], "genome": str(tmp_path / "IV.fa.gz")}})  # fmt: skip
+    spec = plan.suite_task_params("gb_s")
+    with pytest.raises(InputFormatError) as err:
+        build_suite_task(tmp_path / "out", spec, spec["genomes"])
+    msg = str(err.value)
+    assert f"{folder / 'test' / 'negative.csv.gz'}:3: region 'chrV'" in msg
+    assert "extra_processing" in msg
+    assert not (tmp_path / "out").exists()
+
+
 def test_html_instead_of_the_genome_and_a_wrong_sha256_are_refused(tmp_path, yeast):
     gz, chrom = yeast
     with LocalHTTPServer(tmp_path / "www") as server:

@@ -193,13 +193,49 @@ def read_nt_downstream(files: Mapping[str, Path], genomes: Mapping[str, Path], c
     return rows
 
 
-def _load_contigs(path: Path, transform: Callable[[str], str], wanted: set[str]) -> dict:
-    """The records of the FASTA `path` whose transformed names are in `wanted`."""
-    out = {}
-    for name, seq, _ in read_unique_fasta(path):
-        key = transform(name)
-        if key in wanted:
-            out[key] = seq
+def _coordinates(where: str, r: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """(region, start, end, strand) of one row, checked but for the record's length."""
+    region, strand = str(r["region"]), str(r["strand"]).strip()
+    try:
+        start, end = int(r["start"]), int(r["end"])
+    except ValueError:
+        raise InputFormatError(
+            f"{where}: start {r['start']!r} / end {r['end']!r} are not integers"
+        ) from None
+    if strand not in ("+", "-"):
+        raise InputFormatError(f"{where}: strand {strand!r}; write + or -")
+    if not 0 <= start < end:
+        raise InputFormatError(f"{where}: start {start} / end {end}; need 0 <= start < end")
+    return region, start, end, strand
+
+
+def _cut(genome: Path, extra: str | None, items: Mapping[str, list[tuple]]) -> dict[tuple, str]:
+    """The sequences of `items` ({region: [(key, where, start, end, strand)]}) cut from the
+    FASTA `genome`, one record in memory at a time (a human chromosome, not the genome)."""
+    transform = GB_NAME_TRANSFORMS[extra] if extra else (lambda name: name)
+    out: dict[tuple, str] = {}
+    seen = set()
+    for name, record, _ in read_unique_fasta(genome):
+        region = transform(name)
+        if region not in items:
+            continue
+        seen.add(region)
+        n = len(record)
+        for key, where, start, end, strand in items[region]:
+            if end > n:
+                raise InputFormatError(
+                    f"{where}: [{start}, {end}) is not within {region} (length {n}, 0-based "
+                    "start, end exclusive); this row does not belong to this reference "
+                    "genome: check metadata.yaml's url or remove the row"
+                )
+            seq = record[start:end]
+            out[key] = reverse_complement(seq) if strand == "-" else seq
+    for region in sorted(set(items) - seen):
+        where = items[region][0][1]
+        raise InputFormatError(
+            f"{where}: region {region!r} is not a record of the reference {genome}; check "
+            "metadata.yaml's url and extra_processing (or the suite's `genome`)"
+        )
     return out
 
 
@@ -209,64 +245,39 @@ def read_genomic_benchmarks(
     """Genomic Benchmarks coordinates resolved against the reference genome(s) (see the
     module docstring); `genomes` maps each class's ``url`` to its local FASTA."""
     classes = gb_metadata(files["metadata"])
-    tables: dict[tuple[str, str], pd.DataFrame] = {}
+    records: list[tuple[str, str, str, dict, tuple]] = []  # split, class, where, row, coords
+    # (genome, extra_processing) -> region -> the rows cut from it
+    wanted: dict[tuple[Path, str | None], dict[str, list[tuple]]] = {}
     for cls in classes:
+        genome = (Path(genomes[classes[cls]["url"]]), classes[cls]["extra_processing"])
         for split in ("train", "test"):
             path = files[f"{split}__{cls}"]
-            tables[split, cls] = read_table(path, list(GB_COLUMNS), "Genomic Benchmarks")
-    by_genome: dict[tuple[Path, str | None], set[str]] = {}
-    for (_, cls), df in tables.items():
-        key = (Path(genomes[classes[cls]["url"]]), classes[cls]["extra_processing"])
-        by_genome.setdefault(key, set()).update(df["region"].astype(str))
-    contigs: dict[tuple[Path, str | None], dict[str, str]] = {}
-    for (path, extra), wanted in by_genome.items():
-        transform = GB_NAME_TRANSFORMS[extra] if extra else (lambda name: name)
-        contigs[path, extra] = _load_contigs(path, transform, wanted)
+            df = read_table(path, list(GB_COLUMNS), "Genomic Benchmarks")
+            for i, r in enumerate(df.to_dict("records")):
+                where = f"{path}:{i + 2}"
+                region, start, end, strand = coords = _coordinates(where, r)
+                item = (len(records), where, start, end, strand)
+                wanted.setdefault(genome, {}).setdefault(region, []).append(item)
+                records.append((split, cls, where, r, coords))
+    seqs: dict[int, str] = {}
+    for (genome, extra), items in wanted.items():
+        seqs.update(_cut(genome, extra, items))
     rows = []
-    for (split, cls), df in tables.items():
-        path = files[f"{split}__{cls}"]
-        genome = Path(genomes[classes[cls]["url"]])
-        seqs = contigs[genome, classes[cls]["extra_processing"]]
-        for i, r in enumerate(df.to_dict("records")):
-            where = f"{path}:{i + 2}"
-            region, strand = str(r["region"]), str(r["strand"]).strip()
-            try:
-                start, end = int(r["start"]), int(r["end"])
-            except ValueError:
-                raise InputFormatError(
-                    f"{where}: start {r['start']!r} / end {r['end']!r} are not integers"
-                ) from None
-            if region not in seqs:
-                raise InputFormatError(
-                    f"{where}: region {region!r} is not a record of the reference {genome} "
-                    f"(class {cls!r}); check metadata.yaml's url and extra_processing"
-                )
-            n = len(seqs[region])
-            if not 0 <= start < end <= n:
-                raise InputFormatError(
-                    f"{where}: [{start}, {end}) is not within {region} (length {n}, 0-based "
-                    "start, end exclusive); this row does not belong to this reference "
-                    "genome: check metadata.yaml's url or remove the row"
-                )
-            if strand not in ("+", "-"):
-                raise InputFormatError(f"{where}: strand {strand!r}; write + or -")
-            seq = seqs[region][start:end]
-            if strand == "-":
-                seq = reverse_complement(seq)
-            rows.append(
-                _row(
-                    seq,
-                    cls,
-                    split,
-                    where,
-                    counts,
-                    name=f"{cls}_{split}_{r['id']}",
-                    region=region,
-                    start=start,
-                    end=end,
-                    strand=strand,
-                )
+    for k, (split, cls, where, r, (region, start, end, strand)) in enumerate(records):
+        rows.append(
+            _row(
+                seqs[k],
+                cls,
+                split,
+                where,
+                counts,
+                name=f"{cls}_{split}_{r['id']}",
+                region=region,
+                start=start,
+                end=end,
+                strand=strand,
             )
+        )
     return rows
 
 
