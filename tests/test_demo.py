@@ -35,6 +35,11 @@ LEFT_OUT = {
         "tests/test_workflow_external.py runs it on a folder in the Hub's layout built at test "
         "time, fine-tuned and probed on the demo data"
     ),
+    "suite_task": (
+        "builds the task of a benchmark suite (config suites), and the demo names none yet; "
+        "tests/test_workflow_suites.py runs it on a Genomic Benchmarks set built at test time "
+        "from the shared genomes, its reference served by a local HTTP server"
+    ),
 }
 # Snakemake's target rule, planned by every run.
 ALWAYS = {"all"}

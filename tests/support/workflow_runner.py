@@ -91,6 +91,9 @@ def slim_config(gpus: int = 1, model: str = "gpt_nucleotide") -> dict:
         },
         # single-process jobs book at most one GPU (finetune.gpus > 1 is refused)
         "finetune": {"runs": {}, "train": {}, "per_task": {}, "gpus": min(gpus, 1), "threads": 1},
+        # the baselines' defaults (no task here to train them on; the test configs' CNN
+        # seed_tasks would name tasks this config does not have)
+        "baselines": {},
         "probe": {"enabled": False, "finetuned": [], "external": {}},
         "generate": {"enabled": False},
         "interpret": {"enabled": False},

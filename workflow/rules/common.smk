@@ -24,7 +24,7 @@ for _note in PLAN.rerun_changed_sources():  # content replaced under an old mtim
 
 # the sheet's sample-ID pattern, not the list of samples (dnalm.plan.wildcards says why)
 _SAMPLE_SCHEMA = load_schema()
-_TASKS = ["species_fragments", "tf_binding", *PLAN.sequence_tasks]
+_TASKS = ["species_fragments", "tf_binding", *PLAN.sequence_tasks, *PLAN.suite_tasks]
 
 
 wildcard_constraints:
@@ -38,6 +38,7 @@ wildcard_constraints:
     wcorpus=alternatives(PLAN.window_corpora),
     tcorpus=alternatives(PLAN.task_corpora),
     task=alternatives(PLAN.sequence_tasks),
+    stask=alternatives(PLAN.suite_tasks),
     model=alternatives(PLAN.models),
     ftask=alternatives(_TASKS),
     run=alternatives(PLAN.runs),

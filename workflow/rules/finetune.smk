@@ -139,6 +139,7 @@ rule finetune_compare:
     params:
         n_boot=config["finetune"]["bootstrap"]["n_boot"],
         seed=config["finetune"]["bootstrap"]["seed"],
+        suite=lambda wc: PLAN.suite_metric(wc.ftask),
     script:
         "../scripts/finetune_compare.py"
 

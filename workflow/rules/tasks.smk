@@ -1,5 +1,5 @@
 # Task datasets: species fragments (from held-out CDS), per-base TF binding, and user
-# sequence classification/regression tasks.
+# sequence classification/regression tasks, and the tasks of benchmark suites.
 
 
 rule species_fragments:
@@ -78,3 +78,27 @@ rule sequence_task:
         generated=lambda wc: PLAN.generated_task_params(wc.task),
     script:
         "../scripts/sequence_task.py"
+
+
+rule suite_task:
+    input:
+        unpack(PLAN.suite_task_inputs),
+    output:
+        data="results/tasks/{stask}/data.tsv",
+        summary=report(
+            "results/tasks/{stask}/summary.tsv",
+            caption="../report/task_summary.rst",
+            category="2. Tasks",
+            labels={"task": "{stask}"},
+        ),
+        meta="results/tasks/{stask}/task.json",
+    log:
+        "results/logs/tasks/{stask}.log",
+    benchmark:
+        "results/benchmarks/tasks/{stask}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: PLAN.suite_task_params(wc.stask),
+    script:
+        "../scripts/suite_task.py"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dnalm.core.io import atomic_write
 from dnalm.core.smk import run_script
-from dnalm.finetuning.compare import kind_of, summarise_runs
+from dnalm.finetuning.compare import kind_of, name_suite_metric, summarise_runs
 from dnalm.finetuning.tables import comparison_table
 from dnalm.report import finetune_plots
 
@@ -15,6 +15,7 @@ def main(smk):
     table = summarise_runs(
         table, run_dirs, kind_of(table), n_boot=smk.params.n_boot, seed=smk.params.seed
     )
+    table = name_suite_metric(table, smk.params.suite)
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     finetune_plots.plot_performance(smk.output.table, smk.output.performance)

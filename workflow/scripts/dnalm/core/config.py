@@ -291,6 +291,7 @@ NAMED_CONFIG_KEYS = (
     ("probe", "external"),
     ("models", "external"),
     ("sweeps",),
+    ("suites",),
 )
 
 

@@ -182,3 +182,22 @@ def summarise_runs(
             diff.high,
         ]
     return out
+
+
+def name_suite_metric(table: pd.DataFrame, suite: Mapping[str, str] | None) -> pd.DataFrame:
+    """The comparison table of a benchmark suite's task with the columns ``suite`` (its name
+    and format) and ``suite_metric`` (the suite's official metric, one of the table's metric
+    columns: accuracy for Genomic Benchmarks, mcc for NT downstream and GUE), so that a
+    number is read as the suite reports it. Unchanged for a task of no suite."""
+    if not suite:
+        return table
+    metric = suite["metric"]
+    if metric not in table.columns:
+        raise InputFormatError(
+            f"the suite {suite['suite']!r} reports {metric!r}, which the runs' metrics lack "
+            f"(columns: {list(table.columns)})"
+        )
+    out = table.copy()
+    out["suite"] = f"{suite['suite']} ({suite['suite_format']})"
+    out["suite_metric"] = metric
+    return out

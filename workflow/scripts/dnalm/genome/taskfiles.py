@@ -119,5 +119,6 @@ def fetch(spec: TaskFile, dest: str, cfg: Mapping[str, Any]) -> Path:
     except DownloadError as err:
         raise DownloadError(
             f"config key {spec.where}: {err} (the checksum is the #sha256= or #md5= after the "
-            "URL in the config: correct it, or check whether the file changed upstream)"
+            "URL in the config, or a suite's `sha256` entry: correct it, or check whether the "
+            "file changed upstream)"
         ) from None

@@ -170,6 +170,16 @@ BUILTIN_TASKS.register(
     )
 )
 
+BUILTIN_TASKS.register(
+    BuiltinTask(
+        name="suites",
+        summary="the tasks of a benchmark suite (the config's `suites` section)",
+        kind="classification",
+        builder="suites:build_suite_task",
+        named_task=False,
+    )
+)
+
 
 def task_kind_of(task: str, sequence_tasks) -> str:
     """The kind of task `task` from the config alone: the fixed kind of a built-in task, else

@@ -30,6 +30,7 @@ from transformers import (
     AutoTokenizer,
 )
 
+from dnalm.core.artifacts import PROVENANCE_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.hub import (
     RECORD,
@@ -206,7 +207,7 @@ def external_from_config(
             )
         folder = snapshot_folder(model)
         check_folder_files(model, folder)
-        record = write_provenance(Path(scratch) / "provenance.json", provenance(model, folder))
+        record = write_provenance(Path(scratch) / PROVENANCE_JSON, provenance(model, folder))
     return {"entry": model.spec(), "record": str(record)}
 
 

@@ -57,6 +57,7 @@ from dnalm.plan.sections import (
     restore_training_settings,
     user_training_settings,
 )
+from dnalm.plan.suites import load_suites
 from dnalm.report.reproduce import check_rows
 from dnalm.training.sweeps import expand_sweeps
 
@@ -296,6 +297,7 @@ def load(
             raise ConfigError(
                 f"tasks.sequence_tasks: the name {name!r} is reserved; choose another task name"
             )
+    suite_tasks = load_suites(config, {*sequence_tasks, *RESERVED_TASK_NAMES})
     external = external_models(config)
     both = sorted(set(external) & set(config["pretrain"]["models"] or {}))
     if both:
@@ -326,6 +328,7 @@ def load(
         sequence_tasks=sequence_tasks,
         reproduce_rows=[],
         external=external,
+        suite_tasks=suite_tasks,
     )
     # a task corpus must name a task this configuration builds
     check_task_corpora(corpora, plan.task_names())

@@ -26,11 +26,12 @@ from dnalm.core.io import file_digest
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
-from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
+from dnalm.kinds.tasks import BUILTIN_TASKS, TASK_KINDS, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 from dnalm.plan.external import ExternalMixin
 from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
+from dnalm.plan.suites import SuitesMixin
 from dnalm.tasks.common import has_coordinates
 from dnalm.training.track import check_backend
 
@@ -95,7 +96,7 @@ def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
 
 
 @dataclass
-class Plan(StagesMixin, ExternalMixin):
+class Plan(StagesMixin, ExternalMixin, SuitesMixin):
     """The validated config and sample sheet of one run (see the module docstring)."""
 
     config: dict[str, Any]
@@ -113,6 +114,7 @@ class Plan(StagesMixin, ExternalMixin):
     reproduce_rows: list[dict]
     dropped: list[str] = field(default_factory=list)
     external: dict[str, ExternalModel] = field(default_factory=dict)  # models.external
+    suite_tasks: dict[str, dict] = field(default_factory=dict)  # suites, one entry per task
 
     # ---- samples (computed once: per-sample input functions read them)
 
@@ -465,7 +467,7 @@ class Plan(StagesMixin, ExternalMixin):
     def task_files(self) -> dict[str, taskfiles.TaskFile]:
         """The task and BED files the config gives as URLs, by their folder id
         (download.smk's download_task_file saves each one)."""
-        return taskfiles.collect(self.config)
+        return {**taskfiles.collect(self.config), **self.suite_task_files}
 
     def task_file(self, wildcards) -> taskfiles.TaskFile:
         return self.task_files[wildcards.taskfile]
@@ -500,7 +502,7 @@ class Plan(StagesMixin, ExternalMixin):
             names.append("species_fragments")
         if tasks["tf_binding"].get("sequences"):
             names.append("tf_binding")
-        return names + sorted(self.sequence_tasks)
+        return names + sorted(self.sequence_tasks) + sorted(self.suite_tasks)
 
     def check_species_task(self, where: str) -> None:
         """`where` asks for the species task: when no sample of the sheet has species_task
@@ -515,6 +517,8 @@ class Plan(StagesMixin, ExternalMixin):
 
     def task_kind(self, task: str) -> str:
         """The task's kind (dnalm.kinds.tasks.TASK_KINDS), from the config alone."""
+        if task in self.suite_tasks:
+            return BUILTIN_TASKS.get("suites").kind
         return task_kind_of(task, self.sequence_tasks)
 
     # ---- fine-tuning and baselines

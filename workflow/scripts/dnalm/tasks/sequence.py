@@ -166,7 +166,38 @@ def build_sequence_task(
                 check_exists([p])
                 rows += _rows_from_fasta(str(label), p, split, counts)
     log_norm(counts, "sequence task")
+    params = {
+        "task": f"sequence_{kind}",
+        "fractions": list(fr),
+        "seed": seed,
+        "table": str(table) if table else None,
+        "fasta_by_class": {
+            k: [str(p) for p in as_paths(v)] for k, v in (fasta_by_class or {}).items()
+        },
+        "test_table": str(test_table) if test_table else None,
+        "test_fasta_by_class": {
+            k: [str(p) for p in as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
+        },
+        "generated": dict(generated) if generated else None,
+    }
+    return write_sequence_task(out_dir, rows, kind, fr, seed, params, inputs)
+
+
+def write_sequence_task(
+    out_dir: str | os.PathLike,
+    rows: list[dict],
+    kind: str,
+    fr: tuple[float, float, float],
+    seed: int,
+    params: Mapping[str, Any],
+    inputs: Sequence[Path],
+) -> pd.DataFrame:
+    """Split and write a sequence task from its rows (sequence, label, preset split or '',
+    name, source, source_line, provenance columns): rows without a preset split are carved
+    (seeded, stratified, identical sequences and overlapping genomic windows kept in one
+    split); a leak of a test sequence into train or validation is a warning."""
     df = pd.DataFrame.from_records(rows)
+    df["name"] = df["name"].fillna("") if "name" in df else ""
 
     groups, by_position = _leakage_groups(df)
     if TASK_KINDS.get(kind).classes:
@@ -202,18 +233,4 @@ def build_sequence_task(
     if TASK_KINDS.get(kind).classes:
         df["label"] = df["label"].astype(str)
         check_class_splits(df)
-    params = {
-        "task": f"sequence_{kind}",
-        "fractions": list(fr),
-        "seed": seed,
-        "table": str(table) if table else None,
-        "fasta_by_class": {
-            k: [str(p) for p in as_paths(v)] for k, v in (fasta_by_class or {}).items()
-        },
-        "test_table": str(test_table) if test_table else None,
-        "test_fasta_by_class": {
-            k: [str(p) for p in as_paths(v)] for k, v in (test_fasta_by_class or {}).items()
-        },
-        "generated": dict(generated) if generated else None,
-    }
     return write_task(out_dir, df, kind, params, inputs)
