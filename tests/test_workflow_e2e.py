@@ -18,7 +18,8 @@ from dnalm.core.io import read_fasta
 from dnalm.modeling.loader import register_model_types
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.training.lm_data import load_split
-from tests.support.workflow_runner import fail_message, make_workdir, snakemake
+from tests.support.hub_fixtures import workflow_externals
+from tests.support.workflow_runner import deep_merge, fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
 TOKENIZERS = ["nucleotide", "kmer6", "codon", "bpe"]
@@ -67,23 +68,38 @@ def yeast_window_task(path, shared_data):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, shared_data):
-    """One run of the whole workflow (rule all) on tests/config, plus an external model and
-    a task placed on a pretraining genome (both made here, not kept in the repository)."""
+    """One run of the whole workflow (rule all) on tests/config, plus external models and
+    a task placed on a pretraining genome (all made here, not kept in the repository): a plain
+    folder named in probe.external, and models.external entries in the Hub's layout (native
+    ESM, pinned remote code from a Hugging Face cache tree, a causal one) fine-tuned frozen
+    and with LoRA on the species task, probed, scoring variants and generating."""
     base = tmp_path_factory.mktemp("e2e")
     ext = external_model(base / "external_bert")
+    externals = workflow_externals(
+        base / "hub",
+        tasks=["species_fragments"],
+        vep_models=["gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"],
+        generate_models=CAUSAL,
+    )
     table = yeast_window_task(base / f"{YEAST_TASK}.tsv", shared_data)
     workdir = make_workdir(
         base / "work",
-        {
+        deep_merge(externals["config"], {
             "probe": {"external": {"tiny_bert": {"model": str(ext)}}},
             "tasks": {"sequence_tasks": {YEAST_TASK: {"kind": "classification",
                                                       "table": str(table)}}},
-        },
+        }),
     )  # fmt: skip
+    (workdir / "hub_env.json").write_text(json.dumps(externals["env"]))
     # about 20 minutes on two idle cores; the limit leaves room for a loaded machine
-    proc = snakemake(workdir, timeout=3000)
+    proc = snakemake(workdir, timeout=3000, env=externals["env"])
     assert proc.returncode == 0, fail_message(proc)
     return workdir
+
+
+def hub_env(run) -> dict:
+    """The Hugging Face cache and offline switch the run's external entries resolve with."""
+    return json.loads((run / "hub_env.json").read_text())
 
 
 def test_qc_figures_of_shared_genomes(run, shared_data):
@@ -443,6 +459,7 @@ FINETUNE_RUNS = {
     "species_fragments": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "mlm_kmer6_partial", "mlm_bpe_lora",
         "onehot_cnn", "kmer4", "gpt_nucleotide_full",
+        "ext_nt_frozen", "ext_v2_lora",  # models.external entries (tests/support/hub_fixtures)
     },
 }  # fmt: skip
 # the TSTR task and the task placed on yeast chrIV: the runs without a task list, baselines
@@ -862,7 +879,7 @@ def test_walk_and_cgr_figures(run):
 
 @pytest.fixture(scope="module")
 def report(run):
-    proc = snakemake(run, "--report", "results/report.html")
+    proc = snakemake(run, "--report", "results/report.html", env=hub_env(run))
     assert proc.returncode == 0, fail_message(proc)
     return run / "results/report.html"
 
@@ -915,3 +932,88 @@ def test_report_renders_in_chromium(report, tmp_path):
     key = "results/figures/finetune/oct4_vs_mafk/performance.png"
     shot = screenshot(report, tmp_path / "fig.png", width=1800, height=1400, show_result=key)
     assert find_subimage(shot, (report.parent.parent / key).read_bytes()) is not None
+
+
+# ----------------------------------------------------------------------------- external models
+
+
+def test_external_models_sit_in_the_same_tables(run):
+    """models.external (a native ESM folder, a pinned remote-code one, a causal one): their
+    fine-tuning rows beside ours with CIs against the same best baseline, probe rows, variant
+    scores and generated samples, each in the table our models are in."""
+    table = pd.read_csv(run / "results/finetune/species_fragments/comparison.tsv", sep="\t")
+    rows = table.set_index("run")
+    assert rows.loc["ext_nt_frozen", "regime"] == "frozen"
+    assert rows.loc["ext_v2_lora", "regime"] == "lora"
+    for name in ("ext_nt_frozen", "ext_v2_lora"):
+        row = rows.loc[name]
+        assert row["trainable_params"] < row["total_params"], name
+        for col in ("ci95_low", "ci95_high", "delta_ci95_low", "delta_ci95_high"):
+            assert np.isfinite(row[col]), (name, col)
+        assert row["ci95_low"] <= row["accuracy"] <= row["ci95_high"], name
+        assert row["best_baseline"] == rows.loc["gpt_nucleotide_frozen", "best_baseline"]
+    probe = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    external = probe[probe["regime"] == "external"]
+    assert {"ext_nt", "ext_v2", "tiny_bert"} <= set(external["model"])
+    assert (external["accuracy"] > 0).all()
+    auroc = pd.read_csv(run / "results/vep/spyogenes/auroc.tsv", sep="\t")
+    assert {"ext_nt", "ext_v2", "ext_gpt", "gpt_codon"} <= set(auroc["scorer"])
+    summary = pd.read_csv(run / "results/generate/summary.tsv", sep="\t")
+    assert "ext_gpt" in set(summary["model"])
+    # the remote code's hashes are recorded where the fetch rule wrote the entry's record
+    record = json.loads((run / "resources/external/ext_v2/provenance.json").read_text())
+    code = record["files"]["code"]
+    assert code, record["files"]
+    assert all(name.endswith(".py") and len(digest) == 64 for name, digest in code.items())
+    assert record["commit"] == record["entry"]["revision"]
+
+
+def test_every_model_folder_has_a_card_and_provenance(run):
+    """Every pretrained and fine-tuned model folder: a model card huggingface_hub parses, with
+    the test metrics of metrics.json and the baseline it was compared with (and a plain
+    sentence when it does not beat it); provenance.json whose checksums are the inputs'; and
+    `dnalm publish --dry-run` passes its checks on the folder."""
+    import hashlib
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+
+    from dnalm.cli import main
+    from dnalm.core.seeds import replicate_base
+
+    def sha(path: Path) -> str:
+        path = path if path.is_absolute() else run / path
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    folders = [p.parent for p in sorted(run.glob("results/models/*/config.json"))]
+    folders += [p.parent for p in sorted(run.glob("results/finetune/*/*/model/config.json"))]
+    assert len(folders) >= 20
+    for folder in folders:
+        finetuned = folder.name == "model"
+        parent = folder.parent if finetuned else folder
+        metrics = json.loads((parent / "metrics.json").read_text())
+        card = ModelCard.load(folder / "README.md")
+        data = card.data.to_dict()
+        assert data["library_name"] == "transformers", folder
+        shown = data["dnalm"]["test_metrics"]
+        expected = metrics["metrics"] if finetuned else metrics["model"]
+        assert shown, folder
+        assert all(expected[k] == v for k, v in shown.items()), folder
+        if finetuned:
+            table = pd.read_csv(folder.parents[1] / "comparison.tsv", sep="\t")
+            row = table[table["run"] == replicate_base(folder.parent.name)].iloc[0]
+            assert data["dnalm"]["baseline"]["name"] == row["best_baseline"], folder
+            assert data["dnalm"]["ci95"]["low"] == pytest.approx(row["ci95_low"]), folder
+        else:
+            assert data["dnalm"]["baseline"]["name"] == metrics["baseline"]["name"], folder
+        assert ("does not beat" in card.text) == (not data["dnalm"]["beats_baseline"]), folder
+        prov = json.loads((folder / "provenance.json").read_text())
+        for sample, record in prov["samples"].items():
+            for which, entry in record["files"].items():
+                assert entry["sha256"] == sha(Path(entry["path"])), (folder, sample, which)
+        for name, entry in prov["inputs"].items():
+            assert entry["sha256"] == sha(Path(entry["path"])), (folder, name)
+        if "ext_v2" in str(folder):  # remote code: publish refuses it unless pinned
+            continue
+        argv = ["publish", "--model", str(folder), "--repo-id", "org/m", "--dry-run"]
+        assert main(argv) == 0, folder
