@@ -494,7 +494,7 @@ def finetune(
         len(parts["test"]),
     )
 
-    loss_fn, select, val_metric = task_objective(kind)
+    loss_fn, select, val_metric = task_objective(kind, cfg.selection_metric)
 
     def forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return m(batch)

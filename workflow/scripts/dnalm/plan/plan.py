@@ -25,7 +25,7 @@ from dnalm.core.io import file_digest
 from dnalm.evaluation.probe_kinds import check_kinds
 from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
-from dnalm.kinds.tasks import TASK_KINDS, task_kind_of
+from dnalm.kinds.tasks import TASK_KINDS, selection_metric, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 from dnalm.plan.external import ExternalMixin
 from dnalm.plan.records import SampleTable
@@ -747,10 +747,25 @@ class Plan(StagesMixin, ExternalMixin):
                 "without a GPU). pretrain.gpus sets the GPUs of a pretraining job."
             )
 
+    def check_selection_metrics(self) -> None:
+        """Each run's selection_metric is one its task's kind can select by."""
+        for run in sorted(self.runs):
+            for task in self.run_tasks(run):
+                chosen = self.finetune_settings(run, task).get("selection_metric")
+                where = (
+                    f"selection_metric of finetune.runs.{run} on task {task} (from "
+                    f"finetune.train, finetune.per_task.{task} or finetune.runs.{run}.train)"
+                )
+                try:
+                    selection_metric(self.task_kind(task), chosen, where)
+                except ValueError as err:
+                    raise ConfigError(str(err)) from None
+
     def check(self) -> None:
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
         self.check_gpus()
+        self.check_selection_metrics()
         self.check_external_runs()
         self.check_probe_external()
         self.probe_metric_files()
