@@ -440,6 +440,38 @@ def bert_bpe_folder(folder: Path, *, seed: int = 7, context: int = 64) -> Path:
     return folder
 
 
+#: GPN's tokenizer vocabulary (songlab-cal/gpn examples/ss/basic_example.ipynb prints
+#: ``tokenizer.get_vocab()`` of songlab/gpn-brassicales: lower-case nucleotides)
+GPN_VOCAB = {"[PAD]": 0, "[MASK]": 1, "[UNK]": 2, "a": 3, "c": 4, "g": 5, "t": 6}
+
+
+def gpn_folder(folder: Path, *, model_type: str = "GPN", context: int = 64) -> Path:
+    """A folder in the shape of songlab/gpn-brassicales: config.json with a model type that
+    only the ``gpn`` package registers (gpn/model.py registers GPN, ConvNet and
+    GPNRoFormer), no ``auto_map`` (no code of its own), model.safetensors, and a character
+    tokenizer.json with GPN's vocabulary. The weights are one random tensor: nothing may
+    load them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    folder = Path(folder)
+    tok = Tokenizer(models.WordLevel(vocab=GPN_VOCAB, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    specials = {"pad_token": "[PAD]", "mask_token": "[MASK]", "unk_token": "[UNK]"}
+    _write_fast_tokenizer(folder, tok, specials, context)
+    config = {
+        "architectures": [f"{model_type}ForMaskedLM"],
+        "model_type": model_type,
+        "vocab_size": len(GPN_VOCAB),
+        "hidden_size": 8,
+        "n_layers": 2,
+        "transformers_version": "4.30.0",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    save_file({"model.embedding.weight": torch.zeros(len(GPN_VOCAB), 8)},
+              str(folder / "model.safetensors"), metadata={"format": "pt"})  # fmt: skip
+    return folder
+
+
 #: the character-level fixture's vocabulary, in id order
 CHAR_VOCAB = ("<pad>", "<s>", "</s>", "<unk>", "A", "C", "G", "T", "N")
 

@@ -29,6 +29,7 @@ from transformers import (
     AutoModelForMaskedLM,
     AutoTokenizer,
 )
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.hub import (
@@ -42,7 +43,7 @@ from dnalm.core.hub import (
     verify_snapshot,
     write_provenance,
 )
-from dnalm.modeling.loader import LoadedFolder
+from dnalm.modeling.loader import LoadedFolder, register_model_types
 
 #: the Auto class of each objective
 AUTO_CLASSES = {"mlm": AutoModelForMaskedLM, "gpt": AutoModelForCausalLM, "encoder": AutoModel}
@@ -68,8 +69,45 @@ def prepare(
     record = read_provenance(record_path)
     folder = snapshot_folder(model)  # the cache only: the fetch rule downloaded it
     verify_snapshot(model, folder, record, str(record_path))
-    check_folder_files(model, folder)
+    check_model_type(model, folder, check_folder_files(model, folder))
     return model, folder, record
+
+
+#: model types that a package of their own registers with the transformers Auto classes
+#: when imported (the Hub folder has no code of its own, so neither the built-in classes nor
+#: trust_remote_code can load it): model type -> the import that registers it
+PACKAGE_MODEL_TYPES = {
+    "GPN": "gpn.model",  # songlab-cal/gpn, gpn/model.py: AutoConfig.register("GPN", ...)
+    "ConvNet": "gpn.model",  # the same file: AutoConfig.register("ConvNet", ...)
+    "GPNRoFormer": "gpn.model",  # the same file: AutoConfig.register("GPNRoFormer", ...)
+    "GPNStar": "gpn.star.model",  # gpn/star/model.py: AutoConfig.register("GPNStar", ...)
+}
+
+
+def check_model_type(model: ExternalModel, folder: Path, config: Mapping[str, Any]) -> None:
+    """A folder without code of its own (no ``auto_map``) must have a model type transformers
+    knows (or one of dnalm's own); one that a separate package registers when imported (GPN's
+    ``import gpn.model``) is refused, naming the type and the package, before anything is
+    loaded: the workflow imports no model package."""
+    if config.get("auto_map"):
+        return
+    model_type = config.get("model_type")
+    register_model_types(str(model_type))
+    if isinstance(model_type, str) and model_type in CONFIG_MAPPING:
+        return
+    package = PACKAGE_MODEL_TYPES.get(str(model_type))
+    why = (
+        f"it is registered by the Python package {package.split('.')[0]!r} when "
+        f"`import {package}` runs (its model card's usage), which the workflow does not do"
+        if package
+        else "it has no code of its own (no auto_map) either"
+    )
+    raise InputFormatError(
+        f"{model.key}: {folder / 'config.json'} has model_type {model_type!r}, which "
+        f"transformers does not know; {why}. Nothing was loaded. Use a model whose type "
+        "transformers knows or whose repository carries its code (auto_map, with "
+        "trust_remote_code), or convert it to one"
+    )
 
 
 class HFTokenizer:
@@ -232,7 +270,9 @@ def lora_targets(backbone: torch.nn.Module, where: str) -> list[str]:
 __all__ = [
     "AUTO_CLASSES",
     "LORA_NAME_GROUPS",
+    "PACKAGE_MODEL_TYPES",
     "HFTokenizer",
+    "check_model_type",
     "external_from_config",
     "load_external",
     "lora_targets",

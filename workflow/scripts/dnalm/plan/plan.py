@@ -675,6 +675,7 @@ class Plan(StagesMixin, ExternalMixin):
             return {
                 "metrics": f"{self.run_dir('finetune', name, self.probe['task'])}/metrics.json",
                 "task": task,
+                **self.finetuned_code_record(name),
             }
         if regime == "external" and self.probe_external_model(name) is not None:
             return {"provenance": self.probe_external_params(name)["record"], "task": task}
@@ -765,7 +766,6 @@ class Plan(StagesMixin, ExternalMixin):
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
         self.check_gpus()
-        self.check_selection_metrics()
         self.check_external_runs()
         self.check_probe_external()
         self.probe_metric_files()
@@ -777,6 +777,7 @@ class Plan(StagesMixin, ExternalMixin):
         if self.generate_enabled():  # the Fréchet distance's model (rule generate)
             self.generate_reference()
         self.targets()
+        self.check_selection_metrics()
 
 
 def wildcards(**values: str) -> SimpleNamespace:
