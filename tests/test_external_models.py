@@ -232,12 +232,12 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from dnalm.core import hub
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import DnalmError
 from dnalm.modeling.external import load_external
 spec, record = json.loads(sys.argv[1]), sys.argv[2]
 try:
     loaded = load_external(spec, record, device="cpu")
-except ConfigError as err:
+except DnalmError as err:
     print(json.dumps({"error": str(err)}))
 else:
     print(json.dumps({"class": type(loaded.model).__name__,
@@ -548,3 +548,45 @@ def test_a_model_type_only_its_own_package_registers_is_refused_naming_it(tmp_pa
     assert msg.startswith("models.external.gpn: ")
     assert f"has model_type {model_type!r}, which transformers does not know" in msg
     assert "the Python package 'gpn' when `import gpn.model` runs" in msg
+
+
+def test_the_nt_v2_config_shape_loads_as_a_masked_lm_with_its_own_code(tmp_path):
+    """NT-v2-50M's config.json (auto_map without AutoModel, three architectures): objective
+    mlm loads the repository's EsmForMaskedLM (its import writes the marker); objective
+    encoder would get transformers' own EsmModel, which lacks NT-v2's gated MLP, and is
+    refused naming the objective and the auto_map, before anything is imported."""
+    home, marker = tmp_path / "hf", tmp_path / "marker"
+    folder = hf.remote_code_folder(tmp_path / "src", marker=marker, auto_map=hf.NT_V2_AUTO_MAP,
+                                   architectures=hf.NT_V2_ARCHITECTURES)  # fmt: skip
+    snap = hf.hub_cache(home, "org/nt-v2-50m-shape", folder, hf.REVISION)
+    for objective in ("mlm", "encoder"):
+        spec = {"name": "nt50m", "source": "org/nt-v2-50m-shape", "revision": hf.REVISION,
+                "objective": objective, "trust_remote_code": True}  # fmt: skip
+        model = hub.external_model("nt50m", spec)
+        record = hub.write_provenance(tmp_path / f"{objective}.json", hub.provenance(model, snap))
+        if marker.exists():
+            marker.unlink()
+        out = _child(spec, record, home)
+        if objective == "mlm":
+            assert out == {"class": "EsmForMaskedLM", "tokenizer": "EsmTokenizer", "bos": 3}
+            assert marker.read_text() == "imported"
+        else:
+            assert out["error"].startswith(
+                "models.external.nt50m.objective: 'encoder' loads with AutoModel, which the "
+                "auto_map of"
+            )
+            assert "AutoModelForMaskedLM, AutoModelForSequenceClassification" in out["error"]
+            assert not marker.exists()
+
+
+def test_the_dnabert2_files_are_refused_for_their_pickle_weights(tmp_path):
+    """DNABERT-2-117M's repository has only pytorch_model.bin: refused at DAG build, opted
+    in or not, before any of its code or the pickle runs (both would write the marker)."""
+    marker = tmp_path / "marker"
+    folder = hf.dnabert2_folder(tmp_path / "dnabert2", marker)
+    for extra in ({}, {"trust_remote_code": True, "revision": hf.REVISION}):
+        entry = {"source": str(folder), **extra}
+        with pytest.raises(InputFormatError, match=r"models\.external\.dnabert2: .* has only "
+                           r"pickle weights \(pytorch_model\.bin\)"):  # fmt: skip
+            _plan({"models": {"external": {"dnabert2": entry}}})
+    assert not marker.exists()

@@ -85,11 +85,26 @@ PACKAGE_MODEL_TYPES = {
 
 
 def check_model_type(model: ExternalModel, folder: Path, config: Mapping[str, Any]) -> None:
-    """A folder without code of its own (no ``auto_map``) must have a model type transformers
-    knows (or one of dnalm's own); one that a separate package registers when imported (GPN's
-    ``import gpn.model``) is refused, naming the type and the package, before anything is
-    loaded: the workflow imports no model package."""
-    if config.get("auto_map"):
+    """Before anything of a folder is loaded: an entry with remote code must load with an
+    Auto class its ``auto_map`` names (NT-v2's names no AutoModel, so objective encoder
+    would get transformers' own EsmModel); a folder without code of its own (no
+    ``auto_map``) must have a model type transformers knows (or one of dnalm's own); one
+    that a separate package registers when imported (GPN's ``import gpn.model``) is
+    refused, naming the type and the package: the workflow imports no model package."""
+    auto_map = config.get("auto_map")
+    if auto_map and model.trust_remote_code:
+        name = AUTO_CLASSES[model.objective].__name__
+        if isinstance(auto_map, Mapping) and name not in auto_map:
+            raise ConfigError(
+                f"{model.key}.objective: {model.objective!r} loads with {name}, which the "
+                f"auto_map of {folder / 'config.json'} does not name (it names "
+                f"{', '.join(sorted(auto_map))}), so transformers would build its own class "
+                f"for model_type {config.get('model_type')!r} instead of the repository's "
+                "code, with weights that do not fit it. Nothing was loaded. Set objective to "
+                "one whose class the auto_map names (AutoModelForMaskedLM: mlm, "
+                "AutoModelForCausalLM: gpt, AutoModel: encoder)"
+            )
+    if auto_map:
         return
     model_type = config.get("model_type")
     register_model_types(str(model_type))
