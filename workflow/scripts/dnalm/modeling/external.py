@@ -31,6 +31,7 @@ from transformers import (
 )
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from dnalm.core.artifacts import CONFIG_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.hub import (
     RECORD,
@@ -97,7 +98,7 @@ def check_model_type(model: ExternalModel, folder: Path, config: Mapping[str, An
         if isinstance(auto_map, Mapping) and name not in auto_map:
             raise ConfigError(
                 f"{model.key}.objective: {model.objective!r} loads with {name}, which the "
-                f"auto_map of {folder / 'config.json'} does not name (it names "
+                f"auto_map of {folder / CONFIG_JSON} does not name (it names "
                 f"{', '.join(sorted(auto_map))}), so transformers would build its own class "
                 f"for model_type {config.get('model_type')!r} instead of the repository's "
                 "code, with weights that do not fit it. Nothing was loaded. Set objective to "
@@ -118,7 +119,7 @@ def check_model_type(model: ExternalModel, folder: Path, config: Mapping[str, An
         else "it has no code of its own (no auto_map) either"
     )
     raise InputFormatError(
-        f"{model.key}: {folder / 'config.json'} has model_type {model_type!r}, which "
+        f"{model.key}: {folder / CONFIG_JSON} has model_type {model_type!r}, which "
         f"transformers does not know; {why}. Nothing was loaded. Use a model whose type "
         "transformers knows or whose repository carries its code (auto_map, with "
         "trust_remote_code), or convert it to one"
