@@ -139,6 +139,19 @@ def test_remote_code_needs_a_full_commit_hash(fixtures):
             _plan({"models": {"external": {"v2": entry}}})
 
 
+def test_a_hub_entry_without_its_commit_names_the_key_and_where_to_find_it():
+    """A hub id with trust_remote_code and revision null (what a shipped config leaves to the
+    user): the error names the key to set and the page of the repository's commits."""
+    entry = {"source": "InstaDeepAI/nucleotide-transformer-v2-50m-multi-species",
+             "revision": None, "trust_remote_code": True}  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        _plan({"models": {"external": {"nt50m": entry}}})
+    msg = str(err.value)
+    assert "set models.external.nt50m.revision to the full 40-hex commit hash" in msg
+    url = "https://huggingface.co/InstaDeepAI/nucleotide-transformer-v2-50m-multi-species"
+    assert f"{url}/commits/main" in msg
+
+
 def test_auto_map_without_the_opt_in_is_refused(fixtures):
     marker = fixtures["remote_marker"]
     message = (
@@ -219,12 +232,12 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from dnalm.core import hub
-from dnalm.core.errors import ConfigError
+from dnalm.core.errors import DnalmError
 from dnalm.modeling.external import load_external
 spec, record = json.loads(sys.argv[1]), sys.argv[2]
 try:
     loaded = load_external(spec, record, device="cpu")
-except ConfigError as err:
+except DnalmError as err:
     print(json.dumps({"error": str(err)}))
 else:
     print(json.dumps({"class": type(loaded.model).__name__,
@@ -418,3 +431,162 @@ def test_unpinned_remote_code_of_the_older_probe_form_is_reported(fixtures):
     assert "declare it under models.external with a 40-hex revision" in notes[0]
     plan = _plan({"probe": {"external": {"old": {"model": "org/m"}}}})
     assert not [n for n in plan.notes() if n.startswith("probe.external")]
+
+
+def test_a_probed_fine_tuned_remote_code_run_is_planned_with_its_record(fixtures):
+    """probe.finetuned of a run on an entry with its own code: its embedding reads the
+    entry's provenance record (the fine-tuned folder's code is checked against it) and the
+    embed rule is told which entry the folder was fine-tuned from."""
+    remote = {"source": str(fixtures["remote"]), "revision": hf.REVISION,
+              "trust_remote_code": True}  # fmt: skip
+    over = {
+        "models": {"external": {"v2": remote}},
+        "finetune": {"runs": {"v2_frozen": {"model": "v2", "regime": "frozen",
+                                            "tasks": ["species_fragments"]}}},
+        "probe": {"finetuned": ["v2_frozen"], "external": {"v2_before": {"model": "v2"}}},
+    }  # fmt: skip
+    plan = _plan(over)
+    inputs = plan.embed_inputs(wildcards(eregime="fine-tuned", ename="v2_frozen"))
+    assert inputs["provenance"] == "resources/external/v2/provenance.json"
+    assert plan.embed_external("fine-tuned", "v2_frozen") == {
+        "finetuned_from": plan.external["v2"].spec()
+    }
+    assert plan.umap_before("v2_frozen") == "results/probe/umap/external/v2_before.tsv"
+    # runs on our own models, and external entries without code of their own: unchanged
+    assert plan.embed_external("fine-tuned", "mlm_kmer6_partial") == {}
+    assert "provenance" not in plan.embed_inputs(
+        wildcards(eregime="fine-tuned", ename="mlm_kmer6_partial")
+    )
+
+
+CHILD_FINETUNED = """
+import json, sys
+from dnalm.core.errors import DnalmError
+from dnalm.evaluation.embed import embed_table, load_embeddings
+from dnalm.finetuning.finetune import finetune
+from tests.test_external_models import _species_table
+external = {"entry": json.loads(sys.argv[1]), "record": sys.argv[2]}
+out, step = sys.argv[3], sys.argv[4]
+table = _species_table()
+if step == "finetune":
+    finetune("unused", table, out + "/run", {"regime": "frozen", "max_epochs": 1,
+             "batch_size": 8, "device": "cpu"}, model_name="v2", external=external)
+    print(json.dumps({"done": True}))
+else:
+    try:
+        embed_table(out + "/run/model", table, out + "/emb.npz", batch_size=16,
+                    regime="fine-tuned", remote_code=external)
+    except DnalmError as err:
+        print(json.dumps({"error": str(err)}))
+    else:
+        emb = load_embeddings(out + "/emb.npz")
+        print(json.dumps({"shape": list(emb.embeddings.shape),
+                          "trust": emb.meta["trust_remote_code"]}))
+"""
+
+
+def test_a_fine_tuned_remote_code_model_carries_its_pinned_code(tmp_path):
+    """A run fine-tuned from an entry with its own code: the folder holds exactly the
+    entry's recorded code files (listed with their sha256 in finetune.json) and is embedded
+    with that code; a code file changed after fine-tuning stops the embedding, naming it and
+    both hashes, before the module is imported (its import writes the marker)."""
+    home, marker = tmp_path / "hf", tmp_path / "marker"
+    folder = hf.remote_code_folder(tmp_path / "src", marker=marker)
+    snap = hf.hub_cache(home, "org/nt-v2-tiny", folder, hf.REVISION)
+    spec = {"name": "v2", "source": "org/nt-v2-tiny", "revision": hf.REVISION,
+            "objective": "mlm", "trust_remote_code": True}  # fmt: skip
+    model = hub.external_model("v2", spec)
+    record = hub.write_provenance(tmp_path / "provenance.json", hub.provenance(model, snap))
+    code = json.loads(record.read_text())["files"]["code"]
+
+    def child(step: str) -> dict:
+        env = {**os.environ, "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{REPO}",
+               "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}  # fmt: skip
+        env.pop("HF_HUB_CACHE", None)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD_FINETUNED, json.dumps(spec), str(record),
+             str(tmp_path), step],
+            capture_output=True, text=True, env=env, cwd=REPO, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert child("finetune") == {"done": True}
+    saved = tmp_path / "run" / "model"
+    assert sorted(p.name for p in saved.glob("*.py")) == sorted(hf.CODE_FILES)
+    assert json.loads((saved / "finetune.json").read_text())["remote_code"] == code
+    assert (
+        json.loads((saved / "config.json").read_text())["auto_map"]["AutoModelForMaskedLM"]
+        == (hf.AUTO_MAP["AutoModelForMaskedLM"])
+    )
+    assert child("embed") == {"shape": [48, 8], "trust": True}
+    marker.unlink()
+    edited = saved / "modeling_esm.py"
+    edited.write_text(edited.read_text().replace("class GatedMLP", "# edited\nclass GatedMLP"))
+    out = child("embed")
+    assert str(edited) in out["error"]
+    assert code["modeling_esm.py"] in out["error"]
+    assert "fine-tuned from it" in out["error"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("model_type", ["GPN", "ConvNet"])
+def test_a_model_type_only_its_own_package_registers_is_refused_naming_it(tmp_path, model_type):
+    """GPN's Hub folders (songlab/gpn-brassicales) have no code of their own: `import
+    gpn.model` registers their model type. The loader imports no such package, so the entry
+    is refused before anything is loaded, naming the type and the package."""
+    from dnalm.modeling.external import prepare
+
+    folder = hf.gpn_folder(tmp_path / "gpn", model_type=model_type)
+    spec = {"name": "gpn", "source": str(folder), "objective": "mlm"}
+    model = hub.external_model("gpn", spec)
+    _plan({"models": {"external": {"gpn": {"source": str(folder)}}}})  # the folder's files pass
+    record = hub.write_provenance(tmp_path / "provenance.json", hub.provenance(model, folder))
+    with pytest.raises(InputFormatError) as err:
+        prepare(spec, record)
+    msg = str(err.value)
+    assert msg.startswith("models.external.gpn: ")
+    assert f"has model_type {model_type!r}, which transformers does not know" in msg
+    assert "the Python package 'gpn' when `import gpn.model` runs" in msg
+
+
+def test_the_nt_v2_config_shape_loads_as_a_masked_lm_with_its_own_code(tmp_path):
+    """NT-v2-50M's config.json (auto_map without AutoModel, three architectures): objective
+    mlm loads the repository's EsmForMaskedLM (its import writes the marker); objective
+    encoder would get transformers' own EsmModel, which lacks NT-v2's gated MLP, and is
+    refused naming the objective and the auto_map, before anything is imported."""
+    home, marker = tmp_path / "hf", tmp_path / "marker"
+    folder = hf.remote_code_folder(tmp_path / "src", marker=marker, auto_map=hf.NT_V2_AUTO_MAP,
+                                   architectures=hf.NT_V2_ARCHITECTURES)  # fmt: skip
+    snap = hf.hub_cache(home, "org/nt-v2-50m-shape", folder, hf.REVISION)
+    for objective in ("mlm", "encoder"):
+        spec = {"name": "nt50m", "source": "org/nt-v2-50m-shape", "revision": hf.REVISION,
+                "objective": objective, "trust_remote_code": True}  # fmt: skip
+        model = hub.external_model("nt50m", spec)
+        record = hub.write_provenance(tmp_path / f"{objective}.json", hub.provenance(model, snap))
+        if marker.exists():
+            marker.unlink()
+        out = _child(spec, record, home)
+        if objective == "mlm":
+            assert out == {"class": "EsmForMaskedLM", "tokenizer": "EsmTokenizer", "bos": 3}
+            assert marker.read_text() == "imported"
+        else:
+            assert out["error"].startswith(
+                "models.external.nt50m.objective: 'encoder' loads with AutoModel, which the "
+                "auto_map of"
+            )
+            assert "AutoModelForMaskedLM, AutoModelForSequenceClassification" in out["error"]
+            assert not marker.exists()
+
+
+def test_the_dnabert2_files_are_refused_for_their_pickle_weights(tmp_path):
+    """DNABERT-2-117M's repository has only pytorch_model.bin: refused at DAG build, opted
+    in or not, before any of its code or the pickle runs (both would write the marker)."""
+    marker = tmp_path / "marker"
+    folder = hf.dnabert2_folder(tmp_path / "dnabert2", marker)
+    for extra in ({}, {"trust_remote_code": True, "revision": hf.REVISION}):
+        entry = {"source": str(folder), **extra}
+        with pytest.raises(InputFormatError, match=r"models\.external\.dnabert2: .* has only "
+                           r"pickle weights \(pytorch_model\.bin\)"):  # fmt: skip
+            _plan({"models": {"external": {"dnabert2": entry}}})
+    assert not marker.exists()

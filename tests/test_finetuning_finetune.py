@@ -440,3 +440,32 @@ def test_average_strands_flips_back_within_length_and_keeps_one_strand_bases():
         "regression", np.array([5]),
     )  # fmt: skip
     assert reg["pred"].tolist() == [[2.0]]
+
+
+def test_selection_metric_picks_the_checkpoint_by_that_validation_metric(mlm_codon_dir, tmp_path):
+    """selection_metric: accuracy (the Nucleotide Transformer post's best epoch by validation
+    accuracy) scores validations by accuracy, not the kind's macro-F1; a metric the kind
+    lacks stops the run naming it, with nothing written."""
+    from dnalm.finetuning.data import task_objective
+
+    y = np.array([0, 0, 0, 1])
+    pred = np.eye(2)[[0, 0, 0, 0]]  # all class 0: accuracy 0.75, macro-F1 ~0.43
+    _, name, metric = task_objective("classification", "accuracy")
+    assert name == "accuracy"
+    assert metric({"y": y, "pred": pred}) == pytest.approx(0.75)
+    assert task_objective("classification")[2]({"y": y, "pred": pred}) < 0.5
+    rec = ft.finetune(
+        mlm_codon_dir,
+        class_table(),
+        tmp_path / "run",
+        {**FAST, "max_epochs": 2, "regime": "frozen", "selection_metric": "accuracy"},
+    )
+    assert rec["selection_metric"] == "validation accuracy"
+    with pytest.raises(ConfigError, match=r"'pearson_r' is not .* macro_f1, accuracy, mcc"):
+        ft.finetune(
+            mlm_codon_dir,
+            class_table(),
+            tmp_path / "bad",
+            {**FAST, "regime": "frozen", "selection_metric": "pearson_r"},
+        )
+    assert_no_outputs(tmp_path / "bad")

@@ -184,6 +184,9 @@ def test_task_kind_metrics_are_what_the_metric_functions_return():
     for kind in TASK_KINDS:
         assert set(kind.metrics) <= set(got[kind.name]), kind.name
         assert kind.selection_metric in got[kind.name], kind.name
+        # what finetune.train.selection_metric may name: the kind's own first, all computed
+        assert kind.selectable[0] == kind.selection_metric, kind.name
+        assert set(kind.selectable) <= set(got[kind.name]), kind.name
 
 
 def test_task_kind_of_a_task_from_the_config():

@@ -603,3 +603,22 @@ def test_identity_split_is_part_of_the_extraction_job_mmseqs_its_own():
         "cds": "results/cds/phageT4.fa.gz",
         "clusters": "results/splits/clusters.tsv",
     }
+
+
+def test_selection_metric_is_checked_against_each_run_task_kind():
+    """finetune.*.selection_metric: a metric of the task's kind is taken (the post's best
+    epoch by validation accuracy); one of another kind is refused naming the run, the task
+    and the metrics the kind has."""
+    runs = {"mlm_bpe_lora": {"train": {"selection_metric": "accuracy"}}}
+    plan = load(demo_config(finetune={"runs": runs}))
+    assert (
+        plan.finetune_settings("mlm_bpe_lora", "species_fragments")["selection_metric"]
+        == "accuracy"
+    )
+    # tf_binding is a per-base regression: accuracy is not one of its metrics
+    with pytest.raises(ConfigError) as err:
+        load(demo_config(finetune={"per_task": {"tf_binding": {"selection_metric": "accuracy"}}}))
+    msg = str(err.value)
+    assert "on task tf_binding" in msg
+    assert "finetune.per_task.tf_binding" in msg
+    assert "pearson_r, spearman_r" in msg

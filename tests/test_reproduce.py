@@ -110,14 +110,32 @@ def _workdir(tmp_path: Path, shared: Path) -> Path:
     return work
 
 
+#: a clearly fake commit for the dry runs: nothing is fetched; a user sets the real one
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+#: what a config leaves to the user, as its header says: the NT-v2 entry's commit
+USER_SET = {
+    "nt_species_probe": (
+        "--config",
+        'models={"external": {"nt50m": {"revision": "' + FAKE_COMMIT + '"}}}',
+    ),
+}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_dry_runs(tmp_path, shared_data, name):
     work = _workdir(tmp_path, shared_data)
-    proc = snakemake(work, "-n", "--configfile", f"config/reproduce/{name}.yaml", timeout=600)
+    config = f"config/reproduce/{name}.yaml"
+    proc = snakemake(work, "-n", "--configfile", config, *USER_SET.get(name, ()), timeout=600)
     assert proc.returncode == 0, fail_message(proc)
     out = proc.stdout
     assert "reproduce_table" in out  # the table is part of the run
     assert "pretrain" in out
+    if name == "nt_species_probe":
+        # the post's second half: NT-v2-50M fetched once, fine-tuned, probed again
+        assert "fetch_external_model" in out
+        assert "results/finetune/species_fragments/nt50m_partial/metrics.json" in out
+        assert "results/probe/embeddings/fine-tuned/nt50m_partial.npz" in out
+        assert "results/figures/probe/umap_before_after/nt50m_partial.png" in out
     if name == "dnallm":  # hg38 and the TF files are URLs: downloaded by jobs, not the dry run
         assert "download_primary" in out
         assert out.count("rule download_task_file:") == 2
@@ -125,6 +143,22 @@ def test_config_dry_runs(tmp_path, shared_data, name):
         assert "task_windows" in out
     assert not (work / "resources").exists()
     assert not (work / "results").exists()
+
+
+def test_nt_species_probe_leaves_the_model_commit_to_the_user(tmp_path, shared_data):
+    """Shipped without a commit (none can be looked up here, and none is made up): the dry
+    run stops naming the key to set and where the commits are listed."""
+    work = _workdir(tmp_path, shared_data)
+    proc = snakemake(
+        work, "-n", "--configfile", "config/reproduce/nt_species_probe.yaml", timeout=600
+    )
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "models.external.nt50m.revision" in text
+    assert (
+        "https://huggingface.co/InstaDeepAI/nucleotide-transformer-v2-50m-multi-species/"
+        "commits/main" in text
+    )
 
 
 def test_cpu_table_target_builds_no_figures(tmp_path, shared_data):
@@ -147,7 +181,7 @@ def test_config_dry_runs_with_the_slurm_profile(tmp_path, shared_data, name):
     work = _workdir(tmp_path, shared_data)
     proc = snakemake(
         work, "-n", "--profile", str(REPO / "profiles" / "slurm"),
-        "--configfile", f"config/reproduce/{name}.yaml", timeout=600,
+        "--configfile", f"config/reproduce/{name}.yaml", *USER_SET.get(name, ()), timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, fail_message(proc)
     assert "reproduce_table" in proc.stdout

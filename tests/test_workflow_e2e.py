@@ -650,6 +650,8 @@ def test_probe_table_and_umaps(run):
         ("mlm_kmer6_partial", "fine-tuned"),
         ("4-mer frequencies", "kmer-baseline"),
         ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
+        ("ext_nt", "external"),  # models.external entries (tests/support/hub_fixtures)
+        ("ext_v2", "external"),
     } == pairs
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
@@ -743,7 +745,8 @@ def test_generation_from_every_causal_model(run):
     from dnalm.generation.run import read_set
 
     summary = pd.read_csv(run / "results/generate/summary.tsv", sep="\t")
-    assert sorted(summary["model"].unique()) == sorted(CAUSAL)
+    # ours and the causal models.external entry (its own checks: test_external_models_...)
+    assert sorted(summary["model"].unique()) == sorted([*CAUSAL, "ext_gpt"])
     for model in CAUSAL:
         folder = run / "results/generate" / model
         sets = {n: read_set(folder / f"{n}.fa.gz") for n in ("samples", "markov", "natural")}
@@ -789,7 +792,8 @@ def test_vep_aurocs_of_simulated_coding_snvs(run):
         "missense": 100,
         "nonsense": 100,
     }
-    models = ["gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe"]
+    # ours, and the three models.external entries (tests/support/hub_fixtures)
+    models = ["gpt_nucleotide", "gpt_codon", "mlm_kmer6", "mlm_bpe", "ext_nt", "ext_v2", "ext_gpt"]
     for model in models:
         scores = pd.read_csv(folder / f"{model}.tsv", sep="\t")
         assert sorted(scores["id"]) == sorted(sim["id"]), model

@@ -254,8 +254,32 @@ AUTO_MAP = {
 CODE_FILES = ("esm_config.py", "modeling_esm.py")
 
 
+#: the auto_map of InstaDeepAI/nucleotide-transformer-v2-50m-multi-species's config.json
+#: (its commit c8e88fd "Update config.json"): no AutoModel key, so AutoModel falls back to
+#: transformers' own EsmModel (model_type esm), not the repository's code
+NT_V2_AUTO_MAP = {
+    "AutoConfig": "esm_config.EsmConfig",
+    "AutoModelForMaskedLM": "modeling_esm.EsmForMaskedLM",
+    "AutoModelForTokenClassification": "modeling_esm.EsmForTokenClassification",
+    "AutoModelForSequenceClassification": "modeling_esm.EsmForSequenceClassification",
+}
+#: its architectures, from the same commit
+NT_V2_ARCHITECTURES = [
+    "EsmForMaskedLM",
+    "EsmForTokenClassification",
+    "EsmForSequenceClassification",
+]
+
+
 def remote_code_folder(
-    folder: Path, *, marker: Path | None = None, k: int = 6, seed: int = 5, context: int = 64
+    folder: Path,
+    *,
+    marker: Path | None = None,
+    k: int = 6,
+    seed: int = 5,
+    context: int = 64,
+    auto_map: dict | None = None,
+    architectures: list[str] | None = None,
 ) -> Path:
     """A folder in NT-v2's shape: ``config.json`` with ``model_type: esm`` and an
     ``auto_map`` to ``esm_config.py`` and ``modeling_esm.py`` (written here), random weights
@@ -294,8 +318,8 @@ def remote_code_folder(
         metadata={"format": "pt"},
     )
     config = {
-        "architectures": ["EsmForMaskedLM"],
-        "auto_map": AUTO_MAP,
+        "architectures": architectures or ["EsmForMaskedLM"],
+        "auto_map": auto_map or AUTO_MAP,
         "model_type": "esm",
         **sizes,
         "position_embedding_type": "rotary",
@@ -325,6 +349,48 @@ def pickle_only_folder(folder: Path, marker: Path) -> Path:
     config.save_pretrained(str(folder))
     with open(folder / "pytorch_model.bin", "wb") as fh:
         pickle.dump({"esm.embeddings.word_embeddings.weight": _RunsCode(marker)}, fh)
+    return folder
+
+
+#: config.json of zhihan1996/DNABERT-2-117M (commit faf3caf: an auto_map to its own BERT
+#: code, no model_type, no architectures), with the sizes made tiny
+DNABERT2_CONFIG = {
+    "alibi_starting_size": 64,
+    "attention_probs_dropout_prob": 0.0,
+    "auto_map": {
+        "AutoConfig": "configuration_bert.BertConfig",
+        "AutoModel": "bert_layers.BertModel",
+        "AutoModelForMaskedLM": "bert_layers.BertForMaskedLM",
+        "AutoModelForSequenceClassification": "bert_layers.BertForSequenceClassification",
+    },
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "num_hidden_layers": 1,
+    "intermediate_size": 16,
+    "max_position_embeddings": 64,
+    "vocab_size": 40,
+    "transformers_version": "4.28.0",
+}
+#: its code files (the repository's tree at main)
+DNABERT2_CODE = ("bert_layers.py", "bert_padding.py", "configuration_bert.py",
+                 "flash_attn_triton.py")  # fmt: skip
+
+
+def dnabert2_folder(folder: Path, marker: Path) -> Path:
+    """A folder with zhihan1996/DNABERT-2-117M's files: its config.json shape, its four code
+    files (each writes `marker` when imported), a BPE tokenizer.json, and, as there, only
+    ``pytorch_model.bin`` weights (here a pickle that writes `marker` when read)."""
+    folder = Path(folder)
+    specials = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                "pad_token": "[PAD]", "mask_token": "[MASK]"}  # fmt: skip
+    _write_fast_tokenizer(folder, bpe_tokenizer(), specials, 64)
+    (folder / "config.json").write_text(json.dumps(DNABERT2_CONFIG, indent=2))
+    line = f"open({str(marker)!r}, 'w').write('imported')\n"
+    for name in DNABERT2_CODE:
+        (folder / name).write_text(line)
+    (folder / "generation_config.json").write_text('{"_from_model_config": true}\n')
+    with open(folder / "pytorch_model.bin", "wb") as fh:
+        pickle.dump({"bert.embeddings.word_embeddings.weight": _RunsCode(marker)}, fh)
     return folder
 
 
@@ -437,6 +503,38 @@ def bert_bpe_folder(folder: Path, *, seed: int = 7, context: int = 64) -> Path:
     )
     torch.manual_seed(seed)
     BertForMaskedLM(config).save_pretrained(str(folder))
+    return folder
+
+
+#: GPN's tokenizer vocabulary (songlab-cal/gpn examples/ss/basic_example.ipynb prints
+#: ``tokenizer.get_vocab()`` of songlab/gpn-brassicales: lower-case nucleotides)
+GPN_VOCAB = {"[PAD]": 0, "[MASK]": 1, "[UNK]": 2, "a": 3, "c": 4, "g": 5, "t": 6}
+
+
+def gpn_folder(folder: Path, *, model_type: str = "GPN", context: int = 64) -> Path:
+    """A folder in the shape of songlab/gpn-brassicales: config.json with a model type that
+    only the ``gpn`` package registers (gpn/model.py registers GPN, ConvNet and
+    GPNRoFormer), no ``auto_map`` (no code of its own), model.safetensors, and a character
+    tokenizer.json with GPN's vocabulary. The weights are one random tensor: nothing may
+    load them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    folder = Path(folder)
+    tok = Tokenizer(models.WordLevel(vocab=GPN_VOCAB, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    specials = {"pad_token": "[PAD]", "mask_token": "[MASK]", "unk_token": "[UNK]"}
+    _write_fast_tokenizer(folder, tok, specials, context)
+    config = {
+        "architectures": [f"{model_type}ForMaskedLM"],
+        "model_type": model_type,
+        "vocab_size": len(GPN_VOCAB),
+        "hidden_size": 8,
+        "n_layers": 2,
+        "transformers_version": "4.30.0",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    save_file({"model.embedding.weight": torch.zeros(len(GPN_VOCAB), 8)},
+              str(folder / "model.safetensors"), metadata={"format": "pt"})  # fmt: skip
     return folder
 
 

@@ -24,9 +24,7 @@ rule embed:
         gpu=PLAN.gpus("finetune"),
     params:
         model_dir=PLAN.embed_model_dir,
-        external=lambda wc: (
-            PLAN.probe_external_params(wc.ename) if wc.eregime == "external" else {}
-        ),
+        external=lambda wc: PLAN.embed_external(wc.eregime, wc.ename),
         probe=PLAN.probe,
     script:
         "../scripts/embed_model.py"

@@ -23,6 +23,12 @@ def main(smk):
         external=(
             {"entry": ext["entry"], "record": smk.input.provenance} if "entry" in ext else None
         ),
+        # a run fine-tuned from an entry with its own code: the folder carries that code
+        remote_code=(
+            {"entry": ext["finetuned_from"], "record": smk.input.provenance}
+            if "finetuned_from" in ext
+            else None
+        ),
         random_init=regime == "random-init",
         regime=regime,
         meta={"model": smk.wildcards.ename},

@@ -147,6 +147,7 @@ class FinetuneTrainConfig(Section):
     weight_decay: float = _fit(0.01)
     max_epochs: int = _fit(10)
     patience: int = _fit(3)
+    selection_metric: str | None = None  # validation metric of the best checkpoint (None: kind's)
     eval_every: int | None = _fit(None)  # optimizer steps between validations; None = per epoch
     max_steps: int | None = _fit(None)
     grad_clip: float | None = _fit(1.0)

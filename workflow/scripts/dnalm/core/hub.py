@@ -148,10 +148,16 @@ def external_model(name: str, spec: Mapping[str, Any]) -> ExternalModel:
         )
     if model.trust_remote_code and not COMMIT_RE.match(model.revision or ""):
         got = "no revision" if model.revision is None else f"revision {model.revision!r}"
+        where = (
+            "the Hub's 'History' page lists them"
+            if model.local
+            else f"listed at https://huggingface.co/{model.source}/commits/main"
+        )
         raise ConfigError(
             f"{model.key}: trust_remote_code is true but the entry has {got}; remote code runs "
-            "only from a pinned commit: set revision to the full 40-hex commit hash of the "
-            "repository (the Hub's 'History' page lists them), or set trust_remote_code: false"
+            f"only from a pinned commit: set {model.key}.revision to the full 40-hex commit "
+            f"hash of the repository ({where}), after reading its code at that commit, or set "
+            "trust_remote_code: false"
         )
     return model
 
@@ -383,26 +389,49 @@ def verify_snapshot(
                 "again (rule fetch_external_model)"
             )
     now = file_hashes(folder)
-    files = record.get("files") or {}
     for kind in ("code", "weights"):
-        then = dict(files.get(kind) or {})
-        for rel, old in sorted(then.items()):
-            new = now[kind].get(rel)
-            if new != old:
-                what = "is missing" if new is None else f"has sha256 {new}"
-                raise ConfigError(
-                    f"{model.key}: {folder / rel} {what}, but sha256 {old} was recorded when "
-                    f"the model was fetched{src}; the {kind} file changed since (nothing of it "
-                    "was run). If the change is wanted, fetch the model again; otherwise "
-                    "restore the file"
-                )
-        extra = sorted(set(now[kind]) - set(then))
-        if extra and kind == "code":
+        _verify_kind(model, folder, now, record, kind, src)
+
+
+def verify_code(
+    model: ExternalModel, folder: str | os.PathLike, record: Mapping[str, Any], where: str = ""
+) -> None:
+    """Check the code files of a folder made from an entry's snapshot (a model fine-tuned
+    from it, which carries the entry's code) against the entry's provenance record: the
+    recorded code files with their sha256, and no other; the weights may differ. ConfigError
+    naming the file and both hashes, before any of the code is imported."""
+    folder = Path(folder)
+    _verify_kind(model, folder, file_hashes(folder), record, "code", f" ({where})" if where else "")
+
+
+def _verify_kind(
+    model: ExternalModel,
+    folder: Path,
+    now: Mapping[str, Mapping[str, str]],
+    record: Mapping[str, Any],
+    kind: str,
+    src: str,
+) -> None:
+    """The files of one kind of `now` (:func:`file_hashes` of `folder`) against `record`;
+    an unrecorded code file is refused too."""
+    then = dict((record.get("files") or {}).get(kind) or {})
+    for rel, old in sorted(then.items()):
+        new = now[kind].get(rel)
+        if new != old:
+            what = "is missing" if new is None else f"has sha256 {new}"
             raise ConfigError(
-                f"{model.key}: code file(s) {', '.join(extra)} in {folder} were not there when "
-                f"the model was fetched{src} (nothing of them was run); remove them, or fetch "
-                "the model again"
+                f"{model.key}: {folder / rel} {what}, but sha256 {old} was recorded when "
+                f"the model was fetched{src}; the {kind} file changed since (nothing of it "
+                "was run). If the change is wanted, fetch the model again; otherwise "
+                "restore the file"
             )
+    extra = sorted(set(now[kind]) - set(then))
+    if extra and kind == "code":
+        raise ConfigError(
+            f"{model.key}: code file(s) {', '.join(extra)} in {folder} were not there when "
+            f"the model was fetched{src} (nothing of them was run); remove them, or fetch "
+            "the model again"
+        )
 
 
 __all__ = [
@@ -423,6 +452,7 @@ __all__ = [
     "provenance",
     "read_provenance",
     "snapshot_folder",
+    "verify_code",
     "verify_snapshot",
     "write_provenance",
 ]

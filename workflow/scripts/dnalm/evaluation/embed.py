@@ -67,6 +67,7 @@ from dnalm.core.alphabet import reverse_complement
 from dnalm.core.artifacts import DNALM_TOKENIZER_JSON
 from dnalm.core.device import bf16_supported, select_device
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.hub import external_model, read_provenance, verify_code
 from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embeddings import (
     REGIMES,
@@ -331,6 +332,7 @@ def embed_table(
     meta: Mapping[str, Any] | None = None,
     rc_average: bool = False,
     external: Mapping[str, Any] | None = None,
+    remote_code: Mapping[str, Any] | None = None,
 ) -> Path:
     """Embed every row of a task table with one model and write ``out_npz`` + sidecar.
 
@@ -342,7 +344,10 @@ def embed_table(
     folder or id other than the model's; `rc_average`: average each sequence's vector with its
     reverse complement's (module docstring); `regime`: the probe-table regime (default
     "random-init" or "pretrained"); `meta`: extra keys for the sidecar (e.g. model and
-    tokenizer names from the config). Returns the path of the .npz."""
+    tokenizer names from the config); `remote_code`: ``{"entry", "record"}`` of the external
+    entry with its own code that `model_dir` was fine-tuned from: the folder's code files
+    are checked against the entry's provenance record (dnalm.core.hub.verify_code) before
+    it is loaded with that code. Returns the path of the .npz."""
     t0 = time.perf_counter()
     df = read_table(table)
     if splits is not None:
@@ -354,6 +359,11 @@ def embed_table(
         entry, model_dir, _ = prepare(external["entry"], external["record"])
         trust_remote_code = entry.trust_remote_code
         tokenizer = tokenizer or entry.tokenizer
+    if remote_code:
+        entry = external_model(str(remote_code["entry"]["name"]), remote_code["entry"])
+        record = str(remote_code["record"])
+        verify_code(entry, model_dir, read_provenance(record), f"fine-tuned from it; {record}")
+        trust_remote_code = entry.trust_remote_code
     if regime not in REGIMES:
         raise ConfigError(f"unknown regime {regime!r}; choose one of {list(REGIMES)}")
     loaded = load_model_folder(

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 
 from dnalm.core.alphabet import encode_sequences
 from dnalm.core.artifacts import PREDICTIONS_NPZ, PREDICTIONS_TSV, SETTINGS_JSON
-from dnalm.core.errors import InputFormatError
+from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.io import atomic_path, atomic_write
 from dnalm.core.metrics import classification_metrics, regression_metrics
 from dnalm.finetuning.tables import save_predictions_tsv
-from dnalm.kinds.tasks import TASK_KINDS
+from dnalm.kinds.tasks import TASK_KINDS, selection_metric
 from dnalm.tasks.common import (
     load_task,  # noqa: F401 (the task table every run reads)
 )
@@ -115,13 +115,19 @@ def task_arrays(
     return {"codes": codes, "mask": mask, "y": y}
 
 
-def task_objective(kind: str) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
+def task_objective(
+    kind: str, metric: str | None = None
+) -> tuple[Callable, str, Callable[[dict[str, Any]], float]]:
     """(loss_fn, name of the selection metric, val_metric) of a task kind: masked MSE and
     validation Pearson r over all bases (per-base), cross-entropy and macro-F1
-    (classification), MSE and Pearson r (sequence regression); the metric is the kind's
-    selection_metric."""
+    (classification), MSE and Pearson r (sequence regression); the metric is `metric`
+    (``finetune.train.selection_metric``, one of the kind's ``selectable``), else the
+    kind's selection_metric."""
     desc = TASK_KINDS.get(kind)
-    metric = desc.selection_metric
+    try:
+        metric = selection_metric(kind, metric)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if desc.per_base:
 
         def per_base(out: dict) -> float:

@@ -81,6 +81,7 @@ from torch import nn
 
 from dnalm.core.alphabet import CODE_TO_BASE, reverse_complement
 from dnalm.core.artifacts import (
+    CONFIG_JSON,
     CURVES_CSV,
     DNALM_TOKENIZER_JSON,
     FINETUNE_JSON,
@@ -497,7 +498,7 @@ def finetune(
         len(parts["test"]),
     )
 
-    loss_fn, select, val_metric = task_objective(kind)
+    loss_fn, select, val_metric = task_objective(kind, cfg.selection_metric)
 
     def forward(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return m(batch)
@@ -531,7 +532,13 @@ def finetune(
             extra["bases_uncovered_test"] = int(stats["test"].uncovered + stats["test"].bases_cut)
         if cfg.regime == "lora":
             extra["lora_layers_merged"] = merge_lora(model)
-        save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order)
+        fetched = (loaded.run or {}).get("external") or {}
+        code = (
+            fetched.get("files", {}).get("code")
+            if fetched.get("entry", {}).get("trust_remote_code")
+            else None
+        )
+        save_finetuned(model, model_dir, out_dir / "model", cfg, kind, order, remote_code=code)
         save_curves(out_dir / CURVES_CSV, result.curves)
         fit_info = asdict(result)
         fit_info.pop("curves")
@@ -614,15 +621,23 @@ def save_finetuned(
     cfg: FinetuneTrainConfig,
     kind: str,
     labels: Sequence[str] | None,
+    remote_code: Mapping[str, str] | None = None,
 ) -> None:
     """Write the fine-tuned language model folder (config, weights, tokenizer files), the
-    head's weights and finetune.json; the folder appears complete or not at all."""
+    head's weights and finetune.json; the folder appears complete or not at all.
+    `remote_code`: the recorded sha256 of the code files of an external model that runs its
+    own code (``trust_remote_code``): exactly those files are copied from its snapshot
+    `model_dir`, with config.json's ``auto_map``, and listed in finetune.json, so the folder
+    loads with that code and is checked against the entry's record before it runs
+    (dnalm.core.hub.verify_code)."""
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.lm.save_pretrained(tmp, safe_serialization=True)
     for f in Path(model_dir).iterdir():
         if f.is_file() and (f.name.startswith("tokenizer") or f.name in _TOKENIZER_FILES):
             shutil.copy2(f, tmp / f.name)
+    if remote_code is not None:
+        _copy_remote_code(Path(model_dir), tmp, remote_code)
     head = {k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()}
     save_file(head, str(tmp / HEAD_SAFETENSORS))
     info = {
@@ -632,6 +647,8 @@ def save_finetuned(
         "head": type(model.head).__name__,
         "config": asdict(cfg),
     }
+    if remote_code is not None:
+        info["remote_code"] = dict(sorted(remote_code.items()))
     with atomic_write(tmp / FINETUNE_JSON) as fh:
         json.dump(info, fh, indent=1)
         fh.write("\n")
@@ -639,6 +656,25 @@ def save_finetuned(
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
+
+
+def _copy_remote_code(snapshot: Path, folder: Path, code: Mapping[str, str]) -> None:
+    """The recorded code files of `snapshot` into the saved `folder` (in place of the ones
+    save_pretrained copied from transformers' module cache, and no other .py file), and
+    the snapshot's ``auto_map`` in its config.json when save_pretrained left none."""
+    for f in folder.rglob("*.py"):
+        f.unlink()
+    for rel in code:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(snapshot / rel, folder / rel)
+    auto_map = json.loads((snapshot / CONFIG_JSON).read_text(encoding="utf-8")).get("auto_map")
+    cfg_file = folder / CONFIG_JSON
+    config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if auto_map and not config.get("auto_map"):
+        config["auto_map"] = auto_map
+        with atomic_write(cfg_file) as fh:
+            json.dump(config, fh, indent=2, sort_keys=True)
+            fh.write("\n")
 
 
 #: besides tokenizer*: an external model's vocabulary (EsmTokenizer, BertTokenizer)

@@ -46,6 +46,9 @@ class TaskKind(Kind):
     sequence_task: bool = False
     #: the k-mer count baselines (one vector per sequence) apply
     kmer_baseline: bool = True
+    #: the metrics (higher is better) a run may select its checkpoint by instead
+    #: (``finetune.train.selection_metric``); the kind's own selection_metric is one of them
+    selectable: tuple[str, ...] = ()
 
     @property
     def value_column(self) -> str:
@@ -78,6 +81,7 @@ TASK_KINDS.register(
         selection_metric="macro_f1",
         metric_text="accuracy over test sequences",
         sequence_task=True,
+        selectable=("macro_f1", "accuracy", "mcc"),
     )
 )
 TASK_KINDS.register(
@@ -90,6 +94,7 @@ TASK_KINDS.register(
         selection_metric="pearson_r",
         metric_text="pearson_r over test sequences",
         sequence_task=True,
+        selectable=("pearson_r", "spearman_r"),
     )
 )
 TASK_KINDS.register(
@@ -102,6 +107,7 @@ TASK_KINDS.register(
         selection_metric="pearson_r",
         metric_text="pearson_r over all flattened test positions (items: windows)",
         kmer_baseline=False,
+        selectable=("pearson_r", "spearman_r"),
     )
 )
 
@@ -109,6 +115,22 @@ TASK_KINDS.register(
 KINDS: tuple[str, ...] = TASK_KINDS.names()
 #: the kinds a user sequence task may have
 SEQUENCE_TASK_KINDS: tuple[str, ...] = tuple(k.name for k in TASK_KINDS if k.sequence_task)
+
+
+def selection_metric(kind: str, chosen: str | None, where: str = "selection_metric") -> str:
+    """The validation metric that selects a run's checkpoint: `chosen`
+    (``finetune.train.selection_metric``), else the kind's own. ValueError naming `where`
+    when the kind cannot select by `chosen`."""
+    desc = TASK_KINDS.get(kind)
+    if chosen is None:
+        return desc.selection_metric
+    if chosen not in desc.selectable:
+        raise ValueError(
+            f"{where}: {chosen!r} is not a validation metric a {kind} task selects its best "
+            f"checkpoint by; use one of {', '.join(desc.selectable)} (or null: "
+            f"{desc.selection_metric})"
+        )
+    return chosen
 
 
 def infer_kind(columns) -> str:

@@ -29,8 +29,9 @@ from transformers import (
     AutoModelForMaskedLM,
     AutoTokenizer,
 )
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-from dnalm.core.artifacts import PROVENANCE_JSON
+from dnalm.core.artifacts import CONFIG_JSON, PROVENANCE_JSON
 from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.core.hub import (
     RECORD,
@@ -43,7 +44,7 @@ from dnalm.core.hub import (
     verify_snapshot,
     write_provenance,
 )
-from dnalm.modeling.loader import LoadedFolder
+from dnalm.modeling.loader import LoadedFolder, register_model_types
 
 #: the Auto class of each objective
 AUTO_CLASSES = {"mlm": AutoModelForMaskedLM, "gpt": AutoModelForCausalLM, "encoder": AutoModel}
@@ -69,8 +70,60 @@ def prepare(
     record = read_provenance(record_path)
     folder = snapshot_folder(model)  # the cache only: the fetch rule downloaded it
     verify_snapshot(model, folder, record, str(record_path))
-    check_folder_files(model, folder)
+    check_model_type(model, folder, check_folder_files(model, folder))
     return model, folder, record
+
+
+#: model types that a package of their own registers with the transformers Auto classes
+#: when imported (the Hub folder has no code of its own, so neither the built-in classes nor
+#: trust_remote_code can load it): model type -> the import that registers it
+PACKAGE_MODEL_TYPES = {
+    "GPN": "gpn.model",  # songlab-cal/gpn, gpn/model.py: AutoConfig.register("GPN", ...)
+    "ConvNet": "gpn.model",  # the same file: AutoConfig.register("ConvNet", ...)
+    "GPNRoFormer": "gpn.model",  # the same file: AutoConfig.register("GPNRoFormer", ...)
+    "GPNStar": "gpn.star.model",  # gpn/star/model.py: AutoConfig.register("GPNStar", ...)
+}
+
+
+def check_model_type(model: ExternalModel, folder: Path, config: Mapping[str, Any]) -> None:
+    """Before anything of a folder is loaded: an entry with remote code must load with an
+    Auto class its ``auto_map`` names (NT-v2's names no AutoModel, so objective encoder
+    would get transformers' own EsmModel); a folder without code of its own (no
+    ``auto_map``) must have a model type transformers knows (or one of dnalm's own); one
+    that a separate package registers when imported (GPN's ``import gpn.model``) is
+    refused, naming the type and the package: the workflow imports no model package."""
+    auto_map = config.get("auto_map")
+    if auto_map and model.trust_remote_code:
+        name = AUTO_CLASSES[model.objective].__name__
+        if isinstance(auto_map, Mapping) and name not in auto_map:
+            raise ConfigError(
+                f"{model.key}.objective: {model.objective!r} loads with {name}, which the "
+                f"auto_map of {folder / CONFIG_JSON} does not name (it names "
+                f"{', '.join(sorted(auto_map))}), so transformers would build its own class "
+                f"for model_type {config.get('model_type')!r} instead of the repository's "
+                "code, with weights that do not fit it. Nothing was loaded. Set objective to "
+                "one whose class the auto_map names (AutoModelForMaskedLM: mlm, "
+                "AutoModelForCausalLM: gpt, AutoModel: encoder)"
+            )
+    if auto_map:
+        return
+    model_type = config.get("model_type")
+    register_model_types(str(model_type))
+    if isinstance(model_type, str) and model_type in CONFIG_MAPPING:
+        return
+    package = PACKAGE_MODEL_TYPES.get(str(model_type))
+    why = (
+        f"it is registered by the Python package {package.split('.')[0]!r} when "
+        f"`import {package}` runs (its model card's usage), which the workflow does not do"
+        if package
+        else "it has no code of its own (no auto_map) either"
+    )
+    raise InputFormatError(
+        f"{model.key}: {folder / CONFIG_JSON} has model_type {model_type!r}, which "
+        f"transformers does not know; {why}. Nothing was loaded. Use a model whose type "
+        "transformers knows or whose repository carries its code (auto_map, with "
+        "trust_remote_code), or convert it to one"
+    )
 
 
 class HFTokenizer:
@@ -233,7 +286,9 @@ def lora_targets(backbone: torch.nn.Module, where: str) -> list[str]:
 __all__ = [
     "AUTO_CLASSES",
     "LORA_NAME_GROUPS",
+    "PACKAGE_MODEL_TYPES",
     "HFTokenizer",
+    "check_model_type",
     "external_from_config",
     "load_external",
     "lora_targets",

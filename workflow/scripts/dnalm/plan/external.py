@@ -44,13 +44,6 @@ class ExternalMixin:
         if self.probe_enabled():
             for run in self.probe_finetuned():
                 self.umap_before(run)
-                model = self.run_external(run)
-                if model is not None and model.trust_remote_code:
-                    raise ConfigError(
-                        f"probe.finetuned: run {run!r} fine-tunes {model.key}, whose own code "
-                        "the fine-tuned folder would need; embedding it is not available yet "
-                        "(remove the run from probe.finetuned)"
-                    )
         interpret = self.config.get("interpret") or {}
         for task, names in sorted((interpret.get("runs") or {}).items()):
             for run in names or []:
@@ -120,6 +113,25 @@ class ExternalMixin:
             spec["entry"] = model.spec()
             spec["record"] = self.external_record(model.name)
         return spec
+
+    def finetuned_code_record(self, run: str) -> dict[str, str]:
+        """What embedding a fine-tuned run's folder reads besides it: for a run on an entry
+        with its own code (the folder carries that code), the entry's provenance record the
+        code is checked against; {} otherwise."""
+        model = self.run_external(run)
+        if model is None or not model.trust_remote_code:
+            return {}
+        return {"provenance": self.external_record(model.name)}
+
+    def embed_external(self, regime: str, name: str) -> dict[str, Any]:
+        """Rule embed's `external` param: a probe.external entry's settings
+        (:meth:`probe_external_params`); for a fine-tuned run on an entry with its own code,
+        ``{"finetuned_from": entry}``; {} otherwise."""
+        if regime == "external":
+            return self.probe_external_params(name)
+        if regime == "fine-tuned" and self.finetuned_code_record(name):
+            return {"finetuned_from": self.run_external(name).spec()}
+        return {}
 
     def umap_before(self, run: str) -> str:
         """The UMAP table of a fine-tuned run's backbone before fine-tuning: its pretrained
