@@ -29,6 +29,7 @@ from dnalm.modeling.loader import load_model_folder
 from dnalm.tokenization import build as dtok
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import BOS, EOS, PAD, VOCAB, make_corpus, markov_sequences
+from tests.support.tiny_models import gc_at_table
 
 REPO = Path(__file__).resolve().parents[1]
 #: every architecture of the registry (a new one is tested here without listing it), and
@@ -330,22 +331,6 @@ def _model_dir(folder: Path, objective: str, arch: str) -> Path:
     return folder
 
 
-def _classes(n=96, length=30):
-    import pandas as pd
-
-    rng = np.random.default_rng(1)
-    rows = []
-    for i in range(n):
-        label = "gc" if i % 2 else "at"
-        p = [0.1, 0.4, 0.4, 0.1] if label == "gc" else [0.4, 0.1, 0.1, 0.4]
-        split = "train" if i < 0.7 * n else ("validation" if i < 0.85 * n else "test")
-        seq = "".join(rng.choice(list("ACGT"), length, p=p))
-        rows.append({"id": f"s{i}", "sequence": seq, "split": split, "label": label})
-    df = pd.DataFrame(rows)
-    df.attrs.update(kind="classification", labels=["at", "gc"])
-    return df
-
-
 FT = {"batch_size": 16, "max_epochs": 3, "patience": 3, "lr": 3e-3, "threads": 1}
 FT |= {"warmup_steps": 2, "max_shift": 0}
 
@@ -372,7 +357,8 @@ def test_finetuning_runs_on_each_new_family(objective, arch, regime, tmp_path):
     if regime == "partial":
         assert not any(".layers.0." in n for n in trainable)
         assert any(".layers.1." in n for n in trainable)
-    rec = ft.finetune(folder, _classes(), tmp_path / "run", cfg, task_name="t")
+    table = gc_at_table(96, skew=0.4, fractions=(0.7, 0.85))
+    rec = ft.finetune(folder, table, tmp_path / "run", cfg, task_name="t")
     assert rec["regime"] == regime
     assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0
     again = load_model_folder(tmp_path / "run" / "model", kind="finetuned")

@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from dnalm.finetuning.finetune import finetune
@@ -23,6 +21,7 @@ from dnalm.multimodal.pipeline import run as run_dnatext
 from dnalm.tokenization.build import build_tokenizer
 from dnalm.training.pretrain import pretrain
 from tests.support.lm_corpus import make_corpus
+from tests.support.tiny_models import gc_at_table
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "workflow" / "scripts"
@@ -52,21 +51,6 @@ DNATEXT = {
     "evaluation": {"max_candidates": 4, "max_queries": 4, "max_test_pairs": 8},
 }  # fmt: skip
 PRODUCTS = ["dna polymerase", "ribosomal protein l2", "elongation factor tu", "dna gyrase"]
-
-
-def class_table(n: int = 40) -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    rows = []
-    for i in range(n):
-        label = "gc" if i % 2 else "at"
-        p = [0.15, 0.35, 0.35, 0.15] if label == "gc" else [0.35, 0.15, 0.15, 0.35]
-        split = "train" if i < 0.6 * n else ("validation" if i < 0.8 * n else "test")
-        seq = "".join(rng.choice(list("ACGT"), 30, p=p))
-        rows.append({"id": f"s{i}", "sequence": seq, "split": split, "label": label})
-    df = pd.DataFrame(rows)
-    df.attrs["kind"] = "classification"
-    df.attrs["labels"] = ["at", "gc"]
-    return df
 
 
 def dnatext_inputs(root: Path) -> tuple[Path, Path]:
@@ -114,9 +98,9 @@ def written(tmp_path_factory) -> Path:
     pretrain(corpus, root / "models" / "gpt", "gpt", "tiny", {}, PRETRAIN, resume=False)
     pretrain(corpus, root / "models" / "mlm", "mlm", "tiny", {}, PRETRAIN, resume=False)
     settings = {"batch_size": 16, "max_epochs": 1, "threads": 1, "warmup_steps": 1}
-    finetune(root / "models" / "gpt", class_table(), root / "finetune" / "t" / "r", settings)
+    finetune(root / "models" / "gpt", gc_at_table(40), root / "finetune" / "t" / "r", settings)
     lora = {**settings, "regime": "lora"}
-    finetune(root / "models" / "mlm", class_table(), root / "finetune" / "t" / "lora", lora)
+    finetune(root / "models" / "mlm", gc_at_table(40), root / "finetune" / "t" / "lora", lora)
     pairs, dna = dnatext_inputs(tmp_path_factory.mktemp("dnatext_inputs"))
     run_dnatext(pairs, dna, DNATEXT, root / "dnatext" / "models")
     return root

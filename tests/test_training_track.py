@@ -25,7 +25,7 @@ from dnalm.training.pretrain import run_pretraining
 from dnalm.training.run import PretrainRun
 from dnalm.training.track import BACKENDS, PACKAGES, missing_package, numbers
 from tests.support.lm_corpus import make_corpus
-from tests.support.tiny_models import model_dir
+from tests.support.tiny_models import gc_at_table, model_dir
 from tests.support.workflow_runner import demo_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,25 +40,6 @@ PRETRAIN = {
     "threads": 1,
 }
 FINETUNE = {"batch_size": 16, "max_epochs": 2, "lr": 1e-3, "threads": 1, "warmup_steps": 2}
-
-
-def class_table(n: int = 60):
-    """GC-rich versus AT-rich sequences (a task a tiny model learns in seconds)."""
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(1)
-    rows = []
-    for i in range(n):
-        label = "gc" if i % 2 else "at"
-        p = [0.15, 0.35, 0.35, 0.15] if label == "gc" else [0.35, 0.15, 0.15, 0.35]
-        split = "train" if i < 0.6 * n else ("validation" if i < 0.8 * n else "test")
-        seq = "".join(rng.choice(list("ACGT"), 30, p=p))
-        rows.append({"id": f"s{i}", "sequence": seq, "split": split, "label": label})
-    df = pd.DataFrame(rows)
-    df.attrs["kind"] = "classification"
-    df.attrs["labels"] = ["at", "gc"]
-    return df
 
 
 def csv_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -188,7 +169,7 @@ def test_pretraining_is_tracked_as_its_curves_settings_and_metrics(backend, corp
 def test_finetuning_is_tracked_and_a_rerun_replaces_its_run(backend, backbone, tmp_path):
     root = tmp_path / "tracking"
     out = tmp_path / "run"
-    table = class_table()
+    table = gc_at_table()
     tracking = spec(backend, root, "finetune/t/r")
     finetune(backbone, table, out, FINETUNE, run_name="r", task_name="t", tracking=tracking)
     # a rerun resumes the finished run from its checkpoint: the tracked run is replaced and
@@ -215,7 +196,7 @@ def test_the_one_hot_cnn_baseline_is_tracked_like_a_fine_tuning_run(tmp_path):
     out = tmp_path / "onehot_cnn"
     cfg = {"batch_size": 16, "max_epochs": 2, "channels": 8}
     tracking = spec("tensorboard", root, "finetune/t/onehot_cnn")
-    train_onehot_cnn(class_table(), out, config=cfg, task="t", tracking=tracking)
+    train_onehot_cnn(gc_at_table(), out, config=cfg, task="t", tracking=tracking)
     curves, final, config, _ = read_run("tensorboard", root, "finetune/t/onehot_cnn")
     assert_same_curves(curves, out / "curves.csv")
     assert config["model"] == "onehot_cnn"
