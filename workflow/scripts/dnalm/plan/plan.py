@@ -550,13 +550,12 @@ class Plan(StagesMixin, ExternalMixin, SuitesMixin, ProbeMixin):
             names += [f"kmer{k}" for k in baselines["kmer"]["k"]]
         return names
 
-    def cnn_task_runs(self, task: str) -> list[str]:
-        """The CNN's result folders on `task`: every seed replicate, or the first alone where
-        baselines.onehot_cnn.seed_tasks leaves the task out (ConfigError naming an unknown
-        task there)."""
+    def cnn_seed_tasks(self) -> list[str] | None:
+        """baselines.onehot_cnn.seed_tasks, checked: the tasks the CNN's seed replicates
+        after the first train on (None: every task). ConfigError naming an unknown task."""
         only = self.config["baselines"]["onehot_cnn"]["seed_tasks"]
         if only is None:
-            return list(self.cnn_runs)
+            return None
         tasks = self.task_names()
         unknown = sorted(set(only) - set(tasks))
         if unknown:
@@ -564,7 +563,15 @@ class Plan(StagesMixin, ExternalMixin, SuitesMixin, ProbeMixin):
                 f"baselines.onehot_cnn.seed_tasks: {unknown} are not tasks of this "
                 f"configuration (tasks: {', '.join(tasks) or 'none'})"
             )
-        return list(self.cnn_runs) if task in only else list(self.cnn_runs)[:1]
+        return list(only)
+
+    def cnn_task_runs(self, task: str) -> list[str]:
+        """The CNN's result folders on `task`: every seed replicate, or the first alone where
+        baselines.onehot_cnn.seed_tasks leaves the task out."""
+        only = self.cnn_seed_tasks()
+        if only is None or task in only:
+            return list(self.cnn_runs)
+        return list(self.cnn_runs)[:1]
 
     def finetune_settings(self, run: str, task: str) -> dict:
         """Shared fine-tuning settings, then the task's, then the run's own."""
@@ -682,7 +689,7 @@ class Plan(StagesMixin, ExternalMixin, SuitesMixin, ProbeMixin):
         self.check_external_runs()
         self.check_probe_external()
         if self.config["baselines"]["onehot_cnn"]["enabled"]:
-            self.cnn_task_runs("")  # the seed_tasks names
+            self.cnn_seed_tasks()
         self.probe_metric_files()
         self.walk_generated_models()
         self.window_tasks()
