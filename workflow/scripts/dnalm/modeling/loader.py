@@ -69,6 +69,7 @@ from dnalm.core.artifacts import (
 )
 from dnalm.core.config import FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.hub import PICKLE_SUFFIXES
 from dnalm.modeling.models import objective_of
 from dnalm.modeling.task_model import FinetuneModel
 from dnalm.tokenization.build import load_tokenizer
@@ -77,7 +78,6 @@ KINDS = ("lm", "backbone", "auto", "finetuned")
 
 #: Weight files that are pickles (torch.load / TF / Flax formats); never loaded.
 PICKLE_WEIGHTS = (WEIGHTS_PICKLE, WEIGHTS_PICKLE_INDEX)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 SAFE_WEIGHTS = (WEIGHTS_SAFETENSORS, WEIGHTS_SAFETENSORS_INDEX)
 
 #: dnalm's own transformers model types -> the module whose ``register()`` adds the config and

@@ -36,13 +36,13 @@ from typing import Any
 
 from dnalm.core.artifacts import CONFIG_JSON, MODEL_CARD_MD, PROVENANCE_JSON
 from dnalm.core.errors import ConfigError, DnalmError
+from dnalm.core.hub import COMMIT_RE
 from dnalm.core.io import file_digest
 from dnalm.modeling.loader import PICKLE_SUFFIXES, _auto_class, check_folder
 
 HELP = "check a model folder (card, provenance, safety, offline loading) and upload it to the Hub"
 #: top-level entries never uploaded: training state and unfinished writes
 LEFT_OUT_DIRS = ("checkpoints",)
-HEX40 = re.compile(r"^[0-9a-f]{40}$")
 #: files whose ``auto_map`` makes transformers import code from the repository
 AUTO_MAP_FILES = (CONFIG_JSON, "tokenizer_config.json")
 
@@ -149,7 +149,7 @@ def _check_remote_code(up: Upload, record: dict[str, Any]) -> None:
         return
     pin = record.get("remote_code") if isinstance(record.get("remote_code"), dict) else {}
     revision, hashes = str(pin.get("revision") or ""), pin.get("files") or {}
-    if not HEX40.match(revision):
+    if not COMMIT_RE.match(revision):
         for f in code + mapped:
             up.refused.append(
                 (
