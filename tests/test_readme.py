@@ -198,3 +198,36 @@ def test_demo_scaling_sweep_is_fitted_and_reported(demo_run):
         assert key in files
         assert files[key].caption.strip(), f"{key} has no caption"
     assert "results/figures/sweeps/tiny_gpt/scaling.png" in files
+
+
+@pytest.mark.slow
+def test_demo_probe_kinds_dnatext_rows_and_per_base_runs(demo_run):
+    """What the shared-data run leaves to the demo: the second probe kind (every row once per
+    kind, each compared with the k-mer probe of its own kind, with an ECE), the DNA+text
+    stage's models in the species probe (regime dnatext), and on tf_binding the random-init
+    control, the partial run and the codon model, whose per-base head covers every base."""
+    run = demo_run
+    table = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    assert set(table["probe_kind"]) == {"logreg", "mlp"}
+    rows = {
+        k: set(zip(t["model"], t["regime"], strict=True)) for k, t in table.groupby("probe_kind")
+    }
+    assert rows["logreg"] == rows["mlp"]
+    assert {("dnatext", "dnatext"), ("dna_basewise", "dnatext"), ("dna_table", "dnatext")} <= (
+        rows["logreg"]
+    )
+    assert table["ece"].between(0, 1).all()
+    for _, kind in table.groupby("probe_kind"):
+        kmer = kind.set_index("regime").loc["kmer-baseline", "accuracy"]
+        others = kind[kind["regime"] != "kmer-baseline"]
+        assert np.allclose(others["delta_vs_best_baseline"], others["accuracy"] - kmer, atol=1e-3)
+        assert kmer > kind["chance"].iloc[0]  # either kind reads composition
+    tf = pd.read_csv(run / "results/finetune/tf_binding/comparison.tsv", sep="\t")
+    tf = tf.set_index("run")
+    assert {"gpt_nucleotide_random", "mlm_kmer6_partial", "gpt_codon_frozen"} <= set(tf.index)
+    assert tf.loc["gpt_nucleotide_random", "random_init"]
+    assert tf.loc["mlm_kmer6_partial", "regime"] == "partial"
+    n_test = int(tf.loc["gpt_codon_frozen", "n_test"])
+    with np.load(run / "results/finetune/tf_binding/gpt_codon_frozen/predictions.npz") as z:
+        assert z["predictions"].shape == z["targets"].shape == (n_test, 300)
+        assert z["scored"].all()  # 300 bp = 100 codons: every base covered

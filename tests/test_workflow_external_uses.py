@@ -1,13 +1,11 @@
-"""External models in every stage of the real workflow on the embedded demo (tests/data),
-through the config of tests/support/hub_fixtures.workflow_externals (the one the shared-data
-run uses): a native NT-v1-shaped model and a pinned remote-code NT-v2-shaped one from a
-Hugging Face cache read offline are fine-tuned (frozen, LoRA), probed and score variants; a
-character-level GPT-2 generates. Their rows sit in the tables of our own models."""
+"""The config of tests/support/hub_fixtures.workflow_externals plans external models into
+every stage of the real workflow (a dry run on the embedded demo): a native NT-v1-shaped model
+and a pinned remote-code NT-v2-shaped one from a Hugging Face cache read offline, fine-tuned
+(frozen, LoRA), probed and scoring variants, and a character-level GPT-2 that generates. The
+shared-data run uses the same config and runs them all
+(tests/test_workflow_e2e.py::test_external_models_sit_in_the_same_tables)."""
 
 from __future__ import annotations
-
-import pandas as pd
-import pytest
 
 from tests.support import hub_fixtures as hf
 from tests.support.workflow_runner import REPO, deep_merge, fail_message, make_workdir, snakemake
@@ -97,26 +95,3 @@ def test_workflow_externals_config_is_planned(tmp_path):
     assert proc.returncode == 0, fail_message(proc)
     rules = set(proc.stdout.split()) | set(proc.stderr.split())
     assert {"fetch_external_model", "finetune", "embed", "vep_score", "generate"} <= rules
-
-
-@pytest.mark.slow
-def test_external_models_in_every_stage(tmp_path):
-    wd, env = workdir(tmp_path)
-    targets = TARGETS
-    proc = snakemake(wd, *targets, env=env, timeout=900)
-    assert proc.returncode == 0, fail_message(proc)
-    table = pd.read_csv(wd / targets[0], sep="\t").set_index("run")
-    assert {"ext_nt_frozen", "ext_v2_lora", "kmer3"} <= set(table.index)
-    assert table.loc["ext_v2_lora", "regime"] == "lora"
-    assert table.loc["ext_nt_frozen", "tokenizer"] == "EsmTokenizer"
-    ci = ["ci95_low", "ci95_high", "delta_ci95_low", "delta_ci95_high"]
-    assert table.loc[["ext_nt_frozen", "ext_v2_lora"], ci].notna().all().all()
-    probe = pd.read_csv(wd / targets[1], sep="\t")
-    ext = probe[probe["regime"] == "external"]
-    assert set(ext["model"]) == {"ext_nt", "ext_v2"}
-    auroc = pd.read_csv(wd / targets[2], sep="\t")
-    assert {"ext_nt", "ext_v2", "ext_gpt"} <= set(auroc["scorer"])
-    summary = pd.read_csv(wd / targets[3], sep="\t")
-    assert {"gpt_nt", "ext_gpt"} <= set(summary["model"])
-    samples = (wd / "results/generate/ext_gpt/samples.tsv").read_text().splitlines()
-    assert len(samples) > 3
