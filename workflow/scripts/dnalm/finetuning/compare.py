@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +112,10 @@ def _common_items(items: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[st
     return out
 
 
-def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """One row per entry: the metric columns averaged over its seed replicates, the main
-    metric's sd and per-seed values, `seeds`, `n_seeds` and `replicates` (run folders)."""
+def fold_replicates(table: pd.DataFrame, kind: str, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per entry: the metric columns averaged over its seed replicates, the sd and
+    per-seed values of the main metric and of each `extra` metric (a suite's official one),
+    `seeds`, `n_seeds` and `replicates` (run folders)."""
     main = TASK_KINDS.get(kind).main_metric
     metric_cols = [c for c in METRIC_COLUMNS[kind] if c in table.columns]
     rows = []
@@ -125,9 +126,10 @@ def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
         row["run"] = entry
         for c in metric_cols:
             row[c] = pd.to_numeric(group[c], errors="coerce").mean()
-        values = pd.to_numeric(group[main], errors="coerce").to_numpy(float)
-        row[f"{main}_sd"] = mean_sd(values)[1]
-        row[f"{main}_per_seed"] = ";".join(f"{v:.6g}" for v in values)
+        for m in dict.fromkeys([main, *(e for e in extra if e in group)]):
+            values = pd.to_numeric(group[m], errors="coerce").to_numpy(float)
+            row[f"{m}_sd"] = mean_sd(values)[1]
+            row[f"{m}_per_seed"] = ";".join(f"{v:.6g}" for v in values)
         seeds = group["seed"] if "seed" in group else pd.Series([math.nan] * len(group))
         row["seeds"] = ";".join("" if pd.isna(v) else str(int(v)) for v in seeds)
         row["n_seeds"] = len(group)
@@ -145,11 +147,12 @@ def summarise_runs(
     kind: str,
     n_boot: int = 1000,
     seed: int = 0,
+    extra_metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """`table` (finetune.comparison_table: one row per run folder of one task) folded to one
-    row per entry (fold_replicates), with the CI_COLUMNS added when `n_boot` > 0; the run
-    folders hold each row's predictions."""
-    out = fold_replicates(table, kind)
+    row per entry (fold_replicates, with the sd of `extra_metrics` too), with the CI_COLUMNS
+    added when `n_boot` > 0; the run folders hold each row's predictions."""
+    out = fold_replicates(table, kind, extra_metrics)
     for column in CI_COLUMNS:
         out[column] = math.nan
     out["metric"], out["split"] = METRIC_TEXT[kind], "test"
