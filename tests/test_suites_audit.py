@@ -15,6 +15,8 @@ import pytest
 
 from dnalm.core.artifacts import PREDICTIONS_TSV
 from dnalm.core.errors import ConfigError, InputFormatError
+from dnalm.core.stats import mcc_from_sums, mcc_stats
+from dnalm.finetuning.compare import summarise_runs
 from dnalm.finetuning.suite_table import suite_long, suite_wide, write_suite_table
 from dnalm.genome import homology
 from dnalm.plan import load
@@ -181,11 +183,13 @@ def test_bad_k_and_a_missing_corpus_file_are_refused(tmp_path, suite_task):
 # ----------------------------------------------------------------------------- the suite table
 
 
-def _comparison(path, metric: str, rows: list[tuple]):
+def _comparison(path, metric: str, rows: list[tuple], mcc_ci: list[tuple] | None = None):
     """A comparison.tsv as rule finetune_compare writes it (the columns the table reads)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows, columns=["run", "regime", "accuracy", "accuracy_sd", "mcc",
                                      "mcc_sd", "ci95_low", "ci95_high", "n_seeds"])  # fmt: skip
+    if mcc_ci is not None:
+        df["mcc_ci95_low"], df["mcc_ci95_high"] = zip(*mcc_ci, strict=True)
     df["suite"], df["suite_metric"] = "s (gue)", metric
     df.to_csv(path, sep="\t", index=False)
     return path
@@ -199,14 +203,14 @@ def test_suite_table_from_two_comparison_tables(tmp_path):
     b = _comparison(tmp_path / "s_b" / "comparison.tsv", "mcc", [
         ("m_ft", "full", 0.8, 0.05, 0.6, 0.1, 0.7, 0.9, 2),
         ("onehot_cnn", "baseline", 0.75, 0.0, 0.5, 0.0, 0.7, 0.8, 2),
-    ])  # fmt: skip
+    ], mcc_ci=[(0.41, 0.77), (0.3, 0.66)])  # fmt: skip
     tables = {"s_a": a, "s_b": b}
     published = {"s_a": {"CNN": 0.69}}
     wide = write_suite_table(tables, published, tmp_path / "table.tsv")
     out = pd.read_csv(tmp_path / "table.tsv", sep="\t", dtype=str, keep_default_na=False)
     cells = out.set_index("row")
     assert cells.loc["m_ft", "s_a"] == "0.900 ± 0.010 [0.850, 0.940]"  # accuracy: CI shown
-    assert cells.loc["m_ft", "s_b"] == "0.600 ± 0.100"  # mcc: mean ± sd, no accuracy CI
+    assert cells.loc["m_ft", "s_b"] == "0.600 ± 0.100 [0.410, 0.770]"  # mcc: its own CI
     assert cells.loc["kmer3", "s_a"] == "0.700 [0.600, 0.780]"  # one seed: no sd
     assert cells.loc["kmer3", "s_b"] == ""  # not run there
     assert cells.loc["CNN (published)", "s_a"] == "0.690"
@@ -269,3 +273,46 @@ def test_plan_refuses_a_missing_external_corpus_and_unknown_published_task(tmp_p
 def test_no_suite_no_suite_targets():
     plan = load(demo_config())
     assert not [t for t in plan.targets() if "/suites/" in t]
+
+
+def test_mcc_interval_and_sd_of_a_suite_metric_in_the_comparison_table(tmp_path, suite_task):
+    """summarise_runs with the suite's metric (mcc): its sd over seeds and its bootstrap CI
+    from the runs' real predictions files; the MCC of the full set lies inside its CI."""
+    _, test, _ = suite_task
+    dirs = {
+        "m_ft": _predictions(tmp_path / "m_ft", test, {"positive_test_0", "negative_test_2"}),
+        "m_ft_seed1": _predictions(tmp_path / "m_ft_seed1", test, {"positive_test_1"}),
+        "kmer3": _predictions(tmp_path / "kmer3", test, set(list(test)[:8])),
+    }
+    preds = {r: pd.read_csv(d / PREDICTIONS_TSV, sep="\t", dtype=str) for r, d in dirs.items()}
+    mcc = {r: audit.subset_metric(p, list(test), "mcc") for r, p in preds.items()}
+    acc = {r: audit.subset_metric(p, list(test), "accuracy") for r, p in preds.items()}
+    table = pd.DataFrame({
+        "run": list(dirs), "regime": ["full", "full", "baseline"], "seed": [0, 1, 0],
+        "accuracy": [acc[r] for r in dirs], "mcc": [mcc[r] for r in dirs],
+    })  # fmt: skip
+    out = summarise_runs(table, dirs, "classification", n_boot=200, seed=0,
+                         extra_metrics=["mcc"]).set_index("run")  # fmt: skip
+    mean = (mcc["m_ft"] + mcc["m_ft_seed1"]) / 2
+    assert out.loc["m_ft", "mcc"] == pytest.approx(mean)
+    assert out.loc["m_ft", "mcc_sd"] == pytest.approx(np.std([mcc["m_ft"], mcc["m_ft_seed1"]],
+                                                             ddof=1))  # fmt: skip
+    for run in ("m_ft", "kmer3"):
+        assert out.loc[run, "mcc_ci95_low"] <= out.loc[run, "mcc"] <= out.loc[run, "mcc_ci95_high"]
+        assert out.loc[run, "mcc_ci95_low"] < out.loc[run, "mcc_ci95_high"]
+    # without the suite metric, no MCC columns
+    plain = summarise_runs(table, dirs, "classification", n_boot=50)
+    assert "mcc_ci95_low" not in plain.columns
+    assert "mcc_sd" not in plain.columns
+
+
+def test_mcc_from_summed_confusion_cells_is_scikit_learns():
+    from sklearn.metrics import matthews_corrcoef
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3):
+        t = rng.integers(0, k, 300)
+        p = np.where(rng.random(300) < 0.6, t, rng.integers(0, k, 300))
+        got = mcc_from_sums(mcc_stats(t, p, list(range(k))).sum(0))
+        assert got == pytest.approx(matthews_corrcoef(t, p))
+    assert mcc_from_sums(mcc_stats([0, 0], [0, 0], [0, 1]).sum(0)) == 0.0  # undefined -> 0

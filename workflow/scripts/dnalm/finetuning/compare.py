@@ -41,6 +41,7 @@ from dnalm.core.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
+    mcc_stats,
     mean_sd,
     paired_bootstrap,
     pearson_stats,
@@ -184,7 +185,41 @@ def summarise_runs(
             diff.low,
             diff.high,
         ]
+    for extra in extra_metrics:
+        if extra == "mcc" and TASK_KINDS.get(kind).classes:
+            mcc_intervals(out, table, run_dirs, n_boot, seed)
     return out
+
+
+def mcc_intervals(
+    out: pd.DataFrame,
+    table: pd.DataFrame,
+    run_dirs: Mapping[str, str | os.PathLike],
+    n_boot: int,
+    seed: int = 0,
+) -> None:
+    """Add ``mcc_ci95_low`` and ``mcc_ci95_high`` to the folded table `out`: the percentile
+    bootstrap 95% CI of each entry's MCC (the mean over its seed replicates) over the test
+    items every run scored, from the runs' predictions.tsv (the CI of a suite whose official
+    metric is MCC, beside the main metric's)."""
+    preds = {
+        str(run): read_sequence(Path(run_dirs[run]) / PREDICTIONS_TSV).set_index("id")
+        for run in table["run"]
+    }
+    ids = sorted(set.intersection(*(set(df.index) for df in preds.values())))
+    if not ids:
+        raise InputFormatError(f"runs {sorted(preds)} share no test item")
+    classes = sorted(
+        set().union(*(set(df["label"]) | set(df["predicted"]) for df in preds.values()))
+    )
+    stats = {
+        run: mcc_stats(df.loc[ids, "label"], df.loc[ids, "predicted"], classes)
+        for run, df in preds.items()
+    }
+    out["mcc_ci95_low"], out["mcc_ci95_high"] = math.nan, math.nan
+    for i, reps in enumerate(out["replicates"]):
+        ci = bootstrap([stats[r] for r in str(reps).split(";")], "mcc", n_boot, seed=seed)
+        out.loc[i, ["mcc_ci95_low", "mcc_ci95_high"]] = [ci.low, ci.high]
 
 
 def name_suite_metric(table: pd.DataFrame, suite: Mapping[str, str] | None) -> pd.DataFrame:

@@ -6,9 +6,10 @@ of the suite's paper that the config gives (``suites.X.published``: task -> {mod
 -> value}), marked ``published``; columns are the suite's tasks. Each cell is the suite's
 official metric (the comparison table's ``suite_metric``) as ``mean ± sd [low, high]``: the
 mean and sd over seed replicates (sd empty for one seed) and the bootstrap 95% CI the
-comparison table carries. That CI is of the comparison table's main metric (accuracy for
-classification), so it is shown only where the suite's metric is accuracy (Genomic
-Benchmarks); an MCC cell (NT downstream, GUE) has mean ± sd only.
+comparison table carries for that metric: ``ci95_low``/``ci95_high`` where the suite's metric
+is the table's main metric (accuracy: Genomic Benchmarks), ``mcc_ci95_low``/``mcc_ci95_high``
+for MCC (NT downstream, GUE; :func:`dnalm.finetuning.compare.mcc_intervals`). A metric without
+a CI column (macro-F1) gets mean ± sd only.
 
 :func:`suite_long` gives the numbers in long form (task, row, source, mean, sd, CI) for the
 figure (:func:`dnalm.report.suite_plots.plot_suite`); :func:`suite_wide` the table people
@@ -73,7 +74,10 @@ def suite_long(
             raise InputFormatError(f"{path}: the suite metric {metric!r} has no column")
         for _, r in df.iterrows():
             sd_col = f"{metric}_sd"
-            ci = metric == CLASSIFICATION_MAIN
+            # the CI of the suite's metric: its own columns (MCC), else the table's main one
+            low, high = f"{metric}_ci95_low", f"{metric}_ci95_high"
+            if low not in df.columns and metric == CLASSIFICATION_MAIN:
+                low, high = "ci95_low", "ci95_high"
             rows.append(
                 {
                     "task": task,
@@ -83,9 +87,9 @@ def suite_long(
                     "mean": _number(r[metric]),
                     "sd": _number(r[sd_col]) if sd_col in df.columns else math.nan,
                     "n_seeds": int(_number(r.get("n_seeds", 1)) or 1),
-                    "ci95_low": _number(r.get("ci95_low")) if ci else math.nan,
-                    "ci95_high": _number(r.get("ci95_high")) if ci else math.nan,
-                    "ci_metric": CLASSIFICATION_MAIN,
+                    "ci95_low": _number(r.get(low)),
+                    "ci95_high": _number(r.get(high)),
+                    "ci_metric": metric if low in df.columns else "",
                 }
             )
     for task, values in (published or {}).items():
@@ -137,7 +141,7 @@ def suite_wide(long: pd.DataFrame) -> pd.DataFrame:
     first = {"row": "metric", "source": ""}
     for task in tasks:
         t = long[long["task"] == task]
-        first[task] = f"{t['metric'].iloc[0]} (mean ± sd [95% CI of {CLASSIFICATION_MAIN}])"
+        first[task] = f"{t['metric'].iloc[0]} (mean ± sd [bootstrap 95% CI])"
     out = [first]
     for name, source in rows:
         rec = {"row": name, "source": source}
