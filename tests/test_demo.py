@@ -40,6 +40,14 @@ LEFT_OUT = {
         "tests/test_workflow_suites.py runs it on a Genomic Benchmarks set built at test time "
         "from the shared genomes, its reference served by a local HTTP server"
     ),
+    "suite_audit": (
+        "audits the test items of a benchmark suite for leakage, and the demo names no suite "
+        "yet; tests/test_workflow_suites.py runs it on the same Genomic Benchmarks set"
+    ),
+    "suite_table": (
+        "tabulates a benchmark suite over its tasks, and the demo names no suite yet; "
+        "tests/test_workflow_suites.py runs it on the same Genomic Benchmarks set"
+    ),
 }
 # Snakemake's target rule, planned by every run.
 ALWAYS = {"all"}

@@ -210,3 +210,49 @@ def test_readme_shows_the_generated_cpu_table():
     assert list(zip(kept["paper"], kept["metric"], strict=True)) == [
         (r["paper"], " ".join(str(r["metric"]).split())) for r in rows
     ], "config/reproduce/cpu_table.tsv is stale: rerun cpu.yaml and keep its table.tsv"
+
+
+def _suite_stubs(work: Path) -> dict[str, list[str]]:
+    """Empty task folders in each suite's layout where config/reproduce/suites.yaml expects
+    them (the plan checks their files; a dry run reads no row), and the tasks by suite."""
+    config = yaml.safe_load((REPO / "config/reproduce/suites.yaml").read_text(encoding="utf-8"))
+    suites = config["suites"]
+    human = "http://ftp.ensembl.org/pub/release-97/fasta/homo_sapiens/dna/Homo_sapiens.GRCh38.dna.toplevel.fa.gz"
+    for task in suites["gb"]["tasks"]:
+        folder = work / suites["gb"]["source"] / task
+        meta = "classes:\n"
+        for cls in ("negative", "positive"):
+            meta += f"  {cls}:\n    extra_processing: ENSEMBL_HUMAN_GENOME\n    type: fa.gz\n"
+            meta += f"    url: {human}\n"
+            for split in ("train", "test"):
+                (folder / split).mkdir(parents=True, exist_ok=True)
+                (folder / split / f"{cls}.csv.gz").write_bytes(b"")
+        (folder / "metadata.yaml").write_text(meta + "version: 0\n")
+    for name, files in (("nt", ("train.parquet", "test.parquet")),
+                        ("gue", ("train.csv", "dev.csv", "test.csv"))):  # fmt: skip
+        for task in suites[name]["tasks"]:
+            folder = work / suites[name]["source"] / task
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in files:
+                (folder / file).write_bytes(b"")
+    return {name: spec["tasks"] for name, spec in suites.items()}
+
+
+def test_suites_config_dry_runs(tmp_path, shared_data):
+    """config/reproduce/suites.yaml: Genomic Benchmarks' eight sets, the 18 revised NT
+    downstream tasks and GUE's 28 plan every task, both baselines on each, the human
+    reference download, each suite's audit and table; nothing is fetched."""
+    work = _workdir(tmp_path, shared_data)
+    tasks = _suite_stubs(work)
+    assert (len(tasks["gb"]), len(tasks["nt"]), len(tasks["gue"])) == (8, 18, 28)
+    proc = snakemake(work, "-n", "--configfile", "config/reproduce/suites.yaml", timeout=600)
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout
+    assert out.count("rule suite_task:") == 8 + 18 + 28
+    assert out.count("rule suite_audit:") == 3
+    assert out.count("rule suite_table:") == 3
+    assert "results/tasks/gue_EMP_H3/data.tsv" in out
+    assert "results/finetune/nt_H3K4me3/onehot_cnn/metrics.json" in out
+    assert "results/finetune/gb_human_nontata_promoters/kmer" in out
+    assert out.count("rule download_task_file:") == 1  # one human genome for the 8 stubs
+    assert not (work / "results").exists()

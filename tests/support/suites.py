@@ -130,3 +130,29 @@ def gue_set(folder: Path, items: dict[str, list], dev: bool = True) -> None:
     for split in ("train", "dev", "test") if dev else ("train", "test"):
         rows = [{"sequence": s, "label": lab} for _, s, lab in items[split]]
         pd.DataFrame(rows).to_csv(folder / f"{split}.csv", index=False)
+
+
+def mutate(seq: str, share: float, seed: int = 0) -> str:
+    """`seq` with round(share * len) positions, chosen at random, changed to another base."""
+    rng = random.Random(seed)
+    out = list(seq)
+    for i in rng.sample(range(len(seq)), round(share * len(seq))):
+        out[i] = rng.choice([b for b in "ACGT" if b != out[i].upper()])
+    return "".join(out)
+
+
+def leaky_corpus(
+    path: Path,
+    background: dict[str, str],
+    planted: dict[str, str],
+    reverse: set[str] = frozenset(),
+) -> None:
+    """A pretraining-corpus FASTA at `path`: the `background` records, then each `planted`
+    sequence (a suite's test item, copied, or near-copied by the caller) inside 300 bp of
+    flanking background, reverse complemented for the names in `reverse`."""
+    flank = "".join(background.values())[:300]
+    lines = [f">{k}\n{v}" for k, v in background.items()]
+    for name, seq in planted.items():
+        seq = revcomp(seq) if name in reverse else seq
+        lines.append(f">planted_{name}\n{flank[:150]}{seq}{flank[150:]}")
+    path.write_text("\n".join(lines) + "\n")

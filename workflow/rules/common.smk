@@ -39,6 +39,7 @@ wildcard_constraints:
     tcorpus=alternatives(PLAN.task_corpora),
     task=alternatives(PLAN.sequence_tasks),
     stask=alternatives(PLAN.suite_tasks),
+    suite=alternatives(PLAN.suite_names()),
     model=alternatives(PLAN.models),
     ftask=alternatives(_TASKS),
     run=alternatives(PLAN.runs),

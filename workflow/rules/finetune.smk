@@ -186,3 +186,35 @@ rule finetune_tracks:
         n_windows=4,
     script:
         "../scripts/finetune_tracks.py"
+
+
+# One table and one figure per benchmark suite (rows: models and published numbers;
+# columns: the suite's tasks), after the comparison tables of its tasks.
+rule suite_table:
+    input:
+        PLAN.suite_table_inputs,
+    output:
+        table=report(
+            "results/suites/{suite}/table.tsv",
+            caption="../report/suite_table.rst",
+            category="4. Fine-tuning",
+            subcategory="suite {suite}",
+            labels={"suite": "{suite}", "table": "suite table"},
+        ),
+        figure=report(
+            "results/figures/suites/{suite}/table.png",
+            caption="../report/suite_figure.rst",
+            category="4. Fine-tuning",
+            subcategory="suite {suite}",
+            labels={"suite": "{suite}", "figure": "suite table"},
+        ),
+    log:
+        "results/logs/suites/{suite}/table.log",
+    benchmark:
+        "results/benchmarks/suites/{suite}/table.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        published=lambda wc: PLAN.suite_published(wc.suite),
+    script:
+        "../scripts/suite_table.py"

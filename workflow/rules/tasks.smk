@@ -102,3 +102,30 @@ rule suite_task:
         spec=lambda wc: PLAN.suite_task_params(wc.stask),
     script:
         "../scripts/suite_task.py"
+
+
+# The leakage audit of a suite: each test item searched against the pretraining corpus of
+# every model with a known corpus and against the suite's own train split (dnalm.tasks.audit).
+rule suite_audit:
+    input:
+        unpack(PLAN.suite_audit_inputs),
+    output:
+        audit=report(
+            "results/suites/{suite}/audit.tsv",
+            caption="../report/suite_audit.rst",
+            category="4. Fine-tuning",
+            subcategory="suite {suite}",
+            labels={"suite": "{suite}", "table": "leakage audit"},
+        ),
+        per_item="results/suites/{suite}/audit_items.tsv",
+    log:
+        "results/logs/suites/{suite}/audit.log",
+    benchmark:
+        "results/benchmarks/suites/{suite}/audit.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    params:
+        spec=lambda wc: PLAN.suite_audit_params(wc.suite),
+    script:
+        "../scripts/suite_audit.py"

@@ -12,10 +12,16 @@ from dnalm.report import finetune_plots
 def main(smk):
     table = comparison_table(list(smk.input))
     run_dirs = {Path(m).parent.name: Path(m).parent for m in smk.input}
+    suite = smk.params.suite
     table = summarise_runs(
-        table, run_dirs, kind_of(table), n_boot=smk.params.n_boot, seed=smk.params.seed
+        table,
+        run_dirs,
+        kind_of(table),
+        n_boot=smk.params.n_boot,
+        seed=smk.params.seed,
+        extra_metrics=[suite["metric"]] if suite else [],
     )
-    table = name_suite_metric(table, smk.params.suite)
+    table = name_suite_metric(table, suite)
     with atomic_write(smk.output.table) as fh:
         table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     finetune_plots.plot_performance(smk.output.table, smk.output.performance)

@@ -134,6 +134,18 @@ COMPARISON_TSV = "comparison.tsv"
 HEAD_SAFETENSORS = "head.safetensors"
 FINETUNE_JSON = "finetune.json"
 
+# ------------------------------------------------------------ benchmark suites (suites/{suite})
+
+#: The leakage audit of a suite: per task and reference, the shares of test items at
+#: >= 50/80/95% identity and each run's suite metric on all items and on those below 50%;
+#: written by dnalm.tasks.audit (rule suite_audit), read by people and the report.
+SUITE_AUDIT_TSV = "audit.tsv"
+#: The audit's per-item identities; written by dnalm.tasks.audit.
+SUITE_AUDIT_ITEMS_TSV = "audit_items.tsv"
+#: One table per suite (rows: models and published numbers, columns: tasks); written by
+#: dnalm.finetuning.suite_table (rule suite_table), read by dnalm.report.suite_plots.
+SUITE_TABLE_TSV = "table.tsv"
+
 # ------------------------------------------------------------------------ other stages
 
 #: Sampled sequences with their stop reasons; written by dnalm.generation.run.

@@ -15,7 +15,10 @@ hundreds of thousands of positions take milliseconds:
 * ``pearson``: n, sum t, sum p, sum t^2, sum p^2, sum t*p over an item's (valid) positions;
   the Pearson r of all positions of the resampled items, exactly as computed on the
   concatenation of their positions (``dnalm.core.metrics.pearson_r``);
-* ``accuracy``: n and the number correct.
+* ``accuracy``: n and the number correct;
+* ``mcc``: the item's cell of the K x K confusion matrix (one-hot, true class by predicted
+  class); the Matthews correlation of the summed matrix (Gorodkin's multi-class form, equal
+  to the binary MCC for two classes; 0 where it is undefined, as scikit-learn returns).
 
 Everything is a pure function of the inputs and the seed.
 """
@@ -94,7 +97,38 @@ def accuracy_from_sums(s: np.ndarray) -> np.ndarray:
         return s[..., 1] / s[..., 0]
 
 
-FINISH = {"pearson": pearson_from_sums, "accuracy": accuracy_from_sums}
+def mcc_stats(y_true, y_pred, classes) -> np.ndarray:
+    """(N, K*K) per-item statistics for MCC: each item's one-hot cell (true, predicted) of
+    the confusion matrix over `classes` (a label outside `classes` is a ValueError)."""
+    index = {str(c): i for i, c in enumerate(classes)}
+    k = len(index)
+    try:
+        t = np.array([index[str(x)] for x in y_true], dtype=np.int64)
+        p = np.array([index[str(x)] for x in y_pred], dtype=np.int64)
+    except KeyError as err:
+        raise ValueError(f"label {err} is not one of the classes {list(index)}") from None
+    out = np.zeros((t.size, k * k))
+    out[np.arange(t.size), t * k + p] = 1.0
+    return out
+
+
+def mcc_from_sums(s: np.ndarray) -> np.ndarray:
+    """MCC of summed :func:`mcc_stats` (..., K*K) -> (...)."""
+    s = np.asarray(s, dtype=np.float64)
+    k = math.isqrt(s.shape[-1])
+    cm = s.reshape(*s.shape[:-1], k, k)
+    n = cm.sum(axis=(-2, -1))
+    correct = np.trace(cm, axis1=-2, axis2=-1)
+    true_k, pred_k = cm.sum(axis=-1), cm.sum(axis=-2)
+    cov = correct * n - (true_k * pred_k).sum(-1)
+    var_p = n**2 - (pred_k**2).sum(-1)
+    var_t = n**2 - (true_k**2).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = cov / np.sqrt(var_p * var_t)
+    return np.where((var_p * var_t) > 0, out, 0.0)
+
+
+FINISH = {"pearson": pearson_from_sums, "accuracy": accuracy_from_sums, "mcc": mcc_from_sums}
 
 
 def resample_sums(stats: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
@@ -139,7 +173,7 @@ def _seed_mean(finish, sums: list[np.ndarray]) -> np.ndarray:
 def bootstrap(
     stats, metric: str, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> Interval:
-    """Percentile bootstrap interval of `metric` ('pearson' | 'accuracy') of one run, or of
+    """Percentile bootstrap interval of `metric` ('pearson' | 'accuracy' | 'mcc') of one run, or of
     its mean over seed replicates when `stats` is a list of (N, k) matrices whose row i is
     the same item in each."""
     finish, stats = FINISH[metric], _as_list(stats)

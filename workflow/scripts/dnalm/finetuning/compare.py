@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from dnalm.core.stats import (
     INTERVAL_COLUMNS,
     accuracy_stats,
     bootstrap,
+    mcc_stats,
     mean_sd,
     paired_bootstrap,
     pearson_stats,
@@ -112,9 +113,10 @@ def _common_items(items: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[st
     return out
 
 
-def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """One row per entry: the metric columns averaged over its seed replicates, the main
-    metric's sd and per-seed values, `seeds`, `n_seeds` and `replicates` (run folders)."""
+def fold_replicates(table: pd.DataFrame, kind: str, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per entry: the metric columns averaged over its seed replicates, the sd and
+    per-seed values of the main metric and of each `extra` metric (a suite's official one),
+    `seeds`, `n_seeds` and `replicates` (run folders)."""
     main = TASK_KINDS.get(kind).main_metric
     metric_cols = [c for c in METRIC_COLUMNS[kind] if c in table.columns]
     rows = []
@@ -125,9 +127,10 @@ def fold_replicates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
         row["run"] = entry
         for c in metric_cols:
             row[c] = pd.to_numeric(group[c], errors="coerce").mean()
-        values = pd.to_numeric(group[main], errors="coerce").to_numpy(float)
-        row[f"{main}_sd"] = mean_sd(values)[1]
-        row[f"{main}_per_seed"] = ";".join(f"{v:.6g}" for v in values)
+        for m in dict.fromkeys([main, *(e for e in extra if e in group)]):
+            values = pd.to_numeric(group[m], errors="coerce").to_numpy(float)
+            row[f"{m}_sd"] = mean_sd(values)[1]
+            row[f"{m}_per_seed"] = ";".join(f"{v:.6g}" for v in values)
         seeds = group["seed"] if "seed" in group else pd.Series([math.nan] * len(group))
         row["seeds"] = ";".join("" if pd.isna(v) else str(int(v)) for v in seeds)
         row["n_seeds"] = len(group)
@@ -145,11 +148,12 @@ def summarise_runs(
     kind: str,
     n_boot: int = 1000,
     seed: int = 0,
+    extra_metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """`table` (finetune.comparison_table: one row per run folder of one task) folded to one
-    row per entry (fold_replicates), with the CI_COLUMNS added when `n_boot` > 0; the run
-    folders hold each row's predictions."""
-    out = fold_replicates(table, kind)
+    row per entry (fold_replicates, with the sd of `extra_metrics` too), with the CI_COLUMNS
+    added when `n_boot` > 0; the run folders hold each row's predictions."""
+    out = fold_replicates(table, kind, extra_metrics)
     for column in CI_COLUMNS:
         out[column] = math.nan
     out["metric"], out["split"] = METRIC_TEXT[kind], "test"
@@ -181,7 +185,41 @@ def summarise_runs(
             diff.low,
             diff.high,
         ]
+    for extra in extra_metrics:
+        if extra == "mcc" and TASK_KINDS.get(kind).classes:
+            mcc_intervals(out, table, run_dirs, n_boot, seed)
     return out
+
+
+def mcc_intervals(
+    out: pd.DataFrame,
+    table: pd.DataFrame,
+    run_dirs: Mapping[str, str | os.PathLike],
+    n_boot: int,
+    seed: int = 0,
+) -> None:
+    """Add ``mcc_ci95_low`` and ``mcc_ci95_high`` to the folded table `out`: the percentile
+    bootstrap 95% CI of each entry's MCC (the mean over its seed replicates) over the test
+    items every run scored, from the runs' predictions.tsv (the CI of a suite whose official
+    metric is MCC, beside the main metric's)."""
+    preds = {
+        str(run): read_sequence(Path(run_dirs[run]) / PREDICTIONS_TSV).set_index("id")
+        for run in table["run"]
+    }
+    ids = sorted(set.intersection(*(set(df.index) for df in preds.values())))
+    if not ids:
+        raise InputFormatError(f"runs {sorted(preds)} share no test item")
+    classes = sorted(
+        set().union(*(set(df["label"]) | set(df["predicted"]) for df in preds.values()))
+    )
+    stats = {
+        run: mcc_stats(df.loc[ids, "label"], df.loc[ids, "predicted"], classes)
+        for run, df in preds.items()
+    }
+    out["mcc_ci95_low"], out["mcc_ci95_high"] = math.nan, math.nan
+    for i, reps in enumerate(out["replicates"]):
+        ci = bootstrap([stats[r] for r in str(reps).split(";")], "mcc", n_boot, seed=seed)
+        out.loc[i, ["mcc_ci95_low", "mcc_ci95_high"]] = [ci.low, ci.high]
 
 
 def name_suite_metric(table: pd.DataFrame, suite: Mapping[str, str] | None) -> pd.DataFrame:

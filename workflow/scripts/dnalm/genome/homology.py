@@ -42,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -301,6 +301,32 @@ def _search(
     hits["q"] = hits["query"].str[1:].astype(int)
     hits["t"] = hits["target"].str[1:].astype(int)
     return hits
+
+
+def search_items(
+    query: Sequence[str],
+    targets: Iterable[str],
+    settings: MmseqsSettings | None = None,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Every ``mmseqs easy-search`` hit (nucleotide, both strands) of the sequences `query`
+    against the sequences `targets` (streamed to a temporary FASTA: a genome's chromosomes
+    are never all in memory), with integer indices ``q`` and ``t`` into them and the
+    columns of SEARCH_COLUMNS. An empty table when either side is empty or nothing hits.
+    The benchmark-suite leakage audit (dnalm.tasks.audit) runs its MMseqs2 search here."""
+    s = settings or MmseqsSettings()
+    empty = pd.DataFrame(columns=[*SEARCH_COLUMNS, "q", "t"])
+    if not len(query):
+        return empty
+    with tempfile.TemporaryDirectory(prefix="dnalm-mmseqs-") as tmp:
+        tmpdir = Path(tmp)
+        with open(tmpdir / "query.fa", "w", encoding="ascii") as fh:
+            write_fasta(fh, ((f"q{i}", seq.upper()) for i, seq in enumerate(query)))
+        with open(tmpdir / "target.fa", "w", encoding="ascii") as fh:
+            n = write_fasta(fh, ((f"t{i}", seq.upper()) for i, seq in enumerate(targets)))
+        if not n:
+            return empty
+        return _search(tmpdir / "query.fa", tmpdir / "target.fa", tmpdir, s, threads)
 
 
 def _linked_pairs(hits: pd.DataFrame, settings: MmseqsSettings) -> pd.DataFrame:

@@ -539,6 +539,7 @@ class StagesMixin:
         targets += [f"results/tasks/{t}/summary.tsv" for t in tasks]
         targets += [f"results/models/{m}/metrics.json" for m in sorted(self.models)]
         targets += [f"results/finetune/{t}/comparison.tsv" for t in tasks if self.task_runs(t)]
+        targets += self.suite_targets()
         targets += self.card_targets()
         if self.probe_enabled() and self.embeddings():
             targets.append("results/probe/probe_table.tsv")

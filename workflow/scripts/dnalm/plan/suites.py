@@ -212,3 +212,125 @@ class SuitesMixin:
         if spec is None:
             return {}
         return {"suite": spec["suite"], "suite_format": spec["format"], "metric": spec["metric"]}
+
+    # ---- the leakage audit and the suite table (rules suite_audit, suite_table)
+
+    def suite_names(self) -> list[str]:
+        """The configured suites that have tasks, in config order."""
+        return list(dict.fromkeys(spec["suite"] for spec in self.suite_tasks.values()))
+
+    def suite_task_list(self, suite: str) -> list[str]:
+        return [t for t, spec in self.suite_tasks.items() if spec["suite"] == suite]
+
+    def audit_references(self) -> dict[str, dict]:
+        """The pretraining corpora the leakage audit searches, by model: each of our models'
+        corpus (the train split of the corpus it pretrained on) and each external model
+        whose entry lists its `corpus` files (checked to exist; ConfigError naming the key)."""
+        out = {}
+        for model, spec in sorted(self.models.items()):
+            corpus = spec["corpus"]
+            out[model] = {
+                "kind": f"pretraining corpus {corpus} (train split)",
+                "corpus": corpus,
+                "files": self.corpus_split_files(corpus)["train"],
+            }
+        entries = (self.config.get("models") or {}).get("external") or {}
+        for name, entry in sorted(entries.items()):
+            files = list(entry.get("corpus") or [])
+            for i, value in enumerate(files):
+                if not expand_local(value).is_file():
+                    raise ConfigError(
+                        f"models.external.{name}.corpus[{i}]: {value!r} is not a file; list "
+                        "the local FASTA files (plain or gzipped) the model was pretrained "
+                        "on, or leave `corpus` out (the leakage audit then skips the model)"
+                    )
+            if files:
+                out[name] = {
+                    "kind": "external model corpus",
+                    "corpus": None,
+                    "files": [str(expand_local(v)) for v in files],
+                }
+        return out
+
+    def suite_audit_inputs(self, wildcards) -> dict:
+        """The suite's task tables, its runs' metrics (their predictions lie beside them)
+        and the corpus files of every reference (a CDS corpus: the gathered split table;
+        its FASTAs come as params)."""
+        tasks = self.suite_task_list(wildcards.suite)
+        inputs: dict[str, Any] = {
+            "tasks": [f"results/tasks/{t}/data.tsv" for t in tasks],
+            "runs": [
+                f"{self.run_dir('finetune', r, t)}/metrics.json"
+                for t in tasks
+                for r in self.task_runs(t)
+            ],
+        }
+        corpora = []
+        for ref in self.audit_references().values():
+            corpus = ref["corpus"]
+            if corpus is not None and self.corpora[corpus]["source"] == "cds":
+                inputs.update(self.splits_input(self.corpora[corpus]["samples"]))
+            else:
+                corpora += ref["files"]
+        inputs["corpora"] = sorted(set(corpora))
+        return inputs
+
+    def suite_audit_params(self, suite: str) -> dict:
+        """What rule suite_audit needs: each task's table, metric and runs (folder, and the
+        model it learnt from: None for a baseline), the references, k."""
+        tasks = {}
+        for task in self.suite_task_list(suite):
+            runs = {}
+            for run in self.task_runs(task):
+                model = self.runs[run]["model"] if run in self.runs else None
+                runs[run] = {"dir": self.run_dir("finetune", run, task), "model": model}
+            tasks[task] = {
+                "data": f"results/tasks/{task}/data.tsv",
+                "metric": self.suite_tasks[task]["metric"],
+                "runs": runs,
+            }
+        refs = {
+            k: {"kind": v["kind"], "files": v["files"]} for k, v in self.audit_references().items()
+        }
+        k = (self.config.get("suites") or {})[suite]["audit_k"]
+        return {"tasks": tasks, "references": refs, "k": k}
+
+    def suite_table_inputs(self, wildcards) -> list[str]:
+        """The comparison table of every task of the suite that has runs."""
+        return [
+            f"results/finetune/{t}/comparison.tsv"
+            for t in self.suite_task_list(wildcards.suite)
+            if self.task_runs(t)
+        ]
+
+    def suite_published(self, suite: str) -> dict:
+        """`suites.X.published` with its task keys turned into our task names; ConfigError
+        naming a task the suite does not list."""
+        spec = (self.config.get("suites") or {})[suite]
+        tasks = {spec_t["task"]: name for name, spec_t in self.suite_tasks.items()
+                 if spec_t["suite"] == suite}  # fmt: skip
+        out = {}
+        for task, values in (spec.get("published") or {}).items():
+            if task not in tasks:
+                raise ConfigError(
+                    f"suites.{suite}.published.{task}: not a task of the suite (tasks: "
+                    f"{', '.join(tasks)}); key each published number by a name of `tasks`"
+                )
+            out[tasks[task]] = {str(m): float(v) for m, v in values.items()}
+        return out
+
+    def suite_targets(self) -> list[str]:
+        """The audit, table and figure of every suite whose tasks have runs (the external
+        models' `corpus` files are checked here, suites or not)."""
+        self.audit_references()
+        out = []
+        for suite in self.suite_names():
+            self.suite_published(suite)
+            if not any(self.task_runs(t) for t in self.suite_task_list(suite)):
+                continue
+            out += [
+                f"results/suites/{suite}/audit.tsv",
+                f"results/suites/{suite}/table.tsv",
+                f"results/figures/suites/{suite}/table.png",
+            ]
+        return out
