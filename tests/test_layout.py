@@ -86,6 +86,8 @@ RULE_PACKAGES = {
     "finetune": {"finetuning"},
     "probe": {"evaluation"},
     "generate": {"generation"},
+    "genecomp": {"generation"},
+    "robustness": {"evaluation"},
     "sweep": {"evaluation"},
     "figures": set(),
     "walks": set(),

@@ -28,9 +28,11 @@ NEEDS_TORCH = {
     "dnatext_train",
     "embed_model",
     "finetune_run",
+    "gene_completion_model",
     "generate_samples",
     "interpret_run",
     "pretrain",
+    "robustness_panel",
     "vep_score",
 }
 HEAVY = ("torch", "transformers", "umap", "numba", "sklearn")

@@ -28,6 +28,7 @@ from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import BUILTIN_TASKS, TASK_KINDS, selection_metric, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
 from dnalm.plan.external import ExternalMixin
+from dnalm.plan.knowledge import KnowledgeMixin
 from dnalm.plan.probe import ProbeMixin
 from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
@@ -96,7 +97,7 @@ def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
 
 
 @dataclass
-class Plan(StagesMixin, ExternalMixin, SuitesMixin, ProbeMixin):
+class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
     """The validated config and sample sheet of one run (see the module docstring)."""
 
     config: dict[str, Any]
@@ -698,6 +699,13 @@ class Plan(StagesMixin, ExternalMixin, SuitesMixin, ProbeMixin):
             self.generated_task_params(task)
         if self.generate_enabled():  # the Fréchet distance's model (rule generate)
             self.generate_reference()
+        if self.genecomp_enabled():  # what the gene-completion rules are parsed with
+            for m in self.genecomp_models():
+                self.genecomp_unit(m)
+        if self.robustness_enabled():
+            for m in self.robustness_models():
+                self.robustness_k(m)
+                self.robustness_test_files(m)
         self.targets()
         self.check_selection_metrics()
 

@@ -544,6 +544,7 @@ class StagesMixin:
         if self.probe_enabled() and self.embeddings():
             targets.append("results/probe/probe_table.tsv")
         targets += self.generation_targets()
+        targets += self.genecomp_targets() + self.robustness_targets()
         targets += self.vep_targets()
         targets += self.reproduce_targets()
         targets += self.dnatext_targets()
