@@ -773,8 +773,9 @@ def test_generation_from_every_causal_model(run):
 
 def test_vep_aurocs_of_simulated_coding_snvs(run):
     """vep (tests/config): 100 synonymous, missense and nonsense SNVs in S. pyogenes' held-out
-    CDS, scored by three of our models, three external ones and two count baselines; the codon-usage baseline separates
-    nonsense from synonymous (a premature stop codon is rare inside a CDS)."""
+    CDS, scored by three of our models, three external ones and two count baselines; the
+    codon-usage baseline separates nonsense from synonymous (a premature stop codon is rare
+    inside a CDS)."""
     folder = run / "results/vep/spyogenes"
     sim = pd.read_csv(folder / "variants.tsv", sep="\t")
     assert sim["class"].value_counts().to_dict() == {
