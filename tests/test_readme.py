@@ -231,3 +231,32 @@ def test_demo_probe_kinds_dnatext_rows_and_per_base_runs(demo_run):
     with np.load(run / "results/finetune/tf_binding/gpt_codon_frozen/predictions.npz") as z:
         assert z["predictions"].shape == z["targets"].shape == (n_test, 300)
         assert z["scored"].all()  # 300 bp = 100 codons: every base covered
+
+
+@pytest.mark.slow
+def test_demo_gene_completion_and_robustness_panel(demo_run):
+    """gene_completion (one causal model, 2 held-out S. pyogenes genes, three baselines) and
+    the robustness panel of a k-mer MLM, as tests/config/demo.yaml sets them: a summary row
+    per source and prompt fraction, logs and benchmarks per job, the panel's phase rows."""
+    run = demo_run
+    summary = pd.read_csv(run / "results/gene_completion/summary.tsv", sep="\t")
+    sources = ["gpt_nucleotide", "markov", "codon_trigram", "nearest_gene"]
+    assert sorted(set(summary["source"])) == sorted(sources)
+    fractions = sorted(set(summary["prompt_fraction"]))
+    assert len(fractions) == 3  # the default 10 / 25 / 50 %
+    assert len(summary[summary["sample"] == "all"]) == len(sources) * len(fractions)
+    assert (summary["n_genes"] == 2).all()
+    model = summary[summary["source"] == "gpt_nucleotide"]
+    assert (model["n_continuations"] == 2 * 2).all()  # 2 genes x 2 continuations
+    assert summary["recovery"].between(0, 1).all()
+    for source in sources:
+        kind = "models" if source == "gpt_nucleotide" else "baselines"
+        log = run / f"results/logs/gene_completion/{kind}/{source}.log"
+        assert "2 held-out genes" in log.read_text(), source
+        assert (run / f"results/benchmarks/gene_completion/{kind}/{source}.tsv").is_file()
+    assert (run / "results/figures/gene_completion/summary.png").stat().st_size > 5_000
+    panel = pd.read_csv(run / "results/robustness/mlm_kmer6/panel.tsv", sep="\t")
+    assert {"rc", "shift", "indel", "phase"} <= set(panel["test"])  # 6-mer tokens: phase rows
+    assert (panel["n_windows"] == 8).all()
+    assert (run / "results/figures/robustness/mlm_kmer6.png").stat().st_size > 5_000
+    assert (run / "results/logs/robustness/mlm_kmer6.log").is_file()
