@@ -77,6 +77,8 @@ def workdir(tmp_path):
         "interpret": {"enabled": False},
         "dnatext": {"enabled": False},
         "walks": {"enabled": False},
+        "gene_completion": {"enabled": False},
+        "robustness": {"enabled": False},
         "sweeps": {},
     }
     for key, value in ext["config"].items():
