@@ -771,6 +771,8 @@ def remote_causal_folder(
 
 #: the hub id of the pinned remote-code fixture in :func:`workflow_externals`' cache
 REMOTE_REPO_ID = "org/nt-v2-tiny"
+#: the hub id of the pinned remote-code causal fixture there
+REMOTE_CAUSAL_REPO_ID = "org/dna-gpt-remote"
 
 
 def workflow_externals(
@@ -786,12 +788,15 @@ def workflow_externals(
 
     - ``config``: ``models.external`` with ``ext_nt`` (a native ESM folder in NT-v1's shape,
       6-mer tokenizer), ``ext_v2`` (NT-v2's shape with its own code, from a Hugging Face
-      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``) and
-      ``ext_gpt`` (a character-level GPT-2, objective gpt); ``finetune.runs`` ext_nt_frozen
-      and ext_v2_lora (on `tasks`; None: every task); ``probe.external`` ext_nt and ext_v2;
-      ``vep.models`` (`vep_models`, the caller's own, plus the three externals) and
-      ``generate.models`` (`generate_models` plus ext_gpt; generation needs a
-      pretrain.models entry as generate.reference_model, whose corpus prompts it);
+      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``),
+      ``ext_gpt`` (a native character-level GPT-2, objective gpt) and ``ext_rgpt`` (a causal
+      model with its own code, :func:`remote_causal_folder`, from the same cache tree as
+      ``org/dna-gpt-remote`` at :data:`REVISION`, ``trust_remote_code: true``, objective
+      gpt); ``finetune.runs`` ext_nt_frozen and ext_v2_lora (on `tasks`; None: every task);
+      ``probe.external`` ext_nt and ext_v2; ``vep.models`` (`vep_models`, the caller's own,
+      plus the four externals) and ``generate.models`` (`generate_models` plus ext_gpt and
+      ext_rgpt; generation needs a pretrain.models entry as generate.reference_model, whose
+      corpus prompts it);
     - ``env``: ``HF_HOME`` (the cache tree) and ``HF_HUB_OFFLINE=1``, for the snakemake run.
 
     Lists replace the caller's (a config merge does not append): pass the caller's own
@@ -802,6 +807,8 @@ def workflow_externals(
     hub_cache(home, REMOTE_REPO_ID, remote_code_folder(base / "ext_v2_src", context=context),
               REVISION)  # fmt: skip
     gpt = causal_folder(base / "ext_gpt", context=context)
+    hub_cache(home, REMOTE_CAUSAL_REPO_ID,
+              remote_causal_folder(base / "ext_rgpt_src", context=context), REVISION)  # fmt: skip
     only = {"tasks": list(tasks)} if tasks is not None else {}
     config = {
         "models": {
@@ -810,6 +817,8 @@ def workflow_externals(
                 "ext_v2": {"source": REMOTE_REPO_ID, "revision": REVISION,
                            "objective": "mlm", "trust_remote_code": True},
                 "ext_gpt": {"source": str(gpt), "objective": "gpt"},
+                "ext_rgpt": {"source": REMOTE_CAUSAL_REPO_ID, "revision": REVISION,
+                             "objective": "gpt", "trust_remote_code": True},
             }
         },
         "finetune": {
@@ -819,8 +828,8 @@ def workflow_externals(
             }
         },
         "probe": {"external": {"ext_nt": {"model": "ext_nt"}, "ext_v2": {"model": "ext_v2"}}},
-        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt"]},
-        "generate": {"models": [*generate_models, "ext_gpt"]},
+        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt", "ext_rgpt"]},
+        "generate": {"models": [*generate_models, "ext_gpt", "ext_rgpt"]},
     }  # fmt: skip
     return {"config": config, "env": {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
 
