@@ -19,7 +19,7 @@ from dnalm.core.io import read_fasta
 from dnalm.modeling.loader import register_model_types
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.training.lm_data import load_split
-from tests.support.hub_fixtures import workflow_externals
+from tests.support.hub_fixtures import CAUSAL_CODE_FILES, CODE_FILES, workflow_externals
 from tests.support.workflow_runner import deep_merge, fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
@@ -735,8 +735,9 @@ def test_generation_from_every_causal_model(run):
     from dnalm.generation.run import read_set
 
     summary = pd.read_csv(run / "results/generate/summary.tsv", sep="\t")
-    # ours and the causal models.external entry (its own checks: test_external_models_...)
-    assert sorted(summary["model"].unique()) == sorted([*GENERATING, "ext_gpt"])
+    # ours and the causal models.external entries, native and with pinned remote code (their
+    # own checks: test_external_models_...)
+    assert sorted(summary["model"].unique()) == sorted([*GENERATING, "ext_gpt", "ext_rgpt"])
     for model in GENERATING:
         folder = run / "results/generate" / model
         sets = {n: read_set(folder / f"{n}.fa.gz") for n in ("samples", "markov", "natural")}
@@ -773,7 +774,7 @@ def test_generation_from_every_causal_model(run):
 
 def test_vep_aurocs_of_simulated_coding_snvs(run):
     """vep (tests/config): 100 synonymous, missense and nonsense SNVs in S. pyogenes' held-out
-    CDS, scored by three of our models, three external ones and two count baselines; the
+    CDS, scored by three of our models, four external ones and two count baselines; the
     codon-usage baseline separates nonsense from synonymous (a premature stop codon is rare
     inside a CDS)."""
     folder = run / "results/vep/spyogenes"
@@ -783,8 +784,8 @@ def test_vep_aurocs_of_simulated_coding_snvs(run):
         "missense": 100,
         "nonsense": 100,
     }
-    # ours, and the three models.external entries (tests/support/hub_fixtures)
-    models = [*VEP_MODELS, "ext_nt", "ext_v2", "ext_gpt"]
+    # ours, and the four models.external entries (tests/support/hub_fixtures)
+    models = [*VEP_MODELS, "ext_nt", "ext_v2", "ext_gpt", "ext_rgpt"]
     for model in models:
         scores = pd.read_csv(folder / f"{model}.tsv", sep="\t")
         assert sorted(scores["id"]) == sorted(sim["id"]), model
@@ -932,9 +933,10 @@ def test_report_renders_in_chromium(report, tmp_path):
 
 
 def test_external_models_sit_in_the_same_tables(run):
-    """models.external (a native ESM folder, a pinned remote-code one, a causal one): their
-    fine-tuning rows beside ours with CIs against the same best baseline, probe rows, variant
-    scores and generated samples, each in the table our models are in."""
+    """models.external (a native ESM folder, a pinned remote-code one, a native causal one and
+    a causal one with pinned remote code): their fine-tuning rows beside ours with CIs against
+    the same best baseline, probe rows, variant scores and generated samples, each in the
+    table our models are in."""
     table = pd.read_csv(run / "results/finetune/species_fragments/comparison.tsv", sep="\t")
     rows = table.set_index("run")
     assert rows.loc["ext_nt_frozen", "regime"] == "frozen"
@@ -960,15 +962,16 @@ def test_external_models_sit_in_the_same_tables(run):
     assert {"ext_nt", "ext_v2", "tiny_bert"} <= set(external["model"])
     assert (external["accuracy"] > 0).all()
     auroc = pd.read_csv(run / "results/vep/spyogenes/auroc.tsv", sep="\t")
-    assert {"ext_nt", "ext_v2", "ext_gpt", "gpt_codon"} <= set(auroc["scorer"])
+    assert {"ext_nt", "ext_v2", "ext_gpt", "ext_rgpt", "gpt_codon"} <= set(auroc["scorer"])
     summary = pd.read_csv(run / "results/generate/summary.tsv", sep="\t")
-    assert "ext_gpt" in set(summary["model"])
+    assert {"ext_gpt", "ext_rgpt"} <= set(summary["model"])  # native, and with remote code
     # the remote code's hashes are recorded where the fetch rule wrote the entry's record
-    record = json.loads((run / "resources/external/ext_v2/provenance.json").read_text())
-    code = record["files"]["code"]
-    assert code, record["files"]
-    assert all(name.endswith(".py") and len(digest) == 64 for name, digest in code.items())
-    assert record["commit"] == record["entry"]["revision"]
+    for name, files in (("ext_v2", CODE_FILES), ("ext_rgpt", CAUSAL_CODE_FILES)):
+        record = json.loads((run / f"resources/external/{name}/provenance.json").read_text())
+        code = record["files"]["code"]
+        assert set(code) == set(files), (name, record["files"])
+        assert all(len(digest) == 64 for digest in code.values()), name
+        assert record["commit"] == record["entry"]["revision"], name
 
 
 def test_every_model_folder_has_a_card_and_provenance(run):

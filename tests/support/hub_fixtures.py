@@ -20,6 +20,10 @@
   attention code), two layers;
 - :func:`causal_folder`: a native causal model (``GPT2LMHeadModel``) with a
   character-level ``tokenizer.json`` (``<s>`` first), two layers, for generation;
+- :func:`remote_causal_folder`: a causal model with code of its own in HyenaDNA's shape
+  (``config.json`` with a model type of its own, ``max_seq_len`` and an ``auto_map`` to the
+  folder's ``configuration_dna_gpt.py`` / ``modeling_dna_gpt.py``, whose forward takes no
+  cache, position ids or attention mask), the character-level tokenizer, for generation;
 - :func:`workflow_externals`: the external fixtures of a workflow run and the config that
   uses them in every stage.
 """
@@ -542,12 +546,11 @@ def gpn_folder(folder: Path, *, model_type: str = "GPN", context: int = 64) -> P
 CHAR_VOCAB = ("<pad>", "<s>", "</s>", "<unk>", "A", "C", "G", "T", "N")
 
 
-def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
-    """A native GPT2LMHeadModel folder with a character-level tokenizer.json (one token a
-    nucleotide, ``<s>`` first), random weights, hidden size 8, two layers."""
+def _write_char_tokenizer(folder: Path, context: int) -> dict[str, int]:
+    """The character-level tokenizer.json of the causal fixtures (one token a nucleotide,
+    ``<s>`` put first, no end token added) and its tokenizer_config.json; the vocabulary."""
     from tokenizers import Tokenizer, models, processors
 
-    folder = Path(folder)
     vocab = {t: i for i, t in enumerate(CHAR_VOCAB)}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.add_special_tokens(["<pad>", "<s>", "</s>", "<unk>"])
@@ -557,6 +560,14 @@ def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
     specials = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>",
                 "unk_token": "<unk>"}  # fmt: skip
     _write_fast_tokenizer(folder, tok, specials, context)
+    return vocab
+
+
+def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
+    """A native GPT2LMHeadModel folder with a character-level tokenizer.json (one token a
+    nucleotide, ``<s>`` first), random weights, hidden size 8, two layers."""
+    folder = Path(folder)
+    vocab = _write_char_tokenizer(folder, context)
     config = GPT2Config(
         vocab_size=len(CHAR_VOCAB),
         n_embd=8,
@@ -572,8 +583,196 @@ def causal_folder(folder: Path, *, seed: int = 11, context: int = 128) -> Path:
     return folder
 
 
+CAUSAL_CONFIG_MODULE = '''\
+"""Configuration of a tiny causal DNA language model with code of its own (the shape of
+HyenaDNA's Hub repositories: model_type of its own, max_seq_len, auto_map)."""
+
+from transformers import PretrainedConfig
+
+
+class DnaGptConfig(PretrainedConfig):
+    model_type = "dna_gpt_remote"
+
+    def __init__(self, vocab_size=9, d_model=8, n_layer=2, n_head=2, d_inner=16,
+                 max_seq_len=128, layer_norm_epsilon=1e-5, pad_token_id=0, bos_token_id=1,
+                 eos_token_id=2, **kwargs):
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id,
+                         eos_token_id=eos_token_id, **kwargs)
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.n_layer = n_layer
+        self.n_head = n_head
+        self.d_inner = d_inner
+        self.max_seq_len = max_seq_len
+        self.layer_norm_epsilon = layer_norm_epsilon
+'''
+
+CAUSAL_MODELING_MODULE = '''\
+"""A tiny causal transformer language model. Its forward takes what HyenaDNA's takes
+(input_ids, inputs_embeds, labels, output_hidden_states, return_dict): no attention mask,
+no position ids and no cache, so every call runs the whole sequence."""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput
+
+from .configuration_dna_gpt import DnaGptConfig
+{marker}
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        d = config.d_model
+        self.ln_1 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.ln_2 = nn.LayerNorm(d, eps=config.layer_norm_epsilon)
+        self.fc_in = nn.Linear(d, config.d_inner)
+        self.fc_out = nn.Linear(config.d_inner, d)
+        self.heads = config.n_head
+
+    def forward(self, x):
+        b, t, d = x.shape  # (B, T, C)
+        q, k, v = (
+            y.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            for y in self.qkv(self.ln_1(x)).chunk(3, dim=-1)
+        )
+        a = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.out(a.transpose(1, 2).reshape(b, t, d))
+        return x + self.fc_out(nn.functional.gelu(self.fc_in(self.ln_2(x))))
+
+
+class DnaGptPreTrainedModel(PreTrainedModel):
+    config_class = DnaGptConfig
+    base_model_prefix = "backbone"
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(0.0, 0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+
+class DnaGptModel(DnaGptPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.d_model)
+        self.positions = nn.Embedding(config.max_seq_len, config.d_model)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings
+
+    def forward(self, input_ids=None, inputs_embeds=None, output_hidden_states=None,
+                return_dict=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.embeddings(input_ids)
+        pos = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)
+        x = inputs_embeds + self.positions(pos)[None]
+        states = [x]
+        for layer in self.layers:
+            x = layer(x)
+            states.append(x)
+        x = self.ln_f(x)
+        states[-1] = x
+        return BaseModelOutput(
+            last_hidden_state=x, hidden_states=tuple(states) if output_hidden_states else None
+        )
+
+
+class DnaGptForCausalLM(DnaGptPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.backbone = DnaGptModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.backbone.embeddings
+
+    def forward(self, input_ids=None, inputs_embeds=None, labels=None,
+                output_hidden_states=None, return_dict=None):
+        out = self.backbone(input_ids, inputs_embeds, output_hidden_states=output_hidden_states)
+        logits = self.lm_head(out.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1)
+            )
+        return CausalLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+'''
+
+#: the auto_map of the remote-code causal fixture (HyenaDNA's names these three Auto classes)
+CAUSAL_AUTO_MAP = {
+    "AutoConfig": "configuration_dna_gpt.DnaGptConfig",
+    "AutoModel": "modeling_dna_gpt.DnaGptModel",
+    "AutoModelForCausalLM": "modeling_dna_gpt.DnaGptForCausalLM",
+}
+CAUSAL_CODE_FILES = ("configuration_dna_gpt.py", "modeling_dna_gpt.py")
+
+
+def remote_causal_folder(
+    folder: Path, *, context: int = 128, marker: Path | None = None, seed: int = 13
+) -> Path:
+    """A causal DNA language model with code of its own, in the shape of HyenaDNA's Hub
+    repositories: ``config.json`` with ``model_type: dna_gpt_remote`` (which transformers
+    does not know), ``max_seq_len`` and an ``auto_map`` to ``configuration_dna_gpt.py`` /
+    ``modeling_dna_gpt.py`` (written here: a small causal transformer whose forward takes no
+    attention mask, position ids or cache), so only trust_remote_code loads it; the
+    character-level tokenizer.json of :func:`causal_folder`; random weights in
+    model.safetensors. With `marker`, importing modeling_dna_gpt.py writes that file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = _write_char_tokenizer(folder, context)
+    line = f"open({str(marker)!r}, 'w').write('imported')\n" if marker else ""
+    (folder / "configuration_dna_gpt.py").write_text(CAUSAL_CONFIG_MODULE)
+    (folder / "modeling_dna_gpt.py").write_text(CAUSAL_MODELING_MODULE.format(marker=line))
+    sizes = {
+        "vocab_size": len(CHAR_VOCAB),
+        "d_model": 8,
+        "n_layer": 2,
+        "n_head": 2,
+        "d_inner": 16,
+        "max_seq_len": context,
+        "layer_norm_epsilon": 1e-5,
+        "pad_token_id": vocab["<pad>"],
+        "bos_token_id": vocab["<s>"],
+        "eos_token_id": vocab["</s>"],
+    }
+    # the weights, built from the module itself so that names and shapes are its own
+    namespace: dict = {}
+    exec(compile(CAUSAL_CONFIG_MODULE, "configuration_dna_gpt.py", "exec"), namespace)
+    cfg = namespace["DnaGptConfig"](**sizes)
+    modeling = CAUSAL_MODELING_MODULE.format(marker="").replace(
+        "from .configuration_dna_gpt import DnaGptConfig", ""
+    )
+    model_ns = {"DnaGptConfig": namespace["DnaGptConfig"]}
+    exec(compile(modeling, "modeling_dna_gpt.py", "exec"), model_ns)  # our text
+    torch.manual_seed(seed)
+    model = model_ns["DnaGptForCausalLM"](cfg)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    config = {
+        "architectures": ["DnaGptForCausalLM"],
+        "auto_map": CAUSAL_AUTO_MAP,
+        "model_type": "dna_gpt_remote",
+        **sizes,
+        "transformers_version": "4.35.0",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
 #: the hub id of the pinned remote-code fixture in :func:`workflow_externals`' cache
 REMOTE_REPO_ID = "org/nt-v2-tiny"
+#: the hub id of the pinned remote-code causal fixture there
+REMOTE_CAUSAL_REPO_ID = "org/dna-gpt-remote"
 
 
 def workflow_externals(
@@ -589,12 +788,15 @@ def workflow_externals(
 
     - ``config``: ``models.external`` with ``ext_nt`` (a native ESM folder in NT-v1's shape,
       6-mer tokenizer), ``ext_v2`` (NT-v2's shape with its own code, from a Hugging Face
-      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``) and
-      ``ext_gpt`` (a character-level GPT-2, objective gpt); ``finetune.runs`` ext_nt_frozen
-      and ext_v2_lora (on `tasks`; None: every task); ``probe.external`` ext_nt and ext_v2;
-      ``vep.models`` (`vep_models`, the caller's own, plus the three externals) and
-      ``generate.models`` (`generate_models` plus ext_gpt; generation needs a
-      pretrain.models entry as generate.reference_model, whose corpus prompts it);
+      cache tree as ``org/nt-v2-tiny`` at :data:`REVISION`, ``trust_remote_code: true``),
+      ``ext_gpt`` (a native character-level GPT-2, objective gpt) and ``ext_rgpt`` (a causal
+      model with its own code, :func:`remote_causal_folder`, from the same cache tree as
+      ``org/dna-gpt-remote`` at :data:`REVISION`, ``trust_remote_code: true``, objective
+      gpt); ``finetune.runs`` ext_nt_frozen and ext_v2_lora (on `tasks`; None: every task);
+      ``probe.external`` ext_nt and ext_v2; ``vep.models`` (`vep_models`, the caller's own,
+      plus the four externals) and ``generate.models`` (`generate_models` plus ext_gpt and
+      ext_rgpt; generation needs a pretrain.models entry as generate.reference_model, whose
+      corpus prompts it);
     - ``env``: ``HF_HOME`` (the cache tree) and ``HF_HUB_OFFLINE=1``, for the snakemake run.
 
     Lists replace the caller's (a config merge does not append): pass the caller's own
@@ -605,6 +807,8 @@ def workflow_externals(
     hub_cache(home, REMOTE_REPO_ID, remote_code_folder(base / "ext_v2_src", context=context),
               REVISION)  # fmt: skip
     gpt = causal_folder(base / "ext_gpt", context=context)
+    hub_cache(home, REMOTE_CAUSAL_REPO_ID,
+              remote_causal_folder(base / "ext_rgpt_src", context=context), REVISION)  # fmt: skip
     only = {"tasks": list(tasks)} if tasks is not None else {}
     config = {
         "models": {
@@ -613,6 +817,8 @@ def workflow_externals(
                 "ext_v2": {"source": REMOTE_REPO_ID, "revision": REVISION,
                            "objective": "mlm", "trust_remote_code": True},
                 "ext_gpt": {"source": str(gpt), "objective": "gpt"},
+                "ext_rgpt": {"source": REMOTE_CAUSAL_REPO_ID, "revision": REVISION,
+                             "objective": "gpt", "trust_remote_code": True},
             }
         },
         "finetune": {
@@ -622,8 +828,8 @@ def workflow_externals(
             }
         },
         "probe": {"external": {"ext_nt": {"model": "ext_nt"}, "ext_v2": {"model": "ext_v2"}}},
-        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt"]},
-        "generate": {"models": [*generate_models, "ext_gpt"]},
+        "vep": {"models": [*vep_models, "ext_nt", "ext_v2", "ext_gpt", "ext_rgpt"]},
+        "generate": {"models": [*generate_models, "ext_gpt", "ext_rgpt"]},
     }  # fmt: skip
     return {"config": config, "env": {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}}
 
@@ -631,6 +837,8 @@ def workflow_externals(
 __all__ = [
     "AUTO_MAP",
     "BPE_SPECIALS",
+    "CAUSAL_AUTO_MAP",
+    "CAUSAL_CODE_FILES",
     "CHAR_VOCAB",
     "CODE_FILES",
     "REVISION",
@@ -641,6 +849,7 @@ __all__ = [
     "nt_v1_folder",
     "nt_vocab",
     "pickle_only_folder",
+    "remote_causal_folder",
     "remote_code_folder",
     "workflow_externals",
 ]

@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import copy
 import csv
+import inspect
 import math
 import sys
 import tempfile
@@ -72,12 +73,31 @@ class LoadedModel:
     special: set[int]
     device: torch.device
     external: bool = False  # a models.external entry: called as it is, one segment a row
+    #: the keyword arguments an external model's forward names (:func:`forward_inputs`);
+    #: None: one of dnalm's own models, which takes them all
+    inputs: frozenset[str] | None = None
+
+    @property
+    def cached(self) -> bool:
+        """Whether a causal model continues from a cache (:func:`causal_forward`): its
+        forward takes position ids and attention keys and values (``past_key_values``), or
+        a state-space model's states (``cache_params``). An external model whose code takes
+        neither (HyenaDNA's forward takes input_ids, inputs_embeds, labels and nothing of a
+        cache) runs the whole sequence at every call instead."""
+        if self.inputs is None:
+            return True
+        kind = by_model_type(str(getattr(self.model.config, "model_type", "")))
+        need = {"cache_params"} if kind is not None and kind.state_space else CACHE_INPUTS
+        return set(need) <= self.inputs
 
     def logits(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, V) of the rows `x` (B, T), unpadded, at positions `pos` (B, T): our
         models through :func:`dnalm.modeling.models.forward_logits` (packed attention); an
-        external model with its own forward (its code may not take a packed mask)."""
+        external model with its own forward (its code may not take a packed mask, or any
+        mask: then none is given)."""
         if self.external:
+            if self.inputs is not None and "attention_mask" not in self.inputs:
+                return self.model(input_ids=x).logits
             return self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits
         return forward_logits(self.model, x, pos)
 
@@ -147,6 +167,7 @@ class LoadedModel:
             special,
             torch.device(device),
             external=True,
+            inputs=forward_inputs(folder.model),
         )
 
     @classmethod
@@ -186,6 +207,19 @@ def load_lm(
     return LoadedModel.from_folder(str(model_dir), device)
 
 
+#: what a causal model's forward must take to continue from a cache of attention keys and
+#: values (:attr:`LoadedModel.cached`)
+CACHE_INPUTS = ("position_ids", "past_key_values", "use_cache")
+
+
+def forward_inputs(model: torch.nn.Module) -> frozenset[str]:
+    """The keyword arguments `model`'s forward names (a ``**kwargs`` catch-all is no name:
+    an argument it would swallow is not taken)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(model.forward).parameters
+    return frozenset(name for name, p in params.items() if p.kind in kinds)
+
+
 def token_logits(lm: LoadedModel, ids: list[int]) -> torch.Tensor:
     x = torch.tensor([ids], dtype=torch.long, device=lm.device)  # (1, T)
     pos = torch.arange(len(ids), device=lm.device)[None]  # (1, T)
@@ -198,8 +232,17 @@ def causal_forward(
     """Logits (B, t, V), float, of a causal model after the tokens `x` (B, t) at positions
     `start`.. of every row, and the model's cache with them: attention keys and values
     (``past_key_values``), or a state-space model's states (``cache_params``). `cache`: the
-    cache of the positions before `start` (None when `start` is 0)."""
+    cache of the positions before `start` (None when `start` is 0). A model that takes no
+    cache (:attr:`LoadedModel.cached` false) is given the rows alone, from position 0, and
+    returns no cache."""
     model = lm.model
+    if not lm.cached:
+        if start or cache is not None:
+            raise ValueError(
+                f"{type(model).__name__} takes no cache: run the whole sequence from position "
+                f"0 (got start {start})"
+            )
+        return model(input_ids=x).logits.float(), None
     kind = by_model_type(str(getattr(model.config, "model_type", "")))
     if kind is not None and kind.state_space:
         pos = torch.arange(start, start + x.shape[1], device=x.device)
@@ -219,13 +262,14 @@ def ll_differences(
     share at the start have the same log-likelihoods in both and cancel: the shared start
     runs through the model once, its cache serves both, and only the tokens from the first
     difference on are scored (attention models; a state-space model runs both whole, its
-    cache continuing one token at a time only). Pairs of one shape (shared start, lengths)
+    cache continuing one token at a time only; a model that takes no cache runs both whole
+    too). Pairs of one shape (shared start, lengths)
     run together, `batch_size` pairs to a batch: when both sides of a pair have one length,
     both run in one forward pass, and a first side shared by several pairs (the REF window of
     several ALT alleles) runs once; one copy to the host a batch."""
     out = [0.0] * len(pairs)
     kind = by_model_type(str(getattr(lm.model.config, "model_type", "")))
-    share = not (kind is not None and kind.state_space)
+    share = lm.cached and not (kind is not None and kind.state_space)
     groups: dict[tuple[int, int, int], list[int]] = {}
     for i, (a, b) in enumerate(pairs):
         if max(len(a), len(b)) > lm.context:

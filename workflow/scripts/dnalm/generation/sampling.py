@@ -180,7 +180,8 @@ def sample_batch(
 
     Prompts of the same length are sampled together, up to `batch_size` rows a forward pass,
     with the model's cache (attention keys and values, or a state-space model's states), so
-    each new token costs one position, not the whole prefix again; the tokens are sampled on
+    each new token costs one position, not the whole prefix again (an external model whose
+    code takes no cache runs the whole sequence for each token); the tokens are sampled on
     the model's device and the batch is copied to the host once it is finished. A sequence
     longer than the model's context is continued from its last `context` tokens, as one
     would be without a cache. Rows are sampled from `gen` together, so a sample depends on
@@ -238,11 +239,12 @@ def _sample_tokens(
     cache, fed = None, 0  # tokens the cache holds
     end = length
     for step in range(max_new_tokens):
-        if end <= lm.context:
+        if end <= lm.context and lm.cached:
             logits, cache = causal_forward(lm, buf[:, fed:end], fed, cache)
             fed = end
-        else:  # past the context: the last `context` tokens, positions from 0, no cache
-            logits, _ = causal_forward(lm, buf[:, end - lm.context : end], 0, None, False)
+        else:  # past the context, or a model without a cache: the last `context` tokens,
+            # positions from 0, no cache
+            logits, _ = causal_forward(lm, buf[:, max(0, end - lm.context) : end], 0, None, False)
         logits = logits[:, -1]  # (B, V)
         probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), -1)
         token = torch.multinomial(probs.to(gen.device), 1, generator=gen)[:, 0].to(lm.device)

@@ -221,14 +221,18 @@ def check_cuda_path(model, device: torch.device, batch: int, tokens: int) -> str
 
 
 def model_context(model_or_config) -> int:
-    """Number of usable positions: the position table's size, or for a model without one
-    (mamba) the context it was built for (``dnalm_context`` in its config; a mamba folder
-    made elsewhere has none and gets 2048, the length the published models were trained on)."""
+    """Number of usable positions: the position table's size (``max_position_embeddings``,
+    or ``max_seq_len`` where a model's own code names it so, as HyenaDNA's config does), or
+    for a model without one (mamba) the context it was built for (``dnalm_context`` in its
+    config; a mamba folder made elsewhere has none and gets 2048, the length the published
+    models were trained on)."""
     config = getattr(model_or_config, "config", model_or_config)
     own = getattr(_builder_of(str(getattr(config, "model_type", ""))), "model_context", None)
     if own is not None:
         return int(own(config))
     size = getattr(config, "max_position_embeddings", None)
+    if size is None:
+        size = getattr(config, "max_seq_len", None)
     if size is None:
         size = getattr(config, "dnalm_context", None) or 2048
     return int(size)
