@@ -533,24 +533,6 @@ def test_kmer_logreg_beats_chance_on_chipseq(shared_data, tmp_path):
     assert _beats_chance(m) < 1e-3
 
 
-@pytest.mark.slow
-def test_onehot_cnn_classifier_beats_chance_on_chipseq(shared_data, tmp_path):
-    df = _chipseq_table(shared_data)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rec = train_onehot_cnn(df, tmp_path, kind="classification", config={"max_epochs": 4})
-    finally:
-        torch.set_num_threads(threads)
-    m = rec["metrics"]
-    print(
-        f"oct4 vs mafk, one-hot CNN: test accuracy {m['accuracy']:.3f}, "
-        f"{rec['total_params']:,} params"
-    )
-    assert m["n"] == 200
-    assert _beats_chance(m) < 1e-3
-
-
 def test_standardizing_per_base_head_equalises_feature_scales():
     """head_norm: standardize scales every feature to unit variance over the real positions
     (pads excluded), and evaluation uses the running statistics."""
