@@ -119,8 +119,8 @@ DEMO_MODELS = {
     "mlm_bpe": ("mlm", "bert", "ce", 40),
     "neox_genome": ("gpt", "gpt_neox", "rc", 20),
     "llama_regions": ("gpt", "llama", "two_d_ce", 20),
-    "mamba_tf": ("gpt", "mamba", "headless", 20),
-    "mamba2_tf": ("gpt", "mamba2", "two_d", 20),
+    "mamba_tf": ("gpt", "mamba", "headless", 10),
+    "mamba2_tf": ("gpt", "mamba2", "two_d", 10),
     "modernbert_kmer6": ("mlm", "modernbert", "ce", 20),
     "esm_kmer6": ("mlm", "esm", "ce", 20),
 }

@@ -702,11 +702,11 @@ def test_attribution_auroc_and_motifs(run):
         got = tf[tf["run"] == name]
         assert set(got["method"]) == methods, name
         assert got["auroc_pooled"].between(0, 1).all()
-        assert (got["n_windows"] == 4).all()
+        assert (got["n_windows"] == 6).all()
     cnn = tf[tf["run"] == "onehot_cnn"].set_index("method")
     assert cnn.loc["ism", "auroc_pooled"] > 0.7
     npz = np.load(run / "results/interpret/tf_binding/onehot_cnn/attributions.npz")
-    assert npz["ism"].shape == (4, 300)
+    assert npz["ism"].shape == (6, 300)
     motifs = pd.read_csv(run / "results/interpret/oct4_vs_mafk/summary.tsv", sep="\t")
     assert set(motifs["run"]) == {"onehot_cnn"}
     assert set(motifs["class"]) == {"oct4", "mafk"}
