@@ -28,10 +28,7 @@ snakefmt --check workflow/ tests/slurm/smoke/Snakefile
 snakemake --lint --configfile tests/config/demo.yaml --snakefile workflow/Snakefile
 echo "== tests"
 status=0
-# Three workers on two cores: the two big workflow runs (the shared-data run and the README's
-# main command) take one worker each for most of the run, and the third fills the time their
-# jobs and the SLURM tests spend waiting (status polls, subprocess start-up).
-pytest -n 3 --dist loadfile --durations=25 "$@" || status=$?
+pytest -n 2 --dist loadfile --durations=25 "$@" || status=$?
 if [[ $status -eq 5 ]]; then
     echo "pytest collected no tests" >&2
 fi
