@@ -150,13 +150,6 @@ class ExternalMixin:
             )
         return f"results/probe/umap/external/{names[0]}.tsv"
 
-    def check_generate_external(self, names) -> None:
-        """External entries named where a model generates: causal ones only (objective gpt),
-        refused otherwise naming the key."""
-        for m in names:
-            if m in self.external:
-                check_use(self.external[m], "generate", "generate.models")
-
     def model_inputs(self, name: str) -> dict[str, str]:
         """What a rule using model `name` reads: a pretrained model's files, or an external
         model's provenance record (written by rule fetch_external_model)."""

@@ -53,26 +53,7 @@ class KnowledgeMixin:
     def genecomp_models(self) -> list[str]:
         """Causal models that complete genes (gene_completion.models, default every gpt
         model that is not a sweep's or a replicate's run)."""
-        cfg = self.gene_completion["models"]
-        models = (
-            [m for m in self._own_models() if self.models[m]["objective"] == "gpt"]
-            if cfg is None
-            else list(cfg)
-        )
-        for m in models:
-            if m in self.external:
-                check_use(self.external[m], "generate", "gene_completion.models")
-            elif m not in self.models:
-                raise ConfigError(
-                    f"gene_completion.models: {m!r} is not under pretrain.models or "
-                    f"models.external (defined: {', '.join(sorted(self.models)) or 'none'})"
-                )
-            elif self.models[m]["objective"] != "gpt":
-                raise ConfigError(
-                    f"gene_completion.models: {m!r} is a masked (mlm) model; only causal (gpt) "
-                    "models complete genes (the robustness panel takes any model)"
-                )
-        return models
+        return self.sampling_models("gene_completion.models", self.gene_completion["models"])
 
     def genecomp_samples(self) -> list[str]:
         """Samples whose held-out CDS are completed (default every sample with CDS)."""

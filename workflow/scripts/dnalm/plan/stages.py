@@ -25,29 +25,35 @@ class StagesMixin:
 
     def generate_models(self) -> list[str]:
         """Causal models to sample from (generate.models, default every gpt model)."""
-        causal = [
-            m
-            for m, s in self.models.items()
-            if s["objective"] == "gpt"
-            and m not in self.sweep_models  # sweeps: their own summary
-            and m not in self.replicate_models
-        ]
-        models = causal if self.generate["models"] is None else list(self.generate["models"])
-        for m in models:
+        return self.sampling_models("generate.models", self.generate["models"])
+
+    def sampling_models(self, key: str, names: list[str] | None) -> list[str]:
+        """The models a sampling stage uses: the config list `names` (under `key`), checked,
+        or by default every causal pretrain.models entry that is not a sweep's or a
+        replicate's run. A name must be a causal pretrain.models or models.external entry;
+        anything else is refused naming the key."""
+        if names is None:
+            return [
+                m
+                for m, s in self.models.items()
+                if s["objective"] == "gpt"
+                and m not in self.sweep_models  # sweeps: their own summary
+                and m not in self.replicate_models
+            ]
+        for m in names:
             if m in self.external:
-                self.check_generate_external([m])  # a causal one samples like ours
-                continue
-            if m not in self.models:
+                check_use(self.external[m], "generate", key)  # a causal one samples like ours
+            elif m not in self.models:
                 raise ConfigError(
-                    f"generate.models: {m!r} is not under pretrain.models "
+                    f"{key}: {m!r} is not under pretrain.models or models.external "
                     f"(defined: {', '.join(sorted(self.models)) or 'none'})"
                 )
-            if self.models[m]["objective"] != "gpt":
+            elif self.models[m]["objective"] != "gpt":
                 raise ConfigError(
-                    f"generate.models: {m!r} is a masked (mlm) model; only causal (gpt) "
-                    "models generate"
+                    f"{key}: {m!r} is a masked (mlm) model; only causal (gpt) models sample "
+                    "sequences"
                 )
-        return models
+        return list(names)
 
     def generate_reference(self) -> str | None:
         """The model whose embeddings the Fréchet distance uses (the same for every row)."""
