@@ -27,7 +27,7 @@ from dnalm.core.artifacts import TRAINER_STATE_PT, WEIGHTS_SAFETENSORS
 from dnalm.core.errors import ConfigError, DnalmError, TrainingDivergedError
 from dnalm.training import checkpoint as ckpt
 from dnalm.training.fit import ArrayBatches, fit, predict, resolve_precision
-from dnalm.training.schedule import lr_factor
+from dnalm.training.loop import lr_factor
 
 SCRIPT = '''
 """Train a small one-hot CNN with dnalm.training.fit.fit (used by tests/test_training_fit.py).

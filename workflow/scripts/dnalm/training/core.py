@@ -8,7 +8,8 @@ windows against epochs over task arrays, partial frozen checkpoints):
 * device: :func:`dnalm.core.device.select_device` (CUDA, then Apple MPS, then the CPU);
 * precision: :func:`resolve_precision` and :func:`autocast`;
 * optimizer: :func:`param_groups` for AdamW, with the one weight-decay rule below;
-* learning-rate schedule: :mod:`dnalm.training.schedule`;
+* learning-rate schedule: :class:`dnalm.training.loop.WarmupCosine` and
+  :func:`dnalm.training.loop.lr_factor`;
 * early stopping: :class:`EarlyStopping`;
 * curves: :func:`write_curves` (one atomic writer; each loop has its own columns);
 * divergence: :func:`divergence_error` builds the one

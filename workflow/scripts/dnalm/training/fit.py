@@ -32,6 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from dnalm.core.artifacts import BEST_JSON
+from dnalm.core.config import check_lr_schedule
 from dnalm.core.device import cat_padded, select_device, to_host
 from dnalm.core.errors import ConfigError, TrainingDivergedError
 from dnalm.core.io import atomic_write
@@ -44,8 +45,7 @@ from dnalm.training.core import (
     divergence_error,
     resolve_precision,
 )
-from dnalm.training.loop import AdamWSettings, DeviceTally, TrainingLoop
-from dnalm.training.schedule import check_lr_schedule, lr_factor
+from dnalm.training.loop import AdamWSettings, DeviceTally, TrainingLoop, lr_factor
 from dnalm.training.track import Tracker
 
 log = logging.getLogger(__name__)

@@ -111,10 +111,9 @@ from dnalm.training.lm_data import (
     target_weights,
 )
 from dnalm.training.lm_eval import evaluate_model, evaluate_test, summarise, write_metrics
-from dnalm.training.loop import DeviceTally, Prefetcher, TrainingLoop
+from dnalm.training.loop import DeviceTally, Prefetcher, TrainingLoop, WarmupCosine
 from dnalm.training.objectives import build_objective, test_objective, token_ce_sum
 from dnalm.training.run import PretrainRun
-from dnalm.training.schedule import WarmupCosine
 from dnalm.training.track import open_tracker
 
 log = logging.getLogger(__name__)
