@@ -130,6 +130,25 @@ def test_schema_defaults_are_filled_but_not_in_the_training_settings():
     assert plan.config["splits"]["mmseqs"]["min_identity"] == 0.8  # a schema default
 
 
+def test_pretraining_settings_are_checked_by_the_plan():
+    """Rule pretrain's params.train (the shared settings with a model's own on top) is
+    checked once at DAG build, so the job only adds the defaults: a value the settings'
+    dataclass refuses stops Plan.check and names the config path."""
+    plan = load(demo_config(pretrain={"models": {"gpt_codon": {"train": {"lr": 0.01}}}}))
+    assert plan.pretrain_train_cfg("gpt_codon")["lr"] == 0.01
+    plan.models["gpt_codon"]["train"]["lowercase_loss_weight"] = 1.5
+    with pytest.raises(
+        ConfigError,
+        match=r"^pretrain\.models\.gpt_codon\.train \(on top of pretrain\.train\): "
+        r"pretrain\.train\.lowercase_loss_weight must be a number in \[0, 1\], got 1\.5",
+    ):
+        plan.check()
+    plan.models["gpt_codon"]["train"]["lowercase_loss_weight"] = 0.5
+    plan.config["pretrain"]["train"]["checkpoint_interval"] = 0
+    with pytest.raises(ConfigError, match=r"^pretrain\.train: .*checkpoint_interval"):
+        plan.check()
+
+
 def test_null_entries_are_dropped():
     plan = load(
         demo_config(

@@ -6,12 +6,14 @@ from dnalm.core.config import tracking_spec
 from dnalm.core.smk import run_script
 from dnalm.training.distributed import launch
 from dnalm.training.pretrain import run_pretraining
-from dnalm.training.run import PretrainRun
+from dnalm.training.run import PretrainRun, PretrainTrainConfig
 
 
 def main(smk):
     spec = smk.params.spec
-    train = dict(smk.params.train)
+    # the model's settings as the config writes them, checked by the plan (Plan.check); the
+    # dataclass adds the schema's defaults
+    train = PretrainTrainConfig(**smk.params.train)
     run = PretrainRun(
         corpus_dir=smk.input.corpus,
         out_dir=smk.params.model_dir,

@@ -34,6 +34,7 @@ from dnalm.plan.records import SampleTable
 from dnalm.plan.stages import StagesMixin
 from dnalm.plan.suites import SuitesMixin
 from dnalm.tasks.common import has_coordinates
+from dnalm.training.run import PretrainTrainConfig
 from dnalm.training.track import check_backend
 
 SPLITS = ("train", "validation", "test")
@@ -293,11 +294,23 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
     # ---- tokenizers and corpora
 
     def pretrain_train_cfg(self, model: str) -> dict:
-        """Shared training settings with the model's own `train` entries on top."""
+        """Shared training settings with the model's own `train` entries on top: rule
+        pretrain's `params.train`, as the config writes them (the schema's defaults are
+        added by the dataclass in the job, so the params, and Snakemake's rerun decisions,
+        stay the same when a default is added); checked by :meth:`check_pretrain_settings`."""
         return {
             **self.config["pretrain"]["train"],
             **(self.models[model].get("train") or {}),
         }
+
+    def check_pretrain_settings(self) -> None:
+        """The values of ``pretrain.train`` and of every model's settings on top of it
+        (:meth:`PretrainTrainConfig.check`), at DAG build, so that the job only adds the
+        defaults."""
+        PretrainTrainConfig.from_dict(self.config["pretrain"]["train"], "pretrain.train")
+        for model in self.models:
+            where = f"pretrain.models.{model}.train (on top of pretrain.train)"
+            PretrainTrainConfig.from_dict(self.pretrain_train_cfg(model), where)
 
     def pretrain_threads(self) -> int:
         """The pretraining job's threads (CPUs per node): ``pretrain.threads`` CPUs per GPU
@@ -686,6 +699,7 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
         """Call what the rule files call while they are parsed and the run's targets, so
         that every config error of a stage that is on comes out of dnalm.plan.load."""
         self.check_gpus()
+        self.check_pretrain_settings()
         check_backend(self.config["tracking"]["backend"])  # its package is installed
         self.check_external_runs()
         self.check_probe_external()

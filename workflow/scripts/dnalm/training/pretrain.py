@@ -61,6 +61,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ class Trainer:
         self.run = run
         self.corpus_dir, self.out_dir = run.corpus_dir, run.out_dir
         self.objective, self.preset = run.objective, run.preset
-        self.cfg = run.train.as_dict()
+        self.cfg = asdict(run.train)  # the settings as a mapping (run.json's `train`)
         self.arch = resolve_arch(run.objective, run.preset, run.overrides, run.arch)
         self.rank, self.world, self.local_rank = dist_info()
         self.is_main = self.rank == 0
