@@ -9,7 +9,8 @@
 - one training loop: the backward passes and optimizer steps are those of
   ``dnalm.training.loop.TrainingLoop``, which also builds the optimizer and its schedule;
 - a pretraining setting goes from the config to the optimizer step through at most five
-  files and never comes back to a package it left (followed with ast: :func:`setting_walk`);
+  files and never comes back to a package it left (followed as the code runs, with a
+  profile hook: :func:`setting_walk`);
 - one implementation of the things that used to exist several times (reverse complement,
   k-mer names, device choice, precision, model-folder loading);
 - the names of the stage output files (run.json, metrics.json, ...) are spelled in one module,
@@ -449,16 +450,104 @@ def test_one_class_implements_the_training_loop():
 
 # ------------------------------------------------------------------------- the walk of a setting
 
-#: the pretraining setting whose way from the config to the optimizer step is followed, and
 #: the optimizer settings that the code between the run and the loop must leave unopened
-WALKED_SETTING = "lr"
 OPTIMIZER_SETTINGS = {"lr", "weight_decay", "beta1", "beta2", "eps"}
-#: the most files the walk may enter
+#: the most files the walk of a setting may enter
 MAX_WALK_FILES = 5
+#: the rule, its param and the config model whose pretraining setting is followed
+WALK_RULE, WALK_PARAM, WALK_MODEL = "pretrain", "train", "gpt_nucleotide"
 
 
-def _is_key(node: ast.AST, key: str) -> bool:
-    return isinstance(node, ast.Constant) and node.value == key
+def _rule_param(rule: str, param: str) -> tuple[Path, str, str]:
+    """(rule file, the param's expression, the rule's script) of `rule`."""
+    for smk in sorted(RULES.glob("*.smk")):
+        text = smk.read_text(encoding="utf-8")
+        m = re.search(rf"^rule {rule}:\n(.*?)(?=^\S)", text + "\nend", re.M | re.S)
+        if m:
+            expr = re.search(rf"^\s+{param}=(.+),$", m.group(1), re.M).group(1)
+            script = re.search(r'"\.\./scripts/(\w+\.py)"', m.group(1)).group(1)
+            return smk, expr, script
+    raise AssertionError(f"no rule {rule}")
+
+
+def _script_main(script: Path):
+    """The `main` of a rule script, compiled from its own file (without the last statement,
+    ``run_script(snakemake, main)``, which needs Snakemake's object)."""
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    tree.body = [n for n in tree.body if not ast.unparse(n).startswith("run_script(")]
+    namespace: dict = {"__name__": "walked_script"}
+    exec(compile(tree, str(script), "exec"), namespace)
+    return namespace["main"]
+
+
+def setting_walk(key: str, value, tmp_path: Path) -> tuple[list[str], list[list]]:
+    """Follow `pretrain.train.<key>` set to `value` (an object of its own) from the config to
+    the optimizer's first step (tests/support/setting_walk.py): at DAG build, the rule's param
+    as the rule file writes it, called on the plan of the demo config; in the job, the rule
+    script's main on a tiny corpus, until the first optimizer step. Returns the files in
+    the order the value enters them and the stacks it was seen on (the DAG side's innermost
+    first: the value comes out of the plan into the rule; the job's outermost first: it is
+    handed down from the script)."""
+    from dnalm.plan import load
+    from tests.support.lm_corpus import make_corpus
+    from tests.support.setting_walk import Reached, SettingTrace, walk_files
+    from tests.support.workflow_runner import demo_config
+
+    train = {"max_steps": 3, "micro_batch_size": 4, "eval_interval": 2, "threads": 1}
+    config = demo_config(pretrain={"train": {**train, key: value}})
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the demo config's paths are from the repository root
+    try:
+        plan = load(config)
+    finally:
+        os.chdir(cwd)
+    smk_file, expr, script = _rule_param(WALK_RULE, WALK_PARAM)
+    param = eval(compile(expr, str(smk_file), "eval"), {"PLAN": plan, "config": plan.config})
+    dag = SettingTrace(value)
+    wildcards = type("Wildcards", (), {"model": WALK_MODEL})()
+    settings = dag.run(param, wildcards)
+    assert settings[key] is value, f"params.{WALK_PARAM} does not carry {key}"
+
+    job = SettingTrace(value)
+    main = _script_main(SCRIPTS / script)
+    ns = type("Namespace", (), {})
+    smk = ns()
+    smk.input, smk.params, smk.wildcards = ns(), ns(), wildcards
+    smk.input.corpus = make_corpus(tmp_path / "corpus")
+    smk.params.spec = plan.models[WALK_MODEL]
+    setattr(smk.params, WALK_PARAM, settings)
+    smk.params.gpus, smk.params.nodes, smk.params.strategy = 1, 1, "ddp"
+    smk.params.model_dir = tmp_path / "model"
+    smk.threads, smk.config, smk.log = 1, plan.config, [str(tmp_path / "log")]
+    handle = job.stop_at_first_step()
+    try:
+        with pytest.raises(Reached):
+            job.run(main, smk)
+    finally:
+        handle.remove()
+    assert job.step_stack, "the run did not get to an optimizer step"
+    stacks = [s[::-1] for s in dag.stacks] + job.stacks + [job.step_stack]
+    return walk_files(stacks), stacks
+
+
+@pytest.mark.parametrize(("key", "value"), [("lr", 0.000731), ("warmup_steps", 1001)])
+def test_a_pretraining_setting_walks_through_few_files_and_never_back(key, value, tmp_path):
+    """From the config to the optimizer step a pretraining setting enters at most
+    MAX_WALK_FILES files of ours and never comes back to a package it left. Followed as the
+    code runs (setting_walk): every file whose code gets the value (or the settings holding
+    it) as an argument or a result, with the frames that called it, and the frames of the
+    optimizer's first step. It used to be seven files and more, from training to core (the
+    settings' base class, as_dict) and back."""
+    from tests.support.setting_walk import reentered
+
+    value = type(value)(str(value))  # an object of its own: no other value `is` it
+    files, stacks = setting_walk(key, value, tmp_path)
+    shown = "\n".join("  " + " > ".join(f"{f}:{fn}" for f, fn in s) for s in stacks)
+    assert len(files) <= MAX_WALK_FILES, f"{len(files)} files {files}; the stacks:\n{shown}"
+    assert files[0].startswith("workflow/scripts/dnalm/plan/"), files
+    sequences = [files] + [[f for f, _ in stack] for stack in stacks]
+    back = sorted({p for seq in sequences for p in reentered(seq)})
+    assert not back, f"the walk comes back to {back}: {files}; the stacks:\n{shown}"
 
 
 def _reads_setting(node: ast.AST, names: set[str]) -> bool:
@@ -468,162 +557,6 @@ def _reads_setting(node: ast.AST, names: set[str]) -> bool:
     if isinstance(node, ast.Subscript):
         return isinstance(node.slice, ast.Constant) and node.slice.value in names
     return False
-
-
-def _resolve(tree: ast.Module, here: Path, name: str) -> Path:
-    """The library file that defines `name` as seen from the module `tree` (file `here`):
-    the module itself when it defines the class, else the module it imports it from."""
-    if any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
-        return here
-    for node in tree.body:
-        if (
-            isinstance(node, ast.ImportFrom)
-            and (node.module or "").startswith("dnalm.")
-            and any(a.name == name for a in node.names)
-        ):
-            return LIB.joinpath(*node.module.split(".")[1:]).with_suffix(".py")
-    raise AssertionError(f"{here}: where {name} comes from is not found")
-
-
-def _class(tree: ast.Module, name: str) -> ast.ClassDef:
-    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
-
-
-def _fields(cls: ast.ClassDef) -> dict[str, ast.AnnAssign]:
-    return {
-        n.target.id: n
-        for n in cls.body
-        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-    }
-
-
-def setting_walk() -> list[tuple[str, str]]:
-    """The files a pretraining setting (``pretrain.train.lr``) passes through from the config
-    to the optimizer step, in order, each with the function or class where it passes,
-    followed with ast from the code itself:
-
-    1. the plan's method that reads ``config["pretrain"]["train"]`` (the shared settings,
-       merged with the model's own);
-    2. the rule file whose param calls that method, and the param's name;
-    3. the rule's script, which reads ``smk.params.<param>`` and hands it to a class as a
-       keyword argument;
-    4. that class's module, where the keyword is a field typed by a settings class, and the
-       module that defines the settings class (the setting's default and checks);
-    5. the module that builds the optimizer: the AdamW call whose ``lr=`` reads the setting
-       by its own name (``x.lr`` or ``x["lr"]``), and the module of the optimizer's step."""
-    walk: list[tuple[str, str]] = []
-    # 1. the plan
-    plan_hits = []
-    for path in sorted((LIB / "plan").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for fn in ast.walk(tree):
-            if not isinstance(fn, ast.FunctionDef):
-                continue
-            for node in ast.walk(fn):
-                if (
-                    isinstance(node, ast.Subscript)
-                    and _is_key(node.slice, "train")
-                    and isinstance(node.value, ast.Subscript)
-                    and _is_key(node.value.slice, "pretrain")
-                ):
-                    plan_hits.append((path, fn.name))
-    assert len(set(plan_hits)) == 1, f"the plan reads pretrain.train in {plan_hits}"
-    plan_file, method = plan_hits[0]
-    walk.append((str(plan_file.relative_to(REPO)), f"Plan.{method}"))
-    # 2. the rule file
-    param_re = re.compile(rf"^\s*(\w+)=lambda wc: PLAN\.{method}\(", re.M)
-    rules = [
-        (smk, m)
-        for smk in sorted(RULES.glob("*.smk"))
-        for m in [param_re.search(smk.read_text())]
-        if m
-    ]
-    assert len(rules) == 1, f"rule files calling PLAN.{method}: {[r[0].name for r in rules]}"
-    smk, match = rules[0]
-    param = match.group(1)
-    rule_text = smk.read_text()
-    rule_start = rule_text.rfind("\nrule ", 0, match.start())
-    rule_name = re.match(r"\nrule (\w+)", rule_text[rule_start:]).group(1)
-    script_name = re.search(r'"\.\./scripts/(\w+\.py)"', rule_text[match.end() :]).group(1)
-    walk.append((str(smk.relative_to(REPO)), f"rule {rule_name}, params.{param}"))
-    # 3. the script
-    script = SCRIPTS / script_name
-    tree = ast.parse(script.read_text(encoding="utf-8"))
-
-    def from_params(node: ast.AST, carriers: set[str]) -> bool:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name) and sub.id in carriers:
-                return True
-            if (
-                isinstance(sub, ast.Attribute)
-                and sub.attr == param
-                and isinstance(sub.value, ast.Attribute)
-                and sub.value.attr == "params"
-            ):
-                return True
-        return False
-
-    carriers: set[str] = set()
-    for node in ast.walk(tree):  # local names bound from smk.params.<param>
-        if isinstance(node, ast.Assign) and from_params(node.value, carriers):
-            carriers |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    handed = [
-        (node, kw.arg)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        for kw in node.keywords
-        if kw.arg and from_params(kw.value, carriers)
-    ]
-    assert len(handed) == 1, f"{script_name} hands params.{param} to {len(handed)} calls"
-    call, keyword = handed[0]
-    run_cls = call.func.id
-    walk.append((str(script.relative_to(REPO)), f"main: {run_cls}({keyword}=...)"))
-    # 4. the run class and the settings class
-    run_file = _resolve(tree, script, run_cls)
-    run_tree = ast.parse(run_file.read_text(encoding="utf-8"))
-    field = _fields(_class(run_tree, run_cls))[keyword]
-    settings_cls = ast.unparse(field.annotation).split("|")[0].strip()
-    walk.append((str(run_file.relative_to(REPO)), f"{run_cls}.{keyword}: {settings_cls}"))
-    settings_file = _resolve(run_tree, run_file, settings_cls)
-    settings_tree = ast.parse(settings_file.read_text(encoding="utf-8"))
-    assert WALKED_SETTING in _fields(_class(settings_tree, settings_cls)), settings_cls
-    walk.append((str(settings_file.relative_to(REPO)), f"{settings_cls}.{WALKED_SETTING}"))
-    # 5. the optimizer: built where `lr=` reads the setting by its name, stepped by the loop
-    builders = []
-    for path in sorted(LIB.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call) or ast.unparse(node.func).split(".")[-1] != "AdamW":
-                continue
-            lr = next((kw.value for kw in node.keywords if kw.arg == "lr"), None)
-            if lr is not None and _reads_setting(lr, {WALKED_SETTING}):
-                builders.append((path, ast.unparse(lr)))
-    assert len(builders) == 1, f"AdamW calls reading the setting by name: {builders}"
-    path, expr = builders[0]
-    walk.append((str(path.relative_to(REPO)), f"AdamW(lr={expr})"))
-    walk.append((f"workflow/scripts/dnalm/{TRAINING_LOOP[0]}", f"{TRAINING_LOOP[1]}.train_step"))
-    return walk
-
-
-def _package(path: str) -> str:
-    """The package a walk's file belongs to: dnalm.<stage>, or the rules or scripts folder."""
-    parts = Path(path).parts
-    if parts[:3] == ("workflow", "scripts", "dnalm"):
-        return f"dnalm.{parts[3]}"
-    return "/".join(parts[:2])
-
-
-def test_a_pretraining_setting_walks_through_few_files_and_never_back():
-    """From the config to the optimizer step a pretraining setting enters at most
-    MAX_WALK_FILES files (setting_walk follows it) and never comes back to a package it left
-    (as it did from training to core and back, when its dataclass lived in core)."""
-    walk = setting_walk()
-    files = list(dict.fromkeys(f for f, _ in walk))
-    shown = "\n".join(f"  {f}: {where}" for f, where in walk)
-    assert len(files) <= MAX_WALK_FILES, f"{len(files)} files:\n{shown}"
-    packages = [_package(f) for f in files]
-    runs = [p for i, p in enumerate(packages) if i == 0 or p != packages[i - 1]]
-    back = sorted({p for p in runs if runs.count(p) > 1})
-    assert not back, f"the walk comes back to {back}:\n{shown}"
 
 
 def test_one_place_builds_the_optimizer():
