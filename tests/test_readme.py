@@ -205,7 +205,8 @@ def test_demo_probe_kinds_dnatext_rows_and_per_base_runs(demo_run):
     """What the shared-data run leaves to the demo: the second probe kind (every row once per
     kind, each compared with the k-mer probe of its own kind, with an ECE), the DNA+text
     stage's models in the species probe (regime dnatext), and on tf_binding the random-init
-    control, the partial run and the codon model, whose per-base head covers every base."""
+    control, the partial run and the codon model, whose per-base head covers every base, and
+    the attributions of the frozen GPT's head there."""
     run = demo_run
     table = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
     assert set(table["probe_kind"]) == {"logreg", "mlp"}
@@ -231,6 +232,15 @@ def test_demo_probe_kinds_dnatext_rows_and_per_base_runs(demo_run):
     with np.load(run / "results/finetune/tf_binding/gpt_codon_frozen/predictions.npz") as z:
         assert z["predictions"].shape == z["targets"].shape == (n_test, 300)
         assert z["scored"].all()  # 300 bp = 100 codons: every base covered
+    # attributions of an LM head (the shared-data run attributes the one-hot CNN alone)
+    attr = pd.read_csv(run / "results/interpret/tf_binding/summary.tsv", sep="\t")
+    assert set(attr["run"]) == {"onehot_cnn", "gpt_nucleotide_frozen"}
+    lm = attr[attr["run"] == "gpt_nucleotide_frozen"]
+    assert set(lm["method"]) == {"ism", "grad_x_input", "ig"}
+    assert lm["auroc_pooled"].between(0, 1).all()
+    assert (lm["n_windows"] == 4).all()
+    track = run / "results/figures/interpret/tf_binding/gpt_nucleotide_frozen/tracks.png"
+    assert track.stat().st_size > 5_000
 
 
 @pytest.mark.slow

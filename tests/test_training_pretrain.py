@@ -197,55 +197,6 @@ def test_killed_run_resumes_to_bitwise_identical_weights(corpus, tmp_path):
     assert [r["train_loss"] for r in ref_rows] == [r["train_loss"] for r in res_rows]
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_follow_the_single_process_trajectory(corpus, tmp_path):
-    common = [
-        "--train-set",
-        "max_steps=20",
-        "--train-set",
-        "eval_interval=10",
-        "--train-set",
-        "log_interval=2",
-        "--train-set",
-        "eval_batches=4",
-        "--train-set",
-        "threads=1",
-        "--train-set",
-        "test_eval=false",
-        "--train-set",
-        "micro_batch_size=4",
-    ]
-    one, two = tmp_path / "one", tmp_path / "two"
-    subprocess.run(
-        _cli(corpus, one, *common, "--train-set", "grad_accum=2"),
-        check=True,
-        env=_env(),
-        capture_output=True,
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "dnalm.training.pretrain",
-        *_cli(corpus, two, *common)[3:],
-    ]
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    r1, r2 = _curves(one / "curves.csv"), _curves(two / "curves.csv")
-    assert [r["step"] for r in r1] == [r["step"] for r in r2]
-    assert [r["tokens_seen"] for r in r1] == [r["tokens_seen"] for r in r2]
-    for a, b in zip(r1[1:], r2[1:], strict=True):
-        assert math.isclose(float(a["train_loss"]), float(b["train_loss"]), rel_tol=1e-4)
-        if a["val_loss"]:
-            assert math.isclose(float(a["val_loss"]), float(b["val_loss"]), rel_tol=1e-4)
-    run2 = json.loads((two / "run.json").read_text())
-    assert run2["world_size"] == 2
-
-
 def test_early_stopping_stops_after_patience(corpus, tmp_path, monkeypatch):
     cfg = {**FAST, "max_steps": 100, "patience": 1, "min_delta": 100.0, "test_eval": False}
     run = pretrain(corpus, tmp_path / "m", "gpt", "tiny", {}, cfg)

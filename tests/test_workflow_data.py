@@ -13,7 +13,6 @@ import pytest
 from tests.support.http_server import LocalHTTPServer, gzip_bytes, md5_hex
 from tests.support.workflow_runner import (
     REPO,
-    SLIM_SAMPLES,
     fail_message,
     make_workdir,
     slim_config,
@@ -130,22 +129,6 @@ def test_shared_sheet_paths_are_relative_to_repo(shared_data):
     sheet = pd.read_csv(REPO / "tests/config/samples.tsv", sep="\t", comment="#")
     for src in sheet["source"]:
         assert (REPO / src).resolve().is_file(), src
-
-
-@pytest.mark.slow
-def test_pretrain_with_two_gpus_launches_torchrun(tmp_path, shared_data):
-    """pretrain.gpus > 1 makes the rule launch torchrun with one process per GPU; without
-    GPUs the processes train on the CPU with the gloo backend, which exercises the launch."""
-    workdir = make_workdir(
-        tmp_path / "wd", keep=list(SLIM_SAMPLES), replace=slim_config(gpus=2, model="gpt_nuc")
-    )
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, fail_message(proc)
-    log = (workdir / "results/logs/pretrain/gpt_nuc.log").read_text()
-    assert "torch.distributed.run --standalone --nproc-per-node=2" in log
-    run = json.loads((workdir / "results/models/gpt_nuc/run.json").read_text())
-    assert run["world_size"] == 2
-    assert run["steps"] == 10
 
 
 @pytest.mark.slow

@@ -531,14 +531,16 @@ def test_real_workflow_on_slurm_equals_local(
     slurm_cluster: cluster.ClusterInfo, shared_data: Path, tmp_path: Path, configfile: str
 ):
     """The real workflow on its test config: through SLURM (test profile) and locally
-    (profiles/default), with the same results."""
+    (profiles/default), with the same results. Pretraining books two GPUs (pretrain.gpus:
+    2), so both runs launch torchrun with one process per GPU; without real GPUs the two
+    processes train on the CPU with the gloo backend, which exercises the launch."""
     config_path = REPO / configfile
     if not config_path.exists():
         pytest.skip(f"{configfile} does not exist yet: the real workflow's test config")
     from tests.support.workflow_runner import SLIM_SAMPLES, SNAKEFILE, make_workdir, slim_config
 
     # A slim version of the test config: three small genomes, one tokenizer, one GPU rule.
-    keep, replace = list(SLIM_SAMPLES), slim_config()
+    keep, replace = list(SLIM_SAMPLES), slim_config(gpus=2)
     runs = {}
     for name, profile in (("slurm", TEST_PROFILE), ("local", DEFAULT_PROFILE)):
         workdir = make_workdir(tmp_path / name, test_config=config_path, keep=keep, replace=replace)
@@ -566,6 +568,11 @@ def test_real_workflow_on_slurm_equals_local(
             check_submitted_jobs(runs["slurm"][1])
 
     assert "SLURM jobid" not in runs["local"][1]
+    for name, (workdir, _) in runs.items():
+        log = (workdir / "results/logs/pretrain/gpt_nucleotide.log").read_text()
+        assert "torch.distributed.run --standalone --nproc-per-node=2" in log, name
+        run = json.loads((workdir / "results/models/gpt_nucleotide/run.json").read_text())
+        assert (run["world_size"], run["steps"]) == (2, 10), name
     slurm_results = result_digests(runs["slurm"][0])
     assert slurm_results, "the SLURM run wrote no comparable results"
     assert slurm_results == result_digests(runs["local"][0])
