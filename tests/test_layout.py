@@ -95,6 +95,7 @@ RULE_PACKAGES = {
     "interpret": {"interpretation"},
     "dnatext": {"multimodal"},
     "vep": {"evaluation"},
+    "analytics": {"evaluation"},
 }
 
 
