@@ -1,17 +1,13 @@
 """Checkpoint analytics through Snakemake on a tiny workflow (two small CDS samples, one tiny
-GPT trained 10 steps with a checkpoint every 5, the species probe task and simulated SNVs): the
-run keeps every checkpoint, the rule measures each, and the plan's checks name the key."""
+GPT trained 10 steps with a checkpoint every 5, a two-run sweep, the species probe task and
+simulated SNVs): the run keeps every checkpoint and the rules measure each point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from dnalm.core.errors import ConfigError
-from dnalm.plan import load
 from tests.support.workflow_runner import (
-    demo_config,
     fail_message,
     make_workdir,
     slim_config,
@@ -112,32 +108,3 @@ def test_analytics_rule_measures_every_kept_checkpoint(tmp_path, shared_data):
     assert (wd / "results/figures/analytics/sweeps/two.png").stat().st_size > 0
     # a sweep's runs keep only their last and best checkpoints
     assert not list((wd / "results/models").glob("sweep_two_*/checkpoints/kept_checkpoints"))
-
-
-def test_plan_turns_on_keep_checkpoints_and_names_the_key_at_fault():
-    plan = load(
-        demo_config(analytics={"enabled": True, "runs": ["gpt_nucleotide"], "sweeps": ["tiny_gpt"]})
-    )
-    assert plan.pretrain_train_cfg("gpt_nucleotide")["keep_checkpoints"] is True
-    assert "keep_checkpoints" not in plan.pretrain_train_cfg("gpt_codon")
-    targets = plan.targets()
-    assert f"{RUN}/correlations.tsv" in targets
-    assert "results/figures/analytics/sweeps/tiny_gpt.png" in targets
-    off = load(demo_config())
-    assert not [t for t in off.targets() if "analytics" in t]
-    assert "keep_checkpoints" not in off.pretrain_train_cfg("gpt_nucleotide")
-    with pytest.raises(ConfigError, match=r"analytics\.runs: 'nope' is not under pretrain\.models"):
-        load(demo_config(analytics={"enabled": True, "runs": ["nope"]}))
-    with pytest.raises(ConfigError, match=r"analytics\.runs: 'tiny_gpt' .*analytics\.sweeps"):
-        load(demo_config(analytics={"enabled": True, "runs": ["tiny_gpt"]}))
-    with pytest.raises(ConfigError, match=r"analytics\.sweeps: 'nope' is not under sweeps"):
-        load(demo_config(analytics={"enabled": True, "sweeps": ["nope"]}))
-    one = {"objective": "gpt", "tokenizer": "nucleotide", "presets": ["tiny"], "budgets": [4096]}
-    with pytest.raises(
-        ConfigError, match=r"analytics\.sweeps: sweep 'one' has 1 run; .*two or more"
-    ):
-        load(demo_config(sweeps={"one": one}, analytics={"enabled": True, "sweeps": ["one"]}))
-    with pytest.raises(
-        ConfigError, match=r"analytics\.enabled is true, but analytics\.runs and analytics\.sweeps"
-    ):
-        load(demo_config(analytics={"enabled": True}))
