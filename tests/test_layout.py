@@ -96,6 +96,7 @@ RULE_PACKAGES = {
     "interpret": {"interpretation"},
     "dnatext": {"multimodal"},
     "vep": {"evaluation"},
+    "analytics": {"evaluation"},
 }
 
 

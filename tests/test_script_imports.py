@@ -24,6 +24,7 @@ SCRIPTS = REPO / "workflow" / "scripts"
 #: the scripts whose jobs run a model (train, embed, sample, score or attribute)
 NEEDS_TORCH = {
     "baseline_cnn",
+    "checkpoint_analytics",
     "dnatext_embed",
     "dnatext_train",
     "embed_model",

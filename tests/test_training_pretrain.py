@@ -246,6 +246,20 @@ def test_checkpoint_interval_is_separate_from_validation(corpus, tmp_path, monke
     assert ckpt.folder_step(best) == sparse["best_step"]
 
 
+def test_switching_keep_checkpoints_on_starts_a_finished_run_over(corpus, tmp_path, caplog):
+    """keep_checkpoints keeps every checkpoint's weights (not only last and best); a finished
+    run without them starts over when it is switched on, so that none is missing."""
+    out = tmp_path / "m"
+    cfg = {"max_steps": 10, "micro_batch_size": 8, "eval_interval": 5, "warmup_steps": 2,
+           "eval_batches": 1, "threads": 1, "test_eval": False}  # fmt: skip
+    pretrain(corpus, out, "gpt", "tiny", {}, cfg)
+    assert ckpt.kept_checkpoints(out / "checkpoints") == []  # off by default
+    with caplog.at_level("WARNING"):
+        pretrain(corpus, out, "gpt", "tiny", {}, {**cfg, "keep_checkpoints": True})
+    assert "keep_checkpoints" in caplog.text  # the warning names the changed setting
+    assert [s for s, _ in ckpt.kept_checkpoints(out / "checkpoints")] == [0, 5, 10]
+
+
 def test_context_longer_than_position_table_is_rejected(corpus, tmp_path):
     with pytest.raises(ConfigError, match=r"block_size 32, longer than the position table"):
         pretrain(corpus, tmp_path / "m", "gpt", "tiny", {"context": 16}, FAST)

@@ -53,6 +53,10 @@ STATE_JSON = "state.json"
 LAST_JSON = "last.json"
 #: The checkpoint folder of the best validation loss (same format as LAST_JSON).
 BEST_JSON = "best.json"
+#: The weights of every checkpoint of a run that keeps them (``pretrain.train.
+#: keep_checkpoints``), one ``step-N/`` folder each under the checkpoints folder; written by
+#: dnalm.training.checkpoint (:func:`keep_weights`), read by dnalm.evaluation.analytics.
+KEPT_CHECKPOINTS_DIR = "kept_checkpoints"
 
 # ------------------------------------------------ model and tokenizer folders (Hugging Face)
 

@@ -119,7 +119,9 @@ def choose_windows(
     return out
 
 
-def _corr(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def corr_interval(
+    a: np.ndarray, b: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, float, float]:
     """Pearson r of paired values and its percentile bootstrap interval over pairs."""
 
     def r(x, y):
@@ -140,7 +142,7 @@ def _corr(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> tuple[float, 
     return est, float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))
 
 
-def _mean(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def mean_interval(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
     iv = bootstrap(accuracy_stats(np.asarray(values, float)), "accuracy", n_boot=n_boot, seed=seed)
     return iv.estimate, iv.low, iv.high
 
@@ -184,10 +186,20 @@ def panel(
         )
 
     rc = per_nt([reverse_complement(w) for w in base])
-    add("rc", "reverse_complement", *_corr(ref, rc, n_boot, seed), float(np.abs(rc - ref).mean()))
+    add(
+        "rc",
+        "reverse_complement",
+        *corr_interval(ref, rc, n_boot, seed),
+        float(np.abs(rc - ref).mean()),
+    )
     for s in settings["shifts"]:
         moved = per_nt([w[int(s) : int(s) + length] for w in windows])
-        add("shift", str(s), *_corr(ref, moved, n_boot, seed), float(np.abs(moved - ref).mean()))
+        add(
+            "shift",
+            str(s),
+            *corr_interval(ref, moved, n_boot, seed),
+            float(np.abs(moved - ref).mean()),
+        )
     if k > 1:
         spreads = {}
         for test, cut in (
@@ -197,7 +209,7 @@ def panel(
             means = []
             for o in range(k):
                 vals = per_nt([cut(w, o) for w in windows])
-                est, lo, hi = _mean(vals, n_boot, seed)
+                est, lo, hi = mean_interval(vals, n_boot, seed)
                 means.append(est)
                 add(test, str(o), est, lo, hi, float(np.abs(vals - ref).mean()))
             spreads[test] = max(means) - min(means)
@@ -211,7 +223,7 @@ def panel(
         at = centre + int(d)
         cut = [w[:at] + w[at + 1 :] for w in base]
         delta = np.asarray(score(cut), float) - totals
-        add("indel", str(d), *_mean(delta, n_boot, seed), float(np.abs(delta).mean()))
+        add("indel", str(d), *mean_interval(delta, n_boot, seed), float(np.abs(delta).mean()))
     out = pd.DataFrame(rows, columns=COLUMNS)
     flagged = out[out["flag"] == 1]
     log.info(
@@ -237,14 +249,15 @@ def read_panel(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def lm_scorer(lm) -> Scorer:
+def lm_scorer(lm, eos: bool = True) -> Scorer:
     """Total log-likelihood (nats) of each sequence under a loaded model
     (:class:`dnalm.evaluation.inference.LoadedModel`), as ``dnalm score`` gives it: causal
-    models [BOS] tokens [EOS] scored after [BOS]; masked models the pseudo-log-likelihood."""
+    models [BOS] tokens [EOS] scored after [BOS]; masked models the pseudo-log-likelihood.
+    `eos` False: no [EOS] (the sequence's own tokens only)."""
     from dnalm.evaluation.inference import score_many  # lazy: torch stays out of the DAG build
 
     def score(seqs: Sequence[str]) -> np.ndarray:
-        ids = [lm.encode(s, name=f"window {i}") for i, s in enumerate(seqs)]
+        ids = [lm.encode(s, name=f"window {i}", eos=eos) for i, s in enumerate(seqs)]
         return np.array([float(np.nansum(v)) for v in score_many(lm, ids)])
 
     return score

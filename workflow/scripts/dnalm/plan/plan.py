@@ -27,6 +27,7 @@ from dnalm.genome import taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import BUILTIN_TASKS, TASK_KINDS, selection_metric, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
+from dnalm.plan.analytics import AnalyticsMixin
 from dnalm.plan.external import ExternalMixin
 from dnalm.plan.knowledge import KnowledgeMixin
 from dnalm.plan.probe import ProbeMixin
@@ -98,7 +99,7 @@ def _source_change(path: Path, recorded: dict, record_path: Path) -> str:
 
 
 @dataclass
-class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
+class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin, AnalyticsMixin):
     """The validated config and sample sheet of one run (see the module docstring)."""
 
     config: dict[str, Any]
@@ -297,10 +298,12 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
         """Shared training settings with the model's own `train` entries on top: rule
         pretrain's `params.train`, as the config writes them (the schema's defaults are
         added by the dataclass in the job, so the params, and Snakemake's rerun decisions,
-        stay the same when a default is added); checked by :meth:`check_pretrain_settings`."""
+        stay the same when a default is added); a run under analytics.runs keeps every
+        checkpoint (keep_checkpoints); checked by :meth:`check_pretrain_settings`."""
         return {
             **self.config["pretrain"]["train"],
             **(self.models[model].get("train") or {}),
+            **({"keep_checkpoints": True} if self.keeps_checkpoints(model) else {}),
         }
 
     def check_pretrain_settings(self) -> None:
@@ -720,6 +723,7 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin):
             for m in self.robustness_models():
                 self.robustness_k(m)
                 self.robustness_test_files(m)
+        self.check_analytics()
         self.targets()
         self.check_selection_metrics()
 

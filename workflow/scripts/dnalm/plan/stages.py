@@ -551,7 +551,7 @@ class StagesMixin:
             targets.append("results/probe/probe_table.tsv")
         targets += self.generation_targets()
         targets += self.genecomp_targets() + self.robustness_targets()
-        targets += self.vep_targets()
+        targets += self.vep_targets() + self.analytics_targets()
         targets += self.reproduce_targets()
         targets += self.dnatext_targets()
         return targets + self.figure_targets() + self.sweep_targets() + self.interpret_targets()

@@ -13,6 +13,8 @@ Layout of `checkpoints/`::
         state.json          step and losses, for people
     last.json             {"dir": "step-00000120", "step": 120}  (atomic rename)
     best.json             same for the best validation loss
+    kept_checkpoints/     only with keep_checkpoints: the weights of every checkpoint
+        step-00000120/model.safetensors   (no optimizer state: for evaluation, not resuming)
 
 A run killed at any moment leaves `last.json` pointing at a complete folder; stale and
 temporary folders are removed by the next save. `trainer_state.pt` holds only tensors and
@@ -36,6 +38,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from dnalm.core.artifacts import (
     BEST_JSON,
+    KEPT_CHECKPOINTS_DIR,
     LAST_JSON,
     STATE_JSON,
     TRAINER_STATE_PT,
@@ -177,10 +180,46 @@ def _write_folder(root: Path, step: int, weights, state, *, last: bool, best: bo
         with atomic_write(root / BEST_JSON) as fh:
             fh.write(pointer)
     keep = {p.name for p in (last_checkpoint(root), best_checkpoint(root)) if p is not None}
+    keep.add(KEPT_CHECKPOINTS_DIR)
     for child in root.iterdir():
         if child.is_dir() and child.name not in keep:
             shutil.rmtree(child, ignore_errors=True)
     return final
+
+
+def keep_weights(root: str | Path, step: int) -> Path:
+    """Keep the weights of the checkpoint of `step` under `root` (written by
+    :func:`save_checkpoint`) as ``kept_checkpoints/step-N/``, which later saves leave in
+    place: the run's history for evaluation (dnalm.evaluation.analytics). Hard-linked when
+    the file system allows (the checkpoint's file is never rewritten, only removed), else
+    copied; the folder appears complete or not at all. Call on rank 0 only."""
+    root = Path(root)
+    name = f"step-{step:08d}"
+    source = root / name / WEIGHTS_SAFETENSORS
+    kept = root / KEPT_CHECKPOINTS_DIR
+    kept.mkdir(exist_ok=True)
+    tmp, final = kept / f".tmp-{name}", kept / name
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        os.link(source, tmp / WEIGHTS_SAFETENSORS)
+    except OSError:
+        shutil.copy2(source, tmp / WEIGHTS_SAFETENSORS)
+    shutil.rmtree(final, ignore_errors=True)  # a resumed run saving the same step again
+    tmp.rename(final)
+    return final
+
+
+def kept_checkpoints(root: str | Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every kept checkpoint under `root` (:func:`keep_weights`), by step."""
+    kept = Path(root) / KEPT_CHECKPOINTS_DIR
+    if not kept.is_dir():
+        return []
+    out = []
+    for child in kept.iterdir():
+        if child.name.startswith("step-") and (child / WEIGHTS_SAFETENSORS).is_file():
+            out.append((int(child.name.removeprefix("step-")), child))
+    return sorted(out)
 
 
 def load_state(folder: str | Path) -> dict[str, Any]:

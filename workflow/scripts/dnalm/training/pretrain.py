@@ -333,7 +333,9 @@ class Trainer:
     def setup(self) -> dict[str, Any]:
         """Every setting that changes the result: a checkpoint resumes only a run with the
         same (checkpoint.setup_changes)."""
-        train = {k: v for k, v in self.cfg.items() if k not in RESULT_NEUTRAL}
+        # keep_checkpoints only when on: older checkpoints resume; switched on, a run starts over
+        neutral = RESULT_NEUTRAL + (() if self.cfg["keep_checkpoints"] else ("keep_checkpoints",))
+        train = {k: v for k, v in self.cfg.items() if k not in neutral}
         train["precision"] = self.precision
         o = self.objective
         mp = dd.fsdp_mixed_precision(self.precision)
@@ -373,6 +375,8 @@ class Trainer:
             "curves": self.curves,
         }
         self.loop.checkpoint(self.ckpt_dir, best, extra)
+        if self.cfg["keep_checkpoints"] and self.is_main:
+            ckpt.keep_weights(self.ckpt_dir, self.step)
 
     def _stale(self, state: dict[str, Any]) -> str | None:
         """Why the checkpoint `state` belongs to another run (None: it is this run's)."""

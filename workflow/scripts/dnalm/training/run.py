@@ -62,6 +62,7 @@ class PretrainTrainConfig(Section):
     compile: bool = False  # torch.compile the model
     threads: int | None = None  # torch CPU threads (None: torch's default)
     test_eval: bool = True  # score the test split and the baseline at the end
+    keep_checkpoints: bool = False  # keep the weights of every checkpoint (checkpoint analytics)
 
     def check(self) -> None:
         for key in ("micro_batch_size", "grad_accum", "max_steps", "eval_interval", "log_interval"):
