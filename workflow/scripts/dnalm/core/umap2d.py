@@ -26,7 +26,7 @@ EXACT_KNN_BELOW = 4096
 def exact_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of every row (itself first), indices and distances (N, k), from all
     pairwise distances, as umap-learn computes them for fewer than 4,096 rows."""
-    from sklearn.neighbors import NearestNeighbors
+    from sklearn.neighbors import NearestNeighbors  # lazy: scikit-learn loads with the map
 
     nn = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(x)
     dist, idx = nn.kneighbors(x)
