@@ -19,7 +19,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 from transformers.modeling_outputs import BaseModelOutput
 
-from dnalm.core.errors import InputFormatError
+from dnalm.core.errors import ConfigError, InputFormatError
 from dnalm.evaluation.embed import embed_sequences_grid
 from dnalm.evaluation.embeddings import (
     Embeddings,
@@ -166,6 +166,30 @@ def test_layer_table_probe_table_column_and_figure(tmp_path):
     png, svg = plot_layer_probe(tmp_path / "t.tsv", tmp_path / "layers.png")
     assert png.stat().st_size > 5000
     assert svg.is_file()
+
+
+class LastOnly(nn.Module):
+    """A model whose output has its last layer only (as DNABERT-2's own code)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(VOCAB), DIM)
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=True):
+        return BaseModelOutput(last_hidden_state=self.embed(input_ids))
+
+
+def test_a_model_without_per_layer_states_takes_the_last_layer_only():
+    seqs = ["ACGT", "GGCCA"]
+    with pytest.raises(ConfigError, match=r"probe\.layers: last_only returns no per-layer"):
+        embed_sequences_grid(
+            LastOnly(), _tokenizer(), seqs, layers="all", poolings=["mean"], model_name="last_only"
+        )
+    _, _, _, cube, picked = embed_sequences_grid(
+        LastOnly(), _tokenizer(), seqs, layers="last", poolings=["mean", "max"]
+    )
+    assert picked == [-1]
+    assert cube.shape == (2, 1, 2, DIM)
 
 
 def test_not_a_layer_metrics_file_is_named(tmp_path):

@@ -223,6 +223,25 @@ BAD_CONFIGS = {
         },
         r"probe\.pooling: 'cls' .* gpt_nucleotide \(pretrained\) is a causal model",
     ),
+    "cls pooling of an external causal model": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {"external": {"hy": {"model": "hyena", "pooling": "cls"}}},
+        },
+        r"probe\.external\.hy\.pooling: 'cls' .* hy \(external\) is a causal model",
+    ),
+    "cls pooling of a layer-probed external causal model": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {
+                "external": {"hy": {"model": "hyena"}},
+                "layers": "all",
+                "pooling": ["mean", "cls"],
+                "layer_models": ["hy"],
+            },
+        },
+        r"probe\.pooling: 'cls' .* hy \(external\) is a causal model",
+    ),
     "layer models not embedded": (
         {"probe": {"layers": [0, 1], "layer_models": ["gpt_codon"]}},
         r"probe\.layer_models: \['gpt_codon'\] are not embedded by the probe \(embedded: "
