@@ -445,3 +445,21 @@ def test_layer_list_and_its_errors(bert_dir, gpt2_dir, tmp_path):
         layers_out=tmp_path / "gl.npz",
     )  # fmt: skip
     assert load_layer_embeddings(tmp_path / "gl.npz").embeddings.shape[1:3] == (3, 2)
+
+
+def test_layer_grid_with_reverse_complement_averaging(bert_dir, tmp_path):
+    """rc_average: the layer-wise vectors are averaged over both strands too, so the last
+    layer's mean is the main embedding, and a sequence and its reverse complement get the
+    same layer-wise vectors."""
+    seqs = ["ACGTTGCAAGGCT", "AGCCTTGCAACGT", "GGGATTTACC"]  # the second: the first's RC
+    df = _table(seqs)
+    main = load_embeddings(
+        _embed(
+            bert_dir, df, tmp_path / "m.npz", rc_average=True, layers="all",
+            poolings=["mean", "max"], layers_out=tmp_path / "l.npz",
+        )
+    )  # fmt: skip
+    grid = load_layer_embeddings(tmp_path / "l.npz")
+    np.testing.assert_array_equal(grid.features(2, "mean"), main.embeddings)
+    np.testing.assert_allclose(grid.embeddings[0], grid.embeddings[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(grid.embeddings[0], grid.embeddings[2], atol=1e-3)
