@@ -242,6 +242,18 @@ BAD_CONFIGS = {
         },
         r"probe\.pooling: 'cls' .* hy \(external\) is a causal model",
     ),
+    "cls pooling of a layer-probed external causal model with its own pooling": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {
+                "external": {"hy": {"model": "hyena", "pooling": "last"}},
+                "layers": "all",
+                "pooling": ["mean", "cls"],
+                "layer_models": ["hy"],
+            },
+        },
+        r"^probe\.pooling: 'cls' .* hy \(external\) .* or leave it out of probe\.layer_models",
+    ),
     "layer models not embedded": (
         {"probe": {"layers": [0, 1], "layer_models": ["gpt_codon"]}},
         r"probe\.layer_models: \['gpt_codon'\] are not embedded by the probe \(embedded: "

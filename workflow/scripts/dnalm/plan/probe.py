@@ -212,13 +212,13 @@ class ProbeMixin:
             own = self.probe["external"][name].get("pooling") if regime == "external" else None
             if own:
                 key, pooling = f"probe.external.{name}.pooling", own
-            cls_in = pooling == "cls" or (
-                (regime, name) in layer_wise and "cls" in settings.poolings
-            )
-            if cls_in and self.embedding_is_causal(regime, name):
+            hint = "use last, mean or max for it"
+            if pooling != "cls" and (regime, name) in layer_wise and "cls" in settings.poolings:
+                key, pooling = "probe.pooling", "cls"  # the layer probe's list
+                hint += ", or leave it out of probe.layer_models"
+            if pooling == "cls" and self.embedding_is_causal(regime, name):
                 raise ConfigError(
                     f"{key}: 'cls' pools the first token, and {name} ({regime}) is a causal "
                     "model whose first token attends only to itself, so every sequence would "
-                    "get the same vector; use last, mean or max for it (or leave it out of "
-                    "probe.layer_models)"
+                    f"get the same vector; {hint}"
                 )
