@@ -27,7 +27,14 @@ from transformers import (
 )
 
 from dnalm.core.errors import ConfigError, InputFormatError
-from dnalm.evaluation.embed import embed_table, load_embeddings, select_device, sidecar_path
+from dnalm.evaluation.embed import (
+    _pool,
+    embed_table,
+    load_embeddings,
+    select_device,
+    sidecar_path,
+)
+from dnalm.evaluation.embeddings import load_layer_embeddings
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "A", "C", "G", "T", "N"]
 
@@ -232,7 +239,7 @@ def test_random_init_differs_and_is_seeded(bert_dir, tmp_path):
 
 
 def test_causal_model_refuses_cls(gpt2_dir, tmp_path):
-    with pytest.raises(ConfigError, match="use 'last' or 'mean'"):
+    with pytest.raises(ConfigError, match=r"probe\.pooling: .* is a causal model"):
         _embed(gpt2_dir, _table(SEQS), tmp_path / "c.npz", pooling="cls")
     meta = load_embeddings(_embed(gpt2_dir, _table(SEQS), tmp_path / "m.npz")).meta
     assert meta["objective"] == "gpt"
@@ -268,7 +275,7 @@ def test_bad_inputs(bert_dir, tmp_path):
     with pytest.raises(ConfigError, match="config"):
         _embed(tmp_path / "nowhere", _table(SEQS), tmp_path / "x.npz")
     with pytest.raises(ConfigError, match="pooling"):
-        _embed(bert_dir, _table(SEQS), tmp_path / "x.npz", pooling="max")
+        _embed(bert_dir, _table(SEQS), tmp_path / "x.npz", pooling="median")
     assert not (tmp_path / "x.npz").exists()
 
 
@@ -361,3 +368,98 @@ def test_rc_average_embedding_is_strand_symmetric(which, bert_dir, tmp_path):
     np.testing.assert_allclose(
         rc.embeddings[:n], (plain.embeddings[:n] + plain.embeddings[n:]) / 2, atol=1e-5
     )
+
+
+# ----------------------------------------------------------------------------- layer probe
+
+
+def test_pooling_variants_against_numpy_on_a_padded_batch():
+    """Each pooling of a hand-made (B, T, C) batch with right padding equals its NumPy
+    definition over the unmasked positions only: pads never count, even where their values
+    are the largest (max) or would shift a mean."""
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    hidden[mask == 0] = 100.0  # pads: huge, so any leak shows
+    got = {
+        p: _pool(torch.from_numpy(hidden), torch.from_numpy(mask), p).numpy()
+        for p in ("mean", "max", "cls", "last")
+    }
+    for b in range(3):
+        real = hidden[b, : mask[b].sum()]
+        np.testing.assert_allclose(got["mean"][b], real.mean(0), rtol=1e-6)
+        np.testing.assert_array_equal(got["max"][b], real.max(0))
+        np.testing.assert_array_equal(got["cls"][b], real[0])
+        np.testing.assert_array_equal(got["last"][b], real[-1])
+
+
+def test_layer_grid_from_one_pass_matches_each_layer_and_pooling(bert_dir, tmp_path):
+    """The layer-wise file holds every layer (0 = embedding output) and pooling of each
+    sequence, equal to the unpadded hidden states of transformers pooled in NumPy, while the
+    main embedding stays the one written without it, bit for bit."""
+    df = _table(SEQS)
+    plain = load_embeddings(_embed(bert_dir, df, tmp_path / "p.npz", batch_size=4))
+    main = load_embeddings(
+        _embed(
+            bert_dir, df, tmp_path / "m.npz", batch_size=4, layers="all",
+            poolings=["mean", "cls", "last", "max"], layers_out=tmp_path / "l.npz",
+        )
+    )  # fmt: skip
+    np.testing.assert_array_equal(main.embeddings, plain.embeddings)
+    grid = load_layer_embeddings(tmp_path / "l.npz")
+    assert grid.layers.tolist() == [0, 1, 2]  # embedding output + 2 blocks
+    assert grid.poolings.tolist() == ["mean", "cls", "last", "max"]
+    assert grid.embeddings.shape == (len(SEQS), 3, 4, 32)
+    assert grid.ids.tolist() == df["id"].tolist()
+    np.testing.assert_array_equal(grid.features(2, "mean"), main.embeddings)
+    for i, seq in enumerate(SEQS):
+        for layer in (0, 1, 2):
+            ref = _reference(bert_dir, seq, layer)  # (T, C), no padding
+            want = {"mean": ref.mean(0), "cls": ref[0], "last": ref[-1], "max": ref.max(0)}
+            for pooling, vec in want.items():
+                np.testing.assert_allclose(
+                    grid.features(layer, pooling)[i], vec, rtol=1e-4, atol=2e-5
+                )
+
+
+def test_layer_list_and_its_errors(bert_dir, gpt2_dir, tmp_path):
+    df = _table(SEQS[:3])
+    _embed(bert_dir, df, tmp_path / "m.npz", layers=[-1, 1], layers_out=tmp_path / "l.npz")
+    grid = load_layer_embeddings(tmp_path / "l.npz")
+    assert grid.layers.tolist() == [2, 1]
+    assert grid.poolings.tolist() == ["mean"]
+    with pytest.raises(ConfigError, match=r"probe\.layers: layer\(s\) \[5\] do not exist .* 3"):
+        _embed(bert_dir, df, tmp_path / "x.npz", layers=[0, 5], layers_out=tmp_path / "y.npz")
+    with pytest.raises(ConfigError, match=r"probe\.layers: .* the same layer"):
+        _embed(bert_dir, df, tmp_path / "x.npz", layers=[2, -1], layers_out=tmp_path / "y.npz")
+    with pytest.raises(ConfigError, match=r"probe\.pooling: .* is a causal model"):
+        _embed(
+            gpt2_dir, df, tmp_path / "x.npz", layers="all", poolings=["mean", "cls"],
+            layers_out=tmp_path / "y.npz",
+        )  # fmt: skip
+    assert not (tmp_path / "x.npz").exists()
+    assert not (tmp_path / "y.npz").exists()
+    # a causal model takes the other poolings
+    _embed(
+        gpt2_dir, df, tmp_path / "g.npz", layers="all", poolings=["last", "max"],
+        layers_out=tmp_path / "gl.npz",
+    )  # fmt: skip
+    assert load_layer_embeddings(tmp_path / "gl.npz").embeddings.shape[1:3] == (3, 2)
+
+
+def test_layer_grid_with_reverse_complement_averaging(bert_dir, tmp_path):
+    """rc_average: the layer-wise vectors are averaged over both strands too, so the last
+    layer's mean is the main embedding, and a sequence and its reverse complement get the
+    same layer-wise vectors."""
+    seqs = ["ACGTTGCAAGGCT", "AGCCTTGCAACGT", "GGGATTTACC"]  # the second: the first's RC
+    df = _table(seqs)
+    main = load_embeddings(
+        _embed(
+            bert_dir, df, tmp_path / "m.npz", rc_average=True, layers="all",
+            poolings=["mean", "max"], layers_out=tmp_path / "l.npz",
+        )
+    )  # fmt: skip
+    grid = load_layer_embeddings(tmp_path / "l.npz")
+    np.testing.assert_array_equal(grid.features(2, "mean"), main.embeddings)
+    np.testing.assert_allclose(grid.embeddings[0], grid.embeddings[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(grid.embeddings[0], grid.embeddings[2], atol=1e-3)

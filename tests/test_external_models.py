@@ -590,3 +590,34 @@ def test_the_dnabert2_files_are_refused_for_their_pickle_weights(tmp_path):
                            r"pickle weights \(pytorch_model\.bin\)"):  # fmt: skip
             _plan({"models": {"external": {"dnabert2": entry}}})
     assert not marker.exists()
+
+
+def test_external_shapes_take_the_layer_probe(fixtures, tmp_path):
+    """Every layer and pooling of the Hub-shaped fixtures (native ESM, NT-v2-shaped remote
+    code, BPE BERT, native causal), from one pass; 'cls' on the causal one is refused naming
+    probe.pooling."""
+    from dnalm.evaluation.embed import embed_table
+    from dnalm.evaluation.embeddings import load_layer_embeddings
+
+    table = _species_table(n=8)
+    every = ["mean", "cls", "last", "max"]
+    cases = {
+        "nt": (fixtures["nt"], False, every, 2),
+        "remote": (fixtures["remote"], True, every, 2),
+        "bpe": (hf.bert_bpe_folder(tmp_path / "bpe"), False, every, 3),
+        "causal": (hf.causal_folder(tmp_path / "causal"), False, ["mean", "last", "max"], 3),
+    }
+    for name, (folder, trust, poolings, n_states) in cases.items():
+        out = tmp_path / f"{name}_layers.npz"
+        embed_table(
+            folder, table, tmp_path / f"{name}.npz", device="cpu", trust_remote_code=trust,
+            layers="all", poolings=poolings, layers_out=out,
+        )  # fmt: skip
+        grid = load_layer_embeddings(out)
+        assert grid.layers.tolist() == list(range(n_states)), name
+        assert grid.embeddings.shape[:3] == (8, n_states, len(poolings)), name
+    with pytest.raises(ConfigError, match=r"probe\.pooling: .*causal.* is a causal model"):
+        embed_table(
+            cases["causal"][0], table, tmp_path / "x.npz", device="cpu", layers="all",
+            poolings=["mean", "cls"], layers_out=tmp_path / "x_layers.npz",
+        )  # fmt: skip

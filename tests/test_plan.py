@@ -227,6 +227,62 @@ BAD_CONFIGS = {
         r"probe\.finetuned: run 'gpt_codon_frozen' does not train on the probe task",
     ),
     "probe kinds": ({"probe": {"kinds": ["logreg", "forest"]}}, "'forest' is not one of"),
+    "cls pooling of a causal model": (
+        {"probe": {"models": ["gpt_nucleotide"], "pooling": "cls"}},
+        r"probe\.pooling: 'cls' pools the first token, and gpt_nucleotide \(pretrained\) is a "
+        "causal model",
+    ),
+    "cls pooling of a layer-probed causal model": (
+        {
+            "probe": {
+                "models": ["gpt_nucleotide", "mlm_kmer6"],
+                "layers": "all",
+                "pooling": ["mean", "cls"],
+            }
+        },
+        r"probe\.pooling: 'cls' .* gpt_nucleotide \(pretrained\) is a causal model",
+    ),
+    "cls pooling of an external causal model": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {"external": {"hy": {"model": "hyena", "pooling": "cls"}}},
+        },
+        r"probe\.external\.hy\.pooling: 'cls' .* hy \(external\) is a causal model",
+    ),
+    "cls pooling of a layer-probed external causal model": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {
+                "external": {"hy": {"model": "hyena"}},
+                "layers": "all",
+                "pooling": ["mean", "cls"],
+                "layer_models": ["hy"],
+            },
+        },
+        r"probe\.pooling: 'cls' .* hy \(external\) is a causal model",
+    ),
+    "cls pooling of a layer-probed external causal model with its own pooling": (
+        {
+            "models": {"external": {"hyena": {"source": "org/hyena", "objective": "gpt"}}},
+            "probe": {
+                "external": {"hy": {"model": "hyena", "pooling": "last"}},
+                "layers": "all",
+                "pooling": ["mean", "cls"],
+                "layer_models": ["hy"],
+            },
+        },
+        r"^probe\.pooling: 'cls' .* hy \(external\) .* or leave it out of probe\.layer_models",
+    ),
+    "layer models not embedded": (
+        {"probe": {"layers": [0, 1], "layer_models": ["gpt_codon"]}},
+        r"probe\.layer_models: \['gpt_codon'\] are not embedded by the probe \(embedded: "
+        r"mlm_kmer6, mlm_kmer6_partial\)",
+    ),
+    "layer models with the layer probe off": (
+        {"probe": {"layer_models": ["mlm_kmer6"]}},
+        r"probe\.layer_models: the layer probe is off \(probe\.layers is last",
+    ),
+    "layers not a list or word": ({"probe": {"layers": "first"}}, "Error validating config"),
     "generate masked model": (
         {"generate": {"models": ["mlm_kmer6"]}},
         r"generate\.models: 'mlm_kmer6' is a masked \(mlm\) model",
@@ -641,3 +697,32 @@ def test_selection_metric_is_checked_against_each_run_task_kind():
     assert "on task tf_binding" in msg
     assert "finetune.per_task.tf_binding" in msg
     assert "pearson_r, spearman_r" in msg
+
+
+# --------------------------------------------------------------------------- layer probe
+
+
+def test_layer_probe_is_off_by_default_and_on_for_the_models_named():
+    plan = load(demo_config())
+    assert plan.layer_probes() == []
+    assert plan.layer_metric_files() == []
+    assert not [t for t in plan.targets() if "layer" in t]
+    plan = load(
+        demo_config(
+            probe={"layers": "all", "pooling": ["mean", "cls", "last", "max"],
+                   "layer_models": ["mlm_kmer6"]}
+        )
+    )  # fmt: skip
+    assert plan.layer_probes() == [("pretrained", "mlm_kmer6")]  # not its random-init control
+    assert plan.layer_probe_constraints() == {"eregime": "pretrained", "ename": "mlm_kmer6"}
+    assert plan.layer_metric_files() == ["results/probe/layers/metrics/pretrained/mlm_kmer6.json"]
+    assert {"results/probe/layer_table.tsv", "results/figures/probe/layer_probe.png"} <= set(
+        plan.targets()
+    )
+    # null: every pretrained, fine-tuned and external embedding
+    plan = load(demo_config(probe={"pooling": ["last", "max"]}))
+    assert plan.layer_probes() == [("pretrained", "mlm_kmer6"), ("fine-tuned", "mlm_kmer6_partial")]
+    # a causal model takes every pooling but cls
+    plan = load(demo_config(probe={"models": ["gpt_nucleotide"], "layers": [0, -1],
+                                   "pooling": ["last", "mean", "max"]}))  # fmt: skip
+    assert ("pretrained", "gpt_nucleotide") in plan.layer_probes()

@@ -2,7 +2,10 @@
 # same architectures with random weights, fine-tuned backbones and external Hugging Face
 # models, against a k-mer frequency probe. The logistic-regression probe (rules probe,
 # probe_kmer) always runs; the other kinds of probe.kinds (rules probe_kind, probe_kmer_kind)
-# write under results/probe/metrics/{pkind}/.
+# write under results/probe/metrics/{pkind}/. The layer probe (probe.layers, probe.pooling,
+# probe.layer_models): rule embed_layers embeds a layer-probed model in place of rule embed,
+# writing the layer-wise file from the same forward passes; rules probe_layers and
+# probe_layer_table probe every layer and pooling and draw a curve per model.
 
 
 rule embed:
@@ -28,6 +31,81 @@ rule embed:
         probe=PLAN.probe,
     script:
         "../scripts/embed_model.py"
+
+
+if PLAN.layer_probes():
+
+    ruleorder: embed_layers > embed
+
+    rule embed_layers:
+        input:
+            unpack(PLAN.embed_inputs),
+        output:
+            npz="results/probe/embeddings/{eregime}/{ename}.npz",
+            meta="results/probe/embeddings/{eregime}/{ename}.json",
+            layers="results/probe/layers/embeddings/{eregime}/{ename}.npz",
+            layers_meta="results/probe/layers/embeddings/{eregime}/{ename}.json",
+        log:
+            "results/logs/probe/embed/{eregime}/{ename}.log",
+        benchmark:
+            "results/benchmarks/probe/embed/{eregime}/{ename}.tsv"
+        wildcard_constraints:
+            eregime=PLAN.layer_probe_constraints()["eregime"],
+            ename=PLAN.layer_probe_constraints()["ename"],
+        conda:
+            "../../envs/torch.yaml"
+        threads: config["finetune"]["threads"]
+        resources:
+            gpu=PLAN.gpus("finetune"),
+        params:
+            model_dir=PLAN.embed_model_dir,
+            external=lambda wc: PLAN.embed_external(wc.eregime, wc.ename),
+            probe=PLAN.probe,
+        script:
+            "../scripts/embed_model.py"
+
+    rule probe_layers:
+        input:
+            npz="results/probe/layers/embeddings/{eregime}/{ename}.npz",
+            meta="results/probe/layers/embeddings/{eregime}/{ename}.json",
+        output:
+            metrics="results/probe/layers/metrics/{eregime}/{ename}.json",
+        log:
+            "results/logs/probe/layers/{eregime}/{ename}.log",
+        benchmark:
+            "results/benchmarks/probe/layers/{eregime}/{ename}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        params:
+            probe=PLAN.probe,
+        script:
+            "../scripts/probe_layers.py"
+
+    rule probe_layer_table:
+        input:
+            layers=PLAN.layer_metric_files(),
+            kmer=f"results/probe/metrics/kmer-baseline/kmer{PLAN.probe['kmer_k']}.json",
+        output:
+            table=report(
+                "results/probe/layer_table.tsv",
+                caption="../report/probe_layer_table.rst",
+                category="5. Species probe",
+                labels={"table": "layer probe"},
+            ),
+            figure=report(
+                "results/figures/probe/layer_probe.png",
+                caption="../report/probe_layer_curves.rst",
+                category="5. Species probe",
+                labels={"figure": "layer probe"},
+            ),
+        log:
+            "results/logs/probe/layer_table.log",
+        benchmark:
+            "results/benchmarks/probe/layer_table.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/probe_layer_table.py"
 
 
 rule probe:
@@ -109,7 +187,8 @@ rule probe_kmer_kind:
 
 rule probe_table:
     input:
-        PLAN.probe_metric_files(),
+        metrics=PLAN.probe_metric_files(),
+        layers=PLAN.layer_metric_files(),
     output:
         table=report(
             "results/probe/probe_table.tsv",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from dnalm.core.config import ProbeConfig
 from dnalm.core.smk import run_script
 from dnalm.multimodal.probe_embed import embed_dnatext_folder
 
@@ -18,7 +19,7 @@ def main(smk):
         smk.input.task,
         smk.output.npz,
         layer=int(probe["layer"]),
-        pooling=probe["pooling"],
+        pooling=ProbeConfig.from_dict(probe, "probe").main_pooling,
         batch_size=int(probe["batch_size"]),
         rc_average=bool(probe.get("rc_average", False)),
         name=name,

@@ -1,13 +1,18 @@
-"""Rule embed: mean-pooled embeddings of the probe task's sequences (dnalm.evaluation.embed)."""
+"""Rules embed and embed_layers: pooled embeddings of the probe task's sequences
+(dnalm.evaluation.embed); embed_layers also writes the layer-wise file of the layer probe from
+the same forward passes."""
 
 import torch
 
+from dnalm.core.config import ProbeConfig
 from dnalm.core.smk import run_script
 from dnalm.evaluation.embed import embed_table
 
 
 def main(smk):
     probe, ext = smk.params.probe, dict(smk.params.external)
+    settings = ProbeConfig.from_dict(probe, "probe")
+    layers_out = getattr(smk.output, "layers", None)  # rule embed_layers
     torch.set_num_threads(int(smk.threads))
     regime = smk.wildcards.eregime
     embed_table(
@@ -15,7 +20,7 @@ def main(smk):
         smk.input.task,
         smk.output.npz,
         layer=int(ext.get("layer", probe["layer"])),
-        pooling=ext.get("pooling", probe["pooling"]),
+        pooling=ext.get("pooling", settings.main_pooling),
         batch_size=int(ext.get("batch_size", probe["batch_size"])),
         rc_average=bool(ext.get("rc_average", probe.get("rc_average", False))),
         trust_remote_code=bool(ext.get("trust_remote_code", False)),
@@ -32,6 +37,9 @@ def main(smk):
         random_init=regime == "random-init",
         regime=regime,
         meta={"model": smk.wildcards.ename},
+        layers=settings.layers,
+        poolings=settings.poolings,
+        layers_out=layers_out,
     )
 
 

@@ -244,7 +244,9 @@ class ProbeConfig(Section):
     finetuned: list[str] = field(default_factory=list)
     external: dict[str, dict[str, Any]] = field(default_factory=dict)
     layer: int = -1
-    pooling: str = "mean"
+    pooling: str | list[str] = "mean"  # a list: the layer-wise probe's; the first is the main
+    layers: str | list[int] = "last"  # the layer-wise probe: last | all | [i, j, ...]
+    layer_models: list[str] | None = None  # None: every embedded model (not random-init)
     rc_average: bool = False  # mean of the sequence's and its reverse complement's vectors
     batch_size: int = 64
     kmer_k: int = 4
@@ -258,6 +260,22 @@ class ProbeConfig(Section):
         if "umap" in d and not isinstance(d["umap"], UMAPConfig):
             d["umap"] = UMAPConfig.from_dict(d["umap"], f"{where or 'probe'}.umap")
         return super().from_dict(d, where)
+
+    @property
+    def poolings(self) -> list[str]:
+        """`pooling` as a list (one method: a list of one)."""
+        return [self.pooling] if isinstance(self.pooling, str) else list(self.pooling)
+
+    @property
+    def main_pooling(self) -> str:
+        """The pooling of the main embedding (probe table, UMAP): the first of `pooling`."""
+        return self.poolings[0]
+
+    @property
+    def layer_wise(self) -> bool:
+        """Whether the layer-wise probe runs: layers other than the last, or several
+        poolings."""
+        return self.layers != "last" or len(self.poolings) > 1
 
 
 # ----------------------------------------------------------------------------- DAG-build checks

@@ -23,7 +23,14 @@ the embedding layer) are pooled:
 ``cls``   the first position (the [CLS]/BOS token of encoders). For a causal model the first
           token sees only itself, so its vector is the same for every sequence; that is
           refused with an error that points to ``last``;
-``last``  the last non-pad position (the natural summary of a causal model).
+``last``  the last non-pad position (the natural summary of a causal model);
+``max``   the elementwise maximum over the positions ``mean`` averages (pads never count).
+
+The layer-wise probe (config ``probe.layers`` and a list under ``probe.pooling``;
+:func:`embed_sequences_grid`) takes every chosen layer and pooling from the same forward
+pass as the main vector: ``output_hidden_states`` returns every layer at once, so the extra
+cost is the pooling, not another pass. It is written beside the main file as a layer-wise
+file (:class:`dnalm.evaluation.embeddings.LayerEmbeddings`, (N, layers, poolings, D)).
 
 Reverse-complement averaging (``rc_average=True``, config ``probe.rc_average``; as Caduceus,
 GPN and Evo 2 do): each sequence is also embedded as its reverse complement
@@ -72,10 +79,12 @@ from dnalm.core.log import progress_disabled
 from dnalm.evaluation.embeddings import (
     REGIMES,
     Embeddings,
+    LayerEmbeddings,
     load_embeddings,
     read_table,
     sidecar_path,
     write_embeddings,
+    write_layer_embeddings,
 )
 from dnalm.modeling.external import prepare
 from dnalm.modeling.loader import load_model_folder
@@ -84,7 +93,7 @@ from dnalm.tokenization.build import load_tokenizer
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("mean", "cls", "last")
+POOLINGS = ("mean", "cls", "last", "max")
 #: tokenizer.model_max_length above this is transformers' "no limit" sentinel
 _NO_LIMIT = 1_000_000
 
@@ -150,11 +159,17 @@ def _identity(seq: str) -> str:
 # ----------------------------------------------------------------------------- embedding
 
 
-def _hidden_states(out, layer: int, model_name: str) -> torch.Tensor:
-    """The hidden states of `layer` from a model output. # -> (B, T, C)"""
+def _layer_tuple(out):
+    """Every layer's hidden states of a model output (None when the model returns none)."""
     hs = getattr(out, "hidden_states", None)
     if hs is None and isinstance(out, tuple | list) and len(out) > 2:
         hs = out[2] if isinstance(out[2], tuple | list) else None
+    return hs
+
+
+def _hidden_states(out, layer: int, model_name: str) -> torch.Tensor:
+    """The hidden states of `layer` from a model output. # -> (B, T, C)"""
+    hs = _layer_tuple(out)
     if hs is None:
         # Some remote-code models (DNABERT-2) return only the last layer.
         last = getattr(out, "last_hidden_state", None)
@@ -175,12 +190,46 @@ def _hidden_states(out, layer: int, model_name: str) -> torch.Tensor:
     return hs[layer]
 
 
+def _grid_layers(out, layers: str | Sequence[int], model_name: str) -> list[int]:
+    """The hidden-state indices (from 0) that `layers` (``all`` or a list, negative counting
+    from the end) names in a model output; ConfigError naming ``probe.layers``."""
+    hs = _layer_tuple(out)
+    if hs is None:
+        if layers == "all" or list(layers) != [-1]:
+            raise ConfigError(
+                f"probe.layers: {model_name} returns no per-layer hidden states, so only its "
+                "last layer can be probed; set probe.layers: last, or leave the model out of "
+                "probe.layer_models"
+            )
+        return [-1]  # the last (the output's last_hidden_state; its index is unknown)
+    n = len(hs)
+    if layers == "all":
+        return list(range(n))
+    bad = [i for i in layers if not -n <= i < n]
+    if bad:
+        raise ConfigError(
+            f"probe.layers: layer(s) {bad} do not exist in {model_name}, which has {n} "
+            f"hidden-state layers (0 = embedding output .. {n - 1} = last; negative counts "
+            "from the end); list layers it has, or write all"
+        )
+    picked = [i % n for i in layers]
+    if len(set(picked)) < len(picked):
+        raise ConfigError(
+            f"probe.layers: {list(layers)} name the same layer of {model_name} twice (it has "
+            f"{n} hidden-state layers); list each once"
+        )
+    return picked
+
+
 def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Pool (B, T, C) hidden states over the positions where mask (B, T) is 1. -> (B, C)"""
     hidden = hidden.float()
     if pooling == "mean":
         m = mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, C)
+    if pooling == "max":
+        keep = mask.bool().unsqueeze(-1)  # (B, T, 1)
+        return hidden.masked_fill(~keep, float("-inf")).amax(1)  # (B, C)
     if pooling == "cls":
         return hidden[:, 0]  # (B, C)
     last = mask.shape[1] - 1 - mask.flip(1).to(torch.int64).argmax(1)  # (B,)
@@ -224,6 +273,68 @@ def embed_sequences(
     Returns (embeddings float32 (N, D) in input order, tokens per sequence int32 (N,),
     number of sequences truncated to `max_length`). `rc_average`: the mean of the vectors
     of each sequence and of its reverse complement (truncation counted on both strands)."""
+    out, n_tok, n_cut, _, _ = _embed(
+        net,
+        hf_tok,
+        sequences,
+        layer=layer,
+        pooling=pooling,
+        batch_size=batch_size,
+        max_length=max_length,
+        exclude_special_tokens=exclude_special_tokens,
+        to_text=to_text,
+        ids=ids,
+        model_name=model_name,
+        rc_average=rc_average,
+        grid=None,
+    )
+    return out, n_tok, n_cut
+
+
+def embed_sequences_grid(
+    net,
+    hf_tok,
+    sequences: Sequence[str],
+    *,
+    layers: str | Sequence[int],
+    poolings: Sequence[str],
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, list[int]]:
+    """:func:`embed_sequences` plus, from the same forward pass of each batch, every layer of
+    `layers` (``"all"``, ``"last"`` or hidden-state indices, negative counting from the end)
+    pooled by every method of `poolings`.
+
+    Returns (the main embeddings (N, D), tokens per sequence, sequences truncated, the
+    layer-wise vectors float32 (N, L, P, D), the layers' hidden-state indices from 0). The
+    main embeddings are those :func:`embed_sequences` returns, bit for bit."""
+    poolings = list(poolings)
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if unknown or not poolings or len(set(poolings)) < len(poolings):
+        raise ConfigError(f"probe.pooling: {poolings} must be distinct methods of {list(POOLINGS)}")
+    spec: str | list[int] = [-1] if layers == "last" else layers
+    if spec != "all" and (isinstance(spec, str) or not list(spec)):
+        raise ConfigError(f"probe.layers: {layers!r} is not last, all or a list of layers")
+    return _embed(net, hf_tok, sequences, grid=(spec, poolings), **kwargs)
+
+
+def _embed(
+    net,
+    hf_tok,
+    sequences: Sequence[str],
+    *,
+    layer: int = -1,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_length: int | None = None,
+    exclude_special_tokens: bool = False,
+    to_text=_identity,
+    ids: Sequence[str] | None = None,
+    model_name: str = "model",
+    rc_average: bool = False,
+    grid: tuple[str | Sequence[int], list[str]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None, list[int] | None]:
+    """The embedding of :func:`embed_sequences` and, with `grid` (layers, poolings), the
+    layer-wise vectors of :func:`embed_sequences_grid`, from one forward pass per batch."""
     if rc_average:
         same = {
             "layer": layer,
@@ -234,11 +345,13 @@ def embed_sequences(
             "to_text": to_text,
             "ids": ids,
             "model_name": model_name,
+            "grid": grid,
         }
-        fwd, n_tok, n_cut = embed_sequences(net, hf_tok, sequences, **same)
+        fwd, n_tok, n_cut, g_fwd, picked = _embed(net, hf_tok, sequences, **same)
         rc_seqs = [reverse_complement(s) for s in sequences]
-        rev, _, n_cut_rc = embed_sequences(net, hf_tok, rc_seqs, **same)
-        return (fwd + rev) / np.float32(2.0), n_tok, n_cut + n_cut_rc
+        rev, _, n_cut_rc, g_rev, _ = _embed(net, hf_tok, rc_seqs, **same)
+        both = None if g_fwd is None else (g_fwd + g_rev) / np.float32(2.0)
+        return (fwd + rev) / np.float32(2.0), n_tok, n_cut + n_cut_rc, both, picked
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}; choose one of {list(POOLINGS)}")
     if batch_size < 1:
@@ -276,6 +389,8 @@ def embed_sequences(
     pad_id = int(hf_tok.pad_token_id)
     order = np.argsort(-lengths, kind="stable")  # longest first: an OOM shows up at once
     out: np.ndarray | None = None
+    grid_out: np.ndarray | None = None
+    picked: list[int] | None = None
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if bf16_supported(device)
@@ -299,17 +414,40 @@ def embed_sequences(
             tokens, attn, pool_mask = tokens.to(device), attn.to(device), pool_mask.to(device)
             res = backbone(input_ids=tokens, attention_mask=attn, output_hidden_states=True)
             hidden = _hidden_states(res, layer, model_name)  # (B, T, C)
-            vec = _pool(hidden, pool_mask if pooling == "mean" else attn, pooling)  # (B, C)
+            vec = _pool(hidden, _mask_for(pooling, pool_mask, attn), pooling)  # (B, C)
             if out is None:
                 out = np.empty((n, vec.shape[1]), dtype=np.float32)
             out[idx] = vec.cpu().numpy()
+            if grid is not None:
+                picked = picked or _grid_layers(res, grid[0], model_name)
+                states = [_hidden_states(res, a, model_name) for a in picked]  # L x (B, T, C)
+                masks = [_mask_for(p, pool_mask, attn) for p in grid[1]]
+                cube = torch.stack(
+                    [
+                        torch.stack(
+                            [_pool(h, m, p) for m, p in zip(masks, grid[1], strict=True)], 1
+                        )
+                        for h in states
+                    ],
+                    1,
+                )  # (B, L, P, C)
+                if grid_out is None:
+                    grid_out = np.empty((n, *cube.shape[1:]), dtype=np.float32)
+                grid_out[idx] = cube.cpu().numpy()
     if out is None:
         out = np.empty((0, 0), dtype=np.float32)
-    if not np.isfinite(out).all():
-        bad = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
-        name = ids[bad] if ids is not None else f"#{bad}"
-        raise FloatingPointError(f"{model_name}: non-finite embedding for sequence {name}")
-    return out, lengths.astype(np.int32), n_truncated
+    for arr in (out, grid_out):
+        if arr is not None and not np.isfinite(arr).all():
+            bad = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1))[0])
+            name = ids[bad] if ids is not None else f"#{bad}"
+            raise FloatingPointError(f"{model_name}: non-finite embedding for sequence {name}")
+    return out, lengths.astype(np.int32), n_truncated, grid_out, picked
+
+
+def _mask_for(pooling: str, pool_mask: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    """The positions a pooling reads: mean and max the pooled ones (special tokens left out
+    with exclude_special_tokens), cls and last the attended ones. # -> (B, T)"""
+    return pool_mask if pooling in ("mean", "max") else attn
 
 
 def embed_table(
@@ -333,6 +471,9 @@ def embed_table(
     rc_average: bool = False,
     external: Mapping[str, Any] | None = None,
     remote_code: Mapping[str, Any] | None = None,
+    layers: str | Sequence[int] | None = None,
+    poolings: Sequence[str] | None = None,
+    layers_out: str | os.PathLike | None = None,
 ) -> Path:
     """Embed every row of a task table with one model and write ``out_npz`` + sidecar.
 
@@ -347,7 +488,10 @@ def embed_table(
     tokenizer names from the config); `remote_code`: ``{"entry", "record"}`` of the external
     entry with its own code that `model_dir` was fine-tuned from: the folder's code files
     are checked against the entry's provenance record (dnalm.core.hub.verify_code) before
-    it is loaded with that code. Returns the path of the .npz."""
+    it is loaded with that code. `layers_out`: also write the layer-wise file there, every
+    layer of `layers` (``last`` | ``all`` | indices) pooled by every method of `poolings`
+    (default: `pooling`), from the same forward passes (:func:`embed_sequences_grid`).
+    Returns the path of the .npz."""
     t0 = time.perf_counter()
     df = read_table(table)
     if splits is not None:
@@ -375,28 +519,34 @@ def embed_table(
         device=select_device(device),
     )
     net, objective, config = loaded.model, loaded.objective, loaded.config
-    if pooling == "cls" and _is_causal(net, objective):
+    grid_poolings = list(poolings or [pooling]) if layers_out is not None else []
+    if "cls" in [pooling, *grid_poolings] and _is_causal(net, objective):
         raise ConfigError(
-            f"{model_dir}: pooling 'cls' on a causal model takes the first token, which attends "
-            "only to itself, so every sequence gets the same vector; use 'last' or 'mean'"
+            f"probe.pooling: {model_dir} is a causal model; pooling 'cls' takes its first "
+            "token, which attends only to itself, so every sequence gets the same vector; use "
+            "'last', 'mean' or 'max'"
         )
     hf_tok, to_text, tok_info = load_text_tokenizer(model_dir, tokenizer, trust_remote_code)
     limit = _max_length(hf_tok, config, max_length)
     name = str(model_dir)
-    emb, n_tokens, n_trunc = embed_sequences(
-        net,
-        hf_tok,
-        df["sequence"].tolist(),
-        layer=layer,
-        pooling=pooling,
-        batch_size=batch_size,
-        max_length=limit,
-        exclude_special_tokens=exclude_special_tokens,
-        to_text=to_text,
-        ids=df["id"].tolist(),
-        model_name=name,
-        rc_average=rc_average,
-    )
+    same = {
+        "layer": layer,
+        "pooling": pooling,
+        "batch_size": batch_size,
+        "max_length": limit,
+        "exclude_special_tokens": exclude_special_tokens,
+        "to_text": to_text,
+        "ids": df["id"].tolist(),
+        "model_name": name,
+        "rc_average": rc_average,
+    }
+    seqs = df["sequence"].tolist()
+    if layers_out is None:
+        emb, n_tokens, n_trunc = embed_sequences(net, hf_tok, seqs, **same)
+    else:
+        emb, n_tokens, n_trunc, cube, picked = embed_sequences_grid(
+            net, hf_tok, seqs, layers=layers or "last", poolings=grid_poolings, **same
+        )
     if n_trunc:
         log.warning("%s: %d sequence(s) truncated to %d tokens", name, n_trunc, limit)
     n_hidden = getattr(config, "num_hidden_layers", None)
@@ -442,6 +592,20 @@ def embed_table(
             sidecar,
         ),
     )
+    if layers_out is not None:
+        write_layer_embeddings(
+            layers_out,
+            LayerEmbeddings(
+                df["id"].to_numpy(dtype=str),
+                df["label"].to_numpy(dtype=str),
+                df["split"].to_numpy(dtype=str),
+                cube,
+                np.asarray(picked, dtype=np.int64),
+                np.asarray(grid_poolings, dtype=str),
+                {**sidecar, "layers": picked, "poolings": grid_poolings},
+            ),
+        )
+        log.info("%s: layers %s x poolings %s -> %s", name, picked, grid_poolings, layers_out)
     log.info("%s: %d x %d embeddings -> %s", name, emb.shape[0], emb.shape[1], out_npz)
     return Path(out_npz)
 
@@ -451,6 +615,7 @@ __all__ = [
     "REGIMES",
     "Embeddings",
     "embed_sequences",
+    "embed_sequences_grid",
     "embed_table",
     "load_embeddings",
     "load_text_tokenizer",

@@ -1,6 +1,7 @@
 """The embeddings files of the probing stage, torch-free: what an embeddings ``.npz`` and its
-JSON sidecar hold (:class:`Embeddings`), their reader and writer, and the task table the
-embedding step reads.
+JSON sidecar hold (:class:`Embeddings`), the layer-wise file of the layer probe
+(:class:`LayerEmbeddings`: every chosen layer and pooling of each sequence, from the same
+forward pass), their readers and writers, and the task table the embedding step reads.
 
 Written by :mod:`dnalm.evaluation.embed` (which needs torch and transformers) and read by the
 probes, the UMAPs and their figures, which therefore start without loading torch.
@@ -119,3 +120,73 @@ def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
     with atomic_write(sidecar_path(out_npz)) as fh:
         fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
     return out_npz
+
+
+@dataclass
+class LayerEmbeddings:
+    """What a layer-wise embeddings .npz holds (the layer probe's input), plus its sidecar:
+    ``embeddings[i, a, b]`` is sequence i's vector at hidden-state layer ``layers[a]``
+    (0 = the embedding output) pooled by ``poolings[b]``."""
+
+    ids: np.ndarray  # (N,) str
+    labels: np.ndarray  # (N,) str
+    split: np.ndarray  # (N,) str
+    embeddings: np.ndarray  # (N, L, P, D) float32
+    layers: np.ndarray  # (L,) int64, hidden-state indices from 0
+    poolings: np.ndarray  # (P,) str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, layer: int, pooling: str) -> np.ndarray:
+        """The (N, D) vectors of one hidden-state layer and pooling."""
+        a = np.flatnonzero(self.layers == layer)
+        b = np.flatnonzero(self.poolings == pooling)
+        if not a.size or not b.size:
+            raise InputFormatError(
+                f"no layer {layer} / pooling {pooling!r} in this layer-wise file (layers "
+                f"{self.layers.tolist()}, poolings {self.poolings.tolist()})"
+            )
+        return self.embeddings[:, int(a[0]), int(b[0])]
+
+
+LAYER_ARRAYS = ("ids", "labels", "split", "embeddings", "layers", "poolings")
+
+
+def write_layer_embeddings(out_npz: str | os.PathLike, emb: LayerEmbeddings) -> Path:
+    """Write a layer-wise embeddings .npz and its JSON sidecar, each atomically."""
+    out_npz = Path(out_npz)
+    if out_npz.suffix != ".npz":
+        raise ConfigError(f"{out_npz}: the embeddings file name must end in .npz")
+    x = np.asarray(emb.embeddings, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:3] != (len(emb.layers), len(emb.poolings)):
+        raise ConfigError(
+            f"{out_npz}: layer-wise embeddings must be (N, layers, poolings, D), got {x.shape}"
+        )
+    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            ids=np.asarray(emb.ids, dtype=str),
+            labels=np.asarray(emb.labels, dtype=str),
+            split=np.asarray(emb.split, dtype=str),
+            embeddings=x,
+            layers=np.asarray(emb.layers, dtype=np.int64),
+            poolings=np.asarray(emb.poolings, dtype=str),
+        )
+    with atomic_write(sidecar_path(out_npz)) as fh:
+        fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
+    return out_npz
+
+
+def load_layer_embeddings(path: str | os.PathLike) -> LayerEmbeddings:
+    """Read a layer-wise embeddings .npz (no pickles) and its sidecar."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFormatError(f"{path}: layer-wise embeddings file not found")
+    with np.load(path, allow_pickle=False) as z:
+        missing = set(LAYER_ARRAYS) - set(z.files)
+        if missing:
+            raise InputFormatError(f"{path}: not a layer-wise embeddings file (missing {missing})")
+        emb = LayerEmbeddings(*(z[k] for k in LAYER_ARRAYS))
+    side = sidecar_path(path)
+    if side.is_file():
+        emb.meta = json.loads(side.read_text(encoding="utf-8"))
+    return emb

@@ -373,7 +373,7 @@ def _finish_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df.drop(columns=["_k", "_r"]).reset_index(drop=True)
 
 
-def _write_table(df: pd.DataFrame, out_tsv: str | os.PathLike) -> None:
+def write_table(df: pd.DataFrame, out_tsv: str | os.PathLike) -> None:
     with atomic_write(out_tsv) as fh:
         df.to_csv(fh, sep="\t", index=False, float_format="%.4f")
 
@@ -396,13 +396,14 @@ def assemble_table(
 ) -> pd.DataFrame:
     """One row per probe metrics JSON (embedded models and k-mer baselines), in a fixed order
     (regime, model, layer), with bootstrap intervals (add_probe_intervals); written as TSV
-    when `out_tsv` is given."""
+    when `out_tsv` is given (:func:`write_table`; the layer probe's columns are added by
+    :func:`dnalm.evaluation.layer_probe.add_best_layers` before it is written)."""
     files = [str(p) for p in metrics_files]
     rows = [_row(read_metrics(p), p) for p in files]
     df = _finish_table(rows)
     df = add_probe_intervals(df, n_boot=n_boot, seed=seed)
     if out_tsv is not None:
-        _write_table(df, out_tsv)
+        write_table(df, out_tsv)
     return df
 
 
@@ -423,26 +424,37 @@ def append_to_table(metrics_file: str | os.PathLike, table_tsv: str | os.PathLik
                 rows.append(rec)
     rows.append(new)
     df = _finish_table(rows)
-    _write_table(df, table_tsv)
+    write_table(df, table_tsv)
     return df
 
 
 PROBE_CI_COLUMNS = ("metric", *INTERVAL_COLUMNS)
 
 
-def add_probe_intervals(df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def add_probe_intervals(
+    df: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    test_items: Mapping[int, Mapping[str, list]] | None = None,
+) -> pd.DataFrame:
     """The table with the percentile bootstrap 95% CI of each row's test accuracy over test
     fragments, and each row's paired bootstrap CI of its accuracy difference to the best
     k-mer baseline of the same probe kind on the same fragments (dnalm.core.stats).
-    Rows whose metrics file has no `test_items` (written before they existed) get empty
+    `test_items`: each row's ``{"id", "correct"}`` by row position (default: read from the
+    row's metrics file). Rows without them (files written before they existed) get empty
     intervals."""
-    out = df.copy()
+    out = df.copy().reset_index(drop=True)
     for column in PROBE_CI_COLUMNS:
         out[column] = np.nan
     out["metric"] = "accuracy over test fragments"
     items = {}
-    for i, f in enumerate(out["metrics_file"]):
-        got = read_metrics(f).get("test_items") if n_boot else None
+    for i in range(len(out)):
+        if not n_boot:
+            continue
+        if test_items is not None:
+            got = test_items.get(i)
+        else:
+            got = read_metrics(out.loc[i, "metrics_file"]).get("test_items")
         if got:
             items[i] = pd.Series(got["correct"], index=got["id"], dtype=float)
     kinds = out["probe_kind"] if "probe_kind" in out else pd.Series("logreg", index=out.index)
@@ -569,4 +581,5 @@ __all__ = [
     "umap_coords",
     "umap_from_npz",
     "umaps_from_npz",
+    "write_table",
 ]

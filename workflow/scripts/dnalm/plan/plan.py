@@ -709,6 +709,7 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin, 
         if self.config["baselines"]["onehot_cnn"]["enabled"]:
             self.cnn_seed_tasks()
         self.probe_metric_files()
+        self.check_probe_pooling()  # and the layer probe's models
         self.walk_generated_models()
         self.window_tasks()
         self.reproduce_inputs()

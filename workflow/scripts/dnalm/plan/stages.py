@@ -549,6 +549,7 @@ class StagesMixin:
         targets += self.card_targets()
         if self.probe_enabled() and self.embeddings():
             targets.append("results/probe/probe_table.tsv")
+            targets += self.layer_probe_targets()
         targets += self.generation_targets()
         targets += self.genecomp_targets() + self.robustness_targets()
         targets += self.vep_targets() + self.analytics_targets()

@@ -203,3 +203,68 @@ def plot_probe_accuracy(
         ax.set(xlabel="probe accuracy (test)", title=f"linear species probe ({what})")
         style.regime_legend(ax, regimes, extra)
         return style.save(fig, out_png)
+
+
+# ----------------------------------------------------------------------------- layer probe
+
+LAYER_REQUIRED = ("model", "regime", "layer", "pooling", "probe_kind", "accuracy")
+
+
+def plot_layer_probe(layer_table_tsv: str | os.PathLike, out_png: str | os.PathLike) -> list[Path]:
+    """The layer probe (:func:`dnalm.evaluation.layer_probe.layer_table`): one panel per
+    model (and regime), test accuracy against the hidden-state layer (0 = the embedding
+    output), one line per pooling with its bootstrap 95% CI as a band where the table has it,
+    the model's best layer and pooling (by cross-validated accuracy) ringed, and the k-mer
+    baseline's accuracy as a horizontal line. The logistic-regression rows only."""
+    df = style.read_table(layer_table_tsv, "layer-probe table", LAYER_REQUIRED, sep="\t")
+    df = df[df["probe_kind"].fillna("logreg").astype(str) == "logreg"]
+    base = df[df["regime"].map(style.is_baseline)]
+    rows = df[~df["regime"].map(style.is_baseline)]
+    if rows.empty:
+        raise InputFormatError(f"{layer_table_tsv}: no layer-probe rows to draw")
+    panels = list(
+        dict.fromkeys(zip(rows["model"].astype(str), rows["regime"].astype(str), strict=True))
+    )
+    poolings = list(dict.fromkeys(rows["pooling"].astype(str)))
+    colors = dict(zip(poolings, style.palette(len(poolings)), strict=True))
+    n_cols = min(len(panels), 3)
+    n_rows = math.ceil(len(panels) / n_cols)
+    with style.style():
+        fig = style.new_figure(style.WIDTH_1COL * n_cols * 0.9 + 0.4, 2.3 * n_rows + 0.6)
+        axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel()
+        for ax, (model, regime) in zip(axes, panels, strict=False):
+            sub = rows[(rows["model"].astype(str) == model) & (rows["regime"] == regime)]
+            for pooling in poolings:
+                line = sub[sub["pooling"].astype(str) == pooling].sort_values("layer")
+                if line.empty:
+                    continue
+                x = line["layer"].to_numpy(dtype=float)
+                y = line["accuracy"].to_numpy(dtype=float)
+                ax.plot(x, y, marker="o", ms=3, lw=1.2, color=colors[pooling], label=pooling)
+                if {"ci95_low", "ci95_high"} <= set(line):
+                    lo = line["ci95_low"].to_numpy(dtype=float)
+                    hi = line["ci95_high"].to_numpy(dtype=float)
+                    if np.isfinite(lo).all() and np.isfinite(hi).all():
+                        ax.fill_between(x, lo, hi, color=colors[pooling], alpha=0.15, lw=0)
+            if "best" in sub:
+                top = sub[sub["best"].astype(str).str.lower() == "true"]
+                ax.scatter(
+                    top["layer"].to_numpy(dtype=float), top["accuracy"].to_numpy(dtype=float),
+                    s=70, facecolors="none", edgecolors=style.CHANCE_COLOR, lw=1.0, zorder=4,
+                    label="best (CV)",
+                )  # fmt: skip
+            for _, b in base.iterrows():
+                ax.axhline(
+                    float(b["accuracy"]), color=style.BASELINE_COLOR, ls="--", lw=1.2,
+                    label=str(b["model"]),
+                )  # fmt: skip
+            ax.set_title(f"{model} ({regime})")
+            ax.set_xlabel("layer (0 = embeddings)")
+            layers = sorted(sub["layer"].dropna().astype(int).unique())
+            ax.set_xticks(layers if len(layers) <= 13 else layers[:: math.ceil(len(layers) / 12)])
+            ax.set_ylim(0, 1.02)
+        for ax in axes[len(panels) :]:
+            ax.set_visible(False)
+        axes[0].set_ylabel("probe accuracy (test)")
+        style.legend_below(fig, axes[0], "pooling")
+        return style.save(fig, out_png)
