@@ -270,3 +270,53 @@ def test_demo_gene_completion_and_robustness_panel(demo_run):
     assert (panel["n_windows"] == 8).all()
     assert (run / "results/figures/robustness/mlm_kmer6.png").stat().st_size > 5_000
     assert (run / "results/logs/robustness/mlm_kmer6.log").is_file()
+
+
+@pytest.mark.slow
+def test_demo_checkpoint_analytics_and_layer_probe(demo_run):
+    """analytics (gpt_nucleotide's five kept checkpoints, the sweep's three runs) and the
+    layer probe of mlm_kmer6 (3 layers x 4 poolings), as tests/config/demo.yaml sets them."""
+    run = demo_run
+    folder = run / "results/analytics/runs/gpt_nucleotide"
+    kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
+    assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in range(0, 41, 10)]
+    table = pd.read_csv(folder / "checkpoints.tsv", sep="\t")
+    assert table["step"].tolist() == [0, 10, 20, 30, 40]
+    for metric in ("bits_per_nt", "rc_r", "probe_accuracy", "vep_auroc"):
+        values = table[metric].to_numpy(float)
+        assert np.isfinite(values).all(), metric
+        assert (table[f"{metric}_ci95_low"] <= values + 1e-9).all(), metric
+        assert (values <= table[f"{metric}_ci95_high"] + 1e-9).all(), metric
+    # 40 steps of a tiny GPT: the validation windows get more likely
+    assert table["bits_per_nt"].iloc[-1] < table["bits_per_nt"].iloc[0]
+    corr = pd.read_csv(folder / "correlations.tsv", sep="\t")
+    assert set(zip(corr["cheap"], corr["downstream"], strict=True)) == {
+        (c, d) for c in ("bits_per_nt", "rc_r") for d in ("probe_accuracy", "vep_auroc")
+    }
+    assert corr["n_points"].eq(5).all()
+    assert corr["spearman_rho"].dropna().between(-1, 1).all()
+    sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
+    assert sweep["point"].str.startswith("sweep_tiny_gpt_").all()
+    assert sweep["step"].tolist() == [4, 8, 16]
+    assert np.isfinite(sweep["bits_per_nt"]).all()
+    # a sweep's runs keep only their last and best checkpoints
+    assert not list((run / "results/models").glob("sweep_*/checkpoints/kept_checkpoints"))
+    for name in ("runs/gpt_nucleotide", "sweeps/tiny_gpt"):
+        assert (run / f"results/figures/analytics/{name}.png").stat().st_size > 5_000
+
+    layers = pd.read_csv(run / "results/probe/layer_table.tsv", sep="\t")
+    ours = layers[layers["model"] == "mlm_kmer6"]
+    assert len(ours) == 3 * 4  # hidden-state layers x poolings
+    assert set(ours["pooling"]) == {"mean", "cls", "last", "max"}
+    assert ours["best"].sum() == 1
+    assert (layers["ci95_low"] <= layers["accuracy"] + 1e-9).all()
+    assert (layers["accuracy"] <= layers["ci95_high"] + 1e-9).all()
+    best = ours[ours["best"]].iloc[0]
+    probe = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    row = probe[(probe["model"] == "mlm_kmer6") & (probe["regime"] == "pretrained")]
+    row = row[row["probe_kind"] == "logreg"].iloc[0]
+    assert (int(row["best_layer"]), row["best_pooling"]) == (int(best["layer"]), best["pooling"])
+    assert np.isclose(row["best_layer_accuracy"], best["accuracy"])
+    with np.load(run / "results/probe/layers/embeddings/pretrained/mlm_kmer6.npz") as z:
+        assert z["embeddings"].shape[1:3] == (3, 4)
+    assert (run / "results/figures/probe/layer_probe.png").stat().st_size > 5_000
