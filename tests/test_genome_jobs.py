@@ -62,16 +62,23 @@ def test_sample_flags_read_back_to_the_sample():
         pretrain=False,
     )
     args = sample_args(sample)
-    assert args[:4] == ["--sample", "yp", "--species", "Yersinia pestis 'KIM'"]
-    assert "--line" not in args
-    assert "--pretrain" not in args
+    assert args[:2] == ["--sample=yp", "--species=Yersinia pestis 'KIM'"]
+    assert not [a for a in args if a.startswith(("--line", "--pretrain"))]  # not read by jobs
     parsed = build_parser().parse_args(
         ["verify-sources", *args, "--primary-file", "p", "--log", "l", "--record", "r"]
     )
     back = _sample(parsed)
     assert back == Sample(**{**sample.__dict__, "line": 0, "pretrain": True})
+    dash = Sample(sample="d", species="-", source="-x.gbk", format="gbff")
+    args = ["verify-sources", *sample_args(dash), "--primary-file", "p", "--log", "l"]
+    assert _sample(build_parser().parse_args([*args, "--record", "r"])) == dash
     plain = Sample(sample="s", species="S", source="s.fa", format="cds_fasta")
-    assert sample_args(plain) == [*SAMPLE[:5], "s.fa", "--format", "cds_fasta"]
+    assert sample_args(plain) == [
+        "--sample=s",
+        "--species=S",
+        "--source=s.fa",
+        "--format=cds_fasta",
+    ]
     parsed = build_parser().parse_args(["extract-cds", *sample_args(plain), *EXTRACT_FILES])
     assert _sample(parsed) == plain
 

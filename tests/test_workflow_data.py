@@ -285,8 +285,8 @@ def test_per_sample_jobs_run_the_library_with_the_right_python(tmp_path, shared_
     assert proc.returncode == 0, fail_message(proc)
     out = proc.stdout + proc.stderr
     own = f"{start} {shlex.quote(sys.executable)} -m dnalm.genome.jobs"
-    assert f"{own} verify-sources --sample phiX174 --species 'Escherichia phage phiX174'" in out
-    assert f"{own} extract-cds --sample phiX174 " in out
+    assert f"{own} verify-sources --sample=phiX174 '--species=Escherichia phage phiX174'" in out
+    assert f"{own} extract-cds --sample=phiX174 " in out
 
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "conda").write_text(CONDA_FOR_A_DRY_RUN)
@@ -295,8 +295,8 @@ def test_per_sample_jobs_run_the_library_with_the_right_python(tmp_path, shared_
     proc = snakemake(workdir, "-n", target, "--sdm", "conda", env={"PATH": path})
     assert proc.returncode == 0, fail_message(proc)
     out = proc.stdout + proc.stderr
-    assert f"{start} python -m dnalm.genome.jobs verify-sources --sample phiX174 " in out
-    assert f"{start} python -m dnalm.genome.jobs extract-cds --sample phiX174 " in out
+    assert f"{start} python -m dnalm.genome.jobs verify-sources --sample=phiX174 " in out
+    assert f"{start} python -m dnalm.genome.jobs extract-cds --sample=phiX174 " in out
     assert sys.executable not in out
 
     # what reruns the jobs is as it was with scripts: the cds and split settings (recorded

@@ -64,14 +64,15 @@ def _flag(name: str) -> str:
 
 
 def sample_args(sample: Sample) -> list[str]:
-    """The sample's sheet row as command-line flags (``--sample ID --species NAME ...``),
-    the columns of :data:`JOB_FIELDS`; a field at its default (an empty column) is left out."""
+    """The sample's sheet row as command-line flags (``--sample=ID --species=NAME ...``; with
+    ``=``, so that a value may start with a dash), the columns of :data:`JOB_FIELDS`; a field
+    at its default (an empty column) is left out."""
     out = []
     for field in _job_fields():
         value = getattr(sample, field.name)
         if field.default is not MISSING and value == field.default:
             continue
-        out += [_flag(field.name), str(value)]
+        out.append(f"{_flag(field.name)}={value}")
     return out
 
 
