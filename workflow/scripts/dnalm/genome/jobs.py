@@ -1,5 +1,6 @@
 """The workflow's per-sample data jobs as commands, which rules verify_sources and extract_cds
-run with ``shell:`` (``{PY} -m dnalm.genome.jobs verify-sources ...``):
+run with ``shell:`` (``{params.py} -m dnalm.genome.jobs verify-sources ...``, the Python of
+dnalm.core.smk.job_python):
 
     python -m dnalm.genome.jobs verify-sources SAMPLE --primary-file F [--annotation-file=F]
         --record OUT --log LOG
@@ -9,8 +10,9 @@ run with ``shell:`` (``{PY} -m dnalm.genome.jobs verify-sources ...``):
 
 SAMPLE is the sample's sheet row as flags (:func:`sample_args`), CDS the ``cds`` section of
 the config (:func:`cds_args`) and SPLIT the split settings when the job also splits the
-sample (splits.method identity; :func:`split_args`). The plan hands these lists to the rules
-as params, so what a rule passes and what the command reads are spelled in this one module.
+sample (splits.method identity; :func:`split_args`). The plan hands these flags to the rules
+as params (dnalm.core.smk.ShellText: quoted, and not recorded for Snakemake's params rerun
+trigger), so what a rule passes and what the command reads are spelled in this one module.
 
 Why commands and not ``script:``: these two rules run once per sample, and Snakemake looks
 up the source of every ``script:`` job while it builds the DAG (about 0.7 ms a job), which a
