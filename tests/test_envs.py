@@ -59,7 +59,8 @@ def env_packages(path: Path) -> dict[str, str]:
 
 
 def rules_with_envs() -> list[tuple[str, Path, Path]]:
-    """(rule, env file, script) for every rule of the workflow."""
+    """(rule, env file, script) for every rule of the workflow that runs a script, or a
+    module of the library with ``-m`` (its file stands for the script)."""
     found = []
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text()
@@ -68,16 +69,14 @@ def rules_with_envs() -> list[tuple[str, Path, Path]]:
             body = text[start:end]
             conda = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', body)
+            module = re.search(r" -m (dnalm(?:\.\w+)+)", body)
             assert conda, f"rule {name} in {smk.name} has no conda: directive"
             assert re.search(r"\n(?: {4})+log:", body), f"rule {name} in {smk.name} has no log:"
+            env = (smk.parent / conda.group(1)).resolve()
             if script:
-                found.append(
-                    (
-                        name,
-                        (smk.parent / conda.group(1)).resolve(),
-                        (smk.parent / script.group(1)).resolve(),
-                    )
-                )
+                found.append((name, env, (smk.parent / script.group(1)).resolve()))
+            elif module:
+                found.append((name, env, SCRIPTS / (module.group(1).replace(".", "/") + ".py")))
     return found
 
 
@@ -150,6 +149,7 @@ def test_every_rule_has_an_env_and_a_log():
     """(rules_with_envs asserts conda: and log: for every rule it reads)"""
     names = {rule for rule, _, _ in RULES}
     assert {"extract_cds", "split_cds", "tokenizer", "corpus", "pretrain"} <= names
+    assert "verify_sources" in names  # a shell: rule that runs a module of the library
 
 
 @pytest.mark.parametrize(("rule", "env_file", "script"), RULES, ids=[r[0] for r in RULES])

@@ -164,11 +164,24 @@ def test_core_is_torch_free():
 
 
 def rule_scripts() -> list[tuple[str, str]]:
+    """(rule file, what its rules run) for every `script:` (``extract.py``) and every module
+    of the library a `shell:` rule runs with ``-m`` (``dnalm/genome/jobs.py``), as paths
+    under workflow/scripts."""
     out = []
     for smk in sorted(RULES.glob("*.smk")):
-        for script in sorted(set(re.findall(r'"\.\./scripts/(\w+\.py)"', smk.read_text()))):
+        text = smk.read_text()
+        for script in sorted(set(re.findall(r'"\.\./scripts/(\w+\.py)"', text))):
             out.append((smk.stem, script))
+        for module in sorted(set(re.findall(r" -m (dnalm(?:\.\w+)+)", text))):
+            out.append((smk.stem, module.replace(".", "/") + ".py"))
     return out
+
+
+def test_rule_modules_are_found():
+    """The modules that shell: rules run are seen by the checks of the rules' code."""
+    assert ("download", "dnalm/genome/jobs.py") in rule_scripts()
+    assert ("cds", "dnalm/genome/jobs.py") in rule_scripts()
+    assert all((SCRIPTS / script).is_file() for _, script in rule_scripts())
 
 
 def test_rule_files_are_mapped():
@@ -178,6 +191,8 @@ def test_rule_files_are_mapped():
 @pytest.mark.parametrize(("rule_file", "script"), rule_scripts())
 def test_rule_scripts_use_their_stage_package(rule_file, script):
     used = dnalm_imports(SCRIPTS / script) - {"core", "report"}
+    if script.startswith("dnalm/"):  # a module of the library: its own package too
+        used.add(script.split("/")[1])
     assert used <= RULE_PACKAGES[rule_file], (
         f"workflow/scripts/{script} (rules/{rule_file}.smk) imports {sorted(used)}; its code "
         f"belongs in {sorted(RULE_PACKAGES[rule_file]) or 'report'}"

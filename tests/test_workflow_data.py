@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shlex
+import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.support.http_server import LocalHTTPServer, gzip_bytes, md5_hex
 from tests.support.workflow_runner import (
@@ -233,3 +237,75 @@ def test_jobs_over_all_samples_wait_for_one_table(tmp_path, shared_data):
         assert "results/cds/phiX174.tsv" not in inputs, (rule, inputs)
         assert "results/splits/phiX174/test.fa.gz" not in inputs, (rule, inputs)
         assert "results/cds/qc_summary.tsv" in inputs or "assignment.tsv" in inputs
+
+
+#: a stand-in for the conda client, enough for Snakemake to plan a dry run under --sdm conda
+#: (it asks for `conda info --json`, `conda --version` and the channel priority; a dry run
+#: creates no environment)
+CONDA_FOR_A_DRY_RUN = """#!/bin/sh
+case "$1" in
+  --version) echo "conda 24.11.3" ;;
+  info) echo '{"conda_prefix": "/nonexistent/conda", "platform": "linux-64"}' ;;
+  config) echo '{"get": {"channel_priority": "strict"}}' ;;
+  *) echo "only for dry runs" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.slow
+def test_per_sample_jobs_run_the_library_with_the_right_python(tmp_path, shared_data):
+    """verify_sources and extract_cds are shell: rules that run `python -m dnalm.genome.jobs`
+    (no script: job, whose source Snakemake looks up for every job at DAG build;
+    benchmarks/bench_dag.py): with the Python that runs Snakemake, or under --sdm conda with
+    the conda env's `python`. A changed cds setting reruns the extraction, a renamed species
+    does not. A wrong checksum stops the job with the sample and file named in its log and
+    on the terminal, and leaves no record."""
+    workdir = make_workdir(tmp_path / "wd", keep=["phiX174"], replace=slim_config())
+    target = "results/cds/phiX174.tsv"
+    scripts = shlex.quote(str(REPO / "workflow" / "scripts"))
+    start = f"PYTHONPATH={scripts}${{PYTHONPATH:+:$PYTHONPATH}}"
+    proc = snakemake(workdir, "-n", target)
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout + proc.stderr
+    own = f"{start} {shlex.quote(sys.executable)} -m dnalm.genome.jobs"
+    assert f"{own} verify-sources --sample=phiX174 '--species=Escherichia phage phiX174'" in out
+    assert f"{own} extract-cds --sample=phiX174 " in out
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "conda").write_text(CONDA_FOR_A_DRY_RUN)
+    (tmp_path / "bin" / "conda").chmod(0o755)
+    path = f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    proc = snakemake(workdir, "-n", target, "--sdm", "conda", env={"PATH": path})
+    assert proc.returncode == 0, fail_message(proc)
+    out = proc.stdout + proc.stderr
+    assert f"{start} python -m dnalm.genome.jobs verify-sources --sample=phiX174 " in out
+    assert f"{start} python -m dnalm.genome.jobs extract-cds --sample=phiX174 " in out
+    assert sys.executable not in out
+
+    # what reruns the jobs is as it was with scripts: the cds and split settings (recorded
+    # params), not the sample's sheet row or the Python (given as flags that are not recorded)
+    proc = snakemake(workdir, target)
+    assert proc.returncode == 0, fail_message(proc)
+    sheet = workdir / "config/samples.tsv"
+    sheet.write_text(sheet.read_text().replace("Escherichia phage phiX174", "phiX"))
+    proc = snakemake(workdir, "-n", target)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, fail_message(proc)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["cds"]["min_length"] = 30
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", target)
+    assert "Params have changed since last execution" in proc.stdout + proc.stderr
+
+    src = shared_data / "genbank/NC_001422.gbk"
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"sample\tspecies\tsource\tformat\tmd5\nphiX\tX\t{src}\tgbff\t{'0' * 32}\n")
+    bad = make_workdir(tmp_path / "bad", sheet=sheet, replace=slim_config())
+    proc = snakemake(bad, "resources/genomes/phiX/provenance.json")
+    assert proc.returncode != 0
+    log = (bad / "results/logs/download/phiX.verify.log").read_text()
+    assert "phiX" in log
+    assert str(src) in log
+    assert "0" * 32 in log
+    assert "dnalm error: sample 'phiX' (primary): md5 mismatch" in proc.stderr
+    assert str(src) in proc.stderr
+    assert not (bad / "resources/genomes/phiX/provenance.json").exists()

@@ -4,7 +4,8 @@
 # Under splits.method identity a sample's split needs nothing but its own CDS, so the job
 # that extracts them also splits them (outputs and log of splits.smk's split_cds, which runs
 # on its own only under mmseqs, after cluster_cds): one job per sample fewer, which is what
-# the DAG build of a sheet of thousands of genomes pays for (benchmarks/bench_dag.py).
+# the DAG build of a sheet of thousands of genomes pays for (benchmarks/bench_dag.py). For the
+# same reason the job is a command of the library (dnalm.genome.jobs), not a script: job.
 _SPLIT_OUTPUTS = (
     {
         "train": "results/splits/{sample}/train.fa.gz",
@@ -15,11 +16,17 @@ _SPLIT_OUTPUTS = (
     if PLAN.split_with_cds
     else {}
 )
-# the job's first log is the CDS log (run_script sends stderr there)
 _EXTRACT_LOGS = {
     "cds": "results/logs/cds/{sample}.log",
     **({"splits": "results/logs/splits/{sample}.log"} if PLAN.split_with_cds else {}),
 }
+# the split's files, when the job splits too (its settings are in params.args)
+_SPLIT_ARGS = (
+    " --split-log {log.splits:q} --train {output.train:q} --validation"
+    " {output.validation:q} --test {output.test:q} --assignment {output.assignment:q}"
+    if PLAN.split_with_cds
+    else ""
+)
 
 
 rule extract_cds:
@@ -38,11 +45,17 @@ rule extract_cds:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: PLAN.samples[wc.sample],
+        py=PY,
+        sample=PLAN.sample_args,  # flags, quoted already
+        args=PLAN.extract_args(),  # the flags of policy and split, quoted already
+        # what a change of reruns the job (Snakemake records these params, not the flags)
         policy=config["cds"],
         split=PLAN.split_settings() if PLAN.split_with_cds else None,
-    script:
-        "../scripts/extract_cds.py"
+    shell:
+        "{params.py} -m dnalm.genome.jobs extract-cds {params.sample} {params.args}"
+        " --primary-file {input.primary:q} --annotation-file={input.annotation:q}"
+        " --fasta {output.fasta:q} --tsv {output.tsv:q} --log {log.cds:q}"
+        + _SPLIT_ARGS
 
 
 localrules:

@@ -43,6 +43,8 @@ rule download_annotation:
         "../scripts/download.py"
 
 
+# One job per sample: a command of the library (dnalm.genome.jobs), not a script: job, whose
+# source Snakemake looks up for every job at DAG build (benchmarks/bench_dag.py).
 rule verify_sources:
     input:
         unpack(PLAN.source_inputs),
@@ -55,9 +57,12 @@ rule verify_sources:
     conda:
         "../../envs/data.yaml"
     params:
-        sample=lambda wc: PLAN.samples[wc.sample],
-    script:
-        "../scripts/verify_sources.py"
+        py=PY,
+        sample=PLAN.sample_args,  # flags, quoted already
+    shell:
+        "{params.py} -m dnalm.genome.jobs verify-sources {params.sample}"
+        " --primary-file {input.primary:q} --annotation-file={input.annotation:q}"
+        " --record {output:q} --log {log:q}"
 
 
 # A task or BED file the config gives as a URL (dnalm.genome.taskfiles): fetched like a genome,

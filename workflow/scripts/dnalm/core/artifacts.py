@@ -89,10 +89,11 @@ DNATEXT_TOKENIZER_JSON = "dnatext_tokenizer.json"
 #: The Hugging Face model card of a model folder (YAML metadata and prose); written by
 #: dnalm.report.cards (rules pretrain_card and finetune_card), read by dnalm.modeling.publish.
 MODEL_CARD_MD = "README.md"
-#: Where a file came from: a sample's verified sources (the rule script verify_sources.py,
-#: read by dnalm.plan and dnalm.core.provenance), an external model's snapshot
-#: (dnalm.core.hub) and a model folder's provenance (config hash, inputs with their sha256,
-#: seeds, versions, commit: dnalm.core.provenance, read by dnalm.modeling.publish).
+#: Where a file came from: a sample's verified sources (rule verify_sources, written by
+#: dnalm.genome.download.verify_sources, read by dnalm.plan and dnalm.core.provenance), an
+#: external model's snapshot (dnalm.core.hub) and a model folder's provenance (config hash,
+#: inputs with their sha256, seeds, versions, commit: dnalm.core.provenance, read by
+#: dnalm.modeling.publish).
 PROVENANCE_JSON = "provenance.json"
 
 # -------------------------------------------------------- corpora (tokenization, corpora/)

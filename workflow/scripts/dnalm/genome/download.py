@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import json
 import logging
 import os
 import re
@@ -52,12 +53,22 @@ import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
+from dnalm import __version__
 from dnalm.core.errors import DownloadError
-from dnalm.core.io import GZIP_MAGIC, HEAD_BYTES, atomic_path, content_problem, looks_like_html
+from dnalm.core.io import (
+    GZIP_MAGIC,
+    HEAD_BYTES,
+    atomic_path,
+    atomic_write,
+    content_problem,
+    is_gzip,
+    looks_like_html,
+)
 from dnalm.core.log import progress_disabled
 from dnalm.genome.http import (
     CHUNK,
@@ -69,7 +80,13 @@ from dnalm.genome.http import (
     with_retries,
 )
 from dnalm.genome.ncbi import HEX_DIGESTS, NCBI_BASE, NCBI_FILES, resolve_ncbi_assembly
-from dnalm.genome.samples import ACCESSION_RE, classify_source, expand_local, local_file_problem
+from dnalm.genome.samples import (
+    ACCESSION_RE,
+    Sample,
+    classify_source,
+    expand_local,
+    local_file_problem,
+)
 
 __all__ = [
     "ACCESSION_RE",
@@ -83,6 +100,7 @@ __all__ = [
     "register",
     "resolve_local",
     "verify_file",
+    "verify_sources",
 ]
 
 log = logging.getLogger(__name__)
@@ -228,6 +246,46 @@ def verify_file(
             "describes: replace it or fix the md5/sha256 column"
         )
     return digests
+
+
+def verify_sources(
+    sample: Sample,
+    primary: str | os.PathLike,
+    annotation: str | os.PathLike | None,
+    record_path: str | os.PathLike,
+) -> dict:
+    """Rule verify_sources: verify a sample's genome file (and its annotation) against the
+    sheet's checksums (:func:`verify_file`) and write where they came from, their size, mtime
+    and checksums to `record_path` (resources/genomes/{sample}/provenance.json), atomically.
+    Returns the record."""
+    record = {"sample": sample.sample, "species": sample.species, "format": sample.format}
+    record["files"] = {}
+    files = {"primary": (primary, sample.source, sample.md5, sample.sha256)}
+    if sample.annotation:
+        files["annotation"] = (annotation, sample.annotation, sample.annotation_md5, "")
+    for which, (path, source, md5, sha256) in files.items():
+        if not path:
+            raise DownloadError(
+                f"{who_label(sample.sample, which)}: no {which} file given for {source}"
+            )
+        digests = verify_file(
+            path, sample=sample.sample, md5=md5 or None, sha256=sha256 or None, kind=which
+        )
+        record["files"][which] = {
+            "source": source,
+            "path": str(path),
+            "size": digests.size,
+            "mtime_ns": os.stat(path).st_mtime_ns,
+            "md5": digests.md5,
+            "sha256": digests.sha256,
+            "checked": [n for n, v in (("md5", md5), ("sha256", sha256)) if v]
+            + (["gzip integrity"] if is_gzip(path) else []),
+        }
+    record["verified_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    record["dnalm_version"] = __version__
+    with atomic_write(record_path) as fh:
+        json.dump(record, fh, indent=2)
+    return record
 
 
 # --------------------------------------------------------------------------- download

@@ -23,7 +23,8 @@ from dnalm.core.config import CNNTrainConfig, FinetuneTrainConfig
 from dnalm.core.errors import ConfigError, SampleSheetError
 from dnalm.core.hub import ExternalModel
 from dnalm.core.io import file_digest
-from dnalm.genome import taskfiles
+from dnalm.core.smk import ShellText
+from dnalm.genome import jobs, taskfiles
 from dnalm.genome.samples import Sample, expand_local, no_cds_message
 from dnalm.kinds.tasks import BUILTIN_TASKS, TASK_KINDS, selection_metric, task_kind_of
 from dnalm.kinds.tokenizers import TOKENIZER_KINDS
@@ -284,6 +285,20 @@ class Plan(StagesMixin, KnowledgeMixin, ExternalMixin, SuitesMixin, ProbeMixin, 
             "fractions": self.config["splits"]["fractions"],
             "allow_empty": self.config["cds"]["allow_empty"],
         }
+
+    def sample_args(self, wildcards) -> ShellText:
+        """Rules verify_sources and extract_cds (commands of dnalm.genome.jobs): the
+        sample's sheet row as flags. A param function, which Snakemake calls when it writes
+        the job's command, not for every job of a dry run; not recorded for the params rerun
+        trigger, as the Sample object the scripts took before was not."""
+        return ShellText.words(jobs.sample_args(self.samples[wildcards.sample]))
+
+    def extract_args(self) -> ShellText:
+        """Rule extract_cds: the cds section of the config and, when the job also splits
+        the sample (split_with_cds), the split settings, as flags of dnalm.genome.jobs (the
+        rule's params `policy` and `split` hold the same settings for the rerun trigger)."""
+        split = jobs.split_args(self.split_settings()) if self.split_with_cds else []
+        return ShellText.words([*jobs.cds_args(self.config["cds"]), *split])
 
     def split_cds_input(self, wildcards) -> dict:
         """Rule split_cds (splits.method mmseqs): a sample's CDS and the clusters of all."""
