@@ -228,7 +228,14 @@ BAD_CONFIGS = {
     ),
     "probe kinds": ({"probe": {"kinds": ["logreg", "forest"]}}, "'forest' is not one of"),
     "cls pooling of a causal model": (
-        {"probe": {"models": ["gpt_nucleotide"], "pooling": "cls"}},
+        {
+            "probe": {
+                "models": ["gpt_nucleotide"],
+                "pooling": "cls",
+                "layers": "last",
+                "layer_models": None,
+            }
+        },
         r"probe\.pooling: 'cls' pools the first token, and gpt_nucleotide \(pretrained\) is a "
         "causal model",
     ),
@@ -238,6 +245,7 @@ BAD_CONFIGS = {
                 "models": ["gpt_nucleotide", "mlm_kmer6"],
                 "layers": "all",
                 "pooling": ["mean", "cls"],
+                "layer_models": None,  # every probed model (the demo's: mlm_kmer6 alone)
             }
         },
         r"probe\.pooling: 'cls' .* gpt_nucleotide \(pretrained\) is a causal model",
@@ -279,7 +287,7 @@ BAD_CONFIGS = {
         r"mlm_kmer6, mlm_kmer6_partial\)",
     ),
     "layer models with the layer probe off": (
-        {"probe": {"layer_models": ["mlm_kmer6"]}},
+        {"probe": {"layer_models": ["mlm_kmer6"], "layers": "last", "pooling": "mean"}},
         r"probe\.layer_models: the layer probe is off \(probe\.layers is last",
     ),
     "layers not a list or word": ({"probe": {"layers": "first"}}, "Error validating config"),
@@ -458,8 +466,14 @@ def test_block_size_within_an_overridden_context_is_accepted():
     over = {"overrides": {"context": 1024}}
     models = dict.fromkeys(demo_config()["pretrain"]["models"], over)
     sweeps = {"tiny_gpt": None}  # its sizes keep the preset's context
+    analytics = {"sweeps": []}  # the demo's measures the sweep's runs
     plan = load(
-        demo_config(corpus={"block_size": 1024}, pretrain={"models": models}, sweeps=sweeps)
+        demo_config(
+            corpus={"block_size": 1024},
+            pretrain={"models": models},
+            sweeps=sweeps,
+            analytics=analytics,
+        )
     )
     assert plan.config["corpus"]["block_size"] == 1024
 
@@ -703,7 +717,8 @@ def test_selection_metric_is_checked_against_each_run_task_kind():
 
 
 def test_layer_probe_is_off_by_default_and_on_for_the_models_named():
-    plan = load(demo_config())
+    off = {"layers": "last", "pooling": "mean", "layer_models": None}  # the defaults
+    plan = load(demo_config(probe=off))
     assert plan.layer_probes() == []
     assert plan.layer_metric_files() == []
     assert not [t for t in plan.targets() if "layer" in t]
@@ -720,9 +735,10 @@ def test_layer_probe_is_off_by_default_and_on_for_the_models_named():
         plan.targets()
     )
     # null: every pretrained, fine-tuned and external embedding
-    plan = load(demo_config(probe={"pooling": ["last", "max"]}))
+    plan = load(demo_config(probe={"pooling": ["last", "max"], "layer_models": None}))
     assert plan.layer_probes() == [("pretrained", "mlm_kmer6"), ("fine-tuned", "mlm_kmer6_partial")]
     # a causal model takes every pooling but cls
     plan = load(demo_config(probe={"models": ["gpt_nucleotide"], "layers": [0, -1],
-                                   "pooling": ["last", "mean", "max"]}))  # fmt: skip
+                                   "pooling": ["last", "mean", "max"],
+                                   "layer_models": None}))  # fmt: skip
     assert ("pretrained", "gpt_nucleotide") in plan.layer_probes()

@@ -30,7 +30,7 @@ def test_plan_turns_on_keep_checkpoints_and_names_the_key_at_fault():
     targets = plan.targets()
     assert f"{RUN}/correlations.tsv" in targets
     assert "results/figures/analytics/sweeps/tiny_gpt.png" in targets
-    off = load(demo_config())
+    off = load(demo_config(analytics={"enabled": False}))
     assert not [t for t in off.targets() if "analytics" in t]
     assert "keep_checkpoints" not in off.pretrain_train_cfg("gpt_nucleotide")
     with pytest.raises(ConfigError, match=r"analytics\.runs: 'nope' is not under pretrain\.models"):
@@ -47,7 +47,7 @@ def test_plan_turns_on_keep_checkpoints_and_names_the_key_at_fault():
     with pytest.raises(
         ConfigError, match=r"analytics\.enabled is true, but analytics\.runs and analytics\.sweeps"
     ):
-        load(demo_config(analytics={"enabled": True}))
+        load(demo_config(analytics={"enabled": True, "runs": [], "sweeps": []}))
 
 
 def test_inputs_follow_the_probe_and_vep_stages():
@@ -61,6 +61,7 @@ def test_inputs_follow_the_probe_and_vep_stages():
     assert len(plan.analytics_model_dirs(wildcards(sweep="tiny_gpt"))) == 3
     settings = plan.analytics_settings()
     assert settings["probe"]["cv_folds"] == 5
+    assert settings["probe"]["pooling"] == "mean"  # the demo's list's first: the main embedding
     assert settings["vep"]["window"] == 128
     off = load(demo_config(analytics=ON, vep={"enabled": False}, probe={"enabled": False}))
     inputs = off.analytics_inputs(wildcards(model="gpt_nucleotide"))
