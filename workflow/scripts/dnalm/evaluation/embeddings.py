@@ -103,23 +103,33 @@ def read_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     return out
 
 
-def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
-    """Write an embeddings .npz and its JSON sidecar, each atomically."""
+def _npz_path(out_npz: str | os.PathLike) -> Path:
     out_npz = Path(out_npz)
     if out_npz.suffix != ".npz":
         raise ConfigError(f"{out_npz}: the embeddings file name must end in .npz")
-    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            ids=np.asarray(emb.ids, dtype=str),
-            labels=np.asarray(emb.labels, dtype=str),
-            split=np.asarray(emb.split, dtype=str),
-            embeddings=np.asarray(emb.embeddings, dtype=np.float32),
-            n_tokens=np.asarray(emb.n_tokens, dtype=np.int32),
-        )
-    with atomic_write(sidecar_path(out_npz)) as fh:
-        fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
     return out_npz
+
+
+def _write_npz_and_sidecar(out_npz: Path, meta: dict[str, Any], **arrays: np.ndarray) -> Path:
+    """The .npz of `arrays` and its JSON sidecar of `meta`, each written atomically."""
+    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    with atomic_write(sidecar_path(out_npz)) as fh:
+        fh.write(json.dumps(meta, indent=2, default=str) + "\n")
+    return out_npz
+
+
+def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
+    """Write an embeddings .npz and its JSON sidecar, each atomically."""
+    return _write_npz_and_sidecar(
+        _npz_path(out_npz),
+        emb.meta,
+        ids=np.asarray(emb.ids, dtype=str),
+        labels=np.asarray(emb.labels, dtype=str),
+        split=np.asarray(emb.split, dtype=str),
+        embeddings=np.asarray(emb.embeddings, dtype=np.float32),
+        n_tokens=np.asarray(emb.n_tokens, dtype=np.int32),
+    )
 
 
 @dataclass
@@ -153,27 +163,22 @@ LAYER_ARRAYS = ("ids", "labels", "split", "embeddings", "layers", "poolings")
 
 def write_layer_embeddings(out_npz: str | os.PathLike, emb: LayerEmbeddings) -> Path:
     """Write a layer-wise embeddings .npz and its JSON sidecar, each atomically."""
-    out_npz = Path(out_npz)
-    if out_npz.suffix != ".npz":
-        raise ConfigError(f"{out_npz}: the embeddings file name must end in .npz")
+    out_npz = _npz_path(out_npz)
     x = np.asarray(emb.embeddings, dtype=np.float32)
     if x.ndim != 4 or x.shape[1:3] != (len(emb.layers), len(emb.poolings)):
         raise ConfigError(
             f"{out_npz}: layer-wise embeddings must be (N, layers, poolings, D), got {x.shape}"
         )
-    with atomic_path(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            ids=np.asarray(emb.ids, dtype=str),
-            labels=np.asarray(emb.labels, dtype=str),
-            split=np.asarray(emb.split, dtype=str),
-            embeddings=x,
-            layers=np.asarray(emb.layers, dtype=np.int64),
-            poolings=np.asarray(emb.poolings, dtype=str),
-        )
-    with atomic_write(sidecar_path(out_npz)) as fh:
-        fh.write(json.dumps(emb.meta, indent=2, default=str) + "\n")
-    return out_npz
+    return _write_npz_and_sidecar(
+        out_npz,
+        emb.meta,
+        ids=np.asarray(emb.ids, dtype=str),
+        labels=np.asarray(emb.labels, dtype=str),
+        split=np.asarray(emb.split, dtype=str),
+        embeddings=x,
+        layers=np.asarray(emb.layers, dtype=np.int64),
+        poolings=np.asarray(emb.poolings, dtype=str),
+    )
 
 
 def load_layer_embeddings(path: str | os.PathLike) -> LayerEmbeddings:
