@@ -67,12 +67,11 @@ class AnalyticsMixin:
         """The section with the probe's (layer, pooling, batch size, CV folds) and the vep
         stage's (window, edge, strand averaging) settings the measures share with them."""
         probe, vep = self.config["probe"], self.config["vep"]
-        pooling = probe["pooling"]  # one method or a list (the layer probe's): the first
         return {
             **self.analytics,
             "probe": {
                 **{k: probe[k] for k in ("layer", "batch_size", "cv_folds")},
-                "pooling": pooling if isinstance(pooling, str) else pooling[0],
+                "pooling": self.probe_settings.main_pooling,  # a list's first: the main one
             },
             "vep": {k: vep[k] for k in ("window", "edge", "rc_average")},
         }
