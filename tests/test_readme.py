@@ -238,7 +238,7 @@ def test_demo_probe_kinds_dnatext_rows_and_per_base_runs(demo_run):
     lm = attr[attr["run"] == "gpt_nucleotide_frozen"]
     assert set(lm["method"]) == {"ism", "grad_x_input", "ig"}
     assert lm["auroc_pooled"].between(0, 1).all()
-    assert (lm["n_windows"] == 4).all()
+    assert (lm["n_windows"] == 3).all()
     track = run / "results/figures/interpret/tf_binding/gpt_nucleotide_frozen/tracks.png"
     assert track.stat().st_size > 5_000
 

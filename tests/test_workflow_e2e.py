@@ -264,7 +264,10 @@ MODELS = {
     "gpt_genome": "gpt",  # on the genome corpus (yeast chrIV + S. pyogenes windows)
     "gpt_regions": "gpt",  # on the regions corpus (yeast promoters + intergenic)
     "mlm_softmask": "mlm",  # soft-masked targets weigh 0.1 (lowercase_loss_weight)
+    "esm_kmer6": "mlm",  # the esm architecture (EsmForMaskedLM, NT-v1's class)
 }
+#: the architecture of each model that does not take its objective's default (opt, bert)
+ARCHS = {"esm_kmer6": "esm"}
 # the further architectures and losses run in the embedded demo: tests/test_readme.py
 
 
@@ -309,7 +312,8 @@ def test_curves_and_test_metrics(run, model):
         assert np.isfinite(metrics["model"][key])
         assert np.isfinite(metrics["baseline"][key])
     run_json = json.loads((folder / "run.json").read_text())
-    assert run_json["architecture"] == ("opt" if objective_of(model) else "bert")
+    default = "opt" if objective_of(model) else "bert"
+    assert run_json["architecture"] == ARCHS.get(model, default)
     if model == "mlm_softmask":
         # lower-case targets weigh 0.1 in training, so the model predicts them poorly: the
         # weighted bits/nt (its objective) are those of a sane model, the plain ones higher
@@ -455,6 +459,7 @@ FINETUNE_RUNS = {
     "species_fragments": {
         "gpt_nucleotide_frozen", "gpt_nucleotide_random", "gpt_codon_frozen",
         "mlm_kmer6_partial", "mlm_bpe_lora", "onehot_cnn", "kmer4", "gpt_nucleotide_full",
+        "esm_kmer6_lora",
         "ext_nt_frozen", "ext_v2_lora",  # models.external entries (tests/support/hub_fixtures)
     },
 }  # fmt: skip
@@ -619,6 +624,18 @@ def test_finetuned_backbone_loads_and_differs(run):
         run / "results/finetune/species_fragments/mlm_bpe_lora/model"
     )
     assert not any("lora" in k for k in lora.state_dict())
+    # ESM with LoRA on its registry targets (query, value), merged: those weights moved, the
+    # key projection and the token embeddings did not
+    b = AutoModelForMaskedLM.from_pretrained(run / "results/models/esm_kmer6").state_dict()
+    a = AutoModelForMaskedLM.from_pretrained(
+        run / "results/finetune/species_fragments/esm_kmer6_lora/model"
+    ).state_dict()
+    assert not any("lora" in k for k in a)
+    block = "esm.encoder.layer.0.attention.self"
+    for key in (f"{block}.query.weight", f"{block}.value.weight"):
+        assert not torch.equal(b[key], a[key]), key
+    for key in (f"{block}.key.weight", "esm.embeddings.word_embeddings.weight"):
+        assert torch.equal(b[key], a[key]), key
     # regime full: the token embeddings and the first block train too
     from transformers import AutoModelForCausalLM
 
@@ -641,6 +658,7 @@ def test_probe_table_and_umaps(run):
     assert {
         ("gpt_nucleotide", "pretrained"),
         ("mlm_kmer6", "pretrained"),
+        ("esm_kmer6", "pretrained"),
         ("gpt_nucleotide", "random-init"),
         ("mlm_kmer6_partial", "fine-tuned"),
         ("4-mer frequencies", "kmer-baseline"),
@@ -796,6 +814,113 @@ def test_vep_aurocs_of_simulated_coding_snvs(run):
     rows = table.set_index(["scorer", "comparison"])["auroc"]
     assert rows["codon_usage", "nonsense_vs_synonymous"] > 0.9
     assert (run / "results/figures/vep/spyogenes_auroc.png").stat().st_size > 5_000
+
+
+# ----------------------------------------------------------------------------- what a model knows
+
+#: the models of the robustness panel: every pretraining model but the seed replicate
+PANEL = [m for m in MODELS if m != "mlm_bpe_seed1"]
+#: the layer-probed models: every embedded one but the random-init control
+LAYER_PROBED = {
+    ("gpt_nucleotide", "pretrained"), ("mlm_kmer6", "pretrained"), ("esm_kmer6", "pretrained"),
+    ("mlm_kmer6_partial", "fine-tuned"), ("tiny_bert", "external"), ("ext_nt", "external"),
+    ("ext_v2", "external"),
+}  # fmt: skip
+
+
+def test_gene_completion_of_every_causal_model(run):
+    """gene_completion: every causal model (the CDS ones, the genome and regions ones)
+    completes 4 held-out S. pyogenes genes from 10/25/50% prompts, beside the Markov,
+    codon-trigram and nearest-training-gene baselines, each with intervals over genes."""
+    summary = pd.read_csv(run / "results/gene_completion/summary.tsv", sep="\t")
+    sources = [*CAUSAL, "markov", "codon_trigram", "nearest_gene"]
+    overall = summary[summary["sample"] == "all"]
+    assert sorted(set(overall["source"])) == sorted(sources)
+    assert sorted(set(overall["prompt_fraction"])) == [0.1, 0.25, 0.5]
+    assert len(overall) == len(sources) * 3
+    assert (overall["n_genes"] == 4).all()
+    models = overall[overall["kind"] == "model"]
+    assert set(models["source"]) == set(CAUSAL)
+    assert (models["n_continuations"] == 4 * 2).all()  # 4 genes x 2 continuations
+    for column in ("recovery", "stop_plausible", "frame_shift", "kmer31_share", "memorised"):
+        assert overall[column].between(0, 1).all(), column
+        low, high = overall[f"{column}_ci95_low"], overall[f"{column}_ci95_high"]
+        assert ((low <= overall[column] + 1e-9) & (overall[column] <= high + 1e-9)).all(), column
+    # the nearest-gene baseline continues with a training gene: all its 31-mers are training's
+    nearest = overall[overall["source"] == "nearest_gene"]
+    assert (nearest["kmer31_share"] == 1).all()
+    assert (run / "results/figures/gene_completion/summary.png").stat().st_size > 5_000
+
+
+def test_robustness_panel_of_every_model(run):
+    """robustness: every pretraining model's log-likelihood of 8 test windows against their
+    reverse complement, shifts of 1-3 nt and one deletion; the 6-mer model gets phase and
+    length-modulo-k rows, the 1-nt tokenizers none."""
+    for model in PANEL:
+        panel = pd.read_csv(run / f"results/robustness/{model}/panel.tsv", sep="\t")
+        tests = set(panel["test"])
+        assert {"rc", "shift", "indel"} <= tests, model
+        assert ("phase" in tests) == (model in ("mlm_kmer6", "esm_kmer6")), model
+        assert (panel["n_windows"] == 8).all(), model
+        shifts = panel[panel["test"] == "shift"]["setting"].astype(int).tolist()
+        assert shifts == [1, 2, 3], model
+        assert (panel["ci95_low"] <= panel["value"] + 1e-9).all(), model
+        assert (run / f"results/figures/robustness/{model}.png").stat().st_size > 5_000
+    assert not (run / "results/robustness/mlm_bpe_seed1").exists()
+
+
+def test_layer_probe_of_every_embedded_model(run):
+    """The layer probe (probe.layers all x four poolings) of every embedded model: one row per
+    hidden-state layer and pooling, the best named in the probe table; the k-mer baseline is
+    the line each curve is read against."""
+    layers = pd.read_csv(run / "results/probe/layer_table.tsv", sep="\t")
+    probed = layers[layers["regime"] != "kmer-baseline"]
+    assert set(zip(probed["model"], probed["regime"], strict=True)) == LAYER_PROBED
+    probe = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
+    for (model, regime), rows in probed.groupby(["model", "regime"]):
+        n_layers = rows["layer"].nunique()
+        assert n_layers >= 2, model  # the embedding output and at least one block
+        assert len(rows) == n_layers * 4, model
+        assert set(rows["pooling"]) == {"mean", "cls", "last", "max"}, model
+        assert rows["best"].sum() == 1, model
+        best = rows[rows["best"]].iloc[0]
+        assert best["accuracy"] == rows["accuracy"].max(), model
+        row = probe[(probe["model"] == model) & (probe["regime"] == regime)].iloc[0]
+        assert (int(row["best_layer"]), row["best_pooling"]) == (int(best["layer"]),
+                                                                 best["pooling"])  # fmt: skip
+    assert (layers["ci95_low"] <= layers["accuracy"] + 1e-9).all()
+    assert (layers["accuracy"] <= layers["ci95_high"] + 1e-9).all()
+    assert (run / "results/figures/probe/layer_probe.png").stat().st_size > 5_000
+
+
+def test_checkpoint_analytics_of_a_run_and_the_sweep(run):
+    """analytics: gpt_nucleotide's four kept checkpoints (every 20 steps) and the sweep's
+    three runs, each with bits/nt, RC consistency, probe accuracy and VEP AUROC and their
+    intervals; the rank correlation of each cheap metric with each downstream one."""
+    folder = run / "results/analytics/runs/gpt_nucleotide"
+    kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
+    assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in (0, 20, 40, 60)]
+    table = pd.read_csv(folder / "checkpoints.tsv", sep="\t")
+    assert table["step"].tolist() == [0, 20, 40, 60]
+    for metric in ("bits_per_nt", "rc_r", "probe_accuracy", "vep_auroc"):
+        values = table[metric].to_numpy(float)
+        assert np.isfinite(values).all(), metric
+        assert (table[f"{metric}_ci95_low"] <= values + 1e-9).all(), metric
+        assert (values <= table[f"{metric}_ci95_high"] + 1e-9).all(), metric
+    assert table["bits_per_nt"].iloc[-1] < table["bits_per_nt"].iloc[0]
+    # the last kept checkpoint is the exported model: its bits/nt on the validation windows
+    # are those of a trained model (below 2 bits for a 4-letter alphabet)
+    assert table["bits_per_nt"].iloc[-1] < 2.0
+    corr = pd.read_csv(folder / "correlations.tsv", sep="\t")
+    assert set(zip(corr["cheap"], corr["downstream"], strict=True)) == {
+        (c, d) for c in ("bits_per_nt", "rc_r") for d in ("probe_accuracy", "vep_auroc")
+    }
+    assert corr["n_points"].eq(4).all()
+    sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
+    assert sweep["step"].tolist() == [4, 8, 16]
+    assert np.isfinite(sweep["bits_per_nt"]).all()
+    for name in ("runs/gpt_nucleotide", "sweeps/tiny_gpt"):
+        assert (run / f"results/figures/analytics/{name}.png").stat().st_size > 5_000
 
 
 # ----------------------------------------------------------------------------- DNA and text
