@@ -870,7 +870,7 @@ def test_robustness_panel_of_every_model(run):
 
 
 def test_layer_probe_of_every_embedded_model(run):
-    """The layer probe (probe.layers all x four poolings) of every embedded model: one row per
+    """The layer probe (probe.layers all x three poolings) of every embedded model: one row per
     hidden-state layer and pooling, the best named in the probe table; the k-mer baseline is
     the line each curve is read against."""
     layers = pd.read_csv(run / "results/probe/layer_table.tsv", sep="\t")
@@ -880,8 +880,8 @@ def test_layer_probe_of_every_embedded_model(run):
     for (model, regime), rows in probed.groupby(["model", "regime"]):
         n_layers = rows["layer"].nunique()
         assert n_layers >= 2, model  # the embedding output and at least one block
-        assert len(rows) == n_layers * 4, model
-        assert set(rows["pooling"]) == {"mean", "cls", "last", "max"}, model
+        assert len(rows) == n_layers * 3, model
+        assert set(rows["pooling"]) == {"mean", "last", "max"}, model
         assert rows["best"].sum() == 1, model
         best = rows[rows["best"]].iloc[0]
         assert best["accuracy"] == rows["accuracy"].max(), model
