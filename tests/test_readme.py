@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.support.readme import readme_commands
+from tests.support.result_checks import check_checkpoint_analytics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -280,21 +281,7 @@ def test_demo_checkpoint_analytics_and_layer_probe(demo_run):
     folder = run / "results/analytics/runs/gpt_nucleotide"
     kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
     assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in range(0, 41, 10)]
-    table = pd.read_csv(folder / "checkpoints.tsv", sep="\t")
-    assert table["step"].tolist() == [0, 10, 20, 30, 40]
-    for metric in ("bits_per_nt", "rc_r", "probe_accuracy", "vep_auroc"):
-        values = table[metric].to_numpy(float)
-        assert np.isfinite(values).all(), metric
-        assert (table[f"{metric}_ci95_low"] <= values + 1e-9).all(), metric
-        assert (values <= table[f"{metric}_ci95_high"] + 1e-9).all(), metric
-    # 40 steps of a tiny GPT: the validation windows get more likely
-    assert table["bits_per_nt"].iloc[-1] < table["bits_per_nt"].iloc[0]
-    corr = pd.read_csv(folder / "correlations.tsv", sep="\t")
-    assert set(zip(corr["cheap"], corr["downstream"], strict=True)) == {
-        (c, d) for c in ("bits_per_nt", "rc_r") for d in ("probe_accuracy", "vep_auroc")
-    }
-    assert corr["n_points"].eq(5).all()
-    assert corr["spearman_rho"].dropna().between(-1, 1).all()
+    check_checkpoint_analytics(folder, [0, 10, 20, 30, 40])
     sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
     assert sweep["point"].str.startswith("sweep_tiny_gpt_").all()
     assert sweep["step"].tolist() == [4, 8, 16]

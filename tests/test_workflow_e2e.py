@@ -20,6 +20,7 @@ from dnalm.modeling.loader import register_model_types
 from dnalm.tokenization.build import load_tokenizer
 from dnalm.training.lm_data import load_split
 from tests.support.hub_fixtures import CAUSAL_CODE_FILES, CODE_FILES, workflow_externals
+from tests.support.result_checks import check_checkpoint_analytics
 from tests.support.workflow_runner import deep_merge, fail_message, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
@@ -92,7 +93,7 @@ def run(tmp_path_factory, shared_data):
         }),
     )  # fmt: skip
     (workdir / "hub_env.json").write_text(json.dumps(externals["env"]))
-    # about 20 minutes on two idle cores; the limit leaves room for a loaded machine
+    # about 9 minutes on two idle cores; the limit leaves room for a loaded machine
     proc = snakemake(workdir, timeout=3000, env=externals["env"])
     assert proc.returncode == 0, fail_message(proc)
     return workdir
@@ -901,19 +902,7 @@ def test_checkpoint_analytics_of_a_run_and_the_sweep(run):
     folder = run / "results/analytics/runs/gpt_nucleotide"
     kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
     assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in (0, 20, 40, 60)]
-    table = pd.read_csv(folder / "checkpoints.tsv", sep="\t")
-    assert table["step"].tolist() == [0, 20, 40, 60]
-    for metric in ("bits_per_nt", "rc_r", "probe_accuracy", "vep_auroc"):
-        values = table[metric].to_numpy(float)
-        assert np.isfinite(values).all(), metric
-        assert (table[f"{metric}_ci95_low"] <= values + 1e-9).all(), metric
-        assert (values <= table[f"{metric}_ci95_high"] + 1e-9).all(), metric
-    assert table["bits_per_nt"].iloc[-1] < table["bits_per_nt"].iloc[0]
-    corr = pd.read_csv(folder / "correlations.tsv", sep="\t")
-    assert set(zip(corr["cheap"], corr["downstream"], strict=True)) == {
-        (c, d) for c in ("bits_per_nt", "rc_r") for d in ("probe_accuracy", "vep_auroc")
-    }
-    assert corr["n_points"].eq(4).all()
+    check_checkpoint_analytics(folder, [0, 20, 40, 60])
     sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
     assert sweep["step"].tolist() == [4, 8, 16]
     assert np.isfinite(sweep["bits_per_nt"]).all()
