@@ -90,6 +90,10 @@ def run(tmp_path_factory, shared_data):
             "probe": {"external": {"tiny_bert": {"model": str(ext)}}},
             "tasks": {"sequence_tasks": {YEAST_TASK: {"kind": "classification",
                                                       "table": str(table)}}},
+            # what a model knows, of the external ones too: the causal ones complete genes,
+            # every one gets the robustness panel
+            "gene_completion": {"models": [*CAUSAL, *EXTERNAL_CAUSAL]},
+            "robustness": {"models": [*PANEL, *EXTERNAL]},
         }),
     )  # fmt: skip
     (workdir / "hub_env.json").write_text(json.dumps(externals["env"]))
@@ -819,8 +823,11 @@ def test_vep_aurocs_of_simulated_coding_snvs(run):
 
 # ----------------------------------------------------------------------------- what a model knows
 
-#: the models of the robustness panel: every pretraining model but the seed replicate
+#: the models of the robustness panel: every pretraining model but the seed replicate, and
+#: the models.external entries (tests/support/hub_fixtures): masked, then causal
 PANEL = [m for m in MODELS if m != "mlm_bpe_seed1"]
+EXTERNAL_CAUSAL = ["ext_gpt", "ext_rgpt"]
+EXTERNAL = ["ext_nt", "ext_v2", *EXTERNAL_CAUSAL]
 #: the layer-probed models: every embedded one but the random-init control
 LAYER_PROBED = {
     ("gpt_nucleotide", "pretrained"), ("mlm_kmer6", "pretrained"), ("esm_kmer6", "pretrained"),
@@ -830,18 +837,18 @@ LAYER_PROBED = {
 
 
 def test_gene_completion_of_every_causal_model(run):
-    """gene_completion: every causal model (the CDS ones, the genome and regions ones)
-    completes 4 held-out S. pyogenes genes from 10/25/50% prompts, beside the Markov,
+    """gene_completion: every causal model (the CDS ones, the genome and regions ones, the two
+    external ones) completes 4 held-out S. pyogenes genes from 10/25/50% prompts, beside the Markov,
     codon-trigram and nearest-training-gene baselines, each with intervals over genes."""
     summary = pd.read_csv(run / "results/gene_completion/summary.tsv", sep="\t")
-    sources = [*CAUSAL, "markov", "codon_trigram", "nearest_gene"]
+    sources = [*CAUSAL, *EXTERNAL_CAUSAL, "markov", "codon_trigram", "nearest_gene"]
     overall = summary[summary["sample"] == "all"]
     assert sorted(set(overall["source"])) == sorted(sources)
     assert sorted(set(overall["prompt_fraction"])) == [0.1, 0.25, 0.5]
     assert len(overall) == len(sources) * 3
     assert (overall["n_genes"] == 4).all()
     models = overall[overall["kind"] == "model"]
-    assert set(models["source"]) == set(CAUSAL)
+    assert set(models["source"]) == {*CAUSAL, *EXTERNAL_CAUSAL}
     assert (models["n_continuations"] == 4 * 2).all()  # 4 genes x 2 continuations
     for column in ("recovery", "stop_plausible", "frame_shift", "kmer31_share", "memorised"):
         assert overall[column].between(0, 1).all(), column
@@ -854,10 +861,11 @@ def test_gene_completion_of_every_causal_model(run):
 
 
 def test_robustness_panel_of_every_model(run):
-    """robustness: every pretraining model's log-likelihood of 8 test windows against their
-    reverse complement, shifts of 1-3 nt and one deletion; the 6-mer and codon models get
-    phase and length-modulo-k rows, the 1-nt and BPE tokenizers none."""
-    for model in PANEL:
+    """robustness: every pretraining and external model's log-likelihood of 8 test windows
+    against their reverse complement, shifts of 1-3 nt and one deletion; our 6-mer and codon
+    models get phase and length-modulo-k rows, the 1-nt and BPE tokenizers and the external
+    models (scored as text) none."""
+    for model in [*PANEL, *EXTERNAL]:
         panel = pd.read_csv(run / f"results/robustness/{model}/panel.tsv", sep="\t")
         tests = set(panel["test"])
         assert {"rc", "shift", "indel"} <= tests, model
