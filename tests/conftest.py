@@ -30,24 +30,3 @@ def shared_data() -> Path:
             "../shared/data beside the repository"
         )
     return path
-
-
-#: Test files that run longest (the two whole-workflow runs first, then the SLURM and
-#: multi-process ones), in that order before all others. With `pytest -n 2 --dist loadfile
-#: --no-loadscope-reorder` (tests/run.sh) each worker starts one of the two workflow runs at
-#: once, so they overlap each other and the short files fill the cores afterwards, instead of
-#: the second run starting late and ending the suite on a half-idle machine.
-LONG_FIRST = (
-    "test_readme.py",
-    "test_workflow_e2e.py",
-    "test_workflow_slurm.py",
-    "test_training_pretrain.py",
-    "test_training_distributed.py",
-    "test_workflow_data.py",
-    "test_external_models.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))

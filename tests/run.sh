@@ -28,7 +28,7 @@ snakefmt --check workflow/ tests/slurm/smoke/Snakefile
 snakemake --lint --configfile tests/config/demo.yaml --snakefile workflow/Snakefile
 echo "== tests"
 status=0
-pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 "$@" || status=$?
+pytest -n 2 --dist loadfile --durations=25 "$@" || status=$?
 if [[ $status -eq 5 ]]; then
     echo "pytest collected no tests" >&2
 fi
