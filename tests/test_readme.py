@@ -278,18 +278,14 @@ def test_demo_checkpoint_analytics_and_layer_probe(demo_run):
     """analytics (gpt_nucleotide's five kept checkpoints, the sweep's three runs) and the
     layer probe of mlm_kmer6 (3 layers x 4 poolings), as tests/config/demo.yaml sets them."""
     run = demo_run
-    folder = run / "results/analytics/runs/gpt_nucleotide"
-    kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
-    assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in range(0, 41, 10)]
-    check_checkpoint_analytics(folder, [0, 10, 20, 30, 40])
+    check_checkpoint_analytics(run, "gpt_nucleotide", [0, 10, 20, 30, 40])
     sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
     assert sweep["point"].str.startswith("sweep_tiny_gpt_").all()
     assert sweep["step"].tolist() == [4, 8, 16]
     assert np.isfinite(sweep["bits_per_nt"]).all()
     # a sweep's runs keep only their last and best checkpoints
     assert not list((run / "results/models").glob("sweep_*/checkpoints/kept_checkpoints"))
-    for name in ("runs/gpt_nucleotide", "sweeps/tiny_gpt"):
-        assert (run / f"results/figures/analytics/{name}.png").stat().st_size > 5_000
+    assert (run / "results/figures/analytics/sweeps/tiny_gpt.png").stat().st_size > 5_000
 
     layers = pd.read_csv(run / "results/probe/layer_table.tsv", sep="\t")
     ours = layers[layers["model"] == "mlm_kmer6"]

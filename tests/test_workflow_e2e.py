@@ -656,21 +656,25 @@ def test_finetuned_backbone_loads_and_differs(run):
 # ----------------------------------------------------------------------------- probes
 
 
+#: the rows (model, regime) of the probe table
+PROBE_ROWS = {
+    ("gpt_nucleotide", "pretrained"),
+    ("mlm_kmer6", "pretrained"),
+    ("esm_kmer6", "pretrained"),
+    ("gpt_nucleotide", "random-init"),
+    ("mlm_kmer6_partial", "fine-tuned"),
+    ("4-mer frequencies", "kmer-baseline"),
+    ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
+    ("ext_nt", "external"),  # models.external entries (tests/support/hub_fixtures)
+    ("ext_v2", "external"),
+}
+
+
 def test_probe_table_and_umaps(run):
     every_kind = pd.read_csv(run / "results/probe/probe_table.tsv", sep="\t")
     table = every_kind[every_kind["probe_kind"] == "logreg"]
     pairs = set(zip(table["model"], table["regime"], strict=True))
-    assert {
-        ("gpt_nucleotide", "pretrained"),
-        ("mlm_kmer6", "pretrained"),
-        ("esm_kmer6", "pretrained"),
-        ("gpt_nucleotide", "random-init"),
-        ("mlm_kmer6_partial", "fine-tuned"),
-        ("4-mer frequencies", "kmer-baseline"),
-        ("tiny_bert", "external"),  # a plain Hugging Face folder named in probe.external
-        ("ext_nt", "external"),  # models.external entries (tests/support/hub_fixtures)
-        ("ext_v2", "external"),
-    } == pairs
+    assert pairs == PROBE_ROWS
     assert (table["chance"] == 0.25).all()  # four species
     kmer = table.set_index("regime").loc["kmer-baseline", "accuracy"]
     assert kmer > 0.4  # species differ in composition: k-mers carry it
@@ -828,18 +832,14 @@ def test_vep_aurocs_of_simulated_coding_snvs(run):
 PANEL = [m for m in MODELS if m != "mlm_bpe_seed1"]
 EXTERNAL_CAUSAL = ["ext_gpt", "ext_rgpt"]
 EXTERNAL = ["ext_nt", "ext_v2", *EXTERNAL_CAUSAL]
-#: the layer-probed models: every embedded one but the random-init control
-LAYER_PROBED = {
-    ("gpt_nucleotide", "pretrained"), ("mlm_kmer6", "pretrained"), ("esm_kmer6", "pretrained"),
-    ("mlm_kmer6_partial", "fine-tuned"), ("tiny_bert", "external"), ("ext_nt", "external"),
-    ("ext_v2", "external"),
-}  # fmt: skip
+#: the layer-probed models: every embedded one of the probe table but the random-init control
+LAYER_PROBED = {row for row in PROBE_ROWS if row[1] not in ("random-init", "kmer-baseline")}
 
 
 def test_gene_completion_of_every_causal_model(run):
     """gene_completion: every causal model (the CDS ones, the genome and regions ones, the two
-    external ones) completes 4 held-out S. pyogenes genes from 10/25/50% prompts, beside the Markov,
-    codon-trigram and nearest-training-gene baselines, each with intervals over genes."""
+    external ones) completes 4 held-out S. pyogenes genes from 10/25/50% prompts, beside the
+    Markov, codon-trigram and nearest-training-gene baselines, each with intervals over genes."""
     summary = pd.read_csv(run / "results/gene_completion/summary.tsv", sep="\t")
     sources = [*CAUSAL, *EXTERNAL_CAUSAL, "markov", "codon_trigram", "nearest_gene"]
     overall = summary[summary["sample"] == "all"]
@@ -912,15 +912,11 @@ def test_checkpoint_analytics_of_a_run_and_the_sweep(run):
     """analytics: gpt_nucleotide's four kept checkpoints (every 20 steps) and the sweep's
     three runs, each with bits/nt, RC consistency, probe accuracy and VEP AUROC and their
     intervals; the rank correlation of each cheap metric with each downstream one."""
-    folder = run / "results/analytics/runs/gpt_nucleotide"
-    kept = run / "results/models/gpt_nucleotide/checkpoints/kept_checkpoints"
-    assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in (0, 20, 40, 60)]
-    check_checkpoint_analytics(folder, [0, 20, 40, 60])
+    check_checkpoint_analytics(run, "gpt_nucleotide", [0, 20, 40, 60])
     sweep = pd.read_csv(run / "results/analytics/sweeps/tiny_gpt/checkpoints.tsv", sep="\t")
     assert sweep["step"].tolist() == [4, 8, 16]
     assert np.isfinite(sweep["bits_per_nt"]).all()
-    for name in ("runs/gpt_nucleotide", "sweeps/tiny_gpt"):
-        assert (run / f"results/figures/analytics/{name}.png").stat().st_size > 5_000
+    assert (run / "results/figures/analytics/sweeps/tiny_gpt.png").stat().st_size > 5_000
 
 
 # ----------------------------------------------------------------------------- DNA and text

@@ -11,11 +11,16 @@ import pandas as pd
 ANALYTICS_METRICS = ("bits_per_nt", "rc_r", "probe_accuracy", "vep_auroc")
 
 
-def check_checkpoint_analytics(folder: Path, steps: list[int]) -> pd.DataFrame:
-    """results/analytics/runs/{model}/: one row per kept checkpoint (`steps`), every metric
+def check_checkpoint_analytics(run: Path, model: str, steps: list[int]) -> pd.DataFrame:
+    """A run's checkpoint analytics: the model folder keeps the weights of every checkpoint
+    (`steps`); results/analytics/runs/{model}/ has one row per kept checkpoint, every metric
     finite inside its interval, validation bits/nt lower at the last checkpoint than at the
     first, and a rank correlation of each cheap metric with each downstream one over every
-    checkpoint. Returns the checkpoint table."""
+    checkpoint; its figure is drawn. Returns the checkpoint table."""
+    kept = run / f"results/models/{model}/checkpoints/kept_checkpoints"
+    assert sorted(p.name for p in kept.iterdir()) == [f"step-{s:08d}" for s in steps]
+    assert (run / f"results/figures/analytics/runs/{model}.png").stat().st_size > 5_000
+    folder = run / f"results/analytics/runs/{model}"
     table = pd.read_csv(folder / "checkpoints.tsv", sep="\t")
     assert table["step"].tolist() == steps
     for metric in ANALYTICS_METRICS:

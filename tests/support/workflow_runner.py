@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from dnalm.core.config import ProbeConfig
 from dnalm.genome.samples import classify_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,8 +207,7 @@ def prune_corpora(config: dict, samples: set[str]) -> None:
             | set(probe.get("external") or {})
         )
         if not probe.get("enabled", True) or not set(named) <= probed:
-            pooling = probe.get("pooling")
-            main = pooling if isinstance(pooling, str) else pooling[0]
+            main = ProbeConfig(pooling=probe["pooling"]).main_pooling
             probe.update(layers="last", layer_models=None, pooling=main)
 
 

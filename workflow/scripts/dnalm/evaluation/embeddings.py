@@ -119,14 +119,17 @@ def _write_npz_and_sidecar(out_npz: Path, meta: dict[str, Any], **arrays: np.nda
     return out_npz
 
 
+def _row_arrays(emb: Embeddings | LayerEmbeddings) -> dict[str, np.ndarray]:
+    """The per-sequence columns both embeddings files hold: ids, labels and split."""
+    return {k: np.asarray(getattr(emb, k), dtype=str) for k in ("ids", "labels", "split")}
+
+
 def write_embeddings(out_npz: str | os.PathLike, emb: Embeddings) -> Path:
     """Write an embeddings .npz and its JSON sidecar, each atomically."""
     return _write_npz_and_sidecar(
         _npz_path(out_npz),
         emb.meta,
-        ids=np.asarray(emb.ids, dtype=str),
-        labels=np.asarray(emb.labels, dtype=str),
-        split=np.asarray(emb.split, dtype=str),
+        **_row_arrays(emb),
         embeddings=np.asarray(emb.embeddings, dtype=np.float32),
         n_tokens=np.asarray(emb.n_tokens, dtype=np.int32),
     )
@@ -172,9 +175,7 @@ def write_layer_embeddings(out_npz: str | os.PathLike, emb: LayerEmbeddings) -> 
     return _write_npz_and_sidecar(
         out_npz,
         emb.meta,
-        ids=np.asarray(emb.ids, dtype=str),
-        labels=np.asarray(emb.labels, dtype=str),
-        split=np.asarray(emb.split, dtype=str),
+        **_row_arrays(emb),
         embeddings=x,
         layers=np.asarray(emb.layers, dtype=np.int64),
         poolings=np.asarray(emb.poolings, dtype=str),
